@@ -1,0 +1,141 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use flint_conf::{ConfError, SparkConf, keys};
+
+/// Flint: Apache Spark's cluster architecture in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "flint", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run an application: a .sql file or a program built on the flint crate (spark-submit).
+    Submit(SubmitArgs),
+    /// Run Spark SQL: -e TEXT, -f FILE, or an interactive shell (spark-sql).
+    Sql(SqlArgs),
+    /// Generate benchmark data.
+    Datagen(DatagenArgs),
+}
+
+impl Command {
+    /// Spark's defaults: applications log at INFO, the SQL shell at WARN.
+    pub(crate) fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Submit(_) | Command::Datagen(_) => "info",
+            Command::Sql(_) => "warn",
+        }
+    }
+}
+
+/// Options every application takes; each maps to one configuration key.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct AppOptions {
+    /// spark.master: local, local[N], local[*]
+    #[arg(long)]
+    pub(crate) master: Option<String>,
+    /// spark.app.name
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Any configuration key, KEY=VALUE; may repeat
+    #[arg(long = "conf", short = 'c', value_name = "KEY=VALUE")]
+    pub(crate) conf: Vec<String>,
+    /// spark.driver.memory (e.g. 1g); sizes the memory pool in local mode
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) driver_memory: Option<String>,
+    /// spark.executor.memory (e.g. 2g)
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) executor_memory: Option<String>,
+    /// spark.executor.cores
+    #[arg(long, value_name = "N")]
+    pub(crate) executor_cores: Option<String>,
+    /// spark.cores.max
+    #[arg(long, value_name = "N")]
+    pub(crate) total_executor_cores: Option<String>,
+    /// Where the driver runs: client (the only mode without a cluster)
+    #[arg(long, value_name = "MODE", default_value = "client")]
+    pub(crate) deploy_mode: String,
+}
+
+impl AppOptions {
+    /// The configuration these options set; flags win over `--conf` for the same key, as in spark-submit.
+    pub(crate) fn to_conf(&self) -> Result<SparkConf, ConfError> {
+        let mut conf = SparkConf::new();
+        for pair in &self.conf {
+            conf.set_pair(pair)?;
+        }
+        let flags = [
+            (keys::MASTER.key, &self.master),
+            (keys::APP_NAME.key, &self.name),
+            (keys::DRIVER_MEMORY.key, &self.driver_memory),
+            (keys::EXECUTOR_MEMORY.key, &self.executor_memory),
+            (keys::EXECUTOR_CORES.key, &self.executor_cores),
+            ("spark.cores.max", &self.total_executor_cores),
+        ];
+        for (key, value) in flags {
+            if let Some(value) = value {
+                conf.set(key, value.as_str());
+            }
+        }
+        // Validate what can be validated before anything starts.
+        if let Some(master) = conf.get(keys::MASTER.key) {
+            flint_conf::MasterUrl::parse(master, 1)?;
+        }
+        for entry in [&keys::DRIVER_MEMORY, &keys::EXECUTOR_MEMORY] {
+            conf.get_size_mib_default(entry)?;
+        }
+        if self.deploy_mode != "client" {
+            return Err(ConfError::InvalidValue {
+                key: "spark.submit.deployMode".into(),
+                value: self.deploy_mode.clone(),
+                expected: "client (cluster mode needs the standalone cluster, not built yet)",
+            });
+        }
+        Ok(conf)
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubmitArgs {
+    #[command(flatten)]
+    pub(crate) app: AppOptions,
+    /// The application: a .sql file, or an executable built on the flint crate
+    pub(crate) application: PathBuf,
+    /// Arguments passed to the application program
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SqlArgs {
+    #[command(flatten)]
+    pub(crate) app: AppOptions,
+    /// SQL text to run (statements separated by ;)
+    #[arg(short = 'e', conflicts_with = "file", value_name = "SQL")]
+    pub(crate) execute: Option<String>,
+    /// SQL file to run
+    #[arg(short = 'f', value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DatagenArgs {
+    #[command(subcommand)]
+    pub(crate) benchmark: DatagenBenchmark,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DatagenBenchmark {
+    /// The 8 TPC-H tables as <output>/<table>.parquet
+    Tpch {
+        /// TPC-H scale factor (1 = about 1 GB of raw data)
+        #[arg(long, default_value_t = 1.0)]
+        scale_factor: f64,
+        /// Output directory
+        #[arg(long)]
+        output: PathBuf,
+    },
+}

@@ -1,0 +1,30 @@
+use thiserror::Error;
+
+/// Everything the binary reports as `error: ...` with a non-zero exit code.
+#[derive(Debug, Error)]
+pub(crate) enum CliError {
+    /// An application call failed (bad SQL, missing file, failed job, bad configuration).
+    #[error(transparent)]
+    Flint(#[from] flint::FlintError),
+    /// A configuration argument was malformed.
+    #[error(transparent)]
+    Conf(#[from] flint_conf::ConfError),
+    /// TPC-H generation failed.
+    #[error(transparent)]
+    Datagen(#[from] flint_datagen::DatagenError),
+    /// A file named on the command line could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The application program could not be started.
+    #[error("cannot start application {path}: {source}")]
+    Launch {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The interactive shell failed (terminal errors).
+    #[error("shell: {0}")]
+    Shell(String),
+}

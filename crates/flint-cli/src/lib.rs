@@ -1,0 +1,1 @@
+//! flint-cli

@@ -1,0 +1,106 @@
+use std::process::ExitCode;
+use std::time::Instant;
+
+use flint::{DataFrame, SparkSession};
+use flint_conf::SUBMIT_CONF_ENV;
+
+use crate::cli::{AppOptions, SubmitArgs};
+use crate::error::CliError;
+
+/// `flint submit`: runs a `.sql` file in this process, or starts an application program with
+/// the configuration in its environment and waits for it.
+pub(crate) async fn run(args: SubmitArgs) -> Result<ExitCode, CliError> {
+    let conf = args.app.to_conf()?;
+    let path = args.application.display().to_string();
+    if args
+        .application
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+    {
+        let text = std::fs::read_to_string(&args.application).map_err(|source| CliError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let spark = start_session(&args.app, &path).await?;
+        let outcome = run_with_interrupt(&spark, run_script(&spark, &text)).await;
+        spark.stop();
+        return outcome.map(|()| ExitCode::SUCCESS);
+    }
+    if !args.application.exists() {
+        return Err(CliError::Launch {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    let status = tokio::process::Command::new(&args.application)
+        .args(&args.args)
+        .env(SUBMIT_CONF_ENV, conf.to_submit_env())
+        .status()
+        .await
+        .map_err(|source| CliError::Launch { path, source })?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
+/// Starts the application's session with the command's options.
+pub(crate) async fn start_session(
+    app: &AppOptions,
+    default_name: &str,
+) -> Result<SparkSession, CliError> {
+    let conf = app.to_conf()?;
+    let mut builder = SparkSession::builder().app_name(default_name);
+    for (key, value) in conf.iter() {
+        builder = builder.config(key, value);
+    }
+    Ok(builder.get_or_create().await?)
+}
+
+/// Stops the application and reports an interrupt when Ctrl-C arrives first, so no local
+/// directory is left behind.
+pub(crate) async fn run_with_interrupt(
+    spark: &SparkSession,
+    work: impl std::future::Future<Output = Result<(), CliError>>,
+) -> Result<(), CliError> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => {
+            spark.stop();
+            Err(CliError::Shell("interrupted".into()))
+        }
+    }
+}
+
+/// Runs a script's statements in order, printing each query's rows as spark-sql does.
+pub(crate) async fn run_script(spark: &SparkSession, text: &str) -> Result<(), CliError> {
+    for statement in flint::split_statements(text)? {
+        run_statement(spark, &statement).await?;
+    }
+    Ok(())
+}
+
+/// Runs one statement; a query's rows go to stdout, one line per row, tab-separated.
+pub(crate) async fn run_statement(spark: &SparkSession, statement: &str) -> Result<(), CliError> {
+    let started = Instant::now();
+    let df: DataFrame = spark.sql(statement).await?;
+    let mut rows = 0usize;
+    if !df.columns().is_empty() {
+        use std::io::Write;
+        let batches = df.collect().await?;
+        let mut out = std::io::stdout().lock();
+        for batch in &batches {
+            for row in flint::format_row_values(batch) {
+                rows += 1;
+                let _ = writeln!(out, "{}", row.join("\t"));
+            }
+        }
+        let _ = out.flush();
+    }
+    eprintln!(
+        "Time taken: {:.3} seconds, Fetched {rows} row(s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Pieces every Flint role shares: identifiers in Spark's formats and the log formatter that
+//! prints Spark's layout (`26/11/21 10:15:02 INFO DAGScheduler: ...`).
+
+mod ids;
+mod logging;
+
+pub use ids::local_app_id;
+pub use logging::{SparkLogFormat, component_name};

@@ -1,0 +1,53 @@
+//! Every `spark.*` key Flint reads, declared once: Spark's name, default and meaning.
+//!
+//! `docs/configuration.md` is generated from [`ALL`] (`flint conf --markdown`) and a test
+//! keeps it current.
+
+/// One configuration key: Spark's exact name, its default as text, and a one-line doc.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigEntry {
+    /// Spark's key, e.g. `spark.executor.memory`.
+    pub key: &'static str,
+    /// The default as Spark writes it, or `None` when the default is computed.
+    pub default: Option<&'static str>,
+    /// What the key does in Flint, one line.
+    pub doc: &'static str,
+}
+
+macro_rules! entries {
+    ($($name:ident = $key:literal, $default:expr, $doc:literal;)*) => {
+        $(
+            #[doc = $doc]
+            pub const $name: ConfigEntry = ConfigEntry { key: $key, default: $default, doc: $doc };
+        )*
+        /// Every declared key, sorted by name.
+        pub const ALL: &[ConfigEntry] = &[$($name),*];
+    };
+}
+
+entries! {
+    APP_NAME = "spark.app.name", None, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
+    DEFAULT_PARALLELISM = "spark.default.parallelism", None, "Default partition count; when unset, the total number of task slots (N for local[N]).";
+    DRIVER_MEMORY = "spark.driver.memory", Some("1g"), "Memory of the driver; in local mode it sizes the one executor's memory pool.";
+    EXECUTOR_CORES = "spark.executor.cores", None, "Task slots per executor; in local[N] mode N.";
+    EXECUTOR_MEMORY = "spark.executor.memory", Some("1g"), "Memory of each executor; sizes its memory pool shared by its task slots.";
+    IO_COMPRESSION_CODEC = "spark.io.compression.codec", Some("lz4"), "Compression of shuffle blocks: lz4, zstd or none.";
+    LOCAL_DIR = "spark.local.dir", None, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
+    MASTER = "spark.master", Some("local[*]"), "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
+    MEMORY_FRACTION = "spark.memory.fraction", Some("0.6"), "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
+    SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
+    SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";
+    TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails (local[N,F] sets F).";
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_sorted_and_unique() {
+        let keys: Vec<_> = super::ALL.iter().map(|e| e.key).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(keys, sorted);
+    }
+}

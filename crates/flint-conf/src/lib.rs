@@ -1,0 +1,16 @@
+//! Flint's `SparkConf`: every `spark.*` key Flint reads is declared once in [`keys`], with
+//! Spark's name, default and a one-line doc; sizes and master URLs parse as Spark parses them.
+//!
+//! Precedence is Spark's: values set in code (the session builder) win over `flint submit`
+//! flags and `--conf`, which win over the declared defaults.
+
+mod error;
+pub mod keys;
+mod master;
+mod size;
+mod spark_conf;
+
+pub use error::ConfError;
+pub use master::MasterUrl;
+pub use size::{format_size, parse_size};
+pub use spark_conf::{SUBMIT_CONF_ENV, SparkConf};

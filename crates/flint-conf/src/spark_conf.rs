@@ -1,0 +1,193 @@
+use std::collections::BTreeMap;
+
+use crate::keys::ConfigEntry;
+use crate::{ConfError, parse_size};
+
+/// Environment variable through which `flint submit` hands `--master`, `--name` and `--conf`
+/// to an application program: one `key=value` per line.
+pub const SUBMIT_CONF_ENV: &str = "FLINT_SUBMIT_CONF";
+
+/// An application's configuration (Spark's `SparkConf`): string keys and values, typed getters
+/// that fall back to the declared defaults and name key and value on a bad value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SparkConf {
+    settings: BTreeMap<String, String>,
+}
+
+impl SparkConf {
+    /// An empty configuration: every key at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The configuration `flint submit` passed through [`SUBMIT_CONF_ENV`], or an empty one.
+    pub fn from_submit_env() -> Self {
+        let mut conf = Self::new();
+        if let Ok(text) = std::env::var(SUBMIT_CONF_ENV) {
+            for line in text.lines() {
+                if let Some((key, value)) = line.split_once('=') {
+                    conf.set(key.trim(), value.trim());
+                }
+            }
+        }
+        conf
+    }
+
+    /// Encodes this configuration for [`SUBMIT_CONF_ENV`].
+    pub fn to_submit_env(&self) -> String {
+        self.settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect()
+    }
+
+    /// Sets a key, replacing any previous value.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+
+    /// Parses a `KEY=VALUE` argument of `--conf` and sets it.
+    pub fn set_pair(&mut self, pair: &str) -> Result<&mut Self, ConfError> {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| ConfError::MalformedPair(pair.to_string()))?;
+        if key.trim().is_empty() {
+            return Err(ConfError::MalformedPair(pair.to_string()));
+        }
+        Ok(self.set(key.trim(), value.trim()))
+    }
+
+    /// Sets every key of `other` that is not set here (lower-precedence values).
+    pub fn set_missing_from(&mut self, other: &SparkConf) {
+        for (key, value) in &other.settings {
+            self.settings
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
+
+    /// The value set for `key`, without defaults.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+
+    /// Every explicitly set key and value, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The value of `entry`, or its declared default.
+    pub fn get_entry(&self, entry: &ConfigEntry) -> Option<&str> {
+        self.get(entry.key).or(entry.default)
+    }
+
+    /// A size in bytes; a bare number is in MiB, as for Spark's memory keys.
+    pub fn get_size_mib_default(&self, entry: &ConfigEntry) -> Result<Option<u64>, ConfError> {
+        self.get_entry(entry)
+            .map(|v| parse_size(entry.key, v, 1 << 20))
+            .transpose()
+    }
+
+    /// A positive integer.
+    pub fn get_usize(&self, entry: &ConfigEntry) -> Result<Option<usize>, ConfError> {
+        self.get_entry(entry)
+            .map(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfError::InvalidValue {
+                        key: entry.key.to_string(),
+                        value: v.to_string(),
+                        expected: "a positive integer",
+                    })
+            })
+            .transpose()
+    }
+
+    /// A fraction in (0, 1].
+    pub fn get_fraction(&self, entry: &ConfigEntry) -> Result<Option<f64>, ConfError> {
+        self.get_entry(entry)
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| *f > 0.0 && *f <= 1.0)
+                    .ok_or_else(|| ConfError::InvalidValue {
+                        key: entry.key.to_string(),
+                        value: v.to_string(),
+                        expected: "a number in (0, 1]",
+                    })
+            })
+            .transpose()
+    }
+
+    /// `true` or `false`, in any case.
+    pub fn get_bool(&self, entry: &ConfigEntry) -> Result<Option<bool>, ConfError> {
+        self.get_entry(entry)
+            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ConfError::InvalidValue {
+                    key: entry.key.to_string(),
+                    value: v.to_string(),
+                    expected: "true or false",
+                }),
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys;
+
+    #[test]
+    fn typed_getters_use_defaults_and_name_bad_values() {
+        let mut conf = SparkConf::new();
+        assert_eq!(
+            conf.get_size_mib_default(&keys::EXECUTOR_MEMORY).unwrap(),
+            Some(1 << 30)
+        );
+        assert_eq!(conf.get_usize(&keys::TASK_MAX_FAILURES).unwrap(), Some(4));
+        conf.set("spark.task.maxFailures", "abc");
+        let err = conf.get_usize(&keys::TASK_MAX_FAILURES).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"abc\" for spark.task.maxFailures: expected a positive integer"
+        );
+        conf.set("spark.executor.memory", "512");
+        assert_eq!(
+            conf.get_size_mib_default(&keys::EXECUTOR_MEMORY).unwrap(),
+            Some(512 << 20)
+        );
+    }
+
+    #[test]
+    fn precedence_keeps_higher_values() {
+        let mut code = SparkConf::new();
+        code.set("spark.app.name", "from-code");
+        let mut submit = SparkConf::new();
+        submit.set_pair("spark.app.name=from-submit").unwrap();
+        submit.set_pair("spark.master=local[2]").unwrap();
+        code.set_missing_from(&submit);
+        assert_eq!(code.get("spark.app.name"), Some("from-code"));
+        assert_eq!(code.get("spark.master"), Some("local[2]"));
+        assert!(submit.set_pair("novalue").is_err());
+    }
+
+    #[test]
+    fn submit_env_round_trips() {
+        let mut conf = SparkConf::new();
+        conf.set("spark.master", "local[3]")
+            .set("spark.sql.shuffle.partitions", "7");
+        let text = conf.to_submit_env();
+        let mut parsed = SparkConf::new();
+        for line in text.lines() {
+            parsed.set_pair(line).unwrap();
+        }
+        assert_eq!(parsed, conf);
+    }
+}

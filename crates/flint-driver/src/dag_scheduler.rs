@@ -1,0 +1,481 @@
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::error::DataFusionError;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
+use flint_executor::{TaskOutput, decode_result_batches};
+use flint_shuffle::{ShuffleCodec, UnresolvedShuffleExec};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use thiserror::Error;
+
+use crate::listener_bus::now_millis;
+use crate::task_set_manager::{TaskSet, TaskSetFailure};
+use crate::{
+    JobResult, ListenerBus, MapOutputTracker, SparkListenerEvent, StageGraph, StageInfo,
+    TaskScheduler,
+};
+
+/// Spark's `spark.stage.maxConsecutiveAttempts`: attempts of one stage after fetch failures.
+const MAX_STAGE_ATTEMPTS: u32 = 4;
+
+/// Why a job did not return rows.
+#[derive(Debug, Error)]
+pub enum JobError {
+    /// A stage failed for good (a task failed `spark.task.maxFailures` times, or fetch
+    /// failures kept recurring); the message is Spark's.
+    #[error("Job {job_id} aborted due to stage failure: {message}")]
+    Aborted { job_id: u32, message: String },
+    /// The job's plan could not be prepared or its results decoded: a Flint bug.
+    #[error("internal error in job {job_id}: {source}")]
+    Internal {
+        job_id: u32,
+        source: DataFusionError,
+    },
+}
+
+/// Turns jobs into stages and runs them parents-first (Spark's `DAGScheduler`). Map stages are
+/// keyed by shuffle id, so a later job over the same shuffle finds its output and skips them.
+#[derive(Debug)]
+pub struct DagScheduler {
+    task_scheduler: Arc<TaskScheduler>,
+    map_output_tracker: Arc<MapOutputTracker>,
+    listener_bus: Arc<ListenerBus>,
+    next_job_id: AtomicU32,
+    next_stage_id: AtomicU32,
+    shuffle_to_stage: Mutex<HashMap<u32, u32>>,
+    stage_attempts: Mutex<HashMap<u32, u32>>,
+}
+
+enum StageKind {
+    ShuffleMap(u32),
+    Result,
+}
+
+impl DagScheduler {
+    /// A scheduler running stages through `task_scheduler`.
+    pub fn new(
+        task_scheduler: Arc<TaskScheduler>,
+        map_output_tracker: Arc<MapOutputTracker>,
+        listener_bus: Arc<ListenerBus>,
+    ) -> Self {
+        Self {
+            task_scheduler,
+            map_output_tracker,
+            listener_bus,
+            next_job_id: AtomicU32::new(0),
+            next_stage_id: AtomicU32::new(0),
+            shuffle_to_stage: Mutex::default(),
+            stage_attempts: Mutex::default(),
+        }
+    }
+
+    /// The task scheduler (for its slot count).
+    pub fn task_scheduler(&self) -> &Arc<TaskScheduler> {
+        &self.task_scheduler
+    }
+
+    /// Runs a job to completion and returns the result stage's rows, partition by partition.
+    pub async fn run_job(
+        &self,
+        graph: &StageGraph,
+        description: &str,
+    ) -> Result<Vec<RecordBatch>, JobError> {
+        let job_id = self.next_job_id.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
+        let stage_of = |shuffle_id: u32| -> u32 {
+            *self
+                .shuffle_to_stage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(shuffle_id)
+                .or_insert_with(|| self.next_stage_id.fetch_add(1, Ordering::SeqCst))
+        };
+        let mut stage_infos = vec![];
+        for dependency in graph.shuffles.values() {
+            self.map_output_tracker
+                .register_shuffle(dependency.shuffle_id, dependency.num_map_tasks);
+            stage_infos.push(StageInfo {
+                stage_id: stage_of(dependency.shuffle_id),
+                attempt: 0,
+                name: description.to_string(),
+                num_tasks: dependency.num_map_tasks,
+                parent_ids: dependency
+                    .parent_shuffle_ids
+                    .iter()
+                    .map(|s| stage_of(*s))
+                    .collect(),
+                submission_time: None,
+                completion_time: None,
+                failure_reason: None,
+            });
+        }
+        let result_stage_id = self.next_stage_id.fetch_add(1, Ordering::SeqCst);
+        let num_partitions = graph.num_result_partitions();
+        let result_parents: Vec<u32> = graph
+            .result_parent_shuffle_ids
+            .iter()
+            .map(|s| stage_of(*s))
+            .collect();
+        stage_infos.push(StageInfo {
+            stage_id: result_stage_id,
+            attempt: 0,
+            name: description.to_string(),
+            num_tasks: num_partitions,
+            parent_ids: result_parents.clone(),
+            submission_time: None,
+            completion_time: None,
+            failure_reason: None,
+        });
+        tracing::info!(
+            job_id,
+            "Got job {job_id} ({description}) with {num_partitions} output partitions"
+        );
+        tracing::info!(
+            job_id,
+            "Final stage: ResultStage {result_stage_id} ({description})"
+        );
+        let parents: Vec<String> = result_parents
+            .iter()
+            .map(|s| format!("ShuffleMapStage {s}"))
+            .collect();
+        tracing::info!(
+            job_id,
+            "Parents of final stage: List({})",
+            parents.join(", ")
+        );
+        self.listener_bus.post(SparkListenerEvent::JobStart {
+            job_id,
+            time: now_millis(),
+            stage_infos: stage_infos.clone(),
+            description: description.to_string(),
+        });
+
+        let outcome = self
+            .run_stages(job_id, graph, description, &stage_infos, result_stage_id)
+            .await;
+        let (result, log) = match &outcome {
+            Ok(_) => (
+                JobResult::Succeeded,
+                format!(
+                    "Job {job_id} finished: {description}, took {:.3} s",
+                    started.elapsed().as_secs_f64()
+                ),
+            ),
+            Err(error) => (
+                JobResult::Failed(error.to_string()),
+                format!(
+                    "Job {job_id} failed: {description}, took {:.3} s",
+                    started.elapsed().as_secs_f64()
+                ),
+            ),
+        };
+        tracing::info!(job_id, "{log}");
+        self.listener_bus.post(SparkListenerEvent::JobEnd {
+            job_id,
+            time: now_millis(),
+            result,
+        });
+        outcome
+    }
+
+    async fn run_stages(
+        &self,
+        job_id: u32,
+        graph: &StageGraph,
+        description: &str,
+        stage_infos: &[StageInfo],
+        result_stage_id: u32,
+    ) -> Result<Vec<RecordBatch>, JobError> {
+        let info_of = |stage_id: u32| stage_infos.iter().find(|s| s.stage_id == stage_id).cloned();
+        let stage_of = |shuffle_id: u32| {
+            self.shuffle_to_stage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&shuffle_id)
+                .copied()
+                .unwrap_or(0)
+        };
+        loop {
+            // Run every missing map stage, parents first, independent ones at once.
+            let mut running = FuturesUnordered::new();
+            let mut in_flight = BTreeSet::new();
+            loop {
+                let missing = self.missing_shuffles(graph, &graph.result_parent_shuffle_ids);
+                for shuffle_id in &missing {
+                    let Some(dependency) = graph.shuffles.get(shuffle_id) else {
+                        continue;
+                    };
+                    let ready = dependency
+                        .parent_shuffle_ids
+                        .iter()
+                        .all(|p| self.map_output_tracker.is_available(*p));
+                    if ready && in_flight.insert(*shuffle_id) {
+                        let stage_id = stage_of(*shuffle_id);
+                        let mut info = info_of(stage_id)
+                            .unwrap_or_else(|| placeholder_info(stage_id, description));
+                        info.attempt = self.next_attempt(stage_id);
+                        let missing_partitions =
+                            self.map_output_tracker.missing_partitions(*shuffle_id);
+                        tracing::info!(
+                            job_id,
+                            stage_id,
+                            "Submitting ShuffleMapStage {stage_id} ({description}), which has no missing parents"
+                        );
+                        running.push(self.run_stage(
+                            job_id,
+                            info,
+                            StageKind::ShuffleMap(*shuffle_id),
+                            Arc::clone(&dependency.map_plan),
+                            missing_partitions,
+                        ));
+                    }
+                }
+                let Some((info, outcome)) = running.next().await else {
+                    break;
+                };
+                let StageKind::ShuffleMap(shuffle_id) = info.1 else {
+                    continue;
+                };
+                in_flight.remove(&shuffle_id);
+                match outcome {
+                    Ok(outputs) => {
+                        for (_, output) in outputs {
+                            if let TaskOutput::MapStatus(status) = output {
+                                self.map_output_tracker
+                                    .register_map_output(shuffle_id, status);
+                            }
+                        }
+                    }
+                    Err(failure) => self.handle_failure(job_id, info.0.stage_id, failure)?,
+                }
+            }
+            if !self
+                .missing_shuffles(graph, &graph.result_parent_shuffle_ids)
+                .is_empty()
+            {
+                return Err(JobError::Internal {
+                    job_id,
+                    source: DataFusionError::Internal(
+                        "map stages left missing outputs; this is a Flint bug".into(),
+                    ),
+                });
+            }
+            let mut info = info_of(result_stage_id)
+                .unwrap_or_else(|| placeholder_info(result_stage_id, description));
+            info.attempt = self.next_attempt(result_stage_id);
+            tracing::info!(
+                job_id,
+                stage_id = result_stage_id,
+                "Submitting ResultStage {result_stage_id} ({description}), which has no missing parents"
+            );
+            let partitions = (0..graph.num_result_partitions() as u32).collect();
+            let ((info, _), outcome) = self
+                .run_stage(
+                    job_id,
+                    info,
+                    StageKind::Result,
+                    Arc::clone(&graph.result_plan),
+                    partitions,
+                )
+                .await;
+            match outcome {
+                Ok(mut outputs) => {
+                    outputs.sort_by_key(|(partition, _)| *partition);
+                    let mut batches = vec![];
+                    for (_, output) in outputs {
+                        if let TaskOutput::ResultBatches(bytes) = output {
+                            batches.extend(
+                                decode_result_batches(&bytes)
+                                    .map_err(|source| JobError::Internal { job_id, source })?,
+                            );
+                        }
+                    }
+                    return Ok(batches);
+                }
+                Err(failure) => self.handle_failure(job_id, info.stage_id, failure)?,
+            }
+        }
+    }
+
+    /// Shuffles among `roots` and their ancestors whose output is incomplete.
+    fn missing_shuffles(&self, graph: &StageGraph, roots: &[u32]) -> BTreeSet<u32> {
+        let mut missing = BTreeSet::new();
+        let mut stack: Vec<u32> = roots.to_vec();
+        while let Some(shuffle_id) = stack.pop() {
+            if !self.map_output_tracker.is_available(shuffle_id) && missing.insert(shuffle_id) {
+                if let Some(dependency) = graph.shuffles.get(&shuffle_id) {
+                    stack.extend(&dependency.parent_shuffle_ids);
+                }
+            }
+        }
+        missing
+    }
+
+    fn next_attempt(&self, stage_id: u32) -> u32 {
+        let mut attempts = self
+            .stage_attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let entry = attempts.entry(stage_id).or_insert(0);
+        let attempt = *entry;
+        *entry += 1;
+        attempt
+    }
+
+    /// Decides what a failed stage attempt means for the job.
+    fn handle_failure(
+        &self,
+        job_id: u32,
+        stage_id: u32,
+        failure: TaskSetFailure,
+    ) -> Result<(), JobError> {
+        match failure {
+            TaskSetFailure::Aborted(message) => Err(JobError::Aborted { job_id, message }),
+            TaskSetFailure::FetchFailed(fetch) => {
+                let attempts = self
+                    .stage_attempts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&stage_id)
+                    .copied()
+                    .unwrap_or(0);
+                tracing::warn!(
+                    job_id,
+                    stage_id,
+                    "Marking stage {stage_id} as failed due to a fetch failure from shuffle {} map {}; resubmitting the map stage",
+                    fetch.shuffle_id,
+                    fetch.map_index
+                );
+                self.map_output_tracker
+                    .unregister_map_output(fetch.shuffle_id, fetch.map_index);
+                if attempts >= MAX_STAGE_ATTEMPTS {
+                    return Err(JobError::Aborted {
+                        job_id,
+                        message: format!(
+                            "Stage {stage_id} has failed the maximum allowable number of times: {MAX_STAGE_ATTEMPTS}. Most recent failure reason: fetch failed for shuffle {} map {}: {}",
+                            fetch.shuffle_id, fetch.map_index, fetch.message
+                        ),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs one stage attempt: resolves its shuffle reads, encodes its plan once and hands the
+    /// task set to the task scheduler.
+    async fn run_stage(
+        &self,
+        job_id: u32,
+        mut info: StageInfo,
+        kind: StageKind,
+        plan: Arc<dyn ExecutionPlan>,
+        partitions: Vec<u32>,
+    ) -> (
+        (StageInfo, StageKind),
+        Result<Vec<(u32, TaskOutput)>, TaskSetFailure>,
+    ) {
+        let started = Instant::now();
+        info.submission_time = Some(now_millis());
+        self.listener_bus.post(SparkListenerEvent::StageSubmitted {
+            stage_info: info.clone(),
+        });
+        let encoded = self
+            .resolve(plan)
+            .and_then(|plan| physical_plan_to_bytes_with_extension_codec(plan, &ShuffleCodec));
+        let outcome = match encoded {
+            Ok(bytes) => {
+                let task_set = TaskSet {
+                    job_id,
+                    stage_id: info.stage_id,
+                    stage_attempt: info.attempt,
+                    partitions,
+                    plan: bytes,
+                };
+                self.task_scheduler.run_task_set(task_set).await
+            }
+            Err(error) => Err(TaskSetFailure::Aborted(format!(
+                "cannot serialize the stage's plan: {error}"
+            ))),
+        };
+        info.completion_time = Some(now_millis());
+        let kind_name = match kind {
+            StageKind::ShuffleMap(_) => "ShuffleMapStage",
+            StageKind::Result => "ResultStage",
+        };
+        match &outcome {
+            Ok(_) => tracing::info!(
+                job_id,
+                stage_id = info.stage_id,
+                "{kind_name} {} ({}) finished in {:.3} s",
+                info.stage_id,
+                info.name,
+                started.elapsed().as_secs_f64()
+            ),
+            Err(failure) => {
+                let reason = match failure {
+                    TaskSetFailure::Aborted(message) => message.clone(),
+                    TaskSetFailure::FetchFailed(fetch) => {
+                        format!("fetch failed: {}", fetch.message)
+                    }
+                };
+                tracing::info!(
+                    job_id,
+                    stage_id = info.stage_id,
+                    "{kind_name} {} ({}) failed: {reason}",
+                    info.stage_id,
+                    info.name
+                );
+                info.failure_reason = Some(reason);
+            }
+        }
+        self.listener_bus.post(SparkListenerEvent::StageCompleted {
+            stage_info: info.clone(),
+        });
+        ((info, kind), outcome)
+    }
+
+    /// Replaces each shuffle placeholder with a reader of the map outputs now known.
+    fn resolve(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            if let Some(unresolved) = node.downcast_ref::<UnresolvedShuffleExec>() {
+                let statuses = self
+                    .map_output_tracker
+                    .statuses(unresolved.shuffle_id())
+                    .ok_or_else(|| {
+                        DataFusionError::Internal(format!(
+                            "shuffle {} has missing map outputs; this is a Flint bug",
+                            unresolved.shuffle_id()
+                        ))
+                    })?;
+                let reader: Arc<dyn ExecutionPlan> = Arc::new(unresolved.resolve(&statuses));
+                Ok(Transformed::yes(reader))
+            } else {
+                Ok(Transformed::no(node))
+            }
+        })
+        .map(|t| t.data)
+    }
+}
+
+fn placeholder_info(stage_id: u32, description: &str) -> StageInfo {
+    StageInfo {
+        stage_id,
+        attempt: 0,
+        name: description.to_string(),
+        num_tasks: 0,
+        parent_ids: vec![],
+        submission_time: None,
+        completion_time: None,
+        failure_reason: None,
+    }
+}

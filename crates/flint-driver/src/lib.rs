@@ -1,0 +1,31 @@
+//! Flint's driver-side scheduling (Spark's `scheduler` package): every action becomes a job,
+//! cut into stages at shuffle boundaries, each stage into one task per partition.
+//!
+//! - [`stage_planner`] cuts a DataFusion physical plan at every exchange into a [`StageGraph`].
+//! - [`DagScheduler`] runs a job: submits parent stages first, skips stages whose shuffle
+//!   output already exists, resubmits map stages after fetch failures.
+//! - [`TaskScheduler`] and its task-set managers fill task slots and retry failed tasks up to
+//!   `spark.task.maxFailures`.
+//! - [`SchedulerBackend`] is the seam to executors; [`LocalSchedulerBackend`] runs them in-process.
+//! - [`MapOutputTracker`] remembers where each map output lives.
+//! - [`ListenerBus`] carries job, stage and task events to the progress bar and UIs.
+//!
+//! **Invariant:** this crate does not know how executors are launched; only a
+//! `SchedulerBackend` does.
+
+mod dag_scheduler;
+mod listener_bus;
+mod map_output_tracker;
+mod scheduler_backend;
+pub mod stage_planner;
+mod task_scheduler;
+mod task_set_manager;
+
+pub use dag_scheduler::{DagScheduler, JobError};
+pub use listener_bus::{
+    JobResult, ListenerBus, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,
+};
+pub use map_output_tracker::MapOutputTracker;
+pub use scheduler_backend::{LocalSchedulerBackend, SchedulerBackend};
+pub use stage_planner::{ShuffleDependency, StageGraph};
+pub use task_scheduler::TaskScheduler;

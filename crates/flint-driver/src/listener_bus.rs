@@ -1,0 +1,227 @@
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use flint_executor::TaskMetrics;
+
+/// A stage as listeners see it (Spark's `StageInfo`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageInfo {
+    /// Application-wide stage id.
+    pub stage_id: u32,
+    /// The attempt (0 first, more after fetch failures).
+    pub attempt: u32,
+    /// `ShuffleMapStage` or `ResultStage` plus what it runs, e.g. `ShuffleMapStage 0 (AggregateExec)`.
+    pub name: String,
+    /// Tasks of the whole stage (its partitions).
+    pub num_tasks: usize,
+    /// Stages this one reads.
+    pub parent_ids: Vec<u32>,
+    /// Epoch milliseconds when the attempt was submitted.
+    pub submission_time: Option<u64>,
+    /// Epoch milliseconds when the attempt ended.
+    pub completion_time: Option<u64>,
+    /// Why the attempt failed, if it did.
+    pub failure_reason: Option<String>,
+}
+
+/// One task attempt as listeners see it (Spark's `TaskInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// Application-wide task id (TID).
+    pub task_id: u64,
+    /// The partition within the stage.
+    pub index: u32,
+    /// The attempt of this partition.
+    pub attempt: u32,
+    /// Epoch milliseconds at launch.
+    pub launch_time: u64,
+    /// Epoch milliseconds at the end, 0 while running.
+    pub finish_time: u64,
+    /// The executor that ran it.
+    pub executor_id: String,
+    /// The executor's host.
+    pub host: String,
+}
+
+/// How a task ended (Spark's `TaskEndReason`), for listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskEndReason {
+    /// The task finished.
+    Success,
+    /// The task failed; the message says why (a fetch failure, an error, lost memory).
+    Failed {
+        message: String,
+        counts_towards_failures: bool,
+    },
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobResult {
+    /// `JobSucceeded`.
+    Succeeded,
+    /// `JobFailed` with the reason.
+    Failed(String),
+}
+
+/// Everything the scheduler tells listeners (Spark's `SparkListenerEvent`).
+#[derive(Debug, Clone)]
+pub enum SparkListenerEvent {
+    /// The application started.
+    ApplicationStart {
+        app_id: String,
+        app_name: String,
+        time: u64,
+    },
+    /// The application ended.
+    ApplicationEnd { time: u64 },
+    /// A job started, with every stage it involves (skipped ones too).
+    JobStart {
+        job_id: u32,
+        time: u64,
+        stage_infos: Vec<StageInfo>,
+        description: String,
+    },
+    /// A job ended.
+    JobEnd {
+        job_id: u32,
+        time: u64,
+        result: JobResult,
+    },
+    /// A stage attempt was submitted.
+    StageSubmitted { stage_info: StageInfo },
+    /// A stage attempt completed or failed.
+    StageCompleted { stage_info: StageInfo },
+    /// A task attempt started.
+    TaskStart {
+        stage_id: u32,
+        stage_attempt: u32,
+        task_info: TaskInfo,
+    },
+    /// A task attempt ended.
+    TaskEnd {
+        stage_id: u32,
+        stage_attempt: u32,
+        task_info: TaskInfo,
+        reason: TaskEndReason,
+        metrics: TaskMetrics,
+    },
+}
+
+/// Receives listener events on the bus's thread (Spark's `SparkListener`).
+pub trait SparkListener: Send + Sync {
+    /// Handles one event; must not block for long.
+    fn on_event(&self, event: &SparkListenerEvent);
+}
+
+enum Message {
+    Event(SparkListenerEvent),
+    Flush(mpsc::Sender<()>),
+}
+
+/// Delivers events to listeners in order on one thread, so a slow listener never slows the
+/// scheduler (Spark's `LiveListenerBus`).
+pub struct ListenerBus {
+    sender: Mutex<Option<mpsc::Sender<Message>>>,
+    listeners: Arc<RwLock<Vec<Arc<dyn SparkListener>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for ListenerBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerBus").finish_non_exhaustive()
+    }
+}
+
+impl Default for ListenerBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ListenerBus {
+    /// Starts the bus's dispatch thread.
+    pub fn new() -> Self {
+        let (sender, receiver) = mpsc::channel::<Message>();
+        let listeners: Arc<RwLock<Vec<Arc<dyn SparkListener>>>> = Arc::default();
+        let dispatch_listeners = Arc::clone(&listeners);
+        let thread = std::thread::Builder::new()
+            .name("spark-listener-group".into())
+            .spawn(move || {
+                for message in receiver {
+                    match message {
+                        Message::Event(event) => {
+                            let listeners = dispatch_listeners
+                                .read()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .clone();
+                            for listener in listeners {
+                                listener.on_event(&event);
+                            }
+                        }
+                        Message::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .ok();
+        Self {
+            sender: Mutex::new(Some(sender)),
+            listeners,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Adds a listener for all later events.
+    pub fn add_listener(&self, listener: Arc<dyn SparkListener>) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    /// Queues an event; dropped silently after [`ListenerBus::stop`].
+    pub fn post(&self, event: SparkListenerEvent) {
+        if let Some(sender) = self
+            .sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let _ = sender.send(Message::Event(event));
+        }
+    }
+
+    /// Blocks until every event posted so far has been delivered (Spark's `waitUntilEmpty`).
+    pub fn wait_until_empty(&self) {
+        let (done, wait) = mpsc::channel();
+        if let Some(sender) = self
+            .sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if sender.send(Message::Flush(done)).is_ok() {
+                let _ = wait.recv();
+            }
+        }
+    }
+
+    /// Delivers the remaining events and stops the thread.
+    pub fn stop(&self) {
+        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Milliseconds since the epoch, the time unit of events.
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,51 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use flint_executor::{Executor, TaskDescription, TaskResult};
+
+/// The seam between the task scheduler and wherever executors live (Spark's `SchedulerBackend`).
+#[async_trait]
+pub trait SchedulerBackend: Send + Sync + std::fmt::Debug {
+    /// Task slots across all executors.
+    fn total_cores(&self) -> usize;
+
+    /// Runs a task on some executor and returns the executor's id, host and the result.
+    async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult);
+
+    /// Releases the executors.
+    fn stop(&self);
+}
+
+/// Local mode (Spark's `LocalSchedulerBackend`): one executor inside the driver process, with
+/// the same serialized tasks and shuffle files as a cluster.
+#[derive(Debug)]
+pub struct LocalSchedulerBackend {
+    executor: Arc<Executor>,
+}
+
+impl LocalSchedulerBackend {
+    /// A backend over an in-process executor (id `driver`, host `localhost`).
+    pub fn new(executor: Arc<Executor>) -> Self {
+        Self { executor }
+    }
+}
+
+#[async_trait]
+impl SchedulerBackend for LocalSchedulerBackend {
+    fn total_cores(&self) -> usize {
+        self.executor.cores()
+    }
+
+    async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
+        let result = self.executor.run_task(task).await;
+        (
+            self.executor.executor_id().to_string(),
+            "localhost".to_string(),
+            result,
+        )
+    }
+
+    fn stop(&self) {
+        self.executor.stop();
+    }
+}

@@ -1,0 +1,189 @@
+//! Cuts a physical plan into stages at every exchange (Spark's `ShuffleExchangeExec` becomes a
+//! `ShuffleDependency`): a `RepartitionExec` becomes a hash or round-robin shuffle, and the
+//! input of a `CoalescePartitionsExec` or `SortPreservingMergeExec` becomes a single-block
+//! shuffle whose map outputs the next stage merges. Everything else stays pipelined.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use datafusion::error::{DataFusionError, Result};
+use datafusion::physical_expr::Partitioning;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use flint_shuffle::{
+    ShuffleOutputPartitioning, ShuffleReadMode, ShuffleWriterExec, UnresolvedShuffleExec,
+};
+
+/// One shuffle: the map side's plan (rooted at a `ShuffleWriterExec`) and its shape (Spark's
+/// `ShuffleDependency`). Its map stage is run once and reused by later jobs.
+#[derive(Debug)]
+pub struct ShuffleDependency {
+    /// Application-wide shuffle id.
+    pub shuffle_id: u32,
+    /// The map stage's plan; may contain `UnresolvedShuffleExec` leaves for its own parents.
+    pub map_plan: Arc<dyn ExecutionPlan>,
+    /// Map tasks (partitions of the map stage).
+    pub num_map_tasks: usize,
+    /// Blocks per map output.
+    pub num_reduce_partitions: usize,
+    /// Shuffles the map stage reads.
+    pub parent_shuffle_ids: Vec<u32>,
+    /// A short description of the map side for stage names, e.g. `AggregateExec`.
+    pub name: String,
+}
+
+/// A job's plan cut into shuffle dependencies and the result stage's plan.
+#[derive(Debug)]
+pub struct StageGraph {
+    /// The result stage's plan.
+    pub result_plan: Arc<dyn ExecutionPlan>,
+    /// Shuffles the result stage reads directly.
+    pub result_parent_shuffle_ids: Vec<u32>,
+    /// Every shuffle of the job, by id.
+    pub shuffles: BTreeMap<u32, Arc<ShuffleDependency>>,
+}
+
+impl StageGraph {
+    /// Cuts `plan` at its exchanges, numbering new shuffles from `next_shuffle_id`.
+    pub fn cut(plan: Arc<dyn ExecutionPlan>, next_shuffle_id: &AtomicU32) -> Result<StageGraph> {
+        let mut shuffles = BTreeMap::new();
+        let result_plan = cut_node(plan, next_shuffle_id, &mut shuffles)?;
+        let result_parent_shuffle_ids = unresolved_shuffle_ids(&result_plan);
+        Ok(StageGraph {
+            result_plan,
+            result_parent_shuffle_ids,
+            shuffles,
+        })
+    }
+
+    /// The number of result tasks.
+    pub fn num_result_partitions(&self) -> usize {
+        self.result_plan
+            .properties()
+            .output_partitioning()
+            .partition_count()
+    }
+}
+
+/// Ids of the shuffles a stage plan reads.
+pub fn unresolved_shuffle_ids(plan: &Arc<dyn ExecutionPlan>) -> Vec<u32> {
+    let mut ids = vec![];
+    let mut stack = vec![Arc::clone(plan)];
+    while let Some(node) = stack.pop() {
+        if let Some(unresolved) = node.downcast_ref::<UnresolvedShuffleExec>() {
+            ids.push(unresolved.shuffle_id());
+        }
+        stack.extend(node.children().into_iter().cloned());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn cut_node(
+    plan: Arc<dyn ExecutionPlan>,
+    next_shuffle_id: &AtomicU32,
+    shuffles: &mut BTreeMap<u32, Arc<ShuffleDependency>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let children = plan.children();
+    let plan = if children.is_empty() {
+        plan
+    } else {
+        let new_children = children
+            .into_iter()
+            .map(|child| cut_node(Arc::clone(child), next_shuffle_id, shuffles))
+            .collect::<Result<Vec<_>>>()?;
+        #[allow(deprecated)]
+        Arc::clone(&plan).with_new_children(new_children)?
+    };
+
+    if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
+        let output = repartition.partitioning().clone();
+        let partitioning = match &output {
+            Partitioning::Hash(exprs, n) => ShuffleOutputPartitioning::Hash(exprs.clone(), *n),
+            Partitioning::RoundRobinBatch(n) | Partitioning::UnknownPartitioning(n) => {
+                ShuffleOutputPartitioning::RoundRobin(*n)
+            }
+            other => {
+                return Err(DataFusionError::NotImplemented(format!(
+                    "Flint cannot shuffle with partitioning {other}"
+                )));
+            }
+        };
+        let count = partitioning.partition_count();
+        let input = Arc::clone(repartition.input());
+        let reader = add_shuffle(
+            input,
+            partitioning,
+            ShuffleReadMode::ReducePartitions(count),
+            output,
+            next_shuffle_id,
+            shuffles,
+        );
+        return Ok(reader);
+    }
+
+    let merges_partitions =
+        plan.is::<CoalescePartitionsExec>() || plan.is::<SortPreservingMergeExec>();
+    if merges_partitions {
+        let [input] = plan.children()[..] else {
+            return Err(DataFusionError::Internal(
+                "merge node without one child".into(),
+            ));
+        };
+        let input_partitions = input.properties().output_partitioning().partition_count();
+        // A merge over one partition, or over a shuffle reader, runs inside the reader's stage.
+        if input_partitions > 1 && !input.is::<UnresolvedShuffleExec>() {
+            let input = Arc::clone(input);
+            let reader = add_shuffle(
+                input,
+                ShuffleOutputPartitioning::Single,
+                ShuffleReadMode::MapOutputs(input_partitions),
+                Partitioning::UnknownPartitioning(input_partitions),
+                next_shuffle_id,
+                shuffles,
+            );
+            #[allow(deprecated)]
+            return plan.with_new_children(vec![reader]);
+        }
+    }
+    Ok(plan)
+}
+
+fn add_shuffle(
+    input: Arc<dyn ExecutionPlan>,
+    partitioning: ShuffleOutputPartitioning,
+    mode: ShuffleReadMode,
+    reader_partitioning: Partitioning,
+    next_shuffle_id: &AtomicU32,
+    shuffles: &mut BTreeMap<u32, Arc<ShuffleDependency>>,
+) -> Arc<dyn ExecutionPlan> {
+    let shuffle_id = next_shuffle_id.fetch_add(1, Ordering::SeqCst);
+    let schema = input.schema();
+    let num_map_tasks = input.properties().output_partitioning().partition_count();
+    let num_reduce_partitions = partitioning.partition_count();
+    let name = input.name().to_string();
+    let parent_shuffle_ids = unresolved_shuffle_ids(&input);
+    let map_plan: Arc<dyn ExecutionPlan> =
+        Arc::new(ShuffleWriterExec::new(input, shuffle_id, partitioning));
+    shuffles.insert(
+        shuffle_id,
+        Arc::new(ShuffleDependency {
+            shuffle_id,
+            map_plan,
+            num_map_tasks,
+            num_reduce_partitions,
+            parent_shuffle_ids,
+            name,
+        }),
+    );
+    Arc::new(UnresolvedShuffleExec::new(
+        shuffle_id,
+        schema,
+        mode,
+        reader_partitioning,
+    ))
+}

@@ -1,0 +1,176 @@
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+use flint_executor::{TaskDescription, TaskFailureReason, TaskOutput};
+use flint_shuffle::FetchFailure;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use crate::listener_bus::now_millis;
+use crate::{SparkListenerEvent, TaskEndReason, TaskInfo, TaskScheduler};
+
+/// The tasks of one stage attempt (Spark's `TaskSet`).
+#[derive(Debug, Clone)]
+pub(crate) struct TaskSet {
+    pub job_id: u32,
+    pub stage_id: u32,
+    pub stage_attempt: u32,
+    /// The partitions to compute (all of them, or the missing map outputs).
+    pub partitions: Vec<u32>,
+    /// The stage's encoded plan, the same for every task.
+    pub plan: Bytes,
+}
+
+/// Why a stage attempt did not complete.
+#[derive(Debug, Clone)]
+pub(crate) enum TaskSetFailure {
+    /// A task failed too often or could not run: the job fails with this message.
+    Aborted(String),
+    /// A task could not read a parent's shuffle block: the parent stage must be recomputed.
+    FetchFailed(FetchFailure),
+}
+
+/// Runs one task set: launches tasks as slots free up, retries failures up to
+/// `spark.task.maxFailures` (Spark's `TaskSetManager`).
+pub(crate) struct TaskSetManager<'a> {
+    task_set: TaskSet,
+    scheduler: &'a TaskScheduler,
+}
+
+struct Finished {
+    partition: u32,
+    attempt: u32,
+    task_info: TaskInfo,
+    result: flint_executor::TaskResult,
+}
+
+impl<'a> TaskSetManager<'a> {
+    pub(crate) fn new(task_set: TaskSet, scheduler: &'a TaskScheduler) -> Self {
+        Self {
+            task_set,
+            scheduler,
+        }
+    }
+
+    pub(crate) async fn run(self) -> Result<Vec<(u32, TaskOutput)>, TaskSetFailure> {
+        let set = &self.task_set;
+        let total = set.partitions.len();
+        let mut pending: VecDeque<(u32, u32)> = set.partitions.iter().map(|p| (*p, 0)).collect();
+        let mut failures: HashMap<u32, u32> = HashMap::new();
+        let mut outputs = Vec::with_capacity(total);
+        let mut running = FuturesUnordered::new();
+        let slots = self.scheduler.slots().clone();
+        loop {
+            if pending.is_empty() && running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                permit = slots.clone().acquire_owned(), if !pending.is_empty() => {
+                    let Ok(permit) = permit else {
+                        return Err(TaskSetFailure::Aborted("task scheduler stopped".into()));
+                    };
+                    let Some((partition, attempt)) = pending.pop_front() else { continue };
+                    let task = TaskDescription {
+                        task_id: self.scheduler.next_task_id(),
+                        job_id: set.job_id,
+                        stage_id: set.stage_id,
+                        stage_attempt: set.stage_attempt,
+                        partition,
+                        attempt,
+                        plan: set.plan.clone(),
+                    };
+                    tracing::info!(
+                        stage_id = set.stage_id, task_id = task.task_id,
+                        "Starting task {partition}.{attempt} in stage {}.{} (TID {}) (partition {partition})",
+                        set.stage_id, set.stage_attempt, task.task_id
+                    );
+                    let backend = self.scheduler.backend().clone();
+                    let bus = self.scheduler.listener_bus();
+                    let launch_time = now_millis();
+                    let (stage_id, stage_attempt, task_id) = (set.stage_id, set.stage_attempt, task.task_id);
+                    bus.post(SparkListenerEvent::TaskStart {
+                        stage_id,
+                        stage_attempt,
+                        task_info: TaskInfo {
+                            task_id, index: partition, attempt, launch_time, finish_time: 0,
+                            executor_id: String::new(), host: String::new(),
+                        },
+                    });
+                    running.push(async move {
+                        let (executor_id, host, result) = backend.run_task(task).await;
+                        drop(permit);
+                        Finished {
+                            partition,
+                            attempt,
+                            task_info: TaskInfo {
+                                task_id, index: partition, attempt, launch_time, finish_time: now_millis(),
+                                executor_id, host,
+                            },
+                            result,
+                        }
+                    });
+                }
+                Some(finished) = running.next(), if !running.is_empty() => {
+                    let Finished { partition, attempt, task_info, result } = finished;
+                    let duration = task_info.finish_time.saturating_sub(task_info.launch_time);
+                    let (reason, outcome) = match result.outcome {
+                        Ok(output) => (TaskEndReason::Success, Ok(output)),
+                        Err(failure) => (
+                            TaskEndReason::Failed {
+                                message: failure.message(),
+                                counts_towards_failures: failure.counts_towards_task_failures(),
+                            },
+                            Err(failure),
+                        ),
+                    };
+                    self.scheduler.listener_bus().post(SparkListenerEvent::TaskEnd {
+                        stage_id: set.stage_id,
+                        stage_attempt: set.stage_attempt,
+                        task_info: task_info.clone(),
+                        reason,
+                        metrics: result.metrics,
+                    });
+                    match outcome {
+                        Ok(output) => {
+                            outputs.push((partition, output));
+                            tracing::info!(
+                                stage_id = set.stage_id, task_id = task_info.task_id, duration_ms = duration,
+                                "Finished task {partition}.{attempt} in stage {}.{} (TID {}) in {duration} ms on {} (executor {}) ({}/{total})",
+                                set.stage_id, set.stage_attempt, task_info.task_id, task_info.host, task_info.executor_id,
+                                outputs.len()
+                            );
+                        }
+                        Err(failure) => {
+                            let lost = format!(
+                                "Lost task {partition}.{attempt} in stage {}.{} (TID {}) ({} executor {}): {}",
+                                set.stage_id, set.stage_attempt, task_info.task_id, task_info.host,
+                                task_info.executor_id, failure.message()
+                            );
+                            tracing::warn!(stage_id = set.stage_id, task_id = task_info.task_id, "{lost}");
+                            if let TaskFailureReason::FetchFailed(fetch) = failure {
+                                return Err(TaskSetFailure::FetchFailed(fetch));
+                            }
+                            let count = failures.entry(partition).or_default();
+                            if failure.counts_towards_task_failures() {
+                                *count += 1;
+                            }
+                            if *count >= self.scheduler.max_task_failures() {
+                                tracing::error!(
+                                    stage_id = set.stage_id,
+                                    "Task {partition} in stage {}.{} failed {count} times; aborting job",
+                                    set.stage_id, set.stage_attempt
+                                );
+                                return Err(TaskSetFailure::Aborted(format!(
+                                    "Task {partition} in stage {}.{} failed {count} times, most recent failure: {lost}",
+                                    set.stage_id, set.stage_attempt
+                                )));
+                            }
+                            pending.push_back((partition, attempt + 1));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(outputs)
+    }
+}

@@ -1,0 +1,303 @@
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use arrow_ipc::CompressionType;
+use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
+use bytes::Bytes;
+use datafusion::error::DataFusionError;
+use datafusion::execution::FunctionRegistry;
+use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
+use flint_conf::format_size;
+use flint_shuffle::{ShuffleCodec, ShuffleEnv, ShuffleError, ShuffleWriterExec};
+use flint_storage::{DiskBlockManager, StorageError};
+use futures::TryStreamExt;
+use thiserror::Error;
+
+use crate::{TaskDescription, TaskFailureReason, TaskMetrics, TaskOutput, TaskResult, functions};
+
+/// Failures to start an executor.
+#[derive(Debug, Error)]
+pub enum ExecutorError {
+    /// The local directory could not be created.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// DataFusion's runtime could not be set up.
+    #[error("cannot set up the executor's runtime: {0}")]
+    DataFusion(#[from] DataFusionError),
+    /// The executor's task threads could not be started.
+    #[error("cannot start executor threads: {0}")]
+    Threads(std::io::Error),
+}
+
+/// How to build an executor; every field is resolved from `SparkConf` by the caller.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// `driver` in local mode, a number in a cluster (Spark's executor ids).
+    pub executor_id: String,
+    /// The application the executor belongs to.
+    pub app_id: String,
+    /// Task slots: tasks that run at once.
+    pub cores: usize,
+    /// The executor's memory (`spark.executor.memory`, or `spark.driver.memory` in local mode).
+    pub memory_bytes: u64,
+    /// The key that set `memory_bytes`, named in out-of-memory errors.
+    pub memory_key: &'static str,
+    /// `spark.memory.fraction`: the share of memory given to the execution pool.
+    pub memory_fraction: f64,
+    /// `spark.local.dir`: where the executor's directory is created.
+    pub local_dir: PathBuf,
+    /// `spark.io.compression.codec` for shuffle blocks and results.
+    pub compression: Option<CompressionType>,
+    /// DataFusion settings the tasks run with (batch size and the like).
+    pub session_config: SessionConfig,
+}
+
+/// Runs tasks of one application (Spark's `Executor`): a CPU runtime with one thread per task
+/// slot, a memory pool shared by the slots, and a block manager for shuffle files and spills.
+pub struct Executor {
+    config: ExecutorConfig,
+    block_manager: Arc<DiskBlockManager>,
+    state: Mutex<SessionState>,
+    task_context: RwLock<Arc<TaskContext>>,
+    pool_bytes: usize,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("executor_id", &self.config.executor_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// Starts an executor; `extra_functions` are the application's own UDFs (local mode).
+    pub fn new(
+        config: ExecutorConfig,
+        extra_functions: Vec<Arc<ScalarUDF>>,
+    ) -> Result<Self, ExecutorError> {
+        let block_manager = Arc::new(DiskBlockManager::create(
+            &config.local_dir,
+            &config.app_id,
+            &config.executor_id,
+        )?);
+        let pool_bytes = ((config.memory_bytes as f64) * config.memory_fraction) as usize;
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(pool_bytes),
+            NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
+        );
+        let runtime_env = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_temp_file_path(block_manager.spill_dir())
+            .build_arc()?;
+        let shuffle_env = ShuffleEnv {
+            executor_id: config.executor_id.clone(),
+            block_manager: Arc::clone(&block_manager),
+            compression: config.compression,
+        };
+        let session_config = config
+            .session_config
+            .clone()
+            .with_extension(Arc::new(shuffle_env));
+        let mut state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(session_config)
+            .with_runtime_env(runtime_env)
+            .build();
+        for function in functions::spark_functions()
+            .into_iter()
+            .chain(extra_functions)
+        {
+            state.register_udf(function)?;
+        }
+        let task_context = state.task_ctx();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.cores.max(1))
+            .thread_name(format!("executor-{}-task", config.executor_id))
+            .enable_all()
+            .build()
+            .map_err(ExecutorError::Threads)?;
+        tracing::info!(
+            executor_id = %config.executor_id,
+            "Starting executor ID {} with {} task slots and a {} memory pool",
+            config.executor_id,
+            config.cores,
+            format_size(pool_bytes as u64)
+        );
+        Ok(Self {
+            config,
+            block_manager,
+            state: Mutex::new(state),
+            task_context: RwLock::new(task_context),
+            pool_bytes,
+            runtime: Mutex::new(Some(runtime)),
+        })
+    }
+
+    /// The executor's id.
+    pub fn executor_id(&self) -> &str {
+        &self.config.executor_id
+    }
+
+    /// Task slots.
+    pub fn cores(&self) -> usize {
+        self.config.cores
+    }
+
+    /// The executor's block manager (its directory under `spark.local.dir`).
+    pub fn block_manager(&self) -> &Arc<DiskBlockManager> {
+        &self.block_manager
+    }
+
+    /// Makes an application's UDF available to later tasks' plans (local mode only: code
+    /// cannot travel to executor processes).
+    pub fn register_udf(&self, udf: Arc<ScalarUDF>) -> Result<(), ExecutorError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.register_udf(udf)?;
+        *self.task_context.write().unwrap_or_else(|p| p.into_inner()) = state.task_ctx();
+        Ok(())
+    }
+
+    /// Runs one task on the executor's CPU runtime and reports how it went; never panics.
+    pub async fn run_task(&self, task: TaskDescription) -> TaskResult {
+        let handle = {
+            let runtime = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(runtime) = runtime.as_ref() else {
+                return TaskResult {
+                    outcome: Err(TaskFailureReason::ExecutorLost {
+                        executor_id: self.config.executor_id.clone(),
+                        message: "executor stopped".into(),
+                    }),
+                    metrics: TaskMetrics::default(),
+                };
+            };
+            let context = Arc::clone(&self.task_context.read().unwrap_or_else(|p| p.into_inner()));
+            let compression = self.config.compression;
+            runtime.spawn(run_task(task, context, compression))
+        };
+        match handle.await {
+            Ok((outcome, metrics)) => TaskResult {
+                outcome: outcome.map_err(|e| self.failure_reason(e)),
+                metrics,
+            },
+            Err(join_error) => {
+                let message = if join_error.is_panic() {
+                    let panic = join_error.into_panic();
+                    let text = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    format!("task panicked: {text}")
+                } else {
+                    "task was cancelled".into()
+                };
+                TaskResult {
+                    outcome: Err(TaskFailureReason::ExceptionFailure { message }),
+                    metrics: TaskMetrics::default(),
+                }
+            }
+        }
+    }
+
+    /// Classifies a task's error by its root cause (Spark's `TaskEndReason`).
+    fn failure_reason(&self, error: DataFusionError) -> TaskFailureReason {
+        if let Some(fetch) = ShuffleError::find_fetch_failure(&error) {
+            return TaskFailureReason::FetchFailed(fetch.clone());
+        }
+        if let DataFusionError::ResourcesExhausted(detail) = error.find_root() {
+            return TaskFailureReason::ResourcesExhausted {
+                message: format!(
+                    "not enough memory even with spilling: the task needs more than the executor's {} pool \
+                     ({} x {}={}); raise {}: {detail}",
+                    format_size(self.pool_bytes as u64),
+                    self.config.memory_fraction,
+                    self.config.memory_key,
+                    format_size(self.config.memory_bytes),
+                    self.config.memory_key,
+                ),
+            };
+        }
+        TaskFailureReason::ExceptionFailure {
+            message: error.to_string(),
+        }
+    }
+
+    /// Stops the task threads and removes the executor's directory.
+    pub fn stop(&self) {
+        if let Some(runtime) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            runtime.shutdown_background();
+        }
+        self.block_manager.stop();
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn run_task(
+    task: TaskDescription,
+    context: Arc<TaskContext>,
+    compression: Option<CompressionType>,
+) -> (Result<TaskOutput, DataFusionError>, TaskMetrics) {
+    let mut metrics = TaskMetrics::default();
+    let start = Instant::now();
+    let plan =
+        match physical_plan_from_bytes_with_extension_codec(&task.plan, &context, &ShuffleCodec) {
+            Ok(plan) => plan,
+            Err(error) => return (Err(error), metrics),
+        };
+    metrics.executor_deserialize_time_ms = start.elapsed().as_millis() as u64;
+    let partition = task.partition as usize;
+    let outcome = async {
+        if let Some(writer) = plan.downcast_ref::<ShuffleWriterExec>() {
+            let status = writer
+                .write_map_output(partition, task.task_id, Arc::clone(&context))
+                .await?;
+            Ok(TaskOutput::MapStatus(status))
+        } else {
+            let batches: Vec<_> = plan
+                .execute(partition, Arc::clone(&context))?
+                .try_collect()
+                .await?;
+            let schema = plan.schema();
+            let options = IpcWriteOptions::default().try_with_compression(compression)?;
+            let mut writer = StreamWriter::try_new_with_options(Vec::new(), &schema, options)?;
+            for batch in &batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            Ok(TaskOutput::ResultBatches(Bytes::from(writer.into_inner()?)))
+        }
+    }
+    .await;
+    metrics.executor_run_time_ms = start.elapsed().as_millis() as u64;
+    metrics.collect_from_plan(&plan);
+    match &outcome {
+        Ok(TaskOutput::ResultBatches(bytes)) => {
+            metrics.result_size = bytes.len() as u64;
+            metrics.output_records =
+                plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
+        }
+        Ok(TaskOutput::MapStatus(status)) => metrics.output_records = status.records_written,
+        Err(_) => {}
+    }
+    (outcome, metrics)
+}

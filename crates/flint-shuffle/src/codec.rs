@@ -1,0 +1,211 @@
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::physical_plan::from_proto::parse_physical_expr;
+use datafusion_proto::physical_plan::to_proto::serialize_physical_exprs;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use datafusion_proto::protobuf;
+use prost::Message;
+
+use crate::{ShuffleBlock, ShuffleOutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
+
+/// Encodes Flint's own plan nodes inside DataFusion's physical-plan protobuf (the extension
+/// codec every task's plan passes through on its way to an executor).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShuffleCodec;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct FlintPlanNode {
+    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2")]
+    node: Option<flint_plan_node::Node>,
+}
+
+mod flint_plan_node {
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub(super) enum Node {
+        #[prost(message, tag = "1")]
+        Writer(super::ShuffleWriterNode),
+        #[prost(message, tag = "2")]
+        Reader(super::ShuffleReaderNode),
+    }
+}
+
+const PARTITIONING_SINGLE: u32 = 0;
+const PARTITIONING_HASH: u32 = 1;
+const PARTITIONING_ROUND_ROBIN: u32 = 2;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ShuffleWriterNode {
+    #[prost(uint32, tag = "1")]
+    shuffle_id: u32,
+    #[prost(uint32, tag = "2")]
+    partitioning: u32,
+    #[prost(uint64, tag = "3")]
+    partition_count: u64,
+    #[prost(message, repeated, tag = "4")]
+    hash_exprs: Vec<protobuf::PhysicalExprNode>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ShuffleReaderNode {
+    #[prost(uint32, tag = "1")]
+    shuffle_id: u32,
+    #[prost(message, optional, tag = "2")]
+    schema: Option<protobuf::Schema>,
+    #[prost(message, repeated, tag = "3")]
+    partitions: Vec<ReaderPartition>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ReaderPartition {
+    #[prost(message, repeated, tag = "1")]
+    blocks: Vec<Block>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Block {
+    #[prost(uint32, tag = "1")]
+    map_index: u32,
+    #[prost(uint32, tag = "2")]
+    reduce_id: u32,
+    #[prost(string, tag = "3")]
+    executor_id: String,
+    #[prost(string, tag = "4")]
+    data_path: String,
+    #[prost(string, tag = "5")]
+    index_path: String,
+}
+
+fn malformed(what: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Plan(format!("malformed Flint plan node: {what}"))
+}
+
+impl PhysicalExtensionCodec for ShuffleCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let node = FlintPlanNode::decode(buf).map_err(malformed)?;
+        match node.node {
+            Some(flint_plan_node::Node::Writer(writer)) => {
+                let [input] = inputs else {
+                    return Err(malformed("ShuffleWriterExec needs one input"));
+                };
+                let count = writer.partition_count as usize;
+                let partitioning = match writer.partitioning {
+                    PARTITIONING_SINGLE => ShuffleOutputPartitioning::Single,
+                    PARTITIONING_ROUND_ROBIN => ShuffleOutputPartitioning::RoundRobin(count),
+                    PARTITIONING_HASH => {
+                        let schema = input.schema();
+                        let exprs = writer
+                            .hash_exprs
+                            .iter()
+                            .map(|expr| parse_physical_expr(expr, ctx, &schema, self))
+                            .collect::<Result<Vec<_>>>()?;
+                        ShuffleOutputPartitioning::Hash(exprs, count)
+                    }
+                    other => return Err(malformed(format!("unknown partitioning {other}"))),
+                };
+                if count == 0 {
+                    return Err(malformed("zero output partitions"));
+                }
+                Ok(Arc::new(ShuffleWriterExec::new(
+                    Arc::clone(input),
+                    writer.shuffle_id,
+                    partitioning,
+                )))
+            }
+            Some(flint_plan_node::Node::Reader(reader)) => {
+                let schema = reader
+                    .schema
+                    .as_ref()
+                    .ok_or_else(|| malformed("reader without schema"))?;
+                let schema = Schema::try_from(schema).map_err(malformed)?;
+                let partitions = reader
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        p.blocks
+                            .into_iter()
+                            .map(|b| ShuffleBlock {
+                                map_index: b.map_index,
+                                reduce_id: b.reduce_id,
+                                executor_id: b.executor_id,
+                                data_path: b.data_path,
+                                index_path: b.index_path,
+                            })
+                            .collect()
+                    })
+                    .collect();
+                Ok(Arc::new(ShuffleReaderExec::new(
+                    reader.shuffle_id,
+                    Arc::new(schema),
+                    partitions,
+                )))
+            }
+            None => Err(malformed("empty node")),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        let message = if let Some(writer) = node.downcast_ref::<ShuffleWriterExec>() {
+            let (partitioning, hash_exprs) = match writer.partitioning() {
+                ShuffleOutputPartitioning::Single => (PARTITIONING_SINGLE, vec![]),
+                ShuffleOutputPartitioning::RoundRobin(_) => (PARTITIONING_ROUND_ROBIN, vec![]),
+                ShuffleOutputPartitioning::Hash(exprs, _) => (
+                    PARTITIONING_HASH,
+                    serialize_physical_exprs(exprs, self, proto_converter)?,
+                ),
+            };
+            flint_plan_node::Node::Writer(ShuffleWriterNode {
+                shuffle_id: writer.shuffle_id(),
+                partitioning,
+                partition_count: writer.partitioning().partition_count() as u64,
+                hash_exprs,
+            })
+        } else if let Some(reader) = node.downcast_ref::<ShuffleReaderExec>() {
+            let schema = protobuf::Schema::try_from(reader.schema().as_ref()).map_err(malformed)?;
+            flint_plan_node::Node::Reader(ShuffleReaderNode {
+                shuffle_id: reader.shuffle_id(),
+                schema: Some(schema),
+                partitions: reader
+                    .partitions()
+                    .iter()
+                    .map(|blocks| ReaderPartition {
+                        blocks: blocks
+                            .iter()
+                            .map(|b| Block {
+                                map_index: b.map_index,
+                                reduce_id: b.reduce_id,
+                                executor_id: b.executor_id.clone(),
+                                data_path: b.data_path.clone(),
+                                index_path: b.index_path.clone(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        } else {
+            return Err(DataFusionError::Internal(format!(
+                "cannot serialize plan node {}; this is a Flint bug",
+                node.name()
+            )));
+        };
+        FlintPlanNode {
+            node: Some(message),
+        }
+        .encode(buf)
+        .map_err(|e| DataFusionError::Internal(e.to_string()))
+    }
+}

@@ -1,0 +1,27 @@
+//! Flint's shuffle (Spark's `shuffle` package): the plan nodes that cut a job into stages and
+//! move rows between them through files on local disk.
+//!
+//! - [`ShuffleWriterExec`] is the root of a shuffle-map stage's plan: each map task writes one
+//!   data file (every reduce partition's rows back to back, each an Arrow IPC stream,
+//!   compressed) and one index file (Spark's layout: `num_reduces + 1` big-endian offsets).
+//! - [`ShuffleReaderExec`] is a leaf of the next stage's plan: its partition `r` reads range
+//!   `r` of every map output it was given.
+//! - [`UnresolvedShuffleExec`] stands where a reader will go until the map outputs exist.
+//! - [`ShuffleCodec`] encodes these nodes inside DataFusion's physical-plan protobuf, so
+//!   tasks travel as bytes even in local mode.
+//!
+//! **Invariant:** a failed read of a block is a typed [`ShuffleError::FetchFailed`], never a
+//! string, so the scheduler can recompute the map output it names.
+
+mod codec;
+mod error;
+mod index;
+mod reader;
+mod unresolved;
+mod writer;
+
+pub use codec::ShuffleCodec;
+pub use error::{FetchFailure, ShuffleError};
+pub use reader::{ShuffleBlock, ShuffleReaderExec};
+pub use unresolved::{ShuffleReadMode, UnresolvedShuffleExec};
+pub use writer::{MapStatus, ShuffleEnv, ShuffleOutputPartitioning, ShuffleWriterExec};

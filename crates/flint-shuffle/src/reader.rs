@@ -1,0 +1,247 @@
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_ipc::reader::StreamReader;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+
+use crate::index::read_range;
+use crate::{FetchFailure, ShuffleError};
+
+/// One block to read: reduce partition `reduce_id` of one map output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShuffleBlock {
+    /// The map task that wrote it.
+    pub map_index: u32,
+    /// The reduce partition inside the map output.
+    pub reduce_id: u32,
+    /// The executor that wrote and serves it.
+    pub executor_id: String,
+    /// The map output's data file.
+    pub data_path: String,
+    /// The map output's index file.
+    pub index_path: String,
+}
+
+/// A leaf that reads shuffle blocks written by a parent stage (Spark's `ShuffleBlockFetcherIterator`
+/// behind `ShuffledRowRDD`): output partition `p` reads `partitions[p]`, block after block.
+#[derive(Debug)]
+pub struct ShuffleReaderExec {
+    shuffle_id: u32,
+    schema: SchemaRef,
+    partitions: Vec<Vec<ShuffleBlock>>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl ShuffleReaderExec {
+    /// A reader of `shuffle_id` whose partition `p` reads `partitions[p]`.
+    pub fn new(shuffle_id: u32, schema: SchemaRef, partitions: Vec<Vec<ShuffleBlock>>) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(partitions.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            shuffle_id,
+            schema,
+            partitions,
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// The shuffle this reader consumes.
+    pub fn shuffle_id(&self) -> u32 {
+        self.shuffle_id
+    }
+
+    /// The blocks each output partition reads.
+    pub fn partitions(&self) -> &[Vec<ShuffleBlock>] {
+        &self.partitions
+    }
+}
+
+impl DisplayAs for ShuffleReaderExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "ShuffleReaderExec: shuffle_id={}, partitions={}",
+            self.shuffle_id,
+            self.partitions.len()
+        )
+    }
+}
+
+impl ExecutionPlan for ShuffleReaderExec {
+    fn name(&self) -> &str {
+        "ShuffleReaderExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "ShuffleReaderExec has no children".into(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let blocks = self.partitions.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "ShuffleReaderExec of shuffle {} has no partition {partition}; this is a Flint bug",
+                self.shuffle_id
+            ))
+        })?;
+        let metrics = ReadMetrics {
+            bytes: MetricBuilder::new(&self.metrics).counter("shuffle_bytes_read", partition),
+            records: MetricBuilder::new(&self.metrics).counter("shuffle_records_read", partition),
+        };
+        let schema = Arc::clone(&self.schema);
+        let shuffle_id = self.shuffle_id;
+        let batches = blocks.into_iter().flat_map(move |block| {
+            let schema = Arc::clone(&schema);
+            let metrics = metrics.clone();
+            let fail = {
+                let block = block.clone();
+                move |message: String| -> DataFusionError {
+                    ShuffleError::FetchFailed(FetchFailure {
+                        shuffle_id,
+                        map_index: block.map_index,
+                        reduce_id: block.reduce_id,
+                        executor_id: block.executor_id.clone(),
+                        message,
+                    })
+                    .into()
+                }
+            };
+            let reader = match open_block(&block, &metrics) {
+                Ok(Some(reader)) => reader,
+                Ok(None) => return BlockBatches::Empty,
+                Err(error) => return BlockBatches::Failed(Some(fail(error.to_string()))),
+            };
+            BlockBatches::Reading {
+                reader,
+                schema,
+                metrics,
+                fail: Box::new(fail),
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            futures::stream::iter(batches),
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+#[derive(Clone)]
+struct ReadMetrics {
+    bytes: Count,
+    records: Count,
+}
+
+type BlockReader = StreamReader<BufReader<std::io::Take<File>>>;
+
+/// Opens one block for decoding; `None` for an empty block.
+fn open_block(block: &ShuffleBlock, metrics: &ReadMetrics) -> std::io::Result<Option<BlockReader>> {
+    let (start, end) = read_range(Path::new(&block.index_path), block.reduce_id)?;
+    if start == end {
+        return Ok(None);
+    }
+    let mut file = File::open(&block.data_path)?;
+    let file_len = file.metadata()?.len();
+    if end > file_len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("data file has {file_len} bytes, index says block ends at {end}"),
+        ));
+    }
+    file.seek(SeekFrom::Start(start))?;
+    metrics.bytes.add((end - start) as usize);
+    let reader = StreamReader::try_new(BufReader::new(file.take(end - start)), None)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok(Some(reader))
+}
+
+/// The batches of one block, or its failure.
+enum BlockBatches {
+    Empty,
+    Failed(Option<DataFusionError>),
+    Reading {
+        reader: BlockReader,
+        schema: SchemaRef,
+        metrics: ReadMetrics,
+        fail: Box<dyn Fn(String) -> DataFusionError + Send>,
+    },
+}
+
+impl Iterator for BlockBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            BlockBatches::Empty => None,
+            BlockBatches::Failed(error) => error.take().map(Err),
+            BlockBatches::Reading {
+                reader,
+                schema,
+                metrics,
+                fail,
+            } => match reader.next()? {
+                Ok(batch) => {
+                    metrics.records.add(batch.num_rows());
+                    // The writer's schema is the reader's up to field metadata; keep the plan's.
+                    Some(
+                        RecordBatch::try_new(Arc::clone(schema), batch.columns().to_vec())
+                            .map_err(Into::into),
+                    )
+                }
+                Err(error) => Some(Err(fail(error.to_string()))),
+            },
+        }
+    }
+}

@@ -1,0 +1,415 @@
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_ipc::CompressionType;
+use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::BatchCoalescer;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::repartition::BatchPartitioner;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use flint_storage::{BlockId, DiskBlockManager};
+use futures::StreamExt;
+
+use crate::ShuffleError;
+use crate::index::encode_index;
+
+/// What an executor lends the shuffle nodes of its tasks, through the task context's
+/// session-config extensions: where blocks live and how they are compressed.
+#[derive(Debug)]
+pub struct ShuffleEnv {
+    /// The executor's id, recorded in each map output so readers know whom to ask.
+    pub executor_id: String,
+    /// The executor's block manager (its directory under `spark.local.dir`).
+    pub block_manager: Arc<DiskBlockManager>,
+    /// `spark.io.compression.codec` for shuffle blocks.
+    pub compression: Option<CompressionType>,
+}
+
+impl ShuffleEnv {
+    pub(crate) fn from_context(context: &TaskContext) -> Result<Arc<ShuffleEnv>> {
+        context
+            .session_config()
+            .get_extension::<ShuffleEnv>()
+            .ok_or_else(|| ShuffleError::MissingEnv.into())
+    }
+}
+
+/// How a map task splits its rows among reduce partitions.
+#[derive(Debug, Clone)]
+pub enum ShuffleOutputPartitioning {
+    /// By hash of expressions into N partitions (Spark's `HashPartitioning`).
+    Hash(Vec<Arc<dyn PhysicalExpr>>, usize),
+    /// Round robin into N partitions (`repartition(n)` without columns).
+    RoundRobin(usize),
+    /// All rows in one block: the next stage merges map outputs (coalesce, sort-merge).
+    Single,
+}
+
+impl ShuffleOutputPartitioning {
+    /// The number of reduce partitions (blocks per map output).
+    pub fn partition_count(&self) -> usize {
+        match self {
+            ShuffleOutputPartitioning::Hash(_, n) | ShuffleOutputPartitioning::RoundRobin(n) => *n,
+            ShuffleOutputPartitioning::Single => 1,
+        }
+    }
+}
+
+/// The result of one map task: where its output is and how big each block is (Spark's `MapStatus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapStatus {
+    /// The map task's partition index in its stage.
+    pub map_index: u32,
+    /// The executor that wrote (and serves) the files.
+    pub executor_id: String,
+    /// The data file.
+    pub data_path: String,
+    /// The index file.
+    pub index_path: String,
+    /// Bytes of each reduce partition's block.
+    pub partition_lengths: Vec<u64>,
+    /// Rows written.
+    pub records_written: u64,
+}
+
+/// The root of a shuffle-map stage: runs its input partition and writes the rows to one data
+/// and one index file, split by [`ShuffleOutputPartitioning`] (Spark's `ShuffleWriteProcessor`,
+/// with the bypass-merge layout: one temp file per reduce partition, concatenated at the end).
+#[derive(Debug)]
+pub struct ShuffleWriterExec {
+    input: Arc<dyn ExecutionPlan>,
+    shuffle_id: u32,
+    partitioning: ShuffleOutputPartitioning,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl ShuffleWriterExec {
+    /// A writer for `shuffle_id` over `input`.
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        shuffle_id: u32,
+        partitioning: ShuffleOutputPartitioning,
+    ) -> Self {
+        Self {
+            input,
+            shuffle_id,
+            partitioning,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// The shuffle this writer produces.
+    pub fn shuffle_id(&self) -> u32 {
+        self.shuffle_id
+    }
+
+    /// How rows are split among reduce partitions.
+    pub fn partitioning(&self) -> &ShuffleOutputPartitioning {
+        &self.partitioning
+    }
+
+    /// The plan whose rows are shuffled.
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
+    /// Runs map task `map_index` (attempt `attempt_id`, unique per application) and writes its output.
+    pub async fn write_map_output(
+        &self,
+        map_index: usize,
+        attempt_id: u64,
+        context: Arc<TaskContext>,
+    ) -> Result<MapStatus> {
+        let env = ShuffleEnv::from_context(&context)?;
+        let schema = self.input.schema();
+        let num_reduces = self.partitioning.partition_count();
+        let data_path = env.block_manager.file_for(BlockId::ShuffleData {
+            shuffle_id: self.shuffle_id,
+            map_id: attempt_id,
+        });
+        let index_path = env.block_manager.file_for(BlockId::ShuffleIndex {
+            shuffle_id: self.shuffle_id,
+            map_id: attempt_id,
+        });
+        let options = IpcWriteOptions::default().try_with_compression(env.compression)?;
+        let records_metric =
+            MetricBuilder::new(&self.metrics).counter("shuffle_records_written", map_index);
+        let bytes_metric =
+            MetricBuilder::new(&self.metrics).counter("shuffle_bytes_written", map_index);
+        let write_time =
+            MetricBuilder::new(&self.metrics).subset_time("shuffle_write_time", map_index);
+
+        let mut partitioner = match &self.partitioning {
+            ShuffleOutputPartitioning::Hash(exprs, n) => Some(
+                BatchPartitioner::new_hash_partitioner(exprs.clone(), *n, write_time.clone())?,
+            ),
+            ShuffleOutputPartitioning::RoundRobin(n) => {
+                Some(BatchPartitioner::new_round_robin_partitioner(
+                    *n,
+                    write_time.clone(),
+                    map_index,
+                    self.input
+                        .properties()
+                        .output_partitioning()
+                        .partition_count(),
+                ))
+            }
+            ShuffleOutputPartitioning::Single => None,
+        };
+        // With one reduce partition the data file is written directly; otherwise each reduce
+        // partition gets its own temp file, concatenated once the input is exhausted.
+        let part_paths: Vec<PathBuf> = if num_reduces == 1 {
+            vec![tmp_path(&data_path, "")]
+        } else {
+            (0..num_reduces)
+                .map(|r| tmp_path(&data_path, &format!(".part{r}")))
+                .collect()
+        };
+        let mut parts: Vec<Option<PartWriter>> = (0..num_reduces).map(|_| None).collect();
+        let mut records = 0u64;
+        let mut stream = self.input.execute(map_index, Arc::clone(&context))?;
+        let result: Result<()> = async {
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                records += batch.num_rows() as u64;
+                let mut push = |reduce: usize, batch: RecordBatch| -> Result<()> {
+                    let part = match &mut parts[reduce] {
+                        Some(part) => part,
+                        slot @ None => {
+                            slot.insert(PartWriter::create(&part_paths[reduce], &schema, &options)?)
+                        }
+                    };
+                    part.push(batch)
+                };
+                match &mut partitioner {
+                    Some(partitioner) => partitioner.partition(batch, &mut push)?,
+                    None => push(0, batch)?,
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let finished = result.and_then(|()| {
+            let timer = write_time.timer();
+            let lengths = parts
+                .iter_mut()
+                .map(|part| {
+                    part.take()
+                        .map(PartWriter::finish)
+                        .transpose()
+                        .map(|len| len.unwrap_or(0))
+                })
+                .collect::<Result<Vec<u64>>>()?;
+            let data_tmp = tmp_path(&data_path, "");
+            if num_reduces > 1 {
+                concatenate(&part_paths, &lengths, &data_tmp)?;
+            } else if lengths[0] == 0 {
+                File::create(&data_tmp).map_err(|e| write_error(&data_tmp, e))?;
+            }
+            let index_tmp = tmp_path(&index_path, "");
+            std::fs::write(&index_tmp, encode_index(&lengths))
+                .map_err(|e| write_error(&index_tmp, e))?;
+            // Index first, then data: a reader that sees the data file finds a complete index.
+            std::fs::rename(&index_tmp, &index_path).map_err(|e| write_error(&index_path, e))?;
+            std::fs::rename(&data_tmp, &data_path).map_err(|e| write_error(&data_path, e))?;
+            timer.done();
+            Ok(lengths)
+        });
+        if num_reduces > 1 {
+            for path in &part_paths {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        let lengths = match finished {
+            Ok(lengths) => lengths,
+            Err(error) => {
+                let _ = std::fs::remove_file(tmp_path(&data_path, ""));
+                let _ = std::fs::remove_file(tmp_path(&index_path, ""));
+                return Err(error);
+            }
+        };
+        records_metric.add(records as usize);
+        bytes_metric.add(lengths.iter().sum::<u64>() as usize);
+        Ok(MapStatus {
+            map_index: map_index as u32,
+            executor_id: env.executor_id.clone(),
+            data_path: data_path.display().to_string(),
+            index_path: index_path.display().to_string(),
+            partition_lengths: lengths,
+            records_written: records,
+        })
+    }
+}
+
+fn tmp_path(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!("{suffix}.tmp"));
+    path.with_file_name(name)
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> DataFusionError {
+    ShuffleError::Write {
+        path: path.display().to_string(),
+        source,
+    }
+    .into()
+}
+
+fn concatenate(part_paths: &[PathBuf], lengths: &[u64], data_path: &Path) -> Result<()> {
+    let mut out = BufWriter::new(File::create(data_path).map_err(|e| write_error(data_path, e))?);
+    for (path, length) in part_paths.iter().zip(lengths) {
+        if *length > 0 {
+            let mut part = File::open(path).map_err(|e| write_error(path, e))?;
+            std::io::copy(&mut part, &mut out).map_err(|e| write_error(data_path, e))?;
+        }
+    }
+    out.flush().map_err(|e| write_error(data_path, e))?;
+    Ok(())
+}
+
+/// One reduce partition's block being written: rows are coalesced into batches of a useful
+/// size before they are encoded, since hash partitioning leaves many small slices.
+struct PartWriter {
+    coalescer: BatchCoalescer,
+    writer: StreamWriter<BufWriter<File>>,
+    path: PathBuf,
+}
+
+const TARGET_BATCH_ROWS: usize = 8192;
+
+impl PartWriter {
+    fn create(path: &Path, schema: &SchemaRef, options: &IpcWriteOptions) -> Result<Self> {
+        let file = File::create(path).map_err(|e| write_error(path, e))?;
+        let writer =
+            StreamWriter::try_new_with_options(BufWriter::new(file), schema, options.clone())?;
+        Ok(Self {
+            coalescer: BatchCoalescer::new(Arc::clone(schema), TARGET_BATCH_ROWS),
+            writer,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        self.coalescer.push_batch(batch)?;
+        while let Some(batch) = self.coalescer.next_completed_batch() {
+            self.writer.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<u64> {
+        self.coalescer.finish_buffered_batch()?;
+        while let Some(batch) = self.coalescer.next_completed_batch() {
+            self.writer.write(&batch)?;
+        }
+        self.writer.finish()?;
+        let mut file = self.writer.into_inner()?;
+        file.flush().map_err(|e| write_error(&self.path, e))?;
+        let length = file
+            .get_ref()
+            .metadata()
+            .map_err(|e| write_error(&self.path, e))?
+            .len();
+        Ok(length)
+    }
+}
+
+impl DisplayAs for ShuffleWriterExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        match &self.partitioning {
+            ShuffleOutputPartitioning::Hash(exprs, n) => {
+                let exprs: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
+                write!(
+                    f,
+                    "ShuffleWriterExec: shuffle_id={}, partitioning=Hash([{}], {n})",
+                    self.shuffle_id,
+                    exprs.join(", ")
+                )
+            }
+            ShuffleOutputPartitioning::RoundRobin(n) => {
+                write!(
+                    f,
+                    "ShuffleWriterExec: shuffle_id={}, partitioning=RoundRobin({n})",
+                    self.shuffle_id
+                )
+            }
+            ShuffleOutputPartitioning::Single => {
+                write!(
+                    f,
+                    "ShuffleWriterExec: shuffle_id={}, partitioning=Single",
+                    self.shuffle_id
+                )
+            }
+        }
+    }
+}
+
+impl ExecutionPlan for ShuffleWriterExec {
+    fn name(&self) -> &str {
+        "ShuffleWriterExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        if let ShuffleOutputPartitioning::Hash(exprs, _) = &self.partitioning {
+            for expr in exprs {
+                if f(expr)? == TreeNodeRecursion::Stop {
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = <[_; 1]>::try_from(children)
+            .map_err(|_| DataFusionError::Internal("ShuffleWriterExec takes one child".into()))?;
+        Ok(Arc::new(ShuffleWriterExec::new(
+            input,
+            self.shuffle_id,
+            self.partitioning.clone(),
+        )))
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        Err(DataFusionError::Internal(
+            "ShuffleWriterExec runs through write_map_output, not execute; this is a Flint bug"
+                .into(),
+        ))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}

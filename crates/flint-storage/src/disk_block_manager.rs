@@ -1,0 +1,128 @@
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use thiserror::Error;
+
+use crate::BlockId;
+
+/// Failures of the local block store; all are runtime conditions of the local disk.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// The application's local directory could not be created (bad `spark.local.dir`, full disk).
+    #[error("cannot create local directory {path} (check spark.local.dir): {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Owns one application's directory under `spark.local.dir` (Spark's `DiskBlockManager`) and
+/// maps blocks to files in it; removes the directory on [`DiskBlockManager::stop`] or drop.
+#[derive(Debug)]
+pub struct DiskBlockManager {
+    root: PathBuf,
+    blocks_dir: PathBuf,
+    spill_dir: PathBuf,
+    stopped: Mutex<bool>,
+}
+
+impl DiskBlockManager {
+    /// Creates `<local_dir>/flint-<app_id>-<executor_id>-<uuid>/` with `blockmgr` and `spill` inside.
+    pub fn create(local_dir: &Path, app_id: &str, executor_id: &str) -> Result<Self, StorageError> {
+        let root = local_dir.join(format!(
+            "flint-{app_id}-{executor_id}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let blocks_dir = root.join("blockmgr");
+        let spill_dir = root.join("spill");
+        for dir in [&blocks_dir, &spill_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        tracing::info!(path = %root.display(), "Created local directory at {}", root.display());
+        Ok(Self {
+            root,
+            blocks_dir,
+            spill_dir,
+            stopped: Mutex::new(false),
+        })
+    }
+
+    /// The application's directory; nothing of the application lives outside it.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where DataFusion spills sorts, joins and aggregations.
+    pub fn spill_dir(&self) -> &Path {
+        &self.spill_dir
+    }
+
+    /// The file holding `block`.
+    pub fn file_for(&self, block: BlockId) -> PathBuf {
+        self.blocks_dir.join(block.to_string())
+    }
+
+    /// Removes the application's directory; later calls do nothing.
+    pub fn stop(&self) {
+        let mut stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *stopped {
+            return;
+        }
+        *stopped = true;
+        match std::fs::remove_dir_all(&self.root) {
+            Ok(()) => {
+                tracing::info!(path = %self.root.display(), "Deleted local directory {}", self.root.display())
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(
+                "Failed to delete local directory {}: {error}",
+                self.root.display()
+            ),
+        }
+    }
+}
+
+impl Drop for DiskBlockManager {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_is_removed_on_stop_and_drop() {
+        let base = tempfile_dir();
+        let manager = DiskBlockManager::create(&base, "local-1", "driver").unwrap();
+        let root = manager.root().to_path_buf();
+        std::fs::write(
+            manager.file_for(BlockId::ShuffleData {
+                shuffle_id: 0,
+                map_id: 0,
+            }),
+            b"x",
+        )
+        .unwrap();
+        assert!(root.exists());
+        drop(manager);
+        assert!(!root.exists());
+        std::fs::remove_dir_all(base).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "flint-storage-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,310 @@
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::common::{Column, JoinType};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, Partitioning, SortExpr};
+use datafusion::prelude::{col, lit};
+use flint_driver::StageGraph;
+use tokio::sync::OnceCell;
+
+use crate::{DataFrameWriter, FlintError, SparkSession};
+
+/// A lazy, distributed table (PySpark's `DataFrame`): transformations build a plan; each
+/// action runs it as one job. Clones share the planned stages, so a second action over the
+/// same DataFrame reuses its shuffle output (Spark's skipped stages).
+#[derive(Clone)]
+pub struct DataFrame {
+    session: SparkSession,
+    df: datafusion::dataframe::DataFrame,
+    origin: String,
+    stages: Arc<OnceCell<Arc<StageGraph>>>,
+}
+
+impl std::fmt::Debug for DataFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataFrame")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of `group_by`, waiting for aggregations (PySpark's `GroupedData`).
+#[derive(Debug, Clone)]
+pub struct GroupedData {
+    parent: DataFrame,
+    keys: Vec<Expr>,
+}
+
+impl GroupedData {
+    /// Aggregates each group, e.g. `agg(vec![sum(col("x")).alias("total")])`.
+    pub fn agg(self, aggregates: Vec<Expr>) -> Result<DataFrame, FlintError> {
+        let df = self.parent.df.clone().aggregate(self.keys, aggregates)?;
+        Ok(self.parent.derive(df))
+    }
+
+    /// Counts rows per group into a `count` column.
+    pub fn count(self) -> Result<DataFrame, FlintError> {
+        self.agg(vec![
+            datafusion::functions_aggregate::expr_fn::count(lit(1)).alias("count"),
+        ])
+    }
+}
+
+/// How two DataFrames join, by Spark's names (`inner`, `left`, `full`, `left_semi`, ...).
+fn join_type(how: &str) -> Result<JoinType, FlintError> {
+    Ok(match how.to_ascii_lowercase().replace('_', "").as_str() {
+        "inner" => JoinType::Inner,
+        "left" | "leftouter" => JoinType::Left,
+        "right" | "rightouter" => JoinType::Right,
+        "full" | "outer" | "fullouter" => JoinType::Full,
+        "semi" | "leftsemi" => JoinType::LeftSemi,
+        "anti" | "leftanti" => JoinType::LeftAnti,
+        _ => {
+            return Err(FlintError::Unsupported(format!(
+                "unsupported join type \"{how}\": use inner, left, right, full, left_semi or left_anti"
+            )));
+        }
+    })
+}
+
+impl DataFrame {
+    pub(crate) fn new(
+        session: SparkSession,
+        df: datafusion::dataframe::DataFrame,
+        origin: String,
+    ) -> Self {
+        Self {
+            session,
+            df,
+            origin,
+            stages: Arc::default(),
+        }
+    }
+
+    fn derive(&self, df: datafusion::dataframe::DataFrame) -> DataFrame {
+        DataFrame::new(self.session.clone(), df, self.origin.clone())
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> Vec<String> {
+        self.df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// The Arrow schema of the rows.
+    pub fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        Arc::new(self.df.schema().as_arrow().clone())
+    }
+
+    /// Projects expressions, e.g. `select(vec![col("a"), (col("b") * lit(2)).alias("b2")])`.
+    pub fn select(&self, exprs: Vec<Expr>) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().select(exprs)?))
+    }
+
+    /// Projects columns by name.
+    pub fn select_columns(&self, names: &[&str]) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().select_columns(names)?))
+    }
+
+    /// Keeps rows where `condition` is true.
+    pub fn filter(&self, condition: Expr) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().filter(condition)?))
+    }
+
+    /// Same as [`DataFrame::filter`] (PySpark's `where`).
+    pub fn where_(&self, condition: Expr) -> Result<DataFrame, FlintError> {
+        self.filter(condition)
+    }
+
+    /// Adds or replaces a column.
+    pub fn with_column(&self, name: &str, expr: Expr) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().with_column(name, expr)?))
+    }
+
+    /// Renames a column.
+    pub fn with_column_renamed(&self, old: &str, new: &str) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().with_column_renamed(old, new)?))
+    }
+
+    /// Groups rows by expressions for [`GroupedData::agg`].
+    pub fn group_by(&self, keys: Vec<Expr>) -> GroupedData {
+        GroupedData {
+            parent: self.clone(),
+            keys,
+        }
+    }
+
+    /// Joins on equal columns of the same names, keeping one copy of each (Spark's `join(other, on, how)`).
+    pub fn join(&self, right: &DataFrame, on: &[&str], how: &str) -> Result<DataFrame, FlintError> {
+        let (_, left_plan) = self.df.clone().into_parts();
+        let (_, right_plan) = right.df.clone().into_parts();
+        let keys: Vec<Column> = on.iter().map(|k| Column::from_name(*k)).collect();
+        let plan = LogicalPlanBuilder::from(left_plan)
+            .join_using(right_plan, join_type(how)?, keys)?
+            .build()?;
+        let df = datafusion::dataframe::DataFrame::new(self.session.inner().ctx.state(), plan);
+        Ok(self.derive(df))
+    }
+
+    /// Joins on an arbitrary condition, e.g. `col("a.id").eq(col("b.id"))`.
+    pub fn join_on(
+        &self,
+        right: &DataFrame,
+        condition: Expr,
+        how: &str,
+    ) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().join_on(
+            right.df.clone(),
+            join_type(how)?,
+            vec![condition],
+        )?))
+    }
+
+    /// Sorts rows, e.g. `order_by(vec![col("x").sort(false, true)])` for descending.
+    pub fn order_by(&self, keys: Vec<SortExpr>) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().sort(keys)?))
+    }
+
+    /// Keeps the first `n` rows.
+    pub fn limit(&self, n: usize) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().limit(0, Some(n))?))
+    }
+
+    /// Removes duplicate rows.
+    pub fn distinct(&self) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().distinct()?))
+    }
+
+    /// Appends another DataFrame's rows, matching columns by position (Spark's `union`, which keeps duplicates).
+    pub fn union(&self, other: &DataFrame) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(self.df.clone().union(other.df.clone())?))
+    }
+
+    /// Spreads rows round-robin over `n` partitions (a shuffle).
+    pub fn repartition(&self, n: usize) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(
+            self.df
+                .clone()
+                .repartition(Partitioning::RoundRobinBatch(n.max(1)))?,
+        ))
+    }
+
+    /// Hash-partitions rows by expressions into `n` partitions (a shuffle).
+    pub fn repartition_by(&self, n: usize, keys: Vec<Expr>) -> Result<DataFrame, FlintError> {
+        Ok(self.derive(
+            self.df
+                .clone()
+                .repartition(Partitioning::Hash(keys, n.max(1)))?,
+        ))
+    }
+
+    /// Renames all columns by position (Spark's `toDF(names...)`).
+    pub fn to_df(&self, names: &[&str]) -> Result<DataFrame, FlintError> {
+        let columns = self.columns();
+        if names.len() != columns.len() {
+            return Err(FlintError::Unsupported(format!(
+                "to_df needs {} column names, got {}",
+                columns.len(),
+                names.len()
+            )));
+        }
+        let exprs = columns
+            .iter()
+            .zip(names)
+            .map(|(old, new)| col(Column::from_name(old)).alias(*new))
+            .collect();
+        self.select(exprs)
+    }
+
+    /// Registers this DataFrame as a temporary view for SQL.
+    pub fn create_or_replace_temp_view(&self, name: &str) -> Result<(), FlintError> {
+        let ctx = &self.session.inner().ctx;
+        ctx.deregister_table(name)?;
+        ctx.register_table(name, self.df.clone().into_view())?;
+        Ok(())
+    }
+
+    /// The physical plan, cut into stages once and reused by every action on this DataFrame.
+    pub(crate) async fn stage_graph(&self) -> Result<Arc<StageGraph>, FlintError> {
+        self.stages
+            .get_or_try_init(|| async {
+                let plan = self.df.clone().create_physical_plan().await?;
+                Ok::<_, FlintError>(Arc::new(self.session.inner().context.cut_stages(plan)?))
+            })
+            .await
+            .cloned()
+    }
+
+    pub(crate) async fn run(&self, action: &str) -> Result<Vec<RecordBatch>, FlintError> {
+        let graph = self.stage_graph().await?;
+        let description = format!("{action} at {}", truncate(&self.origin, 80));
+        self.session
+            .inner()
+            .context
+            .run_job(&graph, &description)
+            .await
+    }
+
+    /// Runs the plan and returns every row (as Arrow record batches).
+    pub async fn collect(&self) -> Result<Vec<RecordBatch>, FlintError> {
+        self.run("collect").await
+    }
+
+    /// Counts the rows.
+    pub async fn count(&self) -> Result<i64, FlintError> {
+        let counted = self.group_by(vec![]).count()?;
+        let batches = counted.run("count").await?;
+        let value = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0);
+        Ok(value)
+    }
+
+    /// Prints the first `n` rows as Spark's `show()` does.
+    pub async fn show(&self, n: usize) -> Result<(), FlintError> {
+        print!("{}", self.show_string(n).await?);
+        Ok(())
+    }
+
+    /// The text [`DataFrame::show`] prints.
+    pub async fn show_string(&self, n: usize) -> Result<String, FlintError> {
+        let batches = self.limit(n + 1)?.run("showString").await?;
+        Ok(crate::format_show(&self.schema(), &batches, n))
+    }
+
+    /// Writes the rows to files (PySpark's `DataFrameWriter`).
+    pub fn write(&self) -> DataFrameWriter {
+        DataFrameWriter::new(self.clone())
+    }
+
+    pub(crate) fn session(&self) -> &SparkSession {
+        &self.session
+    }
+
+    pub(crate) fn inner_df(&self) -> &datafusion::dataframe::DataFrame {
+        &self.df
+    }
+
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}...", text.chars().take(max).collect::<String>())
+    }
+}

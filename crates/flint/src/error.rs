@@ -1,0 +1,53 @@
+use datafusion::error::DataFusionError;
+use flint_conf::ConfError;
+use flint_driver::JobError;
+use flint_executor::ExecutorError;
+use thiserror::Error;
+
+/// Everything that can go wrong in an application's calls; each message is one line naming
+/// what to fix.
+#[derive(Debug, Error)]
+pub enum FlintError {
+    /// A configuration value is malformed (user input).
+    #[error(transparent)]
+    Conf(#[from] ConfError),
+    /// SQL text or a DataFrame call is invalid (user input): syntax, unknown table or column.
+    #[error("{}", one_line(.0))]
+    Analysis(DataFusionError),
+    /// A job failed (a task failed `spark.task.maxFailures` times, memory ran out).
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// The executor could not start (local directory, threads).
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    /// A path given to a reader does not exist (user input).
+    #[error("path does not exist: {0}")]
+    PathNotFound(String),
+    /// A writer's output path exists and the save mode is `error`.
+    #[error("path {0} already exists; set mode(\"overwrite\") to replace it")]
+    PathExists(String),
+    /// A local file operation failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The request is valid Spark but Flint does not do it yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The session was stopped; create a new one.
+    #[error("this SparkSession was stopped; create a new one with SparkSession::builder()")]
+    Stopped,
+}
+
+impl From<DataFusionError> for FlintError {
+    fn from(error: DataFusionError) -> Self {
+        FlintError::Analysis(error)
+    }
+}
+
+/// DataFusion messages may span lines; errors print as one.
+fn one_line(error: &DataFusionError) -> String {
+    let text = error.to_string();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

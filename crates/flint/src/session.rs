@@ -1,0 +1,194 @@
+use std::sync::{Arc, Mutex, Weak};
+
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+use flint_conf::{SparkConf, keys};
+use flint_driver::SparkListener;
+
+use crate::context::{SparkContext, flint_session_config};
+use crate::path_tables::register_path_schemas;
+use crate::{DataFrame, DataFrameReader, FlintError};
+
+/// The entry point of an application (PySpark's `SparkSession`): SQL, readers, and the
+/// application's context. Cheap to clone; all clones share one application.
+#[derive(Clone)]
+pub struct SparkSession {
+    inner: Arc<SessionInner>,
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) ctx: SessionContext,
+    pub(crate) context: SparkContext,
+}
+
+impl std::fmt::Debug for SparkSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SparkSession")
+            .field("app_id", &self.inner.context.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+static ACTIVE_SESSION: Mutex<Option<Weak<SessionInner>>> = Mutex::new(None);
+
+/// Configures and creates a [`SparkSession`] (PySpark's `SparkSession.builder`).
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    conf: SparkConf,
+}
+
+impl Builder {
+    /// Sets `spark.master`: `local`, `local[N]`, `local[*]`.
+    pub fn master(mut self, master: &str) -> Self {
+        self.conf.set(keys::MASTER.key, master);
+        self
+    }
+
+    /// Sets `spark.app.name`.
+    pub fn app_name(mut self, name: &str) -> Self {
+        self.conf.set(keys::APP_NAME.key, name);
+        self
+    }
+
+    /// Sets any configuration key; values set here win over `flint submit`'s.
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        self.conf.set(key, value);
+        self
+    }
+
+    /// Returns the running session, or starts an application with this configuration
+    /// completed by what `flint submit` passed.
+    pub async fn get_or_create(self) -> Result<SparkSession, FlintError> {
+        let mut active = ACTIVE_SESSION.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(inner) = active.as_ref().and_then(Weak::upgrade) {
+            if !inner.context.is_stopped() {
+                tracing::warn!(
+                    "Using an existing Spark session; only runtime SQL configurations will take effect."
+                );
+                return Ok(SparkSession { inner });
+            }
+        }
+        let mut conf = self.conf;
+        conf.set_missing_from(&SparkConf::from_submit_env());
+        let context = SparkContext::start(conf)?;
+        let config = flint_session_config(context.shuffle_partitions);
+        let ctx = SessionContext::new_with_config(config.clone());
+        for function in flint_executor::functions::spark_functions() {
+            ctx.register_udf(function.as_ref().clone());
+        }
+        register_path_schemas(&ctx, config)?;
+        let inner = Arc::new(SessionInner { ctx, context });
+        *active = Some(Arc::downgrade(&inner));
+        Ok(SparkSession { inner })
+    }
+}
+
+impl SparkSession {
+    /// Starts configuring a session.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Runs one SQL statement (Spark SQL). Queries return a lazy DataFrame; DDL such as
+    /// `CREATE TEMPORARY VIEW t USING parquet OPTIONS (path '...')` runs at once.
+    pub async fn sql(&self, text: &str) -> Result<DataFrame, FlintError> {
+        crate::sql::run_statement(self, text).await
+    }
+
+    /// A DataFrame with one `id` column from 0 to `end - 1` (Spark's `spark.range(end)`).
+    pub async fn range(&self, end: i64) -> Result<DataFrame, FlintError> {
+        self.range_with_step(0, end, 1).await
+    }
+
+    /// A DataFrame with one `id` column from `start` to `end` (exclusive) by `step`.
+    pub async fn range_with_step(
+        &self,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<DataFrame, FlintError> {
+        if step == 0 {
+            return Err(FlintError::Unsupported("range step must not be 0".into()));
+        }
+        let df = self
+            .inner
+            .ctx
+            .sql(&format!(
+                "SELECT value AS id FROM range({start}, {end}, {step})"
+            ))
+            .await?;
+        Ok(DataFrame::new(
+            self.clone(),
+            df,
+            format!("range({start}, {end}, {step})"),
+        ))
+    }
+
+    /// Readers of parquet, csv and json files.
+    pub fn read(&self) -> DataFrameReader {
+        DataFrameReader::new(self.clone())
+    }
+
+    /// The DataFrame of a temporary view or table.
+    pub async fn table(&self, name: &str) -> Result<DataFrame, FlintError> {
+        let df = self.inner.ctx.table(name).await?;
+        Ok(DataFrame::new(self.clone(), df, name.to_string()))
+    }
+
+    /// Registers a scalar function for SQL and DataFrame calls. Local mode only for now:
+    /// Rust code cannot travel to executor processes.
+    pub fn register_udf(&self, udf: ScalarUDF) -> Result<(), FlintError> {
+        let udf = Arc::new(udf);
+        self.inner.ctx.register_udf(udf.as_ref().clone());
+        self.inner.context.register_udf(udf)
+    }
+
+    /// Adds a listener for the application's job, stage and task events.
+    pub fn add_listener(&self, listener: Arc<dyn SparkListener>) {
+        self.inner.context.add_listener(listener);
+    }
+
+    /// Blocks until every event posted so far reached the listeners (for tests and tools).
+    pub fn wait_for_listeners(&self) {
+        self.inner.context.listener_bus.wait_until_empty();
+    }
+
+    /// The application's id, e.g. `local-1732190102000`.
+    pub fn app_id(&self) -> &str {
+        &self.inner.context.app_id
+    }
+
+    /// The application's name.
+    pub fn app_name(&self) -> &str {
+        &self.inner.context.app_name
+    }
+
+    /// The application's configuration as resolved at start.
+    pub fn conf(&self) -> &SparkConf {
+        &self.inner.context.conf
+    }
+
+    /// Reduce-side partitions of shuffles (`spark.sql.shuffle.partitions` as resolved).
+    pub fn shuffle_partitions(&self) -> usize {
+        self.inner.context.shuffle_partitions
+    }
+
+    /// Whether the master is `local`, `local[N]` or `local[*]`.
+    pub fn is_local(&self) -> bool {
+        self.inner.context.master.is_local()
+    }
+
+    /// The application's directory under `spark.local.dir`; gone after [`SparkSession::stop`].
+    pub fn local_dir(&self) -> std::path::PathBuf {
+        self.inner.context.local_dir()
+    }
+
+    /// Stops the application: executors end and the local directory is removed.
+    pub fn stop(&self) {
+        self.inner.context.stop();
+    }
+
+    pub(crate) fn inner(&self) -> &SessionInner {
+        &self.inner
+    }
+}

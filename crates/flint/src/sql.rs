@@ -1,0 +1,326 @@
+//! Spark SQL statements: most go to DataFusion's SQL planner as they are; the few Spark forms
+//! DataFusion lacks (`CREATE TEMPORARY VIEW ... USING ... OPTIONS (...)`, `SET
+//! spark.sql.shuffle.partitions=N`) are recognised on DataFusion's own SQL tokens.
+
+use std::collections::BTreeMap;
+
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+
+use crate::path_tables::FileFormat;
+use crate::reader::read_files;
+use crate::{DataFrame, FlintError, SparkSession};
+
+fn tokenize(text: &str) -> Result<Vec<Token>, FlintError> {
+    Tokenizer::new(&GenericDialect {}, text)
+        .tokenize()
+        .map_err(|e| {
+            FlintError::Analysis(datafusion::error::DataFusionError::SQL(
+                Box::new(e.into()),
+                None,
+            ))
+        })
+}
+
+/// Splits a SQL script into statements at top-level semicolons (not in strings or comments),
+/// dropping empty statements and comments.
+pub fn split_statements(text: &str) -> Result<Vec<String>, FlintError> {
+    let mut statements = vec![];
+    let mut current = String::new();
+    let mut has_content = false;
+    for token in tokenize(text)? {
+        match token {
+            Token::SemiColon => {
+                if has_content {
+                    statements.push(current.trim().to_string());
+                }
+                current.clear();
+                has_content = false;
+            }
+            Token::Whitespace(
+                Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_),
+            ) => {
+                current.push(' ');
+            }
+            Token::Whitespace(_) => current.push_str(&token.to_string()),
+            token => {
+                has_content = true;
+                current.push_str(&token.to_string());
+            }
+        }
+    }
+    if has_content {
+        statements.push(current.trim().to_string());
+    }
+    Ok(statements)
+}
+
+/// Runs one statement for `SparkSession::sql`.
+pub(crate) async fn run_statement(
+    session: &SparkSession,
+    text: &str,
+) -> Result<DataFrame, FlintError> {
+    let tokens: Vec<Token> = tokenize(text)?
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
+        .collect();
+    let ctx = &session.inner().ctx;
+    if let Some(view) = parse_create_view_using(&tokens)? {
+        if !view.replace && ctx.table_exist(view.name.as_str())? {
+            return Err(FlintError::Analysis(
+                datafusion::error::DataFusionError::Plan(format!(
+                    "temporary view `{}` already exists; use CREATE OR REPLACE TEMPORARY VIEW",
+                    view.name
+                )),
+            ));
+        }
+        let path = view.options.get("path").ok_or_else(|| {
+            FlintError::Unsupported(format!(
+                "CREATE TEMPORARY VIEW {} USING {:?} needs OPTIONS (path '...')",
+                view.name, view.format
+            ))
+        })?;
+        let df = read_files(ctx, view.format, path, &view.options).await?;
+        ctx.deregister_table(view.name.as_str())?;
+        ctx.register_table(view.name.as_str(), df.into_view())?;
+        return empty(session).await;
+    }
+    if let Some(partitions) = parse_set_shuffle_partitions(&tokens)? {
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .execution
+            .target_partitions = partitions;
+        return empty(session).await;
+    }
+    let df = ctx.sql(text).await?;
+    Ok(DataFrame::new(
+        session.clone(),
+        df,
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+    ))
+}
+
+async fn empty(session: &SparkSession) -> Result<DataFrame, FlintError> {
+    let df = session.inner().ctx.read_empty()?;
+    Ok(DataFrame::new(session.clone(), df, String::new()))
+}
+
+#[derive(Debug, PartialEq)]
+struct CreateViewUsing {
+    replace: bool,
+    name: String,
+    format: FileFormat,
+    options: BTreeMap<String, String>,
+}
+
+fn word(token: &Token) -> Option<(Keyword, &str)> {
+    match token {
+        Token::Word(w) => Some((w.keyword, w.value.as_str())),
+        _ => None,
+    }
+}
+
+fn is_keyword(token: Option<&Token>, keyword: Keyword) -> bool {
+    token.and_then(word).is_some_and(|(k, _)| k == keyword)
+}
+
+fn text_value(token: &Token) -> Option<String> {
+    match token {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Some(s.clone()),
+        Token::Number(n, _) => Some(n.clone()),
+        Token::Word(w) => Some(w.value.clone()),
+        _ => None,
+    }
+}
+
+/// Recognises `CREATE [OR REPLACE] [GLOBAL] TEMP[ORARY] VIEW name USING format [OPTIONS (k v, ...)]`.
+fn parse_create_view_using(tokens: &[Token]) -> Result<Option<CreateViewUsing>, FlintError> {
+    let mut i = 0;
+    let next = |i: &mut usize| {
+        let token = tokens.get(*i);
+        *i += 1;
+        token
+    };
+    if !is_keyword(next(&mut i), Keyword::CREATE) {
+        return Ok(None);
+    }
+    let mut replace = false;
+    if is_keyword(tokens.get(i), Keyword::OR) {
+        i += 1;
+        if !is_keyword(next(&mut i), Keyword::REPLACE) {
+            return Ok(None);
+        }
+        replace = true;
+    }
+    if is_keyword(tokens.get(i), Keyword::GLOBAL) {
+        i += 1;
+    }
+    let temp = next(&mut i);
+    if !(is_keyword(temp, Keyword::TEMPORARY) || is_keyword(temp, Keyword::TEMP))
+        || !is_keyword(next(&mut i), Keyword::VIEW)
+    {
+        return Ok(None);
+    }
+    let Some(name) = next(&mut i).and_then(word).map(|(_, v)| v.to_string()) else {
+        return Ok(None);
+    };
+    if !is_keyword(next(&mut i), Keyword::USING) {
+        return Ok(None);
+    }
+    let Some(format_name) = next(&mut i).and_then(word).map(|(_, v)| v.to_string()) else {
+        return Ok(None);
+    };
+    let format = FileFormat::parse(&format_name).ok_or_else(|| {
+        FlintError::Unsupported(format!(
+            "data source \"{format_name}\" is not supported; use parquet, csv or json"
+        ))
+    })?;
+    let mut options = BTreeMap::new();
+    if is_keyword(tokens.get(i), Keyword::OPTIONS) {
+        i += 1;
+        if next(&mut i) != Some(&Token::LParen) {
+            return Err(malformed_options());
+        }
+        loop {
+            let key = next(&mut i)
+                .and_then(text_value)
+                .ok_or_else(malformed_options)?;
+            if tokens.get(i) == Some(&Token::Eq) {
+                i += 1;
+            }
+            let value = next(&mut i)
+                .and_then(text_value)
+                .ok_or_else(malformed_options)?;
+            options.insert(key.to_ascii_lowercase(), value);
+            match next(&mut i) {
+                Some(Token::Comma) => continue,
+                Some(Token::RParen) => break,
+                _ => return Err(malformed_options()),
+            }
+        }
+    }
+    if i < tokens.len() {
+        return Err(malformed_options());
+    }
+    Ok(Some(CreateViewUsing {
+        replace,
+        name,
+        format,
+        options,
+    }))
+}
+
+fn malformed_options() -> FlintError {
+    FlintError::Analysis(datafusion::error::DataFusionError::Plan(
+        "malformed CREATE TEMPORARY VIEW ... USING: expected OPTIONS (key 'value', ...)".into(),
+    ))
+}
+
+/// Recognises `SET spark.sql.shuffle.partitions = N`.
+fn parse_set_shuffle_partitions(tokens: &[Token]) -> Result<Option<usize>, FlintError> {
+    if !is_keyword(tokens.first(), Keyword::SET) {
+        return Ok(None);
+    }
+    let rest: String = tokens[1..].iter().map(|t| t.to_string()).collect();
+    let Some((key, value)) = rest.split_once('=') else {
+        return Ok(None);
+    };
+    if key.trim() != flint_conf::keys::SHUFFLE_PARTITIONS.key {
+        return Ok(None);
+    }
+    let value = value.trim().trim_matches('\'');
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Some)
+        .ok_or_else(|| {
+            flint_conf::ConfError::InvalidValue {
+                key: flint_conf::keys::SHUFFLE_PARTITIONS.key.into(),
+                value: value.into(),
+                expected: "a positive integer",
+            }
+            .into()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> Vec<Token> {
+        tokenize(text)
+            .unwrap()
+            .into_iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
+            .collect()
+    }
+
+    #[test]
+    fn recognises_spark_create_view_using() {
+        let view = parse_create_view_using(&tokens(
+            "CREATE TEMPORARY VIEW lineitem USING parquet OPTIONS (path '/data/lineitem.parquet')",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(view.name, "lineitem");
+        assert_eq!(view.format, FileFormat::Parquet);
+        assert_eq!(
+            view.options.get("path").map(String::as_str),
+            Some("/data/lineitem.parquet")
+        );
+        assert!(!view.replace);
+
+        let view = parse_create_view_using(&tokens(
+            "create or replace temp view t using csv options (path '/x.csv', header 'true', inferSchema = true);",
+        ))
+        .unwrap()
+        .unwrap();
+        assert!(view.replace);
+        assert_eq!(
+            view.options.get("inferschema").map(String::as_str),
+            Some("true")
+        );
+
+        assert_eq!(
+            parse_create_view_using(&tokens("CREATE VIEW v AS SELECT 1")).unwrap(),
+            None
+        );
+        assert!(
+            parse_create_view_using(&tokens("CREATE TEMP VIEW v USING avro OPTIONS (path 'x')"))
+                .is_err()
+        );
+        assert!(
+            parse_create_view_using(&tokens("CREATE TEMP VIEW v USING csv OPTIONS (path)"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn splits_scripts_at_top_level_semicolons() {
+        let statements =
+            split_statements("select ';' as a; -- comment; here\n\nselect 2;;\n").unwrap();
+        assert_eq!(
+            statements,
+            vec!["select ';' as a".to_string(), "select 2".to_string()]
+        );
+    }
+
+    #[test]
+    fn recognises_set_shuffle_partitions() {
+        assert_eq!(
+            parse_set_shuffle_partitions(&tokens("SET spark.sql.shuffle.partitions=8")).unwrap(),
+            Some(8)
+        );
+        assert!(
+            parse_set_shuffle_partitions(&tokens("SET spark.sql.shuffle.partitions=x")).is_err()
+        );
+        assert_eq!(
+            parse_set_shuffle_partitions(&tokens("SET datafusion.x=1")).unwrap(),
+            None
+        );
+    }
+}
