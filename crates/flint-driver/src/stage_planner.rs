@@ -7,10 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use datafusion::common::JoinType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::Partitioning;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use flint_shuffle::{
@@ -50,6 +53,8 @@ impl StageGraph {
     /// Cuts `plan` at its exchanges, numbering new shuffles from `next_shuffle_id`.
     pub fn cut(plan: Arc<dyn ExecutionPlan>, next_shuffle_id: &AtomicU32) -> Result<StageGraph> {
         let mut shuffles = BTreeMap::new();
+        let plan = unproject_series_generators(plan)?;
+        let plan = distribute_left_preserving_joins(plan)?;
         let result_plan = cut_node(plan, next_shuffle_id, &mut shuffles)?;
         let result_parent_shuffle_ids = unresolved_shuffle_ids(&result_plan);
         Ok(StageGraph {
@@ -81,6 +86,125 @@ pub fn unresolved_shuffle_ids(plan: &Arc<dyn ExecutionPlan>) -> Vec<u32> {
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+/// Join types whose build (left) side rows are emitted after all probe partitions finish.
+fn emits_build_rows_at_end(join_type: JoinType) -> bool {
+    matches!(
+        join_type,
+        JoinType::Left
+            | JoinType::LeftAnti
+            | JoinType::LeftSemi
+            | JoinType::LeftMark
+            | JoinType::Full
+    )
+}
+
+/// A `CollectLeft` join that emits unmatched or matched build rows relies on every probe
+/// partition running in one process, sharing one bitmap: the last partition to finish emits
+/// them. Run as one task per partition, no task would. Flint turns such hash joins into
+/// `Partitioned` joins (both sides shuffled by key, as DataFusion plans big joins) and runs
+/// such nested-loop joins with one probe partition. Where the join's output partitioning
+/// changes and was a hash partitioning its parents may rely on, the old one is restored.
+fn distribute_left_preserving_joins(
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let partition_count =
+            |p: &Arc<dyn ExecutionPlan>| p.properties().output_partitioning().partition_count();
+        let old_partitioning = node.properties().output_partitioning().clone();
+        let replaced: Arc<dyn ExecutionPlan> = if let Some(join) =
+            node.downcast_ref::<HashJoinExec>()
+        {
+            if *join.partition_mode() != PartitionMode::CollectLeft
+                || !emits_build_rows_at_end(*join.join_type())
+                || partition_count(join.right()) <= 1
+            {
+                return Ok(Transformed::no(node));
+            }
+            let n = partition_count(join.right());
+            let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
+            let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+            let left = match join.left().downcast_ref::<CoalescePartitionsExec>() {
+                Some(coalesce) => Arc::clone(coalesce.input()),
+                None => Arc::clone(join.left()),
+            };
+            let left: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
+                left,
+                Partitioning::Hash(left_keys, n),
+            )?);
+            let right: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
+                Arc::clone(join.right()),
+                Partitioning::Hash(right_keys, n),
+            )?);
+            join.builder()
+                .with_partition_mode(PartitionMode::Partitioned)
+                .with_new_children(vec![left, right])?
+                .recompute_properties()
+                .build_exec()?
+        } else if let Some(join) = node.downcast_ref::<NestedLoopJoinExec>() {
+            if !emits_build_rows_at_end(*join.join_type()) || partition_count(join.right()) <= 1 {
+                return Ok(Transformed::no(node));
+            }
+            let right: Arc<dyn ExecutionPlan> =
+                Arc::new(CoalescePartitionsExec::new(Arc::clone(join.right())));
+            #[allow(deprecated)]
+            Arc::clone(&node).with_new_children(vec![Arc::clone(join.left()), right])?
+        } else {
+            return Ok(Transformed::no(node));
+        };
+        let new_partitioning = replaced.properties().output_partitioning().clone();
+        let restored: Arc<dyn ExecutionPlan> = match old_partitioning {
+            Partitioning::Hash(..) if new_partitioning != old_partitioning => {
+                Arc::new(RepartitionExec::try_new(replaced, old_partitioning)?)
+            }
+            _ => replaced,
+        };
+        Ok(Transformed::yes(restored))
+    })
+    .map(|t| t.data)
+}
+
+/// DataFusion's protobuf drops the projection of a `range()` generator (`LazyMemoryExec`)
+/// that `count(*)` pushes into it, so the decoded node would emit a column its schema lacks.
+/// Flint moves that projection above the generator before plans travel.
+fn unproject_series_generators(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::functions_table::generate_series::GenericSeriesState;
+    use datafusion::physical_plan::memory::LazyMemoryExec;
+    use datafusion::physical_plan::projection::ProjectionExec;
+
+    plan.transform_up(|node| {
+        let Some(generator_exec) = node.downcast_ref::<LazyMemoryExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        let [generator] = generator_exec.generators().as_slice() else {
+            return Ok(Transformed::no(node));
+        };
+        let is_int_series = generator
+            .read()
+            .as_any()
+            .downcast_ref::<GenericSeriesState<i64>>()
+            .is_some();
+        if !is_int_series || !node.schema().fields().is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let full_schema = Arc::new(Schema::new(vec![Field::new(
+            "value",
+            DataType::Int64,
+            false,
+        )]));
+        let unprojected: Arc<dyn ExecutionPlan> = Arc::new(LazyMemoryExec::try_new(
+            full_schema,
+            generator_exec.generators().clone(),
+        )?);
+        let projection: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(
+            Vec::<(Arc<dyn datafusion::physical_expr::PhysicalExpr>, String)>::new(),
+            unprojected,
+        )?);
+        Ok(Transformed::yes(projection))
+    })
+    .map(|t| t.data)
 }
 
 fn cut_node(

@@ -123,6 +123,7 @@ impl<'a> TaskSetManager<'a> {
                             Err(failure),
                         ),
                     };
+                    tracing::debug!(task_id = task_info.task_id, "Task {} metrics: {:?}", task_info.task_id, result.metrics);
                     self.scheduler.listener_bus().post(SparkListenerEvent::TaskEnd {
                         stage_id: set.stage_id,
                         stage_attempt: set.stage_attempt,

@@ -265,6 +265,13 @@ async fn run_task(
             Err(error) => return (Err(error), metrics),
         };
     metrics.executor_deserialize_time_ms = start.elapsed().as_millis() as u64;
+    tracing::debug!(
+        task_id = task.task_id,
+        "Running task {} of stage {} with plan:\n{}",
+        task.partition,
+        task.stage_id,
+        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+    );
     let partition = task.partition as usize;
     let outcome = async {
         if let Some(writer) = plan.downcast_ref::<ShuffleWriterExec>() {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_ipc::reader::StreamReader;
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
@@ -235,8 +235,15 @@ impl Iterator for BlockBatches {
                 Ok(batch) => {
                     metrics.records.add(batch.num_rows());
                     // The writer's schema is the reader's up to field metadata; keep the plan's.
+                    // Blocks of column-less rows carry one placeholder column (see the writer).
+                    let columns = if schema.fields().is_empty() {
+                        vec![]
+                    } else {
+                        batch.columns().to_vec()
+                    };
+                    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
                     Some(
-                        RecordBatch::try_new(Arc::clone(schema), batch.columns().to_vec())
+                        RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)
                             .map_err(Into::into),
                     )
                 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use arrow_ipc::CompressionType;
 use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{NullArray, RecordBatch};
 use datafusion::arrow::compute::BatchCoalescer;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -291,6 +291,15 @@ struct PartWriter {
 
 const TARGET_BATCH_ROWS: usize = 8192;
 
+/// The schema of blocks whose rows have no columns: one all-null column carries the count.
+fn row_count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "__rows",
+        DataType::Null,
+        true,
+    )]))
+}
+
 impl PartWriter {
     fn create(path: &Path, schema: &SchemaRef, options: &IpcWriteOptions) -> Result<Self> {
         let file = File::create(path).map_err(|e| write_error(path, e))?;
@@ -304,6 +313,14 @@ impl PartWriter {
     }
 
     fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_columns() == 0 {
+            // Rows without columns (`count(*)`): Arrow IPC cannot carry a row count alone, so
+            // the block holds one all-null column that the reader drops again.
+            let rows = Arc::new(NullArray::new(batch.num_rows())) as _;
+            self.writer
+                .write(&RecordBatch::try_new(row_count_schema(), vec![rows])?)?;
+            return Ok(());
+        }
         self.coalescer.push_batch(batch)?;
         while let Some(batch) = self.coalescer.next_completed_batch() {
             self.writer.write(&batch)?;
@@ -411,5 +428,114 @@ impl ExecutionPlan for ShuffleWriterExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, RecordBatch, RecordBatchOptions};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::execution::TaskContext;
+    use datafusion::physical_expr::Partitioning;
+    use datafusion::physical_expr::expressions::Column;
+    use datafusion::physical_plan::ExecutionPlan;
+    use datafusion::prelude::SessionConfig;
+    use flint_storage::DiskBlockManager;
+    use futures::TryStreamExt;
+
+    use super::*;
+    use crate::{ShuffleReadMode, UnresolvedShuffleExec};
+
+    fn context(dir: &std::path::Path) -> Arc<TaskContext> {
+        let env = ShuffleEnv {
+            executor_id: "driver".into(),
+            block_manager: Arc::new(DiskBlockManager::create(dir, "test", "driver").unwrap()),
+            compression: Some(CompressionType::LZ4_FRAME),
+        };
+        Arc::new(
+            TaskContext::default()
+                .with_session_config(SessionConfig::new().with_extension(Arc::new(env))),
+        )
+    }
+
+    async fn round_trip(
+        batches: Vec<RecordBatch>,
+        partitioning: ShuffleOutputPartitioning,
+    ) -> Vec<RecordBatch> {
+        let dir = std::env::temp_dir().join(format!("flint-shuffle-test-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ctx = context(&dir);
+        let schema = batches[0].schema();
+        let input =
+            MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&schema), None).unwrap();
+        let n = partitioning.partition_count();
+        let writer = ShuffleWriterExec::new(input, 7, partitioning);
+        let status = writer
+            .write_map_output(0, 1, Arc::clone(&ctx))
+            .await
+            .unwrap();
+        assert_eq!(status.partition_lengths.len(), n);
+        let unresolved = UnresolvedShuffleExec::new(
+            7,
+            schema,
+            ShuffleReadMode::ReducePartitions(n),
+            Partitioning::UnknownPartitioning(n),
+        );
+        let reader = unresolved.resolve(&[status]);
+        let mut out = vec![];
+        for p in 0..n {
+            out.extend(
+                reader
+                    .execute(p, Arc::clone(&ctx))
+                    .unwrap()
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .unwrap(),
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        out
+    }
+
+    fn uuid_like() -> String {
+        format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")
+    }
+
+    #[tokio::test]
+    async fn hash_shuffle_keeps_every_row() {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from_iter_values(0..1000))],
+        )
+        .unwrap();
+        let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new("k", 0));
+        let out = round_trip(vec![batch], ShuffleOutputPartitioning::Hash(vec![key], 3)).await;
+        let mut values: Vec<i64> = out
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        values.sort();
+        assert_eq!(values, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn rows_without_columns_keep_their_count() {
+        let schema = Arc::new(Schema::empty());
+        let options = RecordBatchOptions::new().with_row_count(Some(100));
+        let batch = RecordBatch::try_new_with_options(schema, vec![], &options).unwrap();
+        let out = round_trip(vec![batch], ShuffleOutputPartitioning::RoundRobin(2)).await;
+        assert_eq!(out.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
+        assert!(out.iter().all(|b| b.num_columns() == 0));
     }
 }

@@ -228,5 +228,22 @@ pub(crate) fn flint_session_config(shuffle_partitions: usize) -> SessionConfig {
     options.optimizer.enable_join_dynamic_filter_pushdown = false;
     options.optimizer.enable_topk_dynamic_filter_pushdown = false;
     options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+    // Each partition of a scan runs as its own task with its own copy of the plan: siblings
+    // never share a queue, so one stealing another's files would read them twice.
+    options.execution.enable_file_stream_work_stealing = false;
+    // Uncorrelated scalar subqueries run in the same process as the plan that reads their
+    // value; Flint plans them as joins instead, which cut into stages like any other join.
+    options
+        .optimizer
+        .enable_physical_uncorrelated_scalar_subquery = false;
     config
+}
+
+/// The driver's DataFusion runtime for planning and file listing. Listings are not cached:
+/// a path rewritten by `mode("overwrite")` must be listed anew, as Spark refreshes it.
+pub(crate) fn planner_runtime()
+-> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>, FlintError> {
+    Ok(datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_object_list_cache_limit(0)
+        .build_arc()?)
 }

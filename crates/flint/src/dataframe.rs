@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::common::{Column, JoinType};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, Partitioning, SortExpr};
+use datafusion::logical_expr::{Expr, Partitioning, SortExpr};
 use datafusion::prelude::{col, lit};
 use flint_driver::StageGraph;
 use tokio::sync::OnceCell;
@@ -138,16 +138,49 @@ impl DataFrame {
         }
     }
 
-    /// Joins on equal columns of the same names, keeping one copy of each (Spark's `join(other, on, how)`).
+    /// Joins on equal columns of the same names, keeping one copy of each key column (Spark's
+    /// `join(other, on, how)`): keys first, then the left's other columns, then the right's.
     pub fn join(&self, right: &DataFrame, on: &[&str], how: &str) -> Result<DataFrame, FlintError> {
-        let (_, left_plan) = self.df.clone().into_parts();
-        let (_, right_plan) = right.df.clone().into_parts();
-        let keys: Vec<Column> = on.iter().map(|k| Column::from_name(*k)).collect();
-        let plan = LogicalPlanBuilder::from(left_plan)
-            .join_using(right_plan, join_type(how)?, keys)?
-            .build()?;
-        let df = datafusion::dataframe::DataFrame::new(self.session.inner().ctx.state(), plan);
-        Ok(self.derive(df))
+        const LEFT: &str = "__flint_left";
+        const RIGHT: &str = "__flint_right";
+        let how = join_type(how)?;
+        let joined =
+            self.df
+                .clone()
+                .alias(LEFT)?
+                .join(right.df.clone().alias(RIGHT)?, how, on, on, None)?;
+        let side = |qualifier: &str, name: &str| col(Column::new(Some(qualifier), name));
+        let mut exprs: Vec<Expr> = on
+            .iter()
+            .map(|key| {
+                let key_expr = match how {
+                    JoinType::Right => side(RIGHT, key),
+                    JoinType::Full => datafusion::functions::expr_fn::coalesce(vec![
+                        side(LEFT, key),
+                        side(RIGHT, key),
+                    ]),
+                    _ => side(LEFT, key),
+                };
+                key_expr.alias(*key)
+            })
+            .collect();
+        let is_key = |name: &String| on.contains(&name.as_str());
+        exprs.extend(
+            self.columns()
+                .iter()
+                .filter(|c| !is_key(c))
+                .map(|c| side(LEFT, c).alias(c)),
+        );
+        if !matches!(how, JoinType::LeftSemi | JoinType::LeftAnti) {
+            exprs.extend(
+                right
+                    .columns()
+                    .iter()
+                    .filter(|c| !is_key(c))
+                    .map(|c| side(RIGHT, c).alias(c)),
+            );
+        }
+        Ok(self.derive(joined.select(exprs)?))
     }
 
     /// Joins on an arbitrary condition, e.g. `col("a.id").eq(col("b.id"))`.

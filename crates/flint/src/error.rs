@@ -48,6 +48,10 @@ impl From<DataFusionError> for FlintError {
 
 /// DataFusion messages may span lines; errors print as one.
 fn one_line(error: &DataFusionError) -> String {
-    let text = error.to_string();
+    let text = match error.find_root() {
+        // "sql parser error: Expected: an SQL statement, found: selec at Line: 1, Column: 1"
+        DataFusionError::SQL(parser_error, _) => parser_error.to_string(),
+        _ => error.to_string(),
+    };
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -11,6 +11,7 @@ use datafusion::prelude::{
 };
 
 use crate::FlintError;
+use crate::context::planner_runtime;
 
 /// File formats a path table can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub(crate) fn register_path_schemas(
         ))
     })?;
     // A separate context reads files, so the schemas hold no reference back to the session.
-    let reader = SessionContext::new_with_config(config);
+    let reader = SessionContext::new_with_config_rt(config, planner_runtime()?);
     for (name, format) in [
         ("parquet", FileFormat::Parquet),
         ("csv", FileFormat::Csv),

@@ -5,7 +5,7 @@ use datafusion::prelude::SessionContext;
 use flint_conf::{SparkConf, keys};
 use flint_driver::SparkListener;
 
-use crate::context::{SparkContext, flint_session_config};
+use crate::context::{SparkContext, flint_session_config, planner_runtime};
 use crate::path_tables::register_path_schemas;
 use crate::{DataFrame, DataFrameReader, FlintError};
 
@@ -59,27 +59,38 @@ impl Builder {
     /// Returns the running session, or starts an application with this configuration
     /// completed by what `flint submit` passed.
     pub async fn get_or_create(self) -> Result<SparkSession, FlintError> {
-        let mut active = ACTIVE_SESSION.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(inner) = active.as_ref().and_then(Weak::upgrade) {
-            if !inner.context.is_stopped() {
-                tracing::warn!(
-                    "Using an existing Spark session; only runtime SQL configurations will take effect."
-                );
-                return Ok(SparkSession { inner });
+        {
+            let active = ACTIVE_SESSION.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(inner) = active.as_ref().and_then(Weak::upgrade) {
+                if !inner.context.is_stopped() {
+                    tracing::warn!(
+                        "Using an existing Spark session; only runtime SQL configurations will take effect."
+                    );
+                    return Ok(SparkSession { inner });
+                }
             }
         }
+        let session = self.create().await?;
+        *ACTIVE_SESSION.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::downgrade(&session.inner));
+        Ok(session)
+    }
+
+    /// Starts a new application even when one is active in this process (for tests and
+    /// tools that run several applications side by side); it does not become the active one.
+    pub async fn create(self) -> Result<SparkSession, FlintError> {
         let mut conf = self.conf;
         conf.set_missing_from(&SparkConf::from_submit_env());
         let context = SparkContext::start(conf)?;
         let config = flint_session_config(context.shuffle_partitions);
-        let ctx = SessionContext::new_with_config(config.clone());
+        let ctx = SessionContext::new_with_config_rt(config.clone(), planner_runtime()?);
         for function in flint_executor::functions::spark_functions() {
             ctx.register_udf(function.as_ref().clone());
         }
         register_path_schemas(&ctx, config)?;
-        let inner = Arc::new(SessionInner { ctx, context });
-        *active = Some(Arc::downgrade(&inner));
-        Ok(SparkSession { inner })
+        Ok(SparkSession {
+            inner: Arc::new(SessionInner { ctx, context }),
+        })
     }
 }
 

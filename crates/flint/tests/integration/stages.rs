@@ -1,0 +1,240 @@
+use flint::functions::{col, count, lit, sum};
+use flint::{SparkListenerEvent, TaskEndReason};
+
+use crate::common::{EventLog, register_tpch, rows, session};
+
+fn stage_submissions(events: &[SparkListenerEvent]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SparkListenerEvent::StageSubmitted { stage_info } => Some(stage_info.stage_id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A join with an aggregation runs as several stages, writes shuffle files to the
+/// application's local dir, and a second action over the same DataFrame skips the map stages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_aggregation_runs_as_stages_and_reuses_shuffle_output() {
+    let local_dir = tempfile::tempdir().unwrap();
+    let spark = session(
+        2,
+        local_dir.path(),
+        &[("spark.sql.shuffle.partitions", "3")],
+    )
+    .await;
+    register_tpch(&spark).await;
+    let log = EventLog::attach(&spark);
+    let df = spark
+        .sql(
+            "select n_name, count(*) as suppliers, sum(s_acctbal) as balance
+             from supplier join nation on s_nationkey = n_nationkey
+             group by n_name",
+        )
+        .await
+        .unwrap();
+
+    let first = rows(&df.collect().await.unwrap());
+    assert_eq!(first.len(), 25, "one row per nation");
+    let events = log.snapshot(&spark);
+    let submitted = stage_submissions(&events);
+    assert!(
+        submitted.len() >= 2,
+        "expected at least 2 stages, got {submitted:?}"
+    );
+    let shuffle_written: u64 = events
+        .iter()
+        .filter_map(|e| match e {
+            SparkListenerEvent::TaskEnd {
+                metrics,
+                reason: TaskEndReason::Success,
+                ..
+            } => Some(metrics.shuffle_write_bytes),
+            _ => None,
+        })
+        .sum();
+    assert!(shuffle_written > 0, "map tasks wrote no shuffle bytes");
+    let blocks = spark.local_dir().join("blockmgr");
+    let files: Vec<String> = std::fs::read_dir(&blocks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with(".data")),
+        "no shuffle data file in {files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with(".index")),
+        "no shuffle index file in {files:?}"
+    );
+    assert!(
+        !files.iter().any(|f| f.ends_with(".tmp")),
+        "temp files left: {files:?}"
+    );
+
+    // The same DataFrame again: only the result stage runs; the job lists the map stages as skipped.
+    log.events.lock().unwrap().clear();
+    let second = rows(&df.collect().await.unwrap());
+    let mut sorted_first = first.clone();
+    sorted_first.sort();
+    let mut sorted_second = second;
+    sorted_second.sort();
+    assert_eq!(sorted_first, sorted_second);
+    let events = log.snapshot(&spark);
+    let (job_stages, _) = events
+        .iter()
+        .find_map(|e| match e {
+            SparkListenerEvent::JobStart {
+                stage_infos,
+                job_id,
+                ..
+            } => Some((stage_infos.clone(), *job_id)),
+            _ => None,
+        })
+        .unwrap();
+    let resubmitted = stage_submissions(&events);
+    assert_eq!(
+        resubmitted.len(),
+        1,
+        "only the result stage should run again, ran {resubmitted:?}"
+    );
+    assert!(
+        job_stages.len() > resubmitted.len(),
+        "the second job must list skipped stages: {job_stages:?}"
+    );
+    for stage in &job_stages {
+        if !resubmitted.contains(&stage.stage_id) {
+            assert!(
+                submitted.contains(&stage.stage_id),
+                "skipped stage {} was never run",
+                stage.stage_id
+            );
+        }
+    }
+
+    let app_dir = spark.local_dir();
+    assert!(app_dir.exists());
+    spark.stop();
+    assert!(!app_dir.exists(), "application directory left after stop");
+    assert_eq!(std::fs::read_dir(local_dir.path()).unwrap().count(), 0);
+}
+
+/// The DataFrame API runs through the same scheduler and agrees with SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_api_matches_sql() {
+    let local_dir = tempfile::tempdir().unwrap();
+    let spark = session(2, local_dir.path(), &[]).await;
+    let df = spark
+        .range(1000)
+        .await
+        .unwrap()
+        .with_column("bucket", col("id") % lit(7))
+        .unwrap()
+        .repartition(3)
+        .unwrap()
+        .group_by(vec![col("bucket")])
+        .agg(vec![
+            sum(col("id")).alias("total"),
+            count(lit(1)).alias("n"),
+        ])
+        .unwrap()
+        .order_by(vec![col("bucket").sort(true, true)])
+        .unwrap();
+    let api = rows(&df.collect().await.unwrap());
+    let sql = spark
+        .sql("select value % 7 as bucket, sum(value) as total, count(*) as n from range(0, 1000) group by 1 order by 1")
+        .await
+        .unwrap();
+    assert_eq!(api, rows(&sql.collect().await.unwrap()));
+    assert_eq!(api.len(), 7);
+
+    assert_eq!(
+        spark.range(1000).await.unwrap().count().await.unwrap(),
+        1000
+    );
+    let evens = spark
+        .range(10)
+        .await
+        .unwrap()
+        .filter((col("id") % lit(2)).eq(lit(0)))
+        .unwrap();
+    let odds = spark
+        .range(10)
+        .await
+        .unwrap()
+        .where_((col("id") % lit(2)).eq(lit(1)))
+        .unwrap();
+    let all = evens.union(&odds).unwrap().distinct().unwrap();
+    assert_eq!(all.count().await.unwrap(), 10);
+    let renamed = all.to_df(&["n"]).unwrap().limit(3).unwrap();
+    assert_eq!(renamed.columns(), vec!["n".to_string()]);
+    assert_eq!(renamed.count().await.unwrap(), 3);
+
+    let left = spark
+        .range(5)
+        .await
+        .unwrap()
+        .with_column("l", col("id") * lit(10))
+        .unwrap();
+    let right = spark
+        .range(3)
+        .await
+        .unwrap()
+        .with_column("r", col("id") * lit(100))
+        .unwrap();
+    let joined = left
+        .join(&right, &["id"], "inner")
+        .unwrap()
+        .order_by(vec![col("id").sort(true, true)])
+        .unwrap();
+    assert_eq!(joined.columns(), vec!["id", "l", "r"]);
+    assert_eq!(
+        rows(&joined.collect().await.unwrap()),
+        vec![
+            vec!["0", "0", "0"],
+            vec!["1", "10", "100"],
+            vec!["2", "20", "200"]
+        ]
+    );
+    joined.create_or_replace_temp_view("joined").unwrap();
+    let from_view = spark.sql("select sum(r) from joined").await.unwrap();
+    assert_eq!(rows(&from_view.collect().await.unwrap()), vec![vec!["300"]]);
+
+    let shown = spark.range(3).await.unwrap().show_string(2).await.unwrap();
+    assert_eq!(
+        shown,
+        "+---+\n| id|\n+---+\n|  0|\n|  1|\n+---+\nonly showing top 2 rows\n"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("written");
+    let target = target.to_str().unwrap();
+    joined.write().parquet(target).await.unwrap();
+    assert!(std::path::Path::new(target).join("_SUCCESS").exists());
+    let back = spark.read().parquet(target).await.unwrap();
+    assert_eq!(back.count().await.unwrap(), 3);
+    let error = joined
+        .write()
+        .parquet(target)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("already exists"), "{error}");
+    joined
+        .write()
+        .mode("overwrite")
+        .option("header", "true")
+        .csv(target)
+        .await
+        .unwrap();
+    let csv = spark
+        .read()
+        .option("header", "true")
+        .option("inferSchema", "true")
+        .csv(target)
+        .await
+        .unwrap();
+    assert_eq!(csv.count().await.unwrap(), 3);
+    spark.stop();
+}

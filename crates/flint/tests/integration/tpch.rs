@@ -1,0 +1,57 @@
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+
+use crate::common::{assert_same_rows, register_tpch, rows, session, tpch_dir};
+
+fn query_text(n: usize) -> String {
+    let path = format!(
+        "{}/../../benchmarks/queries/q{n}.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+/// All 22 TPC-H queries, in Spark's SQL text, give in `local[2]` what single-process
+/// DataFusion gives on the same files with the same partition count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_match_datafusion() {
+    let local_dir = tempfile::tempdir().unwrap();
+    let spark = session(2, local_dir.path(), &[]).await;
+    register_tpch(&spark).await;
+
+    let oracle = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    // The oracle is plain DataFusion plus the Spark functions Flint adds (`year`).
+    for function in flint_executor::functions::spark_functions() {
+        oracle.register_udf(function.as_ref().clone());
+    }
+    for table in flint_datagen::TPCH_TABLES {
+        let path = tpch_dir().join(format!("{table}.parquet"));
+        oracle
+            .register_parquet(table, path.to_str().unwrap(), ParquetReadOptions::default())
+            .await
+            .unwrap();
+    }
+
+    for n in 1..=22 {
+        let text = query_text(n);
+        let name = format!("q{n}");
+        let actual = spark
+            .sql(&text)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let actual = rows(
+            &actual
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}")),
+        );
+        let expected = rows(&oracle.sql(&text).await.unwrap().collect().await.unwrap());
+        let ordered = text.to_lowercase().contains("order by");
+        assert_same_rows(&name, actual, expected, ordered);
+    }
+    spark.stop();
+    assert_eq!(
+        std::fs::read_dir(local_dir.path()).unwrap().count(),
+        0,
+        "local dir left behind"
+    );
+}
