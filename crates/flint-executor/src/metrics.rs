@@ -41,15 +41,15 @@ impl TaskMetrics {
             if let Some(metrics) = node.metrics() {
                 let sum = |name: &str| sum_by_name(&metrics, name);
                 if is_leaf && node.name() != "ShuffleReaderExec" {
-                    self.input_records += sum("output_rows");
+                    self.input_records += metrics.output_rows().unwrap_or(0) as u64;
                     self.input_bytes += sum("bytes_scanned");
                 }
                 self.shuffle_read_bytes += sum("shuffle_bytes_read");
                 self.shuffle_read_records += sum("shuffle_records_read");
                 self.shuffle_write_bytes += sum("shuffle_bytes_written");
                 self.shuffle_write_records += sum("shuffle_records_written");
-                self.disk_bytes_spilled += sum("spilled_bytes");
-                self.spill_count += sum("spill_count");
+                self.disk_bytes_spilled += metrics.spilled_bytes().unwrap_or(0) as u64;
+                self.spill_count += metrics.spill_count().unwrap_or(0) as u64;
             }
             stack.extend(node.children().into_iter().cloned());
         }

@@ -1,0 +1,126 @@
+//! `cargo run --release -p flint-benchmarks -- --scale-factor 1 --master 'local[2]'`
+//!
+//! Runs the 22 TPC-H queries (Spark's SQL text, `benchmarks/queries/`) through Flint and
+//! through plain single-process DataFusion with the same partition count, checks both return
+//! the same number of rows, and prints a per-query table with totals and the ratio.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use flint::SparkSession;
+
+#[derive(Debug, Parser)]
+#[command(about = "TPC-H: Flint vs plain DataFusion")]
+struct Args {
+    /// TPC-H scale factor
+    #[arg(long, default_value_t = 1.0)]
+    scale_factor: f64,
+    /// Flint's master URL; its task slots are also DataFusion's partition count
+    #[arg(long, default_value = "local[2]")]
+    master: String,
+    /// Where the data lives (generated when missing); default target/tpch-sf<X>
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Runs of each query per engine; the best time counts
+    #[arg(long, default_value_t = 1)]
+    iterations: usize,
+    /// Only these queries, e.g. 1,3,18
+    #[arg(long, value_delimiter = ',')]
+    queries: Vec<usize>,
+    /// spark.driver.memory for Flint's local executor
+    #[arg(long, default_value = "4g")]
+    driver_memory: String,
+}
+
+fn query_text(n: usize) -> std::io::Result<String> {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("queries/q{n}.sql")))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cpu}, {cores} cores")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let data = args.data.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/tpch-sf{}", args.scale_factor))
+    });
+    if !data.join("_COMPLETE").exists() {
+        eprintln!("generating TPC-H SF{} in {}", args.scale_factor, data.display());
+        flint_datagen::generate_tpch(args.scale_factor, &data)?;
+        std::fs::write(data.join("_COMPLETE"), b"")?;
+    }
+    let queries: Vec<usize> = if args.queries.is_empty() { (1..=22).collect() } else { args.queries.clone() };
+
+    let spark = SparkSession::builder()
+        .master(&args.master)
+        .app_name("tpch-benchmark")
+        .config("spark.driver.memory", &args.driver_memory)
+        .config("spark.ui.showConsoleProgress", "false")
+        .get_or_create()
+        .await?;
+    let partitions = spark.shuffle_partitions();
+    let oracle = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    for function in flint_executor::functions::spark_functions() {
+        oracle.register_udf(function.as_ref().clone());
+    }
+    for table in flint_datagen::TPCH_TABLES {
+        let path = data.join(format!("{table}.parquet"));
+        let path = path.to_str().ok_or("non-UTF-8 data path")?;
+        spark.sql(&format!("CREATE TEMPORARY VIEW {table} USING parquet OPTIONS (path '{path}')")).await?;
+        oracle.register_parquet(table, path, ParquetReadOptions::default()).await?;
+    }
+
+    println!("TPC-H SF{} on {} | Flint {} vs DataFusion with {partitions} partitions | best of {}", args.scale_factor, machine(), args.master, args.iterations);
+    println!("{:<6} {:>12} {:>15} {:>8} {:>8}", "query", "flint (ms)", "datafusion (ms)", "ratio", "rows");
+    let (mut flint_total, mut datafusion_total) = (Duration::ZERO, Duration::ZERO);
+    for n in queries {
+        let text = query_text(n)?;
+        let mut flint_rows = 0;
+        let mut flint_time = Duration::MAX;
+        for _ in 0..args.iterations.max(1) {
+            let started = Instant::now();
+            let batches = spark.sql(&text).await?.collect().await?;
+            flint_time = flint_time.min(started.elapsed());
+            flint_rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        let mut df_rows = 0;
+        let mut df_time = Duration::MAX;
+        for _ in 0..args.iterations.max(1) {
+            let started = Instant::now();
+            let batches = oracle.sql(&text).await?.collect().await?;
+            df_time = df_time.min(started.elapsed());
+            df_rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        if flint_rows != df_rows {
+            return Err(format!("q{n}: flint returned {flint_rows} rows, datafusion {df_rows}").into());
+        }
+        flint_total += flint_time;
+        datafusion_total += df_time;
+        println!(
+            "{:<6} {:>12.1} {:>15.1} {:>8.2} {:>8}",
+            format!("q{n}"),
+            flint_time.as_secs_f64() * 1000.0,
+            df_time.as_secs_f64() * 1000.0,
+            flint_time.as_secs_f64() / df_time.as_secs_f64(),
+            flint_rows
+        );
+    }
+    println!(
+        "{:<6} {:>12.1} {:>15.1} {:>8.2}",
+        "total",
+        flint_total.as_secs_f64() * 1000.0,
+        datafusion_total.as_secs_f64() * 1000.0,
+        flint_total.as_secs_f64() / datafusion_total.as_secs_f64()
+    );
+    spark.stop();
+    Ok(())
+}
