@@ -32,6 +32,9 @@ struct Args {
     /// spark.driver.memory for Flint's local executor
     #[arg(long, default_value = "4g")]
     driver_memory: String,
+    /// Any other Flint setting, KEY=VALUE; may repeat
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    conf: Vec<String>,
 }
 
 fn query_text(n: usize) -> std::io::Result<String> {
@@ -41,9 +44,15 @@ fn query_text(n: usize) -> std::io::Result<String> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("{cpu}, {cores} cores")
 }
 
@@ -51,36 +60,66 @@ fn machine() -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let data = args.data.clone().unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/tpch-sf{}", args.scale_factor))
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../target/tpch-sf{}", args.scale_factor))
     });
     if !data.join("_COMPLETE").exists() {
-        eprintln!("generating TPC-H SF{} in {}", args.scale_factor, data.display());
+        eprintln!(
+            "generating TPC-H SF{} in {}",
+            args.scale_factor,
+            data.display()
+        );
         flint_datagen::generate_tpch(args.scale_factor, &data)?;
         std::fs::write(data.join("_COMPLETE"), b"")?;
     }
-    let queries: Vec<usize> = if args.queries.is_empty() { (1..=22).collect() } else { args.queries.clone() };
+    let queries: Vec<usize> = if args.queries.is_empty() {
+        (1..=22).collect()
+    } else {
+        args.queries.clone()
+    };
 
-    let spark = SparkSession::builder()
+    let mut builder = SparkSession::builder()
         .master(&args.master)
         .app_name("tpch-benchmark")
         .config("spark.driver.memory", &args.driver_memory)
-        .config("spark.ui.showConsoleProgress", "false")
-        .get_or_create()
-        .await?;
+        .config("spark.ui.showConsoleProgress", "false");
+    for pair in &args.conf {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("invalid --conf {pair}: expected KEY=VALUE"))?;
+        builder = builder.config(key, value);
+    }
+    let spark = builder.get_or_create().await?;
     let partitions = spark.shuffle_partitions();
-    let oracle = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    let oracle =
+        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
     for function in flint_executor::functions::spark_functions() {
         oracle.register_udf(function.as_ref().clone());
     }
     for table in flint_datagen::TPCH_TABLES {
         let path = data.join(format!("{table}.parquet"));
         let path = path.to_str().ok_or("non-UTF-8 data path")?;
-        spark.sql(&format!("CREATE TEMPORARY VIEW {table} USING parquet OPTIONS (path '{path}')")).await?;
-        oracle.register_parquet(table, path, ParquetReadOptions::default()).await?;
+        spark
+            .sql(&format!(
+                "CREATE TEMPORARY VIEW {table} USING parquet OPTIONS (path '{path}')"
+            ))
+            .await?;
+        oracle
+            .register_parquet(table, path, ParquetReadOptions::default())
+            .await?;
     }
 
-    println!("TPC-H SF{} on {} | Flint {} vs DataFusion with {partitions} partitions | best of {}", args.scale_factor, machine(), args.master, args.iterations);
-    println!("{:<6} {:>12} {:>15} {:>8} {:>8}", "query", "flint (ms)", "datafusion (ms)", "ratio", "rows");
+    println!(
+        "TPC-H SF{} on {} | Flint {} vs DataFusion with {partitions} partitions | best of {}",
+        args.scale_factor,
+        machine(),
+        args.master,
+        args.iterations
+    );
+    println!(
+        "{:<6} {:>12} {:>15} {:>8} {:>8}",
+        "query", "flint (ms)", "datafusion (ms)", "ratio", "rows"
+    );
     let (mut flint_total, mut datafusion_total) = (Duration::ZERO, Duration::ZERO);
     for n in queries {
         let text = query_text(n)?;
@@ -101,7 +140,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             df_rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
         }
         if flint_rows != df_rows {
-            return Err(format!("q{n}: flint returned {flint_rows} rows, datafusion {df_rows}").into());
+            return Err(
+                format!("q{n}: flint returned {flint_rows} rows, datafusion {df_rows}").into(),
+            );
         }
         flint_total += flint_time;
         datafusion_total += df_time;

@@ -73,7 +73,12 @@ async fn shell(spark: &flint::SparkSession) -> Result<(), CliError> {
                 match flint::split_statements(&text) {
                     Ok(statements) => {
                         for statement in statements {
-                            if let Err(error) = run_statement(spark, &statement).await {
+                            // Ctrl-C cancels the running statement, not the shell.
+                            let outcome = tokio::select! {
+                                outcome = run_statement(spark, &statement) => outcome,
+                                _ = tokio::signal::ctrl_c() => Err(CliError::Shell("statement cancelled".into())),
+                            };
+                            if let Err(error) = outcome {
                                 eprintln!("error: {error}");
                                 break;
                             }

@@ -1,6 +1,6 @@
 //! Every `spark.*` key Flint reads, declared once: Spark's name, default and meaning.
 //!
-//! `docs/configuration.md` is generated from [`ALL`] (`flint conf --markdown`) and a test
+//! `docs/configuration.md` is generated from [`ALL`] by [`reference_markdown`] and a test
 //! keeps it current.
 
 /// One configuration key: Spark's exact name, its default as text, and a one-line doc.
@@ -36,12 +36,40 @@ entries! {
     MASTER = "spark.master", Some("local[*]"), "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
     MEMORY_FRACTION = "spark.memory.fraction", Some("0.6"), "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
     SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
-    SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";
     TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails (local[N,F] sets F).";
+    SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";
+}
+
+/// The configuration reference page (`docs/configuration.md`), generated from [`ALL`].
+pub fn reference_markdown() -> String {
+    let mut page = String::from(
+        "# Configuration\n\nGenerated from `crates/flint-conf/src/keys.rs`; a test keeps it current.\n\
+         Keys are Spark's. Precedence: the session builder, then `flint submit` flags and `--conf`,\n\
+         then the defaults below.\n\n| key | default | meaning |\n|---|---|---|\n",
+    );
+    for entry in ALL {
+        page.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            entry.key,
+            entry.default.unwrap_or("(computed)"),
+            entry.doc
+        ));
+    }
+    page
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reference_page_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let page = std::fs::read_to_string(path).unwrap_or_default();
+        if page != super::reference_markdown() {
+            std::fs::write(path, super::reference_markdown()).unwrap();
+            panic!("docs/configuration.md was stale and has been regenerated; commit it");
+        }
+    }
+
     #[test]
     fn keys_are_sorted_and_unique() {
         let keys: Vec<_> = super::ALL.iter().map(|e| e.key).collect();

@@ -308,10 +308,11 @@ impl DagScheduler {
         let mut missing = BTreeSet::new();
         let mut stack: Vec<u32> = roots.to_vec();
         while let Some(shuffle_id) = stack.pop() {
-            if !self.map_output_tracker.is_available(shuffle_id) && missing.insert(shuffle_id) {
-                if let Some(dependency) = graph.shuffles.get(&shuffle_id) {
-                    stack.extend(&dependency.parent_shuffle_ids);
-                }
+            if !self.map_output_tracker.is_available(shuffle_id)
+                && missing.insert(shuffle_id)
+                && let Some(dependency) = graph.shuffles.get(&shuffle_id)
+            {
+                stack.extend(&dependency.parent_shuffle_ids);
             }
         }
         missing

@@ -197,15 +197,17 @@ impl ListenerBus {
     /// Blocks until every event posted so far has been delivered (Spark's `waitUntilEmpty`).
     pub fn wait_until_empty(&self) {
         let (done, wait) = mpsc::channel();
-        if let Some(sender) = self
+        let sent = match self
             .sender
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
         {
-            if sender.send(Message::Flush(done)).is_ok() {
-                let _ = wait.recv();
-            }
+            Some(sender) => sender.send(Message::Flush(done)).is_ok(),
+            None => false,
+        };
+        if sent {
+            let _ = wait.recv();
         }
     }
 

@@ -161,7 +161,7 @@ impl ExecutionPlan for ShuffleReaderExec {
                 Err(error) => return BlockBatches::Failed(Some(fail(error.to_string()))),
             };
             BlockBatches::Reading {
-                reader,
+                reader: Box::new(reader),
                 schema,
                 metrics,
                 fail: Box::new(fail),
@@ -212,7 +212,7 @@ enum BlockBatches {
     Empty,
     Failed(Option<DataFusionError>),
     Reading {
-        reader: BlockReader,
+        reader: Box<BlockReader>,
         schema: SchemaRef,
         metrics: ReadMetrics,
         fail: Box<dyn Fn(String) -> DataFusionError + Send>,

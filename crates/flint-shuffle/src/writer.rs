@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::repartition::BatchPartitioner;
@@ -167,16 +168,16 @@ impl ShuffleWriterExec {
             }
             ShuffleOutputPartitioning::Single => None,
         };
-        // With one reduce partition the data file is written directly; otherwise each reduce
-        // partition gets its own temp file, concatenated once the input is exhausted.
-        let part_paths: Vec<PathBuf> = if num_reduces == 1 {
-            vec![tmp_path(&data_path, "")]
-        } else {
-            (0..num_reduces)
-                .map(|r| tmp_path(&data_path, &format!(".part{r}")))
-                .collect()
-        };
+        // Each reduce partition's block is encoded into memory while the executor's memory
+        // pool allows, then into its own temp file; at the end the blocks are written back to
+        // back into one data file (Spark's bypass-merge writer, minus the copy when all fit).
+        let part_paths: Vec<PathBuf> = (0..num_reduces)
+            .map(|r| tmp_path(&data_path, &format!(".part{r}")))
+            .collect();
         let mut parts: Vec<Option<PartWriter>> = (0..num_reduces).map(|_| None).collect();
+        let reservation = MemoryConsumer::new(format!("ShuffleWriter[{map_index}]"))
+            .with_can_spill(true)
+            .register(context.memory_pool());
         let mut records = 0u64;
         let mut stream = self.input.execute(map_index, Arc::clone(&context))?;
         let result: Result<()> = async {
@@ -196,27 +197,27 @@ impl ShuffleWriterExec {
                     Some(partitioner) => partitioner.partition(batch, &mut push)?,
                     None => push(0, batch)?,
                 }
+                let buffered: usize = parts.iter().flatten().map(PartWriter::buffered_bytes).sum();
+                if buffered > reservation.size()
+                    && reservation.try_grow(buffered - reservation.size()).is_err()
+                {
+                    for part in parts.iter_mut().flatten() {
+                        part.spill()?;
+                    }
+                    reservation.free();
+                }
             }
             Ok(())
         }
         .await;
         let finished = result.and_then(|()| {
             let timer = write_time.timer();
-            let lengths = parts
+            let blocks = parts
                 .iter_mut()
-                .map(|part| {
-                    part.take()
-                        .map(PartWriter::finish)
-                        .transpose()
-                        .map(|len| len.unwrap_or(0))
-                })
-                .collect::<Result<Vec<u64>>>()?;
+                .map(|part| part.take().map(PartWriter::finish).transpose())
+                .collect::<Result<Vec<_>>>()?;
             let data_tmp = tmp_path(&data_path, "");
-            if num_reduces > 1 {
-                concatenate(&part_paths, &lengths, &data_tmp)?;
-            } else if lengths[0] == 0 {
-                File::create(&data_tmp).map_err(|e| write_error(&data_tmp, e))?;
-            }
+            let lengths = write_data_file(&data_tmp, blocks)?;
             let index_tmp = tmp_path(&index_path, "");
             std::fs::write(&index_tmp, encode_index(&lengths))
                 .map_err(|e| write_error(&index_tmp, e))?;
@@ -226,10 +227,9 @@ impl ShuffleWriterExec {
             timer.done();
             Ok(lengths)
         });
-        if num_reduces > 1 {
-            for path in &part_paths {
-                let _ = std::fs::remove_file(path);
-            }
+        reservation.free();
+        for path in &part_paths {
+            let _ = std::fs::remove_file(path);
         }
         let lengths = match finished {
             Ok(lengths) => lengths,
@@ -269,27 +269,68 @@ fn write_error(path: &Path, source: std::io::Error) -> DataFusionError {
     .into()
 }
 
-fn concatenate(part_paths: &[PathBuf], lengths: &[u64], data_path: &Path) -> Result<()> {
+/// Writes the blocks back to back into the data file and returns their lengths.
+fn write_data_file(data_path: &Path, blocks: Vec<Option<Block>>) -> Result<Vec<u64>> {
     let mut out = BufWriter::new(File::create(data_path).map_err(|e| write_error(data_path, e))?);
-    for (path, length) in part_paths.iter().zip(lengths) {
-        if *length > 0 {
-            let mut part = File::open(path).map_err(|e| write_error(path, e))?;
-            std::io::copy(&mut part, &mut out).map_err(|e| write_error(data_path, e))?;
-        }
+    let mut lengths = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let length = match block {
+            None => 0,
+            Some(Block::Memory(bytes)) => {
+                out.write_all(&bytes)
+                    .map_err(|e| write_error(data_path, e))?;
+                bytes.len() as u64
+            }
+            Some(Block::File(path)) => {
+                let mut part = File::open(&path).map_err(|e| write_error(&path, e))?;
+                std::io::copy(&mut part, &mut out).map_err(|e| write_error(data_path, e))?
+            }
+        };
+        lengths.push(length);
     }
     out.flush().map_err(|e| write_error(data_path, e))?;
-    Ok(())
+    Ok(lengths)
+}
+
+/// A finished block: still in memory, or spilled to a temp file.
+enum Block {
+    Memory(Vec<u8>),
+    File(PathBuf),
+}
+
+/// Where a block's bytes go while it is written.
+enum PartSink {
+    Memory(Vec<u8>),
+    File(BufWriter<File>),
+}
+
+impl Write for PartSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            PartSink::Memory(bytes) => bytes.write(buf),
+            PartSink::File(file) => file.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            PartSink::Memory(_) => Ok(()),
+            PartSink::File(file) => file.flush(),
+        }
+    }
 }
 
 /// One reduce partition's block being written: rows are coalesced into batches of a useful
 /// size before they are encoded, since hash partitioning leaves many small slices.
 struct PartWriter {
     coalescer: BatchCoalescer,
-    writer: StreamWriter<BufWriter<File>>,
+    writer: StreamWriter<PartSink>,
     path: PathBuf,
 }
 
 const TARGET_BATCH_ROWS: usize = 8192;
+/// Slices at least this big are encoded as they are rather than copied into a bigger batch.
+const PASS_THROUGH_ROWS: usize = 2048;
 
 /// The schema of blocks whose rows have no columns: one all-null column carries the count.
 fn row_count_schema() -> SchemaRef {
@@ -302,11 +343,20 @@ fn row_count_schema() -> SchemaRef {
 
 impl PartWriter {
     fn create(path: &Path, schema: &SchemaRef, options: &IpcWriteOptions) -> Result<Self> {
-        let file = File::create(path).map_err(|e| write_error(path, e))?;
-        let writer =
-            StreamWriter::try_new_with_options(BufWriter::new(file), schema, options.clone())?;
+        let ipc_schema = if schema.fields().is_empty() {
+            row_count_schema()
+        } else {
+            Arc::clone(schema)
+        };
+        let writer = StreamWriter::try_new_with_options(
+            PartSink::Memory(Vec::new()),
+            &ipc_schema,
+            options.clone(),
+        )?;
+        let coalescer = BatchCoalescer::new(Arc::clone(schema), TARGET_BATCH_ROWS)
+            .with_biggest_coalesce_batch_size(Some(PASS_THROUGH_ROWS));
         Ok(Self {
-            coalescer: BatchCoalescer::new(Arc::clone(schema), TARGET_BATCH_ROWS),
+            coalescer,
             writer,
             path: path.to_path_buf(),
         })
@@ -328,20 +378,40 @@ impl PartWriter {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<u64> {
+    /// Encoded bytes held in memory.
+    fn buffered_bytes(&self) -> usize {
+        match self.writer.get_ref() {
+            PartSink::Memory(bytes) => bytes.len(),
+            PartSink::File(_) => 0,
+        }
+    }
+
+    /// Moves the encoded bytes to the temp file; later bytes go there directly.
+    fn spill(&mut self) -> Result<()> {
+        if let PartSink::Memory(bytes) = self.writer.get_mut() {
+            let bytes = std::mem::take(bytes);
+            let mut file =
+                BufWriter::new(File::create(&self.path).map_err(|e| write_error(&self.path, e))?);
+            file.write_all(&bytes)
+                .map_err(|e| write_error(&self.path, e))?;
+            *self.writer.get_mut() = PartSink::File(file);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Block> {
         self.coalescer.finish_buffered_batch()?;
         while let Some(batch) = self.coalescer.next_completed_batch() {
             self.writer.write(&batch)?;
         }
         self.writer.finish()?;
-        let mut file = self.writer.into_inner()?;
-        file.flush().map_err(|e| write_error(&self.path, e))?;
-        let length = file
-            .get_ref()
-            .metadata()
-            .map_err(|e| write_error(&self.path, e))?
-            .len();
-        Ok(length)
+        match self.writer.into_inner()? {
+            PartSink::Memory(bytes) => Ok(Block::Memory(bytes)),
+            PartSink::File(mut file) => {
+                file.flush().map_err(|e| write_error(&self.path, e))?;
+                Ok(Block::File(self.path))
+            }
+        }
     }
 }
 
@@ -449,15 +519,22 @@ mod tests {
     use super::*;
     use crate::{ShuffleReadMode, UnresolvedShuffleExec};
 
-    fn context(dir: &std::path::Path) -> Arc<TaskContext> {
+    fn context(dir: &std::path::Path, pool_bytes: usize) -> Arc<TaskContext> {
         let env = ShuffleEnv {
             executor_id: "driver".into(),
             block_manager: Arc::new(DiskBlockManager::create(dir, "test", "driver").unwrap()),
             compression: Some(CompressionType::LZ4_FRAME),
         };
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(
+                datafusion::execution::memory_pool::GreedyMemoryPool::new(pool_bytes),
+            ))
+            .build_arc()
+            .unwrap();
         Arc::new(
             TaskContext::default()
-                .with_session_config(SessionConfig::new().with_extension(Arc::new(env))),
+                .with_session_config(SessionConfig::new().with_extension(Arc::new(env)))
+                .with_runtime(runtime),
         )
     }
 
@@ -465,9 +542,17 @@ mod tests {
         batches: Vec<RecordBatch>,
         partitioning: ShuffleOutputPartitioning,
     ) -> Vec<RecordBatch> {
+        round_trip_with_pool(batches, partitioning, 64 << 20).await
+    }
+
+    async fn round_trip_with_pool(
+        batches: Vec<RecordBatch>,
+        partitioning: ShuffleOutputPartitioning,
+        pool_bytes: usize,
+    ) -> Vec<RecordBatch> {
         let dir = std::env::temp_dir().join(format!("flint-shuffle-test-{}", uuid_like()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ctx = context(&dir);
+        let ctx = context(&dir, pool_bytes);
         let schema = batches[0].schema();
         let input =
             MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&schema), None).unwrap();
@@ -527,6 +612,34 @@ mod tests {
             .collect();
         values.sort();
         assert_eq!(values, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn blocks_spill_to_files_when_memory_runs_out() {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let batches: Vec<RecordBatch> = (0..20)
+            .map(|i| {
+                let values = Int64Array::from_iter_values(i * 1000..(i + 1) * 1000);
+                RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(values)]).unwrap()
+            })
+            .collect();
+        let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new("k", 0));
+        let out =
+            round_trip_with_pool(batches, ShuffleOutputPartitioning::Hash(vec![key], 4), 1024)
+                .await;
+        let mut values: Vec<i64> = out
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        values.sort();
+        assert_eq!(values, (0..20_000).collect::<Vec<_>>());
     }
 
     #[tokio::test]

@@ -61,13 +61,13 @@ impl Builder {
     pub async fn get_or_create(self) -> Result<SparkSession, FlintError> {
         {
             let active = ACTIVE_SESSION.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(inner) = active.as_ref().and_then(Weak::upgrade) {
-                if !inner.context.is_stopped() {
-                    tracing::warn!(
-                        "Using an existing Spark session; only runtime SQL configurations will take effect."
-                    );
-                    return Ok(SparkSession { inner });
-                }
+            if let Some(inner) = active.as_ref().and_then(Weak::upgrade)
+                && !inner.context.is_stopped()
+            {
+                tracing::warn!(
+                    "Using an existing Spark session; only runtime SQL configurations will take effect."
+                );
+                return Ok(SparkSession { inner });
             }
         }
         let session = self.create().await?;

@@ -1,5 +1,6 @@
 //! Tests of the `flint` binary as users run it: real processes, output checked line by line,
 //! temp dirs removed, and every process waited for with a deadline.
 
+mod architecture;
 mod harness;
 mod submit;
