@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 SF="${SF:-1}"
 MASTER="${MASTER:-local[*]}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flint/target}"
-cargo build --release -p flint-cli --bin flint
+# The same package set as the benchmark, so both share one build of DataFusion.
+cargo build --release -p flint-cli -p flint-benchmarks
 FLINT="$CARGO_TARGET_DIR/release/flint"
 DATA="${DATA:-$PWD/data/tpch-sf$SF}"
 if [ ! -f "$DATA/_COMPLETE" ]; then

@@ -35,6 +35,7 @@ entries! {
     LOCAL_DIR = "spark.local.dir", None, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
     MASTER = "spark.master", Some("local[*]"), "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
     MEMORY_FRACTION = "spark.memory.fraction", Some("0.6"), "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
+    AUTO_BROADCAST_JOIN_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold", Some("10m"), "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
     SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
     TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails (local[N,F] sets F).";
     SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";

@@ -36,14 +36,12 @@ pub(crate) fn read_range(index_path: &Path, reduce_id: u32) -> std::io::Result<(
 mod tests {
     #[test]
     fn index_round_trips() {
-        let dir = std::env::temp_dir().join(format!("flint-index-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("x.index");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.index");
         std::fs::write(&path, super::encode_index(&[10, 0, 5])).unwrap();
         assert_eq!(super::read_range(&path, 0).unwrap(), (0, 10));
         assert_eq!(super::read_range(&path, 1).unwrap(), (10, 10));
         assert_eq!(super::read_range(&path, 2).unwrap(), (10, 15));
         assert!(super::read_range(&path, 3).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

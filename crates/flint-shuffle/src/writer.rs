@@ -321,7 +321,9 @@ impl Write for PartSink {
 }
 
 /// One reduce partition's block being written: rows are coalesced into batches of a useful
-/// size before they are encoded, since hash partitioning leaves many small slices.
+/// size before they are encoded, since hash partitioning leaves many small slices. Coalescing
+/// also compacts string views, which would otherwise drag every buffer they point into
+/// into the block.
 struct PartWriter {
     coalescer: BatchCoalescer,
     writer: StreamWriter<PartSink>,
@@ -329,8 +331,6 @@ struct PartWriter {
 }
 
 const TARGET_BATCH_ROWS: usize = 8192;
-/// Slices at least this big are encoded as they are rather than copied into a bigger batch.
-const PASS_THROUGH_ROWS: usize = 2048;
 
 /// The schema of blocks whose rows have no columns: one all-null column carries the count.
 fn row_count_schema() -> SchemaRef {
@@ -353,8 +353,7 @@ impl PartWriter {
             &ipc_schema,
             options.clone(),
         )?;
-        let coalescer = BatchCoalescer::new(Arc::clone(schema), TARGET_BATCH_ROWS)
-            .with_biggest_coalesce_batch_size(Some(PASS_THROUGH_ROWS));
+        let coalescer = BatchCoalescer::new(Arc::clone(schema), TARGET_BATCH_ROWS);
         Ok(Self {
             coalescer,
             writer,
@@ -550,9 +549,8 @@ mod tests {
         partitioning: ShuffleOutputPartitioning,
         pool_bytes: usize,
     ) -> Vec<RecordBatch> {
-        let dir = std::env::temp_dir().join(format!("flint-shuffle-test-{}", uuid_like()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ctx = context(&dir, pool_bytes);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path(), pool_bytes);
         let schema = batches[0].schema();
         let input =
             MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&schema), None).unwrap();
@@ -581,12 +579,7 @@ mod tests {
                     .unwrap(),
             );
         }
-        std::fs::remove_dir_all(&dir).unwrap();
         out
-    }
-
-    fn uuid_like() -> String {
-        format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")
     }
 
     #[tokio::test]

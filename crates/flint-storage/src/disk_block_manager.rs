@@ -100,8 +100,8 @@ mod tests {
 
     #[test]
     fn directory_is_removed_on_stop_and_drop() {
-        let base = tempfile_dir();
-        let manager = DiskBlockManager::create(&base, "local-1", "driver").unwrap();
+        let base = tempfile::tempdir().unwrap();
+        let manager = DiskBlockManager::create(base.path(), "local-1", "driver").unwrap();
         let root = manager.root().to_path_buf();
         std::fs::write(
             manager.file_for(BlockId::ShuffleData {
@@ -114,15 +114,5 @@ mod tests {
         assert!(root.exists());
         drop(manager);
         assert!(!root.exists());
-        std::fs::remove_dir_all(base).unwrap();
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "flint-storage-test-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }

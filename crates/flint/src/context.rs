@@ -25,6 +25,7 @@ pub(crate) struct SparkContext {
     pub(crate) conf: SparkConf,
     pub(crate) master: MasterUrl,
     pub(crate) shuffle_partitions: usize,
+    pub(crate) broadcast_threshold: u64,
     pub(crate) listener_bus: Arc<ListenerBus>,
     dag_scheduler: DagScheduler,
     executor: Arc<Executor>,
@@ -99,6 +100,14 @@ impl SparkContext {
             .get_usize(&keys::SHUFFLE_PARTITIONS)?
             .unwrap_or(default_parallelism);
         let show_progress = conf.get_bool(&keys::SHOW_CONSOLE_PROGRESS)?.unwrap_or(true);
+        let broadcast_threshold = match conf
+            .get_entry(&keys::AUTO_BROADCAST_JOIN_THRESHOLD)
+            .unwrap_or("10m")
+            .trim()
+        {
+            "-1" => 0,
+            value => flint_conf::parse_size(keys::AUTO_BROADCAST_JOIN_THRESHOLD.key, value, 1)?,
+        };
 
         tracing::info!("Running Flint version {}", env!("CARGO_PKG_VERSION"));
         tracing::info!("Submitted application: {app_name}");
@@ -112,7 +121,7 @@ impl SparkContext {
                 memory_fraction,
                 local_dir,
                 compression,
-                session_config: flint_session_config(shuffle_partitions),
+                session_config: flint_session_config(shuffle_partitions, broadcast_threshold),
             },
             vec![],
         )?);
@@ -143,6 +152,7 @@ impl SparkContext {
             conf,
             master,
             shuffle_partitions,
+            broadcast_threshold,
             listener_bus,
             dag_scheduler,
             executor,
@@ -217,7 +227,10 @@ fn now_millis() -> u64 {
 }
 
 /// DataFusion settings every Flint planner and executor uses.
-pub(crate) fn flint_session_config(shuffle_partitions: usize) -> SessionConfig {
+pub(crate) fn flint_session_config(
+    shuffle_partitions: usize,
+    broadcast_threshold: u64,
+) -> SessionConfig {
     let mut config = SessionConfig::new()
         .with_target_partitions(shuffle_partitions)
         .with_information_schema(true);
@@ -236,6 +249,12 @@ pub(crate) fn flint_session_config(shuffle_partitions: usize) -> SessionConfig {
     options
         .optimizer
         .enable_physical_uncorrelated_scalar_subquery = false;
+    // Spark's broadcast joins: a join side estimated below the threshold is built whole in
+    // every task (DataFusion's CollectLeft) and the other side is not shuffled. DataFusion
+    // falls back to row counts when sizes are unknown; about 32 bytes a row is assumed.
+    options.optimizer.hash_join_single_partition_threshold = broadcast_threshold as usize;
+    options.optimizer.hash_join_single_partition_threshold_rows =
+        (broadcast_threshold / 32) as usize;
     config
 }
 

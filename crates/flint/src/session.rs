@@ -82,7 +82,7 @@ impl Builder {
         let mut conf = self.conf;
         conf.set_missing_from(&SparkConf::from_submit_env());
         let context = SparkContext::start(conf)?;
-        let config = flint_session_config(context.shuffle_partitions);
+        let config = flint_session_config(context.shuffle_partitions, context.broadcast_threshold);
         let ctx = SessionContext::new_with_config_rt(config.clone(), planner_runtime()?);
         for function in flint_executor::functions::spark_functions() {
             ctx.register_udf(function.as_ref().clone());
