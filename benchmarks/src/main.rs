@@ -41,6 +41,26 @@ fn query_text(n: usize) -> std::io::Result<String> {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("queries/q{n}.sql")))
 }
 
+/// Runs a query `iterations` times; returns the best time and the row count.
+async fn best_of<F, Fut>(
+    iterations: usize,
+    mut run: F,
+) -> Result<(Duration, usize), Box<dyn std::error::Error>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<flint::RecordBatch>, Box<dyn std::error::Error>>>,
+{
+    let mut best = Duration::MAX;
+    let mut rows = 0;
+    for _ in 0..iterations.max(1) {
+        let started = Instant::now();
+        let batches = run().await?;
+        best = best.min(started.elapsed());
+        rows = batches.iter().map(|b| b.num_rows()).sum();
+    }
+    Ok((best, rows))
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -123,22 +143,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut flint_total, mut datafusion_total) = (Duration::ZERO, Duration::ZERO);
     for n in queries {
         let text = query_text(n)?;
-        let mut flint_rows = 0;
-        let mut flint_time = Duration::MAX;
-        for _ in 0..args.iterations.max(1) {
-            let started = Instant::now();
-            let batches = spark.sql(&text).await?.collect().await?;
-            flint_time = flint_time.min(started.elapsed());
-            flint_rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        }
-        let mut df_rows = 0;
-        let mut df_time = Duration::MAX;
-        for _ in 0..args.iterations.max(1) {
-            let started = Instant::now();
-            let batches = oracle.sql(&text).await?.collect().await?;
-            df_time = df_time.min(started.elapsed());
-            df_rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        }
+        let (flint_time, flint_rows) = best_of(args.iterations, || async {
+            Ok(spark.sql(&text).await?.collect().await?)
+        })
+        .await?;
+        let (df_time, df_rows) = best_of(args.iterations, || async {
+            Ok(oracle.sql(&text).await?.collect().await?)
+        })
+        .await?;
         if flint_rows != df_rows {
             return Err(
                 format!("q{n}: flint returned {flint_rows} rows, datafusion {df_rows}").into(),

@@ -582,17 +582,9 @@ mod tests {
         out
     }
 
-    #[tokio::test]
-    async fn hash_shuffle_keeps_every_row() {
-        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
-            vec![Arc::new(Int64Array::from_iter_values(0..1000))],
-        )
-        .unwrap();
-        let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new("k", 0));
-        let out = round_trip(vec![batch], ShuffleOutputPartitioning::Hash(vec![key], 3)).await;
-        let mut values: Vec<i64> = out
+    /// The first column of every batch, as sorted integers.
+    fn sorted_values(batches: &[RecordBatch]) -> Vec<i64> {
+        let mut values: Vec<i64> = batches
             .iter()
             .flat_map(|b| {
                 b.column(0)
@@ -604,6 +596,20 @@ mod tests {
             })
             .collect();
         values.sort();
+        values
+    }
+
+    #[tokio::test]
+    async fn hash_shuffle_keeps_every_row() {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from_iter_values(0..1000))],
+        )
+        .unwrap();
+        let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new("k", 0));
+        let out = round_trip(vec![batch], ShuffleOutputPartitioning::Hash(vec![key], 3)).await;
+        let values = sorted_values(&out);
         assert_eq!(values, (0..1000).collect::<Vec<_>>());
     }
 
@@ -620,18 +626,7 @@ mod tests {
         let out =
             round_trip_with_pool(batches, ShuffleOutputPartitioning::Hash(vec![key], 4), 1024)
                 .await;
-        let mut values: Vec<i64> = out
-            .iter()
-            .flat_map(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .unwrap()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
-        values.sort();
+        let values = sorted_values(&out);
         assert_eq!(values, (0..20_000).collect::<Vec<_>>());
     }
 

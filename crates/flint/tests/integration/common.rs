@@ -70,6 +70,24 @@ impl EventLog {
     }
 }
 
+/// Sums one metric over the successful tasks in `events`.
+pub fn successful_task_sum(
+    events: &[SparkListenerEvent],
+    metric: impl Fn(&flint_executor::TaskMetrics) -> u64,
+) -> u64 {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SparkListenerEvent::TaskEnd {
+                metrics,
+                reason: flint::TaskEndReason::Success,
+                ..
+            } => Some(metric(metrics)),
+            _ => None,
+        })
+        .sum()
+}
+
 /// Rows as strings, in order.
 pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
     batches.iter().flat_map(flint::format_row_values).collect()

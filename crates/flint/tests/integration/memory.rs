@@ -1,6 +1,4 @@
-use flint::{SparkListenerEvent, TaskEndReason};
-
-use crate::common::{EventLog, session};
+use crate::common::{EventLog, session, successful_task_sum};
 
 /// A sort larger than the memory pool spills to the local dir and still succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,18 +16,7 @@ async fn large_sort_spills_instead_of_failing() {
         .unwrap();
     let batches = df.collect().await.unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 400000);
-    let spilled: u64 = log
-        .snapshot(&spark)
-        .iter()
-        .filter_map(|e| match e {
-            SparkListenerEvent::TaskEnd {
-                metrics,
-                reason: TaskEndReason::Success,
-                ..
-            } => Some(metrics.disk_bytes_spilled),
-            _ => None,
-        })
-        .sum();
+    let spilled = successful_task_sum(&log.snapshot(&spark), |m| m.disk_bytes_spilled);
     assert!(spilled > 0, "the sort did not spill");
     spark.stop();
     assert_eq!(

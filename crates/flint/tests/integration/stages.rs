@@ -1,7 +1,7 @@
+use flint::SparkListenerEvent;
 use flint::functions::{col, count, lit, sum};
-use flint::{SparkListenerEvent, TaskEndReason};
 
-use crate::common::{EventLog, register_tpch, rows, session};
+use crate::common::{EventLog, register_tpch, rows, session, successful_task_sum};
 
 fn stage_submissions(events: &[SparkListenerEvent]) -> Vec<u32> {
     events
@@ -43,17 +43,7 @@ async fn join_aggregation_runs_as_stages_and_reuses_shuffle_output() {
         submitted.len() >= 2,
         "expected at least 2 stages, got {submitted:?}"
     );
-    let shuffle_written: u64 = events
-        .iter()
-        .filter_map(|e| match e {
-            SparkListenerEvent::TaskEnd {
-                metrics,
-                reason: TaskEndReason::Success,
-                ..
-            } => Some(metrics.shuffle_write_bytes),
-            _ => None,
-        })
-        .sum();
+    let shuffle_written = successful_task_sum(&events, |m| m.shuffle_write_bytes);
     assert!(shuffle_written > 0, "map tasks wrote no shuffle bytes");
     let blocks = spark.local_dir().join("blockmgr");
     let files: Vec<String> = std::fs::read_dir(&blocks)
