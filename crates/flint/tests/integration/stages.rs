@@ -228,3 +228,51 @@ async fn dataframe_api_matches_sql() {
     assert_eq!(csv.count().await.unwrap(), 3);
     spark.stop();
 }
+
+/// A shuffle file that disappears between two actions is a typed fetch failure: the reading
+/// stage fails, the map stage reruns the lost outputs, and the job returns the right answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_shuffle_files_are_recomputed() {
+    let local_dir = tempfile::tempdir().unwrap();
+    let spark = session(2, local_dir.path(), &[]).await;
+    let df = spark
+        .sql("select value % 5 as k, count(*) as n from range(0, 1000) group by value % 5")
+        .await
+        .unwrap();
+    let mut first = rows(&df.collect().await.unwrap());
+    first.sort();
+
+    let blocks = spark.local_dir().join("blockmgr");
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&blocks).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "data") {
+            std::fs::remove_file(path).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "no shuffle data files to remove");
+
+    let log = EventLog::attach(&spark);
+    let mut second = rows(&df.collect().await.unwrap());
+    second.sort();
+    assert_eq!(first, second);
+    let events = log.snapshot(&spark);
+    let fetch_failures = events
+        .iter()
+        .filter(|e| {
+            matches!(e, SparkListenerEvent::TaskEnd { reason: flint::TaskEndReason::Failed { message, counts_towards_failures: false }, .. }
+                if message.starts_with("FetchFailed"))
+        })
+        .count();
+    assert!(
+        fetch_failures > 0,
+        "expected a fetch failure, events: {events:?}"
+    );
+    let resubmitted = stage_submissions(&events);
+    assert!(
+        resubmitted.len() >= 3,
+        "expected the map stage to rerun: {resubmitted:?}"
+    );
+    spark.stop();
+}
