@@ -55,6 +55,10 @@ pub(crate) struct AppOptions {
     /// spark.cores.max
     #[arg(long, value_name = "N")]
     pub(crate) total_executor_cores: Option<String>,
+    /// Properties file with default settings (Spark's spark-defaults.conf); default:
+    /// $FLINT_CONF_DIR/spark-defaults.conf when that exists
+    #[arg(long, value_name = "FILE")]
+    pub(crate) properties_file: Option<PathBuf>,
     /// Where the driver runs: client (the only mode without a cluster)
     #[arg(long, value_name = "MODE", default_value = "client")]
     pub(crate) deploy_mode: String,
@@ -79,6 +83,15 @@ impl AppOptions {
             if let Some(value) = value {
                 conf.set(key, value.as_str());
             }
+        }
+        // Spark's precedence: flags and --conf over the properties file.
+        let defaults_file = self.properties_file.clone().or_else(|| {
+            let path =
+                PathBuf::from(std::env::var_os("FLINT_CONF_DIR")?).join("spark-defaults.conf");
+            path.exists().then_some(path)
+        });
+        if let Some(path) = defaults_file {
+            conf.set_missing_from(&SparkConf::from_properties_file(&path)?);
         }
         // Validate what can be validated before anything starts.
         if let Some(master) = conf.get(keys::MASTER.key) {

@@ -20,6 +20,9 @@ pub enum ConfError {
         value: String,
         expected: &'static str,
     },
+    /// A properties file (`spark-defaults.conf`) that cannot be read or has a line without a value.
+    #[error("cannot use properties file {path}: {message}")]
+    PropertiesFile { path: String, message: String },
     /// A `--conf` argument without `=`.
     #[error("invalid --conf \"{0}\": expected KEY=VALUE")]
     MalformedPair(String),

@@ -46,6 +46,7 @@ pub fn reference_markdown() -> String {
     let mut page = String::from(
         "# Configuration\n\nGenerated from `crates/flint-conf/src/keys.rs`; a test keeps it current.\n\
          Keys are Spark's. Precedence: the session builder, then `flint submit` flags and `--conf`,\n\
+         then the properties file (`--properties-file`, default `$FLINT_CONF_DIR/spark-defaults.conf`),\n\
          then the defaults below.\n\n| key | default | meaning |\n|---|---|---|\n",
     );
     for entry in ALL {

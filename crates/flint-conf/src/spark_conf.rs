@@ -33,6 +33,40 @@ impl SparkConf {
         conf
     }
 
+    /// Reads a properties file as Spark's `spark-defaults.conf`: one `key value` or
+    /// `key=value` per line, `#` starts a comment.
+    pub fn from_properties_file(path: &std::path::Path) -> Result<Self, ConfError> {
+        let error = |message: String| ConfError::PropertiesFile {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        Self::parse_properties(&text).map_err(|line| error(format!("line {line} has no value")))
+    }
+
+    /// Parses properties text; the error is the 1-based number of a malformed line.
+    fn parse_properties(text: &str) -> Result<Self, usize> {
+        let mut conf = Self::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let split = line
+                .find(|c: char| c == '=' || c.is_whitespace())
+                .ok_or(number + 1)?;
+            let (key, value) = line.split_at(split);
+            let value = value
+                .trim_start_matches(|c: char| c == '=' || c.is_whitespace())
+                .trim();
+            if value.is_empty() {
+                return Err(number + 1);
+            }
+            conf.set(key, value);
+        }
+        Ok(conf)
+    }
+
     /// Encodes this configuration for [`SUBMIT_CONF_ENV`].
     pub fn to_submit_env(&self) -> String {
         self.settings
@@ -176,6 +210,29 @@ mod tests {
         assert_eq!(code.get("spark.app.name"), Some("from-code"));
         assert_eq!(code.get("spark.master"), Some("local[2]"));
         assert!(submit.set_pair("novalue").is_err());
+    }
+
+    #[test]
+    fn properties_files_parse_like_spark_defaults() {
+        let conf = SparkConf::parse_properties(
+            "# comment\nspark.executor.memory   2g\nspark.app.name=nightly report\n\n  spark.x = 1\n",
+        )
+        .unwrap();
+        assert_eq!(conf.get("spark.executor.memory"), Some("2g"));
+        assert_eq!(conf.get("spark.app.name"), Some("nightly report"));
+        assert_eq!(conf.get("spark.x"), Some("1"));
+        assert_eq!(
+            SparkConf::parse_properties("spark.ok 1\nspark.novalue\n"),
+            Err(2)
+        );
+        let missing =
+            SparkConf::from_properties_file(std::path::Path::new("/no/such/spark-defaults.conf"));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .starts_with("cannot use properties file /no/such/spark-defaults.conf")
+        );
     }
 
     #[test]

@@ -89,6 +89,30 @@ fn sql_e_and_program_applications() {
         &[],
     );
     assert_eq!(run.code, Some(3), "the program's exit code is submit's");
+    let defaults = write(
+        dir.path(),
+        "spark-defaults.conf",
+        "# defaults\nspark.x 0\nspark.y=2\n",
+    );
+    let with_defaults = flint(
+        &[
+            "submit",
+            "--master",
+            "local[3]",
+            "--name",
+            "prog",
+            "--conf",
+            "spark.x=1",
+            "--properties-file",
+            &defaults,
+            &script,
+        ],
+        &[],
+    );
+    assert_eq!(
+        with_defaults.stdout,
+        "args: \nspark.app.name=prog\nspark.master=local[3]\nspark.x=1\nspark.y=2\n"
+    );
     assert_eq!(
         run.stdout,
         "args: a -b\nspark.app.name=prog\nspark.master=local[3]\nspark.x=1\n"
