@@ -25,7 +25,8 @@ pub(crate) struct SparkContext {
     pub(crate) conf: SparkConf,
     pub(crate) master: MasterUrl,
     pub(crate) shuffle_partitions: usize,
-    pub(crate) broadcast_threshold: u64,
+    /// The DataFusion settings the executor runs with; the session's planner uses the same.
+    pub(crate) session_config: SessionConfig,
     pub(crate) listener_bus: Arc<ListenerBus>,
     dag_scheduler: DagScheduler,
     executor: Arc<Executor>,
@@ -108,6 +109,7 @@ impl SparkContext {
             "-1" => 0,
             value => flint_conf::parse_size(keys::AUTO_BROADCAST_JOIN_THRESHOLD.key, value, 1)?,
         };
+        let session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
 
         tracing::info!("Running Flint version {}", env!("CARGO_PKG_VERSION"));
         tracing::info!("Submitted application: {app_name}");
@@ -121,7 +123,7 @@ impl SparkContext {
                 memory_fraction,
                 local_dir,
                 compression,
-                session_config: flint_session_config(shuffle_partitions, broadcast_threshold),
+                session_config: session_config.clone(),
             },
             vec![],
         )?);
@@ -152,7 +154,7 @@ impl SparkContext {
             conf,
             master,
             shuffle_partitions,
-            broadcast_threshold,
+            session_config,
             listener_bus,
             dag_scheduler,
             executor,

@@ -1,11 +1,11 @@
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use flint_conf::{SparkConf, keys};
 use flint_driver::SparkListener;
 
-use crate::context::{SparkContext, flint_session_config, planner_runtime};
+use crate::context::{SparkContext, planner_runtime};
 use crate::path_tables::register_path_schemas;
 use crate::{DataFrame, DataFrameReader, FlintError};
 
@@ -29,7 +29,10 @@ impl std::fmt::Debug for SparkSession {
     }
 }
 
-static ACTIVE_SESSION: Mutex<Option<Weak<SessionInner>>> = Mutex::new(None);
+/// The active session; held across creation so concurrent `get_or_create` calls start one
+/// application, as Spark's synchronized `getOrCreate` does.
+static ACTIVE_SESSION: tokio::sync::Mutex<Option<Weak<SessionInner>>> =
+    tokio::sync::Mutex::const_new(None);
 
 /// Configures and creates a [`SparkSession`] (PySpark's `SparkSession.builder`).
 #[derive(Debug, Default, Clone)]
@@ -59,20 +62,17 @@ impl Builder {
     /// Returns the running session, or starts an application with this configuration
     /// completed by what `flint submit` passed.
     pub async fn get_or_create(self) -> Result<SparkSession, FlintError> {
+        let mut active = ACTIVE_SESSION.lock().await;
+        if let Some(inner) = active.as_ref().and_then(Weak::upgrade)
+            && !inner.context.is_stopped()
         {
-            let active = ACTIVE_SESSION.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(inner) = active.as_ref().and_then(Weak::upgrade)
-                && !inner.context.is_stopped()
-            {
-                tracing::warn!(
-                    "Using an existing Spark session; only runtime SQL configurations will take effect."
-                );
-                return Ok(SparkSession { inner });
-            }
+            tracing::warn!(
+                "Using an existing Spark session; only runtime SQL configurations will take effect."
+            );
+            return Ok(SparkSession { inner });
         }
         let session = self.create().await?;
-        *ACTIVE_SESSION.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Arc::downgrade(&session.inner));
+        *active = Some(Arc::downgrade(&session.inner));
         Ok(session)
     }
 
@@ -82,7 +82,7 @@ impl Builder {
         let mut conf = self.conf;
         conf.set_missing_from(&SparkConf::from_submit_env());
         let context = SparkContext::start(conf)?;
-        let config = flint_session_config(context.shuffle_partitions, context.broadcast_threshold);
+        let config = context.session_config.clone();
         let ctx = SessionContext::new_with_config_rt(config.clone(), planner_runtime()?);
         for function in flint_executor::functions::spark_functions() {
             ctx.register_udf(function.as_ref().clone());
