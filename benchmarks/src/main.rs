@@ -35,6 +35,15 @@ struct Args {
     /// Any other Flint setting, KEY=VALUE; may repeat
     #[arg(long = "conf", value_name = "KEY=VALUE")]
     conf: Vec<String>,
+    /// A DataFusion option for the single-process baseline, KEY=VALUE
+    /// (e.g. datafusion.optimizer.enable_dynamic_filter_pushdown=false); may repeat
+    #[arg(long = "datafusion-conf", value_name = "KEY=VALUE")]
+    datafusion_conf: Vec<String>,
+}
+
+fn split_pair(pair: &str) -> Result<(&str, &str), String> {
+    pair.split_once('=')
+        .ok_or_else(|| format!("invalid setting {pair}: expected KEY=VALUE"))
 }
 
 fn query_text(n: usize) -> std::io::Result<String> {
@@ -104,15 +113,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .config("spark.driver.memory", &args.driver_memory)
         .config("spark.ui.showConsoleProgress", "false");
     for pair in &args.conf {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("invalid --conf {pair}: expected KEY=VALUE"))?;
+        let (key, value) = split_pair(pair)?;
         builder = builder.config(key, value);
     }
     let spark = builder.get_or_create().await?;
     let partitions = spark.shuffle_partitions();
-    let oracle =
-        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    let mut oracle_config = SessionConfig::new().with_target_partitions(partitions);
+    for pair in &args.datafusion_conf {
+        let (key, value) = split_pair(pair)?;
+        oracle_config.options_mut().set(key, value)?;
+    }
+    let oracle = SessionContext::new_with_config(oracle_config);
     for function in flint_executor::functions::spark_functions() {
         oracle.register_udf(function.as_ref().clone());
     }

@@ -387,6 +387,12 @@ impl DagScheduler {
         self.listener_bus.post(SparkListenerEvent::StageSubmitted {
             stage_info: info.clone(),
         });
+        tracing::debug!(
+            stage_id = info.stage_id,
+            "Stage {} plan:\n{}",
+            info.stage_id,
+            datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+        );
         let encoded = self
             .resolve(plan)
             .and_then(|plan| physical_plan_to_bytes_with_extension_codec(plan, &ShuffleCodec));

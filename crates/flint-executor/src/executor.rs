@@ -1,6 +1,7 @@
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
 
 use arrow_ipc::CompressionType;
@@ -13,6 +14,7 @@ use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use flint_conf::format_size;
@@ -32,9 +34,6 @@ pub enum ExecutorError {
     /// DataFusion's runtime could not be set up.
     #[error("cannot set up the executor's runtime: {0}")]
     DataFusion(#[from] DataFusionError),
-    /// The executor's task threads could not be started.
-    #[error("cannot start executor threads: {0}")]
-    Threads(std::io::Error),
 }
 
 /// How to build an executor; every field is resolved from `SparkConf` by the caller.
@@ -60,15 +59,68 @@ pub struct ExecutorConfig {
     pub session_config: SessionConfig,
 }
 
-/// Runs tasks of one application (Spark's `Executor`): a CPU runtime with one thread per task
-/// slot, a memory pool shared by the slots, and a block manager for shuffle files and spills.
+/// Runs tasks of one application (Spark's `Executor`): one thread per running task, a memory
+/// pool shared by the task slots, and a block manager for shuffle files and spills.
 pub struct Executor {
     config: ExecutorConfig,
     block_manager: Arc<DiskBlockManager>,
     state: Mutex<SessionState>,
     task_context: RwLock<Arc<TaskContext>>,
     pool_bytes: usize,
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    stopped: tokio::sync::watch::Sender<bool>,
+    stage_plans: Arc<StagePlans>,
+}
+
+/// The decoded plans of the stage attempts whose tasks run on this executor. Tasks of one
+/// stage attempt share one plan instance, as Spark's tasks on one executor share one copy of
+/// a broadcast: a broadcast hash join builds its table once per executor, not once per task.
+/// Entries are weak, so a plan is dropped as soon as no task of its stage is running.
+#[derive(Default)]
+struct StagePlans {
+    plans: Mutex<HashMap<StageAttempt, RunningPlan>>,
+}
+
+/// A stage id and its attempt number.
+type StageAttempt = (u32, u32);
+
+/// A stage's encoded plan and its decoded instance, while some task still runs it.
+type RunningPlan = (Bytes, Weak<dyn ExecutionPlan>);
+
+impl StagePlans {
+    /// The running instance of the task's stage plan, or a newly decoded one.
+    fn get_or_decode(
+        &self,
+        task: &TaskDescription,
+        context: &TaskContext,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (task.stage_id, task.stage_attempt);
+        if let Some((bytes, plan)) = plans.get(&key)
+            && *bytes == task.plan
+            && let Some(plan) = plan.upgrade()
+        {
+            return Ok(plan);
+        }
+        let plan =
+            physical_plan_from_bytes_with_extension_codec(&task.plan, context, &ShuffleCodec)?;
+        plans.retain(|_, (_, plan)| plan.strong_count() > 0);
+        plans.insert(key, (task.plan.clone(), Arc::downgrade(&plan)));
+        Ok(plan)
+    }
+
+    /// Forgets a plan a task failed with: its shared state (a build side, say) may hold the
+    /// failure, so a retry must start from a fresh instance.
+    fn forget(&self, task: &TaskDescription, failed: &Arc<dyn ExecutionPlan>) {
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (task.stage_id, task.stage_attempt);
+        if plans
+            .get(&key)
+            .and_then(|(_, plan)| plan.upgrade())
+            .is_some_and(|plan| Arc::ptr_eq(&plan, failed))
+        {
+            plans.remove(&key);
+        }
+    }
 }
 
 impl std::fmt::Debug for Executor {
@@ -120,12 +172,6 @@ impl Executor {
             state.register_udf(function)?;
         }
         let task_context = state.task_ctx();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.cores.max(1))
-            .thread_name(format!("executor-{}-task", config.executor_id))
-            .enable_all()
-            .build()
-            .map_err(ExecutorError::Threads)?;
         tracing::info!(
             executor_id = %config.executor_id,
             "Starting executor ID {} with {} task slots and a {} memory pool",
@@ -139,7 +185,8 @@ impl Executor {
             state: Mutex::new(state),
             task_context: RwLock::new(task_context),
             pool_bytes,
-            runtime: Mutex::new(Some(runtime)),
+            stopped: tokio::sync::watch::Sender::new(false),
+            stage_plans: Arc::default(),
         })
     }
 
@@ -167,45 +214,68 @@ impl Executor {
         Ok(())
     }
 
-    /// Runs one task on the executor's CPU runtime and reports how it went; never panics.
+    /// Runs one task in a task slot and reports how it went; never panics.
+    ///
+    /// As in Spark, a task owns one thread for its whole run: its operators run on a
+    /// single-threaded runtime there, so `cores` slots use `cores` CPUs and one busy task
+    /// never delays another.
     pub async fn run_task(&self, task: TaskDescription) -> TaskResult {
-        let handle = {
-            let runtime = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(runtime) = runtime.as_ref() else {
-                return TaskResult {
-                    outcome: Err(TaskFailureReason::ExecutorLost {
-                        executor_id: self.config.executor_id.clone(),
-                        message: "executor stopped".into(),
-                    }),
-                    metrics: TaskMetrics::default(),
-                };
-            };
-            let context = Arc::clone(&self.task_context.read().unwrap_or_else(|p| p.into_inner()));
-            let compression = self.config.compression;
-            runtime.spawn(run_task(task, context, compression))
+        let lost = |message: String| TaskResult {
+            outcome: Err(TaskFailureReason::ExecutorLost {
+                executor_id: self.config.executor_id.clone(),
+                message,
+            }),
+            metrics: TaskMetrics::default(),
         };
-        match handle.await {
-            Ok((outcome, metrics)) => TaskResult {
+        if *self.stopped.borrow() {
+            return lost("executor stopped".into());
+        }
+        let context = Arc::clone(&self.task_context.read().unwrap_or_else(|p| p.into_inner()));
+        let compression = self.config.compression;
+        let stage_plans = Arc::clone(&self.stage_plans);
+        let mut stopped = self.stopped.subscribe();
+        let (done, result) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("executor-{}-task-{}", self.config.executor_id, task.task_id))
+            .spawn(move || {
+                let outcome = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the task's runtime: {e}"))
+                    .and_then(|runtime| {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            runtime.block_on(async {
+                                tokio::select! {
+                                    outcome = run_task(task, context, compression, stage_plans) => Some(outcome),
+                                    _ = stopped.wait_for(|stopped| *stopped) => None,
+                                }
+                            })
+                        }))
+                        .map_err(|panic| {
+                            let text = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_else(|| "unknown panic".into());
+                            format!("task panicked: {text}")
+                        })
+                    });
+                // The receiver is gone only if the scheduler stopped waiting for this task.
+                let _ = done.send(outcome);
+            });
+        if let Err(error) = thread {
+            return lost(format!("cannot start a task thread: {error}"));
+        }
+        match result.await {
+            Ok(Ok(Some((outcome, metrics)))) => TaskResult {
                 outcome: outcome.map_err(|e| self.failure_reason(e)),
                 metrics,
             },
-            Err(join_error) => {
-                let message = if join_error.is_panic() {
-                    let panic = join_error.into_panic();
-                    let text = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "unknown panic".into());
-                    format!("task panicked: {text}")
-                } else {
-                    "task was cancelled".into()
-                };
-                TaskResult {
-                    outcome: Err(TaskFailureReason::ExceptionFailure { message }),
-                    metrics: TaskMetrics::default(),
-                }
-            }
+            Ok(Ok(None)) | Err(_) => lost("executor stopped".into()),
+            Ok(Err(message)) => TaskResult {
+                outcome: Err(TaskFailureReason::ExceptionFailure { message }),
+                metrics: TaskMetrics::default(),
+            },
         }
     }
 
@@ -232,16 +302,9 @@ impl Executor {
         }
     }
 
-    /// Stops the task threads and removes the executor's directory.
+    /// Cancels the running tasks and removes the executor's directory.
     pub fn stop(&self) {
-        if let Some(runtime) = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            runtime.shutdown_background();
-        }
+        self.stopped.send_replace(true);
         self.block_manager.stop();
     }
 }
@@ -256,14 +319,14 @@ async fn run_task(
     task: TaskDescription,
     context: Arc<TaskContext>,
     compression: Option<CompressionType>,
+    stage_plans: Arc<StagePlans>,
 ) -> (Result<TaskOutput, DataFusionError>, TaskMetrics) {
     let mut metrics = TaskMetrics::default();
     let start = Instant::now();
-    let plan =
-        match physical_plan_from_bytes_with_extension_codec(&task.plan, &context, &ShuffleCodec) {
-            Ok(plan) => plan,
-            Err(error) => return (Err(error), metrics),
-        };
+    let plan = match stage_plans.get_or_decode(&task, &context) {
+        Ok(plan) => plan,
+        Err(error) => return (Err(error), metrics),
+    };
     metrics.executor_deserialize_time_ms = start.elapsed().as_millis() as u64;
     tracing::debug!(
         task_id = task.task_id,
@@ -296,15 +359,16 @@ async fn run_task(
     }
     .await;
     metrics.executor_run_time_ms = start.elapsed().as_millis() as u64;
-    metrics.collect_from_plan(&plan);
+    metrics.collect_from_plan(&plan, partition);
     match &outcome {
         Ok(TaskOutput::ResultBatches(bytes)) => {
             metrics.result_size = bytes.len() as u64;
-            metrics.output_records =
-                plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
+            metrics.output_records = crate::metrics::partition_metrics(plan.as_ref(), partition)
+                .and_then(|m| m.output_rows())
+                .unwrap_or(0) as u64;
         }
         Ok(TaskOutput::MapStatus(status)) => metrics.output_records = status.records_written,
-        Err(_) => {}
+        Err(_) => stage_plans.forget(&task, &plan),
     }
     (outcome, metrics)
 }

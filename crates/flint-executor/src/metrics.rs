@@ -33,12 +33,13 @@ pub struct TaskMetrics {
 }
 
 impl TaskMetrics {
-    /// Sums the metrics of every node of an executed plan.
-    pub(crate) fn collect_from_plan(&mut self, plan: &Arc<dyn ExecutionPlan>) {
+    /// Sums one partition's metrics over every node of an executed plan; the plan instance
+    /// may be shared with the stage's other tasks on this executor.
+    pub(crate) fn collect_from_plan(&mut self, plan: &Arc<dyn ExecutionPlan>, partition: usize) {
         let mut stack = vec![Arc::clone(plan)];
         while let Some(node) = stack.pop() {
             let is_leaf = node.children().is_empty();
-            if let Some(metrics) = node.metrics() {
+            if let Some(metrics) = partition_metrics(node.as_ref(), partition) {
                 let sum = |name: &str| sum_by_name(&metrics, name);
                 if is_leaf && node.name() != "ShuffleReaderExec" {
                     self.input_records += metrics.output_rows().unwrap_or(0) as u64;
@@ -54,6 +55,20 @@ impl TaskMetrics {
             stack.extend(node.children().into_iter().cloned());
         }
     }
+}
+
+/// A node's metrics recorded by one partition (and those recorded for no partition in
+/// particular, such as a shared build side's).
+pub(crate) fn partition_metrics(node: &dyn ExecutionPlan, partition: usize) -> Option<MetricsSet> {
+    let all = node.metrics()?;
+    let mut set = MetricsSet::new();
+    for metric in all
+        .iter()
+        .filter(|metric| metric.partition().is_none_or(|p| p == partition))
+    {
+        set.push(Arc::clone(metric));
+    }
+    Some(set)
 }
 
 fn sum_by_name(metrics: &MetricsSet, name: &str) -> u64 {
