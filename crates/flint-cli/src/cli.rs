@@ -19,13 +19,19 @@ pub(crate) enum Command {
     Sql(SqlArgs),
     /// Generate benchmark data.
     Datagen(DatagenArgs),
+    /// Start a standalone master (Spark's deploy.master.Master).
+    Master(MasterArgs),
+    /// Start a standalone worker and register it with a master (Spark's deploy.worker.Worker).
+    Worker(WorkerArgs),
 }
 
 impl Command {
     /// Spark's defaults: applications log at INFO, the SQL shell at WARN.
     pub(crate) fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Submit(_) | Command::Datagen(_) => "info",
+            Command::Submit(_) | Command::Datagen(_) | Command::Master(_) | Command::Worker(_) => {
+                "info"
+            }
             Command::Sql(_) => "warn",
         }
     }
@@ -151,4 +157,84 @@ pub(crate) enum DatagenBenchmark {
         #[arg(long)]
         output: PathBuf,
     },
+}
+
+/// Settings a daemon reads besides its flags: `--conf` pairs and a properties file.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct DaemonConf {
+    /// Any configuration key, KEY=VALUE (e.g. spark.worker.timeout=10s); may repeat
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    pub(crate) conf: Vec<String>,
+    /// Properties file with settings (Spark's spark-defaults.conf); default:
+    /// $FLINT_CONF_DIR/spark-defaults.conf when that exists
+    #[arg(long, value_name = "FILE")]
+    pub(crate) properties_file: Option<PathBuf>,
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub(crate) help: Option<bool>,
+}
+
+impl DaemonConf {
+    /// `--conf` pairs over the properties file.
+    pub(crate) fn to_conf(&self) -> Result<SparkConf, ConfError> {
+        let mut conf = SparkConf::new();
+        for pair in &self.conf {
+            conf.set_pair(pair)?;
+        }
+        let defaults_file = self.properties_file.clone().or_else(|| {
+            let path =
+                PathBuf::from(std::env::var_os("FLINT_CONF_DIR")?).join("spark-defaults.conf");
+            path.exists().then_some(path)
+        });
+        if let Some(path) = defaults_file {
+            conf.set_missing_from(&SparkConf::from_properties_file(&path)?);
+        }
+        Ok(conf)
+    }
+}
+
+/// `flint master`: Spark's `start-master.sh` / `spark-class ...Master` options.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub(crate) struct MasterArgs {
+    /// Host name or address to listen on and advertise (default: this machine's host name)
+    #[arg(short = 'h', long = "host", value_name = "HOST")]
+    pub(crate) host: Option<String>,
+    /// Port for the master's RPC (0 picks a free port)
+    #[arg(short = 'p', long = "port", default_value_t = 7077)]
+    pub(crate) port: u16,
+    /// Port for the master web UI (default: spark.master.ui.port, 8080)
+    #[arg(long = "webui-port", value_name = "PORT")]
+    pub(crate) webui_port: Option<u16>,
+    #[command(flatten)]
+    pub(crate) daemon: DaemonConf,
+}
+
+/// `flint worker`: Spark's `start-worker.sh` / `spark-class ...Worker` options.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub(crate) struct WorkerArgs {
+    /// The master to register with: spark://HOST:PORT (or flint://), comma-separated for several
+    #[arg(value_name = "MASTER")]
+    pub(crate) master: String,
+    /// Cores to offer (default: all of this machine's)
+    #[arg(short = 'c', long = "cores", value_name = "N")]
+    pub(crate) cores: Option<u32>,
+    /// Memory to offer, e.g. 1000m or 2g (default: the machine's memory minus 1 GiB)
+    #[arg(short = 'm', long = "memory", value_name = "SIZE")]
+    pub(crate) memory: Option<String>,
+    /// Host name or address to listen on and advertise (default: this machine's host name)
+    #[arg(short = 'h', long = "host", value_name = "HOST")]
+    pub(crate) host: Option<String>,
+    /// Port for the worker's RPC (default: any free port)
+    #[arg(short = 'p', long = "port", default_value_t = 0)]
+    pub(crate) port: u16,
+    /// Port for the worker web UI (default: spark.worker.ui.port, 8081)
+    #[arg(long = "webui-port", value_name = "PORT")]
+    pub(crate) webui_port: Option<u16>,
+    /// Directory for executors' and drivers' files and logs (default: ./work)
+    #[arg(short = 'd', long = "work-dir", value_name = "DIR")]
+    pub(crate) work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) daemon: DaemonConf,
 }

@@ -24,6 +24,12 @@ pub(crate) enum CliError {
         path: String,
         source: std::io::Error,
     },
+    /// The master failed to start or stopped.
+    #[error(transparent)]
+    Master(#[from] flint_master::MasterError),
+    /// The worker failed to start or stopped.
+    #[error(transparent)]
+    Worker(#[from] flint_worker::WorkerError),
     /// The interactive shell failed (terminal errors).
     #[error("shell: {0}")]
     Shell(String),

@@ -1,7 +1,8 @@
-//! The `flint` binary: one executable for every role. Today `submit`, `sql` and `datagen`;
-//! the standalone cluster's `master`, `worker` and internal `executor` come next.
+//! The `flint` binary: one executable for every role: `submit`, `sql`, `datagen`, and the
+//! standalone cluster's `master` and `worker` (the internal `executor` comes next).
 
 mod cli;
+mod daemons;
 mod datagen;
 mod error;
 mod logging;
@@ -33,6 +34,8 @@ fn main() -> ExitCode {
             Command::Submit(args) => submit::run(args).await,
             Command::Sql(args) => sql_shell::run(args).await,
             Command::Datagen(args) => datagen::run(args),
+            Command::Master(args) => daemons::run_master(args).await,
+            Command::Worker(args) => daemons::run_worker(args).await,
         }
     });
     runtime.shutdown_background();

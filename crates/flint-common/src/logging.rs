@@ -20,6 +20,11 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("flint_shuffle", "ShuffleBlockFetcher"),
     ("flint_storage", "DiskBlockManager"),
     ("flint_datagen", "TpchDataGenerator"),
+    ("flint_master::ui", "MasterWebUI"),
+    ("flint_master", "Master"),
+    ("flint_worker::ui", "WorkerWebUI"),
+    ("flint_worker", "Worker"),
+    ("flint_rpc", "Utils"),
 ];
 
 /// The Spark component name for a tracing target (module path), e.g. `DAGScheduler`.

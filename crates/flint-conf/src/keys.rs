@@ -34,11 +34,15 @@ entries! {
     IO_COMPRESSION_CODEC = "spark.io.compression.codec", Some("lz4"), "Compression of shuffle blocks: lz4, zstd or none.";
     LOCAL_DIR = "spark.local.dir", None, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
     MASTER = "spark.master", Some("local[*]"), "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
+    MASTER_UI_PORT = "spark.master.ui.port", Some("8080"), "Port of the master's web UI (flint master --webui-port); 0 picks a free one, a taken port moves to the next.";
     MEMORY_FRACTION = "spark.memory.fraction", Some("0.6"), "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
+    PORT_MAX_RETRIES = "spark.port.maxRetries", Some("16"), "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
     AUTO_BROADCAST_JOIN_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold", Some("10m"), "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
     SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
     TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails (local[N,F] sets F).";
     SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";
+    WORKER_TIMEOUT = "spark.worker.timeout", Some("10s"), "Silence after which the master declares a worker dead (Spark: 60s); workers heartbeat every quarter of it.";
+    WORKER_UI_PORT = "spark.worker.ui.port", Some("8081"), "Port of the worker's web UI (flint worker --webui-port); 0 picks a free one, a taken port moves to the next.";
 }
 
 /// The configuration reference page (`docs/configuration.md`), generated from [`ALL`].

@@ -4,12 +4,14 @@
 //! Precedence is Spark's: values set in code (the session builder) win over `flint submit`
 //! flags and `--conf`, which win over the declared defaults.
 
+mod duration;
 mod error;
 pub mod keys;
 mod master;
 mod size;
 mod spark_conf;
 
+pub use duration::parse_duration;
 pub use error::ConfError;
 pub use master::MasterUrl;
 pub use size::{format_size, parse_size};

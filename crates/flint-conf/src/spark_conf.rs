@@ -157,6 +157,28 @@ impl SparkConf {
             .transpose()
     }
 
+    /// A port number (0 means any free port).
+    pub fn get_u16(&self, entry: &ConfigEntry) -> Result<Option<u16>, ConfError> {
+        self.get_entry(entry)
+            .map(|v| {
+                v.trim()
+                    .parse::<u16>()
+                    .map_err(|_| ConfError::InvalidValue {
+                        key: entry.key.to_string(),
+                        value: v.to_string(),
+                        expected: "an integer from 0 to 65535",
+                    })
+            })
+            .transpose()
+    }
+
+    /// A duration such as `10s`, `500ms` or `2min`; a bare number is in seconds, as for
+    /// Spark's `spark.worker.timeout`. The key must have a default.
+    pub fn get_duration(&self, entry: &ConfigEntry) -> Result<std::time::Duration, ConfError> {
+        let value = self.get_entry(entry).unwrap_or("0");
+        crate::duration::parse_duration(entry.key, value)
+    }
+
     /// `true` or `false`, in any case.
     pub fn get_bool(&self, entry: &ConfigEntry) -> Result<Option<bool>, ConfError> {
         self.get_entry(entry)

@@ -92,3 +92,105 @@ pub fn flint(args: &[&str], env: &[(&str, &str)]) -> Run {
     );
     run
 }
+
+/// A long-running `flint` process (master, worker) whose stderr goes to a log file. Dropping
+/// it kills the process and removes its directory; a failing test prints the log's tail.
+pub struct Daemon {
+    name: String,
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `flint args...` in a fresh temp dir (its working directory).
+    pub fn start(name: &str, args: &[&str]) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(dir.path().join("stderr.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_flint"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start flint");
+        Daemon {
+            name: name.to_string(),
+            child,
+            dir,
+        }
+    }
+
+    /// What the process has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Waits until the log has a line containing `needle`; returns that line.
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        let mut found = None;
+        wait_until(&format!("{} to log {needle:?}", self.name), || {
+            found = self
+                .log()
+                .lines()
+                .find(|l| l.contains(needle))
+                .map(String::from);
+            found.is_some()
+        });
+        found.unwrap_or_default()
+    }
+
+    /// The port from Spark's "Successfully started service 'NAME' on port N." line.
+    pub fn service_port(&self, service: &str) -> u16 {
+        let line = self.wait_for_line(&format!("service '{service}' on port "));
+        line.trim_end_matches('.')
+            .rsplit(' ')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the process as `kill -9` does and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- {} log (last lines) ---", self.name);
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds, failing the test after 30 s.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// GETs `url` and parses the body as JSON (`None` when the server does not answer).
+pub fn get_json(url: &str) -> Option<serde_json::Value> {
+    let response = reqwest::blocking::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .ok()?;
+    serde_json::from_str(&response.text().ok()?).ok()
+}

@@ -2,5 +2,6 @@
 //! temp dirs removed, and every process waited for with a deadline.
 
 mod architecture;
+mod cluster;
 mod harness;
 mod submit;

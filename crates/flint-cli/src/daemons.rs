@@ -1,0 +1,63 @@
+//! `flint master` and `flint worker`: resolve flags and settings, then run the daemon.
+
+use std::process::ExitCode;
+
+use flint_conf::{MasterUrl, parse_size};
+use flint_master::{Master, MasterConfig};
+use flint_worker::{Worker, WorkerConfig};
+
+use crate::cli::{MasterArgs, WorkerArgs};
+use crate::error::CliError;
+
+/// This machine's host name, the default address daemons bind and advertise, as Spark's
+/// `Utils.localHostName`.
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Runs a master until the process is stopped.
+pub(crate) async fn run_master(args: MasterArgs) -> Result<ExitCode, CliError> {
+    let conf = args.daemon.to_conf()?;
+    let host = args.host.unwrap_or_else(local_host_name);
+    let config = MasterConfig::from_conf(host, args.port, args.webui_port, &conf)?;
+    Master::run(config).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a worker until the process is stopped or no master answers.
+pub(crate) async fn run_worker(args: WorkerArgs) -> Result<ExitCode, CliError> {
+    let conf = args.daemon.to_conf()?;
+    let masters = match MasterUrl::parse(&args.master, 1)? {
+        MasterUrl::Standalone { masters } => masters,
+        _ => {
+            return Err(flint_conf::ConfError::InvalidValue {
+                key: "master".into(),
+                value: args.master,
+                expected: "spark://HOST:PORT or flint://HOST:PORT",
+            }
+            .into());
+        }
+    };
+    let memory_mib = args
+        .memory
+        .as_deref()
+        .map(|text| parse_size("--memory", text, 1 << 20).map(|bytes| bytes >> 20))
+        .transpose()?;
+    let host = args.host.unwrap_or_else(local_host_name);
+    let config = WorkerConfig::resolve(
+        masters,
+        host,
+        args.port,
+        args.webui_port,
+        args.cores,
+        memory_mib,
+        args.work_dir,
+        &conf,
+    )?;
+    Worker::run(config).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,15 @@
+//! The standalone master (Spark's `deploy.master.Master`): it tracks workers (their cores,
+//! memory and heartbeats), declares silent ones dead after `spark.worker.timeout`, and serves
+//! the master web UI with Spark's `/json/` shape.
+//!
+//! **Invariant:** the master never sees a plan, stage or task, and does not depend on
+//! DataFusion or Arrow (it places resources; drivers schedule work).
+//!
+//! Main types: [`Master`] (the state, owned by one task fed by [`MasterEvent`]s),
+//! [`WorkerInfo`], [`MasterConfig`].
+
+mod master;
+mod rpc;
+mod ui;
+
+pub use master::{Master, MasterConfig, MasterError, MasterHandle, WorkerInfo, WorkerState};

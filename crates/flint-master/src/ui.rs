@@ -1,0 +1,175 @@
+//! The master web UI (Spark's `MasterWebUI`): `/json/` in Spark's field names and an HTML page.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::master::{MasterEvent, MasterHandle, MasterSnapshot, WorkerInfo, WorkerState};
+
+/// One worker in `/json/` (Spark's `JsonProtocol.writeWorkerInfo`).
+#[derive(Serialize)]
+struct WorkerJson {
+    id: String,
+    host: String,
+    port: u16,
+    webuiaddress: String,
+    cores: u32,
+    coresused: u32,
+    coresfree: u32,
+    memory: u64,
+    memoryused: u64,
+    memoryfree: u64,
+    resources: serde_json::Map<String, serde_json::Value>,
+    resourcesused: serde_json::Map<String, serde_json::Value>,
+    resourcesfree: serde_json::Map<String, serde_json::Value>,
+    state: &'static str,
+    lastheartbeat: u64,
+}
+
+/// The master's state in `/json/` (Spark's `JsonProtocol.writeMasterState`).
+#[derive(Serialize)]
+struct MasterJson {
+    url: String,
+    workers: Vec<WorkerJson>,
+    aliveworkers: usize,
+    cores: u32,
+    coresused: u32,
+    memory: u64,
+    memoryused: u64,
+    resources: Vec<serde_json::Value>,
+    resourcesused: Vec<serde_json::Value>,
+    activeapps: Vec<serde_json::Value>,
+    completedapps: Vec<serde_json::Value>,
+    activedrivers: Vec<serde_json::Value>,
+    completeddrivers: Vec<serde_json::Value>,
+    status: &'static str,
+}
+
+fn worker_json(worker: &WorkerInfo) -> WorkerJson {
+    WorkerJson {
+        id: worker.id.clone(),
+        host: worker.host.clone(),
+        port: worker.port,
+        webuiaddress: worker.webui_address.clone(),
+        cores: worker.cores,
+        coresused: worker.cores_used,
+        coresfree: worker.cores.saturating_sub(worker.cores_used),
+        memory: worker.memory_mib,
+        memoryused: worker.memory_used_mib,
+        memoryfree: worker.memory_mib.saturating_sub(worker.memory_used_mib),
+        resources: Default::default(),
+        resourcesused: Default::default(),
+        resourcesfree: Default::default(),
+        state: worker.state.as_str(),
+        lastheartbeat: worker.last_heartbeat_ms,
+    }
+}
+
+fn master_json(snapshot: &MasterSnapshot) -> MasterJson {
+    let alive: Vec<&WorkerInfo> = snapshot
+        .workers
+        .iter()
+        .filter(|w| w.state == WorkerState::Alive)
+        .collect();
+    MasterJson {
+        url: snapshot.url.clone(),
+        workers: snapshot.workers.iter().map(worker_json).collect(),
+        aliveworkers: alive.len(),
+        cores: alive.iter().map(|w| w.cores).sum(),
+        coresused: alive.iter().map(|w| w.cores_used).sum(),
+        memory: alive.iter().map(|w| w.memory_mib).sum(),
+        memoryused: alive.iter().map(|w| w.memory_used_mib).sum(),
+        resources: alive.iter().map(|_| serde_json::json!({})).collect(),
+        resourcesused: alive.iter().map(|_| serde_json::json!({})).collect(),
+        activeapps: vec![],
+        completedapps: vec![],
+        activedrivers: vec![],
+        completeddrivers: vec![],
+        status: snapshot.status,
+    }
+}
+
+async fn snapshot(master: &MasterHandle) -> Result<MasterSnapshot, Response> {
+    master
+        .ask(MasterEvent::RequestState)
+        .await
+        .ok_or_else(|| (StatusCode::SERVICE_UNAVAILABLE, "master stopping").into_response())
+}
+
+async fn json(State(master): State<MasterHandle>) -> Response {
+    match snapshot(&master).await {
+        Ok(snapshot) => Json(master_json(&snapshot)).into_response(),
+        Err(response) => response,
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn mib(value: u64) -> String {
+    flint_conf::format_size(value * 1024 * 1024)
+}
+
+async fn page(State(master): State<MasterHandle>) -> Response {
+    let snapshot = match snapshot(&master).await {
+        Ok(snapshot) => snapshot,
+        Err(response) => return response,
+    };
+    let state = master_json(&snapshot);
+    let mut rows = String::new();
+    for worker in &snapshot.workers {
+        rows.push_str(&format!(
+            "<tr><td><a href=\"{web}\">{id}</a></td><td>{host}:{port}</td><td>{state}</td>\
+             <td>{cores} ({used} Used)</td><td>{memory} ({memory_used} Used)</td></tr>\n",
+            web = escape(&worker.webui_address),
+            id = escape(&worker.id),
+            host = escape(&worker.host),
+            port = worker.port,
+            state = worker.state.as_str(),
+            cores = worker.cores,
+            used = worker.cores_used,
+            memory = mib(worker.memory_mib),
+            memory_used = mib(worker.memory_used_mib),
+        ));
+    }
+    Html(format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Flint Master at {url}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>\n\
+         <h2>Flint Master at {url}</h2>\n<ul>\n<li><strong>URL:</strong> {url}</li>\n\
+         <li><strong>Alive Workers:</strong> {alive}</li>\n\
+         <li><strong>Cores in use:</strong> {cores} Total, {cores_used} Used</li>\n\
+         <li><strong>Memory in use:</strong> {memory} Total, {memory_used} Used</li>\n\
+         <li><strong>Status:</strong> {status}</li>\n</ul>\n\
+         <h3>Workers ({count})</h3>\n<table><thead><tr><th>Worker Id</th><th>Address</th>\
+         <th>State</th><th>Cores</th><th>Memory</th></tr></thead><tbody>\n{rows}</tbody></table>\n\
+         <p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
+        url = escape(&state.url),
+        alive = state.aliveworkers,
+        cores = state.cores,
+        cores_used = state.coresused,
+        memory = mib(state.memory),
+        memory_used = mib(state.memoryused),
+        status = state.status,
+        count = snapshot.workers.len(),
+    ))
+    .into_response()
+}
+
+/// Serves the master web UI until the process ends.
+pub(crate) async fn serve(listener: TcpListener, master: MasterHandle) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/json", get(json))
+        .route("/json/", get(json))
+        .with_state(master);
+    axum::serve(listener, app).await
+}

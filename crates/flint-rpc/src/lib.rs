@@ -1,0 +1,14 @@
+//! Flint's internal RPC (Spark's `RpcEnv`): gRPC services generated from the `.proto` files
+//! in `proto/`, one file per conversation, and the bind and connect helpers every role uses.
+//!
+//! **Invariant:** wire types stop at each role's `rpc` boundary; roles convert them to their
+//! own domain types.
+
+mod net;
+
+pub use net::{RpcError, bind_service, connect};
+
+/// The standalone deploy protocol: worker ↔ master (Spark's `DeployMessages`).
+pub mod deploy {
+    tonic::include_proto!("flint.deploy");
+}
