@@ -91,14 +91,7 @@ impl AppOptions {
             }
         }
         // Spark's precedence: flags and --conf over the properties file.
-        let defaults_file = self.properties_file.clone().or_else(|| {
-            let path =
-                PathBuf::from(std::env::var_os("FLINT_CONF_DIR")?).join("spark-defaults.conf");
-            path.exists().then_some(path)
-        });
-        if let Some(path) = defaults_file {
-            conf.set_missing_from(&SparkConf::from_properties_file(&path)?);
-        }
+        add_properties_file(&mut conf, self.properties_file.as_deref())?;
         // Validate what can be validated before anything starts.
         if let Some(master) = conf.get(keys::MASTER.key) {
             flint_conf::MasterUrl::parse(master, 1)?;
@@ -159,6 +152,22 @@ pub(crate) enum DatagenBenchmark {
     },
 }
 
+/// Fills in settings `conf` lacks from the properties file: `file`, else
+/// `$FLINT_CONF_DIR/spark-defaults.conf` when it exists.
+fn add_properties_file(
+    conf: &mut SparkConf,
+    file: Option<&std::path::Path>,
+) -> Result<(), ConfError> {
+    let defaults_file = file.map(PathBuf::from).or_else(|| {
+        let path = PathBuf::from(std::env::var_os("FLINT_CONF_DIR")?).join("spark-defaults.conf");
+        path.exists().then_some(path)
+    });
+    if let Some(path) = defaults_file {
+        conf.set_missing_from(&SparkConf::from_properties_file(&path)?);
+    }
+    Ok(())
+}
+
 /// Settings a daemon reads besides its flags: `--conf` pairs and a properties file.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct DaemonConf {
@@ -181,14 +190,7 @@ impl DaemonConf {
         for pair in &self.conf {
             conf.set_pair(pair)?;
         }
-        let defaults_file = self.properties_file.clone().or_else(|| {
-            let path =
-                PathBuf::from(std::env::var_os("FLINT_CONF_DIR")?).join("spark-defaults.conf");
-            path.exists().then_some(path)
-        });
-        if let Some(path) = defaults_file {
-            conf.set_missing_from(&SparkConf::from_properties_file(&path)?);
-        }
+        add_properties_file(&mut conf, self.properties_file.as_deref())?;
         Ok(conf)
     }
 }

@@ -1,8 +1,10 @@
 //! Pieces every Flint role shares: identifiers in Spark's formats and the log formatter that
 //! prints Spark's layout (`26/11/21 10:15:02 INFO DAGScheduler: ...`).
 
+mod html;
 mod ids;
 mod logging;
 
+pub use html::escape_html;
 pub use ids::local_app_id;
 pub use logging::{SparkLogFormat, component_name};

@@ -107,12 +107,7 @@ async fn json(State(master): State<MasterHandle>) -> Response {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use flint_common::escape_html as escape;
 
 fn mib(value: u64) -> String {
     flint_conf::format_size(value * 1024 * 1024)

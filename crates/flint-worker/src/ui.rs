@@ -53,12 +53,7 @@ async fn json(State(status): State<SharedStatus>) -> Json<WorkerJson> {
     Json(worker_json(current(&status)))
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use flint_common::escape_html as escape;
 
 async fn page(State(status): State<SharedStatus>) -> Response {
     let status = current(&status);
