@@ -2,7 +2,7 @@
 //! is needed, then generates tonic clients and servers from the descriptors.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/deploy.proto"];
+    let protos = ["proto/deploy.proto", "proto/executor.proto"];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -12,6 +12,7 @@
 mod executor;
 pub mod functions;
 mod metrics;
+pub mod rpc;
 mod task;
 
 pub use executor::{Executor, ExecutorConfig, ExecutorError};

@@ -12,3 +12,8 @@ pub use net::{RpcError, bind_service, connect};
 pub mod deploy {
     tonic::include_proto!("flint.deploy");
 }
+
+/// The driver ↔ executor protocol (Spark's `CoarseGrainedClusterMessages`).
+pub mod executor {
+    tonic::include_proto!("flint.executor");
+}
