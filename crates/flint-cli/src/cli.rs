@@ -23,15 +23,21 @@ pub(crate) enum Command {
     Master(MasterArgs),
     /// Start a standalone worker and register it with a master (Spark's deploy.worker.Worker).
     Worker(WorkerArgs),
+    /// Internal: an application's executor process, started by a worker
+    /// (Spark's CoarseGrainedExecutorBackend).
+    #[command(hide = true)]
+    Executor(ExecutorArgs),
 }
 
 impl Command {
     /// Spark's defaults: applications log at INFO, the SQL shell at WARN.
     pub(crate) fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Submit(_) | Command::Datagen(_) | Command::Master(_) | Command::Worker(_) => {
-                "info"
-            }
+            Command::Submit(_)
+            | Command::Datagen(_)
+            | Command::Master(_)
+            | Command::Worker(_)
+            | Command::Executor(_) => "info",
             Command::Sql(_) => "warn",
         }
     }
@@ -239,4 +245,30 @@ pub(crate) struct WorkerArgs {
     pub(crate) work_dir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) daemon: DaemonConf,
+}
+
+/// `flint executor`: the arguments a worker passes (Spark's CoarseGrainedExecutorBackend).
+#[derive(Debug, Args)]
+pub(crate) struct ExecutorArgs {
+    /// The driver's executor endpoint, HOST:PORT
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) driver_url: String,
+    /// The executor's id within its application
+    #[arg(long)]
+    pub(crate) executor_id: String,
+    /// The host this executor reports
+    #[arg(long)]
+    pub(crate) hostname: String,
+    /// Task slots
+    #[arg(long)]
+    pub(crate) cores: usize,
+    /// The application's id
+    #[arg(long)]
+    pub(crate) app_id: String,
+    /// spark.executor.memory, e.g. 1g
+    #[arg(long, default_value = "1g")]
+    pub(crate) memory: String,
+    /// spark.local.dir: where shuffle files and spills go (default: the system temp dir)
+    #[arg(long)]
+    pub(crate) local_dir: Option<PathBuf>,
 }

@@ -6,7 +6,7 @@ use flint_conf::{MasterUrl, parse_size};
 use flint_master::{Master, MasterConfig};
 use flint_worker::{Worker, WorkerConfig};
 
-use crate::cli::{MasterArgs, WorkerArgs};
+use crate::cli::{ExecutorArgs, MasterArgs, WorkerArgs};
 use crate::error::CliError;
 
 /// This machine's host name, the default address daemons bind and advertise, as Spark's
@@ -59,5 +59,35 @@ pub(crate) async fn run_worker(args: WorkerArgs) -> Result<ExitCode, CliError> {
         &conf,
     )?;
     Worker::run(config).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an executor for its driver until the driver stops it or goes away.
+pub(crate) async fn run_executor(args: ExecutorArgs) -> Result<ExitCode, CliError> {
+    let invalid_url = || flint_conf::ConfError::InvalidValue {
+        key: "--driver-url".into(),
+        value: args.driver_url.clone(),
+        expected: "HOST:PORT",
+    };
+    let (driver_host, driver_port) = args.driver_url.rsplit_once(':').ok_or_else(invalid_url)?;
+    let driver_port: u16 = driver_port.parse().map_err(|_| invalid_url())?;
+    let memory_bytes = parse_size("spark.executor.memory", &args.memory, 1 << 20)?;
+    let config = flint_executor::ExecutorBackendConfig {
+        driver_host: driver_host.to_string(),
+        driver_port,
+        hostname: args.hostname.clone(),
+        executor: flint_executor::ExecutorConfig {
+            executor_id: args.executor_id.clone(),
+            app_id: args.app_id.clone(),
+            cores: args.cores.max(1),
+            memory_bytes,
+            memory_key: flint_conf::keys::EXECUTOR_MEMORY.key,
+            memory_fraction: 0.6,
+            local_dir: args.local_dir.clone().unwrap_or_else(std::env::temp_dir),
+            compression: Some(arrow_ipc::CompressionType::LZ4_FRAME),
+            session_config: datafusion::prelude::SessionConfig::new(),
+        },
+    };
+    flint_executor::run_executor_backend(config).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,8 @@
 //!   output already exists, resubmits map stages after fetch failures.
 //! - [`TaskScheduler`] and its task-set managers fill task slots and retry failed tasks up to
 //!   `spark.task.maxFailures`.
-//! - [`SchedulerBackend`] is the seam to executors; [`LocalSchedulerBackend`] runs them in-process.
+//! - [`SchedulerBackend`] is the seam to executors; [`LocalSchedulerBackend`] runs them
+//!   in-process, [`StandaloneSchedulerBackend`] reaches executor processes over gRPC.
 //! - [`MapOutputTracker`] remembers where each map output lives.
 //! - [`ListenerBus`] carries job, stage and task events to the progress bar and UIs.
 //!
@@ -18,6 +19,7 @@ mod listener_bus;
 mod map_output_tracker;
 mod scheduler_backend;
 pub mod stage_planner;
+mod standalone_backend;
 mod task_scheduler;
 mod task_set_manager;
 
@@ -28,4 +30,5 @@ pub use listener_bus::{
 pub use map_output_tracker::MapOutputTracker;
 pub use scheduler_backend::{LocalSchedulerBackend, SchedulerBackend};
 pub use stage_planner::{ShuffleDependency, StageGraph};
+pub use standalone_backend::StandaloneSchedulerBackend;
 pub use task_scheduler::TaskScheduler;

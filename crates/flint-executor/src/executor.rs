@@ -34,6 +34,12 @@ pub enum ExecutorError {
     /// DataFusion's runtime could not be set up.
     #[error("cannot set up the executor's runtime: {0}")]
     DataFusion(#[from] DataFusionError),
+    /// The driver could not be reached.
+    #[error(transparent)]
+    Rpc(#[from] flint_rpc::RpcError),
+    /// The driver refused or broke the conversation.
+    #[error("driver: {0}")]
+    Driver(String),
 }
 
 /// How to build an executor; every field is resolved from `SparkConf` by the caller.

@@ -9,12 +9,14 @@
 //!
 //! **Invariant:** the executor never talks to a master and does not know how it was launched.
 
+mod backend;
 mod executor;
 pub mod functions;
 mod metrics;
 pub mod rpc;
 mod task;
 
+pub use backend::{ExecutorBackendConfig, run_executor_backend};
 pub use executor::{Executor, ExecutorConfig, ExecutorError};
 pub use metrics::TaskMetrics;
 pub use task::{TaskDescription, TaskFailureReason, TaskOutput, TaskResult, decode_result_batches};

@@ -13,4 +13,4 @@ mod rpc;
 pub mod scheduling;
 mod ui;
 
-pub use master::{Master, MasterConfig, MasterError, MasterHandle, WorkerInfo, WorkerState};
+pub use master::{Master, MasterConfig, MasterError, WorkerInfo, WorkerState};

@@ -145,7 +145,7 @@ pub(crate) struct MasterSnapshot {
 
 /// Sends events to a running master.
 #[derive(Debug, Clone)]
-pub struct MasterHandle {
+pub(crate) struct MasterHandle {
     events: mpsc::Sender<MasterEvent>,
 }
 

@@ -1,0 +1,425 @@
+//! The driver's side of executors that run in their own processes (Spark's
+//! `CoarseGrainedSchedulerBackend`'s `DriverEndpoint`): executors dial in over
+//! `executor.proto`, tasks go to whichever registered executor has a free core, and an
+//! executor whose stream drops loses its running tasks as `ExecutorLost`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use flint_executor::{TaskDescription, TaskFailureReason, TaskMetrics, TaskResult};
+use flint_rpc::executor::driver_server::{Driver, DriverServer};
+use flint_rpc::executor::{
+    DriverMessage, ExecutorMessage, RegisteredExecutor, StopExecutor, driver_message,
+    executor_message,
+};
+use futures::Stream;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::SchedulerBackend;
+
+/// Spark's `spark.starvation.timeout`: how often the driver repeats that no executor has
+/// taken a task yet.
+const STARVATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+type Outbound = mpsc::Sender<Result<DriverMessage, Status>>;
+
+#[derive(Debug)]
+struct RegisteredExecutorSlot {
+    host: String,
+    free_cores: usize,
+    outbound: Outbound,
+    running: HashSet<u64>,
+}
+
+#[derive(Debug, Default)]
+struct BackendState {
+    executors: BTreeMap<String, RegisteredExecutorSlot>,
+    pending: HashMap<u64, oneshot::Sender<TaskResult>>,
+    launched_any: bool,
+}
+
+/// Executors in other processes, reached over gRPC (Spark's
+/// `CoarseGrainedSchedulerBackend`). How the executors are started is not its business:
+/// a standalone master places them, tests may start them directly.
+#[derive(Debug)]
+pub struct StandaloneSchedulerBackend {
+    state: Arc<Mutex<BackendState>>,
+    changes: Arc<watch::Sender<u64>>,
+    expected_cores: usize,
+    port: u16,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl StandaloneSchedulerBackend {
+    /// Serves executors on `listener`; `expected_cores` sizes the task scheduler's slots
+    /// (`spark.cores.max`), while tasks wait for real executor cores.
+    pub fn start(listener: TcpListener, expected_cores: usize) -> std::io::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let state = Arc::new(Mutex::new(BackendState::default()));
+        let changes = Arc::new(watch::Sender::new(0u64));
+        let service = DriverService {
+            state: Arc::clone(&state),
+            changes: Arc::clone(&changes),
+        };
+        let server = tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(DriverServer::new(service))
+                .serve_with_incoming(TcpIncoming::from(listener))
+                .await;
+            if let Err(error) = served {
+                tracing::error!("The driver's executor endpoint failed: {error}");
+            }
+        });
+        tracing::info!(
+            port,
+            "Driver endpoint for executors listening on port {port}"
+        );
+        Ok(Self {
+            state,
+            changes,
+            expected_cores: expected_cores.max(1),
+            port,
+            server,
+        })
+    }
+
+    /// The port executors dial.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Registered executors and their cores.
+    pub fn executors(&self) -> Vec<(String, String)> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .executors
+            .iter()
+            .map(|(id, e)| (id.clone(), e.host.clone()))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BackendState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn lost(executor_id: &str, message: &str) -> TaskResult {
+    TaskResult {
+        outcome: Err(TaskFailureReason::ExecutorLost {
+            executor_id: executor_id.to_string(),
+            message: message.to_string(),
+        }),
+        metrics: TaskMetrics::default(),
+    }
+}
+
+#[async_trait]
+impl SchedulerBackend for StandaloneSchedulerBackend {
+    fn total_cores(&self) -> usize {
+        self.expected_cores
+    }
+
+    async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
+        let task_id = task.task_id;
+        let mut changes = self.changes.subscribe();
+        let (executor_id, host, outbound, result) = loop {
+            {
+                let mut state = self.lock();
+                let chosen = state
+                    .executors
+                    .iter()
+                    .filter(|(_, e)| e.free_cores > 0)
+                    .max_by_key(|(_, e)| e.free_cores)
+                    .map(|(id, _)| id.clone());
+                if let Some(id) = chosen {
+                    let (reply, result) = oneshot::channel();
+                    state.pending.insert(task_id, reply);
+                    state.launched_any = true;
+                    let Some(executor) = state.executors.get_mut(&id) else {
+                        continue;
+                    };
+                    executor.free_cores -= 1;
+                    executor.running.insert(task_id);
+                    break (id, executor.host.clone(), executor.outbound.clone(), result);
+                }
+            }
+            let starved = !self.lock().launched_any;
+            match tokio::time::timeout(STARVATION_TIMEOUT, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    return ("?".into(), "?".into(), lost("?", "the driver is stopping"));
+                }
+                Err(_) if starved => tracing::warn!(
+                    "Initial job has not accepted any resources; check your cluster UI to ensure that workers are registered and have sufficient resources"
+                ),
+                Err(_) => {}
+            }
+        };
+        let launch = DriverMessage {
+            message: Some(driver_message::Message::LaunchTask(task.into())),
+        };
+        if outbound.send(Ok(launch)).await.is_err() {
+            return (
+                executor_id.clone(),
+                host,
+                lost(&executor_id, "the executor's connection closed"),
+            );
+        }
+        let result = result
+            .await
+            .unwrap_or_else(|_| lost(&executor_id, "the executor's connection closed"));
+        (executor_id, host, result)
+    }
+
+    fn stop(&self) {
+        let state = self.lock();
+        for executor in state.executors.values() {
+            let stop = DriverMessage {
+                message: Some(driver_message::Message::Stop(StopExecutor {})),
+            };
+            let _ = executor.outbound.try_send(Ok(stop));
+        }
+        drop(state);
+        self.server.abort();
+    }
+}
+
+struct DriverService {
+    state: Arc<Mutex<BackendState>>,
+    changes: Arc<watch::Sender<u64>>,
+}
+
+type DriverStream = Pin<Box<dyn Stream<Item = Result<DriverMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Driver for DriverService {
+    type RegisterStream = DriverStream;
+
+    async fn register(
+        &self,
+        request: Request<Streaming<ExecutorMessage>>,
+    ) -> Result<Response<Self::RegisterStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .and_then(|m| m.message)
+            .ok_or_else(|| {
+                Status::invalid_argument("the first message must be RegisterExecutor")
+            })?;
+        let executor_message::Message::Register(register) = first else {
+            return Err(Status::invalid_argument(
+                "the first message must be RegisterExecutor",
+            ));
+        };
+        let executor_id = register.executor_id.clone();
+        let (outbound, queue) = mpsc::channel(1024);
+        {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.executors.contains_key(&executor_id) {
+                return Err(Status::already_exists(format!(
+                    "Duplicate executor ID: {executor_id}"
+                )));
+            }
+            tracing::info!(
+                executor_id = %executor_id,
+                "Registered executor {} ({}) with {} core(s)",
+                executor_id,
+                register.host,
+                register.cores
+            );
+            state.executors.insert(
+                executor_id.clone(),
+                RegisteredExecutorSlot {
+                    host: register.host.clone(),
+                    free_cores: register.cores as usize,
+                    outbound: outbound.clone(),
+                    running: HashSet::new(),
+                },
+            );
+        }
+        let registered = DriverMessage {
+            message: Some(driver_message::Message::Registered(RegisteredExecutor {})),
+        };
+        let _ = outbound.send(Ok(registered)).await;
+        self.changes.send_modify(|v| *v += 1);
+
+        let state = Arc::clone(&self.state);
+        let changes = Arc::clone(&self.changes);
+        tokio::spawn(async move {
+            let reason = loop {
+                match inbound.message().await {
+                    Ok(Some(ExecutorMessage {
+                        message: Some(executor_message::Message::StatusUpdate(update)),
+                    })) => {
+                        let result = match update.result.map(TaskResult::try_from) {
+                            Some(Ok(result)) => result,
+                            Some(Err(malformed)) => TaskResult {
+                                outcome: Err(TaskFailureReason::ExceptionFailure {
+                                    message: malformed.to_string(),
+                                }),
+                                metrics: TaskMetrics::default(),
+                            },
+                            None => TaskResult {
+                                outcome: Err(TaskFailureReason::ExceptionFailure {
+                                    message: "status update without a result".into(),
+                                }),
+                                metrics: TaskMetrics::default(),
+                            },
+                        };
+                        let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(executor) = guard.executors.get_mut(&executor_id)
+                            && executor.running.remove(&update.task_id)
+                        {
+                            executor.free_cores += 1;
+                        }
+                        if let Some(reply) = guard.pending.remove(&update.task_id) {
+                            let _ = reply.send(result);
+                        }
+                        drop(guard);
+                        changes.send_modify(|v| *v += 1);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break "the executor disconnected".to_string(),
+                    Err(status) => break format!("connection lost: {}", status.message()),
+                }
+            };
+            let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(executor) = guard.executors.remove(&executor_id) {
+                tracing::warn!(
+                    executor_id = %executor_id,
+                    "Lost executor {executor_id} on {}: {reason}",
+                    executor.host
+                );
+                for task_id in executor.running {
+                    if let Some(reply) = guard.pending.remove(&task_id) {
+                        let _ = reply.send(lost(&executor_id, &reason));
+                    }
+                }
+            }
+            drop(guard);
+            changes.send_modify(|v| *v += 1);
+        });
+        let stream = futures::stream::unfold(queue, |mut queue| async move {
+            queue.recv().await.map(|message| (message, queue))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::prelude::SessionContext;
+    use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
+    use flint_executor::{
+        ExecutorBackendConfig, ExecutorConfig, TaskOutput, decode_result_batches,
+        run_executor_backend,
+    };
+    use flint_shuffle::ShuffleCodec;
+
+    use super::*;
+
+    fn executor(id: &str, port: u16, dir: &std::path::Path) -> ExecutorBackendConfig {
+        ExecutorBackendConfig {
+            driver_host: "127.0.0.1".into(),
+            driver_port: port,
+            hostname: "127.0.0.1".into(),
+            executor: ExecutorConfig {
+                executor_id: id.into(),
+                app_id: "app-test".into(),
+                cores: 1,
+                memory_bytes: 256 << 20,
+                memory_key: "spark.executor.memory",
+                memory_fraction: 0.6,
+                local_dir: dir.to_path_buf(),
+                compression: None,
+                session_config: datafusion::prelude::SessionConfig::new(),
+            },
+        }
+    }
+
+    async fn wait_for_executors(backend: &StandaloneSchedulerBackend, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while backend.executors().len() != count {
+            assert!(
+                Instant::now() < deadline,
+                "executors: {:?}",
+                backend.executors()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Executors dial the driver over gRPC, register, run result tasks and send rows back;
+    /// an executor that goes away is forgotten and tasks keep running on the others.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tasks_run_on_executors_that_dial_in() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let backend = StandaloneSchedulerBackend::start(listener, 2).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let first = tokio::spawn(run_executor_backend(executor(
+            "0",
+            backend.port(),
+            dir.path(),
+        )));
+        let second = tokio::spawn(run_executor_backend(executor(
+            "1",
+            backend.port(),
+            dir.path(),
+        )));
+        wait_for_executors(&backend, 2).await;
+
+        let plan = SessionContext::new()
+            .sql("SELECT 40 + 2 AS answer")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let plan = physical_plan_to_bytes_with_extension_codec(plan, &ShuffleCodec).unwrap();
+        let task = |task_id| TaskDescription {
+            task_id,
+            job_id: 0,
+            stage_id: 0,
+            stage_attempt: 0,
+            partition: 0,
+            attempt: 0,
+            plan: plan.clone(),
+        };
+        let (a, b) = tokio::join!(backend.run_task(task(0)), backend.run_task(task(1)));
+        let mut used = vec![a.0.clone(), b.0.clone()];
+        used.sort();
+        assert_eq!(used, ["0", "1"], "one task on each executor's single core");
+        for (_, host, result) in [a, b] {
+            assert_eq!(host, "127.0.0.1");
+            let Ok(TaskOutput::ResultBatches(bytes)) = result.outcome else {
+                panic!("task failed: {:?}", result.outcome);
+            };
+            let batches = decode_result_batches(&bytes).unwrap();
+            let column = batches[0].column(0).as_any().downcast_ref::<Int64Array>();
+            assert_eq!(column.map(|c| c.value(0)), Some(42));
+        }
+
+        first.abort();
+        wait_for_executors(&backend, 1).await;
+        let (executor_id, _, result) = backend.run_task(task(2)).await;
+        assert_eq!(executor_id, "1");
+        assert!(result.outcome.is_ok());
+
+        backend.stop();
+        let stopped = tokio::time::timeout(Duration::from_secs(10), second).await;
+        assert!(
+            matches!(stopped, Ok(Ok(Ok(())))),
+            "executor 1 stops when told: {stopped:?}"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! The executor process's link to its driver (Spark's `CoarseGrainedExecutorBackend`): it
+//! dials the driver, registers, runs every task the driver launches and streams back status
+//! updates, and shuts down when the driver says so or goes away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flint_rpc::executor::driver_client::DriverClient;
+use flint_rpc::executor::{
+    DriverMessage, ExecutorMessage, RegisterExecutor, StatusUpdate, driver_message,
+    executor_message,
+};
+use tokio::sync::mpsc;
+
+use crate::{Executor, ExecutorConfig, ExecutorError};
+
+/// Where the driver is and who this executor is (Spark's `--driver-url`, `--executor-id`,
+/// `--hostname`, `--cores`, `--app-id` arguments).
+#[derive(Debug, Clone)]
+pub struct ExecutorBackendConfig {
+    /// The driver's executor endpoint host.
+    pub driver_host: String,
+    /// The driver's executor endpoint port.
+    pub driver_port: u16,
+    /// The host this executor reports (where its shuffle files are).
+    pub hostname: String,
+    /// The executor itself: id, cores, memory, local dir.
+    pub executor: ExecutorConfig,
+}
+
+/// Runs an executor for its driver until the driver stops it or disconnects.
+pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), ExecutorError> {
+    let executor = Arc::new(Executor::new(config.executor.clone(), vec![])?);
+    let result = serve_driver(&config, Arc::clone(&executor)).await;
+    executor.stop();
+    result
+}
+
+async fn serve_driver(
+    config: &ExecutorBackendConfig,
+    executor: Arc<Executor>,
+) -> Result<(), ExecutorError> {
+    let executor_id = config.executor.executor_id.clone();
+    tracing::info!(
+        executor_id = %executor_id,
+        "Connecting to driver: {}:{}",
+        config.driver_host,
+        config.driver_port
+    );
+    let channel = flint_rpc::connect(
+        &config.driver_host,
+        config.driver_port,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let (outbound, outbound_queue) = mpsc::channel::<ExecutorMessage>(1024);
+    let register = ExecutorMessage {
+        message: Some(executor_message::Message::Register(RegisterExecutor {
+            executor_id: executor_id.clone(),
+            host: config.hostname.clone(),
+            cores: config.executor.cores as u32,
+            app_id: config.executor.app_id.clone(),
+        })),
+    };
+    // The queue was just made with room; this cannot wait.
+    let _ = outbound.send(register).await;
+    let requests = futures::stream::unfold(outbound_queue, |mut queue| async move {
+        queue.recv().await.map(|message| (message, queue))
+    });
+    let mut inbound = DriverClient::new(channel)
+        .register(requests)
+        .await
+        .map_err(|status| ExecutorError::Driver(status.message().to_string()))?
+        .into_inner();
+    loop {
+        let message = match inbound.message().await {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                tracing::info!("Driver disconnected! Shutting down.");
+                return Ok(());
+            }
+            Err(status) => {
+                tracing::warn!(
+                    "Lost the connection to the driver ({}); shutting down.",
+                    status.message()
+                );
+                return Ok(());
+            }
+        };
+        match message {
+            DriverMessage {
+                message: Some(driver_message::Message::Registered(_)),
+            } => tracing::info!("Successfully registered with driver"),
+            DriverMessage {
+                message: Some(driver_message::Message::RegisterFailed(reason)),
+            } => {
+                return Err(ExecutorError::Driver(format!(
+                    "registration refused: {reason}"
+                )));
+            }
+            DriverMessage {
+                message: Some(driver_message::Message::LaunchTask(task)),
+            } => {
+                let executor = Arc::clone(&executor);
+                let outbound = outbound.clone();
+                tokio::spawn(async move {
+                    let task_id = task.task_id;
+                    tracing::info!(task_id, "Got assigned task {task_id}");
+                    let result = executor.run_task(task.into()).await;
+                    let update = ExecutorMessage {
+                        message: Some(executor_message::Message::StatusUpdate(StatusUpdate {
+                            task_id,
+                            result: Some(result.into()),
+                        })),
+                    };
+                    // Fails only when the connection is gone, which ends the loop anyway.
+                    let _ = outbound.send(update).await;
+                });
+            }
+            DriverMessage {
+                message: Some(driver_message::Message::KillTask(kill)),
+            } => tracing::warn!(
+                task_id = kill.task_id,
+                "Killing running tasks is not supported yet; task {} runs to its end ({})",
+                kill.task_id,
+                kill.reason
+            ),
+            DriverMessage {
+                message: Some(driver_message::Message::Stop(_)),
+            } => {
+                tracing::info!("Driver commanded a shutdown");
+                return Ok(());
+            }
+            DriverMessage { message: None } => {
+                tracing::warn!("Ignoring an empty message from the driver")
+            }
+        }
+    }
+}
