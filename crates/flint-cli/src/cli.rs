@@ -265,10 +265,8 @@ pub(crate) struct ExecutorArgs {
     /// The application's id
     #[arg(long)]
     pub(crate) app_id: String,
-    /// spark.executor.memory, e.g. 1g
-    #[arg(long, default_value = "1g")]
-    pub(crate) memory: String,
-    /// spark.local.dir: where shuffle files and spills go (default: the system temp dir)
-    #[arg(long)]
-    pub(crate) local_dir: Option<PathBuf>,
+    /// The application's settings, KEY=VALUE (spark.executor.memory, spark.local.dir, ...);
+    /// may repeat
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    pub(crate) conf: Vec<String>,
 }

@@ -71,22 +71,22 @@ pub(crate) async fn run_executor(args: ExecutorArgs) -> Result<ExitCode, CliErro
     };
     let (driver_host, driver_port) = args.driver_url.rsplit_once(':').ok_or_else(invalid_url)?;
     let driver_port: u16 = driver_port.parse().map_err(|_| invalid_url())?;
-    let memory_bytes = parse_size("spark.executor.memory", &args.memory, 1 << 20)?;
+    let mut conf = flint_conf::SparkConf::new();
+    for pair in &args.conf {
+        conf.set_pair(pair)?;
+    }
     let config = flint_executor::ExecutorBackendConfig {
         driver_host: driver_host.to_string(),
         driver_port,
         hostname: args.hostname.clone(),
-        executor: flint_executor::ExecutorConfig {
-            executor_id: args.executor_id.clone(),
-            app_id: args.app_id.clone(),
-            cores: args.cores.max(1),
-            memory_bytes,
-            memory_key: flint_conf::keys::EXECUTOR_MEMORY.key,
-            memory_fraction: 0.6,
-            local_dir: args.local_dir.clone().unwrap_or_else(std::env::temp_dir),
-            compression: Some(arrow_ipc::CompressionType::LZ4_FRAME),
-            session_config: datafusion::prelude::SessionConfig::new(),
-        },
+        executor: flint_executor::ExecutorConfig::from_conf(
+            args.executor_id.clone(),
+            args.app_id.clone(),
+            args.cores,
+            &flint_conf::keys::EXECUTOR_MEMORY,
+            &conf,
+            datafusion::prelude::SessionConfig::new(),
+        )?,
     };
     flint_executor::run_executor_backend(config).await?;
     Ok(ExitCode::SUCCESS)

@@ -14,12 +14,12 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use thiserror::Error;
 
-use crate::listener_bus::now_millis;
 use crate::task_set_manager::{TaskSet, TaskSetFailure};
 use crate::{
     JobResult, ListenerBus, MapOutputTracker, SparkListenerEvent, StageGraph, StageInfo,
     TaskScheduler,
 };
+use flint_common::now_millis;
 
 /// Spark's `spark.stage.maxConsecutiveAttempts`: attempts of one stage after fetch failures.
 const MAX_STAGE_ATTEMPTS: u32 = 4;

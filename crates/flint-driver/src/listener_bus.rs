@@ -219,11 +219,3 @@ impl ListenerBus {
         }
     }
 }
-
-/// Milliseconds since the epoch, the time unit of events.
-pub(crate) fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}

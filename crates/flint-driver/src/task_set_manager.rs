@@ -6,8 +6,8 @@ use flint_shuffle::FetchFailure;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use crate::listener_bus::now_millis;
 use crate::{SparkListenerEvent, TaskEndReason, TaskInfo, TaskScheduler};
+use flint_common::now_millis;
 
 /// The tasks of one stage attempt (Spark's `TaskSet`).
 #[derive(Debug, Clone)]

@@ -17,7 +17,8 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
-use flint_conf::format_size;
+use flint_conf::keys::{self, ConfigEntry};
+use flint_conf::{ConfError, SparkConf, format_size};
 use flint_shuffle::{ShuffleCodec, ShuffleEnv, ShuffleError, ShuffleWriterExec};
 use flint_storage::{DiskBlockManager, StorageError};
 use futures::TryStreamExt;
@@ -31,6 +32,9 @@ pub enum ExecutorError {
     /// The local directory could not be created.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A setting has a bad value.
+    #[error(transparent)]
+    Conf(#[from] ConfError),
     /// DataFusion's runtime could not be set up.
     #[error("cannot set up the executor's runtime: {0}")]
     DataFusion(#[from] DataFusionError),
@@ -63,6 +67,47 @@ pub struct ExecutorConfig {
     pub compression: Option<CompressionType>,
     /// DataFusion settings the tasks run with (batch size and the like).
     pub session_config: SessionConfig,
+}
+
+impl ExecutorConfig {
+    /// Resolves an executor's settings from the application's configuration: memory from
+    /// `memory_key` (`spark.executor.memory`, or `spark.driver.memory` in local mode),
+    /// `spark.memory.fraction`, `spark.local.dir` and `spark.io.compression.codec`.
+    pub fn from_conf(
+        executor_id: String,
+        app_id: String,
+        cores: usize,
+        memory_key: &'static ConfigEntry,
+        conf: &SparkConf,
+        session_config: SessionConfig,
+    ) -> Result<Self, ConfError> {
+        let compression = match conf.get_entry(&keys::IO_COMPRESSION_CODEC).unwrap_or("lz4") {
+            "lz4" => Some(CompressionType::LZ4_FRAME),
+            "zstd" => Some(CompressionType::ZSTD),
+            "none" => None,
+            other => {
+                return Err(ConfError::InvalidValue {
+                    key: keys::IO_COMPRESSION_CODEC.key.into(),
+                    value: other.into(),
+                    expected: "lz4, zstd or none",
+                });
+            }
+        };
+        Ok(Self {
+            executor_id,
+            app_id,
+            cores: cores.max(1),
+            memory_bytes: conf.get_size_mib_default(memory_key)?.unwrap_or(1 << 30),
+            memory_key: memory_key.key,
+            memory_fraction: conf.get_fraction(&keys::MEMORY_FRACTION)?.unwrap_or(0.6),
+            local_dir: conf
+                .get(keys::LOCAL_DIR.key)
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
+            compression,
+            session_config,
+        })
+    }
 }
 
 /// Runs tasks of one application (Spark's `Executor`): one thread per running task, a memory

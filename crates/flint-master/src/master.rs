@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use flint_common::now_millis;
 
 use flint_conf::{ConfError, SparkConf, format_size, keys};
 use flint_rpc::{RpcError, bind_service};
@@ -169,35 +171,26 @@ pub struct Master {
     workers: BTreeMap<String, WorkerInfo>,
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Master {
     /// Binds the RPC and web UI ports, elects itself leader and serves until the process ends.
     pub async fn run(config: MasterConfig) -> Result<(), MasterError> {
-        let rpc_listener = bind_service(
+        let (rpc_listener, rpc_port) = bind_service(
             "sparkMaster",
             &config.host,
             config.port,
             config.port_max_retries,
         )
         .await?;
-        let rpc_port = rpc_listener.local_addr().map_err(MasterError::Ui)?.port();
         let url = format!("spark://{}:{rpc_port}", config.host);
         tracing::info!("Starting Flint master at {url}");
         tracing::info!("Running Flint version {}", env!("CARGO_PKG_VERSION"));
-        let ui_listener = bind_service(
+        let (ui_listener, ui_port) = bind_service(
             "MasterUI",
             &config.host,
             config.webui_port,
             config.port_max_retries,
         )
         .await?;
-        let ui_port = ui_listener.local_addr().map_err(MasterError::Ui)?.port();
         let webui_url = format!("http://{}:{ui_port}", config.host);
         tracing::info!(
             target: "flint_master::ui",
@@ -264,7 +257,7 @@ impl Master {
     fn register_worker(&mut self, registration: WorkerRegistration) -> RegistrationOutcome {
         if let Some(known) = self.workers.get_mut(&registration.id) {
             if known.state == WorkerState::Alive {
-                known.last_heartbeat_ms = now_ms();
+                known.last_heartbeat_ms = now_millis();
                 return RegistrationOutcome::Registered {
                     master_url: self.url.clone(),
                     master_webui_url: self.webui_url.clone(),
@@ -311,7 +304,7 @@ impl Master {
                 memory_mib: registration.memory_mib,
                 memory_used_mib: 0,
                 state: WorkerState::Alive,
-                last_heartbeat_ms: now_ms(),
+                last_heartbeat_ms: now_millis(),
             },
         );
         RegistrationOutcome::Registered {
@@ -324,7 +317,7 @@ impl Master {
     fn heartbeat(&mut self, worker_id: &str) -> bool {
         match self.workers.get_mut(worker_id) {
             Some(worker) if worker.state == WorkerState::Alive => {
-                worker.last_heartbeat_ms = now_ms();
+                worker.last_heartbeat_ms = now_millis();
                 false
             }
             Some(_) => {
@@ -345,7 +338,7 @@ impl Master {
     }
 
     fn time_out_dead_workers(&mut self) {
-        let now = now_ms();
+        let now = now_millis();
         let timeout_ms = self.config.worker_timeout.as_millis() as u64;
         for worker in self.workers.values_mut() {
             if worker.state == WorkerState::Alive

@@ -32,13 +32,14 @@ pub enum RpcError {
 /// Binds `service` on `host:port`, trying the next ports when one is taken, as Spark's
 /// `Utils.startServiceOnPort` does: port 0 means any free port; otherwise up to
 /// `max_retries` more ports (`spark.port.maxRetries`) are tried, each failure logged with
-/// Spark's "could not bind on port" line. Logs Spark's "Successfully started service" line.
+/// Spark's "could not bind on port" line. Logs Spark's "Successfully started service" line
+/// and returns the listener with the port it got.
 pub async fn bind_service(
     service: &str,
     host: &str,
     port: u16,
     max_retries: u16,
-) -> Result<TcpListener, RpcError> {
+) -> Result<(TcpListener, u16), RpcError> {
     let attempts = if port == 0 { 1 } else { max_retries + 1 };
     let mut last_error = None;
     for offset in 0..attempts {
@@ -54,7 +55,7 @@ pub async fn bind_service(
                     port = bound,
                     "Successfully started service '{service}' on port {bound}."
                 );
-                return Ok(listener);
+                return Ok((listener, bound));
             }
             Err(error) => {
                 if offset + 1 < attempts {
@@ -98,13 +99,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_taken_port_moves_to_the_next_one() {
-        let first = bind_service("test", "127.0.0.1", 0, 16).await.unwrap();
-        let taken = first.local_addr().unwrap().port();
+        let (_first, taken) = bind_service("test", "127.0.0.1", 0, 16).await.unwrap();
         if taken == u16::MAX {
             return;
         }
-        let second = bind_service("test", "127.0.0.1", taken, 16).await.unwrap();
-        assert_ne!(second.local_addr().unwrap().port(), taken);
+        let (second, port) = bind_service("test", "127.0.0.1", taken, 16).await.unwrap();
+        assert_ne!(port, taken);
+        assert_eq!(second.local_addr().unwrap().port(), port);
         let refused = bind_service("test", "127.0.0.1", taken, 0).await;
         assert!(matches!(refused, Err(RpcError::Bind { attempts: 1, .. })));
     }

@@ -69,7 +69,7 @@ async fn page(State(status): State<SharedStatus>) -> Response {
          <li><strong>Master URL:</strong> {master}</li>\n\
          <li><strong>Cores:</strong> {cores} ({cores_used} Used)</li>\n\
          <li><strong>Memory:</strong> {memory} ({memory_used} Used)</li>\n</ul>\n\
-         <h3>Running Executors (0)</h3>\n<p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
+         <p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
         id = escape(&status.id),
         cores = status.cores,
         cores_used = status.cores_used,

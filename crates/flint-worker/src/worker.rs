@@ -153,19 +153,14 @@ impl Worker {
             path: config.work_dir.clone(),
             source,
         })?;
-        let rpc_listener = bind_service(
+        let (rpc_listener, port) = bind_service(
             "sparkWorker",
             &config.host,
             config.port,
             config.port_max_retries,
         )
         .await?;
-        let port = rpc_listener.local_addr().map_err(WorkerError::Ui)?.port();
-        let id = format!(
-            "worker-{}-{}-{port}",
-            chrono::Local::now().format("%Y%m%d%H%M%S"),
-            config.host
-        );
+        let id = flint_common::worker_id(&config.host, port);
         tracing::info!(
             worker_id = %id,
             "Starting Flint worker {}:{port} with {} cores, {} RAM",
@@ -174,14 +169,13 @@ impl Worker {
             format_size(config.memory_mib << 20)
         );
         tracing::info!("Running Flint version {}", env!("CARGO_PKG_VERSION"));
-        let ui_listener = bind_service(
+        let (ui_listener, ui_port) = bind_service(
             "WorkerUI",
             &config.host,
             config.webui_port,
             config.port_max_retries,
         )
         .await?;
-        let ui_port = ui_listener.local_addr().map_err(WorkerError::Ui)?.port();
         let webui_address = format!("http://{}:{ui_port}", config.host);
         tracing::info!(
             target: "flint_worker::ui",

@@ -3,11 +3,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use arrow_ipc::CompressionType;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionConfig;
-use flint_conf::{ConfError, MasterUrl, SparkConf, keys};
+use flint_conf::{MasterUrl, SparkConf, keys};
 use flint_driver::{
     DagScheduler, ListenerBus, LocalSchedulerBackend, MapOutputTracker, SparkListener,
     SparkListenerEvent, StageGraph, TaskScheduler,
@@ -16,6 +15,7 @@ use flint_executor::{Executor, ExecutorConfig};
 use flint_ui::ConsoleProgressBar;
 
 use crate::FlintError;
+use flint_common::now_millis;
 
 /// An application's driver-side runtime (Spark's `SparkContext`): its id, its configuration,
 /// its executors (through a scheduler backend), the DAG and task schedulers and the listener bus.
@@ -73,27 +73,6 @@ impl SparkContext {
             // keeps the retry path live in local mode too and reads spark.task.maxFailures.
             None => conf.get_usize(&keys::TASK_MAX_FAILURES)?.unwrap_or(4),
         };
-        let memory_bytes = conf
-            .get_size_mib_default(&keys::DRIVER_MEMORY)?
-            .unwrap_or(1 << 30);
-        let memory_fraction = conf.get_fraction(&keys::MEMORY_FRACTION)?.unwrap_or(0.6);
-        let local_dir = conf
-            .get(keys::LOCAL_DIR.key)
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        let compression = match conf.get_entry(&keys::IO_COMPRESSION_CODEC).unwrap_or("lz4") {
-            "lz4" => Some(CompressionType::LZ4_FRAME),
-            "zstd" => Some(CompressionType::ZSTD),
-            "none" => None,
-            other => {
-                return Err(ConfError::InvalidValue {
-                    key: keys::IO_COMPRESSION_CODEC.key.into(),
-                    value: other.into(),
-                    expected: "lz4, zstd or none",
-                }
-                .into());
-            }
-        };
         let default_parallelism = conf
             .get_usize(&keys::DEFAULT_PARALLELISM)?
             .unwrap_or(threads);
@@ -110,23 +89,18 @@ impl SparkContext {
             value => flint_conf::parse_size(keys::AUTO_BROADCAST_JOIN_THRESHOLD.key, value, 1)?,
         };
         let session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
+        let executor_config = ExecutorConfig::from_conf(
+            "driver".into(),
+            app_id.clone(),
+            threads,
+            &keys::DRIVER_MEMORY,
+            &conf,
+            session_config.clone(),
+        )?;
 
         tracing::info!("Running Flint version {}", env!("CARGO_PKG_VERSION"));
         tracing::info!("Submitted application: {app_name}");
-        let executor = Arc::new(Executor::new(
-            ExecutorConfig {
-                executor_id: "driver".into(),
-                app_id: app_id.clone(),
-                cores: threads,
-                memory_bytes,
-                memory_key: keys::DRIVER_MEMORY.key,
-                memory_fraction,
-                local_dir,
-                compression,
-                session_config: session_config.clone(),
-            },
-            vec![],
-        )?);
+        let executor = Arc::new(Executor::new(executor_config, vec![])?);
         let listener_bus = Arc::new(ListenerBus::new());
         if show_progress && std::io::stderr().is_terminal() {
             listener_bus.add_listener(Arc::new(ConsoleProgressBar::start()));
@@ -219,13 +193,6 @@ impl Drop for SparkContext {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// DataFusion settings every Flint planner and executor uses.
