@@ -30,6 +30,16 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// Whether the process must exit when its stdin closes (`--watch-stdin`).
+    pub(crate) fn watches_stdin(&self) -> bool {
+        match self {
+            Command::Master(args) => args.daemon.watch_stdin,
+            Command::Worker(args) => args.daemon.watch_stdin,
+            Command::Executor(args) => args.watch_stdin,
+            _ => false,
+        }
+    }
+
     /// Spark's defaults: applications log at INFO, the SQL shell at WARN.
     pub(crate) fn default_log_level(&self) -> &'static str {
         match self {
@@ -187,6 +197,9 @@ pub(crate) struct DaemonConf {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub(crate) help: Option<bool>,
+    /// Internal: exit when stdin closes (the process that started this one is gone)
+    #[arg(long, hide = true)]
+    pub(crate) watch_stdin: bool,
 }
 
 impl DaemonConf {
@@ -269,4 +282,8 @@ pub(crate) struct ExecutorArgs {
     /// may repeat
     #[arg(long = "conf", value_name = "KEY=VALUE")]
     pub(crate) conf: Vec<String>,
+    /// Exit when stdin closes: the worker that started this executor is gone (Spark's
+    /// WorkerWatcher)
+    #[arg(long)]
+    pub(crate) watch_stdin: bool,
 }

@@ -1,5 +1,5 @@
-//! The `flint` binary: one executable for every role: `submit`, `sql`, `datagen`, and the
-//! standalone cluster's `master` and `worker` (the internal `executor` comes next).
+//! The `flint` binary: one executable for every role: `submit`, `sql`, `datagen`, the
+//! standalone cluster's `master` and `worker`, and the internal `executor` workers start.
 
 mod cli;
 mod daemons;
@@ -15,9 +15,29 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// Exits the process once stdin reaches its end: the parent (a worker for an executor, a
+/// `local-cluster` driver for its daemons) holds the other end and is gone when it closes.
+fn watch_stdin() {
+    std::thread::spawn(|| {
+        let mut stdin = std::io::stdin().lock();
+        let mut buffer = [0u8; 256];
+        loop {
+            match std::io::Read::read(&mut stdin, &mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        tracing::info!("The parent process is gone (stdin closed); exiting.");
+        std::process::exit(1);
+    });
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.command.default_log_level());
+    if cli.command.watches_stdin() {
+        watch_stdin();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("flint-driver")

@@ -21,6 +21,24 @@ pub fn worker_id(host: &str, port: u16) -> String {
     )
 }
 
+/// A standalone application's id, as Spark's master names it:
+/// `app-<yyyyMMddHHmmss>-<NNNN>`, numbered from 0 by each master.
+pub fn standalone_app_id(start_millis: u64, number: u32) -> String {
+    let start = chrono::DateTime::from_timestamp_millis(start_millis as i64)
+        .unwrap_or_default()
+        .with_timezone(&chrono::Local);
+    format!("app-{}-{number:04}", start.format("%Y%m%d%H%M%S"))
+}
+
+/// A date as the master's JSON `submitdate` shows it (Java's `Date.toString`):
+/// `Sat Nov 21 15:18:34 UTC 2026`.
+pub fn java_date(millis: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis as i64)
+        .unwrap_or_default()
+        .format("%a %b %d %H:%M:%S UTC %Y")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -32,5 +50,14 @@ mod tests {
         );
         assert_eq!(id.len(), "worker-20261121151344-127.0.0.1-4040".len());
         assert!(super::local_app_id().starts_with("local-"));
+        let app = super::standalone_app_id(1795274314126, 6);
+        assert!(
+            app.starts_with("app-2026112") && app.ends_with("-0006"),
+            "{app}"
+        );
+        assert_eq!(
+            super::java_date(1795274314126),
+            "Sat Nov 21 15:18:34 UTC 2026"
+        );
     }
 }

@@ -8,6 +8,7 @@ use tracing_subscriber::registry::LookupSpan;
 /// Module path prefixes and the Spark component name their log lines carry.
 const COMPONENTS: &[(&str, &str)] = &[
     ("flint::session", "SparkSession"),
+    ("flint::local_cluster", "LocalSparkCluster"),
     ("flint::", "SparkContext"),
     ("flint_cli", "FlintSubmit"),
     ("flint_driver::dag_scheduler", "DAGScheduler"),
@@ -15,7 +16,13 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("flint_driver::task_set_manager", "TaskSetManager"),
     ("flint_driver::map_output_tracker", "MapOutputTrackerMaster"),
     ("flint_driver::scheduler_backend", "LocalSchedulerBackend"),
+    (
+        "flint_driver::standalone_backend",
+        "StandaloneSchedulerBackend",
+    ),
+    ("flint_driver::app_client", "StandaloneAppClient"),
     ("flint_driver", "SparkContext"),
+    ("flint_executor::backend", "CoarseGrainedExecutorBackend"),
     ("flint_executor", "Executor"),
     ("flint_shuffle", "ShuffleBlockFetcher"),
     ("flint_storage", "DiskBlockManager"),
@@ -23,6 +30,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("flint_master::ui", "MasterWebUI"),
     ("flint_master", "Master"),
     ("flint_worker::ui", "WorkerWebUI"),
+    ("flint_worker::executor_runner", "ExecutorRunner"),
     ("flint_worker", "Worker"),
     ("flint_rpc", "Utils"),
 ];

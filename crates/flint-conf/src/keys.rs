@@ -27,8 +27,14 @@ macro_rules! entries {
 
 entries! {
     APP_NAME = "spark.app.name", None, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
+    CORES_MAX = "spark.cores.max", None, "Cores an application takes from a standalone cluster in all (flint submit --total-executor-cores); unset = every core it can get.";
     DEFAULT_PARALLELISM = "spark.default.parallelism", None, "Default partition count; when unset, the total number of task slots (N for local[N]).";
+    DEPLOY_MAX_EXECUTOR_RETRIES = "spark.deploy.maxExecutorRetries", Some("10"), "Master: abnormal executor exits in a row after which an application with no running executor is removed as FAILED.";
+    DEPLOY_RETAINED_APPLICATIONS = "spark.deploy.retainedApplications", Some("200"), "Master: completed applications kept in the UI and /json/.";
+    DEPLOY_SPREAD_OUT = "spark.deploy.spreadOut", Some("true"), "Master: spread each application's executors over as many workers as possible (false fills one worker first).";
+    DRIVER_HOST = "spark.driver.host", None, "Address executors use to reach the driver; default 127.0.0.1 when the master is on a loopback address, else this machine's host name.";
     DRIVER_MEMORY = "spark.driver.memory", Some("1g"), "Memory of the driver; in local mode it sizes the one executor's memory pool.";
+    DRIVER_PORT = "spark.driver.port", Some("0"), "Port of the driver's endpoint that executors dial; 0 picks a free one.";
     EXECUTOR_CORES = "spark.executor.cores", None, "Task slots per executor; in local[N] mode N.";
     EXECUTOR_MEMORY = "spark.executor.memory", Some("1g"), "Memory of each executor; sizes its memory pool shared by its task slots.";
     IO_COMPRESSION_CODEC = "spark.io.compression.codec", Some("lz4"), "Compression of shuffle blocks: lz4, zstd or none.";
@@ -39,6 +45,7 @@ entries! {
     PORT_MAX_RETRIES = "spark.port.maxRetries", Some("16"), "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
     AUTO_BROADCAST_JOIN_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold", Some("10m"), "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
     SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
+    STARVATION_TIMEOUT = "spark.starvation.timeout", Some("15s"), "How often a driver with no executor yet repeats \"Initial job has not accepted any resources\".";
     TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails (local[N,F] sets F).";
     SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";
     WORKER_TIMEOUT = "spark.worker.timeout", Some("10s"), "Silence after which the master declares a worker dead (Spark: 60s); workers heartbeat every quarter of it.";

@@ -8,12 +8,15 @@
 //!   `spark.task.maxFailures`.
 //! - [`SchedulerBackend`] is the seam to executors; [`LocalSchedulerBackend`] runs them
 //!   in-process, [`StandaloneSchedulerBackend`] reaches executor processes over gRPC.
+//! - [`StandaloneAppClient`] registers the application with a standalone master and passes
+//!   its executor events to the backend.
 //! - [`MapOutputTracker`] remembers where each map output lives.
 //! - [`ListenerBus`] carries job, stage and task events to the progress bar and UIs.
 //!
-//! **Invariant:** this crate does not know how executors are launched; only a
-//! `SchedulerBackend` does.
+//! **Invariant:** this crate does not launch executors; a master (asked by
+//! [`StandaloneAppClient`]) or the local backend does.
 
+mod app_client;
 mod dag_scheduler;
 mod listener_bus;
 mod map_output_tracker;
@@ -23,6 +26,7 @@ mod standalone_backend;
 mod task_scheduler;
 mod task_set_manager;
 
+pub use app_client::{AppClientError, AppDescription, StandaloneAppClient};
 pub use dag_scheduler::{DagScheduler, JobError};
 pub use listener_bus::{
     JobResult, ListenerBus, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,

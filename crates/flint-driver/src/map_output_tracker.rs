@@ -38,6 +38,27 @@ impl MapOutputTracker {
         }
     }
 
+    /// Forgets every map output an executor wrote (it is gone and nobody serves its files);
+    /// returns how many were removed.
+    pub fn remove_outputs_on_executor(&self, executor_id: &str) -> usize {
+        let mut removed = 0;
+        for outputs in self.lock().values_mut() {
+            for slot in outputs.iter_mut() {
+                if slot.as_ref().is_some_and(|s| s.executor_id == executor_id) {
+                    *slot = None;
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(
+                executor_id,
+                "Removed {removed} map outputs of lost executor {executor_id}"
+            );
+        }
+        removed
+    }
+
     /// Map indexes whose output is missing.
     pub fn missing_partitions(&self, shuffle_id: u32) -> Vec<u32> {
         match self.lock().get(&shuffle_id) {

@@ -21,11 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::SchedulerBackend;
-
-/// Spark's `spark.starvation.timeout`: how often the driver repeats that no executor has
-/// taken a task yet.
-const STARVATION_TIMEOUT: Duration = Duration::from_secs(15);
+use crate::{MapOutputTracker, SchedulerBackend};
 
 type Outbound = mpsc::Sender<Result<DriverMessage, Status>>;
 
@@ -42,6 +38,36 @@ struct BackendState {
     executors: BTreeMap<String, RegisteredExecutorSlot>,
     pending: HashMap<u64, oneshot::Sender<TaskResult>>,
     launched_any: bool,
+    /// What the master says the application is short of, while it has no executor.
+    waiting_reason: Option<String>,
+    /// Set by `stop`: executors leaving now are expected.
+    stopping: bool,
+}
+
+impl BackendState {
+    /// Forgets an executor: its running tasks fail as `ExecutorLost` and the map outputs it
+    /// wrote are unregistered (nobody serves its files any more), as Spark's
+    /// `removeExecutor` + `removeOutputsOnExecutor`.
+    fn remove_executor(&mut self, executor_id: &str, reason: &str, map_outputs: &MapOutputTracker) {
+        let Some(executor) = self.executors.remove(executor_id) else {
+            return;
+        };
+        if self.stopping {
+            tracing::debug!(executor_id, "Executor {executor_id} stopped: {reason}");
+            return;
+        }
+        tracing::warn!(
+            executor_id,
+            "Lost executor {executor_id} on {}: {reason}",
+            executor.host
+        );
+        for task_id in executor.running {
+            if let Some(reply) = self.pending.remove(&task_id) {
+                let _ = reply.send(lost(executor_id, reason));
+            }
+        }
+        map_outputs.remove_outputs_on_executor(executor_id);
+    }
 }
 
 /// Executors in other processes, reached over gRPC (Spark's
@@ -51,21 +77,32 @@ struct BackendState {
 pub struct StandaloneSchedulerBackend {
     state: Arc<Mutex<BackendState>>,
     changes: Arc<watch::Sender<u64>>,
+    map_outputs: Arc<MapOutputTracker>,
     expected_cores: usize,
+    starvation_timeout: Duration,
     port: u16,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl StandaloneSchedulerBackend {
     /// Serves executors on `listener`; `expected_cores` sizes the task scheduler's slots
-    /// (`spark.cores.max`), while tasks wait for real executor cores.
-    pub fn start(listener: TcpListener, expected_cores: usize) -> std::io::Result<Self> {
+    /// (`spark.cores.max`), while tasks wait for real executor cores. A lost executor's map
+    /// outputs are removed from `map_outputs`. Until a first task launches, Spark's
+    /// "Initial job has not accepted any resources" is logged every `starvation_timeout`
+    /// (`spark.starvation.timeout`).
+    pub fn start(
+        listener: TcpListener,
+        expected_cores: usize,
+        starvation_timeout: Duration,
+        map_outputs: Arc<MapOutputTracker>,
+    ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let state = Arc::new(Mutex::new(BackendState::default()));
         let changes = Arc::new(watch::Sender::new(0u64));
         let service = DriverService {
             state: Arc::clone(&state),
             changes: Arc::clone(&changes),
+            map_outputs: Arc::clone(&map_outputs),
         };
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
@@ -83,10 +120,25 @@ impl StandaloneSchedulerBackend {
         Ok(Self {
             state,
             changes,
+            map_outputs,
             expected_cores: expected_cores.max(1),
+            starvation_timeout: starvation_timeout.max(Duration::from_millis(100)),
             port,
             server,
         })
+    }
+
+    /// Records why the master cannot place an executor yet (printed with the starvation
+    /// warning).
+    pub fn set_waiting_reason(&self, reason: String) {
+        self.lock().waiting_reason = Some(reason);
+    }
+
+    /// The master reports an executor gone (its process exited or its worker was lost).
+    pub fn executor_removed(&self, executor_id: &str, reason: &str) {
+        self.lock()
+            .remove_executor(executor_id, reason, &self.map_outputs);
+        self.changes.send_modify(|v| *v += 1);
     }
 
     /// The port executors dial.
@@ -149,15 +201,24 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
                     break (id, executor.host.clone(), executor.outbound.clone(), result);
                 }
             }
-            let starved = !self.lock().launched_any;
-            match tokio::time::timeout(STARVATION_TIMEOUT, changes.changed()).await {
+            let (starved, waiting_reason) = {
+                let state = self.lock();
+                (!state.launched_any, state.waiting_reason.clone())
+            };
+            match tokio::time::timeout(self.starvation_timeout, changes.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
                     return ("?".into(), "?".into(), lost("?", "the driver is stopping"));
                 }
-                Err(_) if starved => tracing::warn!(
-                    "Initial job has not accepted any resources; check your cluster UI to ensure that workers are registered and have sufficient resources"
-                ),
+                Err(_) if starved => {
+                    tracing::warn!(
+                        target: "flint_driver::task_scheduler",
+                        "Initial job has not accepted any resources; check your cluster UI to ensure that workers are registered and have sufficient resources"
+                    );
+                    if let Some(reason) = waiting_reason {
+                        tracing::warn!(target: "flint_driver::task_scheduler", "The application {reason}");
+                    }
+                }
                 Err(_) => {}
             }
         };
@@ -178,7 +239,8 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
     }
 
     fn stop(&self) {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.stopping = true;
         for executor in state.executors.values() {
             let stop = DriverMessage {
                 message: Some(driver_message::Message::Stop(StopExecutor {})),
@@ -193,6 +255,7 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
 struct DriverService {
     state: Arc<Mutex<BackendState>>,
     changes: Arc<watch::Sender<u64>>,
+    map_outputs: Arc<MapOutputTracker>,
 }
 
 type DriverStream = Pin<Box<dyn Stream<Item = Result<DriverMessage, Status>> + Send>>;
@@ -234,6 +297,7 @@ impl Driver for DriverService {
                 register.host,
                 register.cores
             );
+            state.waiting_reason = None;
             state.executors.insert(
                 executor_id.clone(),
                 RegisteredExecutorSlot {
@@ -252,6 +316,7 @@ impl Driver for DriverService {
 
         let state = Arc::clone(&self.state);
         let changes = Arc::clone(&self.changes);
+        let map_outputs = Arc::clone(&self.map_outputs);
         tokio::spawn(async move {
             let reason = loop {
                 match inbound.message().await {
@@ -290,20 +355,10 @@ impl Driver for DriverService {
                     Err(status) => break format!("connection lost: {}", status.message()),
                 }
             };
-            let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(executor) = guard.executors.remove(&executor_id) {
-                tracing::warn!(
-                    executor_id = %executor_id,
-                    "Lost executor {executor_id} on {}: {reason}",
-                    executor.host
-                );
-                for task_id in executor.running {
-                    if let Some(reply) = guard.pending.remove(&task_id) {
-                        let _ = reply.send(lost(&executor_id, &reason));
-                    }
-                }
-            }
-            drop(guard);
+            state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove_executor(&executor_id, &reason, &map_outputs);
             changes.send_modify(|v| *v += 1);
         });
         let stream = futures::stream::unfold(queue, |mut queue| async move {
@@ -364,7 +419,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tasks_run_on_executors_that_dial_in() {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let backend = StandaloneSchedulerBackend::start(listener, 2).unwrap();
+        let backend = StandaloneSchedulerBackend::start(
+            listener,
+            2,
+            Duration::from_secs(15),
+            Arc::new(MapOutputTracker::default()),
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let first = tokio::spawn(run_executor_backend(executor(
             "0",

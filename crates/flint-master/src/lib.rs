@@ -1,16 +1,23 @@
 //! The standalone master (Spark's `deploy.master.Master`): it tracks workers (their cores,
-//! memory and heartbeats), declares silent ones dead after `spark.worker.timeout`, and serves
-//! the master web UI with Spark's `/json/` shape.
+//! memory and heartbeats) and applications, places each application's executors on workers
+//! (first come, first served), declares silent workers dead after `spark.worker.timeout` and
+//! tells drivers of the executors lost with them, and serves the master web UI with Spark's
+//! `/json/` shape.
 //!
 //! **Invariant:** the master never sees a plan, stage or task, and does not depend on
 //! DataFusion or Arrow (it places resources; drivers schedule work).
 //!
 //! Main types: [`Master`] (the state, owned by one task fed by events), [`WorkerInfo`],
-//! [`MasterConfig`], and [`scheduling`] (Spark's executor placement, pure logic).
+//! [`ApplicationInfo`], [`MasterConfig`], and [`scheduling`] (Spark's executor placement, pure
+//! logic).
 
+mod application;
 mod master;
 mod rpc;
 pub mod scheduling;
 mod ui;
 
+pub use application::{
+    ApplicationDescription, ApplicationInfo, ApplicationState, ExecutorDesc, ExecutorState,
+};
 pub use master::{Master, MasterConfig, MasterError, WorkerInfo, WorkerState};

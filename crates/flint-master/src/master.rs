@@ -1,12 +1,20 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use flint_common::now_millis;
 
 use flint_conf::{ConfError, SparkConf, format_size, keys};
+use flint_rpc::deploy::worker_client::WorkerClient;
 use flint_rpc::{RpcError, bind_service};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
+use tonic::transport::Channel;
+
+use crate::application::{
+    ApplicationDescription, ApplicationEvent, ApplicationInfo, ApplicationState, ExecutorDesc,
+    ExecutorState,
+};
+use crate::scheduling::{ExecutorRequest, FreeResources, explain_shortage, place_executors};
 
 /// Failures to start or run the master.
 #[derive(Debug, Error)]
@@ -38,6 +46,13 @@ pub struct MasterConfig {
     pub worker_timeout: Duration,
     /// `spark.port.maxRetries`: further ports tried when one is taken.
     pub port_max_retries: u16,
+    /// `spark.deploy.spreadOut`: spread each application over as many workers as possible.
+    pub spread_out: bool,
+    /// `spark.deploy.maxExecutorRetries`: abnormal executor exits in a row after which an
+    /// application with no running executor is removed as FAILED.
+    pub max_executor_retries: u32,
+    /// `spark.deploy.retainedApplications`: completed applications the UI keeps.
+    pub retained_applications: usize,
 }
 
 impl MasterConfig {
@@ -58,6 +73,13 @@ impl MasterConfig {
             webui_port,
             worker_timeout: conf.get_duration(&keys::WORKER_TIMEOUT)?,
             port_max_retries: conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
+            spread_out: conf.get_bool(&keys::DEPLOY_SPREAD_OUT)?.unwrap_or(true),
+            max_executor_retries: conf
+                .get_usize(&keys::DEPLOY_MAX_EXECUTOR_RETRIES)?
+                .unwrap_or(10) as u32,
+            retained_applications: conf
+                .get_usize(&keys::DEPLOY_RETAINED_APPLICATIONS)?
+                .unwrap_or(200),
         })
     }
 }
@@ -104,6 +126,20 @@ pub struct WorkerInfo {
     pub state: WorkerState,
     /// Last heartbeat, milliseconds since the epoch.
     pub last_heartbeat_ms: u64,
+    /// The executors it runs: (application id, executor id).
+    pub executors: BTreeSet<(String, u32)>,
+    /// Its RPC endpoint, connected on first use.
+    pub(crate) client: Option<WorkerClient<Channel>>,
+}
+
+impl WorkerInfo {
+    fn free(&self) -> FreeResources {
+        FreeResources {
+            worker_id: self.id.clone(),
+            cores_free: self.cores.saturating_sub(self.cores_used),
+            memory_free_mib: self.memory_mib.saturating_sub(self.memory_used_mib),
+        }
+    }
 }
 
 /// A worker asking to join (the domain form of `RegisterWorker`).
@@ -135,6 +171,22 @@ pub(crate) enum MasterEvent {
     Heartbeat(String, oneshot::Sender<bool>),
     CheckForWorkerTimeOut,
     RequestState(oneshot::Sender<MasterSnapshot>),
+    /// A driver registers; answered with the application's id.
+    RegisterApplication(
+        ApplicationDescription,
+        mpsc::UnboundedSender<ApplicationEvent>,
+        oneshot::Sender<String>,
+    ),
+    /// The driver's event stream closed: it stopped or died.
+    ApplicationGone(String),
+    /// A worker reports an executor's new state (or the master could not reach the worker).
+    ExecutorStateChanged {
+        app_id: String,
+        executor_id: u32,
+        state: ExecutorState,
+        message: String,
+        exit_status: Option<i32>,
+    },
 }
 
 /// A copy of the master's state for the UI.
@@ -143,6 +195,10 @@ pub(crate) struct MasterSnapshot {
     pub url: String,
     pub status: &'static str,
     pub workers: Vec<WorkerInfo>,
+    /// Waiting and running applications, oldest first.
+    pub active_apps: Vec<ApplicationInfo>,
+    /// Finished and failed applications, oldest first.
+    pub completed_apps: Vec<ApplicationInfo>,
 }
 
 /// Sends events to a running master.
@@ -152,6 +208,11 @@ pub(crate) struct MasterHandle {
 }
 
 impl MasterHandle {
+    /// Posts an event without waiting for an answer; false when the master has stopped.
+    pub(crate) async fn post(&self, event: MasterEvent) -> bool {
+        self.events.send(event).await.is_ok()
+    }
+
     pub(crate) async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> MasterEvent,
@@ -169,6 +230,13 @@ pub struct Master {
     url: String,
     webui_url: String,
     workers: BTreeMap<String, WorkerInfo>,
+    apps: BTreeMap<String, ApplicationInfo>,
+    /// Applications in registration order: executors are placed first come, first served.
+    app_order: VecDeque<String>,
+    completed_apps: VecDeque<ApplicationInfo>,
+    next_app_number: u32,
+    /// For tasks the master spawns (worker RPCs) to report back.
+    events: mpsc::Sender<MasterEvent>,
 }
 
 impl Master {
@@ -221,6 +289,11 @@ impl Master {
             url,
             webui_url,
             workers: BTreeMap::new(),
+            apps: BTreeMap::new(),
+            app_order: VecDeque::new(),
+            completed_apps: VecDeque::new(),
+            next_app_number: 0,
+            events: handle.events.clone(),
         };
         tracing::info!("I have been elected leader! New state: ALIVE");
         let state = tokio::spawn(master.handle_events(inbox));
@@ -238,17 +311,45 @@ impl Master {
             match event {
                 MasterEvent::RegisterWorker(registration, reply) => {
                     let _ = reply.send(self.register_worker(registration));
+                    self.schedule();
                 }
                 MasterEvent::Heartbeat(worker_id, reply) => {
                     let _ = reply.send(self.heartbeat(&worker_id));
                 }
-                MasterEvent::CheckForWorkerTimeOut => self.time_out_dead_workers(),
+                MasterEvent::CheckForWorkerTimeOut => {
+                    self.time_out_dead_workers();
+                    self.schedule();
+                }
                 MasterEvent::RequestState(reply) => {
                     let _ = reply.send(MasterSnapshot {
                         url: self.url.clone(),
                         status: "ALIVE",
                         workers: self.workers.values().cloned().collect(),
+                        active_apps: self
+                            .app_order
+                            .iter()
+                            .filter_map(|id| self.apps.get(id).cloned())
+                            .collect(),
+                        completed_apps: self.completed_apps.iter().cloned().collect(),
                     });
+                }
+                MasterEvent::RegisterApplication(description, driver, reply) => {
+                    let _ = reply.send(self.register_application(description, driver));
+                    self.schedule();
+                }
+                MasterEvent::ApplicationGone(app_id) => {
+                    self.finish_application(&app_id, ApplicationState::Finished);
+                    self.schedule();
+                }
+                MasterEvent::ExecutorStateChanged {
+                    app_id,
+                    executor_id,
+                    state,
+                    message,
+                    exit_status,
+                } => {
+                    self.executor_state_changed(&app_id, executor_id, state, message, exit_status);
+                    self.schedule();
                 }
             }
         }
@@ -305,6 +406,8 @@ impl Master {
                 memory_used_mib: 0,
                 state: WorkerState::Alive,
                 last_heartbeat_ms: now_millis(),
+                executors: BTreeSet::new(),
+                client: None,
             },
         );
         RegistrationOutcome::Registered {
@@ -340,6 +443,7 @@ impl Master {
     fn time_out_dead_workers(&mut self) {
         let now = now_millis();
         let timeout_ms = self.config.worker_timeout.as_millis() as u64;
+        let mut lost = vec![];
         for worker in self.workers.values_mut() {
             if worker.state == WorkerState::Alive
                 && now.saturating_sub(worker.last_heartbeat_ms) > timeout_ms
@@ -360,6 +464,26 @@ impl Master {
                 worker.state = WorkerState::Dead;
                 worker.cores_used = 0;
                 worker.memory_used_mib = 0;
+                worker.client = None;
+                lost.extend(std::mem::take(&mut worker.executors));
+            }
+        }
+        for (app_id, executor_id) in lost {
+            if let Some(app) = self.apps.get_mut(&app_id)
+                && let Some(executor) = app.executors.remove(&executor_id)
+            {
+                tracing::info!(
+                    app_id = %app_id,
+                    "Telling app of lost executor: {executor_id}"
+                );
+                app.cores_granted = app.cores_granted.saturating_sub(executor.cores);
+                app.send(ApplicationEvent::ExecutorUpdated {
+                    executor_id,
+                    state: ExecutorState::Lost,
+                    message: format!("worker {} lost", executor.worker_id),
+                    exit_status: None,
+                    worker_lost: true,
+                });
             }
         }
         // Dead workers stay visible for (spark.dead.worker.persistence + 1) timeouts, as in Spark.
@@ -368,4 +492,311 @@ impl Master {
             w.state == WorkerState::Alive || now.saturating_sub(w.last_heartbeat_ms) < keep_ms
         });
     }
+}
+
+/// How long the master waits for a worker to answer a launch or kill.
+const WORKER_RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Master {
+    fn register_application(
+        &mut self,
+        description: ApplicationDescription,
+        driver: mpsc::UnboundedSender<ApplicationEvent>,
+    ) -> String {
+        let start = now_millis();
+        let id = flint_common::standalone_app_id(start, self.next_app_number);
+        self.next_app_number += 1;
+        tracing::info!(app_id = %id, "Registering app {}", description.name);
+        tracing::info!(app_id = %id, "Registered app {} with ID {id}", description.name);
+        let app = ApplicationInfo {
+            id: id.clone(),
+            description,
+            start_time_ms: start,
+            end_time_ms: None,
+            state: ApplicationState::Waiting,
+            executors: BTreeMap::new(),
+            cores_granted: 0,
+            next_executor_id: 0,
+            executor_failures: 0,
+            last_waiting_reason: None,
+            driver,
+        };
+        app.send(ApplicationEvent::Registered {
+            app_id: id.clone(),
+            master_url: self.url.clone(),
+            cluster_cores: self
+                .workers
+                .values()
+                .filter(|w| w.state == WorkerState::Alive)
+                .map(|w| w.cores)
+                .sum(),
+        });
+        self.apps.insert(id.clone(), app);
+        self.app_order.push_back(id.clone());
+        id
+    }
+
+    /// Places executors for applications in registration order (Spark's `schedule` and
+    /// `startExecutorsOnWorkers`): each takes what it can before the next one looks.
+    fn schedule(&mut self) {
+        let order: Vec<String> = self.app_order.iter().cloned().collect();
+        for app_id in order {
+            let Some(app) = self.apps.get(&app_id) else {
+                continue;
+            };
+            let request = ExecutorRequest {
+                cores_left: app.cores_left(),
+                cores_per_executor: app.description.cores_per_executor,
+                memory_per_executor_mib: app.description.memory_per_executor_mib,
+            };
+            if request.cores_left == 0 {
+                continue;
+            }
+            let free: Vec<FreeResources> = self
+                .workers
+                .values()
+                .filter(|w| w.state == WorkerState::Alive)
+                .map(WorkerInfo::free)
+                .collect();
+            let placements = place_executors(&request, &free, self.config.spread_out);
+            if placements.is_empty() {
+                if app.executors.is_empty() {
+                    let reason = explain_shortage(&request, &free);
+                    if let Some(app) = self.apps.get_mut(&app_id)
+                        && app.last_waiting_reason.as_deref() != Some(reason.as_str())
+                    {
+                        app.send(ApplicationEvent::Waiting(reason.clone()));
+                        app.last_waiting_reason = Some(reason);
+                    }
+                }
+                continue;
+            }
+            for placement in placements {
+                self.launch_executor(&app_id, &placement.worker_id, placement.cores);
+            }
+        }
+    }
+
+    fn launch_executor(&mut self, app_id: &str, worker_id: &str, cores: u32) {
+        let (Some(app), Some(worker)) =
+            (self.apps.get_mut(app_id), self.workers.get_mut(worker_id))
+        else {
+            return;
+        };
+        let executor_id = app.next_executor_id;
+        app.next_executor_id += 1;
+        let memory_mib = app.description.memory_per_executor_mib;
+        tracing::info!(
+            app_id,
+            "Launching executor {app_id}/{executor_id} on worker {worker_id}"
+        );
+        worker.cores_used += cores;
+        worker.memory_used_mib += memory_mib;
+        worker.executors.insert((app_id.to_string(), executor_id));
+        app.cores_granted += cores;
+        app.state = ApplicationState::Running;
+        app.last_waiting_reason = None;
+        app.executors.insert(
+            executor_id,
+            ExecutorDesc {
+                id: executor_id,
+                worker_id: worker_id.to_string(),
+                host: worker.host.clone(),
+                cores,
+                memory_mib,
+                state: ExecutorState::Launching,
+            },
+        );
+        app.send(ApplicationEvent::ExecutorAdded {
+            executor_id,
+            worker_id: worker_id.to_string(),
+            host: worker.host.clone(),
+            cores,
+            memory_mib,
+        });
+        let request = flint_rpc::deploy::LaunchExecutorRequest {
+            master_url: self.url.clone(),
+            app_id: app_id.to_string(),
+            executor_id,
+            description: Some(crate::rpc::description_to_wire(&app.description)),
+            cores,
+            memory_mib,
+        };
+        let Some(mut client) = worker_client(worker) else {
+            self.post_later(MasterEvent::ExecutorStateChanged {
+                app_id: app_id.to_string(),
+                executor_id,
+                state: ExecutorState::Failed,
+                message: format!("worker {worker_id} has no usable address"),
+                exit_status: None,
+            });
+            return;
+        };
+        let events = self.events.clone();
+        let app_id = app_id.to_string();
+        tokio::spawn(async move {
+            if let Err(status) = client.launch_executor(request).await {
+                let _ = events
+                    .send(MasterEvent::ExecutorStateChanged {
+                        app_id,
+                        executor_id,
+                        state: ExecutorState::Failed,
+                        message: format!("the worker did not launch it: {}", status.message()),
+                        exit_status: None,
+                    })
+                    .await;
+            }
+        });
+    }
+
+    /// Posts an event to this master's own queue from a task, so the state is never
+    /// changed re-entrantly.
+    fn post_later(&self, event: MasterEvent) {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let _ = events.send(event).await;
+        });
+    }
+
+    fn executor_state_changed(
+        &mut self,
+        app_id: &str,
+        executor_id: u32,
+        state: ExecutorState,
+        message: String,
+        exit_status: Option<i32>,
+    ) {
+        let Some(app) = self.apps.get_mut(app_id) else {
+            // Executors of an application that just ended report their exit too.
+            if !self.completed_apps.iter().any(|a| a.id == app_id) {
+                tracing::warn!(
+                    app_id,
+                    "Got status update for unknown executor {app_id}/{executor_id}"
+                );
+            }
+            return;
+        };
+        let Some(executor) = app.executors.get_mut(&executor_id) else {
+            tracing::warn!(
+                app_id,
+                "Got status update for unknown executor {app_id}/{executor_id}"
+            );
+            return;
+        };
+        executor.state = state;
+        tracing::info!(
+            app_id,
+            "Executor {app_id}/{executor_id} is now {}{}",
+            state.as_str(),
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            }
+        );
+        app.send(ApplicationEvent::ExecutorUpdated {
+            executor_id,
+            state,
+            message: message.clone(),
+            exit_status,
+            worker_lost: false,
+        });
+        if state == ExecutorState::Running {
+            app.executor_failures = 0;
+        }
+        if !state.is_finished() {
+            return;
+        }
+        let Some(executor) = app.executors.remove(&executor_id) else {
+            return;
+        };
+        app.cores_granted = app.cores_granted.saturating_sub(executor.cores);
+        if let Some(worker) = self.workers.get_mut(&executor.worker_id)
+            && worker.executors.remove(&(app_id.to_string(), executor_id))
+        {
+            worker.cores_used = worker.cores_used.saturating_sub(executor.cores);
+            worker.memory_used_mib = worker.memory_used_mib.saturating_sub(executor.memory_mib);
+        }
+        let normal_exit = exit_status == Some(0) || state == ExecutorState::Killed;
+        if normal_exit {
+            return;
+        }
+        app.executor_failures += 1;
+        let any_running = app
+            .executors
+            .values()
+            .any(|e| e.state == ExecutorState::Running);
+        if app.executor_failures >= self.config.max_executor_retries && !any_running {
+            tracing::error!(
+                app_id,
+                "Application {} with ID {app_id} failed {} times; removing it",
+                app.description.name,
+                app.executor_failures
+            );
+            self.finish_application(app_id, ApplicationState::Failed);
+        }
+    }
+
+    /// Ends an application (Spark's `removeApplication`): kills its executors, tells every
+    /// worker that ran one to delete its files, and keeps it in the completed list.
+    fn finish_application(&mut self, app_id: &str, state: ApplicationState) {
+        let Some(mut app) = self.apps.remove(app_id) else {
+            return;
+        };
+        self.app_order.retain(|id| id != app_id);
+        tracing::info!(app_id, "Removing app {app_id}");
+        for executor in std::mem::take(&mut app.executors).into_values() {
+            let Some(worker) = self.workers.get_mut(&executor.worker_id) else {
+                continue;
+            };
+            if worker.executors.remove(&(app_id.to_string(), executor.id)) {
+                worker.cores_used = worker.cores_used.saturating_sub(executor.cores);
+                worker.memory_used_mib = worker.memory_used_mib.saturating_sub(executor.memory_mib);
+            }
+            if let Some(mut client) = worker_client(worker) {
+                let kill = flint_rpc::deploy::KillExecutorRequest {
+                    app_id: app_id.to_string(),
+                    executor_id: executor.id,
+                };
+                tokio::spawn(async move {
+                    let _ = client.kill_executor(kill).await;
+                });
+            }
+        }
+        // Workers whose executors exited earlier may still hold the application's files.
+        for worker in self.workers.values_mut() {
+            if worker.state != WorkerState::Alive {
+                continue;
+            }
+            if let Some(mut client) = worker_client(worker) {
+                let finished = flint_rpc::deploy::ApplicationFinishedRequest {
+                    app_id: app_id.to_string(),
+                };
+                tokio::spawn(async move {
+                    let _ = client.application_finished(finished).await;
+                });
+            }
+        }
+        app.cores_granted = 0;
+        app.state = state;
+        app.end_time_ms = Some(now_millis());
+        self.completed_apps.push_back(app);
+        while self.completed_apps.len() > self.config.retained_applications {
+            self.completed_apps.pop_front();
+        }
+    }
+}
+
+/// The worker's RPC client, connected on first use.
+fn worker_client(worker: &mut WorkerInfo) -> Option<WorkerClient<Channel>> {
+    if worker.client.is_none() {
+        match flint_rpc::connect_lazy(&worker.host, worker.port, WORKER_RPC_TIMEOUT) {
+            Ok(channel) => worker.client = Some(WorkerClient::new(channel)),
+            Err(error) => {
+                tracing::warn!(worker_id = %worker.id, "Cannot address worker {}: {error}", worker.id);
+                return None;
+            }
+        }
+    }
+    worker.client.clone()
 }

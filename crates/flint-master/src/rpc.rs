@@ -1,14 +1,23 @@
-//! The master's gRPC service: converts wire messages to [`MasterEvent`]s and back.
+//! The master's gRPC service: converts wire messages to [`MasterEvent`]s and back, and
+//! application events to the wire.
+
+use std::pin::Pin;
 
 use flint_rpc::deploy::master_server::{Master as MasterRpc, MasterServer};
 use flint_rpc::deploy::{
-    HeartbeatRequest, HeartbeatResponse, RegisterWorkerRequest, RegisterWorkerResponse,
-    RegisteredWorker, register_worker_response,
+    ApplicationDescription as WireDescription, ApplicationEvent as WireApplicationEvent,
+    ExecutorAdded, ExecutorState as WireExecutorState, ExecutorStateChangedRequest,
+    ExecutorStateChangedResponse, ExecutorUpdated, HeartbeatRequest, HeartbeatResponse,
+    RegisterApplicationRequest, RegisterWorkerRequest, RegisterWorkerResponse,
+    RegisteredApplication, RegisteredWorker, register_worker_response,
 };
+use futures::Stream;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use crate::application::{ApplicationDescription, ApplicationEvent, ExecutorState};
 use crate::master::{
     MasterError, MasterEvent, MasterHandle, RegistrationOutcome, WorkerRegistration,
 };
@@ -77,6 +86,177 @@ impl MasterRpc for MasterService {
             .ok_or_else(stopped)?;
         Ok(Response::new(HeartbeatResponse { reconnect }))
     }
+
+    type RegisterApplicationStream = ApplicationEventStream;
+
+    async fn register_application(
+        &self,
+        request: Request<RegisterApplicationRequest>,
+    ) -> Result<Response<Self::RegisterApplicationStream>, Status> {
+        let description = request
+            .into_inner()
+            .description
+            .ok_or_else(|| Status::invalid_argument("the application description is missing"))
+            .and_then(description_from_wire)?;
+        let (driver, events) = mpsc::unbounded_channel();
+        let watcher = driver.clone();
+        let app_id = self
+            .master
+            .ask(|reply| MasterEvent::RegisterApplication(description, driver, reply))
+            .await
+            .ok_or_else(stopped)?;
+        // The application lives as long as its driver reads this stream: when the driver
+        // closes it or its process dies, the stream is dropped and the receiver with it.
+        let master = self.master.clone();
+        tokio::spawn(async move {
+            watcher.closed().await;
+            master.post(MasterEvent::ApplicationGone(app_id)).await;
+        });
+        let stream = futures::stream::unfold(events, |mut events| async move {
+            let event = events.recv().await?;
+            Some((Ok(event_to_wire(event)), events))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn executor_state_changed(
+        &self,
+        request: Request<ExecutorStateChangedRequest>,
+    ) -> Result<Response<ExecutorStateChangedResponse>, Status> {
+        let request = request.into_inner();
+        let state = state_from_wire(request.state)?;
+        let delivered = self
+            .master
+            .post(MasterEvent::ExecutorStateChanged {
+                app_id: request.app_id,
+                executor_id: request.executor_id,
+                state,
+                message: request.message,
+                exit_status: request.exit_status,
+            })
+            .await;
+        if !delivered {
+            return Err(stopped());
+        }
+        Ok(Response::new(ExecutorStateChangedResponse {}))
+    }
+}
+
+type ApplicationEventStream =
+    Pin<Box<dyn Stream<Item = Result<WireApplicationEvent, Status>> + Send>>;
+
+/// The wire form of an application description (also sent to workers in `LaunchExecutor`).
+pub(crate) fn description_to_wire(description: &ApplicationDescription) -> WireDescription {
+    WireDescription {
+        name: description.name.clone(),
+        max_cores: description.max_cores,
+        cores_per_executor: description.cores_per_executor,
+        memory_per_executor_mib: description.memory_per_executor_mib,
+        driver_url: description.driver_url.clone(),
+        user: description.user.clone(),
+        conf: description.conf.clone().into_iter().collect(),
+    }
+}
+
+fn description_from_wire(wire: WireDescription) -> Result<ApplicationDescription, Status> {
+    if wire.driver_url.rsplit_once(':').is_none() {
+        return Err(Status::invalid_argument(format!(
+            "driver url \"{}\" is not HOST:PORT",
+            wire.driver_url
+        )));
+    }
+    if wire.memory_per_executor_mib == 0 {
+        return Err(Status::invalid_argument(
+            "spark.executor.memory must be at least 1 MiB",
+        ));
+    }
+    if wire.cores_per_executor == Some(0) || wire.max_cores == Some(0) {
+        return Err(Status::invalid_argument(
+            "spark.executor.cores and spark.cores.max must be at least 1",
+        ));
+    }
+    Ok(ApplicationDescription {
+        name: if wire.name.is_empty() {
+            "(unnamed)".into()
+        } else {
+            wire.name
+        },
+        max_cores: wire.max_cores,
+        cores_per_executor: wire.cores_per_executor,
+        memory_per_executor_mib: wire.memory_per_executor_mib,
+        driver_url: wire.driver_url,
+        user: wire.user,
+        conf: wire.conf.into_iter().collect(),
+    })
+}
+
+/// The wire form of an executor state.
+pub(crate) fn state_to_wire(state: ExecutorState) -> WireExecutorState {
+    match state {
+        ExecutorState::Launching => WireExecutorState::Launching,
+        ExecutorState::Running => WireExecutorState::Running,
+        ExecutorState::Killed => WireExecutorState::Killed,
+        ExecutorState::Failed => WireExecutorState::Failed,
+        ExecutorState::Lost => WireExecutorState::Lost,
+        ExecutorState::Exited => WireExecutorState::Exited,
+    }
+}
+
+fn state_from_wire(value: i32) -> Result<ExecutorState, Status> {
+    match WireExecutorState::try_from(value) {
+        Ok(WireExecutorState::Launching) => Ok(ExecutorState::Launching),
+        Ok(WireExecutorState::Running) => Ok(ExecutorState::Running),
+        Ok(WireExecutorState::Killed) => Ok(ExecutorState::Killed),
+        Ok(WireExecutorState::Failed) => Ok(ExecutorState::Failed),
+        Ok(WireExecutorState::Lost) => Ok(ExecutorState::Lost),
+        Ok(WireExecutorState::Exited) => Ok(ExecutorState::Exited),
+        Ok(WireExecutorState::Unspecified) | Err(_) => Err(Status::invalid_argument(format!(
+            "unknown executor state {value}"
+        ))),
+    }
+}
+
+fn event_to_wire(event: ApplicationEvent) -> WireApplicationEvent {
+    use flint_rpc::deploy::application_event::Event;
+    let event = match event {
+        ApplicationEvent::Registered {
+            app_id,
+            master_url,
+            cluster_cores,
+        } => Event::Registered(RegisteredApplication {
+            app_id,
+            master_url,
+            cluster_cores,
+        }),
+        ApplicationEvent::ExecutorAdded {
+            executor_id,
+            worker_id,
+            host,
+            cores,
+            memory_mib,
+        } => Event::ExecutorAdded(ExecutorAdded {
+            executor_id,
+            worker_id,
+            host,
+            cores,
+            memory_mib,
+        }),
+        ApplicationEvent::ExecutorUpdated {
+            executor_id,
+            state,
+            message,
+            exit_status,
+            worker_lost,
+        } => Event::ExecutorUpdated(ExecutorUpdated {
+            executor_id,
+            state: state_to_wire(state) as i32,
+            message,
+            exit_status,
+            worker_lost,
+        }),
+        ApplicationEvent::Waiting(reason) => Event::Waiting(reason),
+    };
+    WireApplicationEvent { event: Some(event) }
 }
 
 /// Serves the master's RPC endpoint until the process ends.

@@ -8,7 +8,43 @@ use axum::routing::get;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::application::ApplicationInfo;
 use crate::master::{MasterEvent, MasterHandle, MasterSnapshot, WorkerInfo, WorkerState};
+use flint_common::now_millis;
+
+/// One application in `/json/` (Spark's `JsonProtocol.writeApplicationInfo`).
+#[derive(Serialize)]
+struct ApplicationJson {
+    id: String,
+    starttime: u64,
+    name: String,
+    cores: u32,
+    user: String,
+    memoryperexecutor: u64,
+    memoryperslave: u64,
+    resourcesperexecutor: Vec<serde_json::Value>,
+    resourcesperslave: Vec<serde_json::Value>,
+    submitdate: String,
+    state: &'static str,
+    duration: u64,
+}
+
+fn application_json(app: &ApplicationInfo, now: u64) -> ApplicationJson {
+    ApplicationJson {
+        id: app.id.clone(),
+        starttime: app.start_time_ms,
+        name: app.description.name.clone(),
+        cores: app.cores_granted,
+        user: app.description.user.clone(),
+        memoryperexecutor: app.description.memory_per_executor_mib,
+        memoryperslave: app.description.memory_per_executor_mib,
+        resourcesperexecutor: vec![],
+        resourcesperslave: vec![],
+        submitdate: flint_common::java_date(app.start_time_ms),
+        state: app.state.as_str(),
+        duration: app.duration_ms(now),
+    }
+}
 
 /// One worker in `/json/` (Spark's `JsonProtocol.writeWorkerInfo`).
 #[derive(Serialize)]
@@ -42,8 +78,8 @@ struct MasterJson {
     memoryused: u64,
     resources: Vec<serde_json::Value>,
     resourcesused: Vec<serde_json::Value>,
-    activeapps: Vec<serde_json::Value>,
-    completedapps: Vec<serde_json::Value>,
+    activeapps: Vec<ApplicationJson>,
+    completedapps: Vec<ApplicationJson>,
     activedrivers: Vec<serde_json::Value>,
     completeddrivers: Vec<serde_json::Value>,
     status: &'static str,
@@ -70,6 +106,7 @@ fn worker_json(worker: &WorkerInfo) -> WorkerJson {
 }
 
 fn master_json(snapshot: &MasterSnapshot) -> MasterJson {
+    let now = now_millis();
     let alive: Vec<&WorkerInfo> = snapshot
         .workers
         .iter()
@@ -85,8 +122,18 @@ fn master_json(snapshot: &MasterSnapshot) -> MasterJson {
         memoryused: alive.iter().map(|w| w.memory_used_mib).sum(),
         resources: alive.iter().map(|_| serde_json::json!({})).collect(),
         resourcesused: alive.iter().map(|_| serde_json::json!({})).collect(),
-        activeapps: vec![],
-        completedapps: vec![],
+        // Spark lists both newest first.
+        activeapps: snapshot
+            .active_apps
+            .iter()
+            .rev()
+            .map(|app| application_json(app, now))
+            .collect(),
+        completedapps: snapshot
+            .completed_apps
+            .iter()
+            .map(|app| application_json(app, now))
+            .collect(),
         activedrivers: vec![],
         completeddrivers: vec![],
         status: snapshot.status,
@@ -113,6 +160,19 @@ fn mib(value: u64) -> String {
     flint_conf::format_size(value * 1024 * 1024)
 }
 
+/// A duration as Spark's UI shows it: `850 ms`, `12 s`, `3.5 min`, `1.2 h`.
+fn format_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{} s", ms / 1000)
+    } else if ms < 3_600_000 {
+        format!("{:.1} min", ms as f64 / 60_000.0)
+    } else {
+        format!("{:.1} h", ms as f64 / 3_600_000.0)
+    }
+}
+
 async fn page(State(master): State<MasterHandle>) -> Response {
     let snapshot = match snapshot(&master).await {
         Ok(snapshot) => snapshot,
@@ -135,6 +195,38 @@ async fn page(State(master): State<MasterHandle>) -> Response {
             memory_used = mib(worker.memory_used_mib),
         ));
     }
+    let app_rows = |apps: &[ApplicationJson]| {
+        let mut rows = String::new();
+        for app in apps {
+            rows.push_str(&format!(
+                "<tr><td>{id}</td><td>{name}</td><td>{cores}</td><td>{memory}</td>\
+                 <td>{submitted}</td><td>{user}</td><td>{state}</td><td>{duration}</td></tr>\n",
+                id = escape(&app.id),
+                name = escape(&app.name),
+                cores = app.cores,
+                memory = mib(app.memoryperexecutor),
+                submitted = escape(&app.submitdate),
+                user = escape(&app.user),
+                state = app.state,
+                duration = format_duration(app.duration),
+            ));
+        }
+        rows
+    };
+    let app_table = |title: &str, apps: &[ApplicationJson]| {
+        format!(
+            "<h3>{title} ({count})</h3>\n<table><thead><tr><th>Application ID</th><th>Name</th>\
+             <th>Cores</th><th>Memory per Executor</th><th>Submitted Time</th><th>User</th>\
+             <th>State</th><th>Duration</th></tr></thead><tbody>\n{rows}</tbody></table>\n",
+            count = apps.len(),
+            rows = app_rows(apps),
+        )
+    };
+    let applications = format!(
+        "{}{}",
+        app_table("Running Applications", &state.activeapps),
+        app_table("Completed Applications", &state.completedapps)
+    );
     Html(format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Flint Master at {url}</title>\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
@@ -143,10 +235,11 @@ async fn page(State(master): State<MasterHandle>) -> Response {
          <li><strong>Alive Workers:</strong> {alive}</li>\n\
          <li><strong>Cores in use:</strong> {cores} Total, {cores_used} Used</li>\n\
          <li><strong>Memory in use:</strong> {memory} Total, {memory_used} Used</li>\n\
+         <li><strong>Applications:</strong> {running} Running, {completed} Completed</li>\n\
          <li><strong>Status:</strong> {status}</li>\n</ul>\n\
          <h3>Workers ({count})</h3>\n<table><thead><tr><th>Worker Id</th><th>Address</th>\
          <th>State</th><th>Cores</th><th>Memory</th></tr></thead><tbody>\n{rows}</tbody></table>\n\
-         <p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
+         {applications}<p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
         url = escape(&state.url),
         alive = state.aliveworkers,
         cores = state.cores,
@@ -155,6 +248,8 @@ async fn page(State(master): State<MasterHandle>) -> Response {
         memory_used = mib(state.memoryused),
         status = state.status,
         count = snapshot.workers.len(),
+        running = state.activeapps.len(),
+        completed = state.completedapps.len(),
     ))
     .into_response()
 }

@@ -6,9 +6,9 @@
 
 mod net;
 
-pub use net::{RpcError, bind_service, connect};
+pub use net::{RpcError, bind_service, connect, connect_lazy};
 
-/// The standalone deploy protocol: worker ↔ master (Spark's `DeployMessages`).
+/// The standalone deploy protocol: worker ↔ master ↔ driver (Spark's `DeployMessages`).
 pub mod deploy {
     tonic::include_proto!("flint.deploy");
 }

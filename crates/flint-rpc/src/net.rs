@@ -93,6 +93,20 @@ pub async fn connect(host: &str, port: u16, timeout: Duration) -> Result<Channel
         .map_err(|source| RpcError::Connect { address, source })
 }
 
+/// A gRPC channel to `host:port` that connects on first use (and again after a failure), for
+/// peers the caller talks to now and then, such as the master to its workers.
+pub fn connect_lazy(host: &str, port: u16, timeout: Duration) -> Result<Channel, RpcError> {
+    let address = format!("http://{host}:{port}");
+    let endpoint = Endpoint::from_shared(address.clone())
+        .map_err(|e| RpcError::InvalidAddress {
+            address,
+            message: e.to_string(),
+        })?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    Ok(endpoint.connect_lazy())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,20 @@
-//! The worker's gRPC service: answers `WorkerState` from the worker's status.
+//! The worker's gRPC service: its state, and launching and killing executors for the master.
 
 use flint_rpc::deploy::worker_server::{Worker as WorkerRpc, WorkerServer};
-use flint_rpc::deploy::{WorkerStateRequest, WorkerStateResponse};
+use flint_rpc::deploy::{
+    ApplicationFinishedRequest, ApplicationFinishedResponse, KillExecutorRequest,
+    KillExecutorResponse, LaunchExecutorRequest, LaunchExecutorResponse, WorkerStateRequest,
+    WorkerStateResponse,
+};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use crate::executor_runner::{LaunchRequest, launch};
 use crate::worker::{SharedStatus, WorkerError};
 
 struct WorkerService {
-    status: SharedStatus,
+    shared: SharedStatus,
 }
 
 #[tonic::async_trait]
@@ -18,11 +23,7 @@ impl WorkerRpc for WorkerService {
         &self,
         _request: Request<WorkerStateRequest>,
     ) -> Result<Response<WorkerStateResponse>, Status> {
-        let status = self
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let status = self.shared.status();
         Ok(Response::new(WorkerStateResponse {
             worker_id: status.id,
             master_url: status.master_url.unwrap_or_default(),
@@ -32,12 +33,118 @@ impl WorkerRpc for WorkerService {
             memory_used_mib: status.memory_used_mib,
         }))
     }
+
+    async fn launch_executor(
+        &self,
+        request: Request<LaunchExecutorRequest>,
+    ) -> Result<Response<LaunchExecutorResponse>, Status> {
+        let request = request.into_inner();
+        let description = request
+            .description
+            .ok_or_else(|| Status::invalid_argument("the application description is missing"))?;
+        if !valid_app_id(&request.app_id) {
+            return Err(Status::invalid_argument(format!(
+                "invalid application id \"{}\"",
+                request.app_id
+            )));
+        }
+        if request.cores == 0 || request.memory_mib == 0 {
+            return Err(Status::invalid_argument(
+                "an executor needs at least 1 core and 1 MiB",
+            ));
+        }
+        tracing::info!(
+            app_id = %request.app_id,
+            "Asked to launch executor {}/{} for {}",
+            request.app_id,
+            request.executor_id,
+            description.name
+        );
+        self.shared
+            .reserve(request.cores, request.memory_mib)
+            .map_err(Status::resource_exhausted)?;
+        let launch_request = LaunchRequest {
+            app_id: request.app_id.clone(),
+            executor_id: request.executor_id,
+            app_name: description.name,
+            user: description.user,
+            driver_url: description.driver_url,
+            cores: request.cores,
+            memory_mib: request.memory_mib,
+            conf: description.conf.into_iter().collect(),
+        };
+        match launch(&self.shared, launch_request) {
+            Ok(handle) => {
+                self.shared
+                    .add_runner(request.app_id, request.executor_id, handle);
+                Ok(Response::new(LaunchExecutorResponse {}))
+            }
+            Err(error) => {
+                self.shared.release(request.cores, request.memory_mib);
+                tracing::error!("Failed to launch executor: {error}");
+                Err(Status::internal(error.to_string()))
+            }
+        }
+    }
+
+    async fn kill_executor(
+        &self,
+        request: Request<KillExecutorRequest>,
+    ) -> Result<Response<KillExecutorResponse>, Status> {
+        let request = request.into_inner();
+        tracing::info!(
+            app_id = %request.app_id,
+            "Asked to kill executor {}/{}",
+            request.app_id,
+            request.executor_id
+        );
+        for runner in self
+            .shared
+            .take_runners(|(app, id)| *app == request.app_id && *id == request.executor_id)
+        {
+            runner.kill().await;
+        }
+        Ok(Response::new(KillExecutorResponse {}))
+    }
+
+    async fn application_finished(
+        &self,
+        request: Request<ApplicationFinishedRequest>,
+    ) -> Result<Response<ApplicationFinishedResponse>, Status> {
+        let app_id = request.into_inner().app_id;
+        if !valid_app_id(&app_id) {
+            return Err(Status::invalid_argument(format!(
+                "invalid application id \"{app_id}\""
+            )));
+        }
+        for runner in self.shared.take_runners(|(app, _)| *app == app_id) {
+            runner.kill().await;
+        }
+        let dir = self.shared.app_local_dir(&app_id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                tracing::info!(app_id = %app_id, "Cleaning up local directories for application {app_id}")
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!("Cannot delete {}: {error}", dir.display()),
+        }
+        Ok(Response::new(ApplicationFinishedResponse {}))
+    }
+}
+
+/// An application id is used as a directory name: letters, digits, `-` and `_` only.
+pub(crate) fn valid_app_id(app_id: &str) -> bool {
+    !app_id.is_empty()
+        && app_id.len() <= 128
+        && app_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Serves the worker's RPC endpoint until the process ends.
-pub(crate) async fn serve(listener: TcpListener, status: SharedStatus) -> Result<(), WorkerError> {
+pub(crate) async fn serve(listener: TcpListener, shared: SharedStatus) -> Result<(), WorkerError> {
     tonic::transport::Server::builder()
-        .add_service(WorkerServer::new(WorkerService { status }))
+        .add_service(WorkerServer::new(WorkerService { shared }))
         .serve_with_incoming(TcpIncoming::from(listener))
         .await?;
     Ok(())

@@ -1,13 +1,40 @@
-//! The worker web UI (Spark's `WorkerWebUI`): `/json/` in Spark's field names and an HTML page.
+//! The worker web UI (Spark's `WorkerWebUI`): `/json/` in Spark's field names, an HTML page
+//! listing executors, and `/logPage/` serving an executor's stdout or stderr.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+use crate::executor_runner::ExecutorRunnerInfo;
 use crate::worker::{SharedStatus, WorkerStatus};
+
+/// An application as a worker's executor entry describes it (Spark's
+/// `JsonProtocol.writeApplicationDescription`).
+#[derive(Serialize)]
+struct ApplicationDescriptionJson {
+    name: String,
+    cores: u32,
+    memoryperexecutor: u64,
+    resourcesperexecutor: Vec<serde_json::Value>,
+    memoryperslave: u64,
+    resourcesperslave: Vec<serde_json::Value>,
+    user: String,
+    command: String,
+}
+
+/// One executor in `/json/` (Spark's `JsonProtocol.writeExecutorRunner`).
+#[derive(Serialize)]
+struct ExecutorJson {
+    id: u32,
+    memory: u64,
+    resources: serde_json::Map<String, serde_json::Value>,
+    appid: String,
+    appdesc: ApplicationDescriptionJson,
+}
 
 /// The worker's state in `/json/` (Spark's `JsonProtocol.writeWorkerState`).
 #[derive(Serialize)]
@@ -21,14 +48,30 @@ struct WorkerJson {
     memoryused: u64,
     resources: serde_json::Map<String, serde_json::Value>,
     resourcesused: serde_json::Map<String, serde_json::Value>,
-    executors: Vec<serde_json::Value>,
-    finishedexecutors: Vec<serde_json::Value>,
+    executors: Vec<ExecutorJson>,
+    finishedexecutors: Vec<ExecutorJson>,
     drivers: Vec<serde_json::Value>,
     finisheddrivers: Vec<serde_json::Value>,
 }
 
-fn current(status: &SharedStatus) -> WorkerStatus {
-    status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+fn executor_json(executor: &ExecutorRunnerInfo) -> ExecutorJson {
+    let request = &executor.request;
+    ExecutorJson {
+        id: request.executor_id,
+        memory: request.memory_mib,
+        resources: Default::default(),
+        appid: request.app_id.clone(),
+        appdesc: ApplicationDescriptionJson {
+            name: request.app_name.clone(),
+            cores: request.cores,
+            memoryperexecutor: request.memory_mib,
+            resourcesperexecutor: vec![],
+            memoryperslave: request.memory_mib,
+            resourcesperslave: vec![],
+            user: request.user.clone(),
+            command: executor.command.clone(),
+        },
+    }
 }
 
 fn worker_json(status: WorkerStatus) -> WorkerJson {
@@ -42,21 +85,64 @@ fn worker_json(status: WorkerStatus) -> WorkerJson {
         memoryused: status.memory_used_mib,
         resources: Default::default(),
         resourcesused: Default::default(),
-        executors: vec![],
-        finishedexecutors: vec![],
+        executors: status.executors.iter().map(executor_json).collect(),
+        finishedexecutors: status
+            .finished_executors
+            .iter()
+            .map(executor_json)
+            .collect(),
         drivers: vec![],
         finisheddrivers: vec![],
     }
 }
 
-async fn json(State(status): State<SharedStatus>) -> Json<WorkerJson> {
-    Json(worker_json(current(&status)))
+async fn json(State(shared): State<SharedStatus>) -> Json<WorkerJson> {
+    Json(worker_json(shared.status()))
 }
 
 use flint_common::escape_html as escape;
 
-async fn page(State(status): State<SharedStatus>) -> Response {
-    let status = current(&status);
+fn executor_rows(executors: &[ExecutorRunnerInfo]) -> String {
+    let mib = |v: u64| flint_conf::format_size(v << 20);
+    let mut rows = String::new();
+    for executor in executors.iter().rev() {
+        let request = &executor.request;
+        let log = |kind: &str| {
+            format!(
+                "<a href=\"/logPage/?appId={app}&amp;executorId={id}&amp;logType={kind}\">{kind}</a>",
+                app = escape(&request.app_id),
+                id = request.executor_id,
+            )
+        };
+        rows.push_str(&format!(
+            "<tr><td>{id}</td><td>{cores}</td><td>{state}</td><td>{memory}</td>\
+             <td>ID: {app}<br>Name: {name}<br>User: {user}</td><td>{stdout} {stderr}</td></tr>\n",
+            id = request.executor_id,
+            cores = request.cores,
+            state = executor.state,
+            memory = mib(request.memory_mib),
+            app = escape(&request.app_id),
+            name = escape(&request.app_name),
+            user = escape(&request.user),
+            stdout = log("stdout"),
+            stderr = log("stderr"),
+        ));
+    }
+    rows
+}
+
+fn executor_table(title: &str, executors: &[ExecutorRunnerInfo]) -> String {
+    format!(
+        "<h3>{title} ({count})</h3>\n<table><thead><tr><th>ExecutorID</th><th>Cores</th>\
+         <th>State</th><th>Memory</th><th>Job Details</th><th>Logs</th></tr></thead>\
+         <tbody>\n{rows}</tbody></table>\n",
+        count = executors.len(),
+        rows = executor_rows(executors),
+    )
+}
+
+async fn page(State(shared): State<SharedStatus>) -> Response {
+    let status = shared.status();
     let master = match (&status.master_url, &status.master_webui_url) {
         (Some(url), Some(web)) => format!("<a href=\"{}\">{}</a>", escape(web), escape(url)),
         _ => "(not registered; retrying)".to_string(),
@@ -64,27 +150,91 @@ async fn page(State(status): State<SharedStatus>) -> Response {
     let mib = |v: u64| flint_conf::format_size(v << 20);
     Html(format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Flint Worker at {id}</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}</style></head><body>\n\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>\n\
          <h2>Flint Worker {id}</h2>\n<ul>\n<li><strong>ID:</strong> {id}</li>\n\
          <li><strong>Master URL:</strong> {master}</li>\n\
          <li><strong>Cores:</strong> {cores} ({cores_used} Used)</li>\n\
          <li><strong>Memory:</strong> {memory} ({memory_used} Used)</li>\n</ul>\n\
-         <p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
+         {running}{finished}<p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
         id = escape(&status.id),
         cores = status.cores,
         cores_used = status.cores_used,
         memory = mib(status.memory_mib),
         memory_used = mib(status.memory_used_mib),
+        running = executor_table("Running Executors", &status.executors),
+        finished = executor_table("Finished Executors", &status.finished_executors),
     ))
     .into_response()
 }
 
+/// `/logPage/?appId=..&executorId=..&logType=stdout|stderr` (Spark's `LogPage`).
+#[derive(Deserialize)]
+struct LogQuery {
+    #[serde(rename = "appId")]
+    app_id: String,
+    #[serde(rename = "executorId")]
+    executor_id: u32,
+    #[serde(rename = "logType")]
+    log_type: String,
+}
+
+/// The most of a log file the page returns: its last 1 MiB.
+const LOG_PAGE_BYTES: u64 = 1 << 20;
+
+async fn log_page(
+    State(shared): State<SharedStatus>,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected ?appId=APP&executorId=N&logType=stdout|stderr",
+        )
+            .into_response();
+    };
+    if query.log_type != "stdout" && query.log_type != "stderr" {
+        return (StatusCode::BAD_REQUEST, "logType must be stdout or stderr").into_response();
+    }
+    // Only executors this worker ran: the ids never become paths unchecked.
+    let status = shared.status();
+    let Some(executor) = status
+        .executors
+        .iter()
+        .chain(&status.finished_executors)
+        .find(|e| e.request.app_id == query.app_id && e.request.executor_id == query.executor_id)
+    else {
+        return (StatusCode::NOT_FOUND, "no such executor on this worker").into_response();
+    };
+    let path = executor.log_dir.join(&query.log_type);
+    match read_tail(&path, LOG_PAGE_BYTES) {
+        Ok(text) => text.into_response(),
+        Err(error) => (
+            StatusCode::NOT_FOUND,
+            format!("cannot read {}: {error}", path.display()),
+        )
+            .into_response(),
+    }
+}
+
+fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let length = file.metadata()?.len();
+    file.seek(SeekFrom::Start(length.saturating_sub(max)))?;
+    let mut bytes = vec![];
+    file.read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Serves the worker web UI until the process ends.
-pub(crate) async fn serve(listener: TcpListener, status: SharedStatus) -> std::io::Result<()> {
+pub(crate) async fn serve(listener: TcpListener, shared: SharedStatus) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(page))
         .route("/json", get(json))
         .route("/json/", get(json))
-        .with_state(status);
+        .route("/logPage", get(log_page))
+        .route("/logPage/", get(log_page))
+        .with_state(shared);
     axum::serve(listener, app).await
 }

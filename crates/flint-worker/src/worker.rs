@@ -1,13 +1,19 @@
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flint_conf::{ConfError, SparkConf, format_size, keys};
 use flint_rpc::deploy::master_client::MasterClient;
-use flint_rpc::deploy::{HeartbeatRequest, RegisterWorkerRequest, register_worker_response};
+use flint_rpc::deploy::{
+    ExecutorStateChangedRequest, HeartbeatRequest, RegisterWorkerRequest, register_worker_response,
+};
 use flint_rpc::{RpcError, bind_service, connect};
 use thiserror::Error;
+use tokio::sync::mpsc;
 use tonic::transport::Channel;
+
+use crate::executor_runner::{ExecutorRunnerInfo, LaunchRequest, RunnerHandle};
 
 /// Failures to start or run a worker.
 #[derive(Debug, Error)]
@@ -69,6 +75,8 @@ pub struct WorkerConfig {
     pub worker_timeout: Duration,
     /// `spark.port.maxRetries`.
     pub port_max_retries: u16,
+    /// `spark.local.dir` (default: the system temp dir): executors' shuffle files go below it.
+    pub local_dir: PathBuf,
 }
 
 impl WorkerConfig {
@@ -114,6 +122,10 @@ impl WorkerConfig {
             work_dir: work_dir.unwrap_or_else(|| PathBuf::from("work")),
             worker_timeout: conf.get_duration(&keys::WORKER_TIMEOUT)?,
             port_max_retries: conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
+            local_dir: conf
+                .get(keys::LOCAL_DIR.key)
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
         })
     }
 }
@@ -128,17 +140,131 @@ pub(crate) struct WorkerStatus {
     pub cores_used: u32,
     pub memory_mib: u64,
     pub memory_used_mib: u64,
+    /// Executors running now.
+    pub executors: Vec<ExecutorRunnerInfo>,
+    /// Executors that ended, oldest first (the last [`RETAINED_EXECUTORS`]).
+    pub finished_executors: Vec<ExecutorRunnerInfo>,
 }
 
-/// Shared, read-mostly view of the worker for its UI and RPC handlers.
-pub(crate) type SharedStatus = Arc<Mutex<WorkerStatus>>;
+/// Finished executors the worker UI keeps (Spark's `spark.worker.ui.retainedExecutors`).
+const RETAINED_EXECUTORS: usize = 1000;
+
+/// The worker's state shared by its RPC handlers, UI and executor runners.
+#[derive(Debug)]
+pub(crate) struct WorkerShared {
+    pub config: WorkerConfig,
+    /// Where applications' executor local directories go: `<spark.local.dir>/flint-<worker-id>`.
+    pub local_root: PathBuf,
+    status: Mutex<WorkerStatus>,
+    /// The master this worker is registered with; `None` while (re-)registering.
+    master: tokio::sync::watch::Sender<Option<MasterClient<Channel>>>,
+    runners: Mutex<HashMap<(String, u32), RunnerHandle>>,
+    reports: mpsc::UnboundedSender<ExecutorStateChangedRequest>,
+}
+
+/// Shared view of the worker for its UI, RPC handlers and executor runners.
+pub(crate) type SharedStatus = Arc<WorkerShared>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl WorkerShared {
+    /// A copy of the worker's status.
+    pub(crate) fn status(&self) -> WorkerStatus {
+        lock(&self.status).clone()
+    }
+
+    /// The local directory of one application's executors.
+    pub(crate) fn app_local_dir(&self, app_id: &str) -> PathBuf {
+        self.local_root.join(app_id)
+    }
+
+    /// Queues an executor state change for the master; a task sends them in order.
+    pub(crate) fn report(&self, update: ExecutorStateChangedRequest) {
+        let _ = self.reports.send(update);
+    }
+
+    /// Checks that a launch fits what is free and reserves it.
+    pub(crate) fn reserve(&self, cores: u32, memory_mib: u64) -> Result<(), String> {
+        let mut status = lock(&self.status);
+        let cores_free = status.cores.saturating_sub(status.cores_used);
+        let memory_free = status.memory_mib.saturating_sub(status.memory_used_mib);
+        if cores > cores_free || memory_mib > memory_free {
+            return Err(format!(
+                "asked for {cores} cores and {memory_mib} MiB; {cores_free} cores and {memory_free} MiB are free"
+            ));
+        }
+        status.cores_used += cores;
+        status.memory_used_mib += memory_mib;
+        Ok(())
+    }
+
+    /// Gives back a reservation whose launch failed.
+    pub(crate) fn release(&self, cores: u32, memory_mib: u64) {
+        let mut status = lock(&self.status);
+        status.cores_used = status.cores_used.saturating_sub(cores);
+        status.memory_used_mib = status.memory_used_mib.saturating_sub(memory_mib);
+    }
+
+    pub(crate) fn executor_started(&self, info: ExecutorRunnerInfo) {
+        lock(&self.status).executors.push(info);
+    }
+
+    pub(crate) fn executor_finished(&self, request: &LaunchRequest, state: &'static str) {
+        lock(&self.runners).remove(&(request.app_id.clone(), request.executor_id));
+        let mut status = lock(&self.status);
+        let position = status.executors.iter().position(|e| {
+            e.request.app_id == request.app_id && e.request.executor_id == request.executor_id
+        });
+        if let Some(position) = position {
+            let mut info = status.executors.remove(position);
+            info.state = state;
+            status.finished_executors.push(info);
+            if status.finished_executors.len() > RETAINED_EXECUTORS {
+                status.finished_executors.remove(0);
+            }
+        }
+        status.cores_used = status.cores_used.saturating_sub(request.cores);
+        status.memory_used_mib = status.memory_used_mib.saturating_sub(request.memory_mib);
+    }
+
+    /// Kills every executor and deletes the executors' local directories (the logs stay).
+    pub(crate) async fn clean_up(&self) {
+        for runner in self.take_runners(|_| true) {
+            runner.kill().await;
+        }
+        if let Err(error) = std::fs::remove_dir_all(&self.local_root)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("Cannot delete {}: {error}", self.local_root.display());
+        }
+    }
+
+    /// Keeps a started executor's handle so it can be killed.
+    pub(crate) fn add_runner(&self, app_id: String, executor_id: u32, handle: RunnerHandle) {
+        lock(&self.runners).insert((app_id, executor_id), handle);
+    }
+
+    /// Takes the handles of the matching executors out, to kill them.
+    pub(crate) fn take_runners(
+        &self,
+        matches: impl Fn(&(String, u32)) -> bool,
+    ) -> Vec<RunnerHandle> {
+        let mut runners = lock(&self.runners);
+        let keys: Vec<(String, u32)> = runners.keys().filter(|k| matches(k)).cloned().collect();
+        keys.into_iter()
+            .filter_map(|key| runners.remove(&key))
+            .collect()
+    }
+}
 
 /// A standalone worker.
 #[derive(Debug)]
 pub struct Worker {
     config: WorkerConfig,
     registration: RegisterWorkerRequest,
-    status: SharedStatus,
+    shared: SharedStatus,
 }
 
 /// Registration attempts before giving up, as Spark's `spark.worker.maxRegistrationRetries`.
@@ -182,15 +308,31 @@ impl Worker {
             "Bound WorkerWebUI to {}, and started at {webui_address}",
             config.host
         );
-        let status = Arc::new(Mutex::new(WorkerStatus {
-            id: id.clone(),
-            master_url: None,
-            master_webui_url: None,
-            cores: config.cores,
-            cores_used: 0,
-            memory_mib: config.memory_mib,
-            memory_used_mib: 0,
-        }));
+        let local_root = config.local_dir.join(format!("flint-{id}"));
+        std::fs::create_dir_all(&local_root).map_err(|source| WorkerError::WorkDir {
+            path: local_root.clone(),
+            source,
+        })?;
+        let (reports, pending_reports) = mpsc::unbounded_channel();
+        let shared = Arc::new(WorkerShared {
+            config: config.clone(),
+            local_root,
+            status: Mutex::new(WorkerStatus {
+                id: id.clone(),
+                master_url: None,
+                master_webui_url: None,
+                cores: config.cores,
+                cores_used: 0,
+                memory_mib: config.memory_mib,
+                memory_used_mib: 0,
+                executors: vec![],
+                finished_executors: vec![],
+            }),
+            master: tokio::sync::watch::Sender::new(None),
+            runners: Mutex::new(HashMap::new()),
+            reports,
+        });
+        tokio::spawn(send_reports(Arc::clone(&shared), pending_reports));
         let registration = RegisterWorkerRequest {
             worker_id: id,
             host: config.host.clone(),
@@ -202,15 +344,21 @@ impl Worker {
         let worker = Worker {
             config,
             registration,
-            status: Arc::clone(&status),
+            shared: Arc::clone(&shared),
         };
-        let rpc = crate::rpc::serve(rpc_listener, Arc::clone(&status));
-        let ui = crate::ui::serve(ui_listener, status);
-        tokio::select! {
+        let rpc = crate::rpc::serve(rpc_listener, Arc::clone(&shared));
+        let ui = crate::ui::serve(ui_listener, shared);
+        let result = tokio::select! {
             result = rpc => result,
             result = ui => result.map_err(WorkerError::Ui),
             result = worker.stay_registered() => result,
-        }
+            () = shutdown_signal() => {
+                tracing::info!("Worker shutting down: killing executors");
+                Ok(())
+            }
+        };
+        worker.shared.clean_up().await;
+        result
     }
 
     /// Registers, heartbeats while the master answers, and registers again when it does not.
@@ -240,10 +388,8 @@ impl Worker {
                     }
                 }
             }
-            self.status
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .master_url = None;
+            lock(&self.shared.status).master_url = None;
+            self.shared.master.send_replace(None);
         }
     }
 
@@ -269,9 +415,10 @@ impl Worker {
                                 "Successfully registered with master {}",
                                 registered.master_url
                             );
-                            let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+                            let mut status = lock(&self.shared.status);
                             status.master_url = Some(registered.master_url);
                             status.master_webui_url = Some(registered.master_webui_url);
+                            self.shared.master.send_replace(Some(client.clone()));
                             return Ok(client);
                         }
                         Some(register_worker_response::Result::Failed(message)) => {
@@ -304,6 +451,47 @@ impl Worker {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+    }
+}
+
+/// Sends executor state changes to the master one after another, so a fast-exiting
+/// executor's EXITED never overtakes its RUNNING; while the worker is (re-)registering they
+/// wait (a master may launch an executor before the worker has read its registration answer).
+async fn send_reports(
+    shared: SharedStatus,
+    mut pending: mpsc::UnboundedReceiver<ExecutorStateChangedRequest>,
+) {
+    let mut registered = shared.master.subscribe();
+    while let Some(update) = pending.recv().await {
+        let master = match registered.wait_for(Option::is_some).await {
+            Ok(master) => master.clone(),
+            Err(_) => return,
+        };
+        let Some(mut master) = master else {
+            continue;
+        };
+        if let Err(status) = master.executor_state_changed(update).await {
+            tracing::warn!(
+                "Cannot report an executor's state to the master: {}",
+                status.message()
+            );
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (`kill`), the ways a worker is stopped.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }
 

@@ -8,13 +8,16 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionConfig;
 use flint_conf::{MasterUrl, SparkConf, keys};
 use flint_driver::{
-    DagScheduler, ListenerBus, LocalSchedulerBackend, MapOutputTracker, SparkListener,
-    SparkListenerEvent, StageGraph, TaskScheduler,
+    AppDescription, DagScheduler, ListenerBus, LocalSchedulerBackend, MapOutputTracker,
+    SchedulerBackend, SparkListener, SparkListenerEvent, StageGraph, StandaloneAppClient,
+    StandaloneSchedulerBackend, TaskScheduler,
 };
 use flint_executor::{Executor, ExecutorConfig};
 use flint_ui::ConsoleProgressBar;
+use std::time::Duration;
 
 use crate::FlintError;
+use crate::local_cluster::LocalCluster;
 use flint_common::now_millis;
 
 /// An application's driver-side runtime (Spark's `SparkContext`): its id, its configuration,
@@ -29,7 +32,11 @@ pub(crate) struct SparkContext {
     pub(crate) session_config: SessionConfig,
     pub(crate) listener_bus: Arc<ListenerBus>,
     dag_scheduler: DagScheduler,
-    executor: Arc<Executor>,
+    /// The in-process executor of local mode.
+    executor: Option<Arc<Executor>>,
+    /// The standalone master's registration (and the local cluster, if this application
+    /// started one); dropped on stop.
+    cluster: std::sync::Mutex<Option<ClusterConnection>>,
     next_shuffle_id: AtomicU32,
     stopped: AtomicBool,
 }
@@ -43,8 +50,9 @@ impl std::fmt::Debug for SparkContext {
 }
 
 impl SparkContext {
-    /// Starts the application: resolves the configuration, starts executors and schedulers.
-    pub(crate) fn start(conf: SparkConf) -> Result<Self, FlintError> {
+    /// Starts the application: resolves the configuration, starts executors (in this process
+    /// for `local[N]`, through a standalone master otherwise) and the schedulers.
+    pub(crate) async fn start(conf: SparkConf) -> Result<Self, FlintError> {
         let available = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
@@ -53,32 +61,10 @@ impl SparkContext {
             .unwrap_or("local[*]")
             .to_string();
         let master = MasterUrl::parse(&master_text, available)?;
-        let MasterUrl::Local {
-            threads,
-            max_failures,
-        } = master
-        else {
-            return Err(FlintError::Unsupported(format!(
-                "master \"{master_text}\" needs the standalone cluster, which Flint does not have yet; use local, local[N] or local[*]"
-            )));
-        };
         let app_name = conf
             .get_entry(&keys::APP_NAME)
             .unwrap_or("flint")
             .to_string();
-        let app_id = flint_common::local_app_id();
-        let max_failures = match max_failures {
-            Some(n) => n,
-            // Spark's local mode tries each task once unless local[N,F] says otherwise; Flint
-            // keeps the retry path live in local mode too and reads spark.task.maxFailures.
-            None => conf.get_usize(&keys::TASK_MAX_FAILURES)?.unwrap_or(4),
-        };
-        let default_parallelism = conf
-            .get_usize(&keys::DEFAULT_PARALLELISM)?
-            .unwrap_or(threads);
-        let shuffle_partitions = conf
-            .get_usize(&keys::SHUFFLE_PARTITIONS)?
-            .unwrap_or(default_parallelism);
         let show_progress = conf.get_bool(&keys::SHOW_CONSOLE_PROGRESS)?.unwrap_or(true);
         let broadcast_threshold = match conf
             .get_entry(&keys::AUTO_BROADCAST_JOIN_THRESHOLD)
@@ -88,40 +74,103 @@ impl SparkContext {
             "-1" => 0,
             value => flint_conf::parse_size(keys::AUTO_BROADCAST_JOIN_THRESHOLD.key, value, 1)?,
         };
-        let session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
-        let executor_config = ExecutorConfig::from_conf(
-            "driver".into(),
-            app_id.clone(),
-            threads,
-            &keys::DRIVER_MEMORY,
-            &conf,
-            session_config.clone(),
-        )?;
-
+        let map_outputs = Arc::new(MapOutputTracker::default());
         tracing::info!("Running Flint version {}", env!("CARGO_PKG_VERSION"));
         tracing::info!("Submitted application: {app_name}");
-        let executor = Arc::new(Executor::new(executor_config, vec![])?);
+
+        let Started {
+            app_id,
+            slots,
+            default_slots,
+            backend,
+            executor,
+            cluster,
+        } = match &master {
+            MasterUrl::Local { threads, .. } => {
+                let app_id = flint_common::local_app_id();
+                let shuffle_partitions = shuffle_partitions(&conf, *threads)?;
+                let executor_config = ExecutorConfig::from_conf(
+                    "driver".into(),
+                    app_id.clone(),
+                    *threads,
+                    &keys::DRIVER_MEMORY,
+                    &conf,
+                    flint_session_config(shuffle_partitions, broadcast_threshold),
+                )?;
+                let executor = Arc::new(Executor::new(executor_config, vec![])?);
+                Started {
+                    app_id,
+                    slots: *threads,
+                    default_slots: *threads,
+                    backend: Arc::new(LocalSchedulerBackend::new(Arc::clone(&executor))),
+                    executor: Some(executor),
+                    cluster: None,
+                }
+            }
+            MasterUrl::Standalone { masters } => {
+                let cluster = ClusterConnection::start(
+                    &conf,
+                    &app_name,
+                    masters.clone(),
+                    None,
+                    Arc::clone(&map_outputs),
+                )
+                .await?;
+                cluster.resolved()
+            }
+            MasterUrl::LocalCluster {
+                workers,
+                cores_per_worker,
+                memory_mib_per_worker,
+            } => {
+                let (workers, cores, memory) =
+                    (*workers, *cores_per_worker, *memory_mib_per_worker);
+                let local = tokio::task::spawn_blocking(move || {
+                    LocalCluster::start(workers, cores, memory)
+                })
+                .await
+                .map_err(|e| FlintError::Unsupported(format!("local-cluster: {e}")))??;
+                let masters = vec![("127.0.0.1".to_string(), local.master_port)];
+                let cluster = ClusterConnection::start(
+                    &conf,
+                    &app_name,
+                    masters,
+                    Some(local),
+                    Arc::clone(&map_outputs),
+                )
+                .await?;
+                cluster.resolved()
+            }
+        };
+        let max_failures = match master {
+            MasterUrl::Local {
+                max_failures: Some(n),
+                ..
+            } => n,
+            // Spark's local mode tries each task once unless local[N,F] says otherwise; Flint
+            // keeps the retry path live in local mode too and reads spark.task.maxFailures.
+            _ => conf.get_usize(&keys::TASK_MAX_FAILURES)?.unwrap_or(4),
+        };
+        let shuffle_partitions = shuffle_partitions(&conf, default_slots)?;
+        let session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
+
         let listener_bus = Arc::new(ListenerBus::new());
         if show_progress && std::io::stderr().is_terminal() {
             listener_bus.add_listener(Arc::new(ConsoleProgressBar::start()));
         }
-        let backend = Arc::new(LocalSchedulerBackend::new(Arc::clone(&executor)));
         let task_scheduler = Arc::new(TaskScheduler::new(
             backend,
             max_failures as u32,
             Arc::clone(&listener_bus),
         ));
-        let dag_scheduler = DagScheduler::new(
-            task_scheduler,
-            Arc::new(MapOutputTracker::default()),
-            Arc::clone(&listener_bus),
-        );
+        let dag_scheduler =
+            DagScheduler::new(task_scheduler, map_outputs, Arc::clone(&listener_bus));
         listener_bus.post(SparkListenerEvent::ApplicationStart {
             app_id: app_id.clone(),
             app_name: app_name.clone(),
             time: now_millis(),
         });
-        tracing::info!(app_id = %app_id, "Started application {app_id} with master {master_text} ({threads} task slots)");
+        tracing::info!(app_id = %app_id, "Started application {app_id} with master {master_text} ({slots} task slots)");
         Ok(Self {
             app_id,
             app_name,
@@ -132,6 +181,7 @@ impl SparkContext {
             listener_bus,
             dag_scheduler,
             executor,
+            cluster: std::sync::Mutex::new(cluster),
             next_shuffle_id: AtomicU32::new(0),
             stopped: AtomicBool::new(false),
         })
@@ -159,7 +209,12 @@ impl SparkContext {
 
     /// Lets the in-process executor evaluate an application's UDF.
     pub(crate) fn register_udf(&self, udf: Arc<ScalarUDF>) -> Result<(), FlintError> {
-        Ok(self.executor.register_udf(udf)?)
+        match &self.executor {
+            Some(executor) => Ok(executor.register_udf(udf)?),
+            None => Err(FlintError::Unsupported(
+                "user-defined functions run in local mode only: Rust code cannot travel to executor processes".into(),
+            )),
+        }
     }
 
     /// Adds a listener to the application's listener bus.
@@ -167,9 +222,12 @@ impl SparkContext {
         self.listener_bus.add_listener(listener);
     }
 
-    /// The application's local directory (shuffle files and spills).
-    pub(crate) fn local_dir(&self) -> PathBuf {
-        self.executor.block_manager().root().to_path_buf()
+    /// The application's local directory (shuffle files and spills) in local mode; executor
+    /// processes have their own.
+    pub(crate) fn local_dir(&self) -> Option<PathBuf> {
+        self.executor
+            .as_ref()
+            .map(|executor| executor.block_manager().root().to_path_buf())
     }
 
     pub(crate) fn is_stopped(&self) -> bool {
@@ -184,6 +242,14 @@ impl SparkContext {
         self.listener_bus
             .post(SparkListenerEvent::ApplicationEnd { time: now_millis() });
         self.dag_scheduler.task_scheduler().stop();
+        // Ends the application on the master (its executors are killed) and stops a
+        // local cluster this application started.
+        let cluster = self
+            .cluster
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(cluster);
         self.listener_bus.stop();
         tracing::info!(app_id = %self.app_id, "Successfully stopped SparkContext");
     }
@@ -193,6 +259,144 @@ impl Drop for SparkContext {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `spark.sql.shuffle.partitions`, else `spark.default.parallelism`, else `slots`.
+fn shuffle_partitions(conf: &SparkConf, slots: usize) -> Result<usize, FlintError> {
+    let default_parallelism = conf.get_usize(&keys::DEFAULT_PARALLELISM)?.unwrap_or(slots);
+    Ok(conf
+        .get_usize(&keys::SHUFFLE_PARTITIONS)?
+        .unwrap_or(default_parallelism))
+}
+
+/// An application's link to a standalone cluster: the driver endpoint executors dial, the
+/// registration with the master, and the `local-cluster` it started, if any.
+#[derive(Debug)]
+struct ClusterConnection {
+    backend: Arc<StandaloneSchedulerBackend>,
+    client: StandaloneAppClient,
+    max_cores: Option<usize>,
+    /// Declared last: dropped after the client, so the master ends the application first.
+    _local_cluster: Option<LocalCluster>,
+}
+
+/// Task slots the scheduler hands out when `spark.cores.max` is unset; tasks still wait
+/// for real executor cores.
+const UNBOUNDED_SLOTS: usize = 4096;
+
+impl ClusterConnection {
+    async fn start(
+        conf: &SparkConf,
+        app_name: &str,
+        masters: Vec<(String, u16)>,
+        local_cluster: Option<LocalCluster>,
+        map_outputs: Arc<MapOutputTracker>,
+    ) -> Result<Self, FlintError> {
+        let driver_host = match conf.get_entry(&keys::DRIVER_HOST) {
+            Some(host) => host.to_string(),
+            None => default_driver_host(&masters),
+        };
+        let (listener, port) = flint_rpc::bind_service(
+            "sparkDriver",
+            &driver_host,
+            conf.get_u16(&keys::DRIVER_PORT)?.unwrap_or(0),
+            conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
+        )
+        .await?;
+        let max_cores = conf.get_usize(&keys::CORES_MAX)?;
+        let backend = Arc::new(
+            StandaloneSchedulerBackend::start(
+                listener,
+                max_cores.unwrap_or(UNBOUNDED_SLOTS),
+                conf.get_duration(&keys::STARVATION_TIMEOUT)?,
+                map_outputs,
+            )
+            .map_err(|source| FlintError::Io {
+                path: format!("driver endpoint {driver_host}:{port}"),
+                source,
+            })?,
+        );
+        let memory_mib = conf
+            .get_size_mib_default(&keys::EXECUTOR_MEMORY)?
+            .unwrap_or(1 << 30)
+            >> 20;
+        let description = AppDescription {
+            name: app_name.to_string(),
+            max_cores: max_cores.map(|n| n as u32),
+            cores_per_executor: conf.get_usize(&keys::EXECUTOR_CORES)?.map(|n| n as u32),
+            memory_per_executor_mib: memory_mib.max(1),
+            driver_url: format!("{driver_host}:{port}"),
+            user: std::env::var("USER").unwrap_or_else(|_| "flint".into()),
+            conf: conf
+                .iter()
+                .filter(|(key, _)| key.starts_with("spark.") && *key != keys::MASTER.key)
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        };
+        let client = StandaloneAppClient::register(
+            &masters,
+            description,
+            Arc::clone(&backend),
+            Duration::from_secs(10),
+        )
+        .await?;
+        Ok(Self {
+            backend,
+            client,
+            max_cores,
+            _local_cluster: local_cluster,
+        })
+    }
+
+    /// What the application runs with on this cluster.
+    fn resolved(self) -> Started {
+        let cluster_cores = self.client.cluster_cores() as usize;
+        // Spark's standalone default parallelism: the cores the application gets, at least 2.
+        let default_slots = self
+            .max_cores
+            .unwrap_or(usize::MAX)
+            .min(cluster_cores)
+            .max(2);
+        Started {
+            app_id: self.client.app_id().to_string(),
+            slots: self.max_cores.unwrap_or(UNBOUNDED_SLOTS),
+            default_slots,
+            backend: self.backend.clone(),
+            executor: None,
+            cluster: Some(self),
+        }
+    }
+}
+
+/// How an application's tasks get run, once its executors are arranged.
+struct Started {
+    app_id: String,
+    /// Task slots the task scheduler hands out.
+    slots: usize,
+    /// The default parallelism (`spark.default.parallelism` when unset).
+    default_slots: usize,
+    backend: Arc<dyn SchedulerBackend>,
+    executor: Option<Arc<Executor>>,
+    cluster: Option<ClusterConnection>,
+}
+
+/// Where executors reach the driver when `spark.driver.host` is unset: 127.0.0.1 when every
+/// master is on a loopback address (a one-machine cluster), else this machine's host name.
+fn default_driver_host(masters: &[(String, u16)]) -> String {
+    let loopback = |host: &str| {
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    if masters.iter().all(|(host, _)| loopback(host)) {
+        return "127.0.0.1".into();
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// DataFusion settings every Flint planner and executor uses.

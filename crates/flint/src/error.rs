@@ -35,6 +35,12 @@ pub enum FlintError {
     /// The request is valid Spark but Flint does not do it yet.
     #[error("{0}")]
     Unsupported(String),
+    /// The driver's endpoint for executors could not be bound.
+    #[error(transparent)]
+    Rpc(#[from] flint_rpc::RpcError),
+    /// The standalone master could not be reached or refused the application.
+    #[error(transparent)]
+    Master(#[from] flint_driver::AppClientError),
     /// The session was stopped; create a new one.
     #[error("this SparkSession was stopped; create a new one with SparkSession::builder()")]
     Stopped,

@@ -23,6 +23,7 @@ mod context;
 mod dataframe;
 mod error;
 mod format;
+mod local_cluster;
 mod path_tables;
 mod reader;
 mod session;

@@ -81,7 +81,7 @@ impl Builder {
     pub async fn create(self) -> Result<SparkSession, FlintError> {
         let mut conf = self.conf;
         conf.set_missing_from(&SparkConf::from_submit_env());
-        let context = SparkContext::start(conf)?;
+        let context = SparkContext::start(conf).await?;
         let config = context.session_config.clone();
         let ctx = SessionContext::new_with_config_rt(config.clone(), planner_runtime()?);
         for function in flint_executor::functions::spark_functions() {
@@ -189,8 +189,9 @@ impl SparkSession {
         self.inner.context.master.is_local()
     }
 
-    /// The application's directory under `spark.local.dir`; gone after [`SparkSession::stop`].
-    pub fn local_dir(&self) -> std::path::PathBuf {
+    /// The application's directory under `spark.local.dir` in local mode (executor processes
+    /// of a cluster have their own); gone after [`SparkSession::stop`].
+    pub fn local_dir(&self) -> Option<std::path::PathBuf> {
         self.inner.context.local_dir()
     }
 

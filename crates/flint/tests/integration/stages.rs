@@ -45,7 +45,7 @@ async fn join_aggregation_runs_as_stages_and_reuses_shuffle_output() {
     );
     let shuffle_written = successful_task_sum(&events, |m| m.shuffle_write_bytes);
     assert!(shuffle_written > 0, "map tasks wrote no shuffle bytes");
-    let blocks = spark.local_dir().join("blockmgr");
+    let blocks = spark.local_dir().unwrap().join("blockmgr");
     let files: Vec<String> = std::fs::read_dir(&blocks)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -103,7 +103,7 @@ async fn join_aggregation_runs_as_stages_and_reuses_shuffle_output() {
         }
     }
 
-    let app_dir = spark.local_dir();
+    let app_dir = spark.local_dir().unwrap();
     assert!(app_dir.exists());
     spark.stop();
     assert!(!app_dir.exists(), "application directory left after stop");
@@ -242,7 +242,7 @@ async fn lost_shuffle_files_are_recomputed() {
     let mut first = rows(&df.collect().await.unwrap());
     first.sort();
 
-    let blocks = spark.local_dir().join("blockmgr");
+    let blocks = spark.local_dir().unwrap().join("blockmgr");
     let mut removed = 0;
     for entry in std::fs::read_dir(&blocks).unwrap() {
         let path = entry.unwrap().path();

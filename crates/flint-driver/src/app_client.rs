@@ -1,0 +1,235 @@
+//! The driver's link to a standalone master (Spark's `StandaloneAppClient`): registers the
+//! application, then follows the master's events for it — executors granted, executors gone,
+//! why it waits — and passes what matters to the scheduler backend. Dropping the client
+//! closes the stream, which the master takes as the application's end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flint_conf::format_size;
+use flint_rpc::deploy::master_client::MasterClient;
+use flint_rpc::deploy::{
+    ApplicationDescription, ExecutorState, RegisterApplicationRequest, application_event,
+};
+use thiserror::Error;
+use tonic::Streaming;
+
+use crate::StandaloneSchedulerBackend;
+
+/// Failures to register an application with a master.
+#[derive(Debug, Error)]
+pub enum AppClientError {
+    /// No master could be reached.
+    #[error("cannot reach the master at {masters}: {message}")]
+    Unreachable { masters: String, message: String },
+    /// The master refused the application.
+    #[error("the master at {master} refused the application: {message}")]
+    Refused { master: String, message: String },
+}
+
+/// What the application asks of the cluster (Spark's `ApplicationDescription`).
+#[derive(Debug, Clone)]
+pub struct AppDescription {
+    /// `spark.app.name`.
+    pub name: String,
+    /// `spark.cores.max`.
+    pub max_cores: Option<u32>,
+    /// `spark.executor.cores`.
+    pub cores_per_executor: Option<u32>,
+    /// `spark.executor.memory` in MiB.
+    pub memory_per_executor_mib: u64,
+    /// `HOST:PORT` executors dial.
+    pub driver_url: String,
+    /// The submitting user.
+    pub user: String,
+    /// The `spark.*` settings executors start with.
+    pub conf: BTreeMap<String, String>,
+}
+
+/// A registered application; drop it to end the application on the master.
+#[derive(Debug)]
+pub struct StandaloneAppClient {
+    app_id: String,
+    cluster_cores: u32,
+    events: tokio::task::JoinHandle<()>,
+}
+
+impl StandaloneAppClient {
+    /// Registers with the first master that answers and starts following its events.
+    pub async fn register(
+        masters: &[(String, u16)],
+        description: AppDescription,
+        backend: Arc<StandaloneSchedulerBackend>,
+        timeout: Duration,
+    ) -> Result<Self, AppClientError> {
+        let request = RegisterApplicationRequest {
+            description: Some(ApplicationDescription {
+                name: description.name,
+                max_cores: description.max_cores,
+                cores_per_executor: description.cores_per_executor,
+                memory_per_executor_mib: description.memory_per_executor_mib,
+                driver_url: description.driver_url,
+                user: description.user,
+                conf: description.conf.into_iter().collect(),
+            }),
+        };
+        let mut last_error = String::from("no master given");
+        for (host, port) in masters {
+            let master = format!("spark://{host}:{port}");
+            tracing::info!("Connecting to master {master}...");
+            let channel = match flint_rpc::connect(host, *port, timeout).await {
+                Ok(channel) => channel,
+                Err(error) => {
+                    last_error = error.to_string();
+                    continue;
+                }
+            };
+            let mut events = match MasterClient::new(channel)
+                .register_application(request.clone())
+                .await
+            {
+                Ok(response) => response.into_inner(),
+                Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                    return Err(AppClientError::Refused {
+                        master,
+                        message: status.message().to_string(),
+                    });
+                }
+                Err(status) => {
+                    last_error = status.message().to_string();
+                    continue;
+                }
+            };
+            let first = tokio::time::timeout(timeout, events.message()).await;
+            let (app_id, cluster_cores) = match first {
+                Ok(Ok(Some(event))) => match event.event {
+                    Some(application_event::Event::Registered(registered)) => {
+                        (registered.app_id, registered.cluster_cores)
+                    }
+                    _ => {
+                        last_error =
+                            "the master's first answer was not RegisteredApplication".into();
+                        continue;
+                    }
+                },
+                Ok(Ok(None)) => {
+                    last_error = "the master closed the registration".into();
+                    continue;
+                }
+                Ok(Err(status)) => {
+                    last_error = status.message().to_string();
+                    continue;
+                }
+                Err(_) => {
+                    last_error = "no answer to the registration".into();
+                    continue;
+                }
+            };
+            tracing::info!(
+                app_id = %app_id,
+                "Connected to Flint cluster with app ID {app_id}"
+            );
+            let follow = tokio::spawn(follow_events(app_id.clone(), events, backend));
+            return Ok(Self {
+                app_id,
+                cluster_cores,
+                events: follow,
+            });
+        }
+        Err(AppClientError::Unreachable {
+            masters: masters
+                .iter()
+                .map(|(h, p)| format!("spark://{h}:{p}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            message: last_error,
+        })
+    }
+
+    /// The id the master gave the application (`app-<yyyyMMddHHmmss>-<NNNN>`).
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// Cores of the cluster's alive workers when the application registered.
+    pub fn cluster_cores(&self) -> u32 {
+        self.cluster_cores
+    }
+}
+
+impl Drop for StandaloneAppClient {
+    fn drop(&mut self) {
+        // Dropping the stream tells the master the application is over.
+        self.events.abort();
+    }
+}
+
+async fn follow_events(
+    app_id: String,
+    mut events: Streaming<flint_rpc::deploy::ApplicationEvent>,
+    backend: Arc<StandaloneSchedulerBackend>,
+) {
+    loop {
+        let event = match events.message().await {
+            Ok(Some(event)) => event,
+            Ok(None) => {
+                tracing::error!(
+                    "The master closed this application's stream; no new executors will come"
+                );
+                return;
+            }
+            Err(status) => {
+                tracing::error!(
+                    "Connection to the master lost ({}); running executors keep working, lost ones are not replaced",
+                    status.message()
+                );
+                return;
+            }
+        };
+        match event.event {
+            Some(application_event::Event::ExecutorAdded(added)) => tracing::info!(
+                app_id = %app_id,
+                "Granted executor ID {app_id}/{} on hostPort {} with {} core(s), {} RAM",
+                added.executor_id,
+                added.host,
+                added.cores,
+                format_size(added.memory_mib << 20)
+            ),
+            Some(application_event::Event::ExecutorUpdated(updated)) => {
+                let state =
+                    ExecutorState::try_from(updated.state).unwrap_or(ExecutorState::Unspecified);
+                let message = if updated.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", updated.message)
+                };
+                tracing::info!(
+                    app_id = %app_id,
+                    "Executor updated: {app_id}/{} is now {}{message}",
+                    updated.executor_id,
+                    state.as_str_name()
+                );
+                if matches!(
+                    state,
+                    ExecutorState::Killed
+                        | ExecutorState::Failed
+                        | ExecutorState::Lost
+                        | ExecutorState::Exited
+                ) {
+                    let reason = if updated.worker_lost {
+                        format!("worker lost{message}")
+                    } else {
+                        format!("executor {}{message}", state.as_str_name())
+                    };
+                    backend.executor_removed(&updated.executor_id.to_string(), &reason);
+                }
+            }
+            Some(application_event::Event::Waiting(reason)) => {
+                tracing::debug!(app_id = %app_id, "Waiting for executors: {reason}");
+                backend.set_waiting_reason(reason);
+            }
+            Some(application_event::Event::Registered(_)) | None => {}
+        }
+    }
+}

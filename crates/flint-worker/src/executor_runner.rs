@@ -1,0 +1,216 @@
+//! Executor processes (Spark's `ExecutorRunner`): the worker starts `flint executor` for an
+//! application, writes its stdout and stderr under `<work-dir>/<app-id>/<executor-id>/`, gives
+//! it a local directory for shuffle files that is deleted when the process ends, and tells the
+//! master when the process runs and when it is gone.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use flint_rpc::deploy::{ExecutorState, ExecutorStateChangedRequest};
+use tokio::process::Command;
+use tokio::sync::oneshot;
+
+use crate::worker::SharedStatus;
+
+/// What the worker was asked to launch (the domain form of `LaunchExecutor`).
+#[derive(Debug, Clone)]
+pub(crate) struct LaunchRequest {
+    pub app_id: String,
+    pub executor_id: u32,
+    pub app_name: String,
+    pub user: String,
+    pub driver_url: String,
+    pub cores: u32,
+    pub memory_mib: u64,
+    /// Application settings for the executor (`--conf`).
+    pub conf: BTreeMap<String, String>,
+}
+
+/// One executor the worker runs or ran, as its UI and `/json/` show it.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecutorRunnerInfo {
+    pub request: LaunchRequest,
+    pub state: &'static str,
+    /// The command line, as Spark's `appdesc.command` shows it.
+    pub command: String,
+    /// `<work-dir>/<app-id>/<executor-id>`: `stdout` and `stderr` are in it.
+    pub log_dir: PathBuf,
+}
+
+/// A running executor's handles: how to stop it and how to wait for it.
+#[derive(Debug)]
+pub(crate) struct RunnerHandle {
+    kill: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl RunnerHandle {
+    /// Kills the process (if it still runs) and waits until the runner has reported it.
+    pub(crate) async fn kill(mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        let _ = self.done.await;
+    }
+}
+
+/// Failures to start an executor process.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LaunchError {
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot find the flint binary to start the executor: {0}")]
+    Binary(std::io::Error),
+    #[error("cannot start the executor process: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// Starts the executor process and a task that watches it; returns its handle.
+pub(crate) fn launch(
+    shared: &SharedStatus,
+    request: LaunchRequest,
+) -> Result<RunnerHandle, LaunchError> {
+    let log_dir = shared
+        .config
+        .work_dir
+        .join(&request.app_id)
+        .join(request.executor_id.to_string());
+    let local_dir = shared
+        .app_local_dir(&request.app_id)
+        .join(format!("executor-{}", request.executor_id));
+    for dir in [&log_dir, &local_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| LaunchError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let file = |name: &str| {
+        let path = log_dir.join(name);
+        std::fs::File::create(&path).map_err(|source| LaunchError::Dir { path, source })
+    };
+    let (stdout, stderr) = (file("stdout")?, file("stderr")?);
+    let binary = std::env::current_exe().map_err(LaunchError::Binary)?;
+    let mut args: Vec<String> = vec![
+        "executor".into(),
+        "--driver-url".into(),
+        request.driver_url.clone(),
+        "--executor-id".into(),
+        request.executor_id.to_string(),
+        "--hostname".into(),
+        shared.config.host.clone(),
+        "--cores".into(),
+        request.cores.to_string(),
+        "--app-id".into(),
+        request.app_id.clone(),
+        // The executor exits when this worker goes away (Spark's WorkerWatcher).
+        "--watch-stdin".into(),
+    ];
+    let mut conf = request.conf.clone();
+    conf.insert(
+        "spark.executor.memory".into(),
+        format!("{}m", request.memory_mib),
+    );
+    conf.insert(
+        "spark.local.dir".into(),
+        local_dir.to_string_lossy().into_owned(),
+    );
+    for (key, value) in &conf {
+        args.push("--conf".into());
+        args.push(format!("{key}={value}"));
+    }
+    let command_line = format!("{} {}", binary.display(), args.join(" "));
+    tracing::info!(
+        app_id = %request.app_id,
+        "Launch command: {command_line}"
+    );
+    let mut child = Command::new(&binary)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(LaunchError::Spawn)?;
+    shared.executor_started(ExecutorRunnerInfo {
+        request: request.clone(),
+        state: "RUNNING",
+        command: command_line,
+        log_dir,
+    });
+    report(
+        shared,
+        &request,
+        ExecutorState::Running,
+        String::new(),
+        None,
+    );
+
+    let (kill, killed) = oneshot::channel::<()>();
+    let shared_for_task = shared.clone();
+    let done = tokio::spawn(async move {
+        // Held until the process ends: closing it tells the executor the worker is gone.
+        let _stdin = child.stdin.take();
+        let (state, message, exit_status) = tokio::select! {
+            status = child.wait() => match status {
+                Ok(status) => {
+                    let code = exit_code(&status);
+                    (ExecutorState::Exited, format!("Command exited with code {code}"), Some(code))
+                }
+                Err(error) => (ExecutorState::Failed, format!("cannot wait for the process: {error}"), None),
+            },
+            _ = killed => {
+                let _ = child.kill().await;
+                let code = child.wait().await.ok().map(|s| exit_code(&s));
+                (ExecutorState::Killed, "Killed by the worker".to_string(), code)
+            }
+        };
+        tracing::info!(
+            app_id = %request.app_id,
+            "Executor {}/{} finished with state {} message {message}",
+            request.app_id,
+            request.executor_id,
+            state.as_str_name()
+        );
+        // Without the process nobody serves its shuffle files: they go with it.
+        if let Err(error) = std::fs::remove_dir_all(&local_dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("Cannot delete {}: {error}", local_dir.display());
+        }
+        shared_for_task.executor_finished(&request, state.as_str_name());
+        report(&shared_for_task, &request, state, message, exit_status);
+    });
+    Ok(RunnerHandle {
+        kill: Some(kill),
+        done,
+    })
+}
+
+fn exit_code(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(-1)
+}
+
+/// Queues `ExecutorStateChanged` for the master, in order (see `WorkerShared::report`).
+fn report(
+    shared: &SharedStatus,
+    request: &LaunchRequest,
+    state: ExecutorState,
+    message: String,
+    exit_status: Option<i32>,
+) {
+    shared.report(ExecutorStateChangedRequest {
+        app_id: request.app_id.clone(),
+        executor_id: request.executor_id,
+        state: state as i32,
+        message,
+        exit_status,
+    });
+}
