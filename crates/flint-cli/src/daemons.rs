@@ -85,7 +85,9 @@ pub(crate) async fn run_executor(args: ExecutorArgs) -> Result<ExitCode, CliErro
             args.cores,
             &flint_conf::keys::EXECUTOR_MEMORY,
             &conf,
-            datafusion::prelude::SessionConfig::new(),
+            // Executors run cut plans; the planning settings (partitions, broadcast
+            // threshold) do not matter here, the execution ones must match the driver's.
+            flint_executor::flint_session_config(args.cores, 0),
         )?,
     };
     flint_executor::run_executor_backend(config).await?;

@@ -14,9 +14,11 @@ mod executor;
 pub mod functions;
 mod metrics;
 pub mod rpc;
+mod session_config;
 mod task;
 
 pub use backend::{ExecutorBackendConfig, run_executor_backend};
 pub use executor::{Executor, ExecutorConfig, ExecutorError};
 pub use metrics::TaskMetrics;
+pub use session_config::flint_session_config;
 pub use task::{TaskDescription, TaskFailureReason, TaskOutput, TaskResult, decode_result_batches};

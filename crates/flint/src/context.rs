@@ -12,7 +12,7 @@ use flint_driver::{
     SchedulerBackend, SparkListener, SparkListenerEvent, StageGraph, StandaloneAppClient,
     StandaloneSchedulerBackend, TaskScheduler,
 };
-use flint_executor::{Executor, ExecutorConfig};
+use flint_executor::{Executor, ExecutorConfig, flint_session_config};
 use flint_ui::ConsoleProgressBar;
 use std::time::Duration;
 
@@ -397,38 +397,6 @@ fn default_driver_host(masters: &[(String, u16)]) -> String {
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".into())
-}
-
-/// DataFusion settings every Flint planner and executor uses.
-pub(crate) fn flint_session_config(
-    shuffle_partitions: usize,
-    broadcast_threshold: u64,
-) -> SessionConfig {
-    let mut config = SessionConfig::new()
-        .with_target_partitions(shuffle_partitions)
-        .with_information_schema(true);
-    let options = config.options_mut();
-    // Dynamic filters connect operators through shared state within one process; across
-    // tasks they would wait for partitions another task builds, so Flint turns them off.
-    options.optimizer.enable_dynamic_filter_pushdown = false;
-    options.optimizer.enable_join_dynamic_filter_pushdown = false;
-    options.optimizer.enable_topk_dynamic_filter_pushdown = false;
-    options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
-    // Each partition of a scan runs as its own task with its own copy of the plan: siblings
-    // never share a queue, so one stealing another's files would read them twice.
-    options.execution.enable_file_stream_work_stealing = false;
-    // Uncorrelated scalar subqueries run in the same process as the plan that reads their
-    // value; Flint plans them as joins instead, which cut into stages like any other join.
-    options
-        .optimizer
-        .enable_physical_uncorrelated_scalar_subquery = false;
-    // Spark's broadcast joins: a join side estimated below the threshold is built whole in
-    // every task (DataFusion's CollectLeft) and the other side is not shuffled. DataFusion
-    // falls back to row counts when sizes are unknown; about 32 bytes a row is assumed.
-    options.optimizer.hash_join_single_partition_threshold = broadcast_threshold as usize;
-    options.optimizer.hash_join_single_partition_threshold_rows =
-        (broadcast_threshold / 32) as usize;
-    config
 }
 
 /// The driver's DataFusion runtime for planning and file listing. Listings are not cached:

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -57,10 +58,13 @@ impl LocalCluster {
     /// waits until every worker is registered.
     pub(crate) fn start(workers: usize, cores: usize, memory_mib: u64) -> Result<Self, FlintError> {
         let binary = flint_binary()?;
+        // Unique per process and per cluster: tests start several clusters at once.
+        static CLUSTERS: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "flint-local-cluster-{}-{}",
+            "flint-local-cluster-{}-{}-{}",
             std::process::id(),
-            flint_common::now_millis()
+            flint_common::now_millis(),
+            CLUSTERS.fetch_add(1, Ordering::Relaxed)
         ));
         let io_error = |path: &Path, source: std::io::Error| FlintError::Io {
             path: path.display().to_string(),

@@ -7,7 +7,7 @@ use crate::harness::{Daemon, get_json, wait_until};
 
 /// Starts a master on `port` (0: a free one) with a short worker timeout; returns it, its
 /// RPC port and its web UI address.
-fn start_master(port: u16) -> (Daemon, u16, String) {
+pub fn start_master(port: u16) -> (Daemon, u16, String) {
     let port = port.to_string();
     let args = [
         "master",
@@ -28,27 +28,34 @@ fn start_master(port: u16) -> (Daemon, u16, String) {
 }
 
 fn start_worker(master_port: u16, cores: &str, memory: &str) -> Daemon {
-    let url = format!("spark://127.0.0.1:{master_port}");
-    Daemon::start(
-        "worker",
-        &[
-            "worker",
-            &url,
-            "-h",
-            "127.0.0.1",
-            "--webui-port",
-            "0",
-            "--cores",
-            cores,
-            "--memory",
-            memory,
-            "--conf",
-            "spark.worker.timeout=2s",
-        ],
-    )
+    start_worker_with(master_port, cores, memory, &[])
 }
 
-fn master_state(ui: &str) -> serde_json::Value {
+/// Starts a worker with extra arguments (e.g. `--conf spark.local.dir=...`).
+pub fn start_worker_with(master_port: u16, cores: &str, memory: &str, extra: &[&str]) -> Daemon {
+    let url = format!("spark://127.0.0.1:{master_port}");
+    let mut args = vec![
+        "worker",
+        &url,
+        "-h",
+        "127.0.0.1",
+        "--webui-port",
+        "0",
+        "--cores",
+        cores,
+        "--memory",
+        memory,
+        "--conf",
+        "spark.worker.timeout=2s",
+        // Relative to the worker's own temp dir, removed even after a kill -9.
+        "--conf",
+        "spark.local.dir=local",
+    ];
+    args.extend_from_slice(extra);
+    Daemon::start("worker", &args)
+}
+
+pub fn master_state(ui: &str) -> serde_json::Value {
     get_json(&format!("{ui}/json/")).unwrap_or_default()
 }
 
@@ -182,6 +189,8 @@ fn daemons_survive_bad_input() {
             "127.0.0.1",
             "--webui-port",
             "0",
+            "--conf",
+            "spark.local.dir=local",
         ],
     );
     lost.wait_for_line("Failed to connect to master no-such-host.invalid:7077");

@@ -98,26 +98,72 @@ pub fn flint(args: &[&str], env: &[(&str, &str)]) -> Run {
 pub struct Daemon {
     name: String,
     child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
     dir: tempfile::TempDir,
 }
 
 impl Daemon {
     /// Starts `flint args...` in a fresh temp dir (its working directory).
     pub fn start(name: &str, args: &[&str]) -> Daemon {
+        Self::start_with(name, args, false)
+    }
+
+    /// Starts `flint args...` with a stdin the test writes to and closes ([`Daemon::close_stdin`]).
+    pub fn start_with_stdin(name: &str, args: &[&str]) -> Daemon {
+        Self::start_with(name, args, true)
+    }
+
+    fn start_with(name: &str, args: &[&str], piped_stdin: bool) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = std::fs::File::create(dir.path().join("stderr.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_flint"))
+        let out = std::fs::File::create(dir.path().join("stdout.log")).expect("out file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flint"))
             .args(args)
             .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdin(if piped_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(out)
             .stderr(log)
             .spawn()
             .expect("start flint");
         Daemon {
             name: name.to_string(),
+            stdin: child.stdin.take(),
             child,
             dir,
+        }
+    }
+
+    /// What the process has printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
+    }
+
+    /// Writes `text` to the process's stdin and closes it.
+    pub fn close_stdin(&mut self, text: &str) {
+        use std::io::Write;
+        if let Some(mut stdin) = self.stdin.take() {
+            stdin.write_all(text.as_bytes()).expect("write stdin");
+        }
+    }
+
+    /// Waits (up to 60 s) for the process to exit by itself; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit in time\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -174,6 +220,35 @@ impl Drop for Daemon {
             }
         }
     }
+}
+
+/// Process ids of the executor processes of `app_id` still running, from `/proc`.
+pub fn executor_pids(app_id: &str) -> Vec<u32> {
+    let mut pids = vec![];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_executor = args.get(1).is_some_and(|a| a == "executor");
+        if is_executor
+            && args
+                .windows(2)
+                .any(|w| w[0] == "--app-id" && w[1] == app_id)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 /// Polls `condition` every 50 ms until it holds, failing the test after 30 s.

@@ -1,6 +1,7 @@
 //! Tests of the `flint` binary as users run it: real processes, output checked line by line,
 //! temp dirs removed, and every process waited for with a deadline.
 
+mod applications;
 mod architecture;
 mod cluster;
 mod harness;

@@ -1,7 +1,9 @@
-//! Integration tests of the engine in local mode: each test starts its own application
-//! (driver and in-process executor, real shuffle files) and checks results against
+//! Integration tests of the engine: each test starts its own application (in local mode a
+//! driver with an in-process executor, in `local-cluster` mode real master, worker and
+//! executor processes; real shuffle files either way) and checks results against
 //! single-process DataFusion on the same data.
 
+mod cluster;
 mod common;
 mod failures;
 mod memory;

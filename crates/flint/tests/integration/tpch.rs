@@ -1,4 +1,5 @@
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use flint::SparkSession;
 
 use crate::common::{assert_same_rows, register_tpch, rows, session, tpch_dir};
 
@@ -16,7 +17,18 @@ fn query_text(n: usize) -> String {
 async fn tpch_queries_match_datafusion() {
     let local_dir = tempfile::tempdir().unwrap();
     let spark = session(2, local_dir.path(), &[]).await;
-    register_tpch(&spark).await;
+    check_tpch(&spark).await;
+    spark.stop();
+    assert_eq!(
+        std::fs::read_dir(local_dir.path()).unwrap().count(),
+        0,
+        "local dir left behind"
+    );
+}
+
+/// Runs the 22 queries on `spark` and compares each with single-process DataFusion.
+pub async fn check_tpch(spark: &SparkSession) {
+    register_tpch(spark).await;
 
     let oracle = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
     // The oracle is plain DataFusion plus the Spark functions Flint adds (`year`).
@@ -48,10 +60,4 @@ async fn tpch_queries_match_datafusion() {
         let ordered = text.to_lowercase().contains("order by");
         assert_same_rows(&name, actual, expected, ordered);
     }
-    spark.stop();
-    assert_eq!(
-        std::fs::read_dir(local_dir.path()).unwrap().count(),
-        0,
-        "local dir left behind"
-    );
 }

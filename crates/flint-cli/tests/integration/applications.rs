@@ -1,0 +1,190 @@
+//! Applications on a standalone cluster, as seed 003 walks through it: `flint master`,
+//! `flint worker` and `flint submit --master spark://...` as separate processes on 127.0.0.1.
+
+use crate::cluster::{master_state, start_master, start_worker_with};
+use crate::harness::{Daemon, executor_pids, get_json, wait_until};
+
+fn app_named<'a>(apps: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    apps.as_array()?.iter().find(|app| app["name"] == name)
+}
+
+/// Submit with no worker: the application is WAITING with the resources it asked for and the
+/// driver repeats Spark's starvation warning with what is short. A worker arrives: the
+/// application runs without resubmission, prints the right answer and is listed as
+/// FINISHED; its executor process is gone, its local files deleted, its log kept and
+/// served by the worker UI.
+#[test]
+fn application_waits_for_a_worker_then_runs_and_finishes() {
+    let (_master, port, ui) = start_master(0);
+    let url = format!("spark://127.0.0.1:{port}");
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("walkthrough.sql");
+    std::fs::write(
+        &script,
+        "SELECT count(*) FROM range(1000);\n\
+         SELECT value % 3 AS k, count(*) FROM range(30) GROUP BY value % 3 ORDER BY k;\n",
+    )
+    .unwrap();
+    let mut submit = Daemon::start(
+        "submit",
+        &[
+            "submit",
+            "--master",
+            &url,
+            "--name",
+            "walkthrough",
+            "--executor-memory",
+            "512m",
+            "--total-executor-cores",
+            "1",
+            "--conf",
+            "spark.starvation.timeout=1s",
+            script.to_str().unwrap(),
+        ],
+    );
+    submit.wait_for_line("Initial job has not accepted any resources; check your cluster UI");
+    submit.wait_for_line("needs 1 core and 512.0 MiB per executor; 0 workers alive");
+    let state = master_state(&ui);
+    let app = app_named(&state["activeapps"], "walkthrough").expect("app listed as active");
+    assert_eq!(app["state"], "WAITING");
+    assert_eq!(app["cores"], 0);
+    assert_eq!(app["memoryperexecutor"], 512);
+    let app_id = app["id"].as_str().unwrap().to_string();
+    assert!(app_id.starts_with("app-"), "{app_id}");
+
+    let local = tempfile::tempdir().unwrap();
+    let local_conf = format!("spark.local.dir={}", local.path().display());
+    let worker = start_worker_with(port, "2", "1g", &["--conf", &local_conf]);
+    assert_eq!(submit.wait_exit(), Some(0), "{}", submit.log());
+    assert_eq!(submit.stdout(), "1000\n0\t10\n1\t10\n2\t10\n");
+    let log = submit.log();
+    assert!(
+        log.contains(&format!(
+            "Granted executor ID {app_id}/0 on hostPort 127.0.0.1 with 1 core(s), 512.0 MiB RAM"
+        )),
+        "{log}"
+    );
+
+    wait_until("the application to be listed as completed", || {
+        let state = master_state(&ui);
+        app_named(&state["completedapps"], "walkthrough").is_some_and(|a| a["state"] == "FINISHED")
+            && state["activeapps"].as_array().is_some_and(Vec::is_empty)
+            && state["coresused"] == 0
+            && state["memoryused"] == 0
+    });
+    wait_until("the executor process to exit", || {
+        executor_pids(&app_id).is_empty()
+    });
+    let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
+    let worker_state = get_json(&format!("{worker_ui}/json/")).unwrap();
+    let finished = &worker_state["finishedexecutors"][0];
+    assert_eq!(finished["appid"], app_id.as_str());
+    assert_eq!(finished["memory"], 512);
+    assert_eq!(finished["appdesc"]["name"], "walkthrough");
+    assert_eq!(worker_state["coresused"], 0);
+    let stderr = reqwest::blocking::get(format!(
+        "{worker_ui}/logPage/?appId={app_id}&executorId=0&logType=stderr"
+    ))
+    .unwrap()
+    .text()
+    .unwrap();
+    assert!(
+        stderr.contains("Successfully registered with driver"),
+        "{stderr}"
+    );
+    let bad = reqwest::blocking::get(format!(
+        "{worker_ui}/logPage/?appId=../../etc&executorId=0&logType=stderr"
+    ))
+    .unwrap();
+    assert_eq!(bad.status(), 404);
+    // Shuffle files went with the executor; only the (now empty) worker directory is left.
+    wait_until("the application's local files to be deleted", || {
+        walk_files(local.path()).is_empty()
+    });
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk_files(&path));
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// Standalone scheduling is FIFO: a second application waits while the first holds the only
+/// core, and runs when the first ends.
+#[test]
+fn second_application_waits_for_the_first_ones_cores() {
+    let (_master, port, ui) = start_master(0);
+    let url = format!("spark://127.0.0.1:{port}");
+    let _worker = start_worker_with(port, "1", "1g", &[]);
+    wait_until("the worker to register", || {
+        master_state(&ui)["aliveworkers"] == 1
+    });
+
+    // The SQL shell keeps its application (and executor) until its stdin closes.
+    let mut first = Daemon::start_with_stdin(
+        "first",
+        &[
+            "sql",
+            "--master",
+            &url,
+            "--name",
+            "first",
+            "--executor-memory",
+            "256m",
+        ],
+    );
+    wait_until("the first application to run", || {
+        let state = master_state(&ui);
+        app_named(&state["activeapps"], "first").is_some_and(|a| a["state"] == "RUNNING")
+            && state["coresused"] == 1
+    });
+    let mut second = Daemon::start(
+        "second",
+        &[
+            "sql",
+            "--master",
+            &url,
+            "--name",
+            "second",
+            "--executor-memory",
+            "256m",
+            "--conf",
+            "spark.starvation.timeout=1s",
+            "-e",
+            "SELECT 40 + 2",
+        ],
+    );
+    second.wait_for_line("Initial job has not accepted any resources");
+    second.wait_for_line("the most free cores on one worker is 0");
+    let state = master_state(&ui);
+    assert_eq!(
+        app_named(&state["activeapps"], "second").unwrap()["state"],
+        "WAITING"
+    );
+
+    first.close_stdin("SELECT 1;\n");
+    assert_eq!(first.wait_exit(), Some(0), "{}", first.log());
+    assert_eq!(second.wait_exit(), Some(0), "{}", second.log());
+    assert_eq!(second.stdout(), "42\n");
+    wait_until("both applications to be completed, in order", || {
+        let state = master_state(&ui);
+        let names: Vec<String> = state["completedapps"]
+            .as_array()
+            .map(|apps| {
+                apps.iter()
+                    .map(|a| a["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names == ["first", "second"] && state["coresused"] == 0
+    });
+}

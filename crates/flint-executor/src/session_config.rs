@@ -1,0 +1,33 @@
+//! The DataFusion settings of every Flint planner and executor: driver and executors must
+//! agree, or a plan cut into tasks behaves differently from the plan that was cut.
+
+use datafusion::prelude::SessionConfig;
+
+/// DataFusion settings every Flint planner and executor uses.
+pub fn flint_session_config(shuffle_partitions: usize, broadcast_threshold: u64) -> SessionConfig {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(shuffle_partitions)
+        .with_information_schema(true);
+    let options = config.options_mut();
+    // Dynamic filters connect operators through shared state within one process; across
+    // tasks they would wait for partitions another task builds, so Flint turns them off.
+    options.optimizer.enable_dynamic_filter_pushdown = false;
+    options.optimizer.enable_join_dynamic_filter_pushdown = false;
+    options.optimizer.enable_topk_dynamic_filter_pushdown = false;
+    options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+    // Each partition of a scan runs as its own task with its own copy of the plan: siblings
+    // never share a queue, so one stealing another's files would read them twice.
+    options.execution.enable_file_stream_work_stealing = false;
+    // Uncorrelated scalar subqueries run in the same process as the plan that reads their
+    // value; Flint plans them as joins instead, which cut into stages like any other join.
+    options
+        .optimizer
+        .enable_physical_uncorrelated_scalar_subquery = false;
+    // Spark's broadcast joins: a join side estimated below the threshold is built whole in
+    // every task (DataFusion's CollectLeft) and the other side is not shuffled. DataFusion
+    // falls back to row counts when sizes are unknown; about 32 bytes a row is assumed.
+    options.optimizer.hash_join_single_partition_threshold = broadcast_threshold as usize;
+    options.optimizer.hash_join_single_partition_threshold_rows =
+        (broadcast_threshold / 32) as usize;
+    config
+}

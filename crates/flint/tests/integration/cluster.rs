@@ -1,0 +1,208 @@
+//! `local-cluster[W,C,M]`: the session starts a real `flint master` and W `flint worker`
+//! processes, whose executors are `flint executor` processes; results are checked against
+//! single-process DataFusion or arithmetic, and executors are killed with `kill -9`.
+//!
+//! These tests need the `flint` binary beside the test executable (`cargo test --workspace`
+//! builds it) or `FLINT_BIN`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flint::{SparkListener, SparkListenerEvent, SparkSession};
+
+use crate::common::{EventLog, rows};
+use crate::tpch::check_tpch;
+
+/// A session on `master` named `name` (executors are found by their application's name:
+/// app ids of different local clusters can be equal).
+async fn cluster_session(master: &str, name: &str, conf: &[(&str, &str)]) -> SparkSession {
+    let mut builder = SparkSession::builder()
+        .master(master)
+        .app_name(name)
+        .config("spark.ui.showConsoleProgress", "false");
+    for (key, value) in conf {
+        builder = builder.config(key, value);
+    }
+    builder.create().await.expect("start a local cluster")
+}
+
+/// `(executor id, pid)` of the running executor processes of the application named
+/// `app_name`, from `/proc`.
+fn executor_processes(app_name: &str) -> Vec<(String, u32)> {
+    let name_conf = format!("spark.app.name={app_name}");
+    let mut found = vec![];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let value = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
+        if args.get(1).is_some_and(|a| a == "executor")
+            && args.contains(&name_conf)
+            && let Some(id) = value("--executor-id")
+        {
+            found.push((id, pid));
+        }
+    }
+    found.sort();
+    found
+}
+
+fn kill_9(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -9 {pid} failed");
+}
+
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `SELECT id % 100 AS k, sum(id) FROM range(200000) GROUP BY k ORDER BY k`, worked out.
+fn expected_sums() -> Vec<Vec<String>> {
+    (0..100i64)
+        .map(|k| vec![k.to_string(), (199_900_000 + 2000 * k).to_string()])
+        .collect()
+}
+
+async fn grouped_sums(spark: &SparkSession) -> flint::DataFrame {
+    spark
+        .range(200_000)
+        .await
+        .unwrap()
+        .create_or_replace_temp_view("numbers")
+        .unwrap();
+    spark
+        .sql("SELECT id % 100 AS k, sum(id) AS s FROM numbers GROUP BY id % 100 ORDER BY k")
+        .await
+        .unwrap()
+}
+
+/// The 22 TPC-H queries give through `local-cluster[2,1,1024]` (two workers, one executor
+/// process each) what single-process DataFusion gives; the cluster's processes are gone after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_match_datafusion_on_a_local_cluster() {
+    let app_id = "tpch-on-local-cluster";
+    let spark = cluster_session("local-cluster[2,1,1024]", app_id, &[]).await;
+    assert!(spark.app_id().starts_with("app-"), "{}", spark.app_id());
+    wait_until("two executors", || executor_processes(app_id).len() == 2);
+    check_tpch(&spark).await;
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(app_id).is_empty()
+    });
+}
+
+/// An executor killed with `kill -9` after a job: the driver forgets the map outputs it held,
+/// the master starts a replacement, and the next action over the same DataFrame recomputes
+/// the lost map outputs (not skipped, as they would be with every output alive) and is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_executor_is_replaced_and_its_map_outputs_recomputed() {
+    let app_id = "killed-between-jobs".to_string();
+    let spark = cluster_session(
+        "local-cluster[2,1,1024]",
+        &app_id,
+        &[("spark.sql.shuffle.partitions", "4")],
+    )
+    .await;
+    let events = EventLog::attach(&spark);
+    let df = grouped_sums(&spark).await;
+    assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
+    let executors = executor_processes(&app_id);
+    assert_eq!(executors.len(), 2, "{executors:?}");
+    let (victim, pid) = executors[0].clone();
+    kill_9(pid);
+    wait_until("a replacement executor", || {
+        let now = executor_processes(&app_id);
+        now.len() == 2 && now.iter().all(|(id, _)| *id != victim)
+    });
+    let submitted_before = stage_submissions(&events.snapshot(&spark));
+    assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
+    let all = events.snapshot(&spark);
+    let second_job = &all[submitted_before.1..];
+    let map_stages_rerun = second_job
+        .iter()
+        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
+        .count();
+    assert!(
+        map_stages_rerun >= 2,
+        "the lost map outputs were not recomputed: {map_stages_rerun} stage(s) ran in the second job"
+    );
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(&app_id).is_empty()
+    });
+}
+
+/// (stage submissions, events) seen so far.
+fn stage_submissions(events: &[SparkListenerEvent]) -> (usize, usize) {
+    let submitted = events
+        .iter()
+        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
+        .count();
+    (submitted, events.len())
+}
+
+/// Kills one executor process when the first map stage of the job completes.
+struct KillAfterFirstStage {
+    app_name: String,
+    killed: Mutex<Option<String>>,
+}
+
+impl SparkListener for KillAfterFirstStage {
+    fn on_event(&self, event: &SparkListenerEvent) {
+        if !matches!(event, SparkListenerEvent::StageCompleted { .. }) {
+            return;
+        }
+        let mut killed = self.killed.lock().unwrap();
+        if killed.is_none()
+            && let Some((id, pid)) = executor_processes(&self.app_name).pop()
+        {
+            kill_9(pid);
+            *killed = Some(id);
+        }
+    }
+}
+
+/// An executor killed with `kill -9` while a shuffle-heavy job runs: its running tasks fail
+/// as lost, reads of its shuffle files fail as fetch failures and rerun its map tasks, and the
+/// job still returns the right answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_killed_during_a_job_gives_the_right_answer() {
+    let app_id = "killed-during-a-job".to_string();
+    let spark = cluster_session(
+        "local-cluster[2,1,1024]",
+        &app_id,
+        &[("spark.sql.shuffle.partitions", "4")],
+    )
+    .await;
+    wait_until("two executors", || executor_processes(&app_id).len() == 2);
+    let killer = Arc::new(KillAfterFirstStage {
+        app_name: app_id.clone(),
+        killed: Mutex::new(None),
+    });
+    spark.add_listener(killer.clone());
+    let df = grouped_sums(&spark).await;
+    assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
+    spark.wait_for_listeners();
+    assert!(
+        killer.killed.lock().unwrap().is_some(),
+        "no executor was killed"
+    );
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(&app_id).is_empty()
+    });
+}
