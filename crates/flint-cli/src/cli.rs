@@ -56,7 +56,7 @@ impl Command {
 /// Options every application takes; each maps to one configuration key.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct AppOptions {
-    /// spark.master: local, local[N], local[*]
+    /// spark.master: local, local[N], local[*], spark://HOST:PORT, local-cluster[W,C,M]
     #[arg(long)]
     pub(crate) master: Option<String>,
     /// spark.app.name
@@ -99,7 +99,7 @@ impl AppOptions {
             (keys::DRIVER_MEMORY.key, &self.driver_memory),
             (keys::EXECUTOR_MEMORY.key, &self.executor_memory),
             (keys::EXECUTOR_CORES.key, &self.executor_cores),
-            ("spark.cores.max", &self.total_executor_cores),
+            (keys::CORES_MAX.key, &self.total_executor_cores),
         ];
         for (key, value) in flags {
             if let Some(value) = value {
@@ -119,7 +119,7 @@ impl AppOptions {
             return Err(ConfError::InvalidValue {
                 key: "spark.submit.deployMode".into(),
                 value: self.deploy_mode.clone(),
-                expected: "client (cluster mode needs the standalone cluster, not built yet)",
+                expected: "client (cluster deploy mode is not built yet)",
             });
         }
         Ok(conf)

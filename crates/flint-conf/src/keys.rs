@@ -28,7 +28,7 @@ macro_rules! entries {
 entries! {
     APP_NAME = "spark.app.name", None, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
     CORES_MAX = "spark.cores.max", None, "Cores an application takes from a standalone cluster in all (flint submit --total-executor-cores); unset = every core it can get.";
-    DEFAULT_PARALLELISM = "spark.default.parallelism", None, "Default partition count; when unset, the total number of task slots (N for local[N]).";
+    DEFAULT_PARALLELISM = "spark.default.parallelism", None, "Default partition count; when unset, the task slots: N for local[N], on a standalone cluster the cores the application may get when it registers (at least 2).";
     DEPLOY_MAX_EXECUTOR_RETRIES = "spark.deploy.maxExecutorRetries", Some("10"), "Master: abnormal executor exits in a row after which an application with no running executor is removed as FAILED.";
     DEPLOY_RETAINED_APPLICATIONS = "spark.deploy.retainedApplications", Some("200"), "Master: completed applications kept in the UI and /json/.";
     DEPLOY_SPREAD_OUT = "spark.deploy.spreadOut", Some("true"), "Master: spread each application's executors over as many workers as possible (false fills one worker first).";
