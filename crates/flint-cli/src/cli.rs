@@ -36,6 +36,7 @@ impl Command {
             Command::Master(args) => args.daemon.watch_stdin,
             Command::Worker(args) => args.daemon.watch_stdin,
             Command::Executor(args) => args.watch_stdin,
+            Command::Submit(args) => args.watch_stdin,
             _ => false,
         }
     }
@@ -81,7 +82,7 @@ pub(crate) struct AppOptions {
     /// $FLINT_CONF_DIR/spark-defaults.conf when that exists
     #[arg(long, value_name = "FILE")]
     pub(crate) properties_file: Option<PathBuf>,
-    /// Where the driver runs: client (the only mode without a cluster)
+    /// Where the driver runs: client (this process) or cluster (a worker, spark:// only)
     #[arg(long, value_name = "MODE", default_value = "client")]
     pub(crate) deploy_mode: String,
 }
@@ -115,11 +116,11 @@ impl AppOptions {
         for entry in [&keys::DRIVER_MEMORY, &keys::EXECUTOR_MEMORY] {
             conf.get_size_mib_default(entry)?;
         }
-        if self.deploy_mode != "client" {
+        if self.deploy_mode != "client" && self.deploy_mode != "cluster" {
             return Err(ConfError::InvalidValue {
                 key: "spark.submit.deployMode".into(),
                 value: self.deploy_mode.clone(),
-                expected: "client (cluster deploy mode is not built yet)",
+                expected: "client or cluster",
             });
         }
         Ok(conf)
@@ -130,8 +131,24 @@ impl AppOptions {
 pub(crate) struct SubmitArgs {
     #[command(flatten)]
     pub(crate) app: AppOptions,
+    /// Cluster deploy mode: restart the driver when it exits non-zero
+    #[arg(long)]
+    pub(crate) supervise: bool,
+    /// spark.driver.cores: cores reserved for the driver in cluster deploy mode
+    #[arg(long, value_name = "N")]
+    pub(crate) driver_cores: Option<u32>,
+    /// Print the state of a driver submitted in cluster deploy mode (needs --master)
+    #[arg(long, value_name = "SUBMISSION_ID", conflicts_with = "kill")]
+    pub(crate) status: Option<String>,
+    /// Kill a driver submitted in cluster deploy mode (needs --master)
+    #[arg(long, value_name = "SUBMISSION_ID")]
+    pub(crate) kill: Option<String>,
+    /// Internal: exit when stdin closes (a worker runs this driver)
+    #[arg(long, hide = true)]
+    pub(crate) watch_stdin: bool,
     /// The application: a .sql file, or an executable built on the flint crate
-    pub(crate) application: PathBuf,
+    #[arg(required_unless_present_any = ["status", "kill"])]
+    pub(crate) application: Option<PathBuf>,
     /// Arguments passed to the application program
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub(crate) args: Vec<String>,

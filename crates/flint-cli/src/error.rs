@@ -33,6 +33,12 @@ pub(crate) enum CliError {
     /// The executor could not start or lost its driver.
     #[error(transparent)]
     Executor(#[from] flint_executor::ExecutorError),
+    /// The command line is incomplete or contradictory.
+    #[error("{0}")]
+    Usage(String),
+    /// The master could not be reached or refused a request (cluster deploy mode).
+    #[error("{0}")]
+    MasterRequest(String),
     /// The interactive shell failed (terminal errors).
     #[error("shell: {0}")]
     Shell(String),

@@ -4,6 +4,7 @@
 mod cli;
 mod daemons;
 mod datagen;
+mod deploy_client;
 mod error;
 mod logging;
 mod sql_shell;

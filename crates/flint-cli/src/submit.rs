@@ -11,13 +11,26 @@ use crate::error::CliError;
 /// the configuration in its environment and waits for it.
 pub(crate) async fn run(args: SubmitArgs) -> Result<ExitCode, CliError> {
     let conf = args.app.to_conf()?;
-    let path = args.application.display().to_string();
-    if args
-        .application
+    if let Some(driver_id) = &args.status {
+        return crate::deploy_client::status(&conf, driver_id).await;
+    }
+    if let Some(driver_id) = &args.kill {
+        return crate::deploy_client::kill(&conf, driver_id).await;
+    }
+    let Some(application) = args.application.clone() else {
+        return Err(CliError::Usage(
+            "an application (.sql file or program) is required".into(),
+        ));
+    };
+    if args.app.deploy_mode == "cluster" {
+        return crate::deploy_client::submit(&args, &conf, &application).await;
+    }
+    let path = application.display().to_string();
+    if application
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
     {
-        let text = std::fs::read_to_string(&args.application).map_err(|source| CliError::Read {
+        let text = std::fs::read_to_string(&application).map_err(|source| CliError::Read {
             path: path.clone(),
             source,
         })?;
@@ -26,13 +39,13 @@ pub(crate) async fn run(args: SubmitArgs) -> Result<ExitCode, CliError> {
         spark.stop();
         return outcome.map(|()| ExitCode::SUCCESS);
     }
-    if !args.application.exists() {
+    if !application.exists() {
         return Err(CliError::Launch {
             path,
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
-    let status = tokio::process::Command::new(&args.application)
+    let status = tokio::process::Command::new(&application)
         .args(&args.args)
         .env(SUBMIT_CONF_ENV, conf.to_submit_env())
         .status()

@@ -24,10 +24,20 @@ pub fn worker_id(host: &str, port: u16) -> String {
 /// A standalone application's id, as Spark's master names it:
 /// `app-<yyyyMMddHHmmss>-<NNNN>`, numbered from 0 by each master.
 pub fn standalone_app_id(start_millis: u64, number: u32) -> String {
-    let start = chrono::DateTime::from_timestamp_millis(start_millis as i64)
+    dated_id("app", start_millis, number)
+}
+
+/// A cluster-mode driver's id, as Spark's master names it:
+/// `driver-<yyyyMMddHHmmss>-<NNNN>`, numbered from 0 by each master.
+pub fn standalone_driver_id(submit_millis: u64, number: u32) -> String {
+    dated_id("driver", submit_millis, number)
+}
+
+fn dated_id(prefix: &str, millis: u64, number: u32) -> String {
+    let time = chrono::DateTime::from_timestamp_millis(millis as i64)
         .unwrap_or_default()
         .with_timezone(&chrono::Local);
-    format!("app-{}-{number:04}", start.format("%Y%m%d%H%M%S"))
+    format!("{prefix}-{}-{number:04}", time.format("%Y%m%d%H%M%S"))
 }
 
 /// A date as the master's JSON `submitdate` shows it (Java's `Date.toString`):

@@ -6,5 +6,7 @@ mod ids;
 mod logging;
 
 pub use html::escape_html;
-pub use ids::{java_date, local_app_id, now_millis, standalone_app_id, worker_id};
+pub use ids::{
+    java_date, local_app_id, now_millis, standalone_app_id, standalone_driver_id, worker_id,
+};
 pub use logging::{SparkLogFormat, component_name};

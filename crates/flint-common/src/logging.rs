@@ -9,6 +9,7 @@ use tracing_subscriber::registry::LookupSpan;
 const COMPONENTS: &[(&str, &str)] = &[
     ("flint::session", "SparkSession"),
     ("flint::local_cluster", "LocalSparkCluster"),
+    ("flint::deploy_client", "ClientEndpoint"),
     ("flint::", "SparkContext"),
     ("flint_cli", "FlintSubmit"),
     ("flint_driver::dag_scheduler", "DAGScheduler"),

@@ -12,6 +12,7 @@
 //! logic).
 
 mod application;
+mod driver;
 mod master;
 mod rpc;
 pub mod scheduling;
@@ -20,4 +21,5 @@ mod ui;
 pub use application::{
     ApplicationDescription, ApplicationInfo, ApplicationState, ExecutorDesc, ExecutorState,
 };
+pub use driver::{DriverDescription, DriverInfo, DriverState};
 pub use master::{Master, MasterConfig, MasterError, WorkerInfo, WorkerState};

@@ -14,6 +14,7 @@ use crate::application::{
     ApplicationDescription, ApplicationEvent, ApplicationInfo, ApplicationState, ExecutorDesc,
     ExecutorState,
 };
+use crate::driver::{DriverDescription, DriverInfo, DriverState};
 use crate::scheduling::{ExecutorRequest, FreeResources, explain_shortage, place_executors};
 
 /// Failures to start or run the master.
@@ -128,6 +129,8 @@ pub struct WorkerInfo {
     pub last_heartbeat_ms: u64,
     /// The executors it runs: (application id, executor id).
     pub executors: BTreeSet<(String, u32)>,
+    /// The drivers it runs.
+    pub drivers: BTreeSet<String>,
     /// Its RPC endpoint, connected on first use.
     pub(crate) client: Option<WorkerClient<Channel>>,
 }
@@ -179,6 +182,20 @@ pub(crate) enum MasterEvent {
     ),
     /// The driver's event stream closed: it stopped or died.
     ApplicationGone(String),
+    /// A client submits a driver (cluster deploy mode); answered with its id.
+    SubmitDriver(DriverDescription, oneshot::Sender<String>),
+    /// A client asks for a driver's state.
+    DriverStatus(String, oneshot::Sender<Option<DriverInfo>>),
+    /// A client asks to kill a driver; answered with (found, message).
+    KillDriver(String, oneshot::Sender<(bool, String)>),
+    /// A supervised driver's restart delay is over.
+    RelaunchDriver(String),
+    /// A worker reports a driver's new state (or the master could not reach the worker).
+    DriverStateChanged {
+        driver_id: String,
+        state: DriverState,
+        message: String,
+    },
     /// A worker reports an executor's new state (or the master could not reach the worker).
     ExecutorStateChanged {
         app_id: String,
@@ -199,6 +216,10 @@ pub(crate) struct MasterSnapshot {
     pub active_apps: Vec<ApplicationInfo>,
     /// Finished and failed applications, oldest first.
     pub completed_apps: Vec<ApplicationInfo>,
+    /// Drivers waiting or running.
+    pub active_drivers: Vec<DriverInfo>,
+    /// Drivers that ended, oldest first.
+    pub completed_drivers: Vec<DriverInfo>,
 }
 
 /// Sends events to a running master.
@@ -235,6 +256,11 @@ pub struct Master {
     app_order: VecDeque<String>,
     completed_apps: VecDeque<ApplicationInfo>,
     next_app_number: u32,
+    drivers: BTreeMap<String, DriverInfo>,
+    /// Drivers waiting for a worker, in submission order.
+    waiting_drivers: VecDeque<String>,
+    completed_drivers: VecDeque<DriverInfo>,
+    next_driver_number: u32,
     /// For tasks the master spawns (worker RPCs) to report back.
     events: mpsc::Sender<MasterEvent>,
 }
@@ -293,6 +319,10 @@ impl Master {
             app_order: VecDeque::new(),
             completed_apps: VecDeque::new(),
             next_app_number: 0,
+            drivers: BTreeMap::new(),
+            waiting_drivers: VecDeque::new(),
+            completed_drivers: VecDeque::new(),
+            next_driver_number: 0,
             events: handle.events.clone(),
         };
         tracing::info!("I have been elected leader! New state: ALIVE");
@@ -331,10 +361,43 @@ impl Master {
                             .filter_map(|id| self.apps.get(id).cloned())
                             .collect(),
                         completed_apps: self.completed_apps.iter().cloned().collect(),
+                        active_drivers: self.drivers.values().cloned().collect(),
+                        completed_drivers: self.completed_drivers.iter().cloned().collect(),
                     });
                 }
                 MasterEvent::RegisterApplication(description, driver, reply) => {
                     let _ = reply.send(self.register_application(description, driver));
+                    self.schedule();
+                }
+                MasterEvent::SubmitDriver(description, reply) => {
+                    let _ = reply.send(self.submit_driver(description));
+                    self.schedule();
+                }
+                MasterEvent::DriverStatus(driver_id, reply) => {
+                    let found = self.drivers.get(&driver_id).cloned().or_else(|| {
+                        self.completed_drivers
+                            .iter()
+                            .find(|d| d.id == driver_id)
+                            .cloned()
+                    });
+                    let _ = reply.send(found);
+                }
+                MasterEvent::KillDriver(driver_id, reply) => {
+                    let _ = reply.send(self.kill_driver(&driver_id));
+                    self.schedule();
+                }
+                MasterEvent::RelaunchDriver(driver_id) => {
+                    if self.drivers.contains_key(&driver_id) {
+                        self.waiting_drivers.push_back(driver_id);
+                        self.schedule();
+                    }
+                }
+                MasterEvent::DriverStateChanged {
+                    driver_id,
+                    state,
+                    message,
+                } => {
+                    self.driver_state_changed(&driver_id, state, message);
                     self.schedule();
                 }
                 MasterEvent::ApplicationGone(app_id) => {
@@ -407,6 +470,7 @@ impl Master {
                 state: WorkerState::Alive,
                 last_heartbeat_ms: now_millis(),
                 executors: BTreeSet::new(),
+                drivers: BTreeSet::new(),
                 client: None,
             },
         );
@@ -444,6 +508,7 @@ impl Master {
         let now = now_millis();
         let timeout_ms = self.config.worker_timeout.as_millis() as u64;
         let mut lost = vec![];
+        let mut lost_drivers = vec![];
         for worker in self.workers.values_mut() {
             if worker.state == WorkerState::Alive
                 && now.saturating_sub(worker.last_heartbeat_ms) > timeout_ms
@@ -466,7 +531,16 @@ impl Master {
                 worker.memory_used_mib = 0;
                 worker.client = None;
                 lost.extend(std::mem::take(&mut worker.executors));
+                lost_drivers.extend(std::mem::take(&mut worker.drivers));
             }
+        }
+        for driver_id in lost_drivers {
+            self.driver_ended(
+                &driver_id,
+                DriverState::Error,
+                "its worker was lost".into(),
+                true,
+            );
         }
         for (app_id, executor_id) in lost {
             if let Some(app) = self.apps.get_mut(&app_id)
@@ -493,6 +567,10 @@ impl Master {
         });
     }
 }
+
+/// Pause before a supervised driver that failed starts again, so a driver that always fails
+/// does not spin.
+const DRIVER_RELAUNCH_DELAY: Duration = Duration::from_secs(1);
 
 /// How long the master waits for a worker to answer a launch or kill.
 const WORKER_RPC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -539,6 +617,7 @@ impl Master {
     /// Places executors for applications in registration order (Spark's `schedule` and
     /// `startExecutorsOnWorkers`): each takes what it can before the next one looks.
     fn schedule(&mut self) {
+        self.schedule_drivers();
         let order: Vec<String> = self.app_order.iter().cloned().collect();
         for app_id in order {
             let Some(app) = self.apps.get(&app_id) else {
@@ -783,6 +862,198 @@ impl Master {
         self.completed_apps.push_back(app);
         while self.completed_apps.len() > self.config.retained_applications {
             self.completed_apps.pop_front();
+        }
+    }
+}
+
+impl Master {
+    fn submit_driver(&mut self, description: DriverDescription) -> String {
+        let now = now_millis();
+        let id = flint_common::standalone_driver_id(now, self.next_driver_number);
+        self.next_driver_number += 1;
+        tracing::info!("Driver submitted {}", description.application);
+        self.drivers.insert(
+            id.clone(),
+            DriverInfo {
+                id: id.clone(),
+                description,
+                submit_time_ms: now,
+                state: DriverState::Submitted,
+                worker_id: None,
+                worker_host_port: None,
+                message: String::new(),
+            },
+        );
+        self.waiting_drivers.push_back(id.clone());
+        id
+    }
+
+    /// Starts waiting drivers on alive workers with room, the worker with the most free
+    /// cores first (Spark shuffles the workers; either spreads drivers out).
+    fn schedule_drivers(&mut self) {
+        let waiting: Vec<String> = self.waiting_drivers.iter().cloned().collect();
+        for driver_id in waiting {
+            let Some(driver) = self.drivers.get(&driver_id) else {
+                continue;
+            };
+            let (cores, memory) = (driver.description.cores, driver.description.memory_mib);
+            let chosen = self
+                .workers
+                .values()
+                .filter(|w| w.state == WorkerState::Alive)
+                .filter(|w| {
+                    let free = w.free();
+                    free.cores_free >= cores && free.memory_free_mib >= memory
+                })
+                .max_by_key(|w| w.cores.saturating_sub(w.cores_used))
+                .map(|w| w.id.clone());
+            let Some(worker_id) = chosen else {
+                continue;
+            };
+            self.waiting_drivers.retain(|id| *id != driver_id);
+            self.launch_driver(&driver_id, &worker_id);
+        }
+    }
+
+    fn launch_driver(&mut self, driver_id: &str, worker_id: &str) {
+        let (Some(driver), Some(worker)) = (
+            self.drivers.get_mut(driver_id),
+            self.workers.get_mut(worker_id),
+        ) else {
+            return;
+        };
+        tracing::info!("Launching driver {driver_id} on worker {worker_id}");
+        worker.cores_used += driver.description.cores;
+        worker.memory_used_mib += driver.description.memory_mib;
+        worker.drivers.insert(driver_id.to_string());
+        driver.state = DriverState::Running;
+        driver.worker_id = Some(worker_id.to_string());
+        driver.worker_host_port = Some(format!("{}:{}", worker.host, worker.port));
+        let request = flint_rpc::deploy::LaunchDriverRequest {
+            driver_id: driver_id.to_string(),
+            master_url: self.url.clone(),
+            description: Some(crate::rpc::driver_description_to_wire(&driver.description)),
+        };
+        let Some(mut client) = worker_client(worker) else {
+            self.post_later(MasterEvent::DriverStateChanged {
+                driver_id: driver_id.to_string(),
+                state: DriverState::Error,
+                message: format!("worker {worker_id} has no usable address"),
+            });
+            return;
+        };
+        let events = self.events.clone();
+        let driver_id = driver_id.to_string();
+        tokio::spawn(async move {
+            if let Err(status) = client.launch_driver(request).await {
+                let _ = events
+                    .send(MasterEvent::DriverStateChanged {
+                        driver_id,
+                        state: DriverState::Error,
+                        message: format!("the worker did not launch it: {}", status.message()),
+                    })
+                    .await;
+            }
+        });
+    }
+
+    fn kill_driver(&mut self, driver_id: &str) -> (bool, String) {
+        let Some(driver) = self.drivers.get(driver_id) else {
+            return (
+                false,
+                format!("Driver {driver_id} has already finished or does not exist"),
+            );
+        };
+        tracing::info!("Asked to kill driver {driver_id}");
+        match driver.worker_id.clone() {
+            Some(worker_id) if driver.state == DriverState::Running => {
+                if let Some(worker) = self.workers.get_mut(&worker_id)
+                    && let Some(mut client) = worker_client(worker)
+                {
+                    let kill = flint_rpc::deploy::KillDriverRequest {
+                        driver_id: driver_id.to_string(),
+                    };
+                    tokio::spawn(async move {
+                        let _ = client.kill_driver(kill).await;
+                    });
+                }
+            }
+            _ => {
+                self.waiting_drivers.retain(|id| id != driver_id);
+                self.driver_ended(driver_id, DriverState::Killed, String::new(), false);
+            }
+        }
+        (true, format!("Kill request for {driver_id} submitted"))
+    }
+
+    fn driver_state_changed(&mut self, driver_id: &str, state: DriverState, message: String) {
+        let Some(driver) = self.drivers.get_mut(driver_id) else {
+            tracing::warn!(
+                "Got state {} for unknown driver {driver_id}",
+                state.as_str()
+            );
+            return;
+        };
+        tracing::info!(
+            "Driver {driver_id} is now {}{}",
+            state.as_str(),
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            }
+        );
+        if !state.is_finished() {
+            driver.state = state;
+            return;
+        }
+        self.driver_ended(driver_id, state, message, false);
+    }
+
+    /// A driver's process ended (or its worker died): frees the worker, then relaunches a
+    /// supervised driver that exited non-zero or lost its worker, or keeps the driver among
+    /// the completed ones. (A driver that cannot even start is not relaunched.)
+    fn driver_ended(
+        &mut self,
+        driver_id: &str,
+        state: DriverState,
+        message: String,
+        worker_lost: bool,
+    ) {
+        let Some(mut driver) = self.drivers.remove(driver_id) else {
+            return;
+        };
+        if let Some(worker_id) = &driver.worker_id
+            && let Some(worker) = self.workers.get_mut(worker_id)
+            && worker.drivers.remove(driver_id)
+        {
+            worker.cores_used = worker.cores_used.saturating_sub(driver.description.cores);
+            worker.memory_used_mib = worker
+                .memory_used_mib
+                .saturating_sub(driver.description.memory_mib);
+        }
+        let relaunch =
+            driver.description.supervise && (state == DriverState::Failed || worker_lost);
+        if relaunch {
+            tracing::info!("Re-launching {driver_id} in {DRIVER_RELAUNCH_DELAY:?}");
+            driver.state = DriverState::Relaunching;
+            driver.message = message;
+            driver.worker_id = None;
+            driver.worker_host_port = None;
+            self.drivers.insert(driver_id.to_string(), driver);
+            let events = self.events.clone();
+            let driver_id = driver_id.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(DRIVER_RELAUNCH_DELAY).await;
+                let _ = events.send(MasterEvent::RelaunchDriver(driver_id)).await;
+            });
+            return;
+        }
+        driver.state = state;
+        driver.message = message;
+        self.completed_drivers.push_back(driver);
+        while self.completed_drivers.len() > self.config.retained_applications {
+            self.completed_drivers.pop_front();
         }
     }
 }

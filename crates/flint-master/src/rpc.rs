@@ -6,10 +6,13 @@ use std::pin::Pin;
 use flint_rpc::deploy::master_server::{Master as MasterRpc, MasterServer};
 use flint_rpc::deploy::{
     ApplicationDescription as WireDescription, ApplicationEvent as WireApplicationEvent,
-    ExecutorAdded, ExecutorState as WireExecutorState, ExecutorStateChangedRequest,
-    ExecutorStateChangedResponse, ExecutorUpdated, HeartbeatRequest, HeartbeatResponse,
+    DriverDescription as WireDriverDescription, DriverStateChangedRequest,
+    DriverStateChangedResponse, DriverStatusRequest, DriverStatusResponse, ExecutorAdded,
+    ExecutorState as WireExecutorState, ExecutorStateChangedRequest, ExecutorStateChangedResponse,
+    ExecutorUpdated, HeartbeatRequest, HeartbeatResponse, KillDriverRequest, KillDriverResponse,
     RegisterApplicationRequest, RegisterWorkerRequest, RegisterWorkerResponse,
-    RegisteredApplication, RegisteredWorker, register_worker_response,
+    RegisteredApplication, RegisteredWorker, SubmitDriverRequest, SubmitDriverResponse,
+    register_worker_response,
 };
 use futures::Stream;
 use tokio::net::TcpListener;
@@ -18,6 +21,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::application::{ApplicationDescription, ApplicationEvent, ExecutorState};
+use crate::driver::{DriverDescription, DriverState};
 use crate::master::{
     MasterError, MasterEvent, MasterHandle, RegistrationOutcome, WorkerRegistration,
 };
@@ -139,6 +143,80 @@ impl MasterRpc for MasterService {
             return Err(stopped());
         }
         Ok(Response::new(ExecutorStateChangedResponse {}))
+    }
+
+    async fn submit_driver(
+        &self,
+        request: Request<SubmitDriverRequest>,
+    ) -> Result<Response<SubmitDriverResponse>, Status> {
+        let description = request
+            .into_inner()
+            .description
+            .ok_or_else(|| Status::invalid_argument("the driver description is missing"))
+            .and_then(driver_description_from_wire)?;
+        let driver_id = self
+            .master
+            .ask(|reply| MasterEvent::SubmitDriver(description, reply))
+            .await
+            .ok_or_else(stopped)?;
+        Ok(Response::new(SubmitDriverResponse { driver_id }))
+    }
+
+    async fn driver_status(
+        &self,
+        request: Request<DriverStatusRequest>,
+    ) -> Result<Response<DriverStatusResponse>, Status> {
+        let driver_id = request.into_inner().driver_id;
+        let driver = self
+            .master
+            .ask(|reply| MasterEvent::DriverStatus(driver_id, reply))
+            .await
+            .ok_or_else(stopped)?;
+        Ok(Response::new(match driver {
+            Some(driver) => DriverStatusResponse {
+                found: true,
+                state: driver.state.as_str().to_string(),
+                worker_id: driver.worker_id.unwrap_or_default(),
+                worker_host_port: driver.worker_host_port.unwrap_or_default(),
+                message: driver.message,
+            },
+            None => DriverStatusResponse::default(),
+        }))
+    }
+
+    async fn kill_driver(
+        &self,
+        request: Request<KillDriverRequest>,
+    ) -> Result<Response<KillDriverResponse>, Status> {
+        let driver_id = request.into_inner().driver_id;
+        let (found, message) = self
+            .master
+            .ask(|reply| MasterEvent::KillDriver(driver_id, reply))
+            .await
+            .ok_or_else(stopped)?;
+        Ok(Response::new(KillDriverResponse { found, message }))
+    }
+
+    async fn driver_state_changed(
+        &self,
+        request: Request<DriverStateChangedRequest>,
+    ) -> Result<Response<DriverStateChangedResponse>, Status> {
+        let request = request.into_inner();
+        let state = DriverState::parse(&request.state).ok_or_else(|| {
+            Status::invalid_argument(format!("unknown driver state \"{}\"", request.state))
+        })?;
+        let delivered = self
+            .master
+            .post(MasterEvent::DriverStateChanged {
+                driver_id: request.driver_id,
+                state,
+                message: request.message,
+            })
+            .await;
+        if !delivered {
+            return Err(stopped());
+        }
+        Ok(Response::new(DriverStateChangedResponse {}))
     }
 }
 
@@ -266,4 +344,38 @@ pub(crate) async fn serve(listener: TcpListener, master: MasterHandle) -> Result
         .serve_with_incoming(TcpIncoming::from(listener))
         .await?;
     Ok(())
+}
+
+/// The wire form of a driver description (sent to workers in `LaunchDriver`).
+pub(crate) fn driver_description_to_wire(description: &DriverDescription) -> WireDriverDescription {
+    WireDriverDescription {
+        application: description.application.clone(),
+        arguments: description.arguments.clone(),
+        cores: description.cores,
+        memory_mib: description.memory_mib,
+        supervise: description.supervise,
+        conf: description.conf.clone().into_iter().collect(),
+    }
+}
+
+fn driver_description_from_wire(wire: WireDriverDescription) -> Result<DriverDescription, Status> {
+    if !wire.application.starts_with('/') {
+        return Err(Status::invalid_argument(format!(
+            "the application path \"{}\" must be absolute",
+            wire.application
+        )));
+    }
+    if wire.cores == 0 || wire.memory_mib == 0 {
+        return Err(Status::invalid_argument(
+            "a driver needs at least 1 core and 1 MiB (spark.driver.cores, spark.driver.memory)",
+        ));
+    }
+    Ok(DriverDescription {
+        application: wire.application,
+        arguments: wire.arguments,
+        cores: wire.cores,
+        memory_mib: wire.memory_mib,
+        supervise: wire.supervise,
+        conf: wire.conf.into_iter().collect(),
+    })
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use crate::application::ApplicationInfo;
+use crate::driver::DriverInfo;
 use crate::master::{MasterEvent, MasterHandle, MasterSnapshot, WorkerInfo, WorkerState};
 use flint_common::now_millis;
 
@@ -27,6 +28,34 @@ struct ApplicationJson {
     submitdate: String,
     state: &'static str,
     duration: u64,
+}
+
+/// One driver in `/json/` (Spark's `JsonProtocol.writeDriverInfo`).
+#[derive(Serialize)]
+struct DriverJson {
+    id: String,
+    starttime: String,
+    state: &'static str,
+    cores: u32,
+    memory: u64,
+    resources: serde_json::Map<String, serde_json::Value>,
+    submitdate: String,
+    worker: String,
+    mainclass: String,
+}
+
+fn driver_json(driver: &DriverInfo) -> DriverJson {
+    DriverJson {
+        id: driver.id.clone(),
+        starttime: driver.submit_time_ms.to_string(),
+        state: driver.state.as_str(),
+        cores: driver.description.cores,
+        memory: driver.description.memory_mib,
+        resources: Default::default(),
+        submitdate: flint_common::java_date(driver.submit_time_ms),
+        worker: driver.worker_id.clone().unwrap_or_else(|| "None".into()),
+        mainclass: driver.description.application.clone(),
+    }
 }
 
 fn application_json(app: &ApplicationInfo, now: u64) -> ApplicationJson {
@@ -80,8 +109,8 @@ struct MasterJson {
     resourcesused: Vec<serde_json::Value>,
     activeapps: Vec<ApplicationJson>,
     completedapps: Vec<ApplicationJson>,
-    activedrivers: Vec<serde_json::Value>,
-    completeddrivers: Vec<serde_json::Value>,
+    activedrivers: Vec<DriverJson>,
+    completeddrivers: Vec<DriverJson>,
     status: &'static str,
 }
 
@@ -134,8 +163,8 @@ fn master_json(snapshot: &MasterSnapshot) -> MasterJson {
             .iter()
             .map(|app| application_json(app, now))
             .collect(),
-        activedrivers: vec![],
-        completeddrivers: vec![],
+        activedrivers: snapshot.active_drivers.iter().map(driver_json).collect(),
+        completeddrivers: snapshot.completed_drivers.iter().map(driver_json).collect(),
         status: snapshot.status,
     }
 }
@@ -222,10 +251,34 @@ async fn page(State(master): State<MasterHandle>) -> Response {
             rows = app_rows(apps),
         )
     };
+    let driver_table = |title: &str, drivers: &[DriverJson]| {
+        let mut rows = String::new();
+        for driver in drivers {
+            rows.push_str(&format!(
+                "<tr><td>{id}</td><td>{submitted}</td><td>{worker}</td><td>{state}</td>\
+                 <td>{cores}</td><td>{memory}</td><td>{main}</td></tr>\n",
+                id = escape(&driver.id),
+                submitted = escape(&driver.submitdate),
+                worker = escape(&driver.worker),
+                state = driver.state,
+                cores = driver.cores,
+                memory = mib(driver.memory),
+                main = escape(&driver.mainclass),
+            ));
+        }
+        format!(
+            "<h3>{title} ({count})</h3>\n<table><thead><tr><th>Submission ID</th>\
+             <th>Submitted Time</th><th>Worker</th><th>State</th><th>Cores</th><th>Memory</th>\
+             <th>Main Class</th></tr></thead><tbody>\n{rows}</tbody></table>\n",
+            count = drivers.len(),
+        )
+    };
     let applications = format!(
-        "{}{}",
+        "{}{}{}{}",
         app_table("Running Applications", &state.activeapps),
-        app_table("Completed Applications", &state.completedapps)
+        driver_table("Running Drivers", &state.activedrivers),
+        app_table("Completed Applications", &state.completedapps),
+        driver_table("Completed Drivers", &state.completeddrivers),
     );
     Html(format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Flint Master at {url}</title>\
@@ -236,6 +289,7 @@ async fn page(State(master): State<MasterHandle>) -> Response {
          <li><strong>Cores in use:</strong> {cores} Total, {cores_used} Used</li>\n\
          <li><strong>Memory in use:</strong> {memory} Total, {memory_used} Used</li>\n\
          <li><strong>Applications:</strong> {running} Running, {completed} Completed</li>\n\
+         <li><strong>Drivers:</strong> {drivers_running} Running, {drivers_completed} Completed</li>\n\
          <li><strong>Status:</strong> {status}</li>\n</ul>\n\
          <h3>Workers ({count})</h3>\n<table><thead><tr><th>Worker Id</th><th>Address</th>\
          <th>State</th><th>Cores</th><th>Memory</th></tr></thead><tbody>\n{rows}</tbody></table>\n\
@@ -250,6 +304,8 @@ async fn page(State(master): State<MasterHandle>) -> Response {
         count = snapshot.workers.len(),
         running = state.activeapps.len(),
         completed = state.completedapps.len(),
+        drivers_running = state.activedrivers.len(),
+        drivers_completed = state.completeddrivers.len(),
     ))
     .into_response()
 }

@@ -4,7 +4,7 @@
 //! master when the process runs and when it is gone.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use flint_rpc::deploy::{ExecutorState, ExecutorStateChangedRequest};
@@ -46,6 +46,14 @@ pub(crate) struct RunnerHandle {
 }
 
 impl RunnerHandle {
+    /// The handle of a process watched by `done`, killed through `kill`.
+    pub(crate) fn new(kill: oneshot::Sender<()>, done: tokio::task::JoinHandle<()>) -> Self {
+        Self {
+            kill: Some(kill),
+            done,
+        }
+    }
+
     /// Kills the process (if it still runs) and waits until the runner has reported it.
     pub(crate) async fn kill(mut self) {
         if let Some(kill) = self.kill.take() {
@@ -88,11 +96,7 @@ pub(crate) fn launch(
             source,
         })?;
     }
-    let file = |name: &str| {
-        let path = log_dir.join(name);
-        std::fs::File::create(&path).map_err(|source| LaunchError::Dir { path, source })
-    };
-    let (stdout, stderr) = (file("stdout")?, file("stderr")?);
+    let (stdout, stderr) = log_files(&log_dir)?;
     let binary = std::env::current_exe().map_err(LaunchError::Binary)?;
     let mut args: Vec<String> = vec![
         "executor".into(),
@@ -154,19 +158,18 @@ pub(crate) fn launch(
     let done = tokio::spawn(async move {
         // Held until the process ends: closing it tells the executor the worker is gone.
         let _stdin = child.stdin.take();
-        let (state, message, exit_status) = tokio::select! {
-            status = child.wait() => match status {
-                Ok(status) => {
-                    let code = exit_code(&status);
-                    (ExecutorState::Exited, format!("Command exited with code {code}"), Some(code))
-                }
-                Err(error) => (ExecutorState::Failed, format!("cannot wait for the process: {error}"), None),
-            },
-            _ = killed => {
-                let _ = child.kill().await;
-                let code = child.wait().await.ok().map(|s| exit_code(&s));
-                (ExecutorState::Killed, "Killed by the worker".to_string(), code)
-            }
+        let (state, message, exit_status) = match wait_or_kill(&mut child, killed).await {
+            ProcessEnd::Exited(code) => (
+                ExecutorState::Exited,
+                format!("Command exited with code {code}"),
+                Some(code),
+            ),
+            ProcessEnd::Killed(code) => (
+                ExecutorState::Killed,
+                "Killed by the worker".to_string(),
+                code,
+            ),
+            ProcessEnd::Lost(error) => (ExecutorState::Failed, error, None),
         };
         tracing::info!(
             app_id = %request.app_id,
@@ -184,10 +187,43 @@ pub(crate) fn launch(
         shared_for_task.executor_finished(&request, state.as_str_name());
         report(&shared_for_task, &request, state, message, exit_status);
     });
-    Ok(RunnerHandle {
-        kill: Some(kill),
-        done,
-    })
+    Ok(RunnerHandle::new(kill, done))
+}
+
+/// Creates `stdout` and `stderr` in `log_dir` for a child process.
+pub(crate) fn log_files(log_dir: &Path) -> Result<(std::fs::File, std::fs::File), LaunchError> {
+    let file = |name: &str| {
+        let path = log_dir.join(name);
+        std::fs::File::create(&path).map_err(|source| LaunchError::Dir { path, source })
+    };
+    Ok((file("stdout")?, file("stderr")?))
+}
+
+/// How a child process ended.
+pub(crate) enum ProcessEnd {
+    /// By itself, with this exit code (128 + signal when killed by a signal).
+    Exited(i32),
+    /// Killed by the worker.
+    Killed(Option<i32>),
+    /// The worker could not wait for it.
+    Lost(String),
+}
+
+/// Waits for `child` to exit, or kills it when `killed` fires.
+pub(crate) async fn wait_or_kill(
+    child: &mut tokio::process::Child,
+    killed: oneshot::Receiver<()>,
+) -> ProcessEnd {
+    tokio::select! {
+        status = child.wait() => match status {
+            Ok(status) => ProcessEnd::Exited(exit_code(&status)),
+            Err(error) => ProcessEnd::Lost(format!("cannot wait for the process: {error}")),
+        },
+        _ = killed => {
+            let _ = child.kill().await;
+            ProcessEnd::Killed(child.wait().await.ok().map(|s| exit_code(&s)))
+        }
+    }
 }
 
 fn exit_code(status: &std::process::ExitStatus) -> i32 {

@@ -9,6 +9,7 @@
 //!
 //! Main types: [`Worker`], [`WorkerConfig`], [`machine`] (what the machine offers).
 
+mod driver_runner;
 mod executor_runner;
 pub mod machine;
 mod rpc;

@@ -2,16 +2,17 @@
 
 use flint_rpc::deploy::worker_server::{Worker as WorkerRpc, WorkerServer};
 use flint_rpc::deploy::{
-    ApplicationFinishedRequest, ApplicationFinishedResponse, KillExecutorRequest,
-    KillExecutorResponse, LaunchExecutorRequest, LaunchExecutorResponse, WorkerStateRequest,
-    WorkerStateResponse,
+    ApplicationFinishedRequest, ApplicationFinishedResponse, KillDriverRequest, KillDriverResponse,
+    KillExecutorRequest, KillExecutorResponse, LaunchDriverRequest, LaunchDriverResponse,
+    LaunchExecutorRequest, LaunchExecutorResponse, WorkerStateRequest, WorkerStateResponse,
 };
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use crate::driver_runner::{DriverRequest, launch_driver};
 use crate::executor_runner::{LaunchRequest, launch};
-use crate::worker::{SharedStatus, WorkerError};
+use crate::worker::{SharedStatus, WorkerError, executor_key};
 
 struct WorkerService {
     shared: SharedStatus,
@@ -76,7 +77,7 @@ impl WorkerRpc for WorkerService {
         match launch(&self.shared, launch_request) {
             Ok(handle) => {
                 self.shared
-                    .add_runner(request.app_id, request.executor_id, handle);
+                    .add_runner(executor_key(&request.app_id, request.executor_id), handle);
                 Ok(Response::new(LaunchExecutorResponse {}))
             }
             Err(error) => {
@@ -100,7 +101,7 @@ impl WorkerRpc for WorkerService {
         );
         for runner in self
             .shared
-            .take_runners(|(app, id)| *app == request.app_id && *id == request.executor_id)
+            .take_runners(|key| key == executor_key(&request.app_id, request.executor_id))
         {
             runner.kill().await;
         }
@@ -117,7 +118,8 @@ impl WorkerRpc for WorkerService {
                 "invalid application id \"{app_id}\""
             )));
         }
-        for runner in self.shared.take_runners(|(app, _)| *app == app_id) {
+        let prefix = format!("{app_id}/");
+        for runner in self.shared.take_runners(|key| key.starts_with(&prefix)) {
             runner.kill().await;
         }
         let dir = self.shared.app_local_dir(&app_id);
@@ -129,6 +131,62 @@ impl WorkerRpc for WorkerService {
             Err(error) => tracing::warn!("Cannot delete {}: {error}", dir.display()),
         }
         Ok(Response::new(ApplicationFinishedResponse {}))
+    }
+
+    async fn launch_driver(
+        &self,
+        request: Request<LaunchDriverRequest>,
+    ) -> Result<Response<LaunchDriverResponse>, Status> {
+        let request = request.into_inner();
+        let description = request
+            .description
+            .ok_or_else(|| Status::invalid_argument("the driver description is missing"))?;
+        if !valid_app_id(&request.driver_id) {
+            return Err(Status::invalid_argument(format!(
+                "invalid driver id \"{}\"",
+                request.driver_id
+            )));
+        }
+        tracing::info!("Asked to launch driver {}", request.driver_id);
+        self.shared
+            .reserve(description.cores, description.memory_mib)
+            .map_err(Status::resource_exhausted)?;
+        let driver = DriverRequest {
+            driver_id: request.driver_id.clone(),
+            master_url: request.master_url,
+            application: description.application,
+            arguments: description.arguments,
+            cores: description.cores,
+            memory_mib: description.memory_mib,
+            conf: description.conf.into_iter().collect(),
+        };
+        match launch_driver(&self.shared, driver) {
+            Ok(handle) => {
+                self.shared.add_runner(request.driver_id, handle);
+                Ok(Response::new(LaunchDriverResponse {}))
+            }
+            Err(error) => {
+                self.shared
+                    .release(description.cores, description.memory_mib);
+                tracing::error!("Failed to launch driver: {error}");
+                Err(Status::internal(error.to_string()))
+            }
+        }
+    }
+
+    async fn kill_driver(
+        &self,
+        request: Request<KillDriverRequest>,
+    ) -> Result<Response<KillDriverResponse>, Status> {
+        let driver_id = request.into_inner().driver_id;
+        tracing::info!("Asked to kill driver {driver_id}");
+        for runner in self.shared.take_runners(|key| key == driver_id) {
+            runner.kill().await;
+        }
+        Ok(Response::new(KillDriverResponse {
+            found: true,
+            message: String::new(),
+        }))
     }
 }
 

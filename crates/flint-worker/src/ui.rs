@@ -9,6 +9,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+use crate::driver_runner::DriverRunnerInfo;
 use crate::executor_runner::ExecutorRunnerInfo;
 use crate::worker::{SharedStatus, WorkerStatus};
 
@@ -36,6 +37,28 @@ struct ExecutorJson {
     appdesc: ApplicationDescriptionJson,
 }
 
+/// One driver in `/json/` (Spark's `JsonProtocol.writeDriverRunner`).
+#[derive(Serialize)]
+struct DriverJson {
+    id: String,
+    starttime: String,
+    state: &'static str,
+    cores: u32,
+    memory: u64,
+    resources: serde_json::Map<String, serde_json::Value>,
+}
+
+fn driver_json(driver: &DriverRunnerInfo) -> DriverJson {
+    DriverJson {
+        id: driver.request.driver_id.clone(),
+        starttime: driver.start_time_ms.to_string(),
+        state: driver.state,
+        cores: driver.request.cores,
+        memory: driver.request.memory_mib,
+        resources: Default::default(),
+    }
+}
+
 /// The worker's state in `/json/` (Spark's `JsonProtocol.writeWorkerState`).
 #[derive(Serialize)]
 struct WorkerJson {
@@ -50,8 +73,8 @@ struct WorkerJson {
     resourcesused: serde_json::Map<String, serde_json::Value>,
     executors: Vec<ExecutorJson>,
     finishedexecutors: Vec<ExecutorJson>,
-    drivers: Vec<serde_json::Value>,
-    finisheddrivers: Vec<serde_json::Value>,
+    drivers: Vec<DriverJson>,
+    finisheddrivers: Vec<DriverJson>,
 }
 
 fn executor_json(executor: &ExecutorRunnerInfo) -> ExecutorJson {
@@ -91,8 +114,8 @@ fn worker_json(status: WorkerStatus) -> WorkerJson {
             .iter()
             .map(executor_json)
             .collect(),
-        drivers: vec![],
-        finisheddrivers: vec![],
+        drivers: status.drivers.iter().map(driver_json).collect(),
+        finisheddrivers: status.finished_drivers.iter().map(driver_json).collect(),
     }
 }
 
@@ -141,6 +164,29 @@ fn executor_table(title: &str, executors: &[ExecutorRunnerInfo]) -> String {
     )
 }
 
+fn driver_table(title: &str, drivers: &[DriverRunnerInfo]) -> String {
+    let mib = |v: u64| flint_conf::format_size(v << 20);
+    let mut rows = String::new();
+    for driver in drivers.iter().rev() {
+        let id = escape(&driver.request.driver_id);
+        rows.push_str(&format!(
+            "<tr><td>{id}</td><td>{application}</td><td>{state}</td><td>{cores}</td>\
+             <td>{memory}</td><td><a href=\"/logPage/?driverId={id}&amp;logType=stdout\">stdout</a> \
+             <a href=\"/logPage/?driverId={id}&amp;logType=stderr\">stderr</a></td></tr>\n",
+            application = escape(&driver.request.application),
+            state = driver.state,
+            cores = driver.request.cores,
+            memory = mib(driver.request.memory_mib),
+        ));
+    }
+    format!(
+        "<h3>{title} ({count})</h3>\n<table><thead><tr><th>DriverID</th><th>Main Class</th>\
+         <th>State</th><th>Cores</th><th>Memory</th><th>Logs</th></tr></thead>\
+         <tbody>\n{rows}</tbody></table>\n",
+        count = drivers.len(),
+    )
+}
+
 async fn page(State(shared): State<SharedStatus>) -> Response {
     let status = shared.status();
     let master = match (&status.master_url, &status.master_webui_url) {
@@ -156,7 +202,7 @@ async fn page(State(shared): State<SharedStatus>) -> Response {
          <li><strong>Master URL:</strong> {master}</li>\n\
          <li><strong>Cores:</strong> {cores} ({cores_used} Used)</li>\n\
          <li><strong>Memory:</strong> {memory} ({memory_used} Used)</li>\n</ul>\n\
-         {running}{finished}<p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
+         {running}{drivers}{finished}{finished_drivers}<p><a href=\"/json/\">JSON</a></p>\n</body></html>\n",
         id = escape(&status.id),
         cores = status.cores,
         cores_used = status.cores_used,
@@ -164,17 +210,22 @@ async fn page(State(shared): State<SharedStatus>) -> Response {
         memory_used = mib(status.memory_used_mib),
         running = executor_table("Running Executors", &status.executors),
         finished = executor_table("Finished Executors", &status.finished_executors),
+        drivers = driver_table("Running Drivers", &status.drivers),
+        finished_drivers = driver_table("Finished Drivers", &status.finished_drivers),
     ))
     .into_response()
 }
 
-/// `/logPage/?appId=..&executorId=..&logType=stdout|stderr` (Spark's `LogPage`).
+/// `/logPage/?appId=..&executorId=..&logType=stdout|stderr` or `?driverId=..&logType=..`
+/// (Spark's `LogPage`).
 #[derive(Deserialize)]
 struct LogQuery {
     #[serde(rename = "appId")]
-    app_id: String,
+    app_id: Option<String>,
     #[serde(rename = "executorId")]
-    executor_id: u32,
+    executor_id: Option<u32>,
+    #[serde(rename = "driverId")]
+    driver_id: Option<String>,
     #[serde(rename = "logType")]
     log_type: String,
 }
@@ -189,24 +240,44 @@ async fn log_page(
     let Ok(Query(query)) = query else {
         return (
             StatusCode::BAD_REQUEST,
-            "expected ?appId=APP&executorId=N&logType=stdout|stderr",
+            "expected ?appId=APP&executorId=N&logType=stdout|stderr or ?driverId=ID&logType=...",
         )
             .into_response();
     };
     if query.log_type != "stdout" && query.log_type != "stderr" {
         return (StatusCode::BAD_REQUEST, "logType must be stdout or stderr").into_response();
     }
-    // Only executors this worker ran: the ids never become paths unchecked.
+    // Only processes this worker ran: the ids never become paths unchecked.
     let status = shared.status();
-    let Some(executor) = status
-        .executors
-        .iter()
-        .chain(&status.finished_executors)
-        .find(|e| e.request.app_id == query.app_id && e.request.executor_id == query.executor_id)
-    else {
-        return (StatusCode::NOT_FOUND, "no such executor on this worker").into_response();
+    let log_dir = match (&query.app_id, query.executor_id, &query.driver_id) {
+        (Some(app_id), Some(executor_id), None) => status
+            .executors
+            .iter()
+            .chain(&status.finished_executors)
+            .find(|e| e.request.app_id == *app_id && e.request.executor_id == executor_id)
+            .map(|e| e.log_dir.clone()),
+        (None, None, Some(driver_id)) => status
+            .drivers
+            .iter()
+            .chain(&status.finished_drivers)
+            .find(|d| d.request.driver_id == *driver_id)
+            .map(|d| d.log_dir.clone()),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "give appId and executorId, or driverId",
+            )
+                .into_response();
+        }
     };
-    let path = executor.log_dir.join(&query.log_type);
+    let Some(log_dir) = log_dir else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no such executor or driver on this worker",
+        )
+            .into_response();
+    };
+    let path = log_dir.join(&query.log_type);
     match read_tail(&path, LOG_PAGE_BYTES) {
         Ok(text) => text.into_response(),
         Err(error) => (

@@ -6,13 +6,15 @@ use std::time::Duration;
 use flint_conf::{ConfError, SparkConf, format_size, keys};
 use flint_rpc::deploy::master_client::MasterClient;
 use flint_rpc::deploy::{
-    ExecutorStateChangedRequest, HeartbeatRequest, RegisterWorkerRequest, register_worker_response,
+    DriverStateChangedRequest, ExecutorStateChangedRequest, HeartbeatRequest,
+    RegisterWorkerRequest, register_worker_response,
 };
 use flint_rpc::{RpcError, bind_service, connect};
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::driver_runner::{DriverRequest, DriverRunnerInfo};
 use crate::executor_runner::{ExecutorRunnerInfo, LaunchRequest, RunnerHandle};
 
 /// Failures to start or run a worker.
@@ -144,6 +146,17 @@ pub(crate) struct WorkerStatus {
     pub executors: Vec<ExecutorRunnerInfo>,
     /// Executors that ended, oldest first (the last [`RETAINED_EXECUTORS`]).
     pub finished_executors: Vec<ExecutorRunnerInfo>,
+    /// Drivers running now (cluster deploy mode).
+    pub drivers: Vec<DriverRunnerInfo>,
+    /// Drivers that ended, oldest first.
+    pub finished_drivers: Vec<DriverRunnerInfo>,
+}
+
+/// A state change for the master, sent in order by one task.
+#[derive(Debug)]
+pub(crate) enum Report {
+    Executor(ExecutorStateChangedRequest),
+    Driver(DriverStateChangedRequest),
 }
 
 /// Finished executors the worker UI keeps (Spark's `spark.worker.ui.retainedExecutors`).
@@ -158,8 +171,10 @@ pub(crate) struct WorkerShared {
     status: Mutex<WorkerStatus>,
     /// The master this worker is registered with; `None` while (re-)registering.
     master: tokio::sync::watch::Sender<Option<MasterClient<Channel>>>,
-    runners: Mutex<HashMap<(String, u32), RunnerHandle>>,
-    reports: mpsc::UnboundedSender<ExecutorStateChangedRequest>,
+    /// Running processes by key: `<app-id>/<executor-id>` for executors, the driver id for
+    /// drivers.
+    runners: Mutex<HashMap<String, RunnerHandle>>,
+    reports: mpsc::UnboundedSender<Report>,
 }
 
 /// Shared view of the worker for its UI, RPC handlers and executor runners.
@@ -182,7 +197,39 @@ impl WorkerShared {
 
     /// Queues an executor state change for the master; a task sends them in order.
     pub(crate) fn report(&self, update: ExecutorStateChangedRequest) {
-        let _ = self.reports.send(update);
+        let _ = self.reports.send(Report::Executor(update));
+    }
+
+    /// Queues a driver state change for the master.
+    pub(crate) fn report_driver(&self, driver_id: &str, state: &str, message: String) {
+        let _ = self.reports.send(Report::Driver(DriverStateChangedRequest {
+            driver_id: driver_id.to_string(),
+            state: state.to_string(),
+            message,
+        }));
+    }
+
+    pub(crate) fn driver_started(&self, info: DriverRunnerInfo) {
+        lock(&self.status).drivers.push(info);
+    }
+
+    pub(crate) fn driver_finished(&self, request: &DriverRequest, state: &'static str) {
+        self.remove_runner(&request.driver_id);
+        let mut status = lock(&self.status);
+        let position = status
+            .drivers
+            .iter()
+            .position(|d| d.request.driver_id == request.driver_id);
+        if let Some(position) = position {
+            let mut info = status.drivers.remove(position);
+            info.state = state;
+            status.finished_drivers.push(info);
+            if status.finished_drivers.len() > RETAINED_EXECUTORS {
+                status.finished_drivers.remove(0);
+            }
+        }
+        status.cores_used = status.cores_used.saturating_sub(request.cores);
+        status.memory_used_mib = status.memory_used_mib.saturating_sub(request.memory_mib);
     }
 
     /// Checks that a launch fits what is free and reserves it.
@@ -212,7 +259,7 @@ impl WorkerShared {
     }
 
     pub(crate) fn executor_finished(&self, request: &LaunchRequest, state: &'static str) {
-        lock(&self.runners).remove(&(request.app_id.clone(), request.executor_id));
+        lock(&self.runners).remove(&executor_key(&request.app_id, request.executor_id));
         let mut status = lock(&self.status);
         let position = status.executors.iter().position(|e| {
             e.request.app_id == request.app_id && e.request.executor_id == request.executor_id
@@ -241,18 +288,20 @@ impl WorkerShared {
         }
     }
 
-    /// Keeps a started executor's handle so it can be killed.
-    pub(crate) fn add_runner(&self, app_id: String, executor_id: u32, handle: RunnerHandle) {
-        lock(&self.runners).insert((app_id, executor_id), handle);
+    /// Keeps a started process's handle so it can be killed.
+    pub(crate) fn add_runner(&self, key: String, handle: RunnerHandle) {
+        lock(&self.runners).insert(key, handle);
     }
 
-    /// Takes the handles of the matching executors out, to kill them.
-    pub(crate) fn take_runners(
-        &self,
-        matches: impl Fn(&(String, u32)) -> bool,
-    ) -> Vec<RunnerHandle> {
+    /// Forgets a process that ended.
+    pub(crate) fn remove_runner(&self, key: &str) {
+        lock(&self.runners).remove(key);
+    }
+
+    /// Takes the handles of the matching processes out, to kill them.
+    pub(crate) fn take_runners(&self, matches: impl Fn(&str) -> bool) -> Vec<RunnerHandle> {
         let mut runners = lock(&self.runners);
-        let keys: Vec<(String, u32)> = runners.keys().filter(|k| matches(k)).cloned().collect();
+        let keys: Vec<String> = runners.keys().filter(|k| matches(k)).cloned().collect();
         keys.into_iter()
             .filter_map(|key| runners.remove(&key))
             .collect()
@@ -327,6 +376,8 @@ impl Worker {
                 memory_used_mib: 0,
                 executors: vec![],
                 finished_executors: vec![],
+                drivers: vec![],
+                finished_drivers: vec![],
             }),
             master: tokio::sync::watch::Sender::new(None),
             runners: Mutex::new(HashMap::new()),
@@ -454,13 +505,15 @@ impl Worker {
     }
 }
 
+/// The runner key of an executor.
+pub(crate) fn executor_key(app_id: &str, executor_id: u32) -> String {
+    format!("{app_id}/{executor_id}")
+}
+
 /// Sends executor state changes to the master one after another, so a fast-exiting
 /// executor's EXITED never overtakes its RUNNING; while the worker is (re-)registering they
 /// wait (a master may launch an executor before the worker has read its registration answer).
-async fn send_reports(
-    shared: SharedStatus,
-    mut pending: mpsc::UnboundedReceiver<ExecutorStateChangedRequest>,
-) {
+async fn send_reports(shared: SharedStatus, mut pending: mpsc::UnboundedReceiver<Report>) {
     let mut registered = shared.master.subscribe();
     while let Some(update) = pending.recv().await {
         let master = match registered.wait_for(Option::is_some).await {
@@ -470,9 +523,13 @@ async fn send_reports(
         let Some(mut master) = master else {
             continue;
         };
-        if let Err(status) = master.executor_state_changed(update).await {
+        let sent = match update {
+            Report::Executor(update) => master.executor_state_changed(update).await.map(drop),
+            Report::Driver(update) => master.driver_state_changed(update).await.map(drop),
+        };
+        if let Err(status) = sent {
             tracing::warn!(
-                "Cannot report an executor's state to the master: {}",
+                "Cannot report a state change to the master: {}",
                 status.message()
             );
         }

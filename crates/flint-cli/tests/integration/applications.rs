@@ -188,3 +188,101 @@ fn second_application_waits_for_the_first_ones_cores() {
         names == ["first", "second"] && state["coresused"] == 0
     });
 }
+
+/// `flint submit --deploy-mode cluster` hands the application to the master and returns its submission id; the driver runs on the
+/// worker, its output stays in the worker's work dir and is served by the worker UI;
+/// `--status` follows it to FINISHED; `--supervise` restarts a driver that fails until it
+/// is killed with `--kill`.
+#[test]
+fn cluster_deploy_mode_runs_the_driver_on_a_worker() {
+    let (_master, port, ui) = start_master(0);
+    let url = format!("spark://127.0.0.1:{port}");
+    let worker = start_worker_with(port, "2", "2g", &[]);
+    wait_until("the worker to register", || {
+        master_state(&ui)["aliveworkers"] == 1
+    });
+    let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
+    let scripts = tempfile::tempdir().unwrap();
+    let good = scripts.path().join("count.sql");
+    std::fs::write(&good, "SELECT count(*) FROM range(1000);\n").unwrap();
+
+    let submit = crate::harness::flint(
+        &[
+            "submit",
+            "--master",
+            &url,
+            "--deploy-mode",
+            "cluster",
+            "--executor-memory",
+            "256m",
+            "--driver-memory",
+            "256m",
+            good.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(submit.code, Some(0), "{}", submit.stderr);
+    let driver_id = submit.stdout.trim().to_string();
+    assert!(driver_id.starts_with("driver-"), "{driver_id}");
+    wait_until("the driver to finish", || {
+        let status =
+            crate::harness::flint(&["submit", "--master", &url, "--status", &driver_id], &[]);
+        status.stdout.trim() == "FINISHED"
+    });
+    let state = master_state(&ui);
+    assert_eq!(state["completeddrivers"][0]["id"], driver_id.as_str());
+    assert_eq!(state["completeddrivers"][0]["state"], "FINISHED");
+    assert_eq!(state["completedapps"][0]["state"], "FINISHED");
+    let stdout = reqwest::blocking::get(format!(
+        "{worker_ui}/logPage/?driverId={driver_id}&logType=stdout"
+    ))
+    .unwrap()
+    .text()
+    .unwrap();
+    assert_eq!(stdout, "1000\n");
+
+    // A supervised driver that fails is started again until it is killed.
+    let bad = scripts.path().join("broken.sql");
+    std::fs::write(&bad, "SELEC 1;\n").unwrap();
+    let submit = crate::harness::flint(
+        &[
+            "submit",
+            "--master",
+            &url,
+            "--deploy-mode",
+            "cluster",
+            "--supervise",
+            "--driver-memory",
+            "256m",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let driver_id = submit.stdout.trim().to_string();
+    wait_until("the failing driver to be restarted", || {
+        let worker_state = get_json(&format!("{worker_ui}/json/")).unwrap_or_default();
+        worker_state["finisheddrivers"].as_array().is_some_and(|d| {
+            d.iter()
+                .filter(|d| d["id"] == driver_id.as_str() && d["state"] == "FAILED")
+                .count()
+                >= 2
+        })
+    });
+    let kill = crate::harness::flint(&["submit", "--master", &url, "--kill", &driver_id], &[]);
+    assert_eq!(kill.code, Some(0), "{}", kill.stderr);
+    wait_until("the supervised driver to be killed", || {
+        crate::harness::flint(&["submit", "--master", &url, "--status", &driver_id], &[])
+            .stdout
+            .trim()
+            == "KILLED"
+    });
+    let unknown = crate::harness::flint(
+        &["submit", "--master", &url, "--status", "driver-nope"],
+        &[],
+    );
+    assert!(
+        unknown
+            .expect_clear_error()
+            .contains("does not know driver driver-nope")
+    );
+}

@@ -1,0 +1,133 @@
+//! Cluster deploy mode's client (Spark's `deploy.Client`): hands a driver to the master,
+//! asks for its state, or asks to kill it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use flint_conf::{MasterUrl, SparkConf, keys};
+use flint_rpc::deploy::master_client::MasterClient;
+use flint_rpc::deploy::{
+    DriverDescription, DriverStatusRequest, KillDriverRequest, SubmitDriverRequest,
+};
+use tonic::transport::Channel;
+
+use crate::cli::SubmitArgs;
+use crate::error::CliError;
+
+/// Connects to the first master of `spark.master` that answers.
+async fn master(conf: &SparkConf) -> Result<MasterClient<Channel>, CliError> {
+    let url = conf.get_entry(&keys::MASTER).unwrap_or("local[*]");
+    let MasterUrl::Standalone { masters } = MasterUrl::parse(url, 1)? else {
+        return Err(CliError::Usage(format!(
+            "cluster deploy mode, --status and --kill need --master spark://HOST:PORT (got {url})"
+        )));
+    };
+    let mut last_error = String::new();
+    for (host, port) in &masters {
+        match flint_rpc::connect(host, *port, Duration::from_secs(10)).await {
+            Ok(channel) => return Ok(MasterClient::new(channel)),
+            Err(error) => last_error = error.to_string(),
+        }
+    }
+    Err(CliError::MasterRequest(format!(
+        "cannot reach the master at {url}: {last_error}"
+    )))
+}
+
+fn rpc_error(status: tonic::Status) -> CliError {
+    CliError::MasterRequest(format!("the master refused: {}", status.message()))
+}
+
+/// Submits the application as a driver to run on a worker; prints its submission id.
+pub(crate) async fn submit(
+    args: &SubmitArgs,
+    conf: &SparkConf,
+    application: &Path,
+) -> Result<ExitCode, CliError> {
+    // The worker runs the same path: it must exist, absolutely named.
+    let application = application
+        .canonicalize()
+        .map_err(|source| CliError::Read {
+            path: application.display().to_string(),
+            source,
+        })?;
+    let memory_mib = conf
+        .get_size_mib_default(&keys::DRIVER_MEMORY)?
+        .unwrap_or(1 << 30)
+        >> 20;
+    let mut settings: std::collections::HashMap<String, String> = conf
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect();
+    settings
+        .entry(keys::APP_NAME.key.to_string())
+        .or_insert_with(|| application.display().to_string());
+    let description = DriverDescription {
+        application: application.display().to_string(),
+        arguments: args.args.clone(),
+        cores: args.driver_cores.unwrap_or(1).max(1),
+        memory_mib: memory_mib.max(1),
+        supervise: args.supervise,
+        conf: settings,
+    };
+    let mut master = master(conf).await?;
+    let driver_id = master
+        .submit_driver(SubmitDriverRequest {
+            description: Some(description),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner()
+        .driver_id;
+    tracing::info!("Driver successfully submitted as {driver_id}");
+    println!("{driver_id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a driver's state (Spark's `--status`).
+pub(crate) async fn status(conf: &SparkConf, driver_id: &str) -> Result<ExitCode, CliError> {
+    let answer = master(conf)
+        .await?
+        .driver_status(DriverStatusRequest {
+            driver_id: driver_id.to_string(),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    if !answer.found {
+        return Err(CliError::MasterRequest(format!(
+            "the master does not know driver {driver_id}"
+        )));
+    }
+    println!("{}", answer.state);
+    tracing::info!("State of driver {driver_id} is {}", answer.state);
+    if !answer.worker_id.is_empty() {
+        tracing::info!(
+            "Driver running on {} ({})",
+            answer.worker_host_port,
+            answer.worker_id
+        );
+    }
+    if !answer.message.is_empty() {
+        tracing::info!("{}", answer.message);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the master to kill a driver (Spark's `--kill`).
+pub(crate) async fn kill(conf: &SparkConf, driver_id: &str) -> Result<ExitCode, CliError> {
+    let answer = master(conf)
+        .await?
+        .kill_driver(KillDriverRequest {
+            driver_id: driver_id.to_string(),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    if !answer.found {
+        return Err(CliError::MasterRequest(answer.message));
+    }
+    tracing::info!("{}", answer.message);
+    Ok(ExitCode::SUCCESS)
+}

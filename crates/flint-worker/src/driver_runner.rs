@@ -1,0 +1,100 @@
+//! Driver processes in cluster deploy mode (Spark's `DriverRunner`): the worker runs
+//! `flint submit --deploy-mode client APP ARGS` in `<work-dir>/<driver-id>/`, with stdout and
+//! stderr there, and tells the master when it runs and how it ended.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::process::Command;
+use tokio::sync::oneshot;
+
+use crate::executor_runner::{LaunchError, ProcessEnd, RunnerHandle, log_files, wait_or_kill};
+use crate::worker::SharedStatus;
+
+/// What the worker was asked to run (the domain form of `LaunchDriver`).
+#[derive(Debug, Clone)]
+pub(crate) struct DriverRequest {
+    pub driver_id: String,
+    pub master_url: String,
+    pub application: String,
+    pub arguments: Vec<String>,
+    pub cores: u32,
+    pub memory_mib: u64,
+    pub conf: BTreeMap<String, String>,
+}
+
+/// One driver the worker runs or ran, as its UI and `/json/` show it.
+#[derive(Debug, Clone)]
+pub(crate) struct DriverRunnerInfo {
+    pub request: DriverRequest,
+    pub state: &'static str,
+    pub start_time_ms: u64,
+    /// `<work-dir>/<driver-id>`: `stdout` and `stderr` are in it.
+    pub log_dir: PathBuf,
+}
+
+/// Starts the driver process and a task that watches it.
+pub(crate) fn launch_driver(
+    shared: &SharedStatus,
+    request: DriverRequest,
+) -> Result<RunnerHandle, LaunchError> {
+    let log_dir = shared.config.work_dir.join(&request.driver_id);
+    std::fs::create_dir_all(&log_dir).map_err(|source| LaunchError::Dir {
+        path: log_dir.clone(),
+        source,
+    })?;
+    let (stdout, stderr) = log_files(&log_dir)?;
+    let binary = std::env::current_exe().map_err(LaunchError::Binary)?;
+    let mut args: Vec<String> = vec![
+        "submit".into(),
+        "--master".into(),
+        request.master_url.clone(),
+        "--deploy-mode".into(),
+        "client".into(),
+        "--driver-memory".into(),
+        format!("{}m", request.memory_mib),
+        // The driver exits when this worker goes away.
+        "--watch-stdin".into(),
+    ];
+    for (key, value) in &request.conf {
+        if key != "spark.master" && key != "spark.submit.deployMode" {
+            args.push("--conf".into());
+            args.push(format!("{key}={value}"));
+        }
+    }
+    args.push(request.application.clone());
+    args.extend(request.arguments.iter().cloned());
+    tracing::info!("Launch Command: {} {}", binary.display(), args.join(" "));
+    let mut child = Command::new(&binary)
+        .args(&args)
+        .current_dir(&log_dir)
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(LaunchError::Spawn)?;
+    shared.driver_started(DriverRunnerInfo {
+        request: request.clone(),
+        state: "RUNNING",
+        start_time_ms: flint_common::now_millis(),
+        log_dir,
+    });
+    shared.report_driver(&request.driver_id, "RUNNING", String::new());
+    let (kill, killed) = oneshot::channel::<()>();
+    let shared = shared.clone();
+    let done = tokio::spawn(async move {
+        let _stdin = child.stdin.take();
+        let (state, message) = match wait_or_kill(&mut child, killed).await {
+            ProcessEnd::Exited(0) => ("FINISHED", String::new()),
+            ProcessEnd::Exited(code) => ("FAILED", format!("Command exited with code {code}")),
+            ProcessEnd::Killed(_) => ("KILLED", String::new()),
+            ProcessEnd::Lost(error) => ("ERROR", error),
+        };
+        tracing::info!("Driver {} exited with state {state}", request.driver_id);
+        shared.driver_finished(&request, state);
+        shared.report_driver(&request.driver_id, state, message);
+    });
+    Ok(RunnerHandle::new(kill, done))
+}
