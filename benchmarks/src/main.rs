@@ -1,8 +1,10 @@
-//! `cargo run --release -p flint-benchmarks -- --scale-factor 1 --master 'local[2]'`
+//! `cargo run --release -p flint-benchmarks -- --scale-factor 1 --master 'local[2]'
+//! [--master 'local-cluster[1,2,4096]' ...]`
 //!
-//! Runs the 22 TPC-H queries (Spark's SQL text, `benchmarks/queries/`) through Flint and
-//! through plain single-process DataFusion with the same partition count, checks both return
-//! the same number of rows, and prints a per-query table with totals and the ratio.
+//! Runs the 22 TPC-H queries (Spark's SQL text, `benchmarks/queries/`) through Flint under
+//! each master and through plain single-process DataFusion with the same partition count,
+//! checks all return the same number of rows, and prints a per-query table with totals and
+//! ratios.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,9 +19,11 @@ struct Args {
     /// TPC-H scale factor
     #[arg(long, default_value_t = 1.0)]
     scale_factor: f64,
-    /// Flint's master URL; its task slots are also DataFusion's partition count
-    #[arg(long, default_value = "local[2]")]
-    master: String,
+    /// Flint's master URL; may repeat to compare several (e.g. local[2] and
+    /// local-cluster[1,2,4096]) in one run. The first one's shuffle partitions are
+    /// DataFusion's partition count
+    #[arg(long = "master", default_values_t = ["local[2]".to_string()])]
+    masters: Vec<String>,
     /// Where the data lives (generated when missing); default target/tpch-sf<X>
     #[arg(long)]
     data: Option<PathBuf>,
@@ -107,17 +111,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.queries.clone()
     };
 
-    let mut builder = SparkSession::builder()
-        .master(&args.master)
-        .app_name("tpch-benchmark")
-        .config("spark.driver.memory", &args.driver_memory)
-        .config("spark.ui.showConsoleProgress", "false");
-    for pair in &args.conf {
-        let (key, value) = split_pair(pair)?;
-        builder = builder.config(key, value);
+    let mut sessions = vec![];
+    for master in &args.masters {
+        let mut builder = SparkSession::builder()
+            .master(master)
+            .app_name("tpch-benchmark")
+            .config("spark.driver.memory", &args.driver_memory)
+            .config("spark.ui.showConsoleProgress", "false");
+        for pair in &args.conf {
+            let (key, value) = split_pair(pair)?;
+            builder = builder.config(key, value);
+        }
+        sessions.push(builder.create().await?);
     }
-    let spark = builder.get_or_create().await?;
-    let partitions = spark.shuffle_partitions();
+    let partitions = sessions.first().ok_or("no --master")?.shuffle_partitions();
     let mut oracle_config = SessionConfig::new().with_target_partitions(partitions);
     for pair in &args.datafusion_conf {
         let (key, value) = split_pair(pair)?;
@@ -130,61 +137,88 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for table in flint_datagen::TPCH_TABLES {
         let path = data.join(format!("{table}.parquet"));
         let path = path.to_str().ok_or("non-UTF-8 data path")?;
-        spark
-            .sql(&format!(
-                "CREATE TEMPORARY VIEW {table} USING parquet OPTIONS (path '{path}')"
-            ))
-            .await?;
+        for spark in &sessions {
+            spark
+                .sql(&format!(
+                    "CREATE TEMPORARY VIEW {table} USING parquet OPTIONS (path '{path}')"
+                ))
+                .await?;
+        }
         oracle
             .register_parquet(table, path, ParquetReadOptions::default())
             .await?;
     }
 
     println!(
-        "TPC-H SF{} on {} | Flint {} vs DataFusion with {partitions} partitions | best of {}",
+        "TPC-H SF{} on {} | Flint vs DataFusion with {partitions} partitions | best of {}",
         args.scale_factor,
         machine(),
-        args.master,
         args.iterations
     );
-    println!(
-        "{:<6} {:>12} {:>15} {:>8} {:>8}",
-        "query", "flint (ms)", "datafusion (ms)", "ratio", "rows"
-    );
-    let (mut flint_total, mut datafusion_total) = (Duration::ZERO, Duration::ZERO);
+    for (index, master) in args.masters.iter().enumerate() {
+        println!("  flint[{index}] = {master}");
+    }
+    let mut header = format!("{:<6}", "query");
+    for index in 0..sessions.len() {
+        header.push_str(&format!(
+            " {:>14} {:>6}",
+            format!("flint[{index}] ms"),
+            "ratio"
+        ));
+    }
+    header.push_str(&format!(" {:>15} {:>8}", "datafusion (ms)", "rows"));
+    println!("{header}");
+    let mut flint_totals = vec![Duration::ZERO; sessions.len()];
+    let mut datafusion_total = Duration::ZERO;
     for n in queries {
         let text = query_text(n)?;
-        let (flint_time, flint_rows) = best_of(args.iterations, || async {
-            Ok(spark.sql(&text).await?.collect().await?)
-        })
-        .await?;
         let (df_time, df_rows) = best_of(args.iterations, || async {
             Ok(oracle.sql(&text).await?.collect().await?)
         })
         .await?;
-        if flint_rows != df_rows {
-            return Err(
-                format!("q{n}: flint returned {flint_rows} rows, datafusion {df_rows}").into(),
-            );
+        let mut line = format!("{:<6}", format!("q{n}"));
+        for (index, spark) in sessions.iter().enumerate() {
+            let (flint_time, flint_rows) = best_of(args.iterations, || async {
+                Ok(spark.sql(&text).await?.collect().await?)
+            })
+            .await?;
+            if flint_rows != df_rows {
+                return Err(format!(
+                    "q{n}: {} returned {flint_rows} rows, datafusion {df_rows}",
+                    args.masters[index]
+                )
+                .into());
+            }
+            flint_totals[index] += flint_time;
+            line.push_str(&format!(
+                " {:>14.1} {:>6.2}",
+                flint_time.as_secs_f64() * 1000.0,
+                flint_time.as_secs_f64() / df_time.as_secs_f64()
+            ));
         }
-        flint_total += flint_time;
         datafusion_total += df_time;
-        println!(
-            "{:<6} {:>12.1} {:>15.1} {:>8.2} {:>8}",
-            format!("q{n}"),
-            flint_time.as_secs_f64() * 1000.0,
+        line.push_str(&format!(
+            " {:>15.1} {:>8}",
             df_time.as_secs_f64() * 1000.0,
-            flint_time.as_secs_f64() / df_time.as_secs_f64(),
-            flint_rows
-        );
+            df_rows
+        ));
+        println!("{line}");
     }
-    println!(
-        "{:<6} {:>12.1} {:>15.1} {:>8.2}",
-        "total",
-        flint_total.as_secs_f64() * 1000.0,
-        datafusion_total.as_secs_f64() * 1000.0,
-        flint_total.as_secs_f64() / datafusion_total.as_secs_f64()
-    );
-    spark.stop();
+    let mut line = format!("{:<6}", "total");
+    for total in &flint_totals {
+        line.push_str(&format!(
+            " {:>14.1} {:>6.2}",
+            total.as_secs_f64() * 1000.0,
+            total.as_secs_f64() / datafusion_total.as_secs_f64()
+        ));
+    }
+    line.push_str(&format!(
+        " {:>15.1}",
+        datafusion_total.as_secs_f64() * 1000.0
+    ));
+    println!("{line}");
+    for spark in &sessions {
+        spark.stop();
+    }
     Ok(())
 }

@@ -100,9 +100,11 @@ impl ExecutorConfig {
             memory_bytes: conf.get_size_mib_default(memory_key)?.unwrap_or(1 << 30),
             memory_key: memory_key.key,
             memory_fraction: conf.get_fraction(&keys::MEMORY_FRACTION)?.unwrap_or(0.6),
+            // Absolute: map outputs are found by path from other tasks and processes.
             local_dir: conf
                 .get(keys::LOCAL_DIR.key)
                 .map(PathBuf::from)
+                .map(|dir| std::path::absolute(&dir).unwrap_or(dir))
                 .unwrap_or_else(std::env::temp_dir),
             compression,
             session_config,

@@ -324,10 +324,16 @@ const INITIAL_REGISTRATION_ATTEMPTS: u32 = 6;
 impl Worker {
     /// Binds its ports, then registers with the master and heartbeats until the process ends.
     pub async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
+        let mut config = config;
         std::fs::create_dir_all(&config.work_dir).map_err(|source| WorkerError::WorkDir {
             path: config.work_dir.clone(),
             source,
         })?;
+        config.work_dir =
+            std::path::absolute(&config.work_dir).map_err(|source| WorkerError::WorkDir {
+                path: config.work_dir.clone(),
+                source,
+            })?;
         let (rpc_listener, port) = bind_service(
             "sparkWorker",
             &config.host,
@@ -357,7 +363,12 @@ impl Worker {
             "Bound WorkerWebUI to {}, and started at {webui_address}",
             config.host
         );
-        let local_root = config.local_dir.join(format!("flint-{id}"));
+        // Absolute: executors start elsewhere and tell other executors where their files are.
+        let local_root = std::path::absolute(config.local_dir.join(format!("flint-{id}")))
+            .map_err(|source| WorkerError::WorkDir {
+                path: config.local_dir.clone(),
+                source,
+            })?;
         std::fs::create_dir_all(&local_root).map_err(|source| WorkerError::WorkDir {
             path: local_root.clone(),
             source,

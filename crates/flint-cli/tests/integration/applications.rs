@@ -286,3 +286,79 @@ fn cluster_deploy_mode_runs_the_driver_on_a_worker() {
             .contains("does not know driver driver-nope")
     );
 }
+
+/// One of two workers killed with `kill -9` between two actions over the same shuffled
+/// DataFrame: its executor exits with it, the driver forgets that executor's map outputs, the
+/// master declares the worker DEAD after spark.worker.timeout and places a replacement on the
+/// other worker, and the second action recomputes the lost map outputs and is right.
+#[test]
+fn killed_worker_is_replaced_and_the_answer_stays_right() {
+    let (_master, port, ui) = start_master(0);
+    let url = format!("spark://127.0.0.1:{port}");
+    let _survivor = start_worker_with(port, "2", "1g", &[]);
+    let mut victim = start_worker_with(port, "1", "1g", &[]);
+    wait_until("two workers", || master_state(&ui)["aliveworkers"] == 2);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Async steps run on the runtime; the blocking HTTP polls run between them.
+    let spark = runtime
+        .block_on(
+            flint::SparkSession::builder()
+                .master(&url)
+                .app_name("survives-a-worker")
+                .config("spark.cores.max", "2")
+                .config("spark.executor.cores", "1")
+                .config("spark.executor.memory", "256m")
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.ui.showConsoleProgress", "false")
+                .create(),
+        )
+        .unwrap();
+    // Spread out: one executor on each worker.
+    wait_until("an executor on each worker", || {
+        master_state(&ui)["workers"]
+            .as_array()
+            .is_some_and(|w| w.iter().all(|w| w["coresused"] == 1))
+    });
+    let df = runtime.block_on(async {
+        spark
+            .range(100_000)
+            .await
+            .unwrap()
+            .create_or_replace_temp_view("numbers")
+            .unwrap();
+        spark
+            .sql("SELECT id % 10 AS k, sum(id) AS s FROM numbers GROUP BY id % 10 ORDER BY k")
+            .await
+            .unwrap()
+    });
+    let expected: Vec<String> = (0..10i64)
+        .map(|k| format!("{k}\t{}", (0..10_000).map(|j| 10 * j + k).sum::<i64>()))
+        .collect();
+    let lines = |batches: Vec<flint::RecordBatch>| -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(flint::format_row_values)
+            .map(|row| row.join("\t"))
+            .collect()
+    };
+    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+
+    victim.kill();
+    wait_until(
+        "the master to declare the worker dead and place a replacement",
+        || {
+            let state = master_state(&ui);
+            state["aliveworkers"] == 1 && state["coresused"] == 2
+        },
+    );
+    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    spark.stop();
+    wait_until("the application to be completed", || {
+        master_state(&ui)["completedapps"][0]["state"] == "FINISHED"
+    });
+}
