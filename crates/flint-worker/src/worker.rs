@@ -159,7 +159,8 @@ pub(crate) enum Report {
     Driver(DriverStateChangedRequest),
 }
 
-/// Finished executors the worker UI keeps (Spark's `spark.worker.ui.retainedExecutors`).
+/// Finished executors (and drivers) the worker UI keeps (Spark's
+/// `spark.worker.ui.retainedExecutors`).
 const RETAINED_EXECUTORS: usize = 1000;
 
 /// The worker's state shared by its RPC handlers, UI and executor runners.
@@ -216,20 +217,19 @@ impl WorkerShared {
     pub(crate) fn driver_finished(&self, request: &DriverRequest, state: &'static str) {
         self.remove_runner(&request.driver_id);
         let mut status = lock(&self.status);
-        let position = status
-            .drivers
-            .iter()
-            .position(|d| d.request.driver_id == request.driver_id);
-        if let Some(position) = position {
-            let mut info = status.drivers.remove(position);
-            info.state = state;
-            status.finished_drivers.push(info);
-            if status.finished_drivers.len() > RETAINED_EXECUTORS {
-                status.finished_drivers.remove(0);
-            }
-        }
-        status.cores_used = status.cores_used.saturating_sub(request.cores);
-        status.memory_used_mib = status.memory_used_mib.saturating_sub(request.memory_mib);
+        let WorkerStatus {
+            drivers,
+            finished_drivers,
+            ..
+        } = &mut *status;
+        retire(
+            drivers,
+            finished_drivers,
+            |d| d.request.driver_id == request.driver_id,
+            |d| d.state = state,
+        );
+        drop(status);
+        self.release(request.cores, request.memory_mib);
     }
 
     /// Checks that a launch fits what is free and reserves it.
@@ -247,7 +247,7 @@ impl WorkerShared {
         Ok(())
     }
 
-    /// Gives back a reservation whose launch failed.
+    /// Gives back the cores and memory of a process that ended or never started.
     pub(crate) fn release(&self, cores: u32, memory_mib: u64) {
         let mut status = lock(&self.status);
         status.cores_used = status.cores_used.saturating_sub(cores);
@@ -259,21 +259,21 @@ impl WorkerShared {
     }
 
     pub(crate) fn executor_finished(&self, request: &LaunchRequest, state: &'static str) {
-        lock(&self.runners).remove(&executor_key(&request.app_id, request.executor_id));
+        self.remove_runner(&executor_key(&request.app_id, request.executor_id));
         let mut status = lock(&self.status);
-        let position = status.executors.iter().position(|e| {
-            e.request.app_id == request.app_id && e.request.executor_id == request.executor_id
-        });
-        if let Some(position) = position {
-            let mut info = status.executors.remove(position);
-            info.state = state;
-            status.finished_executors.push(info);
-            if status.finished_executors.len() > RETAINED_EXECUTORS {
-                status.finished_executors.remove(0);
-            }
-        }
-        status.cores_used = status.cores_used.saturating_sub(request.cores);
-        status.memory_used_mib = status.memory_used_mib.saturating_sub(request.memory_mib);
+        let WorkerStatus {
+            executors,
+            finished_executors,
+            ..
+        } = &mut *status;
+        retire(
+            executors,
+            finished_executors,
+            |e| e.request.app_id == request.app_id && e.request.executor_id == request.executor_id,
+            |e| e.state = state,
+        );
+        drop(status);
+        self.release(request.cores, request.memory_mib);
     }
 
     /// Kills every executor and deletes the executors' local directories (the logs stay).
@@ -513,6 +513,24 @@ impl Worker {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+    }
+}
+
+/// Moves the first entry of `running` that `is_it` picks to `finished` (keeping the last
+/// [`RETAINED_EXECUTORS`]), after `finish` marks its final state.
+fn retire<T>(
+    running: &mut Vec<T>,
+    finished: &mut Vec<T>,
+    is_it: impl Fn(&T) -> bool,
+    finish: impl FnOnce(&mut T),
+) {
+    if let Some(position) = running.iter().position(is_it) {
+        let mut entry = running.remove(position);
+        finish(&mut entry);
+        finished.push(entry);
+        if finished.len() > RETAINED_EXECUTORS {
+            finished.remove(0);
+        }
     }
 }
 
