@@ -79,6 +79,13 @@ pub(crate) async fn run_executor(args: ExecutorArgs) -> Result<ExitCode, CliErro
         driver_host: driver_host.to_string(),
         driver_port,
         hostname: args.hostname.clone(),
+        block_manager_port: conf
+            .get_u16(&flint_conf::keys::BLOCK_MANAGER_PORT)?
+            .unwrap_or(0),
+        port_max_retries: conf
+            .get_u16(&flint_conf::keys::PORT_MAX_RETRIES)?
+            .unwrap_or(16),
+        heartbeat_interval: conf.get_duration(&flint_conf::keys::EXECUTOR_HEARTBEAT_INTERVAL)?,
         executor: flint_executor::ExecutorConfig::from_conf(
             args.executor_id.clone(),
             args.app_id.clone(),

@@ -27,6 +27,7 @@ macro_rules! entries {
 
 entries! {
     APP_NAME = "spark.app.name", None, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
+    BLOCK_MANAGER_PORT = "spark.blockManager.port", Some("0"), "Port of each executor's shuffle block service (Arrow Flight), from which reducers on other hosts fetch its blocks; 0 picks a free one.";
     CORES_MAX = "spark.cores.max", None, "Cores an application takes from a standalone cluster in all (flint submit --total-executor-cores); unset = every core it can get.";
     DEFAULT_PARALLELISM = "spark.default.parallelism", None, "Default partition count; when unset, the task slots: N for local[N], on a standalone cluster the cores the application may get when it registers (at least 2).";
     DEPLOY_MAX_EXECUTOR_RETRIES = "spark.deploy.maxExecutorRetries", Some("10"), "Master: abnormal executor exits in a row after which an application with no running executor is removed as FAILED.";
@@ -36,13 +37,16 @@ entries! {
     DRIVER_MEMORY = "spark.driver.memory", Some("1g"), "Memory of the driver; in local mode it sizes the one executor's memory pool.";
     DRIVER_PORT = "spark.driver.port", Some("0"), "Port of the driver's endpoint that executors dial; 0 picks a free one.";
     EXECUTOR_CORES = "spark.executor.cores", None, "Task slots per executor; in local[N] mode N.";
+    EXECUTOR_HEARTBEAT_INTERVAL = "spark.executor.heartbeatInterval", Some("10s"), "How often an executor tells its driver it is alive; must be well below spark.network.timeout.";
     EXECUTOR_MEMORY = "spark.executor.memory", Some("1g"), "Memory of each executor; sizes its memory pool shared by its task slots.";
     IO_COMPRESSION_CODEC = "spark.io.compression.codec", Some("lz4"), "Compression of shuffle blocks: lz4, zstd or none.";
     LOCAL_DIR = "spark.local.dir", None, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
     MASTER = "spark.master", Some("local[*]"), "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
     MASTER_UI_PORT = "spark.master.ui.port", Some("8080"), "Port of the master's web UI (flint master --webui-port); 0 picks a free one, a taken port moves to the next.";
     MEMORY_FRACTION = "spark.memory.fraction", Some("0.6"), "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
+    NETWORK_TIMEOUT = "spark.network.timeout", Some("120s"), "Silence after which a driver removes an executor that stopped heartbeating; also the timeout of shuffle block fetches.";
     PORT_MAX_RETRIES = "spark.port.maxRetries", Some("16"), "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
+    SHUFFLE_READ_HOST_LOCAL_DISK = "spark.shuffle.readHostLocalDisk", Some("true"), "Reducers read blocks written on their own host straight from disk; false fetches every other executor's blocks over the network.";
     AUTO_BROADCAST_JOIN_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold", Some("10m"), "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
     SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
     STARVATION_TIMEOUT = "spark.starvation.timeout", Some("15s"), "How often a driver with no executor yet repeats \"Initial job has not accepted any resources\".";

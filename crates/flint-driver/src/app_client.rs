@@ -10,10 +10,13 @@ use std::time::Duration;
 use flint_conf::format_size;
 use flint_rpc::deploy::master_client::MasterClient;
 use flint_rpc::deploy::{
-    ApplicationDescription, ExecutorState, RegisterApplicationRequest, application_event,
+    ApplicationDescription, ExecutorState, KillExecutorsRequest, RegisterApplicationRequest,
+    application_event,
 };
 use thiserror::Error;
+use tokio::sync::mpsc;
 use tonic::Streaming;
+use tonic::transport::Channel;
 
 use crate::StandaloneSchedulerBackend;
 
@@ -85,10 +88,8 @@ impl StandaloneAppClient {
                     continue;
                 }
             };
-            let mut events = match MasterClient::new(channel)
-                .register_application(request.clone())
-                .await
-            {
+            let mut master_client = MasterClient::new(channel);
+            let mut events = match master_client.register_application(request.clone()).await {
                 Ok(response) => response.into_inner(),
                 Err(status) if status.code() == tonic::Code::InvalidArgument => {
                     return Err(AppClientError::Refused {
@@ -130,7 +131,14 @@ impl StandaloneAppClient {
                 app_id = %app_id,
                 "Connected to Flint cluster with app ID {app_id}"
             );
-            let follow = tokio::spawn(follow_events(app_id.clone(), events, backend));
+            let kill_requests = backend.take_kill_requests();
+            let follow = tokio::spawn(follow_events(
+                app_id.clone(),
+                events,
+                backend,
+                master_client,
+                kill_requests,
+            ));
             return Ok(Self {
                 app_id,
                 cluster_cores,
@@ -165,13 +173,49 @@ impl Drop for StandaloneAppClient {
     }
 }
 
+/// Asks the master to kill (and so replace) an executor the driver gave up on, as Spark's
+/// `killAndReplaceExecutor`.
+fn request_kill(app_id: &str, executor_id: &str, mut master: MasterClient<Channel>) {
+    let Ok(id) = executor_id.parse::<u32>() else {
+        return;
+    };
+    let request = KillExecutorsRequest {
+        app_id: app_id.to_string(),
+        executor_ids: vec![id],
+    };
+    let app_id = app_id.to_string();
+    tokio::spawn(async move {
+        tracing::info!(app_id = %app_id, "Requesting the master to kill executor {app_id}/{id}");
+        if let Err(status) = master.kill_executors(request).await {
+            tracing::warn!(
+                "Cannot ask the master to kill executor {id}: {}",
+                status.message()
+            );
+        }
+    });
+}
+
 async fn follow_events(
     app_id: String,
     mut events: Streaming<flint_rpc::deploy::ApplicationEvent>,
     backend: Arc<StandaloneSchedulerBackend>,
+    master: MasterClient<Channel>,
+    mut kill_requests: Option<mpsc::UnboundedReceiver<String>>,
 ) {
     loop {
-        let event = match events.message().await {
+        let next = tokio::select! {
+            next = events.message() => next,
+            Some(executor_id) = async {
+                match kill_requests.as_mut() {
+                    Some(requests) => requests.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                request_kill(&app_id, &executor_id, master.clone());
+                continue;
+            }
+        };
+        let event = match next {
             Ok(Some(event)) => event,
             Ok(None) => {
                 tracing::error!(

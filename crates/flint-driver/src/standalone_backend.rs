@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use flint_executor::{TaskDescription, TaskFailureReason, TaskMetrics, TaskResult};
@@ -17,7 +17,7 @@ use flint_rpc::executor::{
 };
 use futures::Stream;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -31,6 +31,10 @@ struct RegisteredExecutorSlot {
     free_cores: usize,
     outbound: Outbound,
     running: HashSet<u64>,
+    /// When the executor last said anything (a heartbeat or a status update).
+    last_seen: Instant,
+    /// Told when the executor is removed, so its connection is closed.
+    removed: Arc<Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +56,7 @@ impl BackendState {
         let Some(executor) = self.executors.remove(executor_id) else {
             return;
         };
+        executor.removed.notify_one();
         if self.stopping {
             tracing::debug!(executor_id, "Executor {executor_id} stopped: {reason}");
             return;
@@ -82,6 +87,9 @@ pub struct StandaloneSchedulerBackend {
     starvation_timeout: Duration,
     port: u16,
     server: tokio::task::JoinHandle<()>,
+    heartbeat_receiver: tokio::task::JoinHandle<()>,
+    /// Executors given up on, for the application client to have killed and replaced.
+    kill_requests: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
 impl StandaloneSchedulerBackend {
@@ -89,11 +97,13 @@ impl StandaloneSchedulerBackend {
     /// (`spark.cores.max`), while tasks wait for real executor cores. A lost executor's map
     /// outputs are removed from `map_outputs`. Until a first task launches, Spark's
     /// "Initial job has not accepted any resources" is logged every `starvation_timeout`
-    /// (`spark.starvation.timeout`).
+    /// (`spark.starvation.timeout`). An executor silent for `executor_timeout`
+    /// (`spark.network.timeout`) is removed as lost and offered to [`Self::take_kill_requests`].
     pub fn start(
         listener: TcpListener,
         expected_cores: usize,
         starvation_timeout: Duration,
+        executor_timeout: Duration,
         map_outputs: Arc<MapOutputTracker>,
     ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
@@ -117,6 +127,14 @@ impl StandaloneSchedulerBackend {
             port,
             "Driver endpoint for executors listening on port {port}"
         );
+        let (kill, kill_requests) = mpsc::unbounded_channel();
+        let heartbeat_receiver = tokio::spawn(expire_dead_executors(
+            Arc::clone(&state),
+            Arc::clone(&changes),
+            Arc::clone(&map_outputs),
+            executor_timeout,
+            kill,
+        ));
         Ok(Self {
             state,
             changes,
@@ -125,7 +143,18 @@ impl StandaloneSchedulerBackend {
             starvation_timeout: starvation_timeout.max(Duration::from_millis(100)),
             port,
             server,
+            heartbeat_receiver,
+            kill_requests: Mutex::new(Some(kill_requests)),
         })
+    }
+
+    /// The ids of executors removed for missing heartbeats, which should be killed (their
+    /// process may hang on to cores); the first caller gets the receiver.
+    pub fn take_kill_requests(&self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.kill_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Records why the master cannot place an executor yet (printed with the starvation
@@ -249,6 +278,48 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
         }
         drop(state);
         self.server.abort();
+        self.heartbeat_receiver.abort();
+    }
+}
+
+/// Spark's `HeartbeatReceiver`: removes executors that have been silent for longer than
+/// `timeout` (a hung or stopped process keeps its connection open), failing their tasks and
+/// forgetting their map outputs, and asks for them to be killed.
+async fn expire_dead_executors(
+    state: Arc<Mutex<BackendState>>,
+    changes: Arc<watch::Sender<u64>>,
+    map_outputs: Arc<MapOutputTracker>,
+    timeout: Duration,
+    kill: mpsc::UnboundedSender<String>,
+) {
+    let check_every = (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
+    loop {
+        tokio::time::sleep(check_every).await;
+        let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+        let expired: Vec<(String, Duration)> = guard
+            .executors
+            .iter()
+            .map(|(id, e)| (id.clone(), e.last_seen.elapsed()))
+            .filter(|(_, silent)| *silent > timeout)
+            .collect();
+        for (executor_id, silent) in &expired {
+            tracing::warn!(
+                executor_id = %executor_id,
+                "Removing executor {executor_id} with no recent heartbeats: {} ms exceeds timeout {} ms",
+                silent.as_millis(),
+                timeout.as_millis()
+            );
+            let reason = format!(
+                "Executor heartbeat timed out after {} ms",
+                silent.as_millis()
+            );
+            guard.remove_executor(executor_id, &reason, &map_outputs);
+            let _ = kill.send(executor_id.clone());
+        }
+        drop(guard);
+        if !expired.is_empty() {
+            changes.send_modify(|v| *v += 1);
+        }
     }
 }
 
@@ -283,6 +354,7 @@ impl Driver for DriverService {
         };
         let executor_id = register.executor_id.clone();
         let (outbound, queue) = mpsc::channel(1024);
+        let removed = Arc::new(Notify::new());
         {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if state.executors.contains_key(&executor_id) {
@@ -305,6 +377,8 @@ impl Driver for DriverService {
                     free_cores: register.cores as usize,
                     outbound: outbound.clone(),
                     running: HashSet::new(),
+                    last_seen: Instant::now(),
+                    removed: Arc::clone(&removed),
                 },
             );
         }
@@ -319,7 +393,21 @@ impl Driver for DriverService {
         let map_outputs = Arc::clone(&self.map_outputs);
         tokio::spawn(async move {
             let reason = loop {
-                match inbound.message().await {
+                let message = tokio::select! {
+                    message = inbound.message() => message,
+                    // Removed elsewhere (missed heartbeats, the master's report): hang up.
+                    () = removed.notified() => return,
+                };
+                if let Ok(Some(_)) = &message
+                    && let Some(executor) = state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .executors
+                        .get_mut(&executor_id)
+                {
+                    executor.last_seen = Instant::now();
+                }
+                match message {
                     Ok(Some(ExecutorMessage {
                         message: Some(executor_message::Message::StatusUpdate(update)),
                     })) => {
@@ -388,6 +476,9 @@ mod tests {
             driver_host: "127.0.0.1".into(),
             driver_port: port,
             hostname: "127.0.0.1".into(),
+            block_manager_port: 0,
+            port_max_retries: 0,
+            heartbeat_interval: Duration::from_secs(10),
             executor: ExecutorConfig {
                 executor_id: id.into(),
                 app_id: "app-test".into(),
@@ -398,6 +489,10 @@ mod tests {
                 local_dir: dir.to_path_buf(),
                 compression: None,
                 session_config: datafusion::prelude::SessionConfig::new(),
+                host: "127.0.0.1".into(),
+                block_transfer_port: 0,
+                read_host_local_disk: true,
+                network_timeout: Duration::from_secs(120),
             },
         }
     }
@@ -423,6 +518,7 @@ mod tests {
             listener,
             2,
             Duration::from_secs(15),
+            Duration::from_secs(120),
             Arc::new(MapOutputTracker::default()),
         )
         .unwrap();
@@ -482,5 +578,45 @@ mod tests {
             matches!(stopped, Ok(Ok(Ok(())))),
             "executor 1 stops when told: {stopped:?}"
         );
+    }
+
+    /// An executor that heartbeats stays; one whose heartbeats stop (here: too rare for the
+    /// timeout) is removed, its connection closed, and offered for killing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_executors_are_removed_and_offered_for_killing() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let backend = StandaloneSchedulerBackend::start(
+            listener,
+            2,
+            Duration::from_secs(15),
+            Duration::from_millis(600),
+            Arc::new(MapOutputTracker::default()),
+        )
+        .unwrap();
+        let mut kill_requests = backend.take_kill_requests().unwrap();
+        assert!(backend.take_kill_requests().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let mut beating = executor("0", backend.port(), dir.path());
+        beating.heartbeat_interval = Duration::from_millis(100);
+        let mut silent = executor("1", backend.port(), dir.path());
+        silent.heartbeat_interval = Duration::from_secs(3600);
+        let _beating = tokio::spawn(run_executor_backend(beating));
+        let silent = tokio::spawn(run_executor_backend(silent));
+        wait_for_executors(&backend, 2).await;
+
+        let killed = tokio::time::timeout(Duration::from_secs(10), kill_requests.recv()).await;
+        assert_eq!(killed, Ok(Some("1".to_string())));
+        wait_for_executors(&backend, 1).await;
+        assert_eq!(backend.executors()[0].0, "0");
+        // The driver hung up on it, so the (healthy) process ends by itself.
+        let ended = tokio::time::timeout(Duration::from_secs(10), silent).await;
+        assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            backend.executors().len(),
+            1,
+            "the heartbeating executor stays"
+        );
+        backend.stop();
     }
 }

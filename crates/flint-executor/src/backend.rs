@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use flint_rpc::executor::driver_client::DriverClient;
 use flint_rpc::executor::{
-    DriverMessage, ExecutorMessage, RegisterExecutor, StatusUpdate, driver_message,
+    DriverMessage, ExecutorMessage, Heartbeat, RegisterExecutor, StatusUpdate, driver_message,
     executor_message,
 };
+use flint_shuffle::BlockTransferService;
 use tokio::sync::mpsc;
+use tonic::transport::server::TcpIncoming;
 
 use crate::{Executor, ExecutorConfig, ExecutorError};
 
@@ -22,16 +24,48 @@ pub struct ExecutorBackendConfig {
     pub driver_host: String,
     /// The driver's executor endpoint port.
     pub driver_port: u16,
-    /// The host this executor reports (where its shuffle files are).
+    /// The host this executor reports (where its shuffle files are) and binds its block
+    /// transfer service on.
     pub hostname: String,
+    /// `spark.blockManager.port`: where the block transfer service listens (0: any free port).
+    pub block_manager_port: u16,
+    /// `spark.port.maxRetries`: further ports tried when that one is taken.
+    pub port_max_retries: u16,
+    /// `spark.executor.heartbeatInterval`.
+    pub heartbeat_interval: Duration,
     /// The executor itself: id, cores, memory, local dir.
     pub executor: ExecutorConfig,
 }
 
-/// Runs an executor for its driver until the driver stops it or disconnects.
+/// Runs an executor for its driver until the driver stops it or disconnects: its block
+/// transfer service serves its shuffle blocks to other hosts meanwhile.
 pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), ExecutorError> {
-    let executor = Arc::new(Executor::new(config.executor.clone(), vec![])?);
+    let (listener, port) = flint_rpc::bind_service(
+        "FlightBlockTransferService",
+        &config.hostname,
+        config.block_manager_port,
+        config.port_max_retries,
+    )
+    .await?;
+    let mut executor_config = config.executor.clone();
+    executor_config.host = config.hostname.clone();
+    executor_config.block_transfer_port = port;
+    let executor = Arc::new(Executor::new(executor_config, vec![])?);
+    tracing::info!(
+        "Server created on {}:{port} (shuffle blocks over Arrow Flight)",
+        config.hostname
+    );
+    let service = BlockTransferService::new(
+        config.executor.executor_id.clone(),
+        Arc::clone(executor.block_manager()),
+    );
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service.into_server())
+            .serve_with_incoming(TcpIncoming::from(listener)),
+    );
     let result = serve_driver(&config, Arc::clone(&executor)).await;
+    server.abort();
     executor.stop();
     result
 }
@@ -72,6 +106,12 @@ async fn serve_driver(
         .await
         .map_err(|status| ExecutorError::Driver(status.message().to_string()))?
         .into_inner();
+    let heartbeats = tokio::spawn(send_heartbeats(
+        outbound.clone(),
+        executor_id.clone(),
+        config.heartbeat_interval,
+    ));
+    let _stop_heartbeats = AbortOnDrop(heartbeats);
     loop {
         let message = match inbound.message().await {
             Ok(Some(message)) => message,
@@ -135,5 +175,36 @@ async fn serve_driver(
                 tracing::warn!("Ignoring an empty message from the driver")
             }
         }
+    }
+}
+
+/// Tells the driver every `interval` that this executor is alive (Spark's `Heartbeat` to the
+/// driver's `HeartbeatReceiver`), until the connection is gone.
+async fn send_heartbeats(
+    outbound: mpsc::Sender<ExecutorMessage>,
+    executor_id: String,
+    interval: Duration,
+) {
+    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let heartbeat = ExecutorMessage {
+            message: Some(executor_message::Message::Heartbeat(Heartbeat {
+                executor_id: executor_id.clone(),
+            })),
+        };
+        if outbound.send(heartbeat).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Aborts a background task when the scope that started it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow_ipc::CompressionType;
 use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
@@ -19,7 +19,7 @@ use datafusion::prelude::SessionConfig;
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use flint_conf::keys::{self, ConfigEntry};
 use flint_conf::{ConfError, SparkConf, format_size};
-use flint_shuffle::{ShuffleCodec, ShuffleEnv, ShuffleError, ShuffleWriterExec};
+use flint_shuffle::{ShuffleClient, ShuffleCodec, ShuffleEnv, ShuffleError, ShuffleWriterExec};
 use flint_storage::{DiskBlockManager, StorageError};
 use futures::TryStreamExt;
 use thiserror::Error;
@@ -67,6 +67,14 @@ pub struct ExecutorConfig {
     pub compression: Option<CompressionType>,
     /// DataFusion settings the tasks run with (batch size and the like).
     pub session_config: SessionConfig,
+    /// The host the executor runs on, recorded in its map outputs.
+    pub host: String,
+    /// The port its block transfer service listens on; 0 when it serves no blocks (local mode).
+    pub block_transfer_port: u16,
+    /// `spark.shuffle.readHostLocalDisk`.
+    pub read_host_local_disk: bool,
+    /// `spark.network.timeout`: how long a shuffle fetch may wait for its peer.
+    pub network_timeout: Duration,
 }
 
 impl ExecutorConfig {
@@ -108,6 +116,12 @@ impl ExecutorConfig {
                 .unwrap_or_else(std::env::temp_dir),
             compression,
             session_config,
+            host: "localhost".into(),
+            block_transfer_port: 0,
+            read_host_local_disk: conf
+                .get_bool(&keys::SHUFFLE_READ_HOST_LOCAL_DISK)?
+                .unwrap_or(true),
+            network_timeout: conf.get_duration(&keys::NETWORK_TIMEOUT)?,
         })
     }
 }
@@ -206,6 +220,10 @@ impl Executor {
             .build_arc()?;
         let shuffle_env = ShuffleEnv {
             executor_id: config.executor_id.clone(),
+            host: config.host.clone(),
+            block_transfer_port: config.block_transfer_port,
+            read_host_local_disk: config.read_host_local_disk,
+            client: Arc::new(ShuffleClient::new(config.network_timeout)),
             block_manager: Arc::clone(&block_manager),
             compression: config.compression,
         };

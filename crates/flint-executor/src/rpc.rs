@@ -154,7 +154,10 @@ impl From<TaskResult> for wire::TaskResult {
         let outcome = match result.outcome {
             Ok(TaskOutput::MapStatus(status)) => Outcome::MapStatus(wire::MapStatus {
                 map_index: status.map_index,
+                map_id: status.map_id,
                 executor_id: status.executor_id,
+                host: status.host,
+                port: u32::from(status.port),
                 data_path: status.data_path,
                 index_path: status.index_path,
                 partition_lengths: status.partition_lengths,
@@ -178,6 +181,12 @@ impl TryFrom<wire::TaskResult> for TaskResult {
         let outcome = match result.outcome {
             Some(Outcome::MapStatus(status)) => Ok(TaskOutput::MapStatus(MapStatus {
                 map_index: status.map_index,
+                map_id: status.map_id,
+                port: u16::try_from(status.port).map_err(|_| MalformedMessage {
+                    message: "MapStatus",
+                    missing: "a port below 65536",
+                })?,
+                host: status.host,
                 executor_id: status.executor_id,
                 data_path: status.data_path,
                 index_path: status.index_path,
@@ -266,7 +275,10 @@ mod tests {
     fn outputs_and_tasks_survive_the_wire() {
         let status = MapStatus {
             map_index: 5,
+            map_id: 17,
             executor_id: "1".into(),
+            host: "10.0.0.7".into(),
+            port: 40123,
             data_path: "/tmp/a.data".into(),
             index_path: "/tmp/a.index".into(),
             partition_lengths: vec![0, 10, 20],

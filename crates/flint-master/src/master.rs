@@ -196,6 +196,12 @@ pub(crate) enum MasterEvent {
         state: DriverState,
         message: String,
     },
+    /// A driver asks to kill some of its executors; answered with those that were found.
+    KillExecutors {
+        app_id: String,
+        executor_ids: Vec<u32>,
+        reply: oneshot::Sender<Vec<u32>>,
+    },
     /// A worker reports an executor's new state (or the master could not reach the worker).
     ExecutorStateChanged {
         app_id: String,
@@ -381,6 +387,13 @@ impl Master {
                             .cloned()
                     });
                     let _ = reply.send(found);
+                }
+                MasterEvent::KillExecutors {
+                    app_id,
+                    executor_ids,
+                    reply,
+                } => {
+                    let _ = reply.send(self.kill_executors(&app_id, &executor_ids));
                 }
                 MasterEvent::KillDriver(driver_id, reply) => {
                     let _ = reply.send(self.kill_driver(&driver_id));
@@ -735,6 +748,44 @@ impl Master {
         tokio::spawn(async move {
             let _ = events.send(event).await;
         });
+    }
+
+    /// Asks the workers to kill executors of an application (Spark's `handleKillExecutors`);
+    /// their KILLED reports free the resources, and `schedule` places replacements while the
+    /// application still wants cores.
+    fn kill_executors(&mut self, app_id: &str, executor_ids: &[u32]) -> Vec<u32> {
+        let Some(app) = self.apps.get(app_id) else {
+            tracing::warn!(
+                app_id,
+                "Unknown application {app_id} asked to kill executors"
+            );
+            return vec![];
+        };
+        let mut killed = vec![];
+        for &executor_id in executor_ids {
+            let Some(executor) = app.executors.get(&executor_id) else {
+                continue;
+            };
+            tracing::info!(
+                app_id,
+                "Killing executor {app_id}/{executor_id} at the driver's request"
+            );
+            killed.push(executor_id);
+            if let Some(mut client) = self
+                .workers
+                .get_mut(&executor.worker_id)
+                .and_then(worker_client)
+            {
+                let kill = flint_rpc::deploy::KillExecutorRequest {
+                    app_id: app_id.to_string(),
+                    executor_id,
+                };
+                tokio::spawn(async move {
+                    let _ = client.kill_executor(kill).await;
+                });
+            }
+        }
+        killed
     }
 
     fn executor_state_changed(

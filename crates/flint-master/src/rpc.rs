@@ -10,9 +10,9 @@ use flint_rpc::deploy::{
     DriverStateChangedResponse, DriverStatusRequest, DriverStatusResponse, ExecutorAdded,
     ExecutorState as WireExecutorState, ExecutorStateChangedRequest, ExecutorStateChangedResponse,
     ExecutorUpdated, HeartbeatRequest, HeartbeatResponse, KillDriverRequest, KillDriverResponse,
-    RegisterApplicationRequest, RegisterWorkerRequest, RegisterWorkerResponse,
-    RegisteredApplication, RegisteredWorker, SubmitDriverRequest, SubmitDriverResponse,
-    register_worker_response,
+    KillExecutorsRequest, KillExecutorsResponse, RegisterApplicationRequest, RegisterWorkerRequest,
+    RegisterWorkerResponse, RegisteredApplication, RegisteredWorker, SubmitDriverRequest,
+    SubmitDriverResponse, register_worker_response,
 };
 use futures::Stream;
 use tokio::net::TcpListener;
@@ -143,6 +143,23 @@ impl MasterRpc for MasterService {
             return Err(stopped());
         }
         Ok(Response::new(ExecutorStateChangedResponse {}))
+    }
+
+    async fn kill_executors(
+        &self,
+        request: Request<KillExecutorsRequest>,
+    ) -> Result<Response<KillExecutorsResponse>, Status> {
+        let request = request.into_inner();
+        let killed = self
+            .master
+            .ask(|reply| MasterEvent::KillExecutors {
+                app_id: request.app_id,
+                executor_ids: request.executor_ids,
+                reply,
+            })
+            .await
+            .ok_or_else(stopped)?;
+        Ok(Response::new(KillExecutorsResponse { killed }))
     }
 
     async fn submit_driver(

@@ -77,6 +77,12 @@ struct Block {
     data_path: String,
     #[prost(string, tag = "5")]
     index_path: String,
+    #[prost(uint64, tag = "6")]
+    map_id: u64,
+    #[prost(string, tag = "7")]
+    host: String,
+    #[prost(uint32, tag = "8")]
+    port: u32,
 }
 
 fn malformed(what: impl std::fmt::Display) -> DataFusionError {
@@ -133,16 +139,22 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                     .map(|p| {
                         p.blocks
                             .into_iter()
-                            .map(|b| ShuffleBlock {
-                                map_index: b.map_index,
-                                reduce_id: b.reduce_id,
-                                executor_id: b.executor_id,
-                                data_path: b.data_path,
-                                index_path: b.index_path,
+                            .map(|b| {
+                                Ok(ShuffleBlock {
+                                    map_index: b.map_index,
+                                    map_id: b.map_id,
+                                    reduce_id: b.reduce_id,
+                                    executor_id: b.executor_id,
+                                    host: b.host,
+                                    port: u16::try_from(b.port)
+                                        .map_err(|_| malformed(format!("block port {}", b.port)))?,
+                                    data_path: b.data_path,
+                                    index_path: b.index_path,
+                                })
                             })
-                            .collect()
+                            .collect::<Result<Vec<_>>>()
                     })
-                    .collect();
+                    .collect::<Result<Vec<_>>>()?;
                 Ok(Arc::new(ShuffleReaderExec::new(
                     reader.shuffle_id,
                     Arc::new(schema),
@@ -187,8 +199,11 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                             .iter()
                             .map(|b| Block {
                                 map_index: b.map_index,
+                                map_id: b.map_id,
                                 reduce_id: b.reduce_id,
                                 executor_id: b.executor_id.clone(),
+                                host: b.host.clone(),
+                                port: u32::from(b.port),
                                 data_path: b.data_path.clone(),
                                 index_path: b.index_path.clone(),
                             })

@@ -7,12 +7,15 @@
 //! - [`ShuffleReaderExec`] is a leaf of the next stage's plan: its partition `r` reads range
 //!   `r` of every map output it was given.
 //! - [`UnresolvedShuffleExec`] stands where a reader will go until the map outputs exist.
+//! - [`BlockTransferService`] serves an executor's blocks over Arrow Flight to reducers on
+//!   other hosts; [`ShuffleClient`] fetches them. Reducers on the same host read the files.
 //! - [`ShuffleCodec`] encodes these nodes inside DataFusion's physical-plan protobuf, so
 //!   tasks travel as bytes even in local mode.
 //!
 //! **Invariant:** a failed read of a block is a typed [`ShuffleError::FetchFailed`], never a
 //! string, so the scheduler can recompute the map output it names.
 
+mod block_transfer;
 mod codec;
 mod error;
 mod index;
@@ -20,6 +23,7 @@ mod reader;
 mod unresolved;
 mod writer;
 
+pub use block_transfer::{BlockTransferService, ShuffleClient};
 pub use codec::ShuffleCodec;
 pub use error::{FetchFailure, ShuffleError};
 pub use reader::{ShuffleBlock, ShuffleReaderExec};

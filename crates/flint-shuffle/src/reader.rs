@@ -21,17 +21,25 @@ use datafusion::physical_plan::{
 };
 
 use crate::index::read_range;
-use crate::{FetchFailure, ShuffleError};
+use crate::{FetchFailure, ShuffleEnv, ShuffleError};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 /// One block to read: reduce partition `reduce_id` of one map output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShuffleBlock {
     /// The map task that wrote it.
     pub map_index: u32,
+    /// The attempt id naming the map output's files.
+    pub map_id: u64,
     /// The reduce partition inside the map output.
     pub reduce_id: u32,
     /// The executor that wrote and serves it.
     pub executor_id: String,
+    /// The host of that executor.
+    pub host: String,
+    /// The port of that executor's block transfer service (0: read from disk only).
+    pub port: u16,
     /// The map output's data file.
     pub data_path: String,
     /// The map output's index file.
@@ -125,7 +133,7 @@ impl ExecutionPlan for ShuffleReaderExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let blocks = self.partitions.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!(
@@ -139,43 +147,99 @@ impl ExecutionPlan for ShuffleReaderExec {
         };
         let schema = Arc::clone(&self.schema);
         let shuffle_id = self.shuffle_id;
-        let batches = blocks.into_iter().flat_map(move |block| {
-            let schema = Arc::clone(&schema);
-            let metrics = metrics.clone();
-            let fail = {
-                let block = block.clone();
-                move |message: String| -> DataFusionError {
-                    ShuffleError::FetchFailed(FetchFailure {
-                        shuffle_id,
-                        map_index: block.map_index,
-                        reduce_id: block.reduce_id,
-                        executor_id: block.executor_id.clone(),
-                        message,
-                    })
-                    .into()
-                }
+        // Without a shuffle environment (plans run outside an executor) every block is local.
+        let env = context.session_config().get_extension::<ShuffleEnv>();
+        let batches = futures::stream::iter(blocks).flat_map(move |block| {
+            let (map_index, reduce_id) = (block.map_index, block.reduce_id);
+            let executor_id = block.executor_id.clone();
+            let fail = move |message: String| -> DataFusionError {
+                ShuffleError::FetchFailed(FetchFailure {
+                    shuffle_id,
+                    map_index,
+                    reduce_id,
+                    executor_id: executor_id.clone(),
+                    message,
+                })
+                .into()
             };
-            let reader = match open_block(&block, &metrics) {
-                Ok(Some(reader)) => reader,
-                Ok(None) => return BlockBatches::Empty,
-                Err(error) => return BlockBatches::Failed(Some(fail(error.to_string()))),
-            };
-            BlockBatches::Reading {
-                reader: Box::new(reader),
-                schema,
-                metrics,
-                fail: Box::new(fail),
+            let remote = env.as_ref().is_some_and(|env| env.reads_remotely(&block));
+            match (remote, &env) {
+                (true, Some(env)) => remote_block_batches(
+                    Arc::clone(env),
+                    shuffle_id,
+                    block,
+                    &schema,
+                    &metrics,
+                    fail,
+                ),
+                _ => local_block_batches(&block, &schema, &metrics, fail),
             }
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
-            futures::stream::iter(batches),
+            batches,
         )))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
     }
+}
+
+/// The batches of a block written on this host, read from its files.
+fn local_block_batches(
+    block: &ShuffleBlock,
+    schema: &SchemaRef,
+    metrics: &ReadMetrics,
+    fail: impl Fn(String) -> DataFusionError + Send + 'static,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let batches = match open_block(block, metrics) {
+        Ok(Some(reader)) => BlockBatches::Reading {
+            reader: Box::new(reader),
+            schema: Arc::clone(schema),
+            metrics: metrics.clone(),
+            fail: Box::new(fail),
+        },
+        Ok(None) => BlockBatches::Empty,
+        Err(error) => BlockBatches::Failed(Some(fail(error.to_string()))),
+    };
+    futures::stream::iter(batches).boxed()
+}
+
+/// The batches of a block on another host, fetched from its executor over Arrow Flight.
+fn remote_block_batches(
+    env: Arc<ShuffleEnv>,
+    shuffle_id: u32,
+    block: ShuffleBlock,
+    schema: &SchemaRef,
+    metrics: &ReadMetrics,
+    fail: impl Fn(String) -> DataFusionError + Send + 'static,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let schema = Arc::clone(schema);
+    let metrics = metrics.clone();
+    let bytes = metrics.bytes.clone();
+    env.client
+        .fetch(shuffle_id, &block, move |n| bytes.add(n))
+        .map(move |batch| match batch {
+            Ok(batch) => {
+                metrics.records.add(batch.num_rows());
+                with_schema(&schema, &batch)
+            }
+            Err(message) => Err(fail(message)),
+        })
+        .boxed()
+}
+
+/// A block's batch under the plan's schema: the writer's is the same up to field metadata,
+/// and blocks of column-less rows carry one placeholder column (see the writer).
+fn with_schema(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+    let columns = if schema.fields().is_empty() {
+        vec![]
+    } else {
+        batch.columns().to_vec()
+    };
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options).map_err(Into::into)
 }
 
 #[derive(Clone)]
@@ -234,18 +298,7 @@ impl Iterator for BlockBatches {
             } => match reader.next()? {
                 Ok(batch) => {
                     metrics.records.add(batch.num_rows());
-                    // The writer's schema is the reader's up to field metadata; keep the plan's.
-                    // Blocks of column-less rows carry one placeholder column (see the writer).
-                    let columns = if schema.fields().is_empty() {
-                        vec![]
-                    } else {
-                        batch.columns().to_vec()
-                    };
-                    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-                    Some(
-                        RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)
-                            .map_err(Into::into),
-                    )
+                    Some(with_schema(schema, &batch))
                 }
                 Err(error) => Some(Err(fail(error.to_string()))),
             },

@@ -69,8 +69,11 @@ impl UnresolvedShuffleExec {
     pub fn resolve(&self, map_statuses: &[MapStatus]) -> ShuffleReaderExec {
         let block = |status: &MapStatus, reduce_id: u32| ShuffleBlock {
             map_index: status.map_index,
+            map_id: status.map_id,
             reduce_id,
             executor_id: status.executor_id.clone(),
+            host: status.host.clone(),
+            port: status.port,
             data_path: status.data_path.clone(),
             index_path: status.index_path.clone(),
         };

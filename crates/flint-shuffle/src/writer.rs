@@ -31,6 +31,15 @@ use crate::index::encode_index;
 pub struct ShuffleEnv {
     /// The executor's id, recorded in each map output so readers know whom to ask.
     pub executor_id: String,
+    /// The host the executor runs on: readers on the same host read its files directly.
+    pub host: String,
+    /// The port of its [`crate::BlockTransferService`]; 0 when it serves no blocks (local mode).
+    pub block_transfer_port: u16,
+    /// `spark.shuffle.readHostLocalDisk`: read blocks written on this host from disk rather
+    /// than over the network.
+    pub read_host_local_disk: bool,
+    /// Fetches blocks that live on other hosts.
+    pub client: Arc<crate::ShuffleClient>,
     /// The executor's block manager (its directory under `spark.local.dir`).
     pub block_manager: Arc<DiskBlockManager>,
     /// `spark.io.compression.codec` for shuffle blocks.
@@ -38,6 +47,14 @@ pub struct ShuffleEnv {
 }
 
 impl ShuffleEnv {
+    /// True when `block` must be fetched over the network: another executor serves it and it
+    /// lives on another host (or `spark.shuffle.readHostLocalDisk` is off).
+    pub fn reads_remotely(&self, block: &crate::ShuffleBlock) -> bool {
+        block.port != 0
+            && block.executor_id != self.executor_id
+            && !(self.read_host_local_disk && block.host == self.host)
+    }
+
     pub(crate) fn from_context(context: &TaskContext) -> Result<Arc<ShuffleEnv>> {
         context
             .session_config()
@@ -72,8 +89,14 @@ impl ShuffleOutputPartitioning {
 pub struct MapStatus {
     /// The map task's partition index in its stage.
     pub map_index: u32,
+    /// The attempt id naming the files (`shuffle_<shuffle>_<map_id>_0.data`), unique per application.
+    pub map_id: u64,
     /// The executor that wrote (and serves) the files.
     pub executor_id: String,
+    /// The host of that executor.
+    pub host: String,
+    /// The port of that executor's block transfer service (0: none, read from disk only).
+    pub port: u16,
     /// The data file.
     pub data_path: String,
     /// The index file.
@@ -243,7 +266,10 @@ impl ShuffleWriterExec {
         bytes_metric.add(lengths.iter().sum::<u64>() as usize);
         Ok(MapStatus {
             map_index: map_index as u32,
+            map_id: attempt_id,
             executor_id: env.executor_id.clone(),
+            host: env.host.clone(),
+            port: env.block_transfer_port,
             data_path: data_path.display().to_string(),
             index_path: index_path.display().to_string(),
             partition_lengths: lengths,
@@ -521,9 +547,19 @@ mod tests {
     fn context(dir: &std::path::Path, pool_bytes: usize) -> Arc<TaskContext> {
         let env = ShuffleEnv {
             executor_id: "driver".into(),
+            host: "localhost".into(),
+            block_transfer_port: 0,
+            read_host_local_disk: true,
+            client: Arc::new(crate::ShuffleClient::new(std::time::Duration::from_secs(
+                10,
+            ))),
             block_manager: Arc::new(DiskBlockManager::create(dir, "test", "driver").unwrap()),
             compression: Some(CompressionType::LZ4_FRAME),
         };
+        context_with(env, pool_bytes)
+    }
+
+    fn context_with(env: ShuffleEnv, pool_bytes: usize) -> Arc<TaskContext> {
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(
                 datafusion::execution::memory_pool::GreedyMemoryPool::new(pool_bytes),
@@ -638,5 +674,119 @@ mod tests {
         let out = round_trip(vec![batch], ShuffleOutputPartitioning::RoundRobin(2)).await;
         assert_eq!(out.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
         assert!(out.iter().all(|b| b.num_columns() == 0));
+    }
+
+    /// An executor's env on host `host` whose blocks are served on `port`.
+    fn executor_env(dir: &std::path::Path, id: &str, host: &str, port: u16) -> ShuffleEnv {
+        ShuffleEnv {
+            executor_id: id.into(),
+            host: host.into(),
+            block_transfer_port: port,
+            read_host_local_disk: true,
+            client: Arc::new(crate::ShuffleClient::new(std::time::Duration::from_secs(
+                10,
+            ))),
+            block_manager: Arc::new(DiskBlockManager::create(dir, "test", id).unwrap()),
+            compression: Some(CompressionType::LZ4_FRAME),
+        }
+    }
+
+    /// A reducer on another host fetches its blocks from the map side's block transfer
+    /// service (its local paths are useless there); when that service is gone the read is a
+    /// typed fetch failure naming the map output.
+    #[tokio::test]
+    async fn blocks_on_another_host_are_fetched_over_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let (listener, port) = flint_rpc::bind_service("test", "127.0.0.1", 0, 0)
+            .await
+            .unwrap();
+        let map_env = executor_env(dir.path(), "1", "127.0.0.1", port);
+        let service =
+            crate::BlockTransferService::new("1".into(), Arc::clone(&map_env.block_manager));
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service.into_server())
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let map_ctx = context_with(map_env, 64 << 20);
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let batches: Vec<RecordBatch> = (0..5)
+            .map(|i| {
+                let values = Int64Array::from_iter_values(i * 1000..(i + 1) * 1000);
+                RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(values)]).unwrap()
+            })
+            .collect();
+        let input =
+            MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&schema), None).unwrap();
+        let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new("k", 0));
+        let writer =
+            ShuffleWriterExec::new(input, 3, ShuffleOutputPartitioning::Hash(vec![key], 4));
+        let status = writer.write_map_output(0, 9, map_ctx).await.unwrap();
+        assert_eq!(
+            (status.host.as_str(), status.port, status.map_id),
+            ("127.0.0.1", port, 9)
+        );
+
+        let other = tempfile::tempdir().unwrap();
+        let reduce_ctx = context_with(executor_env(other.path(), "2", "other-host", 0), 64 << 20);
+        let resolved = UnresolvedShuffleExec::new(
+            3,
+            Arc::clone(&schema),
+            ShuffleReadMode::ReducePartitions(4),
+            Partitioning::UnknownPartitioning(4),
+        )
+        .resolve(&[status]);
+        let partitions: Vec<Vec<crate::ShuffleBlock>> = resolved
+            .partitions()
+            .iter()
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .map(|b| crate::ShuffleBlock {
+                        data_path: "/nonexistent/on/this/host.data".into(),
+                        index_path: "/nonexistent/on/this/host.index".into(),
+                        ..b.clone()
+                    })
+                    .collect()
+            })
+            .collect();
+        let reader = crate::ShuffleReaderExec::new(3, Arc::clone(&schema), partitions);
+        let mut out = vec![];
+        for p in 0..4 {
+            let stream = reader.execute(p, Arc::clone(&reduce_ctx)).unwrap();
+            out.extend(stream.try_collect::<Vec<_>>().await.unwrap());
+        }
+        assert_eq!(sorted_values(&out), (0..5000).collect::<Vec<_>>());
+        let metrics = reader.metrics().unwrap();
+        assert!(
+            metrics
+                .sum_by_name("shuffle_bytes_read")
+                .unwrap()
+                .as_usize()
+                > 0
+        );
+        assert_eq!(
+            metrics
+                .sum_by_name("shuffle_records_read")
+                .unwrap()
+                .as_usize(),
+            5000
+        );
+
+        // Open connections outlive the server task; a new reducer finds nobody listening.
+        server.abort();
+        let _ = server.await;
+        drop(reduce_ctx);
+        let reduce_ctx = context_with(executor_env(other.path(), "3", "other-host", 0), 64 << 20);
+        let error = reader
+            .execute(0, reduce_ctx)
+            .unwrap()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        let failure = ShuffleError::find_fetch_failure(&error)
+            .unwrap_or_else(|| panic!("not a fetch failure: {error}"));
+        assert_eq!((failure.shuffle_id, failure.map_index), (3, 0));
+        assert_eq!(failure.executor_id, "1");
     }
 }

@@ -7,6 +7,48 @@ pub enum BlockId {
     ShuffleData { shuffle_id: u32, map_id: u64 },
     /// The offsets of each reduce partition in the matching data block (Spark's `ShuffleIndexBlockId`).
     ShuffleIndex { shuffle_id: u32, map_id: u64 },
+    /// One reduce partition's rows inside a map output: what reducers fetch (Spark's `ShuffleBlockId`).
+    Shuffle {
+        shuffle_id: u32,
+        map_id: u64,
+        reduce_id: u32,
+    },
+}
+
+impl BlockId {
+    /// Parses a block name received from a peer: `shuffle_<shuffle>_<map>_<reduce>`,
+    /// optionally with `.data` or `.index`; anything else is `None`.
+    pub fn parse(name: &str) -> Option<BlockId> {
+        let (stem, suffix) = match name.rsplit_once('.') {
+            Some((stem, suffix)) => (stem, Some(suffix)),
+            None => (name, None),
+        };
+        let mut parts = stem.strip_prefix("shuffle_")?.split('_');
+        let shuffle_id = parse_number(parts.next()?)?;
+        let map_id = parse_number(parts.next()?)?;
+        let reduce_id = parse_number(parts.next()?)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        match suffix {
+            None => Some(BlockId::Shuffle {
+                shuffle_id,
+                map_id,
+                reduce_id,
+            }),
+            Some("data") if reduce_id == 0 => Some(BlockId::ShuffleData { shuffle_id, map_id }),
+            Some("index") if reduce_id == 0 => Some(BlockId::ShuffleIndex { shuffle_id, map_id }),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A decimal number with digits only (no sign, no spaces), as in Spark's block names.
+fn parse_number<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 impl fmt::Display for BlockId {
@@ -19,6 +61,11 @@ impl fmt::Display for BlockId {
             BlockId::ShuffleIndex { shuffle_id, map_id } => {
                 write!(f, "shuffle_{shuffle_id}_{map_id}_0.index")
             }
+            BlockId::Shuffle {
+                shuffle_id,
+                map_id,
+                reduce_id,
+            } => write!(f, "shuffle_{shuffle_id}_{map_id}_{reduce_id}"),
         }
     }
 }
@@ -45,5 +92,35 @@ mod tests {
             .to_string(),
             "shuffle_2_7_0.index"
         );
+    }
+
+    #[test]
+    fn parses_names_it_writes_and_rejects_others() {
+        let block = BlockId::Shuffle {
+            shuffle_id: 3,
+            map_id: 12,
+            reduce_id: 5,
+        };
+        assert_eq!(BlockId::parse(&block.to_string()), Some(block));
+        let data = BlockId::ShuffleData {
+            shuffle_id: 3,
+            map_id: 12,
+        };
+        assert_eq!(BlockId::parse(&data.to_string()), Some(data));
+        for bad in [
+            "",
+            "shuffle_",
+            "shuffle_1_2",
+            "shuffle_1_2_3_4",
+            "shuffle_-1_2_3",
+            "shuffle_1_2_+3",
+            "shuffle_1_2_3.exe",
+            "shuffle_1_2_3.data",
+            "rdd_1_2",
+            "shuffle_1_2_99999999999",
+            "../../etc/passwd",
+        ] {
+            assert_eq!(BlockId::parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -280,6 +280,22 @@ struct ClusterConnection {
     _local_cluster: Option<LocalCluster>,
 }
 
+/// `spark.network.timeout`, checked against `spark.executor.heartbeatInterval` as Spark does:
+/// an executor must get to heartbeat several times before it counts as dead.
+fn executor_timeout(conf: &SparkConf) -> Result<Duration, FlintError> {
+    let timeout = conf.get_duration(&keys::NETWORK_TIMEOUT)?;
+    let interval = conf.get_duration(&keys::EXECUTOR_HEARTBEAT_INTERVAL)?;
+    if timeout <= interval {
+        return Err(flint_conf::ConfError::InvalidValue {
+            key: keys::NETWORK_TIMEOUT.key.into(),
+            value: conf.get_entry(&keys::NETWORK_TIMEOUT).unwrap_or("").into(),
+            expected: "a duration greater than spark.executor.heartbeatInterval",
+        }
+        .into());
+    }
+    Ok(timeout)
+}
+
 /// Task slots the scheduler hands out when `spark.cores.max` is unset; tasks still wait
 /// for real executor cores.
 const UNBOUNDED_SLOTS: usize = 4096;
@@ -309,6 +325,7 @@ impl ClusterConnection {
                 listener,
                 max_cores.unwrap_or(UNBOUNDED_SLOTS),
                 conf.get_duration(&keys::STARVATION_TIMEOUT)?,
+                executor_timeout(conf)?,
                 map_outputs,
             )
             .map_err(|source| FlintError::Io {

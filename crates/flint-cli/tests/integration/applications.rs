@@ -362,3 +362,89 @@ fn killed_worker_is_replaced_and_the_answer_stays_right() {
         master_state(&ui)["completedapps"][0]["state"] == "FINISHED"
     });
 }
+
+/// Garbage and truncated HTTP/2 on a running application's driver endpoint and on its
+/// executor's block transfer port (Arrow Flight) are refused: the driver, the executor
+/// process and the application keep running, and the next shuffled query is right.
+#[test]
+fn driver_and_executor_ports_survive_garbage() {
+    use std::io::Write;
+
+    let (_master, port, ui) = start_master(0);
+    let worker = start_worker_with(port, "1", "1g", &[]);
+    wait_until("a worker", || master_state(&ui)["aliveworkers"] == 1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let spark = runtime
+        .block_on(
+            flint::SparkSession::builder()
+                .master(&format!("spark://127.0.0.1:{port}"))
+                .app_name("garbage-on-ports")
+                .config("spark.executor.memory", "256m")
+                .config("spark.sql.shuffle.partitions", "3")
+                .config("spark.ui.showConsoleProgress", "false")
+                .create(),
+        )
+        .unwrap();
+    let app_id = spark.app_id().to_string();
+    wait_until("the executor process", || executor_pids(&app_id).len() == 1);
+    let pid = executor_pids(&app_id)[0];
+    let args: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let driver_url = args
+        .windows(2)
+        .find(|w| w[0] == "--driver-url")
+        .map(|w| w[1].clone())
+        .unwrap();
+    let driver_port: u16 = driver_url.rsplit(':').next().unwrap().parse().unwrap();
+    let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
+    let mut block_port = None;
+    wait_until("the executor's block transfer service", || {
+        let stderr = reqwest::blocking::get(format!(
+            "{worker_ui}/logPage/?appId={app_id}&executorId=0&logType=stderr"
+        ))
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+        block_port = stderr
+            .split("Successfully started service 'FlightBlockTransferService' on port ")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|port| port.parse::<u16>().ok());
+        block_port.is_some()
+    });
+    for target in [driver_port, block_port.unwrap()] {
+        for garbage in [
+            &b"\x00\x01garbage\xff\xfe"[..],
+            b"GET / HTTP/1.1\r\nHost",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x40\x01\x01\x00\x00\x00\x01\xff\xff",
+        ] {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", target)) {
+                let _ = stream.write_all(garbage);
+            }
+        }
+    }
+    let answer = runtime.block_on(async {
+        spark
+            .sql("SELECT count(DISTINCT value % 7) AS k FROM range(10000)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+    });
+    let rows: Vec<Vec<String>> = answer
+        .unwrap()
+        .iter()
+        .flat_map(flint::format_row_values)
+        .collect();
+    assert_eq!(rows, [["7"]]);
+    assert_eq!(executor_pids(&app_id), [pid], "the executor survived");
+    spark.stop();
+    wait_until("the executor to exit", || executor_pids(&app_id).is_empty());
+}

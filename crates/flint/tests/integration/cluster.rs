@@ -55,11 +55,15 @@ fn executor_processes(app_name: &str) -> Vec<(String, u32)> {
 }
 
 fn kill_9(pid: u32) {
+    signal("-9", pid);
+}
+
+fn signal(signal: &str, pid: u32) {
     let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .expect("run kill");
-    assert!(status.success(), "kill -9 {pid} failed");
+    assert!(status.success(), "kill {signal} {pid} failed");
 }
 
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -92,10 +96,17 @@ async fn grouped_sums(spark: &SparkSession) -> flint::DataFrame {
 
 /// The 22 TPC-H queries give through `local-cluster[2,1,1024]` (two workers, one executor
 /// process each) what single-process DataFusion gives; the cluster's processes are gone after.
+/// `spark.shuffle.readHostLocalDisk=false` makes every block written by the other executor
+/// travel over Arrow Flight, as between machines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_queries_match_datafusion_on_a_local_cluster() {
     let app_id = "tpch-on-local-cluster";
-    let spark = cluster_session("local-cluster[2,1,1024]", app_id, &[]).await;
+    let spark = cluster_session(
+        "local-cluster[2,1,1024]",
+        app_id,
+        &[("spark.shuffle.readHostLocalDisk", "false")],
+    )
+    .await;
     assert!(spark.app_id().starts_with("app-"), "{}", spark.app_id());
     wait_until("two executors", || executor_processes(app_id).len() == 2);
     check_tpch(&spark).await;
@@ -155,13 +166,14 @@ fn stage_submissions(events: &[SparkListenerEvent]) -> (usize, usize) {
     (submitted, events.len())
 }
 
-/// Kills one executor process when the first map stage of the job completes.
-struct KillAfterFirstStage {
+/// Sends `signal` to one executor process when the first map stage of the job completes.
+struct SignalAfterFirstStage {
     app_name: String,
-    killed: Mutex<Option<String>>,
+    signal: &'static str,
+    killed: Mutex<Option<(String, u32)>>,
 }
 
-impl SparkListener for KillAfterFirstStage {
+impl SparkListener for SignalAfterFirstStage {
     fn on_event(&self, event: &SparkListenerEvent) {
         if !matches!(event, SparkListenerEvent::StageCompleted { .. }) {
             return;
@@ -170,27 +182,31 @@ impl SparkListener for KillAfterFirstStage {
         if killed.is_none()
             && let Some((id, pid)) = executor_processes(&self.app_name).pop()
         {
-            kill_9(pid);
-            *killed = Some(id);
+            signal(self.signal, pid);
+            *killed = Some((id, pid));
         }
     }
 }
 
 /// An executor killed with `kill -9` while a shuffle-heavy job runs: its running tasks fail
-/// as lost, reads of its shuffle files fail as fetch failures and rerun its map tasks, and the
-/// job still returns the right answer.
+/// as lost, fetches from its block transfer service fail as fetch failures and rerun its map
+/// tasks, and the job still returns the right answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executor_killed_during_a_job_gives_the_right_answer() {
     let app_id = "killed-during-a-job".to_string();
     let spark = cluster_session(
         "local-cluster[2,1,1024]",
         &app_id,
-        &[("spark.sql.shuffle.partitions", "4")],
+        &[
+            ("spark.sql.shuffle.partitions", "4"),
+            ("spark.shuffle.readHostLocalDisk", "false"),
+        ],
     )
     .await;
     wait_until("two executors", || executor_processes(&app_id).len() == 2);
-    let killer = Arc::new(KillAfterFirstStage {
+    let killer = Arc::new(SignalAfterFirstStage {
         app_name: app_id.clone(),
+        signal: "-9",
         killed: Mutex::new(None),
     });
     spark.add_listener(killer.clone());
@@ -201,6 +217,52 @@ async fn executor_killed_during_a_job_gives_the_right_answer() {
         killer.killed.lock().unwrap().is_some(),
         "no executor was killed"
     );
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(&app_id).is_empty()
+    });
+}
+
+/// An executor that hangs (`kill -STOP`) mid-job keeps its connection open but stops
+/// heartbeating: after `spark.network.timeout` the driver removes it, reruns its tasks and map
+/// outputs elsewhere, and has the master kill it; the job is right and a replacement comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_executor_is_removed_after_missed_heartbeats() {
+    let app_id = "hung-during-a-job".to_string();
+    let spark = cluster_session(
+        "local-cluster[2,1,1024]",
+        &app_id,
+        &[
+            ("spark.sql.shuffle.partitions", "4"),
+            ("spark.executor.heartbeatInterval", "200ms"),
+            ("spark.network.timeout", "2s"),
+        ],
+    )
+    .await;
+    wait_until("two executors", || executor_processes(&app_id).len() == 2);
+    let stopper = Arc::new(SignalAfterFirstStage {
+        app_name: app_id.clone(),
+        signal: "-STOP",
+        killed: Mutex::new(None),
+    });
+    spark.add_listener(stopper.clone());
+    let df = grouped_sums(&spark).await;
+    let result = df.collect().await;
+    spark.wait_for_listeners();
+    let stopped = stopper.killed.lock().unwrap().clone();
+    let Some((victim, pid)) = stopped else {
+        panic!("no executor was stopped");
+    };
+    // Resume it whatever happened, so a failure below does not leave a stopped process.
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status();
+    assert_eq!(rows(&result.unwrap()), expected_sums());
+    wait_until("the hung executor to be killed and replaced", || {
+        let now = executor_processes(&app_id);
+        now.len() == 2 && now.iter().all(|(id, _)| *id != victim)
+    });
     spark.stop();
     wait_until("the executors to exit", || {
         executor_processes(&app_id).is_empty()
