@@ -18,7 +18,6 @@ use flint_rpc::executor::{
 use futures::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{MapOutputTracker, SchedulerBackend};
@@ -117,7 +116,7 @@ impl StandaloneSchedulerBackend {
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .add_service(DriverServer::new(service))
-                .serve_with_incoming(TcpIncoming::from(listener))
+                .serve_with_incoming(flint_rpc::incoming(listener))
                 .await;
             if let Err(error) = served {
                 tracing::error!("The driver's executor endpoint failed: {error}");

@@ -12,7 +12,6 @@ use flint_rpc::executor::{
 };
 use flint_shuffle::BlockTransferService;
 use tokio::sync::mpsc;
-use tonic::transport::server::TcpIncoming;
 
 use crate::{Executor, ExecutorConfig, ExecutorError};
 
@@ -62,7 +61,7 @@ pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), E
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service.into_server())
-            .serve_with_incoming(TcpIncoming::from(listener)),
+            .serve_with_incoming(flint_rpc::incoming(listener)),
     );
     let result = serve_driver(&config, Arc::clone(&executor)).await;
     server.abort();

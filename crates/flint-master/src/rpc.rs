@@ -17,7 +17,6 @@ use flint_rpc::deploy::{
 use futures::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::application::{ApplicationDescription, ApplicationEvent, ExecutorState};
@@ -358,7 +357,7 @@ fn event_to_wire(event: ApplicationEvent) -> WireApplicationEvent {
 pub(crate) async fn serve(listener: TcpListener, master: MasterHandle) -> Result<(), MasterError> {
     tonic::transport::Server::builder()
         .add_service(MasterServer::new(MasterService { master }))
-        .serve_with_incoming(TcpIncoming::from(listener))
+        .serve_with_incoming(flint_rpc::incoming(listener))
         .await?;
     Ok(())
 }

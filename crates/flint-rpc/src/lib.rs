@@ -6,7 +6,7 @@
 
 mod net;
 
-pub use net::{RpcError, bind_service, connect, connect_lazy};
+pub use net::{RpcError, bind_service, connect, connect_lazy, incoming};
 
 /// The standalone deploy protocol: worker ↔ master ↔ driver (Spark's `DeployMessages`).
 pub mod deploy {

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 
 /// Failures to bind or reach an RPC or HTTP service.
@@ -75,6 +76,14 @@ pub async fn bind_service(
         attempts,
         source: last_error.unwrap_or_else(|| std::io::Error::other("no attempt made")),
     })
+}
+
+/// The connections a gRPC server accepts on `listener`, with `TCP_NODELAY` set: RPC messages
+/// are small and latency-bound, and Nagle's algorithm with delayed ACKs would hold a reply
+/// (a shuffle block's next message, a task's status update) for up to 40 ms. Clients set it
+/// already (tonic's default).
+pub fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Opens a gRPC channel to `host:port`, giving up after `timeout`.

@@ -706,7 +706,7 @@ mod tests {
         let server = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service.into_server())
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+                .serve_with_incoming(flint_rpc::incoming(listener)),
         );
         let map_ctx = context_with(map_env, 64 << 20);
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));

@@ -7,7 +7,6 @@ use flint_rpc::deploy::{
     LaunchExecutorRequest, LaunchExecutorResponse, WorkerStateRequest, WorkerStateResponse,
 };
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::driver_runner::{DriverRequest, launch_driver};
@@ -203,7 +202,7 @@ pub(crate) fn valid_app_id(app_id: &str) -> bool {
 pub(crate) async fn serve(listener: TcpListener, shared: SharedStatus) -> Result<(), WorkerError> {
     tonic::transport::Server::builder()
         .add_service(WorkerServer::new(WorkerService { shared }))
-        .serve_with_incoming(TcpIncoming::from(listener))
+        .serve_with_incoming(flint_rpc::incoming(listener))
         .await?;
     Ok(())
 }

@@ -232,18 +232,28 @@ impl WorkerShared {
         self.release(request.cores, request.memory_mib);
     }
 
-    /// Checks that a launch fits what is free and reserves it.
+    /// Reserves a launch's cores and memory. The master's books are authoritative, as in
+    /// Spark: it may place an executor here while the process whose resources it freed is
+    /// still being killed, so only a request larger than the whole worker is refused.
     pub(crate) fn reserve(&self, cores: u32, memory_mib: u64) -> Result<(), String> {
         let mut status = lock(&self.status);
-        let cores_free = status.cores.saturating_sub(status.cores_used);
-        let memory_free = status.memory_mib.saturating_sub(status.memory_used_mib);
-        if cores > cores_free || memory_mib > memory_free {
+        if cores > status.cores || memory_mib > status.memory_mib {
             return Err(format!(
-                "asked for {cores} cores and {memory_mib} MiB; {cores_free} cores and {memory_free} MiB are free"
+                "asked for {cores} cores and {memory_mib} MiB; this worker has {} cores and {} MiB",
+                status.cores, status.memory_mib
             ));
         }
         status.cores_used += cores;
         status.memory_used_mib += memory_mib;
+        if status.cores_used > status.cores || status.memory_used_mib > status.memory_mib {
+            tracing::debug!(
+                "Launching over capacity ({} of {} cores, {} of {} MiB) until stopping processes exit",
+                status.cores_used,
+                status.cores,
+                status.memory_used_mib,
+                status.memory_mib
+            );
+        }
         Ok(())
     }
 
