@@ -13,7 +13,7 @@ use flint_driver::{
     StandaloneSchedulerBackend, TaskScheduler,
 };
 use flint_executor::{Executor, ExecutorConfig, flint_session_config};
-use flint_ui::ConsoleProgressBar;
+use flint_ui::{AppStatusStore, ConsoleProgressBar, SparkUi};
 use std::time::Duration;
 
 use crate::FlintError;
@@ -39,6 +39,8 @@ pub(crate) struct SparkContext {
     cluster: std::sync::Mutex<Option<ClusterConnection>>,
     next_shuffle_id: AtomicU32,
     stopped: AtomicBool,
+    /// The application's web UI, unless `spark.ui.enabled=false` or no port was free.
+    ui: Option<SparkUi>,
 }
 
 impl std::fmt::Debug for SparkContext {
@@ -158,6 +160,7 @@ impl SparkContext {
         if show_progress && std::io::stderr().is_terminal() {
             listener_bus.add_listener(Arc::new(ConsoleProgressBar::start()));
         }
+        let ui = start_ui(&conf, &listener_bus).await?;
         let task_scheduler = Arc::new(TaskScheduler::new(
             backend,
             max_failures as u32,
@@ -184,6 +187,7 @@ impl SparkContext {
             cluster: std::sync::Mutex::new(cluster),
             next_shuffle_id: AtomicU32::new(0),
             stopped: AtomicBool::new(false),
+            ui,
         })
     }
 
@@ -230,6 +234,11 @@ impl SparkContext {
             .map(|executor| executor.block_manager().root().to_path_buf())
     }
 
+    /// The web UI's `http://HOST:PORT` (Spark's `uiWebUrl`).
+    pub(crate) fn ui_web_url(&self) -> Option<&str> {
+        self.ui.as_ref().map(SparkUi::url)
+    }
+
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::SeqCst)
     }
@@ -258,6 +267,34 @@ impl SparkContext {
 impl Drop for SparkContext {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Starts the application's web UI on `spark.ui.port` fed by a status store on the bus.
+/// Unlike Spark, a driver that finds no free port runs on without a UI, with a warning.
+async fn start_ui(conf: &SparkConf, bus: &ListenerBus) -> Result<Option<SparkUi>, FlintError> {
+    if !conf.get_bool(&keys::UI_ENABLED)?.unwrap_or(true) {
+        return Ok(None);
+    }
+    let store = Arc::new(AppStatusStore::new(
+        std::env::var("USER").unwrap_or_else(|_| "flint".into()),
+    ));
+    bus.add_listener(store.clone());
+    let display_host = conf.get_entry(&keys::DRIVER_HOST).unwrap_or("localhost");
+    let started = SparkUi::start(
+        store,
+        "0.0.0.0",
+        display_host,
+        conf.get_u16(&keys::UI_PORT)?.unwrap_or(4040),
+        conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
+    )
+    .await;
+    match started {
+        Ok(ui) => Ok(Some(ui)),
+        Err(error) => {
+            tracing::warn!("Running without a web UI: {error}");
+            Ok(None)
+        }
     }
 }
 

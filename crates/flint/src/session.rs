@@ -169,6 +169,12 @@ impl SparkSession {
         &self.inner.context.app_id
     }
 
+    /// The application's web UI, `http://HOST:PORT`, unless `spark.ui.enabled=false` (Spark's
+    /// `uiWebUrl`).
+    pub fn ui_web_url(&self) -> Option<&str> {
+        self.inner.context.ui_web_url()
+    }
+
     /// The application's name.
     pub fn app_name(&self) -> &str {
         &self.inner.context.app_name

@@ -9,3 +9,4 @@ mod failures;
 mod memory;
 mod stages;
 mod tpch;
+mod ui;

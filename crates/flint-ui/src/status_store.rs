@@ -1,0 +1,435 @@
+//! The application's live state as the UI and REST API show it (Spark's `AppStatusListener`
+//! writing into the `AppStatusStore`): built only from listener events, so whatever it shows
+//! happened.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
+
+use flint_driver::{
+    JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,
+};
+use flint_executor::TaskMetrics;
+
+/// A job's status, with Spark's names (`JobExecutionStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// `RUNNING`.
+    Running,
+    /// `SUCCEEDED`.
+    Succeeded,
+    /// `FAILED`.
+    Failed,
+}
+
+impl JobStatus {
+    /// Spark's status string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Running => "RUNNING",
+            JobStatus::Succeeded => "SUCCEEDED",
+            JobStatus::Failed => "FAILED",
+        }
+    }
+}
+
+/// A stage attempt's status, with Spark's names (`StageStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageStatus {
+    /// Known to a running job, not submitted yet.
+    Pending,
+    /// Submitted, tasks running.
+    Active,
+    /// Every task finished.
+    Complete,
+    /// The attempt failed.
+    Failed,
+    /// Its job ended without needing it (its map outputs existed).
+    Skipped,
+}
+
+impl StageStatus {
+    /// Spark's status string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageStatus::Pending => "PENDING",
+            StageStatus::Active => "ACTIVE",
+            StageStatus::Complete => "COMPLETE",
+            StageStatus::Failed => "FAILED",
+            StageStatus::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// The application itself.
+#[derive(Debug, Clone, Default)]
+pub struct AppSummary {
+    /// `app-...` or `local-...`.
+    pub id: String,
+    /// `spark.app.name`.
+    pub name: String,
+    /// Epoch milliseconds.
+    pub start_time: u64,
+    /// Epoch milliseconds, once it ended.
+    pub end_time: Option<u64>,
+    /// The user running the driver.
+    pub user: String,
+}
+
+/// One job.
+#[derive(Debug, Clone)]
+pub struct JobData {
+    /// The job id.
+    pub job_id: u32,
+    /// The action and query (`collect at SELECT ...`).
+    pub description: String,
+    /// Epoch milliseconds.
+    pub submission_time: u64,
+    /// Epoch milliseconds, once it ended.
+    pub completion_time: Option<u64>,
+    /// Every stage of the job, skipped ones too, ascending.
+    pub stage_ids: Vec<u32>,
+    /// Running, succeeded or failed.
+    pub status: JobStatus,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// Tasks of all its stages.
+    pub num_tasks: usize,
+    /// Counts kept while the job runs, as Spark's `LiveJob` does: a stage shared with an
+    /// earlier job counts here only for what ran during this job.
+    pub counts: JobCounts,
+}
+
+/// A job's live task and stage counts.
+#[derive(Debug, Clone, Default)]
+pub struct JobCounts {
+    /// Tasks running now.
+    pub active_tasks: usize,
+    /// Task attempts that succeeded during the job.
+    pub completed_tasks: usize,
+    /// Task attempts that failed during the job.
+    pub failed_tasks: usize,
+    /// (stage, partition) pairs with a successful attempt.
+    pub completed_indices: BTreeSet<(u32, u32)>,
+    /// Stages submitted during the job.
+    pub submitted_stages: BTreeSet<u32>,
+    /// Stages running now.
+    pub active_stages: BTreeSet<u32>,
+    /// Stages that completed during the job.
+    pub completed_stages: BTreeSet<u32>,
+    /// Stage attempts that failed during the job.
+    pub failed_stages: usize,
+    /// Stages the job did not have to run (set when it ends).
+    pub skipped_stages: usize,
+    /// Tasks of those stages.
+    pub skipped_tasks: usize,
+}
+
+/// One task attempt.
+#[derive(Debug, Clone)]
+pub struct TaskData {
+    /// Where and when it ran.
+    pub info: TaskInfo,
+    /// `RUNNING`, `SUCCESS` or `FAILED`.
+    pub status: &'static str,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// What it measured (zero while running).
+    pub metrics: TaskMetrics,
+}
+
+/// One stage attempt.
+#[derive(Debug, Clone)]
+pub struct StageData {
+    /// The stage as the scheduler describes it.
+    pub info: StageInfo,
+    /// Its status.
+    pub status: StageStatus,
+    /// The jobs it belongs to.
+    pub job_ids: Vec<u32>,
+    /// Its task attempts by task id.
+    pub tasks: BTreeMap<u64, TaskData>,
+}
+
+impl StageData {
+    /// Tasks in each status: (active, complete, failed).
+    pub fn task_counts(&self) -> (usize, usize, usize) {
+        let count = |status| self.tasks.values().filter(|t| t.status == status).count();
+        (count("RUNNING"), count("SUCCESS"), count("FAILED"))
+    }
+
+    /// Epoch milliseconds of the first task's launch.
+    pub fn first_task_launched(&self) -> Option<u64> {
+        self.tasks.values().map(|t| t.info.launch_time).min()
+    }
+
+    /// The finished tasks' metrics, summed.
+    pub fn metrics(&self) -> TaskMetrics {
+        let mut sum = TaskMetrics::default();
+        for task in self.tasks.values() {
+            let m = &task.metrics;
+            sum.executor_run_time_ms += m.executor_run_time_ms;
+            sum.executor_deserialize_time_ms += m.executor_deserialize_time_ms;
+            sum.input_bytes += m.input_bytes;
+            sum.input_records += m.input_records;
+            sum.output_records += m.output_records;
+            sum.result_size += m.result_size;
+            sum.shuffle_read_bytes += m.shuffle_read_bytes;
+            sum.shuffle_read_records += m.shuffle_read_records;
+            sum.shuffle_write_bytes += m.shuffle_write_bytes;
+            sum.shuffle_write_records += m.shuffle_write_records;
+            sum.disk_bytes_spilled += m.disk_bytes_spilled;
+            sum.spill_count += m.spill_count;
+        }
+        sum
+    }
+}
+
+/// Everything the store holds.
+#[derive(Debug, Clone, Default)]
+pub struct AppState {
+    /// The application.
+    pub app: AppSummary,
+    /// Jobs by id.
+    pub jobs: BTreeMap<u32, JobData>,
+    /// Stage attempts by (stage id, attempt).
+    pub stages: BTreeMap<(u32, u32), StageData>,
+}
+
+/// A listener that keeps [`AppState`] current; readers take snapshots.
+#[derive(Debug)]
+pub struct AppStatusStore {
+    state: Mutex<AppState>,
+}
+
+impl AppStatusStore {
+    /// An empty store for the application run by `user`.
+    pub fn new(user: String) -> Self {
+        Self {
+            state: Mutex::new(AppState {
+                app: AppSummary {
+                    user,
+                    ..AppSummary::default()
+                },
+                ..AppState::default()
+            }),
+        }
+    }
+
+    /// A copy of the current state.
+    pub fn snapshot(&self) -> AppState {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AppState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl SparkListener for AppStatusStore {
+    fn on_event(&self, event: &SparkListenerEvent) {
+        let mut state = self.lock();
+        match event {
+            SparkListenerEvent::ApplicationStart {
+                app_id,
+                app_name,
+                time,
+            } => {
+                state.app.id = app_id.clone();
+                state.app.name = app_name.clone();
+                state.app.start_time = *time;
+            }
+            SparkListenerEvent::ApplicationEnd { time } => state.app.end_time = Some(*time),
+            SparkListenerEvent::JobStart {
+                job_id,
+                time,
+                stage_infos,
+                description,
+            } => {
+                let mut stage_ids: Vec<u32> = stage_infos.iter().map(|s| s.stage_id).collect();
+                stage_ids.sort_unstable();
+                stage_ids.dedup();
+                for info in stage_infos {
+                    let stage = state
+                        .stages
+                        .entry((info.stage_id, info.attempt))
+                        .or_insert_with(|| StageData {
+                            info: info.clone(),
+                            status: StageStatus::Pending,
+                            job_ids: vec![],
+                            tasks: BTreeMap::new(),
+                        });
+                    stage.job_ids.push(*job_id);
+                }
+                let mut num_tasks = BTreeMap::new();
+                for info in stage_infos {
+                    num_tasks.insert(info.stage_id, info.num_tasks);
+                }
+                state.jobs.insert(
+                    *job_id,
+                    JobData {
+                        job_id: *job_id,
+                        description: description.clone(),
+                        submission_time: *time,
+                        completion_time: None,
+                        stage_ids,
+                        status: JobStatus::Running,
+                        failure_reason: None,
+                        num_tasks: num_tasks.values().sum(),
+                        counts: JobCounts::default(),
+                    },
+                );
+            }
+            SparkListenerEvent::JobEnd {
+                job_id,
+                time,
+                result,
+            } => {
+                let Some(job) = state.jobs.get_mut(job_id) else {
+                    return;
+                };
+                job.completion_time = Some(*time);
+                match result {
+                    JobResult::Succeeded => job.status = JobStatus::Succeeded,
+                    JobResult::Failed(reason) => {
+                        job.status = JobStatus::Failed;
+                        job.failure_reason = Some(reason.clone());
+                    }
+                }
+                let stage_ids = job.stage_ids.clone();
+                let skipped: Vec<u32> = stage_ids
+                    .iter()
+                    .filter(|id| !job.counts.submitted_stages.contains(id))
+                    .copied()
+                    .collect();
+                let skipped_tasks: usize = skipped
+                    .iter()
+                    .filter_map(|id| {
+                        state
+                            .stages
+                            .range((*id, 0)..=(*id, u32::MAX))
+                            .next()
+                            .map(|(_, s)| s.info.num_tasks)
+                    })
+                    .sum();
+                if let Some(job) = state.jobs.get_mut(job_id) {
+                    job.counts.skipped_stages = skipped.len();
+                    job.counts.skipped_tasks = skipped_tasks;
+                    job.counts.active_stages.clear();
+                }
+                // Stages that never ran at all are SKIPPED (Spark marks them at job end).
+                for stage in state.stages.values_mut() {
+                    if stage_ids.contains(&stage.info.stage_id)
+                        && stage.status == StageStatus::Pending
+                    {
+                        stage.status = StageStatus::Skipped;
+                    }
+                }
+            }
+            SparkListenerEvent::StageSubmitted { stage_info } => {
+                let key = (stage_info.stage_id, stage_info.attempt);
+                let job_ids = state
+                    .stages
+                    .range((stage_info.stage_id, 0)..=(stage_info.stage_id, u32::MAX))
+                    .flat_map(|(_, s)| s.job_ids.clone())
+                    .collect::<Vec<_>>();
+                let stage = state.stages.entry(key).or_insert_with(|| StageData {
+                    info: stage_info.clone(),
+                    status: StageStatus::Active,
+                    job_ids,
+                    tasks: BTreeMap::new(),
+                });
+                stage.info = stage_info.clone();
+                stage.status = StageStatus::Active;
+                for job in running_jobs_of(&mut state, stage_info.stage_id) {
+                    job.counts.submitted_stages.insert(stage_info.stage_id);
+                    job.counts.active_stages.insert(stage_info.stage_id);
+                }
+            }
+            SparkListenerEvent::StageCompleted { stage_info } => {
+                if let Some(stage) = state
+                    .stages
+                    .get_mut(&(stage_info.stage_id, stage_info.attempt))
+                {
+                    stage.info = stage_info.clone();
+                    stage.status = if stage_info.failure_reason.is_some() {
+                        StageStatus::Failed
+                    } else {
+                        StageStatus::Complete
+                    };
+                }
+                let failed = stage_info.failure_reason.is_some();
+                for job in running_jobs_of(&mut state, stage_info.stage_id) {
+                    job.counts.active_stages.remove(&stage_info.stage_id);
+                    if failed {
+                        job.counts.failed_stages += 1;
+                    } else {
+                        job.counts.completed_stages.insert(stage_info.stage_id);
+                    }
+                }
+            }
+            SparkListenerEvent::TaskStart {
+                stage_id,
+                stage_attempt,
+                task_info,
+            } => {
+                if let Some(stage) = state.stages.get_mut(&(*stage_id, *stage_attempt)) {
+                    stage.tasks.insert(
+                        task_info.task_id,
+                        TaskData {
+                            info: task_info.clone(),
+                            status: "RUNNING",
+                            error: None,
+                            metrics: TaskMetrics::default(),
+                        },
+                    );
+                }
+                for job in running_jobs_of(&mut state, *stage_id) {
+                    job.counts.active_tasks += 1;
+                }
+            }
+            SparkListenerEvent::TaskEnd {
+                stage_id,
+                stage_attempt,
+                task_info,
+                reason,
+                metrics,
+            } => {
+                if let Some(stage) = state.stages.get_mut(&(*stage_id, *stage_attempt)) {
+                    let (status, error) = match reason {
+                        TaskEndReason::Success => ("SUCCESS", None),
+                        TaskEndReason::Failed { message, .. } => ("FAILED", Some(message.clone())),
+                    };
+                    stage.tasks.insert(
+                        task_info.task_id,
+                        TaskData {
+                            info: task_info.clone(),
+                            status,
+                            error,
+                            metrics: metrics.clone(),
+                        },
+                    );
+                }
+                let succeeded = *reason == TaskEndReason::Success;
+                for job in running_jobs_of(&mut state, *stage_id) {
+                    job.counts.active_tasks = job.counts.active_tasks.saturating_sub(1);
+                    if succeeded {
+                        job.counts.completed_tasks += 1;
+                        job.counts
+                            .completed_indices
+                            .insert((*stage_id, task_info.index));
+                    } else {
+                        job.counts.failed_tasks += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The running jobs that include `stage_id`.
+fn running_jobs_of(state: &mut AppState, stage_id: u32) -> impl Iterator<Item = &mut JobData> {
+    state
+        .jobs
+        .values_mut()
+        .filter(move |j| j.status == JobStatus::Running && j.stage_ids.contains(&stage_id))
+}
