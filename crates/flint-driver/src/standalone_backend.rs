@@ -397,15 +397,6 @@ impl Driver for DriverService {
                     // Removed elsewhere (missed heartbeats, the master's report): hang up.
                     () = removed.notified() => return,
                 };
-                if let Ok(Some(_)) = &message
-                    && let Some(executor) = state
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .executors
-                        .get_mut(&executor_id)
-                {
-                    executor.last_seen = Instant::now();
-                }
                 match message {
                     Ok(Some(ExecutorMessage {
                         message: Some(executor_message::Message::StatusUpdate(update)),
@@ -426,10 +417,11 @@ impl Driver for DriverService {
                             },
                         };
                         let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
-                        if let Some(executor) = guard.executors.get_mut(&executor_id)
-                            && executor.running.remove(&update.task_id)
-                        {
-                            executor.free_cores += 1;
+                        if let Some(executor) = guard.executors.get_mut(&executor_id) {
+                            executor.last_seen = Instant::now();
+                            if executor.running.remove(&update.task_id) {
+                                executor.free_cores += 1;
+                            }
                         }
                         if let Some(reply) = guard.pending.remove(&update.task_id) {
                             let _ = reply.send(result);
@@ -437,7 +429,17 @@ impl Driver for DriverService {
                         drop(guard);
                         changes.send_modify(|v| *v += 1);
                     }
-                    Ok(Some(_)) => {}
+                    // A heartbeat (or anything else): the executor is alive.
+                    Ok(Some(_)) => {
+                        if let Some(executor) = state
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .executors
+                            .get_mut(&executor_id)
+                        {
+                            executor.last_seen = Instant::now();
+                        }
+                    }
                     Ok(None) => break "the executor disconnected".to_string(),
                     Err(status) => break format!("connection lost: {}", status.message()),
                 }

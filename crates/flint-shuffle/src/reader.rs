@@ -162,9 +162,8 @@ impl ExecutionPlan for ShuffleReaderExec {
                 })
                 .into()
             };
-            let remote = env.as_ref().is_some_and(|env| env.reads_remotely(&block));
-            match (remote, &env) {
-                (true, Some(env)) => remote_block_batches(
+            match env.as_ref().filter(|env| env.reads_remotely(&block)) {
+                Some(env) => remote_block_batches(
                     Arc::clone(env),
                     shuffle_id,
                     block,

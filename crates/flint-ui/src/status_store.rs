@@ -144,8 +144,6 @@ pub struct StageData {
     pub info: StageInfo,
     /// Its status.
     pub status: StageStatus,
-    /// The jobs it belongs to.
-    pub job_ids: Vec<u32>,
     /// Its task attempts by task id.
     pub tasks: BTreeMap<u64, TaskData>,
 }
@@ -248,21 +246,17 @@ impl SparkListener for AppStatusStore {
                 let mut stage_ids: Vec<u32> = stage_infos.iter().map(|s| s.stage_id).collect();
                 stage_ids.sort_unstable();
                 stage_ids.dedup();
+                let mut num_tasks = BTreeMap::new();
                 for info in stage_infos {
-                    let stage = state
+                    num_tasks.insert(info.stage_id, info.num_tasks);
+                    state
                         .stages
                         .entry((info.stage_id, info.attempt))
                         .or_insert_with(|| StageData {
                             info: info.clone(),
                             status: StageStatus::Pending,
-                            job_ids: vec![],
                             tasks: BTreeMap::new(),
                         });
-                    stage.job_ids.push(*job_id);
-                }
-                let mut num_tasks = BTreeMap::new();
-                for info in stage_infos {
-                    num_tasks.insert(info.stage_id, info.num_tasks);
                 }
                 state.jobs.insert(
                     *job_id,
@@ -327,15 +321,9 @@ impl SparkListener for AppStatusStore {
             }
             SparkListenerEvent::StageSubmitted { stage_info } => {
                 let key = (stage_info.stage_id, stage_info.attempt);
-                let job_ids = state
-                    .stages
-                    .range((stage_info.stage_id, 0)..=(stage_info.stage_id, u32::MAX))
-                    .flat_map(|(_, s)| s.job_ids.clone())
-                    .collect::<Vec<_>>();
                 let stage = state.stages.entry(key).or_insert_with(|| StageData {
                     info: stage_info.clone(),
                     status: StageStatus::Active,
-                    job_ids,
                     tasks: BTreeMap::new(),
                 });
                 stage.info = stage_info.clone();

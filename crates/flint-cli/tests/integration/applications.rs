@@ -2,7 +2,9 @@
 //! `flint worker` and `flint submit --master spark://...` as separate processes on 127.0.0.1.
 
 use crate::cluster::{master_state, start_master, start_worker_with};
-use crate::harness::{Daemon, executor_pids, get_json, wait_until};
+use crate::harness::{
+    Daemon, executor_pids, get_json, process_args, runtime, send_garbage, wait_until,
+};
 
 fn app_named<'a>(apps: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     apps.as_array()?.iter().find(|app| app["name"] == name)
@@ -299,11 +301,7 @@ fn killed_worker_is_replaced_and_the_answer_stays_right() {
     let mut victim = start_worker_with(port, "1", "1g", &[]);
     wait_until("two workers", || master_state(&ui)["aliveworkers"] == 2);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     // Async steps run on the runtime; the blocking HTTP polls run between them.
     let spark = runtime
         .block_on(
@@ -368,16 +366,10 @@ fn killed_worker_is_replaced_and_the_answer_stays_right() {
 /// process and the application keep running, and the next shuffled query is right.
 #[test]
 fn driver_and_executor_ports_survive_garbage() {
-    use std::io::Write;
-
     let (_master, port, ui) = start_master(0);
     let worker = start_worker_with(port, "1", "1g", &[]);
     wait_until("a worker", || master_state(&ui)["aliveworkers"] == 1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let spark = runtime
         .block_on(
             flint::SparkSession::builder()
@@ -392,11 +384,7 @@ fn driver_and_executor_ports_survive_garbage() {
     let app_id = spark.app_id().to_string();
     wait_until("the executor process", || executor_pids(&app_id).len() == 1);
     let pid = executor_pids(&app_id)[0];
-    let args: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .unwrap()
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let args = process_args(pid).expect("the executor is running");
     let driver_url = args
         .windows(2)
         .find(|w| w[0] == "--driver-url")
@@ -418,18 +406,8 @@ fn driver_and_executor_ports_survive_garbage() {
             .and_then(|port| port.parse::<u16>().ok());
         block_port.is_some()
     });
-    for target in [driver_port, block_port.unwrap()] {
-        for garbage in [
-            &b"\x00\x01garbage\xff\xfe"[..],
-            b"GET / HTTP/1.1\r\nHost",
-            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04",
-            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x40\x01\x01\x00\x00\x00\x01\xff\xff",
-        ] {
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", target)) {
-                let _ = stream.write_all(garbage);
-            }
-        }
-    }
+    send_garbage(driver_port);
+    send_garbage(block_port.expect("found above"));
     let answer = runtime.block_on(async {
         spark
             .sql("SELECT count(DISTINCT value % 7) AS k FROM range(10000)")

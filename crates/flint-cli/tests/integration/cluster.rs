@@ -1,9 +1,7 @@
 //! The standalone cluster's daemons as users start them: `flint master` and `flint worker`
 //! processes on 127.0.0.1 with ports picked at run time, checked through `/json/`.
 
-use std::io::Write;
-
-use crate::harness::{Daemon, get_json, wait_until};
+use crate::harness::{Daemon, get_json, send_garbage, wait_until};
 
 /// Starts a master on `port` (0: a free one) with a short worker timeout; returns it, its
 /// RPC port and its web UI address.
@@ -148,15 +146,7 @@ fn daemons_survive_bad_input() {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     for target in [port, ui_port, worker_port] {
-        for garbage in [
-            &b"\x00\x01garbage\xff\xfe"[..],
-            b"GET / HTTP/1.1\r\nHost",
-            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04",
-        ] {
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", target)) {
-                let _ = stream.write_all(garbage);
-            }
-        }
+        send_garbage(target);
     }
     assert!(master.is_running(), "master survived garbage");
     assert!(worker.is_running(), "worker survived garbage");

@@ -232,13 +232,9 @@ pub fn executor_pids(app_id: &str) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+        let Some(args) = process_args(pid) else {
             continue;
         };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
         let is_executor = args.get(1).is_some_and(|a| a == "executor");
         if is_executor
             && args
@@ -249,6 +245,42 @@ pub fn executor_pids(app_id: &str) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// The command line of process `pid`, from `/proc` (`None` once it is gone).
+pub fn process_args(pid: u32) -> Option<Vec<String>> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+/// Writes garbage, a truncated HTTP/1 request and broken HTTP/2 frames to `port`, each on
+/// its own connection; the daemon behind it must refuse them and keep running.
+pub fn send_garbage(port: u16) {
+    use std::io::Write;
+    for garbage in [
+        &b"\x00\x01garbage\xff\xfe"[..],
+        b"GET / HTTP/1.1\r\nHost",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x40\x01\x01\x00\x00\x00\x01\xff\xff",
+    ] {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.write_all(garbage);
+        }
+    }
+}
+
+/// A runtime for the async steps of a test whose polls are blocking.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 /// Polls `condition` every 50 ms until it holds, failing the test after 30 s.
