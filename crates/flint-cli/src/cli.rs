@@ -23,6 +23,9 @@ pub(crate) enum Command {
     Master(MasterArgs),
     /// Start a standalone worker and register it with a master (Spark's deploy.worker.Worker).
     Worker(WorkerArgs),
+    /// Serve the UIs of finished and running applications from their event logs
+    /// (Spark's deploy.history.HistoryServer).
+    HistoryServer(HistoryServerArgs),
     /// Internal: an application's executor process, started by a worker
     /// (Spark's CoarseGrainedExecutorBackend).
     #[command(hide = true)]
@@ -35,6 +38,7 @@ impl Command {
         match self {
             Command::Master(args) => args.daemon.watch_stdin,
             Command::Worker(args) => args.daemon.watch_stdin,
+            Command::HistoryServer(args) => args.daemon.watch_stdin,
             Command::Executor(args) => args.watch_stdin,
             Command::Submit(args) => args.watch_stdin,
             _ => false,
@@ -48,6 +52,7 @@ impl Command {
             | Command::Datagen(_)
             | Command::Master(_)
             | Command::Worker(_)
+            | Command::HistoryServer(_)
             | Command::Executor(_) => "info",
             Command::Sql(_) => "warn",
         }
@@ -273,6 +278,23 @@ pub(crate) struct WorkerArgs {
     /// Directory for executors' and drivers' files and logs (default: ./work)
     #[arg(short = 'd', long = "work-dir", value_name = "DIR")]
     pub(crate) work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) daemon: DaemonConf,
+}
+
+/// `flint history-server`: Spark's `start-history-server.sh` options.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub(crate) struct HistoryServerArgs {
+    /// Directory of event logs (default: spark.history.fs.logDirectory, file:/tmp/spark-events)
+    #[arg(long = "log-dir", value_name = "DIR")]
+    pub(crate) log_dir: Option<String>,
+    /// Port of the history server's UI (default: spark.history.ui.port, 18080)
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    pub(crate) port: Option<u16>,
+    /// Host name or address to listen on and advertise (default: this machine's host name)
+    #[arg(short = 'h', long = "host", value_name = "HOST")]
+    pub(crate) host: Option<String>,
     #[command(flatten)]
     pub(crate) daemon: DaemonConf,
 }

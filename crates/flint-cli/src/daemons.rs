@@ -1,12 +1,14 @@
-//! `flint master` and `flint worker`: resolve flags and settings, then run the daemon.
+//! `flint master`, `flint worker` and `flint history-server`: resolve flags and settings, then
+//! run the daemon.
 
 use std::process::ExitCode;
 
-use flint_conf::{MasterUrl, parse_size};
+use flint_conf::{MasterUrl, keys, parse_size};
 use flint_master::{Master, MasterConfig};
+use flint_ui::HistoryServer;
 use flint_worker::{Worker, WorkerConfig};
 
-use crate::cli::{ExecutorArgs, MasterArgs, WorkerArgs};
+use crate::cli::{ExecutorArgs, HistoryServerArgs, MasterArgs, WorkerArgs};
 use crate::error::CliError;
 
 /// This machine's host name, the default address daemons bind and advertise, as Spark's
@@ -25,6 +27,34 @@ pub(crate) async fn run_master(args: MasterArgs) -> Result<ExitCode, CliError> {
     let host = args.host.unwrap_or_else(local_host_name);
     let config = MasterConfig::from_conf(host, args.port, args.webui_port, &conf)?;
     Master::run(config).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a history server until the process is stopped.
+pub(crate) async fn run_history_server(args: HistoryServerArgs) -> Result<ExitCode, CliError> {
+    let conf = args.daemon.to_conf()?;
+    let log_dir = match args.log_dir {
+        Some(dir) => dir,
+        None => conf
+            .get_entry(&keys::HISTORY_LOG_DIRECTORY)
+            .unwrap_or("file:/tmp/spark-events")
+            .to_string(),
+    };
+    let port = match args.port {
+        Some(port) => port,
+        None => conf.get_u16(&keys::HISTORY_UI_PORT)?.unwrap_or(18080),
+    };
+    let host = args.host.unwrap_or_else(local_host_name);
+    let server = HistoryServer::start(
+        &log_dir,
+        "0.0.0.0",
+        &host,
+        port,
+        conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
+        conf.get_duration(&keys::HISTORY_UPDATE_INTERVAL)?,
+    )
+    .await?;
+    server.wait().await;
     Ok(ExitCode::SUCCESS)
 }
 

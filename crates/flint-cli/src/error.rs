@@ -30,6 +30,9 @@ pub(crate) enum CliError {
     /// The worker failed to start or stopped.
     #[error(transparent)]
     Worker(#[from] flint_worker::WorkerError),
+    /// The history server could not start.
+    #[error(transparent)]
+    HistoryServer(#[from] flint_ui::HistoryServerError),
     /// The executor could not start or lost its driver.
     #[error(transparent)]
     Executor(#[from] flint_executor::ExecutorError),

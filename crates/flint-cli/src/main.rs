@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             Command::Datagen(args) => datagen::run(args),
             Command::Master(args) => daemons::run_master(args).await,
             Command::Worker(args) => daemons::run_worker(args).await,
+            Command::HistoryServer(args) => daemons::run_history_server(args).await,
             Command::Executor(args) => daemons::run_executor(args).await,
         }
     });

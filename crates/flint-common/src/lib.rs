@@ -4,6 +4,7 @@
 mod html;
 mod ids;
 mod logging;
+pub mod prometheus;
 
 pub use html::escape_html;
 pub use ids::{

@@ -36,9 +36,17 @@ entries! {
     DRIVER_HOST = "spark.driver.host", None, "Address executors use to reach the driver; default 127.0.0.1 when the master is on a loopback address, else this machine's host name.";
     DRIVER_MEMORY = "spark.driver.memory", Some("1g"), "Memory of the driver; in local mode it sizes the one executor's memory pool.";
     DRIVER_PORT = "spark.driver.port", Some("0"), "Port of the driver's endpoint that executors dial; 0 picks a free one.";
+    EVENT_LOG_COMPRESS = "spark.eventLog.compress", Some("true"), "Compress the event log with spark.eventLog.compression.codec (Spark 4's default).";
+    EVENT_LOG_COMPRESSION_CODEC = "spark.eventLog.compression.codec", Some("zstd"), "Codec of a compressed event log; Flint writes zstd (file suffix .zstd).";
+    EVENT_LOG_DIR = "spark.eventLog.dir", Some("file:///tmp/spark-events"), "Existing directory where each application's event log is written (a local path or file: URI).";
+    EVENT_LOG_ENABLED = "spark.eventLog.enabled", Some("false"), "Write every listener event as a JSON line to one file per application, named <app-id>[.zstd] with .inprogress until it ends.";
+    EVENT_LOG_OVERWRITE = "spark.eventLog.overwrite", Some("false"), "Replace an existing event log of the same application instead of failing.";
     EXECUTOR_CORES = "spark.executor.cores", None, "Task slots per executor; in local[N] mode N.";
     EXECUTOR_HEARTBEAT_INTERVAL = "spark.executor.heartbeatInterval", Some("10s"), "How often an executor tells its driver it is alive; must be well below spark.network.timeout.";
     EXECUTOR_MEMORY = "spark.executor.memory", Some("1g"), "Memory of each executor; sizes its memory pool shared by its task slots.";
+    HISTORY_LOG_DIRECTORY = "spark.history.fs.logDirectory", Some("file:/tmp/spark-events"), "History server: the directory of event logs it lists and replays (flint history-server --log-dir).";
+    HISTORY_UPDATE_INTERVAL = "spark.history.fs.update.interval", Some("10s"), "History server: how often it looks for new or changed event logs.";
+    HISTORY_UI_PORT = "spark.history.ui.port", Some("18080"), "History server: port of its web UI (flint history-server --port); a taken port moves to the next.";
     IO_COMPRESSION_CODEC = "spark.io.compression.codec", Some("lz4"), "Compression of shuffle blocks: lz4, zstd or none.";
     LOCAL_DIR = "spark.local.dir", None, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
     MASTER = "spark.master", Some("local[*]"), "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";

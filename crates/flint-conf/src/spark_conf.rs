@@ -111,6 +111,25 @@ impl SparkConf {
         self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Every setting with secrets hidden, sorted by key, for UIs and event logs: the value of
+    /// a key that looks secret (Spark's default `spark.redaction.regex`:
+    /// `secret|password|token|access[.]?key`, any case) reads `*********(redacted)`.
+    pub fn redacted(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = self
+            .iter()
+            .map(|(key, value)| {
+                let lower = key.to_ascii_lowercase();
+                let secret = ["secret", "password", "token", "accesskey", "access.key"]
+                    .iter()
+                    .any(|word| lower.contains(word));
+                let value = if secret { "*********(redacted)" } else { value };
+                (key.to_string(), value.to_string())
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
     /// The value of `entry`, or its declared default.
     pub fn get_entry(&self, entry: &ConfigEntry) -> Option<&str> {
         self.get(entry.key).or(entry.default)
@@ -199,6 +218,34 @@ impl SparkConf {
 mod tests {
     use super::*;
     use crate::keys;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut conf = SparkConf::new();
+        conf.set("spark.master", "local[2]");
+        conf.set("spark.authenticate.secret", "s3cret");
+        conf.set("spark.hadoop.fs.s3a.access.key", "AKIA");
+        conf.set("spark.ssl.keyStorePassword", "pw");
+        let redacted = conf.redacted();
+        assert_eq!(
+            redacted,
+            vec![
+                (
+                    "spark.authenticate.secret".into(),
+                    "*********(redacted)".into()
+                ),
+                (
+                    "spark.hadoop.fs.s3a.access.key".into(),
+                    "*********(redacted)".into()
+                ),
+                ("spark.master".into(), "local[2]".into()),
+                (
+                    "spark.ssl.keyStorePassword".into(),
+                    "*********(redacted)".into()
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn typed_getters_use_defaults_and_name_bad_values() {

@@ -48,6 +48,8 @@ pub struct AppDescription {
     pub user: String,
     /// The `spark.*` settings executors start with.
     pub conf: BTreeMap<String, String>,
+    /// `http://HOST:PORT` of the application's web UI, if it has one.
+    pub app_ui_url: Option<String>,
 }
 
 /// A registered application; drop it to end the application on the master.
@@ -75,6 +77,7 @@ impl StandaloneAppClient {
                 driver_url: description.driver_url,
                 user: description.user,
                 conf: description.conf.into_iter().collect(),
+                app_ui_url: description.app_ui_url.unwrap_or_default(),
             }),
         };
         let mut last_error = String::from("no master given");

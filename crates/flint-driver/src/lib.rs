@@ -11,13 +11,17 @@
 //! - [`StandaloneAppClient`] registers the application with a standalone master and passes
 //!   its executor events to the backend.
 //! - [`MapOutputTracker`] remembers where each map output lives.
-//! - [`ListenerBus`] carries job, stage and task events to the progress bar and UIs.
+//! - [`ListenerBus`] carries job, stage, task and executor events to the progress bar, the
+//!   UIs and the [`event_log`], whose JSON lines ([`json_protocol`]) the history server
+//!   replays.
 //!
 //! **Invariant:** this crate does not launch executors; a master (asked by
 //! [`StandaloneAppClient`]) or the local backend does.
 
 mod app_client;
 mod dag_scheduler;
+pub mod event_log;
+pub mod json_protocol;
 mod listener_bus;
 mod map_output_tracker;
 mod scheduler_backend;
@@ -29,7 +33,8 @@ mod task_set_manager;
 pub use app_client::{AppClientError, AppDescription, StandaloneAppClient};
 pub use dag_scheduler::{DagScheduler, JobError};
 pub use listener_bus::{
-    JobResult, ListenerBus, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,
+    ExecutorInfo, JobResult, ListenerBus, SparkListener, SparkListenerEvent, StageInfo,
+    TaskEndReason, TaskInfo,
 };
 pub use map_output_tracker::MapOutputTracker;
 pub use scheduler_backend::{LocalSchedulerBackend, SchedulerBackend};

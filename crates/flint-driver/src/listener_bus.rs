@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -65,6 +66,22 @@ pub enum JobResult {
     Failed(String),
 }
 
+/// An executor as listeners see it (Spark's `ExecutorInfo` plus its block manager's address).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExecutorInfo {
+    /// The host it runs on.
+    pub host: String,
+    /// `host:port` of its block manager (its block transfer service), `host` alone when it
+    /// serves no blocks over the network (local mode).
+    pub host_port: String,
+    /// Its task slots.
+    pub total_cores: usize,
+    /// Bytes of its memory pool (Spark's `maxMemory`).
+    pub max_memory: u64,
+    /// Links to its `stdout` and `stderr` through its worker's UI, when it has a worker.
+    pub log_urls: BTreeMap<String, String>,
+}
+
 /// Everything the scheduler tells listeners (Spark's `SparkListenerEvent`).
 #[derive(Debug, Clone)]
 pub enum SparkListenerEvent {
@@ -73,6 +90,36 @@ pub enum SparkListenerEvent {
         app_id: String,
         app_name: String,
         time: u64,
+        /// Who runs the driver (Spark's `sparkUser`).
+        user: String,
+    },
+    /// The application's effective configuration, secrets already redacted, and facts about
+    /// the driver's runtime (Spark's `SparkListenerEnvironmentUpdate`).
+    EnvironmentUpdate {
+        /// `(name, value)` pairs of every set `spark.*` key, sorted.
+        spark_properties: Vec<(String, String)>,
+        /// `(name, value)` facts about the driver's process and machine.
+        system_properties: Vec<(String, String)>,
+    },
+    /// An executor registered (Spark's `SparkListenerExecutorAdded`); the driver's own entry
+    /// is `driver`.
+    ExecutorAdded {
+        executor_id: String,
+        time: u64,
+        info: ExecutorInfo,
+    },
+    /// An executor was lost or removed.
+    ExecutorRemoved {
+        executor_id: String,
+        time: u64,
+        reason: String,
+    },
+    /// An executor's heartbeat figures (Spark's `SparkListenerExecutorMetricsUpdate`; not
+    /// written to the event log, as in Spark).
+    ExecutorMetricsUpdate {
+        executor_id: String,
+        /// Bytes reserved in its memory pool now.
+        memory_used: u64,
     },
     /// The application ended.
     ApplicationEnd { time: u64 },
@@ -116,14 +163,17 @@ pub trait SparkListener: Send + Sync {
 }
 
 enum Message {
-    Event(SparkListenerEvent),
+    Event(Box<SparkListenerEvent>),
     Flush(mpsc::Sender<()>),
 }
 
 /// Delivers events to listeners in order on one thread, so a slow listener never slows the
-/// scheduler (Spark's `LiveListenerBus`).
+/// scheduler (Spark's `LiveListenerBus`). Events posted before [`ListenerBus::start`] wait in
+/// the queue, so listeners added at start-up miss nothing.
 pub struct ListenerBus {
     sender: Mutex<Option<mpsc::Sender<Message>>>,
+    /// The queue's receiving end until the dispatch thread takes it.
+    receiver: Mutex<Option<mpsc::Receiver<Message>>>,
     listeners: Arc<RwLock<Vec<Arc<dyn SparkListener>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -141,11 +191,36 @@ impl Default for ListenerBus {
 }
 
 impl ListenerBus {
-    /// Starts the bus's dispatch thread.
+    /// A bus that queues events until [`ListenerBus::start`].
     pub fn new() -> Self {
         let (sender, receiver) = mpsc::channel::<Message>();
-        let listeners: Arc<RwLock<Vec<Arc<dyn SparkListener>>>> = Arc::default();
-        let dispatch_listeners = Arc::clone(&listeners);
+        Self {
+            sender: Mutex::new(Some(sender)),
+            receiver: Mutex::new(Some(receiver)),
+            listeners: Arc::default(),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// A bus already delivering events.
+    pub fn started() -> Self {
+        let bus = Self::new();
+        bus.start();
+        bus
+    }
+
+    /// Starts delivering events, queued ones first, on the bus's thread; later calls do
+    /// nothing.
+    pub fn start(&self) {
+        let Some(receiver) = self
+            .receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let dispatch_listeners = Arc::clone(&self.listeners);
         let thread = std::thread::Builder::new()
             .name("spark-listener-group".into())
             .spawn(move || {
@@ -167,11 +242,7 @@ impl ListenerBus {
                 }
             })
             .ok();
-        Self {
-            sender: Mutex::new(Some(sender)),
-            listeners,
-            thread: Mutex::new(thread),
-        }
+        *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = thread;
     }
 
     /// Adds a listener for all later events.
@@ -190,12 +261,21 @@ impl ListenerBus {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
         {
-            let _ = sender.send(Message::Event(event));
+            let _ = sender.send(Message::Event(Box::new(event)));
         }
     }
 
-    /// Blocks until every event posted so far has been delivered (Spark's `waitUntilEmpty`).
+    /// Blocks until every event posted so far has been delivered (Spark's `waitUntilEmpty`);
+    /// returns at once if the bus was never started.
     pub fn wait_until_empty(&self) {
+        if self
+            .thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+        {
+            return;
+        }
         let (done, wait) = mpsc::channel();
         let sent = match self
             .sender

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{MapOutputTracker, SchedulerBackend};
+use crate::{ExecutorInfo, ListenerBus, MapOutputTracker, SchedulerBackend, SparkListenerEvent};
 
 type Outbound = mpsc::Sender<Result<DriverMessage, Status>>;
 
@@ -36,8 +36,10 @@ struct RegisteredExecutorSlot {
     removed: Arc<Notify>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct BackendState {
+    /// Where executors' arrivals, departures and heartbeats are posted.
+    listener_bus: Arc<ListenerBus>,
     executors: BTreeMap<String, RegisteredExecutorSlot>,
     pending: HashMap<u64, oneshot::Sender<TaskResult>>,
     launched_any: bool,
@@ -65,6 +67,11 @@ impl BackendState {
             "Lost executor {executor_id} on {}: {reason}",
             executor.host
         );
+        self.listener_bus.post(SparkListenerEvent::ExecutorRemoved {
+            executor_id: executor_id.to_string(),
+            time: flint_common::now_millis(),
+            reason: reason.to_string(),
+        });
         for task_id in executor.running {
             if let Some(reply) = self.pending.remove(&task_id) {
                 let _ = reply.send(lost(executor_id, reason));
@@ -98,15 +105,24 @@ impl StandaloneSchedulerBackend {
     /// "Initial job has not accepted any resources" is logged every `starvation_timeout`
     /// (`spark.starvation.timeout`). An executor silent for `executor_timeout`
     /// (`spark.network.timeout`) is removed as lost and offered to [`Self::take_kill_requests`].
+    /// Executors added, removed and heartbeating are posted to `listener_bus`.
     pub fn start(
         listener: TcpListener,
         expected_cores: usize,
         starvation_timeout: Duration,
         executor_timeout: Duration,
         map_outputs: Arc<MapOutputTracker>,
+        listener_bus: Arc<ListenerBus>,
     ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
-        let state = Arc::new(Mutex::new(BackendState::default()));
+        let state = Arc::new(Mutex::new(BackendState {
+            listener_bus,
+            executors: BTreeMap::new(),
+            pending: HashMap::new(),
+            launched_any: false,
+            waiting_reason: None,
+            stopping: false,
+        }));
         let changes = Arc::new(watch::Sender::new(0u64));
         let service = DriverService {
             state: Arc::clone(&state),
@@ -369,6 +385,22 @@ impl Driver for DriverService {
                 register.cores
             );
             state.waiting_reason = None;
+            let host_port = if register.block_manager_port == 0 {
+                register.host.clone()
+            } else {
+                format!("{}:{}", register.host, register.block_manager_port)
+            };
+            state.listener_bus.post(SparkListenerEvent::ExecutorAdded {
+                executor_id: executor_id.clone(),
+                time: flint_common::now_millis(),
+                info: ExecutorInfo {
+                    host: register.host.clone(),
+                    host_port,
+                    total_cores: register.cores as usize,
+                    max_memory: register.max_memory,
+                    log_urls: register.log_urls.clone().into_iter().collect(),
+                },
+            });
             state.executors.insert(
                 executor_id.clone(),
                 RegisteredExecutorSlot {
@@ -430,14 +462,20 @@ impl Driver for DriverService {
                         changes.send_modify(|v| *v += 1);
                     }
                     // A heartbeat (or anything else): the executor is alive.
-                    Ok(Some(_)) => {
-                        if let Some(executor) = state
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .executors
-                            .get_mut(&executor_id)
-                        {
+                    Ok(Some(message)) => {
+                        let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(executor) = guard.executors.get_mut(&executor_id) {
                             executor.last_seen = Instant::now();
+                        }
+                        if let Some(executor_message::Message::Heartbeat(heartbeat)) =
+                            message.message
+                        {
+                            guard
+                                .listener_bus
+                                .post(SparkListenerEvent::ExecutorMetricsUpdate {
+                                    executor_id: executor_id.clone(),
+                                    memory_used: heartbeat.memory_used,
+                                });
                         }
                     }
                     Ok(None) => break "the executor disconnected".to_string(),
@@ -521,6 +559,7 @@ mod tests {
             Duration::from_secs(15),
             Duration::from_secs(120),
             Arc::new(MapOutputTracker::default()),
+            Arc::new(crate::ListenerBus::new()),
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -592,6 +631,7 @@ mod tests {
             Duration::from_secs(15),
             Duration::from_millis(600),
             Arc::new(MapOutputTracker::default()),
+            Arc::new(crate::ListenerBus::new()),
         )
         .unwrap();
         let mut kill_requests = backend.take_kill_requests().unwrap();

@@ -63,7 +63,7 @@ pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), E
             .add_service(service.into_server())
             .serve_with_incoming(flint_rpc::incoming(listener)),
     );
-    let result = serve_driver(&config, Arc::clone(&executor)).await;
+    let result = serve_driver(&config, Arc::clone(&executor), port).await;
     server.abort();
     executor.stop();
     result
@@ -72,6 +72,7 @@ pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), E
 async fn serve_driver(
     config: &ExecutorBackendConfig,
     executor: Arc<Executor>,
+    block_manager_port: u16,
 ) -> Result<(), ExecutorError> {
     let executor_id = config.executor.executor_id.clone();
     tracing::info!(
@@ -93,6 +94,9 @@ async fn serve_driver(
             host: config.hostname.clone(),
             cores: config.executor.cores as u32,
             app_id: config.executor.app_id.clone(),
+            block_manager_port: u32::from(block_manager_port),
+            max_memory: executor.max_memory(),
+            log_urls: log_urls_from_env(),
         })),
     };
     // The queue was just made with room; this cannot wait.
@@ -107,7 +111,7 @@ async fn serve_driver(
         .into_inner();
     let heartbeats = tokio::spawn(send_heartbeats(
         outbound.clone(),
-        executor_id.clone(),
+        Arc::clone(&executor),
         config.heartbeat_interval,
     ));
     let _stop_heartbeats = AbortOnDrop(heartbeats);
@@ -181,7 +185,7 @@ async fn serve_driver(
 /// driver's `HeartbeatReceiver`), until the connection is gone.
 async fn send_heartbeats(
     outbound: mpsc::Sender<ExecutorMessage>,
-    executor_id: String,
+    executor: Arc<Executor>,
     interval: Duration,
 ) {
     let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
@@ -190,13 +194,28 @@ async fn send_heartbeats(
         ticks.tick().await;
         let heartbeat = ExecutorMessage {
             message: Some(executor_message::Message::Heartbeat(Heartbeat {
-                executor_id: executor_id.clone(),
+                executor_id: executor.executor_id().to_string(),
+                memory_used: executor.memory_used(),
             })),
         };
         if outbound.send(heartbeat).await.is_err() {
             return;
         }
     }
+}
+
+/// The links to this executor's logs its worker put in `SPARK_LOG_URL_STDOUT` and
+/// `SPARK_LOG_URL_STDERR` (Spark's names), keyed `stdout` and `stderr`.
+fn log_urls_from_env() -> std::collections::HashMap<String, String> {
+    ["stdout", "stderr"]
+        .into_iter()
+        .filter_map(|kind| {
+            let variable = format!("SPARK_LOG_URL_{}", kind.to_uppercase());
+            std::env::var(variable)
+                .ok()
+                .map(|url| (kind.to_string(), url))
+        })
+        .collect()
 }
 
 /// Aborts a background task when the scope that started it ends.

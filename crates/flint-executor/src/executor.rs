@@ -271,6 +271,21 @@ impl Executor {
         self.config.cores
     }
 
+    /// Bytes of the memory pool its tasks share (Spark's `maxMemory`).
+    pub fn max_memory(&self) -> u64 {
+        self.pool_bytes as u64
+    }
+
+    /// Bytes reserved in the memory pool now.
+    pub fn memory_used(&self) -> u64 {
+        self.task_context
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .runtime_env()
+            .memory_pool
+            .reserved() as u64
+    }
+
     /// The executor's block manager (its directory under `spark.local.dir`).
     pub fn block_manager(&self) -> &Arc<DiskBlockManager> {
         &self.block_manager

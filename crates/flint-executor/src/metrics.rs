@@ -18,8 +18,10 @@ pub struct TaskMetrics {
     pub output_records: u64,
     /// Bytes of the serialized result sent to the driver.
     pub result_size: u64,
-    /// Shuffle bytes read.
+    /// Shuffle bytes read, local and remote.
     pub shuffle_read_bytes: u64,
+    /// The part of those bytes fetched from other hosts.
+    pub shuffle_remote_bytes_read: u64,
     /// Shuffle rows read.
     pub shuffle_read_records: u64,
     /// Shuffle bytes written.
@@ -47,6 +49,7 @@ impl TaskMetrics {
                 }
                 self.shuffle_read_bytes += sum("shuffle_bytes_read");
                 self.shuffle_read_records += sum("shuffle_records_read");
+                self.shuffle_remote_bytes_read += sum("shuffle_remote_bytes_read");
                 self.shuffle_write_bytes += sum("shuffle_bytes_written");
                 self.shuffle_write_records += sum("shuffle_records_written");
                 self.disk_bytes_spilled += metrics.spilled_bytes().unwrap_or(0) as u64;

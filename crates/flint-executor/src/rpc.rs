@@ -58,6 +58,7 @@ impl From<TaskMetrics> for wire::TaskMetrics {
             output_records: m.output_records,
             result_size: m.result_size,
             shuffle_read_bytes: m.shuffle_read_bytes,
+            shuffle_remote_bytes_read: m.shuffle_remote_bytes_read,
             shuffle_read_records: m.shuffle_read_records,
             shuffle_write_bytes: m.shuffle_write_bytes,
             shuffle_write_records: m.shuffle_write_records,
@@ -77,6 +78,7 @@ impl From<wire::TaskMetrics> for TaskMetrics {
             output_records: m.output_records,
             result_size: m.result_size,
             shuffle_read_bytes: m.shuffle_read_bytes,
+            shuffle_remote_bytes_read: m.shuffle_remote_bytes_read,
             shuffle_read_records: m.shuffle_read_records,
             shuffle_write_bytes: m.shuffle_write_bytes,
             shuffle_write_records: m.shuffle_write_records,
@@ -230,6 +232,7 @@ mod tests {
             metrics: TaskMetrics {
                 executor_run_time_ms: 7,
                 shuffle_read_bytes: 11,
+                shuffle_remote_bytes_read: 5,
                 ..Default::default()
             },
         }
@@ -268,6 +271,7 @@ mod tests {
             );
             assert_eq!(back.metrics.executor_run_time_ms, 7);
             assert_eq!(back.metrics.shuffle_read_bytes, 11);
+            assert_eq!(back.metrics.shuffle_remote_bytes_read, 5);
         }
     }
 

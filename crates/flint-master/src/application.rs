@@ -22,6 +22,8 @@ pub struct ApplicationDescription {
     pub user: String,
     /// The `spark.*` settings executors start with.
     pub conf: BTreeMap<String, String>,
+    /// `http://HOST:PORT` of the application's web UI, if it has one.
+    pub app_ui_url: Option<String>,
 }
 
 /// Spark's `ApplicationState`.

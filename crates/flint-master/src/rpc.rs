@@ -249,6 +249,7 @@ pub(crate) fn description_to_wire(description: &ApplicationDescription) -> WireD
         driver_url: description.driver_url.clone(),
         user: description.user.clone(),
         conf: description.conf.clone().into_iter().collect(),
+        app_ui_url: description.app_ui_url.clone().unwrap_or_default(),
     }
 }
 
@@ -281,6 +282,9 @@ fn description_from_wire(wire: WireDescription) -> Result<ApplicationDescription
         driver_url: wire.driver_url,
         user: wire.user,
         conf: wire.conf.into_iter().collect(),
+        // Shown as a link: only http(s) URLs are kept.
+        app_ui_url: Some(wire.app_ui_url)
+            .filter(|url| url.starts_with("http://") || url.starts_with("https://")),
     })
 }
 

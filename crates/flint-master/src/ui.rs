@@ -224,14 +224,27 @@ async fn page(State(master): State<MasterHandle>) -> Response {
             memory_used = mib(worker.memory_used_mib),
         ));
     }
+    // Running applications link to their own UI, as in Spark's master page.
+    let ui_urls: std::collections::HashMap<&str, &str> = snapshot
+        .active_apps
+        .iter()
+        .filter_map(|app| Some((app.id.as_str(), app.description.app_ui_url.as_deref()?)))
+        .collect();
     let app_rows = |apps: &[ApplicationJson]| {
         let mut rows = String::new();
         for app in apps {
+            let name = match ui_urls.get(app.id.as_str()) {
+                Some(url) => format!(
+                    "<a class=\"app-ui\" href=\"{}\">{}</a>",
+                    escape(url),
+                    escape(&app.name)
+                ),
+                None => escape(&app.name),
+            };
             rows.push_str(&format!(
                 "<tr><td>{id}</td><td>{name}</td><td>{cores}</td><td>{memory}</td>\
                  <td>{submitted}</td><td>{user}</td><td>{state}</td><td>{duration}</td></tr>\n",
                 id = escape(&app.id),
-                name = escape(&app.name),
                 cores = app.cores,
                 memory = mib(app.memoryperexecutor),
                 submitted = escape(&app.submitdate),
@@ -310,12 +323,91 @@ async fn page(State(master): State<MasterHandle>) -> Response {
     .into_response()
 }
 
+/// `/metrics`: the master's figures in Prometheus text format, named as Spark's `master`
+/// metrics source names them (`workers`, `aliveWorkers`, `apps`, `waitingApps`), plus cores and
+/// memory.
+async fn metrics(State(master): State<MasterHandle>) -> Response {
+    use flint_common::prometheus::{CONTENT_TYPE, MetricKind::Gauge, PrometheusText};
+    let snapshot = match snapshot(&master).await {
+        Ok(snapshot) => snapshot,
+        Err(response) => return response,
+    };
+    let state = master_json(&snapshot);
+    let waiting = snapshot
+        .active_apps
+        .iter()
+        .filter(|app| app.state == crate::application::ApplicationState::Waiting)
+        .count();
+    let mut text = PrometheusText::new();
+    text.single(
+        "master_workers",
+        Gauge,
+        "Workers known to the master, dead ones too.",
+        snapshot.workers.len() as f64,
+    )
+    .single(
+        "master_aliveWorkers",
+        Gauge,
+        "Workers alive.",
+        state.aliveworkers as f64,
+    )
+    .single(
+        "master_apps",
+        Gauge,
+        "Applications waiting or running.",
+        snapshot.active_apps.len() as f64,
+    )
+    .single(
+        "master_waitingApps",
+        Gauge,
+        "Applications waiting for executors.",
+        waiting as f64,
+    )
+    .single(
+        "master_runningApps",
+        Gauge,
+        "Applications with executors.",
+        (snapshot.active_apps.len() - waiting) as f64,
+    )
+    .single(
+        "master_cores",
+        Gauge,
+        "Cores of alive workers.",
+        state.cores as f64,
+    )
+    .single(
+        "master_coresFree",
+        Gauge,
+        "Free cores of alive workers.",
+        state.cores.saturating_sub(state.coresused) as f64,
+    )
+    .single(
+        "master_memory_MB",
+        Gauge,
+        "Memory of alive workers, MiB.",
+        state.memory as f64,
+    )
+    .single(
+        "master_memFree_MB",
+        Gauge,
+        "Free memory of alive workers, MiB.",
+        state.memory.saturating_sub(state.memoryused) as f64,
+    );
+    (
+        [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+        text.finish(),
+    )
+        .into_response()
+}
+
 /// Serves the master web UI until the process ends.
 pub(crate) async fn serve(listener: TcpListener, master: MasterHandle) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(page))
         .route("/json", get(json))
         .route("/json/", get(json))
+        .route("/metrics", get(metrics))
+        .route("/metrics/master/prometheus", get(metrics))
         .with_state(master);
     axum::serve(listener, app).await
 }

@@ -144,6 +144,8 @@ impl ExecutionPlan for ShuffleReaderExec {
         let metrics = ReadMetrics {
             bytes: MetricBuilder::new(&self.metrics).counter("shuffle_bytes_read", partition),
             records: MetricBuilder::new(&self.metrics).counter("shuffle_records_read", partition),
+            remote_bytes: MetricBuilder::new(&self.metrics)
+                .counter("shuffle_remote_bytes_read", partition),
         };
         let schema = Arc::clone(&self.schema);
         let shuffle_id = self.shuffle_id;
@@ -216,9 +218,12 @@ fn remote_block_batches(
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let schema = Arc::clone(schema);
     let metrics = metrics.clone();
-    let bytes = metrics.bytes.clone();
+    let (bytes, remote_bytes) = (metrics.bytes.clone(), metrics.remote_bytes.clone());
     env.client
-        .fetch(shuffle_id, &block, move |n| bytes.add(n))
+        .fetch(shuffle_id, &block, move |n| {
+            bytes.add(n);
+            remote_bytes.add(n);
+        })
         .map(move |batch| match batch {
             Ok(batch) => {
                 metrics.records.add(batch.num_rows());
@@ -243,8 +248,11 @@ fn with_schema(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
 
 #[derive(Clone)]
 struct ReadMetrics {
+    /// Every block's bytes.
     bytes: Count,
     records: Count,
+    /// The bytes of blocks fetched from other hosts.
+    remote_bytes: Count,
 }
 
 type BlockReader = StreamReader<BufReader<std::io::Take<File>>>;

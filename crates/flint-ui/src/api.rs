@@ -2,17 +2,22 @@
 //! and status strings, so tools written for Spark's API read Flint's. Unknown ids answer 404
 //! and malformed ones 400, each with a JSON error.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use flint_executor::TaskMetrics;
 use serde::Serialize;
+use serde_json::json;
 
-use crate::status_store::{AppState, AppStatusStore, JobData, StageData};
+use crate::status_store::{
+    AppState, AppStatusStore, AppSummary, ExecutorData, JobData, StageData, TaskData,
+};
 
 /// Spark's REST date format: `2026-11-21T15:16:39.265GMT`.
 pub fn rest_date(millis: u64) -> String {
@@ -120,6 +125,8 @@ struct StageJson {
     input_records: u64,
     output_bytes: u64,
     output_records: u64,
+    shuffle_remote_bytes_read: u64,
+    shuffle_local_bytes_read: u64,
     shuffle_read_bytes: u64,
     shuffle_read_records: u64,
     shuffle_write_bytes: u64,
@@ -194,6 +201,10 @@ fn stage_json(stage: &StageData) -> StageJson {
         input_records: metrics.input_records,
         output_bytes: 0,
         output_records: metrics.output_records,
+        shuffle_remote_bytes_read: metrics.shuffle_remote_bytes_read,
+        shuffle_local_bytes_read: metrics
+            .shuffle_read_bytes
+            .saturating_sub(metrics.shuffle_remote_bytes_read),
         shuffle_read_bytes: metrics.shuffle_read_bytes,
         shuffle_read_records: metrics.shuffle_read_records,
         shuffle_write_bytes: metrics.shuffle_write_bytes,
@@ -205,8 +216,7 @@ fn stage_json(stage: &StageData) -> StageJson {
     }
 }
 
-fn application_json(state: &AppState) -> ApplicationInfo {
-    let app = &state.app;
+fn application_json(app: &AppSummary) -> ApplicationInfo {
     let end = app.end_time;
     let last = end.unwrap_or_else(flint_common::now_millis);
     ApplicationInfo {
@@ -230,48 +240,258 @@ fn application_json(state: &AppState) -> ApplicationInfo {
     }
 }
 
-type Store = Arc<AppStatusStore>;
-
-/// The state, if `app_id` is this application's id.
-fn app_state(store: &Store, app_id: &str) -> Result<AppState, ApiError> {
-    let state = store.snapshot();
-    if state.app.id != app_id {
-        return Err(not_found(format!("unknown app: {app_id}")));
-    }
-    Ok(state)
+/// `TaskData`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskJson {
+    task_id: u64,
+    index: u32,
+    attempt: u32,
+    partition_id: u32,
+    launch_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<u64>,
+    executor_id: String,
+    host: String,
+    status: &'static str,
+    task_locality: &'static str,
+    speculative: bool,
+    accumulator_updates: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_metrics: Option<serde_json::Value>,
+    executor_logs: BTreeMap<String, String>,
+    scheduler_delay: u64,
+    getting_result_time: u64,
 }
 
-fn parse_id(kind: &str, text: &str) -> Result<u32, ApiError> {
+fn task_metrics_json(m: &TaskMetrics) -> serde_json::Value {
+    json!({
+        "executorDeserializeTime": m.executor_deserialize_time_ms,
+        "executorDeserializeCpuTime": 0,
+        "executorRunTime": m.executor_run_time_ms,
+        "executorCpuTime": 0,
+        "resultSize": m.result_size,
+        "jvmGcTime": 0,
+        "resultSerializationTime": 0,
+        "memoryBytesSpilled": 0,
+        "diskBytesSpilled": m.disk_bytes_spilled,
+        "peakExecutionMemory": 0,
+        "inputMetrics": {"bytesRead": m.input_bytes, "recordsRead": m.input_records},
+        "outputMetrics": {"bytesWritten": 0, "recordsWritten": m.output_records},
+        "shuffleReadMetrics": {
+            "remoteBlocksFetched": 0,
+            "localBlocksFetched": 0,
+            "fetchWaitTime": 0,
+            "remoteBytesRead": m.shuffle_remote_bytes_read,
+            "remoteBytesReadToDisk": 0,
+            "localBytesRead": m.shuffle_read_bytes.saturating_sub(m.shuffle_remote_bytes_read),
+            "recordsRead": m.shuffle_read_records,
+            "remoteReqsDuration": 0,
+        },
+        "shuffleWriteMetrics": {
+            "bytesWritten": m.shuffle_write_bytes,
+            "writeTime": 0,
+            "recordsWritten": m.shuffle_write_records,
+        },
+    })
+}
+
+fn task_json(task: &TaskData, executors: &BTreeMap<String, ExecutorData>) -> TaskJson {
+    let info = &task.info;
+    let finished = task.status != "RUNNING";
+    TaskJson {
+        task_id: info.task_id,
+        index: info.index,
+        attempt: info.attempt,
+        partition_id: info.index,
+        launch_time: rest_date(info.launch_time),
+        duration: finished.then(|| task.duration()),
+        executor_id: info.executor_id.clone(),
+        host: info.host.clone(),
+        status: task.status,
+        task_locality: "PROCESS_LOCAL",
+        speculative: false,
+        accumulator_updates: vec![],
+        error_message: task.error.clone(),
+        task_metrics: finished.then(|| task_metrics_json(&task.metrics)),
+        executor_logs: executors
+            .get(&info.executor_id)
+            .map(|e| e.info.log_urls.clone())
+            .unwrap_or_default(),
+        // What the executor did not spend running or decoding the task.
+        scheduler_delay: if finished {
+            task.duration().saturating_sub(
+                task.metrics.executor_run_time_ms + task.metrics.executor_deserialize_time_ms,
+            )
+        } else {
+            0
+        },
+        getting_result_time: 0,
+    }
+}
+
+/// `ExecutorSummary`.
+fn executor_json(executor: &ExecutorData) -> serde_json::Value {
+    let mut value = json!({
+        "id": executor.id,
+        "hostPort": executor.info.host_port,
+        "isActive": executor.is_active(),
+        "rddBlocks": 0,
+        "memoryUsed": executor.memory_used,
+        "diskUsed": 0,
+        "totalCores": executor.info.total_cores,
+        "maxTasks": executor.info.total_cores,
+        "activeTasks": executor.active_tasks,
+        "failedTasks": executor.failed_tasks,
+        "completedTasks": executor.completed_tasks,
+        "totalTasks": executor.active_tasks + executor.failed_tasks + executor.completed_tasks,
+        "totalDuration": executor.total_duration,
+        "totalGCTime": 0,
+        "totalInputBytes": executor.input_bytes,
+        "totalShuffleRead": executor.shuffle_read,
+        "totalShuffleWrite": executor.shuffle_write,
+        "isBlacklisted": false,
+        "maxMemory": executor.info.max_memory,
+        "addTime": rest_date(executor.add_time),
+        "executorLogs": executor.info.log_urls,
+        "memoryMetrics": {
+            "usedOnHeapStorageMemory": 0,
+            "usedOffHeapStorageMemory": 0,
+            "totalOnHeapStorageMemory": 0,
+            "totalOffHeapStorageMemory": 0,
+        },
+        "blacklistedInStages": [],
+        "attributes": {},
+        "resources": {},
+        "resourceProfileId": 0,
+        "isExcluded": false,
+        "excludedInStages": [],
+    });
+    if let Some(map) = value.as_object_mut() {
+        if let Some(time) = executor.remove_time {
+            map.insert("removeTime".into(), rest_date(time).into());
+        }
+        if let Some(reason) = &executor.remove_reason {
+            map.insert("removeReason".into(), reason.clone().into());
+        }
+    }
+    value
+}
+
+/// Where the API finds applications: one live application, or the history server's logs.
+pub trait AppProvider: Send + Sync + 'static {
+    /// Every application it knows, newest first.
+    fn list(&self) -> Vec<AppSummary>;
+    /// One application's state, if it knows `app_id`.
+    fn get(&self, app_id: &str) -> Option<AppState>;
+}
+
+impl AppProvider for AppStatusStore {
+    fn list(&self) -> Vec<AppSummary> {
+        vec![self.snapshot().app]
+    }
+
+    fn get(&self, app_id: &str) -> Option<AppState> {
+        Some(self.snapshot()).filter(|state| state.app.id == app_id)
+    }
+}
+
+type Provider = Arc<dyn AppProvider>;
+
+/// The state, if the provider knows `app_id`.
+fn app_state(provider: &Provider, app_id: &str) -> Result<AppState, ApiError> {
+    provider
+        .get(app_id)
+        .ok_or_else(|| not_found(format!("unknown app: {app_id}")))
+}
+
+fn parse_id<T: std::str::FromStr>(kind: &str, text: &str) -> Result<T, ApiError> {
     text.parse()
         .map_err(|_| bad_request(format!("invalid {kind} id: {text}")))
 }
 
-async fn applications(State(store): State<Store>) -> Json<Vec<ApplicationInfo>> {
-    Json(vec![application_json(&store.snapshot())])
+/// Query parameters as given (`status`, `offset`, `length`, `sortBy`, `quantiles`).
+type Params = Query<HashMap<String, String>>;
+
+fn param<T: std::str::FromStr>(params: &Params, name: &str) -> Result<Option<T>, ApiError> {
+    params
+        .get(name)
+        .map(|text| {
+            text.parse()
+                .map_err(|_| bad_request(format!("invalid value for {name}: {text}")))
+        })
+        .transpose()
+}
+
+async fn version() -> Json<serde_json::Value> {
+    Json(json!({ "spark": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn applications(
+    State(provider): State<Provider>,
+    params: Params,
+) -> Result<Json<Vec<ApplicationInfo>>, ApiError> {
+    let completed = match params.get("status").map(|s| s.to_ascii_lowercase()) {
+        None => None,
+        Some(status) if status == "completed" => Some(true),
+        Some(status) if status == "running" => Some(false),
+        Some(status) => {
+            return Err(bad_request(format!(
+                "invalid status: {status} (completed or running)"
+            )));
+        }
+    };
+    let limit: Option<usize> = param(&params, "limit")?;
+    Ok(Json(
+        provider
+            .list()
+            .iter()
+            .filter(|app| completed.is_none_or(|c| app.end_time.is_some() == c))
+            .take(limit.unwrap_or(usize::MAX))
+            .map(application_json)
+            .collect(),
+    ))
 }
 
 async fn application(
-    State(store): State<Store>,
+    State(provider): State<Provider>,
     Path(app_id): Path<String>,
 ) -> Result<Json<ApplicationInfo>, ApiError> {
-    Ok(Json(application_json(&app_state(&store, &app_id)?)))
+    Ok(Json(application_json(&app_state(&provider, &app_id)?.app)))
 }
 
 async fn jobs(
-    State(store): State<Store>,
+    State(provider): State<Provider>,
     Path(app_id): Path<String>,
+    params: Params,
 ) -> Result<Json<Vec<JobJson>>, ApiError> {
-    let state = app_state(&store, &app_id)?;
+    let state = app_state(&provider, &app_id)?;
+    let status = params.get("status").map(|s| s.to_ascii_uppercase());
+    if let Some(status) = &status
+        && !["RUNNING", "SUCCEEDED", "FAILED", "UNKNOWN"].contains(&status.as_str())
+    {
+        return Err(bad_request(format!("invalid job status: {status}")));
+    }
     // Newest first, as Spark lists them.
-    Ok(Json(state.jobs.values().rev().map(job_json).collect()))
+    Ok(Json(
+        state
+            .jobs
+            .values()
+            .rev()
+            .filter(|job| status.as_deref().is_none_or(|s| job.status.as_str() == s))
+            .map(job_json)
+            .collect(),
+    ))
 }
 
 async fn job(
-    State(store): State<Store>,
+    State(provider): State<Provider>,
     Path((app_id, job_id)): Path<(String, String)>,
 ) -> Result<Json<JobJson>, ApiError> {
-    let state = app_state(&store, &app_id)?;
-    let job_id = parse_id("job", &job_id)?;
+    let state = app_state(&provider, &app_id)?;
+    let job_id: u32 = parse_id("job", &job_id)?;
     let job = state
         .jobs
         .get(&job_id)
@@ -279,24 +499,64 @@ async fn job(
     Ok(Json(job_json(job)))
 }
 
+/// A stage's JSON; with `details`, its tasks by id as Spark's `tasks` map.
+fn stage_detail_json(stage: &StageData, state: &AppState, details: bool) -> serde_json::Value {
+    let mut value = serde_json::to_value(stage_json(stage)).unwrap_or_default();
+    if details && let Some(map) = value.as_object_mut() {
+        let tasks: serde_json::Map<String, serde_json::Value> = stage
+            .tasks
+            .values()
+            .map(|task| {
+                let json = serde_json::to_value(task_json(task, &state.executors));
+                (task.info.task_id.to_string(), json.unwrap_or_default())
+            })
+            .collect();
+        map.insert("tasks".into(), tasks.into());
+    }
+    value
+}
+
+fn stage_status_filter(params: &Params) -> Result<Option<String>, ApiError> {
+    let status = params.get("status").map(|s| s.to_ascii_uppercase());
+    if let Some(status) = &status
+        && !["ACTIVE", "COMPLETE", "PENDING", "FAILED", "SKIPPED"].contains(&status.as_str())
+    {
+        return Err(bad_request(format!("invalid stage status: {status}")));
+    }
+    Ok(status)
+}
+
 async fn stages(
-    State(store): State<Store>,
+    State(provider): State<Provider>,
     Path(app_id): Path<String>,
-) -> Result<Json<Vec<StageJson>>, ApiError> {
-    let state = app_state(&store, &app_id)?;
-    Ok(Json(state.stages.values().rev().map(stage_json).collect()))
+    params: Params,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let status = stage_status_filter(&params)?;
+    let details = param::<bool>(&params, "details")?.unwrap_or(false);
+    Ok(Json(
+        state
+            .stages
+            .values()
+            .rev()
+            .filter(|s| status.as_deref().is_none_or(|st| s.status.as_str() == st))
+            .map(|s| stage_detail_json(s, &state, details))
+            .collect(),
+    ))
 }
 
 async fn stage(
-    State(store): State<Store>,
+    State(provider): State<Provider>,
     Path((app_id, stage_id)): Path<(String, String)>,
-) -> Result<Json<Vec<StageJson>>, ApiError> {
-    let state = app_state(&store, &app_id)?;
-    let stage_id = parse_id("stage", &stage_id)?;
-    let attempts: Vec<StageJson> = state
+    params: Params,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let stage_id: u32 = parse_id("stage", &stage_id)?;
+    let details = param::<bool>(&params, "details")?.unwrap_or(true);
+    let attempts: Vec<serde_json::Value> = state
         .stages
         .range((stage_id, 0)..=(stage_id, u32::MAX))
-        .map(|(_, s)| stage_json(s))
+        .map(|(_, s)| stage_detail_json(s, &state, details))
         .collect();
     if attempts.is_empty() {
         return Err(not_found(format!("unknown stage: {stage_id}")));
@@ -304,48 +564,249 @@ async fn stage(
     Ok(Json(attempts))
 }
 
-async fn stage_attempt(
-    State(store): State<Store>,
-    Path((app_id, stage_id, attempt)): Path<(String, String, String)>,
-) -> Result<Json<StageJson>, ApiError> {
-    let state = app_state(&store, &app_id)?;
+/// The stage attempt a path names.
+fn stage_of<'a>(
+    state: &'a AppState,
+    stage_id: &str,
+    attempt: &str,
+) -> Result<&'a StageData, ApiError> {
     let key = (
-        parse_id("stage", &stage_id)?,
-        parse_id("attempt", &attempt)?,
+        parse_id::<u32>("stage", stage_id)?,
+        parse_id::<u32>("attempt", attempt)?,
     );
-    let stage = state
+    state
         .stages
         .get(&key)
-        .ok_or_else(|| not_found(format!("unknown stage: {stage_id}, attempt {attempt}")))?;
-    Ok(Json(stage_json(stage)))
+        .ok_or_else(|| not_found(format!("unknown stage: {stage_id}, attempt {attempt}")))
+}
+
+async fn stage_attempt(
+    State(provider): State<Provider>,
+    Path((app_id, stage_id, attempt)): Path<(String, String, String)>,
+    params: Params,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let details = param::<bool>(&params, "details")?.unwrap_or(true);
+    let stage = stage_of(&state, &stage_id, &attempt)?;
+    Ok(Json(stage_detail_json(stage, &state, details)))
+}
+
+async fn task_list(
+    State(provider): State<Provider>,
+    Path((app_id, stage_id, attempt)): Path<(String, String, String)>,
+    params: Params,
+) -> Result<Json<Vec<TaskJson>>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let stage = stage_of(&state, &stage_id, &attempt)?;
+    let offset = param::<usize>(&params, "offset")?.unwrap_or(0);
+    let length = param::<usize>(&params, "length")?.unwrap_or(20);
+    let status = params.get("status").map(|s| s.to_ascii_uppercase());
+    if let Some(status) = &status
+        && !["RUNNING", "SUCCESS", "FAILED", "KILLED", "UNKNOWN"].contains(&status.as_str())
+    {
+        return Err(bad_request(format!("invalid task status: {status}")));
+    }
+    let mut tasks: Vec<&TaskData> = stage
+        .tasks
+        .values()
+        .filter(|t| status.as_deref().is_none_or(|s| t.status == s))
+        .collect();
+    match params.get("sortBy").map(String::as_str) {
+        None | Some("ID") => {}
+        Some("runtime") => tasks.sort_by_key(|t| t.duration()),
+        Some("-runtime") => tasks.sort_by_key(|t| std::cmp::Reverse(t.duration())),
+        Some(other) => {
+            return Err(bad_request(format!(
+                "invalid sortBy: {other} (ID, runtime or -runtime)"
+            )));
+        }
+    }
+    Ok(Json(
+        tasks
+            .into_iter()
+            .skip(offset)
+            .take(length)
+            .map(|t| task_json(t, &state.executors))
+            .collect(),
+    ))
+}
+
+/// Spark's quantile of sorted values: the value at `min(q * n, n - 1)`.
+pub fn quantile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = ((q * sorted.len() as f64) as usize).min(sorted.len() - 1);
+    sorted[index]
+}
+
+/// The quantiles of one figure over `tasks`.
+fn distribution(
+    tasks: &[&TaskData],
+    quantiles: &[f64],
+    figure: impl Fn(&TaskData) -> u64,
+) -> Vec<u64> {
+    let mut values: Vec<u64> = tasks.iter().map(|t| figure(t)).collect();
+    values.sort_unstable();
+    quantiles.iter().map(|q| quantile(&values, *q)).collect()
+}
+
+/// `TaskMetricDistributions` over a stage's successful tasks.
+pub fn task_summary(stage: &StageData, quantiles: &[f64]) -> serde_json::Value {
+    let tasks: Vec<&TaskData> = stage
+        .tasks
+        .values()
+        .filter(|t| t.status == "SUCCESS")
+        .collect();
+    let d = |figure: fn(&TaskData) -> u64| distribution(&tasks, quantiles, figure);
+    json!({
+        "quantiles": quantiles,
+        "duration": d(|t| t.duration()),
+        "executorDeserializeTime": d(|t| t.metrics.executor_deserialize_time_ms),
+        "executorRunTime": d(|t| t.metrics.executor_run_time_ms),
+        "resultSize": d(|t| t.metrics.result_size),
+        "memoryBytesSpilled": d(|_| 0),
+        "diskBytesSpilled": d(|t| t.metrics.disk_bytes_spilled),
+        "inputMetrics": {
+            "bytesRead": d(|t| t.metrics.input_bytes),
+            "recordsRead": d(|t| t.metrics.input_records),
+        },
+        "outputMetrics": {
+            "bytesWritten": d(|_| 0),
+            "recordsWritten": d(|t| t.metrics.output_records),
+        },
+        "shuffleReadMetrics": {
+            "readBytes": d(|t| t.metrics.shuffle_read_bytes),
+            "readRecords": d(|t| t.metrics.shuffle_read_records),
+            "remoteBytesRead": d(|t| t.metrics.shuffle_remote_bytes_read),
+        },
+        "shuffleWriteMetrics": {
+            "writeBytes": d(|t| t.metrics.shuffle_write_bytes),
+            "writeRecords": d(|t| t.metrics.shuffle_write_records),
+        },
+    })
+}
+
+/// Spark's default quantiles for `taskSummary`.
+pub const DEFAULT_QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
+
+async fn task_summary_route(
+    State(provider): State<Provider>,
+    Path((app_id, stage_id, attempt)): Path<(String, String, String)>,
+    params: Params,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let stage = stage_of(&state, &stage_id, &attempt)?;
+    let quantiles = match params.get("quantiles") {
+        None => DEFAULT_QUANTILES.to_vec(),
+        Some(text) => text
+            .split(',')
+            .map(|q| match q.trim().parse::<f64>() {
+                Ok(q) if (0.0..=1.0).contains(&q) => Ok(q),
+                _ => Err(bad_request(format!(
+                    "invalid quantile: {q} (numbers from 0 to 1)"
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Json(task_summary(stage, &quantiles)))
+}
+
+async fn executors(
+    State(provider): State<Provider>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    Ok(Json(
+        state
+            .executors_in_order()
+            .into_iter()
+            .filter(|e| e.is_active())
+            .map(executor_json)
+            .collect(),
+    ))
+}
+
+async fn all_executors(
+    State(provider): State<Provider>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    Ok(Json(
+        state
+            .executors_in_order()
+            .into_iter()
+            .map(executor_json)
+            .collect(),
+    ))
+}
+
+async fn environment(
+    State(provider): State<Provider>,
+    Path(app_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let env = &state.environment;
+    Ok(Json(json!({
+        // Flint runs no JVM; the shape stays Spark's, the facts are in systemProperties.
+        "runtime": {"javaVersion": "", "javaHome": "", "scalaVersion": ""},
+        "sparkProperties": env.spark_properties,
+        "hadoopProperties": [],
+        "systemProperties": env.system_properties,
+        "metricsProperties": [],
+        "classpathEntries": [],
+        "resourceProfiles": [],
+    })))
 }
 
 async fn unknown_path() -> ApiError {
     not_found("unknown path".into())
 }
 
-/// The `/api/v1` routes over `store`.
-pub fn routes(store: Store) -> Router {
+/// The `/api/v1` routes over the applications `provider` knows.
+pub fn routes(provider: Provider) -> Router {
+    const APP: &str = "/api/v1/applications/{app_id}";
     Router::new()
+        .route("/api/v1/version", get(version))
         .route("/api/v1/applications", get(applications))
-        .route("/api/v1/applications/{app_id}", get(application))
-        .route("/api/v1/applications/{app_id}/jobs", get(jobs))
-        .route("/api/v1/applications/{app_id}/jobs/{job_id}", get(job))
-        .route("/api/v1/applications/{app_id}/stages", get(stages))
+        .route(APP, get(application))
+        .route(&format!("{APP}/jobs"), get(jobs))
+        .route(&format!("{APP}/jobs/{{job_id}}"), get(job))
+        .route(&format!("{APP}/stages"), get(stages))
+        .route(&format!("{APP}/stages/{{stage_id}}"), get(stage))
         .route(
-            "/api/v1/applications/{app_id}/stages/{stage_id}",
-            get(stage),
-        )
-        .route(
-            "/api/v1/applications/{app_id}/stages/{stage_id}/{attempt}",
+            &format!("{APP}/stages/{{stage_id}}/{{attempt}}"),
             get(stage_attempt),
         )
+        .route(
+            &format!("{APP}/stages/{{stage_id}}/{{attempt}}/taskList"),
+            get(task_list),
+        )
+        .route(
+            &format!("{APP}/stages/{{stage_id}}/{{attempt}}/taskSummary"),
+            get(task_summary_route),
+        )
+        .route(&format!("{APP}/executors"), get(executors))
+        .route(&format!("{APP}/allexecutors"), get(all_executors))
+        .route(&format!("{APP}/environment"), get(environment))
         .route("/api/v1/{*rest}", get(unknown_path))
-        .with_state(store)
+        .with_state(provider)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quantiles_pick_spark_indices() {
+        let values = [1, 2, 3, 4, 10];
+        let picked: Vec<u64> = super::DEFAULT_QUANTILES
+            .iter()
+            .map(|q| super::quantile(&values, *q))
+            .collect();
+        assert_eq!(picked, vec![1, 2, 3, 4, 10]);
+        assert_eq!(super::quantile(&values, 1.0), 10);
+        assert_eq!(super::quantile(&[], 0.5), 0);
+    }
+
     #[test]
     fn dates_are_spark_rest_dates() {
         assert_eq!(

@@ -1,16 +1,18 @@
 //! The application's web UI server (Spark's `SparkUI`): the `/api/v1` REST API and the HTML
 //! pages, on `spark.ui.port` (4040, moving up when taken), for as long as the driver runs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::response::{Html, Redirect};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use flint_common::escape_html;
+use flint_common::prometheus::PrometheusText;
 
-use crate::api::{self, rest_date};
-use crate::status_store::{AppStatusStore, JobStatus};
+use crate::status_store::{AppState, AppStatusStore, JobStatus, StageStatus};
+use crate::{api, pages};
 
 /// A running application UI; dropping it stops the server.
 #[derive(Debug)]
@@ -33,7 +35,9 @@ impl SparkUi {
             flint_rpc::bind_service("SparkUI", bind_host, port, max_retries).await?;
         let app = Router::new()
             .route("/", get(|| async { Redirect::to("/jobs/") }))
-            .route("/jobs/", get(jobs_page))
+            .route("/metrics", get(metrics))
+            .route("/metrics/prometheus", get(metrics))
+            .fallback(live_page)
             .with_state(Arc::clone(&store))
             .merge(api::routes(store));
         let server = tokio::spawn(async move {
@@ -58,80 +62,171 @@ impl Drop for SparkUi {
     }
 }
 
-/// A progress bar as Spark draws it: succeeded of total, with running ones noted.
-fn progress(done: usize, running: usize, total: usize) -> String {
-    let percent = if total == 0 {
-        0.0
-    } else {
-        100.0 * done as f64 / total as f64
-    };
-    let running_note = if running > 0 {
-        format!(" ({running} running)")
-    } else {
-        String::new()
-    };
-    format!(
-        "<div class=\"progress\"><div class=\"bar\" style=\"width:{percent:.1}%\"></div>\
-         <span>{done}/{total}{running_note}</span></div>"
+/// `/metrics`: the application's jobs, stages and tasks by status, task time, shuffle bytes
+/// and per-executor figures, in Prometheus text format.
+async fn metrics(State(store): State<Arc<AppStatusStore>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, flint_common::prometheus::CONTENT_TYPE)],
+        driver_metrics(&store.snapshot()),
     )
+        .into_response()
 }
 
-fn duration_text(millis: u64) -> String {
-    if millis < 1000 {
-        format!("{millis} ms")
-    } else if millis < 60_000 {
-        format!("{:.1} s", millis as f64 / 1000.0)
-    } else {
-        format!("{:.1} min", millis as f64 / 60_000.0)
-    }
-}
+/// A per-executor metric family: name, kind, help, and the figure of one executor.
+type ExecutorFamily = (
+    &'static str,
+    flint_common::prometheus::MetricKind,
+    &'static str,
+    fn(&crate::ExecutorData) -> f64,
+);
 
-/// The Jobs tab: every job with its status, description, submission time, duration and
-/// progress of its stages and tasks; failed jobs with their reason.
-async fn jobs_page(State(store): State<Arc<AppStatusStore>>) -> Html<String> {
-    let state = store.snapshot();
-    let now = flint_common::now_millis();
-    let mut rows = String::new();
-    for job in state.jobs.values().rev() {
-        let counts = &job.counts;
-        let skipped = counts.skipped_stages;
-        let total_stages = job.stage_ids.len() - skipped;
-        let done_stages = counts.completed_stages.len();
-        let tasks = job.num_tasks - counts.skipped_tasks;
-        let (done, running) = (counts.completed_indices.len(), counts.active_tasks);
-        let status = match (job.status, &job.failure_reason) {
-            (JobStatus::Failed, Some(reason)) => {
-                format!("FAILED<div class=\"error\">{}</div>", escape_html(reason))
-            }
-            (status, _) => status.as_str().to_string(),
+/// The driver's scrape, built from one snapshot of the status store.
+pub fn driver_metrics(state: &AppState) -> String {
+    use flint_common::prometheus::MetricKind::{Counter, Gauge};
+    let app = || ("application_id", state.app.id.clone());
+    let by_status = |statuses: Vec<(&'static str, usize)>| -> Vec<(Vec<(&str, String)>, f64)> {
+        statuses
+            .into_iter()
+            .map(|(status, n)| (vec![app(), ("status", status.to_string())], n as f64))
+            .collect()
+    };
+    let job_count = |status: JobStatus| state.jobs.values().filter(|j| j.status == status).count();
+    let stage_count =
+        |status: StageStatus| state.stages.values().filter(|s| s.status == status).count();
+    let tasks: Vec<&crate::TaskData> = state
+        .stages
+        .values()
+        .flat_map(|s| s.tasks.values())
+        .collect();
+    let task_count = |status: &str| tasks.iter().filter(|t| t.status == status).count();
+    let finished: Vec<&&crate::TaskData> = tasks.iter().filter(|t| t.status != "RUNNING").collect();
+    let sum = |figure: fn(&crate::TaskData) -> u64| -> f64 {
+        finished.iter().map(|t| figure(t)).sum::<u64>() as f64
+    };
+    let mut text = PrometheusText::new();
+    text.family(
+        "driver_jobs",
+        Gauge,
+        "Jobs by status.",
+        &by_status(vec![
+            ("running", job_count(JobStatus::Running)),
+            ("succeeded", job_count(JobStatus::Succeeded)),
+            ("failed", job_count(JobStatus::Failed)),
+        ]),
+    )
+    .family(
+        "driver_stages",
+        Gauge,
+        "Stage attempts by status.",
+        &by_status(vec![
+            ("pending", stage_count(StageStatus::Pending)),
+            ("active", stage_count(StageStatus::Active)),
+            ("complete", stage_count(StageStatus::Complete)),
+            ("failed", stage_count(StageStatus::Failed)),
+            ("skipped", stage_count(StageStatus::Skipped)),
+        ]),
+    )
+    .family(
+        "driver_tasks",
+        Gauge,
+        "Task attempts by status.",
+        &by_status(vec![
+            ("running", task_count("RUNNING")),
+            ("success", task_count("SUCCESS")),
+            ("failed", task_count("FAILED")),
+        ]),
+    )
+    .family(
+        "driver_task_duration_seconds_total",
+        Counter,
+        "Wall time of finished task attempts.",
+        &[(vec![app()], sum(|t| t.duration()) / 1000.0)],
+    )
+    .family(
+        "driver_shuffle_read_bytes_total",
+        Counter,
+        "Shuffle bytes read by finished tasks.",
+        &[(vec![app()], sum(|t| t.metrics.shuffle_read_bytes))],
+    )
+    .family(
+        "driver_shuffle_write_bytes_total",
+        Counter,
+        "Shuffle bytes written by finished tasks.",
+        &[(vec![app()], sum(|t| t.metrics.shuffle_write_bytes))],
+    );
+    let executors = state.executors_in_order();
+    let per_executor =
+        |figure: fn(&crate::ExecutorData) -> f64| -> Vec<(Vec<(&str, String)>, f64)> {
+            executors
+                .iter()
+                .filter(|e| e.is_active())
+                .map(|e| (vec![app(), ("executor_id", e.id.clone())], figure(e)))
+                .collect()
         };
-        let end = job.completion_time.unwrap_or(now);
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td></tr>",
-            job.job_id,
-            escape_html(&job.description),
-            rest_date(job.submission_time),
-            duration_text(end.saturating_sub(job.submission_time)),
-            status,
-            progress(done_stages, 0, total_stages),
-            if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() },
-            progress(done, running, tasks),
-        ));
+    let executor_families: [ExecutorFamily; 8] = [
+        (
+            "executor_activeTasks",
+            Gauge,
+            "Tasks running on the executor.",
+            |e| e.active_tasks as f64,
+        ),
+        (
+            "executor_completedTasks_total",
+            Counter,
+            "Task attempts that succeeded on the executor.",
+            |e| e.completed_tasks as f64,
+        ),
+        (
+            "executor_failedTasks_total",
+            Counter,
+            "Task attempts that failed on the executor.",
+            |e| e.failed_tasks as f64,
+        ),
+        (
+            "executor_totalDuration_seconds_total",
+            Counter,
+            "Wall time of the executor's finished tasks.",
+            |e| e.total_duration as f64 / 1000.0,
+        ),
+        (
+            "executor_totalShuffleRead_bytes_total",
+            Counter,
+            "Shuffle bytes the executor's tasks read.",
+            |e| e.shuffle_read as f64,
+        ),
+        (
+            "executor_totalShuffleWrite_bytes_total",
+            Counter,
+            "Shuffle bytes the executor's tasks wrote.",
+            |e| e.shuffle_write as f64,
+        ),
+        (
+            "executor_memoryUsed_bytes",
+            Gauge,
+            "Bytes reserved in the executor's memory pool at its last heartbeat.",
+            |e| e.memory_used as f64,
+        ),
+        (
+            "executor_maxMemory_bytes",
+            Gauge,
+            "Bytes of the executor's memory pool.",
+            |e| e.info.max_memory as f64,
+        ),
+    ];
+    for (name, kind, help, figure) in executor_families {
+        text.family(name, kind, help, &per_executor(figure));
     }
-    Html(format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{name} - Jobs</title>\
-         <style>body{{font-family:sans-serif;margin:1em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
-         .progress{{position:relative;width:160px;height:18px;background:#eee}}\
-         .bar{{position:absolute;height:100%;background:#8fc98f}}\
-         .progress span{{position:relative;padding-left:4px;font-size:12px}}\
-         .error{{color:#a00;font-size:12px;max-width:40em}}</style></head><body>\
-         <h2>Flint Jobs</h2><p>Application: {name} ({id}) · user {user}</p>\
-         <table><thead><tr><th>Job Id</th><th>Description</th><th>Submitted</th><th>Duration</th>\
-         <th>Status</th><th>Stages: Succeeded/Total</th><th>Tasks (for all stages): Succeeded/Total</th>\
-         </tr></thead><tbody>{rows}</tbody></table></body></html>",
-        name = escape_html(&state.app.name),
-        id = escape_html(&state.app.id),
-        user = escape_html(&state.app.user),
-    ))
+    text.finish()
+}
+
+/// A page of the live UI, or 404.
+async fn live_page(
+    State(store): State<Arc<AppStatusStore>>,
+    uri: Uri,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match pages::render(&store.snapshot(), "", uri.path(), &params) {
+        Some(page) => Html(page).into_response(),
+        None => (StatusCode::NOT_FOUND, "No such page").into_response(),
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use flint_driver::{
-    JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,
+    ExecutorInfo, JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,
 };
 use flint_executor::TaskMetrics;
 
@@ -137,6 +137,18 @@ pub struct TaskData {
     pub metrics: TaskMetrics,
 }
 
+impl TaskData {
+    /// Milliseconds from launch to end (to now while it runs).
+    pub fn duration(&self) -> u64 {
+        let end = if self.info.finish_time == 0 {
+            flint_common::now_millis()
+        } else {
+            self.info.finish_time
+        };
+        end.saturating_sub(self.info.launch_time)
+    }
+}
+
 /// One stage attempt.
 #[derive(Debug, Clone)]
 pub struct StageData {
@@ -172,6 +184,7 @@ impl StageData {
             sum.output_records += m.output_records;
             sum.result_size += m.result_size;
             sum.shuffle_read_bytes += m.shuffle_read_bytes;
+            sum.shuffle_remote_bytes_read += m.shuffle_remote_bytes_read;
             sum.shuffle_read_records += m.shuffle_read_records;
             sum.shuffle_write_bytes += m.shuffle_write_bytes;
             sum.shuffle_write_records += m.shuffle_write_records;
@@ -180,6 +193,53 @@ impl StageData {
         }
         sum
     }
+}
+
+/// One executor (or the driver's entry), with what its tasks did (Spark's `LiveExecutor`).
+#[derive(Debug, Clone, Default)]
+pub struct ExecutorData {
+    /// `driver` or the executor's id.
+    pub id: String,
+    /// Where it runs and what it has.
+    pub info: ExecutorInfo,
+    /// Epoch milliseconds when it registered.
+    pub add_time: u64,
+    /// Epoch milliseconds when it was removed.
+    pub remove_time: Option<u64>,
+    /// Why it was removed.
+    pub remove_reason: Option<String>,
+    /// Bytes reserved in its memory pool at its last heartbeat.
+    pub memory_used: u64,
+    /// Tasks running on it now.
+    pub active_tasks: usize,
+    /// Task attempts that failed on it.
+    pub failed_tasks: usize,
+    /// Task attempts that succeeded on it.
+    pub completed_tasks: usize,
+    /// Milliseconds its finished tasks ran, summed.
+    pub total_duration: u64,
+    /// Bytes its tasks read from files.
+    pub input_bytes: u64,
+    /// Shuffle bytes its tasks read.
+    pub shuffle_read: u64,
+    /// Shuffle bytes its tasks wrote.
+    pub shuffle_write: u64,
+}
+
+impl ExecutorData {
+    /// Still registered.
+    pub fn is_active(&self) -> bool {
+        self.remove_time.is_none()
+    }
+}
+
+/// The application's configuration and runtime facts (Spark's Environment tab).
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// Every set `spark.*` key, secrets redacted, sorted.
+    pub spark_properties: Vec<(String, String)>,
+    /// Facts about the driver's process and machine.
+    pub system_properties: Vec<(String, String)>,
 }
 
 /// Everything the store holds.
@@ -191,6 +251,19 @@ pub struct AppState {
     pub jobs: BTreeMap<u32, JobData>,
     /// Stage attempts by (stage id, attempt).
     pub stages: BTreeMap<(u32, u32), StageData>,
+    /// Executors by id, removed ones too.
+    pub executors: BTreeMap<String, ExecutorData>,
+    /// The configuration it runs with.
+    pub environment: Environment,
+}
+
+impl AppState {
+    /// Executors as Spark lists them: the driver first, then by number.
+    pub fn executors_in_order(&self) -> Vec<&ExecutorData> {
+        let mut executors: Vec<&ExecutorData> = self.executors.values().collect();
+        executors.sort_by_key(|e| (e.id != "driver", e.id.parse::<u64>().ok(), e.id.clone()));
+        executors
+    }
 }
 
 /// A listener that keeps [`AppState`] current; readers take snapshots.
@@ -199,17 +272,17 @@ pub struct AppStatusStore {
     state: Mutex<AppState>,
 }
 
+impl Default for AppStatusStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl AppStatusStore {
-    /// An empty store for the application run by `user`.
-    pub fn new(user: String) -> Self {
+    /// An empty store, filled by the events it hears.
+    pub fn new() -> Self {
         Self {
-            state: Mutex::new(AppState {
-                app: AppSummary {
-                    user,
-                    ..AppSummary::default()
-                },
-                ..AppState::default()
-            }),
+            state: Mutex::new(AppState::default()),
         }
     }
 
@@ -231,12 +304,57 @@ impl SparkListener for AppStatusStore {
                 app_id,
                 app_name,
                 time,
+                user,
             } => {
                 state.app.id = app_id.clone();
                 state.app.name = app_name.clone();
                 state.app.start_time = *time;
+                state.app.user = user.clone();
             }
             SparkListenerEvent::ApplicationEnd { time } => state.app.end_time = Some(*time),
+            SparkListenerEvent::EnvironmentUpdate {
+                spark_properties,
+                system_properties,
+            } => {
+                state.environment = Environment {
+                    spark_properties: spark_properties.clone(),
+                    system_properties: system_properties.clone(),
+                };
+            }
+            SparkListenerEvent::ExecutorAdded {
+                executor_id,
+                time,
+                info,
+            } => {
+                state.executors.insert(
+                    executor_id.clone(),
+                    ExecutorData {
+                        id: executor_id.clone(),
+                        info: info.clone(),
+                        add_time: *time,
+                        ..ExecutorData::default()
+                    },
+                );
+            }
+            SparkListenerEvent::ExecutorRemoved {
+                executor_id,
+                time,
+                reason,
+            } => {
+                if let Some(executor) = state.executors.get_mut(executor_id) {
+                    executor.remove_time = Some(*time);
+                    executor.remove_reason = Some(reason.clone());
+                    executor.active_tasks = 0;
+                }
+            }
+            SparkListenerEvent::ExecutorMetricsUpdate {
+                executor_id,
+                memory_used,
+            } => {
+                if let Some(executor) = state.executors.get_mut(executor_id) {
+                    executor.memory_used = *memory_used;
+                }
+            }
             SparkListenerEvent::JobStart {
                 job_id,
                 time,
@@ -374,6 +492,9 @@ impl SparkListener for AppStatusStore {
                 for job in running_jobs_of(&mut state, *stage_id) {
                     job.counts.active_tasks += 1;
                 }
+                if let Some(executor) = state.executors.get_mut(&task_info.executor_id) {
+                    executor.active_tasks += 1;
+                }
             }
             SparkListenerEvent::TaskEnd {
                 stage_id,
@@ -398,6 +519,19 @@ impl SparkListener for AppStatusStore {
                     );
                 }
                 let succeeded = *reason == TaskEndReason::Success;
+                if let Some(executor) = state.executors.get_mut(&task_info.executor_id) {
+                    executor.active_tasks = executor.active_tasks.saturating_sub(1);
+                    if succeeded {
+                        executor.completed_tasks += 1;
+                    } else {
+                        executor.failed_tasks += 1;
+                    }
+                    executor.total_duration +=
+                        task_info.finish_time.saturating_sub(task_info.launch_time);
+                    executor.input_bytes += metrics.input_bytes;
+                    executor.shuffle_read += metrics.shuffle_read_bytes;
+                    executor.shuffle_write += metrics.shuffle_write_bytes;
+                }
                 for job in running_jobs_of(&mut state, *stage_id) {
                     job.counts.active_tasks = job.counts.active_tasks.saturating_sub(1);
                     if succeeded {

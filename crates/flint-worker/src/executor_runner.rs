@@ -131,8 +131,18 @@ pub(crate) fn launch(
         app_id = %request.app_id,
         "Launch command: {command_line}"
     );
+    let log_url = |kind: &str| {
+        format!(
+            "{}/logPage/?appId={}&executorId={}&logType={kind}",
+            shared.webui_address, request.app_id, request.executor_id
+        )
+    };
     let mut child = Command::new(&binary)
         .args(&args)
+        // Spark's ExecutorRunner hands the executor the links to its own logs, which it
+        // reports to the driver's UI.
+        .env("SPARK_LOG_URL_STDOUT", log_url("stdout"))
+        .env("SPARK_LOG_URL_STDERR", log_url("stderr"))
         .stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(stderr)

@@ -119,6 +119,49 @@ fn worker_json(status: WorkerStatus) -> WorkerJson {
     }
 }
 
+/// `/metrics`: the worker's figures in Prometheus text format, named as Spark's `worker`
+/// metrics source names them.
+async fn metrics(State(shared): State<SharedStatus>) -> Response {
+    use flint_common::prometheus::{CONTENT_TYPE, MetricKind::Gauge, PrometheusText};
+    let status = shared.status();
+    let mut text = PrometheusText::new();
+    text.single(
+        "worker_executors",
+        Gauge,
+        "Executors running.",
+        status.executors.len() as f64,
+    )
+    .single(
+        "worker_coresUsed",
+        Gauge,
+        "Cores given to executors and drivers.",
+        status.cores_used as f64,
+    )
+    .single(
+        "worker_coresFree",
+        Gauge,
+        "Cores free.",
+        status.cores.saturating_sub(status.cores_used) as f64,
+    )
+    .single(
+        "worker_memUsed_MB",
+        Gauge,
+        "Memory given to executors and drivers, MiB.",
+        status.memory_used_mib as f64,
+    )
+    .single(
+        "worker_memFree_MB",
+        Gauge,
+        "Memory free, MiB.",
+        status.memory_mib.saturating_sub(status.memory_used_mib) as f64,
+    );
+    (
+        [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+        text.finish(),
+    )
+        .into_response()
+}
+
 async fn json(State(shared): State<SharedStatus>) -> Json<WorkerJson> {
     Json(worker_json(shared.status()))
 }
@@ -304,6 +347,8 @@ pub(crate) async fn serve(listener: TcpListener, shared: SharedStatus) -> std::i
         .route("/", get(page))
         .route("/json", get(json))
         .route("/json/", get(json))
+        .route("/metrics", get(metrics))
+        .route("/metrics/prometheus", get(metrics))
         .route("/logPage", get(log_page))
         .route("/logPage/", get(log_page))
         .with_state(shared);

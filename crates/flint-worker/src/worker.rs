@@ -169,6 +169,8 @@ pub(crate) struct WorkerShared {
     pub config: WorkerConfig,
     /// Where applications' executor local directories go: `<spark.local.dir>/flint-<worker-id>`.
     pub local_root: PathBuf,
+    /// `http://HOST:PORT` of this worker's UI, where executors' logs are served.
+    pub webui_address: String,
     status: Mutex<WorkerStatus>,
     /// The master this worker is registered with; `None` while (re-)registering.
     master: tokio::sync::watch::Sender<Option<MasterClient<Channel>>>,
@@ -387,6 +389,7 @@ impl Worker {
         let shared = Arc::new(WorkerShared {
             config: config.clone(),
             local_root,
+            webui_address: webui_address.clone(),
             status: Mutex::new(WorkerStatus {
                 id: id.clone(),
                 master_url: None,

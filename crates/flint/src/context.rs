@@ -7,10 +7,11 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionConfig;
 use flint_conf::{MasterUrl, SparkConf, keys};
+use flint_driver::event_log::{EventLogConfig, EventLogError, EventLoggingListener};
 use flint_driver::{
-    AppDescription, DagScheduler, ListenerBus, LocalSchedulerBackend, MapOutputTracker,
-    SchedulerBackend, SparkListener, SparkListenerEvent, StageGraph, StandaloneAppClient,
-    StandaloneSchedulerBackend, TaskScheduler,
+    AppDescription, DagScheduler, ExecutorInfo, ListenerBus, LocalSchedulerBackend,
+    MapOutputTracker, SchedulerBackend, SparkListener, SparkListenerEvent, StageGraph,
+    StandaloneAppClient, StandaloneSchedulerBackend, TaskScheduler,
 };
 use flint_executor::{Executor, ExecutorConfig, flint_session_config};
 use flint_ui::{AppStatusStore, ConsoleProgressBar, SparkUi};
@@ -77,8 +78,13 @@ impl SparkContext {
             value => flint_conf::parse_size(keys::AUTO_BROADCAST_JOIN_THRESHOLD.key, value, 1)?,
         };
         let map_outputs = Arc::new(MapOutputTracker::default());
+        // Events queue from here (executors registering) until the listeners are added.
+        let listener_bus = Arc::new(ListenerBus::new());
         tracing::info!("Running Flint version {}", env!("CARGO_PKG_VERSION"));
         tracing::info!("Submitted application: {app_name}");
+        // Started before registering, so the master can link to it.
+        let ui = start_ui(&conf, &listener_bus).await?;
+        let ui_url = ui.as_ref().map(|ui| ui.url().to_string());
 
         let Started {
             app_id,
@@ -116,6 +122,8 @@ impl SparkContext {
                     masters.clone(),
                     None,
                     Arc::clone(&map_outputs),
+                    Arc::clone(&listener_bus),
+                    ui_url.clone(),
                 )
                 .await?;
                 cluster.resolved()
@@ -139,6 +147,8 @@ impl SparkContext {
                     masters,
                     Some(local),
                     Arc::clone(&map_outputs),
+                    Arc::clone(&listener_bus),
+                    ui_url.clone(),
                 )
                 .await?;
                 cluster.resolved()
@@ -156,11 +166,13 @@ impl SparkContext {
         let shuffle_partitions = shuffle_partitions(&conf, default_slots)?;
         let session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
 
-        let listener_bus = Arc::new(ListenerBus::new());
         if show_progress && std::io::stderr().is_terminal() {
             listener_bus.add_listener(Arc::new(ConsoleProgressBar::start()));
         }
-        let ui = start_ui(&conf, &listener_bus).await?;
+        if let Some(event_log) = start_event_log(&conf, &app_id)? {
+            listener_bus.add_listener(Arc::new(event_log));
+        }
+        listener_bus.start();
         let task_scheduler = Arc::new(TaskScheduler::new(
             backend,
             max_failures as u32,
@@ -168,10 +180,29 @@ impl SparkContext {
         ));
         let dag_scheduler =
             DagScheduler::new(task_scheduler, map_outputs, Arc::clone(&listener_bus));
+        listener_bus.post(SparkListenerEvent::EnvironmentUpdate {
+            spark_properties: conf.redacted(),
+            system_properties: system_properties(),
+        });
         listener_bus.post(SparkListenerEvent::ApplicationStart {
             app_id: app_id.clone(),
             app_name: app_name.clone(),
             time: now_millis(),
+            user: spark_user(),
+        });
+        // The driver's own entry in the executor list (Spark's driver block manager); in local
+        // mode it runs the tasks.
+        let driver_host = conf.get_entry(&keys::DRIVER_HOST).unwrap_or("localhost");
+        listener_bus.post(SparkListenerEvent::ExecutorAdded {
+            executor_id: "driver".into(),
+            time: now_millis(),
+            info: ExecutorInfo {
+                host: driver_host.to_string(),
+                host_port: driver_host.to_string(),
+                total_cores: if executor.is_some() { slots } else { 0 },
+                max_memory: executor.as_ref().map_or(0, |e| e.max_memory()),
+                log_urls: Default::default(),
+            },
         });
         tracing::info!(app_id = %app_id, "Started application {app_id} with master {master_text} ({slots} task slots)");
         Ok(Self {
@@ -276,9 +307,7 @@ async fn start_ui(conf: &SparkConf, bus: &ListenerBus) -> Result<Option<SparkUi>
     if !conf.get_bool(&keys::UI_ENABLED)?.unwrap_or(true) {
         return Ok(None);
     }
-    let store = Arc::new(AppStatusStore::new(
-        std::env::var("USER").unwrap_or_else(|_| "flint".into()),
-    ));
+    let store = Arc::new(AppStatusStore::new());
     bus.add_listener(store.clone());
     let display_host = conf.get_entry(&keys::DRIVER_HOST).unwrap_or("localhost");
     let started = SparkUi::start(
@@ -296,6 +325,67 @@ async fn start_ui(conf: &SparkConf, bus: &ListenerBus) -> Result<Option<SparkUi>
             Ok(None)
         }
     }
+}
+
+/// Starts the application's event log when `spark.eventLog.enabled` is true.
+fn start_event_log(
+    conf: &SparkConf,
+    app_id: &str,
+) -> Result<Option<EventLoggingListener>, FlintError> {
+    if !conf.get_bool(&keys::EVENT_LOG_ENABLED)?.unwrap_or(false) {
+        return Ok(None);
+    }
+    let compress = conf.get_bool(&keys::EVENT_LOG_COMPRESS)?.unwrap_or(true);
+    let codec = conf
+        .get_entry(&keys::EVENT_LOG_COMPRESSION_CODEC)
+        .unwrap_or("zstd");
+    if compress && !codec.eq_ignore_ascii_case("zstd") {
+        return Err(EventLogError::Codec(codec.to_string()).into());
+    }
+    let config = EventLogConfig {
+        dir: conf
+            .get_entry(&keys::EVENT_LOG_DIR)
+            .unwrap_or("file:///tmp/spark-events")
+            .to_string(),
+        compress,
+        overwrite: conf.get_bool(&keys::EVENT_LOG_OVERWRITE)?.unwrap_or(false),
+    };
+    Ok(Some(EventLoggingListener::start(app_id, &config)?))
+}
+
+/// Who runs the application (Spark's `Utils.getCurrentUserName`): `SPARK_USER`, else the
+/// login name in `USER`, else `flint`.
+pub(crate) fn spark_user() -> String {
+    ["SPARK_USER", "USER"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "flint".into())
+}
+
+/// Facts about the driver's process for the Environment tab (Spark's system properties).
+fn system_properties() -> Vec<(String, String)> {
+    let mut facts = vec![
+        (
+            "flint.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        ("os.name".to_string(), std::env::consts::OS.to_string()),
+        ("os.arch".to_string(), std::env::consts::ARCH.to_string()),
+        ("user.name".to_string(), spark_user()),
+        ("process.id".to_string(), std::process::id().to_string()),
+        (
+            "available.processors".to_string(),
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .to_string(),
+        ),
+    ];
+    if let Ok(dir) = std::env::current_dir() {
+        facts.push(("user.dir".to_string(), dir.display().to_string()));
+    }
+    facts.sort();
+    facts
 }
 
 /// `spark.sql.shuffle.partitions`, else `spark.default.parallelism`, else `slots`.
@@ -344,6 +434,8 @@ impl ClusterConnection {
         masters: Vec<(String, u16)>,
         local_cluster: Option<LocalCluster>,
         map_outputs: Arc<MapOutputTracker>,
+        listener_bus: Arc<ListenerBus>,
+        app_ui_url: Option<String>,
     ) -> Result<Self, FlintError> {
         let driver_host = match conf.get_entry(&keys::DRIVER_HOST) {
             Some(host) => host.to_string(),
@@ -364,6 +456,7 @@ impl ClusterConnection {
                 conf.get_duration(&keys::STARVATION_TIMEOUT)?,
                 executor_timeout(conf)?,
                 map_outputs,
+                listener_bus,
             )
             .map_err(|source| FlintError::Io {
                 path: format!("driver endpoint {driver_host}:{port}"),
@@ -380,7 +473,8 @@ impl ClusterConnection {
             cores_per_executor: conf.get_usize(&keys::EXECUTOR_CORES)?.map(|n| n as u32),
             memory_per_executor_mib: memory_mib.max(1),
             driver_url: format!("{driver_host}:{port}"),
-            user: std::env::var("USER").unwrap_or_else(|_| "flint".into()),
+            user: spark_user(),
+            app_ui_url,
             conf: conf
                 .iter()
                 .filter(|(key, _)| key.starts_with("spark.") && *key != keys::MASTER.key)

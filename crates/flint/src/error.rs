@@ -41,6 +41,9 @@ pub enum FlintError {
     /// The standalone master could not be reached or refused the application.
     #[error(transparent)]
     Master(#[from] flint_driver::AppClientError),
+    /// The event log could not be started (`spark.eventLog.*`).
+    #[error(transparent)]
+    EventLog(#[from] flint_driver::event_log::EventLogError),
     /// The session was stopped; create a new one.
     #[error("this SparkSession was stopped; create a new one with SparkSession::builder()")]
     Stopped,

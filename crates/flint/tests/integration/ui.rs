@@ -1,6 +1,7 @@
 //! The application UI's REST API (`/api/v1`) against what the scheduler reported: a query
 //! with a known shape run twice (the second time its map stage is skipped), Spark's field
-//! names and status strings, 404/400 JSON errors, and a taken port moving the UI up.
+//! names and status strings, 404/400 JSON errors, and a taken port moving the UI up; the
+//! same application's event log replayed by a history server gives the same answers.
 
 use flint::{SparkListenerEvent, SparkSession};
 use serde_json::Value;
@@ -15,21 +16,42 @@ async fn get(url: &str) -> (u16, Value) {
     (status, json)
 }
 
-async fn session(port: u16) -> SparkSession {
-    SparkSession::builder()
+async fn session(port: u16, event_log_dir: Option<&std::path::Path>) -> SparkSession {
+    let mut builder = SparkSession::builder()
         .master("local[2]")
         .app_name("rest-shape")
         .config("spark.sql.shuffle.partitions", "3")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.ui.port", &port.to_string())
-        .create()
-        .await
-        .unwrap()
+        .config("spark.ui.port", &port.to_string());
+    if let Some(dir) = event_log_dir {
+        builder = builder
+            .config("spark.eventLog.enabled", "true")
+            .config("spark.eventLog.dir", &dir.display().to_string());
+    }
+    builder.create().await.unwrap()
+}
+
+/// The REST answers a history server must reproduce for an application.
+fn replayable_paths(app_id: &str, stage: (u32, u32)) -> Vec<String> {
+    let (id, attempt) = stage;
+    let app = format!("applications/{app_id}");
+    vec![
+        format!("{app}/jobs"),
+        format!("{app}/jobs/0"),
+        format!("{app}/stages"),
+        format!("{app}/stages/{id}"),
+        format!("{app}/stages/{id}/{attempt}"),
+        format!("{app}/stages/{id}/{attempt}/taskList?length=100"),
+        format!("{app}/stages/{id}/{attempt}/taskSummary?quantiles=0,0.5,1"),
+        format!("{app}/allexecutors"),
+        format!("{app}/environment"),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_api_matches_the_jobs_that_ran() {
-    let spark = session(0).await;
+    let log_dir = tempfile::tempdir().unwrap();
+    let spark = session(0, Some(log_dir.path())).await;
     let events = EventLog::attach(&spark);
     let ui = spark
         .ui_web_url()
@@ -161,8 +183,64 @@ async fn rest_api_matches_the_jobs_that_ran() {
     assert_eq!(stage["numTasks"], tasks);
     assert!(stage["shuffleWriteBytes"].as_u64().unwrap() > 0, "{stage}");
 
+    // One executor in local mode, the driver, which ran every task.
+    let (_, executors) = get(&format!("{ui}/api/v1/applications/{app_id}/executors")).await;
+    let executors = executors.as_array().unwrap();
+    assert_eq!(executors.len(), 1, "{executors:?}");
+    assert_eq!(executors[0]["id"], "driver");
+    assert_eq!(executors[0]["isActive"], true);
+    assert_eq!(executors[0]["totalCores"], 2);
+    assert_eq!(executors[0]["completedTasks"], tasks_ended);
+    assert_eq!(executors[0]["activeTasks"], 0);
+    assert!(executors[0]["maxMemory"].as_u64().unwrap() > 0);
+    let (_, task_list) = get(&format!(
+        "{ui}/api/v1/applications/{app_id}/stages/{stage_id}/{attempt}/taskList"
+    ))
+    .await;
+    let task_list = task_list.as_array().unwrap();
+    assert_eq!(task_list.len(), submitted[0].2);
+    for task in task_list {
+        assert_eq!(task["status"], "SUCCESS");
+        assert_eq!(task["executorId"], "driver");
+        assert!(
+            task["taskMetrics"]["shuffleWriteMetrics"]["bytesWritten"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+    }
+    let (_, environment) = get(&format!("{ui}/api/v1/applications/{app_id}/environment")).await;
+    assert!(
+        environment["sparkProperties"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(["spark.sql.shuffle.partitions", "3"])),
+        "{environment}"
+    );
+    let metrics = reqwest::get(format!("{ui}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "driver_jobs{{application_id=\"{app_id}\",status=\"succeeded\"}} 2"
+        )),
+        "{metrics}"
+    );
+
     for (path, expected) in [
         (format!("applications/{app_id}/jobs/99"), 404),
+        (
+            format!("applications/{app_id}/stages/0/0/taskList?offset=x"),
+            400,
+        ),
+        (
+            format!("applications/{app_id}/stages/0/0/taskSummary?quantiles=2"),
+            400,
+        ),
+        (format!("applications/{app_id}/jobs?status=nope"), 400),
         (format!("applications/{app_id}/jobs/x"), 400),
         (format!("applications/{app_id}/stages/99"), 404),
         (format!("applications/{app_id}/stages/0/x"), 400),
@@ -173,7 +251,41 @@ async fn rest_api_matches_the_jobs_that_ran() {
         assert_eq!(status, expected, "{path}: {body}");
         assert!(body["error"].is_string(), "{path}: {body}");
     }
+    let paths = replayable_paths(&app_id, (stage_id, attempt));
+    let mut live = Vec::new();
+    for path in &paths {
+        live.push(get(&format!("{ui}/api/v1/{path}")).await);
+    }
     spark.stop();
+
+    // The history server rebuilds the same answers from the event log.
+    let history = flint_ui::HistoryServer::start(
+        &log_dir.path().display().to_string(),
+        "127.0.0.1",
+        "127.0.0.1",
+        0,
+        0,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let base = history.url().to_string();
+    for (path, live) in paths.iter().zip(live) {
+        let replayed = get(&format!("{base}/api/v1/{path}")).await;
+        assert_eq!(replayed, live, "{path}");
+    }
+    let (_, apps) = get(&format!("{base}/api/v1/applications?status=completed")).await;
+    assert_eq!(apps[0]["id"], app_id.as_str());
+    assert_eq!(apps[0]["attempts"][0]["completed"], true);
+    let page = reqwest::get(format!(
+        "{base}/history/{app_id}/stages/stage/?id={stage_id}&attempt={attempt}"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(page.contains("Summary Metrics for"), "{page}");
 }
 
 /// A taken `spark.ui.port` moves the UI to a later port, as Spark's `startServiceOnPort`.
@@ -184,7 +296,7 @@ async fn a_taken_ui_port_moves_up() {
     if port > 65000 {
         return;
     }
-    let spark = session(port).await;
+    let spark = session(port, None).await;
     let url = spark.ui_web_url().unwrap().to_string();
     let got: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert!(got > port && got <= port + 16, "{url} after {port}");

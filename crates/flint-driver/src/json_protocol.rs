@@ -1,0 +1,645 @@
+//! Listener events as JSON, in Spark's event-log shapes (Spark's `JsonProtocol`): one object
+//! per event, `"Event"` naming it, Title Case field names (`"Job ID"`, `"Stage Info"`,
+//! `"Task Metrics"`). What Flint knows that Spark's shapes have no place for is written in extra
+//! fields (`"Block Manager Port"`, `"Maximum Memory"` in `"Executor Info"`), which Spark's
+//! readers ignore.
+
+use std::collections::BTreeMap;
+
+use flint_executor::TaskMetrics;
+use serde_json::{Map, Value, json};
+
+use crate::{ExecutorInfo, JobResult, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo};
+
+/// The first line of every event log (Spark's `SparkListenerLogStart`).
+pub fn log_start() -> Value {
+    json!({"Event": "SparkListenerLogStart", "Spark Version": env!("CARGO_PKG_VERSION")})
+}
+
+/// An event as its JSON line's object; `None` for events Spark does not log (executor
+/// heartbeats).
+pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
+    Some(match event {
+        SparkListenerEvent::ApplicationStart {
+            app_id,
+            app_name,
+            time,
+            user,
+        } => json!({
+            "Event": "SparkListenerApplicationStart",
+            "App Name": app_name,
+            "App ID": app_id,
+            "Timestamp": time,
+            "User": user,
+        }),
+        SparkListenerEvent::ApplicationEnd { time } => {
+            json!({"Event": "SparkListenerApplicationEnd", "Timestamp": time})
+        }
+        SparkListenerEvent::EnvironmentUpdate {
+            spark_properties,
+            system_properties,
+        } => json!({
+            "Event": "SparkListenerEnvironmentUpdate",
+            "Spark Properties": pairs_to_json(spark_properties),
+            "System Properties": pairs_to_json(system_properties),
+            "Hadoop Properties": {},
+            "Classpath Entries": {},
+        }),
+        SparkListenerEvent::ExecutorAdded {
+            executor_id,
+            time,
+            info,
+        } => json!({
+            "Event": "SparkListenerExecutorAdded",
+            "Timestamp": time,
+            "Executor ID": executor_id,
+            "Executor Info": {
+                "Host": info.host,
+                "Total Cores": info.total_cores,
+                "Log Urls": info.log_urls,
+                "Attributes": {},
+                "Resources": {},
+                "Resource Profile Id": 0,
+                "Host Port": info.host_port,
+                "Maximum Memory": info.max_memory,
+            },
+        }),
+        SparkListenerEvent::ExecutorRemoved {
+            executor_id,
+            time,
+            reason,
+        } => json!({
+            "Event": "SparkListenerExecutorRemoved",
+            "Timestamp": time,
+            "Executor ID": executor_id,
+            "Removed Reason": reason,
+        }),
+        SparkListenerEvent::ExecutorMetricsUpdate { .. } => return None,
+        SparkListenerEvent::JobStart {
+            job_id,
+            time,
+            stage_infos,
+            description,
+        } => json!({
+            "Event": "SparkListenerJobStart",
+            "Job ID": job_id,
+            "Submission Time": time,
+            "Stage Infos": stage_infos.iter().map(stage_info_to_json).collect::<Vec<_>>(),
+            "Stage IDs": stage_infos.iter().map(|s| s.stage_id).collect::<Vec<_>>(),
+            "Properties": {"spark.job.description": description},
+        }),
+        SparkListenerEvent::JobEnd {
+            job_id,
+            time,
+            result,
+        } => json!({
+            "Event": "SparkListenerJobEnd",
+            "Job ID": job_id,
+            "Completion Time": time,
+            "Job Result": match result {
+                JobResult::Succeeded => json!({"Result": "JobSucceeded"}),
+                JobResult::Failed(message) => json!({
+                    "Result": "JobFailed",
+                    "Exception": {"Message": message, "Stack Trace": []},
+                }),
+            },
+        }),
+        SparkListenerEvent::StageSubmitted { stage_info } => json!({
+            "Event": "SparkListenerStageSubmitted",
+            "Stage Info": stage_info_to_json(stage_info),
+            "Properties": {},
+        }),
+        SparkListenerEvent::StageCompleted { stage_info } => json!({
+            "Event": "SparkListenerStageCompleted",
+            "Stage Info": stage_info_to_json(stage_info),
+        }),
+        SparkListenerEvent::TaskStart {
+            stage_id,
+            stage_attempt,
+            task_info,
+        } => json!({
+            "Event": "SparkListenerTaskStart",
+            "Stage ID": stage_id,
+            "Stage Attempt ID": stage_attempt,
+            "Task Info": task_info_to_json(task_info, false),
+        }),
+        SparkListenerEvent::TaskEnd {
+            stage_id,
+            stage_attempt,
+            task_info,
+            reason,
+            metrics,
+        } => json!({
+            "Event": "SparkListenerTaskEnd",
+            "Stage ID": stage_id,
+            "Stage Attempt ID": stage_attempt,
+            "Task End Reason": end_reason_to_json(reason),
+            "Task Info": task_info_to_json(task_info, *reason != TaskEndReason::Success),
+            "Task Metrics": metrics_to_json(metrics),
+        }),
+    })
+}
+
+/// Why an event-log line could not be turned back into an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct JsonProtocolError(String);
+
+/// The event a JSON line's object describes; `Ok(None)` for events Flint does not use
+/// (`SparkListenerLogStart`, Spark's block-manager or SQL events), so logs written by newer
+/// versions still replay.
+pub fn event_from_json(value: &Value) -> Result<Option<SparkListenerEvent>, JsonProtocolError> {
+    let name = string(value, "Event")?;
+    Ok(Some(match name.as_str() {
+        "SparkListenerApplicationStart" => SparkListenerEvent::ApplicationStart {
+            app_id: string(value, "App ID")?,
+            app_name: string(value, "App Name")?,
+            time: number(value, "Timestamp")?,
+            user: optional_string(value, "User").unwrap_or_default(),
+        },
+        "SparkListenerApplicationEnd" => SparkListenerEvent::ApplicationEnd {
+            time: number(value, "Timestamp")?,
+        },
+        "SparkListenerEnvironmentUpdate" => SparkListenerEvent::EnvironmentUpdate {
+            spark_properties: pairs_from_json(value, "Spark Properties"),
+            system_properties: pairs_from_json(value, "System Properties"),
+        },
+        "SparkListenerExecutorAdded" => {
+            let info = object(value, "Executor Info")?;
+            let host = string(info, "Host")?;
+            SparkListenerEvent::ExecutorAdded {
+                executor_id: string(value, "Executor ID")?,
+                time: number(value, "Timestamp")?,
+                info: ExecutorInfo {
+                    host_port: optional_string(info, "Host Port").unwrap_or_else(|| host.clone()),
+                    host,
+                    total_cores: number(info, "Total Cores")? as usize,
+                    max_memory: info
+                        .get("Maximum Memory")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                    log_urls: info
+                        .get("Log Urls")
+                        .and_then(Value::as_object)
+                        .map(|urls| {
+                            urls.iter()
+                                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                                .collect::<BTreeMap<_, _>>()
+                        })
+                        .unwrap_or_default(),
+                },
+            }
+        }
+        "SparkListenerExecutorRemoved" => SparkListenerEvent::ExecutorRemoved {
+            executor_id: string(value, "Executor ID")?,
+            time: number(value, "Timestamp")?,
+            reason: optional_string(value, "Removed Reason").unwrap_or_default(),
+        },
+        "SparkListenerJobStart" => SparkListenerEvent::JobStart {
+            job_id: number(value, "Job ID")? as u32,
+            time: number(value, "Submission Time")?,
+            stage_infos: array(value, "Stage Infos")?
+                .iter()
+                .map(stage_info_from_json)
+                .collect::<Result<_, _>>()?,
+            description: value
+                .get("Properties")
+                .and_then(|p| p.get("spark.job.description"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        },
+        "SparkListenerJobEnd" => {
+            let result = object(value, "Job Result")?;
+            SparkListenerEvent::JobEnd {
+                job_id: number(value, "Job ID")? as u32,
+                time: number(value, "Completion Time")?,
+                result: match string(result, "Result")?.as_str() {
+                    "JobSucceeded" => JobResult::Succeeded,
+                    _ => JobResult::Failed(
+                        result
+                            .get("Exception")
+                            .and_then(|e| e.get("Message"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("the job failed")
+                            .to_string(),
+                    ),
+                },
+            }
+        }
+        "SparkListenerStageSubmitted" => SparkListenerEvent::StageSubmitted {
+            stage_info: stage_info_from_json(object(value, "Stage Info")?)?,
+        },
+        "SparkListenerStageCompleted" => SparkListenerEvent::StageCompleted {
+            stage_info: stage_info_from_json(object(value, "Stage Info")?)?,
+        },
+        "SparkListenerTaskStart" => SparkListenerEvent::TaskStart {
+            stage_id: number(value, "Stage ID")? as u32,
+            stage_attempt: number(value, "Stage Attempt ID")? as u32,
+            task_info: task_info_from_json(object(value, "Task Info")?)?,
+        },
+        "SparkListenerTaskEnd" => SparkListenerEvent::TaskEnd {
+            stage_id: number(value, "Stage ID")? as u32,
+            stage_attempt: number(value, "Stage Attempt ID")? as u32,
+            task_info: task_info_from_json(object(value, "Task Info")?)?,
+            reason: end_reason_from_json(object(value, "Task End Reason")?)?,
+            metrics: value
+                .get("Task Metrics")
+                .map(metrics_from_json)
+                .unwrap_or_default(),
+        },
+        _ => return Ok(None),
+    }))
+}
+
+fn pairs_to_json(pairs: &[(String, String)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+fn pairs_from_json(value: &Value, name: &str) -> Vec<(String, String)> {
+    value
+        .get(name)
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| {
+                    let text = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
+                    (k.clone(), text)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn stage_info_to_json(info: &StageInfo) -> Value {
+    let mut value = json!({
+        "Stage ID": info.stage_id,
+        "Stage Attempt ID": info.attempt,
+        "Stage Name": info.name,
+        "Number of Tasks": info.num_tasks,
+        "RDD Info": [],
+        "Parent IDs": info.parent_ids,
+        "Details": "",
+        "Accumulables": [],
+        "Resource Profile Id": 0,
+    });
+    if let Some(map) = value.as_object_mut() {
+        if let Some(time) = info.submission_time {
+            map.insert("Submission Time".into(), time.into());
+        }
+        if let Some(time) = info.completion_time {
+            map.insert("Completion Time".into(), time.into());
+        }
+        if let Some(reason) = &info.failure_reason {
+            map.insert("Failure Reason".into(), reason.clone().into());
+        }
+    }
+    value
+}
+
+fn stage_info_from_json(value: &Value) -> Result<StageInfo, JsonProtocolError> {
+    Ok(StageInfo {
+        stage_id: number(value, "Stage ID")? as u32,
+        attempt: number(value, "Stage Attempt ID")? as u32,
+        name: string(value, "Stage Name")?,
+        num_tasks: number(value, "Number of Tasks")? as usize,
+        parent_ids: array(value, "Parent IDs")?
+            .iter()
+            .filter_map(|id| id.as_u64().map(|id| id as u32))
+            .collect(),
+        submission_time: value.get("Submission Time").and_then(Value::as_u64),
+        completion_time: value.get("Completion Time").and_then(Value::as_u64),
+        failure_reason: optional_string(value, "Failure Reason"),
+    })
+}
+
+fn task_info_to_json(info: &TaskInfo, failed: bool) -> Value {
+    json!({
+        "Task ID": info.task_id,
+        "Index": info.index,
+        "Attempt": info.attempt,
+        "Partition ID": info.index,
+        "Launch Time": info.launch_time,
+        "Executor ID": info.executor_id,
+        "Host": info.host,
+        "Locality": "PROCESS_LOCAL",
+        "Speculative": false,
+        "Getting Result Time": 0,
+        "Finish Time": info.finish_time,
+        "Failed": failed,
+        "Killed": false,
+        "Accumulables": [],
+    })
+}
+
+fn task_info_from_json(value: &Value) -> Result<TaskInfo, JsonProtocolError> {
+    Ok(TaskInfo {
+        task_id: number(value, "Task ID")?,
+        index: number(value, "Index")? as u32,
+        attempt: number(value, "Attempt")? as u32,
+        launch_time: number(value, "Launch Time")?,
+        finish_time: value
+            .get("Finish Time")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        executor_id: string(value, "Executor ID")?,
+        host: string(value, "Host")?,
+    })
+}
+
+/// Spark's reasons: a failure that does not count towards `spark.task.maxFailures` is written
+/// as `ExecutorLostFailure` not caused by the application, any other as `ExceptionFailure`.
+fn end_reason_to_json(reason: &TaskEndReason) -> Value {
+    match reason {
+        TaskEndReason::Success => json!({"Reason": "Success"}),
+        TaskEndReason::Failed {
+            message,
+            counts_towards_failures: false,
+        } => json!({
+            "Reason": "ExecutorLostFailure",
+            "Exit Caused By App": false,
+            "Loss Reason": message,
+        }),
+        TaskEndReason::Failed { message, .. } => json!({
+            "Reason": "ExceptionFailure",
+            "Class Name": "flint.TaskFailure",
+            "Description": message,
+            "Stack Trace": [],
+            "Full Stack Trace": "",
+            "Accumulator Updates": [],
+        }),
+    }
+}
+
+fn end_reason_from_json(value: &Value) -> Result<TaskEndReason, JsonProtocolError> {
+    let reason = string(value, "Reason")?;
+    let message = |field: &str| optional_string(value, field).unwrap_or_else(|| reason.clone());
+    Ok(match reason.as_str() {
+        "Success" => TaskEndReason::Success,
+        "ExceptionFailure" => TaskEndReason::Failed {
+            message: message("Description"),
+            counts_towards_failures: true,
+        },
+        "ExecutorLostFailure" => TaskEndReason::Failed {
+            message: message("Loss Reason"),
+            counts_towards_failures: value
+                .get("Exit Caused By App")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        },
+        "FetchFailed" => TaskEndReason::Failed {
+            message: message("Message"),
+            counts_towards_failures: false,
+        },
+        _ => TaskEndReason::Failed {
+            message: reason.clone(),
+            counts_towards_failures: true,
+        },
+    })
+}
+
+fn metrics_to_json(m: &TaskMetrics) -> Value {
+    json!({
+        "Executor Deserialize Time": m.executor_deserialize_time_ms,
+        "Executor Deserialize CPU Time": 0,
+        "Executor Run Time": m.executor_run_time_ms,
+        "Executor CPU Time": 0,
+        "Peak Execution Memory": 0,
+        "Result Size": m.result_size,
+        "JVM GC Time": 0,
+        "Result Serialization Time": 0,
+        "Memory Bytes Spilled": 0,
+        "Disk Bytes Spilled": m.disk_bytes_spilled,
+        "Shuffle Read Metrics": {
+            "Remote Blocks Fetched": 0,
+            "Local Blocks Fetched": 0,
+            "Fetch Wait Time": 0,
+            "Remote Bytes Read": m.shuffle_remote_bytes_read,
+            "Remote Bytes Read To Disk": 0,
+            "Local Bytes Read": m.shuffle_read_bytes.saturating_sub(m.shuffle_remote_bytes_read),
+            "Total Records Read": m.shuffle_read_records,
+        },
+        "Shuffle Write Metrics": {
+            "Shuffle Bytes Written": m.shuffle_write_bytes,
+            "Shuffle Write Time": 0,
+            "Shuffle Records Written": m.shuffle_write_records,
+        },
+        "Input Metrics": {"Bytes Read": m.input_bytes, "Records Read": m.input_records},
+        "Output Metrics": {"Bytes Written": 0, "Records Written": m.output_records},
+        "Updated Blocks": [],
+        "Spill Count": m.spill_count,
+    })
+}
+
+fn metrics_from_json(value: &Value) -> TaskMetrics {
+    let get = |path: &[&str]| {
+        path.iter()
+            .try_fold(value, |v, key| v.get(*key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let remote = get(&["Shuffle Read Metrics", "Remote Bytes Read"]);
+    TaskMetrics {
+        executor_run_time_ms: get(&["Executor Run Time"]),
+        executor_deserialize_time_ms: get(&["Executor Deserialize Time"]),
+        input_bytes: get(&["Input Metrics", "Bytes Read"]),
+        input_records: get(&["Input Metrics", "Records Read"]),
+        output_records: get(&["Output Metrics", "Records Written"]),
+        result_size: get(&["Result Size"]),
+        shuffle_read_bytes: remote + get(&["Shuffle Read Metrics", "Local Bytes Read"]),
+        shuffle_remote_bytes_read: remote,
+        shuffle_read_records: get(&["Shuffle Read Metrics", "Total Records Read"]),
+        shuffle_write_bytes: get(&["Shuffle Write Metrics", "Shuffle Bytes Written"]),
+        shuffle_write_records: get(&["Shuffle Write Metrics", "Shuffle Records Written"]),
+        disk_bytes_spilled: get(&["Disk Bytes Spilled"]),
+        spill_count: get(&["Spill Count"]),
+    }
+}
+
+fn missing(field: &str) -> JsonProtocolError {
+    JsonProtocolError(format!("missing or mistyped field \"{field}\""))
+}
+
+fn string(value: &Value, field: &str) -> Result<String, JsonProtocolError> {
+    optional_string(value, field).ok_or_else(|| missing(field))
+}
+
+fn optional_string(value: &Value, field: &str) -> Option<String> {
+    value.get(field).and_then(Value::as_str).map(str::to_string)
+}
+
+fn number(value: &Value, field: &str) -> Result<u64, JsonProtocolError> {
+    value
+        .get(field)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| missing(field))
+}
+
+fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Value, JsonProtocolError> {
+    value
+        .get(field)
+        .filter(|v| v.is_object())
+        .ok_or_else(|| missing(field))
+}
+
+fn array<'a>(value: &'a Value, field: &str) -> Result<&'a Vec<Value>, JsonProtocolError> {
+    value
+        .get(field)
+        .and_then(Value::as_array)
+        .ok_or_else(|| missing(field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(id: u32) -> StageInfo {
+        StageInfo {
+            stage_id: id,
+            attempt: 1,
+            name: format!("ShuffleMapStage {id} (AggregateExec)"),
+            num_tasks: 3,
+            parent_ids: vec![0],
+            submission_time: Some(10),
+            completion_time: None,
+            failure_reason: Some("fetch failed".into()),
+        }
+    }
+
+    fn task() -> TaskInfo {
+        TaskInfo {
+            task_id: 7,
+            index: 2,
+            attempt: 1,
+            launch_time: 100,
+            finish_time: 150,
+            executor_id: "3".into(),
+            host: "10.0.0.2".into(),
+        }
+    }
+
+    /// Every event Flint logs reads back as itself.
+    #[test]
+    fn events_round_trip_through_spark_json() {
+        let events = vec![
+            SparkListenerEvent::ApplicationStart {
+                app_id: "app-1".into(),
+                app_name: "tpch".into(),
+                time: 5,
+                user: "ann".into(),
+            },
+            SparkListenerEvent::EnvironmentUpdate {
+                spark_properties: vec![("spark.master".into(), "local[2]".into())],
+                system_properties: vec![("os.name".into(), "linux".into())],
+            },
+            SparkListenerEvent::ExecutorAdded {
+                executor_id: "0".into(),
+                time: 6,
+                info: ExecutorInfo {
+                    host: "h".into(),
+                    host_port: "h:7077".into(),
+                    total_cores: 2,
+                    max_memory: 1 << 30,
+                    log_urls: [("stdout".to_string(), "http://w/logPage".to_string())].into(),
+                },
+            },
+            SparkListenerEvent::JobStart {
+                job_id: 4,
+                time: 9,
+                stage_infos: vec![stage(1), stage(2)],
+                description: "collect at SELECT 1".into(),
+            },
+            SparkListenerEvent::StageSubmitted {
+                stage_info: stage(1),
+            },
+            SparkListenerEvent::TaskStart {
+                stage_id: 1,
+                stage_attempt: 1,
+                task_info: task(),
+            },
+            SparkListenerEvent::TaskEnd {
+                stage_id: 1,
+                stage_attempt: 1,
+                task_info: task(),
+                reason: TaskEndReason::Failed {
+                    message: "lost".into(),
+                    counts_towards_failures: false,
+                },
+                metrics: TaskMetrics {
+                    executor_run_time_ms: 40,
+                    shuffle_read_bytes: 100,
+                    shuffle_remote_bytes_read: 30,
+                    spill_count: 1,
+                    ..TaskMetrics::default()
+                },
+            },
+            SparkListenerEvent::TaskEnd {
+                stage_id: 1,
+                stage_attempt: 1,
+                task_info: task(),
+                reason: TaskEndReason::Failed {
+                    message: "boom".into(),
+                    counts_towards_failures: true,
+                },
+                metrics: TaskMetrics::default(),
+            },
+            SparkListenerEvent::StageCompleted {
+                stage_info: stage(1),
+            },
+            SparkListenerEvent::JobEnd {
+                job_id: 4,
+                time: 20,
+                result: JobResult::Failed("boom".into()),
+            },
+            SparkListenerEvent::ExecutorRemoved {
+                executor_id: "0".into(),
+                time: 21,
+                reason: "gone".into(),
+            },
+            SparkListenerEvent::ApplicationEnd { time: 30 },
+        ];
+        for event in events {
+            let json = event_to_json(&event).unwrap();
+            let line = json.to_string();
+            let back = event_from_json(&serde_json::from_str(&line).unwrap())
+                .unwrap()
+                .unwrap();
+            assert_eq!(format!("{back:?}"), format!("{event:?}"), "{line}");
+        }
+    }
+
+    #[test]
+    fn spark_field_names_are_used() {
+        let json = event_to_json(&SparkListenerEvent::JobEnd {
+            job_id: 1,
+            time: 2,
+            result: JobResult::Succeeded,
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            json!({"Event": "SparkListenerJobEnd", "Job ID": 1, "Completion Time": 2,
+                   "Job Result": {"Result": "JobSucceeded"}})
+        );
+    }
+
+    #[test]
+    fn unknown_events_are_skipped_and_broken_ones_named() {
+        let unknown = json!({"Event": "SparkListenerBlockManagerAdded", "Timestamp": 1});
+        assert!(event_from_json(&unknown).unwrap().is_none());
+        assert!(event_from_json(&log_start()).unwrap().is_none());
+        let broken = json!({"Event": "SparkListenerJobEnd", "Job ID": "one",
+                            "Completion Time": 1, "Job Result": {"Result": "JobSucceeded"}});
+        let error = event_from_json(&broken).unwrap_err().to_string();
+        assert!(error.contains("\"Job ID\""), "{error}");
+        assert!(event_from_json(&json!([1, 2])).is_err());
+    }
+}

@@ -1,0 +1,555 @@
+//! The application UI's HTML pages (Spark's `JobsTab`, `StagesTab`, `ExecutorsTab`,
+//! `EnvironmentTab`), rendered from one [`AppState`] snapshot. The same pages serve a live
+//! driver (at `/`) and the history server (under `/history/<app-id>`): `base` is that prefix.
+
+use std::collections::HashMap;
+
+use flint_common::escape_html;
+
+use crate::api::{quantile, rest_date};
+use crate::status_store::{AppState, JobStatus, StageData, TaskData};
+
+/// The tabs, in Spark's order: (path under the base, title).
+const TABS: [(&str, &str); 4] = [
+    ("jobs", "Jobs"),
+    ("stages", "Stages"),
+    ("executors", "Executors"),
+    ("environment", "Environment"),
+];
+
+/// The page at `path` (`jobs/`, `stages/stage/`, ...) with its query `params`, or `None` for a
+/// page that does not exist; a missing or bad id is a page saying so.
+pub fn render(
+    state: &AppState,
+    base: &str,
+    path: &str,
+    params: &HashMap<String, String>,
+) -> Option<String> {
+    let path = path.trim_matches('/');
+    let (tab, body) = match path {
+        "jobs" => ("jobs", jobs(state, base)),
+        "jobs/job" => ("jobs", job(state, base, params)),
+        "stages" => ("stages", stages(state, base)),
+        "stages/stage" => ("stages", stage(state, params)),
+        "executors" => ("executors", executors(state)),
+        "environment" => ("environment", environment(state)),
+        _ => return None,
+    };
+    Some(layout(state, base, tab, &body))
+}
+
+fn layout(state: &AppState, base: &str, active: &str, body: &str) -> String {
+    let tabs: String = TABS
+        .iter()
+        .map(|(path, title)| {
+            let class = if *path == active {
+                " class=\"active\""
+            } else {
+                ""
+            };
+            format!("<a{class} href=\"{base}/{path}/\">{title}</a>")
+        })
+        .collect();
+    let title = TABS
+        .iter()
+        .find(|(path, _)| *path == active)
+        .map(|(_, title)| *title)
+        .unwrap_or("");
+    let status = if state.app.end_time.is_some() {
+        "completed"
+    } else {
+        "running"
+    };
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{name} - {title}</title>\
+         <style>body{{font-family:sans-serif;margin:0}}nav{{background:#2b3e50;padding:6px 12px}}\
+         nav a{{color:#ddd;margin-right:18px;text-decoration:none}}nav a.active{{color:#fff;font-weight:bold}}\
+         nav span{{color:#f4a460;font-weight:bold;margin-right:24px}}main{{margin:1em}}\
+         table{{border-collapse:collapse;margin-bottom:1em}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:13px}}\
+         .progress{{position:relative;width:160px;height:18px;background:#eee}}\
+         .bar{{position:absolute;height:100%;background:#8fc98f}}\
+         .progress span{{position:relative;padding-left:4px;font-size:12px}}\
+         .error{{color:#a00;font-size:12px;max-width:40em;white-space:pre-wrap}}\
+         .skipped{{color:#888}}</style></head><body>\
+         <nav><span>Flint</span>{tabs}</nav><main><h2>{title}</h2>\
+         <p class=\"app\">Application: {name} ({id}, {status}) · user {user}</p>{body}</main></body></html>",
+        name = escape_html(&state.app.name),
+        id = escape_html(&state.app.id),
+        user = escape_html(&state.app.user),
+    )
+}
+
+/// A progress bar as Spark draws it: succeeded of total, with running ones noted.
+fn progress(done: usize, running: usize, total: usize) -> String {
+    let percent = if total == 0 {
+        0.0
+    } else {
+        100.0 * done as f64 / total as f64
+    };
+    let running_note = if running > 0 {
+        format!(" ({running} running)")
+    } else {
+        String::new()
+    };
+    format!(
+        "<div class=\"progress\"><div class=\"bar\" style=\"width:{percent:.1}%\"></div>\
+         <span>{done}/{total}{running_note}</span></div>"
+    )
+}
+
+fn duration_text(millis: u64) -> String {
+    if millis < 1000 {
+        format!("{millis} ms")
+    } else if millis < 60_000 {
+        format!("{:.1} s", millis as f64 / 1000.0)
+    } else {
+        format!("{:.1} min", millis as f64 / 60_000.0)
+    }
+}
+
+fn bytes_text(bytes: u64) -> String {
+    if bytes == 0 {
+        return "0.0 B".into();
+    }
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", units[unit])
+}
+
+fn table(headers: &[&str], rows: &str) -> String {
+    let head: String = headers.iter().map(|h| format!("<th>{h}</th>")).collect();
+    format!("<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+}
+
+/// The Jobs tab: every job with its status, description, submission time, duration and
+/// progress of its stages and tasks; failed jobs with their reason.
+fn jobs(state: &AppState, base: &str) -> String {
+    let now = flint_common::now_millis();
+    let mut rows = String::new();
+    for job in state.jobs.values().rev() {
+        let counts = &job.counts;
+        let skipped = counts.skipped_stages;
+        let total_stages = job.stage_ids.len() - skipped;
+        let tasks = job.num_tasks - counts.skipped_tasks;
+        let status = match (job.status, &job.failure_reason) {
+            (JobStatus::Failed, Some(reason)) => {
+                format!("FAILED<div class=\"error\">{}</div>", escape_html(reason))
+            }
+            (status, _) => status.as_str().to_string(),
+        };
+        let end = job.completion_time.unwrap_or(now);
+        rows.push_str(&format!(
+            "<tr><td>{id}</td><td><a href=\"{base}/jobs/job/?id={id}\">{}</a></td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}{}</td><td>{}</td></tr>",
+            escape_html(&job.description),
+            rest_date(job.submission_time),
+            duration_text(end.saturating_sub(job.submission_time)),
+            status,
+            progress(counts.completed_stages.len(), 0, total_stages),
+            if skipped > 0 {
+                format!(" ({skipped} skipped)")
+            } else {
+                String::new()
+            },
+            progress(counts.completed_indices.len(), counts.active_tasks, tasks),
+            id = job.job_id,
+        ));
+    }
+    table(
+        &[
+            "Job Id",
+            "Description",
+            "Submitted",
+            "Duration",
+            "Status",
+            "Stages: Succeeded/Total",
+            "Tasks (for all stages): Succeeded/Total",
+        ],
+        &rows,
+    )
+}
+
+/// One job: its stages as a DAG (SVG, skipped stages grey) and as a table.
+fn job(state: &AppState, base: &str, params: &HashMap<String, String>) -> String {
+    let Some(job) = params
+        .get("id")
+        .and_then(|id| id.parse::<u32>().ok())
+        .and_then(|id| state.jobs.get(&id))
+    else {
+        return "<p class=\"error\">No such job.</p>".into();
+    };
+    let stages: Vec<&StageData> = job
+        .stage_ids
+        .iter()
+        .filter_map(|id| latest_attempt(state, *id))
+        .collect();
+    format!(
+        "<h3>Job {} ({})</h3><p>{}</p><h4>DAG Visualization</h4>{}{}",
+        job.job_id,
+        job.status.as_str(),
+        escape_html(&job.description),
+        dag_svg(&stages),
+        stage_table(&stages, base)
+    )
+}
+
+fn latest_attempt(state: &AppState, stage_id: u32) -> Option<&StageData> {
+    state
+        .stages
+        .range((stage_id, 0)..=(stage_id, u32::MAX))
+        .next_back()
+        .map(|(_, s)| s)
+}
+
+/// The job's stages as boxes in columns by depth, parents to the left, with an arrow from
+/// each parent to its child; skipped stages are grey and dashed, as in Spark's DAG view.
+pub fn dag_svg(stages: &[&StageData]) -> String {
+    let ids: Vec<u32> = stages.iter().map(|s| s.info.stage_id).collect();
+    let mut depth: HashMap<u32, usize> = HashMap::new();
+    // Parents have lower ids than their children; one pass in id order settles depths.
+    let mut ordered = stages.to_vec();
+    ordered.sort_by_key(|s| s.info.stage_id);
+    for stage in &ordered {
+        let d = stage
+            .info
+            .parent_ids
+            .iter()
+            .filter_map(|p| depth.get(p))
+            .max()
+            .map_or(0, |d| d + 1);
+        depth.insert(stage.info.stage_id, d);
+    }
+    let (w, h, gap_x, gap_y) = (190, 56, 60, 24);
+    let mut row_of_depth: HashMap<usize, usize> = HashMap::new();
+    let mut position: HashMap<u32, (usize, usize)> = HashMap::new();
+    for stage in &ordered {
+        let d = depth[&stage.info.stage_id];
+        let row = row_of_depth.entry(d).or_insert(0);
+        position.insert(
+            stage.info.stage_id,
+            (10 + d * (w + gap_x), 10 + *row * (h + gap_y)),
+        );
+        *row += 1;
+    }
+    let width = 20 + (depth.values().max().copied().unwrap_or(0) + 1) * (w + gap_x);
+    let height = 20 + row_of_depth.values().max().copied().unwrap_or(1) * (h + gap_y);
+    let mut svg = format!(
+        "<svg class=\"dag\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\">\
+         <defs><marker id=\"arrow\" markerWidth=\"8\" markerHeight=\"8\" refX=\"8\" refY=\"4\" orient=\"auto\">\
+         <path d=\"M0,0 L8,4 L0,8 z\" fill=\"#555\"/></marker></defs>"
+    );
+    for stage in &ordered {
+        let (x, y) = position[&stage.info.stage_id];
+        for parent in stage.info.parent_ids.iter().filter(|p| ids.contains(p)) {
+            let (px, py) = position[parent];
+            svg.push_str(&format!(
+                "<line x1=\"{}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#555\" marker-end=\"url(#arrow)\"/>",
+                px + w,
+                py + h / 2,
+                y + h / 2
+            ));
+        }
+    }
+    for stage in &ordered {
+        let (x, y) = position[&stage.info.stage_id];
+        let skipped = stage.status == crate::StageStatus::Skipped;
+        let (fill, dash) = if skipped {
+            ("#eee", " stroke-dasharray=\"4\"")
+        } else {
+            ("#c5dbf0", "")
+        };
+        let name = stage.info.name.split(" (").next().unwrap_or("");
+        svg.push_str(&format!(
+            "<g class=\"stage {status}\"><rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" rx=\"4\" \
+             fill=\"{fill}\" stroke=\"#345\"{dash}/><text x=\"{}\" y=\"{}\" font-size=\"12\">Stage {} ({})</text>\
+             <text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#333\">{}</text></g>",
+            x + 8,
+            y + 22,
+            stage.info.stage_id,
+            stage.status.as_str().to_lowercase(),
+            x + 8,
+            y + 42,
+            escape_html(name),
+            status = stage.status.as_str().to_lowercase(),
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn stage_table(stages: &[&StageData], base: &str) -> String {
+    let mut rows = String::new();
+    for stage in stages {
+        let (active, complete, _) = stage.task_counts();
+        let m = stage.metrics();
+        let duration = match (stage.info.submission_time, stage.info.completion_time) {
+            (Some(start), Some(end)) => duration_text(end.saturating_sub(start)),
+            (Some(start), None) => duration_text(flint_common::now_millis().saturating_sub(start)),
+            _ => String::new(),
+        };
+        let failure = stage
+            .info
+            .failure_reason
+            .as_ref()
+            .map(|r| format!("<div class=\"error\">{}</div>", escape_html(r)))
+            .unwrap_or_default();
+        rows.push_str(&format!(
+            "<tr class=\"{status_class}\"><td>{id}</td><td>{attempt}</td>\
+             <td><a href=\"{base}/stages/stage/?id={id}&amp;attempt={attempt}\">{name}</a></td>\
+             <td>{submitted}</td><td>{duration}</td><td>{status}{failure}</td><td>{tasks}</td>\
+             <td>{input}</td><td>{read}</td><td>{write}</td></tr>",
+            status_class = stage.status.as_str().to_lowercase(),
+            id = stage.info.stage_id,
+            attempt = stage.info.attempt,
+            name = escape_html(&stage.info.name),
+            submitted = stage
+                .info
+                .submission_time
+                .map(rest_date)
+                .unwrap_or_default(),
+            status = stage.status.as_str(),
+            tasks = progress(complete, active, stage.info.num_tasks),
+            input = bytes_text(m.input_bytes),
+            read = bytes_text(m.shuffle_read_bytes),
+            write = bytes_text(m.shuffle_write_bytes),
+        ));
+    }
+    table(
+        &[
+            "Stage Id",
+            "Attempt",
+            "Description",
+            "Submitted",
+            "Duration",
+            "Status",
+            "Tasks: Succeeded/Total",
+            "Input",
+            "Shuffle Read",
+            "Shuffle Write",
+        ],
+        &rows,
+    )
+}
+
+/// The Stages tab: every stage attempt, newest first.
+fn stages(state: &AppState, base: &str) -> String {
+    let all: Vec<&StageData> = state.stages.values().rev().collect();
+    stage_table(&all, base)
+}
+
+/// A summary-table row: its name, the figure of one task, and how to print it.
+type SummaryRow = (&'static str, fn(&TaskData) -> u64, fn(u64) -> String);
+
+/// One stage attempt: summary quantiles of its successful tasks and every task.
+fn stage(state: &AppState, params: &HashMap<String, String>) -> String {
+    let id = params.get("id").and_then(|id| id.parse::<u32>().ok());
+    let attempt = params
+        .get("attempt")
+        .map(|a| a.parse::<u32>().ok())
+        .unwrap_or(Some(0));
+    let Some(stage) = id.zip(attempt).and_then(|key| state.stages.get(&key)) else {
+        return "<p class=\"error\">No such stage attempt.</p>".into();
+    };
+    let succeeded: Vec<&TaskData> = stage
+        .tasks
+        .values()
+        .filter(|t| t.status == "SUCCESS")
+        .collect();
+    let metric_rows: [SummaryRow; 5] = [
+        ("Duration", |t| t.duration(), duration_text),
+        ("Input Size", |t| t.metrics.input_bytes, bytes_text),
+        (
+            "Shuffle Read Size",
+            |t| t.metrics.shuffle_read_bytes,
+            bytes_text,
+        ),
+        (
+            "Shuffle Write Size",
+            |t| t.metrics.shuffle_write_bytes,
+            bytes_text,
+        ),
+        ("Spill (Disk)", |t| t.metrics.disk_bytes_spilled, bytes_text),
+    ];
+    let mut summary = String::new();
+    for (name, figure, format) in metric_rows {
+        let mut values: Vec<u64> = succeeded.iter().map(|t| figure(t)).collect();
+        values.sort_unstable();
+        let cells: String = [0.0, 0.25, 0.5, 0.75, 1.0]
+            .iter()
+            .map(|q| format!("<td>{}</td>", format(quantile(&values, *q))))
+            .collect();
+        summary.push_str(&format!("<tr><td>{name}</td>{cells}</tr>"));
+    }
+    let mut tasks = String::new();
+    for task in stage.tasks.values() {
+        let m = &task.metrics;
+        tasks.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"error\">{}</td></tr>",
+            task.info.index,
+            task.info.task_id,
+            task.info.attempt,
+            escape_html(&task.info.executor_id),
+            escape_html(&task.info.host),
+            task.status,
+            rest_date(task.info.launch_time),
+            duration_text(task.duration()),
+            bytes_text(m.input_bytes),
+            bytes_text(m.shuffle_read_bytes),
+            bytes_text(m.shuffle_write_bytes),
+            bytes_text(m.disk_bytes_spilled),
+            escape_html(task.error.as_deref().unwrap_or("")),
+        ));
+    }
+    format!(
+        "<h3>Details for Stage {} (Attempt {})</h3><p>{} · {} · {} tasks</p>\
+         <h4>Summary Metrics for {} Completed Tasks</h4>{}<h4>Tasks ({})</h4>{}",
+        stage.info.stage_id,
+        stage.info.attempt,
+        escape_html(&stage.info.name),
+        stage.status.as_str(),
+        stage.info.num_tasks,
+        succeeded.len(),
+        table(
+            &[
+                "Metric",
+                "Min",
+                "25th percentile",
+                "Median",
+                "75th percentile",
+                "Max"
+            ],
+            &summary
+        ),
+        stage.tasks.len(),
+        table(
+            &[
+                "Index",
+                "Task ID",
+                "Attempt",
+                "Executor ID",
+                "Host",
+                "Status",
+                "Launch Time",
+                "Duration",
+                "Input Size",
+                "Shuffle Read",
+                "Shuffle Write",
+                "Spill (Disk)",
+                "Errors",
+            ],
+            &tasks
+        ),
+    )
+}
+
+/// The Executors tab: every executor, removed ones too, with its tasks and logs.
+fn executors(state: &AppState) -> String {
+    let mut rows = String::new();
+    for e in state.executors_in_order() {
+        let logs: String = e
+            .info
+            .log_urls
+            .iter()
+            .map(|(kind, url)| format!("<a href=\"{}\">{kind}</a> ", escape_html(url)))
+            .collect();
+        let memory = format!(
+            "{} / {}",
+            bytes_text(e.memory_used),
+            bytes_text(e.info.max_memory)
+        );
+        let status = match &e.remove_reason {
+            None => "Active".to_string(),
+            Some(reason) => format!("Dead<div class=\"error\">{}</div>", escape_html(reason)),
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{logs}</td></tr>",
+            escape_html(&e.id),
+            escape_html(&e.info.host_port),
+            memory,
+            e.info.total_cores,
+            e.active_tasks,
+            e.failed_tasks,
+            e.completed_tasks,
+            duration_text(e.total_duration),
+            bytes_text(e.input_bytes),
+            bytes_text(e.shuffle_read),
+            bytes_text(e.shuffle_write),
+        ));
+    }
+    table(
+        &[
+            "Executor ID",
+            "Address",
+            "Status",
+            "Memory Used",
+            "Cores",
+            "Active Tasks",
+            "Failed Tasks",
+            "Complete Tasks",
+            "Task Time",
+            "Input",
+            "Shuffle Read",
+            "Shuffle Write",
+            "Logs",
+        ],
+        &rows,
+    )
+}
+
+/// The Environment tab: the effective configuration, secrets redacted, and runtime facts.
+fn environment(state: &AppState) -> String {
+    let rows = |pairs: &[(String, String)]| -> String {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "<tr><td>{}</td><td>{}</td></tr>",
+                    escape_html(k),
+                    escape_html(v)
+                )
+            })
+            .collect()
+    };
+    format!(
+        "<h3>Spark Properties</h3>{}<h3>System Properties</h3>{}",
+        table(
+            &["Name", "Value"],
+            &rows(&state.environment.spark_properties)
+        ),
+        table(
+            &["Name", "Value"],
+            &rows(&state.environment.system_properties)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_read_like_spark() {
+        assert_eq!(bytes_text(0), "0.0 B");
+        assert_eq!(bytes_text(1536), "1.5 KiB");
+        assert_eq!(duration_text(1500), "1.5 s");
+    }
+
+    #[test]
+    fn unknown_pages_are_none_and_bad_ids_say_so() {
+        let state = AppState::default();
+        let params = HashMap::new();
+        assert!(render(&state, "", "nope/", &params).is_none());
+        let page = render(&state, "", "/stages/stage/", &params).unwrap();
+        assert!(page.contains("No such stage attempt"));
+        let page = render(&state, "/history/x", "jobs/", &params).unwrap();
+        assert!(page.contains("href=\"/history/x/stages/\""));
+    }
+}
