@@ -303,7 +303,11 @@ async fn application_list(State(provider): State<Provider>) -> Html<String> {
                      <td>{start}</td><td>{end}</td><td>{duration}</td><td>{user}</td><td>{file}</td></tr>",
                     id = escape_html(&a.id),
                     name = escape_html(&a.name),
-                    start = rest_date(a.start_time),
+                    start = if a.start_time == 0 {
+                        String::new()
+                    } else {
+                        rest_date(a.start_time)
+                    },
                     user = escape_html(&a.user),
                     file = escape_html(
                         &app.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()

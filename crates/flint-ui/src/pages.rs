@@ -264,18 +264,19 @@ pub fn dag_svg(stages: &[&StageData]) -> String {
         } else {
             ("#c5dbf0", "")
         };
-        let name = stage.info.name.split(" (").next().unwrap_or("");
+        let (active, complete, _) = stage.task_counts();
         svg.push_str(&format!(
             "<g class=\"stage {status}\"><rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" rx=\"4\" \
-             fill=\"{fill}\" stroke=\"#345\"{dash}/><text x=\"{}\" y=\"{}\" font-size=\"12\">Stage {} ({})</text>\
-             <text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#333\">{}</text></g>",
-            x + 8,
+             fill=\"{fill}\" stroke=\"#345\"{dash}/><text x=\"{tx}\" y=\"{}\" font-size=\"13\">Stage {}</text>\
+             <text x=\"{tx}\" y=\"{}\" font-size=\"11\" fill=\"#333\">{} · {}/{} tasks{}</text></g>",
             y + 22,
             stage.info.stage_id,
-            stage.status.as_str().to_lowercase(),
-            x + 8,
             y + 42,
-            escape_html(name),
+            stage.status.as_str().to_lowercase(),
+            complete,
+            stage.info.num_tasks,
+            if active > 0 { format!(" ({active} running)") } else { String::new() },
+            tx = x + 8,
             status = stage.status.as_str().to_lowercase(),
         ));
     }

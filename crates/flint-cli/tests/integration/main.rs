@@ -6,3 +6,4 @@ mod architecture;
 mod cluster;
 mod harness;
 mod submit;
+mod web_ui;
