@@ -19,8 +19,8 @@ pub const ZSTD_SUFFIX: &str = ".zstd";
 /// Why an event log cannot be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
-    /// `spark.eventLog.dir` names something Flint cannot write to.
-    #[error("spark.eventLog.dir: {0}")]
+    /// A log directory setting names something that is not a local directory.
+    #[error("{0}")]
     Dir(String),
     /// The application's log exists already and `spark.eventLog.overwrite` is false.
     #[error("the event log {0} already exists (set spark.eventLog.overwrite=true to replace it)")]
@@ -113,10 +113,11 @@ impl std::fmt::Debug for EventLoggingListener {
 impl EventLoggingListener {
     /// Creates `<dir>/<app_id>[.zstd].inprogress` and writes its first line.
     pub fn start(app_id: &str, config: &EventLogConfig) -> Result<Self, EventLogError> {
-        let dir = local_log_dir(&config.dir)?;
+        let dir = local_log_dir(&config.dir)
+            .map_err(|error| EventLogError::Dir(format!("spark.eventLog.dir: {error}")))?;
         if !dir.is_dir() {
             return Err(EventLogError::Dir(format!(
-                "log directory {} does not exist",
+                "spark.eventLog.dir: log directory {} does not exist",
                 dir.display()
             )));
         }

@@ -712,33 +712,36 @@ async fn task_summary_route(
     Ok(Json(task_summary(stage, &quantiles)))
 }
 
-async fn executors(
-    State(provider): State<Provider>,
-    Path(app_id): Path<String>,
+/// The application's executors (the driver's entry first), removed ones too unless
+/// `active_only`.
+fn executor_list(
+    provider: &Provider,
+    app_id: &str,
+    active_only: bool,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let state = app_state(&provider, &app_id)?;
+    let state = app_state(provider, app_id)?;
     Ok(Json(
         state
             .executors_in_order()
             .into_iter()
-            .filter(|e| e.is_active())
+            .filter(|e| !active_only || e.is_active())
             .map(executor_json)
             .collect(),
     ))
+}
+
+async fn executors(
+    State(provider): State<Provider>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    executor_list(&provider, &app_id, true)
 }
 
 async fn all_executors(
     State(provider): State<Provider>,
     Path(app_id): Path<String>,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let state = app_state(&provider, &app_id)?;
-    Ok(Json(
-        state
-            .executors_in_order()
-            .into_iter()
-            .map(executor_json)
-            .collect(),
-    ))
+    executor_list(&provider, &app_id, false)
 }
 
 async fn environment(
