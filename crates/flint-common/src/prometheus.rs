@@ -66,6 +66,12 @@ impl PrometheusText {
     pub fn finish(self) -> String {
         self.out
     }
+
+    /// The scrape as an HTTP answer: its content-type header and body, which web frameworks
+    /// (axum's `IntoResponse`) turn into a response.
+    pub fn http(self) -> ([(&'static str, &'static str); 1], String) {
+        ([("content-type", CONTENT_TYPE)], self.out)
+    }
 }
 
 fn escape_label(value: &str) -> String {

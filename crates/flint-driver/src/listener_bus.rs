@@ -202,13 +202,6 @@ impl ListenerBus {
         }
     }
 
-    /// A bus already delivering events.
-    pub fn started() -> Self {
-        let bus = Self::new();
-        bus.start();
-        bus
-    }
-
     /// Starts delivering events, queued ones first, on the bus's thread; later calls do
     /// nothing.
     pub fn start(&self) {

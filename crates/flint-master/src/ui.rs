@@ -327,7 +327,7 @@ async fn page(State(master): State<MasterHandle>) -> Response {
 /// metrics source names them (`workers`, `aliveWorkers`, `apps`, `waitingApps`), plus cores and
 /// memory.
 async fn metrics(State(master): State<MasterHandle>) -> Response {
-    use flint_common::prometheus::{CONTENT_TYPE, MetricKind::Gauge, PrometheusText};
+    use flint_common::prometheus::{MetricKind::Gauge, PrometheusText};
     let snapshot = match snapshot(&master).await {
         Ok(snapshot) => snapshot,
         Err(response) => return response,
@@ -393,11 +393,7 @@ async fn metrics(State(master): State<MasterHandle>) -> Response {
         "Free memory of alive workers, MiB.",
         state.memory.saturating_sub(state.memoryused) as f64,
     );
-    (
-        [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
-        text.finish(),
-    )
-        .into_response()
+    text.http().into_response()
 }
 
 /// Serves the master web UI until the process ends.

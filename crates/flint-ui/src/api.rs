@@ -385,15 +385,15 @@ pub trait AppProvider: Send + Sync + 'static {
     /// Every application it knows, newest first.
     fn list(&self) -> Vec<AppSummary>;
     /// One application's state, if it knows `app_id`.
-    fn get(&self, app_id: &str) -> Option<AppState>;
+    fn get(&self, app_id: &str) -> Option<Arc<AppState>>;
 }
 
 impl AppProvider for AppStatusStore {
     fn list(&self) -> Vec<AppSummary> {
-        vec![self.snapshot().app]
+        vec![self.snapshot().app.clone()]
     }
 
-    fn get(&self, app_id: &str) -> Option<AppState> {
+    fn get(&self, app_id: &str) -> Option<Arc<AppState>> {
         Some(self.snapshot()).filter(|state| state.app.id == app_id)
     }
 }
@@ -401,7 +401,7 @@ impl AppProvider for AppStatusStore {
 type Provider = Arc<dyn AppProvider>;
 
 /// The state, if the provider knows `app_id`.
-fn app_state(provider: &Provider, app_id: &str) -> Result<AppState, ApiError> {
+fn app_state(provider: &Provider, app_id: &str) -> Result<Arc<AppState>, ApiError> {
     provider
         .get(app_id)
         .ok_or_else(|| not_found(format!("unknown app: {app_id}")))
@@ -468,12 +468,11 @@ async fn jobs(
     params: Params,
 ) -> Result<Json<Vec<JobJson>>, ApiError> {
     let state = app_state(&provider, &app_id)?;
-    let status = params.get("status").map(|s| s.to_ascii_uppercase());
-    if let Some(status) = &status
-        && !["RUNNING", "SUCCEEDED", "FAILED", "UNKNOWN"].contains(&status.as_str())
-    {
-        return Err(bad_request(format!("invalid job status: {status}")));
-    }
+    let status = status_param(
+        &params,
+        "job",
+        &["RUNNING", "SUCCEEDED", "FAILED", "UNKNOWN"],
+    )?;
     // Newest first, as Spark lists them.
     Ok(Json(
         state
@@ -516,12 +515,17 @@ fn stage_detail_json(stage: &StageData, state: &AppState, details: bool) -> serd
     value
 }
 
-fn stage_status_filter(params: &Params) -> Result<Option<String>, ApiError> {
+/// The `status` parameter in upper case, if it is one of `allowed` (Spark's names for a
+/// `kind`'s statuses, any case); another value is a 400.
+fn status_param(params: &Params, kind: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
     let status = params.get("status").map(|s| s.to_ascii_uppercase());
     if let Some(status) = &status
-        && !["ACTIVE", "COMPLETE", "PENDING", "FAILED", "SKIPPED"].contains(&status.as_str())
+        && !allowed.contains(&status.as_str())
     {
-        return Err(bad_request(format!("invalid stage status: {status}")));
+        return Err(bad_request(format!(
+            "invalid {kind} status: {status} ({})",
+            allowed.join(", ")
+        )));
     }
     Ok(status)
 }
@@ -532,7 +536,11 @@ async fn stages(
     params: Params,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let state = app_state(&provider, &app_id)?;
-    let status = stage_status_filter(&params)?;
+    let status = status_param(
+        &params,
+        "stage",
+        &["ACTIVE", "COMPLETE", "PENDING", "FAILED", "SKIPPED"],
+    )?;
     let details = param::<bool>(&params, "details")?.unwrap_or(false);
     Ok(Json(
         state
@@ -600,12 +608,11 @@ async fn task_list(
     let stage = stage_of(&state, &stage_id, &attempt)?;
     let offset = param::<usize>(&params, "offset")?.unwrap_or(0);
     let length = param::<usize>(&params, "length")?.unwrap_or(20);
-    let status = params.get("status").map(|s| s.to_ascii_uppercase());
-    if let Some(status) = &status
-        && !["RUNNING", "SUCCESS", "FAILED", "KILLED", "UNKNOWN"].contains(&status.as_str())
-    {
-        return Err(bad_request(format!("invalid task status: {status}")));
-    }
+    let status = status_param(
+        &params,
+        "task",
+        &["RUNNING", "SUCCESS", "FAILED", "KILLED", "UNKNOWN"],
+    )?;
     let mut tasks: Vec<&TaskData> = stage
         .tasks
         .values()

@@ -31,7 +31,7 @@ struct LoadedApp {
     path: PathBuf,
     /// (length, modification time) when replayed: a change means replay again.
     version: (u64, Option<SystemTime>),
-    state: AppState,
+    state: Arc<AppState>,
     in_progress: bool,
     /// What could not be read.
     problems: Vec<String>,
@@ -113,14 +113,13 @@ impl HistoryProvider {
         *self.apps.write().unwrap_or_else(|p| p.into_inner()) = next;
     }
 
-    /// What could not be read of an application's log.
-    fn problems(&self, app_id: &str) -> Vec<String> {
+    /// One loaded application (a cheap copy: its state is shared).
+    fn app(&self, app_id: &str) -> Option<LoadedApp> {
         self.apps
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(app_id)
-            .map(|app| app.problems.clone())
-            .unwrap_or_default()
+            .cloned()
     }
 
     fn loaded(&self) -> Vec<LoadedApp> {
@@ -150,9 +149,10 @@ fn load(id: &str, path: &Path, in_progress: bool, version: (u64, Option<SystemTi
             problems.join("; ")
         );
     }
-    let mut state = store.snapshot();
+    let mut state = store.into_state();
     if state.app.id.is_empty() {
         // No readable start event: the file name still names the application.
+        let state = Arc::make_mut(&mut state);
         state.app.id = id.to_string();
         state.app.name = "(unreadable)".into();
     }
@@ -167,15 +167,14 @@ fn load(id: &str, path: &Path, in_progress: bool, version: (u64, Option<SystemTi
 
 impl AppProvider for HistoryProvider {
     fn list(&self) -> Vec<AppSummary> {
-        self.loaded().into_iter().map(|app| app.state.app).collect()
+        self.loaded()
+            .into_iter()
+            .map(|app| app.state.app.clone())
+            .collect()
     }
 
-    fn get(&self, app_id: &str) -> Option<AppState> {
-        self.apps
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(app_id)
-            .map(|app| app.state.clone())
+    fn get(&self, app_id: &str) -> Option<Arc<AppState>> {
+        self.app(app_id).map(|app| app.state)
     }
 }
 
@@ -340,7 +339,7 @@ async fn history_page(
     UrlPath((app_id, page)): UrlPath<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(state) = provider.get(&app_id) else {
+    let Some(app) = provider.app(&app_id) else {
         return (
             StatusCode::NOT_FOUND,
             format!("Unknown application {app_id}"),
@@ -348,9 +347,9 @@ async fn history_page(
             .into_response();
     };
     let base = format!("/history/{app_id}");
-    match pages::render(&state, &base, &page, &params) {
+    match pages::render(&app.state, &base, &page, &params) {
         Some(html) => {
-            let problems = provider.problems(&app_id);
+            let problems = app.problems;
             if problems.is_empty() {
                 return Html(html).into_response();
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use flint_common::prometheus::PrometheusText;
@@ -65,11 +65,7 @@ impl Drop for SparkUi {
 /// `/metrics`: the application's jobs, stages and tasks by status, task time, shuffle bytes
 /// and per-executor figures, in Prometheus text format.
 async fn metrics(State(store): State<Arc<AppStatusStore>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, flint_common::prometheus::CONTENT_TYPE)],
-        driver_metrics(&store.snapshot()),
-    )
-        .into_response()
+    driver_metrics(&store.snapshot()).http().into_response()
 }
 
 /// A per-executor metric family: name, kind, help, and the figure of one executor.
@@ -81,7 +77,7 @@ type ExecutorFamily = (
 );
 
 /// The driver's scrape, built from one snapshot of the status store.
-pub fn driver_metrics(state: &AppState) -> String {
+pub fn driver_metrics(state: &AppState) -> PrometheusText {
     use flint_common::prometheus::MetricKind::{Counter, Gauge};
     let app = || ("application_id", state.app.id.clone());
     let by_status = |statuses: Vec<(&'static str, usize)>| -> Vec<(Vec<(&str, String)>, f64)> {
@@ -216,7 +212,7 @@ pub fn driver_metrics(state: &AppState) -> String {
     for (name, kind, help, figure) in executor_families {
         text.family(name, kind, help, &per_executor(figure));
     }
-    text.finish()
+    text
 }
 
 /// A page of the live UI, or 404.

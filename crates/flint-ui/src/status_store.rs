@@ -3,7 +3,7 @@
 //! happened.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use flint_driver::{
     ExecutorInfo, JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,
@@ -266,10 +266,12 @@ impl AppState {
     }
 }
 
-/// A listener that keeps [`AppState`] current; readers take snapshots.
+/// A listener that keeps [`AppState`] current; readers take snapshots. The state is shared
+/// copy-on-write: a snapshot is a reference count, and an event copies the state only while a
+/// reader still holds an older snapshot.
 #[derive(Debug)]
 pub struct AppStatusStore {
-    state: Mutex<AppState>,
+    state: Mutex<Arc<AppState>>,
 }
 
 impl Default for AppStatusStore {
@@ -282,23 +284,29 @@ impl AppStatusStore {
     /// An empty store, filled by the events it hears.
     pub fn new() -> Self {
         Self {
-            state: Mutex::new(AppState::default()),
+            state: Mutex::new(Arc::default()),
         }
     }
 
-    /// A copy of the current state.
-    pub fn snapshot(&self) -> AppState {
-        self.lock().clone()
+    /// The current state, as of now.
+    pub fn snapshot(&self) -> Arc<AppState> {
+        Arc::clone(&self.lock())
     }
 
-    fn lock(&self) -> MutexGuard<'_, AppState> {
+    /// The final state, once no more events come (a replayed log's).
+    pub fn into_state(self) -> Arc<AppState> {
+        self.state.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Arc<AppState>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl SparkListener for AppStatusStore {
     fn on_event(&self, event: &SparkListenerEvent) {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = Arc::make_mut(&mut guard);
         match event {
             SparkListenerEvent::ApplicationStart {
                 app_id,
@@ -446,7 +454,7 @@ impl SparkListener for AppStatusStore {
                 });
                 stage.info = stage_info.clone();
                 stage.status = StageStatus::Active;
-                for job in running_jobs_of(&mut state, stage_info.stage_id) {
+                for job in running_jobs_of(state, stage_info.stage_id) {
                     job.counts.submitted_stages.insert(stage_info.stage_id);
                     job.counts.active_stages.insert(stage_info.stage_id);
                 }
@@ -464,7 +472,7 @@ impl SparkListener for AppStatusStore {
                     };
                 }
                 let failed = stage_info.failure_reason.is_some();
-                for job in running_jobs_of(&mut state, stage_info.stage_id) {
+                for job in running_jobs_of(state, stage_info.stage_id) {
                     job.counts.active_stages.remove(&stage_info.stage_id);
                     if failed {
                         job.counts.failed_stages += 1;
@@ -489,7 +497,7 @@ impl SparkListener for AppStatusStore {
                         },
                     );
                 }
-                for job in running_jobs_of(&mut state, *stage_id) {
+                for job in running_jobs_of(state, *stage_id) {
                     job.counts.active_tasks += 1;
                 }
                 if let Some(executor) = state.executors.get_mut(&task_info.executor_id) {
@@ -532,7 +540,7 @@ impl SparkListener for AppStatusStore {
                     executor.shuffle_read += metrics.shuffle_read_bytes;
                     executor.shuffle_write += metrics.shuffle_write_bytes;
                 }
-                for job in running_jobs_of(&mut state, *stage_id) {
+                for job in running_jobs_of(state, *stage_id) {
                     job.counts.active_tasks = job.counts.active_tasks.saturating_sub(1);
                     if succeeded {
                         job.counts.completed_tasks += 1;

@@ -122,7 +122,7 @@ fn worker_json(status: WorkerStatus) -> WorkerJson {
 /// `/metrics`: the worker's figures in Prometheus text format, named as Spark's `worker`
 /// metrics source names them.
 async fn metrics(State(shared): State<SharedStatus>) -> Response {
-    use flint_common::prometheus::{CONTENT_TYPE, MetricKind::Gauge, PrometheusText};
+    use flint_common::prometheus::{MetricKind::Gauge, PrometheusText};
     let status = shared.status();
     let mut text = PrometheusText::new();
     text.single(
@@ -155,11 +155,7 @@ async fn metrics(State(shared): State<SharedStatus>) -> Response {
         "Memory free, MiB.",
         status.memory_mib.saturating_sub(status.memory_used_mib) as f64,
     );
-    (
-        [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
-        text.finish(),
-    )
-        .into_response()
+    text.http().into_response()
 }
 
 async fn json(State(shared): State<SharedStatus>) -> Json<WorkerJson> {
