@@ -17,7 +17,7 @@ use thiserror::Error;
 use crate::task_set_manager::{TaskSet, TaskSetFailure};
 use crate::{
     JobResult, ListenerBus, MapOutputTracker, SparkListenerEvent, StageGraph, StageInfo,
-    TaskScheduler,
+    StageNodeIds, TaskScheduler,
 };
 use flint_common::now_millis;
 
@@ -80,11 +80,13 @@ impl DagScheduler {
         &self.task_scheduler
     }
 
-    /// Runs a job to completion and returns the result stage's rows, partition by partition.
+    /// Runs a job to completion and returns the result stage's rows, partition by partition;
+    /// `sql_execution_id` names the query it runs for.
     pub async fn run_job(
         &self,
         graph: &StageGraph,
         description: &str,
+        sql_execution_id: Option<u64>,
     ) -> Result<Vec<RecordBatch>, JobError> {
         let job_id = self.next_job_id.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
@@ -154,6 +156,7 @@ impl DagScheduler {
             time: now_millis(),
             stage_infos: stage_infos.clone(),
             description: description.to_string(),
+            sql_execution_id,
         });
 
         let outcome = self
@@ -231,7 +234,10 @@ impl DagScheduler {
                             job_id,
                             info,
                             StageKind::ShuffleMap(*shuffle_id),
-                            Arc::clone(&dependency.map_plan),
+                            (
+                                Arc::clone(&dependency.map_plan),
+                                dependency.node_ids.clone(),
+                            ),
                             missing_partitions,
                         ));
                     }
@@ -280,7 +286,10 @@ impl DagScheduler {
                     job_id,
                     info,
                     StageKind::Result,
-                    Arc::clone(&graph.result_plan),
+                    (
+                        Arc::clone(&graph.result_plan),
+                        graph.result_node_ids.clone(),
+                    ),
                     partitions,
                 )
                 .await;
@@ -376,7 +385,7 @@ impl DagScheduler {
         job_id: u32,
         mut info: StageInfo,
         kind: StageKind,
-        plan: Arc<dyn ExecutionPlan>,
+        (plan, node_ids): (Arc<dyn ExecutionPlan>, StageNodeIds),
         partitions: Vec<u32>,
     ) -> (
         (StageInfo, StageKind),
@@ -404,6 +413,7 @@ impl DagScheduler {
                     stage_attempt: info.attempt,
                     partitions,
                     plan: bytes,
+                    node_ids,
                 };
                 self.task_scheduler.run_task_set(task_set).await
             }

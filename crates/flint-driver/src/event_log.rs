@@ -160,6 +160,7 @@ impl EventLoggingListener {
             SparkListenerEvent::JobEnd { .. }
                 | SparkListenerEvent::StageCompleted { .. }
                 | SparkListenerEvent::JobStart { .. }
+                | SparkListenerEvent::SqlExecutionEnd { .. }
         ) {
             out.flush()?;
         }

@@ -1,15 +1,30 @@
 //! Listener events as JSON, in Spark's event-log shapes (Spark's `JsonProtocol`): one object
 //! per event, `"Event"` naming it, Title Case field names (`"Job ID"`, `"Stage Info"`,
 //! `"Task Metrics"`). What Flint knows that Spark's shapes have no place for is written in extra
-//! fields (`"Block Manager Port"`, `"Maximum Memory"` in `"Executor Info"`), which Spark's
-//! readers ignore.
+//! fields (`"Host Port"`, `"Maximum Memory"` in `"Executor Info"`), which Spark's readers
+//! ignore. SQL executions use Spark's SQL event names and camelCase fields
+//! (`"executionId"`, `"sparkPlanInfo"`); a task's per-operator metrics, which Spark sends as
+//! accumulator updates keyed by accumulator id, are written as `"SQL Metrics"` keyed by
+//! plan-graph node.
 
 use std::collections::BTreeMap;
 
 use flint_executor::TaskMetrics;
 use serde_json::{Map, Value, json};
 
-use crate::{ExecutorInfo, JobResult, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo};
+use flint_executor::SqlMetricType;
+
+use crate::{
+    ExecutorInfo, JobResult, SparkListenerEvent, SqlMetricUpdate, SqlPlanInfo, StageInfo,
+    TaskEndReason, TaskInfo,
+};
+
+/// Spark's class names of the SQL execution events.
+const SQL_EXECUTION_START: &str =
+    "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart";
+const SQL_EXECUTION_END: &str = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd";
+/// The job property naming a job's SQL execution.
+const SQL_EXECUTION_ID_PROPERTY: &str = "spark.sql.execution.id";
 
 /// The first line of every event log (Spark's `SparkListenerLogStart`).
 pub fn log_start() -> Value {
@@ -80,14 +95,22 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             time,
             stage_infos,
             description,
-        } => json!({
-            "Event": "SparkListenerJobStart",
-            "Job ID": job_id,
-            "Submission Time": time,
-            "Stage Infos": stage_infos.iter().map(stage_info_to_json).collect::<Vec<_>>(),
-            "Stage IDs": stage_infos.iter().map(|s| s.stage_id).collect::<Vec<_>>(),
-            "Properties": {"spark.job.description": description},
-        }),
+            sql_execution_id,
+        } => {
+            let mut properties = Map::new();
+            properties.insert("spark.job.description".into(), description.clone().into());
+            if let Some(id) = sql_execution_id {
+                properties.insert(SQL_EXECUTION_ID_PROPERTY.into(), id.to_string().into());
+            }
+            json!({
+                "Event": "SparkListenerJobStart",
+                "Job ID": job_id,
+                "Submission Time": time,
+                "Stage Infos": stage_infos.iter().map(stage_info_to_json).collect::<Vec<_>>(),
+                "Stage IDs": stage_infos.iter().map(|s| s.stage_id).collect::<Vec<_>>(),
+                "Properties": properties,
+            })
+        }
         SparkListenerEvent::JobEnd {
             job_id,
             time,
@@ -129,6 +152,7 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             task_info,
             reason,
             metrics,
+            sql_metrics,
         } => json!({
             "Event": "SparkListenerTaskEnd",
             "Stage ID": stage_id,
@@ -136,8 +160,93 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             "Task End Reason": end_reason_to_json(reason),
             "Task Info": task_info_to_json(task_info, *reason != TaskEndReason::Success),
             "Task Metrics": metrics_to_json(metrics),
+            "SQL Metrics": sql_metrics.iter().map(|m| json!({
+                "Node ID": m.node_id,
+                "Name": m.name,
+                "Metric Type": m.metric_type.as_str(),
+                "Update": m.value,
+            })).collect::<Vec<_>>(),
         }),
+        SparkListenerEvent::SqlExecutionStart {
+            execution_id,
+            description,
+            details,
+            physical_plan_description,
+            plan,
+            time,
+        } => json!({
+            "Event": SQL_EXECUTION_START,
+            "executionId": execution_id,
+            "rootExecutionId": execution_id,
+            "description": description,
+            "details": details,
+            "physicalPlanDescription": physical_plan_description,
+            "sparkPlanInfo": plan_info_to_json(plan),
+            "time": time,
+            "modifiedConfigs": {},
+        }),
+        SparkListenerEvent::SqlExecutionEnd {
+            execution_id,
+            time,
+            error_message,
+        } => {
+            let mut value = json!({
+                "Event": SQL_EXECUTION_END,
+                "executionId": execution_id,
+                "time": time,
+            });
+            if let (Some(map), Some(message)) = (value.as_object_mut(), error_message) {
+                map.insert("errorMessage".into(), message.clone().into());
+            }
+            value
+        }
     })
+}
+
+fn plan_info_to_json(info: &SqlPlanInfo) -> Value {
+    json!({
+        "nodeName": info.node_name,
+        "simpleString": info.simple_string,
+        "children": info.children.iter().map(plan_info_to_json).collect::<Vec<_>>(),
+        "metadata": {},
+        "metrics": [],
+    })
+}
+
+/// Reads a plan tree; its depth is bounded by serde_json's nesting limit on the line.
+fn plan_info_from_json(value: &Value) -> Result<SqlPlanInfo, JsonProtocolError> {
+    Ok(SqlPlanInfo {
+        node_name: string(value, "nodeName")?,
+        simple_string: optional_string(value, "simpleString").unwrap_or_default(),
+        children: value
+            .get("children")
+            .and_then(Value::as_array)
+            .map(|children| {
+                children
+                    .iter()
+                    .map(plan_info_from_json)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default(),
+    })
+}
+
+fn sql_metrics_from_json(value: &Value) -> Vec<SqlMetricUpdate> {
+    let Some(updates) = value.get("SQL Metrics").and_then(Value::as_array) else {
+        return vec![];
+    };
+    updates
+        .iter()
+        .filter_map(|update| {
+            Some(SqlMetricUpdate {
+                node_id: u32::try_from(update.get("Node ID")?.as_u64()?).ok()?,
+                name: update.get("Name")?.as_str()?.to_string(),
+                metric_type: SqlMetricType::parse(update.get("Metric Type")?.as_str()?)?,
+                value: update.get("Update")?.as_u64()?,
+            })
+        })
+        .collect()
 }
 
 /// Why an event-log line could not be turned back into an event.
@@ -208,6 +317,11 @@ pub fn event_from_json(value: &Value) -> Result<Option<SparkListenerEvent>, Json
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
+            sql_execution_id: value
+                .get("Properties")
+                .and_then(|p| p.get(SQL_EXECUTION_ID_PROPERTY))
+                .and_then(Value::as_str)
+                .and_then(|id| id.parse().ok()),
         },
         "SparkListenerJobEnd" => {
             let result = object(value, "Job Result")?;
@@ -247,6 +361,21 @@ pub fn event_from_json(value: &Value) -> Result<Option<SparkListenerEvent>, Json
                 .get("Task Metrics")
                 .map(metrics_from_json)
                 .unwrap_or_default(),
+            sql_metrics: sql_metrics_from_json(value),
+        },
+        SQL_EXECUTION_START => SparkListenerEvent::SqlExecutionStart {
+            execution_id: number(value, "executionId")?,
+            description: optional_string(value, "description").unwrap_or_default(),
+            details: optional_string(value, "details").unwrap_or_default(),
+            physical_plan_description: optional_string(value, "physicalPlanDescription")
+                .unwrap_or_default(),
+            plan: plan_info_from_json(object(value, "sparkPlanInfo")?)?,
+            time: number(value, "time")?,
+        },
+        SQL_EXECUTION_END => SparkListenerEvent::SqlExecutionEnd {
+            execution_id: number(value, "executionId")?,
+            time: number(value, "time")?,
+            error_message: optional_string(value, "errorMessage").filter(|m| !m.is_empty()),
         },
         _ => return Ok(None),
     }))
@@ -461,6 +590,8 @@ fn metrics_from_json(value: &Value) -> TaskMetrics {
         shuffle_write_records: get(&["Shuffle Write Metrics", "Shuffle Records Written"]),
         disk_bytes_spilled: get(&["Disk Bytes Spilled"]),
         spill_count: get(&["Spill Count"]),
+        // Per-operator figures travel as the event's "SQL Metrics".
+        operators: vec![],
     }
 }
 
@@ -556,6 +687,23 @@ mod tests {
                 time: 9,
                 stage_infos: vec![stage(1), stage(2)],
                 description: "collect at SELECT 1".into(),
+                sql_execution_id: Some(3),
+            },
+            SparkListenerEvent::SqlExecutionStart {
+                execution_id: 3,
+                description: "collect at SELECT 1".into(),
+                details: "SELECT 1".into(),
+                physical_plan_description: "== Physical Plan ==\nProjection (0)".into(),
+                plan: SqlPlanInfo {
+                    node_name: "Projection".into(),
+                    simple_string: "ProjectionExec: expr=[1]".into(),
+                    children: vec![SqlPlanInfo {
+                        node_name: "PlaceholderRow".into(),
+                        simple_string: "PlaceholderRowExec".into(),
+                        children: vec![],
+                    }],
+                },
+                time: 8,
             },
             SparkListenerEvent::StageSubmitted {
                 stage_info: stage(1),
@@ -580,6 +728,12 @@ mod tests {
                     spill_count: 1,
                     ..TaskMetrics::default()
                 },
+                sql_metrics: vec![SqlMetricUpdate {
+                    node_id: 1,
+                    name: "elapsed compute".into(),
+                    metric_type: SqlMetricType::NsTiming,
+                    value: 12_000,
+                }],
             },
             SparkListenerEvent::TaskEnd {
                 stage_id: 1,
@@ -590,6 +744,7 @@ mod tests {
                     counts_towards_failures: true,
                 },
                 metrics: TaskMetrics::default(),
+                sql_metrics: vec![],
             },
             SparkListenerEvent::StageCompleted {
                 stage_info: stage(1),
@@ -598,6 +753,11 @@ mod tests {
                 job_id: 4,
                 time: 20,
                 result: JobResult::Failed("boom".into()),
+            },
+            SparkListenerEvent::SqlExecutionEnd {
+                execution_id: 3,
+                time: 20,
+                error_message: Some("boom".into()),
             },
             SparkListenerEvent::ExecutorRemoved {
                 executor_id: "0".into(),

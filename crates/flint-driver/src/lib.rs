@@ -10,6 +10,8 @@
 //!   in-process, [`StandaloneSchedulerBackend`] reaches executor processes over gRPC.
 //! - [`StandaloneAppClient`] registers the application with a standalone master and passes
 //!   its executor events to the backend.
+//! - [`sql_plan`] keeps each query's plan graph for the SQL tab and names stage-plan nodes
+//!   by it, so per-operator task metrics land on the query's nodes.
 //! - [`MapOutputTracker`] remembers where each map output lives.
 //! - [`ListenerBus`] carries job, stage, task and executor events to the progress bar, the
 //!   UIs and the [`event_log`], whose JSON lines ([`json_protocol`]) the history server
@@ -25,6 +27,7 @@ pub mod json_protocol;
 mod listener_bus;
 mod map_output_tracker;
 mod scheduler_backend;
+pub mod sql_plan;
 pub mod stage_planner;
 mod standalone_backend;
 mod task_scheduler;
@@ -38,6 +41,7 @@ pub use listener_bus::{
 };
 pub use map_output_tracker::MapOutputTracker;
 pub use scheduler_backend::{LocalSchedulerBackend, SchedulerBackend};
+pub use sql_plan::{SqlMetricUpdate, SqlPlanEdge, SqlPlanInfo, SqlPlanNode, StageNodeIds};
 pub use stage_planner::{ShuffleDependency, StageGraph};
 pub use standalone_backend::StandaloneSchedulerBackend;
 pub use task_scheduler::TaskScheduler;

@@ -5,6 +5,8 @@ use std::thread::JoinHandle;
 
 use flint_executor::TaskMetrics;
 
+use crate::sql_plan::{SqlMetricUpdate, SqlPlanInfo};
+
 /// A stage as listeners see it (Spark's `StageInfo`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageInfo {
@@ -129,6 +131,9 @@ pub enum SparkListenerEvent {
         time: u64,
         stage_infos: Vec<StageInfo>,
         description: String,
+        /// The SQL execution (query) the job runs for (Spark's `spark.sql.execution.id`
+        /// job property).
+        sql_execution_id: Option<u64>,
     },
     /// A job ended.
     JobEnd {
@@ -153,6 +158,29 @@ pub enum SparkListenerEvent {
         task_info: TaskInfo,
         reason: TaskEndReason,
         metrics: TaskMetrics,
+        /// The task's values of its query's per-operator metrics (what Spark sends as SQL
+        /// metric accumulator updates).
+        sql_metrics: Vec<SqlMetricUpdate>,
+    },
+    /// An action's query started (Spark's `SparkListenerSQLExecutionStart`); its jobs follow.
+    SqlExecutionStart {
+        execution_id: u64,
+        /// The action and where it was called, as jobs are described.
+        description: String,
+        /// The query's text or the DataFrame's origin, in full.
+        details: String,
+        /// The physical plan as formatted `EXPLAIN` prints it.
+        physical_plan_description: String,
+        /// The plan's nodes, numbered in pre-order.
+        plan: SqlPlanInfo,
+        time: u64,
+    },
+    /// An action's query ended (Spark's `SparkListenerSQLExecutionEnd`).
+    SqlExecutionEnd {
+        execution_id: u64,
+        time: u64,
+        /// Why it failed, if it did.
+        error_message: Option<String>,
     },
 }
 

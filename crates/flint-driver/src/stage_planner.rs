@@ -3,10 +3,11 @@
 //! input of a `CoalescePartitionsExec` or `SortPreservingMergeExec` becomes a single-block
 //! shuffle whose map outputs the next stage merges. Everything else stays pipelined.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::sql_plan::{SqlPlanInfo, StageNodeIds};
 use datafusion::common::JoinType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
@@ -36,6 +37,8 @@ pub struct ShuffleDependency {
     pub parent_shuffle_ids: Vec<u32>,
     /// A short description of the map side for stage names, e.g. `AggregateExec`.
     pub name: String,
+    /// The query-graph node of each node of the map plan.
+    pub node_ids: StageNodeIds,
 }
 
 /// A job's plan cut into shuffle dependencies and the result stage's plan.
@@ -47,6 +50,34 @@ pub struct StageGraph {
     pub result_parent_shuffle_ids: Vec<u32>,
     /// Every shuffle of the job, by id.
     pub shuffles: BTreeMap<u32, Arc<ShuffleDependency>>,
+    /// The whole plan as the SQL tab shows it, before the cut.
+    pub sql_plan: SqlPlanInfo,
+    /// The query-graph node of each node of the result plan.
+    pub result_node_ids: StageNodeIds,
+}
+
+/// Remembers which query-graph node (numbered in pre-order) each node the cut produces
+/// computes, by the node's address: the produced nodes live as long as the stage plans.
+#[derive(Default)]
+struct NodeIds {
+    next: u32,
+    by_address: HashMap<usize, u32>,
+}
+
+impl NodeIds {
+    fn address(node: &Arc<dyn ExecutionPlan>) -> usize {
+        Arc::as_ptr(node) as *const () as usize
+    }
+
+    fn record(&mut self, node: &Arc<dyn ExecutionPlan>, id: u32) {
+        self.by_address.insert(Self::address(node), id);
+    }
+
+    fn stage(&self, stage_plan: &Arc<dyn ExecutionPlan>) -> StageNodeIds {
+        StageNodeIds::of(stage_plan, |node| {
+            self.by_address.get(&Self::address(node)).copied()
+        })
+    }
 }
 
 impl StageGraph {
@@ -55,12 +86,17 @@ impl StageGraph {
         let mut shuffles = BTreeMap::new();
         let plan = unproject_series_generators(plan)?;
         let plan = distribute_left_preserving_joins(plan)?;
-        let result_plan = cut_node(plan, next_shuffle_id, &mut shuffles)?;
+        let sql_plan = SqlPlanInfo::from_plan(&plan);
+        let mut node_ids = NodeIds::default();
+        let result_plan = cut_node(plan, next_shuffle_id, &mut shuffles, &mut node_ids)?;
         let result_parent_shuffle_ids = unresolved_shuffle_ids(&result_plan);
+        let result_node_ids = node_ids.stage(&result_plan);
         Ok(StageGraph {
             result_plan,
             result_parent_shuffle_ids,
             shuffles,
+            sql_plan,
+            result_node_ids,
         })
     }
 
@@ -207,10 +243,27 @@ fn unproject_series_generators(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn E
     .map(|t| t.data)
 }
 
+/// Cuts below `plan` and `plan` itself, numbering nodes in pre-order as
+/// [`SqlPlanInfo::graph`] does; the returned node computes query-graph node `plan`'s number.
 fn cut_node(
     plan: Arc<dyn ExecutionPlan>,
     next_shuffle_id: &AtomicU32,
     shuffles: &mut BTreeMap<u32, Arc<ShuffleDependency>>,
+    node_ids: &mut NodeIds,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let id = node_ids.next;
+    node_ids.next += 1;
+    let cut = cut_children_and_node(plan, id, next_shuffle_id, shuffles, node_ids)?;
+    node_ids.record(&cut, id);
+    Ok(cut)
+}
+
+fn cut_children_and_node(
+    plan: Arc<dyn ExecutionPlan>,
+    id: u32,
+    next_shuffle_id: &AtomicU32,
+    shuffles: &mut BTreeMap<u32, Arc<ShuffleDependency>>,
+    node_ids: &mut NodeIds,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let children = plan.children();
     let plan = if children.is_empty() {
@@ -218,7 +271,7 @@ fn cut_node(
     } else {
         let new_children = children
             .into_iter()
-            .map(|child| cut_node(Arc::clone(child), next_shuffle_id, shuffles))
+            .map(|child| cut_node(Arc::clone(child), next_shuffle_id, shuffles, node_ids))
             .collect::<Result<Vec<_>>>()?;
         #[allow(deprecated)]
         Arc::clone(&plan).with_new_children(new_children)?
@@ -246,6 +299,7 @@ fn cut_node(
             output,
             next_shuffle_id,
             shuffles,
+            (node_ids, id),
         );
         return Ok(reader);
     }
@@ -269,6 +323,7 @@ fn cut_node(
                 Partitioning::UnknownPartitioning(input_partitions),
                 next_shuffle_id,
                 shuffles,
+                (node_ids, id),
             );
             #[allow(deprecated)]
             return plan.with_new_children(vec![reader]);
@@ -284,6 +339,7 @@ fn add_shuffle(
     reader_partitioning: Partitioning,
     next_shuffle_id: &AtomicU32,
     shuffles: &mut BTreeMap<u32, Arc<ShuffleDependency>>,
+    (node_ids, exchange_id): (&mut NodeIds, u32),
 ) -> Arc<dyn ExecutionPlan> {
     let shuffle_id = next_shuffle_id.fetch_add(1, Ordering::SeqCst);
     let schema = input.schema();
@@ -293,6 +349,8 @@ fn add_shuffle(
     let parent_shuffle_ids = unresolved_shuffle_ids(&input);
     let map_plan: Arc<dyn ExecutionPlan> =
         Arc::new(ShuffleWriterExec::new(input, shuffle_id, partitioning));
+    node_ids.record(&map_plan, exchange_id);
+    let map_node_ids = node_ids.stage(&map_plan);
     shuffles.insert(
         shuffle_id,
         Arc::new(ShuffleDependency {
@@ -302,12 +360,15 @@ fn add_shuffle(
             num_reduce_partitions,
             parent_shuffle_ids,
             name,
+            node_ids: map_node_ids,
         }),
     );
-    Arc::new(UnresolvedShuffleExec::new(
+    let reader: Arc<dyn ExecutionPlan> = Arc::new(UnresolvedShuffleExec::new(
         shuffle_id,
         schema,
         mode,
         reader_partitioning,
-    ))
+    ));
+    node_ids.record(&reader, exchange_id);
+    reader
 }

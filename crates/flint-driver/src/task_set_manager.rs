@@ -6,7 +6,7 @@ use flint_shuffle::FetchFailure;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use crate::{SparkListenerEvent, TaskEndReason, TaskInfo, TaskScheduler};
+use crate::{SparkListenerEvent, StageNodeIds, TaskEndReason, TaskInfo, TaskScheduler};
 use flint_common::now_millis;
 
 /// The tasks of one stage attempt (Spark's `TaskSet`).
@@ -19,6 +19,8 @@ pub(crate) struct TaskSet {
     pub partitions: Vec<u32>,
     /// The stage's encoded plan, the same for every task.
     pub plan: Bytes,
+    /// The query-graph node of each node of the plan, for the tasks' SQL metrics.
+    pub node_ids: StageNodeIds,
 }
 
 /// Why a stage attempt did not complete.
@@ -111,8 +113,14 @@ impl<'a> TaskSetManager<'a> {
                     });
                 }
                 Some(finished) = running.next(), if !running.is_empty() => {
-                    let Finished { partition, attempt, task_info, result } = finished;
+                    let Finished { partition, attempt, task_info, mut result } = finished;
+                    let operators = std::mem::take(&mut result.metrics.operators);
                     let duration = task_info.finish_time.saturating_sub(task_info.launch_time);
+                    // As Spark's SQL metrics, only successful attempts count.
+                    let sql_metrics = match result.outcome {
+                        Ok(_) => set.node_ids.updates(&operators),
+                        Err(_) => vec![],
+                    };
                     let (reason, outcome) = match result.outcome {
                         Ok(output) => (TaskEndReason::Success, Ok(output)),
                         Err(failure) => (
@@ -130,6 +138,7 @@ impl<'a> TaskSetManager<'a> {
                         task_info: task_info.clone(),
                         reason,
                         metrics: result.metrics,
+                        sql_metrics,
                     });
                     match outcome {
                         Ok(output) => {

@@ -19,6 +19,6 @@ mod task;
 
 pub use backend::{ExecutorBackendConfig, run_executor_backend};
 pub use executor::{Executor, ExecutorConfig, ExecutorError};
-pub use metrics::TaskMetrics;
+pub use metrics::{OperatorMetric, OperatorMetrics, SqlMetricType, TaskMetrics, plan_preorder};
 pub use session_config::flint_session_config;
 pub use task::{TaskDescription, TaskFailureReason, TaskOutput, TaskResult, decode_result_batches};

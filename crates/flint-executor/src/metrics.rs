@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::metrics::{MetricValue, MetricsSet};
 
 /// What one task did (Spark's `TaskMetrics`), gathered from its plan's DataFusion metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +32,149 @@ pub struct TaskMetrics {
     pub disk_bytes_spilled: u64,
     /// Number of spill files written.
     pub spill_count: u64,
+    /// Each plan node's own metrics, in the plan's pre-order ([`plan_preorder`]), for the
+    /// driver's SQL tab (Spark's SQL metrics, sent as accumulator updates).
+    pub operators: Vec<OperatorMetrics>,
+}
+
+/// How a SQL metric's values add up and print (Spark's `SQLMetric` types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlMetricType {
+    /// A count, printed as a number (`"sum"`).
+    Sum,
+    /// Bytes, printed as total with min, median and max over tasks (`"size"`).
+    Size,
+    /// Nanoseconds, printed as a duration with min, median and max (`"nsTiming"`).
+    NsTiming,
+}
+
+impl SqlMetricType {
+    /// Spark's name for the type, as in `SQLPlanMetric.metricType`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqlMetricType::Sum => "sum",
+            SqlMetricType::Size => "size",
+            SqlMetricType::NsTiming => "nsTiming",
+        }
+    }
+
+    /// The type Spark's name stands for; `None` for names Flint does not produce.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sum" => Some(SqlMetricType::Sum),
+            "size" => Some(SqlMetricType::Size),
+            "nsTiming" => Some(SqlMetricType::NsTiming),
+            _ => None,
+        }
+    }
+}
+
+/// One metric of one plan node in one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorMetric {
+    /// Display name, e.g. `number of output rows`.
+    pub name: String,
+    /// How values add up and print.
+    pub metric_type: SqlMetricType,
+    /// The task's value (rows, bytes or nanoseconds).
+    pub value: u64,
+}
+
+/// The metrics one plan node recorded for one task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OperatorMetrics {
+    /// The node's name (`ExecutionPlan::name`), so the driver can check it matches its plan.
+    pub node_name: String,
+    /// Its metrics, in DataFusion's display order.
+    pub metrics: Vec<OperatorMetric>,
+}
+
+/// The nodes of a plan in pre-order (a node, then its children left to right): the order
+/// driver and executors both use to name a stage plan's nodes by position.
+pub fn plan_preorder(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPlan>> {
+    let mut nodes = vec![];
+    let mut stack = vec![Arc::clone(plan)];
+    while let Some(node) = stack.pop() {
+        stack.extend(node.children().into_iter().rev().cloned());
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// Shuffle nodes stand for an exchange: only their shuffle figures describe it (their row
+/// counts would double the rows of the operators around them).
+fn is_shuffle_node(name: &str) -> bool {
+    matches!(name, "ShuffleWriterExec" | "ShuffleReaderExec")
+}
+
+/// A DataFusion metric as a SQL metric (name and type), or `None` for those the SQL tab does
+/// not show (timestamps, ratios, current memory, custom values).
+fn sql_metric(value: &MetricValue) -> Option<(String, SqlMetricType)> {
+    let named = |name: &str| -> (String, SqlMetricType) {
+        let metric_type = if name.contains("bytes") || name.contains("memory") {
+            SqlMetricType::Size
+        } else {
+            SqlMetricType::Sum
+        };
+        (name.replace('_', " "), metric_type)
+    };
+    Some(match value {
+        MetricValue::OutputRows(_) => ("number of output rows".into(), SqlMetricType::Sum),
+        MetricValue::ElapsedCompute(_) => ("elapsed compute".into(), SqlMetricType::NsTiming),
+        MetricValue::OutputBytes(_) => ("output size".into(), SqlMetricType::Size),
+        MetricValue::OutputBatches(_) => ("number of output batches".into(), SqlMetricType::Sum),
+        MetricValue::SpillCount(_) => ("spill count".into(), SqlMetricType::Sum),
+        MetricValue::SpilledBytes(_) => ("spill size".into(), SqlMetricType::Size),
+        MetricValue::SpilledRows(_) => ("spilled rows".into(), SqlMetricType::Sum),
+        MetricValue::PeakMemoryUsage { name, .. } => (name.replace('_', " "), SqlMetricType::Size),
+        MetricValue::Time { name, .. } => (name.replace('_', " "), SqlMetricType::NsTiming),
+        MetricValue::Count { name, .. } | MetricValue::Gauge { name, .. } => named(name),
+        MetricValue::CurrentMemoryUsage(_)
+        | MetricValue::StartTimestamp(_)
+        | MetricValue::EndTimestamp(_)
+        | MetricValue::PruningMetrics { .. }
+        | MetricValue::Ratio { .. }
+        | MetricValue::Custom { .. } => return None,
+    })
+}
+
+/// One partition's metrics of every node of an executed plan, in [`plan_preorder`].
+pub(crate) fn operator_metrics(
+    plan: &Arc<dyn ExecutionPlan>,
+    partition: usize,
+) -> Vec<OperatorMetrics> {
+    plan_preorder(plan)
+        .iter()
+        .map(|node| {
+            let node_name = node.name().to_string();
+            let mut metrics = vec![];
+            if let Some(set) = partition_metrics(node.as_ref(), partition) {
+                let mut set = set.aggregate_by_name();
+                set = set.sorted_for_display();
+                for metric in set.iter() {
+                    let value = metric.value();
+                    if is_shuffle_node(&node_name)
+                        && matches!(
+                            value,
+                            MetricValue::OutputRows(_)
+                                | MetricValue::OutputBatches(_)
+                                | MetricValue::OutputBytes(_)
+                        )
+                    {
+                        continue;
+                    }
+                    if let Some((name, metric_type)) = sql_metric(value) {
+                        metrics.push(OperatorMetric {
+                            name,
+                            metric_type,
+                            value: value.as_usize() as u64,
+                        });
+                    }
+                }
+            }
+            OperatorMetrics { node_name, metrics }
+        })
+        .collect()
 }
 
 impl TaskMetrics {
@@ -57,6 +200,7 @@ impl TaskMetrics {
             }
             stack.extend(node.children().into_iter().cloned());
         }
+        self.operators = operator_metrics(plan, partition);
     }
 }
 

@@ -8,7 +8,10 @@ use flint_rpc::executor as wire;
 use flint_shuffle::{FetchFailure, MapStatus};
 use thiserror::Error;
 
-use crate::{TaskDescription, TaskFailureReason, TaskMetrics, TaskOutput, TaskResult};
+use crate::{
+    OperatorMetric, OperatorMetrics, SqlMetricType, TaskDescription, TaskFailureReason,
+    TaskMetrics, TaskOutput, TaskResult,
+};
 
 /// A message from the other side that lacks a required part.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -64,6 +67,64 @@ impl From<TaskMetrics> for wire::TaskMetrics {
             shuffle_write_records: m.shuffle_write_records,
             disk_bytes_spilled: m.disk_bytes_spilled,
             spill_count: m.spill_count,
+            operators: m.operators.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<OperatorMetrics> for wire::OperatorMetrics {
+    fn from(m: OperatorMetrics) -> Self {
+        wire::OperatorMetrics {
+            node_name: m.node_name,
+            metrics: m
+                .metrics
+                .into_iter()
+                .map(|metric| wire::OperatorMetric {
+                    name: metric.name,
+                    metric_type: wire::SqlMetricType::from(metric.metric_type).into(),
+                    value: metric.value,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<wire::OperatorMetrics> for OperatorMetrics {
+    fn from(m: wire::OperatorMetrics) -> Self {
+        OperatorMetrics {
+            node_name: m.node_name,
+            metrics: m
+                .metrics
+                .into_iter()
+                .map(|metric| OperatorMetric {
+                    // An unknown type (a newer executor) is shown as a plain sum.
+                    metric_type: wire::SqlMetricType::try_from(metric.metric_type)
+                        .map(Into::into)
+                        .unwrap_or(SqlMetricType::Sum),
+                    name: metric.name,
+                    value: metric.value,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<SqlMetricType> for wire::SqlMetricType {
+    fn from(t: SqlMetricType) -> Self {
+        match t {
+            SqlMetricType::Sum => wire::SqlMetricType::Sum,
+            SqlMetricType::Size => wire::SqlMetricType::Size,
+            SqlMetricType::NsTiming => wire::SqlMetricType::NsTiming,
+        }
+    }
+}
+
+impl From<wire::SqlMetricType> for SqlMetricType {
+    fn from(t: wire::SqlMetricType) -> Self {
+        match t {
+            wire::SqlMetricType::Sum => SqlMetricType::Sum,
+            wire::SqlMetricType::Size => SqlMetricType::Size,
+            wire::SqlMetricType::NsTiming => SqlMetricType::NsTiming,
         }
     }
 }
@@ -84,6 +145,7 @@ impl From<wire::TaskMetrics> for TaskMetrics {
             shuffle_write_records: m.shuffle_write_records,
             disk_bytes_spilled: m.disk_bytes_spilled,
             spill_count: m.spill_count,
+            operators: m.operators.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -233,6 +295,17 @@ mod tests {
                 executor_run_time_ms: 7,
                 shuffle_read_bytes: 11,
                 shuffle_remote_bytes_read: 5,
+                operators: vec![
+                    OperatorMetrics {
+                        node_name: "AggregateExec".into(),
+                        metrics: vec![OperatorMetric {
+                            name: "elapsed compute".into(),
+                            metric_type: SqlMetricType::NsTiming,
+                            value: 1_500_000,
+                        }],
+                    },
+                    OperatorMetrics::default(),
+                ],
                 ..Default::default()
             },
         }
@@ -272,6 +345,10 @@ mod tests {
             assert_eq!(back.metrics.executor_run_time_ms, 7);
             assert_eq!(back.metrics.shuffle_read_bytes, 11);
             assert_eq!(back.metrics.shuffle_remote_bytes_read, 5);
+            assert_eq!(
+                back.metrics.operators,
+                failed(reason.clone()).metrics.operators
+            );
         }
     }
 

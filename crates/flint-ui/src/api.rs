@@ -16,7 +16,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::status_store::{
-    AppState, AppStatusStore, AppSummary, ExecutorData, JobData, StageData, TaskData,
+    AppState, AppStatusStore, AppSummary, ExecutorData, JobData, JobStatus, SqlExecutionData,
+    StageData, TaskData,
 };
 
 /// Spark's REST date format: `2026-11-21T15:16:39.265GMT`.
@@ -769,6 +770,122 @@ async fn environment(
     })))
 }
 
+/// Spark's `ExecutionData`: one SQL execution with its jobs and, with `details`, its plan
+/// graph's nodes (highest id first, each with the metrics its tasks reported) and edges.
+fn sql_execution_json(
+    execution: &SqlExecutionData,
+    state: &AppState,
+    details: bool,
+    plan_description: bool,
+) -> serde_json::Value {
+    let jobs_with = |status: JobStatus| -> Vec<u32> {
+        execution
+            .job_ids
+            .iter()
+            .filter(|id| state.jobs.get(id).is_some_and(|j| j.status == status))
+            .copied()
+            .collect()
+    };
+    let (nodes, edges) = if details {
+        let nodes: Vec<serde_json::Value> = execution
+            .nodes
+            .iter()
+            .rev()
+            .map(|node| {
+                let metrics: Vec<serde_json::Value> = execution
+                    .metrics
+                    .get(&node.id)
+                    .into_iter()
+                    .flatten()
+                    .map(|m| json!({"name": m.name, "value": m.display()}))
+                    .collect();
+                json!({
+                    "nodeId": node.id,
+                    "nodeName": node.name,
+                    "metrics": metrics,
+                    "desc": node.desc,
+                })
+            })
+            .collect();
+        let edges: Vec<serde_json::Value> = execution
+            .edges
+            .iter()
+            .map(|e| json!({"fromId": e.from_id, "toId": e.to_id}))
+            .collect();
+        (nodes, edges)
+    } else {
+        (vec![], vec![])
+    };
+    json!({
+        "id": execution.execution_id,
+        "status": execution.status(&state.jobs).as_str(),
+        "description": execution.description,
+        "planDescription": if plan_description {
+            execution.physical_plan_description.as_str()
+        } else {
+            ""
+        },
+        "submissionTime": rest_date(execution.submission_time),
+        "duration": execution.duration(),
+        "runningJobIds": jobs_with(JobStatus::Running),
+        "successJobIds": jobs_with(JobStatus::Succeeded),
+        "failedJobIds": jobs_with(JobStatus::Failed),
+        "nodes": nodes,
+        "edges": edges,
+        "errorMessage": execution.error_message.as_deref().unwrap_or(""),
+        "rootExecutionId": execution.execution_id,
+        "modifiedConfigs": {},
+    })
+}
+
+/// The `details` and `planDescription` flags of the SQL endpoints (both default to true).
+fn sql_flags(params: &Params) -> Result<(bool, bool), ApiError> {
+    Ok((
+        param(params, "details")?.unwrap_or(true),
+        param(params, "planDescription")?.unwrap_or(true),
+    ))
+}
+
+async fn sql_executions(
+    State(provider): State<Provider>,
+    Path(app_id): Path<String>,
+    params: Params,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let (details, plan_description) = sql_flags(&params)?;
+    let offset: usize = param(&params, "offset")?.unwrap_or(0);
+    let length: usize = param(&params, "length")?.unwrap_or(20);
+    Ok(Json(
+        state
+            .sql_executions
+            .values()
+            .skip(offset)
+            .take(length)
+            .map(|e| sql_execution_json(e, &state, details, plan_description))
+            .collect(),
+    ))
+}
+
+async fn sql_execution(
+    State(provider): State<Provider>,
+    Path((app_id, execution_id)): Path<(String, String)>,
+    params: Params,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let (details, plan_description) = sql_flags(&params)?;
+    let execution_id: u64 = parse_id("execution", &execution_id)?;
+    let execution = state
+        .sql_executions
+        .get(&execution_id)
+        .ok_or_else(|| not_found(format!("unknown query: {execution_id}")))?;
+    Ok(Json(sql_execution_json(
+        execution,
+        &state,
+        details,
+        plan_description,
+    )))
+}
+
 async fn unknown_path() -> ApiError {
     not_found("unknown path".into())
 }
@@ -799,6 +916,8 @@ pub fn routes(provider: Provider) -> Router {
         .route(&format!("{APP}/executors"), get(executors))
         .route(&format!("{APP}/allexecutors"), get(all_executors))
         .route(&format!("{APP}/environment"), get(environment))
+        .route(&format!("{APP}/sql"), get(sql_executions))
+        .route(&format!("{APP}/sql/{{execution_id}}"), get(sql_execution))
         .route("/api/v1/{*rest}", get(unknown_path))
         .with_state(provider)
 }

@@ -5,6 +5,7 @@
 
 pub mod api;
 mod console_progress_bar;
+mod format;
 mod history_server;
 mod pages;
 mod server;
@@ -14,6 +15,7 @@ pub use console_progress_bar::ConsoleProgressBar;
 pub use history_server::{HistoryProvider, HistoryServer, HistoryServerError};
 pub use server::SparkUi;
 pub use status_store::{
-    AppState, AppStatusStore, AppSummary, Environment, ExecutorData, JobData, JobStatus, StageData,
-    StageStatus, TaskData,
+    AppState, AppStatusStore, AppSummary, Environment, ExecutorData, JobData, JobStatus,
+    SqlExecutionData, SqlExecutionStatus, SqlMetricValues, SqlTaskValue, StageData, StageStatus,
+    TaskData,
 };

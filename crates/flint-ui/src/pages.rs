@@ -1,5 +1,5 @@
 //! The application UI's HTML pages (Spark's `JobsTab`, `StagesTab`, `ExecutorsTab`,
-//! `EnvironmentTab`), rendered from one [`AppState`] snapshot. The same pages serve a live
+//! `EnvironmentTab`, `SQLTab`), rendered from one [`AppState`] snapshot. The same pages serve a live
 //! driver (at `/`) and the history server (under `/history/<app-id>`): `base` is that prefix.
 
 use std::collections::HashMap;
@@ -7,14 +7,16 @@ use std::collections::HashMap;
 use flint_common::escape_html;
 
 use crate::api::{quantile, rest_date};
-use crate::status_store::{AppState, JobStatus, StageData, TaskData};
+use crate::format::{bytes_text, duration_text};
+use crate::status_store::{AppState, JobStatus, SqlExecutionData, StageData, TaskData};
 
 /// The tabs, in Spark's order: (path under the base, title).
-const TABS: [(&str, &str); 4] = [
+const TABS: [(&str, &str); 5] = [
     ("jobs", "Jobs"),
     ("stages", "Stages"),
     ("executors", "Executors"),
     ("environment", "Environment"),
+    ("SQL", "SQL / DataFrame"),
 ];
 
 /// The page at `path` (`jobs/`, `stages/stage/`, ...) with its query `params`, or `None` for a
@@ -33,6 +35,8 @@ pub fn render(
         "stages/stage" => ("stages", stage(state, params)),
         "executors" => ("executors", executors(state)),
         "environment" => ("environment", environment(state)),
+        "SQL" => ("SQL", sql_executions(state, base)),
+        "SQL/execution" => ("SQL", sql_execution(state, base, params)),
         _ => return None,
     };
     Some(layout(state, base, tab, &body))
@@ -71,6 +75,7 @@ fn layout(state: &AppState, base: &str, active: &str, body: &str) -> String {
          .bar{{position:absolute;height:100%;background:#8fc98f}}\
          .progress span{{position:relative;padding-left:4px;font-size:12px}}\
          .error{{color:#a00;font-size:12px;max-width:40em;white-space:pre-wrap}}\
+         td.metric{{white-space:pre-line}}pre.plan{{font-size:12px;background:#f7f7f7;padding:8px}}\
          .skipped{{color:#888}}</style></head><body>\
          <nav><span>Flint</span>{tabs}</nav><main><h2>{title}</h2>\
          <p class=\"app\">Application: {name} ({id}, {status}) · user {user}</p>{body}</main></body></html>",
@@ -96,30 +101,6 @@ fn progress(done: usize, running: usize, total: usize) -> String {
         "<div class=\"progress\"><div class=\"bar\" style=\"width:{percent:.1}%\"></div>\
          <span>{done}/{total}{running_note}</span></div>"
     )
-}
-
-fn duration_text(millis: u64) -> String {
-    if millis < 1000 {
-        format!("{millis} ms")
-    } else if millis < 60_000 {
-        format!("{:.1} s", millis as f64 / 1000.0)
-    } else {
-        format!("{:.1} min", millis as f64 / 60_000.0)
-    }
-}
-
-fn bytes_text(bytes: u64) -> String {
-    if bytes == 0 {
-        return "0.0 B".into();
-    }
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < units.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", units[unit])
 }
 
 fn table(headers: &[&str], rows: &str) -> String {
@@ -189,14 +170,236 @@ fn job(state: &AppState, base: &str, params: &HashMap<String, String>) -> String
         .iter()
         .filter_map(|id| latest_attempt(state, *id))
         .collect();
+    let query = state
+        .sql_executions
+        .values()
+        .find(|e| e.job_ids.contains(&job.job_id))
+        .map(|e| {
+            format!(
+                "<p>Associated SQL Query: <a href=\"{base}/SQL/execution/?id={id}\">{id}</a></p>",
+                id = e.execution_id
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "<h3>Job {} ({})</h3><p>{}</p><h4>DAG Visualization</h4>{}{}",
+        "<h3>Job {} ({})</h3><p>{}</p>{query}<h4>DAG Visualization</h4>{}{}",
         job.job_id,
         job.status.as_str(),
         escape_html(&job.description),
         dag_svg(&stages),
         stage_table(&stages, base)
     )
+}
+
+/// Links to the jobs of a query.
+fn job_links(execution: &SqlExecutionData, base: &str) -> String {
+    execution
+        .job_ids
+        .iter()
+        .map(|id| format!("<a href=\"{base}/jobs/job/?id={id}\">{id}</a>"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The SQL tab: every query with its status, description, submission time, duration and jobs.
+fn sql_executions(state: &AppState, base: &str) -> String {
+    if state.sql_executions.is_empty() {
+        return "<p>No queries have run yet.</p>".into();
+    }
+    let mut rows = String::new();
+    for execution in state.sql_executions.values().rev() {
+        rows.push_str(&format!(
+            "<tr><td>{id}</td><td><a href=\"{base}/SQL/execution/?id={id}\">{}</a></td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&execution.description),
+            rest_date(execution.submission_time),
+            duration_text(execution.duration()),
+            execution.status(&state.jobs).as_str(),
+            job_links(execution, base),
+            id = execution.execution_id,
+        ));
+    }
+    table(
+        &[
+            "ID",
+            "Description",
+            "Submitted",
+            "Duration",
+            "Status",
+            "Job IDs",
+        ],
+        &rows,
+    )
+}
+
+/// One query: its plan as a graph with each operator's metrics, the metrics in full, and the
+/// formatted plan.
+fn sql_execution(state: &AppState, base: &str, params: &HashMap<String, String>) -> String {
+    let Some(execution) = params
+        .get("id")
+        .and_then(|id| id.parse::<u64>().ok())
+        .and_then(|id| state.sql_executions.get(&id))
+    else {
+        return "<p class=\"error\">No such query.</p>".into();
+    };
+    let error = execution
+        .error_message
+        .as_deref()
+        .map(|e| format!("<p class=\"error\">{}</p>", escape_html(e)))
+        .unwrap_or_default();
+    let mut rows = String::new();
+    for node in &execution.nodes {
+        for metric in execution.metrics.get(&node.id).into_iter().flatten() {
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"metric\">{}</td></tr>",
+                node.id,
+                escape_html(&node.name),
+                escape_html(&metric.name),
+                escape_html(&metric.display()),
+            ));
+        }
+    }
+    format!(
+        "<h3>Details for Query {id}</h3><p>{}</p><ul><li>Submitted Time: {}</li><li>Duration: {}</li>\
+         <li>Status: {}</li><li>Jobs: {}</li></ul>{error}<h4>Plan</h4>{}<h4>Operator metrics</h4>{}\
+         <h4>Details</h4><pre class=\"plan\">{}</pre>",
+        escape_html(&execution.description),
+        rest_date(execution.submission_time),
+        duration_text(execution.duration()),
+        execution.status(&state.jobs).as_str(),
+        job_links(execution, base),
+        plan_svg(execution),
+        table(&["Node", "Operator", "Metric", "Value"], &rows),
+        escape_html(&execution.physical_plan_description),
+        id = execution.execution_id,
+    )
+}
+
+/// A query's plan as a tree drawn top-down in the direction rows flow, as Spark's SQL tab
+/// draws it: scans at the top, the operator producing the result at the bottom, each box
+/// with the operator's name and its metrics' totals (the full figures in the box's tooltip).
+pub fn plan_svg(execution: &SqlExecutionData) -> String {
+    let count = execution.nodes.len();
+    let mut children: Vec<Vec<usize>> = vec![vec![]; count];
+    for edge in &execution.edges {
+        if let Some(list) = children.get_mut(edge.to_id as usize)
+            && (edge.from_id as usize) < count
+        {
+            list.push(edge.from_id as usize);
+        }
+    }
+    // Pre-order numbering puts a parent before its children: one pass gives depths.
+    let mut depth = vec![0usize; count];
+    for parent in 0..count {
+        for &child in &children[parent] {
+            depth[child] = depth[parent] + 1;
+        }
+    }
+    // Leaves take the next column left to right; a parent sits above the middle of its inputs.
+    let mut column = vec![0f64; count];
+    let mut next_leaf = 0f64;
+    fn place(node: usize, children: &[Vec<usize>], column: &mut [f64], next_leaf: &mut f64) {
+        if children[node].is_empty() {
+            column[node] = *next_leaf;
+            *next_leaf += 1.0;
+            return;
+        }
+        for &child in &children[node] {
+            place(child, children, column, next_leaf);
+        }
+        let sum: f64 = children[node].iter().map(|c| column[*c]).sum();
+        column[node] = sum / children[node].len() as f64;
+    }
+    if count > 0 {
+        place(0, &children, &mut column, &mut next_leaf);
+    }
+    let lines: Vec<Vec<String>> = (0..count)
+        .map(|id| {
+            execution
+                .metrics
+                .get(&(id as u32))
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    let full = m.display();
+                    let total = full.lines().last().unwrap_or_default();
+                    let total = total.split(" (").next().unwrap_or(total);
+                    format!("{}: {}", m.name, total)
+                })
+                .collect()
+        })
+        .collect();
+    let max_depth = depth.iter().copied().max().unwrap_or(0);
+    let (w, line_h, gap_x, gap_y) = (260usize, 14usize, 30usize, 36usize);
+    let box_h = |id: usize| 24 + line_h * lines[id].len();
+    // Rows top to bottom are depths from deepest to the root; each row as tall as its tallest box.
+    let mut row_h = vec![0usize; max_depth + 1];
+    for (id, d) in depth.iter().enumerate() {
+        let row = max_depth - d;
+        row_h[row] = row_h[row].max(box_h(id));
+    }
+    let mut row_y = vec![10usize; max_depth + 1];
+    for row in 1..=max_depth {
+        row_y[row] = row_y[row - 1] + row_h[row - 1] + gap_y;
+    }
+    let x_of = |id: usize| 10 + (column[id] * (w + gap_x) as f64) as usize;
+    let y_of = |id: usize| row_y[max_depth - depth[id]];
+    let width = 20 + (next_leaf.max(1.0) as usize) * (w + gap_x);
+    let height = row_y[max_depth] + row_h[max_depth] + 20;
+    let mut svg = format!(
+        "<svg class=\"plan\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\">\
+         <defs><marker id=\"arrow\" markerWidth=\"8\" markerHeight=\"8\" refX=\"8\" refY=\"4\" orient=\"auto\">\
+         <path d=\"M0,0 L8,4 L0,8 z\" fill=\"#555\"/></marker></defs>"
+    );
+    for edge in &execution.edges {
+        let (from, to) = (edge.from_id as usize, edge.to_id as usize);
+        if from >= count || to >= count {
+            continue;
+        }
+        svg.push_str(&format!(
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#555\" marker-end=\"url(#arrow)\"/>",
+            x_of(from) + w / 2,
+            y_of(from) + box_h(from),
+            x_of(to) + w / 2,
+            y_of(to)
+        ));
+    }
+    for node in &execution.nodes {
+        let id = node.id as usize;
+        let (x, y) = (x_of(id), y_of(id));
+        let tooltip: String = std::iter::once(node.desc.clone())
+            .chain(
+                execution
+                    .metrics
+                    .get(&node.id)
+                    .into_iter()
+                    .flatten()
+                    .map(|m| format!("{}: {}", m.name, m.display())),
+            )
+            .collect::<Vec<_>>()
+            .join("\n");
+        svg.push_str(&format!(
+            "<g class=\"node\"><title>{}</title><rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{}\" rx=\"4\" \
+             fill=\"#c5dbf0\" stroke=\"#345\"/><text x=\"{}\" y=\"{}\" font-size=\"13\" font-weight=\"bold\">{} ({})</text>",
+            escape_html(&tooltip),
+            box_h(id),
+            x + 8,
+            y + 17,
+            escape_html(&node.name),
+            node.id,
+        ));
+        for (i, line) in lines[id].iter().enumerate() {
+            svg.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#333\">{}</text>",
+                x + 8,
+                y + 32 + i * line_h,
+                escape_html(line)
+            ));
+        }
+        svg.push_str("</g>");
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 fn latest_attempt(state: &AppState, stage_id: u32) -> Option<&StageData> {
@@ -536,11 +739,114 @@ fn environment(state: &AppState) -> String {
 mod tests {
     use super::*;
 
+    /// A query of two operators whose one stage ran two tasks, as the store hears it.
+    fn state_with_a_query() -> AppState {
+        use flint_driver::{
+            SparkListener, SparkListenerEvent, SqlMetricUpdate, SqlPlanInfo, StageInfo,
+            TaskEndReason, TaskInfo,
+        };
+        use flint_executor::SqlMetricType;
+        let store = crate::AppStatusStore::new();
+        let plan = SqlPlanInfo {
+            node_name: "Aggregate".into(),
+            simple_string: "AggregateExec: mode=Single".into(),
+            children: vec![SqlPlanInfo {
+                node_name: "DataSource".into(),
+                simple_string: "DataSourceExec: file_groups={2 groups}".into(),
+                children: vec![],
+            }],
+        };
+        store.on_event(&SparkListenerEvent::SqlExecutionStart {
+            execution_id: 0,
+            description: "collect at SELECT <b>".into(),
+            details: String::new(),
+            physical_plan_description: plan.description(),
+            plan,
+            time: 1_000,
+        });
+        let stage = StageInfo {
+            stage_id: 0,
+            attempt: 0,
+            name: "collect".into(),
+            num_tasks: 2,
+            parent_ids: vec![],
+            submission_time: None,
+            completion_time: None,
+            failure_reason: None,
+        };
+        store.on_event(&SparkListenerEvent::JobStart {
+            job_id: 0,
+            time: 1_001,
+            stage_infos: vec![stage],
+            description: "collect".into(),
+            sql_execution_id: Some(0),
+        });
+        for (task_id, rows, nanos) in [(0, 600, 2_000_000), (1, 400, 5_000_000)] {
+            store.on_event(&SparkListenerEvent::TaskEnd {
+                stage_id: 0,
+                stage_attempt: 0,
+                task_info: TaskInfo {
+                    task_id,
+                    index: task_id as u32,
+                    attempt: 0,
+                    launch_time: 1_002,
+                    finish_time: 1_010,
+                    executor_id: "driver".into(),
+                    host: "localhost".into(),
+                },
+                reason: TaskEndReason::Success,
+                metrics: Default::default(),
+                sql_metrics: vec![
+                    SqlMetricUpdate {
+                        node_id: 1,
+                        name: "number of output rows".into(),
+                        metric_type: SqlMetricType::Sum,
+                        value: rows,
+                    },
+                    SqlMetricUpdate {
+                        node_id: 1,
+                        name: "elapsed compute".into(),
+                        metric_type: SqlMetricType::NsTiming,
+                        value: nanos,
+                    },
+                ],
+            });
+        }
+        store.on_event(&SparkListenerEvent::SqlExecutionEnd {
+            execution_id: 0,
+            time: 1_020,
+            error_message: None,
+        });
+        store.snapshot().as_ref().clone()
+    }
+
     #[test]
-    fn sizes_and_durations_read_like_spark() {
-        assert_eq!(bytes_text(0), "0.0 B");
-        assert_eq!(bytes_text(1536), "1.5 KiB");
-        assert_eq!(duration_text(1500), "1.5 s");
+    fn the_sql_tab_shows_each_query_with_its_operators_metrics() {
+        let state = state_with_a_query();
+        let execution = &state.sql_executions[&0];
+        assert_eq!(execution.status(&state.jobs).as_str(), "COMPLETED");
+        assert_eq!(execution.job_ids.iter().copied().collect::<Vec<_>>(), [0]);
+        let metrics = &execution.metrics[&1];
+        assert_eq!(metrics[0].display(), "1,000");
+        assert_eq!(
+            metrics[1].display(),
+            "total (min, med, max (stageId: taskId))\n7 ms (2 ms, 5 ms, 5 ms (stage 0.0: task 1))"
+        );
+        let params = HashMap::new();
+        let list = render(&state, "", "SQL/", &params).unwrap();
+        assert!(list.contains("href=\"/SQL/execution/?id=0\""), "{list}");
+        assert!(list.contains("collect at SELECT &lt;b&gt;"), "{list}");
+        let params = HashMap::from([("id".to_string(), "0".to_string())]);
+        let page = render(&state, "", "SQL/execution/", &params).unwrap();
+        assert!(
+            page.contains("Aggregate (0)") && page.contains("DataSource (1)"),
+            "{page}"
+        );
+        assert!(page.contains("number of output rows: 1,000"), "{page}");
+        assert!(page.contains("href=\"/jobs/job/?id=0\""), "{page}");
+        let missing = HashMap::from([("id".to_string(), "9".to_string())]);
+        let page = render(&state, "", "SQL/execution/", &missing).unwrap();
+        assert!(page.contains("No such query"));
     }
 
     #[test]

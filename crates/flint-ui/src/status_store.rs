@@ -6,9 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use flint_driver::{
-    ExecutorInfo, JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,
+    ExecutorInfo, JobResult, SparkListener, SparkListenerEvent, SqlMetricUpdate, SqlPlanEdge,
+    SqlPlanNode, StageInfo, TaskEndReason, TaskInfo,
 };
-use flint_executor::TaskMetrics;
+use flint_executor::{SqlMetricType, TaskMetrics};
+
+use crate::format::{bytes_text, count_text, duration_text};
 
 /// A job's status, with Spark's names (`JobExecutionStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +245,159 @@ pub struct Environment {
     pub system_properties: Vec<(String, String)>,
 }
 
+/// A SQL execution's status, with Spark's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlExecutionStatus {
+    /// `RUNNING`.
+    Running,
+    /// `COMPLETED`.
+    Completed,
+    /// `FAILED`.
+    Failed,
+}
+
+impl SqlExecutionStatus {
+    /// Spark's status string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqlExecutionStatus::Running => "RUNNING",
+            SqlExecutionStatus::Completed => "COMPLETED",
+            SqlExecutionStatus::Failed => "FAILED",
+        }
+    }
+}
+
+/// One successful task's value of a SQL metric, and where it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlTaskValue {
+    /// The value (rows, bytes or nanoseconds).
+    pub value: u64,
+    /// The stage and attempt the task belonged to.
+    pub stage: (u32, u32),
+    /// The task id.
+    pub task_id: u64,
+}
+
+/// One SQL metric of one plan node, with every task's value (Spark's `SQLMetric` as the SQL
+/// listener aggregates it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlMetricValues {
+    /// Its display name.
+    pub name: String,
+    /// How its values add up and print.
+    pub metric_type: SqlMetricType,
+    /// The values of the tasks that reported it.
+    pub tasks: Vec<SqlTaskValue>,
+}
+
+impl SqlMetricValues {
+    /// The values summed.
+    pub fn total(&self) -> u64 {
+        self.tasks.iter().map(|t| t.value).sum()
+    }
+
+    /// The value as Spark's SQL tab prints it (`SQLMetrics.stringValue`): a count as
+    /// `1,000`; sizes and times as their total with the min, median and max over tasks and
+    /// the task that had the max.
+    pub fn display(&self) -> String {
+        let text = |value: u64| match self.metric_type {
+            SqlMetricType::Sum => count_text(value),
+            SqlMetricType::Size => bytes_text(value),
+            SqlMetricType::NsTiming => duration_text(value / 1_000_000),
+        };
+        if self.metric_type == SqlMetricType::Sum {
+            return text(self.total());
+        }
+        let mut sorted = self.tasks.clone();
+        sorted.sort_by_key(|t| t.value);
+        let (Some(min), Some(max)) = (sorted.first(), sorted.last()) else {
+            return text(0);
+        };
+        let median = sorted[sorted.len() / 2];
+        format!(
+            "total (min, med, max (stageId: taskId))\n{} ({}, {}, {} (stage {}.{}: task {}))",
+            text(self.total()),
+            text(min.value),
+            text(median.value),
+            text(max.value),
+            max.stage.0,
+            max.stage.1,
+            max.task_id
+        )
+    }
+}
+
+/// One action's query (Spark's `SQLExecutionUIData` with its plan graph and metrics).
+#[derive(Debug, Clone)]
+pub struct SqlExecutionData {
+    /// The execution id.
+    pub execution_id: u64,
+    /// The action and where it was called.
+    pub description: String,
+    /// The query's text or origin in full.
+    pub details: String,
+    /// The formatted physical plan.
+    pub physical_plan_description: String,
+    /// The plan's nodes, numbered in pre-order.
+    pub nodes: Vec<SqlPlanNode>,
+    /// From each child node to its parent.
+    pub edges: Vec<SqlPlanEdge>,
+    /// Epoch milliseconds.
+    pub submission_time: u64,
+    /// Epoch milliseconds, once it ended.
+    pub completion_time: Option<u64>,
+    /// Why it failed.
+    pub error_message: Option<String>,
+    /// The jobs it ran.
+    pub job_ids: BTreeSet<u32>,
+    /// Each node's metrics in the order tasks first reported them.
+    pub metrics: BTreeMap<u32, Vec<SqlMetricValues>>,
+}
+
+impl SqlExecutionData {
+    /// Running until it ends; failed if it ended with an error or a failed job.
+    pub fn status(&self, jobs: &BTreeMap<u32, JobData>) -> SqlExecutionStatus {
+        let job_failed = self
+            .job_ids
+            .iter()
+            .any(|id| jobs.get(id).is_some_and(|j| j.status == JobStatus::Failed));
+        match self.completion_time {
+            None => SqlExecutionStatus::Running,
+            Some(_) if self.error_message.is_some() || job_failed => SqlExecutionStatus::Failed,
+            Some(_) => SqlExecutionStatus::Completed,
+        }
+    }
+
+    /// Milliseconds from submission to the end (to now while it runs).
+    pub fn duration(&self) -> u64 {
+        self.completion_time
+            .unwrap_or_else(flint_common::now_millis)
+            .saturating_sub(self.submission_time)
+    }
+
+    fn add(&mut self, updates: &[SqlMetricUpdate], stage: (u32, u32), task_id: u64) {
+        for update in updates {
+            let metrics = self.metrics.entry(update.node_id).or_default();
+            let index = match metrics.iter().position(|m| m.name == update.name) {
+                Some(index) => index,
+                None => {
+                    metrics.push(SqlMetricValues {
+                        name: update.name.clone(),
+                        metric_type: update.metric_type,
+                        tasks: vec![],
+                    });
+                    metrics.len() - 1
+                }
+            };
+            metrics[index].tasks.push(SqlTaskValue {
+                value: update.value,
+                stage,
+                task_id,
+            });
+        }
+    }
+}
+
 /// Everything the store holds.
 #[derive(Debug, Clone, Default)]
 pub struct AppState {
@@ -255,6 +411,10 @@ pub struct AppState {
     pub executors: BTreeMap<String, ExecutorData>,
     /// The configuration it runs with.
     pub environment: Environment,
+    /// SQL executions by id.
+    pub sql_executions: BTreeMap<u64, SqlExecutionData>,
+    /// The SQL execution each stage last ran for (Spark's SQL listener keeps the same link).
+    pub stage_executions: BTreeMap<u32, u64>,
 }
 
 impl AppState {
@@ -368,7 +528,18 @@ impl SparkListener for AppStatusStore {
                 time,
                 stage_infos,
                 description,
+                sql_execution_id,
             } => {
+                if let Some(execution) =
+                    sql_execution_id.and_then(|id| state.sql_executions.get_mut(&id))
+                {
+                    execution.job_ids.insert(*job_id);
+                    for info in stage_infos {
+                        state
+                            .stage_executions
+                            .insert(info.stage_id, execution.execution_id);
+                    }
+                }
                 let mut stage_ids: Vec<u32> = stage_infos.iter().map(|s| s.stage_id).collect();
                 stage_ids.sort_unstable();
                 stage_ids.dedup();
@@ -510,7 +681,17 @@ impl SparkListener for AppStatusStore {
                 task_info,
                 reason,
                 metrics,
+                sql_metrics,
             } => {
+                if *reason == TaskEndReason::Success
+                    && !sql_metrics.is_empty()
+                    && let Some(execution) = state
+                        .stage_executions
+                        .get(stage_id)
+                        .and_then(|id| state.sql_executions.get_mut(id))
+                {
+                    execution.add(sql_metrics, (*stage_id, *stage_attempt), task_info.task_id);
+                }
                 if let Some(stage) = state.stages.get_mut(&(*stage_id, *stage_attempt)) {
                     let (status, error) = match reason {
                         TaskEndReason::Success => ("SUCCESS", None),
@@ -550,6 +731,42 @@ impl SparkListener for AppStatusStore {
                     } else {
                         job.counts.failed_tasks += 1;
                     }
+                }
+            }
+            SparkListenerEvent::SqlExecutionStart {
+                execution_id,
+                description,
+                details,
+                physical_plan_description,
+                plan,
+                time,
+            } => {
+                let (nodes, edges) = plan.graph();
+                state.sql_executions.insert(
+                    *execution_id,
+                    SqlExecutionData {
+                        execution_id: *execution_id,
+                        description: description.clone(),
+                        details: details.clone(),
+                        physical_plan_description: physical_plan_description.clone(),
+                        nodes,
+                        edges,
+                        submission_time: *time,
+                        completion_time: None,
+                        error_message: None,
+                        job_ids: BTreeSet::new(),
+                        metrics: BTreeMap::new(),
+                    },
+                );
+            }
+            SparkListenerEvent::SqlExecutionEnd {
+                execution_id,
+                time,
+                error_message,
+            } => {
+                if let Some(execution) = state.sql_executions.get_mut(execution_id) {
+                    execution.completion_time = Some(*time);
+                    execution.error_message = error_message.clone();
                 }
             }
         }

@@ -1,7 +1,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::logical_expr::ScalarUDF;
@@ -39,6 +39,8 @@ pub(crate) struct SparkContext {
     /// started one); dropped on stop.
     cluster: std::sync::Mutex<Option<ClusterConnection>>,
     next_shuffle_id: AtomicU32,
+    /// Spark's SQL execution ids: one per action's query.
+    next_execution_id: AtomicU64,
     stopped: AtomicBool,
     /// The application's web UI, unless `spark.ui.enabled=false` or no port was free.
     ui: Option<SparkUi>,
@@ -217,6 +219,7 @@ impl SparkContext {
             executor,
             cluster: std::sync::Mutex::new(cluster),
             next_shuffle_id: AtomicU32::new(0),
+            next_execution_id: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             ui,
         })
@@ -230,16 +233,37 @@ impl SparkContext {
         Ok(StageGraph::cut(plan, &self.next_shuffle_id)?)
     }
 
-    /// Runs one job and returns its rows.
+    /// Runs one action's query as a SQL execution (Spark's `SQLExecution.withNewExecutionId`)
+    /// of one job, and returns its rows; `details` is the query's text or origin in full.
     pub(crate) async fn run_job(
         &self,
         graph: &StageGraph,
         description: &str,
+        details: &str,
     ) -> Result<Vec<RecordBatch>, FlintError> {
         if self.is_stopped() {
             return Err(FlintError::Stopped);
         }
-        Ok(self.dag_scheduler.run_job(graph, description).await?)
+        let execution_id = self.next_execution_id.fetch_add(1, Ordering::SeqCst);
+        self.listener_bus
+            .post(SparkListenerEvent::SqlExecutionStart {
+                execution_id,
+                description: description.to_string(),
+                details: details.to_string(),
+                physical_plan_description: graph.sql_plan.description(),
+                plan: graph.sql_plan.clone(),
+                time: now_millis(),
+            });
+        let result = self
+            .dag_scheduler
+            .run_job(graph, description, Some(execution_id))
+            .await;
+        self.listener_bus.post(SparkListenerEvent::SqlExecutionEnd {
+            execution_id,
+            time: now_millis(),
+            error_message: result.as_ref().err().map(ToString::to_string),
+        });
+        Ok(result?)
     }
 
     /// Lets the in-process executor evaluate an application's UDF.

@@ -278,7 +278,7 @@ impl DataFrame {
         self.session
             .inner()
             .context
-            .run_job(&graph, &description)
+            .run_job(&graph, &description, &self.origin)
             .await
     }
 

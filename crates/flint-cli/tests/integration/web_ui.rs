@@ -205,6 +205,33 @@ fn live_cluster_uis_rest_metrics_browser_and_history() {
     assert_eq!(status, 200);
     assert!(log.contains("Successfully registered with driver"), "{log}");
 
+    // The query's operators carry the metrics the executor process measured: the generator's
+    // 10000 rows and the 7 groups the query returned.
+    let query = get_json(&format!("{api}/sql/0")).unwrap();
+    assert_eq!(query["status"], "COMPLETED", "{query}");
+    assert_eq!(query["successJobIds"], serde_json::json!([0]));
+    let rows_of = |name: &str| -> Vec<String> {
+        query["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["nodeName"] == name)
+            .flat_map(|n| n["metrics"].as_array().unwrap().clone())
+            .filter(|m| m["name"] == "number of output rows")
+            .map(|m| m["value"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(rows_of("LazyMemory"), ["10,000"], "{query}");
+    let root = query["nodes"].as_array().unwrap().last().unwrap();
+    assert_eq!(root["nodeId"], 0);
+    let root_rows = root["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "number of output rows")
+        .map(|m| m["value"].clone());
+    assert_eq!(root_rows, Some(serde_json::json!("7")), "{query}");
+
     // The master links the running application to its UI.
     let (_, master_page) = get_text(&master_ui);
     assert!(
@@ -246,6 +273,12 @@ fn live_cluster_uis_rest_metrics_browser_and_history() {
                     "environment",
                     format!("{ui}/environment/"),
                     "spark.app.name",
+                ),
+                ("sql", format!("{ui}/SQL/"), "COMPLETED"),
+                (
+                    "sql-0",
+                    format!("{ui}/SQL/execution/?id=0"),
+                    "number of output rows",
                 ),
             ],
         );
@@ -310,6 +343,11 @@ fn live_cluster_uis_rest_metrics_browser_and_history() {
                     "history-jobs",
                     format!("{history_ui}/history/{app_id}/jobs/"),
                     "SUCCEEDED",
+                ),
+                (
+                    "history-sql-0",
+                    format!("{history_ui}/history/{app_id}/SQL/execution/?id=0"),
+                    "number of output rows",
                 ),
             ],
         );

@@ -1,7 +1,7 @@
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use flint::SparkSession;
+use flint::{SparkListenerEvent, SparkSession};
 
-use crate::common::{assert_same_rows, register_tpch, rows, session, tpch_dir};
+use crate::common::{EventLog, assert_same_rows, register_tpch, rows, session, tpch_dir};
 
 fn query_text(n: usize) -> String {
     let path = format!(
@@ -17,7 +17,40 @@ fn query_text(n: usize) -> String {
 async fn tpch_queries_match_datafusion() {
     let local_dir = tempfile::tempdir().unwrap();
     let spark = session(2, local_dir.path(), &[]).await;
+    let events = EventLog::attach(&spark);
     check_tpch(&spark).await;
+    // Every task's operators matched its query's plan graph after the plan travelled, so each
+    // reported SQL metrics, and every query ended.
+    let events = events.snapshot(&spark);
+    let unmatched: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            SparkListenerEvent::TaskEnd {
+                stage_id,
+                reason: flint::TaskEndReason::Success,
+                sql_metrics,
+                ..
+            } if sql_metrics.is_empty() => Some(*stage_id),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        unmatched.is_empty(),
+        "stages without SQL metrics: {unmatched:?}"
+    );
+    let ended = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                SparkListenerEvent::SqlExecutionEnd {
+                    error_message: None,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(ended, 22);
     spark.stop();
     assert_eq!(
         std::fs::read_dir(local_dir.path()).unwrap().count(),

@@ -45,6 +45,8 @@ fn replayable_paths(app_id: &str, stage: (u32, u32)) -> Vec<String> {
         format!("{app}/stages/{id}/{attempt}/taskSummary?quantiles=0,0.5,1"),
         format!("{app}/allexecutors"),
         format!("{app}/environment"),
+        format!("{app}/sql"),
+        format!("{app}/sql/0?planDescription=false"),
     ]
 }
 
@@ -217,6 +219,119 @@ async fn rest_api_matches_the_jobs_that_ran() {
             .contains(&serde_json::json!(["spark.sql.shuffle.partitions", "3"])),
         "{environment}"
     );
+    // One SQL execution per action, linked to its job, with the plan's operators and the
+    // metrics their tasks reported.
+    let (_, queries) = get(&format!("{ui}/api/v1/applications/{app_id}/sql")).await;
+    let queries = queries.as_array().unwrap();
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    let node = |query: &Value, name: &str| -> Vec<Value> {
+        query["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["nodeName"] == name)
+            .cloned()
+            .collect()
+    };
+    let metric = |node: &Value, name: &str| -> Option<String> {
+        node["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["value"].as_str().unwrap().to_string())
+    };
+    let map_stage_records: u64 = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shuffleWriteRecords"].as_u64().unwrap())
+        .sum();
+    for (id, query) in queries.iter().enumerate() {
+        assert_eq!(query["id"], id);
+        assert_eq!(query["status"], "COMPLETED");
+        assert_eq!(query["successJobIds"], serde_json::json!([id]));
+        assert_eq!(query["failedJobIds"], serde_json::json!([]));
+        assert!(
+            query["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("collect at"),
+            "{query}"
+        );
+        assert!(
+            query["planDescription"]
+                .as_str()
+                .unwrap()
+                .starts_with("== Physical Plan =="),
+            "{query}"
+        );
+        let nodes = query["nodes"].as_array().unwrap();
+        assert_eq!(query["edges"].as_array().unwrap().len() + 1, nodes.len());
+        assert_eq!(nodes.last().unwrap()["nodeId"], 0, "highest id first");
+        // The root produced the 10 groups.
+        assert_eq!(
+            metric(nodes.last().unwrap(), "number of output rows").as_deref(),
+            Some("10"),
+            "{query}"
+        );
+        // range() is round-robin repartitioned, then hash-partitioned by key: two exchanges.
+        let exchanges = node(query, "Exchange");
+        assert_eq!(exchanges.len(), 2, "{query}");
+        let scan = node(query, "LazyMemory");
+        assert_eq!(scan.len(), 1, "{query}");
+        let records = |name: &str| -> u64 {
+            exchanges
+                .iter()
+                .filter_map(|e| metric(e, name))
+                .map(|v| v.replace(',', "").parse::<u64>().unwrap())
+                .sum()
+        };
+        if id == 0 {
+            // The first run computed the map sides: the generator's rows and the exchanges'
+            // writes, as many records as the stages wrote.
+            assert_eq!(
+                metric(&scan[0], "number of output rows").as_deref(),
+                Some("1,000")
+            );
+            assert_eq!(records("shuffle records written"), map_stage_records);
+            assert_eq!(records("shuffle records read"), map_stage_records);
+            assert!(
+                metric(&exchanges[0], "shuffle bytes written")
+                    .unwrap()
+                    .starts_with("total (min, med, max (stageId: taskId))\n")
+            );
+        } else {
+            // The second skipped them: only the final exchange's reads were reported.
+            assert_eq!(metric(&scan[0], "number of output rows"), None, "{query}");
+            assert_eq!(records("shuffle records written"), 0, "{query}");
+            assert_eq!(records("shuffle records read"), 10, "{query}");
+        }
+    }
+    let (_, brief) = get(&format!(
+        "{ui}/api/v1/applications/{app_id}/sql/1?details=false&planDescription=false"
+    ))
+    .await;
+    assert_eq!(brief["nodes"], serde_json::json!([]));
+    assert_eq!(brief["planDescription"], "");
+    let sql_ids: Vec<Option<u64>> = events
+        .iter()
+        .filter_map(|e| match e {
+            SparkListenerEvent::JobStart {
+                sql_execution_id, ..
+            } => Some(*sql_execution_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sql_ids, [Some(0), Some(1)]);
+    let page = reqwest::get(format!("{ui}/SQL/execution/?id=0"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Details for Query 0") && page.contains("<svg class=\"plan\""));
+
     let metrics = reqwest::get(format!("{ui}/metrics"))
         .await
         .unwrap()
@@ -244,6 +359,10 @@ async fn rest_api_matches_the_jobs_that_ran() {
         (format!("applications/{app_id}/jobs/x"), 400),
         (format!("applications/{app_id}/stages/99"), 404),
         (format!("applications/{app_id}/stages/0/x"), 400),
+        (format!("applications/{app_id}/sql/99"), 404),
+        (format!("applications/{app_id}/sql/x"), 400),
+        (format!("applications/{app_id}/sql?details=maybe"), 400),
+        (format!("applications/{app_id}/sql?length=-1"), 400),
         ("applications/no-such-app/jobs".to_string(), 404),
         ("no/such/endpoint".to_string(), 404),
     ] {
