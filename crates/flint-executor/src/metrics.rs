@@ -33,7 +33,7 @@ pub struct TaskMetrics {
     /// Number of spill files written.
     pub spill_count: u64,
     /// Each plan node's own metrics, in the plan's pre-order ([`plan_preorder`]), for the
-    /// driver's SQL tab (Spark's SQL metrics, sent as accumulator updates).
+    /// driver's SQL tab (what Spark sends as SQL metric accumulator updates).
     pub operators: Vec<OperatorMetrics>,
 }
 
