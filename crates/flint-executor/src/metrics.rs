@@ -138,55 +138,49 @@ fn sql_metric(value: &MetricValue) -> Option<(String, SqlMetricType)> {
     })
 }
 
-/// One partition's metrics of every node of an executed plan, in [`plan_preorder`].
-pub(crate) fn operator_metrics(
-    plan: &Arc<dyn ExecutionPlan>,
-    partition: usize,
-) -> Vec<OperatorMetrics> {
-    plan_preorder(plan)
-        .iter()
-        .map(|node| {
-            let node_name = node.name().to_string();
-            let mut metrics = vec![];
-            if let Some(set) = partition_metrics(node.as_ref(), partition) {
-                let mut set = set.aggregate_by_name();
-                set = set.sorted_for_display();
-                for metric in set.iter() {
-                    let value = metric.value();
-                    if is_shuffle_node(&node_name)
-                        && matches!(
-                            value,
-                            MetricValue::OutputRows(_)
-                                | MetricValue::OutputBatches(_)
-                                | MetricValue::OutputBytes(_)
-                        )
-                    {
-                        continue;
-                    }
-                    if let Some((name, metric_type)) = sql_metric(value) {
-                        metrics.push(OperatorMetric {
-                            name,
-                            metric_type,
-                            value: value.as_usize() as u64,
-                        });
-                    }
-                }
-            }
-            OperatorMetrics { node_name, metrics }
-        })
-        .collect()
+/// One node's SQL metrics from its metrics for one partition.
+fn operator_metrics(node_name: String, metrics: Option<&MetricsSet>) -> OperatorMetrics {
+    let mut operator = OperatorMetrics {
+        node_name,
+        metrics: vec![],
+    };
+    let Some(set) = metrics else {
+        return operator;
+    };
+    let shuffle_node = is_shuffle_node(&operator.node_name);
+    for metric in set.aggregate_by_name().sorted_for_display().iter() {
+        let value = metric.value();
+        let row_figure = matches!(
+            value,
+            MetricValue::OutputRows(_)
+                | MetricValue::OutputBatches(_)
+                | MetricValue::OutputBytes(_)
+        );
+        if shuffle_node && row_figure {
+            continue;
+        }
+        if let Some((name, metric_type)) = sql_metric(value) {
+            operator.metrics.push(OperatorMetric {
+                name,
+                metric_type,
+                value: value.as_usize() as u64,
+            });
+        }
+    }
+    operator
 }
 
 impl TaskMetrics {
-    /// Sums one partition's metrics over every node of an executed plan; the plan instance
-    /// may be shared with the stage's other tasks on this executor.
+    /// Sums one partition's metrics over every node of an executed plan, and keeps each
+    /// node's own in [`plan_preorder`]; the plan instance may be shared with the stage's other
+    /// tasks on this executor.
     pub(crate) fn collect_from_plan(&mut self, plan: &Arc<dyn ExecutionPlan>, partition: usize) {
-        let mut stack = vec![Arc::clone(plan)];
-        while let Some(node) = stack.pop() {
-            let is_leaf = node.children().is_empty();
-            if let Some(metrics) = partition_metrics(node.as_ref(), partition) {
-                let sum = |name: &str| sum_by_name(&metrics, name);
-                if is_leaf && node.name() != "ShuffleReaderExec" {
+        self.operators.clear();
+        for node in plan_preorder(plan) {
+            let metrics = partition_metrics(node.as_ref(), partition);
+            if let Some(metrics) = &metrics {
+                let sum = |name: &str| sum_by_name(metrics, name);
+                if node.children().is_empty() && node.name() != "ShuffleReaderExec" {
                     self.input_records += metrics.output_rows().unwrap_or(0) as u64;
                     self.input_bytes += sum("bytes_scanned");
                 }
@@ -198,9 +192,9 @@ impl TaskMetrics {
                 self.disk_bytes_spilled += metrics.spilled_bytes().unwrap_or(0) as u64;
                 self.spill_count += metrics.spill_count().unwrap_or(0) as u64;
             }
-            stack.extend(node.children().into_iter().cloned());
+            self.operators
+                .push(operator_metrics(node.name().to_string(), metrics.as_ref()));
         }
-        self.operators = operator_metrics(plan, partition);
     }
 }
 

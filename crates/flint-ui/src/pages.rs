@@ -320,12 +320,7 @@ pub fn plan_svg(execution: &SqlExecutionData) -> String {
                 .get(&(id as u32))
                 .into_iter()
                 .flatten()
-                .map(|m| {
-                    let full = m.display();
-                    let total = full.lines().last().unwrap_or_default();
-                    let total = total.split(" (").next().unwrap_or(total);
-                    format!("{}: {}", m.name, total)
-                })
+                .map(|m| format!("{}: {}", m.name, m.value_text(m.total())))
                 .collect()
         })
         .collect();

@@ -296,15 +296,20 @@ impl SqlMetricValues {
         self.tasks.iter().map(|t| t.value).sum()
     }
 
+    /// One value in the metric's unit: `1,000`, `4.7 KiB`, `12 ms`.
+    pub fn value_text(&self, value: u64) -> String {
+        match self.metric_type {
+            SqlMetricType::Sum => count_text(value),
+            SqlMetricType::Size => bytes_text(value),
+            SqlMetricType::NsTiming => duration_text(value / 1_000_000),
+        }
+    }
+
     /// The value as Spark's SQL tab prints it (`SQLMetrics.stringValue`): a count as
     /// `1,000`; sizes and times as their total with the min, median and max over tasks and
     /// the task that had the max.
     pub fn display(&self) -> String {
-        let text = |value: u64| match self.metric_type {
-            SqlMetricType::Sum => count_text(value),
-            SqlMetricType::Size => bytes_text(value),
-            SqlMetricType::NsTiming => duration_text(value / 1_000_000),
-        };
+        let text = |value: u64| self.value_text(value);
         if self.metric_type == SqlMetricType::Sum {
             return text(self.total());
         }
