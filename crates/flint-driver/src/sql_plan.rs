@@ -6,8 +6,10 @@
 //! in; a stage plan's nodes are named by their pre-order position ([`plan_preorder`]), which
 //! survives encoding, decoding and shuffle resolution.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::stage_planner::{is_exchange, node_address};
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use flint_executor::{OperatorMetrics, SqlMetricType, plan_preorder};
 
@@ -53,16 +55,36 @@ fn display_name(node: &dyn ExecutionPlan) -> String {
 }
 
 impl SqlPlanInfo {
-    /// The plan info of a physical plan, before it is cut into stages.
+    /// The plan info of a physical plan, before it is cut into stages. An exchange the plan
+    /// reads a second time is a `ReusedExchange` leaf, as in Spark: it runs once.
     pub fn from_plan(plan: &Arc<dyn ExecutionPlan>) -> SqlPlanInfo {
+        Self::from_plan_once(plan, &mut HashSet::new())
+    }
+
+    fn from_plan_once(
+        plan: &Arc<dyn ExecutionPlan>,
+        exchanges: &mut HashSet<usize>,
+    ) -> SqlPlanInfo {
+        let simple_string = displayable(plan.as_ref())
+            .one_line()
+            .to_string()
+            .trim()
+            .to_string();
+        if is_exchange(plan) && !exchanges.insert(node_address(plan)) {
+            return SqlPlanInfo {
+                node_name: "ReusedExchange".to_string(),
+                simple_string: format!("ReusedExchange, output of {simple_string}"),
+                children: vec![],
+            };
+        }
         SqlPlanInfo {
             node_name: display_name(plan.as_ref()),
-            simple_string: displayable(plan.as_ref())
-                .one_line()
-                .to_string()
-                .trim()
-                .to_string(),
-            children: plan.children().into_iter().map(Self::from_plan).collect(),
+            simple_string,
+            children: plan
+                .children()
+                .into_iter()
+                .map(|child| Self::from_plan_once(child, exchanges))
+                .collect(),
         }
     }
 

@@ -57,16 +57,25 @@ pub struct StageGraph {
 }
 
 /// Remembers which query-graph node (numbered in pre-order) each node the cut produces
-/// computes, by the node's address: the produced nodes live as long as the stage plans.
+/// computes, by the node's address: the produced nodes live as long as the stage plans. Also
+/// remembers each exchange already cut, by the address of the planned node, so an exchange the
+/// plan reads twice is one shuffle (Spark's `ReusedExchange`); the planned plan lives as long
+/// as the cut.
 #[derive(Default)]
 struct NodeIds {
     next: u32,
     by_address: HashMap<usize, u32>,
+    cut_exchanges: HashMap<usize, Arc<dyn ExecutionPlan>>,
+}
+
+/// The address that identifies a plan node while it lives.
+pub(crate) fn node_address(node: &Arc<dyn ExecutionPlan>) -> usize {
+    Arc::as_ptr(node) as *const () as usize
 }
 
 impl NodeIds {
     fn address(node: &Arc<dyn ExecutionPlan>) -> usize {
-        Arc::as_ptr(node) as *const () as usize
+        node_address(node)
     }
 
     fn record(&mut self, node: &Arc<dyn ExecutionPlan>, id: u32) {
@@ -136,12 +145,25 @@ fn emits_build_rows_at_end(join_type: JoinType) -> bool {
     )
 }
 
+/// Whether a broadcast (`CollectLeft`) semi, anti or mark join shuffles only the probe rows
+/// that have a match: the build side is small, a probe row without a match changes nothing,
+/// and the probe side is often large (Spark's semi-join reduction, a runtime filter). A
+/// null-aware anti join (`NOT IN`) must see the probe side's null keys, so it keeps them all.
+fn reduces_probe_side(join: &HashJoinExec) -> bool {
+    matches!(
+        join.join_type(),
+        JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark
+    ) && !join.null_aware
+}
+
 /// A `CollectLeft` join that emits unmatched or matched build rows relies on every probe
 /// partition running in one process, sharing one bitmap: the last partition to finish emits
 /// them. Run as one task per partition, no task would. Flint turns such hash joins into
 /// `Partitioned` joins (both sides shuffled by key, as DataFusion plans big joins) and runs
-/// such nested-loop joins with one probe partition. Where the join's output partitioning
-/// changes and was a hash partitioning its parents may rely on, the old one is restored.
+/// such nested-loop joins with one probe partition. A semi, anti or mark join first cuts its
+/// probe side down to the rows matching the broadcast build side ([`reduces_probe_side`]).
+/// Where the join's output partitioning changes and was a hash partitioning its parents may
+/// rely on, the old one is restored.
 fn distribute_left_preserving_joins(
     plan: Arc<dyn ExecutionPlan>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -161,16 +183,31 @@ fn distribute_left_preserving_joins(
             let n = partition_count(join.right());
             let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
             let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
-            let left = match join.left().downcast_ref::<CoalescePartitionsExec>() {
-                Some(coalesce) => Arc::clone(coalesce.input()),
-                None => Arc::clone(join.left()),
+            let (left, right) = if reduces_probe_side(join) {
+                // The broadcast build side is read twice: to cut the probe side down to the
+                // rows that can match, then hashed for the join. One shuffle serves both.
+                let build = Arc::clone(join.left());
+                let matching_probe_rows = join
+                    .builder()
+                    .with_type(JoinType::RightSemi)
+                    .with_projection(None)
+                    .with_fetch(None)
+                    .reset_state()
+                    .build_exec()?;
+                (build, matching_probe_rows)
+            } else {
+                let left = match join.left().downcast_ref::<CoalescePartitionsExec>() {
+                    Some(coalesce) => Arc::clone(coalesce.input()),
+                    None => Arc::clone(join.left()),
+                };
+                (left, Arc::clone(join.right()))
             };
             let left: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
                 left,
                 Partitioning::Hash(left_keys, n),
             )?);
             let right: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
-                Arc::clone(join.right()),
+                right,
                 Partitioning::Hash(right_keys, n),
             )?);
             join.builder()
@@ -245,6 +282,8 @@ fn unproject_series_generators(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn E
 
 /// Cuts below `plan` and `plan` itself, numbering nodes in pre-order as
 /// [`SqlPlanInfo::graph`] does; the returned node computes query-graph node `plan`'s number.
+/// An exchange already cut (read a second time) counts as one leaf node, as
+/// [`SqlPlanInfo::from_plan`] shows it, and reads the same shuffle.
 fn cut_node(
     plan: Arc<dyn ExecutionPlan>,
     next_shuffle_id: &AtomicU32,
@@ -253,9 +292,35 @@ fn cut_node(
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let id = node_ids.next;
     node_ids.next += 1;
+    let exchange = is_exchange(&plan).then(|| node_address(&plan));
+    if let Some(cut) = exchange.and_then(|address| node_ids.cut_exchanges.get(&address)) {
+        return Ok(Arc::clone(cut));
+    }
     let cut = cut_children_and_node(plan, id, next_shuffle_id, shuffles, node_ids)?;
     node_ids.record(&cut, id);
+    if let Some(address) = exchange {
+        node_ids.cut_exchanges.insert(address, Arc::clone(&cut));
+    }
     Ok(cut)
+}
+
+/// Whether the cut turns `plan` into a shuffle: a repartition, or a merge of several
+/// partitions that are not already a shuffle's output.
+pub(crate) fn is_exchange(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    if plan.is::<RepartitionExec>() {
+        return true;
+    }
+    if !(plan.is::<CoalescePartitionsExec>() || plan.is::<SortPreservingMergeExec>()) {
+        return false;
+    }
+    match plan.children()[..] {
+        [input] => {
+            input.properties().output_partitioning().partition_count() > 1
+                && !input.is::<UnresolvedShuffleExec>()
+                && !input.is::<RepartitionExec>()
+        }
+        _ => false,
+    }
 }
 
 fn cut_children_and_node(

@@ -1,7 +1,11 @@
+use std::collections::BTreeMap;
+
 use flint::SparkListenerEvent;
 use flint::functions::{col, count, lit, sum};
 
-use crate::common::{EventLog, register_tpch, rows, session, successful_task_sum};
+use crate::common::{
+    EventLog, assert_same_rows, register_tpch, rows, session, successful_task_sum, tpch_dir,
+};
 
 fn stage_submissions(events: &[SparkListenerEvent]) -> Vec<u32> {
     events
@@ -274,5 +278,97 @@ async fn lost_shuffle_files_are_recomputed() {
         resubmitted.len() >= 3,
         "expected the map stage to rerun: {resubmitted:?}"
     );
+    spark.stop();
+}
+
+/// A semi or anti join with a broadcast build side shuffles only the probe rows that match
+/// it, the build side's exchange runs once for both of its readers (Spark's
+/// `ReusedExchange`), and the answers are single-process DataFusion's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semi_and_anti_joins_shuffle_only_matching_probe_rows() {
+    let local_dir = tempfile::tempdir().unwrap();
+    let spark = session(2, local_dir.path(), &[]).await;
+    register_tpch(&spark).await;
+    let count = |query: &'static str| {
+        let spark = &spark;
+        async move {
+            rows(&spark.sql(query).await.unwrap().collect().await.unwrap())[0][0]
+                .parse::<u64>()
+                .unwrap()
+        }
+    };
+    let lines = count("select count(*) from lineitem").await;
+    let late_lines =
+        count("select count(*) from lineitem where l_commitdate < l_receiptdate").await;
+    let datafusion = datafusion::prelude::SessionContext::new_with_config(
+        datafusion::prelude::SessionConfig::new().with_target_partitions(2),
+    );
+    for table in ["orders", "lineitem"] {
+        let path = tpch_dir().join(format!("{table}.parquet"));
+        datafusion
+            .register_parquet(table, path.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+    }
+
+    for exists in ["exists", "not exists"] {
+        let query = format!(
+            "select o_orderpriority, count(*) as order_count from orders
+             where o_orderdate >= date '1993-07-01' and o_orderdate < date '1993-10-01'
+               and {exists} (select * from lineitem
+                             where l_orderkey = o_orderkey and l_commitdate < l_receiptdate)
+             group by o_orderpriority"
+        );
+        let log = EventLog::attach(&spark);
+        let actual = rows(&spark.sql(&query).await.unwrap().collect().await.unwrap());
+        let expected = rows(
+            &datafusion
+                .sql(&query)
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap(),
+        );
+        assert_same_rows(exists, actual, expected, false);
+
+        // The stage that scans lineitem (the probe side) writes only the matching lines.
+        let events = log.snapshot(&spark);
+        let mut by_stage: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        for event in &events {
+            if let SparkListenerEvent::TaskEnd {
+                stage_id,
+                metrics,
+                reason: flint::TaskEndReason::Success,
+                ..
+            } = event
+            {
+                let stage = by_stage.entry(*stage_id).or_default();
+                stage.0 += metrics.input_records;
+                stage.1 += metrics.shuffle_write_records;
+            }
+        }
+        let (_, shuffled) = by_stage
+            .values()
+            .find(|(input, _)| *input == lines)
+            .unwrap_or_else(|| panic!("{exists}: no stage scanned lineitem: {by_stage:?}"));
+        assert!(
+            *shuffled < late_lines / 4,
+            "{exists}: {shuffled} shuffle records written for {late_lines} probe-side rows"
+        );
+        let plan = events
+            .iter()
+            .find_map(|e| match e {
+                SparkListenerEvent::SqlExecutionStart { plan, .. } => Some(plan.clone()),
+                _ => None,
+            })
+            .expect("a SQL execution");
+        let (nodes, _) = plan.graph();
+        assert_eq!(
+            nodes.iter().filter(|n| n.name == "ReusedExchange").count(),
+            1,
+            "{exists}: {nodes:?}"
+        );
+    }
     spark.stop();
 }
