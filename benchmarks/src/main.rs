@@ -43,6 +43,9 @@ struct Args {
     /// (e.g. datafusion.optimizer.enable_dynamic_filter_pushdown=false); may repeat
     #[arg(long = "datafusion-conf", value_name = "KEY=VALUE")]
     datafusion_conf: Vec<String>,
+    /// Print each query's plain-DataFusion physical plan before timing it
+    #[arg(long)]
+    explain: bool,
 }
 
 fn split_pair(pair: &str) -> Result<(&str, &str), String> {
@@ -172,6 +175,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut datafusion_total = Duration::ZERO;
     for n in queries {
         let text = query_text(n)?;
+        if args.explain {
+            let plan = oracle.sql(&text).await?.create_physical_plan().await?;
+            println!(
+                "q{n} DataFusion plan:\n{}",
+                datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+            );
+        }
         let (df_time, df_rows) = best_of(args.iterations, || async {
             Ok(oracle.sql(&text).await?.collect().await?)
         })
