@@ -14,7 +14,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::Partitioning;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
+use datafusion::physical_plan::joins::{
+    HashJoinExec, HashJoinExecBuilder, NestedLoopJoinExec, PartitionMode,
+};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use flint_shuffle::{
@@ -94,6 +96,7 @@ impl StageGraph {
     pub fn cut(plan: Arc<dyn ExecutionPlan>, next_shuffle_id: &AtomicU32) -> Result<StageGraph> {
         let mut shuffles = BTreeMap::new();
         let plan = unproject_series_generators(plan)?;
+        let plan = push_semi_joins_into_inner_joins(plan)?;
         let plan = distribute_left_preserving_joins(plan)?;
         let sql_plan = SqlPlanInfo::from_plan(&plan);
         let mut node_ids = NodeIds::default();
@@ -234,6 +237,108 @@ fn distribute_left_preserving_joins(
             _ => replaced,
         };
         Ok(Transformed::yes(restored))
+    })
+    .map(|t| t.data)
+}
+
+/// A broadcast semi join keeping the rows of an inner join whose key column is in a small
+/// set (`x IN (subquery)` over `a JOIN b ON a.k = b.k`, TPC-H q18) keeps exactly the rows
+/// built from inputs whose key is in that set. Flint filters both of the inner join's inputs
+/// by the set before they are shuffled (Spark pushes such a semi join through the join,
+/// `PushLeftSemiLeftAntiThroughJoin`, and filters the other side at run time,
+/// `InjectRuntimeFilter`), instead of shuffling both inputs whole and dropping most of the
+/// join's rows afterwards. The semi join stays on top; its build side is one shuffle read
+/// three times.
+fn push_semi_joins_into_inner_joins(
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::NullEquality;
+    use datafusion::physical_expr::expressions::Column;
+
+    plan.transform_up(|node| {
+        let Some(semi) = node.downcast_ref::<HashJoinExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        let [(build_key, probe_key)] = semi.on() else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(inner) = semi.right().downcast_ref::<HashJoinExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(probe_column) = probe_key.downcast_ref::<Column>() else {
+            return Ok(Transformed::no(node));
+        };
+        if *semi.partition_mode() != PartitionMode::CollectLeft
+            || *semi.join_type() != JoinType::RightSemi
+            || semi.filter().is_some()
+            || semi.null_equality() != NullEquality::NullEqualsNothing
+            || *inner.join_type() != JoinType::Inner
+            || *inner.partition_mode() != PartitionMode::Partitioned
+            || inner.null_equality() != NullEquality::NullEqualsNothing
+        {
+            return Ok(Transformed::no(node));
+        }
+        // The inner join's input column the semi join's key reads, and the key it equals.
+        let joined_index = match &inner.projection {
+            Some(projection) => match projection.get(probe_column.index()) {
+                Some(index) => *index,
+                None => return Ok(Transformed::no(node)),
+            },
+            None => probe_column.index(),
+        };
+        let left_width = inner.left().schema().fields().len();
+        let (on_left, column_index) = if joined_index < left_width {
+            (true, joined_index)
+        } else {
+            (false, joined_index - left_width)
+        };
+        let Some((left_key, right_key)) = inner.on().iter().find(|(left, right)| {
+            let key = if on_left { left } else { right };
+            key.downcast_ref::<Column>()
+                .is_some_and(|column| column.index() == column_index)
+        }) else {
+            return Ok(Transformed::no(node));
+        };
+        let build_type = build_key.data_type(&semi.left().schema())?;
+        let filter_input = |input: &Arc<dyn ExecutionPlan>,
+                            key: &Arc<dyn datafusion::physical_expr::PhysicalExpr>|
+         -> Result<Option<Arc<dyn ExecutionPlan>>> {
+            let Some(repartition) = input.downcast_ref::<RepartitionExec>() else {
+                return Ok(None);
+            };
+            if key.data_type(&repartition.input().schema())? != build_type {
+                return Ok(None);
+            }
+            let matching = HashJoinExecBuilder::new(
+                Arc::clone(semi.left()),
+                Arc::clone(repartition.input()),
+                vec![(Arc::clone(build_key), Arc::clone(key))],
+                JoinType::RightSemi,
+            )
+            .with_partition_mode(PartitionMode::CollectLeft)
+            .build_exec()?;
+            Ok(Some(Arc::new(RepartitionExec::try_new(
+                matching,
+                repartition.partitioning().clone(),
+            )?)))
+        };
+        let (Some(left), Some(right)) = (
+            filter_input(inner.left(), left_key)?,
+            filter_input(inner.right(), right_key)?,
+        ) else {
+            return Ok(Transformed::no(node));
+        };
+        let inner = inner
+            .builder()
+            .with_new_children(vec![left, right])?
+            .reset_state()
+            .build_exec()?;
+        let semi = semi
+            .builder()
+            .with_new_children(vec![Arc::clone(semi.left()), inner])?
+            .reset_state()
+            .build_exec()?;
+        Ok(Transformed::yes(semi))
     })
     .map(|t| t.data)
 }

@@ -372,3 +372,76 @@ async fn semi_and_anti_joins_shuffle_only_matching_probe_rows() {
     }
     spark.stop();
 }
+
+/// `key IN (small subquery)` over an inner join on that key filters both of the join's
+/// inputs before they are shuffled (TPC-H q18's shape), with DataFusion's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semi_join_on_a_join_key_filters_both_join_inputs() {
+    let local_dir = tempfile::tempdir().unwrap();
+    let spark = session(2, local_dir.path(), &[]).await;
+    register_tpch(&spark).await;
+    let lines = "select count(*) from lineitem";
+    let lines: u64 = rows(&spark.sql(lines).await.unwrap().collect().await.unwrap())[0][0]
+        .parse()
+        .unwrap();
+    let datafusion = datafusion::prelude::SessionContext::new_with_config(
+        datafusion::prelude::SessionConfig::new().with_target_partitions(2),
+    );
+    for table in ["customer", "orders", "lineitem"] {
+        let path = tpch_dir().join(format!("{table}.parquet"));
+        datafusion
+            .register_parquet(table, path.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+    }
+    let query = "select c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity)
+        from customer, orders, lineitem
+        where o_orderkey in (select l_orderkey from lineitem group by l_orderkey
+                             having sum(l_quantity) > 250)
+          and c_custkey = o_custkey and o_orderkey = l_orderkey
+        group by c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice";
+    let log = EventLog::attach(&spark);
+    let actual = rows(&spark.sql(query).await.unwrap().collect().await.unwrap());
+    let expected = rows(
+        &datafusion
+            .sql(query)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        !expected.is_empty(),
+        "the subquery should select some orders"
+    );
+    assert_same_rows("q18 shape", actual, expected.clone(), false);
+
+    // Each stage scanning lineitem for the join shuffles only the lines of those orders.
+    let events = log.snapshot(&spark);
+    let mut by_stage: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    for event in &events {
+        if let SparkListenerEvent::TaskEnd {
+            stage_id,
+            metrics,
+            reason: flint::TaskEndReason::Success,
+            ..
+        } = event
+        {
+            let stage = by_stage.entry(*stage_id).or_default();
+            stage.0 += metrics.input_records;
+            stage.1 += metrics.shuffle_write_records;
+        }
+    }
+    let scans: Vec<u64> = by_stage
+        .values()
+        .filter(|(input, _)| *input == lines)
+        .map(|(_, shuffled)| *shuffled)
+        .collect();
+    assert_eq!(scans.len(), 2, "two lineitem scans: {by_stage:?}");
+    assert!(
+        scans.iter().any(|shuffled| *shuffled < lines / 100),
+        "the join's lineitem side was shuffled whole: {by_stage:?}"
+    );
+    spark.stop();
+}
