@@ -11,7 +11,8 @@ use crate::sql_plan::{SqlPlanInfo, StageNodeIds};
 use datafusion::common::JoinType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::physical_expr::Partitioning;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{Partitioning, PhysicalExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::joins::{
@@ -97,6 +98,7 @@ impl StageGraph {
         let mut shuffles = BTreeMap::new();
         let plan = unproject_series_generators(plan)?;
         let plan = push_semi_joins_into_inner_joins(plan)?;
+        let plan = filter_shuffles_by_broadcast_joins(plan)?;
         let plan = distribute_left_preserving_joins(plan)?;
         let sql_plan = SqlPlanInfo::from_plan(&plan);
         let mut node_ids = NodeIds::default();
@@ -253,7 +255,6 @@ fn push_semi_joins_into_inner_joins(
     plan: Arc<dyn ExecutionPlan>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     use datafusion::common::NullEquality;
-    use datafusion::physical_expr::expressions::Column;
 
     plan.transform_up(|node| {
         let Some(semi) = node.downcast_ref::<HashJoinExec>() else {
@@ -299,32 +300,9 @@ fn push_semi_joins_into_inner_joins(
         }) else {
             return Ok(Transformed::no(node));
         };
-        let build_type = build_key.data_type(&semi.left().schema())?;
-        let filter_input = |input: &Arc<dyn ExecutionPlan>,
-                            key: &Arc<dyn datafusion::physical_expr::PhysicalExpr>|
-         -> Result<Option<Arc<dyn ExecutionPlan>>> {
-            let Some(repartition) = input.downcast_ref::<RepartitionExec>() else {
-                return Ok(None);
-            };
-            if key.data_type(&repartition.input().schema())? != build_type {
-                return Ok(None);
-            }
-            let matching = HashJoinExecBuilder::new(
-                Arc::clone(semi.left()),
-                Arc::clone(repartition.input()),
-                vec![(Arc::clone(build_key), Arc::clone(key))],
-                JoinType::RightSemi,
-            )
-            .with_partition_mode(PartitionMode::CollectLeft)
-            .build_exec()?;
-            Ok(Some(Arc::new(RepartitionExec::try_new(
-                matching,
-                repartition.partitioning().clone(),
-            )?)))
-        };
         let (Some(left), Some(right)) = (
-            filter_input(inner.left(), left_key)?,
-            filter_input(inner.right(), right_key)?,
+            keep_matching_rows(inner.left(), semi.left(), build_key, left_key)?,
+            keep_matching_rows(inner.right(), semi.left(), build_key, right_key)?,
         ) else {
             return Ok(Transformed::no(node));
         };
@@ -341,6 +319,156 @@ fn push_semi_joins_into_inner_joins(
         Ok(Transformed::yes(semi))
     })
     .map(|t| t.data)
+}
+
+/// Below `exchange`, when it is a hash repartition, keeps only the rows whose `key` (over the
+/// exchange's input) is one of `build`'s `build_key`s: a broadcast `RightSemi` join.
+fn keep_matching_rows(
+    exchange: &Arc<dyn ExecutionPlan>,
+    build: &Arc<dyn ExecutionPlan>,
+    build_key: &Arc<dyn PhysicalExpr>,
+    key: &Arc<dyn PhysicalExpr>,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(repartition) = exchange.downcast_ref::<RepartitionExec>() else {
+        return Ok(None);
+    };
+    if !matches!(repartition.partitioning(), Partitioning::Hash(..))
+        || key.data_type(&repartition.input().schema())? != build_key.data_type(&build.schema())?
+    {
+        return Ok(None);
+    }
+    let matching = HashJoinExecBuilder::new(
+        Arc::clone(build),
+        Arc::clone(repartition.input()),
+        vec![(Arc::clone(build_key), Arc::clone(key))],
+        JoinType::RightSemi,
+    )
+    .with_partition_mode(PartitionMode::CollectLeft)
+    .build_exec()?;
+    Ok(Some(Arc::new(RepartitionExec::try_new(
+        matching,
+        repartition.partitioning().clone(),
+    )?)))
+}
+
+/// A broadcast inner join drops every probe row whose key is not in its small build side.
+/// When that key column comes, through projections, filters and inner joins, from the input
+/// of a shuffle further down the probe side (TPC-H q7: suppliers of two nations joined to the
+/// output of a partitioned `orders`-`lineitem` join), Flint drops those rows before the
+/// shuffle instead of after it: Spark's runtime filter (`InjectRuntimeFilter`), exact rather
+/// than a bloom filter since the build side is broadcast anyway.
+fn filter_shuffles_by_broadcast_joins(
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(join) = node.downcast_ref::<HashJoinExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        if *join.partition_mode() != PartitionMode::CollectLeft
+            || *join.join_type() != JoinType::Inner
+            || join.null_equality() != datafusion::common::NullEquality::NullEqualsNothing
+        {
+            return Ok(Transformed::no(node));
+        }
+        for (build_key, probe_key) in join.on() {
+            let Some(column) = probe_key.downcast_ref::<Column>() else {
+                continue;
+            };
+            let filtered =
+                filter_below_shuffle(join.right(), column.index(), join.left(), build_key)?;
+            if let Some(right) = filtered {
+                let join = join
+                    .builder()
+                    .with_new_children(vec![Arc::clone(join.left()), right])?
+                    .reset_state()
+                    .build_exec()?;
+                return Ok(Transformed::yes(join));
+            }
+        }
+        Ok(Transformed::no(node))
+    })
+    .map(|t| t.data)
+}
+
+/// Follows output column `column` of `plan` down to the input of the first shuffle it comes
+/// through and filters that input by `build`'s keys; `None` when the column is computed, or
+/// crosses an operator other than a projection, a filter or an inner join, first.
+fn filter_below_shuffle(
+    plan: &Arc<dyn ExecutionPlan>,
+    column: usize,
+    build: &Arc<dyn ExecutionPlan>,
+    build_key: &Arc<dyn PhysicalExpr>,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    use datafusion::physical_plan::filter::FilterExec;
+    use datafusion::physical_plan::projection::ProjectionExec;
+
+    if plan.is::<RepartitionExec>() {
+        let key: Arc<dyn PhysicalExpr> =
+            Arc::new(Column::new(plan.schema().field(column).name(), column));
+        return keep_matching_rows(plan, build, build_key, &key);
+    }
+    let rebuild = |child: usize, new_child: Arc<dyn ExecutionPlan>| {
+        let mut children: Vec<_> = plan.children().into_iter().cloned().collect();
+        children[child] = new_child;
+        #[allow(deprecated)]
+        Arc::clone(plan).with_new_children(children)
+    };
+    if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
+        let Some(source) = projection
+            .expr()
+            .get(column)
+            .and_then(|e| e.expr.downcast_ref::<Column>())
+        else {
+            return Ok(None);
+        };
+        return match filter_below_shuffle(projection.input(), source.index(), build, build_key)? {
+            Some(input) => rebuild(0, input).map(Some),
+            None => Ok(None),
+        };
+    }
+    if let Some(filter) = plan.downcast_ref::<FilterExec>() {
+        let source = match filter.projection() {
+            Some(projection) => match projection.get(column) {
+                Some(index) => *index,
+                None => return Ok(None),
+            },
+            None => column,
+        };
+        return match filter_below_shuffle(filter.input(), source, build, build_key)? {
+            Some(input) => rebuild(0, input).map(Some),
+            None => Ok(None),
+        };
+    }
+    if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+        if *join.join_type() != JoinType::Inner {
+            return Ok(None);
+        }
+        let joined = match &join.projection {
+            Some(projection) => match projection.get(column) {
+                Some(index) => *index,
+                None => return Ok(None),
+            },
+            None => column,
+        };
+        let left_width = join.left().schema().fields().len();
+        let (child, input, source) = if joined < left_width {
+            (0, join.left(), joined)
+        } else {
+            (1, join.right(), joined - left_width)
+        };
+        let Some(input) = filter_below_shuffle(input, source, build, build_key)? else {
+            return Ok(None);
+        };
+        let mut children = vec![Arc::clone(join.left()), Arc::clone(join.right())];
+        children[child] = input;
+        return join
+            .builder()
+            .with_new_children(children)?
+            .reset_state()
+            .build_exec()
+            .map(Some);
+    }
+    Ok(None)
 }
 
 /// DataFusion's protobuf drops the projection of a `range()` generator (`LazyMemoryExec`)

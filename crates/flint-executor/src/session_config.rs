@@ -18,6 +18,10 @@ pub fn flint_session_config(shuffle_partitions: usize, broadcast_threshold: u64)
     // Each partition of a scan runs as its own task with its own copy of the plan: siblings
     // never share a queue, so one stealing another's files would read them twice.
     options.execution.enable_file_stream_work_stealing = false;
+    // A round-robin repartition only spreads one partition's rows over more cores. In one
+    // process that is a cheap channel; in Flint it is a whole shuffle (a stage writing every
+    // row to disk before the next may start), so, like Spark, Flint keeps a scan's own splits.
+    options.optimizer.enable_round_robin_repartition = false;
     // Uncorrelated scalar subqueries run in the same process as the plan that reads their
     // value; Flint plans them as joins instead, which cut into stages like any other join.
     options

@@ -275,9 +275,9 @@ async fn rest_api_matches_the_jobs_that_ran() {
             Some("10"),
             "{query}"
         );
-        // range() is round-robin repartitioned, then hash-partitioned by key: two exchanges.
+        // range() keeps its one partition and is hash-partitioned by key: one exchange.
         let exchanges = node(query, "Exchange");
-        assert_eq!(exchanges.len(), 2, "{query}");
+        assert_eq!(exchanges.len(), 1, "{query}");
         let scan = node(query, "LazyMemory");
         assert_eq!(scan.len(), 1, "{query}");
         let records = |name: &str| -> u64 {
