@@ -280,12 +280,9 @@ fn push_semi_joins_into_inner_joins(
             return Ok(Transformed::no(node));
         }
         // The inner join's input column the semi join's key reads, and the key it equals.
-        let joined_index = match &inner.projection {
-            Some(projection) => match projection.get(probe_column.index()) {
-                Some(index) => *index,
-                None => return Ok(Transformed::no(node)),
-            },
-            None => probe_column.index(),
+        let Some(joined_index) = unprojected(inner.projection.as_deref(), probe_column.index())
+        else {
+            return Ok(Transformed::no(node));
         };
         let left_width = inner.left().schema().fields().len();
         let (on_left, column_index) = if joined_index < left_width {
@@ -319,6 +316,15 @@ fn push_semi_joins_into_inner_joins(
         Ok(Transformed::yes(semi))
     })
     .map(|t| t.data)
+}
+
+/// The column before an operator's own output projection (a list of indices) that output
+/// column `column` is.
+fn unprojected(projection: Option<&[usize]>, column: usize) -> Option<usize> {
+    match projection {
+        Some(projection) => projection.get(column).copied(),
+        None => Some(column),
+    }
 }
 
 /// Below `exchange`, when it is a hash repartition, keeps only the rows whose `key` (over the
@@ -427,12 +433,8 @@ fn filter_below_shuffle(
         };
     }
     if let Some(filter) = plan.downcast_ref::<FilterExec>() {
-        let source = match filter.projection() {
-            Some(projection) => match projection.get(column) {
-                Some(index) => *index,
-                None => return Ok(None),
-            },
-            None => column,
+        let Some(source) = unprojected(filter.projection().as_deref(), column) else {
+            return Ok(None);
         };
         return match filter_below_shuffle(filter.input(), source, build, build_key)? {
             Some(input) => rebuild(0, input).map(Some),
@@ -443,12 +445,8 @@ fn filter_below_shuffle(
         if *join.join_type() != JoinType::Inner {
             return Ok(None);
         }
-        let joined = match &join.projection {
-            Some(projection) => match projection.get(column) {
-                Some(index) => *index,
-                None => return Ok(None),
-            },
-            None => column,
+        let Some(joined) = unprojected(join.projection.as_deref(), column) else {
+            return Ok(None);
         };
         let left_width = join.left().schema().fields().len();
         let (child, input, source) = if joined < left_width {

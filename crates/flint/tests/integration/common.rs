@@ -126,3 +126,47 @@ pub fn assert_same_rows(
         }
     }
 }
+
+/// Per stage, over its successful tasks: input records read and shuffle records written.
+pub fn stage_records(events: &[SparkListenerEvent]) -> std::collections::BTreeMap<u32, (u64, u64)> {
+    let mut by_stage = std::collections::BTreeMap::<u32, (u64, u64)>::new();
+    for event in events {
+        if let SparkListenerEvent::TaskEnd {
+            stage_id,
+            metrics,
+            reason: flint::TaskEndReason::Success,
+            ..
+        } = event
+        {
+            let stage = by_stage.entry(*stage_id).or_default();
+            stage.0 += metrics.input_records;
+            stage.1 += metrics.shuffle_write_records;
+        }
+    }
+    by_stage
+}
+
+/// The single number a `select count(*) ...` query returns.
+pub async fn count_of(spark: &SparkSession, query: &str) -> u64 {
+    rows(&spark.sql(query).await.unwrap().collect().await.unwrap())[0][0]
+        .parse()
+        .unwrap()
+}
+
+/// Plain single-process DataFusion with 2 partitions over these TPC-H test tables.
+pub async fn datafusion_with(tables: &[&str]) -> datafusion::prelude::SessionContext {
+    let oracle = datafusion::prelude::SessionContext::new_with_config(
+        datafusion::prelude::SessionConfig::new().with_target_partitions(2),
+    );
+    for function in flint_executor::functions::spark_functions() {
+        oracle.register_udf(function.as_ref().clone());
+    }
+    for table in tables {
+        let path = tpch_dir().join(format!("{table}.parquet"));
+        oracle
+            .register_parquet(*table, path.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+    }
+    oracle
+}

@@ -1,10 +1,9 @@
-use std::collections::BTreeMap;
-
 use flint::SparkListenerEvent;
 use flint::functions::{col, count, lit, sum};
 
 use crate::common::{
-    EventLog, assert_same_rows, register_tpch, rows, session, successful_task_sum, tpch_dir,
+    EventLog, assert_same_rows, count_of, datafusion_with, register_tpch, rows, session,
+    stage_records, successful_task_sum,
 };
 
 fn stage_submissions(events: &[SparkListenerEvent]) -> Vec<u32> {
@@ -288,27 +287,13 @@ async fn semi_and_anti_joins_shuffle_only_matching_probe_rows() {
     let local_dir = tempfile::tempdir().unwrap();
     let spark = session(2, local_dir.path(), &[]).await;
     register_tpch(&spark).await;
-    let count = |query: &'static str| {
-        let spark = &spark;
-        async move {
-            rows(&spark.sql(query).await.unwrap().collect().await.unwrap())[0][0]
-                .parse::<u64>()
-                .unwrap()
-        }
-    };
-    let lines = count("select count(*) from lineitem").await;
-    let late_lines =
-        count("select count(*) from lineitem where l_commitdate < l_receiptdate").await;
-    let datafusion = datafusion::prelude::SessionContext::new_with_config(
-        datafusion::prelude::SessionConfig::new().with_target_partitions(2),
-    );
-    for table in ["orders", "lineitem"] {
-        let path = tpch_dir().join(format!("{table}.parquet"));
-        datafusion
-            .register_parquet(table, path.to_str().unwrap(), Default::default())
-            .await
-            .unwrap();
-    }
+    let lines = count_of(&spark, "select count(*) from lineitem").await;
+    let late_lines = count_of(
+        &spark,
+        "select count(*) from lineitem where l_commitdate < l_receiptdate",
+    )
+    .await;
+    let datafusion = datafusion_with(&["orders", "lineitem"]).await;
 
     for exists in ["exists", "not exists"] {
         let query = format!(
@@ -334,20 +319,7 @@ async fn semi_and_anti_joins_shuffle_only_matching_probe_rows() {
         // The stage that scans lineitem (the probe side; it may also read the small orders
         // table it broadcasts) writes only the matching lines.
         let events = log.snapshot(&spark);
-        let mut by_stage: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-        for event in &events {
-            if let SparkListenerEvent::TaskEnd {
-                stage_id,
-                metrics,
-                reason: flint::TaskEndReason::Success,
-                ..
-            } = event
-            {
-                let stage = by_stage.entry(*stage_id).or_default();
-                stage.0 += metrics.input_records;
-                stage.1 += metrics.shuffle_write_records;
-            }
-        }
+        let by_stage = stage_records(&events);
         let (_, shuffled) = by_stage
             .values()
             .find(|(input, _)| *input >= lines)
@@ -374,20 +346,8 @@ async fn semi_join_on_a_join_key_filters_both_join_inputs() {
     )
     .await;
     register_tpch(&spark).await;
-    let lines = "select count(*) from lineitem";
-    let lines: u64 = rows(&spark.sql(lines).await.unwrap().collect().await.unwrap())[0][0]
-        .parse()
-        .unwrap();
-    let datafusion = datafusion::prelude::SessionContext::new_with_config(
-        datafusion::prelude::SessionConfig::new().with_target_partitions(2),
-    );
-    for table in ["customer", "orders", "lineitem"] {
-        let path = tpch_dir().join(format!("{table}.parquet"));
-        datafusion
-            .register_parquet(table, path.to_str().unwrap(), Default::default())
-            .await
-            .unwrap();
-    }
+    let lines = count_of(&spark, "select count(*) from lineitem").await;
+    let datafusion = datafusion_with(&["customer", "orders", "lineitem"]).await;
     let query = "select c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity)
         from customer, orders, lineitem
         where o_orderkey in (select l_orderkey from lineitem group by l_orderkey
@@ -413,20 +373,7 @@ async fn semi_join_on_a_join_key_filters_both_join_inputs() {
 
     // Each stage scanning lineitem for the join shuffles only the lines of those orders.
     let events = log.snapshot(&spark);
-    let mut by_stage: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-    for event in &events {
-        if let SparkListenerEvent::TaskEnd {
-            stage_id,
-            metrics,
-            reason: flint::TaskEndReason::Success,
-            ..
-        } = event
-        {
-            let stage = by_stage.entry(*stage_id).or_default();
-            stage.0 += metrics.input_records;
-            stage.1 += metrics.shuffle_write_records;
-        }
-    }
+    let by_stage = stage_records(&events);
     let scans: Vec<u64> = by_stage
         .values()
         .filter(|(input, _)| *input >= lines)

@@ -1,7 +1,9 @@
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use flint::{SparkListenerEvent, SparkSession};
 
-use crate::common::{EventLog, assert_same_rows, register_tpch, rows, session, tpch_dir};
+use crate::common::{
+    EventLog, assert_same_rows, count_of, datafusion_with, register_tpch, rows, session,
+    stage_records,
+};
 
 fn query_text(n: usize) -> String {
     let path = format!(
@@ -75,22 +77,13 @@ async fn tpch_queries_match_datafusion_with_partitioned_joins() {
 
     // q7's suppliers of two nations filter lineitem before the orders-lineitem shuffle: the
     // stage scanning lineitem writes far fewer rows than the query's date range holds.
-    let in_range = "select count(*) from lineitem
-        where l_shipdate between date '1995-01-01' and date '1996-12-31'";
-    let in_range: u64 = rows(&spark.sql(in_range).await.unwrap().collect().await.unwrap())[0][0]
-        .parse()
-        .unwrap();
-    let lines: u64 = rows(
-        &spark
-            .sql("select count(*) from lineitem")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    )[0][0]
-        .parse()
-        .unwrap();
+    let in_range = count_of(
+        &spark,
+        "select count(*) from lineitem
+         where l_shipdate between date '1995-01-01' and date '1996-12-31'",
+    )
+    .await;
+    let lines = count_of(&spark, "select count(*) from lineitem").await;
     let log = EventLog::attach(&spark);
     spark
         .sql(&query_text(7))
@@ -99,20 +92,7 @@ async fn tpch_queries_match_datafusion_with_partitioned_joins() {
         .collect()
         .await
         .unwrap();
-    let mut by_stage: std::collections::BTreeMap<u32, (u64, u64)> = Default::default();
-    for event in log.snapshot(&spark) {
-        if let SparkListenerEvent::TaskEnd {
-            stage_id,
-            metrics,
-            reason: flint::TaskEndReason::Success,
-            ..
-        } = event
-        {
-            let stage = by_stage.entry(stage_id).or_default();
-            stage.0 += metrics.input_records;
-            stage.1 += metrics.shuffle_write_records;
-        }
-    }
+    let by_stage = stage_records(&log.snapshot(&spark));
     let (_, shuffled) = by_stage
         .values()
         .find(|(input, _)| *input >= lines)
@@ -128,18 +108,8 @@ async fn tpch_queries_match_datafusion_with_partitioned_joins() {
 pub async fn check_tpch(spark: &SparkSession) {
     register_tpch(spark).await;
 
-    let oracle = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
     // The oracle is plain DataFusion plus the Spark functions Flint adds (`year`).
-    for function in flint_executor::functions::spark_functions() {
-        oracle.register_udf(function.as_ref().clone());
-    }
-    for table in flint_datagen::TPCH_TABLES {
-        let path = tpch_dir().join(format!("{table}.parquet"));
-        oracle
-            .register_parquet(table, path.to_str().unwrap(), ParquetReadOptions::default())
-            .await
-            .unwrap();
-    }
+    let oracle = datafusion_with(&flint_datagen::TPCH_TABLES).await;
 
     for n in 1..=22 {
         let text = query_text(n);
