@@ -3,7 +3,7 @@
 //! input of a `CoalescePartitionsExec` or `SortPreservingMergeExec` becomes a single-block
 //! shuffle whose map outputs the next stage merges. Everything else stays pipelined.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -16,7 +16,7 @@ use datafusion::physical_expr::{Partitioning, PhysicalExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::joins::{
-    HashJoinExec, HashJoinExecBuilder, NestedLoopJoinExec, PartitionMode,
+    HashJoinExec, HashJoinExecBuilder, JoinOnRef, NestedLoopJoinExec, PartitionMode,
 };
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
@@ -99,7 +99,9 @@ impl StageGraph {
         let plan = unproject_series_generators(plan)?;
         let plan = push_semi_joins_into_inner_joins(plan)?;
         let plan = filter_shuffles_by_broadcast_joins(plan)?;
-        let plan = distribute_left_preserving_joins(plan)?;
+        let mut small_outputs = HashSet::new();
+        let plan = distribute_left_preserving_joins(plan, &mut small_outputs)?;
+        let plan = filter_by_small_join_outputs(plan, &small_outputs)?;
         let sql_plan = SqlPlanInfo::from_plan(&plan);
         let mut node_ids = NodeIds::default();
         let result_plan = cut_node(plan, next_shuffle_id, &mut shuffles, &mut node_ids)?;
@@ -171,8 +173,10 @@ fn reduces_probe_side(join: &HashJoinExec) -> bool {
 /// rely on, the old one is restored.
 fn distribute_left_preserving_joins(
     plan: Arc<dyn ExecutionPlan>,
+    small_outputs: &mut HashSet<usize>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
+        let mut small_output = false;
         let partition_count =
             |p: &Arc<dyn ExecutionPlan>| p.properties().output_partitioning().partition_count();
         let old_partitioning = node.properties().output_partitioning().clone();
@@ -189,6 +193,8 @@ fn distribute_left_preserving_joins(
             let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
             let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
             let (left, right) = if reduces_probe_side(join) {
+                // At most one row per build-side row comes out.
+                small_output = true;
                 // The broadcast build side is read twice: to cut the probe side down to the
                 // rows that can match, then hashed for the join. One shuffle serves both.
                 let build = Arc::clone(join.left());
@@ -231,6 +237,9 @@ fn distribute_left_preserving_joins(
         } else {
             return Ok(Transformed::no(node));
         };
+        if small_output {
+            small_outputs.insert(node_address(&replaced));
+        }
         let new_partitioning = replaced.properties().output_partitioning().clone();
         let restored: Arc<dyn ExecutionPlan> = match old_partitioning {
             Partitioning::Hash(..) if new_partitioning != old_partitioning => {
@@ -298,8 +307,16 @@ fn push_semi_joins_into_inner_joins(
             return Ok(Transformed::no(node));
         };
         let (Some(left), Some(right)) = (
-            keep_matching_rows(inner.left(), semi.left(), build_key, left_key)?,
-            keep_matching_rows(inner.right(), semi.left(), build_key, right_key)?,
+            keep_matching_rows(
+                inner.left(),
+                semi.left(),
+                &[(Arc::clone(build_key), Arc::clone(left_key))],
+            )?,
+            keep_matching_rows(
+                inner.right(),
+                semi.left(),
+                &[(Arc::clone(build_key), Arc::clone(right_key))],
+            )?,
         ) else {
             return Ok(Transformed::no(node));
         };
@@ -332,21 +349,23 @@ fn unprojected(projection: Option<&[usize]>, column: usize) -> Option<usize> {
 fn keep_matching_rows(
     exchange: &Arc<dyn ExecutionPlan>,
     build: &Arc<dyn ExecutionPlan>,
-    build_key: &Arc<dyn PhysicalExpr>,
-    key: &Arc<dyn PhysicalExpr>,
+    on: JoinOnRef,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(repartition) = exchange.downcast_ref::<RepartitionExec>() else {
         return Ok(None);
     };
-    if !matches!(repartition.partitioning(), Partitioning::Hash(..))
-        || key.data_type(&repartition.input().schema())? != build_key.data_type(&build.schema())?
-    {
+    if !matches!(repartition.partitioning(), Partitioning::Hash(..)) {
         return Ok(None);
+    }
+    for (build_key, key) in on {
+        if key.data_type(&repartition.input().schema())? != build_key.data_type(&build.schema())? {
+            return Ok(None);
+        }
     }
     let matching = HashJoinExecBuilder::new(
         Arc::clone(build),
         Arc::clone(repartition.input()),
-        vec![(Arc::clone(build_key), Arc::clone(key))],
+        on.to_vec(),
         JoinType::RightSemi,
     )
     .with_partition_mode(PartitionMode::CollectLeft)
@@ -355,6 +374,76 @@ fn keep_matching_rows(
         matching,
         repartition.partitioning().clone(),
     )?)))
+}
+
+/// A partitioned join one of whose inputs is known to be small (the output of a semi, anti
+/// or mark join whose left side was broadcast, so no bigger than that side), and whose other
+/// input's rows without a key match cannot change the result (an inner join, or a semi/anti
+/// join preserving the small side: TPC-H q21's `NOT EXISTS`), broadcasts the small input's
+/// shuffle output to filter the other input before its shuffle, like Spark's runtime filter.
+fn filter_by_small_join_outputs(
+    plan: Arc<dyn ExecutionPlan>,
+    small: &HashSet<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(join) = node.downcast_ref::<HashJoinExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        if *join.partition_mode() != PartitionMode::Partitioned
+            || join.null_equality() != datafusion::common::NullEquality::NullEqualsNothing
+        {
+            return Ok(Transformed::no(node));
+        }
+        let is_small = |side: &Arc<dyn ExecutionPlan>| {
+            side.downcast_ref::<RepartitionExec>()
+                .is_some_and(|exchange| small.contains(&node_address(exchange.input())))
+        };
+        let join_type = *join.join_type();
+        let filter_left = is_small(join.right())
+            && matches!(
+                join_type,
+                JoinType::Inner | JoinType::RightSemi | JoinType::RightAnti
+            );
+        let filter_right = !filter_left
+            && is_small(join.left())
+            && matches!(
+                join_type,
+                JoinType::Inner | JoinType::LeftSemi | JoinType::LeftAnti
+            );
+        let (small_side, filtered_side, on): (_, _, Vec<_>) = if filter_left {
+            let on = join
+                .on()
+                .iter()
+                .map(|(l, r)| (Arc::clone(r), Arc::clone(l)));
+            (join.right(), join.left(), on.collect())
+        } else if filter_right {
+            let on = join
+                .on()
+                .iter()
+                .map(|(l, r)| (Arc::clone(l), Arc::clone(r)));
+            (join.left(), join.right(), on.collect())
+        } else {
+            return Ok(Transformed::no(node));
+        };
+        // The broadcast reads the small input's shuffle: one exchange, two readers.
+        let build: Arc<dyn ExecutionPlan> =
+            Arc::new(CoalescePartitionsExec::new(Arc::clone(small_side)));
+        let Some(filtered) = keep_matching_rows(filtered_side, &build, &on)? else {
+            return Ok(Transformed::no(node));
+        };
+        let children = if filter_left {
+            vec![filtered, Arc::clone(join.right())]
+        } else {
+            vec![Arc::clone(join.left()), filtered]
+        };
+        let join = join
+            .builder()
+            .with_new_children(children)?
+            .reset_state()
+            .build_exec()?;
+        Ok(Transformed::yes(join))
+    })
+    .map(|t| t.data)
 }
 
 /// A broadcast inner join drops every probe row whose key is not in its small build side.
@@ -411,7 +500,7 @@ fn filter_below_shuffle(
     if plan.is::<RepartitionExec>() {
         let key: Arc<dyn PhysicalExpr> =
             Arc::new(Column::new(plan.schema().field(column).name(), column));
-        return keep_matching_rows(plan, build, build_key, &key);
+        return keep_matching_rows(plan, build, &[(Arc::clone(build_key), key)]);
     }
     let rebuild = |child: usize, new_child: Arc<dyn ExecutionPlan>| {
         let mut children: Vec<_> = plan.children().into_iter().cloned().collect();

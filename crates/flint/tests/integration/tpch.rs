@@ -101,6 +101,28 @@ async fn tpch_queries_match_datafusion_with_partitioned_joins() {
         *shuffled < in_range / 4,
         "{shuffled} lineitem rows shuffled of {in_range} in range: {by_stage:?}"
     );
+
+    // q21 scans lineitem three times; each scanning stage shuffles only lines of the few
+    // orders its broadcast (or small semi-join) side selects, not every late line.
+    let log = EventLog::attach(&spark);
+    spark
+        .sql(&query_text(21))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let by_stage = stage_records(&log.snapshot(&spark));
+    let scans: Vec<u64> = by_stage
+        .values()
+        .filter(|(input, _)| *input >= lines)
+        .map(|(_, shuffled)| *shuffled)
+        .collect();
+    assert_eq!(scans.len(), 3, "{by_stage:?}");
+    assert!(
+        scans.iter().all(|shuffled| *shuffled < lines / 10),
+        "a lineitem scan was shuffled whole: {by_stage:?}"
+    );
     spark.stop();
 }
 
