@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use flint::{SparkListenerEvent, SparkSession};
 
 use crate::common::{
@@ -84,46 +86,48 @@ async fn tpch_queries_match_datafusion_with_partitioned_joins() {
     )
     .await;
     let lines = count_of(&spark, "select count(*) from lineitem").await;
-    let log = EventLog::attach(&spark);
-    spark
-        .sql(&query_text(7))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let by_stage = stage_records(&log.snapshot(&spark));
-    let (_, shuffled) = by_stage
-        .values()
-        .find(|(input, _)| *input >= lines)
-        .unwrap_or_else(|| panic!("no stage scanned lineitem: {by_stage:?}"));
+    let (scans, by_stage) = lineitem_scans(&spark, 7, lines).await;
+    let [shuffled] = scans[..] else {
+        panic!("one lineitem scan expected: {by_stage:?}");
+    };
     assert!(
-        *shuffled < in_range / 4,
+        shuffled < in_range / 4,
         "{shuffled} lineitem rows shuffled of {in_range} in range: {by_stage:?}"
     );
 
     // q21 scans lineitem three times; each scanning stage shuffles only lines of the few
     // orders its broadcast (or small semi-join) side selects, not every late line.
-    let log = EventLog::attach(&spark);
-    spark
-        .sql(&query_text(21))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let by_stage = stage_records(&log.snapshot(&spark));
-    let scans: Vec<u64> = by_stage
-        .values()
-        .filter(|(input, _)| *input >= lines)
-        .map(|(_, shuffled)| *shuffled)
-        .collect();
+    let (scans, by_stage) = lineitem_scans(&spark, 21, lines).await;
     assert_eq!(scans.len(), 3, "{by_stage:?}");
     assert!(
         scans.iter().all(|shuffled| *shuffled < lines / 10),
         "a lineitem scan was shuffled whole: {by_stage:?}"
     );
     spark.stop();
+}
+
+/// Runs TPC-H query `n`; returns the shuffle records written by each stage that scanned
+/// lineitem (read at least its `lines` rows), and every stage's records.
+async fn lineitem_scans(
+    spark: &SparkSession,
+    n: usize,
+    lines: u64,
+) -> (Vec<u64>, BTreeMap<u32, (u64, u64)>) {
+    let log = EventLog::attach(spark);
+    spark
+        .sql(&query_text(n))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let by_stage = stage_records(&log.snapshot(spark));
+    let scans = by_stage
+        .values()
+        .filter(|(input, _)| *input >= lines)
+        .map(|(_, shuffled)| *shuffled)
+        .collect();
+    (scans, by_stage)
 }
 
 /// Runs the 22 queries on `spark` and compares each with single-process DataFusion.
