@@ -77,17 +77,13 @@ pub(crate) fn node_address(node: &Arc<dyn ExecutionPlan>) -> usize {
 }
 
 impl NodeIds {
-    fn address(node: &Arc<dyn ExecutionPlan>) -> usize {
-        node_address(node)
-    }
-
     fn record(&mut self, node: &Arc<dyn ExecutionPlan>, id: u32) {
-        self.by_address.insert(Self::address(node), id);
+        self.by_address.insert(node_address(node), id);
     }
 
     fn stage(&self, stage_plan: &Arc<dyn ExecutionPlan>) -> StageNodeIds {
         StageNodeIds::of(stage_plan, |node| {
-            self.by_address.get(&Self::address(node)).copied()
+            self.by_address.get(&node_address(node)).copied()
         })
     }
 }
@@ -97,7 +93,6 @@ impl StageGraph {
     pub fn cut(plan: Arc<dyn ExecutionPlan>, next_shuffle_id: &AtomicU32) -> Result<StageGraph> {
         let mut shuffles = BTreeMap::new();
         let plan = unproject_series_generators(plan)?;
-        let plan = push_semi_joins_into_inner_joins(plan)?;
         let plan = filter_shuffles_by_broadcast_joins(plan)?;
         let mut small_outputs = HashSet::new();
         let plan = distribute_left_preserving_joins(plan, &mut small_outputs)?;
@@ -252,89 +247,6 @@ fn distribute_left_preserving_joins(
     .map(|t| t.data)
 }
 
-/// A broadcast semi join keeping the rows of an inner join whose key column is in a small
-/// set (`x IN (subquery)` over `a JOIN b ON a.k = b.k`, TPC-H q18) keeps exactly the rows
-/// built from inputs whose key is in that set. Flint filters both of the inner join's inputs
-/// by the set before they are shuffled (Spark pushes such a semi join through the join,
-/// `PushLeftSemiLeftAntiThroughJoin`, and filters the other side at run time,
-/// `InjectRuntimeFilter`), instead of shuffling both inputs whole and dropping most of the
-/// join's rows afterwards. The semi join stays on top; its build side is one shuffle read
-/// three times.
-fn push_semi_joins_into_inner_joins(
-    plan: Arc<dyn ExecutionPlan>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    use datafusion::common::NullEquality;
-
-    plan.transform_up(|node| {
-        let Some(semi) = node.downcast_ref::<HashJoinExec>() else {
-            return Ok(Transformed::no(node));
-        };
-        let [(build_key, probe_key)] = semi.on() else {
-            return Ok(Transformed::no(node));
-        };
-        let Some(inner) = semi.right().downcast_ref::<HashJoinExec>() else {
-            return Ok(Transformed::no(node));
-        };
-        let Some(probe_column) = probe_key.downcast_ref::<Column>() else {
-            return Ok(Transformed::no(node));
-        };
-        if *semi.partition_mode() != PartitionMode::CollectLeft
-            || *semi.join_type() != JoinType::RightSemi
-            || semi.filter().is_some()
-            || semi.null_equality() != NullEquality::NullEqualsNothing
-            || *inner.join_type() != JoinType::Inner
-            || *inner.partition_mode() != PartitionMode::Partitioned
-            || inner.null_equality() != NullEquality::NullEqualsNothing
-        {
-            return Ok(Transformed::no(node));
-        }
-        // The inner join's input column the semi join's key reads, and the key it equals.
-        let Some(joined_index) = unprojected(inner.projection.as_deref(), probe_column.index())
-        else {
-            return Ok(Transformed::no(node));
-        };
-        let left_width = inner.left().schema().fields().len();
-        let (on_left, column_index) = if joined_index < left_width {
-            (true, joined_index)
-        } else {
-            (false, joined_index - left_width)
-        };
-        let Some((left_key, right_key)) = inner.on().iter().find(|(left, right)| {
-            let key = if on_left { left } else { right };
-            key.downcast_ref::<Column>()
-                .is_some_and(|column| column.index() == column_index)
-        }) else {
-            return Ok(Transformed::no(node));
-        };
-        let (Some(left), Some(right)) = (
-            keep_matching_rows(
-                inner.left(),
-                semi.left(),
-                &[(Arc::clone(build_key), Arc::clone(left_key))],
-            )?,
-            keep_matching_rows(
-                inner.right(),
-                semi.left(),
-                &[(Arc::clone(build_key), Arc::clone(right_key))],
-            )?,
-        ) else {
-            return Ok(Transformed::no(node));
-        };
-        let inner = inner
-            .builder()
-            .with_new_children(vec![left, right])?
-            .reset_state()
-            .build_exec()?;
-        let semi = semi
-            .builder()
-            .with_new_children(vec![Arc::clone(semi.left()), inner])?
-            .reset_state()
-            .build_exec()?;
-        Ok(Transformed::yes(semi))
-    })
-    .map(|t| t.data)
-}
-
 /// The column before an operator's own output projection (a list of indices) that output
 /// column `column` is.
 fn unprojected(projection: Option<&[usize]>, column: usize) -> Option<usize> {
@@ -446,12 +358,15 @@ fn filter_by_small_join_outputs(
     .map(|t| t.data)
 }
 
-/// A broadcast inner join drops every probe row whose key is not in its small build side.
-/// When that key column comes, through projections, filters and inner joins, from the input
-/// of a shuffle further down the probe side (TPC-H q7: suppliers of two nations joined to the
-/// output of a partitioned `orders`-`lineitem` join), Flint drops those rows before the
+/// A broadcast inner or semi join drops every probe row whose key is not in its small build
+/// side. When that key column comes, through projections, filters and inner joins, from the
+/// input of a shuffle further down the probe side (TPC-H q7: suppliers of two nations joined
+/// to the output of a partitioned `orders`-`lineitem` join), Flint drops those rows before the
 /// shuffle instead of after it: Spark's runtime filter (`InjectRuntimeFilter`), exact rather
-/// than a bloom filter since the build side is broadcast anyway.
+/// than a bloom filter since the build side is broadcast anyway. Through an inner join on
+/// that very key both of its inputs are filtered (TPC-H q18's `o_orderkey IN (subquery)` over
+/// `orders JOIN lineitem`; Spark pushes such a semi join through the join,
+/// `PushLeftSemiLeftAntiThroughJoin`). The build side is one shuffle however many read it.
 fn filter_shuffles_by_broadcast_joins(
     plan: Arc<dyn ExecutionPlan>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -460,7 +375,7 @@ fn filter_shuffles_by_broadcast_joins(
             return Ok(Transformed::no(node));
         };
         if *join.partition_mode() != PartitionMode::CollectLeft
-            || *join.join_type() != JoinType::Inner
+            || !matches!(join.join_type(), JoinType::Inner | JoinType::RightSemi)
             || join.null_equality() != datafusion::common::NullEquality::NullEqualsNothing
         {
             return Ok(Transformed::no(node));
@@ -538,16 +453,35 @@ fn filter_below_shuffle(
             return Ok(None);
         };
         let left_width = join.left().schema().fields().len();
-        let (child, input, source) = if joined < left_width {
-            (0, join.left(), joined)
+        let (side, source) = if joined < left_width {
+            (0, joined)
         } else {
-            (1, join.right(), joined - left_width)
+            (1, joined - left_width)
         };
-        let Some(input) = filter_below_shuffle(input, source, build, build_key)? else {
-            return Ok(None);
-        };
+        // Every row of an inner join has equal keys on both sides, so when the column is a
+        // key, the other side's key column is filtered too.
+        let other_source = join.on().iter().find_map(|pair| {
+            let [this, other] = if side == 0 {
+                [&pair.0, &pair.1]
+            } else {
+                [&pair.1, &pair.0]
+            };
+            let this = this.downcast_ref::<Column>()?;
+            let other = other.downcast_ref::<Column>()?;
+            (this.index() == source).then_some(other.index())
+        });
         let mut children = vec![Arc::clone(join.left()), Arc::clone(join.right())];
-        children[child] = input;
+        let mut filtered = false;
+        for (child, column) in [(side, Some(source)), (1 - side, other_source)] {
+            let Some(column) = column else { continue };
+            if let Some(input) = filter_below_shuffle(&children[child], column, build, build_key)? {
+                children[child] = input;
+                filtered = true;
+            }
+        }
+        if !filtered {
+            return Ok(None);
+        }
         return join
             .builder()
             .with_new_children(children)?
