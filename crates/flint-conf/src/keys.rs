@@ -62,7 +62,7 @@ entries! {
     UI_ENABLED = "spark.ui.enabled", Some("true"), "Serve the application's web UI and /api/v1 REST API from the driver.";
     UI_PORT = "spark.ui.port", Some("4040"), "Port of the application's web UI; a taken port moves to the next, up to spark.port.maxRetries times; 0 picks a free one.";
     SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";
-    WORKER_TIMEOUT = "spark.worker.timeout", Some("10s"), "Silence after which the master declares a worker dead (Spark: 60s); workers heartbeat every quarter of it.";
+    WORKER_TIMEOUT = "spark.worker.timeout", Some("10s"), "Silence after which the master declares a worker dead (Spark: 60s); workers heartbeat every quarter of it. A driver whose master has been gone this long with no executor left gives up.";
     WORKER_UI_PORT = "spark.worker.ui.port", Some("8081"), "Port of the worker's web UI (flint worker --webui-port); 0 picks a free one, a taken port moves to the next.";
 }
 

@@ -1,11 +1,11 @@
 //! The driver's link to a standalone master (Spark's `StandaloneAppClient`): registers the
 //! application, then follows the master's events for it — executors granted, executors gone,
-//! why it waits — and passes what matters to the scheduler backend. Dropping the client
-//! closes the stream, which the master takes as the application's end.
+//! why it waits, its removal — and passes what matters to the scheduler backend. Dropping
+//! the client closes the stream, which the master takes as the application's end.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flint_conf::format_size;
 use flint_rpc::deploy::master_client::MasterClient;
@@ -61,12 +61,15 @@ pub struct StandaloneAppClient {
 }
 
 impl StandaloneAppClient {
-    /// Registers with the first master that answers and starts following its events.
+    /// Registers with the first master that answers (waiting at most `timeout` for each) and
+    /// starts following its events. A master gone for longer than `master_timeout` while
+    /// the application has no executor left ends the application.
     pub async fn register(
         masters: &[(String, u16)],
         description: AppDescription,
         backend: Arc<StandaloneSchedulerBackend>,
         timeout: Duration,
+        master_timeout: Duration,
     ) -> Result<Self, AppClientError> {
         let request = RegisterApplicationRequest {
             description: Some(ApplicationDescription {
@@ -136,10 +139,14 @@ impl StandaloneAppClient {
             );
             let kill_requests = backend.take_kill_requests();
             let follow = tokio::spawn(follow_events(
-                app_id.clone(),
+                MasterLink {
+                    app_id: app_id.clone(),
+                    master,
+                    client: master_client,
+                    timeout: master_timeout,
+                },
                 events,
                 backend,
-                master_client,
                 kill_requests,
             ));
             return Ok(Self {
@@ -198,13 +205,23 @@ fn request_kill(app_id: &str, executor_id: &str, mut master: MasterClient<Channe
     });
 }
 
-async fn follow_events(
+/// The application's registration with one master.
+struct MasterLink {
     app_id: String,
+    /// `spark://HOST:PORT`.
+    master: String,
+    client: MasterClient<Channel>,
+    /// How long the master may be gone before an application with no executor gives up.
+    timeout: Duration,
+}
+
+async fn follow_events(
+    link: MasterLink,
     mut events: Streaming<flint_rpc::deploy::ApplicationEvent>,
     backend: Arc<StandaloneSchedulerBackend>,
-    master: MasterClient<Channel>,
     mut kill_requests: Option<mpsc::UnboundedReceiver<String>>,
 ) {
+    let app_id = &link.app_id;
     loop {
         let next = tokio::select! {
             next = events.message() => next,
@@ -214,25 +231,16 @@ async fn follow_events(
                     None => std::future::pending().await,
                 }
             } => {
-                request_kill(&app_id, &executor_id, master.clone());
+                request_kill(app_id, &executor_id, link.client.clone());
                 continue;
             }
         };
         let event = match next {
             Ok(Some(event)) => event,
             Ok(None) => {
-                tracing::error!(
-                    "The master closed this application's stream; no new executors will come"
-                );
-                return;
+                return master_lost(&link, "it closed this application's stream", &backend).await;
             }
-            Err(status) => {
-                tracing::error!(
-                    "Connection to the master lost ({}); running executors keep working, lost ones are not replaced",
-                    status.message()
-                );
-                return;
-            }
+            Err(status) => return master_lost(&link, status.message(), &backend).await,
         };
         match event.event {
             Some(application_event::Event::ExecutorAdded(added)) => tracing::info!(
@@ -276,7 +284,43 @@ async fn follow_events(
                 tracing::debug!(app_id = %app_id, "Waiting for executors: {reason}");
                 backend.set_waiting_reason(reason);
             }
+            Some(application_event::Event::Removed(state)) => {
+                backend.application_dead(&format!("Master removed our application: {state}"));
+                return;
+            }
             Some(application_event::Event::Registered(_)) | None => {}
+        }
+    }
+}
+
+/// The master went away without removing the application (Spark's `disconnected`): running
+/// executors keep working, but none can be granted or replaced. Once the master has been
+/// gone for its timeout and no executor is left, the application cannot do anything more
+/// and ends with Spark's "All masters are unresponsive! Giving up.", instead of waiting for
+/// resources forever.
+async fn master_lost(link: &MasterLink, reason: &str, backend: &StandaloneSchedulerBackend) {
+    tracing::warn!(
+        app_id = %link.app_id,
+        "Connection to master {} lost ({reason}); running executors keep working, but no executor can be granted or replaced",
+        link.master
+    );
+    backend.set_waiting_reason(format!(
+        "has lost its master {}: no executor can be granted",
+        link.master
+    ));
+    let since = Instant::now();
+    let check_every = (link.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(check_every).await;
+        if since.elapsed() >= link.timeout && backend.executors().is_empty() {
+            tracing::error!(
+                app_id = %link.app_id,
+                "Master {} has been unreachable for {} s and the application has no executor left",
+                link.master,
+                since.elapsed().as_secs()
+            );
+            backend.application_dead("All masters are unresponsive! Giving up.");
+            return;
         }
     }
 }

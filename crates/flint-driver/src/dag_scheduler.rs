@@ -21,7 +21,8 @@ use crate::{
 };
 use flint_common::now_millis;
 
-/// Spark's `spark.stage.maxConsecutiveAttempts`: attempts of one stage after fetch failures.
+/// Spark's `spark.stage.maxConsecutiveAttempts`: attempts of one stage in a row that may fail
+/// on fetch failures before the job is aborted.
 const MAX_STAGE_ATTEMPTS: u32 = 4;
 
 /// Why a job did not return rows.
@@ -50,8 +51,12 @@ pub struct DagScheduler {
     next_stage_id: AtomicU32,
     shuffle_to_stage: Mutex<HashMap<u32, u32>>,
     stage_attempts: Mutex<HashMap<u32, u32>>,
+    /// Attempts of each stage that failed on a fetch failure since it last succeeded
+    /// (Spark's `Stage.failedAttemptIds`).
+    failed_attempts: Mutex<HashMap<u32, u32>>,
 }
 
+#[derive(Clone, Copy)]
 enum StageKind {
     ShuffleMap(u32),
     Result,
@@ -72,6 +77,7 @@ impl DagScheduler {
             next_stage_id: AtomicU32::new(0),
             shuffle_to_stage: Mutex::default(),
             stage_attempts: Mutex::default(),
+            failed_attempts: Mutex::default(),
         }
     }
 
@@ -249,16 +255,27 @@ impl DagScheduler {
                     continue;
                 };
                 in_flight.remove(&shuffle_id);
+                let stage_id = info.0.stage_id;
                 match outcome {
-                    Ok(outputs) => {
-                        for (_, output) in outputs {
-                            if let TaskOutput::MapStatus(status) = output {
-                                self.map_output_tracker
-                                    .register_map_output(shuffle_id, status);
-                            }
+                    // Outputs were registered as tasks finished; those written by executors
+                    // lost meanwhile were not, and the loop submits the stage again for them.
+                    Ok(_) => {
+                        self.stage_succeeded(stage_id);
+                        let missing = self.map_output_tracker.missing_partitions(shuffle_id);
+                        if !missing.is_empty() {
+                            tracing::info!(
+                                job_id,
+                                stage_id,
+                                "Resubmitting ShuffleMapStage {stage_id} ({description}) because some of its tasks had failed: {}",
+                                missing
+                                    .iter()
+                                    .map(u32::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
                         }
                     }
-                    Err(failure) => self.handle_failure(job_id, info.0.stage_id, failure)?,
+                    Err(failure) => self.handle_failure(job_id, stage_id, failure)?,
                 }
             }
             if !self
@@ -295,6 +312,7 @@ impl DagScheduler {
                 .await;
             match outcome {
                 Ok(mut outputs) => {
+                    self.stage_succeeded(info.stage_id);
                     outputs.sort_by_key(|(partition, _)| *partition);
                     let mut batches = vec![];
                     for (_, output) in outputs {
@@ -338,7 +356,18 @@ impl DagScheduler {
         attempt
     }
 
-    /// Decides what a failed stage attempt means for the job.
+    /// A stage attempt completed: its earlier fetch failures no longer count against it.
+    fn stage_succeeded(&self, stage_id: u32) {
+        self.failed_attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&stage_id);
+    }
+
+    /// Decides what a failed stage attempt means for the job. A fetch failure forgets every
+    /// map output of the executor the fetch went to, not only the one block named: its files
+    /// are most likely all gone, and finding them missing one attempt at a time would use up
+    /// the stage's attempts (Spark's `handleTaskCompletion` for `FetchFailed`).
     fn handle_failure(
         &self,
         job_id: u32,
@@ -347,24 +376,31 @@ impl DagScheduler {
     ) -> Result<(), JobError> {
         match failure {
             TaskSetFailure::Aborted(message) => Err(JobError::Aborted { job_id, message }),
-            TaskSetFailure::FetchFailed(fetch) => {
-                let attempts = self
-                    .stage_attempts
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&stage_id)
-                    .copied()
-                    .unwrap_or(0);
+            TaskSetFailure::FetchFailed { fetch, epoch } => {
+                let failed = {
+                    let mut failed = self
+                        .failed_attempts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let count = failed.entry(stage_id).or_insert(0);
+                    *count += 1;
+                    *count
+                };
                 tracing::warn!(
                     job_id,
                     stage_id,
-                    "Marking stage {stage_id} as failed due to a fetch failure from shuffle {} map {}; resubmitting the map stage",
+                    "Marking stage {stage_id} as failed due to a fetch failure from shuffle {} map {} (executor {}); resubmitting the map stage",
                     fetch.shuffle_id,
-                    fetch.map_index
+                    fetch.map_index,
+                    fetch.executor_id
                 );
                 self.map_output_tracker
                     .unregister_map_output(fetch.shuffle_id, fetch.map_index);
-                if attempts >= MAX_STAGE_ATTEMPTS {
+                if !fetch.executor_id.is_empty() {
+                    self.map_output_tracker
+                        .remove_outputs_on_executor(&fetch.executor_id, Some(epoch));
+                }
+                if failed >= MAX_STAGE_ATTEMPTS {
                     return Err(JobError::Aborted {
                         job_id,
                         message: format!(
@@ -414,6 +450,11 @@ impl DagScheduler {
                     partitions,
                     plan: bytes,
                     node_ids,
+                    shuffle_id: match kind {
+                        StageKind::ShuffleMap(shuffle_id) => Some(shuffle_id),
+                        StageKind::Result => None,
+                    },
+                    map_outputs: Arc::clone(&self.map_output_tracker),
                 };
                 self.task_scheduler.run_task_set(task_set).await
             }
@@ -438,7 +479,7 @@ impl DagScheduler {
             Err(failure) => {
                 let reason = match failure {
                     TaskSetFailure::Aborted(message) => message.clone(),
-                    TaskSetFailure::FetchFailed(fetch) => {
+                    TaskSetFailure::FetchFailed { fetch, .. } => {
                         format!("fetch failed: {}", fetch.message)
                     }
                 };

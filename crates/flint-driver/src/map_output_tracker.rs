@@ -3,34 +3,67 @@ use std::sync::Mutex;
 
 use flint_shuffle::MapStatus;
 
-/// Where every map output of every shuffle lives (Spark's `MapOutputTrackerMaster`).
+/// Where every map output of every shuffle lives (Spark's `MapOutputTrackerMaster`), and the
+/// executor-failure epoch that keeps outputs of lost executors from coming back.
+///
+/// Every time an executor's outputs are removed (it was lost, or a fetch from it failed) the
+/// epoch moves on and the executor is marked as failed at the epoch before. A map task
+/// launched at or before that epoch on that executor may have finished before the loss was
+/// noticed and reported after it: its output is ignored (Spark's `failedEpoch` check in
+/// `DAGScheduler.handleTaskCompletion`). Tasks launched later on the same executor (one that
+/// only failed a fetch and is still alive) count again.
 #[derive(Debug, Default)]
 pub struct MapOutputTracker {
-    shuffles: Mutex<HashMap<u32, Vec<Option<MapStatus>>>>,
+    state: Mutex<TrackerState>,
+}
+
+#[derive(Debug, Default)]
+struct TrackerState {
+    shuffles: HashMap<u32, Vec<Option<MapStatus>>>,
+    epoch: u64,
+    /// The epoch at which each executor's outputs were last removed.
+    failed_epoch: HashMap<String, u64>,
 }
 
 impl MapOutputTracker {
     /// Registers a shuffle with `num_maps` map outputs, keeping outputs already known.
     pub fn register_shuffle(&self, shuffle_id: u32, num_maps: usize) {
         self.lock()
+            .shuffles
             .entry(shuffle_id)
             .or_insert_with(|| vec![None; num_maps]);
     }
 
-    /// Records one map task's output.
-    pub fn register_map_output(&self, shuffle_id: u32, status: MapStatus) {
-        if let Some(outputs) = self.lock().get_mut(&shuffle_id) {
+    /// The current executor-failure epoch; a task records it when it launches.
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Records one map task's output, launched at `task_epoch`; returns false (and records
+    /// nothing) when its executor was lost at or after that epoch, so its files are gone.
+    pub fn register_map_output(&self, shuffle_id: u32, status: MapStatus, task_epoch: u64) -> bool {
+        let mut state = self.lock();
+        if state
+            .failed_epoch
+            .get(&status.executor_id)
+            .is_some_and(|failed| task_epoch <= *failed)
+        {
+            return false;
+        }
+        if let Some(outputs) = state.shuffles.get_mut(&shuffle_id) {
             let index = status.map_index as usize;
             if index < outputs.len() {
                 outputs[index] = Some(status);
             }
         }
+        true
     }
 
     /// Forgets one map output (its block could not be fetched).
     pub fn unregister_map_output(&self, shuffle_id: u32, map_index: u32) {
         if let Some(slot) = self
             .lock()
+            .shuffles
             .get_mut(&shuffle_id)
             .and_then(|o| o.get_mut(map_index as usize))
         {
@@ -38,11 +71,25 @@ impl MapOutputTracker {
         }
     }
 
-    /// Forgets every map output an executor wrote (it is gone and nobody serves its files);
-    /// returns how many were removed.
-    pub fn remove_outputs_on_executor(&self, executor_id: &str) -> usize {
+    /// Forgets every map output an executor wrote (it is gone, or a fetch from it failed, and
+    /// nobody serves its files), marks the executor failed at the current epoch and moves the
+    /// epoch on (Spark's `removeExecutorAndUnregisterOutputs`); returns how many were removed.
+    /// `seen_at` is the epoch the failure was seen at (a failed fetch's task epoch; `None`:
+    /// now): a failure already handled at that epoch or later is not handled again, so a late
+    /// fetch failure does not throw away outputs rewritten since on an executor that lives.
+    pub fn remove_outputs_on_executor(&self, executor_id: &str, seen_at: Option<u64>) -> usize {
+        let mut state = self.lock();
+        let epoch = state.epoch;
+        let seen_at = seen_at.unwrap_or(epoch);
+        if state
+            .failed_epoch
+            .get(executor_id)
+            .is_some_and(|failed| *failed >= seen_at)
+        {
+            return 0;
+        }
         let mut removed = 0;
-        for outputs in self.lock().values_mut() {
+        for outputs in state.shuffles.values_mut() {
             for slot in outputs.iter_mut() {
                 if slot.as_ref().is_some_and(|s| s.executor_id == executor_id) {
                     *slot = None;
@@ -50,18 +97,19 @@ impl MapOutputTracker {
                 }
             }
         }
-        if removed > 0 {
-            tracing::info!(
-                executor_id,
-                "Removed {removed} map outputs of lost executor {executor_id}"
-            );
-        }
+        state.failed_epoch.insert(executor_id.to_string(), epoch);
+        state.epoch += 1;
+        drop(state);
+        tracing::info!(
+            executor_id,
+            "Shuffle files lost for executor: {executor_id} (epoch {epoch}); removed {removed} map outputs"
+        );
         removed
     }
 
     /// Map indexes whose output is missing.
     pub fn missing_partitions(&self, shuffle_id: u32) -> Vec<u32> {
-        match self.lock().get(&shuffle_id) {
+        match self.lock().shuffles.get(&shuffle_id) {
             Some(outputs) => outputs
                 .iter()
                 .enumerate()
@@ -75,16 +123,70 @@ impl MapOutputTracker {
     /// True when every map output of the shuffle is known.
     pub fn is_available(&self, shuffle_id: u32) -> bool {
         self.lock()
+            .shuffles
             .get(&shuffle_id)
             .is_some_and(|outputs| outputs.iter().all(Option::is_some))
     }
 
     /// Every map output of an available shuffle.
     pub fn statuses(&self, shuffle_id: u32) -> Option<Vec<MapStatus>> {
-        self.lock().get(&shuffle_id)?.iter().cloned().collect()
+        self.lock()
+            .shuffles
+            .get(&shuffle_id)?
+            .iter()
+            .cloned()
+            .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Vec<Option<MapStatus>>>> {
-        self.shuffles.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(map_index: u32, executor_id: &str) -> MapStatus {
+        MapStatus {
+            map_index,
+            map_id: u64::from(map_index),
+            executor_id: executor_id.into(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            data_path: String::new(),
+            index_path: String::new(),
+            partition_lengths: vec![0],
+            records_written: 0,
+        }
+    }
+
+    /// An output that finished on an executor before its loss was noticed, but is reported
+    /// after it, is not registered; one launched after the loss on a live executor is.
+    #[test]
+    fn outputs_of_lost_executors_do_not_come_back() {
+        let tracker = MapOutputTracker::default();
+        tracker.register_shuffle(0, 3);
+        let launched = tracker.epoch();
+        assert!(tracker.register_map_output(0, status(0, "0"), launched));
+        assert!(tracker.register_map_output(0, status(1, "1"), launched));
+        assert_eq!(tracker.remove_outputs_on_executor("0", None), 1);
+        assert_eq!(tracker.missing_partitions(0), [0, 2]);
+        // Launched before the loss, reported after it.
+        assert!(!tracker.register_map_output(0, status(2, "0"), launched));
+        assert_eq!(tracker.missing_partitions(0), [0, 2]);
+        // Other executors are not affected.
+        assert!(tracker.register_map_output(0, status(2, "1"), launched));
+        // A fetch failure on an executor that lives on: later tasks on it count again.
+        let relaunched = tracker.epoch();
+        assert!(relaunched > launched);
+        assert!(tracker.register_map_output(0, status(0, "0"), relaunched));
+        assert!(tracker.is_available(0));
+        // A late fetch failure from a task launched before the loss changes nothing.
+        assert_eq!(tracker.remove_outputs_on_executor("0", Some(launched)), 0);
+        assert!(tracker.is_available(0));
+        assert_eq!(tracker.remove_outputs_on_executor("1", None), 2);
+        assert_eq!(tracker.missing_partitions(0), [1, 2]);
+        assert!(tracker.statuses(0).is_none());
     }
 }

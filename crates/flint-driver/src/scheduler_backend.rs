@@ -9,6 +9,12 @@ pub trait SchedulerBackend: Send + Sync + std::fmt::Debug {
     /// Task slots across all executors.
     fn total_cores(&self) -> usize;
 
+    /// Why no task can run any more (the cluster removed the application), if so: task sets
+    /// are aborted with it instead of retrying.
+    fn dead_reason(&self) -> Option<String> {
+        None
+    }
+
     /// Runs a task on some executor and returns the executor's id, host and the result.
     async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult);
 

@@ -47,6 +47,9 @@ struct BackendState {
     waiting_reason: Option<String>,
     /// Set by `stop`: executors leaving now are expected.
     stopping: bool,
+    /// Why the application can run no more tasks (the master removed it, or the master has
+    /// been gone too long with no executor left); set once.
+    dead: Option<String>,
 }
 
 impl BackendState {
@@ -77,7 +80,7 @@ impl BackendState {
                 let _ = reply.send(lost(executor_id, reason));
             }
         }
-        map_outputs.remove_outputs_on_executor(executor_id);
+        map_outputs.remove_outputs_on_executor(executor_id, None);
     }
 }
 
@@ -122,6 +125,7 @@ impl StandaloneSchedulerBackend {
             launched_any: false,
             waiting_reason: None,
             stopping: false,
+            dead: None,
         }));
         let changes = Arc::new(watch::Sender::new(0u64));
         let service = DriverService {
@@ -185,6 +189,23 @@ impl StandaloneSchedulerBackend {
         self.changes.send_modify(|v| *v += 1);
     }
 
+    /// The application is over for the cluster (Spark's `StandaloneSchedulerBackend.dead`):
+    /// tasks waiting for an executor or running fail, and every later task set is aborted
+    /// with `reason`.
+    pub fn application_dead(&self, reason: &str) {
+        let mut state = self.lock();
+        if state.dead.is_some() || state.stopping {
+            return;
+        }
+        tracing::error!("Application has been killed. Reason: {reason}");
+        state.dead = Some(reason.to_string());
+        for (_, reply) in state.pending.drain() {
+            let _ = reply.send(lost("?", reason));
+        }
+        drop(state);
+        self.changes.send_modify(|v| *v += 1);
+    }
+
     /// The port executors dial.
     pub fn port(&self) -> u16 {
         self.port
@@ -221,12 +242,19 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
         self.expected_cores
     }
 
+    fn dead_reason(&self) -> Option<String> {
+        self.lock().dead.clone()
+    }
+
     async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
         let task_id = task.task_id;
         let mut changes = self.changes.subscribe();
         let (executor_id, host, outbound, result) = loop {
             {
                 let mut state = self.lock();
+                if let Some(reason) = &state.dead {
+                    return ("?".into(), "?".into(), lost("?", reason));
+                }
                 let chosen = state
                     .executors
                     .iter()

@@ -1,4 +1,5 @@
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use flint_executor::{TaskDescription, TaskFailureReason, TaskOutput};
@@ -6,7 +7,9 @@ use flint_shuffle::FetchFailure;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use crate::{SparkListenerEvent, StageNodeIds, TaskEndReason, TaskInfo, TaskScheduler};
+use crate::{
+    MapOutputTracker, SparkListenerEvent, StageNodeIds, TaskEndReason, TaskInfo, TaskScheduler,
+};
 use flint_common::now_millis;
 
 /// The tasks of one stage attempt (Spark's `TaskSet`).
@@ -21,6 +24,10 @@ pub(crate) struct TaskSet {
     pub plan: Bytes,
     /// The query-graph node of each node of the plan, for the tasks' SQL metrics.
     pub node_ids: StageNodeIds,
+    /// The shuffle a map stage writes: each map output is registered as its task succeeds.
+    pub shuffle_id: Option<u32>,
+    /// Map outputs and the executor-failure epoch each task launches at.
+    pub map_outputs: Arc<MapOutputTracker>,
 }
 
 /// Why a stage attempt did not complete.
@@ -29,7 +36,8 @@ pub(crate) enum TaskSetFailure {
     /// A task failed too often or could not run: the job fails with this message.
     Aborted(String),
     /// A task could not read a parent's shuffle block: the parent stage must be recomputed.
-    FetchFailed(FetchFailure),
+    /// `epoch` is the executor-failure epoch the task launched at.
+    FetchFailed { fetch: FetchFailure, epoch: u64 },
 }
 
 /// Runs one task set: launches tasks as slots free up, retries failures up to
@@ -42,6 +50,7 @@ pub(crate) struct TaskSetManager<'a> {
 struct Finished {
     partition: u32,
     attempt: u32,
+    epoch: u64,
     task_info: TaskInfo,
     result: flint_executor::TaskResult,
 }
@@ -89,6 +98,7 @@ impl<'a> TaskSetManager<'a> {
                     let backend = self.scheduler.backend().clone();
                     let bus = self.scheduler.listener_bus();
                     let launch_time = now_millis();
+                    let epoch = set.map_outputs.epoch();
                     let (stage_id, stage_attempt, task_id) = (set.stage_id, set.stage_attempt, task.task_id);
                     bus.post(SparkListenerEvent::TaskStart {
                         stage_id,
@@ -104,6 +114,7 @@ impl<'a> TaskSetManager<'a> {
                         Finished {
                             partition,
                             attempt,
+                            epoch,
                             task_info: TaskInfo {
                                 task_id, index: partition, attempt, launch_time, finish_time: now_millis(),
                                 executor_id, host,
@@ -113,7 +124,7 @@ impl<'a> TaskSetManager<'a> {
                     });
                 }
                 Some(finished) = running.next(), if !running.is_empty() => {
-                    let Finished { partition, attempt, task_info, mut result } = finished;
+                    let Finished { partition, attempt, epoch, task_info, mut result } = finished;
                     let operators = std::mem::take(&mut result.metrics.operators);
                     let duration = task_info.finish_time.saturating_sub(task_info.launch_time);
                     // As Spark's SQL metrics, only successful attempts count.
@@ -142,6 +153,15 @@ impl<'a> TaskSetManager<'a> {
                     });
                     match outcome {
                         Ok(output) => {
+                            if let (Some(shuffle_id), TaskOutput::MapStatus(status)) = (set.shuffle_id, &output)
+                                && !set.map_outputs.register_map_output(shuffle_id, status.clone(), epoch)
+                            {
+                                tracing::info!(
+                                    stage_id = set.stage_id, task_id = task_info.task_id,
+                                    "Ignoring possibly bogus ShuffleMapTask({}, {partition}) completion from executor {}: the executor was lost after the task launched",
+                                    set.stage_id, task_info.executor_id
+                                );
+                            }
                             outputs.push((partition, output));
                             tracing::info!(
                                 stage_id = set.stage_id, task_id = task_info.task_id, duration_ms = duration,
@@ -158,7 +178,10 @@ impl<'a> TaskSetManager<'a> {
                             );
                             tracing::warn!(stage_id = set.stage_id, task_id = task_info.task_id, "{lost}");
                             if let TaskFailureReason::FetchFailed(fetch) = failure {
-                                return Err(TaskSetFailure::FetchFailed(fetch));
+                                return Err(TaskSetFailure::FetchFailed { fetch, epoch });
+                            }
+                            if let Some(reason) = self.scheduler.backend().dead_reason() {
+                                return Err(TaskSetFailure::Aborted(reason));
                             }
                             let count = failures.entry(partition).or_default();
                             if failure.counts_towards_task_failures() {

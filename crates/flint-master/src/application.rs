@@ -134,6 +134,9 @@ pub(crate) enum ApplicationEvent {
     },
     /// No executor could be placed; the text says what is short.
     Waiting(String),
+    /// The master ended the application in this state (Spark's `ApplicationRemoved`); the
+    /// last event the driver gets.
+    Removed(ApplicationState),
 }
 
 /// One application (Spark's `ApplicationInfo`).

@@ -172,6 +172,13 @@ pub(crate) enum MasterEvent {
     RegisterWorker(WorkerRegistration, oneshot::Sender<RegistrationOutcome>),
     /// Answered with `true` when the worker is unknown and must register again.
     Heartbeat(String, oneshot::Sender<bool>),
+    /// A worker is gone before its timeout: it said it is stopping, or it could not be
+    /// reached to launch something. Removed at once, as Spark's master removes a worker
+    /// whose connection drops.
+    WorkerLost {
+        worker_id: String,
+        reason: String,
+    },
     CheckForWorkerTimeOut,
     RequestState(oneshot::Sender<MasterSnapshot>),
     /// A driver registers; answered with the application's id.
@@ -352,6 +359,10 @@ impl Master {
                 MasterEvent::Heartbeat(worker_id, reply) => {
                     let _ = reply.send(self.heartbeat(&worker_id));
                 }
+                MasterEvent::WorkerLost { worker_id, reason } => {
+                    self.remove_worker(&worker_id, &reason);
+                    self.schedule();
+                }
                 MasterEvent::CheckForWorkerTimeOut => {
                     self.time_out_dead_workers();
                     self.schedule();
@@ -520,33 +531,52 @@ impl Master {
     fn time_out_dead_workers(&mut self) {
         let now = now_millis();
         let timeout_ms = self.config.worker_timeout.as_millis() as u64;
-        let mut lost = vec![];
-        let mut lost_drivers = vec![];
-        for worker in self.workers.values_mut() {
-            if worker.state == WorkerState::Alive
-                && now.saturating_sub(worker.last_heartbeat_ms) > timeout_ms
-            {
-                tracing::warn!(
-                    worker_id = %worker.id,
-                    "Removing {} because we got no heartbeat in {} seconds",
-                    worker.id,
-                    self.config.worker_timeout.as_secs_f64()
-                );
-                tracing::info!(
-                    worker_id = %worker.id,
-                    "Removing worker {} on {}:{}",
-                    worker.id,
-                    worker.host,
-                    worker.port
-                );
-                worker.state = WorkerState::Dead;
-                worker.cores_used = 0;
-                worker.memory_used_mib = 0;
-                worker.client = None;
-                lost.extend(std::mem::take(&mut worker.executors));
-                lost_drivers.extend(std::mem::take(&mut worker.drivers));
-            }
+        let silent: Vec<String> = self
+            .workers
+            .values()
+            .filter(|w| {
+                w.state == WorkerState::Alive
+                    && now.saturating_sub(w.last_heartbeat_ms) > timeout_ms
+            })
+            .map(|w| w.id.clone())
+            .collect();
+        for worker_id in silent {
+            tracing::warn!(
+                worker_id = %worker_id,
+                "Removing {worker_id} because we got no heartbeat in {} seconds",
+                self.config.worker_timeout.as_secs_f64()
+            );
+            self.remove_worker(&worker_id, "no heartbeat");
         }
+        // Dead workers stay visible for (spark.dead.worker.persistence + 1) timeouts, as in Spark.
+        let keep_ms = timeout_ms * 16;
+        self.workers.retain(|_, w| {
+            w.state == WorkerState::Alive || now.saturating_sub(w.last_heartbeat_ms) < keep_ms
+        });
+    }
+
+    /// Declares a worker DEAD (Spark's `removeWorker`): its executors are reported LOST to
+    /// their applications (not counted against `spark.deploy.maxExecutorRetries`), its drivers
+    /// end or are relaunched, and nothing is placed on it until it registers again.
+    fn remove_worker(&mut self, worker_id: &str, reason: &str) {
+        let Some(worker) = self.workers.get_mut(worker_id) else {
+            return;
+        };
+        if worker.state != WorkerState::Alive {
+            return;
+        }
+        tracing::info!(
+            worker_id,
+            "Removing worker {worker_id} on {}:{} ({reason})",
+            worker.host,
+            worker.port
+        );
+        worker.state = WorkerState::Dead;
+        worker.cores_used = 0;
+        worker.memory_used_mib = 0;
+        worker.client = None;
+        let lost = std::mem::take(&mut worker.executors);
+        let lost_drivers = std::mem::take(&mut worker.drivers);
         for driver_id in lost_drivers {
             self.driver_ended(
                 &driver_id,
@@ -567,17 +597,12 @@ impl Master {
                 app.send(ApplicationEvent::ExecutorUpdated {
                     executor_id,
                     state: ExecutorState::Lost,
-                    message: format!("worker {} lost", executor.worker_id),
+                    message: format!("worker {worker_id} lost: {reason}"),
                     exit_status: None,
                     worker_lost: true,
                 });
             }
         }
-        // Dead workers stay visible for (spark.dead.worker.persistence + 1) timeouts, as in Spark.
-        let keep_ms = timeout_ms * 16;
-        self.workers.retain(|_, w| {
-            w.state == WorkerState::Alive || now.saturating_sub(w.last_heartbeat_ms) < keep_ms
-        });
     }
 }
 
@@ -726,18 +751,22 @@ impl Master {
         };
         let events = self.events.clone();
         let app_id = app_id.to_string();
+        let worker_id = worker_id.to_string();
         tokio::spawn(async move {
-            if let Err(status) = client.launch_executor(request).await {
-                let _ = events
-                    .send(MasterEvent::ExecutorStateChanged {
-                        app_id,
-                        executor_id,
-                        state: ExecutorState::Failed,
-                        message: format!("the worker did not launch it: {}", status.message()),
-                        exit_status: None,
-                    })
-                    .await;
-            }
+            let Err(status) = client.launch_executor(request).await else {
+                return;
+            };
+            let what = format!("executor {app_id}/{executor_id}");
+            let event = launch_failure(worker_id, &what, &status, |message| {
+                MasterEvent::ExecutorStateChanged {
+                    app_id,
+                    executor_id,
+                    state: ExecutorState::Failed,
+                    message,
+                    exit_status: None,
+                }
+            });
+            let _ = events.send(event).await;
         });
     }
 
@@ -907,6 +936,10 @@ impl Master {
                 });
             }
         }
+        if state != ApplicationState::Finished {
+            // Spark's ApplicationRemoved: the driver fails its jobs and stops.
+            app.send(ApplicationEvent::Removed(state));
+        }
         app.cores_granted = 0;
         app.state = state;
         app.end_time_ms = Some(now_millis());
@@ -995,16 +1028,20 @@ impl Master {
         };
         let events = self.events.clone();
         let driver_id = driver_id.to_string();
+        let worker_id = worker_id.to_string();
         tokio::spawn(async move {
-            if let Err(status) = client.launch_driver(request).await {
-                let _ = events
-                    .send(MasterEvent::DriverStateChanged {
-                        driver_id,
-                        state: DriverState::Error,
-                        message: format!("the worker did not launch it: {}", status.message()),
-                    })
-                    .await;
-            }
+            let Err(status) = client.launch_driver(request).await else {
+                return;
+            };
+            let what = format!("driver {driver_id}");
+            let event = launch_failure(worker_id, &what, &status, |message| {
+                MasterEvent::DriverStateChanged {
+                    driver_id,
+                    state: DriverState::Error,
+                    message,
+                }
+            });
+            let _ = events.send(event).await;
         });
     }
 
@@ -1106,6 +1143,28 @@ impl Master {
         while self.completed_drivers.len() > self.config.retained_applications {
             self.completed_drivers.pop_front();
         }
+    }
+}
+
+/// What a failed launch of `what` on a worker means: a worker that cannot be reached is lost
+/// (with everything it ran), while one that answered and could not start the process failed
+/// this one (`refused`, given the message).
+fn launch_failure(
+    worker_id: String,
+    what: &str,
+    status: &tonic::Status,
+    refused: impl FnOnce(String) -> MasterEvent,
+) -> MasterEvent {
+    if flint_rpc::is_unreachable(status) {
+        MasterEvent::WorkerLost {
+            worker_id,
+            reason: format!("cannot reach it to launch {what}: {}", status.message()),
+        }
+    } else {
+        refused(format!(
+            "the worker did not launch it: {}",
+            status.message()
+        ))
     }
 }
 

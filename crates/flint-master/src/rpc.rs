@@ -12,7 +12,8 @@ use flint_rpc::deploy::{
     ExecutorUpdated, HeartbeatRequest, HeartbeatResponse, KillDriverRequest, KillDriverResponse,
     KillExecutorsRequest, KillExecutorsResponse, RegisterApplicationRequest, RegisterWorkerRequest,
     RegisterWorkerResponse, RegisteredApplication, RegisteredWorker, SubmitDriverRequest,
-    SubmitDriverResponse, register_worker_response,
+    SubmitDriverResponse, UnregisterWorkerRequest, UnregisterWorkerResponse,
+    register_worker_response,
 };
 use futures::Stream;
 use tokio::net::TcpListener;
@@ -90,6 +91,24 @@ impl MasterRpc for MasterService {
         Ok(Response::new(HeartbeatResponse { reconnect }))
     }
 
+    async fn unregister_worker(
+        &self,
+        request: Request<UnregisterWorkerRequest>,
+    ) -> Result<Response<UnregisterWorkerResponse>, Status> {
+        let worker_id = request.into_inner().worker_id;
+        let delivered = self
+            .master
+            .post(MasterEvent::WorkerLost {
+                worker_id,
+                reason: "it is shutting down".into(),
+            })
+            .await;
+        if !delivered {
+            return Err(stopped());
+        }
+        Ok(Response::new(UnregisterWorkerResponse {}))
+    }
+
     type RegisterApplicationStream = ApplicationEventStream;
 
     async fn register_application(
@@ -115,9 +134,12 @@ impl MasterRpc for MasterService {
             watcher.closed().await;
             master.post(MasterEvent::ApplicationGone(app_id)).await;
         });
-        let stream = futures::stream::unfold(events, |mut events| async move {
+        // The stream ends after `Removed`: the application is over.
+        let stream = futures::stream::unfold(Some(events), |events| async move {
+            let mut events = events?;
             let event = events.recv().await?;
-            Some((Ok(event_to_wire(event)), events))
+            let last = matches!(event, ApplicationEvent::Removed(_));
+            Some((Ok(event_to_wire(event)), (!last).then_some(events)))
         });
         Ok(Response::new(Box::pin(stream)))
     }
@@ -353,6 +375,7 @@ fn event_to_wire(event: ApplicationEvent) -> WireApplicationEvent {
             worker_lost,
         }),
         ApplicationEvent::Waiting(reason) => Event::Waiting(reason),
+        ApplicationEvent::Removed(state) => Event::Removed(state.as_str().to_string()),
     };
     WireApplicationEvent { event: Some(event) }
 }

@@ -6,7 +6,7 @@
 
 mod net;
 
-pub use net::{RpcError, bind_service, connect, connect_lazy, incoming};
+pub use net::{RpcError, bind_service, connect, connect_lazy, incoming, is_unreachable};
 
 /// The standalone deploy protocol: worker ↔ master ↔ driver (Spark's `DeployMessages`).
 pub mod deploy {

@@ -116,6 +116,19 @@ pub fn connect_lazy(host: &str, port: u16, timeout: Duration) -> Result<Channel,
     Ok(endpoint.connect_lazy())
 }
 
+/// True when a call failed because the peer could not be reached or did not answer in time
+/// (connection refused or dropped, timeout), not because its handler said no: the peer is
+/// gone or hung. Flint's handlers never answer with these codes.
+pub fn is_unreachable(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable
+            | tonic::Code::Cancelled
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Unknown
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

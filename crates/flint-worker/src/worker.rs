@@ -7,7 +7,7 @@ use flint_conf::{ConfError, SparkConf, format_size, keys};
 use flint_rpc::deploy::master_client::MasterClient;
 use flint_rpc::deploy::{
     DriverStateChangedRequest, ExecutorStateChangedRequest, HeartbeatRequest,
-    RegisterWorkerRequest, register_worker_response,
+    RegisterWorkerRequest, UnregisterWorkerRequest, register_worker_response,
 };
 use flint_rpc::{RpcError, bind_service, connect};
 use thiserror::Error;
@@ -332,6 +332,8 @@ pub struct Worker {
 const MAX_REGISTRATION_ATTEMPTS: u32 = 16;
 /// Attempts made at the short interval, as Spark's `spark.worker.initialRegistrationRetries`.
 const INITIAL_REGISTRATION_ATTEMPTS: u32 = 6;
+/// How long a stopping worker waits for the master to hear that it leaves.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Worker {
     /// Binds its ports, then registers with the master and heartbeats until the process ends.
@@ -429,11 +431,34 @@ impl Worker {
             result = worker.stay_registered() => result,
             () = shutdown_signal() => {
                 tracing::info!("Worker shutting down: killing executors");
+                worker.leave_master().await;
                 Ok(())
             }
         };
         worker.shared.clean_up().await;
         result
+    }
+
+    /// Tells the master this worker is stopping, so it is removed (and its executors reported
+    /// lost to their drivers) at once rather than after `spark.worker.timeout`.
+    async fn leave_master(&self) {
+        let master = self.shared.master.borrow().clone();
+        let Some(mut master) = master else {
+            return;
+        };
+        let request = UnregisterWorkerRequest {
+            worker_id: self.registration.worker_id.clone(),
+        };
+        match tokio::time::timeout(LEAVE_TIMEOUT, master.unregister_worker(request)).await {
+            Ok(Ok(_)) => tracing::info!("Told the master this worker is leaving"),
+            Ok(Err(status)) => tracing::warn!(
+                "Cannot tell the master this worker is leaving: {}",
+                status.message()
+            ),
+            Err(_) => tracing::warn!(
+                "Cannot tell the master this worker is leaving: no answer in {LEAVE_TIMEOUT:?}"
+            ),
+        }
     }
 
     /// Registers, heartbeats while the master answers, and registers again when it does not.

@@ -510,6 +510,8 @@ impl ClusterConnection {
             description,
             Arc::clone(&backend),
             Duration::from_secs(10),
+            // How long the master waits for a silent worker; the driver gives its master as long.
+            conf.get_duration(&keys::WORKER_TIMEOUT)?,
         )
         .await?;
         Ok(Self {

@@ -6,7 +6,13 @@ use crate::harness::{Daemon, get_json, send_garbage, wait_until};
 /// Starts a master on `port` (0: a free one) with a short worker timeout; returns it, its
 /// RPC port and its web UI address.
 pub fn start_master(port: u16) -> (Daemon, u16, String) {
+    start_master_with_timeout(port, "2s")
+}
+
+/// Starts a master whose `spark.worker.timeout` is `worker_timeout`.
+pub fn start_master_with_timeout(port: u16, worker_timeout: &str) -> (Daemon, u16, String) {
     let port = port.to_string();
+    let timeout = format!("spark.worker.timeout={worker_timeout}");
     let args = [
         "master",
         "-h",
@@ -16,7 +22,7 @@ pub fn start_master(port: u16) -> (Daemon, u16, String) {
         "--webui-port",
         "0",
         "--conf",
-        "spark.worker.timeout=2s",
+        &timeout,
     ];
     let master = Daemon::start("master", &args);
     let port = master.service_port("sparkMaster");

@@ -201,6 +201,21 @@ impl Daemon {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The process's working directory (a temp dir removed on drop).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Stops the process as `kill` does (SIGTERM) and waits (up to 60 s) for it to exit.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {} failed", self.child.id());
+        self.wait_exit()
+    }
+
     /// Kills the process as `kill -9` does and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

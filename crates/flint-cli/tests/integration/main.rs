@@ -4,6 +4,7 @@
 mod applications;
 mod architecture;
 mod cluster;
+mod failures;
 mod harness;
 mod submit;
 mod web_ui;

@@ -268,3 +268,206 @@ async fn hung_executor_is_removed_after_missed_heartbeats() {
         executor_processes(&app_id).is_empty()
     });
 }
+
+/// Kills executor A with `kill -9` once it has finished `kill_after` tasks of the stage while
+/// executor B is held stopped (`SIGSTOP`, by the test), and resumes B once the driver has
+/// removed A: the race of a map stage whose earlier tasks ran on an executor that dies before
+/// the stage's last task ends, made certain.
+struct KillWhileHeld {
+    app_name: String,
+    /// The stopped executor's id and pid.
+    held: (String, u32),
+    kill_after: usize,
+    state: Mutex<KillState>,
+}
+
+#[derive(Default)]
+struct KillState {
+    /// The first stage submitted after the listener was added: the one held.
+    stage: Option<u32>,
+    successes: std::collections::HashMap<String, usize>,
+    victim: Option<String>,
+    resumed: bool,
+}
+
+impl KillWhileHeld {
+    fn resume(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.held.1.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl SparkListener for KillWhileHeld {
+    fn on_event(&self, event: &SparkListenerEvent) {
+        let mut state = self.state.lock().unwrap();
+        match event {
+            SparkListenerEvent::StageSubmitted { stage_info } if state.stage.is_none() => {
+                state.stage = Some(stage_info.stage_id);
+            }
+            SparkListenerEvent::TaskEnd {
+                stage_id,
+                task_info,
+                reason: flint::TaskEndReason::Success,
+                ..
+            } if task_info.executor_id != self.held.0
+                && state.victim.is_none()
+                && state.stage == Some(*stage_id) =>
+            {
+                let done = state
+                    .successes
+                    .entry(task_info.executor_id.clone())
+                    .or_default();
+                *done += 1;
+                if *done >= self.kill_after
+                    && let Some((id, pid)) = executor_processes(&self.app_name)
+                        .into_iter()
+                        .find(|(id, _)| *id == task_info.executor_id)
+                {
+                    kill_9(pid);
+                    state.victim = Some(id);
+                }
+            }
+            SparkListenerEvent::ExecutorRemoved { executor_id, .. }
+                if state.victim.as_ref() == Some(executor_id) && !state.resumed =>
+            {
+                self.resume();
+                state.resumed = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Stage submissions per stage id.
+fn submissions_per_stage(events: &[SparkListenerEvent]) -> std::collections::BTreeMap<u32, u32> {
+    let mut submissions = std::collections::BTreeMap::new();
+    for event in events {
+        if let SparkListenerEvent::StageSubmitted { stage_info } = event {
+            *submissions.entry(stage_info.stage_id).or_default() += 1;
+        }
+    }
+    submissions
+}
+
+/// An executor dies after finishing several tasks of a map stage whose last task is still
+/// running elsewhere (held with `SIGSTOP` until the driver has removed the dead executor).
+/// Its outputs, reported before the stage ended, must not count: the stage is resubmitted
+/// once for exactly those partitions, no reducer ever fetches from the dead executor, and
+/// the answer is right. (Registering them made every reduce attempt find one more missing
+/// output until the stage ran out of attempts.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_of_an_executor_lost_mid_stage_are_recomputed_once() {
+    let app_id = "lost-mid-stage".to_string();
+    let data = tempfile::tempdir().unwrap();
+    let spark = cluster_session(
+        "local-cluster[2,1,1024]",
+        &app_id,
+        &[
+            ("spark.sql.shuffle.partitions", "8"),
+            ("spark.shuffle.readHostLocalDisk", "false"),
+            // Should the held executor never be released, it is removed in seconds.
+            ("spark.executor.heartbeatInterval", "1s"),
+            ("spark.network.timeout", "20s"),
+        ],
+    )
+    .await;
+    wait_until("two executors", || executor_processes(&app_id).len() == 2);
+    // Several files, so the scan's map stage has several tasks.
+    let path = data.path().join("numbers");
+    let path = path.to_str().unwrap();
+    spark
+        .range(200_000)
+        .await
+        .unwrap()
+        .repartition(8)
+        .unwrap()
+        .write()
+        .parquet(path)
+        .await
+        .unwrap();
+    spark
+        .read()
+        .parquet(path)
+        .await
+        .unwrap()
+        .create_or_replace_temp_view("numbers")
+        .unwrap();
+
+    let events = EventLog::attach(&spark);
+    let held = executor_processes(&app_id).pop().expect("an executor");
+    let listener = Arc::new(KillWhileHeld {
+        app_name: app_id.clone(),
+        held: held.clone(),
+        kill_after: 2,
+        state: Mutex::new(KillState::default()),
+    });
+    spark.add_listener(listener.clone());
+    signal("-STOP", held.1);
+    let df = spark
+        .sql("SELECT id % 100 AS k, sum(id) AS s FROM numbers GROUP BY id % 100 ORDER BY k")
+        .await
+        .unwrap();
+    let result = df.collect().await;
+    listener.resume();
+    let all = events.snapshot(&spark);
+    let story: Vec<String> = all
+        .iter()
+        .filter_map(|e| match e {
+            SparkListenerEvent::StageSubmitted { stage_info } => Some(format!(
+                "submitted {}.{}",
+                stage_info.stage_id, stage_info.attempt
+            )),
+            SparkListenerEvent::TaskEnd {
+                stage_id,
+                task_info,
+                reason,
+                ..
+            } => Some(format!(
+                "task {}.{} of stage {stage_id} on {}: {reason:?}",
+                task_info.index, task_info.attempt, task_info.executor_id
+            )),
+            SparkListenerEvent::ExecutorRemoved { executor_id, .. } => {
+                Some(format!("executor {executor_id} removed"))
+            }
+            _ => None,
+        })
+        .collect();
+    let story = story.join("\n");
+    assert_eq!(rows(&result.unwrap()), expected_sums(), "{story}");
+    let state = listener.state.lock().unwrap();
+    assert!(state.victim.is_some(), "no executor was killed\n{story}");
+    assert!(
+        state.resumed,
+        "the held executor was not resumed by the listener"
+    );
+    drop(state);
+
+    let submissions = submissions_per_stage(&all);
+    assert!(
+        submissions.values().any(|n| *n == 2),
+        "no stage ran exactly twice (once more for the lost outputs): {submissions:?}\n{story}"
+    );
+    assert!(
+        submissions.values().all(|n| *n <= 2),
+        "a stage was resubmitted more than once for one lost executor: {submissions:?}\n{story}"
+    );
+    let fetch_failures = all
+        .iter()
+        .filter(|e| {
+            matches!(e, SparkListenerEvent::TaskEnd {
+                reason: flint::TaskEndReason::Failed { message, .. },
+                ..
+            } if message.contains("FetchFailed") || message.contains("fetch failed"))
+        })
+        .count();
+    assert_eq!(
+        fetch_failures, 0,
+        "a reducer was sent to the dead executor's outputs\n{story}"
+    );
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(&app_id).is_empty()
+    });
+}
