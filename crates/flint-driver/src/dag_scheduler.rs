@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
@@ -214,6 +214,9 @@ impl DagScheduler {
             // Run every missing map stage, parents first, independent ones at once.
             let mut running = FuturesUnordered::new();
             let mut in_flight = BTreeSet::new();
+            // The executor-failure epoch each running map stage was submitted at: outputs
+            // only go missing when it moves on.
+            let mut submitted_at = HashMap::new();
             loop {
                 let missing = self.missing_shuffles(graph, &graph.result_parent_shuffle_ids);
                 for shuffle_id in &missing {
@@ -226,16 +229,11 @@ impl DagScheduler {
                         .all(|p| self.map_output_tracker.is_available(*p));
                     if ready && in_flight.insert(*shuffle_id) {
                         let stage_id = stage_of(*shuffle_id);
-                        let mut info = info_of(stage_id)
+                        let info = info_of(stage_id)
                             .unwrap_or_else(|| placeholder_info(stage_id, description));
-                        info.attempt = self.next_attempt(stage_id);
+                        submitted_at.insert(*shuffle_id, self.map_output_tracker.epoch());
                         let missing_partitions =
                             self.map_output_tracker.missing_partitions(*shuffle_id);
-                        tracing::info!(
-                            job_id,
-                            stage_id,
-                            "Submitting ShuffleMapStage {stage_id} ({description}), which has no missing parents"
-                        );
                         running.push(self.run_stage(
                             job_id,
                             info,
@@ -262,6 +260,17 @@ impl DagScheduler {
                     Ok(_) => {
                         self.stage_succeeded(stage_id);
                         let missing = self.map_output_tracker.missing_partitions(shuffle_id);
+                        let epoch = self.map_output_tracker.epoch();
+                        if !missing.is_empty() && submitted_at.get(&shuffle_id) == Some(&epoch) {
+                            // No executor was lost, yet outputs are missing: rerunning would
+                            // change nothing.
+                            return Err(JobError::Internal {
+                                job_id,
+                                source: DataFusionError::Internal(format!(
+                                    "ShuffleMapStage {stage_id} finished without outputs for partitions {missing:?}; this is a Flint bug"
+                                )),
+                            });
+                        }
                         if !missing.is_empty() {
                             tracing::info!(
                                 job_id,
@@ -282,21 +291,19 @@ impl DagScheduler {
                 .missing_shuffles(graph, &graph.result_parent_shuffle_ids)
                 .is_empty()
             {
-                return Err(JobError::Internal {
-                    job_id,
-                    source: DataFusionError::Internal(
-                        "map stages left missing outputs; this is a Flint bug".into(),
-                    ),
-                });
+                if submitted_at.is_empty() {
+                    return Err(JobError::Internal {
+                        job_id,
+                        source: DataFusionError::Internal(
+                            "map stages left missing outputs; this is a Flint bug".into(),
+                        ),
+                    });
+                }
+                // An executor was lost after the map stages ended: run them again.
+                continue;
             }
-            let mut info = info_of(result_stage_id)
+            let info = info_of(result_stage_id)
                 .unwrap_or_else(|| placeholder_info(result_stage_id, description));
-            info.attempt = self.next_attempt(result_stage_id);
-            tracing::info!(
-                job_id,
-                stage_id = result_stage_id,
-                "Submitting ResultStage {result_stage_id} ({description}), which has no missing parents"
-            );
             let partitions = (0..graph.num_result_partitions() as u32).collect();
             let ((info, _), outcome) = self
                 .run_stage(
@@ -376,6 +383,14 @@ impl DagScheduler {
     ) -> Result<(), JobError> {
         match failure {
             TaskSetFailure::Aborted(message) => Err(JobError::Aborted { job_id, message }),
+            TaskSetFailure::ParentOutputsLost { shuffle_id } => {
+                tracing::info!(
+                    job_id,
+                    stage_id,
+                    "Stage {stage_id} waits: map outputs of shuffle {shuffle_id} were lost before it started; rerunning them first"
+                );
+                Ok(())
+            }
             TaskSetFailure::FetchFailed { fetch, epoch } => {
                 let failed = {
                     let mut failed = self
@@ -394,9 +409,13 @@ impl DagScheduler {
                     fetch.map_index,
                     fetch.executor_id
                 );
-                self.map_output_tracker
-                    .unregister_map_output(fetch.shuffle_id, fetch.map_index);
-                if !fetch.executor_id.is_empty() {
+                // Everything the executor wrote goes, the named block with it, unless a
+                // failure of that executor since this task launched was handled already (then
+                // what it holds now was written after and is fine).
+                if fetch.executor_id.is_empty() {
+                    self.map_output_tracker
+                        .unregister_map_output(fetch.shuffle_id, fetch.map_index);
+                } else {
                     self.map_output_tracker
                         .remove_outputs_on_executor(&fetch.executor_id, Some(epoch));
                 }
@@ -427,8 +446,25 @@ impl DagScheduler {
         (StageInfo, StageKind),
         Result<Vec<(u32, TaskOutput)>, TaskSetFailure>,
     ) {
+        // A parent's outputs may have gone with an executor since the stage was found ready.
+        let plan = match self.resolve(plan) {
+            Ok(plan) => plan,
+            Err(failure) => return ((info, kind), Err(failure)),
+        };
         let started = Instant::now();
+        info.attempt = self.next_attempt(info.stage_id);
         info.submission_time = Some(now_millis());
+        let kind_name = match kind {
+            StageKind::ShuffleMap(_) => "ShuffleMapStage",
+            StageKind::Result => "ResultStage",
+        };
+        tracing::info!(
+            job_id,
+            stage_id = info.stage_id,
+            "Submitting {kind_name} {} ({}), which has no missing parents",
+            info.stage_id,
+            info.name
+        );
         self.listener_bus.post(SparkListenerEvent::StageSubmitted {
             stage_info: info.clone(),
         });
@@ -438,9 +474,7 @@ impl DagScheduler {
             info.stage_id,
             datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
         );
-        let encoded = self
-            .resolve(plan)
-            .and_then(|plan| physical_plan_to_bytes_with_extension_codec(plan, &ShuffleCodec));
+        let encoded = physical_plan_to_bytes_with_extension_codec(plan, &ShuffleCodec);
         let outcome = match encoded {
             Ok(bytes) => {
                 let task_set = TaskSet {
@@ -463,10 +497,6 @@ impl DagScheduler {
             ))),
         };
         info.completion_time = Some(now_millis());
-        let kind_name = match kind {
-            StageKind::ShuffleMap(_) => "ShuffleMapStage",
-            StageKind::Result => "ResultStage",
-        };
         match &outcome {
             Ok(_) => tracing::info!(
                 job_id,
@@ -481,6 +511,9 @@ impl DagScheduler {
                     TaskSetFailure::Aborted(message) => message.clone(),
                     TaskSetFailure::FetchFailed { fetch, .. } => {
                         format!("fetch failed: {}", fetch.message)
+                    }
+                    TaskSetFailure::ParentOutputsLost { shuffle_id } => {
+                        format!("map outputs of shuffle {shuffle_id} were lost")
                     }
                 };
                 tracing::info!(
@@ -499,29 +532,44 @@ impl DagScheduler {
         ((info, kind), outcome)
     }
 
-    /// Replaces each shuffle placeholder with a reader of the map outputs now known.
+    /// Replaces each shuffle placeholder with a reader of the map outputs now known; a
+    /// shuffle with outputs missing (lost with an executor since the stage was found ready)
+    /// is `ParentOutputsLost`.
     fn resolve(
         &self,
         plan: Arc<dyn ExecutionPlan>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
+    ) -> Result<Arc<dyn ExecutionPlan>, TaskSetFailure> {
+        let mut shuffle_ids = vec![];
+        let _ = plan.apply(|node| {
             if let Some(unresolved) = node.downcast_ref::<UnresolvedShuffleExec>() {
-                let statuses = self
-                    .map_output_tracker
-                    .statuses(unresolved.shuffle_id())
-                    .ok_or_else(|| {
-                        DataFusionError::Internal(format!(
-                            "shuffle {} has missing map outputs; this is a Flint bug",
-                            unresolved.shuffle_id()
-                        ))
-                    })?;
-                let reader: Arc<dyn ExecutionPlan> = Arc::new(unresolved.resolve(&statuses));
-                Ok(Transformed::yes(reader))
-            } else {
-                Ok(Transformed::no(node))
+                shuffle_ids.push(unresolved.shuffle_id());
             }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        let mut statuses = HashMap::new();
+        for shuffle_id in shuffle_ids {
+            let Some(outputs) = self.map_output_tracker.statuses(shuffle_id) else {
+                return Err(TaskSetFailure::ParentOutputsLost { shuffle_id });
+            };
+            statuses.insert(shuffle_id, outputs);
+        }
+        plan.transform_up(|node| {
+            let Some(unresolved) = node.downcast_ref::<UnresolvedShuffleExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let outputs = statuses.get(&unresolved.shuffle_id()).ok_or_else(|| {
+                DataFusionError::Internal(format!(
+                    "shuffle {} was not looked up; this is a Flint bug",
+                    unresolved.shuffle_id()
+                ))
+            })?;
+            let reader: Arc<dyn ExecutionPlan> = Arc::new(unresolved.resolve(outputs));
+            Ok(Transformed::yes(reader))
         })
         .map(|t| t.data)
+        .map_err(|error| {
+            TaskSetFailure::Aborted(format!("cannot prepare the stage's plan: {error}"))
+        })
     }
 }
 

@@ -40,7 +40,8 @@ impl MapOutputTracker {
     }
 
     /// Records one map task's output, launched at `task_epoch`; returns false (and records
-    /// nothing) when its executor was lost at or after that epoch, so its files are gone.
+    /// nothing) when its executor was lost at or after that epoch, so its files are gone, or
+    /// when the shuffle has no such map partition.
     pub fn register_map_output(&self, shuffle_id: u32, status: MapStatus, task_epoch: u64) -> bool {
         let mut state = self.lock();
         if state
@@ -50,13 +51,18 @@ impl MapOutputTracker {
         {
             return false;
         }
-        if let Some(outputs) = state.shuffles.get_mut(&shuffle_id) {
-            let index = status.map_index as usize;
-            if index < outputs.len() {
-                outputs[index] = Some(status);
+        let index = status.map_index as usize;
+        match state
+            .shuffles
+            .get_mut(&shuffle_id)
+            .and_then(|outputs| outputs.get_mut(index))
+        {
+            Some(slot) => {
+                *slot = Some(status);
+                true
             }
+            None => false,
         }
-        true
     }
 
     /// Forgets one map output (its block could not be fetched).
@@ -143,23 +149,27 @@ impl MapOutputTracker {
     }
 }
 
+/// A map output of `map_index` written by `executor_id`, for tests.
+#[cfg(test)]
+pub(crate) fn test_status(map_index: u32, executor_id: &str) -> MapStatus {
+    MapStatus {
+        map_index,
+        map_id: u64::from(map_index),
+        executor_id: executor_id.into(),
+        host: "127.0.0.1".into(),
+        port: 0,
+        data_path: String::new(),
+        index_path: String::new(),
+        partition_lengths: vec![0],
+        records_written: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn status(map_index: u32, executor_id: &str) -> MapStatus {
-        MapStatus {
-            map_index,
-            map_id: u64::from(map_index),
-            executor_id: executor_id.into(),
-            host: "127.0.0.1".into(),
-            port: 0,
-            data_path: String::new(),
-            index_path: String::new(),
-            partition_lengths: vec![0],
-            records_written: 0,
-        }
-    }
+    use test_status as status;
 
     /// An output that finished on an executor before its loss was noticed, but is reported
     /// after it, is not registered; one launched after the loss on a live executor is.

@@ -38,6 +38,9 @@ pub(crate) enum TaskSetFailure {
     /// A task could not read a parent's shuffle block: the parent stage must be recomputed.
     /// `epoch` is the executor-failure epoch the task launched at.
     FetchFailed { fetch: FetchFailure, epoch: u64 },
+    /// A parent's map outputs went with an executor after the stage was found ready and
+    /// before any task launched: the parent reruns first. Not a failed attempt.
+    ParentOutputsLost { shuffle_id: u32 },
 }
 
 /// Runs one task set: launches tasks as slots free up, retries failures up to
@@ -158,7 +161,7 @@ impl<'a> TaskSetManager<'a> {
                             {
                                 tracing::info!(
                                     stage_id = set.stage_id, task_id = task_info.task_id,
-                                    "Ignoring possibly bogus ShuffleMapTask({}, {partition}) completion from executor {}: the executor was lost after the task launched",
+                                    "Ignoring possibly bogus ShuffleMapTask({}, {partition}) completion from executor {}",
                                     set.stage_id, task_info.executor_id
                                 );
                             }
@@ -205,5 +208,75 @@ impl<'a> TaskSetManager<'a> {
             }
         }
         Ok(outputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use flint_executor::{TaskMetrics, TaskResult};
+
+    use super::*;
+    use crate::map_output_tracker::test_status;
+    use crate::{ListenerBus, SchedulerBackend};
+
+    /// Runs partition N on executor "N"; executor "0" is declared lost after its task ended
+    /// and before its status reaches the task set (a status update racing a dropped
+    /// connection).
+    #[derive(Debug)]
+    struct LosesExecutorZero {
+        map_outputs: Arc<MapOutputTracker>,
+    }
+
+    #[async_trait]
+    impl SchedulerBackend for LosesExecutorZero {
+        fn total_cores(&self) -> usize {
+            1
+        }
+
+        async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
+            let executor_id = task.partition.to_string();
+            if task.partition == 0 {
+                self.map_outputs.remove_outputs_on_executor("0", None);
+            }
+            let result = TaskResult {
+                outcome: Ok(TaskOutput::MapStatus(test_status(
+                    task.partition,
+                    &executor_id,
+                ))),
+                metrics: TaskMetrics::default(),
+            };
+            (executor_id, "127.0.0.1".into(), result)
+        }
+
+        fn stop(&self) {}
+    }
+
+    /// A map output reported by an executor lost after the task launched is not
+    /// registered, so the map stage reruns that partition; the other one counts.
+    #[tokio::test]
+    async fn outputs_reported_after_their_executor_was_lost_are_ignored() {
+        let map_outputs = Arc::new(MapOutputTracker::default());
+        map_outputs.register_shuffle(7, 2);
+        let backend = Arc::new(LosesExecutorZero {
+            map_outputs: Arc::clone(&map_outputs),
+        });
+        let scheduler = TaskScheduler::new(backend, 4, Arc::new(ListenerBus::new()));
+        let task_set = TaskSet {
+            job_id: 0,
+            stage_id: 0,
+            stage_attempt: 0,
+            partitions: vec![0, 1],
+            plan: Bytes::new(),
+            node_ids: StageNodeIds::default(),
+            shuffle_id: Some(7),
+            map_outputs: Arc::clone(&map_outputs),
+        };
+        let outputs = TaskSetManager::new(task_set, &scheduler)
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(outputs.len(), 2, "both tasks succeeded");
+        assert_eq!(map_outputs.missing_partitions(7), [0]);
     }
 }

@@ -133,6 +133,9 @@ pub struct WorkerInfo {
     pub drivers: BTreeSet<String>,
     /// Its RPC endpoint, connected on first use.
     pub(crate) client: Option<WorkerClient<Channel>>,
+    /// Which registration of this worker id it is, so news about an earlier one (a launch
+    /// that failed before the worker registered again) does not remove it.
+    pub(crate) incarnation: u64,
 }
 
 impl WorkerInfo {
@@ -174,9 +177,10 @@ pub(crate) enum MasterEvent {
     Heartbeat(String, oneshot::Sender<bool>),
     /// A worker is gone before its timeout: it said it is stopping, or it could not be
     /// reached to launch something. Removed at once, as Spark's master removes a worker
-    /// whose connection drops.
+    /// whose connection drops. `incarnation`: the registration the news is about, if known.
     WorkerLost {
         worker_id: String,
+        incarnation: Option<u64>,
         reason: String,
     },
     CheckForWorkerTimeOut,
@@ -274,6 +278,8 @@ pub struct Master {
     waiting_drivers: VecDeque<String>,
     completed_drivers: VecDeque<DriverInfo>,
     next_driver_number: u32,
+    /// Numbers worker registrations.
+    next_worker_incarnation: u64,
     /// For tasks the master spawns (worker RPCs) to report back.
     events: mpsc::Sender<MasterEvent>,
 }
@@ -336,6 +342,7 @@ impl Master {
             waiting_drivers: VecDeque::new(),
             completed_drivers: VecDeque::new(),
             next_driver_number: 0,
+            next_worker_incarnation: 0,
             events: handle.events.clone(),
         };
         tracing::info!("I have been elected leader! New state: ALIVE");
@@ -359,8 +366,15 @@ impl Master {
                 MasterEvent::Heartbeat(worker_id, reply) => {
                     let _ = reply.send(self.heartbeat(&worker_id));
                 }
-                MasterEvent::WorkerLost { worker_id, reason } => {
-                    self.remove_worker(&worker_id, &reason);
+                MasterEvent::WorkerLost {
+                    worker_id,
+                    incarnation,
+                    reason,
+                } => {
+                    let current = self.workers.get(&worker_id).map(|w| w.incarnation);
+                    if incarnation.is_none() || incarnation == current {
+                        self.remove_worker(&worker_id, &reason);
+                    }
                     self.schedule();
                 }
                 MasterEvent::CheckForWorkerTimeOut => {
@@ -496,8 +510,10 @@ impl Master {
                 executors: BTreeSet::new(),
                 drivers: BTreeSet::new(),
                 client: None,
+                incarnation: self.next_worker_incarnation,
             },
         );
+        self.next_worker_incarnation += 1;
         RegistrationOutcome::Registered {
             master_url: self.url.clone(),
             master_webui_url: self.webui_url.clone(),
@@ -751,13 +767,13 @@ impl Master {
         };
         let events = self.events.clone();
         let app_id = app_id.to_string();
-        let worker_id = worker_id.to_string();
+        let worker = (worker_id.to_string(), worker.incarnation);
         tokio::spawn(async move {
             let Err(status) = client.launch_executor(request).await else {
                 return;
             };
             let what = format!("executor {app_id}/{executor_id}");
-            let event = launch_failure(worker_id, &what, &status, |message| {
+            let event = launch_failure(worker, &what, &status, |message| {
                 MasterEvent::ExecutorStateChanged {
                     app_id,
                     executor_id,
@@ -1028,13 +1044,13 @@ impl Master {
         };
         let events = self.events.clone();
         let driver_id = driver_id.to_string();
-        let worker_id = worker_id.to_string();
+        let worker = (worker_id.to_string(), worker.incarnation);
         tokio::spawn(async move {
             let Err(status) = client.launch_driver(request).await else {
                 return;
             };
             let what = format!("driver {driver_id}");
-            let event = launch_failure(worker_id, &what, &status, |message| {
+            let event = launch_failure(worker, &what, &status, |message| {
                 MasterEvent::DriverStateChanged {
                     driver_id,
                     state: DriverState::Error,
@@ -1146,11 +1162,11 @@ impl Master {
     }
 }
 
-/// What a failed launch of `what` on a worker means: a worker that cannot be reached is lost
-/// (with everything it ran), while one that answered and could not start the process failed
-/// this one (`refused`, given the message).
+/// What a failed launch of `what` on a worker (its id and incarnation) means: a worker that
+/// cannot be reached is lost (with everything it ran), while one that answered and could not
+/// start the process failed this one (`refused`, given the message).
 fn launch_failure(
-    worker_id: String,
+    (worker_id, incarnation): (String, u64),
     what: &str,
     status: &tonic::Status,
     refused: impl FnOnce(String) -> MasterEvent,
@@ -1158,6 +1174,7 @@ fn launch_failure(
     if flint_rpc::is_unreachable(status) {
         MasterEvent::WorkerLost {
             worker_id,
+            incarnation: Some(incarnation),
             reason: format!("cannot reach it to launch {what}: {}", status.message()),
         }
     } else {

@@ -100,6 +100,7 @@ impl MasterRpc for MasterService {
             .master
             .post(MasterEvent::WorkerLost {
                 worker_id,
+                incarnation: None,
                 reason: "it is shutting down".into(),
             })
             .await;

@@ -116,17 +116,12 @@ pub fn connect_lazy(host: &str, port: u16, timeout: Duration) -> Result<Channel,
     Ok(endpoint.connect_lazy())
 }
 
-/// True when a call failed because the peer could not be reached or did not answer in time
-/// (connection refused or dropped, timeout), not because its handler said no: the peer is
-/// gone or hung. Flint's handlers never answer with these codes.
+/// True when a call failed because the peer could not be reached (connection refused or
+/// dropped: tonic's `Unavailable`), not because its handler said no or was slow to answer.
+/// Flint's handlers never answer `Unavailable` themselves, except a master that is shutting
+/// down.
 pub fn is_unreachable(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable
-            | tonic::Code::Cancelled
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Unknown
-    )
+    status.code() == tonic::Code::Unavailable
 }
 
 #[cfg(test)]

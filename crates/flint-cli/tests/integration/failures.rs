@@ -83,11 +83,11 @@ fn worker_stopped_with_kill_leaves_the_master_at_once() {
     assert_eq!(master_state(&ui)["aliveworkers"], 0);
 }
 
-/// Two workers die (`kill -9`) and two new ones register within the master's worker timeout,
-/// so the dead ones are still listed ALIVE when an application arrives. Launching on a dead
-/// worker fails to connect: that worker is removed at once (not offered again, and the
-/// failure does not count against the application), and the application runs on the live
-/// workers with the right answer.
+/// Two of four workers die (`kill -9`) within the master's worker timeout, so they are still
+/// listed ALIVE when an application arrives. Launching on a dead worker fails to connect:
+/// that worker is removed at once (not offered again, and the failure does not count
+/// against the application), and the application runs on the live workers with the right
+/// answer.
 #[test]
 fn application_runs_on_live_workers_while_dead_ones_are_still_listed() {
     let (master, port, ui) = start_master_with_timeout(0, "60s");
@@ -95,13 +95,12 @@ fn application_runs_on_live_workers_while_dead_ones_are_still_listed() {
     let mut second = start_worker_with(port, "1", "1g", &[]);
     wait_until("two workers", || alive_workers(&ui).len() == 2);
     let dead: Vec<serde_json::Value> = alive_workers(&ui).iter().map(|w| w["id"].clone()).collect();
-    first.kill();
-    second.kill();
+    // Started before the others die, so no new worker can be given a dead one's port.
     let _third = start_worker_with(port, "1", "1g", &[]);
     let _fourth = start_worker_with(port, "1", "1g", &[]);
-    wait_until("four workers listed alive", || {
-        alive_workers(&ui).len() == 4
-    });
+    wait_until("four workers", || alive_workers(&ui).len() == 4);
+    first.kill();
+    second.kill();
 
     let (run, took) = submit_grouped_count(port, "after-dead-workers");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
