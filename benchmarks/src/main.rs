@@ -6,12 +6,13 @@
 //! checks all return the same number of rows, and prints a per-query table with totals and
 //! ratios.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::SessionConfig;
 use flint::SparkSession;
+use flint_benchmarks::{machine, oracle, query_text, register_tpch, split_pair, tpch_data};
 
 #[derive(Debug, Parser)]
 #[command(about = "TPC-H: Flint vs plain DataFusion")]
@@ -48,15 +49,6 @@ struct Args {
     explain: bool,
 }
 
-fn split_pair(pair: &str) -> Result<(&str, &str), String> {
-    pair.split_once('=')
-        .ok_or_else(|| format!("invalid setting {pair}: expected KEY=VALUE"))
-}
-
-fn query_text(n: usize) -> std::io::Result<String> {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("queries/q{n}.sql")))
-}
-
 /// Runs a query `iterations` times; returns the best time and the row count.
 async fn best_of<F, Fut>(
     iterations: usize,
@@ -77,37 +69,10 @@ where
     Ok((best, rows))
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    format!("{cpu}, {cores} cores")
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let data = args.data.clone().unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../target/tpch-sf{}", args.scale_factor))
-    });
-    if !data.join("_COMPLETE").exists() {
-        eprintln!(
-            "generating TPC-H SF{} in {}",
-            args.scale_factor,
-            data.display()
-        );
-        flint_datagen::generate_tpch(args.scale_factor, &data)?;
-        std::fs::write(data.join("_COMPLETE"), b"")?;
-    }
+    let data = tpch_data(args.scale_factor, args.data.clone())?;
     let queries: Vec<usize> = if args.queries.is_empty() {
         (1..=22).collect()
     } else {
@@ -133,24 +98,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (key, value) = split_pair(pair)?;
         oracle_config.options_mut().set(key, value)?;
     }
-    let oracle = SessionContext::new_with_config(oracle_config);
-    for function in flint_executor::functions::spark_functions() {
-        oracle.register_udf(function.as_ref().clone());
-    }
-    for table in flint_datagen::TPCH_TABLES {
-        let path = data.join(format!("{table}.parquet"));
-        let path = path.to_str().ok_or("non-UTF-8 data path")?;
-        for spark in &sessions {
-            spark
-                .sql(&format!(
-                    "CREATE TEMPORARY VIEW {table} USING parquet OPTIONS (path '{path}')"
-                ))
-                .await?;
-        }
-        oracle
-            .register_parquet(table, path, ParquetReadOptions::default())
-            .await?;
-    }
+    let oracle = oracle(oracle_config);
+    register_tpch(&data, &sessions, &oracle).await?;
 
     println!(
         "TPC-H SF{} on {} | Flint vs DataFusion with {partitions} partitions | best of {}",
