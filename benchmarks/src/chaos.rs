@@ -1,5 +1,5 @@
-//! `cargo build --release -p flint-cli && cargo run --release -p flint-benchmarks --bin chaos
-//! -- --scale-factor 1 --runs 32`
+//! `cargo build --release -p flint-cli -p flint-benchmarks && target/release/chaos
+//! --scale-factor 1 --runs 32` (one build of both, so `local-cluster` finds `flint` beside it)
 //!
 //! An executor lost at a random moment: one application on `local-cluster[2,1,M]` (two
 //! workers with one core each, so one single-core executor on each) runs a TPC-H query

@@ -1,5 +1,5 @@
-//! `cargo run --release -p flint-benchmarks -- --scale-factor 1 --master 'local[2]'
-//! [--master 'local-cluster[1,2,4096]' ...]`
+//! `cargo build --release -p flint-cli -p flint-benchmarks && target/release/tpch
+//! --scale-factor 1 --master 'local[2]' [--master 'local-cluster[1,2,4096]' ...]`
 //!
 //! Runs the 22 TPC-H queries (Spark's SQL text, `benchmarks/queries/`) through Flint under
 //! each master and through plain single-process DataFusion with the same partition count,
