@@ -40,7 +40,8 @@ impl TaskScheduler {
         self.backend.total_cores()
     }
 
-    /// Runs a stage attempt's tasks to completion, retrying failed tasks.
+    /// Runs a stage attempt's tasks to completion, retrying failed tasks; returns the result
+    /// tasks' outputs by partition (a map stage's outputs go to the tracker as tasks finish).
     pub(crate) async fn run_task_set(
         &self,
         task_set: TaskSet,

@@ -71,7 +71,8 @@ impl<'a> TaskSetManager<'a> {
         let total = set.partitions.len();
         let mut pending: VecDeque<(u32, u32)> = set.partitions.iter().map(|p| (*p, 0)).collect();
         let mut failures: HashMap<u32, u32> = HashMap::new();
-        let mut outputs = Vec::with_capacity(total);
+        let mut outputs = vec![];
+        let mut succeeded = 0;
         let mut running = FuturesUnordered::new();
         let slots = self.scheduler.slots().clone();
         loop {
@@ -156,22 +157,25 @@ impl<'a> TaskSetManager<'a> {
                     });
                     match outcome {
                         Ok(output) => {
-                            if let (Some(shuffle_id), TaskOutput::MapStatus(status)) = (set.shuffle_id, &output)
-                                && !set.map_outputs.register_map_output(shuffle_id, status.clone(), epoch)
-                            {
-                                tracing::info!(
-                                    stage_id = set.stage_id, task_id = task_info.task_id,
-                                    "Ignoring possibly bogus ShuffleMapTask({}, {partition}) completion from executor {}",
-                                    set.stage_id, task_info.executor_id
-                                );
-                            }
-                            outputs.push((partition, output));
+                            succeeded += 1;
                             tracing::info!(
                                 stage_id = set.stage_id, task_id = task_info.task_id, duration_ms = duration,
-                                "Finished task {partition}.{attempt} in stage {}.{} (TID {}) in {duration} ms on {} (executor {}) ({}/{total})",
-                                set.stage_id, set.stage_attempt, task_info.task_id, task_info.host, task_info.executor_id,
-                                outputs.len()
+                                "Finished task {partition}.{attempt} in stage {}.{} (TID {}) in {duration} ms on {} (executor {}) ({succeeded}/{total})",
+                                set.stage_id, set.stage_attempt, task_info.task_id, task_info.host, task_info.executor_id
                             );
+                            // A map output goes to the tracker at once; result rows are returned.
+                            match (set.shuffle_id, output) {
+                                (Some(shuffle_id), TaskOutput::MapStatus(status)) => {
+                                    if !set.map_outputs.register_map_output(shuffle_id, status, epoch) {
+                                        tracing::info!(
+                                            stage_id = set.stage_id, task_id = task_info.task_id,
+                                            "Ignoring possibly bogus ShuffleMapTask({}, {partition}) completion from executor {}",
+                                            set.stage_id, task_info.executor_id
+                                        );
+                                    }
+                                }
+                                (_, output) => outputs.push((partition, output)),
+                            }
                         }
                         Err(failure) => {
                             let lost = format!(
@@ -276,7 +280,7 @@ mod tests {
             .run()
             .await
             .unwrap();
-        assert_eq!(outputs.len(), 2, "both tasks succeeded");
+        assert!(outputs.is_empty(), "map outputs go to the tracker");
         assert_eq!(map_outputs.missing_partitions(7), [0]);
     }
 }
