@@ -154,7 +154,7 @@ async fn main() -> Result<(), BoxError> {
         builder = builder.config(key, value);
     }
     let spark = builder.create().await?;
-    let oracle = oracle(SessionConfig::new().with_target_partitions(spark.shuffle_partitions()));
+    let oracle = oracle(SessionConfig::new().with_target_partitions(spark.shuffle_partitions()))?;
     register_tpch(&data, std::slice::from_ref(&spark), &oracle).await?;
     let retries = Arc::new(RetryCounter(Mutex::default()));
     spark.add_listener(retries.clone());

@@ -51,12 +51,12 @@ pub fn tpch_data(scale_factor: f64, data: Option<PathBuf>) -> Result<PathBuf, Bo
 
 /// A plain single-process DataFusion context with Flint's Spark functions, the oracle the
 /// benchmarks compare Flint with.
-pub fn oracle(config: datafusion::prelude::SessionConfig) -> SessionContext {
-    let oracle = SessionContext::new_with_config(config);
-    for function in flint_executor::functions::spark_functions() {
-        oracle.register_udf(function.as_ref().clone());
-    }
-    oracle
+pub fn oracle(
+    config: datafusion::prelude::SessionConfig,
+) -> datafusion::error::Result<SessionContext> {
+    let mut oracle = SessionContext::new_with_config(config);
+    flint_sql::register_spark_functions(&mut oracle)?;
+    Ok(oracle)
 }
 
 /// Registers the TPC-H tables in `data` in every session and in the oracle.

@@ -98,7 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (key, value) = split_pair(pair)?;
         oracle_config.options_mut().set(key, value)?;
     }
-    let oracle = oracle(oracle_config);
+    let oracle = oracle(oracle_config)?;
     register_tpch(&data, &sessions, &oracle).await?;
 
     println!(

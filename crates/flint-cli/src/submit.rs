@@ -94,7 +94,8 @@ pub(crate) async fn run_script(spark: &SparkSession, text: &str) -> Result<(), C
     Ok(())
 }
 
-/// Runs one statement; a query's rows go to stdout, one line per row, tab-separated.
+/// Runs one statement; a query's rows go to stdout as `spark-sql` prints them: one line per
+/// row, tab-separated.
 pub(crate) async fn run_statement(spark: &SparkSession, statement: &str) -> Result<(), CliError> {
     let started = Instant::now();
     let df: DataFrame = spark.sql(statement).await?;
@@ -102,9 +103,10 @@ pub(crate) async fn run_statement(spark: &SparkSession, statement: &str) -> Resu
     if !df.columns().is_empty() {
         use std::io::Write;
         let batches = df.collect().await?;
+        let format = spark.hive_format()?;
         let mut out = std::io::stdout().lock();
         for batch in &batches {
-            for row in flint::format_row_values(batch) {
+            for row in format.rows(batch) {
                 rows += 1;
                 let _ = writeln!(out, "{}", row.join("\t"));
             }

@@ -24,7 +24,7 @@ use flint_storage::{DiskBlockManager, StorageError};
 use futures::TryStreamExt;
 use thiserror::Error;
 
-use crate::{TaskDescription, TaskFailureReason, TaskMetrics, TaskOutput, TaskResult, functions};
+use crate::{TaskDescription, TaskFailureReason, TaskMetrics, TaskOutput, TaskResult};
 
 /// Failures to start an executor.
 #[derive(Debug, Error)]
@@ -87,8 +87,10 @@ impl ExecutorConfig {
         cores: usize,
         memory_key: &'static ConfigEntry,
         conf: &SparkConf,
-        session_config: SessionConfig,
+        mut session_config: SessionConfig,
     ) -> Result<Self, ConfError> {
+        session_config.options_mut().execution.enable_ansi_mode =
+            conf.get_bool(&keys::ANSI_ENABLED)?.unwrap_or(true);
         let compression = match conf.get_entry(&keys::IO_COMPRESSION_CODEC).unwrap_or("lz4") {
             "lz4" => Some(CompressionType::LZ4_FRAME),
             "zstd" => Some(CompressionType::ZSTD),
@@ -236,10 +238,8 @@ impl Executor {
             .with_config(session_config)
             .with_runtime_env(runtime_env)
             .build();
-        for function in functions::spark_functions()
-            .into_iter()
-            .chain(extra_functions)
-        {
+        flint_sql::register_spark_functions(&mut state)?;
+        for function in extra_functions {
             state.register_udf(function)?;
         }
         let task_context = state.task_ctx();

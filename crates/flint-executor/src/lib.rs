@@ -11,7 +11,6 @@
 
 mod backend;
 mod executor;
-pub mod functions;
 mod metrics;
 pub mod rpc;
 mod session_config;

@@ -9,6 +9,8 @@ pub fn flint_session_config(shuffle_partitions: usize, broadcast_threshold: u64)
         .with_target_partitions(shuffle_partitions)
         .with_information_schema(true);
     let options = config.options_mut();
+    // Spark reads `1.5` as a decimal (`decimal(2,1)`), not a double.
+    options.sql_parser.parse_float_as_decimal = true;
     // Dynamic filters connect operators through shared state within one process; across
     // tasks they would wait for partitions another task builds, so Flint turns them off.
     options.optimizer.enable_dynamic_filter_pushdown = false;

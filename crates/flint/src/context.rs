@@ -166,7 +166,9 @@ impl SparkContext {
             _ => conf.get_usize(&keys::TASK_MAX_FAILURES)?.unwrap_or(4),
         };
         let shuffle_partitions = shuffle_partitions(&conf, default_slots)?;
-        let session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
+        let mut session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
+        session_config.options_mut().execution.enable_ansi_mode =
+            conf.get_bool(&keys::ANSI_ENABLED)?.unwrap_or(true);
 
         if show_progress && std::io::stderr().is_terminal() {
             listener_bus.add_listener(Arc::new(ConsoleProgressBar::start()));

@@ -32,6 +32,7 @@ mod writer;
 
 pub use dataframe::{DataFrame, GroupedData};
 pub use error::FlintError;
+pub use flint_sql::HiveFormat;
 pub use format::{format_row_values, format_show};
 pub use reader::DataFrameReader;
 pub use session::{Builder, SparkSession};

@@ -19,6 +19,8 @@ pub struct SparkSession {
 pub(crate) struct SessionInner {
     pub(crate) ctx: SessionContext,
     pub(crate) context: SparkContext,
+    /// Runtime SQL settings changed by `SET key=value` (Spark's `SQLConf` of this session).
+    pub(crate) sql_conf: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for SparkSession {
@@ -83,14 +85,19 @@ impl Builder {
         conf.set_missing_from(&SparkConf::from_submit_env());
         let context = SparkContext::start(conf).await?;
         let config = context.session_config.clone();
-        let ctx = SessionContext::new_with_config_rt(config.clone(), planner_runtime()?);
-        for function in flint_executor::functions::spark_functions() {
-            ctx.register_udf(function.as_ref().clone());
-        }
+        let state = flint_sql::spark_session_state(config.clone(), planner_runtime()?)?;
+        let ctx = SessionContext::new_with_state(state);
         register_path_schemas(&ctx, config)?;
-        Ok(SparkSession {
-            inner: Arc::new(SessionInner { ctx, context }),
-        })
+        let session = SparkSession {
+            inner: Arc::new(SessionInner {
+                ctx,
+                context,
+                sql_conf: Default::default(),
+            }),
+        };
+        // Validates the configured time zone at start, as Spark does.
+        flint_sql::HiveFormat::new(&session.session_time_zone())?;
+        Ok(session)
     }
 }
 
@@ -124,15 +131,31 @@ impl SparkSession {
         let df = self
             .inner
             .ctx
-            .sql(&format!(
-                "SELECT value AS id FROM range({start}, {end}, {step})"
-            ))
+            .sql(&format!("SELECT id FROM range({start}, {end}, {step})"))
             .await?;
         Ok(DataFrame::new(
             self.clone(),
             df,
             format!("range({start}, {end}, {step})"),
         ))
+    }
+
+    /// The session's value of a SQL setting: what `SET` gave it, else the application's.
+    pub fn sql_conf(&self, key: &str) -> Option<String> {
+        let set = self.inner.sql_conf.read().ok()?.get(key).cloned();
+        set.or_else(|| self.conf().get(key).map(str::to_string))
+    }
+
+    /// `spark.sql.session.timeZone`: the zone timestamps are printed in; by default the
+    /// machine's (`TZ`, else `/etc/localtime`), else `UTC`.
+    pub fn session_time_zone(&self) -> String {
+        self.sql_conf(flint_conf::keys::SESSION_TIME_ZONE.key)
+            .unwrap_or_else(machine_time_zone)
+    }
+
+    /// The format `spark-sql` prints this session's values in.
+    pub fn hive_format(&self) -> Result<flint_sql::HiveFormat, FlintError> {
+        Ok(flint_sql::HiveFormat::new(&self.session_time_zone())?)
     }
 
     /// Readers of parquet, csv and json files.
@@ -209,4 +232,22 @@ impl SparkSession {
     pub(crate) fn inner(&self) -> &SessionInner {
         &self.inner
     }
+}
+
+/// The machine's time zone name: `TZ`, else the zone `/etc/localtime` links to, else `UTC`.
+fn machine_time_zone() -> String {
+    if let Ok(tz) = std::env::var("TZ")
+        && !tz.is_empty()
+    {
+        return tz.trim_start_matches(':').to_string();
+    }
+    std::fs::read_link("/etc/localtime")
+        .ok()
+        .and_then(|target| {
+            let target = target.to_string_lossy().into_owned();
+            target
+                .split_once("zoneinfo/")
+                .map(|(_, zone)| zone.to_string())
+        })
+        .unwrap_or_else(|| "UTC".to_string())
 }

@@ -1,12 +1,18 @@
-//! Spark SQL statements: most go to DataFusion's SQL planner as they are; the few Spark forms
-//! DataFusion lacks (`CREATE TEMPORARY VIEW ... USING ... OPTIONS (...)`, `SET
-//! spark.sql.shuffle.partitions=N`) are recognised on DataFusion's own SQL tokens.
+//! Spark SQL statements: `CREATE TEMPORARY VIEW ... USING ... OPTIONS (...)` and `SET
+//! key=value` are recognised on SQL tokens; everything else is parsed by `flint_sql::parser`
+//! (Spark's dialect) and planned by DataFusion's SQL planner with Spark's functions and type
+//! rules.
 
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DFStatement;
+use flint_conf::keys;
 
 use crate::path_tables::FileFormat;
 use crate::reader::read_files;
@@ -86,21 +92,95 @@ pub(crate) async fn run_statement(
         ctx.register_table(view.name.as_str(), df.into_view())?;
         return empty(session).await;
     }
-    if let Some(partitions) = parse_set_shuffle_partitions(&tokens)? {
+    if let Some((key, value)) = parse_set(&tokens) {
+        set_conf(session, &key, &value)?;
+        return empty(session).await;
+    }
+    let mut statements = flint_sql::parser::parse_statements(text)
+        .map_err(|e| FlintError::Analysis(DataFusionError::SQL(Box::new(e), None)))?;
+    let statement = match (statements.pop(), statements.is_empty()) {
+        (Some(statement), true) => statement,
+        (None, _) => return empty(session).await,
+        (Some(_), false) => {
+            return Err(FlintError::Analysis(DataFusionError::Plan(
+                "one statement at a time: split the text at its semicolons".into(),
+            )));
+        }
+    };
+    let state = ctx.state();
+    let plan = state
+        .statement_to_plan(DFStatement::Statement(Box::new(statement)))
+        .await?;
+    // Queries are analyzed at once, so the DataFrame's schema has Spark's types (the
+    // analyzer runs again, unchanged, when the plan is optimized).
+    let plan = if is_query(&plan) {
+        state
+            .analyzer()
+            .execute_and_check(plan, state.config_options(), |_, _| {})?
+    } else {
+        plan
+    };
+    let df = ctx.execute_logical_plan(plan).await?;
+    Ok(DataFrame::new(
+        session.clone(),
+        df,
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+    ))
+}
+
+/// Whether `plan` computes rows (not DDL, DML or a session statement).
+fn is_query(plan: &LogicalPlan) -> bool {
+    !matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Explain(_)
+            | LogicalPlan::Analyze(_)
+            | LogicalPlan::DescribeTable(_)
+    )
+}
+
+/// `SET key=value` for this session: `spark.sql.shuffle.partitions`, `spark.sql.ansi.enabled`
+/// and the session time zone change how later statements are planned; every key is kept in
+/// the session's SQL conf.
+fn set_conf(session: &SparkSession, key: &str, value: &str) -> Result<(), FlintError> {
+    let ctx = &session.inner().ctx;
+    let invalid = |expected: &'static str| flint_conf::ConfError::InvalidValue {
+        key: key.into(),
+        value: value.into(),
+        expected,
+    };
+    if key == keys::SHUFFLE_PARTITIONS.key {
+        let partitions = value
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| invalid("a positive integer"))?;
         ctx.state_ref()
             .write()
             .config_mut()
             .options_mut()
             .execution
             .target_partitions = partitions;
-        return empty(session).await;
+    } else if key == keys::ANSI_ENABLED.key {
+        let ansi = value
+            .parse::<bool>()
+            .map_err(|_| invalid("true or false"))?;
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .execution
+            .enable_ansi_mode = ansi;
+    } else if key == keys::SESSION_TIME_ZONE.key {
+        flint_sql::HiveFormat::new(value)?;
     }
-    let df = ctx.sql(text).await?;
-    Ok(DataFrame::new(
-        session.clone(),
-        df,
-        text.split_whitespace().collect::<Vec<_>>().join(" "),
-    ))
+    if let Ok(mut conf) = session.inner().sql_conf.write() {
+        conf.insert(key.to_string(), value.to_string());
+    }
+    Ok(())
 }
 
 async fn empty(session: &SparkSession) -> Result<DataFrame, FlintError> {
@@ -220,31 +300,15 @@ fn malformed_options() -> FlintError {
 }
 
 /// Recognises `SET spark.sql.shuffle.partitions = N`.
-fn parse_set_shuffle_partitions(tokens: &[Token]) -> Result<Option<usize>, FlintError> {
+/// Recognises `SET key=value` (the value may be quoted).
+fn parse_set(tokens: &[Token]) -> Option<(String, String)> {
     if !is_keyword(tokens.first(), Keyword::SET) {
-        return Ok(None);
+        return None;
     }
     let rest: String = tokens[1..].iter().map(|t| t.to_string()).collect();
-    let Some((key, value)) = rest.split_once('=') else {
-        return Ok(None);
-    };
-    if key.trim() != flint_conf::keys::SHUFFLE_PARTITIONS.key {
-        return Ok(None);
-    }
-    let value = value.trim().trim_matches('\'');
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(Some)
-        .ok_or_else(|| {
-            flint_conf::ConfError::InvalidValue {
-                key: flint_conf::keys::SHUFFLE_PARTITIONS.key.into(),
-                value: value.into(),
-                expected: "a positive integer",
-            }
-            .into()
-        })
+    let (key, value) = rest.split_once('=')?;
+    let value = value.trim().trim_matches(['\'', '"']);
+    Some((key.trim().to_string(), value.to_string()))
 }
 
 #[cfg(test)]
@@ -310,17 +374,15 @@ mod tests {
     }
 
     #[test]
-    fn recognises_set_shuffle_partitions() {
+    fn recognises_set() {
         assert_eq!(
-            parse_set_shuffle_partitions(&tokens("SET spark.sql.shuffle.partitions=8")).unwrap(),
-            Some(8)
-        );
-        assert!(
-            parse_set_shuffle_partitions(&tokens("SET spark.sql.shuffle.partitions=x")).is_err()
+            parse_set(&tokens("SET spark.sql.shuffle.partitions=8")),
+            Some(("spark.sql.shuffle.partitions".into(), "8".into()))
         );
         assert_eq!(
-            parse_set_shuffle_partitions(&tokens("SET datafusion.x=1")).unwrap(),
-            None
+            parse_set(&tokens("SET spark.sql.session.timeZone = 'UTC'")),
+            Some(("spark.sql.session.timeZone".into(), "UTC".into()))
         );
+        assert_eq!(parse_set(&tokens("SELECT 1")), None);
     }
 }

@@ -24,7 +24,7 @@ fn application_waits_for_a_worker_then_runs_and_finishes() {
     std::fs::write(
         &script,
         "SELECT count(*) FROM range(1000);\n\
-         SELECT value % 3 AS k, count(*) FROM range(30) GROUP BY value % 3 ORDER BY k;\n",
+         SELECT id % 3 AS k, count(*) FROM range(30) GROUP BY id % 3 ORDER BY k;\n",
     )
     .unwrap();
     let mut submit = Daemon::start(
@@ -410,7 +410,7 @@ fn driver_and_executor_ports_survive_garbage() {
     send_garbage(block_port.expect("found above"));
     let answer = runtime.block_on(async {
         spark
-            .sql("SELECT count(DISTINCT value % 7) AS k FROM range(10000)")
+            .sql("SELECT count(DISTINCT id % 7) AS k FROM range(10000)")
             .await
             .unwrap()
             .collect()

@@ -34,7 +34,7 @@ fn grouped_count_script(dir: &std::path::Path) -> String {
     let script = dir.join("app.sql");
     std::fs::write(
         &script,
-        "SELECT value % 3 AS k, count(*) FROM range(30) GROUP BY value % 3 ORDER BY k;\n",
+        "SELECT id % 3 AS k, count(*) FROM range(30) GROUP BY id % 3 ORDER BY k;\n",
     )
     .unwrap();
     script.to_string_lossy().into_owned()

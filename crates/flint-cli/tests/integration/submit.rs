@@ -22,7 +22,7 @@ fn submit_sql_file_prints_rows_like_spark_sql() {
              CREATE TEMPORARY VIEW people USING csv OPTIONS (path '{csv}', header 'true', inferSchema 'true');\n\
              SELECT name, age FROM people ORDER BY name;\n\
              SELECT count(*) FROM csv.`{csv}`;\n\
-             SELECT value % 3 AS k, count(*) FROM range(0, 30) GROUP BY 1 ORDER BY 1;\n"
+             SELECT id % 3 AS k, count(*) FROM range(0, 30) GROUP BY 1 ORDER BY 1;\n"
         ),
     );
     let local_conf = format!("spark.local.dir={}", local.path().display());

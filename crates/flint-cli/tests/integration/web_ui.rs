@@ -163,8 +163,8 @@ fn live_cluster_uis_rest_metrics_browser_and_history() {
         .block_on(async {
             spark
                 .sql(
-                    "SELECT value % 7 AS k, count(*) AS c FROM range(10000) \
-                     GROUP BY value % 7 ORDER BY k",
+                    "SELECT id % 7 AS k, count(*) AS c FROM range(10000) \
+                     GROUP BY id % 7 ORDER BY k",
                 )
                 .await
                 .unwrap()

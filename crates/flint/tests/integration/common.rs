@@ -155,12 +155,10 @@ pub async fn count_of(spark: &SparkSession, query: &str) -> u64 {
 
 /// Plain single-process DataFusion with 2 partitions over these TPC-H test tables.
 pub async fn datafusion_with(tables: &[&str]) -> datafusion::prelude::SessionContext {
-    let oracle = datafusion::prelude::SessionContext::new_with_config(
+    let mut oracle = datafusion::prelude::SessionContext::new_with_config(
         datafusion::prelude::SessionConfig::new().with_target_partitions(2),
     );
-    for function in flint_executor::functions::spark_functions() {
-        oracle.register_udf(function.as_ref().clone());
-    }
+    flint_sql::register_spark_functions(&mut oracle).unwrap();
     for table in tables {
         let path = tpch_dir().join(format!("{table}.parquet"));
         oracle

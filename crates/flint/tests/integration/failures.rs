@@ -86,7 +86,7 @@ async fn task_failing_twice_is_retried() {
     spark.register_udf(udf).unwrap();
     let log = EventLog::attach(&spark);
     let df = spark
-        .sql("select sum(flaky_twice(value)) from range(0, 100)")
+        .sql("select sum(flaky_twice(id)) from range(0, 100)")
         .await
         .unwrap();
     let batches = df.collect().await.unwrap();
@@ -111,7 +111,7 @@ async fn task_always_failing_fails_the_job_with_its_message() {
     spark.register_udf(udf).unwrap();
     let log = EventLog::attach(&spark);
     let df = spark
-        .sql("select always_fails(value) from range(0, 10)")
+        .sql("select always_fails(id) from range(0, 10)")
         .await
         .unwrap();
     let error = df.collect().await.unwrap_err();

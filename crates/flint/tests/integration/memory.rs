@@ -9,8 +9,8 @@ async fn large_sort_spills_instead_of_failing() {
     // About 30 MB of rows against a 14.4 MiB pool (0.6 x 24m).
     let df = spark
         .sql(
-            "select value, concat(cast(value as varchar), repeat('x', 60)) as pad
-             from range(0, 400000) order by value * 7 % 1000003 desc",
+            "select id, concat(cast(id as varchar), repeat('x', 60)) as pad
+             from range(0, 400000) order by id * 7 % 1000003 desc",
         )
         .await
         .unwrap();
@@ -40,7 +40,7 @@ async fn query_that_cannot_fit_names_the_memory_setting() {
     )
     .await;
     let df = spark
-        .sql("select count(*) from range(0, 300000) a join range(0, 300000) b on a.value = b.value")
+        .sql("select count(*) from range(0, 300000) a join range(0, 300000) b on a.id = b.id")
         .await
         .unwrap();
     let error = df.collect().await.unwrap_err().to_string();

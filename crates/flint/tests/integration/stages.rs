@@ -136,7 +136,7 @@ async fn dataframe_api_matches_sql() {
         .unwrap();
     let api = rows(&df.collect().await.unwrap());
     let sql = spark
-        .sql("select value % 7 as bucket, sum(value) as total, count(*) as n from range(0, 1000) group by 1 order by 1")
+        .sql("select id % 7 as bucket, sum(id) as total, count(*) as n from range(0, 1000) group by 1 order by 1")
         .await
         .unwrap();
     assert_eq!(api, rows(&sql.collect().await.unwrap()));
@@ -239,7 +239,7 @@ async fn lost_shuffle_files_are_recomputed() {
     let local_dir = tempfile::tempdir().unwrap();
     let spark = session(2, local_dir.path(), &[]).await;
     let df = spark
-        .sql("select value % 5 as k, count(*) as n from range(0, 1000) group by value % 5")
+        .sql("select id % 5 as k, count(*) as n from range(0, 1000) group by id % 5")
         .await
         .unwrap();
     let mut first = rows(&df.collect().await.unwrap());

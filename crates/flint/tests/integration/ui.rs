@@ -419,9 +419,17 @@ async fn a_taken_ui_port_moves_up() {
     let url = spark.ui_web_url().unwrap().to_string();
     let got: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert!(got > port && got <= port + 16, "{url} after {port}");
-    let (status, apps) = get(&format!("{url}/api/v1/applications")).await;
-    assert_eq!(status, 200);
-    assert_eq!(apps[0]["id"], spark.app_id());
+    // The store learns the application's id from the listener bus, after start returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, apps) = get(&format!("{url}/api/v1/applications")).await;
+        assert_eq!(status, 200);
+        if apps[0]["id"] == spark.app_id() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{apps}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     spark.stop();
     let disabled = SparkSession::builder()
         .master("local[1]")

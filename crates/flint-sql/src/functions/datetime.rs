@@ -1,5 +1,4 @@
-//! Spark SQL functions that DataFusion lacks, registered in every driver's planner and every
-//! executor's function registry so plans that use them decode on any executor.
+//! Spark's `year(date)` family.
 
 use std::sync::Arc;
 
@@ -11,9 +10,8 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-/// Every Spark-compatible function Flint adds: `year`, `month`, `day`, `dayofmonth`, `quarter`,
-/// `hour`, `minute`, `second`.
-pub fn spark_functions() -> Vec<Arc<ScalarUDF>> {
+/// `year`, `month`, `day`, `dayofmonth`, `quarter`, `hour`, `minute`, `second`.
+pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
     [
         ("year", DatePart::Year),
         ("quarter", DatePart::Quarter),

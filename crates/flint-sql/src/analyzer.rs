@@ -1,0 +1,153 @@
+//! Spark's type rules, as DataFusion analyzer rules (Spark's `TypeCoercion` and `ANSI` rules).
+//!
+//! - [`SparkLiterals`] runs before DataFusion's type coercion: an integer literal is an `int`
+//!   when it fits, as in Spark (DataFusion reads every one as `bigint`).
+//! - [`SparkArithmeticRule`] runs after it: `/` on non-decimals becomes a double division,
+//!   and `div`, `%` and integer `+ - *` become Spark's operators, which follow
+//!   `spark.sql.ansi.enabled` (DataFusion's `enable_ansi_mode`) for zero divisors and
+//!   overflow.
+
+use std::sync::Arc;
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::optimizer::AnalyzerRule;
+
+use crate::functions::arithmetic::{ArithmeticOp, arithmetic};
+
+/// Analyzer rules, in the order they run.
+pub type AnalyzerRules = Vec<Arc<dyn AnalyzerRule + Send + Sync>>;
+
+/// The analyzer rules of a Spark session: `(before type coercion, after it)`.
+pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
+    (
+        vec![Arc::new(SparkLiterals)],
+        vec![Arc::new(SparkArithmeticRule)],
+    )
+}
+
+/// Rewrites every expression of every node of `plan` (and of its subqueries) with `f`,
+/// keeping each output column's name.
+fn rewrite_plan(
+    plan: LogicalPlan,
+    f: &dyn Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        // A LIMIT's values stay `bigint`, and VALUES rows fix their own schema.
+        if matches!(node, LogicalPlan::Limit(_) | LogicalPlan::Values(_)) {
+            return Ok(Transformed::no(node));
+        }
+        let schema = node
+            .inputs()
+            .first()
+            .map(|input| Arc::clone(input.schema()));
+        let schema = schema.unwrap_or_else(|| Arc::new(DFSchema::empty()));
+        let names = NamePreserver::new(&node);
+        let rewritten = node.map_expressions(|expr| {
+            let saved = names.save(&expr);
+            let result = expr.transform_up(|e| f(e, &schema))?;
+            Ok(result.update_data(|e| saved.restore(e)))
+        })?;
+        if rewritten.transformed {
+            rewritten.map_data(|plan| plan.recompute_schema())
+        } else {
+            Ok(rewritten)
+        }
+    })
+    .map(|t| t.data)
+}
+
+/// Integer literals that fit an `int` are `int`s (Spark's literal typing); an explicit
+/// `CAST(... AS BIGINT)` (how `1L` arrives) keeps its `bigint`.
+#[derive(Debug)]
+pub struct SparkLiterals;
+
+impl AnalyzerRule for SparkLiterals {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        rewrite_plan(plan, &|expr, _schema| {
+            Ok(match expr {
+                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                    Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                        left: Box::new(narrow(*left)),
+                        op,
+                        right: Box::new(narrow(*right)),
+                    }))
+                }
+                Expr::ScalarFunction(mut function) => {
+                    function.args = function.args.into_iter().map(narrow).collect();
+                    Transformed::no(Expr::ScalarFunction(function))
+                }
+                other => Transformed::no(other),
+            })
+        })
+    }
+
+    fn name(&self) -> &str {
+        "spark_literals"
+    }
+}
+
+/// An `Int64` literal that fits an `int`, as an `Int32`.
+fn narrow(expr: Expr) -> Expr {
+    match expr {
+        Expr::Literal(ScalarValue::Int64(Some(v)), metadata) if i32::try_from(v).is_ok() => {
+            Expr::Literal(ScalarValue::Int32(Some(v as i32)), metadata)
+        }
+        other => other,
+    }
+}
+
+/// Spark's `/`, `div`, `%` and integer `+ - *` in place of DataFusion's operators.
+#[derive(Debug)]
+pub struct SparkArithmeticRule;
+
+impl AnalyzerRule for SparkArithmeticRule {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let ansi = config.execution.enable_ansi_mode;
+        rewrite_plan(plan, &|expr, schema| {
+            let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+                return Ok(Transformed::no(expr));
+            };
+            let types = (left.get_type(schema), right.get_type(schema));
+            let (Ok(left_type), Ok(right_type)) = types else {
+                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                })));
+            };
+            let integers = is_integer(&left_type) && is_integer(&right_type);
+            let decimal = left_type.is_decimal() || right_type.is_decimal();
+            let numeric =
+                |t: &datafusion::arrow::datatypes::DataType| t.is_numeric() || t.is_null();
+            let spark_op = match op {
+                Operator::Plus if integers => Some(ArithmeticOp::Add),
+                Operator::Minus if integers => Some(ArithmeticOp::Subtract),
+                Operator::Multiply if integers => Some(ArithmeticOp::Multiply),
+                Operator::Divide if !decimal && numeric(&left_type) && numeric(&right_type) => {
+                    Some(ArithmeticOp::Divide)
+                }
+                Operator::IntegerDivide if !decimal => Some(ArithmeticOp::IntegralDivide),
+                Operator::Modulo if !decimal && numeric(&left_type) && numeric(&right_type) => {
+                    Some(ArithmeticOp::Remainder)
+                }
+                _ => None,
+            };
+            Ok(match spark_op {
+                Some(spark_op) => Transformed::yes(arithmetic(spark_op, *left, *right, ansi)),
+                None => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
+            })
+        })
+    }
+
+    fn name(&self) -> &str {
+        "spark_arithmetic"
+    }
+}
+
+fn is_integer(data_type: &datafusion::arrow::datatypes::DataType) -> bool {
+    data_type.is_integer() || data_type.is_null()
+}

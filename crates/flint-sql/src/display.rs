@@ -1,0 +1,467 @@
+//! Values as text the way Spark prints them: Spark's `HiveResult.toHiveString`, what
+//! `spark-sql` prints for each row (`[1,2]`, `{"a":1}`, `NULL`, doubles as Java prints them,
+//! timestamps in the session time zone).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Decimal256Array, FixedSizeListArray,
+    GenericListArray, MapArray, OffsetSizeTrait, RecordBatch, StructArray,
+};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
+    IntervalYearMonthType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::common::{DataFusionError, Result};
+
+/// How one query's values are printed: the session time zone timestamps are shown in.
+#[derive(Debug, Clone)]
+pub struct HiveFormat {
+    time_zone: Option<chrono_tz::Tz>,
+}
+
+impl HiveFormat {
+    /// Formats timestamps in `time_zone` (an IANA name such as `America/Los_Angeles`, or
+    /// `UTC`); an unknown name is an error naming it.
+    pub fn new(time_zone: &str) -> Result<Self> {
+        let time_zone = time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
+            DataFusionError::Configuration(format!(
+                "[INVALID_CONF_VALUE.TIME_ZONE] The value '{time_zone}' in the config \
+                 \"spark.sql.session.timeZone\" is invalid. Cannot resolve the given timezone."
+            ))
+        })?;
+        Ok(Self {
+            time_zone: Some(time_zone),
+        })
+    }
+
+    /// Every row of `batch` as its column values, as `spark-sql` prints them.
+    pub fn rows(&self, batch: &RecordBatch) -> Vec<Vec<String>> {
+        (0..batch.num_rows())
+            .map(|row| {
+                batch
+                    .columns()
+                    .iter()
+                    .map(|column| self.value(column, row, false))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// One value; `nested` values (inside arrays, maps, structs) quote strings and print
+    /// `null` in lower case, as Spark does.
+    pub fn value(&self, array: &ArrayRef, row: usize, nested: bool) -> String {
+        if array.is_null(row) {
+            return if nested { "null" } else { "NULL" }.to_string();
+        }
+        match array.data_type() {
+            DataType::Null => if nested { "null" } else { "NULL" }.to_string(),
+            DataType::Boolean => array
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .map(|a| a.value(row).to_string())
+                .unwrap_or_default(),
+            DataType::Int8 => array.as_primitive::<Int8Type>().value(row).to_string(),
+            DataType::Int16 => array.as_primitive::<Int16Type>().value(row).to_string(),
+            DataType::Int32 => array.as_primitive::<Int32Type>().value(row).to_string(),
+            DataType::Int64 => array.as_primitive::<Int64Type>().value(row).to_string(),
+            DataType::UInt8 => array.as_primitive::<UInt8Type>().value(row).to_string(),
+            DataType::UInt16 => array.as_primitive::<UInt16Type>().value(row).to_string(),
+            DataType::UInt32 => array.as_primitive::<UInt32Type>().value(row).to_string(),
+            DataType::UInt64 => array.as_primitive::<UInt64Type>().value(row).to_string(),
+            DataType::Float16 => {
+                java_float(f32::from(array.as_primitive::<Float16Type>().value(row)))
+            }
+            DataType::Float32 => java_float(array.as_primitive::<Float32Type>().value(row)),
+            DataType::Float64 => java_double(array.as_primitive::<Float64Type>().value(row)),
+            DataType::Decimal128(_, scale) => {
+                let a = array.as_any().downcast_ref::<Decimal128Array>();
+                a.map(|a| plain_decimal(&a.value(row).to_string(), *scale))
+                    .unwrap_or_default()
+            }
+            DataType::Decimal256(_, scale) => {
+                let a = array.as_any().downcast_ref::<Decimal256Array>();
+                a.map(|a| plain_decimal(&a.value(row).to_string(), *scale))
+                    .unwrap_or_default()
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let text = string_value(array, row);
+                if nested { format!("\"{text}\"") } else { text }
+            }
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+                // Spark prints a binary's bytes as UTF-8 text.
+                String::from_utf8_lossy(&binary_value(array, row)).into_owned()
+            }
+            DataType::Date32 => {
+                let days = array.as_primitive::<Date32Type>().value(row);
+                date_string(i64::from(days))
+            }
+            DataType::Date64 => {
+                let millis = array.as_primitive::<Date64Type>().value(row);
+                date_string(millis.div_euclid(86_400_000))
+            }
+            DataType::Timestamp(unit, tz) => {
+                let raw = match unit {
+                    TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
+                    TimeUnit::Millisecond => {
+                        array.as_primitive::<TimestampMillisecondType>().value(row)
+                    }
+                    TimeUnit::Microsecond => {
+                        array.as_primitive::<TimestampMicrosecondType>().value(row)
+                    }
+                    TimeUnit::Nanosecond => {
+                        array.as_primitive::<TimestampNanosecondType>().value(row)
+                    }
+                };
+                self.timestamp_string(raw, *unit, tz.is_some())
+            }
+            DataType::Interval(IntervalUnit::YearMonth) => {
+                let months = array.as_primitive::<IntervalYearMonthType>().value(row);
+                year_month_interval(months)
+            }
+            DataType::Interval(IntervalUnit::DayTime) => {
+                let v = array.as_primitive::<IntervalDayTimeType>().value(row);
+                day_time_interval(
+                    i128::from(v.days) * 86_400_000_000 + i128::from(v.milliseconds) * 1000,
+                )
+            }
+            DataType::Interval(IntervalUnit::MonthDayNano) => {
+                let v = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
+                calendar_interval(v.months, v.days, v.nanoseconds)
+            }
+            DataType::List(_) => self.list(array.as_list::<i32>(), row),
+            DataType::LargeList(_) => self.list(array.as_list::<i64>(), row),
+            DataType::FixedSizeList(..) => {
+                let list = array.as_any().downcast_ref::<FixedSizeListArray>();
+                list.map(|l| self.elements(&l.value(row)))
+                    .unwrap_or_default()
+            }
+            DataType::Map(..) => array
+                .as_any()
+                .downcast_ref::<MapArray>()
+                .map(|m| self.map(m, row))
+                .unwrap_or_default(),
+            DataType::Struct(_) => array
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .map(|s| self.struct_value(s, row))
+                .unwrap_or_default(),
+            DataType::Dictionary(..) | DataType::RunEndEncoded(..) => {
+                match datafusion::arrow::compute::cast(array, &plain_type(array.data_type())) {
+                    Ok(plain) => self.value(&plain, row, nested),
+                    Err(_) => fallback(array, row),
+                }
+            }
+            _ => fallback(array, row),
+        }
+    }
+
+    fn list<O: OffsetSizeTrait>(&self, list: &GenericListArray<O>, row: usize) -> String {
+        self.elements(&list.value(row))
+    }
+
+    fn elements(&self, values: &ArrayRef) -> String {
+        let items: Vec<String> = (0..values.len())
+            .map(|i| self.value(values, i, true))
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    fn map(&self, map: &MapArray, row: usize) -> String {
+        let entries = map.value(row);
+        let keys = Arc::clone(entries.column(0));
+        let values = Arc::clone(entries.column(1));
+        let items: Vec<String> = (0..entries.len())
+            .map(|i| {
+                format!(
+                    "{}:{}",
+                    self.value(&keys, i, true),
+                    self.value(&values, i, true)
+                )
+            })
+            .collect();
+        format!("{{{}}}", items.join(","))
+    }
+
+    fn struct_value(&self, value: &StructArray, row: usize) -> String {
+        let items: Vec<String> = value
+            .fields()
+            .iter()
+            .zip(value.columns())
+            .map(|(field, column)| {
+                format!("\"{}\":{}", field.name(), self.value(column, row, true))
+            })
+            .collect();
+        format!("{{{}}}", items.join(","))
+    }
+
+    fn timestamp_string(&self, raw: i64, unit: TimeUnit, zoned: bool) -> String {
+        let (seconds, nanos) = match unit {
+            TimeUnit::Second => (raw, 0),
+            TimeUnit::Millisecond => (raw.div_euclid(1000), raw.rem_euclid(1000) * 1_000_000),
+            TimeUnit::Microsecond => (raw.div_euclid(1_000_000), raw.rem_euclid(1_000_000) * 1000),
+            TimeUnit::Nanosecond => (raw.div_euclid(1_000_000_000), raw.rem_euclid(1_000_000_000)),
+        };
+        let Some(utc) = chrono::DateTime::from_timestamp(seconds, nanos as u32) else {
+            return raw.to_string();
+        };
+        // Spark keeps microseconds; the fraction is printed without trailing zeros.
+        let local = match (zoned, self.time_zone) {
+            (true, Some(tz)) => utc.with_timezone(&tz).naive_local(),
+            _ => utc.naive_utc(),
+        };
+        let mut text = local.format("%Y-%m-%d %H:%M:%S").to_string();
+        let micros = local.and_utc().timestamp_subsec_micros();
+        if micros != 0 {
+            let fraction = format!("{micros:06}");
+            text.push('.');
+            text.push_str(fraction.trim_end_matches('0'));
+        }
+        text
+    }
+}
+
+fn string_value(array: &ArrayRef, row: usize) -> String {
+    match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value(row).to_string(),
+        DataType::LargeUtf8 => array.as_string::<i64>().value(row).to_string(),
+        _ => array.as_string_view().value(row).to_string(),
+    }
+}
+
+fn binary_value(array: &ArrayRef, row: usize) -> Vec<u8> {
+    match array.data_type() {
+        DataType::Binary => array.as_binary::<i32>().value(row).to_vec(),
+        DataType::LargeBinary => array.as_binary::<i64>().value(row).to_vec(),
+        _ => array.as_binary_view().value(row).to_vec(),
+    }
+}
+
+fn plain_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Dictionary(_, value) => plain_type(value),
+        DataType::RunEndEncoded(_, values) => plain_type(values.data_type()),
+        other => other.clone(),
+    }
+}
+
+fn fallback(array: &ArrayRef, row: usize) -> String {
+    let options = FormatOptions::default().with_null("NULL");
+    ArrayFormatter::try_new(array.as_ref(), &options)
+        .map(|f| f.value(row).to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// An unscaled decimal's digits at `scale` (Java's `BigDecimal.toPlainString`).
+fn plain_decimal(unscaled: &str, scale: i8) -> String {
+    if scale <= 0 {
+        return if unscaled == "0" {
+            "0".to_string()
+        } else {
+            format!("{unscaled}{}", "0".repeat(scale.unsigned_abs() as usize))
+        };
+    }
+    let (sign, digits) = match unscaled.strip_prefix('-') {
+        Some(digits) => ("-", digits),
+        None => ("", unscaled),
+    };
+    let scale = scale as usize;
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - scale);
+    format!("{sign}{whole}.{fraction}")
+}
+
+fn date_string(days: i64) -> String {
+    chrono::DateTime::from_timestamp(days * 86_400, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| days.to_string())
+}
+
+/// Java's `Double.toString`: plain between 10⁻³ and 10⁷, else `d.dddE±n`, always with a
+/// fraction digit, using the shortest digits that read back as the same double.
+pub fn java_double(value: f64) -> String {
+    java_floating(value.is_nan(), value.is_infinite(), value < 0.0, || {
+        format!("{:e}", value.abs())
+    })
+}
+
+/// Java's `Float.toString` (the same rules on a 32-bit float).
+pub fn java_float(value: f32) -> String {
+    java_floating(value.is_nan(), value.is_infinite(), value < 0.0, || {
+        format!("{:e}", value.abs())
+    })
+}
+
+fn java_floating(
+    nan: bool,
+    infinite: bool,
+    negative: bool,
+    scientific: impl Fn() -> String,
+) -> String {
+    if nan {
+        return "NaN".to_string();
+    }
+    let sign = if negative { "-" } else { "" };
+    if infinite {
+        return format!("{sign}Infinity");
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e3".
+    let text = scientific();
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if digits == "0" {
+        return format!("{sign}0.0");
+    }
+    if (-3..7).contains(&exponent) {
+        let point = exponent + 1;
+        let (whole, fraction) = if point <= 0 {
+            (
+                "0".to_string(),
+                format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+            )
+        } else if point as usize >= digits.len() {
+            (
+                format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+                String::new(),
+            )
+        } else {
+            let (w, f) = digits.split_at(point as usize);
+            (w.to_string(), f.to_string())
+        };
+        let fraction = if fraction.is_empty() {
+            "0".to_string()
+        } else {
+            fraction
+        };
+        format!("{sign}{whole}.{fraction}")
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() { "0" } else { rest };
+        format!("{sign}{first}.{rest}E{exponent}")
+    }
+}
+
+/// A year-month interval as `spark-sql` prints it: `1-2`.
+fn year_month_interval(months: i32) -> String {
+    let sign = if months < 0 { "-" } else { "" };
+    let months = i64::from(months).abs();
+    format!("{sign}{}-{}", months / 12, months % 12)
+}
+
+/// A day-time interval of `micros` as `spark-sql` prints it: `1 02:03:04.500000000`.
+fn day_time_interval(micros: i128) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let micros = micros.abs();
+    let days = micros / 86_400_000_000;
+    let rest = micros % 86_400_000_000;
+    let hours = rest / 3_600_000_000;
+    let minutes = rest / 60_000_000 % 60;
+    let seconds = rest / 1_000_000 % 60;
+    let fraction = rest % 1_000_000;
+    format!("{sign}{days} {hours:02}:{minutes:02}:{seconds:02}.{fraction:06}000")
+}
+
+/// DataFusion's one interval type as Spark's: months alone are a year-month interval, days
+/// and time alone a day-time interval, both Spark's `CalendarInterval`
+/// (`1 years 2 months 3 days 4.5 seconds`).
+fn calendar_interval(months: i32, days: i32, nanos: i64) -> String {
+    if months == 0 && nanos == 0 {
+        // A whole number of days is a day-time interval in Spark.
+        return day_time_interval(i128::from(days) * 86_400_000_000);
+    }
+    if days == 0 && nanos == 0 {
+        return year_month_interval(months);
+    }
+    if months == 0 {
+        return day_time_interval(i128::from(days) * 86_400_000_000 + i128::from(nanos) / 1000);
+    }
+    let mut parts = vec![];
+    let years = months / 12;
+    if years != 0 {
+        parts.push(format!("{years} years"));
+    }
+    if months % 12 != 0 {
+        parts.push(format!("{} months", months % 12));
+    }
+    if days != 0 {
+        parts.push(format!("{days} days"));
+    }
+    if nanos != 0 {
+        let micros = nanos / 1000;
+        let hours = micros / 3_600_000_000;
+        let minutes = micros / 60_000_000 % 60;
+        let seconds = micros % 60_000_000;
+        if hours != 0 {
+            parts.push(format!("{hours} hours"));
+        }
+        if minutes != 0 {
+            parts.push(format!("{minutes} minutes"));
+        }
+        if seconds != 0 {
+            let whole = seconds / 1_000_000;
+            let fraction = seconds % 1_000_000;
+            if fraction == 0 {
+                parts.push(format!("{whole} seconds"));
+            } else {
+                let fraction = format!("{fraction:06}");
+                parts.push(format!(
+                    "{whole}.{} seconds",
+                    fraction.trim_end_matches('0')
+                ));
+            }
+        }
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_print_as_java_does() {
+        for (value, expected) in [
+            (1.0, "1.0"),
+            (100.0, "100.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e10, "1.0E10"),
+            (1e-5, "1.0E-5"),
+            (1234567.0, "1234567.0"),
+            (12345678.0, "1.2345678E7"),
+            (0.001, "0.001"),
+            (0.0001, "1.0E-4"),
+            (-2.5, "-2.5"),
+            (0.0, "0.0"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (123456789.123, "1.23456789123E8"),
+        ] {
+            assert_eq!(java_double(value), expected, "{value}");
+        }
+        assert_eq!(java_float(0.1), "0.1");
+        assert_eq!(java_float(1.0 / 3.0), "0.33333334");
+    }
+
+    #[test]
+    fn decimals_print_at_their_scale() {
+        assert_eq!(plain_decimal("150", 2), "1.50");
+        assert_eq!(plain_decimal("-5", 3), "-0.005");
+        assert_eq!(plain_decimal("0", 2), "0.00");
+        assert_eq!(plain_decimal("42", 0), "42");
+    }
+
+    #[test]
+    fn intervals_print_as_spark_does() {
+        assert_eq!(year_month_interval(14), "1-2");
+        assert_eq!(calendar_interval(0, 1, 0), "1 00:00:00.000000000");
+        assert_eq!(day_time_interval(90_061_500_000), "1 01:01:01.500000000");
+        assert_eq!(
+            calendar_interval(14, 25, 18_367_500_000_000),
+            "1 years 2 months 25 days 5 hours 6 minutes 7.5 seconds"
+        );
+    }
+}

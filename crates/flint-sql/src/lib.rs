@@ -1,0 +1,51 @@
+//! Spark SQL's semantics on DataFusion (Spark's `catalyst`): the function registry that SQL
+//! and DataFrame calls resolve Spark's function names through, Spark's SQL syntax, Spark's
+//! type rules as analyzer rules, and values printed as `spark-sql` prints them.
+//!
+//! Driver and executors register the same functions, so a plan that calls one decodes on
+//! any executor.
+
+pub mod analyzer;
+mod display;
+pub mod functions;
+pub mod parser;
+mod registry;
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::SessionStateDefaults;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::optimizer::Analyzer;
+use datafusion::prelude::SessionConfig;
+
+pub use display::{HiveFormat, java_double, java_float};
+pub use registry::register_spark_functions;
+
+/// A DataFusion session that plans SQL and DataFrame calls as Spark does: Spark's function
+/// names and behaviour, `EXTRACT`/`SUBSTRING` as Spark's functions, Spark's literal types and
+/// arithmetic (ANSI mode from `config`'s `enable_ansi_mode`).
+pub fn spark_session_state(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+) -> Result<SessionState> {
+    let (before, after) = analyzer::spark_analyzer_rules();
+    let rules = before
+        .into_iter()
+        .chain(Analyzer::new().rules)
+        .chain(after)
+        .collect();
+    let mut planners = SessionStateDefaults::default_expr_planners();
+    planners.insert(0, Arc::new(datafusion_spark::planner::SparkFunctionPlanner));
+    let mut state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_analyzer_rules(rules)
+        .with_expr_planners(planners)
+        .build();
+    register_spark_functions(&mut state)?;
+    state.register_udtf("range", Arc::new(functions::table::SparkRange));
+    Ok(state)
+}

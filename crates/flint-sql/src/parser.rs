@@ -1,0 +1,163 @@
+//! Spark SQL text to statements DataFusion's planner understands (Spark's `SparkSqlParser`).
+//!
+//! The text is tokenized and parsed by `sqlparser`'s Spark dialect. Spark's typed numeric
+//! literals (`1L`, `1S`, `1Y`, `1.5D`, `1.5F`, `1.5BD`, `1e3`) become casts at the token
+//! level, and the few Spark forms DataFusion's planner does not take are rewritten in the
+//! syntax tree: `a RLIKE p` is a regular-expression match.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Statement, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+/// Parses one or more `;`-separated Spark SQL statements.
+pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
+    let dialect = SparkSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, text)
+        .tokenize()
+        .map_err(|e| ParserError::TokenizerError(e.to_string()))?;
+    let tokens = typed_literals(tokens);
+    let mut statements = Parser::new(&dialect)
+        .with_tokens(tokens)
+        .parse_statements()?;
+    for statement in &mut statements {
+        let _ = statement.visit(&mut SparkRewrites);
+    }
+    Ok(statements)
+}
+
+/// The Spark type a numeric literal's suffix names (`1L` is a `BIGINT`).
+fn suffix_type(suffix: &str) -> Option<&'static str> {
+    Some(match suffix.to_ascii_uppercase().as_str() {
+        "L" => "BIGINT",
+        "S" => "SMALLINT",
+        "Y" => "TINYINT",
+        "D" => "DOUBLE",
+        "F" => "FLOAT",
+        "BD" => "DECIMAL",
+        _ => return None,
+    })
+}
+
+/// `CAST(<number> AS <type>)` as tokens.
+fn cast_tokens(number: String, sql_type: &str) -> Vec<Token> {
+    vec![
+        Token::make_keyword("CAST"),
+        Token::LParen,
+        Token::Number(number, false),
+        Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
+        Token::make_keyword("AS"),
+        Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
+        Token::make_word(sql_type, None),
+        Token::RParen,
+    ]
+}
+
+/// Rewrites Spark's typed numeric literals into casts: a number directly followed by a
+/// suffix word (`1L`), and numbers in scientific notation, which Spark reads as doubles.
+fn typed_literals(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        let Token::Number(number, long) = token else {
+            out.push(token);
+            continue;
+        };
+        let suffix = match tokens.peek() {
+            Some(Token::Word(word)) if word.quote_style.is_none() => suffix_type(&word.value),
+            _ => None,
+        };
+        if long {
+            // The tokenizer already took an `L` suffix.
+            out.extend(cast_tokens(number, "BIGINT"));
+        } else if let Some(sql_type) = suffix {
+            tokens.next();
+            let sql_type = if sql_type == "DECIMAL" {
+                decimal_type(&number)
+            } else {
+                sql_type.to_string()
+            };
+            out.extend(cast_tokens(number, &sql_type));
+        } else if number.contains(['e', 'E']) {
+            out.extend(cast_tokens(number, "DOUBLE"));
+        } else {
+            out.push(Token::Number(number, false));
+        }
+    }
+    out
+}
+
+/// The exact decimal type of a `BD` literal: `1.50BD` is `DECIMAL(3,2)`.
+fn decimal_type(number: &str) -> String {
+    let digits = number.trim_start_matches(['-', '+']);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let whole = whole.trim_start_matches('0');
+    let scale = fraction.len();
+    let precision = (whole.len() + scale).max(1).max(scale);
+    format!("DECIMAL({precision},{scale})")
+}
+
+/// Spark forms DataFusion's planner does not take, rewritten into ones it does.
+struct SparkRewrites;
+
+impl VisitorMut for SparkRewrites {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        if let Expr::RLike {
+            negated,
+            expr: value,
+            pattern,
+            ..
+        } = expr
+        {
+            let op = if *negated {
+                BinaryOperator::PGRegexNotMatch
+            } else {
+                BinaryOperator::PGRegexMatch
+            };
+            *expr = Expr::BinaryOp {
+                left: value.clone(),
+                op,
+                right: pattern.clone(),
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(text: &str) -> String {
+        parse_statements(text)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[test]
+    fn typed_literals_become_casts() {
+        assert_eq!(
+            round_trip("SELECT 1L, 2S, 3Y, 1.5D, 1.5F, 1.50BD, 1e3"),
+            "SELECT CAST(1 AS BIGINT), CAST(2 AS SMALLINT), CAST(3 AS TINYINT), \
+             CAST(1.5 AS DOUBLE), CAST(1.5 AS FLOAT), CAST(1.50 AS DECIMAL(3,2)), \
+             CAST(1e3 AS DOUBLE)"
+        );
+        // A suffix needs no space; with one it is an alias.
+        assert_eq!(round_trip("SELECT 1 L"), "SELECT 1 AS L");
+    }
+
+    #[test]
+    fn spark_operators_are_rewritten() {
+        assert_eq!(
+            round_trip("SELECT 'abc' RLIKE 'b', 'a' NOT RLIKE 'b', 7 div 2, 1 <=> NULL"),
+            "SELECT 'abc' ~ 'b', 'a' !~ 'b', 7 DIV 2, 1 <=> NULL"
+        );
+    }
+}

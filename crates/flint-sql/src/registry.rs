@@ -1,0 +1,69 @@
+//! Spark's `FunctionRegistry`: which implementation each of Spark's built-in function names
+//! resolves to. DataFusion's built-ins come first, `datafusion-spark`'s replace them where
+//! they follow Spark and DataFusion does not, and Flint's own replace both.
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::registry::FunctionRegistry;
+
+use crate::functions;
+
+/// `datafusion-spark` functions that do not follow Spark where DataFusion's built-in does (or
+/// comes closer): `avg` always answers a double, where Spark keeps a decimal's type.
+const DATAFUSION_SPARK_EXCLUDED: &[&str] = &["avg"];
+
+/// Registers Spark's function names over DataFusion's defaults in `registry` (a driver's
+/// planner or an executor's decoder).
+pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    let excluded = |name: &str| DATAFUSION_SPARK_EXCLUDED.contains(&name);
+    for udf in datafusion_spark::all_default_scalar_functions() {
+        if !excluded(udf.name()) {
+            registry.register_udf(udf)?;
+        }
+    }
+    for udaf in datafusion_spark::all_default_aggregate_functions() {
+        if !excluded(udaf.name()) {
+            registry.register_udaf(udaf)?;
+        }
+    }
+    for udwf in datafusion_spark::all_default_window_functions() {
+        registry.register_udwf(udwf)?;
+    }
+    for udf in functions::scalar_functions() {
+        registry.register_udf(udf)?;
+    }
+    for (spark_name, name) in SCALAR_ALIASES {
+        let udf = registry.udf(name)?;
+        registry.register_udf(Arc::new(udf.as_ref().clone().with_aliases([*spark_name])))?;
+    }
+    for (spark_name, name) in AGGREGATE_ALIASES {
+        let udaf = registry.udaf(name)?;
+        registry.register_udaf(Arc::new(udaf.as_ref().clone().with_aliases([*spark_name])))?;
+    }
+    Ok(())
+}
+
+/// Spark names of functions DataFusion has under another name, with Spark's behaviour.
+const SCALAR_ALIASES: &[(&str, &str)] = &[
+    ("startswith", "starts_with"),
+    ("endswith", "ends_with"),
+    ("ucase", "upper"),
+    ("lcase", "lower"),
+    ("sign", "signum"),
+    ("array_size", "array_length"),
+    ("sequence", "generate_series"),
+    ("regexp", "regexp_like"),
+    ("rlike", "regexp_like"),
+];
+
+/// Spark names of aggregate functions DataFusion has under another name.
+const AGGREGATE_ALIASES: &[(&str, &str)] = &[
+    ("std", "stddev"),
+    ("some", "bool_or"),
+    ("any", "bool_or"),
+    ("every", "bool_and"),
+    ("first", "first_value"),
+    ("last", "last_value"),
+    ("approx_count_distinct", "approx_distinct"),
+];
