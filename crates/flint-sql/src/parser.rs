@@ -3,11 +3,15 @@
 //! The text is tokenized and parsed by `sqlparser`'s Spark dialect. Spark's typed numeric
 //! literals (`1L`, `1S`, `1Y`, `1.5D`, `1.5F`, `1.5BD`, `1e3`) become casts at the token
 //! level, and the few Spark forms DataFusion's planner does not take are rewritten in the
-//! syntax tree: `a RLIKE p` is a regular-expression match.
+//! syntax tree: `a RLIKE p` is a regular-expression match, `!x` is `NOT x`, `explode(array)`
+//! is DataFusion's `unnest` (named `col`), `TIMESTAMP_NTZ`/`TIMESTAMP_LTZ` are `TIMESTAMP`.
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Statement, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Ident, ObjectName, ObjectNamePart, Select, SelectItem, Statement,
+    UnaryOperator, VisitMut, VisitorMut,
+};
 use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -62,7 +66,17 @@ fn typed_literals(tokens: Vec<Token>) -> Vec<Token> {
     let mut tokens = tokens.into_iter().peekable();
     while let Some(token) = tokens.next() {
         let Token::Number(number, long) = token else {
-            out.push(token);
+            out.push(match token {
+                // Spark's TIMESTAMP_NTZ and TIMESTAMP_LTZ are both DataFusion's TIMESTAMP.
+                Token::Word(word)
+                    if word.quote_style.is_none()
+                        && (word.value.eq_ignore_ascii_case("TIMESTAMP_NTZ")
+                            || word.value.eq_ignore_ascii_case("TIMESTAMP_LTZ")) =>
+                {
+                    Token::make_keyword("TIMESTAMP")
+                }
+                token => token,
+            });
             continue;
         };
         let suffix = match tokens.peek() {
@@ -102,10 +116,49 @@ fn decimal_type(number: &str) -> String {
 /// Spark forms DataFusion's planner does not take, rewritten into ones it does.
 struct SparkRewrites;
 
+/// Whether `expr` calls the function `name` (case-insensitive, unqualified).
+fn calls(expr: &Expr, name: &str) -> bool {
+    match expr {
+        Expr::Function(function) => matches!(
+            function.name.0.as_slice(),
+            [ObjectNamePart::Identifier(ident)] if ident.value.eq_ignore_ascii_case(name)
+        ),
+        _ => false,
+    }
+}
+
 impl VisitorMut for SparkRewrites {
     type Break = ();
 
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<Self::Break> {
+        // `explode(array)` in a select list is a column named `col`.
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(expr) = item
+                && calls(expr, "explode")
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::new("col"),
+                };
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        if calls(expr, "explode")
+            && let Expr::Function(function) = expr
+        {
+            // Spark's explode of an array is DataFusion's unnest.
+            function.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
+        }
+        if let Expr::UnaryOp {
+            op: op @ UnaryOperator::BangNot,
+            ..
+        } = expr
+        {
+            *op = UnaryOperator::Not;
+        }
         if let Expr::RLike {
             negated,
             expr: value,

@@ -191,13 +191,7 @@ impl ScalarUDFImpl for SparkArithmetic {
         } else {
             self.evaluate(&left, &right, ansi, &result_type)?
         };
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        super::columnar(result, scalar)
     }
 }
 
@@ -347,12 +341,6 @@ impl ScalarUDFImpl for TryArithmetic {
                 }
             }
         };
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        super::columnar(result, scalar)
     }
 }

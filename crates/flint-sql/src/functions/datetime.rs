@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::compute::kernels::temporal::{DatePart, date_part};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
@@ -111,12 +111,6 @@ impl ScalarUDFImpl for SparkDatePart {
             return datafusion::common::plan_err!("{} takes one argument", self.name);
         };
         let result = date_part(array.as_ref(), self.arrow_part())?;
-        if scalar_input {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        super::columnar(result, scalar_input)
     }
 }

@@ -5,12 +5,15 @@ pub use misc::spark_type_name;
 
 pub mod arithmetic;
 mod datetime;
+pub mod datetime_pattern;
 mod misc;
 pub mod table;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::arrow::array::ArrayRef;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 
 /// Every scalar function Flint itself implements.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
@@ -19,5 +22,17 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(arithmetic::functions())
         .chain(arithmetic::try_functions())
         .chain(misc::functions())
+        .chain(datetime_pattern::functions())
         .collect()
+}
+
+/// A function's result: one value when every argument was one value, else the array.
+pub(crate) fn columnar(result: ArrayRef, scalar_input: bool) -> Result<ColumnarValue> {
+    if scalar_input {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &result, 0,
+        )?))
+    } else {
+        Ok(ColumnarValue::Array(result))
+    }
 }
