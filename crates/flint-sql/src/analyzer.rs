@@ -13,10 +13,13 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::logical_expr::{
+    BinaryExpr, Cast, Expr, ExprSchemable, LogicalPlan, Operator, TryCast,
+};
 use datafusion::optimizer::AnalyzerRule;
 
-use crate::functions::arithmetic::{ArithmeticOp, arithmetic};
+use crate::functions::arithmetic::{ArithmeticOp, arithmetic, decimal_divide, decimal_divide_type};
+use crate::functions::cast::{CastMode, differs, spark_cast};
 
 /// Analyzer rules, in the order they run.
 pub type AnalyzerRules = Vec<Arc<dyn AnalyzerRule + Send + Sync>>;
@@ -24,8 +27,8 @@ pub type AnalyzerRules = Vec<Arc<dyn AnalyzerRule + Send + Sync>>;
 /// The analyzer rules of a Spark session: `(before type coercion, after it)`.
 pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
     (
-        vec![Arc::new(SparkLiterals)],
-        vec![Arc::new(SparkArithmeticRule)],
+        vec![Arc::new(SparkLiterals), Arc::new(SparkDecimalDivide)],
+        vec![Arc::new(SparkArithmeticRule), Arc::new(SparkCastRule)],
     )
 }
 
@@ -150,4 +153,109 @@ impl AnalyzerRule for SparkArithmeticRule {
 
 fn is_integer(data_type: &datafusion::arrow::datatypes::DataType) -> bool {
     data_type.is_integer() || data_type.is_null()
+}
+
+/// Spark's `CAST` and `try_cast` where they differ from DataFusion's (also for the casts type
+/// coercion added): see [`crate::functions::cast`].
+#[derive(Debug)]
+pub struct SparkCastRule;
+
+impl AnalyzerRule for SparkCastRule {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let mode = if config.execution.enable_ansi_mode {
+            CastMode::Ansi
+        } else {
+            CastMode::Legacy
+        };
+        rewrite_plan(plan, &|expr, schema| {
+            let (value, to, mode) = match expr {
+                Expr::Cast(Cast { expr, field }) => (expr, field, mode),
+                Expr::TryCast(TryCast { expr, field }) => (expr, field, CastMode::Try),
+                other => return Ok(Transformed::no(other)),
+            };
+            let from = value.get_type(schema)?;
+            if differs(&from, to.data_type()) {
+                Ok(Transformed::yes(spark_cast(*value, to.data_type(), mode)?))
+            } else if mode == CastMode::Try {
+                Ok(Transformed::no(Expr::TryCast(TryCast {
+                    expr: value,
+                    field: to,
+                })))
+            } else {
+                Ok(Transformed::no(Expr::Cast(Cast {
+                    expr: value,
+                    field: to,
+                })))
+            }
+        })
+    }
+
+    fn name(&self) -> &str {
+        "spark_cast"
+    }
+}
+
+/// Spark's decimal division, planned before type coercion while the operands are as written:
+/// an integer operand counts as `decimal(10,0)` (`bigint`: 20 digits, a literal: its own
+/// digits), and the result type follows Spark's `DecimalPrecision`.
+#[derive(Debug)]
+pub struct SparkDecimalDivide;
+
+/// The decimal shape Spark gives a division operand, if it is a decimal or an integer.
+fn decimal_operand(expr: &Expr, schema: &DFSchema) -> Option<(u8, i8)> {
+    use datafusion::arrow::datatypes::DataType;
+    if let Expr::Literal(value, _) = expr {
+        let digits = |v: i128| v.unsigned_abs().to_string().len() as u8;
+        match value {
+            ScalarValue::Int32(Some(v)) => return Some((digits(i128::from(*v)), 0)),
+            ScalarValue::Int64(Some(v)) => return Some((digits(i128::from(*v)), 0)),
+            _ => {}
+        }
+    }
+    match expr.get_type(schema).ok()? {
+        DataType::Decimal128(p, s) => Some((p, s)),
+        DataType::Int8 => Some((3, 0)),
+        DataType::Int16 => Some((5, 0)),
+        DataType::Int32 => Some((10, 0)),
+        DataType::Int64 => Some((20, 0)),
+        _ => None,
+    }
+}
+
+impl AnalyzerRule for SparkDecimalDivide {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let ansi = config.execution.enable_ansi_mode;
+        rewrite_plan(plan, &|expr, schema| {
+            let Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Divide,
+                right,
+            }) = expr
+            else {
+                return Ok(Transformed::no(expr));
+            };
+            let decimal = |e: &Expr| matches!(e.get_type(schema), Ok(t) if t.is_decimal());
+            let shapes = (
+                decimal_operand(&left, schema),
+                decimal_operand(&right, schema),
+            );
+            match shapes {
+                (Some(l), Some(r)) if decimal(&left) || decimal(&right) => {
+                    let result = decimal_divide_type(l, r);
+                    Ok(Transformed::yes(decimal_divide(
+                        *left, *right, &result, ansi,
+                    )?))
+                }
+                _ => Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op: Operator::Divide,
+                    right,
+                }))),
+            }
+        })
+    }
+
+    fn name(&self) -> &str {
+        "spark_decimal_divide"
+    }
 }

@@ -21,6 +21,9 @@ use datafusion::common::{DataFusionError, Result};
 #[derive(Debug, Clone)]
 pub struct HiveFormat {
     time_zone: Option<chrono_tz::Tz>,
+    /// Spark's `CAST(x AS STRING)` instead of `spark-sql`'s output: `[1, 2]`, `{a -> 1}`,
+    /// `{1, x}`, strings inside unquoted.
+    cast: bool,
 }
 
 impl HiveFormat {
@@ -35,7 +38,17 @@ impl HiveFormat {
         })?;
         Ok(Self {
             time_zone: Some(time_zone),
+            cast: false,
         })
+    }
+
+    /// Spark's `CAST(x AS STRING)`: what `concat`, `show()` and casts print; timestamps
+    /// without a zone are printed as they are.
+    pub fn cast_to_string() -> Self {
+        Self {
+            time_zone: None,
+            cast: true,
+        }
     }
 
     /// Every row of `batch` as its column values, as `spark-sql` prints them.
@@ -89,7 +102,11 @@ impl HiveFormat {
             }
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                 let text = string_value(array, row);
-                if nested { format!("\"{text}\"") } else { text }
+                if nested && !self.cast {
+                    format!("\"{text}\"")
+                } else {
+                    text
+                }
             }
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
                 // Spark prints a binary's bytes as UTF-8 text.
@@ -167,7 +184,7 @@ impl HiveFormat {
         let items: Vec<String> = (0..values.len())
             .map(|i| self.value(values, i, true))
             .collect();
-        format!("[{}]", items.join(","))
+        format!("[{}]", items.join(self.separator()))
     }
 
     fn map(&self, map: &MapArray, row: usize) -> String {
@@ -177,13 +194,14 @@ impl HiveFormat {
         let items: Vec<String> = (0..entries.len())
             .map(|i| {
                 format!(
-                    "{}:{}",
+                    "{}{}{}",
                     self.value(&keys, i, true),
+                    if self.cast { " -> " } else { ":" },
                     self.value(&values, i, true)
                 )
             })
             .collect();
-        format!("{{{}}}", items.join(","))
+        format!("{{{}}}", items.join(self.separator()))
     }
 
     fn struct_value(&self, value: &StructArray, row: usize) -> String {
@@ -192,10 +210,19 @@ impl HiveFormat {
             .iter()
             .zip(value.columns())
             .map(|(field, column)| {
-                format!("\"{}\":{}", field.name(), self.value(column, row, true))
+                let value = self.value(column, row, true);
+                if self.cast {
+                    value
+                } else {
+                    format!("\"{}\":{value}", field.name())
+                }
             })
             .collect();
-        format!("{{{}}}", items.join(","))
+        format!("{{{}}}", items.join(self.separator()))
+    }
+
+    fn separator(&self) -> &'static str {
+        if self.cast { ", " } else { "," }
     }
 
     fn timestamp_string(&self, raw: i64, unit: TimeUnit, zoned: bool) -> String {

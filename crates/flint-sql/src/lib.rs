@@ -9,6 +9,7 @@ pub mod analyzer;
 mod display;
 pub mod functions;
 pub mod parser;
+mod planner;
 mod registry;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub fn spark_session_state(
         .collect();
     let mut planners = SessionStateDefaults::default_expr_planners();
     planners.insert(0, Arc::new(datafusion_spark::planner::SparkFunctionPlanner));
+    planners.insert(0, Arc::new(planner::SparkExprPlanner));
     let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)

@@ -22,7 +22,7 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
     let tokens = Tokenizer::new(&dialect, text)
         .tokenize()
         .map_err(|e| ParserError::TokenizerError(e.to_string()))?;
-    let tokens = typed_literals(tokens);
+    let tokens = typed_literals(intervals(exists_function(tokens)));
     let mut statements = Parser::new(&dialect)
         .with_tokens(tokens)
         .parse_statements()?;
@@ -57,6 +57,165 @@ fn cast_tokens(number: String, sql_type: &str) -> Vec<Token> {
         Token::make_word(sql_type, None),
         Token::RParen,
     ]
+}
+
+fn is_keyword(token: &Token, keyword: &str) -> bool {
+    matches!(token, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(keyword))
+}
+
+/// Spark's `exists(array, x -> ...)` is a function, where sqlparser expects a subquery:
+/// `EXISTS (` not followed by a query names DataFusion's `array_any_match`.
+fn exists_function(mut tokens: Vec<Token>) -> Vec<Token> {
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|i| !matches!(tokens[*i], Token::Whitespace(_)))
+        .collect();
+    for window in significant.windows(3) {
+        let [exists, paren, first] = [window[0], window[1], window[2]];
+        if is_keyword(&tokens[exists], "EXISTS")
+            && tokens[paren] == Token::LParen
+            && !["SELECT", "WITH", "VALUES", "FROM", "TABLE"]
+                .iter()
+                .any(|k| is_keyword(&tokens[first], k))
+            && tokens[first] != Token::LParen
+        {
+            tokens[exists] = Token::make_word("array_any_match", None);
+        }
+    }
+    tokens
+}
+
+/// Spark's interval literals DataFusion does not read, as the one string form it does:
+/// `INTERVAL 5 days 3 hours` and `INTERVAL '1-2' YEAR TO MONTH` become
+/// `CAST('5 day 3 hour' AS INTERVAL)` and `CAST('1 years 2 months' AS INTERVAL)`.
+fn intervals(tokens: Vec<Token>) -> Vec<Token> {
+    const UNITS: &[&str] = &[
+        "YEAR",
+        "MONTH",
+        "WEEK",
+        "DAY",
+        "HOUR",
+        "MINUTE",
+        "SECOND",
+        "MILLISECOND",
+        "MICROSECOND",
+    ];
+    let unit = |token: &Token| match token {
+        Token::Word(word) if word.quote_style.is_none() => {
+            let upper = word.value.to_ascii_uppercase();
+            let singular = upper.strip_suffix('S').unwrap_or(&upper).to_string();
+            UNITS.contains(&singular.as_str()).then_some(singular)
+        }
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    let next =
+        |from: usize| (from..tokens.len()).find(|j| !matches!(tokens[*j], Token::Whitespace(_)));
+    while i < tokens.len() {
+        if !is_keyword(&tokens[i], "INTERVAL") {
+            out.push(tokens[i].clone());
+            i += 1;
+            continue;
+        }
+        // INTERVAL 'text' FROM TO UNIT
+        if let Some(text_at) = next(i + 1)
+            && let Token::SingleQuotedString(text) = &tokens[text_at]
+            && let Some(from_at) = next(text_at + 1)
+            && let Some(from) = unit(&tokens[from_at])
+            && let Some(to_at) = next(from_at + 1)
+            && is_keyword(&tokens[to_at], "TO")
+            && let Some(last_at) = next(to_at + 1)
+            && let Some(last) = unit(&tokens[last_at])
+            && let Some(text) = interval_fields(text, &from, &last)
+        {
+            out.extend(interval_cast(text));
+            i = last_at + 1;
+            continue;
+        }
+        // INTERVAL n unit [n unit]...
+        let mut parts = vec![];
+        let mut at = i + 1;
+        while let Some(number_at) = next(at) {
+            let (negative, number_at) = match &tokens[number_at] {
+                Token::Minus => match next(number_at + 1) {
+                    Some(n) => (true, n),
+                    None => break,
+                },
+                _ => (false, number_at),
+            };
+            let Token::Number(number, _) = &tokens[number_at] else {
+                break;
+            };
+            let Some(unit_at) = next(number_at + 1) else {
+                break;
+            };
+            let Some(name) = unit(&tokens[unit_at]) else {
+                break;
+            };
+            // `INTERVAL 1 DAY TO ...` or a lone `INTERVAL 1 DAY` DataFusion reads itself.
+            parts.push(format!(
+                "{}{number} {}",
+                if negative { "-" } else { "" },
+                name.to_ascii_lowercase()
+            ));
+            at = unit_at + 1;
+        }
+        if parts.len() > 1 {
+            out.extend(interval_cast(parts.join(" ")));
+            i = at;
+        } else {
+            out.push(tokens[i].clone());
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `CAST('<text>' AS INTERVAL)` as tokens: the dialect wants a unit after an interval's
+/// text, and DataFusion reads several units in a cast.
+fn interval_cast(text: String) -> Vec<Token> {
+    let space = Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space);
+    vec![
+        Token::make_keyword("CAST"),
+        Token::LParen,
+        Token::SingleQuotedString(text),
+        space.clone(),
+        Token::make_keyword("AS"),
+        space,
+        Token::make_keyword("INTERVAL"),
+        Token::RParen,
+    ]
+}
+
+/// `'1-2'` of `YEAR TO MONTH` as `1 years 2 months`, `'1 2:03:04.5'` of `DAY TO SECOND` as
+/// `1 days 2 hours 3 minutes 4.5 seconds`; `None` when the text does not fit the fields.
+fn interval_fields(text: &str, from: &str, to: &str) -> Option<String> {
+    const FIELDS: &[&str] = &["YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"];
+    let first = FIELDS.iter().position(|f| *f == from)?;
+    let last = FIELDS.iter().position(|f| *f == to)?;
+    if last <= first || (first < 2 && last >= 2) {
+        return None;
+    }
+    let text = text.trim();
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    };
+    let values: Vec<&str> = text
+        .split(['-', ' ', ':'])
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.len() != last - first + 1 {
+        return None;
+    }
+    Some(
+        values
+            .iter()
+            .zip(&FIELDS[first..=last])
+            .map(|(v, f)| format!("{sign}{v} {}s", f.to_ascii_lowercase()))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// Rewrites Spark's typed numeric literals into casts: a number directly followed by a
@@ -204,6 +363,22 @@ mod tests {
         );
         // A suffix needs no space; with one it is an alias.
         assert_eq!(round_trip("SELECT 1 L"), "SELECT 1 AS L");
+    }
+
+    #[test]
+    fn spark_intervals_and_exists_are_rewritten() {
+        assert_eq!(
+            round_trip("SELECT INTERVAL 5 days 3 hours, INTERVAL '1-2' YEAR TO MONTH"),
+            "SELECT CAST('5 day 3 hour' AS INTERVAL), CAST('1 years 2 months' AS INTERVAL)"
+        );
+        assert_eq!(
+            round_trip("SELECT INTERVAL '-1 2:03:04.5' DAY TO SECOND, INTERVAL 1 DAY"),
+            "SELECT CAST('-1 days -2 hours -03 minutes -04.5 seconds' AS INTERVAL), INTERVAL 1 DAY"
+        );
+        assert_eq!(
+            round_trip("SELECT exists(array(1), x -> x > 1), EXISTS (SELECT 1)"),
+            "SELECT array_any_match(array(1), x -> x > 1), EXISTS (SELECT 1)"
+        );
     }
 
     #[test]

@@ -37,6 +37,11 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
         let udf = registry.udf(name)?;
         registry.register_udf(Arc::new(udf.as_ref().clone().with_aliases([*spark_name])))?;
     }
+    for (spark_name, name) in HIGHER_ORDER_ALIASES {
+        let function = registry.higher_order_function(name)?;
+        let function = function.as_ref().clone().with_aliases([*spark_name]);
+        registry.register_higher_order_function(Arc::new(function))?;
+    }
     for (spark_name, name) in AGGREGATE_ALIASES {
         let udaf = registry.udaf(name)?;
         registry.register_udaf(Arc::new(udaf.as_ref().clone().with_aliases([*spark_name])))?;
@@ -55,6 +60,13 @@ const SCALAR_ALIASES: &[(&str, &str)] = &[
     ("sequence", "generate_series"),
     ("regexp", "regexp_like"),
     ("rlike", "regexp_like"),
+];
+
+/// Spark names of DataFusion's functions taking lambdas.
+const HIGHER_ORDER_ALIASES: &[(&str, &str)] = &[
+    ("transform", "array_transform"),
+    ("filter", "array_filter"),
+    ("exists", "array_any_match"),
 ];
 
 /// Spark names of aggregate functions DataFusion has under another name.

@@ -344,3 +344,167 @@ impl ScalarUDFImpl for TryArithmetic {
         super::columnar(result, scalar)
     }
 }
+
+/// Spark's type of `left / right` for decimals (`DecimalPrecision` with
+/// `spark.sql.decimalOperations.allowPrecisionLoss`): scale `max(6, s1 + p2 + 1)`, integer
+/// digits `p1 - s1 + s2`, at most 38 digits in all, keeping at least 6 of scale.
+pub fn decimal_divide_type(left: (u8, i8), right: (u8, i8)) -> DataType {
+    let (p1, s1) = (i32::from(left.0), i32::from(left.1));
+    let (p2, s2) = (i32::from(right.0), i32::from(right.1));
+    let scale = 6.max(s1 + p2 + 1);
+    let precision = p1 - s1 + s2 + scale;
+    let (precision, scale) = if precision <= 38 {
+        (precision, scale)
+    } else {
+        let integer_digits = precision - scale;
+        (38, (38 - integer_digits).max(scale.min(6)))
+    };
+    DataType::Decimal128(precision as u8, scale as i8)
+}
+
+/// `spark_decimal_divide(left, right, NULL::decimal(p,s), ansi)`: Spark's decimal division,
+/// rounded half up to the result's scale.
+pub fn decimal_divide(left: Expr, right: Expr, result: &DataType, ansi: bool) -> Result<Expr> {
+    Ok(Expr::ScalarFunction(
+        datafusion::logical_expr::expr::ScalarFunction::new_udf(
+            Arc::new(ScalarUDF::from(DecimalDivide::new())),
+            vec![
+                left,
+                right,
+                Expr::Literal(ScalarValue::try_from(result)?, None),
+                Expr::Literal(ScalarValue::Boolean(Some(ansi)), None),
+            ],
+        ),
+    ))
+}
+
+pub(super) fn decimal_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![Arc::new(ScalarUDF::from(DecimalDivide::new()))]
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DecimalDivide {
+    signature: Signature,
+}
+
+impl DecimalDivide {
+    fn new() -> Self {
+        Self {
+            signature: Signature::any(4, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for DecimalDivide {
+    fn name(&self) -> &str {
+        "spark_decimal_divide"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn display_name(&self, args: &[Expr]) -> Result<String> {
+        self.schema_name(args)
+    }
+
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        match args {
+            [left, right, ..] => Ok(format!(
+                "({} / {})",
+                left.schema_name(),
+                right.schema_name()
+            )),
+            _ => Ok(self.name().to_string()),
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types.get(2).cloned().unwrap_or(DataType::Null))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::Decimal128Array;
+        use datafusion::arrow::datatypes::{Decimal128Type, i256};
+        let rows = args.number_rows;
+        let [left, right, result, ansi] = args.args.as_slice() else {
+            return exec_err!("spark_decimal_divide takes four arguments");
+        };
+        let DataType::Decimal128(precision, scale) = result.data_type() else {
+            return exec_err!("spark_decimal_divide: the result type must be a decimal");
+        };
+        let ansi = matches!(
+            ansi,
+            ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)))
+        );
+        let scalar = matches!(
+            (left, right),
+            (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))
+        );
+        let as_decimal = |value: &ColumnarValue| -> Result<(ArrayRef, i8)> {
+            let array = value.to_array(rows)?;
+            match array.data_type() {
+                DataType::Decimal128(_, s) => Ok((Arc::clone(&array), *s)),
+                _ => Ok((cast(&array, &DataType::Decimal128(38, 0))?, 0)),
+            }
+        };
+        let (left, s1) = as_decimal(left)?;
+        let (right, s2) = as_decimal(right)?;
+        let left = datafusion::arrow::array::AsArray::as_primitive::<Decimal128Type>(&left);
+        let right = datafusion::arrow::array::AsArray::as_primitive::<Decimal128Type>(&right);
+        // left / right at `scale`: left * 10^(scale - s1 + s2) / right, half up.
+        let shift = i32::from(scale) - i32::from(s1) + i32::from(s2);
+        let ten = i256::from_i128(10);
+        let limit = ten.wrapping_pow(u32::from(precision));
+        let mut out = Vec::with_capacity(rows);
+        for i in 0..rows {
+            if left.is_null(i) || right.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            let divisor = i256::from_i128(right.value(i));
+            if divisor == i256::ZERO {
+                if ansi {
+                    return Err(divide_by_zero());
+                }
+                out.push(None);
+                continue;
+            }
+            let mut numerator = i256::from_i128(left.value(i));
+            let mut divisor = divisor;
+            if shift >= 0 {
+                numerator = numerator.wrapping_mul(ten.wrapping_pow(shift as u32));
+            } else {
+                divisor = divisor.wrapping_mul(ten.wrapping_pow((-shift) as u32));
+            }
+            let quotient = numerator.wrapping_div(divisor);
+            let remainder = numerator.wrapping_rem(divisor);
+            let twice = remainder.wrapping_abs().wrapping_mul(i256::from_i128(2));
+            let negative = (numerator < i256::ZERO) != (divisor < i256::ZERO);
+            let rounded = if twice >= divisor.wrapping_abs() {
+                if negative {
+                    quotient.wrapping_sub(i256::ONE)
+                } else {
+                    quotient.wrapping_add(i256::ONE)
+                }
+            } else {
+                quotient
+            };
+            if rounded.wrapping_abs() >= limit {
+                if ansi {
+                    return Err(DataFusionError::Execution(format!(
+                        "[NUMERIC_VALUE_OUT_OF_RANGE.WITH_SUGGESTION] The result of a division \
+                         cannot be represented as Decimal({precision}, {scale}). If necessary \
+                         set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error, and \
+                         return NULL instead. SQLSTATE: 22003"
+                    )));
+                }
+                out.push(None);
+                continue;
+            }
+            out.push(rounded.to_i128());
+        }
+        let array = Decimal128Array::from(out).with_precision_and_scale(precision, scale)?;
+        super::columnar(Arc::new(array), scalar)
+    }
+}

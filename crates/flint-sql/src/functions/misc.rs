@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, Int32Array};
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
@@ -14,6 +14,7 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(TypeOf::new())),
         Arc::new(ScalarUDF::from(IsNull::new("isnull", true))),
         Arc::new(ScalarUDF::from(IsNull::new("isnotnull", false))),
+        Arc::new(ScalarUDF::from(Size::new())),
     ]
 }
 
@@ -163,5 +164,64 @@ impl ScalarUDFImpl for IsNull {
                 ColumnarValue::Array(Arc::new(result))
             }
         })
+    }
+}
+
+/// `size(array | map)`: the element count; for NULL, NULL under ANSI mode and -1 without it
+/// (Spark's `spark.sql.legacy.sizeOfNull`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Size {
+    signature: Signature,
+}
+
+impl Size {
+    fn new() -> Self {
+        Self {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Size {
+    fn name(&self) -> &str {
+        "size"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let null_size = (!args.config_options.execution.enable_ansi_mode).then_some(-1);
+        let [arg] = args.args.as_slice() else {
+            return exec_err!("size takes one argument");
+        };
+        let scalar = matches!(arg, ColumnarValue::Scalar(_));
+        let array = arg.to_array(args.number_rows)?;
+        let length = |i: usize| -> Result<Option<i32>> {
+            if array.is_null(i) {
+                return Ok(null_size);
+            }
+            let len = match array.data_type() {
+                DataType::List(_) => array.as_list::<i32>().value(i).len(),
+                DataType::LargeList(_) => array.as_list::<i64>().value(i).len(),
+                DataType::FixedSizeList(_, n) => *n as usize,
+                DataType::Map(..) => array.as_map().value(i).len(),
+                DataType::Null => return Ok(null_size),
+                other => {
+                    return exec_err!(
+                        "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] size needs an array or a map, got {}",
+                        spark_type_name(other)
+                    );
+                }
+            };
+            Ok(Some(len as i32))
+        };
+        let sizes: Int32Array = (0..array.len()).map(length).collect::<Result<_>>()?;
+        super::columnar(Arc::new(sizes), scalar)
     }
 }

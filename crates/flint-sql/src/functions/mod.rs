@@ -4,8 +4,10 @@
 pub use misc::spark_type_name;
 
 pub mod arithmetic;
+pub mod cast;
 mod datetime;
 pub mod datetime_pattern;
+mod math;
 mod misc;
 pub mod table;
 
@@ -21,7 +23,10 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .into_iter()
         .chain(arithmetic::functions())
         .chain(arithmetic::try_functions())
+        .chain(arithmetic::decimal_functions())
         .chain(misc::functions())
+        .chain(math::functions())
+        .chain(cast::functions())
         .chain(datetime_pattern::functions())
         .collect()
 }
