@@ -27,7 +27,7 @@ pub type AnalyzerRules = Vec<Arc<dyn AnalyzerRule + Send + Sync>>;
 /// The analyzer rules of a Spark session: `(before type coercion, after it)`.
 pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
     (
-        vec![Arc::new(SparkLiterals), Arc::new(SparkDecimalDivide)],
+        vec![Arc::new(SparkLiterals), Arc::new(SparkOperandTypes)],
         vec![Arc::new(SparkArithmeticRule), Arc::new(SparkCastRule)],
     )
 }
@@ -36,6 +36,16 @@ pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
 /// keeping each output column's name.
 fn rewrite_plan(
     plan: LogicalPlan,
+    f: &dyn Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    rewrite_plan_with(plan, true, f)
+}
+
+/// [`rewrite_plan`], leaving alone expressions with a lambda when `into_lambdas` is false (a
+/// lambda's parameter types were fixed when it was planned).
+fn rewrite_plan_with(
+    plan: LogicalPlan,
+    into_lambdas: bool,
     f: &dyn Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
 ) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
@@ -50,6 +60,9 @@ fn rewrite_plan(
         let schema = schema.unwrap_or_else(|| Arc::new(DFSchema::empty()));
         let names = NamePreserver::new(&node);
         let rewritten = node.map_expressions(|expr| {
+            if !into_lambdas && expr.exists(|e| Ok(matches!(e, Expr::HigherOrderFunction(_))))? {
+                return Ok(Transformed::no(expr));
+            }
             let saved = names.save(&expr);
             let result = expr.transform_up(|e| f(e, &schema))?;
             Ok(result.update_data(|e| saved.restore(e)))
@@ -70,7 +83,7 @@ pub struct SparkLiterals;
 
 impl AnalyzerRule for SparkLiterals {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        rewrite_plan(plan, &|expr, _schema| {
+        rewrite_plan_with(plan, false, &|expr, _schema| {
             Ok(match expr {
                 Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                     Transformed::no(Expr::BinaryExpr(BinaryExpr {
@@ -111,6 +124,19 @@ impl AnalyzerRule for SparkArithmeticRule {
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
         let ansi = config.execution.enable_ansi_mode;
         rewrite_plan(plan, &|expr, schema| {
+            // The SQL planner leaves the mode of `div` to the session: a NULL flag.
+            if let Expr::ScalarFunction(mut function) = expr {
+                let unresolved = function.func.name().starts_with("spark_")
+                    && matches!(
+                        function.args.last(),
+                        Some(Expr::Literal(ScalarValue::Boolean(None), _))
+                    );
+                if unresolved && let Some(flag) = function.args.last_mut() {
+                    *flag = Expr::Literal(ScalarValue::Boolean(Some(ansi)), None);
+                    return Ok(Transformed::yes(Expr::ScalarFunction(function)));
+                }
+                return Ok(Transformed::no(Expr::ScalarFunction(function)));
+            }
             let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
                 return Ok(Transformed::no(expr));
             };
@@ -195,11 +221,15 @@ impl AnalyzerRule for SparkCastRule {
     }
 }
 
-/// Spark's decimal division, planned before type coercion while the operands are as written:
-/// an integer operand counts as `decimal(10,0)` (`bigint`: 20 digits, a literal: its own
-/// digits), and the result type follows Spark's `DecimalPrecision`.
+/// Spark's operand rules, applied before type coercion while the operands are as written:
+/// - decimal division: an integer operand counts as `decimal(10,0)` (`bigint`: 20 digits, a
+///   literal: its own digits) and the result type follows Spark's `DecimalPrecision`;
+/// - `div` casts both sides to `bigint`;
+/// - text in arithmetic is read as a `bigint` beside an integer and as a `double` beside
+///   another number, text compared with a number, boolean, date or timestamp is read as that
+///   type (Spark's ANSI coercion; unreadable text is `CAST_INVALID_INPUT`).
 #[derive(Debug)]
-pub struct SparkDecimalDivide;
+pub struct SparkOperandTypes;
 
 /// The decimal shape Spark gives a division operand, if it is a decimal or an integer.
 fn decimal_operand(expr: &Expr, schema: &DFSchema) -> Option<(u8, i8)> {
@@ -222,40 +252,131 @@ fn decimal_operand(expr: &Expr, schema: &DFSchema) -> Option<(u8, i8)> {
     }
 }
 
-impl AnalyzerRule for SparkDecimalDivide {
+/// The type Spark reads a text operand as beside an operand of type `other`: a `bigint`
+/// beside an integer and a `double` beside another number in arithmetic; the other operand's
+/// type in a comparison with a number, boolean, date or timestamp.
+pub(crate) fn text_operand_type(
+    arithmetic: bool,
+    comparison: bool,
+    other: &datafusion::arrow::datatypes::DataType,
+) -> Option<datafusion::arrow::datatypes::DataType> {
+    use datafusion::arrow::datatypes::DataType;
+    if arithmetic && other.is_integer() {
+        Some(DataType::Int64)
+    } else if arithmetic && other.is_numeric() {
+        Some(DataType::Float64)
+    } else if comparison
+        && (other.is_numeric()
+            || matches!(
+                other,
+                DataType::Boolean | DataType::Date32 | DataType::Timestamp(..)
+            ))
+    {
+        Some(other.clone())
+    } else {
+        None
+    }
+}
+
+pub(crate) fn is_text(t: &datafusion::arrow::datatypes::DataType) -> bool {
+    use datafusion::arrow::datatypes::DataType;
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn cast_to(expr: Expr, data_type: datafusion::arrow::datatypes::DataType) -> Expr {
+    Expr::Cast(Cast::new(Box::new(expr), data_type))
+}
+
+impl AnalyzerRule for SparkOperandTypes {
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        use datafusion::arrow::datatypes::DataType;
         let ansi = config.execution.enable_ansi_mode;
         rewrite_plan(plan, &|expr, schema| {
-            let Expr::BinaryExpr(BinaryExpr {
-                left,
-                op: Operator::Divide,
-                right,
-            }) = expr
-            else {
+            let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
                 return Ok(Transformed::no(expr));
             };
-            let decimal = |e: &Expr| matches!(e.get_type(schema), Ok(t) if t.is_decimal());
-            let shapes = (
+            let unchanged = |left, op, right| {
+                Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                })))
+            };
+            let (Ok(left_type), Ok(right_type)) = (left.get_type(schema), right.get_type(schema))
+            else {
+                return unchanged(left, op, right);
+            };
+            let is_arithmetic = matches!(
+                op,
+                Operator::Plus
+                    | Operator::Minus
+                    | Operator::Multiply
+                    | Operator::Divide
+                    | Operator::Modulo
+                    | Operator::IntegerDivide
+            );
+            let comparison = matches!(
+                op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::IsDistinctFrom
+                    | Operator::IsNotDistinctFrom
+            );
+            let read_as = |other: &DataType| text_operand_type(is_arithmetic, comparison, other);
+            if is_text(&left_type)
+                && !is_text(&right_type)
+                && let Some(to) = read_as(&right_type)
+            {
+                let left = Box::new(cast_to(*left, to));
+                return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                })));
+            }
+            if is_text(&right_type)
+                && !is_text(&left_type)
+                && let Some(to) = read_as(&left_type)
+            {
+                let right = Box::new(cast_to(*right, to));
+                return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                })));
+            }
+            if op == Operator::IntegerDivide && !left_type.is_decimal() && !right_type.is_decimal()
+            {
+                return Ok(Transformed::yes(arithmetic(
+                    ArithmeticOp::IntegralDivide,
+                    *left,
+                    *right,
+                    ansi,
+                )));
+            }
+            if op != Operator::Divide || !(left_type.is_decimal() || right_type.is_decimal()) {
+                return unchanged(left, op, right);
+            }
+            match (
                 decimal_operand(&left, schema),
                 decimal_operand(&right, schema),
-            );
-            match shapes {
-                (Some(l), Some(r)) if decimal(&left) || decimal(&right) => {
+            ) {
+                (Some(l), Some(r)) => {
                     let result = decimal_divide_type(l, r);
                     Ok(Transformed::yes(decimal_divide(
                         *left, *right, &result, ansi,
                     )?))
                 }
-                _ => Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
-                    left,
-                    op: Operator::Divide,
-                    right,
-                }))),
+                _ => unchanged(left, op, right),
             }
         })
     }
 
     fn name(&self) -> &str {
-        "spark_decimal_divide"
+        "spark_operand_types"
     }
 }

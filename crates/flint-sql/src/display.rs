@@ -310,16 +310,22 @@ fn date_string(days: i64) -> String {
 /// Java's `Double.toString`: plain between 10⁻³ and 10⁷, else `d.dddE±n`, always with a
 /// fraction digit, using the shortest digits that read back as the same double.
 pub fn java_double(value: f64) -> String {
-    java_floating(value.is_nan(), value.is_infinite(), value < 0.0, || {
-        format!("{:e}", value.abs())
-    })
+    java_floating(
+        value.is_nan(),
+        value.is_infinite(),
+        value.is_sign_negative(),
+        || format!("{:e}", value.abs()),
+    )
 }
 
 /// Java's `Float.toString` (the same rules on a 32-bit float).
 pub fn java_float(value: f32) -> String {
-    java_floating(value.is_nan(), value.is_infinite(), value < 0.0, || {
-        format!("{:e}", value.abs())
-    })
+    java_floating(
+        value.is_nan(),
+        value.is_infinite(),
+        value.is_sign_negative(),
+        || format!("{:e}", value.abs()),
+    )
 }
 
 fn java_floating(
@@ -340,7 +346,7 @@ fn java_floating(
     let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    if digits == "0" {
+    if digits.trim_start_matches('0').is_empty() {
         return format!("{sign}0.0");
     }
     if (-3..7).contains(&exponent) {

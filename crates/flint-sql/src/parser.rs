@@ -47,16 +47,21 @@ fn suffix_type(suffix: &str) -> Option<&'static str> {
 
 /// `CAST(<number> AS <type>)` as tokens.
 fn cast_tokens(number: String, sql_type: &str) -> Vec<Token> {
-    vec![
+    let space = Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space);
+    let type_tokens = Tokenizer::new(&SparkSqlDialect {}, sql_type)
+        .tokenize()
+        .unwrap_or_else(|_| vec![Token::make_word(sql_type, None)]);
+    let mut tokens = vec![
         Token::make_keyword("CAST"),
         Token::LParen,
         Token::Number(number, false),
-        Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
+        space.clone(),
         Token::make_keyword("AS"),
-        Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
-        Token::make_word(sql_type, None),
-        Token::RParen,
-    ]
+        space,
+    ];
+    tokens.extend(type_tokens);
+    tokens.push(Token::RParen);
+    tokens
 }
 
 fn is_keyword(token: &Token, keyword: &str) -> bool {

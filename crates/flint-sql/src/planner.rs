@@ -1,16 +1,107 @@
-//! Spark's naming where DataFusion's SQL planner names things itself: `struct(1, 'x')` has
-//! fields `col1`, `col2` (a column argument keeps its name), not `c0`, `c1`.
+//! Spark's meaning where DataFusion's SQL planner decides itself: `struct(1, 'x')` has fields
+//! `col1`, `col2` (a column argument keeps its name), not `c0`, `c1`; `array[0]` is the first
+//! element.
 
-use datafusion::common::Result;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::common::{DFSchema, Result};
 use datafusion::functions::core::expr_fn::named_struct;
-use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult};
-use datafusion::logical_expr::{Expr, lit};
+use datafusion::logical_expr::planner::{
+    ExprPlanner, PlannerResult, RawBinaryExpr, RawFieldAccessExpr,
+};
+use datafusion::logical_expr::{Cast, Expr, ExprSchemable, GetFieldAccess, lit};
+use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+use crate::analyzer::{is_text, text_operand_type};
+use crate::functions::arithmetic::{ArithmeticOp, arithmetic};
 
 /// Flint's expression planner, consulted before DataFusion's.
 #[derive(Debug, Default)]
 pub struct SparkExprPlanner;
 
 impl ExprPlanner for SparkExprPlanner {
+    /// Spark's operand rules that must hold before DataFusion types the expression: `div`
+    /// is Spark's integral division (its ANSI mode is set by the analyzer), and text beside a
+    /// number or compared with a boolean, date or timestamp is read as that type.
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let RawBinaryExpr { op, left, right } = expr;
+        if op == BinaryOperator::MyIntegerDivide {
+            let unresolved = Expr::Literal(ScalarValue::Boolean(None), None);
+            let call = arithmetic(ArithmeticOp::IntegralDivide, left, right, false);
+            let Expr::ScalarFunction(mut function) = call else {
+                return Ok(PlannerResult::Planned(call));
+            };
+            if let Some(flag) = function.args.last_mut() {
+                *flag = unresolved;
+            }
+            return Ok(PlannerResult::Planned(Expr::ScalarFunction(function)));
+        }
+        let is_arithmetic = matches!(
+            op,
+            BinaryOperator::Plus
+                | BinaryOperator::Minus
+                | BinaryOperator::Multiply
+                | BinaryOperator::Divide
+                | BinaryOperator::Modulo
+        );
+        let comparison = matches!(
+            op,
+            BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::Spaceship
+        );
+        let (left, right) = match (left.get_type(schema), right.get_type(schema)) {
+            (Ok(l), Ok(r)) if is_text(&l) && !is_text(&r) => {
+                match text_operand_type(is_arithmetic, comparison, &r) {
+                    Some(to) => (Expr::Cast(Cast::new(Box::new(left), to)), right),
+                    None => (left, right),
+                }
+            }
+            (Ok(l), Ok(r)) if is_text(&r) && !is_text(&l) => {
+                match text_operand_type(is_arithmetic, comparison, &l) {
+                    Some(to) => (left, Expr::Cast(Cast::new(Box::new(right), to))),
+                    None => (left, right),
+                }
+            }
+            _ => (left, right),
+        };
+        Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }))
+    }
+
+    /// `array[i]` counts from 0 in Spark, from 1 in DataFusion.
+    fn plan_field_access(
+        &self,
+        expr: RawFieldAccessExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawFieldAccessExpr>> {
+        let RawFieldAccessExpr {
+            field_access,
+            expr: base,
+        } = expr;
+        let is_list = matches!(
+            base.get_type(schema),
+            Ok(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
+        );
+        let field_access = match field_access {
+            GetFieldAccess::ListIndex { key } if is_list => GetFieldAccess::ListIndex {
+                key: Box::new(*key + lit(1)),
+            },
+            other => other,
+        };
+        Ok(PlannerResult::Original(RawFieldAccessExpr {
+            field_access,
+            expr: base,
+        }))
+    }
+
     fn plan_struct_literal(
         &self,
         args: Vec<Expr>,

@@ -72,6 +72,7 @@ const HIGHER_ORDER_ALIASES: &[(&str, &str)] = &[
 /// Spark names of aggregate functions DataFusion has under another name.
 const AGGREGATE_ALIASES: &[(&str, &str)] = &[
     ("std", "stddev"),
+    ("variance", "var_samp"),
     ("some", "bool_or"),
     ("any", "bool_or"),
     ("every", "bool_and"),

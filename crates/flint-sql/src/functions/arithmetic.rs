@@ -102,6 +102,15 @@ impl SparkArithmetic {
     }
 }
 
+fn remainder_by_zero() -> DataFusionError {
+    DataFusionError::Execution(
+        "[REMAINDER_BY_ZERO] Remainder by zero. Use `try_mod` to tolerate divisor being 0 and \
+         return NULL instead. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to \
+         bypass this error. SQLSTATE: 22012"
+            .to_string(),
+    )
+}
+
 fn divide_by_zero() -> DataFusionError {
     DataFusionError::Execution(
         "[DIVIDE_BY_ZERO] Division by zero. Use `try_divide` to tolerate divisor being 0 and \
@@ -232,6 +241,9 @@ impl SparkArithmetic {
                     // A zero divisor only counts where the dividend is not NULL.
                     let hit = (0..is_zero.len())
                         .any(|i| is_zero.is_valid(i) && is_zero.value(i) && left.is_valid(i));
+                    if hit && self.op == ArithmeticOp::Remainder {
+                        return Err(remainder_by_zero());
+                    }
                     if hit {
                         return Err(divide_by_zero());
                     }

@@ -8,7 +8,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -234,17 +234,14 @@ impl ScalarUDFImpl for DatePattern {
                 Arc::new(out)
             }
             (_, [value]) => {
-                // Without a pattern Spark reads ISO forms, as a cast does.
+                // Without a pattern Spark casts: ISO forms, CAST_INVALID_INPUT otherwise.
                 let target = self.return_type(&[])?;
-                let result = cast(value, &target)?;
-                if ansi && result.null_count() > value.null_count() {
-                    let first = (0..rows).find(|i| result.is_null(*i) && value.is_valid(*i));
-                    if let Some(i) = first {
-                        let text = ScalarValue::try_from_array(value, i)?.to_string();
-                        return Err(cannot_parse(&text, "(ISO)"));
-                    }
-                }
-                result
+                let mode = if ansi {
+                    super::cast::CastMode::Ansi
+                } else {
+                    super::cast::CastMode::Try
+                };
+                super::cast::cast_array(value, &target, mode)?
             }
             (kind, [value, pattern]) => {
                 let value = value.as_string::<i32>();
