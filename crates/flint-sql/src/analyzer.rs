@@ -27,7 +27,11 @@ pub type AnalyzerRules = Vec<Arc<dyn AnalyzerRule + Send + Sync>>;
 /// The analyzer rules of a Spark session: `(before type coercion, after it)`.
 pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
     (
-        vec![Arc::new(SparkLiterals), Arc::new(SparkOperandTypes)],
+        vec![
+            Arc::new(SparkLiterals),
+            Arc::new(SparkOperandTypes),
+            Arc::new(SparkFunctionArguments),
+        ],
         vec![Arc::new(SparkArithmeticRule), Arc::new(SparkCastRule)],
     )
 }
@@ -67,11 +71,8 @@ fn rewrite_plan_with(
             let result = expr.transform_up(|e| f(e, &schema))?;
             Ok(result.update_data(|e| saved.restore(e)))
         })?;
-        if rewritten.transformed {
-            rewritten.map_data(|plan| plan.recompute_schema())
-        } else {
-            Ok(rewritten)
-        }
+        // A child's types may have changed even when this node's expressions did not.
+        rewritten.map_data(|plan| plan.recompute_schema())
     })
     .map(|t| t.data)
 }
@@ -378,5 +379,66 @@ impl AnalyzerRule for SparkOperandTypes {
 
     fn name(&self) -> &str {
         "spark_operand_types"
+    }
+}
+
+/// Spark functions whose DataFusion namesake means something else for some arguments,
+/// planned as the DataFusion function that does what Spark's does:
+/// `concat` of arrays is `array_concat`, `reverse` of an array is `array_reverse`,
+/// `array_remove` removes every match, `array_sort` puts NULLs last, `regexp_replace`
+/// replaces every match.
+#[derive(Debug)]
+pub struct SparkFunctionArguments;
+
+impl AnalyzerRule for SparkFunctionArguments {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        use datafusion::arrow::datatypes::DataType;
+        use datafusion::logical_expr::expr::ScalarFunction;
+        use datafusion::logical_expr::lit;
+        rewrite_plan(plan, &|expr, schema| {
+            let Expr::ScalarFunction(function) = expr else {
+                return Ok(Transformed::no(expr));
+            };
+            let is_list = |e: &Expr| {
+                matches!(
+                    e.get_type(schema),
+                    Ok(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
+                )
+            };
+            let args = &function.args;
+            let call = |udf, args| {
+                Ok(Transformed::yes(Expr::ScalarFunction(
+                    ScalarFunction::new_udf(udf, args),
+                )))
+            };
+            match function.func.name() {
+                "concat" if !args.is_empty() && args.iter().all(is_list) => call(
+                    datafusion::functions_nested::concat::array_concat_udf(),
+                    args.clone(),
+                ),
+                "reverse" if args.len() == 1 && is_list(&args[0]) => call(
+                    datafusion::functions_nested::reverse::array_reverse_udf(),
+                    args.clone(),
+                ),
+                "array_remove" if args.len() == 2 => call(
+                    datafusion::functions_nested::remove::array_remove_all_udf(),
+                    args.clone(),
+                ),
+                "array_sort" if args.len() == 1 => call(
+                    datafusion::functions_nested::sort::array_sort_udf(),
+                    vec![args[0].clone(), lit("ASC"), lit("NULLS LAST")],
+                ),
+                "regexp_replace" if args.len() == 3 => {
+                    let mut args = args.clone();
+                    args.push(lit("g"));
+                    call(datafusion::functions::regex::regexp_replace(), args)
+                }
+                _ => Ok(Transformed::no(Expr::ScalarFunction(function))),
+            }
+        })
+    }
+
+    fn name(&self) -> &str {
+        "spark_function_arguments"
     }
 }

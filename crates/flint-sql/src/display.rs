@@ -9,8 +9,9 @@ use datafusion::arrow::array::{
     GenericListArray, MapArray, OffsetSizeTrait, RecordBatch, StructArray,
 };
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
+    DataType, Date32Type, Date64Type, DurationMicrosecondType, DurationMillisecondType,
+    DurationNanosecondType, DurationSecondType, Float16Type, Float32Type, Float64Type, Int8Type,
+    Int16Type, Int32Type, Int64Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
     IntervalYearMonthType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
@@ -148,6 +149,27 @@ impl HiveFormat {
             DataType::Interval(IntervalUnit::MonthDayNano) => {
                 let v = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
                 calendar_interval(v.months, v.days, v.nanoseconds)
+            }
+            DataType::Duration(unit) => {
+                let raw = match unit {
+                    TimeUnit::Second => array.as_primitive::<DurationSecondType>().value(row),
+                    TimeUnit::Millisecond => {
+                        array.as_primitive::<DurationMillisecondType>().value(row)
+                    }
+                    TimeUnit::Microsecond => {
+                        array.as_primitive::<DurationMicrosecondType>().value(row)
+                    }
+                    TimeUnit::Nanosecond => {
+                        array.as_primitive::<DurationNanosecondType>().value(row)
+                    }
+                };
+                let micros = match unit {
+                    TimeUnit::Second => i128::from(raw) * 1_000_000,
+                    TimeUnit::Millisecond => i128::from(raw) * 1000,
+                    TimeUnit::Microsecond => i128::from(raw),
+                    TimeUnit::Nanosecond => i128::from(raw) / 1000,
+                };
+                day_time_interval(micros)
             }
             DataType::List(_) => self.list(array.as_list::<i32>(), row),
             DataType::LargeList(_) => self.list(array.as_list::<i64>(), row),

@@ -9,9 +9,11 @@ use datafusion::execution::registry::FunctionRegistry;
 
 use crate::functions;
 
-/// `datafusion-spark` functions that do not follow Spark where DataFusion's built-in does (or
-/// comes closer): `avg` always answers a double, where Spark keeps a decimal's type.
-const DATAFUSION_SPARK_EXCLUDED: &[&str] = &["avg"];
+/// `datafusion-spark` functions that answer differently from Spark, left out so that a query
+/// using them fails instead of answering wrong: `avg` always answers a double, where Spark
+/// keeps a decimal's type; `json_tuple` is a generator in Spark (one column per field), a
+/// struct there.
+const DATAFUSION_SPARK_EXCLUDED: &[&str] = &["avg", "json_tuple"];
 
 /// Registers Spark's function names over DataFusion's defaults in `registry` (a driver's
 /// planner or an executor's decoder).
@@ -32,6 +34,9 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
     }
     for udf in functions::scalar_functions() {
         registry.register_udf(udf)?;
+    }
+    for udaf in functions::aggregate_functions() {
+        registry.register_udaf(udaf)?;
     }
     for (spark_name, name) in SCALAR_ALIASES {
         let udf = registry.udf(name)?;
@@ -57,7 +62,6 @@ const SCALAR_ALIASES: &[(&str, &str)] = &[
     ("lcase", "lower"),
     ("sign", "signum"),
     ("array_size", "array_length"),
-    ("sequence", "generate_series"),
     ("regexp", "regexp_like"),
     ("rlike", "regexp_like"),
 ];
@@ -79,4 +83,6 @@ const AGGREGATE_ALIASES: &[(&str, &str)] = &[
     ("first", "first_value"),
     ("last", "last_value"),
     ("approx_count_distinct", "approx_distinct"),
+    ("percentile", "percentile_cont"),
+    ("try_avg", "avg"),
 ];

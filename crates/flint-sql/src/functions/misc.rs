@@ -15,6 +15,7 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(IsNull::new("isnull", true))),
         Arc::new(ScalarUDF::from(IsNull::new("isnotnull", false))),
         Arc::new(ScalarUDF::from(Size::new())),
+        Arc::new(ScalarUDF::from(Locate::new())),
     ]
 }
 
@@ -223,5 +224,97 @@ impl ScalarUDFImpl for Size {
         };
         let sizes: Int32Array = (0..array.len()).map(length).collect::<Result<_>>()?;
         super::columnar(Arc::new(sizes), scalar)
+    }
+}
+
+/// `locate(substr, str[, pos])` and `position(substr, str[, pos])`: the 1-based character
+/// position of `substr` in `str` at or after `pos`, 0 when absent or `pos` < 1.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Locate {
+    signature: Signature,
+    aliases: Vec<String>,
+}
+
+impl Locate {
+    fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            aliases: vec!["position".to_string()],
+        }
+    }
+}
+
+impl ScalarUDFImpl for Locate {
+    fn name(&self) -> &str {
+        "locate"
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types.len() {
+            2 => Ok(vec![DataType::Utf8, DataType::Utf8]),
+            3 => Ok(vec![DataType::Utf8, DataType::Utf8, DataType::Int32]),
+            n => datafusion::common::plan_err!("locate takes two or three arguments, got {n}"),
+        }
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (Some(needle), Some(haystack)) = (arrays.first(), arrays.get(1)) else {
+            return exec_err!("locate takes two or three arguments");
+        };
+        let needle = needle.as_string::<i32>();
+        let haystack = haystack.as_string::<i32>();
+        let start = arrays
+            .get(2)
+            .map(|a| a.as_primitive::<datafusion::arrow::datatypes::Int32Type>());
+        let found: Int32Array = (0..rows)
+            .map(|i| {
+                if needle.is_null(i) || haystack.is_null(i) {
+                    return None;
+                }
+                let pos = match start {
+                    Some(start) if start.is_null(i) => return None,
+                    Some(start) => start.value(i),
+                    None => 1,
+                };
+                if pos < 1 {
+                    return Some(0);
+                }
+                let text = haystack.value(i);
+                let skip = (pos - 1) as usize;
+                let offset = text.char_indices().nth(skip).map(|(b, _)| b);
+                let Some(offset) = offset else {
+                    return Some(
+                        if needle.value(i).is_empty() && skip == text.chars().count() {
+                            pos
+                        } else {
+                            0
+                        },
+                    );
+                };
+                Some(match text[offset..].find(needle.value(i)) {
+                    Some(byte) => (text[..offset + byte].chars().count() + 1) as i32,
+                    None => 0,
+                })
+            })
+            .collect();
+        super::columnar(Arc::new(found), scalar)
     }
 }

@@ -3,8 +3,10 @@
 
 pub use misc::spark_type_name;
 
+mod aggregate;
 pub mod arithmetic;
 pub mod cast;
+mod collection;
 mod datetime;
 pub mod datetime_pattern;
 mod math;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
 
 /// Every scalar function Flint itself implements.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
@@ -27,8 +29,14 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(misc::functions())
         .chain(math::functions())
         .chain(cast::functions())
+        .chain(collection::functions())
         .chain(datetime_pattern::functions())
         .collect()
+}
+
+/// Every aggregate function Flint itself implements.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    aggregate::functions()
 }
 
 /// A function's result: one value when every argument was one value, else the array.
