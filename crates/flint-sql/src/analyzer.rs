@@ -28,6 +28,7 @@ pub type AnalyzerRules = Vec<Arc<dyn AnalyzerRule + Send + Sync>>;
 pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
     (
         vec![
+            Arc::new(SparkDistributeBy),
             Arc::new(SparkLiterals),
             Arc::new(SparkOperandTypes),
             Arc::new(SparkFunctionArguments),
@@ -440,5 +441,32 @@ impl AnalyzerRule for SparkFunctionArguments {
 
     fn name(&self) -> &str {
         "spark_function_arguments"
+    }
+}
+
+/// `DISTRIBUTE BY x` is a hash shuffle on `x` into `spark.sql.shuffle.partitions` partitions
+/// (DataFusion plans the clause but cannot run it).
+#[derive(Debug)]
+pub struct SparkDistributeBy;
+
+impl AnalyzerRule for SparkDistributeBy {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        use datafusion::logical_expr::{Partitioning, Repartition};
+        let partitions = config.execution.target_partitions;
+        plan.transform_up_with_subqueries(|node| match node {
+            LogicalPlan::Repartition(Repartition {
+                input,
+                partitioning_scheme: Partitioning::DistributeBy(exprs),
+            }) => Ok(Transformed::yes(LogicalPlan::Repartition(Repartition {
+                input,
+                partitioning_scheme: Partitioning::Hash(exprs, partitions),
+            }))),
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "spark_distribute_by"
     }
 }

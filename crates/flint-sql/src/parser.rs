@@ -9,8 +9,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Ident, ObjectName, ObjectNamePart, Select, SelectItem, Statement,
-    UnaryOperator, VisitMut, VisitorMut,
+    BinaryOperator, Expr, Ident, ObjectName, ObjectNamePart, OrderByExpr, OrderByOptions, Query,
+    Select, SelectItem, Statement, UnaryOperator, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -27,7 +27,7 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
         .with_tokens(tokens)
         .parse_statements()?;
     for statement in &mut statements {
-        let _ = statement.visit(&mut SparkRewrites);
+        let _ = statement.visit(&mut SparkRewrites::default());
     }
     Ok(statements)
 }
@@ -278,7 +278,92 @@ fn decimal_type(number: &str) -> String {
 }
 
 /// Spark forms DataFusion's planner does not take, rewritten into ones it does.
-struct SparkRewrites;
+#[derive(Default)]
+struct SparkRewrites {
+    /// Names of the lateral views rewritten so far: `v.e` is then just `e`.
+    lateral_views: Vec<String>,
+}
+
+/// `FROM t LATERAL VIEW [OUTER] explode(x) v AS e` as `FROM (SELECT t.*, unnest(x) AS e FROM
+/// t) AS t`, one derived table per lateral view (only `explode`/`explode_outer` of an array
+/// with one column alias over a single relation; other forms stay unsupported). Returns the
+/// lateral views' names.
+fn rewrite_lateral_views(select: &mut Select) -> Option<Vec<String>> {
+    use datafusion::sql::sqlparser::ast::{SetExpr, TableAlias, TableFactor};
+    let [from] = select.from.as_mut_slice() else {
+        return None;
+    };
+    if !from.joins.is_empty() {
+        return None;
+    }
+    let alias =
+        match &from.relation {
+            TableFactor::Table { name, alias, .. } => alias
+                .as_ref()
+                .map(|a| a.name.clone())
+                .or_else(|| match name.0.last() {
+                    Some(ObjectNamePart::Identifier(ident)) => Some(ident.clone()),
+                    _ => None,
+                })?,
+            TableFactor::Derived {
+                alias: Some(alias), ..
+            } => alias.name.clone(),
+            _ => return None,
+        };
+    let mut relation = from.relation.clone();
+    let mut names = vec![];
+    for view in &select.lateral_views {
+        let Expr::Function(function) = &view.lateral_view else {
+            return None;
+        };
+        let outer = view.outer || calls(&view.lateral_view, "explode_outer");
+        if !(calls(&view.lateral_view, "explode") || calls(&view.lateral_view, "explode_outer")) {
+            return None;
+        }
+        let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &function.args else {
+            return None;
+        };
+        let ([argument], [column]) = (list.args.as_slice(), view.lateral_col_alias.as_slice())
+        else {
+            return None;
+        };
+        let elements = if outer {
+            format!(
+                "CASE WHEN {argument} IS NOT NULL AND cardinality({argument}) > 0 \
+                 THEN {argument} ELSE array(NULL) END"
+            )
+        } else {
+            argument.to_string()
+        };
+        let sql = format!("SELECT {alias}.*, unnest({elements}) AS {column} FROM {relation}");
+        let Ok(mut parsed) = parse_statements(&sql) else {
+            return None;
+        };
+        let Some(Statement::Query(query)) = parsed.pop() else {
+            return None;
+        };
+        if !matches!(*query.body, SetExpr::Select(_)) {
+            return None;
+        }
+        relation = TableFactor::Derived {
+            lateral: false,
+            subquery: query,
+            alias: Some(TableAlias {
+                explicit: true,
+                name: alias.clone(),
+                columns: vec![],
+                at: None,
+            }),
+            sample: None,
+        };
+        if let Some(ObjectNamePart::Identifier(name)) = view.lateral_view_name.0.last() {
+            names.push(name.value.clone());
+        }
+    }
+    from.relation = relation;
+    select.lateral_views.clear();
+    Some(names)
+}
 
 /// Whether `expr` calls the function `name` (case-insensitive, unqualified).
 fn calls(expr: &Expr, name: &str) -> bool {
@@ -294,7 +379,43 @@ fn calls(expr: &Expr, name: &str) -> bool {
 impl VisitorMut for SparkRewrites {
     type Break = ();
 
+    /// `SORT BY` sorts each partition and `CLUSTER BY x` is `DISTRIBUTE BY x SORT BY x`; Flint
+    /// sorts the whole result instead, which is one of the orders they allow.
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Self::Break> {
+        use datafusion::sql::sqlparser::ast::{OrderBy, OrderByKind, SetExpr};
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        if !select.cluster_by.is_empty() {
+            select.distribute_by = std::mem::take(&mut select.cluster_by);
+            select.sort_by = select
+                .distribute_by
+                .iter()
+                .map(|expr| OrderByExpr {
+                    expr: expr.clone(),
+                    options: OrderByOptions {
+                        asc: None,
+                        nulls_first: None,
+                    },
+                    with_fill: None,
+                })
+                .collect();
+        }
+        if !select.sort_by.is_empty() && query.order_by.is_none() {
+            query.order_by = Some(OrderBy {
+                kind: OrderByKind::Expressions(std::mem::take(&mut select.sort_by)),
+                interpolate: None,
+            });
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<Self::Break> {
+        if !select.lateral_views.is_empty()
+            && let Some(names) = rewrite_lateral_views(select)
+        {
+            self.lateral_views.extend(names);
+        }
         // `explode(array)` in a select list is a column named `col`.
         for item in &mut select.projection {
             if let SelectItem::UnnamedExpr(expr) = item
@@ -310,6 +431,15 @@ impl VisitorMut for SparkRewrites {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        if let Expr::CompoundIdentifier(parts) = expr
+            && let [view, column] = parts.as_slice()
+            && self
+                .lateral_views
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(&view.value))
+        {
+            *expr = Expr::Identifier(column.clone());
+        }
         if calls(expr, "explode")
             && let Expr::Function(function) = expr
         {
@@ -383,6 +513,14 @@ mod tests {
         assert_eq!(
             round_trip("SELECT exists(array(1), x -> x > 1), EXISTS (SELECT 1)"),
             "SELECT array_any_match(array(1), x -> x > 1), EXISTS (SELECT 1)"
+        );
+    }
+
+    #[test]
+    fn lateral_views_become_derived_tables() {
+        assert_eq!(
+            round_trip("SELECT t.x, v.e FROM t LATERAL VIEW explode(t.x) v AS e"),
+            "SELECT t.x, e FROM (SELECT t.*, unnest(t.x) AS e FROM t) AS t"
         );
     }
 

@@ -422,7 +422,19 @@ fn driver_and_executor_ports_survive_garbage() {
         .flat_map(flint::format_row_values)
         .collect();
     assert_eq!(rows, [["7"]]);
-    assert_eq!(executor_pids(&app_id), [pid], "the executor survived");
+    // Application ids are only unique per master: keep the executors of this driver.
+    let ours = || -> Vec<u32> {
+        executor_pids(&app_id)
+            .into_iter()
+            .filter(|p| {
+                process_args(*p).is_some_and(|args| {
+                    args.windows(2)
+                        .any(|w| w[0] == "--driver-url" && w[1] == driver_url)
+                })
+            })
+            .collect()
+    };
+    assert_eq!(ours(), [pid], "the executor survived");
     spark.stop();
-    wait_until("the executor to exit", || executor_pids(&app_id).is_empty());
+    wait_until("the executor to exit", || ours().is_empty());
 }
