@@ -27,7 +27,9 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
         .with_tokens(tokens)
         .parse_statements()?;
     for statement in &mut statements {
-        let _ = statement.visit(&mut SparkRewrites::default());
+        if let ControlFlow::Break(error) = statement.visit(&mut SparkRewrites::default()) {
+            return Err(error);
+        }
     }
     Ok(statements)
 }
@@ -376,8 +378,30 @@ fn calls(expr: &Expr, name: &str) -> bool {
     }
 }
 
+/// Spark's functions of its TIME type, which Spark 4.3 refuses unless
+/// `spark.sql.timeType.enabled` (Flint has no TIME type).
+const TIME_FUNCTIONS: &[&str] = &[
+    "make_time",
+    "time_diff",
+    "time_trunc",
+    "time_from_seconds",
+    "time_from_millis",
+    "time_from_micros",
+    "time_to_seconds",
+    "time_to_millis",
+    "time_to_micros",
+    "to_time",
+    "try_to_time",
+];
+
+fn unsupported_time_type() -> ParserError {
+    ParserError::ParserError(
+        "[UNSUPPORTED_TIME_TYPE] The data type TIME is not supported. SQLSTATE: 0A000".into(),
+    )
+}
+
 impl VisitorMut for SparkRewrites {
-    type Break = ();
+    type Break = ParserError;
 
     /// `SORT BY` sorts each partition and `CLUSTER BY x` is `DISTRIBUTE BY x SORT BY x`; Flint
     /// sorts the whole result instead, which is one of the orders they allow.
@@ -431,6 +455,15 @@ impl VisitorMut for SparkRewrites {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        use datafusion::sql::sqlparser::ast::DataType as SqlType;
+        let time = match expr {
+            Expr::TypedString(typed) => matches!(typed.data_type, SqlType::Time(..)),
+            Expr::Cast { data_type, .. } => matches!(data_type, SqlType::Time(..)),
+            _ => TIME_FUNCTIONS.iter().any(|name| calls(expr, name)),
+        };
+        if time {
+            return ControlFlow::Break(unsupported_time_type());
+        }
         if let Expr::CompoundIdentifier(parts) = expr
             && let [view, column] = parts.as_slice()
             && self
