@@ -19,7 +19,8 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 /// Parses one or more `;`-separated Spark SQL statements.
 pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
     let dialect = SparkSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, text)
+    let text = spark_string_literals(text);
+    let tokens = Tokenizer::new(&dialect, &text)
         .tokenize()
         .map_err(|e| ParserError::TokenizerError(e.to_string()))?;
     let tokens = typed_literals(intervals(exists_function(tokens)));
@@ -32,6 +33,117 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
         }
     }
     Ok(statements)
+}
+
+/// Spark's string literals as standard SQL ones: backslash escapes (`'Don\\'t'`, `'a\\tb'`)
+/// are read as Spark reads them, and raw strings (`r'\\d+'`) lose their `r`; quotes inside
+/// are doubled. Comments and backquoted names are left alone.
+fn spark_string_literals(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            '-' if next == Some('-') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+            '/' if next == Some('*') => {
+                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+                out.push_str("*/");
+                i += 2;
+            }
+            '`' => {
+                out.push(c);
+                i += 1;
+                while i < chars.len() {
+                    out.push(chars[i]);
+                    i += 1;
+                    if chars[i - 1] == '`' {
+                        break;
+                    }
+                }
+            }
+            'r' | 'R'
+                if matches!(next, Some('\'' | '"'))
+                    && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_')) =>
+            {
+                let quote = chars[i + 1];
+                i += 2;
+                let mut literal = String::new();
+                while i < chars.len() && chars[i] != quote {
+                    literal.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+                push_quoted(&mut out, quote, &literal);
+            }
+            '\'' | '"' => {
+                let quote = c;
+                i += 1;
+                let mut literal = String::new();
+                while i < chars.len() {
+                    match chars[i] {
+                        '\\' if i + 1 < chars.len() => {
+                            let escaped = chars[i + 1];
+                            match escaped {
+                                'n' => literal.push('\n'),
+                                't' => literal.push('\t'),
+                                'r' => literal.push('\r'),
+                                'b' => literal.push('\u{8}'),
+                                '0' => literal.push('\0'),
+                                'Z' => literal.push('\u{1a}'),
+                                // Spark keeps the backslash of \% and \_ (LIKE escapes).
+                                '%' | '_' => {
+                                    literal.push('\\');
+                                    literal.push(escaped);
+                                }
+                                other => literal.push(other),
+                            }
+                            i += 2;
+                        }
+                        ch if ch == quote && chars.get(i + 1) == Some(&quote) => {
+                            literal.push(quote);
+                            i += 2;
+                        }
+                        ch if ch == quote => {
+                            i += 1;
+                            break;
+                        }
+                        ch => {
+                            literal.push(ch);
+                            i += 1;
+                        }
+                    }
+                }
+                push_quoted(&mut out, quote, &literal);
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `literal` between `quote`s, with the quote doubled inside.
+fn push_quoted(out: &mut String, quote: char, literal: &str) {
+    out.push(quote);
+    for ch in literal.chars() {
+        if ch == quote {
+            out.push(quote);
+        }
+        out.push(ch);
+    }
+    out.push(quote);
 }
 
 /// The Spark type a numeric literal's suffix names (`1L` is a `BIGINT`).
@@ -547,6 +659,23 @@ mod tests {
             round_trip("SELECT exists(array(1), x -> x > 1), EXISTS (SELECT 1)"),
             "SELECT array_any_match(array(1), x -> x > 1), EXISTS (SELECT 1)"
         );
+    }
+
+    #[test]
+    fn string_literals_read_as_spark_reads_them() {
+        assert_eq!(
+            spark_string_literals(r"SELECT 'Don\'t', r'\d+'"),
+            r"SELECT 'Don''t', '\d+'"
+        );
+        assert_eq!(
+            spark_string_literals("SELECT 'a\\tb' -- it's"),
+            "SELECT 'a\tb' -- it's"
+        );
+        assert_eq!(
+            spark_string_literals("SELECT `it's`, 'x'"),
+            "SELECT `it's`, 'x'"
+        );
+        assert_eq!(spark_string_literals(r"SELECT '\%'"), r"SELECT '\%'");
     }
 
     #[test]

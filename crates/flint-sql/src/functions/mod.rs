@@ -11,6 +11,7 @@ mod datetime;
 pub mod datetime_pattern;
 mod math;
 mod misc;
+mod string;
 pub mod table;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(arithmetic::decimal_functions())
         .chain(misc::functions())
         .chain(math::functions())
+        .chain(string::functions())
         .chain(cast::functions())
         .chain(collection::functions())
         .chain(datetime_pattern::functions())
