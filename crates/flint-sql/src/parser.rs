@@ -38,7 +38,7 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
 /// Spark's string literals as standard SQL ones: backslash escapes (`'Don\\'t'`, `'a\\tb'`)
 /// are read as Spark reads them, and raw strings (`r'\\d+'`) lose their `r`; quotes inside
 /// are doubled. Comments and backquoted names are left alone.
-fn spark_string_literals(text: &str) -> String {
+pub fn spark_string_literals(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -132,6 +132,76 @@ fn spark_string_literals(text: &str) -> String {
         }
     }
     out
+}
+
+/// Splits a Spark SQL script into its statements at `;` outside string literals, quoted
+/// names and comments. Comments become a space (optimizer hints `/*+ ... */` stay);
+/// statements with nothing but whitespace are dropped; literals keep their Spark form.
+pub fn split_script(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut statements = vec![];
+    let mut current = String::new();
+    let mut has_content = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            '-' if next == Some('-') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                current.push(' ');
+            }
+            '/' if next == Some('*') => {
+                let hint = chars.get(i + 2) == Some(&'+');
+                let start = i;
+                i += 2;
+                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                    i += 1;
+                }
+                i = (i + 2).min(chars.len());
+                if hint {
+                    current.extend(&chars[start..i]);
+                } else {
+                    current.push(' ');
+                }
+            }
+            '\'' | '"' | '`' => {
+                has_content = true;
+                current.push(c);
+                i += 1;
+                while i < chars.len() {
+                    let ch = chars[i];
+                    current.push(ch);
+                    i += 1;
+                    if ch == '\\' && c != '`' && i < chars.len() {
+                        current.push(chars[i]);
+                        i += 1;
+                    } else if ch == c {
+                        break;
+                    }
+                }
+            }
+            ';' => {
+                if has_content {
+                    statements.push(current.trim().to_string());
+                }
+                current.clear();
+                has_content = false;
+                i += 1;
+            }
+            _ => {
+                has_content |= !c.is_whitespace();
+                current.push(c);
+                i += 1;
+            }
+        }
+    }
+    if has_content {
+        statements.push(current.trim().to_string());
+    }
+    statements
 }
 
 /// `literal` between `quote`s, with the quote doubled inside.
@@ -676,6 +746,17 @@ mod tests {
             "SELECT `it's`, 'x'"
         );
         assert_eq!(spark_string_literals(r"SELECT '\%'"), r"SELECT '\%'");
+    }
+
+    #[test]
+    fn scripts_split_outside_literals_and_comments() {
+        assert_eq!(
+            split_script("select 'a;\\'b' ; -- c; d\n/*+ BROADCAST(t) */ select 2;;"),
+            vec![
+                "select 'a;\\'b'".to_string(),
+                "/*+ BROADCAST(t) */ select 2".to_string()
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
@@ -32,34 +32,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, FlintError> {
 /// Splits a SQL script into statements at top-level semicolons (not in strings or comments),
 /// dropping empty statements and comments.
 pub fn split_statements(text: &str) -> Result<Vec<String>, FlintError> {
-    let mut statements = vec![];
-    let mut current = String::new();
-    let mut has_content = false;
-    for token in tokenize(text)? {
-        match token {
-            Token::SemiColon => {
-                if has_content {
-                    statements.push(current.trim().to_string());
-                }
-                current.clear();
-                has_content = false;
-            }
-            Token::Whitespace(
-                Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_),
-            ) => {
-                current.push(' ');
-            }
-            Token::Whitespace(_) => current.push_str(&token.to_string()),
-            token => {
-                has_content = true;
-                current.push_str(&token.to_string());
-            }
-        }
-    }
-    if has_content {
-        statements.push(current.trim().to_string());
-    }
-    Ok(statements)
+    Ok(flint_sql::parser::split_script(text))
 }
 
 /// Runs one statement for `SparkSession::sql`.
@@ -67,7 +40,8 @@ pub(crate) async fn run_statement(
     session: &SparkSession,
     text: &str,
 ) -> Result<DataFrame, FlintError> {
-    let tokens: Vec<Token> = tokenize(text)?
+    // Spark's literals (`'Don\\'t'`, `r'...'`) in standard form for the token checks.
+    let tokens: Vec<Token> = tokenize(&flint_sql::parser::spark_string_literals(text))?
         .into_iter()
         .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
         .collect();
