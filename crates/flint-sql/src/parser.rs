@@ -204,6 +204,113 @@ pub fn split_script(text: &str) -> Vec<String> {
     statements
 }
 
+/// The arguments of a function call, named (`collection => x`) or not.
+fn call_arguments(expr: &Expr) -> Option<Vec<Expr>> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &function.args else {
+        return Some(vec![]);
+    };
+    list.args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+            | FunctionArg::Named {
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            }
+            | FunctionArg::ExprNamed {
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            } => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An array expression that is `array(NULL)` where `array` is NULL or empty (the `_outer`
+/// generators keep such rows).
+fn outer_array(array: &str) -> String {
+    format!(
+        "CASE WHEN {array} IS NOT NULL AND cardinality({array}) > 0 THEN {array} ELSE array(NULL) END"
+    )
+}
+
+/// The select items a generator in a select list stands for: `explode[_outer](a)` is
+/// `col`, `posexplode[_outer](a)` is `pos`, `col`, `stack(n, ...)` is `col0`, `col1`, ...
+fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>> {
+    let name = [
+        "explode",
+        "explode_outer",
+        "posexplode",
+        "posexplode_outer",
+        "stack",
+    ]
+    .into_iter()
+    .find(|name| calls(expr, name))?;
+    let args = call_arguments(expr)?;
+    let columns: Vec<String> = match (name, args.as_slice()) {
+        ("explode", [array]) => vec![format!("unnest({array}) AS col")],
+        ("explode_outer", [array]) => {
+            vec![format!(
+                "unnest({}) AS col",
+                outer_array(&array.to_string())
+            )]
+        }
+        ("posexplode", [array]) => vec![
+            format!("unnest(generate_series(0, CAST(cardinality({array}) AS BIGINT) - 1)) AS pos"),
+            format!("unnest({array}) AS col"),
+        ],
+        ("posexplode_outer", [array]) => vec![
+            format!(
+                "unnest(CASE WHEN {array} IS NOT NULL AND cardinality({array}) > 0 \
+                 THEN generate_series(0, CAST(cardinality({array}) AS BIGINT) - 1) ELSE array(NULL) END) AS pos"
+            ),
+            format!("unnest({}) AS col", outer_array(&array.to_string())),
+        ],
+        ("stack", [rows, values @ ..]) if !values.is_empty() => {
+            let Ok(rows) = rows.to_string().parse::<usize>() else {
+                return Some(Err(ParserError::ParserError(
+                    "[DATATYPE_MISMATCH.NON_FOLDABLE_INPUT] stack's row count must be an \
+                     integer literal"
+                        .into(),
+                )));
+            };
+            if rows == 0 {
+                return None;
+            }
+            let width = values.len().div_ceil(rows);
+            (0..width)
+                .map(|column| {
+                    let cells: Vec<String> = (0..rows)
+                        .map(|row| {
+                            values
+                                .get(row * width + column)
+                                .map_or_else(|| "NULL".to_string(), ToString::to_string)
+                        })
+                        .collect();
+                    format!("unnest(array({})) AS col{column}", cells.join(", "))
+                })
+                .collect()
+        }
+        _ => return None,
+    };
+    let sql = format!("SELECT {}", columns.join(", "));
+    let mut statements = match parse_statements(&sql) {
+        Ok(statements) => statements,
+        Err(error) => return Some(Err(error)),
+    };
+    match statements.pop() {
+        Some(Statement::Query(query)) => match *query.body {
+            datafusion::sql::sqlparser::ast::SetExpr::Select(select) => Some(Ok(select.projection)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// `literal` between `quote`s, with the quote doubled inside.
 fn push_quoted(out: &mut String, quote: char, literal: &str) {
     out.push(quote);
@@ -500,26 +607,35 @@ fn rewrite_lateral_views(select: &mut Select) -> Option<Vec<String>> {
         let Expr::Function(function) = &view.lateral_view else {
             return None;
         };
-        let outer = view.outer || calls(&view.lateral_view, "explode_outer");
-        if !(calls(&view.lateral_view, "explode") || calls(&view.lateral_view, "explode_outer")) {
-            return None;
-        }
+        let outer = view.outer
+            || calls(&view.lateral_view, "explode_outer")
+            || calls(&view.lateral_view, "posexplode_outer");
+        let explode =
+            calls(&view.lateral_view, "explode") || calls(&view.lateral_view, "explode_outer");
+        let posexplode = calls(&view.lateral_view, "posexplode")
+            || calls(&view.lateral_view, "posexplode_outer");
         let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &function.args else {
             return None;
         };
-        let ([argument], [column]) = (list.args.as_slice(), view.lateral_col_alias.as_slice())
-        else {
+        let [argument] = list.args.as_slice() else {
             return None;
         };
-        let elements = if outer {
-            format!(
-                "CASE WHEN {argument} IS NOT NULL AND cardinality({argument}) > 0 \
-                 THEN {argument} ELSE array(NULL) END"
-            )
-        } else {
-            argument.to_string()
+        let columns = match (explode, posexplode, view.lateral_col_alias.as_slice()) {
+            (true, _, [column]) if outer => {
+                format!("unnest({}) AS {column}", outer_array(&argument.to_string()))
+            }
+            (true, _, [column]) => format!("unnest({argument}) AS {column}"),
+            // Two names: the keys and values of a map.
+            (true, _, [key, value]) if !outer => format!(
+                "unnest(map_keys({argument})) AS {key}, unnest(map_values({argument})) AS {value}"
+            ),
+            (_, true, [position, column]) if !outer => format!(
+                "unnest(generate_series(0, CAST(cardinality({argument}) AS BIGINT) - 1)) AS {position}, \
+                 unnest({argument}) AS {column}"
+            ),
+            _ => return None,
         };
-        let sql = format!("SELECT {alias}.*, unnest({elements}) AS {column} FROM {relation}");
+        let sql = format!("SELECT {alias}.*, {columns} FROM {relation}");
         let Ok(mut parsed) = parse_statements(&sql) else {
             return None;
         };
@@ -622,17 +738,21 @@ impl VisitorMut for SparkRewrites {
         {
             self.lateral_views.extend(names);
         }
-        // `explode(array)` in a select list is a column named `col`.
-        for item in &mut select.projection {
-            if let SelectItem::UnnamedExpr(expr) = item
-                && calls(expr, "explode")
-            {
-                *item = SelectItem::ExprWithAlias {
-                    expr: expr.clone(),
-                    alias: Ident::new("col"),
-                };
+        // Generators in a select list become DataFusion's unnest, one per output column:
+        // unnests of one select list run side by side.
+        let mut projection = Vec::with_capacity(select.projection.len());
+        for item in std::mem::take(&mut select.projection) {
+            let generated = match &item {
+                SelectItem::UnnamedExpr(expr) => generator_columns(expr),
+                _ => None,
+            };
+            match generated {
+                Some(Ok(items)) => projection.extend(items),
+                Some(Err(error)) => return ControlFlow::Break(error),
+                None => projection.push(item),
             }
         }
+        select.projection = projection;
         ControlFlow::Continue(())
     }
 
