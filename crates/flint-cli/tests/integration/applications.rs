@@ -78,6 +78,11 @@ fn application_waits_for_a_worker_then_runs_and_finishes() {
         executor_pids(&app_id).is_empty()
     });
     let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
+    // The worker records the executor as finished after its process is gone.
+    wait_until("the worker to list the finished executor", || {
+        get_json(&format!("{worker_ui}/json/"))
+            .is_some_and(|state| state["finishedexecutors"][0]["appid"] == app_id.as_str())
+    });
     let worker_state = get_json(&format!("{worker_ui}/json/")).unwrap();
     let finished = &worker_state["finishedexecutors"][0];
     assert_eq!(finished["appid"], app_id.as_str());

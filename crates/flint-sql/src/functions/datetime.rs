@@ -6,11 +6,11 @@ use datafusion::arrow::compute::kernels::temporal::{DatePart, date_part};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-/// `year`, `month`, `day`, `dayofmonth`, `quarter`, `hour`, `minute`, `second`.
+/// `year`, `month`, `day`, `dayofmonth`, `quarter`, `hour`, `minute`, `second`,
+/// `dayofweek` (Sunday is 1), `dayofyear`, `weekofyear` (ISO weeks).
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
     [
         ("year", DatePart::Year),
@@ -21,6 +21,9 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         ("hour", DatePart::Hour),
         ("minute", DatePart::Minute),
         ("second", DatePart::Second),
+        ("dayofweek", DatePart::DayOfWeekSunday0),
+        ("dayofyear", DatePart::DayOfYear),
+        ("weekofyear", DatePart::Week),
     ]
     .into_iter()
     .map(|(name, part)| Arc::new(ScalarUDF::from(SparkDatePart::new(name, part))))
@@ -45,6 +48,9 @@ enum DatePartKey {
     Hour,
     Minute,
     Second,
+    DayOfWeek,
+    DayOfYear,
+    WeekOfYear,
 }
 
 impl SparkDatePart {
@@ -56,18 +62,12 @@ impl SparkDatePart {
             DatePart::Hour => DatePartKey::Hour,
             DatePart::Minute => DatePartKey::Minute,
             DatePart::Second => DatePartKey::Second,
+            DatePart::DayOfWeekSunday0 => DatePartKey::DayOfWeek,
+            DatePart::DayOfYear => DatePartKey::DayOfYear,
+            DatePart::Week => DatePartKey::WeekOfYear,
             _ => DatePartKey::Day,
         };
-        let signature = Signature::one_of(
-            vec![
-                TypeSignature::Exact(vec![DataType::Date32]),
-                TypeSignature::Exact(vec![DataType::Date64]),
-                TypeSignature::Coercible(vec![datafusion::logical_expr::Coercion::new_exact(
-                    datafusion::logical_expr::TypeSignatureClass::Timestamp,
-                )]),
-            ],
-            Volatility::Immutable,
-        );
+        let signature = Signature::user_defined(Volatility::Immutable);
         Self {
             name,
             part,
@@ -84,11 +84,44 @@ impl SparkDatePart {
             DatePartKey::Hour => DatePart::Hour,
             DatePartKey::Minute => DatePart::Minute,
             DatePartKey::Second => DatePart::Second,
+            DatePartKey::DayOfWeek => DatePart::DayOfWeekSunday0,
+            DatePartKey::DayOfYear => DatePart::DayOfYear,
+            DatePartKey::WeekOfYear => DatePart::Week,
         }
     }
 }
 
 impl ScalarUDFImpl for SparkDatePart {
+    /// Dates and timestamps as they are; text is read as a date (a timestamp for the time
+    /// fields), as Spark casts it.
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let time_field = matches!(
+            self.part,
+            DatePartKey::Hour | DatePartKey::Minute | DatePartKey::Second
+        );
+        match arg_types {
+            [t @ (DataType::Date32 | DataType::Date64 | DataType::Timestamp(..))] => {
+                Ok(vec![t.clone()])
+            }
+            [DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null]
+                if time_field =>
+            {
+                Ok(vec![DataType::Timestamp(
+                    datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                    None,
+                )])
+            }
+            [DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null] => {
+                Ok(vec![DataType::Date32])
+            }
+            [other] => datafusion::common::plan_err!(
+                "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] {} needs a date or timestamp, got {other}",
+                self.name
+            ),
+            _ => datafusion::common::plan_err!("{} takes one argument", self.name),
+        }
+    }
+
     fn name(&self) -> &str {
         self.name
     }
@@ -110,7 +143,14 @@ impl ScalarUDFImpl for SparkDatePart {
         let [array] = arrays.as_slice() else {
             return datafusion::common::plan_err!("{} takes one argument", self.name);
         };
-        let result = date_part(array.as_ref(), self.arrow_part())?;
+        let mut result = date_part(array.as_ref(), self.arrow_part())?;
+        if self.part == DatePartKey::DayOfWeek {
+            // Spark counts Sunday as 1, arrow as 0.
+            result = datafusion::arrow::compute::kernels::numeric::add(
+                &result,
+                &datafusion::arrow::array::Int32Array::new_scalar(1),
+            )?;
+        }
         super::columnar(result, scalar_input)
     }
 }
