@@ -7,6 +7,7 @@
 
 pub mod analyzer;
 mod display;
+mod errors;
 pub mod functions;
 pub mod parser;
 mod planner;
@@ -22,6 +23,7 @@ use datafusion::optimizer::Analyzer;
 use datafusion::prelude::SessionConfig;
 
 pub use display::{HiveFormat, java_double, java_float};
+pub use errors::spark_error_message;
 pub use registry::register_spark_functions;
 
 /// A DataFusion session that plans SQL and DataFrame calls as Spark does: Spark's function

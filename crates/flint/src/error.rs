@@ -62,5 +62,6 @@ fn one_line(error: &DataFusionError) -> String {
         DataFusionError::SQL(parser_error, _) => parser_error.to_string(),
         _ => error.to_string(),
     };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    flint_sql::spark_error_message(&text).unwrap_or(text)
 }
