@@ -1,5 +1,5 @@
-//! Spark's `split(str, regex[, limit])` (Java's `String.split`) and `mask(str[, upper,
-//! lower, digit, other])`.
+//! Spark's `split(str, regex[, limit])` (Java's `String.split`), `mask(str[, upper,
+//! lower, digit, other])` and `format_number(x, d)`.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(Split::new())),
         Arc::new(ScalarUDF::from(Mask::new())),
+        Arc::new(ScalarUDF::from(FormatNumber::new())),
     ]
 }
 
@@ -205,5 +206,150 @@ impl ScalarUDFImpl for Mask {
             out.push(Some(masked));
         }
         super::columnar(Arc::new(StringArray::from(out)), scalar)
+    }
+}
+
+/// `format_number(x, d)`: `x` rounded half-even to `d` decimals with thousands separated
+/// by commas (`12,332.1235`), as Java's `DecimalFormat("#,##0.0000")`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct FormatNumber {
+    signature: Signature,
+}
+
+impl FormatNumber {
+    pub(super) fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+/// `digits` (an unsigned integer part) with a comma every three digits.
+fn group_thousands(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl ScalarUDFImpl for FormatNumber {
+    fn name(&self) -> &str {
+        "format_number"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            // Text is what the number becomes once coerced (coercion runs again on it).
+            [value, scale]
+                if (value.is_numeric() || value.is_null() || value == &DataType::Utf8)
+                    && scale.is_integer() =>
+            {
+                Ok(vec![DataType::Utf8, DataType::Int32])
+            }
+            [_, scale] if scale.is_integer() || scale.is_null() => {
+                plan_err!("[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] format_number needs a number")
+            }
+            _ => plan_err!(
+                "format_number(x, d) takes a number and a decimal count (a pattern is not supported)"
+            ),
+        }
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // The value arrives as Spark's text of it (exact for decimals).
+        let text = arrays[0].as_string::<i32>();
+        let scale = arrays[1].as_primitive::<Int32Type>();
+        let out: StringArray = (0..rows)
+            .map(|i| {
+                if text.is_null(i) || scale.is_null(i) || scale.value(i) < 0 {
+                    return None;
+                }
+                let d = scale.value(i) as usize;
+                // Doubles arrive as Java prints them (`1.0E10`); digits only from here on.
+                let value = text.value(i);
+                let plain;
+                let value = if value.contains(['E', 'e']) {
+                    plain = value.parse::<f64>().map(|v| format!("{v}")).ok()?;
+                    plain.as_str()
+                } else {
+                    value
+                };
+                if !value
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+                {
+                    return Some(value.to_string());
+                }
+                let (negative, digits) = match value.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, value),
+                };
+                let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+                // Round half even at d decimals on the decimal digits.
+                let mut kept: Vec<u8> = whole
+                    .bytes()
+                    .chain(fraction.bytes().chain(std::iter::repeat(b'0')).take(d))
+                    .map(|b| b - b'0')
+                    .collect();
+                let rest: Vec<u8> = fraction.bytes().skip(d).map(|b| b - b'0').collect();
+                let up = match rest.first() {
+                    Some(first) if *first > 5 => true,
+                    Some(5) if rest[1..].iter().any(|d| *d > 0) => true,
+                    Some(5) => kept.last().is_some_and(|last| last % 2 == 1),
+                    _ => false,
+                };
+                if up {
+                    let mut carry = true;
+                    for digit in kept.iter_mut().rev() {
+                        if !carry {
+                            break;
+                        }
+                        *digit += 1;
+                        carry = *digit == 10;
+                        if carry {
+                            *digit = 0;
+                        }
+                    }
+                    if carry {
+                        kept.insert(0, 1);
+                    }
+                }
+                let split = kept.len() - d;
+                let whole: String = kept[..split].iter().map(|d| char::from(b'0' + d)).collect();
+                let whole = whole.trim_start_matches('0');
+                let whole = if whole.is_empty() { "0" } else { whole };
+                let fraction: String = kept[split..].iter().map(|d| char::from(b'0' + d)).collect();
+                // Java's DecimalFormat keeps the sign of a negative number rounded to 0 (`-0`).
+                let mut formatted = String::new();
+                if negative {
+                    formatted.push('-');
+                }
+                formatted.push_str(&group_thousands(whole));
+                if d > 0 {
+                    formatted.push('.');
+                    formatted.push_str(&fraction);
+                }
+                Some(formatted)
+            })
+            .collect();
+        super::columnar(Arc::new(out), scalar)
     }
 }
