@@ -387,7 +387,7 @@ impl AnalyzerRule for SparkOperandTypes {
 /// planned as the DataFusion function that does what Spark's does:
 /// `concat` of arrays is `array_concat`, `reverse` of an array is `array_reverse`,
 /// `array_remove` removes every match, `array_sort` puts NULLs last, `regexp_replace`
-/// replaces every match.
+/// replaces every match, `array_position` answers 0 for an element not found.
 #[derive(Debug)]
 pub struct SparkFunctionArguments;
 
@@ -429,6 +429,27 @@ impl AnalyzerRule for SparkFunctionArguments {
                     datafusion::functions_nested::sort::array_sort_udf(),
                     vec![args[0].clone(), lit("ASC"), lit("NULLS LAST")],
                 ),
+                // Spark answers 0 for an element not found (DataFusion: NULL), NULL for a
+                // NULL array.
+                "array_position" if args.len() == 2 => {
+                    use datafusion::logical_expr::when;
+                    let array = args[0].clone();
+                    // The 3-argument form (from index 1) is the same and is not rewritten
+                    // again when the analyzer runs a second time.
+                    let mut with_start = args.clone();
+                    with_start.push(lit(1i64));
+                    let position = Expr::ScalarFunction(ScalarFunction::new_udf(
+                        Arc::clone(&function.func),
+                        with_start,
+                    ));
+                    let found = datafusion::functions::core::expr_fn::coalesce(vec![
+                        cast_to(position, DataType::Int64),
+                        lit(0i64),
+                    ]);
+                    Ok(Transformed::yes(
+                        when(array.is_null(), lit(ScalarValue::Int64(None))).otherwise(found)?,
+                    ))
+                }
                 "regexp_replace" if args.len() == 3 => {
                     let mut args = args.clone();
                     args.push(lit("g"));
