@@ -1,27 +1,18 @@
 //! Rows as text, the way Spark prints them: `show()` tables and `spark-sql` output lines.
 
-use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
-/// The values of every row of `batch` as Spark prints them (`NULL` for nulls).
+/// The values of every row of `batch` as Spark's `show()` prints them: each value cast to a
+/// string as Spark casts it (`NULL`, `[1, 2]`, `{a -> 1}`, doubles as Java prints them).
 pub fn format_row_values(batch: &RecordBatch) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("NULL");
-    let formatters: Vec<Option<ArrayFormatter>> = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).ok())
-        .collect();
+    let format = flint_sql::HiveFormat::cast_to_string();
     (0..batch.num_rows())
         .map(|row| {
-            formatters
+            batch
+                .columns()
                 .iter()
-                .zip(batch.columns())
-                .map(|(formatter, column)| match formatter {
-                    _ if column.is_null(row) => "NULL".to_string(),
-                    Some(formatter) => formatter.value(row).to_string(),
-                    None => "?".to_string(),
-                })
+                .map(|column| format.value(column, row, false))
                 .collect()
         })
         .collect()
@@ -94,6 +85,25 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
+
+    #[test]
+    fn values_are_cast_to_strings_as_spark_does() {
+        use datafusion::arrow::array::Float64Array;
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Float64Array::from(vec![
+                Some(1e10),
+                Some(0.5),
+                None,
+            ]))],
+        )
+        .unwrap();
+        assert_eq!(
+            format_row_values(&batch),
+            [["1.0E10"], ["0.5"], ["NULL"]].map(|r| r.map(String::from).to_vec())
+        );
+    }
 
     #[test]
     fn shows_like_spark() {
