@@ -1,11 +1,18 @@
 //! Spark's type rules, as DataFusion analyzer rules (Spark's `TypeCoercion` and `ANSI` rules).
 //!
-//! - [`SparkLiterals`] runs before DataFusion's type coercion: an integer literal is an `int`
-//!   when it fits, as in Spark (DataFusion reads every one as `bigint`).
-//! - [`SparkArithmeticRule`] runs after it: `/` on non-decimals becomes a double division,
-//!   and `div`, `%` and integer `+ - *` become Spark's operators, which follow
-//!   `spark.sql.ansi.enabled` (DataFusion's `enable_ansi_mode`) for zero divisors and
-//!   overflow.
+//! Before DataFusion's type coercion, while expressions are as written:
+//! - [`SparkDistributeBy`]: `DISTRIBUTE BY` is a hash shuffle;
+//! - [`SparkLiterals`]: an integer literal is an `int` when it fits, as in Spark (DataFusion
+//!   reads every one as `bigint`);
+//! - [`SparkOperandTypes`]: decimal division, `div`, text operands;
+//! - [`SparkFunctionArguments`]: DataFusion namesakes that mean something else for some
+//!   arguments.
+//!
+//! After it:
+//! - [`SparkArithmeticRule`]: `/` on non-decimals is a double division, and `div`, `%` and
+//!   integer `+ - *` are Spark's operators, which follow `spark.sql.ansi.enabled`
+//!   (DataFusion's `enable_ansi_mode`) for zero divisors and overflow;
+//! - [`SparkCastRule`]: Spark's `CAST` and `try_cast` where they differ.
 
 use std::sync::Arc;
 
@@ -58,11 +65,18 @@ fn rewrite_plan_with(
         if matches!(node, LogicalPlan::Limit(_) | LogicalPlan::Values(_)) {
             return Ok(Transformed::no(node));
         }
-        let schema = node
-            .inputs()
-            .first()
-            .map(|input| Arc::clone(input.schema()));
-        let schema = schema.unwrap_or_else(|| Arc::new(DFSchema::empty()));
+        // Expressions may name columns of any input (a join's condition names both).
+        let schema = match node.inputs().as_slice() {
+            [] => Arc::new(DFSchema::empty()),
+            [input] => Arc::clone(input.schema()),
+            inputs => {
+                let mut merged = DFSchema::empty();
+                for input in inputs {
+                    merged.merge(input.schema());
+                }
+                Arc::new(merged)
+            }
+        };
         let names = NamePreserver::new(&node);
         let rewritten = node.map_expressions(|expr| {
             if !into_lambdas && expr.exists(|e| Ok(matches!(e, Expr::HigherOrderFunction(_))))? {
@@ -201,8 +215,10 @@ impl AnalyzerRule for SparkCastRule {
                 Expr::TryCast(TryCast { expr, field }) => (expr, field, CastMode::Try),
                 other => return Ok(Transformed::no(other)),
             };
-            let from = value.get_type(schema)?;
-            if differs(&from, to.data_type()) {
+            let from = value.get_type(schema);
+            if let Ok(from) = from
+                && differs(&from, to.data_type())
+            {
                 Ok(Transformed::yes(spark_cast(*value, to.data_type(), mode)?))
             } else if mode == CastMode::Try {
                 Ok(Transformed::no(Expr::TryCast(TryCast {

@@ -311,6 +311,62 @@ fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>
     }
 }
 
+/// The operand at the far left of `expr`, through binary operators and `IS NULL`, `IN`,
+/// `BETWEEN` (where an operator written right after it applies first).
+fn leftmost_operand(expr: &mut Expr) -> &mut Expr {
+    match expr {
+        Expr::BinaryOp { left, .. } => leftmost_operand(left),
+        Expr::IsNull(inner) | Expr::IsNotNull(inner) => leftmost_operand(inner),
+        Expr::InList { expr: inner, .. } | Expr::Between { expr: inner, .. } => {
+            leftmost_operand(inner)
+        }
+        other => other,
+    }
+}
+
+/// sqlparser's Spark dialect reads everything after `div` as its right operand, so
+/// `a div 2 = 1` came out as `a div (2 = 1)`; `div` binds as tightly as `/`, so its right
+/// operand is only the leftmost operand of what follows.
+fn reassociate_div(expr: &mut Expr) {
+    let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::MyIntegerDivide,
+        right,
+    } = expr
+    else {
+        return;
+    };
+    if !matches!(
+        right.as_ref(),
+        Expr::BinaryOp { .. }
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::InList { .. }
+            | Expr::Between { .. }
+    ) {
+        return;
+    }
+    let mut rest = std::mem::replace(
+        right.as_mut(),
+        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+    );
+    let dividend = std::mem::replace(
+        left.as_mut(),
+        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+    );
+    let slot = leftmost_operand(&mut rest);
+    let divisor = std::mem::replace(
+        slot,
+        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+    );
+    *slot = Expr::BinaryOp {
+        left: Box::new(dividend),
+        op: BinaryOperator::MyIntegerDivide,
+        right: Box::new(divisor),
+    };
+    *expr = rest;
+}
+
 /// `literal` between `quote`s, with the quote doubled inside.
 fn push_quoted(out: &mut String, quote: char, literal: &str) {
     out.push(quote);
@@ -758,6 +814,7 @@ impl VisitorMut for SparkRewrites {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
         use datafusion::sql::sqlparser::ast::DataType as SqlType;
+        reassociate_div(expr);
         let time = match expr {
             Expr::TypedString(typed) => matches!(typed.data_type, SqlType::Time(..)),
             Expr::Cast { data_type, .. } => matches!(data_type, SqlType::Time(..)),
@@ -885,6 +942,26 @@ mod tests {
             round_trip("SELECT t.x, v.e FROM t LATERAL VIEW explode(t.x) v AS e"),
             "SELECT t.x, e FROM (SELECT t.*, unnest(t.x) AS e FROM t) AS t"
         );
+    }
+
+    #[test]
+    fn div_binds_as_tightly_as_division() {
+        assert_eq!(round_trip("SELECT a DIV 2 = 1"), "SELECT a DIV 2 = 1");
+        assert_eq!(
+            round_trip("SELECT a DIV 2 * 3, a DIV (2 + 1), a DIV 2 IS NULL"),
+            "SELECT a DIV 2 * 3, a DIV (2 + 1), a DIV 2 IS NULL"
+        );
+        let statement = &parse_statements("SELECT 7 DIV 2 = 3").unwrap()[0];
+        let Statement::Query(query) = statement else {
+            panic!("a query")
+        };
+        let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else {
+            panic!("a select")
+        };
+        let SelectItem::UnnamedExpr(Expr::BinaryOp { op, .. }) = &select.projection[0] else {
+            panic!("a binary operation")
+        };
+        assert_eq!(*op, BinaryOperator::Eq);
     }
 
     #[test]
