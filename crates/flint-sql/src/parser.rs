@@ -35,99 +35,161 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
     Ok(statements)
 }
 
-/// Spark's string literals as standard SQL ones: backslash escapes (`'Don\\'t'`, `'a\\tb'`)
-/// are read as Spark reads them, and raw strings (`r'\\d+'`) lose their `r`; quotes inside
+/// One piece of Spark SQL text, as Spark's lexer sees it.
+enum Piece<'a> {
+    /// A `--` or `/* */` comment; optimizer hints (`/*+ ... */`) are not comments.
+    Comment(&'a str),
+    /// A string literal: its text as written and its value.
+    Literal {
+        written: &'a str,
+        quote: char,
+        value: String,
+    },
+    /// A `;` outside literals and comments.
+    Semicolon,
+    /// Anything else (words, numbers, operators, backquoted names, hints), as written.
+    Other(&'a str),
+}
+
+/// Reads the Spark string literal starting at byte `start` (its opening quote, or the `r`
+/// of a raw string): Spark's backslash escapes apply unless it is raw, and a doubled quote
+/// is one quote. Returns the quote, the value and the byte just after the literal.
+fn read_literal(text: &str, start: usize) -> (char, String, usize) {
+    let mut chars = text[start..].char_indices().peekable();
+    let raw = matches!(chars.peek(), Some((_, 'r' | 'R')));
+    if raw {
+        chars.next();
+    }
+    let quote = chars.next().map_or('\'', |(_, q)| q);
+    let mut value = String::new();
+    while let Some((at, ch)) = chars.next() {
+        match ch {
+            '\\' if !raw => {
+                let Some((_, escaped)) = chars.next() else {
+                    break;
+                };
+                match escaped {
+                    'n' => value.push('\n'),
+                    't' => value.push('\t'),
+                    'r' => value.push('\r'),
+                    'b' => value.push('\u{8}'),
+                    '0' => value.push('\0'),
+                    'Z' => value.push('\u{1a}'),
+                    // Spark keeps the backslash of \% and \_ (LIKE escapes).
+                    '%' | '_' => {
+                        value.push('\\');
+                        value.push(escaped);
+                    }
+                    other => value.push(other),
+                }
+            }
+            ch if ch == quote => {
+                if matches!(chars.peek(), Some((_, next)) if *next == quote) {
+                    chars.next();
+                    value.push(quote);
+                } else {
+                    return (quote, value, start + at + ch.len_utf8());
+                }
+            }
+            ch => value.push(ch),
+        }
+    }
+    (quote, value, text.len())
+}
+
+/// Spark SQL text in pieces: comments, string literals, `;` and the rest.
+fn pieces(text: &str) -> Vec<Piece<'_>> {
+    let bytes = text.as_bytes();
+    let mut pieces = vec![];
+    let mut other_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let next = bytes.get(i + 1).copied();
+        let piece = match bytes[i] {
+            b'-' if next == Some(b'-') => {
+                let end = text[i..].find('\n').map_or(text.len(), |n| i + n);
+                Some((Piece::Comment(&text[i..end]), end))
+            }
+            b'/' if next == Some(b'*') && bytes.get(i + 2) != Some(&b'+') => {
+                let end = text[i + 2..]
+                    .find("*/")
+                    .map_or(text.len(), |n| i + 2 + n + 2);
+                Some((Piece::Comment(&text[i..end]), end))
+            }
+            b'`' => {
+                // A backquoted name stays part of the surrounding text.
+                i = text[i + 1..]
+                    .find('`')
+                    .map_or(text.len(), |n| i + 1 + n + 1);
+                continue;
+            }
+            b'r' | b'R'
+                if matches!(next, Some(b'\'' | b'"'))
+                    && (i == 0
+                        || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')) =>
+            {
+                let (quote, value, end) = read_literal(text, i);
+                let written = &text[i..end];
+                Some((
+                    Piece::Literal {
+                        written,
+                        quote,
+                        value,
+                    },
+                    end,
+                ))
+            }
+            b'\'' | b'"' => {
+                let (quote, value, end) = read_literal(text, i);
+                let written = &text[i..end];
+                Some((
+                    Piece::Literal {
+                        written,
+                        quote,
+                        value,
+                    },
+                    end,
+                ))
+            }
+            b';' => Some((Piece::Semicolon, i + 1)),
+            _ => None,
+        };
+        match piece {
+            Some((piece, end)) => {
+                if other_start < i {
+                    pieces.push(Piece::Other(&text[other_start..i]));
+                }
+                pieces.push(piece);
+                i = end;
+                other_start = end;
+            }
+            None => i += 1,
+        }
+    }
+    if other_start < text.len() {
+        pieces.push(Piece::Other(&text[other_start..]));
+    }
+    pieces
+}
+
+/// Spark's string literals as standard SQL ones: backslash escapes (`'Don\'t'`, `'a\tb'`)
+/// are read as Spark reads them, and raw strings (`r'\d+'`) lose their `r`; quotes inside
 /// are doubled. Comments and backquoted names are left alone.
 pub fn spark_string_literals(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match c {
-            '-' if next == Some('-') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    out.push(chars[i]);
-                    i += 1;
-                }
-            }
-            '/' if next == Some('*') => {
-                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                    out.push(chars[i]);
-                    i += 1;
-                }
-                out.push_str("*/");
-                i += 2;
-            }
-            '`' => {
-                out.push(c);
-                i += 1;
-                while i < chars.len() {
-                    out.push(chars[i]);
-                    i += 1;
-                    if chars[i - 1] == '`' {
-                        break;
+    for piece in pieces(text) {
+        match piece {
+            Piece::Comment(written) | Piece::Other(written) => out.push_str(written),
+            Piece::Semicolon => out.push(';'),
+            Piece::Literal { quote, value, .. } => {
+                out.push(quote);
+                for ch in value.chars() {
+                    if ch == quote {
+                        out.push(quote);
                     }
+                    out.push(ch);
                 }
-            }
-            'r' | 'R'
-                if matches!(next, Some('\'' | '"'))
-                    && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_')) =>
-            {
-                let quote = chars[i + 1];
-                i += 2;
-                let mut literal = String::new();
-                while i < chars.len() && chars[i] != quote {
-                    literal.push(chars[i]);
-                    i += 1;
-                }
-                i += 1;
-                push_quoted(&mut out, quote, &literal);
-            }
-            '\'' | '"' => {
-                let quote = c;
-                i += 1;
-                let mut literal = String::new();
-                while i < chars.len() {
-                    match chars[i] {
-                        '\\' if i + 1 < chars.len() => {
-                            let escaped = chars[i + 1];
-                            match escaped {
-                                'n' => literal.push('\n'),
-                                't' => literal.push('\t'),
-                                'r' => literal.push('\r'),
-                                'b' => literal.push('\u{8}'),
-                                '0' => literal.push('\0'),
-                                'Z' => literal.push('\u{1a}'),
-                                // Spark keeps the backslash of \% and \_ (LIKE escapes).
-                                '%' | '_' => {
-                                    literal.push('\\');
-                                    literal.push(escaped);
-                                }
-                                other => literal.push(other),
-                            }
-                            i += 2;
-                        }
-                        ch if ch == quote && chars.get(i + 1) == Some(&quote) => {
-                            literal.push(quote);
-                            i += 2;
-                        }
-                        ch if ch == quote => {
-                            i += 1;
-                            break;
-                        }
-                        ch => {
-                            literal.push(ch);
-                            i += 1;
-                        }
-                    }
-                }
-                push_quoted(&mut out, quote, &literal);
-            }
-            _ => {
-                out.push(c);
-                i += 1;
+                out.push(quote);
             }
         }
     }
@@ -138,63 +200,26 @@ pub fn spark_string_literals(text: &str) -> String {
 /// names and comments. Comments become a space (optimizer hints `/*+ ... */` stay);
 /// statements with nothing but whitespace are dropped; literals keep their Spark form.
 pub fn split_script(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
     let mut statements = vec![];
     let mut current = String::new();
     let mut has_content = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match c {
-            '-' if next == Some('-') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-                current.push(' ');
-            }
-            '/' if next == Some('*') => {
-                let hint = chars.get(i + 2) == Some(&'+');
-                let start = i;
-                i += 2;
-                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                    i += 1;
-                }
-                i = (i + 2).min(chars.len());
-                if hint {
-                    current.extend(&chars[start..i]);
-                } else {
-                    current.push(' ');
-                }
-            }
-            '\'' | '"' | '`' => {
+    for piece in pieces(text) {
+        match piece {
+            Piece::Comment(_) => current.push(' '),
+            Piece::Literal { written, .. } => {
                 has_content = true;
-                current.push(c);
-                i += 1;
-                while i < chars.len() {
-                    let ch = chars[i];
-                    current.push(ch);
-                    i += 1;
-                    if ch == '\\' && c != '`' && i < chars.len() {
-                        current.push(chars[i]);
-                        i += 1;
-                    } else if ch == c {
-                        break;
-                    }
-                }
+                current.push_str(written);
             }
-            ';' => {
+            Piece::Other(written) => {
+                has_content |= !written.trim().is_empty();
+                current.push_str(written);
+            }
+            Piece::Semicolon => {
                 if has_content {
                     statements.push(current.trim().to_string());
                 }
                 current.clear();
                 has_content = false;
-                i += 1;
-            }
-            _ => {
-                has_content |= !c.is_whitespace();
-                current.push(c);
-                i += 1;
             }
         }
     }
@@ -365,18 +390,6 @@ fn reassociate_div(expr: &mut Expr) {
         right: Box::new(divisor),
     };
     *expr = rest;
-}
-
-/// `literal` between `quote`s, with the quote doubled inside.
-fn push_quoted(out: &mut String, quote: char, literal: &str) {
-    out.push(quote);
-    for ch in literal.chars() {
-        if ch == quote {
-            out.push(quote);
-        }
-        out.push(ch);
-    }
-    out.push(quote);
 }
 
 /// The Spark type a numeric literal's suffix names (`1L` is a `BIGINT`).
@@ -927,6 +940,11 @@ mod tests {
 
     #[test]
     fn scripts_split_outside_literals_and_comments() {
+        // A raw string's backslash escapes nothing.
+        assert_eq!(
+            split_script(r"select r'\'; select 2"),
+            vec![r"select r'\'", "select 2"]
+        );
         assert_eq!(
             split_script("select 'a;\\'b' ; -- c; d\n/*+ BROADCAST(t) */ select 2;;"),
             vec![

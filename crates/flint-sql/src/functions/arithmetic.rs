@@ -159,15 +159,11 @@ impl ScalarUDFImpl for SparkArithmetic {
     }
 
     fn schema_name(&self, args: &[Expr]) -> Result<String> {
-        match args {
-            [left, right, ..] => Ok(format!(
-                "({} {} {})",
-                left.schema_name(),
-                self.op.symbol(),
-                right.schema_name()
-            )),
-            _ => Ok(self.name().to_string()),
-        }
+        Ok(super::binary_schema_name(
+            args,
+            self.op.symbol(),
+            self.name(),
+        ))
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
@@ -421,14 +417,7 @@ impl ScalarUDFImpl for DecimalDivide {
     }
 
     fn schema_name(&self, args: &[Expr]) -> Result<String> {
-        match args {
-            [left, right, ..] => Ok(format!(
-                "({} / {})",
-                left.schema_name(),
-                right.schema_name()
-            )),
-            _ => Ok(self.name().to_string()),
-        }
+        Ok(super::binary_schema_name(args, "/", self.name()))
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {

@@ -94,11 +94,7 @@ impl ScalarUDFImpl for ElementAt {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let ansi = args.config_options.execution.enable_ansi_mode && !self.lenient;
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar) = super::argument_arrays(&args)?;
         let [collection, key] = arrays.as_slice() else {
             return exec_err!("{} takes two arguments", self.name);
         };

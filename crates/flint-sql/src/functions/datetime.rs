@@ -135,11 +135,7 @@ impl ScalarUDFImpl for SparkDatePart {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar_input = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar_input) = super::argument_arrays(&args)?;
         let [array] = arrays.as_slice() else {
             return datafusion::common::plan_err!("{} takes one argument", self.name);
         };

@@ -209,11 +209,7 @@ impl ScalarUDFImpl for DatePattern {
         let rows = args.number_rows;
         let (kind, lenient) = self.kind.base();
         let ansi = args.config_options.execution.enable_ansi_mode && !lenient;
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar) = super::argument_arrays(&args)?;
         let result: ArrayRef = match (kind, arrays.as_slice()) {
             (Kind::Format, [value, pattern]) => {
                 let value = cast(value, &TIMESTAMP)?;

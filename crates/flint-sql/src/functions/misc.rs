@@ -271,11 +271,7 @@ impl ScalarUDFImpl for Locate {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar) = super::argument_arrays(&args)?;
         let (Some(needle), Some(haystack)) = (arrays.first(), arrays.get(1)) else {
             return exec_err!("locate takes two or three arguments");
         };

@@ -41,6 +41,31 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     aggregate::functions()
 }
 
+/// Every argument as an array of the batch's rows, and whether all of them were single
+/// values (so the result is one value too).
+pub(crate) fn argument_arrays(
+    args: &datafusion::logical_expr::ScalarFunctionArgs,
+) -> Result<(Vec<ArrayRef>, bool)> {
+    let scalar = args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    Ok((ColumnarValue::values_to_arrays(&args.args)?, scalar))
+}
+
+/// The column name of a binary operator written as a function: `(left op right)`, as Spark
+/// names it.
+pub(crate) fn binary_schema_name(
+    args: &[datafusion::logical_expr::Expr],
+    symbol: &str,
+    name: &str,
+) -> String {
+    match args {
+        [left, right, ..] => format!("({} {symbol} {})", left.schema_name(), right.schema_name()),
+        _ => name.to_string(),
+    }
+}
+
 /// A function's result: one value when every argument was one value, else the array.
 pub(crate) fn columnar(result: ArrayRef, scalar_input: bool) -> Result<ColumnarValue> {
     if scalar_input {

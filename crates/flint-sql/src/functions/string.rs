@@ -73,11 +73,7 @@ impl ScalarUDFImpl for Split {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar) = super::argument_arrays(&args)?;
         let text = arrays[0].as_string::<i32>();
         let pattern = arrays[1].as_string::<i32>();
         let limit = arrays.get(2).map(|a| a.as_primitive::<Int32Type>());
@@ -155,11 +151,7 @@ impl ScalarUDFImpl for Mask {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar) = super::argument_arrays(&args)?;
         let text = arrays[0].as_string::<i32>();
         // Replacements: upper 'X', lower 'x', digit 'n', other kept; NULL keeps that class.
         let defaults = [Some('X'), Some('x'), Some('n'), None];
@@ -269,11 +261,7 @@ impl ScalarUDFImpl for FormatNumber {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar) = super::argument_arrays(&args)?;
         // The value arrives as Spark's text of it (exact for decimals).
         let text = arrays[0].as_string::<i32>();
         let scale = arrays[1].as_primitive::<Int32Type>();
