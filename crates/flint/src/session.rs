@@ -236,18 +236,21 @@ impl SparkSession {
 
 /// The machine's time zone name: `TZ`, else the zone `/etc/localtime` links to, else `UTC`.
 fn machine_time_zone() -> String {
-    if let Ok(tz) = std::env::var("TZ")
-        && !tz.is_empty()
-    {
-        return tz.trim_start_matches(':').to_string();
-    }
-    std::fs::read_link("/etc/localtime")
+    let from_env = std::env::var("TZ")
+        .ok()
+        .map(|tz| tz.trim_start_matches(':').to_string());
+    let from_link = std::fs::read_link("/etc/localtime")
         .ok()
         .and_then(|target| {
             let target = target.to_string_lossy().into_owned();
             target
                 .split_once("zoneinfo/")
                 .map(|(_, zone)| zone.to_string())
-        })
+        });
+    // `TZ` may name a file (`:/etc/localtime`) or a POSIX rule; only a zone name is used.
+    [from_env, from_link]
+        .into_iter()
+        .flatten()
+        .find(|zone| flint_sql::HiveFormat::new(zone).is_ok())
         .unwrap_or_else(|| "UTC".to_string())
 }
