@@ -23,7 +23,7 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
     let tokens = Tokenizer::new(&dialect, &text)
         .tokenize()
         .map_err(|e| ParserError::TokenizerError(e.to_string()))?;
-    let tokens = typed_literals(intervals(exists_function(tokens)));
+    let tokens = typed_literals(intervals(exists_function(spark_tokens(tokens))));
     let mut statements = Parser::new(&dialect)
         .with_tokens(tokens)
         .parse_statements()?;
@@ -424,6 +424,118 @@ fn cast_tokens(number: String, sql_type: &str) -> Vec<Token> {
     tokens
 }
 
+/// Spark forms fixed at the token level: `X 'F0'` (a space before the hex digits) is the
+/// binary literal `X'F0'`, `TRIM(BOTH FROM s)` trims spaces, and `VALUES 1, 2 AS t(a)` (rows
+/// without parentheses) is `VALUES (1), (2) AS t(a)`.
+fn spark_tokens(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut tokens = tokens.into_iter().peekable();
+    let last_significant = |out: &[Token]| {
+        out.iter()
+            .rev()
+            .find(|t| !matches!(t, Token::Whitespace(_)))
+            .cloned()
+    };
+    while let Some(token) = tokens.next() {
+        if is_keyword(&token, "X") {
+            let mut spaces = Vec::new();
+            while let Some(Token::Whitespace(_)) = tokens.peek() {
+                spaces.extend(tokens.next());
+            }
+            if let Some(Token::SingleQuotedString(digits)) = tokens.peek() {
+                let digits = digits.clone();
+                tokens.next();
+                out.push(Token::HexStringLiteral(digits));
+                continue;
+            }
+            out.push(token);
+            out.extend(spaces);
+            continue;
+        }
+        let trim_side = ["BOTH", "LEADING", "TRAILING"]
+            .iter()
+            .any(|k| is_keyword(&token, k))
+            && matches!(last_significant(&out), Some(Token::LParen));
+        if trim_side {
+            out.push(token);
+            let mut spaces = Vec::new();
+            while let Some(Token::Whitespace(_)) = tokens.peek() {
+                spaces.extend(tokens.next());
+            }
+            if tokens.peek().is_some_and(|t| is_keyword(t, "FROM")) {
+                out.push(Token::Whitespace(
+                    datafusion::sql::sqlparser::tokenizer::Whitespace::Space,
+                ));
+                out.push(Token::SingleQuotedString(" ".into()));
+            }
+            out.extend(spaces);
+            continue;
+        }
+        let values = is_keyword(&token, "VALUES");
+        out.push(token);
+        if !values {
+            continue;
+        }
+        while let Some(Token::Whitespace(_)) = tokens.peek() {
+            out.extend(tokens.next());
+        }
+        if matches!(tokens.peek(), Some(Token::LParen) | None) {
+            continue;
+        }
+        // Rows without parentheses: each item up to a comma at depth 0 is one row; the list
+        // ends at a word that follows a complete item (`AS`, or the alias itself).
+        out.push(Token::LParen);
+        let mut depth = 0usize;
+        let mut item_started = false;
+        while let Some(next) = tokens.peek() {
+            match next {
+                Token::LParen => depth += 1,
+                Token::RParen if depth == 0 => break,
+                Token::RParen => depth -= 1,
+                Token::Comma if depth == 0 => {
+                    tokens.next();
+                    out.extend([Token::RParen, Token::Comma, Token::LParen]);
+                    item_started = false;
+                    continue;
+                }
+                Token::SemiColon if depth == 0 => break,
+                Token::Word(_) if depth == 0 && item_started => {
+                    let previous = last_significant(&out);
+                    let ends_item = !matches!(
+                        previous,
+                        Some(
+                            Token::Plus
+                                | Token::Minus
+                                | Token::Mul
+                                | Token::Div
+                                | Token::Period
+                                | Token::DoubleColon
+                        )
+                    ) && !matches!(&previous, Some(Token::Word(w)) if w.quote_style.is_none() && w.keyword != datafusion::sql::sqlparser::keywords::Keyword::NoKeyword && !["NULL", "TRUE", "FALSE"].iter().any(|k| w.value.eq_ignore_ascii_case(k)));
+                    if ends_item {
+                        break;
+                    }
+                }
+                Token::Whitespace(_) => {
+                    out.extend(tokens.next());
+                    continue;
+                }
+                _ => {}
+            }
+            item_started = true;
+            out.extend(tokens.next());
+        }
+        // Keep trailing whitespace outside the parenthesis.
+        let mut trailing = Vec::new();
+        while let Some(Token::Whitespace(_)) = out.last() {
+            trailing.extend(out.pop());
+        }
+        out.push(Token::RParen);
+        out.extend(trailing.into_iter().rev());
+    }
+    out
+}
+
 fn is_keyword(token: &Token, keyword: &str) -> bool {
     matches!(token, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(keyword))
 }
@@ -767,6 +879,158 @@ fn unsupported_time_type() -> ParserError {
     )
 }
 
+/// Parses `sql`, one expression.
+fn parse_expr(sql: &str) -> Result<Expr, ParserError> {
+    let mut statements = parse_statements(&format!("SELECT {sql}"))?;
+    if let Some(Statement::Query(query)) = statements.pop()
+        && let datafusion::sql::sqlparser::ast::SetExpr::Select(mut select) = *query.body
+        && let Some(SelectItem::UnnamedExpr(expr)) = select.projection.pop()
+    {
+        return Ok(expr);
+    }
+    Err(ParserError::ParserError(format!(
+        "not an expression: {sql}"
+    )))
+}
+
+/// The name of the function `expr` calls, lower-cased (unqualified calls only).
+fn function_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Function(function) => match function.name.0.as_slice() {
+            [ObjectNamePart::Identifier(ident)] => Some(ident.value.to_ascii_lowercase()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Spark functions that are another expression of their arguments, as SQL text.
+fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
+    let boolean = |text: &str| match text.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    };
+    Some(match (name, args) {
+        ("equal_null", [a, b]) => format!("(({a}) <=> ({b}))"),
+        ("zeroifnull", [a]) => format!("coalesce({a}, 0)"),
+        ("nullifzero", [a]) => format!("nullif({a}, 0)"),
+        ("positive", [a]) => format!("({a})"),
+        // decode(expr, search, result [, search, result]... [, default]): NULL matches NULL.
+        ("decode", [value, rest @ ..]) if rest.len() >= 2 => {
+            let mut case = String::from("CASE");
+            for pair in rest.chunks(2) {
+                match pair {
+                    [search, result] => {
+                        case.push_str(&format!(" WHEN ({value}) <=> ({search}) THEN {result}"))
+                    }
+                    [default] => case.push_str(&format!(" ELSE {default}")),
+                    _ => {}
+                }
+            }
+            case.push_str(" END");
+            case
+        }
+        // sort_array puts NULLs first ascending, last descending.
+        ("sort_array", [array]) => format!("array_sort({array}, 'ASC', 'NULLS FIRST')"),
+        ("sort_array", [array, ascending]) => match boolean(ascending)? {
+            true => format!("array_sort({array}, 'ASC', 'NULLS FIRST')"),
+            false => format!("array_sort({array}, 'DESC', 'NULLS LAST')"),
+        },
+        _ => return None,
+    })
+}
+
+/// Rewrites Spark calls DataFusion has another spelling for: see [`rewritten_call`]; plus
+/// `forall(a, x -> p)` as `NOT exists(a, x -> NOT p)` (the same answer, NULLs included),
+/// `first(x, true)` as `first(x) IGNORE NULLS`, `string_agg(x)` with Spark's empty
+/// delimiter and its `WITHIN GROUP (ORDER BY ...)` as an ordered aggregate, and the
+/// arguments Spark allows but ignores in `rank(x) OVER (...)`.
+fn rewrite_call(expr: &mut Expr) -> Result<(), ParserError> {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, NullTreatment,
+        Value,
+    };
+    let Some(name) = function_name(expr) else {
+        return Ok(());
+    };
+    let Some(args) = call_arguments(expr) else {
+        return Ok(());
+    };
+    let texts: Vec<String> = args.iter().map(ToString::to_string).collect();
+    if let Some(sql) = rewritten_call(&name, &texts) {
+        *expr = Expr::Nested(Box::new(parse_expr(&sql)?));
+        return Ok(());
+    }
+    let Expr::Function(function) = expr else {
+        return Ok(());
+    };
+    match name.as_str() {
+        "forall" => {
+            if let FunctionArguments::List(list) = &mut function.args
+                && let [
+                    _,
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(lambda))),
+                ] = list.args.as_mut_slice()
+            {
+                let body = std::mem::replace(&mut *lambda.body, Expr::value(Value::Null));
+                *lambda.body = Expr::UnaryOp {
+                    op: UnaryOperator::Not,
+                    expr: Box::new(Expr::Nested(Box::new(body))),
+                };
+                function.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(
+                    "array_any_match",
+                ))]);
+                let call = std::mem::replace(expr, Expr::value(Value::Null));
+                *expr = Expr::UnaryOp {
+                    op: UnaryOperator::Not,
+                    expr: Box::new(Expr::Nested(Box::new(call))),
+                };
+            }
+        }
+        "first" | "first_value" | "last" | "last_value" | "any_value" => {
+            let ignore_nulls = matches!(
+                texts.get(1).map(|t| t.to_ascii_lowercase()).as_deref(),
+                Some("true")
+            );
+            if texts.len() == 2
+                && let FunctionArguments::List(list) = &mut function.args
+            {
+                list.args.truncate(1);
+                if ignore_nulls {
+                    function.null_treatment = Some(NullTreatment::IgnoreNulls);
+                }
+            }
+        }
+        "string_agg" | "listagg" => {
+            function.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("string_agg"))]);
+            if let FunctionArguments::List(list) = &mut function.args {
+                if list.args.len() == 1 {
+                    list.args
+                        .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                            Value::SingleQuotedString(String::new()),
+                        ))));
+                }
+                if !function.within_group.is_empty() {
+                    list.clauses
+                        .push(FunctionArgumentClause::OrderBy(std::mem::take(
+                            &mut function.within_group,
+                        )));
+                }
+            }
+        }
+        "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "row_number"
+            if function.over.is_some() && !texts.is_empty() =>
+        {
+            if let FunctionArguments::List(list) = &mut function.args {
+                list.args.clear();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl VisitorMut for SparkRewrites {
     type Break = ParserError;
 
@@ -828,6 +1092,9 @@ impl VisitorMut for SparkRewrites {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
         use datafusion::sql::sqlparser::ast::DataType as SqlType;
         reassociate_div(expr);
+        if let Err(error) = rewrite_call(expr) {
+            return ControlFlow::Break(error);
+        }
         let time = match expr {
             Expr::TypedString(typed) => matches!(typed.data_type, SqlType::Time(..)),
             Expr::Cast { data_type, .. } => matches!(data_type, SqlType::Time(..)),

@@ -38,6 +38,9 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
     for udaf in functions::aggregate_functions() {
         registry.register_udaf(udaf)?;
     }
+    for udf in functions::datetime::with_date_arguments(registry)? {
+        registry.register_udf(udf)?;
+    }
     for (spark_name, name) in SCALAR_ALIASES {
         let udf = registry.udf(name)?;
         registry.register_udf(Arc::new(udf.as_ref().clone().with_aliases([*spark_name])))?;

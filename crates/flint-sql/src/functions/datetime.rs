@@ -150,3 +150,103 @@ impl ScalarUDFImpl for SparkDatePart {
         super::columnar(result, scalar_input)
     }
 }
+
+/// Functions taking a date, and which of their arguments are dates.
+const DATE_ARGUMENTS: &[(&str, &[usize])] = &[
+    ("add_months", &[0]),
+    ("date_add", &[0]),
+    ("date_sub", &[0]),
+    ("last_day", &[0]),
+    ("next_day", &[0]),
+    ("monthname", &[0]),
+    ("dayname", &[0]),
+    ("weekday", &[0]),
+];
+
+/// The date functions of `registry`, wrapped so that text passed as a date is read as one
+/// (Spark's implicit cast: `date_add('2016-07-30', 1)`).
+pub(crate) fn with_date_arguments(
+    registry: &dyn datafusion::execution::registry::FunctionRegistry,
+) -> Result<Vec<Arc<ScalarUDF>>> {
+    let mut wrapped = Vec::new();
+    for (name, dates) in DATE_ARGUMENTS {
+        if let Ok(inner) = registry.udf(name) {
+            wrapped.push(Arc::new(ScalarUDF::new_from_impl(DateArguments {
+                signature: Signature::user_defined(inner.signature().volatility),
+                inner,
+                dates,
+            })));
+        }
+    }
+    Ok(wrapped)
+}
+
+/// A function whose `dates` arguments read text as dates, otherwise `inner`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateArguments {
+    inner: Arc<ScalarUDF>,
+    dates: &'static [usize],
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for DateArguments {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        use datafusion::arrow::datatypes::Field;
+        let fields: Vec<_> = arg_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let t = if self.dates.contains(&i) && crate::analyzer::is_text(t) {
+                    DataType::Date32
+                } else {
+                    t.clone()
+                };
+                Arc::new(Field::new("arg", t, true))
+            })
+            .collect();
+        use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
+        let coerced = match fields_with_udf(&fields, self.inner.as_ref()) {
+            Ok(coerced) => coerced,
+            // An integer literal is a `bigint` until the analyzer narrows it to Spark's
+            // `int`: take it as one here.
+            Err(error) => {
+                let narrowed: Vec<_> = fields
+                    .iter()
+                    .map(|f| match f.data_type() {
+                        DataType::Int64 => Arc::new(Field::new("arg", DataType::Int32, true)),
+                        _ => Arc::clone(f),
+                    })
+                    .collect();
+                fields_with_udf(&narrowed, self.inner.as_ref()).map_err(|_| error)?
+            }
+        };
+        Ok(coerced.iter().map(|f| f.data_type().clone()).collect())
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.inner.invoke_with_args(args)
+    }
+}

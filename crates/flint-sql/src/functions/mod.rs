@@ -7,12 +7,16 @@ mod aggregate;
 pub mod arithmetic;
 pub mod cast;
 mod collection;
-mod datetime;
+pub(crate) mod datetime;
 pub mod datetime_pattern;
+mod encoding;
 mod math;
 mod misc;
+mod number_format;
+mod row;
 mod string;
 pub mod table;
+mod text;
 
 use std::sync::Arc;
 
@@ -33,6 +37,9 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(cast::functions())
         .chain(collection::functions())
         .chain(datetime_pattern::functions())
+        .chain(encoding::functions())
+        .chain(text::functions())
+        .chain(number_format::functions())
         .collect()
 }
 

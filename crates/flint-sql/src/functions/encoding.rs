@@ -1,0 +1,341 @@
+//! Spark's text and bytes conversions: `encode`/`decode` with a charset, `to_binary` and
+//! `try_to_binary` (hex, base64, utf-8), `to_base32`/`from_base32`, and the UTF-8 checks
+//! `validate_utf8` and `try_validate_utf8` (`is_valid_utf8` and `make_valid_utf8`
+//! come from `datafusion-spark`).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::ScalarUDF;
+
+use super::row::{RowContext, RowFunction, arity, bytes, text};
+
+pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        RowFunction::new("encode", text_and_charset, binary, encode).udf(),
+        RowFunction::new("decode", bytes_and_charset, string, decode).udf(),
+        RowFunction::new("to_binary", text_and_format, binary, to_binary).udf(),
+        RowFunction::new("try_to_binary", text_and_format, binary, try_to_binary).udf(),
+        RowFunction::new("to_base32", one_bytes, string, to_base32).udf(),
+        RowFunction::new("from_base32", one_text, binary, from_base32).udf(),
+        RowFunction::new("validate_utf8", one_bytes, string, validate_utf8).udf(),
+        RowFunction::new("try_validate_utf8", one_bytes, string, try_validate_utf8).udf(),
+    ]
+}
+
+fn binary(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::Binary)
+}
+
+fn string(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::Utf8)
+}
+
+/// Binary stays binary, anything else is read as text.
+fn bytes_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
+        DataType::FixedSizeBinary(_) => DataType::Binary,
+        _ => DataType::Utf8,
+    }
+}
+
+fn text_and_charset(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("encode", types, 2, 2)?;
+    Ok(vec![DataType::Utf8, DataType::Utf8])
+}
+
+fn bytes_and_charset(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("decode", types, 2, 2)?;
+    Ok(vec![DataType::Binary, DataType::Utf8])
+}
+
+fn text_and_format(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("to_binary", types, 1, 2)?;
+    Ok(vec![DataType::Utf8; types.len()])
+}
+
+fn one_bytes(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("validate_utf8", types, 1, 1)?;
+    Ok(vec![bytes_type(&types[0])])
+}
+
+fn one_text(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("from_base32", types, 1, 1)?;
+    Ok(vec![DataType::Utf8])
+}
+
+/// The charsets Spark's `encode` and `decode` accept (`spark.sql.legacy.javaCharsets` off).
+#[derive(Clone, Copy, PartialEq)]
+enum Charset {
+    Ascii,
+    Latin1,
+    Utf8,
+    Utf16Be,
+    Utf16Le,
+    /// Java's `UTF-16`: big-endian with a byte-order mark when encoding.
+    Utf16,
+    Utf32,
+}
+
+fn charset(name: &str, function: &str) -> Result<Charset> {
+    Ok(match name.to_ascii_uppercase().as_str() {
+        "US-ASCII" => Charset::Ascii,
+        "ISO-8859-1" => Charset::Latin1,
+        "UTF-8" => Charset::Utf8,
+        "UTF-16BE" => Charset::Utf16Be,
+        "UTF-16LE" => Charset::Utf16Le,
+        "UTF-16" => Charset::Utf16,
+        "UTF-32" => Charset::Utf32,
+        _ => {
+            return exec_err!(
+                "[INVALID_PARAMETER_VALUE.CHARSET] The value of parameter(s) `charset` in \
+                 `{function}` is invalid: expects one of the charsets 'US-ASCII', \
+                 'ISO-8859-1', 'UTF-8', 'UTF-16BE', 'UTF-16LE', 'UTF-16', 'UTF-32', but got \
+                 {name}."
+            );
+        }
+    })
+}
+
+fn malformed(function: &str, charset: &str) -> DataFusionError {
+    DataFusionError::Execution(format!(
+        "[MALFORMED_CHARACTER_CODING] Invalid value found when performing `{function}` with \
+         `{charset}`"
+    ))
+}
+
+fn encode(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(value), Some(name)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Binary(None));
+    };
+    Ok(ScalarValue::Binary(Some(encode_text(
+        value, name, "encode",
+    )?)))
+}
+
+fn encode_text(value: &str, name: &str, function: &str) -> Result<Vec<u8>> {
+    let limited = |max: u32| {
+        value
+            .chars()
+            .map(|c| {
+                u8::try_from(u32::from(c))
+                    .ok()
+                    .filter(|b| u32::from(*b) <= max)
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| malformed(function, name))
+    };
+    Ok(match charset(name, function)? {
+        Charset::Ascii => limited(0x7f)?,
+        Charset::Latin1 => limited(0xff)?,
+        Charset::Utf8 => value.as_bytes().to_vec(),
+        Charset::Utf16Be => value.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        Charset::Utf16Le => value.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+        Charset::Utf16 => [0xfe, 0xff]
+            .into_iter()
+            .chain(value.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect(),
+        Charset::Utf32 => value
+            .chars()
+            .flat_map(|c| u32::from(c).to_be_bytes())
+            .collect(),
+    })
+}
+
+fn decode(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(value), Some(name)) = (bytes(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    Ok(ScalarValue::Utf8(Some(decode_bytes(
+        value, name, "decode",
+    )?)))
+}
+
+fn decode_bytes(value: &[u8], name: &str, function: &str) -> Result<String> {
+    let utf16 = |units: Vec<u16>| String::from_utf16(&units).map_err(|_| malformed(function, name));
+    let pairs = |big: bool| {
+        if !value.len().is_multiple_of(2) {
+            return Err(malformed(function, name));
+        }
+        Ok(value
+            .chunks_exact(2)
+            .map(|p| {
+                if big {
+                    u16::from_be_bytes([p[0], p[1]])
+                } else {
+                    u16::from_le_bytes([p[0], p[1]])
+                }
+            })
+            .collect::<Vec<u16>>())
+    };
+    match charset(name, function)? {
+        Charset::Ascii if value.is_ascii() => Ok(value.iter().map(|b| char::from(*b)).collect()),
+        Charset::Ascii => Err(malformed(function, name)),
+        Charset::Latin1 => Ok(value.iter().map(|b| char::from(*b)).collect()),
+        Charset::Utf8 => String::from_utf8(value.to_vec()).map_err(|_| malformed(function, name)),
+        Charset::Utf16Be => utf16(pairs(true)?),
+        Charset::Utf16Le => utf16(pairs(false)?),
+        Charset::Utf16 => match value {
+            [0xff, 0xfe, rest @ ..] => decode_bytes(rest, "UTF-16LE", function),
+            [0xfe, 0xff, rest @ ..] => decode_bytes(rest, "UTF-16BE", function),
+            _ => decode_bytes(value, "UTF-16BE", function),
+        },
+        Charset::Utf32 => {
+            if !value.len().is_multiple_of(4) {
+                return Err(malformed(function, name));
+            }
+            value
+                .chunks_exact(4)
+                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                .collect::<Option<String>>()
+                .ok_or_else(|| malformed(function, name))
+        }
+    }
+}
+
+/// `to_binary(str[, fmt])`: `fmt` is `hex` (the default), `utf-8`/`utf8` or `base64`.
+fn binary_of(args: &[ScalarValue]) -> Result<Option<Vec<u8>>> {
+    let Some(value) = text(&args[0]) else {
+        return Ok(None);
+    };
+    let format = match args.get(1) {
+        Some(format) => match text(format) {
+            Some(format) => format.to_ascii_lowercase(),
+            None => return Ok(None),
+        },
+        None => "hex".to_string(),
+    };
+    let invalid = || {
+        DataFusionError::Execution(format!(
+            "[CONVERSION_INVALID_INPUT] The value '{value}' (STRING) cannot be converted to \
+             BINARY because it is malformed. Correct the value as per the syntax, or change \
+             its format. Use 'try_to_binary' to tolerate malformed input and return NULL \
+             instead. SQLSTATE: 22018"
+        ))
+    };
+    match format.as_str() {
+        "hex" => unhex(value).map(Some).ok_or_else(invalid),
+        "utf-8" | "utf8" => Ok(Some(value.as_bytes().to_vec())),
+        "base64" => base64::engine::general_purpose::STANDARD
+            .decode(value.trim_end_matches('\n'))
+            .map(Some)
+            .map_err(|_| invalid()),
+        other => exec_err!(
+            "[INVALID_PARAMETER_VALUE.BINARY_FORMAT] The value of parameter(s) `format` in \
+             `to_binary` is invalid: expects one of binary formats 'base64', 'hex', 'utf-8', \
+             but got '{other}'. SQLSTATE: 22023"
+        ),
+    }
+}
+
+/// Spark's `unhex`: hex digits two by two, an odd first digit standing alone.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digits = text
+        .chars()
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect::<Option<Vec<u8>>>()?;
+    let (first, rest) = if digits.len() % 2 == 1 {
+        (Some(digits[0]), &digits[1..])
+    } else {
+        (None, &digits[..])
+    };
+    Some(
+        first
+            .into_iter()
+            .chain(rest.chunks_exact(2).map(|p| p[0] << 4 | p[1]))
+            .collect(),
+    )
+}
+
+fn to_binary(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    Ok(ScalarValue::Binary(binary_of(args)?))
+}
+
+fn try_to_binary(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    Ok(ScalarValue::Binary(binary_of(args).ok().flatten()))
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+fn to_base32(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let Some(value) = bytes(&args[0]) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    let mut out = String::with_capacity(value.len().div_ceil(5) * 8);
+    for chunk in value.chunks(5) {
+        let mut block = [0u8; 5];
+        block[..chunk.len()].copy_from_slice(chunk);
+        let bits = block.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+        let symbols = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < symbols {
+                out.push(char::from(BASE32[(bits >> (35 - 5 * i) & 31) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    Ok(ScalarValue::Utf8(Some(out)))
+}
+
+fn from_base32(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let Some(value) = text(&args[0]) else {
+        return Ok(ScalarValue::Binary(None));
+    };
+    let mut out = Vec::with_capacity(value.len() * 5 / 8);
+    let (mut buffer, mut bits) = (0u64, 0u32);
+    for c in value.trim_end_matches('=').bytes() {
+        let Some(symbol) = BASE32.iter().position(|b| *b == c.to_ascii_uppercase()) else {
+            return exec_err!(
+                "[CONVERSION_INVALID_INPUT] The value '{value}' (STRING) cannot be converted to \
+                 BINARY because it is malformed. SQLSTATE: 22018"
+            );
+        };
+        buffer = buffer << 5 | symbol as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Ok(ScalarValue::Binary(Some(out)))
+}
+
+fn validate_utf8(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let value = bytes(&args[0]).unwrap_or_default();
+    match std::str::from_utf8(value) {
+        Ok(text) => Ok(ScalarValue::Utf8(Some(text.to_string()))),
+        Err(_) => plan_err!(
+            "[INVALID_UTF8_STRING] Invalid UTF8 byte sequence found in string: {}",
+            value
+                .iter()
+                .map(|b| format!("\\x{b:02X}"))
+                .collect::<String>()
+        ),
+    }
+}
+
+fn try_validate_utf8(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let value = bytes(&args[0]).unwrap_or_default();
+    Ok(ScalarValue::Utf8(
+        std::str::from_utf8(value).ok().map(str::to_string),
+    ))
+}
+
+/// Text as bytes in `charset` (shared with `to_char(binary, fmt)`).
+pub(crate) fn bytes_to_text(value: &[u8], format: &str) -> Result<String> {
+    match format.to_ascii_lowercase().as_str() {
+        "hex" => Ok(value.iter().map(|b| format!("{b:02X}")).collect()),
+        "base64" => Ok(base64::engine::general_purpose::STANDARD.encode(value)),
+        "utf-8" | "utf8" => decode_bytes(value, "UTF-8", "to_char"),
+        other => exec_err!(
+            "[INVALID_PARAMETER_VALUE.BINARY_FORMAT] The value of parameter(s) `format` in \
+             `to_char` is invalid: expects one of binary formats 'base64', 'hex', 'utf-8', but \
+             got '{other}'. SQLSTATE: 22023"
+        ),
+    }
+}

@@ -1,0 +1,403 @@
+//! Spark's string functions computed row by row: `instr` with a start and an occurrence,
+//! `levenshtein` with a threshold, `regexp_extract`, `regexp_extract_all`, `regexp_substr`,
+//! `sentences`, `jaro_winkler_similarity`, `conv`, `collation`; and the constants and
+//! small math functions `e` and `log1p`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
+use datafusion::logical_expr::ScalarUDF;
+
+use super::row::{RowContext, RowFunction, arity, integer, text};
+
+pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        RowFunction::new("instr", instr_types, int, instr).udf(),
+        RowFunction::new("levenshtein", levenshtein_types, int, levenshtein).udf(),
+        RowFunction::new("regexp_extract", extract_types, string, regexp_extract).udf(),
+        RowFunction::new(
+            "regexp_extract_all",
+            extract_types,
+            strings,
+            regexp_extract_all,
+        )
+        .udf(),
+        RowFunction::new("regexp_substr", two_texts, string, regexp_substr).udf(),
+        RowFunction::new("sentences", sentences_types, sentences_type, sentences).udf(),
+        RowFunction::new("jaro_winkler_similarity", two_texts, double, jaro_winkler).udf(),
+        RowFunction::new("conv", conv_types, string, conv).udf(),
+        RowFunction::new("collation", one_text, string, collation).udf(),
+        RowFunction::new("e", no_args, double, |_, _| {
+            Ok(ScalarValue::Float64(Some(std::f64::consts::E)))
+        })
+        .udf(),
+        RowFunction::new("log1p", one_double, double, |args, _| match &args[0] {
+            ScalarValue::Float64(Some(v)) if *v > -1.0 => Ok(ScalarValue::Float64(Some(v.ln_1p()))),
+            _ => Ok(ScalarValue::Float64(None)),
+        })
+        .udf(),
+    ]
+}
+
+fn int(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::Int32)
+}
+
+fn string(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::Utf8)
+}
+
+fn double(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::Float64)
+}
+
+fn strings(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::List(Arc::new(Field::new_list_field(
+        DataType::Utf8,
+        true,
+    ))))
+}
+
+fn sentences_type(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::List(Arc::new(Field::new_list_field(
+        strings(&[])?,
+        true,
+    ))))
+}
+
+fn no_args(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("e", types, 0, 0)?;
+    Ok(vec![])
+}
+
+fn one_double(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("log1p", types, 1, 1)?;
+    Ok(vec![DataType::Float64])
+}
+
+fn one_text(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("collation", types, 1, 1)?;
+    Ok(vec![DataType::Utf8])
+}
+
+fn two_texts(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("regexp_substr", types, 2, 2)?;
+    Ok(vec![DataType::Utf8, DataType::Utf8])
+}
+
+fn instr_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("instr", types, 2, 4)?;
+    let mut out = vec![DataType::Utf8, DataType::Utf8];
+    out.resize(types.len(), DataType::Int32);
+    Ok(out)
+}
+
+fn levenshtein_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("levenshtein", types, 2, 3)?;
+    let mut out = vec![DataType::Utf8, DataType::Utf8];
+    out.resize(types.len(), DataType::Int32);
+    Ok(out)
+}
+
+fn extract_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("regexp_extract", types, 2, 3)?;
+    let mut out = vec![DataType::Utf8, DataType::Utf8];
+    out.resize(types.len(), DataType::Int32);
+    Ok(out)
+}
+
+fn sentences_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("sentences", types, 1, 3)?;
+    Ok(vec![DataType::Utf8; types.len()])
+}
+
+fn conv_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("conv", types, 3, 3)?;
+    Ok(vec![DataType::Utf8, DataType::Int32, DataType::Int32])
+}
+
+/// `instr(str, substr[, position[, occurrence]])`: the 1-based position of the
+/// `occurrence`-th match at or after `position`; a negative position counts from the end
+/// and searches backwards. 0 when not found.
+fn instr(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(haystack), Some(needle)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Int32(None));
+    };
+    let position = args.get(2).and_then(integer).unwrap_or(1);
+    let occurrence = args.get(3).and_then(integer).unwrap_or(1);
+    if position == 0 {
+        return exec_err!(
+            "[INVALID_PARAMETER_VALUE.ZERO_INDEX] The value of parameter(s) `position` in \
+             `instr` is invalid: expects a non-zero index."
+        );
+    }
+    if occurrence < 1 {
+        return exec_err!(
+            "[INVALID_PARAMETER_VALUE] The value of parameter(s) `occurrence` in `instr` is \
+             invalid: expects a positive integer, got {occurrence}."
+        );
+    }
+    let chars: Vec<char> = haystack.chars().collect();
+    let needle: Vec<char> = needle.chars().collect();
+    let matches_at = |i: usize| chars.get(i..i + needle.len()) == Some(&needle[..]);
+    let len = chars.len() as i64;
+    let mut seen = 0;
+    let found = if position > 0 {
+        (position - 1..=len - needle.len() as i64)
+            .filter(|i| *i >= 0)
+            .find(|i| {
+                let hit = matches_at(*i as usize);
+                seen += i64::from(hit);
+                hit && seen == occurrence
+            })
+    } else {
+        let start = len + position;
+        (0..=start.min(len - needle.len() as i64)).rev().find(|i| {
+            let hit = matches_at(*i as usize);
+            seen += i64::from(hit);
+            hit && seen == occurrence
+        })
+    };
+    Ok(ScalarValue::Int32(Some(found.map_or(0, |i| i as i32 + 1))))
+}
+
+/// The Levenshtein distance between two strings (counted in characters), or -1 when it is
+/// above the optional threshold.
+fn levenshtein(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(a), Some(b)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Int32(None));
+    };
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    let distance = previous[b.len()] as i64;
+    Ok(ScalarValue::Int32(Some(
+        match args.get(2).and_then(integer) {
+            Some(threshold) if distance > threshold => -1,
+            _ => distance as i32,
+        },
+    )))
+}
+
+fn regex(pattern: &str, function: &str) -> Result<regex::Regex> {
+    regex::Regex::new(pattern).map_err(|e| {
+        DataFusionError::Execution(format!(
+            "[INVALID_PARAMETER_VALUE.PATTERN] The value of parameter(s) `regexp` in \
+             `{function}` is invalid: {e}"
+        ))
+    })
+}
+
+/// The group index of a `regexp_extract` call, checked against the pattern's groups.
+fn group_index(args: &[ScalarValue], regex: &regex::Regex, function: &str) -> Result<usize> {
+    let index = args.get(2).and_then(integer).unwrap_or(1);
+    let groups = regex.captures_len() as i64 - 1;
+    if index < 0 || index > groups {
+        return exec_err!(
+            "[INVALID_PARAMETER_VALUE.REGEX_GROUP_INDEX] The value of parameter(s) `idx` in \
+             `{function}` is invalid: Expects group index between 0 and {groups}, but got \
+             {index}."
+        );
+    }
+    Ok(index as usize)
+}
+
+/// The `idx`-th group of the first match of `regexp` in `str`; `""` when nothing matches.
+fn regexp_extract(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(value), Some(pattern)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    let regex = regex(pattern, "regexp_extract")?;
+    let index = group_index(args, &regex, "regexp_extract")?;
+    let found = regex
+        .captures(value)
+        .map(|c| c.get(index).map_or("", |m| m.as_str()).to_string());
+    Ok(ScalarValue::Utf8(Some(found.unwrap_or_default())))
+}
+
+/// The `idx`-th group of every match of `regexp` in `str`.
+fn regexp_extract_all(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(value), Some(pattern)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Null);
+    };
+    let regex = regex(pattern, "regexp_extract_all")?;
+    let index = group_index(args, &regex, "regexp_extract_all")?;
+    let found: Vec<ScalarValue> = regex
+        .captures_iter(value)
+        .map(|c| ScalarValue::Utf8(Some(c.get(index).map_or("", |m| m.as_str()).to_string())))
+        .collect();
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &found,
+        &DataType::Utf8,
+    )))
+}
+
+/// The first match of `regexp` in `str`, NULL when none.
+fn regexp_substr(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(value), Some(pattern)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    let regex = regex(pattern, "regexp_substr")?;
+    Ok(ScalarValue::Utf8(
+        regex.find(value).map(|m| m.as_str().to_string()),
+    ))
+}
+
+/// `sentences(str[, lang, country])`: sentences (ended by `.`, `!` or `?`) as arrays of
+/// their words (runs of letters, digits and apostrophes; punctuation dropped), as Java's
+/// sentence and word `BreakIterator`s split English text.
+fn sentences(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let Some(value) = text(&args[0]) else {
+        return Ok(ScalarValue::Null);
+    };
+    let mut result = Vec::new();
+    let mut words: Vec<ScalarValue> = Vec::new();
+    let mut word = String::new();
+    let finish_word = |word: &mut String, words: &mut Vec<ScalarValue>| {
+        if !word.is_empty() {
+            words.push(ScalarValue::Utf8(Some(std::mem::take(word))));
+        }
+    };
+    for c in value.chars() {
+        if c.is_alphanumeric() || c == '\'' {
+            word.push(c);
+            continue;
+        }
+        finish_word(&mut word, &mut words);
+        if matches!(c, '.' | '!' | '?') && !words.is_empty() {
+            let sentence = std::mem::take(&mut words);
+            result.push(ScalarValue::List(ScalarValue::new_list_nullable(
+                &sentence,
+                &DataType::Utf8,
+            )));
+        }
+    }
+    finish_word(&mut word, &mut words);
+    if !words.is_empty() {
+        result.push(ScalarValue::List(ScalarValue::new_list_nullable(
+            &words,
+            &DataType::Utf8,
+        )));
+    }
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &result,
+        &strings(&[])?,
+    )))
+}
+
+/// The Jaro-Winkler similarity of two strings (prefix scale 0.1, prefix of up to 4).
+fn jaro_winkler(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(a), Some(b)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Float64(None));
+    };
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.is_empty() && b.is_empty() {
+        return Ok(ScalarValue::Float64(Some(1.0)));
+    }
+    let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    let mut b_used = vec![false; b.len()];
+    let mut a_matches = Vec::new();
+    for (i, ca) in a.iter().enumerate() {
+        let low = i.saturating_sub(window);
+        let high = (i + window + 1).min(b.len());
+        if let Some(j) = (low..high).find(|j| !b_used[*j] && b[*j] == *ca) {
+            b_used[j] = true;
+            a_matches.push(*ca);
+        }
+    }
+    let m = a_matches.len() as f64;
+    if m == 0.0 {
+        return Ok(ScalarValue::Float64(Some(0.0)));
+    }
+    let b_matches = b
+        .iter()
+        .zip(&b_used)
+        .filter(|(_, used)| **used)
+        .map(|(c, _)| *c);
+    let transpositions = a_matches
+        .iter()
+        .zip(b_matches)
+        .filter(|(x, y)| **x != *y)
+        .count() as f64
+        / 2.0;
+    let jaro = (m / a.len() as f64 + m / b.len() as f64 + (m - transpositions) / m) / 3.0;
+    let prefix = a.iter().zip(&b).take(4).take_while(|(x, y)| x == y).count() as f64;
+    Ok(ScalarValue::Float64(Some(
+        jaro + prefix * 0.1 * (1.0 - jaro),
+    )))
+}
+
+/// `conv(num, from_base, to_base)`: the number read in `from_base` (up to the first digit
+/// that is not one) as an unsigned 64-bit value, written in `to_base`; a negative `to_base`
+/// writes it signed.
+fn conv(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(value), Some(from), Some(to)) =
+        (text(&args[0]), integer(&args[1]), integer(&args[2]))
+    else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    let valid = |base: i64| (2..=36).contains(&base.abs());
+    if !valid(from) || from < 0 || !valid(to) {
+        return Ok(ScalarValue::Utf8(None));
+    }
+    let value = value.trim();
+    let (negative, digits) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let mut number: u64 = 0;
+    let mut any = false;
+    for c in digits.chars() {
+        let Some(digit) = c.to_digit(from as u32) else {
+            break;
+        };
+        any = true;
+        number = number
+            .checked_mul(from as u64)
+            .and_then(|n| n.checked_add(u64::from(digit)))
+            .unwrap_or(u64::MAX);
+    }
+    if !any {
+        return Ok(ScalarValue::Utf8(None));
+    }
+    if negative {
+        number = number.wrapping_neg();
+    }
+    let (sign, magnitude) = if to < 0 && (number as i64) < 0 {
+        ("-", (number as i64).unsigned_abs())
+    } else {
+        ("", number)
+    };
+    let base = to.unsigned_abs();
+    let mut out = Vec::new();
+    let mut rest = magnitude;
+    loop {
+        let digit = (rest % base) as u32;
+        out.push(
+            std::char::from_digit(digit, base as u32)
+                .unwrap_or('0')
+                .to_ascii_uppercase(),
+        );
+        rest /= base;
+        if rest == 0 {
+            break;
+        }
+    }
+    let digits: String = out.into_iter().rev().collect();
+    Ok(ScalarValue::Utf8(Some(format!("{sign}{digits}"))))
+}
+
+/// Every string has Spark's default collation.
+fn collation(_: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    Ok(ScalarValue::Utf8(Some("SYSTEM.BUILTIN.UTF8_BINARY".into())))
+}
