@@ -6,6 +6,7 @@
 //! any executor.
 
 pub mod analyzer;
+pub mod ddl;
 mod display;
 mod errors;
 pub mod functions;

@@ -272,6 +272,7 @@ fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>
         "posexplode",
         "posexplode_outer",
         "stack",
+        "json_tuple",
     ]
     .into_iter()
     .find(|name| calls(expr, name))?;
@@ -295,6 +296,13 @@ fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>
             ),
             format!("unnest({}) AS col", outer_array(&array.to_string())),
         ],
+        // One column per field, `c0`, `c1`, ...: the field's value as `get_json_object`
+        // writes it.
+        ("json_tuple", [json, keys @ ..]) if !keys.is_empty() => keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| format!("get_json_object({json}, concat('$[''', {key}, ''']')) AS c{i}"))
+            .collect(),
         ("stack", [rows, values @ ..]) if !values.is_empty() => {
             let Ok(rows) = rows.to_string().parse::<usize>() else {
                 return Some(Err(ParserError::ParserError(

@@ -10,6 +10,7 @@ mod collection;
 pub(crate) mod datetime;
 pub mod datetime_pattern;
 mod encoding;
+mod json;
 mod math;
 mod misc;
 mod number_format;
@@ -40,6 +41,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(encoding::functions())
         .chain(text::functions())
         .chain(number_format::functions())
+        .chain(json::functions())
         .collect()
 }
 
