@@ -22,13 +22,19 @@ pub fn parse_ddl(text: &str) -> Result<DataType, DdlError> {
         reason,
     };
     // One type (`array<int>`), else a field list.
-    let mut parser = Parser { tokens: &tokens, at: 0 };
+    let mut parser = Parser {
+        tokens: &tokens,
+        at: 0,
+    };
     if let Ok(data_type) = parser.data_type()
         && parser.at == tokens.len()
     {
         return Ok(data_type);
     }
-    let mut parser = Parser { tokens: &tokens, at: 0 };
+    let mut parser = Parser {
+        tokens: &tokens,
+        at: 0,
+    };
     let fields = parser.fields(None).map_err(fail)?;
     if parser.at != tokens.len() {
         return Err(fail(format!("unexpected '{}'", tokens[parser.at])));
@@ -190,7 +196,9 @@ impl Parser<'_> {
                 };
                 self.expect(")")?;
                 if precision == 0 || precision > 38 || scale > precision {
-                    return Err(format!("decimal({precision},{scale}) is not a valid decimal"));
+                    return Err(format!(
+                        "decimal({precision},{scale}) is not a valid decimal"
+                    ));
                 }
                 DataType::Decimal128(precision as u8, scale as i8)
             }
@@ -245,12 +253,14 @@ mod tests {
         };
         assert_eq!(fields.len(), 2);
         assert_eq!(fields[1].data_type(), &DataType::Float64);
-        let nested = parse_ddl(
-            "STRUCT<teacher: STRING, student: ARRAY<STRUCT<name: STRING, rank: INT>>>",
-        )
-        .unwrap();
+        let nested =
+            parse_ddl("STRUCT<teacher: STRING, student: ARRAY<STRUCT<name: STRING, rank: INT>>>")
+                .unwrap();
         assert!(matches!(nested, DataType::Struct(f) if f.len() == 2));
-        assert!(matches!(parse_ddl("map<string,int>").unwrap(), DataType::Map(..)));
+        assert!(matches!(
+            parse_ddl("map<string,int>").unwrap(),
+            DataType::Map(..)
+        ));
         assert_eq!(
             parse_ddl("time Timestamp").unwrap(),
             DataType::Struct(Fields::from(vec![Field::new(

@@ -71,6 +71,9 @@ impl HiveFormat {
         if array.is_null(row) {
             return if nested { "null" } else { "NULL" }.to_string();
         }
+        if crate::functions::variant::is_variant(array.data_type()) {
+            return crate::functions::variant::variant_json(array, row);
+        }
         match array.data_type() {
             DataType::Null => if nested { "null" } else { "NULL" }.to_string(),
             DataType::Boolean => array

@@ -301,7 +301,9 @@ fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>
         ("json_tuple", [json, keys @ ..]) if !keys.is_empty() => keys
             .iter()
             .enumerate()
-            .map(|(i, key)| format!("get_json_object({json}, concat('$[''', {key}, ''']')) AS c{i}"))
+            .map(|(i, key)| {
+                format!("get_json_object({json}, concat('$[''', {key}, ''']')) AS c{i}")
+            })
             .collect(),
         ("stack", [rows, values @ ..]) if !values.is_empty() => {
             let Ok(rows) = rows.to_string().parse::<usize>() else {

@@ -113,7 +113,6 @@ pub(crate) fn read_json(text: &str) -> Option<Json> {
 }
 
 /// Reads `text` as exactly one JSON value (nothing but whitespace after it).
-#[cfg(test)]
 pub(crate) fn read_json_exact(text: &str) -> Option<Json> {
     let mut reader = Reader {
         bytes: text.as_bytes(),
@@ -271,17 +270,16 @@ impl Reader<'_> {
                         b'b' => out.push(8),
                         b'f' => out.push(12),
                         b'u' => {
-                            let hex = std::str::from_utf8(self.bytes.get(self.at..self.at + 4)?)
-                                .ok()?;
+                            let hex =
+                                std::str::from_utf8(self.bytes.get(self.at..self.at + 4)?).ok()?;
                             self.at += 4;
                             let mut unit = u32::from_str_radix(hex, 16).ok()?;
                             if (0xd800..0xdc00).contains(&unit)
                                 && self.bytes.get(self.at..self.at + 2) == Some(b"\\u")
                             {
-                                let low = std::str::from_utf8(
-                                    self.bytes.get(self.at + 2..self.at + 6)?,
-                                )
-                                .ok()?;
+                                let low =
+                                    std::str::from_utf8(self.bytes.get(self.at + 2..self.at + 6)?)
+                                        .ok()?;
                                 let low = u32::from_str_radix(low, 16).ok()?;
                                 self.at += 6;
                                 unit = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
@@ -520,10 +518,12 @@ fn get_json_object(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> 
 }
 
 fn json_array_length(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
-    Ok(ScalarValue::Int32(match text(&args[0]).and_then(read_json) {
-        Some(Json::Array(items)) => Some(items.len() as i32),
-        _ => None,
-    }))
+    Ok(ScalarValue::Int32(
+        match text(&args[0]).and_then(read_json) {
+            Some(Json::Array(items)) => Some(items.len() as i32),
+            _ => None,
+        },
+    ))
 }
 
 fn json_object_keys(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
@@ -617,7 +617,9 @@ impl JsonWriter {
                 "false"
             }),
             DataType::Float64 => {
-                let v = array.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(i);
+                let v = array
+                    .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                    .value(i);
                 if v.is_finite() {
                     out.push_str(&java_double(v));
                 } else {
@@ -625,7 +627,9 @@ impl JsonWriter {
                 }
             }
             DataType::Float32 => {
-                let v = array.as_primitive::<datafusion::arrow::datatypes::Float32Type>().value(i);
+                let v = array
+                    .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+                    .value(i);
                 if v.is_finite() {
                     out.push_str(&java_float(v));
                 } else {
@@ -642,10 +646,15 @@ impl JsonWriter {
                 use base64::Engine;
                 let bytes = ScalarValue::try_from_array(array, i)?;
                 let bytes = super::row::bytes(&bytes).unwrap_or_default();
-                write_string(out, &base64::engine::general_purpose::STANDARD.encode(bytes));
+                write_string(
+                    out,
+                    &base64::engine::general_purpose::STANDARD.encode(bytes),
+                );
             }
             DataType::Date32 => {
-                let days = array.as_primitive::<datafusion::arrow::datatypes::Date32Type>().value(i);
+                let days = array
+                    .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+                    .value(i);
                 let date = chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
                     .ok_or_else(|| DataFusionError::Execution(format!("bad date {days}")))?;
                 write_string(out, &date.format(&self.date_format).to_string());
@@ -653,11 +662,15 @@ impl JsonWriter {
             DataType::Timestamp(unit, _) => {
                 let value = ScalarValue::try_from_array(array, i)?;
                 let nanos = match (unit, value) {
-                    (TimeUnit::Second, ScalarValue::TimestampSecond(Some(v), _)) => v * 1_000_000_000,
+                    (TimeUnit::Second, ScalarValue::TimestampSecond(Some(v), _)) => {
+                        v * 1_000_000_000
+                    }
                     (TimeUnit::Millisecond, ScalarValue::TimestampMillisecond(Some(v), _)) => {
                         v * 1_000_000
                     }
-                    (TimeUnit::Microsecond, ScalarValue::TimestampMicrosecond(Some(v), _)) => v * 1000,
+                    (TimeUnit::Microsecond, ScalarValue::TimestampMicrosecond(Some(v), _)) => {
+                        v * 1000
+                    }
                     (TimeUnit::Nanosecond, ScalarValue::TimestampNanosecond(Some(v), _)) => v,
                     _ => return exec_err!("to_json: unexpected timestamp"),
                 };
@@ -739,6 +752,11 @@ fn to_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let options = options(args.get(1));
     let writer = JsonWriter::new(&options)?;
     let array = args[0].to_array()?;
+    if super::variant::is_variant(array.data_type()) {
+        return Ok(ScalarValue::Utf8(Some(super::variant::variant_json(
+            &array, 0,
+        ))));
+    }
     if !matches!(
         array.data_type(),
         DataType::Struct(_) | DataType::Map(..) | DataType::List(_) | DataType::LargeList(_)
@@ -773,6 +791,11 @@ fn from_json(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> 
     }
 }
 
+/// `json` as a value of `data_type`, as `from_json` converts it.
+pub(crate) fn json_value(json: &Json, data_type: &DataType) -> Result<ScalarValue> {
+    JsonToValue::new(&[])?.value(json, data_type)
+}
+
 /// Converts read JSON into values of a schema, as `from_json` does.
 struct JsonToValue {
     timestamp_format: Option<String>,
@@ -790,10 +813,8 @@ impl JsonToValue {
     fn null_struct(&self, fields: &Fields) -> Result<ScalarValue> {
         let mut builder = ScalarStructBuilder::new();
         for field in fields.iter() {
-            builder = builder.with_scalar(
-                Arc::clone(field),
-                ScalarValue::try_from(field.data_type())?,
-            );
+            builder =
+                builder.with_scalar(Arc::clone(field), ScalarValue::try_from(field.data_type())?);
         }
         builder.build()
     }
@@ -812,11 +833,10 @@ impl JsonToValue {
             }
             (Json::Number(n), DataType::Float64) => ScalarValue::Float64(n.parse().ok()),
             (Json::Number(n), DataType::Float32) => ScalarValue::Float32(n.parse().ok()),
-            (Json::Number(n), DataType::Decimal128(..)) | (Json::String(n), DataType::Decimal128(..)) => {
-                ScalarValue::Utf8(Some(n.clone()))
-                    .cast_to(data_type)
-                    .or_else(|_| null())?
-            }
+            (Json::Number(n), DataType::Decimal128(..))
+            | (Json::String(n), DataType::Decimal128(..)) => ScalarValue::Utf8(Some(n.clone()))
+                .cast_to(data_type)
+                .or_else(|_| null())?,
             (Json::String(s), DataType::Utf8) => ScalarValue::Utf8(Some(s.clone())),
             (other, DataType::Utf8) => {
                 let mut text = String::new();
@@ -905,7 +925,8 @@ impl JsonToValue {
                 let struct_array =
                     StructArray::try_new(kv.clone(), vec![key_array, value_array], None)?;
                 let offsets = OffsetBuffer::from_lengths([struct_array.len()]);
-                let map = MapArray::try_new(Arc::clone(entries), offsets, struct_array, None, *sorted)?;
+                let map =
+                    MapArray::try_new(Arc::clone(entries), offsets, struct_array, None, *sorted)?;
                 ScalarValue::Map(Arc::new(map))
             }
             _ => null()?,
@@ -1118,9 +1139,18 @@ mod tests {
     #[test]
     fn paths_select_as_spark_selects() {
         assert_eq!(get(r#"{"a":"b"}"#, "$.a").as_deref(), Some("b"));
-        assert_eq!(get(r#"[{"a":"b"},{"a":"c"}]"#, "$[0].a").as_deref(), Some("b"));
-        assert_eq!(get(r#"[{"a":"b"},{"a":"c"}]"#, "$[*].a").as_deref(), Some(r#"["b","c"]"#));
-        assert_eq!(get(r#"{"a":{"b":[1,2.50]}}"#, "$.a").as_deref(), Some(r#"{"b":[1,2.5]}"#));
+        assert_eq!(
+            get(r#"[{"a":"b"},{"a":"c"}]"#, "$[0].a").as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            get(r#"[{"a":"b"},{"a":"c"}]"#, "$[*].a").as_deref(),
+            Some(r#"["b","c"]"#)
+        );
+        assert_eq!(
+            get(r#"{"a":{"b":[1,2.50]}}"#, "$.a").as_deref(),
+            Some(r#"{"b":[1,2.5]}"#)
+        );
         assert_eq!(get(r#"{"a":null}"#, "$.a"), None);
         assert_eq!(get(r#"{"a":1}"#, "$..a"), None);
     }

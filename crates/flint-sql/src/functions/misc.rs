@@ -22,6 +22,9 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
 /// Spark's name of a type (`DataType.simpleString`): `int`, `decimal(10,2)`,
 /// `array<string>`, `struct<a:int,b:string>`.
 pub fn spark_type_name(data_type: &DataType) -> String {
+    if super::variant::is_variant(data_type) {
+        return "variant".into();
+    }
     match data_type {
         DataType::Null => "void".into(),
         DataType::Boolean => "boolean".into(),

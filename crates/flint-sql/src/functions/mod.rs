@@ -18,6 +18,7 @@ mod row;
 mod string;
 pub mod table;
 mod text;
+pub(crate) mod variant;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(text::functions())
         .chain(number_format::functions())
         .chain(json::functions())
+        .chain(variant::functions())
         .collect()
 }
 

@@ -37,6 +37,8 @@ pub(crate) struct RowFunction {
     returns: Returns,
     returns_from_literals: Option<ReturnsFromLiterals>,
     eval: Eval,
+    /// Whether a NULL argument makes the result NULL without calling `eval`.
+    strict: bool,
 }
 
 impl RowFunction {
@@ -51,6 +53,7 @@ impl RowFunction {
             returns,
             returns_from_literals: None,
             eval,
+            strict: true,
         }
     }
 
@@ -63,6 +66,12 @@ impl RowFunction {
     /// The result type depends on literal arguments (a format, a schema).
     pub(crate) fn returns_from_literals(mut self, returns: ReturnsFromLiterals) -> Self {
         self.returns_from_literals = Some(returns);
+        self
+    }
+
+    /// `eval` sees NULL arguments itself.
+    pub(crate) fn lenient(mut self) -> Self {
+        self.strict = false;
         self
     }
 
@@ -140,7 +149,7 @@ impl ScalarUDFImpl for RowFunction {
             for array in &arrays {
                 row_args.push(ScalarValue::try_from_array(array, row)?);
             }
-            let value = if row_args.iter().any(ScalarValue::is_null) {
+            let value = if self.strict && row_args.iter().any(ScalarValue::is_null) {
                 null.clone()
             } else {
                 let value = (self.eval)(&row_args, &context)?;
