@@ -926,6 +926,22 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("zeroifnull", [a]) => format!("coalesce({a}, 0)"),
         ("nullifzero", [a]) => format!("nullif({a}, 0)"),
         ("positive", [a]) => format!("({a})"),
+        ("date", [a]) => format!("CAST({a} AS DATE)"),
+        ("timestamp", [a]) => format!("CAST({a} AS TIMESTAMP)"),
+        ("to_timestamp_ntz" | "to_timestamp_ltz", _) => {
+            format!("to_timestamp({})", args.join(", "))
+        }
+        ("unix_timestamp" | "to_unix_timestamp", [value]) => {
+            format!("unix_seconds(to_timestamp({value}))")
+        }
+        ("unix_timestamp" | "to_unix_timestamp", [value, format]) => {
+            format!("unix_seconds(to_timestamp({value}, {format}))")
+        }
+        ("timestamp_seconds", [a]) => {
+            format!("timestamp_micros(CAST(CAST({a} AS DECIMAL(38, 6)) * 1000000 AS BIGINT))")
+        }
+        ("dayname", [a]) => format!("date_format({a}, 'EEE')"),
+        ("date_from_unix_date", [a]) => format!("date_add(DATE '1970-01-01', {a})"),
         // decode(expr, search, result [, search, result]... [, default]): NULL matches NULL.
         ("decode", [value, rest @ ..]) if rest.len() >= 2 => {
             let mut case = String::from("CASE");

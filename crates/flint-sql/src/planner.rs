@@ -102,6 +102,17 @@ impl ExprPlanner for SparkExprPlanner {
         }))
     }
 
+    /// `EXTRACT(field FROM x)` is Spark's `date_part`: seconds with their fraction, and
+    /// fields of intervals.
+    fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(
+            datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                crate::functions::datetime_make::date_part(),
+                args,
+            ),
+        )))
+    }
+
     fn plan_struct_literal(
         &self,
         args: Vec<Expr>,

@@ -8,6 +8,7 @@ pub mod arithmetic;
 pub mod cast;
 mod collection;
 pub(crate) mod datetime;
+pub(crate) mod datetime_make;
 pub mod datetime_pattern;
 mod encoding;
 mod json;
@@ -44,6 +45,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(number_format::functions())
         .chain(json::functions())
         .chain(variant::functions())
+        .chain(datetime_make::functions())
         .collect()
 }
 

@@ -27,6 +27,12 @@ pub(crate) type Returns = fn(&[DataType]) -> Result<DataType>;
 /// The result type, given the argument types and the literal arguments.
 pub(crate) type ReturnsFromLiterals = fn(&[DataType], &[Option<&ScalarValue>]) -> Result<DataType>;
 
+/// Rewrites a call once its argument types are known (to a faster whole-column form).
+pub(crate) type Simplify = fn(
+    Vec<datafusion::logical_expr::Expr>,
+    &datafusion::logical_expr::simplify::SimplifyContext,
+) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult>;
+
 /// A Spark function computed row by row by an [`Eval`].
 #[derive(Debug)]
 pub(crate) struct RowFunction {
@@ -37,6 +43,7 @@ pub(crate) struct RowFunction {
     returns: Returns,
     returns_from_literals: Option<ReturnsFromLiterals>,
     eval: Eval,
+    simplify: Option<Simplify>,
     /// Whether a NULL argument makes the result NULL without calling `eval`.
     strict: bool,
 }
@@ -53,6 +60,7 @@ impl RowFunction {
             returns,
             returns_from_literals: None,
             eval,
+            simplify: None,
             strict: true,
         }
     }
@@ -66,6 +74,12 @@ impl RowFunction {
     /// The result type depends on literal arguments (a format, a schema).
     pub(crate) fn returns_from_literals(mut self, returns: ReturnsFromLiterals) -> Self {
         self.returns_from_literals = Some(returns);
+        self
+    }
+
+    /// Calls are rewritten by `simplify` when the optimizer runs.
+    pub(crate) fn simplify(mut self, simplify: Simplify) -> Self {
+        self.simplify = Some(simplify);
         self
     }
 
@@ -114,6 +128,17 @@ impl ScalarUDFImpl for RowFunction {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         (self.returns)(arg_types)
+    }
+
+    fn simplify(
+        &self,
+        args: Vec<datafusion::logical_expr::Expr>,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+        match self.simplify {
+            Some(simplify) => simplify(args, info),
+            None => Ok(datafusion::logical_expr::simplify::ExprSimplifyResult::Original(args)),
+        }
     }
 
     fn return_field_from_args(
