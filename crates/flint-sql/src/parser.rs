@@ -927,6 +927,21 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("nullifzero", [a]) => format!("nullif({a}, 0)"),
         ("positive", [a]) => format!("({a})"),
         ("date", [a]) => format!("CAST({a} AS DATE)"),
+        // Spark's array_prepend(array, element) is DataFusion's (element, array); a NULL
+        // array stays NULL in both.
+        ("array_prepend", [array, element]) => {
+            format!(
+                "CASE WHEN ({array}) IS NULL THEN NULL ELSE list_prepend({element}, {array}) END"
+            )
+        }
+        ("array_append", [array, element]) => {
+            format!(
+                "CASE WHEN ({array}) IS NULL THEN NULL ELSE list_append({array}, {element}) END"
+            )
+        }
+        ("current_database" | "current_schema", []) => "'default'".into(),
+        ("current_catalog", []) => "'spark_catalog'".into(),
+        ("current_path", []) => "'system.builtin,system.session,spark_catalog.default'".into(),
         ("timestamp", [a]) => format!("CAST({a} AS TIMESTAMP)"),
         ("to_timestamp_ntz" | "to_timestamp_ltz", _) => {
             format!("to_timestamp({})", args.join(", "))
@@ -1015,6 +1030,11 @@ fn rewrite_call(expr: &mut Expr) -> Result<(), ParserError> {
             }
         }
         "first" | "first_value" | "last" | "last_value" | "any_value" => {
+            // Spark's any_value is first (NULLs included), not DataFusion's first non-NULL.
+            if name == "any_value" {
+                function.name =
+                    ObjectName(vec![ObjectNamePart::Identifier(Ident::new("first_value"))]);
+            }
             let ignore_nulls = matches!(
                 texts.get(1).map(|t| t.to_ascii_lowercase()).as_deref(),
                 Some("true")
@@ -1150,6 +1170,16 @@ impl VisitorMut for SparkRewrites {
         } = expr
         {
             *op = UnaryOperator::Not;
+        }
+        if let Expr::UnaryOp {
+            op: UnaryOperator::BitwiseNot,
+            expr: operand,
+        } = expr
+        {
+            match parse_expr(&format!("bitwise_not({operand})")) {
+                Ok(call) => *expr = call,
+                Err(error) => return ControlFlow::Break(error),
+            }
         }
         if let Expr::RLike {
             negated,

@@ -161,6 +161,8 @@ const DATE_ARGUMENTS: &[(&str, &[usize])] = &[
     ("monthname", &[0]),
     ("dayname", &[0]),
     ("weekday", &[0]),
+    // No date argument: an integer literal is taken as an `int`.
+    ("factorial", &[]),
 ];
 
 /// The date functions of `registry`, wrapped so that text passed as a date is read as one

@@ -22,6 +22,7 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         RowFunction::new("from_base32", one_text, binary, from_base32).udf(),
         RowFunction::new("validate_utf8", one_bytes, string, validate_utf8).udf(),
         RowFunction::new("try_validate_utf8", one_bytes, string, try_validate_utf8).udf(),
+        RowFunction::new("hmac", hmac_types, binary, hmac).udf(),
     ]
 }
 
@@ -338,4 +339,51 @@ pub(crate) fn bytes_to_text(value: &[u8], format: &str) -> Result<String> {
              got '{other}'. SQLSTATE: 22023"
         ),
     }
+}
+
+/// `hmac(key, message[, algorithm])`: the HMAC (RFC 2104) of `message` with `key`, with
+/// SHA-224, SHA-256 (the default), SHA-384 or SHA-512.
+fn hmac(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    use sha2::Digest;
+    let (Some(key), Some(message)) = (bytes(&args[0]), bytes(&args[1])) else {
+        return Ok(ScalarValue::Binary(None));
+    };
+    let algorithm = args.get(2).and_then(text).unwrap_or("SHA-256");
+    fn mac<D: Digest>(key: &[u8], message: &[u8], block: usize) -> Vec<u8> {
+        let mut key = if key.len() > block {
+            D::digest(key).to_vec()
+        } else {
+            key.to_vec()
+        };
+        key.resize(block, 0);
+        let pad = |byte: u8| key.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+        let mut inner = D::new();
+        inner.update(pad(0x36));
+        inner.update(message);
+        let mut outer = D::new();
+        outer.update(pad(0x5c));
+        outer.update(inner.finalize());
+        outer.finalize().to_vec()
+    }
+    let digest = match algorithm.to_ascii_uppercase().replace('-', "").as_str() {
+        "SHA224" => mac::<sha2::Sha224>(key, message, 64),
+        "SHA256" => mac::<sha2::Sha256>(key, message, 64),
+        "SHA384" => mac::<sha2::Sha384>(key, message, 128),
+        "SHA512" => mac::<sha2::Sha512>(key, message, 128),
+        other => {
+            return exec_err!(
+                "[INVALID_PARAMETER_VALUE.HMAC_ALGORITHM] The value of parameter(s) `algorithm` \
+                 in `hmac` is invalid: expects one of SHA-224, SHA-256, SHA-384, SHA-512, but \
+                 got {other}."
+            );
+        }
+    };
+    Ok(ScalarValue::Binary(Some(digest)))
+}
+
+fn hmac_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("hmac", types, 2, 3)?;
+    let mut out = vec![bytes_type(&types[0]), bytes_type(&types[1])];
+    out.extend(types.get(2).map(|_| DataType::Utf8));
+    Ok(out)
 }

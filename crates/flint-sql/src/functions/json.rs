@@ -556,7 +556,7 @@ pub(crate) fn options(value: Option<&ScalarValue>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
     options
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -564,7 +564,7 @@ fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// How `to_json` writes values (its options).
-struct JsonWriter {
+pub(crate) struct JsonWriter {
     timestamp_format: String,
     date_format: String,
     ignore_null_fields: bool,
@@ -573,7 +573,7 @@ struct JsonWriter {
 }
 
 impl JsonWriter {
-    fn new(options: &[(String, String)]) -> Result<Self> {
+    pub(crate) fn new(options: &[(String, String)]) -> Result<Self> {
         let chrono = super::datetime_pattern::chrono_format;
         Ok(Self {
             timestamp_format: chrono(
@@ -602,6 +602,39 @@ impl JsonWriter {
             }
             _ => self.format.value(keys, j, false),
         }
+    }
+
+    /// A date or timestamp as the options format it (`None` for other types).
+    pub(crate) fn datetime_text(&self, array: &ArrayRef, i: usize) -> Result<Option<String>> {
+        Ok(Some(match array.data_type() {
+            DataType::Date32 => {
+                let days = array
+                    .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+                    .value(i);
+                let date = chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+                    .ok_or_else(|| DataFusionError::Execution(format!("bad date {days}")))?;
+                date.format(&self.date_format).to_string()
+            }
+            DataType::Timestamp(unit, _) => {
+                let value = ScalarValue::try_from_array(array, i)?;
+                let nanos = match (unit, value) {
+                    (TimeUnit::Second, ScalarValue::TimestampSecond(Some(v), _)) => {
+                        v * 1_000_000_000
+                    }
+                    (TimeUnit::Millisecond, ScalarValue::TimestampMillisecond(Some(v), _)) => {
+                        v * 1_000_000
+                    }
+                    (TimeUnit::Microsecond, ScalarValue::TimestampMicrosecond(Some(v), _)) => {
+                        v * 1000
+                    }
+                    (TimeUnit::Nanosecond, ScalarValue::TimestampNanosecond(Some(v), _)) => v,
+                    _ => return exec_err!("unexpected timestamp"),
+                };
+                let time = chrono::DateTime::from_timestamp_nanos(nanos);
+                time.format(&self.timestamp_format).to_string()
+            }
+            _ => return Ok(None),
+        }))
     }
 
     /// Writes row `i` of `array` as JSON.
@@ -651,31 +684,9 @@ impl JsonWriter {
                     &base64::engine::general_purpose::STANDARD.encode(bytes),
                 );
             }
-            DataType::Date32 => {
-                let days = array
-                    .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
-                    .value(i);
-                let date = chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
-                    .ok_or_else(|| DataFusionError::Execution(format!("bad date {days}")))?;
-                write_string(out, &date.format(&self.date_format).to_string());
-            }
-            DataType::Timestamp(unit, _) => {
-                let value = ScalarValue::try_from_array(array, i)?;
-                let nanos = match (unit, value) {
-                    (TimeUnit::Second, ScalarValue::TimestampSecond(Some(v), _)) => {
-                        v * 1_000_000_000
-                    }
-                    (TimeUnit::Millisecond, ScalarValue::TimestampMillisecond(Some(v), _)) => {
-                        v * 1_000_000
-                    }
-                    (TimeUnit::Microsecond, ScalarValue::TimestampMicrosecond(Some(v), _)) => {
-                        v * 1000
-                    }
-                    (TimeUnit::Nanosecond, ScalarValue::TimestampNanosecond(Some(v), _)) => v,
-                    _ => return exec_err!("to_json: unexpected timestamp"),
-                };
-                let time = chrono::DateTime::from_timestamp_nanos(nanos);
-                write_string(out, &time.format(&self.timestamp_format).to_string());
+            DataType::Date32 | DataType::Timestamp(..) => {
+                let text = self.datetime_text(array, i)?.unwrap_or_default();
+                write_string(out, &text);
             }
             DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
                 let value = ScalarValue::try_from_array(array, i)?;
@@ -794,6 +805,15 @@ fn from_json(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> 
 /// `json` as a value of `data_type`, as `from_json` converts it.
 pub(crate) fn json_value(json: &Json, data_type: &DataType) -> Result<ScalarValue> {
     JsonToValue::new(&[])?.value(json, data_type)
+}
+
+/// `json` as a value of `data_type`, with `from_json`'s options (`timestampFormat`).
+pub(crate) fn json_value_with(
+    json: &Json,
+    data_type: &DataType,
+    options: &[(String, String)],
+) -> Result<ScalarValue> {
+    JsonToValue::new(options)?.value(json, data_type)
 }
 
 /// Converts read JSON into values of a schema, as `from_json` does.

@@ -5,8 +5,10 @@ pub use misc::spark_type_name;
 
 mod aggregate;
 pub mod arithmetic;
+mod assertion;
 pub mod cast;
 mod collection;
+mod csv;
 pub(crate) mod datetime;
 pub(crate) mod datetime_make;
 pub mod datetime_pattern;
@@ -20,6 +22,7 @@ mod string;
 pub mod table;
 mod text;
 pub(crate) mod variant;
+mod vector;
 
 use std::sync::Arc;
 
@@ -46,12 +49,18 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(json::functions())
         .chain(variant::functions())
         .chain(datetime_make::functions())
+        .chain(csv::functions())
+        .chain(vector::functions())
+        .chain(assertion::functions())
         .collect()
 }
 
 /// Every aggregate function Flint itself implements.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     aggregate::functions()
+        .into_iter()
+        .chain(vector::aggregate_functions())
+        .collect()
 }
 
 /// Every argument as an array of the batch's rows, and whether all of them were single

@@ -1,0 +1,161 @@
+//! Spark's CSV functions on one record: `from_csv` (a DDL schema), `to_csv` and
+//! `schema_of_csv`. Options: `sep` (`,`), `timestampFormat`, `dateFormat`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::scalar::ScalarStructBuilder;
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::ScalarUDF;
+
+use super::json::{Json, JsonWriter, json_value_with, option, options};
+use super::row::{RowContext, RowFunction, arity, text};
+use crate::display::HiveFormat;
+
+pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        RowFunction::new("from_csv", from_types, string, from_csv)
+            .returns_from_literals(from_type)
+            .udf(),
+        RowFunction::new("to_csv", to_types, string, to_csv).udf(),
+        RowFunction::new("schema_of_csv", schema_types, string, schema_of_csv).udf(),
+    ]
+}
+
+fn string(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::Utf8)
+}
+
+fn from_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("from_csv", types, 2, 3)?;
+    let mut out = vec![DataType::Utf8, DataType::Utf8];
+    out.extend(types.get(2).cloned());
+    Ok(out)
+}
+
+fn to_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("to_csv", types, 1, 2)?;
+    if !matches!(types[0], DataType::Struct(_)) {
+        return plan_err!(
+            "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] Cannot resolve \"to_csv\" due to data \
+             type mismatch: the input must be a struct."
+        );
+    }
+    Ok(types.to_vec())
+}
+
+fn schema_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("schema_of_csv", types, 1, 2)?;
+    let mut out = vec![DataType::Utf8];
+    out.extend(types.get(1).cloned());
+    Ok(out)
+}
+
+fn from_type(_: &[DataType], literals: &[Option<&ScalarValue>]) -> Result<DataType> {
+    let Some(schema) = literals.get(1).copied().flatten().and_then(text) else {
+        return plan_err!(
+            "[INVALID_SCHEMA.NON_STRING_LITERAL] The input schema must be a string literal"
+        );
+    };
+    match crate::ddl::parse_ddl(schema).map_err(|e| DataFusionError::Plan(e.to_string()))? {
+        t @ DataType::Struct(_) => Ok(t),
+        other => plan_err!(
+            "[INVALID_SCHEMA.NON_STRUCT_TYPE] The input schema {schema} is not a struct: {other}"
+        ),
+    }
+}
+
+fn separator(options: &[(String, String)]) -> String {
+    option(options, "sep")
+        .or_else(|| option(options, "delimiter"))
+        .unwrap_or(",")
+        .to_string()
+}
+
+/// A CSV field as the JSON token `from_json` would convert to `data_type`.
+fn field_token(field: &str, data_type: &DataType) -> Json {
+    let trimmed = field.trim();
+    if (data_type.is_numeric()) && trimmed.parse::<f64>().is_ok() {
+        Json::Number(trimmed.to_string())
+    } else if *data_type == DataType::Boolean && trimmed.eq_ignore_ascii_case("true") {
+        Json::Bool(true)
+    } else if *data_type == DataType::Boolean && trimmed.eq_ignore_ascii_case("false") {
+        Json::Bool(false)
+    } else {
+        Json::String(field.to_string())
+    }
+}
+
+fn from_csv(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> {
+    let DataType::Struct(fields) = context.return_type else {
+        return exec_err!("from_csv: the schema is not a struct");
+    };
+    let options = options(args.get(2));
+    let record = text(&args[0]).unwrap_or_default();
+    let values: Vec<&str> = record.split(separator(&options).as_str()).collect();
+    let mut builder = ScalarStructBuilder::new();
+    for (i, field) in fields.iter().enumerate() {
+        let value = match values.get(i) {
+            Some(text) if !text.is_empty() => json_value_with(
+                &field_token(text, field.data_type()),
+                field.data_type(),
+                &options,
+            )?,
+            _ => ScalarValue::try_from(field.data_type())?,
+        };
+        builder = builder.with_scalar(Arc::clone(field), value);
+    }
+    builder.build()
+}
+
+fn to_csv(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let options = options(args.get(1));
+    let writer = JsonWriter::new(&options)?;
+    let format = HiveFormat::cast_to_string();
+    let array = args[0].to_array()?;
+    let row = array.as_struct();
+    let mut fields = Vec::with_capacity(row.num_columns());
+    for column in row.columns() {
+        let text = if column.is_null(0) {
+            String::new()
+        } else {
+            match writer.datetime_text(column, 0)? {
+                Some(text) => text,
+                None => format.value(column, 0, false),
+            }
+        };
+        fields.push(text);
+    }
+    Ok(ScalarValue::Utf8(Some(fields.join(&separator(&options)))))
+}
+
+/// The type Spark infers for one CSV field.
+fn infer(field: &str) -> &'static str {
+    let field = field.trim();
+    if field.parse::<i32>().is_ok() {
+        "INT"
+    } else if field.parse::<i64>().is_ok() {
+        "BIGINT"
+    } else if field.parse::<f64>().is_ok() && !field.chars().any(|c| c.is_alphabetic()) {
+        "DOUBLE"
+    } else if field.eq_ignore_ascii_case("true") || field.eq_ignore_ascii_case("false") {
+        "BOOLEAN"
+    } else {
+        "STRING"
+    }
+}
+
+fn schema_of_csv(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let options = options(args.get(1));
+    let record = text(&args[0]).unwrap_or_default();
+    let fields: Vec<String> = record
+        .split(separator(&options).as_str())
+        .enumerate()
+        .map(|(i, field)| format!("_c{i}: {}", infer(field)))
+        .collect();
+    Ok(ScalarValue::Utf8(Some(format!(
+        "STRUCT<{}>",
+        fields.join(", ")
+    ))))
+}
