@@ -926,6 +926,8 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("zeroifnull", [a]) => format!("coalesce({a}, 0)"),
         ("nullifzero", [a]) => format!("nullif({a}, 0)"),
         ("positive", [a]) => format!("({a})"),
+        ("ceil" | "ceiling", [value, scale]) => format!("spark_ceil({value}, {scale})"),
+        ("floor", [value, scale]) => format!("spark_floor({value}, {scale})"),
         ("date", [a]) => format!("CAST({a} AS DATE)"),
         // Spark's array_prepend(array, element) is DataFusion's (element, array); a NULL
         // array stays NULL in both.
@@ -1065,6 +1067,42 @@ fn rewrite_call(expr: &mut Expr) -> Result<(), ParserError> {
                 }
             }
         }
+        // mode() / percentile_disc(p) WITHIN GROUP (ORDER BY x [DESC]): the value column
+        // first, then the fraction, and whether the order is descending.
+        "mode" | "percentile_disc" if function.within_group.len() == 1 => {
+            let order = function.within_group.remove(0);
+            let descending = order.options.asc == Some(false);
+            if let FunctionArguments::List(list) = &mut function.args {
+                let mut args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(order.expr))];
+                if name == "mode" {
+                    args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                        Value::Boolean(true),
+                    ))));
+                } else {
+                    args.append(&mut list.args);
+                }
+                args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                    Value::Boolean(descending),
+                ))));
+                list.args = args;
+            } else {
+                // `mode()` parses with an empty argument list.
+                let mut args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(order.expr))];
+                args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                    Value::Boolean(true),
+                ))));
+                args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                    Value::Boolean(descending),
+                ))));
+                function.args = FunctionArguments::List(
+                    datafusion::sql::sqlparser::ast::FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args,
+                        clauses: vec![],
+                    },
+                );
+            }
+        }
         "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "row_number"
             if function.over.is_some() && !texts.is_empty() =>
         {
@@ -1170,6 +1208,24 @@ impl VisitorMut for SparkRewrites {
         } = expr
         {
             *op = UnaryOperator::Not;
+        }
+        // CEIL(x, scale) / FLOOR(x, scale), which sqlparser reads as its own forms.
+        let rounded = match expr {
+            Expr::Ceil {
+                expr: value,
+                field: datafusion::sql::sqlparser::ast::CeilFloorKind::Scale(scale),
+            } => Some(format!("spark_ceil({value}, {scale})")),
+            Expr::Floor {
+                expr: value,
+                field: datafusion::sql::sqlparser::ast::CeilFloorKind::Scale(scale),
+            } => Some(format!("spark_floor({value}, {scale})")),
+            _ => None,
+        };
+        if let Some(sql) = rounded {
+            match parse_expr(&sql) {
+                Ok(call) => *expr = call,
+                Err(error) => return ControlFlow::Break(error),
+            }
         }
         if let Expr::UnaryOp {
             op: UnaryOperator::BitwiseNot,

@@ -282,6 +282,48 @@ struct TryArithmetic {
     signature: Signature,
 }
 
+impl TryArithmetic {
+    /// The argument types when one side is a date, timestamp or interval (kept as they are).
+    fn datetime_types(&self, left: &DataType, right: &DataType) -> Option<Vec<DataType>> {
+        let temporal = |t: &DataType| t.is_temporal() || matches!(t, DataType::Interval(_));
+        (temporal(left) || temporal(right)).then(|| vec![left.clone(), right.clone()])
+    }
+
+    /// Date, timestamp and interval arithmetic with Arrow's kernels; a date and an
+    /// integer are a date and a number of days.
+    fn datetime(&self, left: &ArrayRef, right: &ArrayRef) -> Result<ArrayRef> {
+        use datafusion::arrow::compute::cast;
+        use datafusion::arrow::compute::kernels::numeric;
+        if *left.data_type() == DataType::Date32 && right.data_type().is_integer() {
+            let days = cast(left, &DataType::Int32)?;
+            let offset = cast(right, &DataType::Int32)?;
+            let moved = match self.op.op {
+                ArithmeticOp::Add => numeric::add(&days, &offset)?,
+                ArithmeticOp::Subtract => numeric::sub(&days, &offset)?,
+                _ => return exec_err!("{}: unsupported for a date", self.name),
+            };
+            return Ok(cast(&moved, &DataType::Date32)?);
+        }
+        Ok(match self.op.op {
+            ArithmeticOp::Add => numeric::add(left, right)?,
+            ArithmeticOp::Subtract => numeric::sub(left, right)?,
+            ArithmeticOp::Multiply => numeric::mul(left, right)?,
+            _ => numeric::div(left, right)?,
+        })
+    }
+
+    fn operator(&self) -> datafusion::logical_expr::Operator {
+        use datafusion::logical_expr::Operator;
+        match self.op.op {
+            ArithmeticOp::Add => Operator::Plus,
+            ArithmeticOp::Subtract => Operator::Minus,
+            ArithmeticOp::Multiply => Operator::Multiply,
+            ArithmeticOp::Divide | ArithmeticOp::IntegralDivide => Operator::Divide,
+            ArithmeticOp::Remainder => Operator::Modulo,
+        }
+    }
+}
+
 impl ScalarUDFImpl for TryArithmetic {
     fn name(&self) -> &str {
         self.name
@@ -295,6 +337,9 @@ impl ScalarUDFImpl for TryArithmetic {
         let [left, right] = arg_types else {
             return datafusion::common::plan_err!("{} takes two arguments", self.name);
         };
+        if let Some(types) = self.datetime_types(left, right) {
+            return Ok(types);
+        }
         let common = datafusion::logical_expr::type_coercion::binary::comparison_coercion(
             left, right,
         )
@@ -309,7 +354,62 @@ impl ScalarUDFImpl for TryArithmetic {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if let [left, right] = arg_types
+            && self.datetime_types(left, right).is_some()
+        {
+            return match (left, right) {
+                (DataType::Date32, r) if r.is_integer() => Ok(DataType::Date32),
+                _ => datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer::new(
+                    left,
+                    &self.operator(),
+                    right,
+                )
+                .get_result_type(),
+            };
+        }
         self.op.return_type(arg_types)
+    }
+
+    /// Dates, timestamps and intervals are DataFusion's (or Spark's `date_add`/`date_sub`
+    /// for a date and a number of days).
+    fn simplify(
+        &self,
+        args: Vec<datafusion::logical_expr::Expr>,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+        use datafusion::logical_expr::simplify::ExprSimplifyResult;
+        let [left, right] = args.as_slice() else {
+            return Ok(ExprSimplifyResult::Original(args));
+        };
+        let (left_type, right_type) = (info.get_data_type(left)?, info.get_data_type(right)?);
+        if self.datetime_types(&left_type, &right_type).is_none() {
+            return Ok(ExprSimplifyResult::Original(args));
+        }
+        use datafusion_spark::function::datetime::{date_add, date_sub};
+        let days = match (self.op.op, &left_type) {
+            (ArithmeticOp::Add, DataType::Date32) if right_type.is_integer() => Some(date_add()),
+            (ArithmeticOp::Subtract, DataType::Date32) if right_type.is_integer() => {
+                Some(date_sub())
+            }
+            _ => None,
+        };
+        let expr = match days {
+            Some(udf) => {
+                let days = datafusion::logical_expr::Expr::Cast(
+                    datafusion::logical_expr::Cast::new(Box::new(right.clone()), DataType::Int32),
+                );
+                datafusion::logical_expr::Expr::ScalarFunction(
+                    datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                        udf,
+                        vec![left.clone(), days],
+                    ),
+                )
+            }
+            None => {
+                datafusion::logical_expr::binary_expr(left.clone(), self.operator(), right.clone())
+            }
+        };
+        Ok(ExprSimplifyResult::Simplified(expr))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -323,6 +423,15 @@ impl ScalarUDFImpl for TryArithmetic {
         );
         let left = left.to_array(rows)?;
         let right = right.to_array(rows)?;
+        if self
+            .datetime_types(left.data_type(), right.data_type())
+            .is_some()
+        {
+            let result = self
+                .datetime(&left, &right)
+                .or_else(|_| Ok::<_, DataFusionError>(new_null_array(args.return_type(), rows)))?;
+            return super::columnar(result, scalar);
+        }
         let result_type = self.op.return_type(&[left.data_type().clone()])?;
         let result = if left.data_type().is_null() || right.data_type().is_null() {
             new_null_array(&result_type, rows)

@@ -18,6 +18,7 @@ mod math;
 mod misc;
 mod number_format;
 mod row;
+mod statistics;
 mod string;
 pub mod table;
 mod text;
@@ -45,6 +46,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(datetime_pattern::functions())
         .chain(encoding::functions())
         .chain(text::functions())
+        .chain(text::rounding_functions())
         .chain(number_format::functions())
         .chain(json::functions())
         .chain(variant::functions())
@@ -60,6 +62,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     aggregate::functions()
         .into_iter()
         .chain(vector::aggregate_functions())
+        .chain(statistics::functions())
         .collect()
 }
 

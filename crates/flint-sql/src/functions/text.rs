@@ -401,3 +401,95 @@ fn conv(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
 fn collation(_: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     Ok(ScalarValue::Utf8(Some("SYSTEM.BUILTIN.UTF8_BINARY".into())))
 }
+
+/// `ceil(x, scale)` / `floor(x, scale)` (written `spark_ceil`/`spark_floor` by the parser):
+/// `x` rounded up or down to `scale` digits after the point (negative: before it), a
+/// decimal.
+pub(super) fn rounding_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        RowFunction::new("spark_ceil", scale_types, scale_type, |a, c| {
+            round_to(a, c, true)
+        })
+        .returns_from_literals(scale_type_of)
+        .udf(),
+        RowFunction::new("spark_floor", scale_types, scale_type, |a, c| {
+            round_to(a, c, false)
+        })
+        .returns_from_literals(scale_type_of)
+        .udf(),
+    ]
+}
+
+fn scale_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("ceil", types, 2, 2)?;
+    let value = match &types[0] {
+        DataType::Decimal128(p, s) => DataType::Decimal128(*p, *s),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => DataType::Decimal128(10, 0),
+        DataType::Int64 => DataType::Decimal128(20, 0),
+        _ => DataType::Decimal128(30, 15),
+    };
+    Ok(vec![value, DataType::Int32])
+}
+
+fn scale_type(types: &[DataType]) -> Result<DataType> {
+    scale_type_of(types, &[])
+}
+
+/// `decimal(p - s + 1 + max(scale, 0), max(scale, 0))` for a `decimal(p, s)` value.
+fn scale_type_of(types: &[DataType], literals: &[Option<&ScalarValue>]) -> Result<DataType> {
+    let (p, s) = match types.first() {
+        Some(DataType::Decimal128(p, s)) => (i64::from(*p), i64::from(*s)),
+        _ => (30, 15),
+    };
+    let target = literals
+        .get(1)
+        .copied()
+        .flatten()
+        .and_then(integer)
+        .unwrap_or(0)
+        .clamp(-38, 38);
+    let scale = target.max(0).min(s.max(0));
+    let precision = (p - s + 1 + scale).clamp(1, 38);
+    Ok(DataType::Decimal128(precision as u8, scale as i8))
+}
+
+fn round_to(args: &[ScalarValue], context: &RowContext, up: bool) -> Result<ScalarValue> {
+    let (ScalarValue::Decimal128(Some(value), _, scale), Some(target)) =
+        (&args[0], integer(&args[1]))
+    else {
+        return ScalarValue::try_from(context.return_type);
+    };
+    let DataType::Decimal128(precision, result_scale) = *context.return_type else {
+        return exec_err!("ceil: unexpected result type {}", context.return_type);
+    };
+    let scale = i64::from(*scale);
+    let target = target.clamp(-38, 38);
+    let rounded = if target >= scale {
+        *value
+    } else {
+        let divisor = 10i128.pow((scale - target) as u32);
+        let (quotient, remainder) = (value / divisor, value % divisor);
+        let quotient = match (up, remainder) {
+            (true, r) if r > 0 => quotient + 1,
+            (false, r) if r < 0 => quotient - 1,
+            _ => quotient,
+        };
+        // Back at the result's scale.
+        let exponent = i64::from(result_scale) - target;
+        if exponent >= 0 {
+            quotient * 10i128.pow(exponent as u32)
+        } else {
+            quotient / 10i128.pow((-exponent) as u32)
+        }
+    };
+    let rounded = if target >= scale {
+        rounded * 10i128.pow((i64::from(result_scale) - scale).max(0) as u32)
+    } else {
+        rounded
+    };
+    Ok(ScalarValue::Decimal128(
+        Some(rounded),
+        precision,
+        result_scale,
+    ))
+}
