@@ -18,6 +18,7 @@ mod math;
 mod misc;
 mod number_format;
 mod row;
+mod sketch;
 mod statistics;
 mod string;
 pub mod table;
@@ -54,6 +55,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(csv::functions())
         .chain(vector::functions())
         .chain(assertion::functions())
+        .chain(sketch::functions())
         .collect()
 }
 
@@ -63,6 +65,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         .into_iter()
         .chain(vector::aggregate_functions())
         .chain(statistics::functions())
+        .chain(sketch::aggregate_functions())
         .collect()
 }
 
