@@ -273,6 +273,8 @@ fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>
         "posexplode_outer",
         "stack",
         "json_tuple",
+        "inline",
+        "inline_outer",
     ]
     .into_iter()
     .find(|name| calls(expr, name))?;
@@ -305,6 +307,14 @@ fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>
                 format!("get_json_object({json}, concat('$[''', {key}, ''']')) AS c{i}")
             })
             .collect(),
+        // inline(array of structs): one column per field.
+        ("inline", [array]) => vec![format!("unnest(unnest({array}))")],
+        ("inline_outer", [array]) => {
+            vec![format!(
+                "unnest(unnest({}))",
+                outer_array(&array.to_string())
+            )]
+        }
         ("stack", [rows, values @ ..]) if !values.is_empty() => {
             let Ok(rows) = rows.to_string().parse::<usize>() else {
                 return Some(Err(ParserError::ParserError(
@@ -926,6 +936,23 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("zeroifnull", [a]) => format!("coalesce({a}, 0)"),
         ("nullifzero", [a]) => format!("nullif({a}, 0)"),
         ("positive", [a]) => format!("({a})"),
+        ("sequence", [start, stop]) => format!(
+            "generate_series({start}, {stop}, CASE WHEN ({start}) <= ({stop}) THEN 1 ELSE -1 END)"
+        ),
+        ("sequence", [start, stop, step]) => format!("generate_series({start}, {stop}, {step})"),
+        // get(array, i) counts from 0 and is NULL out of bounds.
+        ("get", [array, index]) => format!(
+            "CASE WHEN ({index}) < 0 THEN NULL ELSE try_element_at({array}, ({index}) + 1) END"
+        ),
+        ("map_contains_key", [map, key]) => format!("array_has(map_keys({map}), {key})"),
+        ("time_bucket", [width, time]) => format!("date_bin({width}, {time})"),
+        ("time_bucket", [width, time, origin]) => format!("date_bin({width}, {time}, {origin})"),
+        // Spark's type names as functions are casts.
+        (
+            "boolean" | "tinyint" | "smallint" | "int" | "bigint" | "float" | "double" | "decimal"
+            | "string" | "binary",
+            [value],
+        ) => format!("CAST({value} AS {})", name.to_ascii_uppercase()),
         ("ceil" | "ceiling", [value, scale]) => format!("spark_ceil({value}, {scale})"),
         ("floor", [value, scale]) => format!("spark_floor({value}, {scale})"),
         ("date", [a]) => format!("CAST({a} AS DATE)"),

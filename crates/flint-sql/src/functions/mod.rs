@@ -6,6 +6,7 @@ pub use misc::spark_type_name;
 mod aggregate;
 pub mod arithmetic;
 mod assertion;
+mod bitmap;
 pub mod cast;
 mod collection;
 mod csv;
@@ -48,6 +49,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(encoding::functions())
         .chain(text::functions())
         .chain(text::rounding_functions())
+        .chain(text::array_functions())
         .chain(number_format::functions())
         .chain(json::functions())
         .chain(variant::functions())
@@ -66,6 +68,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         .chain(vector::aggregate_functions())
         .chain(statistics::functions())
         .chain(sketch::aggregate_functions())
+        .chain(bitmap::aggregate_functions())
         .collect()
 }
 

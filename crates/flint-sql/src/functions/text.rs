@@ -493,3 +493,86 @@ fn round_to(args: &[ScalarValue], context: &RowContext, up: bool) -> Result<Scal
         result_scale,
     ))
 }
+
+/// `array_insert(array, position, value)`: `value` at the 1-based `position` (negative:
+/// from the end, -1 being after the last element); past the end the array is padded with
+/// NULLs.
+pub(super) fn array_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        RowFunction::new(
+            "array_insert",
+            insert_types,
+            |t| Ok(t[0].clone()),
+            array_insert,
+        )
+        .udf(),
+    ]
+}
+
+fn insert_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("array_insert", types, 3, 3)?;
+    let element = match &types[0] {
+        DataType::List(field) | DataType::LargeList(field) | DataType::FixedSizeList(field, _) => {
+            field.data_type().clone()
+        }
+        other => {
+            return datafusion::common::plan_err!(
+                "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] array_insert needs an array, got {other}"
+            );
+        }
+    };
+    let element = if element.is_null() {
+        types[2].clone()
+    } else {
+        element
+    };
+    Ok(vec![
+        DataType::List(Arc::new(Field::new_list_field(element.clone(), true))),
+        DataType::Int32,
+        element,
+    ])
+}
+
+fn array_insert(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> {
+    let ScalarValue::List(list) = &args[0] else {
+        return ScalarValue::try_from(context.return_type);
+    };
+    let Some(position) = integer(&args[1]) else {
+        return ScalarValue::try_from(context.return_type);
+    };
+    let values = list.value(0);
+    let mut items: Vec<ScalarValue> = (0..values.len())
+        .map(|i| ScalarValue::try_from_array(&values, i))
+        .collect::<Result<_>>()?;
+    let element_type = values.data_type().clone();
+    let null = ScalarValue::try_from(&element_type)?;
+    let len = items.len() as i64;
+    if position == 0 {
+        return exec_err!(
+            "[INVALID_INDEX_OF_ZERO] The index 0 is invalid. An index shall be either < 0 or > 0 \
+             (the first element has index 1)."
+        );
+    }
+    if position > 0 {
+        let at = (position - 1) as usize;
+        if at > items.len() {
+            items.resize(at, null);
+        }
+        items.insert(at, args[2].clone());
+    } else {
+        // -1 inserts after the last element.
+        let at = len + position + 1;
+        if at >= 0 {
+            items.insert(at as usize, args[2].clone());
+        } else {
+            let mut padded = vec![args[2].clone()];
+            padded.extend(std::iter::repeat_n(null, (-at) as usize));
+            padded.extend(items);
+            items = padded;
+        }
+    }
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &items,
+        &element_type,
+    )))
+}
