@@ -1,5 +1,5 @@
 //! Spark's meaning where DataFusion's SQL planner decides itself: `struct(1, 'x')` has fields
-//! `col1`, `col2` (a column argument keeps its name), not `c0`, `c1`; `array[0]` is the first
+//! `col1`, `col2` (a column or lambda variable keeps its name), not `c0`, `c1`; `array[0]` is the first
 //! element.
 
 use datafusion::arrow::datatypes::DataType;
@@ -127,6 +127,7 @@ impl ExprPlanner for SparkExprPlanner {
             .flat_map(|(i, arg)| {
                 let name = match &arg {
                     Expr::Column(column) => column.name.clone(),
+                    Expr::LambdaVariable(variable) => variable.name.clone(),
                     _ => format!("col{}", i + 1),
                 };
                 [lit(name), arg]

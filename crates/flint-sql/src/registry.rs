@@ -50,6 +50,9 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
         let function = function.as_ref().clone().with_aliases([*spark_name]);
         registry.register_higher_order_function(Arc::new(function))?;
     }
+    for function in functions::higher_order_functions() {
+        registry.register_higher_order_function(function)?;
+    }
     for (spark_name, name) in AGGREGATE_ALIASES {
         let udaf = registry.udaf(name)?;
         registry.register_udaf(Arc::new(udaf.as_ref().clone().with_aliases([*spark_name])))?;
@@ -72,11 +75,7 @@ const SCALAR_ALIASES: &[(&str, &str)] = &[
 ];
 
 /// Spark names of DataFusion's functions taking lambdas.
-const HIGHER_ORDER_ALIASES: &[(&str, &str)] = &[
-    ("transform", "array_transform"),
-    ("filter", "array_filter"),
-    ("exists", "array_any_match"),
-];
+const HIGHER_ORDER_ALIASES: &[(&str, &str)] = &[("exists", "array_any_match")];
 
 /// Spark names of aggregate functions DataFusion has under another name.
 const AGGREGATE_ALIASES: &[(&str, &str)] = &[

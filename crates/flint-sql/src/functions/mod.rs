@@ -15,6 +15,7 @@ pub(crate) mod datetime_make;
 pub mod datetime_pattern;
 mod encoding;
 mod json;
+mod lambda;
 mod math;
 mod misc;
 mod number_format;
@@ -59,6 +60,11 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(assertion::functions())
         .chain(sketch::functions())
         .collect()
+}
+
+/// Every function taking lambdas Flint itself implements.
+pub fn higher_order_functions() -> Vec<Arc<datafusion::logical_expr::HigherOrderUDF>> {
+    lambda::functions()
 }
 
 /// Every aggregate function Flint itself implements.
