@@ -25,6 +25,11 @@ pub fn spark_type_name(data_type: &DataType) -> String {
     if super::variant::is_variant(data_type) {
         return "variant".into();
     }
+    match super::geo::geo_kind(data_type) {
+        Some(true) => return "geography".into(),
+        Some(false) => return "geometry".into(),
+        None => {}
+    }
     match data_type {
         DataType::Null => "void".into(),
         DataType::Boolean => "boolean".into(),

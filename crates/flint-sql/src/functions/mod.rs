@@ -14,6 +14,7 @@ pub(crate) mod datetime;
 pub(crate) mod datetime_make;
 pub mod datetime_pattern;
 mod encoding;
+pub(crate) mod geo;
 mod json;
 mod lambda;
 mod math;
@@ -59,6 +60,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(vector::functions())
         .chain(assertion::functions())
         .chain(sketch::functions())
+        .chain(geo::functions())
         .collect()
 }
 
