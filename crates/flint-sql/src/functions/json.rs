@@ -1080,6 +1080,11 @@ fn inferred_sql(t: &Inferred) -> std::string::String {
     }
 }
 
+/// The Spark SQL type (`STRUCT<a: BIGINT>`) `schema_of_json` infers for `json`.
+pub(crate) fn schema_sql(json: &Json) -> std::string::String {
+    inferred_sql(&infer(json))
+}
+
 fn schema_of_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let Some(json) = text(&args[0]) else {
         return Ok(ScalarValue::Utf8(None));

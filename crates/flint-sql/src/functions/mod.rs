@@ -28,6 +28,7 @@ pub mod table;
 mod text;
 pub(crate) mod variant;
 mod vector;
+mod xml;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(assertion::functions())
         .chain(sketch::functions())
         .chain(geo::functions())
+        .chain(xml::functions())
         .collect()
 }
 
