@@ -42,12 +42,12 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
             xpath_boolean,
         )
         .udf(),
-        number("xpath_number", DataType::Float64, |a, c| xpath_number(a, c)),
-        number("xpath_double", DataType::Float64, |a, c| xpath_number(a, c)),
-        number("xpath_float", DataType::Float32, |a, c| xpath_number(a, c)),
-        number("xpath_int", DataType::Int32, |a, c| xpath_number(a, c)),
-        number("xpath_long", DataType::Int64, |a, c| xpath_number(a, c)),
-        number("xpath_short", DataType::Int16, |a, c| xpath_number(a, c)),
+        number("xpath_number", DataType::Float64, xpath_number),
+        number("xpath_double", DataType::Float64, xpath_number),
+        number("xpath_float", DataType::Float32, xpath_number),
+        number("xpath_int", DataType::Int32, xpath_number),
+        number("xpath_long", DataType::Int64, xpath_number),
+        number("xpath_short", DataType::Int16, xpath_number),
         RowFunction::new("from_xml", from_types, |_| Ok(DataType::Utf8), from_xml)
             .returns_from_literals(from_type)
             .udf(),
@@ -478,7 +478,7 @@ fn select<'a>(root: &'a Element, path: &str) -> Result<Vec<Item<'a>>> {
     Ok(current)
 }
 
-fn evaluate<'a>(args: &[ScalarValue]) -> Result<Option<(Element, XPath)>> {
+fn evaluate(args: &[ScalarValue]) -> Result<Option<(Element, XPath)>> {
     let (Some(xml), Some(path)) = (text(&args[0]), text(&args[1])) else {
         return Ok(None);
     };
