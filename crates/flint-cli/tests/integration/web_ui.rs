@@ -175,7 +175,24 @@ fn live_cluster_uis_rest_metrics_browser_and_history() {
     assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
 
     // The executor list: the driver's entry and the worker's executor, with log links that
-    // the worker serves.
+    // the worker serves. The executor's task count follows its status updates, which may
+    // arrive after the job's result: wait until it counts every task of the job.
+    let stage_tasks = || -> u64 {
+        let stages = get_json(&format!("{api}/stages")).unwrap();
+        stages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["numCompleteTasks"].as_u64().unwrap())
+            .sum()
+    };
+    wait_until(
+        "the executor's completed tasks to reach the stages'",
+        || {
+            let executors = get_json(&format!("{api}/executors")).unwrap();
+            executors[1]["completedTasks"].as_u64() == Some(stage_tasks())
+        },
+    );
     let executors = get_json(&format!("{api}/executors")).unwrap();
     let executors = executors.as_array().unwrap();
     assert_eq!(executors.len(), 2, "{executors:?}");
