@@ -491,7 +491,9 @@ fn spark_tokens(tokens: Vec<Token>) -> Vec<Token> {
             out.extend(spaces);
             continue;
         }
-        let values = is_keyword(&token, "VALUES");
+        // Only a table of rows (`FROM VALUES ...`), not an INSERT's or a column named so.
+        let values = is_keyword(&token, "VALUES")
+            && last_significant(&out).is_some_and(|t| is_keyword(&t, "FROM"));
         out.push(token);
         if !values {
             continue;

@@ -6,32 +6,24 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::scalar::ScalarStructBuilder;
-use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::ScalarUDF;
 
-use super::json::{Json, JsonWriter, json_value_with, option, options};
+use super::json::{
+    Json, JsonWriter, from_json_type_of_schema, from_json_types, json_value_with, option, options,
+};
+use super::row::returns::string;
 use super::row::{RowContext, RowFunction, arity, text};
 use crate::display::HiveFormat;
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        RowFunction::new("from_csv", from_types, string, from_csv)
+        RowFunction::new("from_csv", from_json_types, string, from_csv)
             .returns_from_literals(from_type)
             .udf(),
         RowFunction::new("to_csv", to_types, string, to_csv).udf(),
         RowFunction::new("schema_of_csv", schema_types, string, schema_of_csv).udf(),
     ]
-}
-
-fn string(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Utf8)
-}
-
-fn from_types(types: &[DataType]) -> Result<Vec<DataType>> {
-    arity("from_csv", types, 2, 3)?;
-    let mut out = vec![DataType::Utf8, DataType::Utf8];
-    out.extend(types.get(2).cloned());
-    Ok(out)
 }
 
 fn to_types(types: &[DataType]) -> Result<Vec<DataType>> {
@@ -52,17 +44,13 @@ fn schema_types(types: &[DataType]) -> Result<Vec<DataType>> {
     Ok(out)
 }
 
-fn from_type(_: &[DataType], literals: &[Option<&ScalarValue>]) -> Result<DataType> {
-    let Some(schema) = literals.get(1).copied().flatten().and_then(text) else {
-        return plan_err!(
-            "[INVALID_SCHEMA.NON_STRING_LITERAL] The input schema must be a string literal"
-        );
-    };
-    match crate::ddl::parse_ddl(schema).map_err(|e| DataFusionError::Plan(e.to_string()))? {
+/// `from_csv`'s type: its literal schema, which must be a struct.
+fn from_type(types: &[DataType], literals: &[Option<&ScalarValue>]) -> Result<DataType> {
+    match from_json_type_of_schema(types, literals)? {
         t @ DataType::Struct(_) => Ok(t),
-        other => plan_err!(
-            "[INVALID_SCHEMA.NON_STRUCT_TYPE] The input schema {schema} is not a struct: {other}"
-        ),
+        other => {
+            plan_err!("[INVALID_SCHEMA.NON_STRUCT_TYPE] The input schema is not a struct: {other}")
+        }
     }
 }
 

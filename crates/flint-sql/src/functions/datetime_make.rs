@@ -14,6 +14,7 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_er
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{Expr, ScalarUDF};
 
+use super::row::returns::{double, int};
 use super::row::{RowContext, RowFunction, arity, integer, text};
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -80,14 +81,6 @@ fn timestamp(_: &[DataType]) -> Result<DataType> {
 
 fn interval(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Interval(IntervalUnit::MonthDayNano))
-}
-
-fn double(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Float64)
-}
-
-fn int(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Int32)
 }
 
 fn make_types(types: &[DataType]) -> Result<Vec<DataType>> {

@@ -10,6 +10,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::ScalarUDF;
 
+use super::row::returns::{binary, string};
 use super::row::{RowContext, RowFunction, arity, bytes, text};
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -24,14 +25,6 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         RowFunction::new("try_validate_utf8", one_bytes, string, try_validate_utf8).udf(),
         RowFunction::new("hmac", hmac_types, binary, hmac).udf(),
     ]
-}
-
-fn binary(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Binary)
-}
-
-fn string(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Utf8)
 }
 
 /// Binary stays binary, anything else is read as text.

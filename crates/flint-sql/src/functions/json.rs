@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, MapArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Fields, TimeUnit};
 use datafusion::common::scalar::ScalarStructBuilder;
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::ScalarUDF;
 
+use super::row::returns::{int, string, strings};
 use super::row::{RowContext, RowFunction, arity, text};
 use crate::display::{HiveFormat, java_double, java_float};
 
@@ -30,21 +31,6 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
             .udf(),
         RowFunction::new("schema_of_json", schema_types, string, schema_of_json).udf(),
     ]
-}
-
-fn string(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Utf8)
-}
-
-fn int(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Int32)
-}
-
-fn strings(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::List(Arc::new(Field::new_list_field(
-        DataType::Utf8,
-        true,
-    ))))
 }
 
 fn one_text(types: &[DataType]) -> Result<Vec<DataType>> {
@@ -62,7 +48,8 @@ fn to_json_types(types: &[DataType]) -> Result<Vec<DataType>> {
     Ok(types.to_vec())
 }
 
-fn from_json_types(types: &[DataType]) -> Result<Vec<DataType>> {
+/// The arguments of `from_json`/`from_csv`/`from_xml`: text, a schema, maybe options.
+pub(crate) fn from_json_types(types: &[DataType]) -> Result<Vec<DataType>> {
     arity("from_json", types, 2, 3)?;
     let mut out = vec![DataType::Utf8, DataType::Utf8];
     out.extend(types.get(2).cloned());
@@ -81,8 +68,11 @@ fn from_json_type(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Utf8)
 }
 
-/// `from_json`'s type: its literal schema.
-fn from_json_type_of_schema(_: &[DataType], literals: &[Option<&ScalarValue>]) -> Result<DataType> {
+/// The type a `from_json`/`from_csv`/`from_xml` call answers: its literal DDL schema.
+pub(crate) fn from_json_type_of_schema(
+    _: &[DataType],
+    literals: &[Option<&ScalarValue>],
+) -> Result<DataType> {
     let Some(schema) = literals.get(1).copied().flatten().and_then(text) else {
         return plan_err!(
             "[INVALID_SCHEMA.NON_STRING_LITERAL] The input schema must be a string literal"

@@ -13,7 +13,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::ScalarUDF;
 
-use super::row::{RowContext, RowFunction, arity, text};
+use super::row::returns::string;
+use super::row::{RowContext, RowFunction, arity, decimal_text, text};
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
@@ -27,10 +28,6 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
             .aliases(&["to_varchar"])
             .udf(),
     ]
-}
-
-fn string(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Utf8)
 }
 
 fn number_types(types: &[DataType]) -> Result<Vec<DataType>> {
@@ -605,32 +602,13 @@ fn try_to_number(args: &[ScalarValue], context: &RowContext) -> Result<ScalarVal
     number(args, context, true)
 }
 
-/// The plain text of a decimal: `-12454.8`.
-fn plain_decimal(value: i128, scale: i8) -> String {
-    let negative = value < 0;
-    let digits = value.unsigned_abs().to_string();
-    let scale = scale.max(0) as usize;
-    let text = if scale == 0 {
-        digits
-    } else if digits.len() > scale {
-        format!(
-            "{}.{}",
-            &digits[..digits.len() - scale],
-            &digits[digits.len() - scale..]
-        )
-    } else {
-        format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
-    };
-    if negative { format!("-{text}") } else { text }
-}
-
 fn to_char(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let Some(format) = text(&args[1]) else {
         return Ok(ScalarValue::Utf8(None));
     };
     let written = match &args[0] {
         ScalarValue::Decimal128(Some(value), _, scale) => {
-            NumberFormat::parse(format)?.write(&plain_decimal(*value, *scale))
+            NumberFormat::parse(format)?.write(&decimal_text(*value, *scale))
         }
         ScalarValue::Binary(Some(bytes)) => super::encoding::bytes_to_text(bytes, format.trim())?,
         ScalarValue::Date32(Some(days)) => {

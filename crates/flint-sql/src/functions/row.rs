@@ -239,3 +239,76 @@ pub(crate) fn integer(value: &ScalarValue) -> Option<i64> {
         _ => None,
     }
 }
+
+/// Result types of row functions that do not depend on their arguments.
+pub(crate) mod returns {
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::common::Result;
+
+    /// `string`.
+    pub(crate) fn string(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    /// `binary`.
+    pub(crate) fn binary(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    /// `boolean`.
+    pub(crate) fn boolean(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    /// `int`.
+    pub(crate) fn int(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    /// `bigint`.
+    pub(crate) fn bigint(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    /// `double`.
+    pub(crate) fn double(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    /// `float`.
+    pub(crate) fn float(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float32)
+    }
+
+    /// `array<string>`.
+    pub(crate) fn strings(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Utf8,
+            true,
+        ))))
+    }
+}
+
+/// A decimal's plain text at its scale: `-12454.8`, `0.80`.
+pub(crate) fn decimal_text(unscaled: i128, scale: i8) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let scale = scale.max(0) as usize;
+    let text = if scale == 0 {
+        digits
+    } else if digits.len() > scale {
+        format!(
+            "{}.{}",
+            &digits[..digits.len() - scale],
+            &digits[digits.len() - scale..]
+        )
+    } else {
+        format!("0.{}{digits}", "0".repeat(scale - digits.len()))
+    };
+    if unscaled < 0 {
+        format!("-{text}")
+    } else {
+        text
+    }
+}

@@ -19,6 +19,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Literal;
 
+use super::row::returns::{bigint, binary, double, string};
 use super::row::{Eval, Returns, RowContext, RowFunction, bytes, integer, text};
 
 const THETA: u8 = b'T';
@@ -677,22 +678,6 @@ fn kll_arg(value: &ScalarValue, item: Item, function: &str) -> Result<Kll> {
 }
 
 // ---------------------------------------------------------------- scalar functions
-
-fn binary(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Binary)
-}
-
-fn bigint(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Int64)
-}
-
-fn double(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Float64)
-}
-
-fn string(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Utf8)
-}
 
 /// Sketch arguments are binary; the rest keep their types (integers as `int`).
 fn sketch_args(types: &[DataType]) -> Result<Vec<DataType>> {

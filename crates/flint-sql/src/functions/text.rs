@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::ScalarUDF;
 
+use super::row::returns::{double, int, string, strings};
 use super::row::{RowContext, RowFunction, arity, integer, text};
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -38,25 +39,6 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         })
         .udf(),
     ]
-}
-
-fn int(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Int32)
-}
-
-fn string(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Utf8)
-}
-
-fn double(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Float64)
-}
-
-fn strings(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::List(Arc::new(Field::new_list_field(
-        DataType::Utf8,
-        true,
-    ))))
 }
 
 fn sentences_type(_: &[DataType]) -> Result<DataType> {
@@ -188,13 +170,35 @@ fn levenshtein(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     )))
 }
 
+/// The compiled `pattern`; the last few patterns of this thread are kept, so a column
+/// matched against one literal pattern compiles it once per thread.
 fn regex(pattern: &str, function: &str) -> Result<regex::Regex> {
-    regex::Regex::new(pattern).map_err(|e| {
+    thread_local! {
+        static COMPILED: std::cell::RefCell<Vec<(String, regex::Regex)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if let Some(found) = COMPILED.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(p, _)| p == pattern)
+            .map(|(_, r)| r.clone())
+    }) {
+        return Ok(found);
+    }
+    let compiled = regex::Regex::new(pattern).map_err(|e| {
         DataFusionError::Execution(format!(
             "[INVALID_PARAMETER_VALUE.PATTERN] The value of parameter(s) `regexp` in \
              `{function}` is invalid: {e}"
         ))
-    })
+    })?;
+    COMPILED.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= 8 {
+            cache.remove(0);
+        }
+        cache.push((pattern.to_string(), compiled.clone()));
+    });
+    Ok(compiled)
 }
 
 /// The group index of a `regexp_extract` call, checked against the pattern's groups.

@@ -14,7 +14,8 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_er
 use datafusion::logical_expr::ScalarUDF;
 
 use super::json::{Json, read_json_exact, sql_name, write_string};
-use super::row::{RowContext, RowFunction, arity, text};
+use super::row::returns::{boolean, string};
+use super::row::{RowContext, RowFunction, arity, decimal_text, text};
 use crate::display::java_double;
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -90,14 +91,6 @@ pub fn is_variant(data_type: &DataType) -> bool {
 
 fn variant(_: &[DataType]) -> Result<DataType> {
     Ok(variant_type())
-}
-
-fn boolean(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Boolean)
-}
-
-fn string(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Utf8)
 }
 
 fn one_text(types: &[DataType]) -> Result<Vec<DataType>> {
@@ -556,28 +549,6 @@ fn number(text: &str) -> Variant {
     Variant::Double(text.parse().unwrap_or(f64::NAN))
 }
 
-/// The decimal's digits at its scale (`0.80`).
-fn decimal_text(unscaled: i128, scale: u8) -> String {
-    let digits = unscaled.unsigned_abs().to_string();
-    let scale = usize::from(scale);
-    let text = if scale == 0 {
-        digits
-    } else if digits.len() > scale {
-        format!(
-            "{}.{}",
-            &digits[..digits.len() - scale],
-            &digits[digits.len() - scale..]
-        )
-    } else {
-        format!("0.{}{digits}", "0".repeat(scale - digits.len()))
-    };
-    if unscaled < 0 {
-        format!("-{text}")
-    } else {
-        text
-    }
-}
-
 /// Writes a variant as JSON, as Spark prints one.
 pub(crate) fn write_variant(out: &mut String, variant: &Variant) {
     match variant {
@@ -587,7 +558,7 @@ pub(crate) fn write_variant(out: &mut String, variant: &Variant) {
         Variant::Double(v) if v.is_finite() => out.push_str(&java_double(*v)),
         Variant::Double(v) => write_string(out, &java_double(*v)),
         Variant::Float(v) => out.push_str(&crate::display::java_float(*v)),
-        Variant::Decimal(v, scale) => out.push_str(&decimal_text(*v, *scale)),
+        Variant::Decimal(v, scale) => out.push_str(&decimal_text(*v, *scale as i8)),
         Variant::String(s) => write_string(out, s),
         Variant::Binary(b) => {
             use base64::Engine;
@@ -732,7 +703,7 @@ fn to_json_tree(variant: &Variant) -> Json {
         Variant::Null => Json::Null,
         Variant::Bool(b) => Json::Bool(*b),
         Variant::Int(v) => Json::Number(v.to_string()),
-        Variant::Decimal(v, s) => Json::Number(decimal_text(*v, *s)),
+        Variant::Decimal(v, s) => Json::Number(decimal_text(*v, *s as i8)),
         Variant::Double(v) => Json::Number(java_double(*v)),
         Variant::Float(v) => Json::Number(crate::display::java_float(*v)),
         Variant::String(s) => Json::String(s.clone()),

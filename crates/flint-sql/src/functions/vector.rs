@@ -1,7 +1,7 @@
 //! Spark's vector functions on `array<float>`: `vector_inner_product`,
 //! `vector_cosine_similarity`, `vector_l2_distance`, `vector_norm`, `vector_normalize`,
-//! and the aggregates `vector_sum` and `vector_avg` (element by element). Arithmetic is in
-//! `float`, as Spark's.
+//! and the aggregates `vector_sum` and `vector_avg` (element by element). Sums are taken in
+//! `double` and answered as `float`.
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ScalarUDF, Signature, Volatility,
 };
 
+use super::row::returns::float;
 use super::row::{RowContext, RowFunction, arity};
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -33,8 +34,8 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
                 Some(
                     x.iter()
                         .zip(y)
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum::<f32>()
+                        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+                        .sum::<f64>()
                         .sqrt(),
                 )
             })
@@ -63,10 +64,6 @@ pub(super) fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 
 fn vector_type() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true)))
-}
-
-fn float(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::Float32)
 }
 
 fn vector(_: &[DataType]) -> Result<DataType> {
@@ -98,11 +95,16 @@ fn elements(value: &ScalarValue) -> Option<Vec<f32>> {
     Some(floats.values().to_vec())
 }
 
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    x.iter().zip(y).map(|(a, b)| a * b).sum()
+/// The dot product, summed in `double`.
+fn dot(x: &[f32], y: &[f32]) -> f64 {
+    x.iter()
+        .zip(y)
+        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+        .sum()
 }
 
-fn pair(args: &[ScalarValue], f: impl Fn(&[f32], &[f32]) -> Option<f32>) -> Result<ScalarValue> {
+/// A measure of two vectors, computed in `double` and answered as a `float`.
+fn pair(args: &[ScalarValue], f: impl Fn(&[f32], &[f32]) -> Option<f64>) -> Result<ScalarValue> {
     let (Some(x), Some(y)) = (elements(&args[0]), elements(&args[1])) else {
         return Ok(ScalarValue::Float32(None));
     };
@@ -113,22 +115,24 @@ fn pair(args: &[ScalarValue], f: impl Fn(&[f32], &[f32]) -> Option<f32>) -> Resu
             y.len()
         );
     }
-    Ok(ScalarValue::Float32(f(&x, &y)))
+    Ok(ScalarValue::Float32(f(&x, &y).map(|v| v as f32)))
 }
 
 fn norm(x: &[f32], degree: f32) -> f32 {
-    if degree.is_infinite() {
-        x.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+    let degree = f64::from(degree);
+    let norm = if degree.is_infinite() {
+        x.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())))
     } else if degree == 1.0 {
-        x.iter().map(|v| v.abs()).sum()
+        x.iter().map(|v| f64::from(v.abs())).sum()
     } else if degree == 2.0 {
         dot(x, x).sqrt()
     } else {
         x.iter()
-            .map(|v| v.abs().powf(degree))
-            .sum::<f32>()
+            .map(|v| f64::from(v.abs()).powf(degree))
+            .sum::<f64>()
             .powf(1.0 / degree)
-    }
+    };
+    norm as f32
 }
 
 fn degree(args: &[ScalarValue]) -> f32 {

@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::ScalarUDF;
 
-use super::json::{Json, json_value_with, option, options, schema_sql};
+use super::json::{
+    Json, from_json_type_of_schema, from_json_types, json_value_with, option, options, schema_sql,
+};
 use super::row::{RowContext, RowFunction, arity, text};
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -48,9 +50,14 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         number("xpath_int", DataType::Int32, xpath_number),
         number("xpath_long", DataType::Int64, xpath_number),
         number("xpath_short", DataType::Int16, xpath_number),
-        RowFunction::new("from_xml", from_types, |_| Ok(DataType::Utf8), from_xml)
-            .returns_from_literals(from_type)
-            .udf(),
+        RowFunction::new(
+            "from_xml",
+            from_json_types,
+            |_| Ok(DataType::Utf8),
+            from_xml,
+        )
+        .returns_from_literals(from_json_type_of_schema)
+        .udf(),
         RowFunction::new(
             "schema_of_xml",
             schema_types,
@@ -72,27 +79,11 @@ fn two_texts(types: &[DataType]) -> Result<Vec<DataType>> {
     Ok(vec![DataType::Utf8, DataType::Utf8])
 }
 
-fn from_types(types: &[DataType]) -> Result<Vec<DataType>> {
-    arity("from_xml", types, 2, 3)?;
-    let mut out = vec![DataType::Utf8, DataType::Utf8];
-    out.extend(types.get(2).cloned());
-    Ok(out)
-}
-
 fn schema_types(types: &[DataType]) -> Result<Vec<DataType>> {
     arity("schema_of_xml", types, 1, 2)?;
     let mut out = vec![DataType::Utf8];
     out.extend(types.get(1).cloned());
     Ok(out)
-}
-
-fn from_type(_: &[DataType], literals: &[Option<&ScalarValue>]) -> Result<DataType> {
-    let Some(schema) = literals.get(1).copied().flatten().and_then(text) else {
-        return plan_err!(
-            "[INVALID_SCHEMA.NON_STRING_LITERAL] The input schema must be a string literal"
-        );
-    };
-    crate::ddl::parse_ddl(schema).map_err(|e| DataFusionError::Plan(e.to_string()))
 }
 
 /// An XML element.
