@@ -14,8 +14,12 @@ use super::row::{RowContext, RowFunction, arity, integer, text};
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        RowFunction::new("instr", instr_types, int, instr).udf(),
-        RowFunction::new("levenshtein", levenshtein_types, int, levenshtein).udf(),
+        RowFunction::new("instr", instr_types, int, instr)
+            .simplify(|args, _| columnar_two(args, datafusion::functions::unicode::strpos()))
+            .udf(),
+        RowFunction::new("levenshtein", levenshtein_types, int, levenshtein)
+            .simplify(|args, _| columnar_two(args, datafusion::functions::string::levenshtein()))
+            .udf(),
         RowFunction::new("regexp_extract", extract_types, string, regexp_extract).udf(),
         RowFunction::new(
             "regexp_extract_all",
@@ -97,6 +101,24 @@ fn sentences_types(types: &[DataType]) -> Result<Vec<DataType>> {
 fn conv_types(types: &[DataType]) -> Result<Vec<DataType>> {
     arity("conv", types, 3, 3)?;
     Ok(vec![DataType::Utf8, DataType::Int32, DataType::Int32])
+}
+
+/// The two-argument form of `instr`/`levenshtein` is DataFusion's columnar `strpos`/
+/// `levenshtein` (as an `int`); the longer forms stay Flint's.
+fn columnar_two(
+    args: Vec<datafusion::logical_expr::Expr>,
+    udf: Arc<ScalarUDF>,
+) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+    use datafusion::logical_expr::simplify::ExprSimplifyResult;
+    use datafusion::logical_expr::{Cast, Expr, expr::ScalarFunction};
+    if args.len() != 2 {
+        return Ok(ExprSimplifyResult::Original(args));
+    }
+    let call = Expr::ScalarFunction(ScalarFunction::new_udf(udf, args));
+    Ok(ExprSimplifyResult::Simplified(Expr::Cast(Cast::new(
+        Box::new(call),
+        DataType::Int32,
+    ))))
 }
 
 /// `instr(str, substr[, position[, occurrence]])`: the 1-based position of the
