@@ -53,6 +53,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(text::functions())
         .chain(text::rounding_functions())
         .chain(text::array_functions())
+        .chain(text::map_functions())
         .chain(number_format::functions())
         .chain(json::functions())
         .chain(variant::functions())

@@ -602,3 +602,76 @@ fn array_insert(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValu
         &element_type,
     )))
 }
+
+/// `map_concat(map, ...)`: the entries of every map in order; a key in two maps is Spark's
+/// `DUPLICATED_MAP_KEY` error (`spark.sql.mapKeyDedupPolicy=EXCEPTION`, the default).
+pub(super) fn map_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![RowFunction::new("map_concat", map_types, |t| Ok(t[0].clone()), map_concat).udf()]
+}
+
+fn map_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    let Some(first) = types.iter().find(|t| matches!(t, DataType::Map(..))) else {
+        return datafusion::common::plan_err!(
+            "[DATATYPE_MISMATCH.MAP_CONCAT_DIFF_TYPES] `map_concat` needs maps, got {types:?}"
+        );
+    };
+    if let Some(other) = types
+        .iter()
+        .find(|t| !t.is_null() && !t.equals_datatype(first))
+    {
+        return datafusion::common::plan_err!(
+            "[DATATYPE_MISMATCH.MAP_CONCAT_DIFF_TYPES] The `map_concat` should all be of type \
+             map, but it's [{first}, {other}]."
+        );
+    }
+    Ok(vec![first.clone(); types.len()])
+}
+
+fn map_concat(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> {
+    use datafusion::arrow::array::{Array, ArrayRef, MapArray, StructArray};
+    let DataType::Map(entries_field, sorted) = context.return_type else {
+        return exec_err!("map_concat: not a map type");
+    };
+    let DataType::Struct(fields) = entries_field.data_type() else {
+        return exec_err!("map_concat: not a map type");
+    };
+    let mut keys: Vec<ScalarValue> = Vec::new();
+    let mut values: Vec<ScalarValue> = Vec::new();
+    for arg in args {
+        let ScalarValue::Map(map) = arg else {
+            continue;
+        };
+        let entries = map.value(0);
+        for i in 0..entries.len() {
+            let key = ScalarValue::try_from_array(entries.column(0), i)?;
+            if keys.contains(&key) {
+                return exec_err!(
+                    "[DUPLICATED_MAP_KEY] Duplicate map key {key} was found, please check the \
+                     input data. If you want to remove the duplicated keys, you can set \
+                     \"spark.sql.mapKeyDedupPolicy\" to \"LAST_WIN\" so that the key inserted \
+                     at last takes precedence. SQLSTATE: 23505"
+                );
+            }
+            keys.push(key);
+            values.push(ScalarValue::try_from_array(entries.column(1), i)?);
+        }
+    }
+    let column = |items: Vec<ScalarValue>, t: &DataType| -> Result<ArrayRef> {
+        if items.is_empty() {
+            Ok(datafusion::arrow::array::new_empty_array(t))
+        } else {
+            ScalarValue::iter_to_array(items)
+        }
+    };
+    let key_array = column(keys, fields[0].data_type())?;
+    let value_array = column(values, fields[1].data_type())?;
+    let entries = StructArray::try_new(fields.clone(), vec![key_array, value_array], None)?;
+    let offsets = datafusion::arrow::buffer::OffsetBuffer::from_lengths([entries.len()]);
+    Ok(ScalarValue::Map(Arc::new(MapArray::try_new(
+        Arc::clone(entries_field),
+        offsets,
+        entries,
+        None,
+        *sorted,
+    )?)))
+}
