@@ -895,6 +895,21 @@ const TIME_FUNCTIONS: &[&str] = &[
     "try_to_time",
 ];
 
+/// Spark's `BINARY` is the type DataFusion's planner knows as `BYTEA` (it refuses
+/// `BINARY`), also as an array's element.
+fn binary_as_bytea(data_type: &mut datafusion::sql::sqlparser::ast::DataType) {
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType as SqlType};
+    match data_type {
+        SqlType::Binary(_) | SqlType::Varbinary(_) => *data_type = SqlType::Bytea,
+        SqlType::Array(
+            ArrayElemTypeDef::AngleBracket(element)
+            | ArrayElemTypeDef::SquareBracket(element, _)
+            | ArrayElemTypeDef::Parenthesis(element),
+        ) => binary_as_bytea(element),
+        _ => {}
+    }
+}
+
 fn unsupported_time_type() -> ParserError {
     ParserError::ParserError(
         "[UNSUPPORTED_TIME_TYPE] The data type TIME is not supported. SQLSTATE: 0A000".into(),
@@ -1215,6 +1230,9 @@ impl VisitorMut for SparkRewrites {
         };
         if time {
             return ControlFlow::Break(unsupported_time_type());
+        }
+        if let Expr::Cast { data_type, .. } = expr {
+            binary_as_bytea(data_type);
         }
         if let Expr::CompoundIdentifier(parts) = expr
             && let [view, column] = parts.as_slice()

@@ -283,10 +283,13 @@ struct TryArithmetic {
 }
 
 impl TryArithmetic {
-    /// The argument types when one side is a date, timestamp or interval (kept as they are).
+    /// The argument types of a `try_add`/`try_subtract` with a date, timestamp or interval
+    /// side (kept as they are). Multiplying and dividing intervals is not supported: those
+    /// stay planning errors rather than answering NULL.
     fn datetime_types(&self, left: &DataType, right: &DataType) -> Option<Vec<DataType>> {
         let temporal = |t: &DataType| t.is_temporal() || matches!(t, DataType::Interval(_));
-        (temporal(left) || temporal(right)).then(|| vec![left.clone(), right.clone()])
+        let additive = matches!(self.op.op, ArithmeticOp::Add | ArithmeticOp::Subtract);
+        (additive && (temporal(left) || temporal(right))).then(|| vec![left.clone(), right.clone()])
     }
 
     /// Date, timestamp and interval arithmetic with Arrow's kernels; a date and an
@@ -306,20 +309,16 @@ impl TryArithmetic {
         }
         Ok(match self.op.op {
             ArithmeticOp::Add => numeric::add(left, right)?,
-            ArithmeticOp::Subtract => numeric::sub(left, right)?,
-            ArithmeticOp::Multiply => numeric::mul(left, right)?,
-            _ => numeric::div(left, right)?,
+            _ => numeric::sub(left, right)?,
         })
     }
 
+    /// The operator of a date, timestamp or interval `try_add`/`try_subtract`.
     fn operator(&self) -> datafusion::logical_expr::Operator {
         use datafusion::logical_expr::Operator;
         match self.op.op {
-            ArithmeticOp::Add => Operator::Plus,
             ArithmeticOp::Subtract => Operator::Minus,
-            ArithmeticOp::Multiply => Operator::Multiply,
-            ArithmeticOp::Divide | ArithmeticOp::IntegralDivide => Operator::Divide,
-            ArithmeticOp::Remainder => Operator::Modulo,
+            _ => Operator::Plus,
         }
     }
 }

@@ -61,11 +61,41 @@ fn separator(options: &[(String, String)]) -> String {
         .to_string()
 }
 
+/// The fields of one CSV record as Spark's reader splits it: `"` quotes a field (which may
+/// then hold the separator), `\` escapes a quote inside one.
+fn split_record(record: &str, options: &[(String, String)]) -> Result<Vec<String>> {
+    let separator = separator(options);
+    let [separator] = separator.as_bytes() else {
+        return exec_err!(
+            "[INVALID_PARAMETER_VALUE] `sep` must be one character, got '{separator}'"
+        );
+    };
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(*separator)
+        .escape(Some(b'\\'))
+        .flexible(true)
+        .from_reader(record.as_bytes());
+    match reader.records().next() {
+        Some(Ok(row)) => Ok(row.iter().map(str::to_string).collect()),
+        Some(Err(error)) => exec_err!("[MALFORMED_RECORD_IN_PARSING] {error}"),
+        None => Ok(vec![String::new()]),
+    }
+}
+
 /// A CSV field as the JSON token `from_json` would convert to `data_type`.
+///
+/// Only floating-point fields may have spaces around the number (Java's
+/// `Double.parseDouble` trims; integer and decimal parsing does not): `' 1'` is no `INT`.
 fn field_token(field: &str, data_type: &DataType) -> Json {
     let trimmed = field.trim();
-    if (data_type.is_numeric()) && trimmed.parse::<f64>().is_ok() {
-        Json::Number(trimmed.to_string())
+    let number = if data_type.is_floating() {
+        trimmed
+    } else {
+        field
+    };
+    if data_type.is_numeric() && number.parse::<f64>().is_ok() {
+        Json::Number(number.to_string())
     } else if *data_type == DataType::Boolean && trimmed.eq_ignore_ascii_case("true") {
         Json::Bool(true)
     } else if *data_type == DataType::Boolean && trimmed.eq_ignore_ascii_case("false") {
@@ -81,7 +111,7 @@ fn from_csv(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> {
     };
     let options = options(args.get(2));
     let record = text(&args[0]).unwrap_or_default();
-    let values: Vec<&str> = record.split(separator(&options).as_str()).collect();
+    let values = split_record(record, &options)?;
     let mut builder = ScalarStructBuilder::new();
     for (i, field) in fields.iter().enumerate() {
         let value = match values.get(i) {
@@ -113,7 +143,14 @@ fn to_csv(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
                 None => format.value(column, 0, false),
             }
         };
-        fields.push(text);
+        // A field holding the separator, a quote or a line break is quoted, its quotes
+        // escaped, as Spark's writer does.
+        let separator = separator(&options);
+        if text.contains(separator.as_str()) || text.contains(['"', '\n', '\r']) {
+            fields.push(format!("\"{}\"", text.replace('"', "\\\"")));
+        } else {
+            fields.push(text);
+        }
     }
     Ok(ScalarValue::Utf8(Some(fields.join(&separator(&options)))))
 }
@@ -137,8 +174,8 @@ fn infer(field: &str) -> &'static str {
 fn schema_of_csv(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let options = options(args.get(1));
     let record = text(&args[0]).unwrap_or_default();
-    let fields: Vec<String> = record
-        .split(separator(&options).as_str())
+    let fields: Vec<String> = split_record(record, &options)?
+        .iter()
         .enumerate()
         .map(|(i, field)| format!("_c{i}: {}", infer(field)))
         .collect();

@@ -151,8 +151,10 @@ impl ScalarUDFImpl for SparkDatePart {
     }
 }
 
-/// Functions taking a date, and which of their arguments are dates.
-const DATE_ARGUMENTS: &[(&str, &[usize])] = &[
+/// Functions whose arguments follow Spark's implicit casts at SQL planning: which of their
+/// arguments are dates (text is read as one), and an integer literal is an `int` (the
+/// analyzer narrows literals only after the SQL planner has checked signatures).
+const COERCED_ARGUMENTS: &[(&str, &[usize])] = &[
     ("add_months", &[0]),
     ("date_add", &[0]),
     ("date_sub", &[0]),
@@ -161,17 +163,16 @@ const DATE_ARGUMENTS: &[(&str, &[usize])] = &[
     ("monthname", &[0]),
     ("dayname", &[0]),
     ("weekday", &[0]),
-    // No date argument: an integer literal is taken as an `int`.
     ("factorial", &[]),
 ];
 
-/// The date functions of `registry`, wrapped so that text passed as a date is read as one
-/// (Spark's implicit cast: `date_add('2016-07-30', 1)`).
-pub(crate) fn with_date_arguments(
+/// The functions of [`COERCED_ARGUMENTS`] in `registry`, wrapped so that text passed as a
+/// date is read as one (`date_add('2016-07-30', 1)`) and `factorial(5)` takes its `int`.
+pub(crate) fn with_spark_arguments(
     registry: &dyn datafusion::execution::registry::FunctionRegistry,
 ) -> Result<Vec<Arc<ScalarUDF>>> {
     let mut wrapped = Vec::new();
-    for (name, dates) in DATE_ARGUMENTS {
+    for (name, dates) in COERCED_ARGUMENTS {
         if let Ok(inner) = registry.udf(name) {
             wrapped.push(Arc::new(ScalarUDF::new_from_impl(DateArguments {
                 signature: Signature::user_defined(inner.signature().volatility),
@@ -183,7 +184,8 @@ pub(crate) fn with_date_arguments(
     Ok(wrapped)
 }
 
-/// A function whose `dates` arguments read text as dates, otherwise `inner`.
+/// `inner`, with text read as a date in its `dates` arguments and `bigint` literals taken
+/// as `int` when its signature needs one.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct DateArguments {
     inner: Arc<ScalarUDF>,

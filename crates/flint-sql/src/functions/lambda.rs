@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, MapArray, StructArray,
-    UInt32Array, new_null_array,
+    UInt32Array,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::{cast, filter, take, take_arrays};
@@ -499,9 +499,5 @@ fn zip_with(
     let output = cast(&output, field.data_type())?;
     let nulls = NullBuffer::from_iter((0..a.len()).map(|r| !a.is_null(r) && !b.is_null(r)));
     let nulls = (nulls.null_count() > 0).then_some(nulls);
-    let result = list_from(field, &lengths, output, nulls)?;
-    if result.is_empty() {
-        return Ok(new_null_array(return_type, 0));
-    }
-    Ok(result)
+    list_from(field, &lengths, output, nulls)
 }

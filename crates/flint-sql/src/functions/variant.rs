@@ -908,7 +908,8 @@ fn from_value(array: &ArrayRef, row: usize) -> Result<Variant> {
             let value = ScalarValue::try_from_array(array, row)?
                 .cast_to(&DataType::Timestamp(TimeUnit::Microsecond, None))?;
             match value {
-                ScalarValue::TimestampMicrosecond(Some(v), _) => Variant::Timestamp(v, true),
+                // Flint's TIMESTAMP is Spark's TIMESTAMP (with local time zone).
+                ScalarValue::TimestampMicrosecond(Some(v), _) => Variant::Timestamp(v, false),
                 _ => Variant::Null,
             }
         }

@@ -66,3 +66,5 @@ SELECT 1 % 0;
 SELECT 2147483647 + 1;
 SELECT cast('abc' as int);
 SELECT abs(-2147483648);
+SELECT try_add(date'2021-01-31', 1), try_subtract(timestamp'2021-01-02 00:00:00', interval 1 day);
+SELECT try_divide(interval 2 month, 2);

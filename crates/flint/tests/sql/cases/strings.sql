@@ -38,3 +38,8 @@ SELECT split('a,b,c', ',');
 SELECT reverse('abc');
 SELECT instr('hello', 'l');
 SELECT locate('l', 'hello', 4);
+SELECT from_csv('"a,b", 1', 'x STRING, y INT');
+SELECT to_csv(named_struct('a', 'x,y', 'b', 'q"r', 'c', 2));
+SELECT instr(s, 'b'), levenshtein(s, 'abd') FROM VALUES ('abc'), ('bcd'), (NULL) AS t(s);
+SELECT get_json_object('{"a":{"b":[1,2.50]}}', '$.a');
+SELECT hash('Spark'), hash(1, 2L, 1.5D, NULL);
