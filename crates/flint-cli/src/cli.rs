@@ -13,10 +13,15 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run an application: a .sql file or a program built on the flint crate (spark-submit).
+    /// Run an application: a .sql file, a PySpark script or a program built on the flint
+    /// crate (spark-submit).
     Submit(SubmitArgs),
     /// Run Spark SQL: -e TEXT, -f FILE, or an interactive shell (spark-sql).
     Sql(SqlArgs),
+    /// Serve Spark Connect for PySpark clients, sc://HOST:15002 (start-connect-server.sh).
+    ConnectServer(ConnectServerArgs),
+    /// Interactive PySpark shell with `spark` defined, through Spark Connect (pyspark).
+    Pyspark(PysparkArgs),
     /// Generate benchmark data.
     Datagen(DatagenArgs),
     /// Start a standalone master (Spark's deploy.master.Master).
@@ -53,8 +58,9 @@ impl Command {
             | Command::Master(_)
             | Command::Worker(_)
             | Command::HistoryServer(_)
-            | Command::Executor(_) => "info",
-            Command::Sql(_) => "warn",
+            | Command::Executor(_)
+            | Command::ConnectServer(_) => "info",
+            Command::Sql(_) | Command::Pyspark(_) => "warn",
         }
     }
 }
@@ -151,12 +157,36 @@ pub(crate) struct SubmitArgs {
     /// Internal: exit when stdin closes (a worker runs this driver)
     #[arg(long, hide = true)]
     pub(crate) watch_stdin: bool,
-    /// The application: a .sql file, or an executable built on the flint crate
+    /// .py and .zip files put on a PySpark application's path (comma-separated)
+    #[arg(long, value_name = "FILES", value_delimiter = ',')]
+    pub(crate) py_files: Vec<PathBuf>,
+    /// The application: a .sql file, a PySpark .py script, or an executable built on the
+    /// flint crate
     #[arg(required_unless_present_any = ["status", "kill"])]
     pub(crate) application: Option<PathBuf>,
     /// Arguments passed to the application program
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub(crate) args: Vec<String>,
+}
+
+/// `flint connect-server`: Spark's `start-connect-server.sh`.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectServerArgs {
+    #[command(flatten)]
+    pub(crate) app: AppOptions,
+    /// Address to listen on for clients (spark.connect.grpc.binding.address)
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub(crate) host: String,
+    /// Port for clients, sc://HOST:PORT (spark.connect.grpc.binding.port; 0 picks a free one)
+    #[arg(long, default_value_t = flint_connect::DEFAULT_PORT, value_name = "PORT")]
+    pub(crate) port: u16,
+}
+
+/// `flint pyspark`: the interactive PySpark shell.
+#[derive(Debug, Args)]
+pub(crate) struct PysparkArgs {
+    #[command(flatten)]
+    pub(crate) app: AppOptions,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,12 @@ pub(crate) enum CliError {
     /// The executor could not start or lost its driver.
     #[error(transparent)]
     Executor(#[from] flint_executor::ExecutorError),
+    /// The Spark Connect endpoint could not start.
+    #[error(transparent)]
+    Connect(#[from] flint_connect::ConnectServerError),
+    /// A PySpark program could not be started.
+    #[error(transparent)]
+    Python(#[from] flint_connect::LaunchError),
     /// The command line is incomplete or contradictory.
     #[error("{0}")]
     Usage(String),

@@ -1,7 +1,9 @@
-//! The `flint` binary: one executable for every role: `submit`, `sql`, `datagen`, the
+//! The `flint` binary: one executable for every role: `submit`, `sql`, `connect-server`,
+//! `pyspark`, `datagen`, the
 //! standalone cluster's `master` and `worker`, and the internal `executor` workers start.
 
 mod cli;
+mod connect;
 mod daemons;
 mod datagen;
 mod deploy_client;
@@ -54,6 +56,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Submit(args) => submit::run(args).await,
             Command::Sql(args) => sql_shell::run(args).await,
+            Command::ConnectServer(args) => connect::run_server(args).await,
+            Command::Pyspark(args) => connect::run_shell(args).await,
             Command::Datagen(args) => datagen::run(args),
             Command::Master(args) => daemons::run_master(args).await,
             Command::Worker(args) => daemons::run_worker(args).await,

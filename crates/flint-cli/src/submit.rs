@@ -39,6 +39,12 @@ pub(crate) async fn run(args: SubmitArgs) -> Result<ExitCode, CliError> {
         spark.stop();
         return outcome.map(|()| ExitCode::SUCCESS);
     }
+    if application
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("py"))
+    {
+        return crate::connect::run_python_app(&args, &application).await;
+    }
     if !application.exists() {
         return Err(CliError::Launch {
             path,

@@ -35,6 +35,37 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
     Ok(statements)
 }
 
+/// Parses one Spark SQL expression, optionally with an alias (`a + 1 AS b`), as Spark's
+/// `selectExpr` and `expr()` read it: the same parser and rewrites as a query's select list.
+pub fn parse_expression(
+    text: &str,
+) -> Result<datafusion::sql::sqlparser::ast::ExprWithAlias, ParserError> {
+    use datafusion::sql::sqlparser::ast::{ExprWithAlias, SetExpr};
+    let mut statements = parse_statements(&format!("SELECT {text}"))?;
+    let not_one = || ParserError::ParserError(format!("expected one expression, found: {text}"));
+    let Some(Statement::Query(query)) = statements.pop() else {
+        return Err(not_one());
+    };
+    let SetExpr::Select(select) = *query.body else {
+        return Err(not_one());
+    };
+    let select = *select;
+    if select.from.is_empty()
+        && select.selection.is_none()
+        && let [item] = <[SelectItem; 1]>::try_from(select.projection).map_err(|_| not_one())?
+    {
+        return match item {
+            SelectItem::UnnamedExpr(expr) => Ok(ExprWithAlias { expr, alias: None }),
+            SelectItem::ExprWithAlias { expr, alias } => Ok(ExprWithAlias {
+                expr,
+                alias: Some(alias),
+            }),
+            _ => Err(not_one()),
+        };
+    }
+    Err(not_one())
+}
+
 /// One piece of Spark SQL text, as Spark's lexer sees it.
 enum Piece<'a> {
     /// A `--` or `/* */` comment; optimizer hints (`/*+ ... */`) are not comments.

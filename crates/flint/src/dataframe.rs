@@ -68,6 +68,27 @@ fn join_type(how: &str) -> Result<JoinType, FlintError> {
 }
 
 impl DataFrame {
+    /// A DataFrame of `session` over a DataFusion DataFrame planned with the session's
+    /// context; `origin` names it in job descriptions (for front ends such as Spark Connect).
+    pub fn from_datafusion(
+        session: &SparkSession,
+        df: datafusion::dataframe::DataFrame,
+        origin: &str,
+    ) -> Self {
+        Self::new(session.clone(), df, origin.to_string())
+    }
+
+    /// The DataFusion DataFrame behind this one.
+    pub fn datafusion(&self) -> &datafusion::dataframe::DataFrame {
+        &self.df
+    }
+
+    /// Runs the plan as one job described as `action` (Spark's call site, e.g. `collect`,
+    /// `toPandas`) and returns every row.
+    pub async fn collect_as(&self, action: &str) -> Result<Vec<RecordBatch>, FlintError> {
+        self.run(action).await
+    }
+
     pub(crate) fn new(
         session: SparkSession,
         df: datafusion::dataframe::DataFrame,

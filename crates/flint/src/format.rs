@@ -21,24 +21,47 @@ pub fn format_row_values(batch: &RecordBatch) -> Vec<Vec<String>> {
 /// Spark's `showString(n, truncate = 20)`: a boxed table of the first `n` rows, right-aligned
 /// cells cut to 20 characters, and a note when more rows exist.
 pub fn format_show(schema: &SchemaRef, batches: &[RecordBatch], n: usize) -> String {
+    format_show_with(schema, batches, n, 20, false)
+}
+
+/// Spark's `showString(n, truncate, vertical)`: cells longer than `truncate` characters are
+/// cut (`0` keeps them whole and aligns left); `vertical` prints one block per row.
+pub fn format_show_with(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    n: usize,
+    truncate: usize,
+    vertical: bool,
+) -> String {
     let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let all_rows: Vec<Vec<String>> = batches.iter().flat_map(format_row_values).collect();
     let has_more = all_rows.len() > n;
+    let cut = |cell: String| -> String {
+        let length = cell.chars().count();
+        if truncate == 0 || length <= truncate {
+            cell
+        } else if truncate < 4 {
+            cell.chars().take(truncate).collect()
+        } else {
+            format!("{}...", cell.chars().take(truncate - 3).collect::<String>())
+        }
+    };
     let rows: Vec<Vec<String>> = all_rows
         .into_iter()
         .take(n)
-        .map(|row| {
-            row.into_iter()
-                .map(|cell| {
-                    if cell.chars().count() > 20 {
-                        format!("{}...", cell.chars().take(17).collect::<String>())
-                    } else {
-                        cell
-                    }
-                })
-                .collect()
-        })
+        .map(|row| row.into_iter().map(cut).collect())
         .collect();
+    let more = if has_more {
+        format!(
+            "only showing top {n} row{}\n",
+            if n == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
+    if vertical {
+        return format_vertical(&header, &rows) + &more;
+    }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -57,7 +80,13 @@ pub fn format_show(schema: &SchemaRef, batches: &[RecordBatch], n: usize) -> Str
         cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("|{c:>w$}"))
+            .map(|(c, w)| {
+                if truncate > 0 {
+                    format!("|{c:>w$}")
+                } else {
+                    format!("|{c:<w$}")
+                }
+            })
             .collect::<String>()
             + "|\n"
     };
@@ -68,11 +97,32 @@ pub fn format_show(schema: &SchemaRef, batches: &[RecordBatch], n: usize) -> Str
         out += &line(row);
     }
     out += &separator;
-    if has_more {
+    out + &more
+}
+
+/// Spark's vertical `show`: `-RECORD 0----` then ` name | value` per column.
+fn format_vertical(header: &[String], rows: &[Vec<String>]) -> String {
+    let name_width = header.iter().map(|h| h.chars().count()).max().unwrap_or(0);
+    let value_width = rows
+        .iter()
+        .flatten()
+        .map(|v| v.chars().count())
+        .max()
+        .unwrap_or(0);
+    if rows.is_empty() {
+        return "(0 rows)\n".to_string();
+    }
+    let mut out = String::new();
+    for (index, row) in rows.iter().enumerate() {
+        let title = format!("-RECORD {index}");
+        let width = name_width + value_width + 5;
         out += &format!(
-            "only showing top {n} row{}\n",
-            if n == 1 { "" } else { "s" }
+            "{title}{}\n",
+            "-".repeat(width.saturating_sub(title.chars().count()))
         );
+        for (name, value) in header.iter().zip(row) {
+            out += &format!(" {name:<name_width$} | {value:<value_width$} \n");
+        }
     }
     out
 }

@@ -33,7 +33,7 @@ mod writer;
 pub use dataframe::{DataFrame, GroupedData};
 pub use error::FlintError;
 pub use flint_sql::HiveFormat;
-pub use format::{format_row_values, format_show};
+pub use format::{format_row_values, format_show, format_show_with};
 pub use reader::DataFrameReader;
 pub use session::{Builder, SparkSession};
 pub use sql::split_statements;

@@ -14,6 +14,7 @@ use crate::{DataFrame, FlintError, SparkSession};
 pub struct DataFrameReader {
     session: SparkSession,
     options: BTreeMap<String, String>,
+    schema: Option<Arc<Schema>>,
 }
 
 impl DataFrameReader {
@@ -21,7 +22,24 @@ impl DataFrameReader {
         Self {
             session,
             options: BTreeMap::new(),
+            schema: None,
         }
+    }
+
+    /// Reads with this schema instead of inferring one (Spark's `schema(...)`; csv and json).
+    pub fn schema(mut self, schema: Arc<Schema>) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// Reads files in the format named as Spark names it: `parquet`, `csv` or `json`.
+    pub async fn format_load(self, format: &str, path: &str) -> Result<DataFrame, FlintError> {
+        let format = FileFormat::parse(format).ok_or_else(|| {
+            FlintError::Unsupported(format!(
+                "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {format}. Flint reads parquet, csv and json"
+            ))
+        })?;
+        self.load(format, path).await
     }
 
     /// Sets a read option (`header`, `inferSchema`, `sep`), case-insensitive like Spark's.
@@ -47,7 +65,14 @@ impl DataFrameReader {
     }
 
     async fn load(self, format: FileFormat, path: &str) -> Result<DataFrame, FlintError> {
-        let df = read_files(&self.session.inner().ctx, format, path, &self.options).await?;
+        let df = read_files_with_schema(
+            &self.session.inner().ctx,
+            format,
+            path,
+            &self.options,
+            self.schema.clone(),
+        )
+        .await?;
         Ok(DataFrame::new(self.session, df, path.to_string()))
     }
 }
@@ -58,6 +83,17 @@ pub(crate) async fn read_files(
     format: FileFormat,
     path: &str,
     options: &BTreeMap<String, String>,
+) -> Result<datafusion::dataframe::DataFrame, FlintError> {
+    read_files_with_schema(ctx, format, path, options, None).await
+}
+
+/// [`read_files`] with a schema given by the user instead of an inferred one.
+async fn read_files_with_schema(
+    ctx: &SessionContext,
+    format: FileFormat,
+    path: &str,
+    options: &BTreeMap<String, String>,
+    schema: Option<Arc<Schema>>,
 ) -> Result<datafusion::dataframe::DataFrame, FlintError> {
     if !std::path::Path::new(path).exists() {
         return Err(FlintError::PathNotFound(path.to_string()));
@@ -72,7 +108,13 @@ pub(crate) async fn read_files(
             ctx.read_parquet(path, ParquetReadOptions::default())
                 .await?
         }
-        FileFormat::Json => ctx.read_json(path, JsonReadOptions::default()).await?,
+        FileFormat::Json => match &schema {
+            Some(schema) => {
+                ctx.read_json(path, JsonReadOptions::default().schema(schema))
+                    .await?
+            }
+            None => ctx.read_json(path, JsonReadOptions::default()).await?,
+        },
         FileFormat::Csv => {
             let header = flag("header");
             let infer_schema = flag("inferschema");
@@ -92,6 +134,9 @@ pub(crate) async fn read_files(
             let base = CsvReadOptions::new()
                 .has_header(header)
                 .delimiter(delimiter);
+            if let Some(schema) = &schema {
+                return Ok(ctx.read_csv(path, base.schema(schema)).await?);
+            }
             let inferred = ctx.read_csv(path, base.clone()).await?;
             let fields: Vec<Field> = inferred
                 .schema()

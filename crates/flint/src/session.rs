@@ -18,7 +18,8 @@ pub struct SparkSession {
 
 pub(crate) struct SessionInner {
     pub(crate) ctx: SessionContext,
-    pub(crate) context: SparkContext,
+    /// The application, shared by every session of it ([`SparkSession::new_session`]).
+    pub(crate) context: Arc<SparkContext>,
     /// Runtime SQL settings changed by `SET key=value` (Spark's `SQLConf` of this session).
     pub(crate) sql_conf: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
 }
@@ -83,18 +84,8 @@ impl Builder {
     pub async fn create(self) -> Result<SparkSession, FlintError> {
         let mut conf = self.conf;
         conf.set_missing_from(&SparkConf::from_submit_env());
-        let context = SparkContext::start(conf).await?;
-        let config = context.session_config.clone();
-        let state = flint_sql::spark_session_state(config.clone(), planner_runtime()?)?;
-        let ctx = SessionContext::new_with_state(state);
-        register_path_schemas(&ctx, config)?;
-        let session = SparkSession {
-            inner: Arc::new(SessionInner {
-                ctx,
-                context,
-                sql_conf: Default::default(),
-            }),
-        };
+        let context = Arc::new(SparkContext::start(conf).await?);
+        let session = SparkSession::on_context(context)?;
         // Validates the configured time zone at start, as Spark does.
         flint_sql::HiveFormat::new(&session.session_time_zone())?;
         Ok(session)
@@ -102,6 +93,63 @@ impl Builder {
 }
 
 impl SparkSession {
+    /// A session of `context` with its own temporary views and SQL conf.
+    fn on_context(context: Arc<SparkContext>) -> Result<SparkSession, FlintError> {
+        let config = context.session_config.clone();
+        let state = flint_sql::spark_session_state(config.clone(), planner_runtime()?)?;
+        let ctx = SessionContext::new_with_state(state);
+        register_path_schemas(&ctx, config)?;
+        Ok(SparkSession {
+            inner: Arc::new(SessionInner {
+                ctx,
+                context,
+                sql_conf: Default::default(),
+            }),
+        })
+    }
+
+    /// Another session of the same application, with its own temporary views and SQL conf
+    /// (Spark's `newSession`): what each Spark Connect client gets.
+    pub fn new_session(&self) -> Result<SparkSession, FlintError> {
+        SparkSession::on_context(Arc::clone(&self.inner.context))
+    }
+
+    /// The DataFusion context this session plans with: its tables, views, functions and
+    /// settings (for front ends that build plans themselves, such as Spark Connect).
+    pub fn session_context(&self) -> &SessionContext {
+        &self.inner.ctx
+    }
+
+    /// Sets a SQL conf of this session, as `SET key=value` does.
+    pub fn set_conf(&self, key: &str, value: &str) -> Result<(), FlintError> {
+        crate::sql::set_conf(self, key, value)
+    }
+
+    /// Forgets a SQL conf set on this session (Spark's `conf.unset`): the application's
+    /// value applies again.
+    pub fn unset_conf(&self, key: &str) -> Result<(), FlintError> {
+        if key == keys::SHUFFLE_PARTITIONS.key {
+            crate::sql::set_conf(self, key, &self.shuffle_partitions().to_string())?;
+        } else if let Some(value) = self.conf().get(key).map(str::to_string) {
+            crate::sql::set_conf(self, key, &value)?;
+        } else if key == keys::ANSI_ENABLED.key {
+            crate::sql::set_conf(self, key, "true")?;
+        }
+        if let Ok(mut conf) = self.inner.sql_conf.write() {
+            conf.remove(key);
+        }
+        Ok(())
+    }
+
+    /// Every SQL conf set on this session.
+    pub fn session_confs(&self) -> std::collections::BTreeMap<String, String> {
+        self.inner
+            .sql_conf
+            .read()
+            .map(|conf| conf.clone())
+            .unwrap_or_default()
+    }
+
     /// Starts configuring a session.
     pub fn builder() -> Builder {
         Builder::default()

@@ -119,7 +119,7 @@ fn is_query(plan: &LogicalPlan) -> bool {
 /// `SET key=value` for this session: `spark.sql.shuffle.partitions`, `spark.sql.ansi.enabled`
 /// and the session time zone change how later statements are planned; every key is kept in
 /// the session's SQL conf.
-fn set_conf(session: &SparkSession, key: &str, value: &str) -> Result<(), FlintError> {
+pub(crate) fn set_conf(session: &SparkSession, key: &str, value: &str) -> Result<(), FlintError> {
     let ctx = &session.inner().ctx;
     let invalid = |expected: &'static str| flint_conf::ConfError::InvalidValue {
         key: key.into(),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use datafusion::datasource::file_format::csv::CsvFormatFactory;
 use datafusion::datasource::file_format::format_as_file_type;
+use datafusion::datasource::file_format::json::JsonFormatFactory;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::logical_expr::LogicalPlanBuilder;
 
@@ -16,6 +17,7 @@ pub struct DataFrameWriter {
     df: DataFrame,
     mode: String,
     options: BTreeMap<String, String>,
+    partition_by: Vec<String>,
 }
 
 impl DataFrameWriter {
@@ -24,6 +26,7 @@ impl DataFrameWriter {
             df,
             mode: "errorifexists".into(),
             options: BTreeMap::new(),
+            partition_by: Vec::new(),
         }
     }
 
@@ -38,6 +41,28 @@ impl DataFrameWriter {
         self.options
             .insert(key.to_ascii_lowercase(), value.to_string());
         self
+    }
+
+    /// Writes one directory per value of these columns (`col=value/`), as Spark's
+    /// `partitionBy` does; the columns are left out of the files.
+    pub fn partition_by(mut self, columns: Vec<String>) -> Self {
+        self.partition_by = columns;
+        self
+    }
+
+    /// Writes files in the format named as Spark names it: `parquet`, `csv` or `json`.
+    pub async fn format_save(self, format: &str, path: &str) -> Result<(), FlintError> {
+        match format.to_ascii_lowercase().as_str() {
+            "parquet" => self.parquet(path).await,
+            "csv" => self.csv(path).await,
+            "json" => {
+                let file_type = format_as_file_type(Arc::new(JsonFormatFactory::new()));
+                self.save(path, file_type, HashMap::new()).await
+            }
+            other => Err(FlintError::Unsupported(format!(
+                "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {other}. Flint writes parquet, csv and json"
+            ))),
+        }
     }
 
     /// Writes parquet files under `path`.
@@ -91,7 +116,8 @@ impl DataFrameWriter {
         let (state, plan) = self.df.inner_df().clone().into_parts();
         let directory = format!("{}/", path.trim_end_matches('/'));
         let plan =
-            LogicalPlanBuilder::copy_to(plan, directory, file_type, options, vec![])?.build()?;
+            LogicalPlanBuilder::copy_to(plan, directory, file_type, options, self.partition_by)?
+                .build()?;
         let copy = DataFrame::new(
             self.df.session().clone(),
             datafusion::dataframe::DataFrame::new(state, plan),

@@ -1,0 +1,295 @@
+//! The `catalog` relation (PySpark's `spark.catalog`): Flint has one database, `default`, in
+//! the catalog `spark_catalog`, holding each session's temporary views.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
+};
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::dataframe::DataFrame as DfFrame;
+use spark_connect::catalog::CatType;
+
+use crate::error::{ConnectError, missing};
+use crate::relation::Planner;
+
+const DATABASE: &str = "default";
+const CATALOG: &str = "spark_catalog";
+
+fn strings(values: Vec<Option<String>>) -> ArrayRef {
+    Arc::new(StringArray::from(values))
+}
+
+fn table(planner: &Planner<'_>, columns: Vec<(&str, ArrayRef)>) -> Result<DfFrame, ConnectError> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays = columns.into_iter().map(|(_, array)| array).collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)
+        .map_err(datafusion::error::DataFusionError::from)?;
+    planner.batches(schema, vec![batch])
+}
+
+fn boolean(planner: &Planner<'_>, value: bool) -> Result<DfFrame, ConnectError> {
+    table(
+        planner,
+        vec![("value", Arc::new(BooleanArray::from(vec![value])))],
+    )
+}
+
+fn single(planner: &Planner<'_>, value: &str) -> Result<DfFrame, ConnectError> {
+    table(
+        planner,
+        vec![("value", strings(vec![Some(value.to_string())]))],
+    )
+}
+
+/// The names of the session's temporary views, sorted.
+fn view_names(session: &flint::SparkSession) -> Vec<String> {
+    let ctx = session.session_context();
+    let mut names: Vec<String> = ctx
+        .catalog("datafusion")
+        .and_then(|catalog| catalog.schema("public"))
+        .map(|schema| schema.table_names())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn matches_pattern(name: &str, pattern: Option<&str>) -> bool {
+    let Some(pattern) = pattern else {
+        return true;
+    };
+    // Spark's patterns: `*` is any text, `|` separates alternatives.
+    pattern.split('|').any(|alternative| {
+        let regex = format!(
+            "(?i)^{}$",
+            regex_lite_escape(alternative.trim()).replace("\\*", ".*")
+        );
+        regex::Regex::new(&regex).is_ok_and(|r| r.is_match(name))
+    })
+}
+
+fn regex_lite_escape(text: &str) -> String {
+    regex::escape(text)
+}
+
+fn check_database(name: Option<&str>) -> Result<(), ConnectError> {
+    match name {
+        None | Some(DATABASE) => Ok(()),
+        Some(other) => Err(ConnectError::Analysis(format!(
+            "[SCHEMA_NOT_FOUND] The schema `{other}` cannot be found. SQLSTATE: 42704"
+        ))),
+    }
+}
+
+/// Answers one catalog request as a small table.
+pub async fn plan(
+    planner: &mut Planner<'_>,
+    catalog: &spark_connect::Catalog,
+) -> Result<DfFrame, ConnectError> {
+    let session = planner.session();
+    match catalog
+        .cat_type
+        .as_ref()
+        .ok_or_else(|| missing("Catalog.cat_type"))?
+    {
+        CatType::CurrentDatabase(_) => single(planner, DATABASE),
+        CatType::SetCurrentDatabase(set) => {
+            check_database(Some(&set.db_name))?;
+            single(planner, DATABASE)
+        }
+        CatType::CurrentCatalog(_) => single(planner, CATALOG),
+        CatType::SetCurrentCatalog(set) => {
+            if set.catalog_name != CATALOG {
+                return Err(ConnectError::Analysis(format!(
+                    "[CATALOG_NOT_FOUND] The catalog `{}` is not found. SQLSTATE: 42P08",
+                    set.catalog_name
+                )));
+            }
+            single(planner, CATALOG)
+        }
+        CatType::ListCatalogs(list) => {
+            let names: Vec<Option<String>> = [CATALOG]
+                .into_iter()
+                .filter(|c| matches_pattern(c, list.pattern.as_deref()))
+                .map(|c| Some(c.to_string()))
+                .collect();
+            let descriptions = vec![None; names.len()];
+            table(
+                planner,
+                vec![
+                    ("name", strings(names)),
+                    ("description", strings(descriptions)),
+                ],
+            )
+        }
+        CatType::ListDatabases(list) => {
+            let keep = matches_pattern(DATABASE, list.pattern.as_deref());
+            let rows = usize::from(keep);
+            table(
+                planner,
+                vec![
+                    ("name", strings(vec![Some(DATABASE.into()); rows])),
+                    ("catalog", strings(vec![Some(CATALOG.into()); rows])),
+                    (
+                        "description",
+                        strings(vec![Some("default database".into()); rows]),
+                    ),
+                    ("locationUri", strings(vec![Some(warehouse_uri()); rows])),
+                ],
+            )
+        }
+        CatType::GetDatabase(get) => {
+            check_database(Some(&get.db_name))?;
+            table(
+                planner,
+                vec![
+                    ("name", strings(vec![Some(DATABASE.into())])),
+                    ("catalog", strings(vec![Some(CATALOG.into())])),
+                    (
+                        "description",
+                        strings(vec![Some("default database".into())]),
+                    ),
+                    ("locationUri", strings(vec![Some(warehouse_uri())])),
+                ],
+            )
+        }
+        CatType::DatabaseExists(exists) => boolean(planner, exists.db_name == DATABASE),
+        CatType::ListTables(list) => {
+            check_database(list.db_name.as_deref())?;
+            let names: Vec<String> = view_names(&session)
+                .into_iter()
+                .filter(|n| matches_pattern(n, list.pattern.as_deref()))
+                .collect();
+            table_rows(planner, &names)
+        }
+        CatType::ListViews(list) => {
+            check_database(list.db_name.as_deref())?;
+            let names: Vec<String> = view_names(&session)
+                .into_iter()
+                .filter(|n| matches_pattern(n, list.pattern.as_deref()))
+                .collect();
+            table_rows(planner, &names)
+        }
+        CatType::GetTable(get) => {
+            check_database(get.db_name.as_deref())?;
+            if !view_names(&session).contains(&get.table_name) {
+                return Err(table_not_found(&get.table_name));
+            }
+            table_rows(planner, std::slice::from_ref(&get.table_name))
+        }
+        CatType::TableExists(exists) => {
+            check_database(exists.db_name.as_deref())?;
+            boolean(planner, view_names(&session).contains(&exists.table_name))
+        }
+        CatType::DropTempView(drop) => {
+            let existed = session
+                .session_context()
+                .deregister_table(drop.view_name.as_str())?
+                .is_some();
+            boolean(planner, existed)
+        }
+        CatType::DropGlobalTempView(drop) => {
+            let existed = session
+                .session_context()
+                .deregister_table(drop.view_name.as_str())?
+                .is_some();
+            boolean(planner, existed)
+        }
+        CatType::FunctionExists(exists) => {
+            let state = session.session_context().state();
+            let name = exists.function_name.to_ascii_lowercase();
+            let found = state.scalar_functions().contains_key(&name)
+                || state.aggregate_functions().contains_key(&name)
+                || state.window_functions().contains_key(&name);
+            boolean(planner, found)
+        }
+        CatType::ListColumns(list) => {
+            check_database(list.db_name.as_deref())?;
+            let provider = session
+                .session_context()
+                .table_provider(list.table_name.as_str())
+                .await
+                .map_err(|_| table_not_found(&list.table_name))?;
+            let schema = provider.schema();
+            let fields = schema.fields();
+            let names: Vec<Option<String>> =
+                fields.iter().map(|f| Some(f.name().clone())).collect();
+            let types: Vec<Option<String>> = fields
+                .iter()
+                .map(|f| Some(flint_sql::functions::spark_type_name(f.data_type())))
+                .collect();
+            let nullable: Vec<bool> = fields.iter().map(|f| f.is_nullable()).collect();
+            let no = || Arc::new(BooleanArray::from(vec![false; fields.len()])) as ArrayRef;
+            table(
+                planner,
+                vec![
+                    ("name", strings(names)),
+                    ("description", strings(vec![None; fields.len()])),
+                    ("dataType", strings(types)),
+                    ("nullable", Arc::new(BooleanArray::from(nullable))),
+                    ("isPartition", no()),
+                    ("isBucket", no()),
+                    ("isCluster", no()),
+                ],
+            )
+        }
+        CatType::IsCached(_) => boolean(planner, false),
+        other => Err(ConnectError::Unsupported(format!(
+            "the catalog operation {}",
+            catalog_name(other)
+        ))),
+    }
+}
+
+fn table_not_found(name: &str) -> ConnectError {
+    ConnectError::Analysis(format!(
+        "[TABLE_OR_VIEW_NOT_FOUND] The table or view `{name}` cannot be found. Verify the spelling and correctness of the schema and catalog. SQLSTATE: 42P01"
+    ))
+}
+
+/// Rows of `listTables`: name, catalog, namespace, description, tableType, isTemporary.
+fn table_rows(planner: &Planner<'_>, names: &[String]) -> Result<DfFrame, ConnectError> {
+    let mut namespace = ListBuilder::new(StringBuilder::new());
+    for _ in names {
+        namespace.append(true);
+    }
+    table(
+        planner,
+        vec![
+            (
+                "name",
+                strings(names.iter().map(|n| Some(n.clone())).collect()),
+            ),
+            ("catalog", strings(vec![None; names.len()])),
+            ("namespace", Arc::new(namespace.finish())),
+            ("description", strings(vec![None; names.len()])),
+            (
+                "tableType",
+                strings(vec![Some("TEMPORARY".into()); names.len()]),
+            ),
+            (
+                "isTemporary",
+                Arc::new(BooleanArray::from(vec![true; names.len()])),
+            ),
+        ],
+    )
+}
+
+fn warehouse_uri() -> String {
+    let directory = std::env::current_dir()
+        .unwrap_or_default()
+        .join("spark-warehouse");
+    format!("file:{}", directory.display())
+}
+
+fn catalog_name(kind: &CatType) -> String {
+    format!("{kind:?}")
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .collect()
+}

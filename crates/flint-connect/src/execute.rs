@@ -1,0 +1,424 @@
+//! `ExecutePlan` and `ReattachExecute` (Spark's `ExecuteHolder` and its response buffer):
+//! each execution runs in its own task and appends its responses (schema, Arrow batches of
+//! at most about 4 MiB, `ResultComplete`) to a buffer; a client stream reads the buffer from
+//! where it stands, so a client that reattaches resumes after the last response it saw.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use futures::Stream;
+use spark_connect::ExecutePlanResponse;
+use spark_connect::execute_plan_response::{ArrowBatch, ResponseType, ResultComplete};
+use spark_connect::plan::OpType;
+use tokio::sync::Notify;
+
+use crate::command::CommandOutcome;
+use crate::error::{ConnectError, missing};
+use crate::relation::Planner;
+use crate::session::ConnectSession;
+
+/// Arrow batches sent to the client stay under this many bytes (Spark's
+/// `spark.connect.grpc.arrow.maxBatchSize`, 4 MiB).
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The state of an execution, as the UI shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionState {
+    /// Planning or running.
+    Running,
+    /// Every response is buffered.
+    Finished,
+    /// It failed with an error.
+    Failed,
+    /// It was interrupted.
+    Canceled,
+}
+
+struct Buffer {
+    /// Responses not yet released, the first at index `released`.
+    responses: VecDeque<ExecutePlanResponse>,
+    released: usize,
+    /// The error the execution ended with, sent after the buffered responses.
+    error: Option<tonic::Status>,
+    state: ExecutionState,
+}
+
+/// One `ExecutePlan` operation and its buffered responses.
+pub struct Execution {
+    /// The client's operation id.
+    pub operation_id: String,
+    /// The operation's tags (`spark.addTag`), for `Interrupt`.
+    pub tags: Vec<String>,
+    /// What the operation does, for the UI: SQL text or the relation's kind.
+    pub statement: String,
+    /// When it started (ms since the epoch).
+    pub start_time: u64,
+    buffer: Mutex<Buffer>,
+    changed: Notify,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+    end_time: Mutex<Option<u64>>,
+}
+
+impl Execution {
+    fn new(operation_id: String, tags: Vec<String>, statement: String) -> Self {
+        Execution {
+            operation_id,
+            tags,
+            statement,
+            start_time: flint_common::now_millis(),
+            buffer: Mutex::new(Buffer {
+                responses: VecDeque::new(),
+                released: 0,
+                error: None,
+                state: ExecutionState::Running,
+            }),
+            changed: Notify::new(),
+            task: Mutex::new(None),
+            end_time: Mutex::new(None),
+        }
+    }
+
+    /// Where the execution stands.
+    pub fn state(&self) -> ExecutionState {
+        self.buffer
+            .lock()
+            .map(|b| b.state)
+            .unwrap_or(ExecutionState::Failed)
+    }
+
+    fn push(&self, response: ExecutePlanResponse) {
+        if let Ok(mut buffer) = self.buffer.lock() {
+            buffer.responses.push_back(response);
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn finish(&self, result: Result<(), ConnectError>) {
+        if let Ok(mut buffer) = self.buffer.lock()
+            && buffer.state == ExecutionState::Running
+        {
+            match result {
+                Ok(()) => buffer.state = ExecutionState::Finished,
+                Err(error) => {
+                    buffer.state = if matches!(error, ConnectError::Interrupted) {
+                        ExecutionState::Canceled
+                    } else {
+                        ExecutionState::Failed
+                    };
+                    tracing::info!(operation_id = %self.operation_id, "Spark Connect operation failed: {error}");
+                    buffer.error = Some(error.to_status());
+                }
+            }
+        }
+        let now = flint_common::now_millis();
+        if let Ok(mut end) = self.end_time.lock()
+            && end.is_none()
+        {
+            *end = Some(now);
+            tracing::debug!(
+                operation_id = %self.operation_id,
+                duration_ms = now.saturating_sub(self.start_time),
+                "Spark Connect operation ended: {}",
+                self.statement
+            );
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Stops the execution's task; a waiting client gets `OPERATION_CANCELED`.
+    pub fn interrupt(&self) {
+        if let Some(task) = self.task.lock().ok().and_then(|mut t| t.take()) {
+            task.abort();
+        }
+        self.finish(Err(ConnectError::Interrupted));
+    }
+
+    /// Drops buffered responses up to and including `response_id` (`ReleaseUntil`).
+    pub fn release_until(&self, response_id: &str) {
+        if let Ok(mut buffer) = self.buffer.lock()
+            && let Some(position) = buffer
+                .responses
+                .iter()
+                .position(|r| r.response_id == response_id)
+        {
+            buffer.responses.drain(..=position);
+            buffer.released += position + 1;
+        }
+    }
+
+    /// The responses from index `next` on (counting released ones), waiting for more while
+    /// the execution runs; an execution that failed ends the stream with its error.
+    pub fn stream(
+        self: Arc<Self>,
+        next: usize,
+    ) -> impl Stream<Item = Result<ExecutePlanResponse, tonic::Status>> + Send + 'static {
+        futures::stream::unfold(
+            (self, next, false),
+            |(execution, mut next, done)| async move {
+                if done {
+                    return None;
+                }
+                let waiter = Arc::clone(&execution);
+                loop {
+                    let notified = waiter.changed.notified();
+                    tokio::pin!(notified);
+                    // Registered before the buffer is read, so no notification is missed.
+                    notified.as_mut().enable();
+                    {
+                        let buffer = execution.buffer.lock().ok()?;
+                        next = next.max(buffer.released);
+                        if let Some(response) = buffer.responses.get(next - buffer.released) {
+                            let response = response.clone();
+                            drop(buffer);
+                            return Some((Ok(response), (execution, next + 1, false)));
+                        }
+                        if buffer.state != ExecutionState::Running {
+                            let error = buffer.error.clone()?;
+                            drop(buffer);
+                            return Some((Err(error), (execution, next, true)));
+                        }
+                    }
+                    notified.await;
+                }
+            },
+        )
+    }
+
+    /// The index just after the response with this id, for `ReattachExecute`.
+    pub fn position_after(&self, response_id: &str) -> Option<usize> {
+        let buffer = self.buffer.lock().ok()?;
+        buffer
+            .responses
+            .iter()
+            .position(|r| r.response_id == response_id)
+            .map(|i| buffer.released + i + 1)
+    }
+}
+
+/// Starts an execution of `request` for `session` and registers it.
+pub fn start(
+    session: Arc<ConnectSession>,
+    request: spark_connect::ExecutePlanRequest,
+) -> Result<Arc<Execution>, ConnectError> {
+    let operation_id = match request.operation_id.as_deref() {
+        Some(id) if !id.is_empty() => {
+            uuid::Uuid::parse_str(id).map_err(|_| {
+                ConnectError::InvalidPlan(format!(
+                    "[INVALID_HANDLE.FORMAT] The handle {id} is invalid. Handle must be an UUID string of the format '00112233-4455-6677-8899-aabbccddeeff'. SQLSTATE: HY000"
+                ))
+            })?;
+            id.to_string()
+        }
+        _ => uuid::Uuid::new_v4().to_string(),
+    };
+    let plan = request
+        .plan
+        .ok_or_else(|| missing("ExecutePlanRequest.plan"))?;
+    let op = plan.op_type.ok_or_else(|| missing("Plan.op_type"))?;
+    let execution = Arc::new(Execution::new(
+        operation_id,
+        request.tags.clone(),
+        describe(&op),
+    ));
+    session.add_execution(Arc::clone(&execution))?;
+    let runner = Arc::clone(&execution);
+    let handle = tokio::spawn(async move {
+        let result = run(&session, &runner, op).await;
+        runner.finish(result);
+    });
+    if let Ok(mut task) = execution.task.lock() {
+        *task = Some(handle.abort_handle());
+    }
+    Ok(execution)
+}
+
+/// The statement an operation runs, as the UI and job descriptions name it.
+fn describe(op: &OpType) -> String {
+    use spark_connect::command::CommandType;
+    use spark_connect::relation::RelType;
+    match op {
+        OpType::Root(relation) => match &relation.rel_type {
+            Some(RelType::Sql(sql)) => sql.query.clone(),
+            Some(other) => format!("{other:?}")
+                .chars()
+                .take_while(|c| c.is_alphanumeric())
+                .collect(),
+            None => "relation".into(),
+        },
+        OpType::Command(command) => match &command.command_type {
+            Some(CommandType::SqlCommand(sql)) => match &sql.input {
+                Some(spark_connect::Relation {
+                    rel_type: Some(RelType::Sql(query)),
+                    ..
+                }) => query.query.clone(),
+                #[allow(deprecated)]
+                _ => sql.sql.clone(),
+            },
+            Some(other) => format!("{other:?}")
+                .chars()
+                .take_while(|c| c.is_alphanumeric())
+                .collect(),
+            None => "command".into(),
+        },
+        OpType::CompressedOperation(_) => "compressed operation".into(),
+    }
+}
+
+/// The action a root relation stands for in job descriptions.
+fn action_of(relation: &spark_connect::Relation) -> &'static str {
+    use spark_connect::relation::RelType;
+    match &relation.rel_type {
+        Some(RelType::ShowString(_)) => "showString",
+        Some(RelType::Tail(_)) => "tail",
+        Some(RelType::Aggregate(aggregate)) if aggregate.grouping_expressions.is_empty() => "count",
+        _ => "collect",
+    }
+}
+
+async fn run(
+    session: &ConnectSession,
+    execution: &Execution,
+    op: OpType,
+) -> Result<(), ConnectError> {
+    let response = |kind: Option<ResponseType>| ExecutePlanResponse {
+        session_id: session.session_id.clone(),
+        server_side_session_id: session.server_side_session_id.clone(),
+        operation_id: execution.operation_id.clone(),
+        response_id: uuid::Uuid::new_v4().to_string(),
+        metrics: None,
+        observed_metrics: Vec::new(),
+        schema: None,
+        response_type: kind,
+    };
+    let mut planner = Planner::new(&session.spark);
+    match op {
+        OpType::Root(relation) => {
+            let action = action_of(&relation);
+            let frame = planner.dataframe(&relation, &execution.statement).await?;
+            let batches = frame.collect_as(action).await?;
+            let time_zone = session.spark.session_time_zone();
+            let schema = client_schema(&frame.schema(), &time_zone);
+            let mut first = response(None);
+            first.schema = Some(crate::types::schema_to_connect(&frame.schema()));
+            execution.push(first);
+            let mut sent = 0;
+            let mut offset = 0i64;
+            for batch in &batches {
+                let batch = client_batch(batch, &schema)?;
+                for chunk in chunks(&batch) {
+                    let rows = chunk.num_rows() as i64;
+                    let data = ipc_stream(&schema, std::slice::from_ref(&chunk))?;
+                    execution.push(response(Some(ResponseType::ArrowBatch(ArrowBatch {
+                        row_count: rows,
+                        data: data.into(),
+                        start_offset: Some(offset),
+                        chunk_index: None,
+                        num_chunks_in_batch: None,
+                    }))));
+                    offset += rows;
+                    sent += 1;
+                }
+            }
+            if sent == 0 {
+                // At least one batch, even for no rows: the client reads the schema from it.
+                let data = ipc_stream(&schema, &[])?;
+                execution.push(response(Some(ResponseType::ArrowBatch(ArrowBatch {
+                    row_count: 0,
+                    data: data.into(),
+                    start_offset: Some(0),
+                    chunk_index: None,
+                    num_chunks_in_batch: None,
+                }))));
+            }
+        }
+        OpType::Command(command) => {
+            if let CommandOutcome::Response(kind) =
+                crate::command::run(&mut planner, &command).await?
+            {
+                execution.push(response(Some(*kind)));
+            }
+        }
+        OpType::CompressedOperation(_) => {
+            return Err(ConnectError::Unsupported(
+                "compressed plans: Flint answers spark.connect.session.planCompression.threshold=-1".into(),
+            ));
+        }
+    }
+    execution.push(response(Some(ResponseType::ResultComplete(
+        ResultComplete {},
+    ))));
+    Ok(())
+}
+
+/// Slices a batch into pieces whose Arrow buffers stay under [`MAX_BATCH_BYTES`].
+fn chunks(batch: &RecordBatch) -> Vec<RecordBatch> {
+    let rows = batch.num_rows();
+    let size = batch.get_array_memory_size();
+    if rows <= 1 || size <= MAX_BATCH_BYTES {
+        return vec![batch.clone()];
+    }
+    let per_chunk = (rows * MAX_BATCH_BYTES / size).max(1);
+    (0..rows)
+        .step_by(per_chunk)
+        .map(|start| batch.slice(start, per_chunk.min(rows - start)))
+        .collect()
+}
+
+/// The schema the client receives: timestamps in microseconds labelled with the session's
+/// time zone, as Spark sends them.
+fn client_schema(schema: &Schema, time_zone: &str) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| match field.data_type() {
+            DataType::Timestamp(_, _) => field.as_ref().clone().with_data_type(
+                DataType::Timestamp(TimeUnit::Microsecond, Some(time_zone.into())),
+            ),
+            _ => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn client_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ConnectError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(
+            |(column, field)| match (column.data_type(), field.data_type()) {
+                (DataType::Timestamp(_, _), DataType::Timestamp(_, zone)) => {
+                    let micros = datafusion::arrow::compute::cast(
+                        column,
+                        &DataType::Timestamp(TimeUnit::Microsecond, None),
+                    )?;
+                    let values = micros
+                        .as_primitive::<TimestampMicrosecondType>()
+                        .clone()
+                        .with_timezone_opt(zone.clone());
+                    Ok(Arc::new(values) as ArrayRef)
+                }
+                _ => Ok(Arc::clone(column)),
+            },
+        )
+        .collect::<Result<Vec<_>, datafusion::arrow::error::ArrowError>>()
+        .map_err(datafusion::error::DataFusionError::from)?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)
+        .map_err(datafusion::error::DataFusionError::from)?)
+}
+
+/// Batches as one Arrow IPC stream (schema, then the batches), as the client reads them.
+pub fn ipc_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, ConnectError> {
+    let encode = || -> Result<Vec<u8>, datafusion::arrow::error::ArrowError> {
+        let mut writer = datafusion::arrow::ipc::writer::StreamWriter::try_new(Vec::new(), schema)?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.into_inner()
+    };
+    encode().map_err(|e| ConnectError::from(datafusion::error::DataFusionError::from(e)))
+}

@@ -1,0 +1,604 @@
+//! Connect expressions as Spark SQL text. Every expression a client sends is written as the
+//! SQL it means and planned by Flint's SQL front end (Spark's parser, function registry and
+//! type rules), so a DataFrame call and the same SQL get one answer: there is no second
+//! mapping of function names. Each expression also gets the column name Spark would give
+//! it (`(a + 1)`, `sum(v)`, `CAST(x AS INT)`).
+
+use std::collections::HashMap;
+
+use datafusion::common::DFSchema;
+use spark_connect::Expression;
+use spark_connect::expression::window::window_frame::{
+    FrameBoundary, FrameType, frame_boundary::Boundary,
+};
+use spark_connect::expression::{self as ex, ExprType};
+
+use crate::error::{ConnectError, missing};
+use crate::literal::render_literal;
+
+/// An expression as Spark SQL text, with the column name Spark gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// The SQL text, parenthesised where it could bind wrongly inside another expression.
+    pub sql: String,
+    /// Spark's name for the column it computes.
+    pub name: String,
+    /// Whether the expression is a bare column (its name needs no alias).
+    pub is_column: bool,
+    /// Whether the client named it (`alias`).
+    pub is_alias: bool,
+}
+
+impl Rendered {
+    fn expr(sql: String, name: String) -> Self {
+        Rendered {
+            sql,
+            name,
+            is_column: false,
+            is_alias: false,
+        }
+    }
+}
+
+/// Writes Connect expressions over one input as SQL.
+pub struct ExpressionWriter<'a> {
+    /// The input's columns, to qualify references that carry a plan id.
+    pub schema: &'a DFSchema,
+    /// The qualifier each plan id's columns have in the input (set by joins).
+    pub plan_qualifiers: &'a HashMap<i64, String>,
+}
+
+/// A name quoted for Spark SQL: `` `a``b` ``.
+pub fn quote(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// The parts of a column reference as Spark splits them: `a.b`, `` `a.b`.c ``.
+pub fn identifier_parts(text: &str) -> Result<Vec<String>, ConnectError> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted_part = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => {
+                quoted_part = true;
+                loop {
+                    match chars.next() {
+                        Some('`') if chars.peek() == Some(&'`') => {
+                            chars.next();
+                            current.push('`');
+                        }
+                        Some('`') => break,
+                        Some(other) => current.push(other),
+                        None => {
+                            return Err(ConnectError::Parse(format!(
+                                "unclosed backquote in column name {text}"
+                            )));
+                        }
+                    }
+                }
+            }
+            '.' => {
+                parts.push(std::mem::take(&mut current));
+                quoted_part = false;
+            }
+            other => current.push(other),
+        }
+    }
+    if !current.is_empty() || quoted_part || parts.is_empty() {
+        parts.push(current);
+    }
+    Ok(parts)
+}
+
+const BINARY_OPERATORS: &[(&str, &str)] = &[
+    ("+", "+"),
+    ("-", "-"),
+    ("*", "*"),
+    ("/", "/"),
+    ("%", "%"),
+    ("==", "="),
+    ("!=", "!="),
+    ("<", "<"),
+    ("<=", "<="),
+    (">", ">"),
+    (">=", ">="),
+    ("<=>", "<=>"),
+    ("and", "AND"),
+    ("or", "OR"),
+    ("&", "&"),
+    ("|", "|"),
+    ("^", "^"),
+    ("like", "LIKE"),
+    ("ilike", "ILIKE"),
+    ("rlike", "RLIKE"),
+];
+
+impl ExpressionWriter<'_> {
+    /// The SQL of `expression`.
+    pub fn write(&self, expression: &Expression) -> Result<Rendered, ConnectError> {
+        let kind = expression
+            .expr_type
+            .as_ref()
+            .ok_or_else(|| missing("Expression.expr_type"))?;
+        match kind {
+            ExprType::Literal(literal) => {
+                let (sql, name) = render_literal(literal)?;
+                Ok(Rendered::expr(sql, name))
+            }
+            ExprType::UnresolvedAttribute(attribute) => self.attribute(attribute),
+            ExprType::UnresolvedFunction(function) => self.function(function),
+            ExprType::ExpressionString(text) => {
+                let name = text.expression.trim().to_string();
+                Ok(Rendered::expr(format!("({})", text.expression), name))
+            }
+            ExprType::UnresolvedStar(star) => {
+                let sql = match &star.unparsed_target {
+                    Some(target) => {
+                        let target = target.trim_end_matches(".*");
+                        let parts = identifier_parts(target)?;
+                        let quoted: Vec<String> = parts.iter().map(|p| quote(p)).collect();
+                        format!("{}.*", quoted.join("."))
+                    }
+                    None => "*".to_string(),
+                };
+                Ok(Rendered::expr(sql.clone(), sql))
+            }
+            ExprType::Alias(alias) => {
+                let inner =
+                    self.write(alias.expr.as_deref().ok_or_else(|| missing("Alias.expr"))?)?;
+                let name = match alias.name.as_slice() {
+                    [one] => one.clone(),
+                    [] => return Err(missing("Alias.name")),
+                    _ => {
+                        return Err(ConnectError::Unsupported(
+                            "aliases of several names (for generators)".into(),
+                        ));
+                    }
+                };
+                Ok(Rendered {
+                    sql: inner.sql,
+                    name,
+                    is_column: false,
+                    is_alias: true,
+                })
+            }
+            ExprType::Cast(cast) => {
+                let inner =
+                    self.write(cast.expr.as_deref().ok_or_else(|| missing("Cast.expr"))?)?;
+                let type_name = match &cast.cast_to_type {
+                    Some(ex::cast::CastToType::Type(data_type)) => {
+                        crate::types::sql_type_name(data_type)?
+                    }
+                    Some(ex::cast::CastToType::TypeStr(text)) => text.clone(),
+                    None => return Err(missing("Cast.cast_to_type")),
+                };
+                let function = if cast.eval_mode == ex::cast::EvalMode::Try as i32 {
+                    "TRY_CAST"
+                } else {
+                    "CAST"
+                };
+                Ok(Rendered::expr(
+                    format!("{function}({} AS {type_name})", inner.sql),
+                    format!(
+                        "{function}({} AS {})",
+                        inner.name,
+                        type_name.to_ascii_uppercase()
+                    ),
+                ))
+            }
+            ExprType::SortOrder(order) => {
+                let (sql, name) = self.sort_order(order)?;
+                Ok(Rendered::expr(sql, name))
+            }
+            ExprType::Window(window) => self.window(window),
+            ExprType::UnresolvedExtractValue(extract) => {
+                let child = self.write(
+                    extract
+                        .child
+                        .as_deref()
+                        .ok_or_else(|| missing("UnresolvedExtractValue.child"))?,
+                )?;
+                let key = extract
+                    .extraction
+                    .as_deref()
+                    .ok_or_else(|| missing("UnresolvedExtractValue.extraction"))?;
+                // A string key of a struct is a field: `s.f`; other keys index: `a[0]`, `m['k']`.
+                if let Some(ExprType::Literal(ex::Literal {
+                    literal_type: Some(ex::literal::LiteralType::String(field)),
+                    ..
+                })) = &key.expr_type
+                    && self.is_struct(&child.sql)
+                {
+                    return Ok(Rendered::expr(
+                        format!("{}.{}", child.sql, quote(field)),
+                        field.clone(),
+                    ));
+                }
+                let key = self.write(key)?;
+                Ok(Rendered::expr(
+                    format!("{}[{}]", child.sql, key.sql),
+                    format!("{}[{}]", child.name, key.name),
+                ))
+            }
+            ExprType::LambdaFunction(lambda) => {
+                let parameters: Vec<String> = lambda
+                    .arguments
+                    .iter()
+                    .map(|variable| variable.name_parts.join("."))
+                    .collect();
+                let body = self.write(
+                    lambda
+                        .function
+                        .as_deref()
+                        .ok_or_else(|| missing("LambdaFunction.function"))?,
+                )?;
+                let head = if parameters.len() == 1 {
+                    parameters[0].clone()
+                } else {
+                    format!("({})", parameters.join(", "))
+                };
+                Ok(Rendered::expr(
+                    format!("{head} -> {}", body.sql),
+                    format!("lambdafunction({}, {})", body.name, parameters.join(", ")),
+                ))
+            }
+            ExprType::UnresolvedNamedLambdaVariable(variable) => {
+                let name = variable.name_parts.join(".");
+                Ok(Rendered::expr(name.clone(), name))
+            }
+            ExprType::CallFunction(call) => self.function(&ex::UnresolvedFunction {
+                function_name: call.function_name.clone(),
+                arguments: call.arguments.clone(),
+                is_distinct: false,
+                is_user_defined_function: false,
+                is_internal: None,
+            }),
+            ExprType::CommonInlineUserDefinedFunction(udf) => {
+                Err(ConnectError::Unsupported(format!(
+                    "Python user-defined function {}: Flint does not run Python UDFs yet",
+                    udf.function_name
+                )))
+            }
+            other => Err(ConnectError::Unsupported(format!(
+                "the Connect expression {}",
+                expression_kind_name(other)
+            ))),
+        }
+    }
+
+    /// Whether `sql` (a written expression) is a struct column of the input.
+    fn is_struct(&self, sql: &str) -> bool {
+        let Ok(parts) = identifier_parts(sql) else {
+            return false;
+        };
+        let name = parts.last().map(String::as_str).unwrap_or_default();
+        let mut named = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|field| field.name() == name)
+            .peekable();
+        // A nested field is not an input column; only a struct has string-named fields.
+        named.peek().is_none()
+            || named.any(|field| {
+                matches!(
+                    field.data_type(),
+                    datafusion::arrow::datatypes::DataType::Struct(_)
+                )
+            })
+    }
+
+    fn attribute(&self, attribute: &ex::UnresolvedAttribute) -> Result<Rendered, ConnectError> {
+        let parts = identifier_parts(&attribute.unparsed_identifier)?;
+        let name = parts.last().cloned().unwrap_or_default();
+        if parts.len() == 1 && parts[0] == "*" {
+            return Ok(Rendered::expr("*".into(), "*".into()));
+        }
+        // `df.col` of one side of a join: qualify it with that side's name.
+        if let Some(qualifier) = attribute
+            .plan_id
+            .and_then(|id| self.plan_qualifiers.get(&id))
+            && parts.len() == 1
+            && self.schema.iter().any(|(q, field)| {
+                q.is_some_and(|q| q.table() == qualifier) && field.name() == &parts[0]
+            })
+        {
+            return Ok(Rendered {
+                sql: format!("{}.{}", quote(qualifier), quote(&parts[0])),
+                name,
+                is_column: true,
+                is_alias: false,
+            });
+        }
+        let quoted: Vec<String> = parts.iter().map(|p| quote(p)).collect();
+        Ok(Rendered {
+            sql: quoted.join("."),
+            name,
+            is_column: true,
+            is_alias: false,
+        })
+    }
+
+    fn arguments(&self, arguments: &[Expression]) -> Result<Vec<Rendered>, ConnectError> {
+        arguments
+            .iter()
+            .map(|argument| self.write(argument))
+            .collect()
+    }
+
+    fn function(&self, function: &ex::UnresolvedFunction) -> Result<Rendered, ConnectError> {
+        let name = function.function_name.as_str();
+        let args = self.arguments(&function.arguments)?;
+        let lower = name.to_ascii_lowercase();
+        let arity = |n: usize| -> Result<(), ConnectError> {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(ConnectError::Analysis(format!(
+                    "[WRONG_NUM_ARGS.WITHOUT_SUGGESTION] The `{name}` requires {n} parameters but the actual number is {}. SQLSTATE: 42605",
+                    args.len()
+                )))
+            }
+        };
+        if let Some((_, operator)) = BINARY_OPERATORS.iter().find(|(op, _)| *op == lower) {
+            arity(2)?;
+            return Ok(Rendered::expr(
+                format!("({} {operator} {})", args[0].sql, args[1].sql),
+                format!("({} {operator} {})", args[0].name, args[1].name),
+            ));
+        }
+        let unary = |sql: String, name: String| Ok(Rendered::expr(sql, name));
+        match lower.as_str() {
+            "not" => {
+                arity(1)?;
+                unary(
+                    format!("(NOT {})", args[0].sql),
+                    format!("(NOT {})", args[0].name),
+                )
+            }
+            "negative" => {
+                arity(1)?;
+                unary(
+                    format!("(- {})", args[0].sql),
+                    format!("(- {})", args[0].name),
+                )
+            }
+            "~" => {
+                arity(1)?;
+                unary(format!("(~ {})", args[0].sql), format!("~{}", args[0].name))
+            }
+            "isnull" if args.len() == 1 => unary(
+                format!("({} IS NULL)", args[0].sql),
+                format!("({} IS NULL)", args[0].name),
+            ),
+            "isnotnull" if args.len() == 1 => unary(
+                format!("({} IS NOT NULL)", args[0].sql),
+                format!("({} IS NOT NULL)", args[0].name),
+            ),
+            "in" => {
+                if args.is_empty() {
+                    return Err(missing("in: the value"));
+                }
+                if args.len() == 1 {
+                    return unary("false".into(), format!("({} IN ())", args[0].name));
+                }
+                let list: Vec<&str> = args[1..].iter().map(|a| a.sql.as_str()).collect();
+                let names: Vec<&str> = args[1..].iter().map(|a| a.name.as_str()).collect();
+                unary(
+                    format!("({} IN ({}))", args[0].sql, list.join(", ")),
+                    format!("({} IN ({}))", args[0].name, names.join(", ")),
+                )
+            }
+            "when" => {
+                let mut sql = String::from("CASE");
+                let mut spark_name = String::from("CASE");
+                let mut pairs = args.chunks_exact(2);
+                for pair in pairs.by_ref() {
+                    sql.push_str(&format!(" WHEN {} THEN {}", pair[0].sql, pair[1].sql));
+                    spark_name.push_str(&format!(" WHEN {} THEN {}", pair[0].name, pair[1].name));
+                }
+                if let [otherwise] = pairs.remainder() {
+                    sql.push_str(&format!(" ELSE {}", otherwise.sql));
+                    spark_name.push_str(&format!(" ELSE {}", otherwise.name));
+                }
+                unary(format!("({sql} END)"), format!("{spark_name} END"))
+            }
+            "startswith" | "endswith" | "contains" => {
+                arity(2)?;
+                let sql_name = match lower.as_str() {
+                    "startswith" => "startswith",
+                    "endswith" => "endswith",
+                    _ => "contains",
+                };
+                unary(
+                    format!("{sql_name}({}, {})", args[0].sql, args[1].sql),
+                    format!("{sql_name}({}, {})", args[0].name, args[1].name),
+                )
+            }
+            "isnan" => {
+                arity(1)?;
+                unary(
+                    format!("isnan({})", args[0].sql),
+                    format!("isnan({})", args[0].name),
+                )
+            }
+            _ => {
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.is_empty() {
+                    return Err(ConnectError::Analysis(format!(
+                        "[UNRESOLVED_ROUTINE] Cannot resolve routine `{name}` on search path [`system`.`builtin`, `system`.`session`, `spark_catalog`.`default`]. SQLSTATE: 42883"
+                    )));
+                }
+                let distinct = if function.is_distinct {
+                    "DISTINCT "
+                } else {
+                    ""
+                };
+                let sql_args: Vec<&str> = args.iter().map(|a| a.sql.as_str()).collect();
+                let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+                Ok(Rendered::expr(
+                    format!("{name}({distinct}{})", sql_args.join(", ")),
+                    format!("{lower}({distinct}{})", names.join(", ")),
+                ))
+            }
+        }
+    }
+
+    /// A sort key as SQL (`x DESC NULLS LAST`) and as Spark names it.
+    pub fn sort_order(&self, order: &ex::SortOrder) -> Result<(String, String), ConnectError> {
+        let child = self.write(
+            order
+                .child
+                .as_deref()
+                .ok_or_else(|| missing("SortOrder.child"))?,
+        )?;
+        let (descending, nulls_first) = sort_flags(order);
+        let direction = if descending { "DESC" } else { "ASC" };
+        let nulls = if nulls_first {
+            "NULLS FIRST"
+        } else {
+            "NULLS LAST"
+        };
+        Ok((
+            format!("{} {direction} {nulls}", child.sql),
+            format!("{} {direction} {nulls}", child.name),
+        ))
+    }
+
+    fn window(&self, window: &ex::Window) -> Result<Rendered, ConnectError> {
+        let function = self.write(
+            window
+                .window_function
+                .as_deref()
+                .ok_or_else(|| missing("Window.window_function"))?,
+        )?;
+        let mut spec_sql = Vec::new();
+        let mut spec_name = Vec::new();
+        if !window.partition_spec.is_empty() {
+            let parts = self.arguments(&window.partition_spec)?;
+            spec_sql.push(format!(
+                "PARTITION BY {}",
+                parts
+                    .iter()
+                    .map(|p| p.sql.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            spec_name.push(format!(
+                "PARTITION BY {}",
+                parts
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !window.order_spec.is_empty() {
+            let orders = window
+                .order_spec
+                .iter()
+                .map(|order| self.sort_order(order))
+                .collect::<Result<Vec<_>, _>>()?;
+            spec_sql.push(format!(
+                "ORDER BY {}",
+                orders
+                    .iter()
+                    .map(|o| o.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            spec_name.push(format!(
+                "ORDER BY {}",
+                orders
+                    .iter()
+                    .map(|o| o.1.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(frame) = &window.frame_spec {
+            let unit = match FrameType::try_from(frame.frame_type) {
+                Ok(FrameType::Range) => "RANGE",
+                _ => "ROWS",
+            };
+            let lower = self.boundary(frame.lower.as_deref(), true)?;
+            let upper = self.boundary(frame.upper.as_deref(), false)?;
+            let text = format!("{unit} BETWEEN {lower} AND {upper}");
+            spec_sql.push(text.clone());
+            spec_name.push(text);
+        }
+        Ok(Rendered::expr(
+            format!("{} OVER ({})", function.sql, spec_sql.join(" ")),
+            format!("{} OVER ({})", function.name, spec_name.join(" ")),
+        ))
+    }
+
+    fn boundary(
+        &self,
+        boundary: Option<&FrameBoundary>,
+        lower: bool,
+    ) -> Result<String, ConnectError> {
+        let edge = if lower { "PRECEDING" } else { "FOLLOWING" };
+        Ok(match boundary.and_then(|b| b.boundary.as_ref()) {
+            None | Some(Boundary::Unbounded(_)) => format!("UNBOUNDED {edge}"),
+            Some(Boundary::CurrentRow(_)) => "CURRENT ROW".into(),
+            Some(Boundary::Value(value)) => {
+                let offset = self.write(value)?.sql;
+                let offset = offset
+                    .trim_matches(['(', ')'])
+                    .trim_end_matches('L')
+                    .to_string();
+                match offset.strip_prefix('-') {
+                    Some(magnitude) => format!("{} PRECEDING", magnitude.trim()),
+                    None if offset == "0" => "CURRENT ROW".into(),
+                    None => format!("{offset} FOLLOWING"),
+                }
+            }
+        })
+    }
+}
+
+/// Whether a sort order is descending, and whether its nulls come first (Spark's defaults:
+/// ascending puts nulls first, descending last).
+pub fn sort_flags(order: &ex::SortOrder) -> (bool, bool) {
+    use ex::sort_order::{NullOrdering, SortDirection};
+    let descending = order.direction == SortDirection::Descending as i32;
+    let nulls_first = match NullOrdering::try_from(order.null_ordering) {
+        Ok(NullOrdering::SortNullsFirst) => true,
+        Ok(NullOrdering::SortNullsLast) => false,
+        _ => !descending,
+    };
+    (descending, nulls_first)
+}
+
+fn expression_kind_name(kind: &ExprType) -> &'static str {
+    match kind {
+        ExprType::UnresolvedRegex(_) => "unresolved_regex (colRegex)",
+        ExprType::UpdateFields(_) => "update_fields (withField/dropFields)",
+        ExprType::NamedArgumentExpression(_) => "named_argument_expression",
+        ExprType::MergeAction(_) => "merge_action",
+        ExprType::TypedAggregateExpression(_) => "typed_aggregate_expression",
+        ExprType::SubqueryExpression(_) => "subquery_expression",
+        ExprType::DirectShufflePartitionId(_) => "direct_shuffle_partition_id",
+        ExprType::Extension(_) => "extension",
+        _ => "expression",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_column_names_as_spark_does() {
+        let check = |text: &str, expected: &[&str]| {
+            assert_eq!(identifier_parts(text).expect("parts"), expected, "{text}");
+        };
+        check("a", &["a"]);
+        check("a.b", &["a", "b"]);
+        check("`a.b`.c", &["a.b", "c"]);
+        check("`x``y`", &["x`y"]);
+        assert!(identifier_parts("`open").is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! Spark Connect in a Flint driver (Spark's `SparkConnectService` and `SparkConnectPlanner`):
+//! a gRPC endpoint that unmodified PySpark clients (`pyspark-client`) reach with
+//! `SparkSession.builder.remote("sc://HOST:PORT")`. Each client session is a Flint session of
+//! the driver's one application (its own temporary views and SQL conf); its plans become
+//! Flint DataFrames, so every PySpark action is a Flint job with stages, tasks, shuffle files,
+//! the UI and the event log.
+//!
+//! **Invariant:** Connect messages stop here; expressions are planned by Flint's SQL front end
+//! (one Spark function registry), never by a second table of function names.
+
+mod catalog;
+mod command;
+mod config;
+mod error;
+mod execute;
+mod expression;
+mod launcher;
+mod literal;
+mod relation;
+mod server;
+mod service;
+mod session;
+mod types;
+
+pub use error::ConnectError;
+pub use launcher::{LaunchError, PythonProgram, python_interpreter};
+pub use server::{ConnectServer, ConnectServerError, DEFAULT_PORT};
+pub use service::SPARK_VERSION;
+
+/// The server side of `spark.connect.SparkConnectService`, generated in the build over the
+/// message types of `apache-spark-connect-proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod generated {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/spark.connect.SparkConnectService.rs"
+    ));
+}

@@ -1,0 +1,1188 @@
+//! Connect relations as Flint DataFrames (DataFusion logical plans), so every PySpark action
+//! runs as a Flint job. Expressions go through [`crate::expression`] and Flint's SQL front end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::dataframe::DataFrame as DfFrame;
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::utils::find_aggregate_exprs;
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlanBuilder, Partitioning, SortExpr};
+use datafusion::prelude::col;
+use futures::future::BoxFuture;
+use spark_connect::relation::RelType;
+use spark_connect::{Expression, Relation};
+
+use crate::error::{ConnectError, missing};
+use crate::expression::{ExpressionWriter, Rendered, quote, sort_flags};
+use crate::literal::string_literal;
+
+/// Turns one request's relations into DataFrames of a session.
+pub struct Planner<'a> {
+    session: &'a flint::SparkSession,
+    /// The qualifier under which each plan id's columns can be named (joins, aliases).
+    qualifiers: HashMap<i64, String>,
+    /// Plan ids in the order their relations were planned.
+    seen: Vec<i64>,
+    next_alias: usize,
+}
+
+/// An expression planned against an input, with Spark's column name.
+pub struct Planned {
+    /// The DataFusion expression, unnamed.
+    pub expr: Expr,
+    /// How the client wrote it.
+    pub rendered: Rendered,
+}
+
+impl Planned {
+    /// The expression as a projection item: named as Spark names it.
+    pub fn named(self) -> Expr {
+        if self.rendered.is_column && !self.rendered.is_alias {
+            self.expr
+        } else {
+            self.expr.alias(self.rendered.name)
+        }
+    }
+}
+
+fn input<'r>(
+    relation: &'r Option<Box<Relation>>,
+    what: &str,
+) -> Result<&'r Relation, ConnectError> {
+    relation.as_deref().ok_or_else(|| missing(what))
+}
+
+impl<'a> Planner<'a> {
+    /// A planner for one request of `session`.
+    pub fn new(session: &'a flint::SparkSession) -> Self {
+        Planner {
+            session,
+            qualifiers: HashMap::new(),
+            seen: Vec::new(),
+            next_alias: 0,
+        }
+    }
+
+    /// The session the plans belong to.
+    pub fn session(&self) -> flint::SparkSession {
+        self.session.clone()
+    }
+
+    fn ctx(&self) -> &datafusion::prelude::SessionContext {
+        self.session.session_context()
+    }
+
+    /// A Flint DataFrame of `relation`, named `origin` in job descriptions.
+    pub async fn dataframe(
+        &mut self,
+        relation: &Relation,
+        origin: &str,
+    ) -> Result<flint::DataFrame, ConnectError> {
+        let df = self.relation(relation).await?;
+        Ok(flint::DataFrame::from_datafusion(self.session, df, origin))
+    }
+
+    /// Plans one SQL expression text against `schema`.
+    pub fn sql_expr(&self, schema: &DFSchema, sql: &str) -> Result<Expr, ConnectError> {
+        let parsed = flint_sql::parser::parse_expression(sql)
+            .map_err(|e| ConnectError::Parse(e.to_string()))?;
+        let state = self.ctx().state();
+        Ok(state.create_logical_expr_from_sql_expr(parsed, schema)?)
+    }
+
+    /// Plans a Connect expression against `df`'s columns.
+    pub fn expression(
+        &self,
+        df: &DfFrame,
+        expression: &Expression,
+    ) -> Result<Planned, ConnectError> {
+        let writer = ExpressionWriter {
+            schema: df.schema(),
+            plan_qualifiers: &self.qualifiers,
+        };
+        let rendered = writer.write(expression)?;
+        let expr = self.sql_expr(df.schema(), &rendered.sql)?;
+        Ok(Planned { expr, rendered })
+    }
+
+    /// Plans projection items, expanding `*` and `t.*` into columns.
+    fn projection(
+        &self,
+        df: &DfFrame,
+        expressions: &[Expression],
+    ) -> Result<Vec<Expr>, ConnectError> {
+        let mut exprs = Vec::new();
+        for expression in expressions {
+            if let Some(spark_connect::expression::ExprType::UnresolvedStar(star)) =
+                &expression.expr_type
+            {
+                let target = star
+                    .unparsed_target
+                    .as_deref()
+                    .map(|t| t.trim_end_matches(".*").trim_matches('`'));
+                let before = exprs.len();
+                for (qualifier, field) in df.schema().iter() {
+                    if target.is_none_or(|t| qualifier.is_some_and(|q| q.table() == t)) {
+                        exprs.push(col(Column::from((qualifier, field))));
+                    }
+                }
+                if let Some(target) = target
+                    && exprs.len() == before
+                {
+                    // `s.*` of a struct column: its fields.
+                    let fields = match df
+                        .schema()
+                        .field_with_unqualified_name(target)
+                        .map(|f| f.data_type().clone())
+                    {
+                        Ok(DataType::Struct(fields)) => fields,
+                        _ => {
+                            return Err(ConnectError::Analysis(format!(
+                                "[CANNOT_RESOLVE_STAR_EXPAND] Cannot resolve {target}.* given input columns {}. SQLSTATE: 42704",
+                                df.schema().field_names().join(", ")
+                            )));
+                        }
+                    };
+                    for field in fields.iter() {
+                        let sql = format!("{}.{}", quote(target), quote(field.name()));
+                        exprs.push(self.sql_expr(df.schema(), &sql)?.alias(field.name()));
+                    }
+                }
+                continue;
+            }
+            exprs.push(self.expression(df, expression)?.named());
+        }
+        Ok(exprs)
+    }
+
+    fn sort_exprs(
+        &self,
+        df: &DfFrame,
+        orders: &[spark_connect::expression::SortOrder],
+    ) -> Result<Vec<SortExpr>, ConnectError> {
+        orders
+            .iter()
+            .map(|order| {
+                let child = order
+                    .child
+                    .as_deref()
+                    .ok_or_else(|| missing("SortOrder.child"))?;
+                let planned = self.expression(df, child)?;
+                let (descending, nulls_first) = sort_flags(order);
+                Ok(planned.expr.sort(!descending, nulls_first))
+            })
+            .collect()
+    }
+
+    /// Plans a relation and everything under it.
+    pub fn relation<'b>(
+        &'b mut self,
+        relation: &'b Relation,
+    ) -> BoxFuture<'b, Result<DfFrame, ConnectError>> {
+        Box::pin(async move {
+            if let Some(id) = relation.common.as_ref().and_then(|c| c.plan_id) {
+                self.seen.push(id);
+            }
+            let kind = relation
+                .rel_type
+                .as_ref()
+                .ok_or_else(|| missing("Relation.rel_type"))?;
+            self.plan(relation, kind).await
+        })
+    }
+
+    async fn plan(&mut self, relation: &Relation, kind: &RelType) -> Result<DfFrame, ConnectError> {
+        Ok(match kind {
+            RelType::Sql(sql) => self.sql(sql).await?,
+            RelType::Range(range) => {
+                let start = range.start.unwrap_or(0);
+                let df = self
+                    .session
+                    .range_with_step(start, range.end, range.step)
+                    .await?;
+                df.datafusion().clone()
+            }
+            RelType::LocalRelation(local) => self.local_relation(local)?,
+            RelType::Read(read) => self.read(read).await?,
+            RelType::Project(project) => {
+                let df = match project.input.as_deref() {
+                    Some(input) => self.relation(input).await?,
+                    None => {
+                        DfFrame::new(self.ctx().state(), LogicalPlanBuilder::empty(true).build()?)
+                    }
+                };
+                let exprs = self.projection(&df, &project.expressions)?;
+                if !find_aggregate_exprs(exprs.iter()).is_empty() {
+                    df.aggregate(vec![], exprs)?
+                } else {
+                    df.select(exprs)?
+                }
+            }
+            RelType::Filter(filter) => {
+                let df = self.relation(input(&filter.input, "Filter.input")?).await?;
+                let condition = filter
+                    .condition
+                    .as_ref()
+                    .ok_or_else(|| missing("Filter.condition"))?;
+                let condition = self.expression(&df, condition)?.expr;
+                df.filter(condition)?
+            }
+            RelType::Aggregate(aggregate) => self.aggregate(aggregate).await?,
+            RelType::Join(join) => self.join(join).await?,
+            RelType::Sort(sort) => {
+                let df = self.relation(input(&sort.input, "Sort.input")?).await?;
+                let keys = self.sort_exprs(&df, &sort.order)?;
+                df.sort(keys)?
+            }
+            RelType::Limit(limit) => {
+                let df = self.relation(input(&limit.input, "Limit.input")?).await?;
+                df.limit(0, Some(usize::try_from(limit.limit).unwrap_or(0)))?
+            }
+            RelType::Offset(offset) => {
+                let df = self.relation(input(&offset.input, "Offset.input")?).await?;
+                df.limit(usize::try_from(offset.offset).unwrap_or(0), None)?
+            }
+            RelType::Tail(tail) => {
+                let df = self.relation(input(&tail.input, "Tail.input")?).await?;
+                let total = flint::DataFrame::from_datafusion(self.session, df.clone(), "tail")
+                    .count()
+                    .await?;
+                let keep = i64::from(tail.limit.max(0));
+                df.limit(usize::try_from((total - keep).max(0)).unwrap_or(0), None)?
+            }
+            RelType::Deduplicate(dedup) => {
+                let df = self
+                    .relation(input(&dedup.input, "Deduplicate.input")?)
+                    .await?;
+                if dedup.all_columns_as_keys.unwrap_or(false) || dedup.column_names.is_empty() {
+                    df.distinct()?
+                } else {
+                    let keys = dedup
+                        .column_names
+                        .iter()
+                        .map(|name| self.sql_expr(df.schema(), &quote(name)))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let all: Vec<Expr> = df.schema().columns().into_iter().map(col).collect();
+                    df.distinct_on(keys, all, None)?
+                }
+            }
+            RelType::SetOp(set_op) => self.set_op(set_op).await?,
+            RelType::ToDf(to_df) => {
+                let df = self.relation(input(&to_df.input, "ToDf.input")?).await?;
+                let columns = df.schema().columns();
+                if columns.len() != to_df.column_names.len() {
+                    return Err(ConnectError::Analysis(format!(
+                        "[LENGTH_SHOULD_BE_THE_SAME] toDF needs {} column names, got {}",
+                        columns.len(),
+                        to_df.column_names.len()
+                    )));
+                }
+                let exprs: Vec<Expr> = columns
+                    .into_iter()
+                    .zip(&to_df.column_names)
+                    .map(|(c, name)| col(c).alias(name))
+                    .collect();
+                df.select(exprs)?
+            }
+            RelType::WithColumns(with) => {
+                let mut df = self
+                    .relation(input(&with.input, "WithColumns.input")?)
+                    .await?;
+                for alias in &with.aliases {
+                    let expr = alias.expr.as_deref().ok_or_else(|| missing("Alias.expr"))?;
+                    let name = alias.name.first().ok_or_else(|| missing("Alias.name"))?;
+                    let planned = self.expression(&df, expr)?;
+                    df = df.with_column(name, planned.expr)?;
+                }
+                df
+            }
+            RelType::WithColumnsRenamed(renamed) => {
+                let mut df = self
+                    .relation(input(&renamed.input, "WithColumnsRenamed.input")?)
+                    .await?;
+                let mut pairs: Vec<(String, String)> = renamed
+                    .renames
+                    .iter()
+                    .map(|r| (r.col_name.clone(), r.new_col_name.clone()))
+                    .collect();
+                let mut map: Vec<_> = renamed
+                    .rename_columns_map
+                    .iter()
+                    .map(|(a, b)| (a.clone(), b.clone()))
+                    .collect();
+                map.sort();
+                pairs.extend(map);
+                for (old, new) in pairs {
+                    df = df.with_column_renamed(&old, &new)?;
+                }
+                df
+            }
+            RelType::Drop(drop) => {
+                let df = self.relation(input(&drop.input, "Drop.input")?).await?;
+                let mut names: Vec<String> = drop.column_names.clone();
+                for column in &drop.columns {
+                    match &column.expr_type {
+                        Some(spark_connect::expression::ExprType::UnresolvedAttribute(
+                            attribute,
+                        )) => {
+                            let parts = crate::expression::identifier_parts(
+                                &attribute.unparsed_identifier,
+                            )?;
+                            names.push(parts.last().cloned().unwrap_or_default());
+                        }
+                        _ => {
+                            return Err(ConnectError::Unsupported(
+                                "drop of an expression that is not a column".into(),
+                            ));
+                        }
+                    }
+                }
+                let keep: Vec<Expr> = df
+                    .schema()
+                    .iter()
+                    .filter(|(_, field)| !names.iter().any(|n| n == field.name()))
+                    .map(|(q, field)| col(Column::from((q, field))))
+                    .collect();
+                df.select(keep)?
+            }
+            RelType::SubqueryAlias(alias) => {
+                let start = self.seen.len();
+                let df = self
+                    .relation(input(&alias.input, "SubqueryAlias.input")?)
+                    .await?;
+                for id in &self.seen[start..] {
+                    self.qualifiers.insert(*id, alias.alias.clone());
+                }
+                if let Some(id) = relation.common.as_ref().and_then(|c| c.plan_id) {
+                    self.qualifiers.insert(id, alias.alias.clone());
+                }
+                df.alias(&alias.alias)?
+            }
+            RelType::ShowString(show) => {
+                let df = self
+                    .relation(input(&show.input, "ShowString.input")?)
+                    .await?;
+                let rows = usize::try_from(show.num_rows).unwrap_or(0);
+                let frame = flint::DataFrame::from_datafusion(
+                    self.session,
+                    df.clone().limit(0, Some(rows + 1))?,
+                    "showString",
+                );
+                let batches = frame.collect_as("showString").await?;
+                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                let text = flint::format_show_with(
+                    &schema,
+                    &batches,
+                    rows,
+                    usize::try_from(show.truncate).unwrap_or(0),
+                    show.vertical,
+                );
+                self.single_string("show_string", text)?
+            }
+            RelType::Repartition(repartition) => {
+                let df = self
+                    .relation(input(&repartition.input, "Repartition.input")?)
+                    .await?;
+                let n = usize::try_from(repartition.num_partitions)
+                    .unwrap_or(1)
+                    .max(1);
+                df.repartition(Partitioning::RoundRobinBatch(n))?
+            }
+            RelType::RepartitionByExpression(repartition) => {
+                let df = self
+                    .relation(input(&repartition.input, "RepartitionByExpression.input")?)
+                    .await?;
+                let keys = repartition
+                    .partition_exprs
+                    .iter()
+                    .map(|e| Ok(self.expression(&df, e)?.expr))
+                    .collect::<Result<Vec<_>, ConnectError>>()?;
+                let n = repartition
+                    .num_partitions
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or_else(|| self.session.shuffle_partitions())
+                    .max(1);
+                df.repartition(Partitioning::Hash(keys, n))?
+            }
+            RelType::Sample(sample) => {
+                let df = self.relation(input(&sample.input, "Sample.input")?).await?;
+                let fraction = (sample.upper_bound - sample.lower_bound).clamp(0.0, 1.0);
+                let condition = self.sql_expr(df.schema(), &format!("rand() < {fraction:?}D"))?;
+                df.filter(condition)?
+            }
+            RelType::Hint(hint) => self.relation(input(&hint.input, "Hint.input")?).await?,
+            RelType::FillNa(fill) => self.fill_na(fill).await?,
+            RelType::DropNa(drop) => self.drop_na(drop).await?,
+            RelType::Replace(replace) => self.replace(replace).await?,
+            RelType::Describe(describe) => {
+                let df = self
+                    .relation(input(&describe.input, "StatDescribe.input")?)
+                    .await?;
+                let stats = ["count", "mean", "stddev", "min", "max"].map(String::from);
+                self.summary(df, &describe.cols, &stats).await?
+            }
+            RelType::Summary(summary) => {
+                let df = self
+                    .relation(input(&summary.input, "StatSummary.input")?)
+                    .await?;
+                let stats = if summary.statistics.is_empty() {
+                    ["count", "mean", "stddev", "min", "25%", "50%", "75%", "max"]
+                        .map(String::from)
+                        .to_vec()
+                } else {
+                    summary.statistics.clone()
+                };
+                self.summary(df, &[], &stats).await?
+            }
+            RelType::Catalog(catalog) => crate::catalog::plan(self, catalog).await?,
+            other => {
+                return Err(ConnectError::Unsupported(format!(
+                    "the Connect relation {}",
+                    relation_name(other)
+                )));
+            }
+        })
+    }
+
+    /// A one-row, one-column DataFrame holding `text` (the answer of `show_string`, catalogs).
+    pub fn single_string(&self, name: &str, text: String) -> Result<DfFrame, ConnectError> {
+        let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(vec![text]))],
+        )
+        .map_err(datafusion::error::DataFusionError::from)?;
+        self.batches(schema, vec![batch])
+    }
+
+    /// A DataFrame over batches held in memory.
+    pub fn batches(
+        &self,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<DfFrame, ConnectError> {
+        let table = MemTable::try_new(schema, vec![batches])?;
+        Ok(self.ctx().read_table(Arc::new(table))?)
+    }
+
+    async fn sql(&mut self, sql: &spark_connect::Sql) -> Result<DfFrame, ConnectError> {
+        let text = crate::command::bind_parameters(self, sql)?;
+        Ok(self.session.sql(&text).await?.datafusion().clone())
+    }
+
+    fn local_relation(
+        &self,
+        local: &spark_connect::LocalRelation,
+    ) -> Result<DfFrame, ConnectError> {
+        let (schema, batches) = match &local.data {
+            Some(data) => {
+                let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(
+                    std::io::Cursor::new(data.clone()),
+                    None,
+                )
+                .map_err(|e| ConnectError::InvalidPlan(format!("local relation: {e}")))?;
+                let schema = reader.schema();
+                let batches = reader
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ConnectError::InvalidPlan(format!("local relation: {e}")))?;
+                (schema, batches)
+            }
+            None => {
+                let schema = match &local.schema {
+                    Some(text) => schema_from_text(text)?,
+                    None => return Err(missing("LocalRelation.data or schema")),
+                };
+                (schema, Vec::new())
+            }
+        };
+        let (schema, batches) = zone_less_timestamps(schema, batches)?;
+        self.batches(schema, batches)
+    }
+
+    async fn read(&mut self, read: &spark_connect::Read) -> Result<DfFrame, ConnectError> {
+        use spark_connect::read::ReadType;
+        match read
+            .read_type
+            .as_ref()
+            .ok_or_else(|| missing("Read.read_type"))?
+        {
+            ReadType::NamedTable(table) => {
+                let parts = crate::expression::identifier_parts(&table.unparsed_identifier)?;
+                let name = parts.iter().map(|p| quote(p)).collect::<Vec<_>>().join(".");
+                Ok(self
+                    .session
+                    .sql(&format!("SELECT * FROM {name}"))
+                    .await?
+                    .datafusion()
+                    .clone())
+            }
+            ReadType::DataSource(source) => {
+                let format = source.format.clone().unwrap_or_else(|| "parquet".into());
+                let mut reader = self.session.read();
+                for (key, value) in &source.options {
+                    reader = reader.option(key, value);
+                }
+                if let Some(schema) = &source.schema
+                    && !schema.is_empty()
+                {
+                    reader = reader.schema(schema_from_text(schema)?);
+                }
+                let path = match (source.paths.as_slice(), source.options.get("path")) {
+                    ([one], _) => one.clone(),
+                    ([], Some(path)) => path.clone(),
+                    ([], None) => {
+                        return Err(ConnectError::IllegalArgument(
+                            "a path is needed to read files: load(path)".into(),
+                        ));
+                    }
+                    (_, _) => {
+                        return Err(ConnectError::Unsupported(
+                            "reading several paths at once".into(),
+                        ));
+                    }
+                };
+                let path = path.strip_prefix("file://").unwrap_or(&path).to_string();
+                Ok(reader
+                    .format_load(&format, &path)
+                    .await?
+                    .datafusion()
+                    .clone())
+            }
+        }
+    }
+
+    async fn aggregate(
+        &mut self,
+        aggregate: &spark_connect::Aggregate,
+    ) -> Result<DfFrame, ConnectError> {
+        use spark_connect::aggregate::GroupType;
+        let df = self
+            .relation(input(&aggregate.input, "Aggregate.input")?)
+            .await?;
+        let groups = aggregate
+            .grouping_expressions
+            .iter()
+            .map(|e| Ok(self.expression(&df, e)?.named()))
+            .collect::<Result<Vec<_>, ConnectError>>()?;
+        let group_type = GroupType::try_from(aggregate.group_type).unwrap_or(GroupType::Groupby);
+        if group_type == GroupType::Pivot {
+            return self.pivot(df, aggregate, groups).await;
+        }
+        let aggregates = aggregate
+            .aggregate_expressions
+            .iter()
+            .map(|e| Ok(self.expression(&df, e)?.named()))
+            .collect::<Result<Vec<_>, ConnectError>>()?;
+        let groups = match group_type {
+            GroupType::Rollup => vec![datafusion::logical_expr::expr_fn::rollup(strip_aliases(
+                groups,
+            ))],
+            GroupType::Cube => vec![datafusion::logical_expr::expr_fn::cube(strip_aliases(
+                groups,
+            ))],
+            GroupType::GroupingSets => {
+                let sets = aggregate
+                    .grouping_sets
+                    .iter()
+                    .map(|set| {
+                        set.grouping_set
+                            .iter()
+                            .map(|e| Ok(self.expression(&df, e)?.expr))
+                            .collect::<Result<Vec<_>, ConnectError>>()
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                vec![datafusion::logical_expr::expr_fn::grouping_set(sets)]
+            }
+            _ => groups,
+        };
+        Ok(df.aggregate(groups, aggregates)?)
+    }
+
+    /// `groupBy(...).pivot(col, values).agg(...)`: one aggregate per value, over the rows
+    /// where the pivot column equals it, named `value` (one aggregate) or `value_agg`.
+    async fn pivot(
+        &mut self,
+        df: DfFrame,
+        aggregate: &spark_connect::Aggregate,
+        groups: Vec<Expr>,
+    ) -> Result<DfFrame, ConnectError> {
+        let pivot = aggregate
+            .pivot
+            .as_ref()
+            .ok_or_else(|| missing("Aggregate.pivot"))?;
+        let column = pivot.col.as_ref().ok_or_else(|| missing("Pivot.col"))?;
+        let writer = ExpressionWriter {
+            schema: df.schema(),
+            plan_qualifiers: &self.qualifiers,
+        };
+        let pivot_sql = writer.write(column)?.sql;
+        let values: Vec<(String, String)> = if pivot.values.is_empty() {
+            let key = self.sql_expr(df.schema(), &pivot_sql)?;
+            let distinct = df
+                .clone()
+                .select(vec![key.clone().alias("v")])?
+                .distinct()?
+                .sort(vec![col("v").sort(true, true)])?;
+            let batches = flint::DataFrame::from_datafusion(self.session, distinct, "pivot")
+                .collect_as("pivot")
+                .await?;
+            let mut values = Vec::new();
+            for batch in &batches {
+                for row in 0..batch.num_rows() {
+                    values.push(scalar_sql(&ScalarValue::try_from_array(
+                        batch.column(0),
+                        row,
+                    )?));
+                }
+            }
+            values
+        } else {
+            pivot
+                .values
+                .iter()
+                .map(crate::literal::render_literal)
+                .collect::<Result<_, _>>()?
+        };
+        let aggregates: Vec<Rendered> = aggregate
+            .aggregate_expressions
+            .iter()
+            .map(|e| writer.write(e))
+            .collect::<Result<_, _>>()?;
+        let mut exprs = Vec::new();
+        for (value_sql, value_name) in &values {
+            for rendered in &aggregates {
+                let name = if aggregates.len() == 1 {
+                    value_name.clone()
+                } else {
+                    format!("{value_name}_{}", rendered.name)
+                };
+                let sql = format!(
+                    "{} FILTER (WHERE {pivot_sql} <=> {value_sql})",
+                    rendered.sql
+                );
+                exprs.push(self.sql_expr(df.schema(), &sql)?.alias(name));
+            }
+        }
+        Ok(df.aggregate(groups, exprs)?)
+    }
+
+    async fn join(&mut self, join: &spark_connect::Join) -> Result<DfFrame, ConnectError> {
+        use datafusion::common::JoinType;
+        use spark_connect::join::JoinType as Kind;
+        let start = self.seen.len();
+        let left = self.relation(input(&join.left, "Join.left")?).await?;
+        let middle = self.seen.len();
+        let right = self.relation(input(&join.right, "Join.right")?).await?;
+        let left_ids = self.seen[start..middle].to_vec();
+        let right_ids = self.seen[middle..].to_vec();
+        // Sides whose column qualifiers clash (a self-join, two reads) get their own names,
+        // under which `df.col` references of each side resolve.
+        let (left, right) = if qualifiers_clash(left.schema(), right.schema()) {
+            let left_name = self.fresh_alias();
+            let right_name = self.fresh_alias();
+            for id in &left_ids {
+                self.qualifiers.insert(*id, left_name.clone());
+            }
+            for id in &right_ids {
+                self.qualifiers.insert(*id, right_name.clone());
+            }
+            (left.alias(&left_name)?, right.alias(&right_name)?)
+        } else {
+            (left, right)
+        };
+        let join_type = match Kind::try_from(join.join_type).unwrap_or(Kind::Inner) {
+            Kind::Inner | Kind::Unspecified | Kind::Cross => JoinType::Inner,
+            Kind::LeftOuter => JoinType::Left,
+            Kind::RightOuter => JoinType::Right,
+            Kind::FullOuter => JoinType::Full,
+            Kind::LeftSemi => JoinType::LeftSemi,
+            Kind::LeftAnti => JoinType::LeftAnti,
+        };
+        if !join.using_columns.is_empty() {
+            return self.join_using(left, right, join_type, &join.using_columns);
+        }
+        match &join.join_condition {
+            Some(condition) => {
+                let probe = left
+                    .clone()
+                    .join_on(right.clone(), JoinType::Inner, vec![])?;
+                let condition = self.expression(&probe, condition)?.expr;
+                Ok(left.join_on(right, join_type, vec![condition])?)
+            }
+            None => Ok(left.join_on(right, join_type, vec![])?),
+        }
+    }
+
+    /// `join(other, on=[names], how)`: one copy of each key column first, then the others.
+    fn join_using(
+        &mut self,
+        left: DfFrame,
+        right: DfFrame,
+        join_type: datafusion::common::JoinType,
+        using: &[String],
+    ) -> Result<DfFrame, ConnectError> {
+        use datafusion::common::JoinType;
+        let left_name = self.fresh_alias();
+        let right_name = self.fresh_alias();
+        let left = left.alias(&left_name)?;
+        let right = right.alias(&right_name)?;
+        let keys: Vec<&str> = using.iter().map(String::as_str).collect();
+        let left_columns: Vec<String> = left
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let right_columns: Vec<String> = right
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let joined = left.join(right, join_type, &keys, &keys, None)?;
+        let side = |qualifier: &str, name: &str| col(Column::new(Some(qualifier), name));
+        let mut exprs: Vec<Expr> = keys
+            .iter()
+            .map(|key| {
+                let key_expr = match join_type {
+                    JoinType::Right => side(&right_name, key),
+                    JoinType::Full => datafusion::functions::expr_fn::coalesce(vec![
+                        side(&left_name, key),
+                        side(&right_name, key),
+                    ]),
+                    _ => side(&left_name, key),
+                };
+                key_expr.alias(*key)
+            })
+            .collect();
+        exprs.extend(
+            left_columns
+                .iter()
+                .filter(|c| !keys.contains(&c.as_str()))
+                .map(|c| side(&left_name, c)),
+        );
+        if !matches!(join_type, JoinType::LeftSemi | JoinType::LeftAnti) {
+            exprs.extend(
+                right_columns
+                    .iter()
+                    .filter(|c| !keys.contains(&c.as_str()))
+                    .map(|c| side(&right_name, c)),
+            );
+        }
+        Ok(joined.select(exprs)?)
+    }
+
+    fn fresh_alias(&mut self) -> String {
+        self.next_alias += 1;
+        format!("__flint_side_{}", self.next_alias)
+    }
+
+    async fn set_op(
+        &mut self,
+        set_op: &spark_connect::SetOperation,
+    ) -> Result<DfFrame, ConnectError> {
+        use spark_connect::set_operation::SetOpType;
+        let left = self
+            .relation(input(&set_op.left_input, "SetOperation.left_input")?)
+            .await?;
+        let right = self
+            .relation(input(&set_op.right_input, "SetOperation.right_input")?)
+            .await?;
+        let all = set_op.is_all.unwrap_or(false);
+        let by_name = set_op.by_name.unwrap_or(false);
+        let kind = SetOpType::try_from(set_op.set_op_type).unwrap_or(SetOpType::Unspecified);
+        if matches!(kind, SetOpType::Union)
+            && !by_name
+            && left.schema().fields().len() != right.schema().fields().len()
+        {
+            return Err(ConnectError::Analysis(format!(
+                "[NUM_COLUMNS_MISMATCH] UNION can only be performed on inputs with the same number of columns, but the first input has {} columns and the second input has {} columns. SQLSTATE: 42826",
+                left.schema().fields().len(),
+                right.schema().fields().len()
+            )));
+        }
+        Ok(match (kind, all, by_name) {
+            (SetOpType::Union, true, false) => left.union(right)?,
+            (SetOpType::Union, false, false) => left.union_distinct(right)?,
+            (SetOpType::Union, true, true) => left.union_by_name(right)?,
+            (SetOpType::Union, false, true) => left.union_by_name_distinct(right)?,
+            (SetOpType::Intersect, true, _) => left.intersect(right)?,
+            (SetOpType::Intersect, false, _) => left.intersect_distinct(right)?,
+            (SetOpType::Except, true, _) => left.except(right)?,
+            (SetOpType::Except, false, _) => left.except_distinct(right)?,
+            (SetOpType::Unspecified, _, _) => return Err(missing("SetOperation.set_op_type")),
+        })
+    }
+
+    /// The columns `cols` names, or every column.
+    fn target_columns(df: &DfFrame, cols: &[String]) -> Vec<(String, DataType)> {
+        df.schema()
+            .fields()
+            .iter()
+            .filter(|f| cols.is_empty() || cols.iter().any(|c| c == f.name()))
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect()
+    }
+
+    async fn fill_na(&mut self, fill: &spark_connect::NaFill) -> Result<DfFrame, ConnectError> {
+        let df = self.relation(input(&fill.input, "NaFill.input")?).await?;
+        let values: Vec<(String, &spark_connect::expression::Literal)> = if fill.values.len() == 1 {
+            Self::target_columns(&df, &fill.cols)
+                .into_iter()
+                .map(|(name, _)| (name, &fill.values[0]))
+                .collect()
+        } else if fill.values.len() == fill.cols.len() {
+            fill.cols.iter().cloned().zip(&fill.values).collect()
+        } else {
+            return Err(ConnectError::InvalidPlan(
+                "fillna: one value, or one per column".into(),
+            ));
+        };
+        let mut exprs = Vec::new();
+        for (qualifier, field) in df.schema().iter() {
+            let column = col(Column::from((qualifier, field)));
+            let replacement = values
+                .iter()
+                .find(|(name, _)| name == field.name())
+                .map(|(_, v)| *v);
+            match replacement {
+                Some(value) if literal_fits(value, field.data_type()) => {
+                    let (sql, _) = crate::literal::render_literal(value)?;
+                    let value = self
+                        .sql_expr(df.schema(), &sql)?
+                        .cast_to(field.data_type(), df.schema())?;
+                    exprs.push(
+                        datafusion::functions::expr_fn::coalesce(vec![column, value])
+                            .alias(field.name()),
+                    );
+                }
+                _ => exprs.push(column),
+            }
+        }
+        Ok(df.select(exprs)?)
+    }
+
+    async fn drop_na(&mut self, drop: &spark_connect::NaDrop) -> Result<DfFrame, ConnectError> {
+        let df = self.relation(input(&drop.input, "NaDrop.input")?).await?;
+        let columns = Self::target_columns(&df, &drop.cols);
+        let present: Vec<String> = columns
+            .iter()
+            .map(|(name, data_type)| {
+                let is_float = matches!(data_type, DataType::Float32 | DataType::Float64);
+                let nan = if is_float {
+                    format!(" AND NOT isnan({})", quote(name))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "(CASE WHEN {} IS NOT NULL{nan} THEN 1 ELSE 0 END)",
+                    quote(name)
+                )
+            })
+            .collect();
+        if present.is_empty() {
+            return Ok(df);
+        }
+        let needed = drop
+            .min_non_nulls
+            .map(i64::from)
+            .unwrap_or(present.len() as i64);
+        let condition = self.sql_expr(
+            df.schema(),
+            &format!("({}) >= {needed}", present.join(" + ")),
+        )?;
+        Ok(df.filter(condition)?)
+    }
+
+    async fn replace(
+        &mut self,
+        replace: &spark_connect::NaReplace,
+    ) -> Result<DfFrame, ConnectError> {
+        let df = self
+            .relation(input(&replace.input, "NaReplace.input")?)
+            .await?;
+        let targets = Self::target_columns(&df, &replace.cols);
+        let mut exprs = Vec::new();
+        for (qualifier, field) in df.schema().iter() {
+            let column = col(Column::from((qualifier, field)));
+            if !targets.iter().any(|(name, _)| name == field.name()) {
+                exprs.push(column);
+                continue;
+            }
+            let mut cases = Vec::new();
+            for replacement in &replace.replacements {
+                let (Some(old), Some(new)) = (&replacement.old_value, &replacement.new_value)
+                else {
+                    continue;
+                };
+                if !literal_fits(old, field.data_type()) {
+                    continue;
+                }
+                let (old_sql, _) = crate::literal::render_literal(old)?;
+                let (new_sql, _) = crate::literal::render_literal(new)?;
+                let test = if matches!(
+                    old.literal_type,
+                    Some(spark_connect::expression::literal::LiteralType::Null(_))
+                ) {
+                    format!("{} IS NULL", quote(field.name()))
+                } else {
+                    format!("{} = {old_sql}", quote(field.name()))
+                };
+                cases.push(format!("WHEN {test} THEN {new_sql}"));
+            }
+            if cases.is_empty() {
+                exprs.push(column);
+                continue;
+            }
+            let sql = format!("CASE {} ELSE {} END", cases.join(" "), quote(field.name()));
+            let expr = self
+                .sql_expr(df.schema(), &sql)?
+                .cast_to(field.data_type(), df.schema())?;
+            exprs.push(expr.alias(field.name()));
+        }
+        Ok(df.select(exprs)?)
+    }
+
+    /// `describe()`/`summary()`: the statistics of numeric and string columns as strings, one
+    /// row per statistic, computed by one job.
+    async fn summary(
+        &mut self,
+        df: DfFrame,
+        cols: &[String],
+        statistics: &[String],
+    ) -> Result<DfFrame, ConnectError> {
+        let columns: Vec<(String, DataType)> = Self::target_columns(&df, cols)
+            .into_iter()
+            .filter(|(_, t)| {
+                t.is_numeric()
+                    || matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            })
+            .collect();
+        let mut aggregates = Vec::new();
+        for statistic in statistics {
+            for (name, data_type) in &columns {
+                let column = quote(name);
+                let numeric = data_type.is_numeric();
+                let sql = match statistic.as_str() {
+                    "count" => format!("CAST(count({column}) AS STRING)"),
+                    "mean" if numeric => format!("CAST(avg({column}) AS STRING)"),
+                    "stddev" if numeric => format!("CAST(stddev_samp({column}) AS STRING)"),
+                    "min" => format!("CAST(min({column}) AS STRING)"),
+                    "max" => format!("CAST(max({column}) AS STRING)"),
+                    percent if percent.ends_with('%') && numeric => {
+                        let fraction: f64 =
+                            percent.trim_end_matches('%').parse::<f64>().map_err(|_| {
+                                ConnectError::IllegalArgument(format!(
+                                    "{percent} is not a recognised statistic"
+                                ))
+                            })? / 100.0;
+                        format!("CAST(percentile_approx({column}, {fraction:?}D) AS STRING)")
+                    }
+                    "count_distinct" => format!("CAST(count(DISTINCT {column}) AS STRING)"),
+                    "mean" | "stddev" => "CAST(NULL AS STRING)".to_string(),
+                    _ if statistic.ends_with('%') => "CAST(NULL AS STRING)".to_string(),
+                    other => {
+                        return Err(ConnectError::IllegalArgument(format!(
+                            "{other} is not a recognised statistic"
+                        )));
+                    }
+                };
+                aggregates.push(
+                    self.sql_expr(df.schema(), &sql)?
+                        .alias(format!("{statistic}\u{0}{name}")),
+                );
+            }
+        }
+        let computed = if aggregates.is_empty() {
+            Vec::new()
+        } else {
+            let frame = flint::DataFrame::from_datafusion(
+                self.session,
+                df.aggregate(vec![], aggregates)?,
+                "describe",
+            );
+            frame.collect_as("describe").await?
+        };
+        let row = computed.iter().find(|b| b.num_rows() > 0);
+        let mut output: Vec<ArrayRef> = vec![Arc::new(StringArray::from(statistics.to_vec()))];
+        for (index, _) in columns.iter().enumerate() {
+            let values: Vec<Option<String>> = (0..statistics.len())
+                .map(|s| {
+                    row.and_then(|batch| {
+                        let array = batch.column(s * columns.len() + index);
+                        let strings = array.as_any().downcast_ref::<StringArray>()?;
+                        (!strings.is_null(0)).then(|| strings.value(0).to_string())
+                    })
+                })
+                .collect();
+            output.push(Arc::new(StringArray::from(values)));
+        }
+        let mut fields = vec![Field::new("summary", DataType::Utf8, true)];
+        fields.extend(
+            columns
+                .iter()
+                .map(|(name, _)| Field::new(name, DataType::Utf8, true)),
+        );
+        let schema = Arc::new(Schema::new(fields));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), output)
+            .map_err(datafusion::error::DataFusionError::from)?;
+        self.batches(schema, vec![batch])
+    }
+}
+
+/// Whether a `fillna`/`replace` value applies to a column of `data_type` (Spark fills
+/// numeric columns with numbers, strings with strings, booleans with booleans).
+fn literal_fits(value: &spark_connect::expression::Literal, data_type: &DataType) -> bool {
+    use spark_connect::expression::literal::LiteralType as L;
+    match &value.literal_type {
+        Some(L::String(_)) => matches!(
+            data_type,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ),
+        Some(L::Boolean(_)) => matches!(data_type, DataType::Boolean),
+        Some(
+            L::Integer(_)
+            | L::Long(_)
+            | L::Short(_)
+            | L::Byte(_)
+            | L::Float(_)
+            | L::Double(_)
+            | L::Decimal(_),
+        ) => data_type.is_numeric(),
+        Some(L::Null(_)) => true,
+        _ => false,
+    }
+}
+
+fn strip_aliases(exprs: Vec<Expr>) -> Vec<Expr> {
+    exprs.into_iter().map(|e| e.unalias()).collect()
+}
+
+/// Whether two join inputs share a column qualifier (or have unqualified columns), so that
+/// their columns could not be told apart.
+fn qualifiers_clash(left: &DFSchema, right: &DFSchema) -> bool {
+    let qualifiers = |schema: &DFSchema| -> Vec<Option<String>> {
+        schema
+            .iter()
+            .map(|(q, _)| q.map(|q| q.to_string()))
+            .collect()
+    };
+    let left = qualifiers(left);
+    let right = qualifiers(right);
+    left.iter().chain(&right).any(Option::is_none) || left.iter().any(|q| right.contains(q))
+}
+
+/// A value read back from a batch as a SQL literal, with its display name.
+fn scalar_sql(value: &ScalarValue) -> (String, String) {
+    if value.is_null() {
+        return ("NULL".into(), "null".into());
+    }
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => (string_literal(s), s.clone()),
+        ScalarValue::Int64(Some(v)) => (format!("({v}L)"), v.to_string()),
+        ScalarValue::Boolean(_)
+        | ScalarValue::Int8(_)
+        | ScalarValue::Int16(_)
+        | ScalarValue::Int32(_)
+        | ScalarValue::UInt8(_)
+        | ScalarValue::UInt16(_)
+        | ScalarValue::UInt32(_) => (format!("({value})"), value.to_string()),
+        other => {
+            let text = other.to_string();
+            let type_name = flint_sql::functions::spark_type_name(&other.data_type());
+            (
+                format!("CAST({} AS {type_name})", string_literal(&text)),
+                text,
+            )
+        }
+    }
+}
+
+/// A schema given as a DDL string (`a INT, b STRING`) or as Spark's JSON.
+pub fn schema_from_text(text: &str) -> Result<SchemaRef, ConnectError> {
+    let data_type = if text.trim_start().starts_with('{') {
+        crate::types::from_json_schema(text)?
+    } else {
+        flint_sql::ddl::parse_ddl(text).map_err(|e| ConnectError::Parse(e.to_string()))?
+    };
+    match data_type {
+        DataType::Struct(fields) => Ok(Arc::new(Schema::new(fields))),
+        other => Ok(Arc::new(Schema::new(vec![Field::new(
+            "value", other, true,
+        )]))),
+    }
+}
+
+/// Timestamps the client sent with a zone label become Flint's zone-less timestamps (same
+/// instants, in microseconds).
+fn zone_less_timestamps(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), ConnectError> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Timestamp(_, Some(_))))
+    {
+        return Ok((schema, batches));
+    }
+    let target = DataType::Timestamp(TimeUnit::Microsecond, None);
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(_, Some(_)) => f.as_ref().clone().with_data_type(target.clone()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let new_schema = Arc::new(Schema::new(fields));
+    let batches = batches
+        .into_iter()
+        .map(|batch| {
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|column| match column.data_type() {
+                    DataType::Timestamp(unit, Some(_)) => {
+                        let micros = datafusion::arrow::compute::cast(
+                            column,
+                            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                        )?;
+                        let _ = unit;
+                        let values = micros
+                            .as_primitive::<TimestampMicrosecondType>()
+                            .clone()
+                            .with_timezone_opt(None::<String>);
+                        Ok(Arc::new(values) as ArrayRef)
+                    }
+                    _ => Ok(Arc::clone(column)),
+                })
+                .collect::<Result<Vec<_>, datafusion::arrow::error::ArrowError>>()?;
+            RecordBatch::try_new(Arc::clone(&new_schema), columns)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(datafusion::error::DataFusionError::from)?;
+    Ok((new_schema, batches))
+}
+
+fn relation_name(kind: &RelType) -> String {
+    let debug = format!("{kind:?}");
+    let name: String = debug.chars().take_while(|c| c.is_alphanumeric()).collect();
+    // CamelCase to the proto's snake_case field name.
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}

@@ -1,0 +1,96 @@
+//! Starting and stopping a driver's Connect endpoint (Spark's `SparkConnectServer`).
+
+use std::sync::Arc;
+
+use tonic::codec::CompressionEncoding;
+
+use crate::generated::spark_connect_service_server::SparkConnectServiceServer;
+use crate::service::ConnectService;
+use crate::session::SessionManager;
+
+/// `spark.connect.grpc.binding.port`'s default.
+pub const DEFAULT_PORT: u16 = 15002;
+
+/// Plans nest deeply and carry local data; Spark allows messages of 128 MiB.
+const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
+
+/// The endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectServerError {
+    /// No port could be bound.
+    #[error(transparent)]
+    Bind(#[from] flint_rpc::RpcError),
+}
+
+/// A running Connect endpoint; stops when dropped.
+pub struct ConnectServer {
+    port: u16,
+    sessions: Arc<SessionManager>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ConnectServer {
+    /// Serves Spark Connect for `spark`'s application on `host:port` (0: any free port).
+    pub async fn start(
+        spark: flint::SparkSession,
+        host: &str,
+        port: u16,
+    ) -> Result<ConnectServer, ConnectServerError> {
+        let max_retries = spark
+            .conf()
+            .get_u16(&flint_conf::keys::PORT_MAX_RETRIES)
+            .ok()
+            .flatten()
+            .unwrap_or(16);
+        let (listener, port) =
+            flint_rpc::bind_service("SparkConnectService", host, port, max_retries).await?;
+        let sessions = Arc::new(SessionManager::new(spark));
+        let service = SparkConnectServiceServer::new(ConnectService::new(Arc::clone(&sessions)))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd);
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let incoming = flint_rpc::incoming(listener);
+        tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!("Spark Connect server stopped: {error}");
+            }
+        });
+        tracing::info!(port, "Spark Connect server started at: {host}:{port}");
+        Ok(ConnectServer {
+            port,
+            sessions,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// How many client sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.sessions().len()
+    }
+
+    /// Stops accepting requests.
+    pub fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl Drop for ConnectServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
