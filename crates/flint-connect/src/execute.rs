@@ -325,7 +325,7 @@ async fn run(
             }
             if sent == 0 {
                 // At least one batch, even for no rows: the client reads the schema from it.
-                let data = ipc_stream(&schema, &[])?;
+                let data = ipc_stream(&schema, &[RecordBatch::new_empty(Arc::clone(&schema))])?;
                 execution.push(response(Some(ResponseType::ArrowBatch(ArrowBatch {
                     row_count: 0,
                     data: data.into(),
@@ -369,7 +369,8 @@ fn chunks(batch: &RecordBatch) -> Vec<RecordBatch> {
 }
 
 /// The schema the client receives: timestamps in microseconds labelled with the session's
-/// time zone, as Spark sends them.
+/// time zone, as Spark sends them, and plain strings and binaries (the client does not read
+/// Arrow's view types).
 fn client_schema(schema: &Schema, time_zone: &str) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
@@ -378,6 +379,19 @@ fn client_schema(schema: &Schema, time_zone: &str) -> SchemaRef {
             DataType::Timestamp(_, _) => field.as_ref().clone().with_data_type(
                 DataType::Timestamp(TimeUnit::Microsecond, Some(time_zone.into())),
             ),
+            // Spark has no unsigned types (DataFusion's `row_number` is one).
+            DataType::UInt8 => field.as_ref().clone().with_data_type(DataType::Int16),
+            DataType::UInt16 => field.as_ref().clone().with_data_type(DataType::Int32),
+            DataType::UInt32 | DataType::UInt64 => {
+                field.as_ref().clone().with_data_type(DataType::Int64)
+            }
+            // The client does not read Arrow's view types.
+            DataType::Utf8View | DataType::LargeUtf8 => {
+                field.as_ref().clone().with_data_type(DataType::Utf8)
+            }
+            DataType::BinaryView | DataType::LargeBinary => {
+                field.as_ref().clone().with_data_type(DataType::Binary)
+            }
             _ => field.as_ref().clone(),
         })
         .collect();
@@ -402,6 +416,7 @@ fn client_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, 
                         .with_timezone_opt(zone.clone());
                     Ok(Arc::new(values) as ArrayRef)
                 }
+                (from, to) if from != to => datafusion::arrow::compute::cast(column, to),
                 _ => Ok(Arc::clone(column)),
             },
         )

@@ -130,8 +130,21 @@ impl ExpressionWriter<'_> {
             ExprType::UnresolvedAttribute(attribute) => self.attribute(attribute),
             ExprType::UnresolvedFunction(function) => self.function(function),
             ExprType::ExpressionString(text) => {
-                let name = text.expression.trim().to_string();
-                Ok(Rendered::expr(format!("({})", text.expression), name))
+                // `selectExpr("a + 1 AS b")`: the alias names the column.
+                let parsed = flint_sql::parser::parse_expression(&text.expression)
+                    .map_err(|e| ConnectError::Parse(e.to_string()))?;
+                match parsed.alias {
+                    Some(alias) => Ok(Rendered {
+                        sql: format!("({})", parsed.expr),
+                        name: alias.value,
+                        is_column: false,
+                        is_alias: true,
+                    }),
+                    None => {
+                        let name = text.expression.trim().to_string();
+                        Ok(Rendered::expr(format!("({})", text.expression), name))
+                    }
+                }
             }
             ExprType::UnresolvedStar(star) => {
                 let sql = match &star.unparsed_target {
@@ -435,6 +448,13 @@ impl ExpressionWriter<'_> {
                 } else {
                     ""
                 };
+                // Spark names `count(*)` after the `count(1)` it becomes.
+                if lower == "count" && args.len() == 1 && args[0].sql == "*" {
+                    return Ok(Rendered::expr(
+                        format!("count({distinct}*)"),
+                        format!("count({distinct}1)"),
+                    ));
+                }
                 let sql_args: Vec<&str> = args.iter().map(|a| a.sql.as_str()).collect();
                 let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
                 Ok(Rendered::expr(

@@ -810,9 +810,9 @@ impl<'a> Planner<'a> {
             (SetOpType::Union, false, false) => left.union_distinct(right)?,
             (SetOpType::Union, true, true) => left.union_by_name(right)?,
             (SetOpType::Union, false, true) => left.union_by_name_distinct(right)?,
-            (SetOpType::Intersect, true, _) => left.intersect(right)?,
+            (SetOpType::Intersect, true, _) => multiset(left, right, true)?,
             (SetOpType::Intersect, false, _) => left.intersect_distinct(right)?,
-            (SetOpType::Except, true, _) => left.except(right)?,
+            (SetOpType::Except, true, _) => multiset(left, right, false)?,
             (SetOpType::Except, false, _) => left.except_distinct(right)?,
             (SetOpType::Unspecified, _, _) => return Err(missing("SetOperation.set_op_type")),
         })
@@ -1014,6 +1014,8 @@ impl<'a> Planner<'a> {
                 .map(|s| {
                     row.and_then(|batch| {
                         let array = batch.column(s * columns.len() + index);
+                        let array =
+                            datafusion::arrow::compute::cast(array, &DataType::Utf8).ok()?;
                         let strings = array.as_any().downcast_ref::<StringArray>()?;
                         (!strings.is_null(0)).then(|| strings.value(0).to_string())
                     })
@@ -1032,6 +1034,70 @@ impl<'a> Planner<'a> {
             .map_err(datafusion::error::DataFusionError::from)?;
         self.batches(schema, vec![batch])
     }
+}
+
+/// `INTERSECT ALL` (`keep`) and `EXCEPT ALL` with Spark's multiset answers: a row kept n
+/// times on the left and m on the right appears min(n, m) times, or max(n - m, 0). Each
+/// copy of a row is numbered on both sides, and rows match on their values (NULLs equal)
+/// and number.
+fn multiset(left: DfFrame, right: DfFrame, keep: bool) -> Result<DfFrame, ConnectError> {
+    use datafusion::common::JoinType;
+    use datafusion::functions_window::expr_fn::row_number;
+    use datafusion::logical_expr::ExprFunctionExt;
+    const NUMBER: &str = "__flint_copy";
+    let names: Vec<String> = left
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    if names.len() != right.schema().fields().len() {
+        return Err(ConnectError::Analysis(format!(
+            "[NUM_COLUMNS_MISMATCH] {} can only be performed on inputs with the same number of columns, but the first input has {} columns and the second input has {} columns. SQLSTATE: 42826",
+            if keep { "INTERSECT" } else { "EXCEPT" },
+            names.len(),
+            right.schema().fields().len()
+        )));
+    }
+    let number = |df: DfFrame, side: &str| -> Result<DfFrame, ConnectError> {
+        let columns: Vec<Expr> = df
+            .schema()
+            .columns()
+            .into_iter()
+            .zip(&names)
+            .map(|(c, name)| col(c).alias(name))
+            .collect();
+        let renamed = df.select(columns)?;
+        let keys: Vec<Expr> = names.iter().map(|n| col(Column::from_name(n))).collect();
+        let numbered =
+            renamed.window(vec![row_number().partition_by(keys).build()?.alias(NUMBER)])?;
+        Ok(numbered.alias(side)?)
+    };
+    let left = number(left, "__flint_l")?;
+    let right = number(right, "__flint_r")?;
+    let side = |qualifier: &str, name: &str| col(Column::new(Some(qualifier), name));
+    let mut on: Vec<Expr> = names
+        .iter()
+        .map(|n| {
+            datafusion::logical_expr::binary_expr(
+                side("__flint_l", n),
+                datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                side("__flint_r", n),
+            )
+        })
+        .collect();
+    on.push(side("__flint_l", NUMBER).eq(side("__flint_r", NUMBER)));
+    let join_type = if keep {
+        JoinType::LeftSemi
+    } else {
+        JoinType::LeftAnti
+    };
+    let joined = left.join_on(right, join_type, on)?;
+    let output: Vec<Expr> = names
+        .iter()
+        .map(|n| side("__flint_l", n).alias(n))
+        .collect();
+    Ok(joined.select(output)?)
 }
 
 /// Whether a `fillna`/`replace` value applies to a column of `data_type` (Spark fills

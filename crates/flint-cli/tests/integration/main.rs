@@ -6,5 +6,6 @@ mod architecture;
 mod cluster;
 mod failures;
 mod harness;
+mod pyspark;
 mod submit;
 mod web_ui;

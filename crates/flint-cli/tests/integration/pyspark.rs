@@ -1,0 +1,309 @@
+//! PySpark through Spark Connect, as users run it: `flint submit app.py` on every master and
+//! deploy mode, `flint connect-server` with several clients, and what a missing client says.
+//! The Python side is the official `pyspark-client` (4.2.0) in a venv the test creates under
+//! `~/.cache/flint/` on first use (from PyPI; never committed).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cluster::{master_state, start_master, start_worker_with};
+use crate::harness::{Daemon, flint, send_garbage, wait_until};
+
+const CLIENT: &str = "pyspark-client==4.2.0";
+
+/// The Python of a venv holding the PySpark Connect client, pandas and pyarrow; made once
+/// per machine, in a temp dir renamed into place so concurrent test processes agree.
+pub fn pyspark_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let cache = std::env::var_os("FLINT_PYSPARK_VENV_DIR")
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/flint")
+                });
+            let venv = cache.join("pyspark-client-4.2.0-venv");
+            let python = venv.join("bin/python");
+            if venv.join("ready").exists() {
+                return python;
+            }
+            std::fs::create_dir_all(&cache).expect("cache dir");
+            let staging = tempfile::tempdir_in(&cache).expect("staging dir");
+            let staged = staging.path().join("venv");
+            let run = |command: &mut Command| {
+                let output = command.output().expect("run python3");
+                assert!(
+                    output.status.success(),
+                    "{command:?} failed:\n{}\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            };
+            run(Command::new("python3").args(["-m", "venv"]).arg(&staged));
+            run(Command::new(staged.join("bin/python")).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                CLIENT,
+                "pandas<3",
+                "pyarrow",
+                "pytest",
+            ]));
+            std::fs::write(staged.join("ready"), CLIENT).expect("mark venv ready");
+            // A venv records its own path: it is built where it would be renamed to only if
+            // that path is free, else another process already made it.
+            if std::fs::rename(&staged, &venv).is_err() {
+                assert!(venv.join("ready").exists(), "venv at {}", venv.display());
+            }
+            python
+        })
+        .clone()
+}
+
+fn script(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/pyspark")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn python_env() -> [(&'static str, String); 1] {
+    [("PYSPARK_PYTHON", pyspark_python().display().to_string())]
+}
+
+fn submit_everyday(master: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let env = python_env();
+    let local_conf = format!("spark.local.dir={}", local.path().display());
+    let run = flint(
+        &[
+            "submit",
+            "--master",
+            master,
+            "--conf",
+            &local_conf,
+            &script("everyday.py"),
+            work.path().to_str().unwrap(),
+        ],
+        &[(env[0].0, env[0].1.as_str())],
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("ALL CHECKS PASSED"),
+        "stdout: {}",
+        run.stdout
+    );
+    // Every check in the script ran.
+    let written = std::fs::read_to_string(script("everyday.py"))
+        .unwrap()
+        .matches("check(\"")
+        .count();
+    let checks = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("CHECKED "))
+        .count();
+    assert_eq!(checks, written, "stdout: {}", run.stdout);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // The application's directory is gone once the script ends.
+    let left: Vec<_> = std::fs::read_dir(local.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind in spark.local.dir: {left:?}");
+}
+
+/// An unmodified PySpark script (its own `.master(...)` included) runs everyday DataFrame
+/// and SQL operations in local mode, each answer checked against pandas by the script.
+#[test]
+fn pyspark_script_runs_in_local_mode() {
+    submit_everyday("local[2]");
+}
+
+/// The same script on a local cluster: its jobs run as tasks on two executor processes.
+#[test]
+fn pyspark_script_runs_on_a_local_cluster() {
+    submit_everyday("local-cluster[2,1,1024]");
+}
+
+/// Seed 003's walkthrough with `hello-spark.py`: client mode against a real master and
+/// worker, then cluster mode, which Spark refuses for Python and Flint runs on the worker.
+#[test]
+fn seed_hello_spark_runs_in_client_and_cluster_mode() {
+    // The venv first: making it may take a minute, which the daemons need not wait through.
+    let env = python_env();
+    let (_master, port, ui) = start_master(0);
+    let url = format!("spark://127.0.0.1:{port}");
+    let worker = start_worker_with(port, "2", "2g", &[]);
+    wait_until("the worker to register", || {
+        master_state(&ui)["aliveworkers"] == 1
+    });
+    let python_conf = format!("spark.pyspark.python={}", env[0].1);
+    let hello = script("hello-spark.py");
+    let client = flint(
+        &[
+            "submit",
+            "--master",
+            &url,
+            "--total-executor-cores",
+            "2",
+            "--executor-memory",
+            "500m",
+            "--conf",
+            &python_conf,
+            &hello,
+        ],
+        &[],
+    );
+    assert_eq!(client.code, Some(0), "stderr: {}", client.stderr);
+    assert_eq!(client.stdout.trim(), "500");
+    wait_until("the client-mode application to finish", || {
+        master_state(&ui)["completedapps"]
+            .as_array()
+            .is_some_and(|apps| apps.iter().any(|a| a["state"] == "FINISHED"))
+    });
+
+    let cluster = flint(
+        &[
+            "submit",
+            "--master",
+            &url,
+            "--deploy-mode",
+            "cluster",
+            "--executor-memory",
+            "256m",
+            "--driver-memory",
+            "256m",
+            "--conf",
+            &python_conf,
+            &hello,
+        ],
+        &[],
+    );
+    assert_eq!(cluster.code, Some(0), "stderr: {}", cluster.stderr);
+    let driver_id = cluster.stdout.trim().to_string();
+    wait_until("the cluster-mode driver to finish", || {
+        let status = flint(&["submit", "--master", &url, "--status", &driver_id], &[]);
+        status.stdout.trim() == "FINISHED"
+    });
+    let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
+    let stdout = reqwest::blocking::get(format!(
+        "{worker_ui}/logPage/?driverId={driver_id}&logType=stdout"
+    ))
+    .unwrap()
+    .text()
+    .unwrap();
+    assert_eq!(stdout.trim(), "500");
+}
+
+fn run_client(python: &Path, port: u16, code: &str) -> std::process::Output {
+    Command::new(python)
+        .arg("-c")
+        .arg(code)
+        .env("SPARK_REMOTE", format!("sc://127.0.0.1:{port}"))
+        // `python -c` looks like doctest mode to pyspark, which then wants SPARK_HOME.
+        .env("SPARK_HOME", std::env::temp_dir())
+        .env("PYARROW_IGNORE_TIMEZONE", "1")
+        .output()
+        .expect("run python")
+}
+
+/// `flint connect-server` is one application serving several clients: each session has its
+/// own temporary views and SQL conf, garbage on the port gets an error while the server keeps
+/// serving, and SIGTERM stops it.
+#[test]
+fn connect_server_serves_isolated_sessions() {
+    let python = pyspark_python();
+    let mut server = Daemon::start(
+        "connect-server",
+        &[
+            "connect-server",
+            "--master",
+            "local[2]",
+            "--port",
+            "0",
+            "--conf",
+            "spark.ui.enabled=false",
+        ],
+    );
+    let port = server.service_port("SparkConnectService");
+    let first = run_client(
+        &python,
+        port,
+        "from pyspark.sql import SparkSession\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         spark.range(5).createOrReplaceTempView('mine')\n\
+         spark.conf.set('spark.sql.shuffle.partitions', '7')\n\
+         print(spark.sql('SELECT count(*) FROM mine').collect()[0][0])\n\
+         print(spark.conf.get('spark.sql.shuffle.partitions'))\n",
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&first.stdout), "5\n7\n");
+    send_garbage(port);
+    let second = run_client(
+        &python,
+        port,
+        "from pyspark.sql import SparkSession\n\
+         from pyspark.errors import AnalysisException\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         print(spark.catalog.tableExists('mine'))\n\
+         print(spark.conf.get('spark.sql.shuffle.partitions') != '7')\n\
+         try:\n    spark.table('mine').collect()\nexcept AnalysisException as e:\n    print(e.getCondition())\n",
+    );
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout),
+        "False\nTrue\nTABLE_OR_VIEW_NOT_FOUND\n"
+    );
+    assert!(server.is_running());
+    assert_eq!(server.terminate(), Some(0));
+}
+
+/// A Python without the Connect client gets one line saying what to install, at once.
+#[test]
+fn missing_pyspark_client_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.py");
+    std::fs::write(&app, "print('never runs')\n").unwrap();
+    // A bare venv has no pyspark at all.
+    let venv = dir.path().join("bare");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("python3");
+    assert!(made.success());
+    let bare = venv.join("bin/python").display().to_string();
+    let run = flint(
+        &["submit", "--master", "local[1]", app.to_str().unwrap()],
+        &[("PYSPARK_PYTHON", bare.as_str())],
+    );
+    assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("pip install 'pyspark-client==4.2.0'"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("never runs"));
+}

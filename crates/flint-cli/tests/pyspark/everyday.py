@@ -1,0 +1,195 @@
+"""Everyday PySpark operations through `flint submit`, each answer checked against pandas
+on the same data. Prints `CHECKED <name>` per check and `ALL CHECKS PASSED` at the end; any
+mismatch raises, so the script exits non-zero. Usage: everyday.py WORK_DIR."""
+
+import math
+import os
+import sys
+
+import pandas as pd
+from pyspark.sql import Row, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.errors import AnalysisException, ParseException, ArithmeticException
+
+work = sys.argv[1]
+spark = (
+    SparkSession.builder.master("spark://ignored-by-flint:7077")
+    .appName("everyday")
+    .config("spark.submit.deployMode", "client")
+    .getOrCreate()
+)
+
+
+def rows(df, order=None):
+    """A DataFrame's rows as sorted tuples (distributed results come in any order)."""
+    values = [tuple(r) for r in df.collect()]
+    return values if order == "kept" else sorted(values, key=repr)
+
+
+def frame_rows(frame):
+    return sorted([tuple(None if (isinstance(v, float) and math.isnan(v)) else v for v in r) for r in frame.itertuples(index=False)], key=repr)
+
+
+def check(name, got, expected):
+    if got != expected:
+        raise AssertionError(f"{name}: got {got!r}, expected {expected!r}")
+    print("CHECKED", name, flush=True)
+
+
+people_pd = pd.DataFrame(
+    {
+        "id": [1, 2, 3, 4, 5, 6],
+        "name": ["ann", "bob", "cid", "dee", "eve", None],
+        "dept": ["a", "b", "a", "c", "b", "a"],
+        "salary": [100.0, 200.0, None, 400.0, 250.0, 50.0],
+    }
+)
+people = spark.createDataFrame(people_pd)
+depts = spark.createDataFrame([Row(dept="a", title="alpha"), Row(dept="b", title="beta"), Row(dept="z", title="zeta")])
+
+check("range count", spark.range(1000).count(), 1000)
+check("range step", rows(spark.range(0, 10, 3)), [(0,), (3,), (6,), (9,)])
+check("version", spark.version, "4.2.0")
+check("schema", [f.name for f in people.schema.fields], ["id", "name", "dept", "salary"])
+check("dtypes", people.dtypes, [("id", "bigint"), ("name", "string"), ("dept", "string"), ("salary", "double")])
+
+# project, filter, withColumn, rename, drop, toDF
+got = rows(people.filter(F.col("salary") > 150).select("name", (F.col("salary") * 2).alias("double_salary")))
+expected = frame_rows(people_pd[people_pd.salary > 150].assign(double_salary=lambda d: d.salary * 2)[["name", "double_salary"]])
+check("filter and project", got, expected)
+check("with column", rows(people.withColumn("k", F.col("id") % 2).select("id", "k")), [(i, i % 2) for i in range(1, 7)])
+check("rename and drop", people.withColumnRenamed("name", "who").drop("salary").columns, ["id", "who", "dept"])
+check("toDF", people.select("id", "dept").toDF("a", "b").columns, ["a", "b"])
+check("selectExpr", rows(people.selectExpr("id * 10 AS x").filter("x > 40")), [(50,), (60,)])
+check("expr", rows(people.select(F.expr("upper(dept)").alias("d")).distinct()), [("A",), ("B",), ("C",)])
+check("when", rows(people.select(F.when(F.col("id") < 3, "low").otherwise("high").alias("b")).distinct()), [("high",), ("low",)])
+check("isin and between", rows(people.filter(F.col("dept").isin("a", "c") & F.col("id").between(2, 5)).select("id")), [(3,), (4,)])
+check("null checks", rows(people.filter(F.col("name").isNull()).select("id")), [(6,)])
+check("cast", rows(people.select(F.col("id").cast("string").alias("s")).limit(1)), [("1",)])
+check("string functions", rows(people.filter(F.col("id") == 1).select(F.concat_ws("-", "name", "dept"), F.length("name"), F.substring("name", 1, 2))), [("ann-a", 3, "an")])
+
+# aggregate
+got = rows(people.groupBy("dept").agg(F.count("*").alias("n"), F.sum("salary").alias("total"), F.max("id").alias("top")))
+grouped = people_pd.groupby("dept").agg(n=("id", "size"), total=("salary", "sum"), top=("id", "max")).reset_index()
+check("group by", got, frame_rows(grouped))
+check("count(*) column name", people.groupBy("dept").agg(F.count("*")).columns, ["dept", "count(1)"])
+check("global aggregate", rows(people.select(F.min("id"), F.max("id"))), [(1, 6)])
+check("avg column name", people.groupBy().avg("salary").columns, ["avg(salary)"])
+pivoted = rows(people.groupBy("dept").pivot("name", ["ann", "bob"]).agg(F.sum("salary")))
+check("pivot", pivoted, sorted([("a", 100.0, None), ("b", None, 200.0), ("c", None, None)], key=repr))
+
+# joins
+joined = rows(people.join(depts, "dept").select("id", "title"))
+expected = frame_rows(people_pd.merge(pd.DataFrame({"dept": ["a", "b", "z"], "title": ["alpha", "beta", "zeta"]}), on="dept")[["id", "title"]])
+check("join using", joined, expected)
+check("left join", rows(people.join(depts, "dept", "left").filter(F.col("title").isNull()).select("id")), [(4,)])
+check("full join", people.join(depts, "dept", "full").count(), 7)
+check("semi join", rows(people.join(depts, "dept", "left_semi").select("id")), [(1,), (2,), (3,), (5,), (6,)])
+check("anti join", rows(people.join(depts, "dept", "left_anti").select("id")), [(4,)])
+check("join on condition", rows(people.join(depts, people.dept == depts.dept).select(people.id, depts.title).filter(F.col("id") == 2)), [(2, "beta")])
+a, b = people.alias("a"), people.alias("b")
+self_joined = rows(a.join(b, F.col("a.id") + 1 == F.col("b.id")).select(F.col("a.id"), F.col("b.name")))
+check("self join with aliases", self_joined, [(1, "bob"), (2, "cid"), (3, "dee"), (4, "eve"), (5, None)])
+check("cross join", people.crossJoin(depts).count(), 18)
+
+# sort, limit, offset, tail, distinct, dedup
+check("sort", [r.id for r in people.orderBy(F.col("salary").desc_nulls_last(), "id").collect()], [4, 5, 2, 1, 6, 3])
+check("sort nulls first", [r.id for r in people.orderBy(F.col("salary").asc()).collect()][0], 3)
+check("limit", people.orderBy("id").limit(2).count(), 2)
+check("offset", [r.id for r in people.orderBy("id").offset(4).collect()], [5, 6])
+check("tail", [r.id for r in people.orderBy("id").tail(2)], [5, 6])
+check("distinct", people.select("dept").distinct().count(), 3)
+check("drop duplicates", people.dropDuplicates(["dept"]).count(), 3)
+check("first", people.orderBy("id").first().name, "ann")
+check("take", [r.id for r in people.orderBy("id").take(2)], [1, 2])
+
+# set operations
+one = spark.createDataFrame([(1,), (2,), (2,), (3,)], ["x"])
+two = spark.createDataFrame([(2,), (3,), (4,)], ["x"])
+check("union", rows(one.union(two)), [(1,), (2,), (2,), (2,), (3,), (3,), (4,)])
+check("union distinct", rows(one.union(two).distinct()), [(1,), (2,), (3,), (4,)])
+check("intersect", rows(one.intersect(two)), [(2,), (3,)])
+check("subtract", rows(one.subtract(two)), [(1,)])
+check("except all", rows(one.exceptAll(two)), [(1,), (2,)])
+check("intersect all", rows(one.union(one).intersectAll(two.union(two).union(two))), [(2,), (2,), (2,), (3,), (3,)])
+check("except all with nulls", rows(spark.createDataFrame([(None,), (None,), (1,)], "x int").exceptAll(spark.createDataFrame([(None,)], "x int"))), sorted([(None,), (1,)], key=repr))
+check("union by name", rows(spark.createDataFrame([(1, "a")], ["n", "s"]).unionByName(spark.createDataFrame([("b", 2)], ["s", "n"]))), [(1, "a"), (2, "b")])
+
+# missing values
+check("fillna", rows(people.fillna(0.0, ["salary"]).filter(F.col("id") == 3).select("salary")), [(0.0,)])
+check("fillna string", rows(people.fillna("nobody").filter(F.col("id") == 6).select("name")), [("nobody",)])
+check("dropna", people.dropna().count(), 4)
+check("dropna subset", people.dropna(subset=["salary"]).count(), 5)
+check("replace", rows(people.replace("a", "A", ["dept"]).select("dept").distinct()), [("A",), ("b",), ("c",)])
+
+# window functions
+w = Window.partitionBy("dept").orderBy("id")
+ranked = rows(people.select("id", F.row_number().over(w).alias("rn"), F.sum("id").over(w).alias("running")))
+check("window", ranked, [(1, 1, 1), (2, 1, 2), (3, 2, 4), (4, 1, 4), (5, 2, 7), (6, 3, 10)])
+
+# SQL, views, parameters
+people.createOrReplaceTempView("people")
+check("sql over a view", rows(spark.sql("SELECT dept, count(*) AS n FROM people GROUP BY dept")), [("a", 3), ("b", 2), ("c", 1)])
+check("sql named args", rows(spark.sql("SELECT id FROM people WHERE id > :low", args={"low": 4})), [(5,), (6,)])
+check("sql positional args", rows(spark.sql("SELECT id FROM people WHERE dept = ? AND id < ?", args=["a", 3])), [(1,)])
+spark.sql("SET spark.sql.shuffle.partitions=3")
+check("conf set by SQL", spark.conf.get("spark.sql.shuffle.partitions"), "3")
+spark.conf.set("spark.sql.shuffle.partitions", "5")
+check("conf set", spark.conf.get("spark.sql.shuffle.partitions"), "5")
+check("conf default", spark.conf.get("spark.sql.some.unknown.key", "fallback"), "fallback")
+check("catalog tables", [t.name for t in spark.catalog.listTables()], ["people"])
+check("catalog exists", spark.catalog.tableExists("people"), True)
+check("catalog database", spark.catalog.currentDatabase(), "default")
+
+# files: write then read back
+parquet_path = os.path.join(work, "people.parquet")
+people.write.mode("overwrite").parquet(parquet_path)
+check("parquet round trip", rows(spark.read.parquet(parquet_path)), rows(people))
+csv_path = os.path.join(work, "people.csv")
+people.select("id", "dept").write.mode("overwrite").option("header", "true").csv(csv_path)
+back = spark.read.option("header", "true").option("inferSchema", "true").csv(csv_path)
+check("csv round trip", rows(back), rows(people.select("id", "dept")))
+check("csv with DDL schema", spark.read.schema("id INT, dept STRING").option("header", "true").csv(csv_path).dtypes, [("id", "int"), ("dept", "string")])
+json_path = os.path.join(work, "people.json")
+people.select("id", "name").write.mode("overwrite").json(json_path)
+check("json round trip", rows(spark.read.json(json_path).select("id", "name")), rows(people.select("id", "name")))
+partitioned = os.path.join(work, "by_dept")
+people.write.mode("overwrite").partitionBy("dept").parquet(partitioned)
+check("partitioned write", sorted(d for d in os.listdir(partitioned) if d.startswith("dept=")), ["dept=a", "dept=b", "dept=c"])
+
+# pandas and local data
+check("toPandas", frame_rows(people.toPandas()), frame_rows(people_pd))
+check("createDataFrame with DDL schema", spark.createDataFrame([(1, "x")], "a int, b string").dtypes, [("a", "int"), ("b", "string")])
+check("empty result", people.filter(F.col("id") > 100).collect(), [])
+check("empty toPandas columns", list(people.filter(F.col("id") > 100).toPandas().columns), ["id", "name", "dept", "salary"])
+summary = {r["summary"]: r["id"] for r in people.describe("id").collect()}
+check("describe", (summary["count"], summary["min"], summary["max"]), ("6", "1", "6"))
+check("repartition", people.repartition(3).count(), 6)
+check("repartition by column", people.repartition(2, "dept").count(), 6)
+check("sample", 0 <= spark.range(1000).sample(fraction=0.5).count() <= 1000, True)
+check("show", people.orderBy("id")._show_string(2).splitlines()[0], "+---+----+----+------+")
+
+# errors reach the client as Spark's exception classes
+try:
+    people.select("no_such_column").collect()
+    raise AssertionError("an unknown column must fail")
+except AnalysisException as error:
+    check("unknown column", "no_such_column" in str(error), True)
+try:
+    spark.sql("SELEC 1").collect()
+    raise AssertionError("bad SQL must fail")
+except ParseException:
+    check("parse error", True, True)
+try:
+    spark.sql("SELECT 1/0").collect()
+    raise AssertionError("division by zero must fail in ANSI mode")
+except ArithmeticException as error:
+    check("divide by zero", error.getCondition(), "DIVIDE_BY_ZERO")
+try:
+    people.select(F.call_function("no_such_function", "id")).collect()
+    raise AssertionError("an unknown function must fail")
+except AnalysisException as error:
+    check("unknown function", "no_such_function" in str(error), True)
+
+spark.stop()
+print("ALL CHECKS PASSED", flush=True)
