@@ -307,3 +307,87 @@ fn missing_pyspark_client_says_what_to_install() {
     );
     assert!(!run.stdout.contains("never runs"));
 }
+
+/// A result's rows as Spark prints its values.
+fn printed_rows(batches: &[datafusion::arrow::array::RecordBatch]) -> Vec<Vec<String>> {
+    batches.iter().flat_map(flint::format_row_values).collect()
+}
+
+/// Whether two printed values are equal, up to float rounding.
+fn same_value(x: &str, y: &str) -> bool {
+    x == y
+        || match (x.parse::<f64>(), y.parse::<f64>()) {
+            (Ok(x), Ok(y)) => (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0),
+            _ => false,
+        }
+}
+
+/// The 22 TPC-H queries through `spark.sql` from PySpark on `local[2]` give what
+/// single-process DataFusion gives on the same files (the rows as the client received them).
+#[test]
+fn tpch_through_pyspark_matches_datafusion() {
+    let env = python_env();
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tpch-sf0.01-pyspark");
+    if !data.join("_COMPLETE").exists() {
+        flint_datagen::generate_tpch(0.01, &data).expect("generate TPC-H");
+        std::fs::write(data.join("_COMPLETE"), b"").unwrap();
+    }
+    let queries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks/queries");
+    let out = tempfile::tempdir().unwrap();
+    let run = flint(
+        &[
+            "submit",
+            "--master",
+            "local[2]",
+            "--conf",
+            "spark.sql.shuffle.partitions=2",
+            &script("tpch.py"),
+            data.to_str().unwrap(),
+            queries.to_str().unwrap(),
+            out.path().to_str().unwrap(),
+        ],
+        &[(env[0].0, env[0].1.as_str())],
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    crate::harness::runtime().block_on(async {
+        let mut oracle = datafusion::prelude::SessionContext::new_with_config(
+            datafusion::prelude::SessionConfig::new().with_target_partitions(2),
+        );
+        flint_sql::register_spark_functions(&mut oracle).unwrap();
+        for table in flint_datagen::TPCH_TABLES {
+            let path = data.join(format!("{table}.parquet"));
+            oracle
+                .register_parquet(table, path.to_str().unwrap(), Default::default())
+                .await
+                .unwrap();
+        }
+        for n in 1..=22 {
+            let text = std::fs::read_to_string(queries.join(format!("q{n}.sql"))).unwrap();
+            let expected = oracle.sql(&text).await.unwrap().collect().await.unwrap();
+            let received = out.path().join(format!("q{n}.parquet"));
+            let actual = oracle
+                .read_parquet(received.to_str().unwrap(), Default::default())
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            let (mut actual, mut expected) = (printed_rows(&actual), printed_rows(&expected));
+            if !text.to_lowercase().contains("order by") {
+                actual.sort();
+                expected.sort();
+            }
+            assert_eq!(actual.len(), expected.len(), "q{n}: row counts differ");
+            for (a, e) in actual.iter().zip(&expected) {
+                let same = a.len() == e.len() && a.iter().zip(e).all(|(x, y)| same_value(x, y));
+                assert!(same, "q{n}: pyspark {a:?} != datafusion {e:?}");
+            }
+        }
+    });
+}
