@@ -410,8 +410,26 @@ impl<'a> Planner<'a> {
             }
             RelType::Sample(sample) => {
                 let df = self.relation(input(&sample.input, "Sample.input")?).await?;
-                let fraction = (sample.upper_bound - sample.lower_bound).clamp(0.0, 1.0);
-                let condition = self.sql_expr(df.schema(), &format!("rand() < {fraction:?}D"))?;
+                // Each row draws a number in [0, 1) from its values and the seed, so the
+                // samples `randomSplit` takes with one seed over [0, 0.5) and [0.5, 1) split
+                // the rows exactly (Spark draws per partition with its XORShift generator;
+                // the rows chosen differ from Spark's, the guarantee does not).
+                let seed = sample.seed.unwrap_or(0);
+                let columns: Vec<String> = df
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| quote(f.name()))
+                    .collect();
+                let draw = format!(
+                    "((CAST(hash({seed}L, {}) AS BIGINT) % 1000003 + 1000003) % 1000003) / 1000003.0D",
+                    columns.join(", ")
+                );
+                let condition = format!(
+                    "{draw} >= {:?}D AND {draw} < {:?}D",
+                    sample.lower_bound, sample.upper_bound
+                );
+                let condition = self.sql_expr(df.schema(), &condition)?;
                 df.filter(condition)?
             }
             RelType::Hint(hint) => self.relation(input(&hint.input, "Hint.input")?).await?,

@@ -43,11 +43,21 @@ pub fn spark_session_state(
     let mut planners = SessionStateDefaults::default_expr_planners();
     planners.insert(0, Arc::new(datafusion_spark::planner::SparkFunctionPlanner));
     planners.insert(0, Arc::new(planner::SparkExprPlanner));
+    // DataFusion 55's `push_down_leaf_projections` fails on a map or struct field read
+    // straight over an in-memory table ("qualified field name \"?table?\".d and unqualified
+    // field name d would be ambiguous"), which every PySpark `createDataFrame` is; it only
+    // prunes nested fields, so it is left out.
+    let optimizer_rules = datafusion::optimizer::Optimizer::new()
+        .rules
+        .into_iter()
+        .filter(|rule| rule.name() != "push_down_leaf_projections")
+        .collect();
     let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_analyzer_rules(rules)
+        .with_optimizer_rules(optimizer_rules)
         .with_expr_planners(planners)
         .build();
     register_spark_functions(&mut state)?;

@@ -391,3 +391,101 @@ fn tpch_through_pyspark_matches_datafusion() {
         }
     });
 }
+
+/// Counts from pytest's closing line ("3 failed, 27 passed, 1 skipped in 1.2s").
+fn pytest_counts(output: &str) -> (usize, usize, usize) {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed") || l.contains(" failed"))
+        .unwrap_or_default();
+    let count = |word: &str| {
+        line.split(',')
+            .map(str::trim)
+            .find_map(|part| {
+                let mut pieces = part.split_whitespace();
+                let n = pieces.next()?.parse::<usize>().ok()?;
+                (pieces.next()? == word).then_some(n)
+            })
+            .unwrap_or(0)
+    };
+    (count("passed"), count("failed"), count("skipped"))
+}
+
+/// PySpark's own doctests (`pyspark.sql.{column, functions, dataframe, group, window,
+/// readwriter, catalog}`, shipped in pyspark-client) against `flint connect-server`, with a
+/// row-order normaliser (`tests/pyspark/doctests/conftest.py`). Prints passed/failed per
+/// module and fails if a module passes fewer than its floor in `doctests/floor.txt`.
+#[test]
+fn pyspark_doctests_stay_above_their_floors() {
+    let python = pyspark_python();
+    let doctests = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pyspark/doctests");
+    let floors: Vec<(String, usize)> = std::fs::read_to_string(doctests.join("floor.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (module, floor) = l.split_once(' ').expect("module floor");
+            (module.to_string(), floor.trim().parse().expect("floor"))
+        })
+        .collect();
+    let server = Daemon::start(
+        "connect-server",
+        &[
+            "connect-server",
+            "--master",
+            "local[2]",
+            "--port",
+            "0",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.sql.shuffle.partitions=2",
+        ],
+    );
+    let port = server.service_port("SparkConnectService");
+    let mut below = Vec::new();
+    let (mut all_passed, mut all_total) = (0, 0);
+    eprintln!(
+        "{:<28} {:>6} {:>6} {:>7} {:>6}",
+        "module", "passed", "failed", "skipped", "floor"
+    );
+    for (module, floor) in &floors {
+        let work = tempfile::tempdir().unwrap();
+        let output = Command::new(&python)
+            .args([
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "--doctest-modules",
+                "--pyargs",
+            ])
+            .arg(module)
+            .args(["--tb=no", "-q", "-rN", "--rootdir"])
+            .arg(&doctests)
+            .arg("-c")
+            .arg(doctests.join("pytest.ini"))
+            .arg("--confcutdir")
+            .arg(&doctests)
+            .arg("-p")
+            .arg("conftest")
+            .current_dir(work.path())
+            .env("PYTHONPATH", &doctests)
+            .env("SPARK_REMOTE", format!("sc://127.0.0.1:{port}"))
+            .env("PYARROW_IGNORE_TIMEZONE", "1")
+            .output()
+            .expect("run pytest");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let (passed, failed, skipped) = pytest_counts(&text);
+        eprintln!("{module:<28} {passed:>6} {failed:>6} {skipped:>7} {floor:>6}");
+        all_passed += passed;
+        all_total += passed + failed;
+        if passed < *floor {
+            below.push(format!("{module}: {passed} passed, floor {floor}\n{text}"));
+        }
+    }
+    eprintln!("all modules: {all_passed} of {all_total} passed");
+    assert!(below.is_empty(), "below the floor:\n{}", below.join("\n"));
+    drop(server);
+}

@@ -166,7 +166,9 @@ summary = {r["summary"]: r["id"] for r in people.describe("id").collect()}
 check("describe", (summary["count"], summary["min"], summary["max"]), ("6", "1", "6"))
 check("repartition", people.repartition(3).count(), 6)
 check("repartition by column", people.repartition(2, "dept").count(), 6)
-check("sample", 0 <= spark.range(1000).sample(fraction=0.5).count() <= 1000, True)
+check("sample", 300 <= spark.range(1000).sample(fraction=0.5, seed=7).count() <= 700, True)
+left, right = spark.range(1000).randomSplit([0.3, 0.7], seed=11)
+check("randomSplit partitions the rows", sorted(r.id for r in left.union(right).collect()), list(range(1000)))
 check("show", people.orderBy("id")._show_string(2).splitlines()[0], "+---+----+----+------+")
 
 # errors reach the client as Spark's exception classes
