@@ -92,6 +92,50 @@ pub fn identifier_parts(text: &str) -> Result<Vec<String>, ConnectError> {
     Ok(parts)
 }
 
+/// Functions whose columns Spark names in capitals (its math expressions' pretty names):
+/// `F.acos("x")` is `ACOS(x)`.
+const UPPER_CASE_NAMES: &[&str] = &[
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "cbrt",
+    "ceil",
+    "cos",
+    "cosh",
+    "cot",
+    "csc",
+    "degrees",
+    "e",
+    "exp",
+    "expm1",
+    "floor",
+    "hypot",
+    "log",
+    "log10",
+    "log1p",
+    "log2",
+    "pi",
+    "power",
+    "radians",
+    "regexp",
+    "regexp_like",
+    "rlike",
+    "sec",
+    "signum",
+    "sin",
+    "sinh",
+    "sqrt",
+    "tan",
+    "tanh",
+];
+
+/// Aggregates whose second argument is an ignore-nulls flag Spark leaves out of the name.
+const IGNORE_NULLS_FLAG: &[&str] = &["any_value", "first", "first_value", "last", "last_value"];
+
 const BINARY_OPERATORS: &[(&str, &str)] = &[
     ("+", "+"),
     ("-", "-"),
@@ -141,7 +185,13 @@ impl ExpressionWriter<'_> {
                         is_alias: true,
                     }),
                     None => {
-                        let name = text.expression.trim().to_string();
+                        // Spark names an operator expression in parentheses: `(age * 2)`.
+                        let name = match parsed.expr {
+                            datafusion::sql::sqlparser::ast::Expr::BinaryOp { .. } => {
+                                format!("({})", parsed.expr)
+                            }
+                            _ => text.expression.trim().to_string(),
+                        };
                         Ok(Rendered::expr(format!("({})", text.expression), name))
                     }
                 }
@@ -192,13 +242,19 @@ impl ExpressionWriter<'_> {
                 } else {
                     "CAST"
                 };
-                Ok(Rendered::expr(
-                    format!("{function}({} AS {type_name})", inner.sql),
+                // `col("x").cast("int")` keeps the column's name, as in Spark.
+                let name = if inner.is_column || inner.is_alias {
+                    inner.name.clone()
+                } else {
                     format!(
                         "{function}({} AS {})",
                         inner.name,
                         type_name.to_ascii_uppercase()
-                    ),
+                    )
+                };
+                Ok(Rendered::expr(
+                    format!("{function}({} AS {type_name})", inner.sql),
+                    name,
                 ))
             }
             ExprType::SortOrder(order) => {
@@ -455,11 +511,25 @@ impl ExpressionWriter<'_> {
                         format!("count({distinct}1)"),
                     ));
                 }
+                // `ceil(x, 1)` and `floor(x, 1)` keep their lower-case names.
+                let scaled = matches!(lower.as_str(), "ceil" | "floor") && args.len() > 1;
+                let shown = if UPPER_CASE_NAMES.contains(&lower.as_str()) && !scaled {
+                    lower.to_ascii_uppercase()
+                } else {
+                    lower.clone()
+                };
                 let sql_args: Vec<&str> = args.iter().map(|a| a.sql.as_str()).collect();
-                let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+                let mut names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+                // The ignore-nulls flag the client always sends is not part of Spark's name.
+                if IGNORE_NULLS_FLAG.contains(&lower.as_str())
+                    && names.len() == 2
+                    && matches!(names[1], "true" | "false")
+                {
+                    names.pop();
+                }
                 Ok(Rendered::expr(
                     format!("{name}({distinct}{})", sql_args.join(", ")),
-                    format!("{lower}({distinct}{})", names.join(", ")),
+                    format!("{shown}({distinct}{})", names.join(", ")),
                 ))
             }
         }

@@ -25,6 +25,9 @@ pub struct HiveFormat {
     /// Spark's `CAST(x AS STRING)` instead of `spark-sql`'s output: `[1, 2]`, `{a -> 1}`,
     /// `{1, x}`, strings inside unquoted.
     cast: bool,
+    /// Spark's `show()` (`ToPrettyString`): as a cast, but nulls inside arrays, maps and
+    /// structs print as `NULL`.
+    pretty: bool,
 }
 
 impl HiveFormat {
@@ -40,6 +43,7 @@ impl HiveFormat {
         Ok(Self {
             time_zone: Some(time_zone),
             cast: false,
+            pretty: false,
         })
     }
 
@@ -49,7 +53,26 @@ impl HiveFormat {
         Self {
             time_zone: None,
             cast: true,
+            pretty: false,
         }
+    }
+
+    /// Spark's `show()`: [`HiveFormat::cast_to_string`] with nested nulls as `NULL`.
+    pub fn show_string() -> Self {
+        Self {
+            time_zone: None,
+            cast: true,
+            pretty: true,
+        }
+    }
+
+    fn null(&self, nested: bool) -> String {
+        if nested && !self.pretty {
+            "null"
+        } else {
+            "NULL"
+        }
+        .to_string()
     }
 
     /// Every row of `batch` as its column values, as `spark-sql` prints them.
@@ -69,13 +92,13 @@ impl HiveFormat {
     /// `null` in lower case, as Spark does.
     pub fn value(&self, array: &ArrayRef, row: usize, nested: bool) -> String {
         if array.is_null(row) {
-            return if nested { "null" } else { "NULL" }.to_string();
+            return self.null(nested);
         }
         if crate::functions::variant::is_variant(array.data_type()) {
             return crate::functions::variant::variant_json(array, row);
         }
         match array.data_type() {
-            DataType::Null => if nested { "null" } else { "NULL" }.to_string(),
+            DataType::Null => self.null(nested),
             DataType::Boolean => array
                 .as_any()
                 .downcast_ref::<BooleanArray>()
@@ -111,6 +134,14 @@ impl HiveFormat {
                 } else {
                     text
                 }
+            }
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView if self.pretty => {
+                // `show()` prints a binary's bytes in hex: `[61 62 63]`.
+                let bytes: Vec<String> = binary_value(array, row)
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect();
+                format!("[{}]", bytes.join(" "))
             }
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
                 // Spark prints a binary's bytes as UTF-8 text.

@@ -4,9 +4,10 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 /// The values of every row of `batch` as Spark's `show()` prints them: each value cast to a
-/// string as Spark casts it (`NULL`, `[1, 2]`, `{a -> 1}`, doubles as Java prints them).
+/// string as Spark casts it (`[1, 2]`, `{a -> 1}`, doubles as Java prints them), nulls as
+/// `NULL` at any depth.
 pub fn format_row_values(batch: &RecordBatch) -> Vec<Vec<String>> {
-    let format = flint_sql::HiveFormat::cast_to_string();
+    let format = flint_sql::HiveFormat::show_string();
     (0..batch.num_rows())
         .map(|row| {
             batch
