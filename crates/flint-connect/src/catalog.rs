@@ -47,7 +47,8 @@ fn single(planner: &Planner<'_>, value: &str) -> Result<DfFrame, ConnectError> {
     )
 }
 
-/// The names of the session's temporary views, sorted.
+/// The names of the session's tables: its temporary views and the application's managed
+/// tables, sorted.
 fn view_names(session: &flint::SparkSession) -> Vec<String> {
     let ctx = session.session_context();
     let mut names: Vec<String> = ctx
@@ -187,17 +188,11 @@ pub async fn plan(
             boolean(planner, view_names(&session).contains(&exists.table_name))
         }
         CatType::DropTempView(drop) => {
-            let existed = session
-                .session_context()
-                .deregister_table(drop.view_name.as_str())?
-                .is_some();
+            let existed = session.drop_temp_view(&drop.view_name)?;
             boolean(planner, existed)
         }
         CatType::DropGlobalTempView(drop) => {
-            let existed = session
-                .session_context()
-                .deregister_table(drop.view_name.as_str())?
-                .is_some();
+            let existed = session.drop_temp_view(&drop.view_name)?;
             boolean(planner, existed)
         }
         CatType::FunctionExists(exists) => {
@@ -238,6 +233,23 @@ pub async fn plan(
                 ],
             )
         }
+        CatType::DropTable(drop) => {
+            let existed = session
+                .session_context()
+                .deregister_table(drop.table_name.as_str())?
+                .is_some();
+            if !existed && !drop.if_exists {
+                return Err(table_not_found(&drop.table_name));
+            }
+            boolean(planner, existed)
+        }
+        CatType::DropView(drop) => {
+            let existed = session.drop_temp_view(&drop.view_name)?;
+            if !existed && !drop.if_exists {
+                return Err(table_not_found(&drop.view_name));
+            }
+            boolean(planner, existed)
+        }
         CatType::IsCached(_) => boolean(planner, false),
         other => Err(ConnectError::Unsupported(format!(
             "the catalog operation {}",
@@ -254,10 +266,31 @@ fn table_not_found(name: &str) -> ConnectError {
 
 /// Rows of `listTables`: name, catalog, namespace, description, tableType, isTemporary.
 fn table_rows(planner: &Planner<'_>, names: &[String]) -> Result<DfFrame, ConnectError> {
+    // Managed tables are in `spark_catalog.default`; views are temporary.
+    let managed = planner.session().managed_tables();
+    let is_managed: Vec<bool> = names.iter().map(|n| managed.contains(n)).collect();
     let mut namespace = ListBuilder::new(StringBuilder::new());
-    for _ in names {
+    for managed in &is_managed {
+        if *managed {
+            namespace.values().append_value(DATABASE);
+        }
         namespace.append(true);
     }
+    let pick = |managed: &str, temporary: Option<&str>| -> ArrayRef {
+        strings(
+            is_managed
+                .iter()
+                .map(|m| {
+                    if *m {
+                        Some(managed.to_string())
+                    } else {
+                        temporary.map(String::from)
+                    }
+                })
+                .collect(),
+        )
+    };
+    let temporary: Vec<bool> = is_managed.iter().map(|m| !m).collect();
     table(
         planner,
         vec![
@@ -265,17 +298,11 @@ fn table_rows(planner: &Planner<'_>, names: &[String]) -> Result<DfFrame, Connec
                 "name",
                 strings(names.iter().map(|n| Some(n.clone())).collect()),
             ),
-            ("catalog", strings(vec![None; names.len()])),
+            ("catalog", pick(CATALOG, None)),
             ("namespace", Arc::new(namespace.finish())),
             ("description", strings(vec![None; names.len()])),
-            (
-                "tableType",
-                strings(vec![Some("TEMPORARY".into()); names.len()]),
-            ),
-            (
-                "isTemporary",
-                Arc::new(BooleanArray::from(vec![true; names.len()])),
-            ),
+            ("tableType", pick("MANAGED", Some("TEMPORARY"))),
+            ("isTemporary", Arc::new(BooleanArray::from(temporary))),
         ],
     )
 }

@@ -231,7 +231,6 @@ pub async fn run(
                     view.name
                 )));
             }
-            ctx.deregister_table(view.name.as_str())?;
             ctx.register_table(view.name.as_str(), df.into_view())?;
             Ok(CommandOutcome::Done)
         }
@@ -261,10 +260,14 @@ pub async fn run(
                     let path = path.strip_prefix("file://").unwrap_or(path);
                     writer.format_save(&format, path).await?;
                 }
-                Some(SaveType::Table(_)) => {
-                    return Err(ConnectError::Unsupported(
-                        "saveAsTable/insertInto: Flint has no persistent table catalog yet; write to a path and read it back".into(),
-                    ));
+                Some(SaveType::Table(table)) => {
+                    use spark_connect::write_operation::save_table::TableSaveMethod;
+                    let parts = crate::expression::identifier_parts(&table.table_name)?;
+                    let name = parts.last().cloned().unwrap_or_default();
+                    match TableSaveMethod::try_from(table.save_method) {
+                        Ok(TableSaveMethod::InsertInto) => writer.insert_into(&name).await?,
+                        _ => writer.save_as_table(&name, &format).await?,
+                    }
                 }
                 None => {
                     let path = write.options.get("path").ok_or_else(|| {

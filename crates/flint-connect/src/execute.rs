@@ -42,6 +42,10 @@ struct Buffer {
     /// Responses not yet released, the first at index `released`.
     responses: VecDeque<ExecutePlanResponse>,
     released: usize,
+    /// Every response id sent so far and its index, released or not (Spark's
+    /// `responseIdToIndex`): a client reattaches after the last id it saw, which it may
+    /// already have released.
+    positions: std::collections::HashMap<String, usize>,
     /// The error the execution ended with, sent after the buffered responses.
     error: Option<tonic::Status>,
     state: ExecutionState,
@@ -73,6 +77,7 @@ impl Execution {
             buffer: Mutex::new(Buffer {
                 responses: VecDeque::new(),
                 released: 0,
+                positions: std::collections::HashMap::new(),
                 error: None,
                 state: ExecutionState::Running,
             }),
@@ -90,8 +95,14 @@ impl Execution {
             .unwrap_or(ExecutionState::Failed)
     }
 
+    /// Appends a response, unless the execution already ended (an interrupted task runs on
+    /// until its next await).
     fn push(&self, response: ExecutePlanResponse) {
-        if let Ok(mut buffer) = self.buffer.lock() {
+        if let Ok(mut buffer) = self.buffer.lock()
+            && buffer.state == ExecutionState::Running
+        {
+            let index = buffer.released + buffer.responses.len();
+            buffer.positions.insert(response.response_id.clone(), index);
             buffer.responses.push_back(response);
         }
         self.changed.notify_waiters();
@@ -131,10 +142,10 @@ impl Execution {
 
     /// Stops the execution's task; a waiting client gets `OPERATION_CANCELED`.
     pub fn interrupt(&self) {
+        self.finish(Err(ConnectError::Interrupted));
         if let Some(task) = self.task.lock().ok().and_then(|mut t| t.take()) {
             task.abort();
         }
-        self.finish(Err(ConnectError::Interrupted));
     }
 
     /// Drops buffered responses up to and including `response_id` (`ReleaseUntil`).
@@ -191,11 +202,7 @@ impl Execution {
     /// The index just after the response with this id, for `ReattachExecute`.
     pub fn position_after(&self, response_id: &str) -> Option<usize> {
         let buffer = self.buffer.lock().ok()?;
-        buffer
-            .responses
-            .iter()
-            .position(|r| r.response_id == response_id)
-            .map(|i| buffer.released + i + 1)
+        buffer.positions.get(response_id).map(|index| index + 1)
     }
 }
 
@@ -215,6 +222,16 @@ pub fn start(
         }
         _ => uuid::Uuid::new_v4().to_string(),
     };
+    // A client that cannot reattach sends no ReleaseExecute: its execution is forgotten once
+    // it ends (the open stream still holds what it has to send).
+    let reattachable = request.request_options.iter().any(|option| {
+        matches!(
+            &option.request_option,
+            Some(spark_connect::execute_plan_request::request_option::RequestOption::ReattachOptions(
+                options
+            )) if options.reattachable
+        )
+    });
     let plan = request
         .plan
         .ok_or_else(|| missing("ExecutePlanRequest.plan"))?;
@@ -227,8 +244,22 @@ pub fn start(
     session.add_execution(Arc::clone(&execution))?;
     let runner = Arc::clone(&execution);
     let handle = tokio::spawn(async move {
+        // Ends the execution even if planning panics, so no client waits forever.
+        struct Ending(Arc<Execution>);
+        impl Drop for Ending {
+            fn drop(&mut self) {
+                self.0.finish(Err(ConnectError::Unsupported(
+                    "the operation stopped unexpectedly; this is a Flint bug".into(),
+                )));
+            }
+        }
+        let ending = Ending(Arc::clone(&runner));
         let result = run(&session, &runner, op).await;
         runner.finish(result);
+        drop(ending);
+        if !reattachable {
+            session.remove_execution(&runner.operation_id);
+        }
     });
     if let Ok(mut task) = execution.task.lock() {
         *task = Some(handle.abort_handle());
@@ -379,23 +410,37 @@ fn client_schema(schema: &Schema, time_zone: &str) -> SchemaRef {
             DataType::Timestamp(_, _) => field.as_ref().clone().with_data_type(
                 DataType::Timestamp(TimeUnit::Microsecond, Some(time_zone.into())),
             ),
-            // Spark has no unsigned types (DataFusion's `row_number` is one).
-            DataType::UInt8 => field.as_ref().clone().with_data_type(DataType::Int16),
-            DataType::UInt16 => field.as_ref().clone().with_data_type(DataType::Int32),
-            DataType::UInt32 | DataType::UInt64 => {
-                field.as_ref().clone().with_data_type(DataType::Int64)
-            }
-            // The client does not read Arrow's view types.
-            DataType::Utf8View | DataType::LargeUtf8 => {
-                field.as_ref().clone().with_data_type(DataType::Utf8)
-            }
-            DataType::BinaryView | DataType::LargeBinary => {
-                field.as_ref().clone().with_data_type(DataType::Binary)
-            }
-            _ => field.as_ref().clone(),
+            other => field.as_ref().clone().with_data_type(client_type(other)),
         })
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// The type the client reads for `data_type`, at any depth: Spark has no unsigned types
+/// (DataFusion's `row_number` is one), and the client reads no Arrow view or large types.
+/// Timestamps inside nested values keep their type.
+fn client_type(data_type: &DataType) -> DataType {
+    let field = |f: &Arc<Field>| {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(client_type(f.data_type())),
+        )
+    };
+    match data_type {
+        DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 | DataType::UInt64 => DataType::Int64,
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f) => DataType::List(field(f)),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::Map(entries, sorted) => DataType::Map(field(entries), *sorted),
+        other => other.clone(),
+    }
 }
 
 fn client_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ConnectError> {

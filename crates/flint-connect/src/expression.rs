@@ -179,7 +179,7 @@ impl ExpressionWriter<'_> {
                     .map_err(|e| ConnectError::Parse(e.to_string()))?;
                 match parsed.alias {
                     Some(alias) => Ok(Rendered {
-                        sql: format!("({})", parsed.expr),
+                        sql: format!("({})", without_alias(&text.expression, &alias.value)),
                         name: alias.value,
                         is_column: false,
                         is_alias: true,
@@ -649,6 +649,24 @@ impl ExpressionWriter<'_> {
     }
 }
 
+/// The text of `expr AS alias` (or `expr alias`) without its alias, as written: printing the
+/// parsed expression again would lose Spark's escapes (`'\\d'`).
+fn without_alias<'t>(text: &'t str, alias: &str) -> &'t str {
+    let trimmed = text.trim_end();
+    let quoted = format!("`{alias}`");
+    let rest = trimmed
+        .strip_suffix(quoted.as_str())
+        .or_else(|| trimmed.strip_suffix(alias))
+        .unwrap_or(trimmed)
+        .trim_end();
+    let lower = rest.to_ascii_lowercase();
+    if lower.ends_with(" as") || lower.ends_with(")as") {
+        rest[..rest.len() - 2].trim_end()
+    } else {
+        rest
+    }
+}
+
 /// Whether a sort order is descending, and whether its nulls come first (Spark's defaults:
 /// ascending puts nulls first, descending last).
 pub fn sort_flags(order: &ex::SortOrder) -> (bool, bool) {
@@ -679,6 +697,16 @@ fn expression_kind_name(kind: &ExprType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_aliases_off_expression_text() {
+        assert_eq!(without_alias("a + 1 AS b", "b"), "a + 1");
+        assert_eq!(
+            without_alias("regexp_replace(s, '\\d+', '') x", "x"),
+            "regexp_replace(s, '\\d+', '')"
+        );
+        assert_eq!(without_alias("count(*) as `n`", "n"), "count(*)");
+    }
 
     #[test]
     fn splits_column_names_as_spark_does() {

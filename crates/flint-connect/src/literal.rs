@@ -43,6 +43,13 @@ pub fn render_literal(literal: &Literal) -> Result<(String, String), ConnectErro
         LiteralType::Boolean(value) => (value.to_string(), value.to_string()),
         LiteralType::Byte(value) => (format!("CAST({value} AS TINYINT)"), value.to_string()),
         LiteralType::Short(value) => (format!("CAST({value} AS SMALLINT)"), value.to_string()),
+        // The smallest values are written as casts: `-2147483648` would be minus a bigint.
+        LiteralType::Integer(value) if *value == i32::MIN => {
+            (format!("CAST('{value}' AS INT)"), value.to_string())
+        }
+        LiteralType::Long(value) if *value == i64::MIN => {
+            (format!("CAST('{value}' AS BIGINT)"), value.to_string())
+        }
         LiteralType::Integer(value) => (format!("({value})"), value.to_string()),
         LiteralType::Long(value) => (format!("({value}L)"), value.to_string()),
         LiteralType::Float(value) => (
@@ -78,7 +85,9 @@ pub fn render_literal(literal: &Literal) -> Result<(String, String), ConnectErro
             (format!("X'{hex}'"), format!("X'{hex}'"))
         }
         LiteralType::Date(days) => {
-            let date = chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + days)
+            let date = days
+                .checked_add(719_163)
+                .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
                 .ok_or_else(|| ConnectError::InvalidPlan(format!("date out of range: {days}")))?;
             let text = date.format("%Y-%m-%d").to_string();
             (format!("DATE '{text}'"), format!("DATE '{text}'"))

@@ -289,16 +289,38 @@ impl<'a> Planner<'a> {
                 df.select(exprs)?
             }
             RelType::WithColumns(with) => {
-                let mut df = self
+                // Every new value is computed from the input as it was (Spark's `withColumns`);
+                // a name that exists (in any case) is replaced where it stands.
+                let df = self
                     .relation(input(&with.input, "WithColumns.input")?)
                     .await?;
+                let mut added: Vec<(String, Expr)> = Vec::new();
                 for alias in &with.aliases {
                     let expr = alias.expr.as_deref().ok_or_else(|| missing("Alias.expr"))?;
                     let name = alias.name.first().ok_or_else(|| missing("Alias.name"))?;
-                    let planned = self.expression(&df, expr)?;
-                    df = df.with_column(name, planned.expr)?;
+                    added.push((name.clone(), self.expression(&df, expr)?.expr));
                 }
-                df
+                let mut used = vec![false; added.len()];
+                let mut exprs = Vec::new();
+                for (qualifier, field) in df.schema().iter() {
+                    match added
+                        .iter()
+                        .position(|(name, _)| name.eq_ignore_ascii_case(field.name()))
+                    {
+                        Some(index) => {
+                            used[index] = true;
+                            let (name, expr) = &added[index];
+                            exprs.push(expr.clone().alias(name));
+                        }
+                        None => exprs.push(col(Column::from((qualifier, field)))),
+                    }
+                }
+                for ((name, expr), used) in added.into_iter().zip(used) {
+                    if !used {
+                        exprs.push(expr.alias(name));
+                    }
+                }
+                df.select(exprs)?
             }
             RelType::WithColumnsRenamed(renamed) => {
                 let mut df = self
@@ -323,7 +345,12 @@ impl<'a> Planner<'a> {
             }
             RelType::Drop(drop) => {
                 let df = self.relation(input(&drop.input, "Drop.input")?).await?;
-                let mut names: Vec<String> = drop.column_names.clone();
+                // Names to drop, with the qualifier of the side a `df.col` reference names.
+                let mut names: Vec<(Option<String>, String)> = drop
+                    .column_names
+                    .iter()
+                    .map(|n| (None, n.clone()))
+                    .collect();
                 for column in &drop.columns {
                     match &column.expr_type {
                         Some(spark_connect::expression::ExprType::UnresolvedAttribute(
@@ -332,7 +359,10 @@ impl<'a> Planner<'a> {
                             let parts = crate::expression::identifier_parts(
                                 &attribute.unparsed_identifier,
                             )?;
-                            names.push(parts.last().cloned().unwrap_or_default());
+                            let qualifier = attribute
+                                .plan_id
+                                .and_then(|id| self.qualifiers.get(&id).cloned());
+                            names.push((qualifier, parts.last().cloned().unwrap_or_default()));
                         }
                         _ => {
                             return Err(ConnectError::Unsupported(
@@ -344,7 +374,14 @@ impl<'a> Planner<'a> {
                 let keep: Vec<Expr> = df
                     .schema()
                     .iter()
-                    .filter(|(_, field)| !names.iter().any(|n| n == field.name()))
+                    .filter(|(q, field)| {
+                        !names.iter().any(|(qualifier, name)| {
+                            name == field.name()
+                                && qualifier.as_ref().is_none_or(|wanted| {
+                                    q.is_some_and(|q| q.table() == wanted.as_str())
+                                })
+                        })
+                    })
                     .map(|(q, field)| col(Column::from((q, field))))
                     .collect();
                 df.select(keep)?
@@ -414,6 +451,12 @@ impl<'a> Planner<'a> {
                 // samples `randomSplit` takes with one seed over [0, 0.5) and [0.5, 1) split
                 // the rows exactly (Spark draws per partition with its XORShift generator;
                 // the rows chosen differ from Spark's, the guarantee does not).
+                if sample.with_replacement.unwrap_or(false) {
+                    return Err(ConnectError::Unsupported(
+                        "sample(withReplacement=True): Flint samples without replacement only"
+                            .into(),
+                    ));
+                }
                 let seed = sample.seed.unwrap_or(0);
                 let columns: Vec<String> = df
                     .schema()
@@ -421,9 +464,12 @@ impl<'a> Planner<'a> {
                     .iter()
                     .map(|f| quote(f.name()))
                     .collect();
+                let hashed = std::iter::once(format!("{seed}L"))
+                    .chain(columns)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let draw = format!(
-                    "((CAST(hash({seed}L, {}) AS BIGINT) % 1000003 + 1000003) % 1000003) / 1000003.0D",
-                    columns.join(", ")
+                    "((CAST(hash({hashed}) AS BIGINT) % 1000003 + 1000003) % 1000003) / 1000003.0D"
                 );
                 let condition = format!(
                     "{draw} >= {:?}D AND {draw} < {:?}D",
@@ -670,7 +716,11 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|e| writer.write(e))
             .collect::<Result<_, _>>()?;
-        let mut exprs = Vec::new();
+        // Each cell aggregates the rows of its value; a cell with no rows is NULL, also for
+        // `count` (Spark pivots the grouped result, so empty cells have no value at all).
+        let group_count = groups.len();
+        let mut cells = Vec::new();
+        let mut names = Vec::new();
         for (value_sql, value_name) in &values {
             for rendered in &aggregates {
                 let name = if aggregates.len() == 1 {
@@ -678,14 +728,35 @@ impl<'a> Planner<'a> {
                 } else {
                     format!("{value_name}_{}", rendered.name)
                 };
-                let sql = format!(
-                    "{} FILTER (WHERE {pivot_sql} <=> {value_sql})",
-                    rendered.sql
+                let filter = format!("FILTER (WHERE {pivot_sql} <=> {value_sql})");
+                let index = names.len();
+                cells.push(
+                    self.sql_expr(df.schema(), &format!("{} {filter}", rendered.sql))?
+                        .alias(format!("__flint_cell_{index}")),
                 );
-                exprs.push(self.sql_expr(df.schema(), &sql)?.alias(name));
+                cells.push(
+                    self.sql_expr(df.schema(), &format!("count(*) {filter}"))?
+                        .alias(format!("__flint_rows_{index}")),
+                );
+                names.push(name);
             }
         }
-        Ok(df.aggregate(groups, exprs)?)
+        let aggregated = df.aggregate(groups, cells)?;
+        let mut output: Vec<Expr> = aggregated
+            .schema()
+            .columns()
+            .into_iter()
+            .take(group_count)
+            .map(col)
+            .collect();
+        for (index, name) in names.iter().enumerate() {
+            let cell = self.sql_expr(
+                aggregated.schema(),
+                &format!("CASE WHEN __flint_rows_{index} > 0 THEN __flint_cell_{index} END"),
+            )?;
+            output.push(cell.alias(name));
+        }
+        Ok(aggregated.select(output)?)
     }
 
     async fn join(&mut self, join: &spark_connect::Join) -> Result<DfFrame, ConnectError> {
@@ -710,6 +781,14 @@ impl<'a> Planner<'a> {
             }
             (left.alias(&left_name)?, right.alias(&right_name)?)
         } else {
+            // Sides that keep their own names: `df.col` resolves under the side's qualifier.
+            for (ids, side) in [(&left_ids, &left), (&right_ids, &right)] {
+                if let Some(qualifier) = single_qualifier(side.schema()) {
+                    for id in ids {
+                        self.qualifiers.insert(*id, qualifier.clone());
+                    }
+                }
+            }
             (left, right)
         };
         let join_type = match Kind::try_from(join.join_type).unwrap_or(Kind::Inner) {
@@ -721,7 +800,12 @@ impl<'a> Planner<'a> {
             Kind::LeftAnti => JoinType::LeftAnti,
         };
         if !join.using_columns.is_empty() {
-            return self.join_using(left, right, join_type, &join.using_columns);
+            return self.join_using(
+                (left, &left_ids),
+                (right, &right_ids),
+                join_type,
+                &join.using_columns,
+            );
         }
         match &join.join_condition {
             Some(condition) => {
@@ -738,14 +822,20 @@ impl<'a> Planner<'a> {
     /// `join(other, on=[names], how)`: one copy of each key column first, then the others.
     fn join_using(
         &mut self,
-        left: DfFrame,
-        right: DfFrame,
+        (left, left_ids): (DfFrame, &[i64]),
+        (right, right_ids): (DfFrame, &[i64]),
         join_type: datafusion::common::JoinType,
         using: &[String],
     ) -> Result<DfFrame, ConnectError> {
         use datafusion::common::JoinType;
         let left_name = self.fresh_alias();
         let right_name = self.fresh_alias();
+        for id in left_ids {
+            self.qualifiers.insert(*id, left_name.clone());
+        }
+        for id in right_ids {
+            self.qualifiers.insert(*id, right_name.clone());
+        }
         let left = left.alias(&left_name)?;
         let right = right.alias(&right_name)?;
         let keys: Vec<&str> = using.iter().map(String::as_str).collect();
@@ -873,6 +963,16 @@ impl<'a> Planner<'a> {
                     let value = self
                         .sql_expr(df.schema(), &sql)?
                         .cast_to(field.data_type(), df.schema())?;
+                    // Spark's `fillna` also replaces NaN in float columns.
+                    let column =
+                        if matches!(field.data_type(), DataType::Float32 | DataType::Float64) {
+                            self.sql_expr(
+                                df.schema(),
+                                &format!("nanvl({}, NULL)", quote(field.name())),
+                            )?
+                        } else {
+                            column
+                        };
                     exprs.push(
                         datafusion::functions::expr_fn::coalesce(vec![column, value])
                             .alias(field.name()),
@@ -981,6 +1081,9 @@ impl<'a> Planner<'a> {
             })
             .collect();
         let mut aggregates = Vec::new();
+        // Per statistic and column, the aggregate computing it (none: the cell is NULL, such
+        // as the mean of a string column).
+        let mut cells: Vec<Option<usize>> = Vec::new();
         for statistic in statistics {
             for (name, data_type) in &columns {
                 let column = quote(name);
@@ -1001,17 +1104,24 @@ impl<'a> Planner<'a> {
                         format!("CAST(percentile_approx({column}, {fraction:?}D) AS STRING)")
                     }
                     "count_distinct" => format!("CAST(count(DISTINCT {column}) AS STRING)"),
-                    "mean" | "stddev" => "CAST(NULL AS STRING)".to_string(),
-                    _ if statistic.ends_with('%') => "CAST(NULL AS STRING)".to_string(),
+                    "mean" | "stddev" => {
+                        cells.push(None);
+                        continue;
+                    }
+                    _ if statistic.ends_with('%') => {
+                        cells.push(None);
+                        continue;
+                    }
                     other => {
                         return Err(ConnectError::IllegalArgument(format!(
                             "{other} is not a recognised statistic"
                         )));
                     }
                 };
+                cells.push(Some(aggregates.len()));
                 aggregates.push(
                     self.sql_expr(df.schema(), &sql)?
-                        .alias(format!("{statistic}\u{0}{name}")),
+                        .alias(format!("__flint_statistic_{}", aggregates.len())),
                 );
             }
         }
@@ -1030,8 +1140,9 @@ impl<'a> Planner<'a> {
         for (index, _) in columns.iter().enumerate() {
             let values: Vec<Option<String>> = (0..statistics.len())
                 .map(|s| {
+                    let cell = cells[s * columns.len() + index]?;
                     row.and_then(|batch| {
-                        let array = batch.column(s * columns.len() + index);
+                        let array = batch.column(cell);
                         let array =
                             datafusion::arrow::compute::cast(array, &DataType::Utf8).ok()?;
                         let strings = array.as_any().downcast_ref::<StringArray>()?;
@@ -1158,6 +1269,15 @@ fn qualifiers_clash(left: &DFSchema, right: &DFSchema) -> bool {
     let left = qualifiers(left);
     let right = qualifiers(right);
     left.iter().chain(&right).any(Option::is_none) || left.iter().any(|q| right.contains(q))
+}
+
+/// The one qualifier every column of a schema has, if so.
+fn single_qualifier(schema: &DFSchema) -> Option<String> {
+    let mut qualifiers = schema.iter().map(|(q, _)| q.map(|q| q.table().to_string()));
+    let first = qualifiers.next()??;
+    qualifiers
+        .all(|q| q.as_deref() == Some(first.as_str()))
+        .then_some(first)
 }
 
 /// A value read back from a batch as a SQL literal, with its display name.

@@ -32,6 +32,16 @@ impl ConnectService {
         ConnectService { sessions }
     }
 
+    /// An open session, for calls that act on existing operations: a `ReleaseExecute` sent
+    /// after `spark.stop()` must not open a new session.
+    fn existing(&self, session_id: &str) -> Result<Arc<ConnectSession>, Status> {
+        self.sessions.get(session_id).ok_or_else(|| {
+            status(ConnectError::InvalidPlan(format!(
+                "[INVALID_HANDLE.SESSION_NOT_FOUND] The handle {session_id} is invalid. Session not found. SQLSTATE: HY000"
+            )))
+        })
+    }
+
     fn session(
         &self,
         session_id: &str,
@@ -393,7 +403,7 @@ impl SparkConnectService for ConnectService {
         request: Request<ArtifactStatusesRequest>,
     ) -> Result<Response<ArtifactStatusesResponse>, Status> {
         let request = request.into_inner();
-        let session = self.session(&request.session_id, request.user_context.as_ref(), None)?;
+        let session = self.existing(&request.session_id)?;
         let statuses = request
             .names
             .into_iter()
@@ -417,7 +427,7 @@ impl SparkConnectService for ConnectService {
     ) -> Result<Response<InterruptResponse>, Status> {
         use interrupt_request::{Interrupt, InterruptType};
         let request = request.into_inner();
-        let session = self.session(&request.session_id, request.user_context.as_ref(), None)?;
+        let session = self.existing(&request.session_id)?;
         let kind =
             InterruptType::try_from(request.interrupt_type).unwrap_or(InterruptType::Unspecified);
         let mut interrupted = Vec::new();
@@ -477,7 +487,7 @@ impl SparkConnectService for ConnectService {
     ) -> Result<Response<ReleaseExecuteResponse>, Status> {
         use release_execute_request::Release;
         let request = request.into_inner();
-        let session = self.session(&request.session_id, request.user_context.as_ref(), None)?;
+        let session = self.existing(&request.session_id)?;
         match &request.release {
             Some(Release::ReleaseAll(_)) | None => {
                 session.remove_execution(&request.operation_id);

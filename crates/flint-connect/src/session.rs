@@ -178,6 +178,12 @@ impl SessionManager {
         Ok(session)
     }
 
+    /// The session with this id, if it is open (for calls that must not open one:
+    /// `ReleaseExecute` may arrive after `ReleaseSession`).
+    pub fn get(&self, session_id: &str) -> Option<Arc<ConnectSession>> {
+        self.sessions.lock().ok()?.get(session_id).cloned()
+    }
+
     /// Ends a session (`ReleaseSession`): its executions are interrupted and forgotten.
     pub fn release(&self, session_id: &str) -> Option<Arc<ConnectSession>> {
         let session = self.sessions.lock().ok()?.remove(session_id)?;

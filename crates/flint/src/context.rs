@@ -44,6 +44,8 @@ pub(crate) struct SparkContext {
     stopped: AtomicBool,
     /// The application's web UI, unless `spark.ui.enabled=false` or no port was free.
     ui: Option<SparkUi>,
+    /// Tables every session of the application sees (`saveAsTable`, `CREATE TABLE`).
+    pub(crate) managed_tables: Arc<crate::catalog::ManagedTables>,
 }
 
 impl std::fmt::Debug for SparkContext {
@@ -209,6 +211,7 @@ impl SparkContext {
             },
         });
         tracing::info!(app_id = %app_id, "Started application {app_id} with master {master_text} ({slots} task slots)");
+        let managed_tables = Arc::new(crate::catalog::ManagedTables::new(warehouse_dir(&conf)));
         Ok(Self {
             app_id,
             app_name,
@@ -224,6 +227,7 @@ impl SparkContext {
             next_execution_id: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             ui,
+            managed_tables,
         })
     }
 
@@ -324,6 +328,19 @@ impl SparkContext {
 impl Drop for SparkContext {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// `spark.sql.warehouse.dir` as an absolute path (relative ones from the working directory).
+fn warehouse_dir(conf: &SparkConf) -> PathBuf {
+    let configured = conf
+        .get_entry(&keys::WAREHOUSE_DIR)
+        .unwrap_or("spark-warehouse");
+    let path = PathBuf::from(configured.strip_prefix("file:").unwrap_or(configured));
+    if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
     }
 }
 

@@ -277,7 +277,6 @@ impl DataFrame {
     /// Registers this DataFrame as a temporary view for SQL.
     pub fn create_or_replace_temp_view(&self, name: &str) -> Result<(), FlintError> {
         let ctx = &self.session.inner().ctx;
-        ctx.deregister_table(name)?;
         ctx.register_table(name, self.df.clone().into_view())?;
         Ok(())
     }

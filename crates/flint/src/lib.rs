@@ -19,6 +19,7 @@
 //! mode too. The master URL and configuration may come from `flint submit` through the
 //! environment, so one program runs under any master.
 
+mod catalog;
 mod context;
 mod dataframe;
 mod error;

@@ -22,6 +22,15 @@ pub(crate) enum FileFormat {
 }
 
 impl FileFormat {
+    /// Spark's name of the format.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+            FileFormat::Json => "json",
+        }
+    }
+
     pub(crate) fn parse(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().as_str() {
             "parquet" => Some(FileFormat::Parquet),

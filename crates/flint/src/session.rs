@@ -99,6 +99,15 @@ impl SparkSession {
         let state = flint_sql::spark_session_state(config.clone(), planner_runtime()?)?;
         let ctx = SessionContext::new_with_state(state);
         register_path_schemas(&ctx, config)?;
+        // Temporary views of this session over the application's managed tables.
+        if let Some(catalog) = ctx.catalog("datafusion") {
+            catalog.register_schema(
+                "public",
+                Arc::new(crate::catalog::SessionSchema::new(Arc::clone(
+                    &context.managed_tables,
+                ))),
+            )?;
+        }
         Ok(SparkSession {
             inner: Arc::new(SessionInner {
                 ctx,
@@ -118,6 +127,29 @@ impl SparkSession {
     /// settings (for front ends that build plans themselves, such as Spark Connect).
     pub fn session_context(&self) -> &SessionContext {
         &self.inner.ctx
+    }
+
+    /// Drops this session's temporary view `name` (Spark's `catalog.dropTempView`), never a
+    /// table; whether it existed.
+    pub fn drop_temp_view(&self, name: &str) -> Result<bool, FlintError> {
+        let schema = self
+            .inner
+            .ctx
+            .catalog("datafusion")
+            .and_then(|catalog| catalog.schema("public"));
+        let dropped = match schema
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<crate::catalog::SessionSchema>())
+        {
+            Some(session_schema) => session_schema.drop_view(name)?,
+            None => false,
+        };
+        Ok(dropped)
+    }
+
+    /// The application's managed tables (`saveAsTable`, `CREATE TABLE ... USING`), sorted.
+    pub fn managed_tables(&self) -> Vec<String> {
+        self.inner.context.managed_tables.names()
     }
 
     /// Sets a SQL conf of this session, as `SET key=value` does.

@@ -46,6 +46,9 @@ pub(crate) async fn run_statement(
         .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
         .collect();
     let ctx = &session.inner().ctx;
+    if create_table_using(session, text).await? {
+        return empty(session).await;
+    }
     if let Some(view) = parse_create_view_using(&tokens)? {
         if !view.replace && ctx.table_exist(view.name.as_str())? {
             return Err(FlintError::Analysis(
@@ -62,7 +65,6 @@ pub(crate) async fn run_statement(
             ))
         })?;
         let df = read_files(ctx, view.format, path, &view.options).await?;
-        ctx.deregister_table(view.name.as_str())?;
         ctx.register_table(view.name.as_str(), df.into_view())?;
         return empty(session).await;
     }
@@ -100,6 +102,85 @@ pub(crate) async fn run_statement(
         df,
         text.split_whitespace().collect::<Vec<_>>().join(" "),
     ))
+}
+
+/// `CREATE TABLE [IF NOT EXISTS] name [(columns)] USING format [AS query]`: a managed table
+/// of the application, its files under `spark.sql.warehouse.dir`. Returns whether `text` was
+/// such a statement.
+async fn create_table_using(session: &SparkSession, text: &str) -> Result<bool, FlintError> {
+    static CREATE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let pattern = CREATE.get_or_init(|| {
+        regex::Regex::new(
+            r"(?is)^\s*CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?((?:spark_catalog\.)?(?:default\.)?)`?([A-Za-z_][A-Za-z0-9_]*)`?\s*(?:\((.*)\))?\s*USING\s+([A-Za-z]+)\s*(.*?)\s*;?\s*$",
+        )
+        .ok()
+    });
+    let Some(captures) = pattern.as_ref().and_then(|p| p.captures(text)) else {
+        return Ok(false);
+    };
+    let if_not_exists = captures.get(1).is_some();
+    let name = captures
+        .get(3)
+        .map_or("", |m| m.as_str())
+        .to_ascii_lowercase();
+    let columns = captures.get(4).map(|m| m.as_str());
+    let format_name = captures.get(5).map_or("", |m| m.as_str());
+    let rest = captures.get(6).map_or("", |m| m.as_str());
+    let format = FileFormat::parse(format_name).ok_or_else(|| {
+        FlintError::Unsupported(format!(
+            "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {format_name}. Flint's tables are parquet, csv or json"
+        ))
+    })?;
+    let tables = &session.inner().context.managed_tables;
+    if tables.get(&name).is_some() {
+        if if_not_exists {
+            return Ok(true);
+        }
+        return Err(FlintError::Analysis(DataFusionError::Plan(format!(
+            "[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table or view `spark_catalog`.`default`.`{name}` because it already exists. SQLSTATE: 42P07"
+        ))));
+    }
+    let query = match rest.get(..2) {
+        None => None,
+        Some(word) if word.eq_ignore_ascii_case("as") => Some(&rest[2..]),
+        Some(_) => {
+            return Err(FlintError::Unsupported(format!(
+                "CREATE TABLE ... USING {format_name} {rest}: Flint takes a column list and AS query, not these clauses yet"
+            )));
+        }
+    };
+    match (columns, query) {
+        (Some(columns), None) => {
+            let schema = match flint_sql::ddl::parse_ddl(columns) {
+                Ok(datafusion::arrow::datatypes::DataType::Struct(fields)) => {
+                    std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
+                }
+                Ok(other) => std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+                    datafusion::arrow::datatypes::Field::new("value", other, true),
+                ])),
+                Err(e) => return Err(FlintError::Analysis(DataFusionError::Plan(e.to_string()))),
+            };
+            crate::catalog::remove_dir(&tables.location(&name))?;
+            tables
+                .register(
+                    &session.session_context().state(),
+                    &name,
+                    format,
+                    Some(schema),
+                )
+                .await?;
+        }
+        (_, Some(query)) => {
+            let df = Box::pin(run_statement(session, query)).await?;
+            df.write().save_as_table(&name, format.name()).await?;
+        }
+        (None, None) => {
+            return Err(FlintError::Analysis(DataFusionError::Plan(format!(
+                "CREATE TABLE {name} USING {format_name} needs a column list or AS query"
+            ))));
+        }
+    }
+    Ok(true)
 }
 
 /// Whether `plan` computes rows (not DDL, DML or a session statement).

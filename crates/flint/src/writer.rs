@@ -8,6 +8,9 @@ use datafusion::datasource::file_format::json::JsonFormatFactory;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::logical_expr::LogicalPlanBuilder;
 
+use datafusion::error::DataFusionError;
+
+use crate::path_tables::FileFormat;
 use crate::{DataFrame, FlintError};
 
 /// Writes a DataFrame's rows as files in a directory, one or more per task, plus Spark's
@@ -63,6 +66,75 @@ impl DataFrameWriter {
                 "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {other}. Flint writes parquet, csv and json"
             ))),
         }
+    }
+
+    /// Writes the rows as the managed table `name` in `format` (Spark's `saveAsTable`): under
+    /// the save mode, an existing table is an error, replaced, appended to or left alone.
+    pub async fn save_as_table(self, name: &str, format: &str) -> Result<(), FlintError> {
+        let session = self.df.session().clone();
+        let tables = &session.inner().context.managed_tables;
+        let format = FileFormat::parse(format).ok_or_else(|| {
+            FlintError::Unsupported(format!(
+                "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {format}. Flint writes parquet, csv and json"
+            ))
+        })?;
+        let exists = tables.get(name).is_some();
+        match (self.mode.as_str(), exists) {
+            ("errorifexists" | "error" | "default", true) => {
+                return Err(FlintError::Analysis(DataFusionError::Plan(format!(
+                    "[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table or view `spark_catalog`.`default`.`{name}` because it already exists. SQLSTATE: 42P07"
+                ))));
+            }
+            ("ignore", true) => return Ok(()),
+            ("overwrite", true) => {
+                tables.drop_table(name)?;
+            }
+            _ => {}
+        }
+        let location = tables.location(name);
+        let (directory, mode) = match (tables.get(name), exists && self.mode == "append") {
+            (Some((directory, _)), true) => (directory, "append"),
+            _ => {
+                // A table made anew starts from an empty directory.
+                crate::catalog::remove_dir(&location)?;
+                (location, "overwrite")
+            }
+        };
+        let schema = self.df.schema();
+        let path = directory.display().to_string();
+        let writer = DataFrameWriter {
+            mode: mode.to_string(),
+            ..self
+        }
+        .option("header", "true");
+        writer.format_save(format.name(), &path).await?;
+        let state = session.session_context().state();
+        let schema = if exists { None } else { Some(schema) };
+        tables.register(&state, name, format, schema).await?;
+        Ok(())
+    }
+
+    /// Appends the rows to the managed table `name`, matching columns by position (Spark's
+    /// `insertInto`).
+    pub async fn insert_into(self, name: &str) -> Result<(), FlintError> {
+        let session = self.df.session().clone();
+        let (directory, format) = session
+            .inner()
+            .context
+            .managed_tables
+            .get(name)
+            .ok_or_else(|| {
+                FlintError::Analysis(DataFusionError::Plan(format!(
+                    "[TABLE_OR_VIEW_NOT_FOUND] The table or view `{name}` cannot be found. Verify the spelling and correctness of the schema and catalog. SQLSTATE: 42P01"
+                )))
+            })?;
+        let path = directory.display().to_string();
+        let writer = DataFrameWriter {
+            mode: "append".to_string(),
+            ..self
+        }
+        .option("header", "true");
+        writer.format_save(format.name(), &path).await
     }
 
     /// Writes parquet files under `path`.

@@ -241,6 +241,7 @@ fn connect_server_serves_isolated_sessions() {
         "from pyspark.sql import SparkSession\n\
          spark = SparkSession.builder.getOrCreate()\n\
          spark.range(5).createOrReplaceTempView('mine')\n\
+         spark.range(3).write.saveAsTable('shared')\n\
          spark.conf.set('spark.sql.shuffle.partitions', '7')\n\
          print(spark.sql('SELECT count(*) FROM mine').collect()[0][0])\n\
          print(spark.conf.get('spark.sql.shuffle.partitions'))\n",
@@ -260,6 +261,7 @@ fn connect_server_serves_isolated_sessions() {
          spark = SparkSession.builder.getOrCreate()\n\
          print(spark.catalog.tableExists('mine'))\n\
          print(spark.conf.get('spark.sql.shuffle.partitions') != '7')\n\
+         print(spark.table('shared').count())\n\
          try:\n    spark.table('mine').collect()\nexcept AnalysisException as e:\n    print(e.getCondition())\n",
     );
     assert!(
@@ -269,7 +271,7 @@ fn connect_server_serves_isolated_sessions() {
     );
     assert_eq!(
         String::from_utf8_lossy(&second.stdout),
-        "False\nTrue\nTABLE_OR_VIEW_NOT_FOUND\n"
+        "False\nTrue\n3\nTABLE_OR_VIEW_NOT_FOUND\n"
     );
     assert!(server.is_running());
     assert_eq!(server.terminate(), Some(0));
