@@ -161,20 +161,10 @@ pub async fn plan(
         }
         CatType::DatabaseExists(exists) => boolean(planner, exists.db_name == DATABASE),
         CatType::ListTables(list) => {
-            check_database(list.db_name.as_deref())?;
-            let names: Vec<String> = view_names(&session)
-                .into_iter()
-                .filter(|n| matches_pattern(n, list.pattern.as_deref()))
-                .collect();
-            table_rows(planner, &names)
+            listed(planner, list.db_name.as_deref(), list.pattern.as_deref())
         }
         CatType::ListViews(list) => {
-            check_database(list.db_name.as_deref())?;
-            let names: Vec<String> = view_names(&session)
-                .into_iter()
-                .filter(|n| matches_pattern(n, list.pattern.as_deref()))
-                .collect();
-            table_rows(planner, &names)
+            listed(planner, list.db_name.as_deref(), list.pattern.as_deref())
         }
         CatType::GetTable(get) => {
             check_database(get.db_name.as_deref())?;
@@ -256,6 +246,20 @@ pub async fn plan(
             catalog_name(other)
         ))),
     }
+}
+
+/// `listTables`/`listViews`: the session's tables whose names match `pattern`.
+fn listed(
+    planner: &Planner<'_>,
+    database: Option<&str>,
+    pattern: Option<&str>,
+) -> Result<DfFrame, ConnectError> {
+    check_database(database)?;
+    let names: Vec<String> = view_names(&planner.session())
+        .into_iter()
+        .filter(|n| matches_pattern(n, pattern))
+        .collect();
+    table_rows(planner, &names)
 }
 
 fn table_not_found(name: &str) -> ConnectError {

@@ -151,17 +151,7 @@ pub fn from_connect(data_type: &spark_connect::DataType) -> Result<DataType, Con
                 .value_type
                 .as_deref()
                 .ok_or_else(|| crate::error::missing("Map.value_type"))?;
-            DataType::Map(
-                Arc::new(Field::new(
-                    "entries",
-                    DataType::Struct(Fields::from(vec![
-                        Field::new("key", from_connect(key)?, false),
-                        Field::new("value", from_connect(value)?, true),
-                    ])),
-                    false,
-                )),
-                false,
-            )
+            flint_sql::ddl::map_type(from_connect(key)?, from_connect(value)?)
         }
         Kind::Struct(fields) => DataType::Struct(
             fields
@@ -266,17 +256,7 @@ fn json_type(value: &serde_json::Value) -> Result<DataType, ConnectError> {
             Some("map") => {
                 let key = json_type(object.get("keyType").ok_or_else(invalid)?)?;
                 let value = json_type(object.get("valueType").ok_or_else(invalid)?)?;
-                Ok(DataType::Map(
-                    Arc::new(Field::new(
-                        "entries",
-                        DataType::Struct(Fields::from(vec![
-                            Field::new("key", key, false),
-                            Field::new("value", value, true),
-                        ])),
-                        false,
-                    )),
-                    false,
-                ))
+                Ok(flint_sql::ddl::map_type(key, value))
             }
             Some("udt") => json_type(object.get("sqlType").ok_or_else(invalid)?),
             _ => Err(invalid()),

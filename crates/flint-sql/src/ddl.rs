@@ -228,7 +228,7 @@ impl Parser<'_> {
 }
 
 /// Arrow's map of `key` to `value` as DataFusion builds it (`entries: struct<key, value>`).
-pub(crate) fn map_type(key: DataType, value: DataType) -> DataType {
+pub fn map_type(key: DataType, value: DataType) -> DataType {
     DataType::Map(
         Arc::new(Field::new(
             "entries",

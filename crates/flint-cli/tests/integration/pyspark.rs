@@ -80,6 +80,10 @@ fn submit_everyday(master: &str) {
     let local = tempfile::tempdir().unwrap();
     let env = python_env();
     let local_conf = format!("spark.local.dir={}", local.path().display());
+    let warehouse_conf = format!(
+        "spark.sql.warehouse.dir={}",
+        work.path().join("warehouse").display()
+    );
     let run = flint(
         &[
             "submit",
@@ -87,6 +91,8 @@ fn submit_everyday(master: &str) {
             master,
             "--conf",
             &local_conf,
+            "--conf",
+            &warehouse_conf,
             &script("everyday.py"),
             work.path().to_str().unwrap(),
         ],
