@@ -80,6 +80,7 @@ got = rows(people.groupBy("dept").agg(F.count("*").alias("n"), F.sum("salary").a
 grouped = people_pd.groupby("dept").agg(n=("id", "size"), total=("salary", "sum"), top=("id", "max")).reset_index()
 check("group by", got, frame_rows(grouped))
 check("count(*) column name", people.groupBy("dept").agg(F.count("*")).columns, ["dept", "count(1)"])
+check("array_agg skips nulls", sorted(rows(people.select(F.array_agg("salary")))[0][0]), [50.0, 100.0, 200.0, 250.0, 400.0])
 check("global aggregate", rows(people.select(F.min("id"), F.max("id"))), [(1, 6)])
 check("avg column name", people.groupBy().avg("salary").columns, ["avg(salary)"])
 pivoted = rows(people.groupBy("dept").pivot("name", ["ann", "bob"]).agg(F.sum("salary")))
