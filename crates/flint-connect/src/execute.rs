@@ -87,6 +87,11 @@ impl Execution {
         }
     }
 
+    /// When it ended (ms since the epoch), if it did.
+    pub fn end_time(&self) -> Option<u64> {
+        self.end_time.lock().ok().and_then(|end| *end)
+    }
+
     /// Where the execution stands.
     pub fn state(&self) -> ExecutionState {
         self.buffer

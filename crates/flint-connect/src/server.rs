@@ -11,6 +11,14 @@ use crate::session::SessionManager;
 /// `spark.connect.grpc.binding.port`'s default.
 pub const DEFAULT_PORT: u16 = 15002;
 
+/// An ended execution no client released is forgotten after this long (Spark's
+/// `spark.connect.execute.manager.detachedTimeout`, 5 minutes).
+const DETACHED_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+
+/// A session with no request for this long is closed (Spark's
+/// `spark.connect.session.manager.defaultSessionTimeout`, 60 minutes).
+const IDLE_SESSION_TIMEOUT_MS: u64 = 60 * 60 * 1000;
+
 /// Plans nest deeply and carry local data; Spark allows messages of 128 MiB.
 const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
 
@@ -61,6 +69,26 @@ impl ConnectServer {
                 .await;
             if let Err(error) = served {
                 tracing::error!("Spark Connect server stopped: {error}");
+            }
+        });
+        let expiring = Arc::downgrade(&sessions);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let Some(sessions) = expiring.upgrade() else {
+                    break;
+                };
+                let (executions, idle) = sessions.expire(
+                    flint_common::now_millis(),
+                    DETACHED_TIMEOUT_MS,
+                    IDLE_SESSION_TIMEOUT_MS,
+                );
+                if executions + idle > 0 {
+                    tracing::info!(
+                        "Forgot {executions} abandoned operations and closed {idle} idle sessions"
+                    );
+                }
             }
         });
         tracing::info!(port, "Spark Connect server started at: {host}:{port}");

@@ -200,11 +200,76 @@ impl SessionManager {
         Some(session)
     }
 
+    /// Forgets what clients abandoned (Spark's session and execute managers): executions
+    /// ended more than `detached` ago and never released, and sessions idle for `idle`.
+    /// Returns how many executions and sessions went.
+    pub fn expire(&self, now: u64, detached: u64, idle: u64) -> (usize, usize) {
+        let mut executions = 0;
+        let mut idle_sessions = Vec::new();
+        for session in self.sessions() {
+            for execution in session.executions() {
+                if execution
+                    .end_time()
+                    .is_some_and(|end| now.saturating_sub(end) > detached)
+                {
+                    session.remove_execution(&execution.operation_id);
+                    executions += 1;
+                }
+            }
+            let running = session
+                .executions()
+                .iter()
+                .any(|e| e.state() == crate::execute::ExecutionState::Running);
+            if !running && now.saturating_sub(session.last_access()) > idle {
+                idle_sessions.push(session.session_id.clone());
+            }
+        }
+        for session_id in &idle_sessions {
+            self.release(session_id);
+        }
+        (executions, idle_sessions.len())
+    }
+
     /// Every open session.
     pub fn sessions(&self) -> Vec<Arc<ConnectSession>> {
         self.sessions
             .lock()
             .map(|s| s.values().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sessions_are_created_on_first_use_checked_and_expired_when_idle() {
+        let local = tempfile::tempdir().expect("temp dir");
+        let spark = flint::SparkSession::builder()
+            .master("local[1]")
+            .config("spark.ui.enabled", "false")
+            .config("spark.local.dir", &local.path().display().to_string())
+            .create()
+            .await
+            .expect("application");
+        let manager = SessionManager::new(spark.clone());
+        assert!(manager.get_or_create("not-a-uuid", "u", None).is_err());
+        let id = "00112233-4455-6677-8899-aabbccddeeff";
+        let session = manager.get_or_create(id, "ann", None).expect("session");
+        let again = manager
+            .get_or_create(id, "ann", Some(&session.server_side_session_id))
+            .expect("same session");
+        assert_eq!(again.server_side_session_id, session.server_side_session_id);
+        assert!(
+            manager
+                .get_or_create(id, "ann", Some("another-server"))
+                .is_err()
+        );
+        let now = flint_common::now_millis();
+        assert_eq!(manager.expire(now, 1_000, 60_000), (0, 0));
+        assert_eq!(manager.expire(now + 120_000, 1_000, 60_000), (0, 1));
+        assert!(manager.get(id).is_none());
+        spark.stop();
     }
 }
