@@ -54,8 +54,12 @@ def neutralise_master():
 def main():
     check_client()
     neutralise_master()
+    # --py-files: archives go on the path as they are, a .py file through its directory.
     for path in reversed([p for p in os.environ.get("FLINT_PY_FILES", "").split(os.pathsep) if p]):
-        sys.path.insert(0, path)
+        if path.endswith(".py"):
+            path = os.path.dirname(path)
+        if path not in sys.path:
+            sys.path.insert(0, path)
     if len(sys.argv) < 2 or sys.argv[1] == "--shell":
         import code
         from pyspark.sql import SparkSession

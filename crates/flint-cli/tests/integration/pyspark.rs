@@ -283,6 +283,55 @@ fn connect_server_serves_isolated_sessions() {
     assert_eq!(server.terminate(), Some(0));
 }
 
+/// `--py-files` puts a module and a zip archive on the script's path.
+#[test]
+fn py_files_are_on_the_script_path() {
+    let env = python_env();
+    let dir = tempfile::tempdir().unwrap();
+    let helpers = dir.path().join("helpers");
+    std::fs::create_dir(&helpers).unwrap();
+    std::fs::write(
+        helpers.join("greeting.py"),
+        "def hello():\n    return 'hello'\n",
+    )
+    .unwrap();
+    let zipped = dir.path().join("lib.zip");
+    let made = Command::new(&env[0].1)
+        .arg("-c")
+        .arg(format!(
+            "import zipfile; z = zipfile.ZipFile({:?}, 'w'); z.writestr('shout.py', 'def loud(s):\\n    return s.upper()\\n'); z.close()",
+            zipped.display().to_string()
+        ))
+        .env("SPARK_HOME", std::env::temp_dir())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let app = dir.path().join("app.py");
+    std::fs::write(
+        &app,
+        "from greeting import hello\nfrom shout import loud\nprint(loud(hello()))\n",
+    )
+    .unwrap();
+    let py_files = format!(
+        "{},{}",
+        helpers.join("greeting.py").display(),
+        zipped.display()
+    );
+    let run = flint(
+        &[
+            "submit",
+            "--master",
+            "local[1]",
+            "--py-files",
+            &py_files,
+            app.to_str().unwrap(),
+        ],
+        &[(env[0].0, env[0].1.as_str())],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout.trim(), "HELLO");
+}
+
 /// A Python without the Connect client gets one line saying what to install, at once.
 #[test]
 fn missing_pyspark_client_says_what_to_install() {
