@@ -243,7 +243,7 @@ pub async fn plan(
         CatType::IsCached(_) => boolean(planner, false),
         other => Err(ConnectError::Unsupported(format!(
             "the catalog operation {}",
-            catalog_name(other)
+            crate::variant_name(other)
         ))),
     }
 }
@@ -316,11 +316,4 @@ fn warehouse_uri() -> String {
         .unwrap_or_default()
         .join("spark-warehouse");
     format!("file:{}", directory.display())
-}
-
-fn catalog_name(kind: &CatType) -> String {
-    format!("{kind:?}")
-        .chars()
-        .take_while(|c| c.is_alphanumeric())
-        .collect()
 }

@@ -282,10 +282,7 @@ pub async fn run(
         }
         other => Err(ConnectError::Unsupported(format!(
             "the Connect command {}",
-            format!("{other:?}")
-                .chars()
-                .take_while(|c| c.is_alphanumeric())
-                .collect::<String>()
+            crate::variant_name(other)
         ))),
     }
 }

@@ -279,10 +279,7 @@ fn describe(op: &OpType) -> String {
     match op {
         OpType::Root(relation) => match &relation.rel_type {
             Some(RelType::Sql(sql)) => sql.query.clone(),
-            Some(other) => format!("{other:?}")
-                .chars()
-                .take_while(|c| c.is_alphanumeric())
-                .collect(),
+            Some(other) => crate::variant_name(other),
             None => "relation".into(),
         },
         OpType::Command(command) => match &command.command_type {
@@ -294,10 +291,7 @@ fn describe(op: &OpType) -> String {
                 #[allow(deprecated)]
                 _ => sql.sql.clone(),
             },
-            Some(other) => format!("{other:?}")
-                .chars()
-                .take_while(|c| c.is_alphanumeric())
-                .collect(),
+            Some(other) => crate::variant_name(other),
             None => "command".into(),
         },
         OpType::CompressedOperation(_) => "compressed operation".into(),
@@ -337,9 +331,14 @@ async fn run(
             let frame = planner.dataframe(&relation, &execution.statement).await?;
             let batches = frame.collect_as(action).await?;
             let time_zone = session.spark.session_time_zone();
-            let schema = client_schema(&frame.schema(), &time_zone);
+            // The rows' own schema: the plan's, after Spark's type rules ran on it.
+            let rows_schema = batches
+                .first()
+                .map(|batch| batch.schema())
+                .unwrap_or_else(|| frame.schema());
+            let schema = client_schema(&rows_schema, &time_zone);
             let mut first = response(None);
-            first.schema = Some(crate::types::schema_to_connect(&frame.schema()));
+            first.schema = Some(crate::types::schema_to_connect(&rows_schema));
             execution.push(first);
             let mut sent = 0;
             let mut offset = 0i64;

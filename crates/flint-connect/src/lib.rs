@@ -27,6 +27,27 @@ pub use launcher::{LaunchError, PythonProgram, python_interpreter};
 pub use server::{ConnectServer, ConnectServerError, DEFAULT_PORT};
 pub use service::SPARK_VERSION;
 
+/// The variant name of a Connect message's oneof value (`Project`, `WriteOperation`), read
+/// from the start of its `Debug` text: formatting stops at the first parenthesis, so a
+/// relation carrying megabytes of local data is not printed to learn its kind.
+pub(crate) fn variant_name<T: std::fmt::Debug>(value: &T) -> String {
+    struct Prefix(String);
+    impl std::fmt::Write for Prefix {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            for c in text.chars() {
+                if !c.is_alphanumeric() {
+                    return Err(std::fmt::Error);
+                }
+                self.0.push(c);
+            }
+            Ok(())
+        }
+    }
+    let mut prefix = Prefix(String::new());
+    let _ = std::fmt::write(&mut prefix, format_args!("{value:?}"));
+    prefix.0
+}
+
 /// The server side of `spark.connect.SparkConnectService`, generated in the build over the
 /// message types of `apache-spark-connect-proto`.
 #[allow(missing_docs, clippy::all)]
@@ -35,4 +56,17 @@ pub mod generated {
         env!("OUT_DIR"),
         "/spark.connect.SparkConnectService.rs"
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_oneof_variants_without_printing_them() {
+        let relation =
+            spark_connect::relation::RelType::LocalRelation(spark_connect::LocalRelation {
+                data: Some(vec![0u8; 1 << 20].into()),
+                schema: None,
+            });
+        assert_eq!(super::variant_name(&relation), "LocalRelation");
+    }
 }

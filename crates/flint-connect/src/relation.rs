@@ -23,6 +23,8 @@ use crate::literal::string_literal;
 /// Turns one request's relations into DataFrames of a session.
 pub struct Planner<'a> {
     session: &'a flint::SparkSession,
+    /// The session's planning state, taken once per request (each SQL expression needs it).
+    state: std::sync::OnceLock<datafusion::execution::SessionState>,
     /// The qualifier under which each plan id's columns can be named (joins, aliases).
     qualifiers: HashMap<i64, String>,
     /// Plan ids in the order their relations were planned.
@@ -61,6 +63,7 @@ impl<'a> Planner<'a> {
     pub fn new(session: &'a flint::SparkSession) -> Self {
         Planner {
             session,
+            state: std::sync::OnceLock::new(),
             qualifiers: HashMap::new(),
             seen: Vec::new(),
             next_alias: 0,
@@ -83,6 +86,13 @@ impl<'a> Planner<'a> {
         origin: &str,
     ) -> Result<flint::DataFrame, ConnectError> {
         let df = self.relation(relation).await?;
+        // Analyzed at once, as Flint's SQL does, so the schema (also of an empty result) has
+        // Spark's types; the analyzer runs again, unchanged, when the plan is optimized.
+        let (state, plan) = df.into_parts();
+        let plan = state
+            .analyzer()
+            .execute_and_check(plan, state.config_options(), |_, _| {})?;
+        let df = DfFrame::new(state, plan);
         Ok(flint::DataFrame::from_datafusion(self.session, df, origin))
     }
 
@@ -90,7 +100,7 @@ impl<'a> Planner<'a> {
     pub fn sql_expr(&self, schema: &DFSchema, sql: &str) -> Result<Expr, ConnectError> {
         let parsed = flint_sql::parser::parse_expression(sql)
             .map_err(|e| ConnectError::Parse(e.to_string()))?;
-        let state = self.ctx().state();
+        let state = self.state.get_or_init(|| self.ctx().state());
         Ok(state.create_logical_expr_from_sql_expr(parsed, schema)?)
     }
 
@@ -1378,8 +1388,7 @@ fn zone_less_timestamps(
 }
 
 fn relation_name(kind: &RelType) -> String {
-    let debug = format!("{kind:?}");
-    let name: String = debug.chars().take_while(|c| c.is_alphanumeric()).collect();
+    let name = crate::variant_name(kind);
     // CamelCase to the proto's snake_case field name.
     let mut out = String::new();
     for (i, c) in name.chars().enumerate() {

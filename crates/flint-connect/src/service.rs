@@ -149,11 +149,8 @@ async fn analyzed(
     relation: &Relation,
 ) -> Result<datafusion::logical_expr::LogicalPlan, ConnectError> {
     let mut planner = Planner::new(&session.spark);
-    let df = planner.relation(relation).await?;
-    let (state, plan) = df.into_parts();
-    Ok(state
-        .analyzer()
-        .execute_and_check(plan, state.config_options(), |_, _| {})?)
+    let frame = planner.dataframe(relation, "analyze").await?;
+    Ok(frame.datafusion().logical_plan().clone())
 }
 
 async fn analyze(

@@ -78,6 +78,11 @@ impl DataFrameWriter {
                 "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {format}. Flint writes parquet, csv and json"
             ))
         })?;
+        if !self.partition_by.is_empty() {
+            return Err(FlintError::Unsupported(
+                "saveAsTable with partitionBy: Flint's managed tables are not partitioned yet; write the partitioned files to a path".into(),
+            ));
+        }
         let exists = tables.get(name).is_some();
         match (self.mode.as_str(), exists) {
             ("errorifexists" | "error" | "default", true) => {
@@ -109,7 +114,8 @@ impl DataFrameWriter {
         .option("header", "true");
         writer.format_save(format.name(), &path).await?;
         let state = session.session_context().state();
-        let schema = if exists { None } else { Some(schema) };
+        // Appended files keep the table's schema; a table made anew takes the rows'.
+        let schema = if mode == "append" { None } else { Some(schema) };
         tables.register(&state, name, format, schema).await?;
         Ok(())
     }
@@ -128,8 +134,36 @@ impl DataFrameWriter {
                     "[TABLE_OR_VIEW_NOT_FOUND] The table or view `{name}` cannot be found. Verify the spelling and correctness of the schema and catalog. SQLSTATE: 42P01"
                 )))
             })?;
+        // Spark's insertInto matches columns by position: the rows take the table's names
+        // and types before they are written.
+        let table = session
+            .session_context()
+            .table_provider(name.to_ascii_lowercase().as_str())
+            .await?
+            .schema();
+        let columns = self.df.columns();
+        if columns.len() != table.fields().len() {
+            return Err(FlintError::Analysis(DataFusionError::Plan(format!(
+                "[INSERT_COLUMN_ARITY_MISMATCH.NOT_ENOUGH_DATA_COLUMNS] Cannot write to `spark_catalog`.`default`.`{name}`: the table has {} columns, the data {}. SQLSTATE: 21S01",
+                table.fields().len(),
+                columns.len()
+            ))));
+        }
+        let exprs = columns
+            .iter()
+            .zip(table.fields())
+            .map(|(column, field)| {
+                datafusion::prelude::cast(
+                    datafusion::prelude::col(datafusion::common::Column::from_name(column)),
+                    field.data_type().clone(),
+                )
+                .alias(field.name())
+            })
+            .collect();
+        let df = self.df.select(exprs)?;
         let path = directory.display().to_string();
         let writer = DataFrameWriter {
+            df,
             mode: "append".to_string(),
             ..self
         }
