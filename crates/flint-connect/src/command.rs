@@ -1,5 +1,6 @@
-//! Connect commands: `sql_command`, `create_dataframe_view`, `write_operation`; and the
-//! parameters of `spark.sql(text, args)` bound into the text as Spark SQL literals.
+//! Connect commands: `sql_command`, `create_dataframe_view`, `write_operation`,
+//! `register_function`; and the parameters of `spark.sql(text, args)` bound into the text as
+//! Spark SQL literals.
 
 use std::collections::HashMap;
 
@@ -25,6 +26,7 @@ fn render(argument: &Expression) -> Result<String, ConnectError> {
     let writer = ExpressionWriter {
         schema: &schema,
         plan_qualifiers: &qualifiers,
+        python_udfs: None,
     };
     Ok(writer.write(argument)?.sql)
 }
@@ -278,6 +280,16 @@ pub async fn run(
                     writer.format_save(&format, path).await?;
                 }
             }
+            Ok(CommandOutcome::Done)
+        }
+        CommandType::RegisterFunction(udf) => {
+            // `spark.udf.register(name, f)`: callable by name from this session's SQL.
+            // Function names are case-insensitive, as the SQL front end looks them up.
+            let name = udf.function_name.to_ascii_lowercase();
+            let function = crate::udf::python_udf(&crate::udf::runner(&session), udf, &name)?;
+            session
+                .session_context()
+                .register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(function));
             Ok(CommandOutcome::Done)
         }
         other => Err(ConnectError::Unsupported(format!(

@@ -79,6 +79,10 @@ impl ConnectError {
             "java.lang.UnsupportedOperationException",
         ];
         const JOB: &[&str] = &["org.apache.spark.SparkException"];
+        const PYTHON: &[&str] = &[
+            "org.apache.spark.api.python.PythonException",
+            "org.apache.spark.SparkException",
+        ];
         let runtime_class = || {
             if [
                 "DIVIDE_BY_ZERO",
@@ -98,6 +102,7 @@ impl ConnectError {
             }
         };
         match self {
+            _ if message.contains(PYTHON_EXCEPTION) => PYTHON,
             ConnectError::Parse(_) => PARSE,
             ConnectError::Analysis(_) => ANALYSIS,
             ConnectError::InvalidPlan(_) => INVALID_PLAN,
@@ -146,8 +151,16 @@ impl ConnectError {
             ConnectError::InvalidPlan(_) => tonic::Code::InvalidArgument,
             _ => tonic::Code::Internal,
         };
+        // A Python UDF's failure reads as in Spark: the client prints its own heading above
+        // the traceback.
+        let shown = match message.find(PYTHON_EXCEPTION) {
+            Some(at) => message[at..]
+                .split_once('\n')
+                .map_or(message.as_str(), |(_, traceback)| traceback),
+            None => message.as_str(),
+        };
         // gRPC messages travel in a header: keep them well under its limits.
-        let short: String = message.chars().take(2048).collect();
+        let short: String = shown.chars().take(2048).collect();
         tonic::Status::with_error_details(
             code,
             short,
@@ -155,6 +168,9 @@ impl ConnectError {
         )
     }
 }
+
+/// How the failure of a Python UDF begins (Spark's `PythonException`).
+const PYTHON_EXCEPTION: &str = "An exception was thrown from the Python worker";
 
 /// Whether a DataFusion error happened while computing rows (a Spark runtime error) rather
 /// than while planning.

@@ -46,6 +46,8 @@ pub struct ExpressionWriter<'a> {
     pub schema: &'a DFSchema,
     /// The qualifier each plan id's columns have in the input (set by joins).
     pub plan_qualifiers: &'a HashMap<i64, String>,
+    /// Where Python UDF calls go to be registered for planning (none: not allowed here).
+    pub python_udfs: Option<&'a crate::udf::PythonUdfs>,
 }
 
 /// A name quoted for Spark SQL: `` `a``b` ``.
@@ -325,10 +327,20 @@ impl ExpressionWriter<'_> {
                 is_internal: None,
             }),
             ExprType::CommonInlineUserDefinedFunction(udf) => {
-                Err(ConnectError::Unsupported(format!(
-                    "Python user-defined function {}: Flint does not run Python UDFs yet",
-                    udf.function_name
-                )))
+                let udfs = self.python_udfs.ok_or_else(|| {
+                    ConnectError::Unsupported(format!(
+                        "the user-defined function {} in a parameter of a SQL query",
+                        udf.function_name
+                    ))
+                })?;
+                let planned_name = udfs.call(udf)?;
+                let args = self.arguments(&udf.arguments)?;
+                let join =
+                    |f: fn(&Rendered) -> &str| args.iter().map(f).collect::<Vec<_>>().join(", ");
+                Ok(Rendered::expr(
+                    format!("{planned_name}({})", join(|a| a.sql.as_str())),
+                    format!("{}({})", udf.function_name, join(|a| a.name.as_str())),
+                ))
             }
             other => Err(ConnectError::Unsupported(format!(
                 "the Connect expression {}",

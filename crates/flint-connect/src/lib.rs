@@ -21,6 +21,7 @@ mod server;
 mod service;
 mod session;
 mod types;
+mod udf;
 
 pub use error::ConnectError;
 pub use launcher::{LaunchError, PythonProgram, python_interpreter};

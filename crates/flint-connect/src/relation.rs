@@ -23,8 +23,11 @@ use crate::literal::string_literal;
 /// Turns one request's relations into DataFrames of a session.
 pub struct Planner<'a> {
     session: &'a flint::SparkSession,
-    /// The session's planning state, taken once per request (each SQL expression needs it).
-    state: std::sync::OnceLock<datafusion::execution::SessionState>,
+    /// The session's planning state, taken once per request (each SQL expression needs it),
+    /// with the request's Python UDFs registered.
+    state: std::sync::Mutex<Option<datafusion::execution::SessionState>>,
+    /// Python UDFs the request's expressions call.
+    python_udfs: crate::udf::PythonUdfs,
     /// The qualifier under which each plan id's columns can be named (joins, aliases).
     qualifiers: HashMap<i64, String>,
     /// Plan ids in the order their relations were planned.
@@ -63,7 +66,8 @@ impl<'a> Planner<'a> {
     pub fn new(session: &'a flint::SparkSession) -> Self {
         Planner {
             session,
-            state: std::sync::OnceLock::new(),
+            state: std::sync::Mutex::default(),
+            python_udfs: crate::udf::PythonUdfs::new(session),
             qualifiers: HashMap::new(),
             seen: Vec::new(),
             next_alias: 0,
@@ -100,7 +104,11 @@ impl<'a> Planner<'a> {
     pub fn sql_expr(&self, schema: &DFSchema, sql: &str) -> Result<Expr, ConnectError> {
         let parsed = flint_sql::parser::parse_expression(sql)
             .map_err(|e| ConnectError::Parse(e.to_string()))?;
-        let state = self.state.get_or_init(|| self.ctx().state());
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = state.get_or_insert_with(|| self.ctx().state());
+        for udf in self.python_udfs.take_pending() {
+            datafusion::execution::FunctionRegistry::register_udf(state, udf)?;
+        }
         Ok(state.create_logical_expr_from_sql_expr(parsed, schema)?)
     }
 
@@ -113,6 +121,7 @@ impl<'a> Planner<'a> {
         let writer = ExpressionWriter {
             schema: df.schema(),
             plan_qualifiers: &self.qualifiers,
+            python_udfs: Some(&self.python_udfs),
         };
         let rendered = writer.write(expression)?;
         let expr = self.sql_expr(df.schema(), &rendered.sql)?;
@@ -692,6 +701,7 @@ impl<'a> Planner<'a> {
         let writer = ExpressionWriter {
             schema: df.schema(),
             plan_qualifiers: &self.qualifiers,
+            python_udfs: Some(&self.python_udfs),
         };
         let pivot_sql = writer.write(column)?.sql;
         let values: Vec<(String, String)> = if pivot.values.is_empty() {

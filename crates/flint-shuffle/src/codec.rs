@@ -3,17 +3,19 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::from_proto::parse_physical_expr;
 use datafusion_proto::physical_plan::to_proto::serialize_physical_exprs;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf;
+use flint_python::PythonUdf;
 use prost::Message;
 
 use crate::{ShuffleBlock, ShuffleOutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
 
-/// Encodes Flint's own plan nodes inside DataFusion's physical-plan protobuf (the extension
-/// codec every task's plan passes through on its way to an executor).
+/// Encodes Flint's own plan nodes and Python UDFs inside DataFusion's physical-plan protobuf
+/// (the extension codec every task's plan passes through on its way to an executor).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ShuffleCodec;
 
@@ -163,6 +165,22 @@ impl PhysicalExtensionCodec for ShuffleCodec {
             }
             None => Err(malformed("empty node")),
         }
+    }
+
+    /// A Python UDF travels with its definition (the pickled function and how to run it);
+    /// other functions by name, resolved in the executor's registry.
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        match PythonUdf::of(node) {
+            Some(udf) => udf.encode(buf),
+            None => Ok(()),
+        }
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        if buf.is_empty() {
+            return Err(DataFusionError::Plan(format!("unknown function {name}")));
+        }
+        Ok(Arc::new(PythonUdf::decode(name, buf)?))
     }
 
     fn try_encode(

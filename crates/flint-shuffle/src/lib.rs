@@ -10,7 +10,7 @@
 //! - [`BlockTransferService`] serves an executor's blocks over Arrow Flight to reducers on
 //!   other hosts; [`ShuffleClient`] fetches them. Reducers on the same host read the files.
 //! - [`ShuffleCodec`] encodes these nodes inside DataFusion's physical-plan protobuf, so
-//!   tasks travel as bytes even in local mode.
+//!   tasks travel as bytes even in local mode; Python UDFs travel with their definition.
 //!
 //! **Invariant:** a failed read of a block is a typed [`ShuffleError::FetchFailed`], never a
 //! string, so the scheduler can recompute the map output it names.

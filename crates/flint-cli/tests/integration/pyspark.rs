@@ -95,6 +95,11 @@ fn submit_everyday(master: &str) {
             &warehouse_conf,
             &script("everyday.py"),
             work.path().to_str().unwrap(),
+            if master.starts_with("local-cluster") {
+                "cluster"
+            } else {
+                "local"
+            },
         ],
         &[(env[0].0, env[0].1.as_str())],
     );

@@ -1,17 +1,21 @@
 """Everyday PySpark operations through `flint submit`, each answer checked against pandas
 on the same data. Prints `CHECKED <name>` per check and `ALL CHECKS PASSED` at the end; any
-mismatch raises, so the script exits non-zero. Usage: everyday.py WORK_DIR."""
+mismatch raises, so the script exits non-zero. Usage: everyday.py WORK_DIR [local|cluster]
+(cluster: executors are processes of their own, so Python UDFs must not run in the driver)."""
 
 import math
 import os
 import sys
+from typing import Iterator
 
 import pandas as pd
 from pyspark.sql import Row, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.errors import AnalysisException, ParseException, ArithmeticException
+from pyspark.errors import AnalysisException, ParseException, ArithmeticException, PythonException
+from pyspark.sql.types import DoubleType, IntegerType, LongType
 
 work = sys.argv[1]
+executors_apart = len(sys.argv) > 2 and sys.argv[2] == "cluster"
 spark = (
     SparkSession.builder.master("spark://ignored-by-flint:7077")
     .appName("everyday")
@@ -205,6 +209,71 @@ try:
     raise AssertionError("an unknown column must fail")
 except AnalysisException as error:
     check("unknown column", "no_such_column" in str(error), True)
+# Python UDFs, evaluated by the executors' Python workers
+@F.udf(returnType=LongType())
+def plus_one(x):
+    return None if x is None else x + 1
+
+
+@F.udf
+def shout(s):
+    return None if s is None else s.upper() + "!"
+
+
+@F.pandas_udf("double")
+def halve(v: pd.Series) -> pd.Series:
+    return v / 2
+
+
+@F.pandas_udf("long")
+def scaled(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    for ids in batches:
+        yield ids * 10
+
+
+got = rows(people.select("id", plus_one("id"), shout("name"), halve("salary"), scaled("id")))
+expected = frame_rows(
+    people_pd.assign(
+        p=people_pd.id + 1,
+        s=people_pd.name.map(lambda n: None if n is None else n.upper() + "!"),
+        h=people_pd.salary / 2,
+        t=people_pd.id * 10,
+    )[["id", "p", "s", "h", "t"]]
+)
+check("python udfs", [tuple(None if (isinstance(v, float) and math.isnan(v)) else v for v in r) for r in got], expected)
+check("udf column name", people.select(plus_one("id"), shout(F.col("name"))).columns, ["plus_one(id)", "shout(name)"])
+check(
+    "udf in filter and aggregate",
+    rows(people.filter(plus_one("id") > 3).groupBy("dept").agg(F.sum(plus_one("id")).alias("t"))),
+    frame_rows(people_pd[people_pd.id + 1 > 3].assign(t=lambda d: d.id + 1).groupby("dept", as_index=False)["t"].sum()),
+)
+# Spark makes NULL of a result whose Python type does not fit the declared type.
+wrong_type = F.udf(lambda x: x, DoubleType())
+check("udf result of the wrong type", rows(spark.range(2).select(wrong_type("id"))), [(None,), (None,)])
+pair = F.udf(lambda r: f"{r.dept}:{r.id}")
+check("udf of a struct", rows(people.filter("id < 3").select(pair(F.struct("id", "dept")))), [("a:1",), ("b:2",)])
+spark.udf.register("name_length", lambda s: None if s is None else len(s), IntegerType())
+people.createOrReplaceTempView("udf_people")
+check(
+    "registered udf in SQL",
+    rows(spark.sql("SELECT id, name_length(name) FROM udf_people")),
+    sorted([(i, None if n is None else len(n)) for i, n in zip(people_pd.id, people_pd.name)], key=repr),
+)
+try:
+    spark.range(3).select(F.udf(lambda x: 1 // (x - x))("id")).collect()
+    raise AssertionError("a failing UDF must fail the job")
+except PythonException as error:
+    check("python exception", "ZeroDivisionError" in str(error), True)
+# Workers are reused: one per task slot at most, across jobs.
+worker = F.udf(lambda _: f"{os.getpid()} {os.getppid()}")
+seen = set()
+for _ in range(3):
+    seen |= {r[0] for r in spark.range(0, 40, 1, 4).select(worker("id")).collect()}
+workers = {pid for pid, _ in (s.split() for s in seen)}
+check("python workers reused", len(workers) <= 2, True)
+parents = {int(ppid) for _, ppid in (s.split() for s in seen)}
+check("python workers of executors", (os.getppid() in parents) != executors_apart, True)
+
 try:
     spark.sql("SELEC 1").collect()
     raise AssertionError("bad SQL must fail")

@@ -1,0 +1,102 @@
+//! Python UDFs a client sends (`CommonInlineUserDefinedFunction` with a `PythonUDF`): each
+//! becomes a [`flint_python::PythonUdf`] registered in the planning state under a name of
+//! its own, so the expression that calls it is planned as SQL like any other; executors run
+//! it in their Python workers.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::logical_expr::ScalarUDF;
+use flint_python::{EvalType, PythonRunner, PythonUdf};
+use spark_connect::CommonInlineUserDefinedFunction;
+use spark_connect::common_inline_user_defined_function::Function;
+
+use crate::error::{ConnectError, missing};
+
+/// The Python UDFs one request's expressions call, waiting to be registered for planning.
+#[derive(Debug)]
+pub struct PythonUdfs {
+    runner: PythonRunner,
+    pending: Mutex<Vec<Arc<ScalarUDF>>>,
+}
+
+impl PythonUdfs {
+    /// The UDFs of a request of `session`, run with its application's Python settings.
+    pub fn new(session: &flint::SparkSession) -> Self {
+        PythonUdfs {
+            runner: runner(session),
+            pending: Mutex::default(),
+        }
+    }
+
+    /// The name under which a call of `udf` is planned (the UDF waits in
+    /// [`PythonUdfs::take_pending`] to be registered under it).
+    pub fn call(&self, udf: &CommonInlineUserDefinedFunction) -> Result<String, ConnectError> {
+        let key = match udf.function.as_ref() {
+            Some(Function::PythonUdf(python)) => PythonUdf::key_of(&python.command),
+            _ => 0,
+        };
+        let name = format!("__flint_python_udf_{key:016x}");
+        let function = python_udf(&self.runner, udf, &name)?;
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(ScalarUDF::new_from_impl(function)));
+        Ok(name)
+    }
+
+    /// The UDFs called since the last take.
+    pub fn take_pending(&self) -> Vec<Arc<ScalarUDF>> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// How `session`'s executors run Python: `spark.pyspark.python` (else `PYSPARK_PYTHON`,
+/// else `python3`) and `spark.python.worker.reuse` (default true).
+pub fn runner(session: &flint::SparkSession) -> PythonRunner {
+    let conf = session.conf();
+    PythonRunner {
+        python: crate::launcher::python_interpreter(conf),
+        reuse_worker: conf
+            .get("spark.python.worker.reuse")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("false")),
+    }
+}
+
+/// `udf` as a Flint Python UDF named `name`.
+pub fn python_udf(
+    runner: &PythonRunner,
+    udf: &CommonInlineUserDefinedFunction,
+    name: &str,
+) -> Result<PythonUdf, ConnectError> {
+    let python = match udf.function.as_ref() {
+        Some(Function::PythonUdf(python)) => python,
+        Some(_) => {
+            return Err(ConnectError::Unsupported(format!(
+                "the Scala or Java user-defined function {}: Flint runs Python UDFs only",
+                udf.function_name
+            )));
+        }
+        None => return Err(missing("CommonInlineUserDefinedFunction.function")),
+    };
+    let eval_type = EvalType::from_code(python.eval_type).ok_or_else(|| {
+        ConnectError::Unsupported(format!(
+            "the Python UDF {} of eval type {}: Flint runs row-at-a-time, scalar pandas and scalar Arrow UDFs",
+            udf.function_name, python.eval_type
+        ))
+    })?;
+    let output_type = crate::types::from_connect(
+        python
+            .output_type
+            .as_ref()
+            .ok_or_else(|| missing("PythonUDF.output_type"))?,
+    )?;
+    Ok(PythonUdf::new(
+        name,
+        python.command.to_vec(),
+        eval_type,
+        output_type,
+        python.python_ver.clone(),
+        udf.deterministic,
+        runner.clone(),
+    ))
+}

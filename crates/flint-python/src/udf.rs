@@ -1,0 +1,289 @@
+//! A Python UDF as a DataFusion scalar function, and its encoding inside a task's plan.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_empty_array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use datafusion_proto::protobuf::ArrowType;
+use prost::Message;
+
+use crate::worker;
+
+/// The kinds of Python UDF Flint evaluates (PySpark's `PythonEvalType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvalType {
+    /// `udf(f)`: `f` called once per row.
+    Batched,
+    /// `udf(f, useArrow=True)`: once per row, fed through Arrow.
+    ArrowBatched,
+    /// `pandas_udf(f)` of Series to Series.
+    ScalarPandas,
+    /// `pandas_udf(f)` of an iterator of Series to an iterator of Series.
+    ScalarPandasIter,
+    /// `arrow_udf(f)` of Arrow arrays to an Arrow array.
+    ScalarArrow,
+    /// `arrow_udf(f)` of an iterator of arrays to an iterator of arrays.
+    ScalarArrowIter,
+}
+
+impl EvalType {
+    /// The eval type PySpark numbers `code`, if Flint evaluates it.
+    pub fn from_code(code: i32) -> Option<Self> {
+        Some(match code {
+            100 => EvalType::Batched,
+            101 => EvalType::ArrowBatched,
+            200 => EvalType::ScalarPandas,
+            204 => EvalType::ScalarPandasIter,
+            250 => EvalType::ScalarArrow,
+            251 => EvalType::ScalarArrowIter,
+            _ => return None,
+        })
+    }
+
+    /// PySpark's number for this eval type.
+    pub fn code(self) -> i32 {
+        match self {
+            EvalType::Batched => 100,
+            EvalType::ArrowBatched => 101,
+            EvalType::ScalarPandas => 200,
+            EvalType::ScalarPandasIter => 204,
+            EvalType::ScalarArrow => 250,
+            EvalType::ScalarArrowIter => 251,
+        }
+    }
+}
+
+/// How executors run Python for an application: the interpreter (`spark.pyspark.python`)
+/// and whether a worker serves more than one request (`spark.python.worker.reuse`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PythonRunner {
+    /// The interpreter, a path or a name looked up on `PATH`.
+    pub python: String,
+    /// Whether workers go back to the executor's pool after a request.
+    pub reuse_worker: bool,
+}
+
+/// A Python UDF: the client's pickled function, evaluated batch by batch by Python workers.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PythonUdf {
+    name: String,
+    command: Arc<[u8]>,
+    key: u64,
+    eval_type: EvalType,
+    output_type: DataType,
+    python_version: String,
+    deterministic: bool,
+    runner: PythonRunner,
+    signature: Signature,
+}
+
+/// A Python UDF as it travels inside a task's plan.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PythonUdfNode {
+    #[prost(bytes = "vec", tag = "1")]
+    command: Vec<u8>,
+    #[prost(int32, tag = "2")]
+    eval_type: i32,
+    #[prost(message, optional, tag = "3")]
+    output_type: Option<ArrowType>,
+    #[prost(string, tag = "4")]
+    python_version: String,
+    #[prost(bool, tag = "5")]
+    deterministic: bool,
+    #[prost(string, tag = "6")]
+    python: String,
+    #[prost(bool, tag = "7")]
+    reuse_worker: bool,
+}
+
+impl PythonUdf {
+    /// A UDF named `name` (the name plans and SQL call it by) of a pickled `command`
+    /// (`(function, return type)` as PySpark's `CloudPickleSerializer` wrote it).
+    pub fn new(
+        name: impl Into<String>,
+        command: impl Into<Arc<[u8]>>,
+        eval_type: EvalType,
+        output_type: DataType,
+        python_version: impl Into<String>,
+        deterministic: bool,
+        runner: PythonRunner,
+    ) -> Self {
+        let command = command.into();
+        PythonUdf {
+            name: name.into(),
+            key: Self::key_of(&command),
+            command,
+            eval_type,
+            output_type,
+            python_version: python_version.into(),
+            deterministic,
+            runner,
+            // Never folded into a constant on the driver, never evaluated twice for a row:
+            // Spark does not fold Python UDFs either.
+            signature: Signature::one_of(
+                vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
+                Volatility::Volatile,
+            ),
+        }
+    }
+
+    /// The key of a pickled function: the same bytes, the same key.
+    pub fn key_of(command: &[u8]) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        command.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// A key naming the pickled function within one worker (the same bytes, the same key).
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// The pickled function.
+    pub fn command(&self) -> &[u8] {
+        &self.command
+    }
+
+    /// What kind of function it is.
+    pub fn eval_type(&self) -> EvalType {
+        self.eval_type
+    }
+
+    /// The type of its results.
+    pub fn output_type(&self) -> &DataType {
+        &self.output_type
+    }
+
+    /// The client's Python version (`major.minor`); workers of another version refuse it.
+    pub fn python_version(&self) -> &str {
+        &self.python_version
+    }
+
+    /// Whether the client declared it deterministic.
+    pub fn deterministic(&self) -> bool {
+        self.deterministic
+    }
+
+    /// How it is run.
+    pub fn runner(&self) -> &PythonRunner {
+        &self.runner
+    }
+
+    /// The UDF itself if `udf` is a Python UDF.
+    pub fn of(udf: &ScalarUDF) -> Option<&PythonUdf> {
+        udf.inner().as_ref().downcast_ref::<PythonUdf>()
+    }
+
+    /// Appends the UDF's definition to `buf`, for a task's plan.
+    pub fn encode(&self, buf: &mut Vec<u8>) -> Result<()> {
+        let node = PythonUdfNode {
+            command: self.command.to_vec(),
+            eval_type: self.eval_type.code(),
+            output_type: Some((&self.output_type).try_into()?),
+            python_version: self.python_version.clone(),
+            deterministic: self.deterministic,
+            python: self.runner.python.clone(),
+            reuse_worker: self.runner.reuse_worker,
+        };
+        node.encode(buf)
+            .map_err(|e| DataFusionError::Internal(format!("encoding a Python UDF: {e}")))
+    }
+
+    /// The UDF `name` whose definition [`PythonUdf::encode`] wrote.
+    pub fn decode(name: &str, buf: &[u8]) -> Result<ScalarUDF> {
+        let malformed =
+            |what: String| DataFusionError::Plan(format!("malformed Python UDF {name}: {what}"));
+        let node = PythonUdfNode::decode(buf).map_err(|e| malformed(e.to_string()))?;
+        let eval_type = EvalType::from_code(node.eval_type)
+            .ok_or_else(|| malformed(format!("unknown eval type {}", node.eval_type)))?;
+        let output_type = node
+            .output_type
+            .as_ref()
+            .ok_or_else(|| malformed("no output type".to_string()))?
+            .try_into()
+            .map_err(|e| malformed(format!("{e}")))?;
+        Ok(ScalarUDF::new_from_impl(PythonUdf::new(
+            name,
+            node.command,
+            eval_type,
+            output_type,
+            node.python_version,
+            node.deterministic,
+            PythonRunner {
+                python: node.python,
+                reuse_worker: node.reuse_worker,
+            },
+        )))
+    }
+}
+
+impl ScalarUDFImpl for PythonUdf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.output_type.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        if rows == 0 {
+            return Ok(ColumnarValue::Array(new_empty_array(&self.output_type)));
+        }
+        let arrays = args
+            .args
+            .iter()
+            .map(|arg| arg.to_array(rows))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let fields: Vec<Field> = arrays
+            .iter()
+            .enumerate()
+            .map(|(i, array)| Field::new(format!("_{i}"), array.data_type().clone(), true))
+            .collect();
+        let batch = RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(fields)),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?;
+        let result =
+            worker::evaluate(self, &batch).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_udf_survives_its_encoding() {
+        let udf = PythonUdf::new(
+            "plus_one",
+            b"pickled".to_vec(),
+            EvalType::ScalarPandas,
+            DataType::Int64,
+            "3.11",
+            true,
+            PythonRunner {
+                python: "python3".into(),
+                reuse_worker: true,
+            },
+        );
+        let mut buf = Vec::new();
+        udf.encode(&mut buf).unwrap();
+        let decoded = PythonUdf::decode("plus_one", &buf).unwrap();
+        assert_eq!(PythonUdf::of(&decoded), Some(&udf));
+        assert!(PythonUdf::decode("x", b"\xff\xff").is_err());
+    }
+}

@@ -1,0 +1,304 @@
+# Flint's Python worker: evaluates PySpark UDFs for one executor (Spark's pyspark.worker).
+#
+# The executor writes requests to stdin and reads answers from stdout, each a sequence of
+# frames (a 4-byte big-endian length, then that many bytes):
+#   request: header (JSON), the pickled function if the header says it is new, the output
+#            schema (an Arrow IPC stream without batches), the arguments (an Arrow IPC stream
+#            of one batch, one column per argument);
+#   answer:  status (JSON: {"ok": true} or {"error": traceback}), then on success the result
+#            (an Arrow IPC stream of one batch with one column).
+# A worker serves requests until stdin closes; it keeps the functions it has unpickled.
+
+import datetime
+import decimal
+import json
+import struct
+import sys
+import traceback
+
+SQL_BATCHED_UDF = 100
+SQL_ARROW_BATCHED_UDF = 101
+SQL_SCALAR_PANDAS_UDF = 200
+SQL_SCALAR_PANDAS_ITER_UDF = 204
+SQL_SCALAR_ARROW_UDF = 250
+SQL_SCALAR_ARROW_ITER_UDF = 251
+
+
+def read_exactly(stream, n):
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def read_frame(stream):
+    header = read_exactly(stream, 4)
+    if header is None:
+        return None
+    (length,) = struct.unpack(">I", header)
+    data = read_exactly(stream, length) if length else b""
+    if data is None:
+        raise EOFError("the executor closed the stream inside a frame")
+    return data
+
+
+def write_frame(stream, data):
+    stream.write(struct.pack(">I", len(data)))
+    stream.write(data)
+
+
+class PythonException(Exception):
+    """A failure the user's function did not raise itself (a wrong result, say)."""
+
+
+def python_converter(arrow_type):
+    """How a value of `arrow_type` reaches a row-at-a-time UDF: as Spark passes it."""
+    import pyarrow as pa
+    from pyspark.sql import Row
+
+    if pa.types.is_struct(arrow_type):
+        names = [arrow_type.field(i).name for i in range(arrow_type.num_fields)]
+        fields = [python_converter(arrow_type.field(i).type) for i in range(arrow_type.num_fields)]
+
+        def struct(value):
+            if value is None:
+                return None
+            return Row(**{n: f(value[n]) for n, f in zip(names, fields)})
+
+        return struct
+    if pa.types.is_map(arrow_type):
+        key, item = python_converter(arrow_type.key_type), python_converter(arrow_type.item_type)
+        return lambda value: None if value is None else {key(k): item(v) for k, v in value}
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        element = python_converter(arrow_type.value_type)
+        return lambda value: None if value is None else [element(v) for v in value]
+    return lambda value: value
+
+
+def accepts(arrow_type, value):
+    """Whether Spark keeps `value` for a column of `arrow_type` (it makes NULL of the rest)."""
+    import pyarrow as pa
+
+    if value is None:
+        return True
+    if pa.types.is_boolean(arrow_type):
+        return isinstance(value, bool)
+    if pa.types.is_integer(arrow_type):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if pa.types.is_floating(arrow_type):
+        return isinstance(value, float)
+    if pa.types.is_decimal(arrow_type):
+        return isinstance(value, decimal.Decimal)
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return isinstance(value, str)
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return isinstance(value, (bytes, bytearray))
+    if pa.types.is_timestamp(arrow_type):
+        return isinstance(value, datetime.datetime)
+    if pa.types.is_date(arrow_type):
+        return isinstance(value, datetime.date) and not isinstance(value, datetime.datetime)
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return isinstance(value, (list, tuple))
+    if pa.types.is_map(arrow_type):
+        return isinstance(value, dict)
+    return True
+
+
+def arrow_value(arrow_type, value):
+    """`value` as pyarrow takes it for `arrow_type` (a Row or dict for a struct, a dict for a map)."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_struct(arrow_type):
+        fields = [arrow_type.field(i) for i in range(arrow_type.num_fields)]
+        if isinstance(value, dict):
+            items = [value.get(f.name) for f in fields]
+        elif hasattr(value, "asDict") and hasattr(value, "__fields__"):
+            as_dict = value.asDict()
+            items = [as_dict.get(f.name) for f in fields]
+        else:
+            items = list(value)
+        return {f.name: arrow_value(f.type, v) for f, v in zip(fields, items)}
+    if pa.types.is_map(arrow_type):
+        return [
+            (arrow_value(arrow_type.key_type, k), arrow_value(arrow_type.item_type, v))
+            for k, v in value.items()
+        ]
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return [arrow_value(arrow_type.value_type, v) for v in value]
+    return value
+
+
+def rows_to_arrow(results, arrow_type):
+    import pyarrow as pa
+
+    values = [arrow_value(arrow_type, v) if accepts(arrow_type, v) else None for v in results]
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        kept = []
+        for value in values:
+            try:
+                pa.array([value], type=arrow_type)
+                kept.append(value)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+                kept.append(None)
+        return pa.array(kept, type=arrow_type)
+
+
+def to_pandas(column):
+    """An argument of a pandas UDF: a Series, or a DataFrame for a struct."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(column.type):
+        table = pa.Table.from_arrays(
+            column.flatten(), names=[column.type.field(i).name for i in range(column.type.num_fields)]
+        )
+        return table.to_pandas()
+    return column.to_pandas()
+
+
+def pandas_to_arrow(result, arrow_type, num_rows):
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(result, pd.DataFrame):
+        if not pa.types.is_struct(arrow_type):
+            raise PythonException(
+                "a pandas UDF returned a DataFrame for a column of type %s" % arrow_type
+            )
+        fields = [arrow_type.field(i) for i in range(arrow_type.num_fields)]
+        arrays = [
+            pa.Array.from_pandas(result[f.name] if f.name in result else result.iloc[:, i],
+                                 type=f.type, safe=False)
+            for i, f in enumerate(fields)
+        ]
+        array = pa.StructArray.from_arrays(arrays, fields=fields)
+    else:
+        if not isinstance(result, pd.Series):
+            raise PythonException(
+                "[UDF_RETURN_TYPE] Return type of the user-defined function should be "
+                "pandas.Series, but is %s." % type(result).__name__
+            )
+        array = pa.Array.from_pandas(result, type=arrow_type, safe=False)
+    if len(array) != num_rows:
+        raise PythonException(
+            "[SCHEMA_MISMATCH_FOR_PANDAS_UDF] Result vector from pandas_udf was not the required "
+            "length: expected %d, got %d." % (num_rows, len(array))
+        )
+    return array
+
+
+def evaluate(eval_type, func, batch, arrow_type):
+    import pyarrow as pa
+
+    num_rows = batch.num_rows
+    columns = batch.columns
+    if eval_type in (SQL_BATCHED_UDF, SQL_ARROW_BATCHED_UDF):
+        converted = [
+            [convert(v) for v in column.to_pylist()]
+            for column, convert in ((c, python_converter(c.type)) for c in columns)
+        ]
+        if converted:
+            results = [func(*row) for row in zip(*converted)]
+        else:
+            results = [func() for _ in range(num_rows)]
+        return rows_to_arrow(results, arrow_type)
+    if eval_type == SQL_SCALAR_PANDAS_UDF:
+        return pandas_to_arrow(func(*[to_pandas(c) for c in columns]), arrow_type, num_rows)
+    if eval_type == SQL_SCALAR_PANDAS_ITER_UDF:
+        args = [to_pandas(c) for c in columns]
+        batches = iter([args[0] if len(args) == 1 else tuple(args)])
+        parts = [pandas_to_arrow(r, arrow_type, len(r)) for r in func(batches)]
+        array = pa.concat_arrays(parts) if parts else pa.array([], type=arrow_type)
+        if len(array) != num_rows:
+            raise PythonException(
+                "[SCHEMA_MISMATCH_FOR_PANDAS_UDF] Result vector from pandas_udf was not the "
+                "required length: expected %d, got %d." % (num_rows, len(array))
+            )
+        return array
+    if eval_type in (SQL_SCALAR_ARROW_UDF, SQL_SCALAR_ARROW_ITER_UDF):
+        if eval_type == SQL_SCALAR_ARROW_UDF:
+            parts = [func(*columns)]
+        else:
+            args = iter([columns[0] if len(columns) == 1 else tuple(columns)])
+            parts = list(func(args))
+        parts = [p.combine_chunks() if isinstance(p, pa.ChunkedArray) else p for p in parts]
+        array = pa.concat_arrays(parts) if parts else pa.array([], type=arrow_type)
+        if array.type != arrow_type:
+            array = array.cast(arrow_type, safe=False)
+        if len(array) != num_rows:
+            raise PythonException(
+                "Result vector from arrow_udf was not the required length: expected %d, "
+                "got %d." % (num_rows, len(array))
+            )
+        return array
+    raise PythonException("Flint does not run Python UDFs of eval type %d" % eval_type)
+
+
+def user_traceback():
+    """The traceback of the exception being handled, from the user's first frame on (Spark's
+    simplified traceback); the whole of it if the worker itself failed."""
+    kind, value, tb = sys.exc_info()
+    first = tb
+    while first is not None and first.tb_frame.f_code.co_filename == WORKER_FILE:
+        first = first.tb_next
+    return "".join(traceback.format_exception(kind, value, first or tb))
+
+
+WORKER_FILE = __file__ if "__file__" in globals() else "flint/worker.py"
+
+
+def main():
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    # What user functions print goes to the executor's stderr, never into the answers.
+    sys.stdout = sys.stderr
+
+    import pyarrow as pa
+    from pyspark.serializers import CloudPickleSerializer
+
+    pickle = CloudPickleSerializer()
+    functions = {}
+    worker_version = "%d.%d" % sys.version_info[:2]
+    while True:
+        header = read_frame(stdin)
+        if header is None:
+            return
+        request = json.loads(header)
+        command = read_frame(stdin) if request["has_command"] else None
+        output_schema = read_frame(stdin)
+        arguments = read_frame(stdin)
+        try:
+            version = request.get("python_version") or worker_version
+            if version != worker_version:
+                raise PythonException(
+                    "[PYTHON_VERSION_MISMATCH] Python in worker has different version: %s than "
+                    "that in driver: %s, PySpark cannot run with different minor versions."
+                    % (worker_version, version)
+                )
+            key = request["key"]
+            if command is not None:
+                func, _return_type = pickle.loads(command)
+                functions[key] = func
+            func = functions[key]
+            arrow_type = pa.ipc.open_stream(output_schema).schema.field(0).type
+            batch = pa.ipc.open_stream(arguments).read_next_batch()
+            result = evaluate(request["eval_type"], func, batch, arrow_type)
+            sink = pa.BufferOutputStream()
+            out = pa.RecordBatch.from_arrays([result], schema=pa.schema([("result", arrow_type)]))
+            with pa.ipc.new_stream(sink, out.schema) as writer:
+                writer.write_batch(out)
+            write_frame(stdout, b'{"ok": true}')
+            write_frame(stdout, sink.getvalue().to_pybytes())
+        except BaseException:
+            write_frame(stdout, json.dumps({"error": user_traceback()}).encode())
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

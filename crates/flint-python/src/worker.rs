@@ -1,0 +1,236 @@
+//! The Python worker processes of one executor (Spark's `PythonWorkerFactory`): started on
+//! first use with the application's interpreter, kept in a pool and reused across tasks
+//! (`spark.python.worker.reuse`, default true), one request at a time each. A worker runs
+//! `worker.py`; it exits when its stdin closes, so workers end with their executor.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, BufWriter, Cursor, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{LazyLock, Mutex};
+
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{Field, Schema};
+
+use crate::{PythonError, PythonUdf};
+
+/// Flint's worker script, run by every Python worker.
+pub const WORKER_SOURCE: &str = include_str!("worker.py");
+
+/// Runs the script from an environment variable, so tracebacks name it and `ps` stays short.
+const BOOTSTRAP: &str =
+    "import os; exec(compile(os.environ.pop('FLINT_PYTHON_WORKER'), 'flint/worker.py', 'exec'))";
+
+/// Idle workers of this process, by interpreter.
+static IDLE: LazyLock<Mutex<HashMap<String, Vec<PythonWorker>>>> = LazyLock::new(Mutex::default);
+
+/// One Python worker process and the functions it has loaded.
+struct PythonWorker {
+    python: String,
+    child: Child,
+    stdin: Option<BufWriter<ChildStdin>>,
+    stdout: BufReader<ChildStdout>,
+    loaded: HashSet<u64>,
+}
+
+/// The answer to one request: the result column, or the function's exception.
+type Answer = Result<ArrayRef, PythonError>;
+
+#[derive(serde::Serialize)]
+struct Request<'a> {
+    key: u64,
+    has_command: bool,
+    eval_type: i32,
+    python_version: &'a str,
+}
+
+#[derive(serde::Deserialize)]
+struct Status {
+    #[serde(default)]
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Evaluates `udf` over `batch` (one column per argument) in a worker of this executor.
+pub fn evaluate(udf: &PythonUdf, batch: &RecordBatch) -> Result<ArrayRef, PythonError> {
+    let run = || {
+        let runner = udf.runner();
+        let mut worker = checkout(&runner.python)?;
+        let answer = worker.evaluate(udf, batch)?;
+        if runner.reuse_worker {
+            checkin(worker);
+        }
+        answer
+    };
+    // A worker answers synchronously: on a multi-threaded runtime, let other tasks move off
+    // this thread while it waits.
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(run)
+        }
+        _ => run(),
+    }
+}
+
+/// The number of idle workers this process holds for `python` (for tests and metrics).
+pub fn idle_workers(python: &str) -> usize {
+    let idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+    idle.get(python).map_or(0, Vec::len)
+}
+
+fn checkout(python: &str) -> Result<PythonWorker, PythonError> {
+    let reused = {
+        let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+        idle.get_mut(python).and_then(Vec::pop)
+    };
+    match reused {
+        Some(worker) => Ok(worker),
+        None => PythonWorker::start(python),
+    }
+}
+
+fn checkin(worker: PythonWorker) {
+    let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+    idle.entry(worker.python.clone()).or_default().push(worker);
+}
+
+impl PythonWorker {
+    fn start(python: &str) -> Result<Self, PythonError> {
+        let mut child = Command::new(python)
+            .args(["-u", "-c", BOOTSTRAP])
+            .env("FLINT_PYTHON_WORKER", WORKER_SOURCE)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| PythonError::Spawn {
+                python: python.to_string(),
+                source,
+            })?;
+        let broken = || PythonError::Worker {
+            python: python.to_string(),
+            message: "no pipes to the worker".to_string(),
+        };
+        let stdin = child.stdin.take().ok_or_else(broken)?;
+        let stdout = child.stdout.take().ok_or_else(broken)?;
+        tracing::info!(
+            pid = child.id(),
+            "Started Python worker {} ({python})",
+            child.id()
+        );
+        Ok(PythonWorker {
+            python: python.to_string(),
+            child,
+            stdin: Some(BufWriter::new(stdin)),
+            stdout: BufReader::new(stdout),
+            loaded: HashSet::new(),
+        })
+    }
+
+    fn failed(&mut self, message: impl std::fmt::Display) -> PythonError {
+        let status = match self.child.try_wait() {
+            Ok(Some(status)) => format!(" (it exited: {status})"),
+            _ => String::new(),
+        };
+        PythonError::Worker {
+            python: self.python.clone(),
+            message: format!("{message}{status}"),
+        }
+    }
+
+    /// Sends one request; the outer error means the worker is broken and must go.
+    fn evaluate(&mut self, udf: &PythonUdf, batch: &RecordBatch) -> Result<Answer, PythonError> {
+        let has_command = !self.loaded.contains(&udf.key());
+        let header = serde_json::to_vec(&Request {
+            key: udf.key(),
+            has_command,
+            eval_type: udf.eval_type().code(),
+            python_version: udf.python_version(),
+        })
+        .map_err(|e| self.failed(e))?;
+        let output = Schema::new(vec![Field::new("result", udf.output_type().clone(), true)]);
+        let mut output_schema = StreamWriter::try_new(Vec::new(), &output)?;
+        output_schema.finish()?;
+        let output_schema = output_schema.into_inner()?;
+        let mut arguments = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+        arguments.write(batch)?;
+        arguments.finish()?;
+        let arguments = arguments.into_inner()?;
+
+        let sent = (|| {
+            let stdin = self
+                .stdin
+                .as_mut()
+                .ok_or_else(|| std::io::Error::other("closed"))?;
+            write_frame(stdin, &header)?;
+            if has_command {
+                write_frame(stdin, udf.command())?;
+            }
+            write_frame(stdin, &output_schema)?;
+            write_frame(stdin, &arguments)?;
+            stdin.flush()
+        })();
+        sent.map_err(|e| self.failed(format_args!("cannot send it a batch: {e}")))?;
+
+        let status = read_frame(&mut self.stdout)
+            .map_err(|e| self.failed(format_args!("no answer: {e}")))?;
+        let status: Status =
+            serde_json::from_slice(&status).map_err(|e| self.failed(format_args!("{e}")))?;
+        if !status.ok {
+            // The function may not have loaded; send it again next time.
+            self.loaded.remove(&udf.key());
+            let traceback = status
+                .error
+                .unwrap_or_else(|| "the worker gave no traceback".to_string());
+            return Ok(Err(PythonError::Exception(traceback)));
+        }
+        self.loaded.insert(udf.key());
+        let result = read_frame(&mut self.stdout)
+            .map_err(|e| self.failed(format_args!("no result: {e}")))?;
+        let mut reader = StreamReader::try_new(Cursor::new(result), None)?;
+        let column = match reader.next() {
+            Some(batch) => batch?.column(0).clone(),
+            None => return Err(self.failed("an answer without a batch")),
+        };
+        if column.len() != batch.num_rows() {
+            return Ok(Err(PythonError::Exception(format!(
+                "the UDF returned {} rows for {} rows",
+                column.len(),
+                batch.num_rows()
+            ))));
+        }
+        let column = if column.data_type() == udf.output_type() {
+            column
+        } else {
+            cast(&column, udf.output_type())?
+        };
+        Ok(Ok(column))
+    }
+}
+
+impl Drop for PythonWorker {
+    fn drop(&mut self) {
+        // Closing stdin ends a healthy worker; one stuck in user code is killed.
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_frame(out: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
+    let length =
+        u32::try_from(data.len()).map_err(|_| std::io::Error::other("a batch of 4 GiB or more"))?;
+    out.write_all(&length.to_be_bytes())?;
+    out.write_all(data)
+}
+
+fn read_frame(input: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut length = [0u8; 4];
+    input.read_exact(&mut length)?;
+    let mut data = vec![0u8; u32::from_be_bytes(length) as usize];
+    input.read_exact(&mut data)?;
+    Ok(data)
+}
