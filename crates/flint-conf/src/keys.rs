@@ -28,6 +28,9 @@ macro_rules! entries {
 entries! {
     APP_NAME = "spark.app.name", None, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
     BLOCK_MANAGER_PORT = "spark.blockManager.port", Some("0"), "Port of each executor's shuffle block service (Arrow Flight), from which reducers on other hosts fetch its blocks; 0 picks a free one.";
+    CONNECT_DETACHED_TIMEOUT = "spark.connect.execute.manager.detachedTimeout", Some("300s"), "Spark Connect: an operation no client stream is attached to is interrupted (if running) and forgotten after this long.";
+    CONNECT_MAINTENANCE_INTERVAL = "spark.connect.execute.manager.maintenanceInterval", Some("30s"), "Spark Connect: how often abandoned operations and idle sessions are looked for.";
+    CONNECT_SESSION_TIMEOUT = "spark.connect.session.manager.defaultSessionTimeout", Some("60m"), "Spark Connect: a session with no request for this long is closed.";
     CORES_MAX = "spark.cores.max", None, "Cores an application takes from a standalone cluster in all (flint submit --total-executor-cores); unset = every core it can get.";
     DEFAULT_PARALLELISM = "spark.default.parallelism", None, "Default partition count; when unset, the task slots: N for local[N], on a standalone cluster the cores the application may get when it registers (at least 2).";
     DEPLOY_MAX_EXECUTOR_RETRIES = "spark.deploy.maxExecutorRetries", Some("10"), "Master: abnormal executor exits in a row after which an application with no running executor is removed as FAILED.";
@@ -54,6 +57,8 @@ entries! {
     MEMORY_FRACTION = "spark.memory.fraction", Some("0.6"), "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
     NETWORK_TIMEOUT = "spark.network.timeout", Some("120s"), "Silence after which a driver removes an executor that stopped heartbeating; also the timeout of shuffle block fetches.";
     PORT_MAX_RETRIES = "spark.port.maxRetries", Some("16"), "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
+    PYSPARK_PYTHON = "spark.pyspark.python", None, "Python interpreter of PySpark scripts and of the executors' Python workers (Python UDFs); unset: PYSPARK_PYTHON, else python3.";
+    PYTHON_WORKER_REUSE = "spark.python.worker.reuse", Some("true"), "Keep an executor's Python workers for later tasks; false starts one per UDF batch.";
     SHUFFLE_READ_HOST_LOCAL_DISK = "spark.shuffle.readHostLocalDisk", Some("true"), "Reducers read blocks written on their own host straight from disk; false fetches every other executor's blocks over the network.";
     ANSI_ENABLED = "spark.sql.ansi.enabled", Some("true"), "Spark's ANSI mode: integer overflow, a zero divisor and an invalid cast are errors (ARITHMETIC_OVERFLOW, DIVIDE_BY_ZERO, CAST_INVALID_INPUT); false gives Spark's legacy answers (wrapping, NULL).";
     AUTO_BROADCAST_JOIN_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold", Some("10m"), "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";

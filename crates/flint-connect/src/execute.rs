@@ -61,15 +61,72 @@ pub struct Execution {
     pub statement: String,
     /// When it started (ms since the epoch).
     pub start_time: u64,
+    /// The job tag of every job it starts (Spark Connect's operation tag), to cancel them.
+    pub job_tag: String,
+    /// Whether the client can reattach (else a dropped stream interrupts it).
+    reattachable: bool,
+    spark: flint::SparkSession,
     buffer: Mutex<Buffer>,
     changed: Notify,
     task: Mutex<Option<tokio::task::AbortHandle>>,
     end_time: Mutex<Option<u64>>,
+    /// Client streams reading it now, and since when none has (ms since the epoch).
+    attached: Mutex<(usize, Option<u64>)>,
+}
+
+/// A client stream reading an execution; when the last one goes, the execution is
+/// detached (and interrupted if the client cannot reattach).
+struct Attachment(Arc<Execution>);
+
+impl Attachment {
+    fn new(execution: Arc<Execution>) -> Self {
+        if let Ok(mut attached) = execution.attached.lock() {
+            attached.0 += 1;
+            attached.1 = None;
+        }
+        Attachment(execution)
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        let execution = &self.0;
+        let detached = match execution.attached.lock() {
+            Ok(mut attached) => {
+                attached.0 = attached.0.saturating_sub(1);
+                if attached.0 == 0 {
+                    attached.1 = Some(flint_common::now_millis());
+                }
+                attached.0 == 0
+            }
+            Err(_) => false,
+        };
+        if detached && !execution.reattachable && execution.state() == ExecutionState::Running {
+            tracing::info!(
+                operation_id = %execution.operation_id,
+                "Spark Connect client went away; interrupting its operation"
+            );
+            execution.interrupt();
+        }
+    }
 }
 
 impl Execution {
-    fn new(operation_id: String, tags: Vec<String>, statement: String) -> Self {
+    fn new(
+        session: &ConnectSession,
+        operation_id: String,
+        tags: Vec<String>,
+        statement: String,
+        reattachable: bool,
+    ) -> Self {
         Execution {
+            job_tag: format!(
+                "SparkConnect_OperationTag_User_{}_Session_{}_Operation_{operation_id}",
+                session.user_id, session.session_id
+            ),
+            reattachable,
+            spark: session.spark.clone(),
+            attached: Mutex::new((0, Some(flint_common::now_millis()))),
             operation_id,
             tags,
             statement,
@@ -145,12 +202,26 @@ impl Execution {
         self.changed.notify_waiters();
     }
 
-    /// Stops the execution's task; a waiting client gets `OPERATION_CANCELED`.
+    /// Stops the execution: its jobs are cancelled (their tasks killed on the executors) and
+    /// its task stopped; a waiting client gets `OPERATION_CANCELED`.
     pub fn interrupt(&self) {
         self.finish(Err(ConnectError::Interrupted));
+        let jobs = self.spark.cancel_jobs_with_tag(&self.job_tag);
+        if !jobs.is_empty() {
+            tracing::info!(
+                operation_id = %self.operation_id,
+                "Cancelled jobs {jobs:?} of an interrupted Spark Connect operation"
+            );
+        }
+        // Whatever the task does next (planning, another job) does not happen.
         if let Some(task) = self.task.lock().ok().and_then(|mut t| t.take()) {
             task.abort();
         }
+    }
+
+    /// Since when no client stream has read it, if none does now.
+    pub fn detached_since(&self) -> Option<u64> {
+        self.attached.lock().ok().and_then(|attached| attached.1)
     }
 
     /// Drops buffered responses up to and including `response_id` (`ReleaseUntil`).
@@ -173,11 +244,12 @@ impl Execution {
         next: usize,
     ) -> impl Stream<Item = Result<ExecutePlanResponse, tonic::Status>> + Send + 'static {
         futures::stream::unfold(
-            (self, next, false),
-            |(execution, mut next, done)| async move {
+            (Attachment::new(self), next, false),
+            |(attachment, mut next, done)| async move {
                 if done {
                     return None;
                 }
+                let execution = Arc::clone(&attachment.0);
                 let waiter = Arc::clone(&execution);
                 loop {
                     let notified = waiter.changed.notified();
@@ -190,12 +262,12 @@ impl Execution {
                         if let Some(response) = buffer.responses.get(next - buffer.released) {
                             let response = response.clone();
                             drop(buffer);
-                            return Some((Ok(response), (execution, next + 1, false)));
+                            return Some((Ok(response), (attachment, next + 1, false)));
                         }
                         if buffer.state != ExecutionState::Running {
                             let error = buffer.error.clone()?;
                             drop(buffer);
-                            return Some((Err(error), (execution, next, true)));
+                            return Some((Err(error), (attachment, next, true)));
                         }
                     }
                     notified.await;
@@ -242,9 +314,11 @@ pub fn start(
         .ok_or_else(|| missing("ExecutePlanRequest.plan"))?;
     let op = plan.op_type.ok_or_else(|| missing("Plan.op_type"))?;
     let execution = Arc::new(Execution::new(
+        &session,
         operation_id,
         request.tags.clone(),
         describe(&op),
+        reattachable,
     ));
     session.add_execution(Arc::clone(&execution))?;
     let runner = Arc::clone(&execution);
@@ -259,7 +333,8 @@ pub fn start(
             }
         }
         let ending = Ending(Arc::clone(&runner));
-        let result = run(&session, &runner, op).await;
+        let tags = vec![runner.job_tag.clone()];
+        let result = flint::with_job_tags(tags, run(&session, &runner, op)).await;
         runner.finish(result);
         drop(ending);
         if !reattachable {

@@ -41,7 +41,7 @@ pub enum LaunchError {
 
 /// The interpreter to use: `spark.pyspark.python`, else `PYSPARK_PYTHON`, else `python3`.
 pub fn python_interpreter(conf: &flint::SparkConf) -> String {
-    conf.get("spark.pyspark.python")
+    conf.get(flint_conf::keys::PYSPARK_PYTHON.key)
         .map(str::to_string)
         .or_else(|| {
             std::env::var("PYSPARK_PYTHON")

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use flint_conf::keys;
 use tonic::codec::CompressionEncoding;
 
 use crate::generated::spark_connect_service_server::SparkConnectServiceServer;
@@ -10,14 +11,6 @@ use crate::session::SessionManager;
 
 /// `spark.connect.grpc.binding.port`'s default.
 pub const DEFAULT_PORT: u16 = 15002;
-
-/// An ended execution no client released is forgotten after this long (Spark's
-/// `spark.connect.execute.manager.detachedTimeout`, 5 minutes).
-const DETACHED_TIMEOUT_MS: u64 = 5 * 60 * 1000;
-
-/// A session with no request for this long is closed (Spark's
-/// `spark.connect.session.manager.defaultSessionTimeout`, 60 minutes).
-const IDLE_SESSION_TIMEOUT_MS: u64 = 60 * 60 * 1000;
 
 /// Plans nest deeply and carry local data; Spark allows messages of 128 MiB.
 const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
@@ -28,6 +21,9 @@ pub enum ConnectServerError {
     /// No port could be bound.
     #[error(transparent)]
     Bind(#[from] flint_rpc::RpcError),
+    /// A `spark.connect.*` setting is invalid.
+    #[error("{0}")]
+    Conf(String),
 }
 
 /// A running Connect endpoint; stops when dropped.
@@ -50,6 +46,15 @@ impl ConnectServer {
             .ok()
             .flatten()
             .unwrap_or(16);
+        let conf = spark.conf();
+        let duration = |entry: &keys::ConfigEntry| {
+            conf.get_duration(entry)
+                .map_err(|e| ConnectServerError::Conf(e.to_string()))
+        };
+        let detached = duration(&keys::CONNECT_DETACHED_TIMEOUT)?.as_millis() as u64;
+        let idle = duration(&keys::CONNECT_SESSION_TIMEOUT)?.as_millis() as u64;
+        let interval = duration(&keys::CONNECT_MAINTENANCE_INTERVAL)?
+            .max(std::time::Duration::from_millis(100));
         let (listener, port) =
             flint_rpc::bind_service("SparkConnectService", host, port, max_retries).await?;
         let sessions = Arc::new(SessionManager::new(spark));
@@ -73,20 +78,17 @@ impl ConnectServer {
         });
         let expiring = Arc::downgrade(&sessions);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            let mut tick = tokio::time::interval(interval);
             loop {
                 tick.tick().await;
                 let Some(sessions) = expiring.upgrade() else {
                     break;
                 };
-                let (executions, idle) = sessions.expire(
-                    flint_common::now_millis(),
-                    DETACHED_TIMEOUT_MS,
-                    IDLE_SESSION_TIMEOUT_MS,
-                );
-                if executions + idle > 0 {
+                let (executions, sessions) =
+                    sessions.expire(flint_common::now_millis(), detached, idle);
+                if executions + sessions > 0 {
                     tracing::info!(
-                        "Forgot {executions} abandoned operations and closed {idle} idle sessions"
+                        "Forgot {executions} abandoned operations and closed {sessions} idle sessions"
                     );
                 }
             }

@@ -201,17 +201,28 @@ impl SessionManager {
     }
 
     /// Forgets what clients abandoned (Spark's session and execute managers): executions
-    /// ended more than `detached` ago and never released, and sessions idle for `idle`.
-    /// Returns how many executions and sessions went.
+    /// ended more than `detached` ago and never released, running ones no client stream has
+    /// read for `detached` (interrupted: their jobs are cancelled), and sessions idle for
+    /// `idle`. Returns how many executions and sessions went.
     pub fn expire(&self, now: u64, detached: u64, idle: u64) -> (usize, usize) {
         let mut executions = 0;
         let mut idle_sessions = Vec::new();
         for session in self.sessions() {
             for execution in session.executions() {
-                if execution
-                    .end_time()
-                    .is_some_and(|end| now.saturating_sub(end) > detached)
-                {
+                let abandoned = match execution.end_time() {
+                    Some(end) => now.saturating_sub(end) > detached,
+                    None => execution
+                        .detached_since()
+                        .is_some_and(|since| now.saturating_sub(since) > detached),
+                };
+                if abandoned {
+                    if execution.end_time().is_none() {
+                        tracing::info!(
+                            operation_id = %execution.operation_id,
+                            "Interrupting a Spark Connect operation no client has read for {detached} ms"
+                        );
+                        execution.interrupt();
+                    }
                     session.remove_execution(&execution.operation_id);
                     executions += 1;
                 }

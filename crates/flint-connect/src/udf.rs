@@ -57,8 +57,10 @@ pub fn runner(session: &flint::SparkSession) -> PythonRunner {
     PythonRunner {
         python: crate::launcher::python_interpreter(conf),
         reuse_worker: conf
-            .get("spark.python.worker.reuse")
-            .is_none_or(|v| !v.eq_ignore_ascii_case("false")),
+            .get_bool(&flint_conf::keys::PYTHON_WORKER_REUSE)
+            .ok()
+            .flatten()
+            .unwrap_or(true),
     }
 }
 

@@ -32,12 +32,34 @@ pub enum JobError {
     /// failures kept recurring); the message is Spark's.
     #[error("Job {job_id} aborted due to stage failure: {message}")]
     Aborted { job_id: u32, message: String },
+    /// The job was cancelled (`cancel_job`, a cancelled tag, or all jobs) and its tasks killed.
+    #[error("[SPARK_JOB_CANCELLED] Job {job_id} cancelled {reason} SQLSTATE: XXKDA")]
+    Cancelled { job_id: u32, reason: String },
     /// The job's plan could not be prepared or its results decoded: a Flint bug.
     #[error("internal error in job {job_id}: {source}")]
     Internal {
         job_id: u32,
         source: DataFusionError,
     },
+}
+
+tokio::task_local! {
+    /// The job tags of the code running in this task (Spark's `spark.job.tags` local
+    /// property): every job it starts carries them.
+    static JOB_TAGS: Vec<String>;
+}
+
+/// Runs `future` with `tags` on every job it starts, so `cancel_jobs_with_tag` finds them
+/// (Spark's `SparkContext.addJobTag` for the calling thread).
+pub async fn with_job_tags<F: std::future::Future>(tags: Vec<String>, future: F) -> F::Output {
+    JOB_TAGS.scope(tags, future).await
+}
+
+/// A running job: its tags and how to cancel it.
+#[derive(Debug)]
+struct ActiveJob {
+    tags: Vec<String>,
+    cancel: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// Turns jobs into stages and runs them parents-first (Spark's `DAGScheduler`). Map stages are
@@ -54,6 +76,8 @@ pub struct DagScheduler {
     /// Attempts of each stage that failed on a fetch failure since it last succeeded
     /// (Spark's `Stage.failedAttemptIds`).
     failed_attempts: Mutex<HashMap<u32, u32>>,
+    /// Jobs running now.
+    active_jobs: Mutex<HashMap<u32, ActiveJob>>,
 }
 
 #[derive(Clone, Copy)]
@@ -78,6 +102,69 @@ impl DagScheduler {
             shuffle_to_stage: Mutex::default(),
             stage_attempts: Mutex::default(),
             failed_attempts: Mutex::default(),
+            active_jobs: Mutex::default(),
+        }
+    }
+
+    /// Cancels a running job (Spark's `cancelJob`): its running tasks are killed and it fails
+    /// with `SPARK_JOB_CANCELLED`. Returns whether it was running.
+    pub fn cancel_job(&self, job_id: u32, reason: Option<&str>) -> bool {
+        let reason = reason.map_or_else(String::new, |r| format!("because {r}"));
+        !self.cancel_jobs(|id, _| id == job_id, &reason).is_empty()
+    }
+
+    /// Cancels the running jobs that carry `tag` (Spark's `cancelJobsWithTag`, what Spark
+    /// Connect's `Interrupt` uses); returns their ids.
+    pub fn cancel_jobs_with_tag(&self, tag: &str) -> Vec<u32> {
+        self.cancel_jobs(
+            |_, job| job.tags.iter().any(|t| t == tag),
+            &format!("part of cancelled job tags {tag}"),
+        )
+    }
+
+    /// Cancels every running job (Spark's `cancelAllJobs`); returns their ids.
+    pub fn cancel_all_jobs(&self) -> Vec<u32> {
+        self.cancel_jobs(|_, _| true, "as part of cancellation of all jobs")
+    }
+
+    /// The ids of the running jobs, with their tags.
+    pub fn active_jobs(&self) -> Vec<(u32, Vec<String>)> {
+        let jobs = self.active_jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut active: Vec<_> = jobs
+            .iter()
+            .map(|(id, job)| (*id, job.tags.clone()))
+            .collect();
+        active.sort();
+        active
+    }
+
+    fn cancel_jobs(&self, which: impl Fn(u32, &ActiveJob) -> bool, reason: &str) -> Vec<u32> {
+        let jobs = self.active_jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cancelled = vec![];
+        for (job_id, job) in jobs.iter() {
+            if which(*job_id, job) && job.cancel.borrow().is_none() {
+                tracing::info!(job_id, "Asked to cancel job {job_id} {reason}");
+                job.cancel.send_replace(Some(reason.to_string()));
+                cancelled.push(*job_id);
+            }
+        }
+        cancelled.sort();
+        cancelled
+    }
+
+    /// Why `job_id` was cancelled, if it was.
+    fn cancelled(&self, job_id: u32) -> Option<String> {
+        let jobs = self.active_jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.get(&job_id)
+            .and_then(|job| job.cancel.borrow().clone())
+    }
+
+    /// The signal a job's task sets watch for its cancellation.
+    fn cancel_signal(&self, job_id: u32) -> tokio::sync::watch::Receiver<Option<String>> {
+        let jobs = self.active_jobs.lock().unwrap_or_else(|p| p.into_inner());
+        match jobs.get(&job_id) {
+            Some(job) => job.cancel.subscribe(),
+            None => tokio::sync::watch::channel(None).1,
         }
     }
 
@@ -157,6 +244,17 @@ impl DagScheduler {
             "Parents of final stage: List({})",
             parents.join(", ")
         );
+        let tags = JOB_TAGS.try_with(Clone::clone).unwrap_or_default();
+        self.active_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                job_id,
+                ActiveJob {
+                    tags,
+                    cancel: tokio::sync::watch::Sender::new(None),
+                },
+            );
         self.listener_bus.post(SparkListenerEvent::JobStart {
             job_id,
             time: now_millis(),
@@ -164,6 +262,14 @@ impl DagScheduler {
             description: description.to_string(),
             sql_execution_id,
         });
+        // Ends the job however this call ends: dropped by its caller (a Connect operation
+        // interrupted, say), the job is over and reported so; its tasks were killed by the
+        // task sets dropped with it.
+        let mut job_end = JobEnd {
+            scheduler: self,
+            job_id,
+            posted: false,
+        };
 
         let outcome = self
             .run_stages(job_id, graph, description, &stage_infos, result_stage_id)
@@ -185,11 +291,7 @@ impl DagScheduler {
             ),
         };
         tracing::info!(job_id, "{log}");
-        self.listener_bus.post(SparkListenerEvent::JobEnd {
-            job_id,
-            time: now_millis(),
-            result,
-        });
+        job_end.post(result);
         outcome
     }
 
@@ -218,6 +320,9 @@ impl DagScheduler {
             // only go missing when it moves on.
             let mut submitted_at = HashMap::new();
             loop {
+                if let Some(reason) = self.cancelled(job_id) {
+                    return Err(JobError::Cancelled { job_id, reason });
+                }
                 let missing = self.missing_shuffles(graph, &graph.result_parent_shuffle_ids);
                 for shuffle_id in &missing {
                     let Some(dependency) = graph.shuffles.get(shuffle_id) else {
@@ -302,6 +407,9 @@ impl DagScheduler {
                 // An executor was lost after the map stages ended: run them again.
                 continue;
             }
+            if let Some(reason) = self.cancelled(job_id) {
+                return Err(JobError::Cancelled { job_id, reason });
+            }
             let info = info_of(result_stage_id)
                 .unwrap_or_else(|| placeholder_info(result_stage_id, description));
             let partitions = (0..graph.num_result_partitions() as u32).collect();
@@ -383,6 +491,7 @@ impl DagScheduler {
     ) -> Result<(), JobError> {
         match failure {
             TaskSetFailure::Aborted(message) => Err(JobError::Aborted { job_id, message }),
+            TaskSetFailure::Cancelled(reason) => Err(JobError::Cancelled { job_id, reason }),
             TaskSetFailure::ParentOutputsLost { shuffle_id } => {
                 tracing::info!(
                     job_id,
@@ -468,6 +577,10 @@ impl DagScheduler {
         self.listener_bus.post(SparkListenerEvent::StageSubmitted {
             stage_info: info.clone(),
         });
+        let mut stage_end = StageEnd {
+            bus: &self.listener_bus,
+            info: Some(info.clone()),
+        };
         tracing::debug!(
             stage_id = info.stage_id,
             "Stage {} plan:\n{}",
@@ -489,6 +602,7 @@ impl DagScheduler {
                         StageKind::Result => None,
                     },
                     map_outputs: Arc::clone(&self.map_output_tracker),
+                    cancel: self.cancel_signal(job_id),
                 };
                 self.task_scheduler.run_task_set(task_set).await
             }
@@ -515,6 +629,7 @@ impl DagScheduler {
                     TaskSetFailure::ParentOutputsLost { shuffle_id } => {
                         format!("map outputs of shuffle {shuffle_id} were lost")
                     }
+                    TaskSetFailure::Cancelled(reason) => format!("Job {job_id} cancelled {reason}"),
                 };
                 tracing::info!(
                     job_id,
@@ -526,6 +641,7 @@ impl DagScheduler {
                 info.failure_reason = Some(reason);
             }
         }
+        stage_end.info = None;
         self.listener_bus.post(SparkListenerEvent::StageCompleted {
             stage_info: info.clone(),
         });
@@ -583,5 +699,65 @@ fn placeholder_info(stage_id: u32, description: &str) -> StageInfo {
         submission_time: None,
         completion_time: None,
         failure_reason: None,
+    }
+}
+
+/// Reports a submitted stage failed if its run is dropped before it completes (its job's
+/// caller stopped waiting).
+struct StageEnd<'a> {
+    bus: &'a ListenerBus,
+    info: Option<StageInfo>,
+}
+
+impl Drop for StageEnd<'_> {
+    fn drop(&mut self) {
+        if let Some(mut info) = self.info.take() {
+            info.completion_time = Some(now_millis());
+            info.failure_reason = Some("Job cancelled: its caller stopped waiting".into());
+            self.bus
+                .post(SparkListenerEvent::StageCompleted { stage_info: info });
+        }
+    }
+}
+
+/// Posts a job's `JobEnd` once, and forgets it as running; if the job's call is dropped
+/// before it ends, the job is reported cancelled.
+struct JobEnd<'a> {
+    scheduler: &'a DagScheduler,
+    job_id: u32,
+    posted: bool,
+}
+
+impl JobEnd<'_> {
+    fn post(&mut self, result: JobResult) {
+        self.posted = true;
+        self.scheduler
+            .active_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.job_id);
+        self.scheduler
+            .listener_bus
+            .post(SparkListenerEvent::JobEnd {
+                job_id: self.job_id,
+                time: now_millis(),
+                result,
+            });
+    }
+}
+
+impl Drop for JobEnd<'_> {
+    fn drop(&mut self) {
+        if !self.posted {
+            let job_id = self.job_id;
+            let reason = self
+                .scheduler
+                .cancelled(job_id)
+                .unwrap_or_else(|| "because its caller stopped waiting".into());
+            tracing::info!(job_id, "Job {job_id} cancelled {reason}");
+            self.post(JobResult::Failed(
+                JobError::Cancelled { job_id, reason }.to_string(),
+            ));
+        }
     }
 }

@@ -489,6 +489,11 @@ fn task_info_from_json(value: &Value) -> Result<TaskInfo, JsonProtocolError> {
 fn end_reason_to_json(reason: &TaskEndReason) -> Value {
     match reason {
         TaskEndReason::Success => json!({"Reason": "Success"}),
+        TaskEndReason::Killed { reason } => json!({
+            "Reason": "TaskKilled",
+            "Kill Reason": reason,
+            "Accumulator Updates": [],
+        }),
         TaskEndReason::Failed {
             message,
             counts_towards_failures: false,
@@ -513,6 +518,9 @@ fn end_reason_from_json(value: &Value) -> Result<TaskEndReason, JsonProtocolErro
     let message = |field: &str| optional_string(value, field).unwrap_or_else(|| reason.clone());
     Ok(match reason.as_str() {
         "Success" => TaskEndReason::Success,
+        "TaskKilled" => TaskEndReason::Killed {
+            reason: message("Kill Reason"),
+        },
         "ExceptionFailure" => TaskEndReason::Failed {
             message: message("Description"),
             counts_towards_failures: true,
@@ -742,6 +750,16 @@ mod tests {
                 reason: TaskEndReason::Failed {
                     message: "boom".into(),
                     counts_towards_failures: true,
+                },
+                metrics: TaskMetrics::default(),
+                sql_metrics: vec![],
+            },
+            SparkListenerEvent::TaskEnd {
+                stage_id: 1,
+                stage_attempt: 1,
+                task_info: task(),
+                reason: TaskEndReason::Killed {
+                    reason: "Stage 1 was cancelled".into(),
                 },
                 metrics: TaskMetrics::default(),
                 sql_metrics: vec![],

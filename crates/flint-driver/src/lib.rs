@@ -34,7 +34,7 @@ mod task_scheduler;
 mod task_set_manager;
 
 pub use app_client::{AppClientError, AppDescription, StandaloneAppClient};
-pub use dag_scheduler::{DagScheduler, JobError};
+pub use dag_scheduler::{DagScheduler, JobError, with_job_tags};
 pub use listener_bus::{
     ExecutorInfo, JobResult, ListenerBus, SparkListener, SparkListenerEvent, StageInfo,
     TaskEndReason, TaskInfo,

@@ -57,6 +57,8 @@ pub enum TaskEndReason {
         message: String,
         counts_towards_failures: bool,
     },
+    /// The task was killed (its job was cancelled, or its stage ended without it).
+    Killed { reason: String },
 }
 
 /// How a job ended.

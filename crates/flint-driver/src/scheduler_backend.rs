@@ -18,6 +18,10 @@ pub trait SchedulerBackend: Send + Sync + std::fmt::Debug {
     /// Runs a task on some executor and returns the executor's id, host and the result.
     async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult);
 
+    /// Asks the executor running a task to kill it (Spark's `killTask`); the task's status
+    /// still arrives through `run_task`, as `TaskKilled`. Unknown or finished tasks are ignored.
+    fn kill_task(&self, task_id: u64, reason: &str);
+
     /// Releases the executors.
     fn stop(&self);
 }
@@ -49,6 +53,10 @@ impl SchedulerBackend for LocalSchedulerBackend {
             "localhost".to_string(),
             result,
         )
+    }
+
+    fn kill_task(&self, task_id: u64, reason: &str) {
+        self.executor.kill_task(task_id, reason);
     }
 
     fn stop(&self) {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use flint_executor::{TaskDescription, TaskFailureReason, TaskMetrics, TaskResult};
 use flint_rpc::executor::driver_server::{Driver, DriverServer};
 use flint_rpc::executor::{
-    DriverMessage, ExecutorMessage, RegisteredExecutor, StopExecutor, driver_message,
+    DriverMessage, ExecutorMessage, KillTask, RegisteredExecutor, StopExecutor, driver_message,
     executor_message,
 };
 use futures::Stream;
@@ -308,6 +308,29 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
             .await
             .unwrap_or_else(|_| lost(&executor_id, "the executor's connection closed"));
         (executor_id, host, result)
+    }
+
+    fn kill_task(&self, task_id: u64, reason: &str) {
+        let state = self.lock();
+        let Some((executor_id, executor)) = state
+            .executors
+            .iter()
+            .find(|(_, e)| e.running.contains(&task_id))
+        else {
+            return;
+        };
+        tracing::info!(
+            task_id,
+            "Killing task {task_id} on executor {executor_id}: {reason}"
+        );
+        let kill = DriverMessage {
+            message: Some(driver_message::Message::KillTask(KillTask {
+                task_id,
+                reason: reason.to_string(),
+            })),
+        };
+        // A full or closed queue means the executor is busy or gone; its status comes anyway.
+        let _ = executor.outbound.try_send(Ok(kill));
     }
 
     fn stop(&self) {

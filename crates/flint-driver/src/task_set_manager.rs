@@ -28,6 +28,8 @@ pub(crate) struct TaskSet {
     pub shuffle_id: Option<u32>,
     /// Map outputs and the executor-failure epoch each task launches at.
     pub map_outputs: Arc<MapOutputTracker>,
+    /// Set to a reason when the job is cancelled: running tasks are killed, no more launch.
+    pub cancel: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 /// Why a stage attempt did not complete.
@@ -41,6 +43,51 @@ pub(crate) enum TaskSetFailure {
     /// A parent's map outputs went with an executor after the stage was found ready and
     /// before any task launched: the parent reruns first. Not a failed attempt.
     ParentOutputsLost { shuffle_id: u32 },
+    /// The job was cancelled for this reason; the stage's running tasks were killed.
+    Cancelled(String),
+}
+
+/// The tasks of a task set still running on executors. Whatever ends the task set early (a
+/// failure that aborts it, or its caller dropping it) kills them and reports them killed,
+/// so no task of a stage that is over keeps an executor busy.
+struct RunningTasks<'a> {
+    scheduler: &'a TaskScheduler,
+    stage_id: u32,
+    stage_attempt: u32,
+    tasks: HashMap<u64, TaskInfo>,
+}
+
+impl RunningTasks<'_> {
+    fn kill_all(&self, reason: &str) {
+        for task_id in self.tasks.keys() {
+            self.scheduler.backend().kill_task(*task_id, reason);
+        }
+    }
+}
+
+impl Drop for RunningTasks<'_> {
+    fn drop(&mut self) {
+        if self.tasks.is_empty() {
+            return;
+        }
+        let reason = format!("Stage {} was cancelled", self.stage_id);
+        self.kill_all(&reason);
+        for (_, mut task_info) in self.tasks.drain() {
+            task_info.finish_time = now_millis();
+            self.scheduler
+                .listener_bus()
+                .post(SparkListenerEvent::TaskEnd {
+                    stage_id: self.stage_id,
+                    stage_attempt: self.stage_attempt,
+                    task_info,
+                    reason: TaskEndReason::Killed {
+                        reason: reason.clone(),
+                    },
+                    metrics: Default::default(),
+                    sql_metrics: vec![],
+                });
+        }
+    }
 }
 
 /// Runs one task set: launches tasks as slots free up, retries failures up to
@@ -74,12 +121,34 @@ impl<'a> TaskSetManager<'a> {
         let mut outputs = vec![];
         let mut succeeded = 0;
         let mut running = FuturesUnordered::new();
+        let mut running_tasks = RunningTasks {
+            scheduler: self.scheduler,
+            stage_id: set.stage_id,
+            stage_attempt: set.stage_attempt,
+            tasks: HashMap::new(),
+        };
+        let mut cancel = set.cancel.clone();
+        let mut cancelled: Option<String> = None;
+        let mut cancel_closed = false;
         let slots = self.scheduler.slots().clone();
         loop {
             if pending.is_empty() && running.is_empty() {
                 break;
             }
             tokio::select! {
+                reason = cancel.wait_for(Option::is_some), if cancelled.is_none() && !cancel_closed => {
+                    let Ok(reason) = reason.map(|r| r.clone().unwrap_or_default()) else {
+                        cancel_closed = true;
+                        continue;
+                    };
+                    tracing::info!(
+                        stage_id = set.stage_id,
+                        "Cancelling stage {}: {reason}", set.stage_id
+                    );
+                    pending.clear();
+                    running_tasks.kill_all(&format!("Stage {} was cancelled", set.stage_id));
+                    cancelled = Some(reason);
+                }
                 permit = slots.clone().acquire_owned(), if !pending.is_empty() => {
                     let Ok(permit) = permit else {
                         return Err(TaskSetFailure::Aborted("task scheduler stopped".into()));
@@ -104,13 +173,15 @@ impl<'a> TaskSetManager<'a> {
                     let launch_time = now_millis();
                     let epoch = set.map_outputs.epoch();
                     let (stage_id, stage_attempt, task_id) = (set.stage_id, set.stage_attempt, task.task_id);
+                    let started = TaskInfo {
+                        task_id, index: partition, attempt, launch_time, finish_time: 0,
+                        executor_id: String::new(), host: String::new(),
+                    };
+                    running_tasks.tasks.insert(task_id, started.clone());
                     bus.post(SparkListenerEvent::TaskStart {
                         stage_id,
                         stage_attempt,
-                        task_info: TaskInfo {
-                            task_id, index: partition, attempt, launch_time, finish_time: 0,
-                            executor_id: String::new(), host: String::new(),
-                        },
+                        task_info: started,
                     });
                     running.push(async move {
                         let (executor_id, host, result) = backend.run_task(task).await;
@@ -129,6 +200,7 @@ impl<'a> TaskSetManager<'a> {
                 }
                 Some(finished) = running.next(), if !running.is_empty() => {
                     let Finished { partition, attempt, epoch, task_info, mut result } = finished;
+                    running_tasks.tasks.remove(&task_info.task_id);
                     let operators = std::mem::take(&mut result.metrics.operators);
                     let duration = task_info.finish_time.saturating_sub(task_info.launch_time);
                     // As Spark's SQL metrics, only successful attempts count.
@@ -138,6 +210,10 @@ impl<'a> TaskSetManager<'a> {
                     };
                     let (reason, outcome) = match result.outcome {
                         Ok(output) => (TaskEndReason::Success, Ok(output)),
+                        Err(TaskFailureReason::TaskKilled { reason }) => (
+                            TaskEndReason::Killed { reason: reason.clone() },
+                            Err(TaskFailureReason::TaskKilled { reason }),
+                        ),
                         Err(failure) => (
                             TaskEndReason::Failed {
                                 message: failure.message(),
@@ -184,6 +260,9 @@ impl<'a> TaskSetManager<'a> {
                                 task_info.executor_id, failure.message()
                             );
                             tracing::warn!(stage_id = set.stage_id, task_id = task_info.task_id, "{lost}");
+                            if cancelled.is_some() {
+                                continue;
+                            }
                             if let TaskFailureReason::FetchFailed(fetch) = failure {
                                 return Err(TaskSetFailure::FetchFailed { fetch, epoch });
                             }
@@ -211,7 +290,10 @@ impl<'a> TaskSetManager<'a> {
                 }
             }
         }
-        Ok(outputs)
+        match cancelled {
+            Some(reason) => Err(TaskSetFailure::Cancelled(reason)),
+            None => Ok(outputs),
+        }
     }
 }
 
@@ -219,6 +301,8 @@ impl<'a> TaskSetManager<'a> {
 mod tests {
     use async_trait::async_trait;
     use flint_executor::{TaskMetrics, TaskResult};
+
+    use std::sync::Mutex;
 
     use super::*;
     use crate::map_output_tracker::test_status;
@@ -253,7 +337,108 @@ mod tests {
             (executor_id, "127.0.0.1".into(), result)
         }
 
+        fn kill_task(&self, _task_id: u64, _reason: &str) {}
+
         fn stop(&self) {}
+    }
+
+    /// Runs every task until it is killed.
+    #[derive(Debug, Default)]
+    struct RunsUntilKilled {
+        kills: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<String>>>,
+        launched: Mutex<Vec<u64>>,
+    }
+
+    #[async_trait]
+    impl SchedulerBackend for RunsUntilKilled {
+        fn total_cores(&self) -> usize {
+            2
+        }
+
+        async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
+            let (kill, killed) = tokio::sync::oneshot::channel();
+            self.kills.lock().unwrap().insert(task.task_id, kill);
+            self.launched.lock().unwrap().push(task.task_id);
+            let reason = killed.await.unwrap_or_default();
+            let result = TaskResult {
+                outcome: Err(TaskFailureReason::TaskKilled { reason }),
+                metrics: TaskMetrics::default(),
+            };
+            ("0".into(), "127.0.0.1".into(), result)
+        }
+
+        fn kill_task(&self, task_id: u64, reason: &str) {
+            if let Some(kill) = self.kills.lock().unwrap().remove(&task_id) {
+                let _ = kill.send(reason.to_string());
+            }
+        }
+
+        fn stop(&self) {}
+    }
+
+    fn task_set(map_outputs: &Arc<MapOutputTracker>, partitions: Vec<u32>) -> TaskSet {
+        TaskSet {
+            job_id: 0,
+            stage_id: 0,
+            stage_attempt: 0,
+            partitions,
+            plan: Bytes::new(),
+            node_ids: StageNodeIds::default(),
+            shuffle_id: None,
+            map_outputs: Arc::clone(map_outputs),
+            cancel: tokio::sync::watch::channel(None).1,
+        }
+    }
+
+    /// Cancelling a job kills the running tasks of its stage and launches no more.
+    #[tokio::test]
+    async fn a_cancelled_task_set_kills_its_running_tasks() {
+        let backend = Arc::new(RunsUntilKilled::default());
+        let scheduler = TaskScheduler::new(backend.clone(), 4, Arc::new(ListenerBus::new()));
+        let (cancel, cancelled) = tokio::sync::watch::channel(None);
+        let mut set = task_set(&Arc::default(), vec![0, 1, 2, 3]);
+        set.cancel = cancelled;
+        let run = TaskSetManager::new(set, &scheduler).run();
+        let canceller = async {
+            while backend.launched.lock().unwrap().len() < 2 {
+                tokio::task::yield_now().await;
+            }
+            cancel.send_replace(Some("by the test".to_string()));
+        };
+        let (outcome, ()) = tokio::join!(run, canceller);
+        assert!(
+            matches!(outcome, Err(TaskSetFailure::Cancelled(reason)) if reason == "by the test")
+        );
+        assert_eq!(
+            backend.launched.lock().unwrap().len(),
+            2,
+            "no task launched after the cancel"
+        );
+        assert!(
+            backend.kills.lock().unwrap().is_empty(),
+            "both running tasks were killed"
+        );
+    }
+
+    /// A task set dropped by its caller kills the tasks it left running.
+    #[tokio::test]
+    async fn a_dropped_task_set_kills_its_running_tasks() {
+        let backend = Arc::new(RunsUntilKilled::default());
+        let scheduler = TaskScheduler::new(backend.clone(), 4, Arc::new(ListenerBus::new()));
+        let set = task_set(&Arc::default(), vec![0, 1]);
+        let run = TaskSetManager::new(set, &scheduler).run();
+        tokio::select! {
+            _ = run => panic!("the tasks run until killed"),
+            _ = async {
+                while backend.launched.lock().unwrap().len() < 2 {
+                    tokio::task::yield_now().await;
+                }
+            } => {}
+        }
+        assert!(
+            backend.kills.lock().unwrap().is_empty(),
+            "both running tasks were killed"
+        );
     }
 
     /// A map output reported by an executor lost after the task launched is not
@@ -275,6 +460,7 @@ mod tests {
             node_ids: StageNodeIds::default(),
             shuffle_id: Some(7),
             map_outputs: Arc::clone(&map_outputs),
+            cancel: tokio::sync::watch::channel(None).1,
         };
         let outputs = TaskSetManager::new(task_set, &scheduler)
             .run()

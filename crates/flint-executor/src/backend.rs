@@ -162,12 +162,9 @@ async fn serve_driver(
             }
             DriverMessage {
                 message: Some(driver_message::Message::KillTask(kill)),
-            } => tracing::warn!(
-                task_id = kill.task_id,
-                "Killing running tasks is not supported yet; task {} runs to its end ({})",
-                kill.task_id,
-                kill.reason
-            ),
+            } => {
+                executor.kill_task(kill.task_id, &kill.reason);
+            }
             DriverMessage {
                 message: Some(driver_message::Message::Stop(_)),
             } => {

@@ -138,6 +138,14 @@ pub struct Executor {
     pool_bytes: usize,
     stopped: tokio::sync::watch::Sender<bool>,
     stage_plans: Arc<StagePlans>,
+    /// The running tasks: how to kill each, and the thread it runs on.
+    running: Arc<Mutex<HashMap<u64, RunningTask>>>,
+}
+
+/// A running task's kill switch (Spark's `TaskRunner.kill`).
+struct RunningTask {
+    kill: tokio::sync::watch::Sender<Option<String>>,
+    thread: Option<std::thread::ThreadId>,
 }
 
 /// The decoded plans of the stage attempts whose tasks run on this executor. Tasks of one
@@ -258,6 +266,7 @@ impl Executor {
             pool_bytes,
             stopped: tokio::sync::watch::Sender::new(false),
             stage_plans: Arc::default(),
+            running: Arc::default(),
         })
     }
 
@@ -320,6 +329,23 @@ impl Executor {
         let compression = self.config.compression;
         let stage_plans = Arc::clone(&self.stage_plans);
         let mut stopped = self.stopped.subscribe();
+        let (kill, mut killed) = tokio::sync::watch::channel(None::<String>);
+        let task_id = task.task_id;
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(task_id, RunningTask { kill, thread: None });
+        // Forgets the task however this ends (the caller may stop waiting, too).
+        struct Forget(Arc<Mutex<HashMap<u64, RunningTask>>>, u64);
+        impl Drop for Forget {
+            fn drop(&mut self) {
+                self.0
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&self.1);
+            }
+        }
+        let _forget = Forget(Arc::clone(&self.running), task_id);
         let (done, result) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name(format!("executor-{}-task-{}", self.config.executor_id, task.task_id))
@@ -332,8 +358,11 @@ impl Executor {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             runtime.block_on(async {
                                 tokio::select! {
-                                    outcome = run_task(task, context, compression, stage_plans) => Some(outcome),
+                                    outcome = run_task(task, context, compression, stage_plans) => Some(Ok(outcome)),
                                     _ = stopped.wait_for(|stopped| *stopped) => None,
+                                    reason = killed.wait_for(Option::is_some) => Some(Err(
+                                        reason.ok().and_then(|r| r.clone()).unwrap_or_default(),
+                                    )),
                                 }
                             })
                         }))
@@ -349,14 +378,31 @@ impl Executor {
                 // The receiver is gone only if the scheduler stopped waiting for this task.
                 let _ = done.send(outcome);
             });
-        if let Err(error) = thread {
-            return lost(format!("cannot start a task thread: {error}"));
+        match thread {
+            Ok(handle) => {
+                if let Some(running) = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(&task_id)
+                {
+                    running.thread = Some(handle.thread().id());
+                }
+            }
+            Err(error) => return lost(format!("cannot start a task thread: {error}")),
         }
         match result.await {
-            Ok(Ok(Some((outcome, metrics)))) => TaskResult {
+            Ok(Ok(Some(Ok((outcome, metrics))))) => TaskResult {
                 outcome: outcome.map_err(|e| self.failure_reason(e)),
                 metrics,
             },
+            Ok(Ok(Some(Err(reason)))) => {
+                tracing::info!(task_id, "Executor killed task {task_id}, reason: {reason}");
+                TaskResult {
+                    outcome: Err(TaskFailureReason::TaskKilled { reason }),
+                    metrics: TaskMetrics::default(),
+                }
+            }
             Ok(Ok(None)) | Err(_) => lost("executor stopped".into()),
             Ok(Err(message)) => TaskResult {
                 outcome: Err(TaskFailureReason::ExceptionFailure { message }),
@@ -386,6 +432,24 @@ impl Executor {
         TaskFailureReason::ExceptionFailure {
             message: error.to_string(),
         }
+    }
+
+    /// Kills a running task (Spark's `Executor.killTask`): it ends at its next await with
+    /// `TaskKilled`, and a Python worker it waits on is killed. Returns whether it was running.
+    pub fn kill_task(&self, task_id: u64, reason: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(task) = running.get(&task_id) else {
+            return false;
+        };
+        tracing::info!(
+            task_id,
+            "Executor is trying to kill task {task_id}, reason: {reason}"
+        );
+        task.kill.send_replace(Some(reason.to_string()));
+        if let Some(thread) = task.thread {
+            flint_python::worker::interrupt(thread);
+        }
+        true
     }
 
     /// Cancels the running tasks and removes the executor's directory.

@@ -6,7 +6,8 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, BufWriter, Cursor, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::thread::ThreadId;
 
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
@@ -26,10 +27,13 @@ const BOOTSTRAP: &str =
 /// Idle workers of this process, by interpreter.
 static IDLE: LazyLock<Mutex<HashMap<String, Vec<PythonWorker>>>> = LazyLock::new(Mutex::default);
 
+/// The worker each thread is waiting on, so a killed task can stop it.
+static BUSY: LazyLock<Mutex<HashMap<ThreadId, Arc<Mutex<Child>>>>> = LazyLock::new(Mutex::default);
+
 /// One Python worker process and the functions it has loaded.
 struct PythonWorker {
     python: String,
-    child: Child,
+    child: Arc<Mutex<Child>>,
     stdin: Option<BufWriter<ChildStdin>>,
     stdout: BufReader<ChildStdout>,
     loaded: HashSet<u64>,
@@ -59,7 +63,11 @@ pub fn evaluate(udf: &PythonUdf, batch: &RecordBatch) -> Result<ArrayRef, Python
     let run = || {
         let runner = udf.runner();
         let mut worker = checkout(&runner.python)?;
-        let answer = worker.evaluate(udf, batch)?;
+        let thread = std::thread::current().id();
+        lock(&BUSY).insert(thread, Arc::clone(&worker.child));
+        let answer = worker.evaluate(udf, batch);
+        lock(&BUSY).remove(&thread);
+        let answer = answer?;
         if runner.reuse_worker {
             checkin(worker);
         }
@@ -75,17 +83,20 @@ pub fn evaluate(udf: &PythonUdf, batch: &RecordBatch) -> Result<ArrayRef, Python
     }
 }
 
-/// The number of idle workers this process holds for `python` (for tests and metrics).
-pub fn idle_workers(python: &str) -> usize {
-    let idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
-    idle.get(python).map_or(0, Vec::len)
+/// Kills the worker `thread` is waiting on, if any (its task was killed): the wait ends with
+/// an error instead of lasting as long as the user's function.
+pub fn interrupt(thread: ThreadId) {
+    if let Some(child) = lock(&BUSY).get(&thread) {
+        let _ = lock(child).kill();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn checkout(python: &str) -> Result<PythonWorker, PythonError> {
-    let reused = {
-        let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
-        idle.get_mut(python).and_then(Vec::pop)
-    };
+    let reused = lock(&IDLE).get_mut(python).and_then(Vec::pop);
     match reused {
         Some(worker) => Ok(worker),
         None => PythonWorker::start(python),
@@ -93,8 +104,10 @@ fn checkout(python: &str) -> Result<PythonWorker, PythonError> {
 }
 
 fn checkin(worker: PythonWorker) {
-    let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
-    idle.entry(worker.python.clone()).or_default().push(worker);
+    lock(&IDLE)
+        .entry(worker.python.clone())
+        .or_default()
+        .push(worker);
 }
 
 impl PythonWorker {
@@ -123,7 +136,7 @@ impl PythonWorker {
         );
         Ok(PythonWorker {
             python: python.to_string(),
-            child,
+            child: Arc::new(Mutex::new(child)),
             stdin: Some(BufWriter::new(stdin)),
             stdout: BufReader::new(stdout),
             loaded: HashSet::new(),
@@ -131,7 +144,7 @@ impl PythonWorker {
     }
 
     fn failed(&mut self, message: impl std::fmt::Display) -> PythonError {
-        let status = match self.child.try_wait() {
+        let status = match lock(&self.child).try_wait() {
             Ok(Some(status)) => format!(" (it exited: {status})"),
             _ => String::new(),
         };
@@ -215,8 +228,9 @@ impl Drop for PythonWorker {
     fn drop(&mut self) {
         // Closing stdin ends a healthy worker; one stuck in user code is killed.
         drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = lock(&self.child);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

@@ -153,13 +153,13 @@ fn job_json(job: &JobData) -> JobJson {
         num_completed_tasks: counts.completed_tasks,
         num_skipped_tasks: counts.skipped_tasks,
         num_failed_tasks: counts.failed_tasks,
-        num_killed_tasks: 0,
+        num_killed_tasks: counts.killed_tasks.values().sum(),
         num_completed_indices: counts.completed_indices.len(),
         num_active_stages: counts.active_stages.len(),
         num_completed_stages: counts.completed_stages.len(),
         num_skipped_stages: counts.skipped_stages,
         num_failed_stages: counts.failed_stages,
-        killed_tasks_summary: serde_json::Map::new(),
+        killed_tasks_summary: killed_summary(&counts.killed_tasks),
     }
 }
 
@@ -178,6 +178,7 @@ fn completed_indices(stage: &StageData) -> usize {
 
 fn stage_json(stage: &StageData) -> StageJson {
     let (active, complete, failed) = stage.task_counts();
+    let killed = stage.killed_tasks();
     let metrics = stage.metrics();
     StageJson {
         status: stage.status.as_str(),
@@ -187,7 +188,7 @@ fn stage_json(stage: &StageData) -> StageJson {
         num_active_tasks: active,
         num_complete_tasks: complete,
         num_failed_tasks: failed,
-        num_killed_tasks: 0,
+        num_killed_tasks: killed.values().sum(),
         num_completed_indices: completed_indices(stage),
         submission_time: stage.info.submission_time.map(rest_date),
         first_task_launched_time: stage.first_task_launched().map(rest_date),
@@ -213,8 +214,18 @@ fn stage_json(stage: &StageData) -> StageJson {
         name: stage.info.name.clone(),
         details: String::new(),
         scheduling_pool: "default",
-        killed_tasks_summary: serde_json::Map::new(),
+        killed_tasks_summary: killed_summary(&killed),
     }
+}
+
+/// Spark's `killedTasksSummary`: killed task attempts by reason.
+fn killed_summary(
+    killed: &std::collections::BTreeMap<String, usize>,
+) -> serde_json::Map<String, serde_json::Value> {
+    killed
+        .iter()
+        .map(|(reason, count)| (reason.clone(), serde_json::Value::from(*count)))
+        .collect()
 }
 
 fn application_json(app: &AppSummary) -> ApplicationInfo {

@@ -111,6 +111,8 @@ pub struct JobCounts {
     pub completed_tasks: usize,
     /// Task attempts that failed during the job.
     pub failed_tasks: usize,
+    /// Task attempts killed during the job, by reason (Spark's `killedTasksSummary`).
+    pub killed_tasks: std::collections::BTreeMap<String, usize>,
     /// (stage, partition) pairs with a successful attempt.
     pub completed_indices: BTreeSet<(u32, u32)>,
     /// Stages submitted during the job.
@@ -168,6 +170,17 @@ impl StageData {
     pub fn task_counts(&self) -> (usize, usize, usize) {
         let count = |status| self.tasks.values().filter(|t| t.status == status).count();
         (count("RUNNING"), count("SUCCESS"), count("FAILED"))
+    }
+
+    /// Killed task attempts by reason (Spark's `killedTasksSummary`).
+    pub fn killed_tasks(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut killed = std::collections::BTreeMap::new();
+        for task in self.tasks.values().filter(|t| t.status == "KILLED") {
+            *killed
+                .entry(task.error.clone().unwrap_or_default())
+                .or_default() += 1;
+        }
+        killed
     }
 
     /// Epoch milliseconds of the first task's launch.
@@ -701,6 +714,7 @@ impl SparkListener for AppStatusStore {
                     let (status, error) = match reason {
                         TaskEndReason::Success => ("SUCCESS", None),
                         TaskEndReason::Failed { message, .. } => ("FAILED", Some(message.clone())),
+                        TaskEndReason::Killed { reason } => ("KILLED", Some(reason.clone())),
                     };
                     stage.tasks.insert(
                         task_info.task_id,
@@ -713,11 +727,16 @@ impl SparkListener for AppStatusStore {
                     );
                 }
                 let succeeded = *reason == TaskEndReason::Success;
+                let killed = match reason {
+                    TaskEndReason::Killed { reason } => Some(reason),
+                    _ => None,
+                };
                 if let Some(executor) = state.executors.get_mut(&task_info.executor_id) {
                     executor.active_tasks = executor.active_tasks.saturating_sub(1);
+                    // As Spark's status listener: a killed task is neither completed nor failed.
                     if succeeded {
                         executor.completed_tasks += 1;
-                    } else {
+                    } else if killed.is_none() {
                         executor.failed_tasks += 1;
                     }
                     executor.total_duration +=
@@ -733,6 +752,8 @@ impl SparkListener for AppStatusStore {
                         job.counts
                             .completed_indices
                             .insert((*stage_id, task_info.index));
+                    } else if let Some(reason) = killed {
+                        *job.counts.killed_tasks.entry(reason.clone()).or_default() += 1;
                     } else {
                         job.counts.failed_tasks += 1;
                     }

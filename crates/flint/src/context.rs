@@ -260,16 +260,38 @@ impl SparkContext {
                 plan: graph.sql_plan.clone(),
                 time: now_millis(),
             });
+        // Ends the SQL execution however the job ends, also when its caller drops it.
+        struct ExecutionEnd<'a> {
+            bus: &'a ListenerBus,
+            execution_id: u64,
+            error_message: Option<String>,
+        }
+        impl Drop for ExecutionEnd<'_> {
+            fn drop(&mut self) {
+                self.bus.post(SparkListenerEvent::SqlExecutionEnd {
+                    execution_id: self.execution_id,
+                    time: now_millis(),
+                    error_message: self.error_message.take(),
+                });
+            }
+        }
+        let mut end = ExecutionEnd {
+            bus: &self.listener_bus,
+            execution_id,
+            error_message: Some("cancelled: its caller stopped waiting".into()),
+        };
         let result = self
             .dag_scheduler
             .run_job(graph, description, Some(execution_id))
             .await;
-        self.listener_bus.post(SparkListenerEvent::SqlExecutionEnd {
-            execution_id,
-            time: now_millis(),
-            error_message: result.as_ref().err().map(ToString::to_string),
-        });
+        end.error_message = result.as_ref().err().map(ToString::to_string);
+        drop(end);
         Ok(result?)
+    }
+
+    /// The application's DAG scheduler (to cancel jobs).
+    pub(crate) fn dag_scheduler(&self) -> &DagScheduler {
+        &self.dag_scheduler
     }
 
     /// Lets the in-process executor evaluate an application's UDF.

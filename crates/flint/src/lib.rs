@@ -43,7 +43,7 @@ pub use writer::DataFrameWriter;
 pub use datafusion::arrow::array::RecordBatch;
 pub use flint_conf::SparkConf;
 pub use flint_driver::{
-    JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo,
+    JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo, with_job_tags,
 };
 
 /// Column expressions and functions for DataFrame calls (PySpark's `pyspark.sql.functions`).

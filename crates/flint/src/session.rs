@@ -267,6 +267,28 @@ impl SparkSession {
         self.inner.context.listener_bus.wait_until_empty();
     }
 
+    /// Cancels a running job (Spark's `SparkContext.cancelJob`): its tasks are killed and it
+    /// fails with `SPARK_JOB_CANCELLED`. Returns whether it was running.
+    pub fn cancel_job(&self, job_id: u32) -> bool {
+        self.inner.context.dag_scheduler().cancel_job(job_id, None)
+    }
+
+    /// Cancels the running jobs started inside [`crate::with_job_tags`] with `tag` (Spark's
+    /// `SparkContext.cancelJobsWithTag`); returns their ids.
+    pub fn cancel_jobs_with_tag(&self, tag: &str) -> Vec<u32> {
+        self.inner.context.dag_scheduler().cancel_jobs_with_tag(tag)
+    }
+
+    /// Cancels every running job of the application (Spark's `cancelAllJobs`).
+    pub fn cancel_all_jobs(&self) -> Vec<u32> {
+        self.inner.context.dag_scheduler().cancel_all_jobs()
+    }
+
+    /// The running jobs' ids and tags.
+    pub fn active_jobs(&self) -> Vec<(u32, Vec<String>)> {
+        self.inner.context.dag_scheduler().active_jobs()
+    }
+
     /// The application's id, e.g. `local-1732190102000`.
     pub fn app_id(&self) -> &str {
         &self.inner.context.app_id

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cluster::{master_state, start_master, start_worker_with};
-use crate::harness::{Daemon, flint, send_garbage, wait_until};
+use crate::harness::{Daemon, executor_pids, flint, get_json, send_garbage, wait_until};
 
 const CLIENT: &str = "pyspark-client==4.2.0";
 
@@ -550,4 +550,179 @@ fn pyspark_doctests_stay_above_their_floors() {
     eprintln!("all modules: {all_passed} of {all_total} passed");
     assert!(below.is_empty(), "below the floor:\n{}", below.join("\n"));
     drop(server);
+}
+
+/// Python worker processes (children of `parents`), from `/proc`.
+fn python_children(parents: &[u32]) -> Vec<u32> {
+    let mut children = vec![];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return children;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces, so read after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let is_python = crate::harness::process_args(pid)
+            .and_then(|args| args.first().cloned())
+            .is_some_and(|program| program.contains("python"));
+        if ppid.is_some_and(|p| parents.contains(&p)) && is_python {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+/// A job of a slow Python UDF: four tasks of 40 rows, a second per row.
+const SLOW_JOB: &str = "import time\n\
+     from pyspark.sql import SparkSession, functions as F\n\
+     spark = SparkSession.builder.getOrCreate()\n\
+     spark.addTag('slow')\n\
+     slow = F.udf(lambda x: (time.sleep(1), x)[1], 'long')\n\
+     try:\n    spark.range(0, 160, 1, 4).select(slow('id')).collect()\n    print('finished')\n\
+     except Exception as e:\n    print(type(e).__name__, getattr(e, 'getCondition', lambda: None)())\n";
+
+/// `Interrupt` cancels the operation's job and kills its tasks on the executors (their Python
+/// workers with them), and a client killed mid-stream leaves nothing running once Spark's
+/// detached timeout passes; the UI shows the tasks killed and the jobs failed.
+#[test]
+fn interrupted_and_abandoned_operations_leave_no_task_running() {
+    let python = pyspark_python();
+    let python_conf = format!("spark.pyspark.python={}", python.display());
+    let mut server = Daemon::start(
+        "connect-server-interrupt",
+        &[
+            "connect-server",
+            "--master",
+            "local-cluster[2,1,1024]",
+            "--port",
+            "0",
+            "--conf",
+            "spark.ui.port=0",
+            "--conf",
+            &python_conf,
+            "--conf",
+            "spark.connect.execute.manager.detachedTimeout=1s",
+            "--conf",
+            "spark.connect.execute.manager.maintenanceInterval=200ms",
+        ],
+    );
+    let port = server.service_port("SparkConnectService");
+    let ui = format!("http://127.0.0.1:{}", server.service_port("SparkUI"));
+    let app_id = get_json(&format!("{ui}/api/v1/applications")).expect("applications")[0]["id"]
+        .as_str()
+        .expect("an application id")
+        .to_string();
+    let api = format!("{ui}/api/v1/applications/{app_id}");
+    let running_job = || {
+        get_json(&format!("{api}/jobs")).and_then(|jobs| {
+            jobs.as_array()?.iter().find_map(|job| {
+                (job["status"] == "RUNNING" && job["numActiveTasks"].as_u64()? > 0)
+                    .then(|| job["jobId"].as_u64())
+                    .flatten()
+            })
+        })
+    };
+    let job = |id: u64| get_json(&format!("{api}/jobs/{id}")).unwrap_or_default();
+    let busy_workers = || python_children(&executor_pids(&app_id));
+    let session = uuid_like();
+    let remote = format!("sc://127.0.0.1:{port}/;session_id={session}");
+
+    // 1. Interrupted by another client of the same session.
+    let slow = Command::new(&python)
+        .arg("-c")
+        .arg(SLOW_JOB)
+        .env("SPARK_REMOTE", &remote)
+        .env("SPARK_HOME", std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the slow client");
+    let mut first = None;
+    wait_until("the slow job to run tasks", || {
+        first = running_job();
+        first.is_some()
+    });
+    let first = first.unwrap_or_default();
+    wait_until("the executors' Python workers to start", || {
+        !busy_workers().is_empty()
+    });
+    let interrupter = Command::new(&python)
+        .arg("-c")
+        .arg(
+            "from pyspark.sql import SparkSession\n\
+              print(len(SparkSession.builder.getOrCreate().interruptTag('slow')))\n",
+        )
+        .env("SPARK_REMOTE", &remote)
+        .env("SPARK_HOME", std::env::temp_dir())
+        .output()
+        .expect("run the interrupting client");
+    assert_eq!(String::from_utf8_lossy(&interrupter.stdout), "1\n");
+    let output = slow.wait_with_output().expect("the slow client ends");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "SparkException OPERATION_CANCELED\n"
+    );
+    wait_until("the interrupted job to end", || {
+        job(first)["status"] == "FAILED"
+    });
+    let ended = job(first);
+    assert_eq!(ended["numActiveTasks"], 0, "{ended}");
+    assert!(ended["numKilledTasks"].as_u64() > Some(0), "{ended}");
+    // The tasks' Python workers were busy for 40 s each; killing the tasks ended them.
+    wait_until("the killed tasks' Python workers to go", || {
+        busy_workers().is_empty()
+    });
+
+    // 2. A client killed while its job runs.
+    let mut doomed = Command::new(&python)
+        .arg("-c")
+        .arg(SLOW_JOB)
+        .env("SPARK_REMOTE", format!("sc://127.0.0.1:{port}"))
+        .env("SPARK_HOME", std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the doomed client");
+    let mut second = None;
+    wait_until("the second slow job to run tasks", || {
+        second = running_job().filter(|id| *id != first);
+        second.is_some()
+    });
+    let second = second.unwrap_or_default();
+    wait_until("the executors' Python workers to start again", || {
+        !busy_workers().is_empty()
+    });
+    doomed.kill().expect("kill the client");
+    let _ = doomed.wait();
+    wait_until("the abandoned job to be cancelled", || {
+        job(second)["status"] == "FAILED"
+    });
+    wait_until("the abandoned tasks' Python workers to go", || {
+        busy_workers().is_empty()
+    });
+    assert!(server.is_running());
+    assert_eq!(server.terminate(), Some(0));
+}
+
+/// A random session id in UUID form (the client requires one).
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let hex = format!("{:032x}", nanos ^ (u128::from(std::process::id()) << 64));
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }

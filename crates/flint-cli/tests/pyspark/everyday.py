@@ -242,8 +242,7 @@ expected = frame_rows(
 )
 check("python udfs", [tuple(None if (isinstance(v, float) and math.isnan(v)) else v for v in r) for r in got], expected)
 check("udf column name", people.select(plus_one("id"), shout(F.col("name"))).columns, ["plus_one(id)", "shout(name)"])
-check(
-    "udf in filter and aggregate",
+check("udf in filter and aggregate",
     rows(people.filter(plus_one("id") > 3).groupBy("dept").agg(F.sum(plus_one("id")).alias("t"))),
     frame_rows(people_pd[people_pd.id + 1 > 3].assign(t=lambda d: d.id + 1).groupby("dept", as_index=False)["t"].sum()),
 )
@@ -254,8 +253,7 @@ pair = F.udf(lambda r: f"{r.dept}:{r.id}")
 check("udf of a struct", rows(people.filter("id < 3").select(pair(F.struct("id", "dept")))), [("a:1",), ("b:2",)])
 spark.udf.register("name_length", lambda s: None if s is None else len(s), IntegerType())
 people.createOrReplaceTempView("udf_people")
-check(
-    "registered udf in SQL",
+check("registered udf in SQL",
     rows(spark.sql("SELECT id, name_length(name) FROM udf_people")),
     sorted([(i, None if n is None else len(n)) for i, n in zip(people_pd.id, people_pd.name)], key=repr),
 )
