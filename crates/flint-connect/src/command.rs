@@ -282,6 +282,10 @@ pub async fn run(
             }
             Ok(CommandOutcome::Done)
         }
+        // `spark.stop()` clears the server's ML object cache; Flint keeps none.
+        CommandType::MlCommand(spark_connect::MlCommand {
+            command: Some(spark_connect::ml_command::Command::CleanCache(_)),
+        }) => Ok(CommandOutcome::Done),
         CommandType::RegisterFunction(udf) => {
             // `spark.udf.register(name, f)`: callable by name from this session's SQL.
             // Function names are case-insensitive, as the SQL front end looks them up.

@@ -171,21 +171,40 @@ impl Execution {
     }
 
     fn finish(&self, result: Result<(), ConnectError>) {
+        let mut ended = None;
         if let Ok(mut buffer) = self.buffer.lock()
             && buffer.state == ExecutionState::Running
         {
             match result {
-                Ok(()) => buffer.state = ExecutionState::Finished,
+                Ok(()) => {
+                    buffer.state = ExecutionState::Finished;
+                    ended = Some(("FINISHED", None));
+                }
                 Err(error) => {
-                    buffer.state = if matches!(error, ConnectError::Interrupted) {
+                    let state = if matches!(error, ConnectError::Interrupted) {
                         ExecutionState::Canceled
                     } else {
                         ExecutionState::Failed
                     };
+                    buffer.state = state;
                     tracing::info!(operation_id = %self.operation_id, "Spark Connect operation failed: {error}");
+                    ended = Some(match state {
+                        ExecutionState::Canceled => ("CANCELED", None),
+                        _ => ("FAILED", Some(error.to_string())),
+                    });
                     buffer.error = Some(error.to_status());
                 }
             }
+        }
+        if let Some((state, error)) = ended {
+            self.spark
+                .post_event(flint::SparkListenerEvent::ConnectOperationEnded {
+                    operation_id: self.operation_id.clone(),
+                    job_tag: self.job_tag.clone(),
+                    state: state.to_string(),
+                    error,
+                    time: flint_common::now_millis(),
+                });
         }
         let now = flint_common::now_millis();
         if let Ok(mut end) = self.end_time.lock()
@@ -262,7 +281,15 @@ impl Execution {
                         if let Some(response) = buffer.responses.get(next - buffer.released) {
                             let response = response.clone();
                             drop(buffer);
-                            return Some((Ok(response), (attachment, next + 1, false)));
+                            // `ResultComplete` is the last response: the stream ends with it, so
+                            // the status follows at once. (A PySpark client exiting reads up to
+                            // `ResultComplete` and no further; grpcio can deadlock at interpreter
+                            // exit if a call's status arrives while the interpreter finalizes.)
+                            let last = matches!(
+                                response.response_type,
+                                Some(ResponseType::ResultComplete(_))
+                            );
+                            return Some((Ok(response), (attachment, next + 1, last)));
                         }
                         if buffer.state != ExecutionState::Running {
                             let error = buffer.error.clone()?;
@@ -321,6 +348,16 @@ pub fn start(
         reattachable,
     ));
     session.add_execution(Arc::clone(&execution))?;
+    session
+        .spark
+        .post_event(flint::SparkListenerEvent::ConnectOperationStarted {
+            operation_id: execution.operation_id.clone(),
+            session_id: session.session_id.clone(),
+            user_id: session.user_id.clone(),
+            job_tag: execution.job_tag.clone(),
+            statement: execution.statement.clone(),
+            time: execution.start_time,
+        });
     let runner = Arc::clone(&execution);
     let handle = tokio::spawn(async move {
         // Ends the execution even if planning panics, so no client waits forever.

@@ -70,14 +70,35 @@ def main():
             spark.version,
             os.environ.get("SPARK_REMOTE"),
         )
-        code.interact(banner=banner, local={"spark": spark, "SparkSession": SparkSession, "F": F})
+        try:
+            code.interact(banner=banner, local={"spark": spark, "SparkSession": SparkSession, "F": F})
+        finally:
+            stop_sessions()
         return
     import runpy
 
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    runpy.run_path(script, run_name="__main__")
+    try:
+        runpy.run_path(script, run_name="__main__")
+    finally:
+        stop_sessions()
+
+
+def stop_sessions():
+    """Stops the sessions the script left open, as Spark stops its context when the driver ends.
+
+    A session still open at interpreter exit sends its last request from an atexit hook, and
+    grpcio can deadlock in a call's __del__ if that call's status arrives while the interpreter
+    finalizes (seen about once in ten exits): stopping first closes the channel cleanly.
+    """
+    from pyspark.sql.connect.session import SparkSession
+
+    sessions = [SparkSession._default_session, getattr(SparkSession._active_session, "session", None)]
+    for session in {id(s): s for s in sessions if s is not None}.values():
+        if not session.is_stopped:
+            session.stop()
 
 
 if __name__ == "__main__":

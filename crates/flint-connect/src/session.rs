@@ -174,6 +174,12 @@ impl SessionManager {
             executions: Mutex::new(HashMap::new()),
         });
         tracing::info!(session_id, user_id, "New Spark Connect session");
+        self.root
+            .post_event(flint::SparkListenerEvent::ConnectSessionStarted {
+                session_id: session_id.to_string(),
+                user_id: user_id.to_string(),
+                time: now,
+            });
         sessions.insert(session_id.to_string(), Arc::clone(&session));
         Ok(session)
     }
@@ -190,6 +196,11 @@ impl SessionManager {
         for execution in session.executions() {
             session.remove_execution(&execution.operation_id);
         }
+        self.root
+            .post_event(flint::SparkListenerEvent::ConnectSessionClosed {
+                session_id: session_id.to_string(),
+                time: flint_common::now_millis(),
+            });
         tracing::info!(
             session_id,
             user_id = %session.user_id,

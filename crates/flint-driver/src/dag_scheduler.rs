@@ -251,7 +251,7 @@ impl DagScheduler {
             .insert(
                 job_id,
                 ActiveJob {
-                    tags,
+                    tags: tags.clone(),
                     cancel: tokio::sync::watch::Sender::new(None),
                 },
             );
@@ -261,6 +261,7 @@ impl DagScheduler {
             stage_infos: stage_infos.clone(),
             description: description.to_string(),
             sql_execution_id,
+            job_tags: tags,
         });
         // Ends the job however this call ends: dropped by its caller (a Connect operation
         // interrupted, say), the job is over and reported so; its tasks were killed by the

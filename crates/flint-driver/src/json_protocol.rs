@@ -25,6 +25,21 @@ const SQL_EXECUTION_START: &str =
 const SQL_EXECUTION_END: &str = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd";
 /// The job property naming a job's SQL execution.
 const SQL_EXECUTION_ID_PROPERTY: &str = "spark.sql.execution.id";
+/// The job property holding a job's tags, comma-separated.
+const JOB_TAGS_PROPERTY: &str = "spark.job.tags";
+/// Spark's class names of the Spark Connect events.
+const CONNECT_SESSION_STARTED: &str =
+    "org.apache.spark.sql.connect.service.SparkListenerConnectSessionStarted";
+const CONNECT_SESSION_CLOSED: &str =
+    "org.apache.spark.sql.connect.service.SparkListenerConnectSessionClosed";
+const CONNECT_OPERATION_STARTED: &str =
+    "org.apache.spark.sql.connect.service.SparkListenerConnectOperationStarted";
+const CONNECT_OPERATION_FINISHED: &str =
+    "org.apache.spark.sql.connect.service.SparkListenerConnectOperationFinished";
+const CONNECT_OPERATION_FAILED: &str =
+    "org.apache.spark.sql.connect.service.SparkListenerConnectOperationFailed";
+const CONNECT_OPERATION_CANCELED: &str =
+    "org.apache.spark.sql.connect.service.SparkListenerConnectOperationCanceled";
 
 /// The first line of every event log (Spark's `SparkListenerLogStart`).
 pub fn log_start() -> Value {
@@ -96,11 +111,15 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             stage_infos,
             description,
             sql_execution_id,
+            job_tags,
         } => {
             let mut properties = Map::new();
             properties.insert("spark.job.description".into(), description.clone().into());
             if let Some(id) = sql_execution_id {
                 properties.insert(SQL_EXECUTION_ID_PROPERTY.into(), id.to_string().into());
+            }
+            if !job_tags.is_empty() {
+                properties.insert(JOB_TAGS_PROPERTY.into(), job_tags.join(",").into());
             }
             json!({
                 "Event": "SparkListenerJobStart",
@@ -185,6 +204,66 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             "time": time,
             "modifiedConfigs": {},
         }),
+        SparkListenerEvent::ConnectSessionStarted {
+            session_id,
+            user_id,
+            time,
+        } => json!({
+            "Event": CONNECT_SESSION_STARTED,
+            "sessionId": session_id,
+            "userId": user_id,
+            "eventTime": time,
+            "extraTags": {},
+        }),
+        SparkListenerEvent::ConnectSessionClosed { session_id, time } => json!({
+            "Event": CONNECT_SESSION_CLOSED,
+            "sessionId": session_id,
+            "eventTime": time,
+            "extraTags": {},
+        }),
+        SparkListenerEvent::ConnectOperationStarted {
+            operation_id,
+            session_id,
+            user_id,
+            job_tag,
+            statement,
+            time,
+        } => json!({
+            "Event": CONNECT_OPERATION_STARTED,
+            "jobTag": job_tag,
+            "operationId": operation_id,
+            "eventTime": time,
+            "sessionId": session_id,
+            "userId": user_id,
+            "userName": user_id,
+            "statementText": statement,
+            "sparkSessionTags": [],
+            "extraTags": {},
+        }),
+        SparkListenerEvent::ConnectOperationEnded {
+            operation_id,
+            job_tag,
+            state,
+            error,
+            time,
+        } => {
+            let event = match state.as_str() {
+                "FAILED" => CONNECT_OPERATION_FAILED,
+                "CANCELED" => CONNECT_OPERATION_CANCELED,
+                _ => CONNECT_OPERATION_FINISHED,
+            };
+            let mut value = json!({
+                "Event": event,
+                "jobTag": job_tag,
+                "operationId": operation_id,
+                "eventTime": time,
+                "extraTags": {},
+            });
+            if let (Some(map), Some(message)) = (value.as_object_mut(), error) {
+                map.insert("errorMessage".into(), message.clone().into());
+            }
+            value
+        }
         SparkListenerEvent::SqlExecutionEnd {
             execution_id,
             time,
@@ -322,6 +401,17 @@ pub fn event_from_json(value: &Value) -> Result<Option<SparkListenerEvent>, Json
                 .and_then(|p| p.get(SQL_EXECUTION_ID_PROPERTY))
                 .and_then(Value::as_str)
                 .and_then(|id| id.parse().ok()),
+            job_tags: value
+                .get("Properties")
+                .and_then(|p| p.get(JOB_TAGS_PROPERTY))
+                .and_then(Value::as_str)
+                .map(|tags| {
+                    tags.split(',')
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         },
         "SparkListenerJobEnd" => {
             let result = object(value, "Job Result")?;
@@ -372,6 +462,37 @@ pub fn event_from_json(value: &Value) -> Result<Option<SparkListenerEvent>, Json
             plan: plan_info_from_json(object(value, "sparkPlanInfo")?)?,
             time: number(value, "time")?,
         },
+        CONNECT_SESSION_STARTED => SparkListenerEvent::ConnectSessionStarted {
+            session_id: string(value, "sessionId")?,
+            user_id: string(value, "userId")?,
+            time: number(value, "eventTime")?,
+        },
+        CONNECT_SESSION_CLOSED => SparkListenerEvent::ConnectSessionClosed {
+            session_id: string(value, "sessionId")?,
+            time: number(value, "eventTime")?,
+        },
+        CONNECT_OPERATION_STARTED => SparkListenerEvent::ConnectOperationStarted {
+            operation_id: string(value, "operationId")?,
+            session_id: string(value, "sessionId")?,
+            user_id: string(value, "userId")?,
+            job_tag: string(value, "jobTag")?,
+            statement: optional_string(value, "statementText").unwrap_or_default(),
+            time: number(value, "eventTime")?,
+        },
+        CONNECT_OPERATION_FINISHED | CONNECT_OPERATION_FAILED | CONNECT_OPERATION_CANCELED => {
+            SparkListenerEvent::ConnectOperationEnded {
+                operation_id: string(value, "operationId")?,
+                job_tag: string(value, "jobTag")?,
+                state: match name.as_str() {
+                    CONNECT_OPERATION_FAILED => "FAILED",
+                    CONNECT_OPERATION_CANCELED => "CANCELED",
+                    _ => "FINISHED",
+                }
+                .to_string(),
+                error: optional_string(value, "errorMessage"),
+                time: number(value, "eventTime")?,
+            }
+        }
         SQL_EXECUTION_END => SparkListenerEvent::SqlExecutionEnd {
             execution_id: number(value, "executionId")?,
             time: number(value, "time")?,
@@ -696,6 +817,7 @@ mod tests {
                 stage_infos: vec![stage(1), stage(2)],
                 description: "collect at SELECT 1".into(),
                 sql_execution_id: Some(3),
+                job_tags: vec!["a".into(), "b".into()],
             },
             SparkListenerEvent::SqlExecutionStart {
                 execution_id: 3,
@@ -776,6 +898,30 @@ mod tests {
                 execution_id: 3,
                 time: 20,
                 error_message: Some("boom".into()),
+            },
+            SparkListenerEvent::ConnectSessionStarted {
+                session_id: "s".into(),
+                user_id: "ann".into(),
+                time: 21,
+            },
+            SparkListenerEvent::ConnectOperationStarted {
+                operation_id: "o".into(),
+                session_id: "s".into(),
+                user_id: "ann".into(),
+                job_tag: "t".into(),
+                statement: "SELECT 1".into(),
+                time: 22,
+            },
+            SparkListenerEvent::ConnectOperationEnded {
+                operation_id: "o".into(),
+                job_tag: "t".into(),
+                state: "FAILED".into(),
+                error: Some("boom".into()),
+                time: 23,
+            },
+            SparkListenerEvent::ConnectSessionClosed {
+                session_id: "s".into(),
+                time: 24,
             },
             SparkListenerEvent::ExecutorRemoved {
                 executor_id: "0".into(),

@@ -136,6 +136,34 @@ pub enum SparkListenerEvent {
         /// The SQL execution (query) the job runs for (Spark's `spark.sql.execution.id`
         /// job property).
         sql_execution_id: Option<u64>,
+        /// The job's tags (Spark's `spark.job.tags` job property), e.g. the Spark Connect
+        /// operation it runs for.
+        job_tags: Vec<String>,
+    },
+    /// A Spark Connect client session started (Spark's `SparkListenerConnectSessionStarted`).
+    ConnectSessionStarted {
+        session_id: String,
+        user_id: String,
+        time: u64,
+    },
+    /// A Spark Connect session was closed (released or expired).
+    ConnectSessionClosed { session_id: String, time: u64 },
+    /// A Spark Connect operation (`ExecutePlan`) started; its jobs carry `job_tag`.
+    ConnectOperationStarted {
+        operation_id: String,
+        session_id: String,
+        user_id: String,
+        job_tag: String,
+        statement: String,
+        time: u64,
+    },
+    /// A Spark Connect operation ended: `FINISHED`, `FAILED` (with the error) or `CANCELED`.
+    ConnectOperationEnded {
+        operation_id: String,
+        job_tag: String,
+        state: String,
+        error: Option<String>,
+        time: u64,
     },
     /// A job ended.
     JobEnd {

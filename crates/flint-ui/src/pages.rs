@@ -1,8 +1,9 @@
 //! The application UI's HTML pages (Spark's `JobsTab`, `StagesTab`, `ExecutorsTab`,
-//! `EnvironmentTab`, `SQLTab`), rendered from one [`AppState`] snapshot. The same pages serve a live
+//! `EnvironmentTab`, `SQLTab`, and Spark Connect's `SparkConnectServerTab` once a client has
+//! connected), rendered from one [`AppState`] snapshot. The same pages serve a live
 //! driver (at `/`) and the history server (under `/history/<app-id>`): `base` is that prefix.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use flint_common::escape_html;
 
@@ -11,13 +12,21 @@ use crate::format::{bytes_text, duration_text};
 use crate::status_store::{AppState, JobStatus, SqlExecutionData, StageData, TaskData};
 
 /// The tabs, in Spark's order: (path under the base, title).
-const TABS: [(&str, &str); 5] = [
+const TABS: [(&str, &str); 6] = [
     ("jobs", "Jobs"),
     ("stages", "Stages"),
     ("executors", "Executors"),
     ("environment", "Environment"),
     ("SQL", "SQL / DataFrame"),
+    ("connect", "Connect"),
 ];
+
+/// The tabs `state` has: Connect only once a Spark Connect client has connected.
+fn tabs(state: &AppState) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    let connect = !state.connect_sessions.is_empty();
+    TABS.iter()
+        .filter(move |(path, _)| *path != "connect" || connect)
+}
 
 /// The page at `path` (`jobs/`, `stages/stage/`, ...) with its query `params`, or `None` for a
 /// page that does not exist; a missing or bad id is a page saying so.
@@ -37,14 +46,14 @@ pub fn render(
         "environment" => ("environment", environment(state)),
         "SQL" => ("SQL", sql_executions(state, base)),
         "SQL/execution" => ("SQL", sql_execution(state, base, params)),
+        "connect" => ("connect", connect(state, base)),
         _ => return None,
     };
     Some(layout(state, base, tab, &body))
 }
 
 fn layout(state: &AppState, base: &str, active: &str, body: &str) -> String {
-    let tabs: String = TABS
-        .iter()
+    let tabs: String = tabs(state)
         .map(|(path, title)| {
             let class = if *path == active {
                 " class=\"active\""
@@ -193,12 +202,91 @@ fn job(state: &AppState, base: &str, params: &HashMap<String, String>) -> String
 
 /// Links to the jobs of a query.
 fn job_links(execution: &SqlExecutionData, base: &str) -> String {
-    execution
-        .job_ids
+    job_id_links(&execution.job_ids, base)
+}
+
+fn job_id_links(job_ids: &BTreeSet<u32>, base: &str) -> String {
+    job_ids
         .iter()
         .map(|id| format!("<a href=\"{base}/jobs/job/?id={id}\">{id}</a>"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Spark Connect's tab: the client sessions (user, start, last activity, operations) and
+/// the operations (statement, the jobs it ran, state, duration), newest first.
+fn connect(state: &AppState, base: &str) -> String {
+    let now = flint_common::now_millis();
+    let mut sessions = String::new();
+    let mut by_start: Vec<_> = state.connect_sessions.values().collect();
+    by_start.sort_by_key(|s| std::cmp::Reverse(s.start_time));
+    for session in &by_start {
+        sessions.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&session.user_id),
+            escape_html(&session.session_id),
+            rest_date(session.start_time),
+            session.finish_time.map(rest_date).unwrap_or_default(),
+            rest_date(session.last_activity),
+            duration_text(session.finish_time.unwrap_or(now).saturating_sub(session.start_time)),
+            session.operations,
+        ));
+    }
+    let mut operations = String::new();
+    for operation in state.connect_operations.iter().rev() {
+        let error = operation
+            .error
+            .as_deref()
+            .map(|e| format!("<div class=\"error\">{}</div>", escape_html(e)))
+            .unwrap_or_default();
+        operations.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}{error}</td></tr>",
+            escape_html(&operation.user_id),
+            job_id_links(&operation.job_ids, base),
+            escape_html(&operation.session_id),
+            rest_date(operation.start_time),
+            operation.finish_time.map(rest_date).unwrap_or_default(),
+            duration_text(
+                operation
+                    .finish_time
+                    .unwrap_or(now)
+                    .saturating_sub(operation.start_time)
+            ),
+            escape_html(&operation.statement),
+            operation.state,
+        ));
+    }
+    format!(
+        "<h4>Session Statistics ({})</h4>{}<h4>Request Statistics ({})</h4>{}",
+        by_start.len(),
+        table(
+            &[
+                "User",
+                "Session ID",
+                "Start Time",
+                "Finish Time",
+                "Last Activity",
+                "Duration",
+                "Total Execute"
+            ],
+            &sessions
+        ),
+        state.connect_operations.len(),
+        table(
+            &[
+                "User",
+                "Job IDs",
+                "Session ID",
+                "Start Time",
+                "Finish Time",
+                "Duration",
+                "Statement",
+                "State"
+            ],
+            &operations
+        ),
+    )
 }
 
 /// The SQL tab: every query with its status, description, submission time, duration and jobs.
@@ -775,6 +863,7 @@ mod tests {
             stage_infos: vec![stage],
             description: "collect".into(),
             sql_execution_id: Some(0),
+            job_tags: vec![],
         });
         for (task_id, rows, nanos) in [(0, 600, 2_000_000), (1, 400, 5_000_000)] {
             store.on_event(&SparkListenerEvent::TaskEnd {

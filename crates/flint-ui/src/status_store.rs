@@ -345,6 +345,48 @@ impl SqlMetricValues {
     }
 }
 
+/// A Spark Connect client session (a row of Spark's Connect tab).
+#[derive(Debug, Clone)]
+pub struct ConnectSessionData {
+    /// The client's session id.
+    pub session_id: String,
+    /// The user the client named.
+    pub user_id: String,
+    /// Epoch milliseconds it started.
+    pub start_time: u64,
+    /// Epoch milliseconds it was closed, if it was.
+    pub finish_time: Option<u64>,
+    /// Epoch milliseconds of its last operation's start.
+    pub last_activity: u64,
+    /// Operations it ran.
+    pub operations: usize,
+}
+
+/// A Spark Connect operation (`ExecutePlan`) and the jobs it ran (Spark's `ExecutionInfo`).
+#[derive(Debug, Clone)]
+pub struct ConnectOperationData {
+    /// The client's operation id.
+    pub operation_id: String,
+    /// Its session.
+    pub session_id: String,
+    /// The user the client named.
+    pub user_id: String,
+    /// The tag its jobs carry.
+    pub job_tag: String,
+    /// What it runs: SQL text or the relation's kind.
+    pub statement: String,
+    /// Epoch milliseconds it started.
+    pub start_time: u64,
+    /// Epoch milliseconds it ended, if it did.
+    pub finish_time: Option<u64>,
+    /// `STARTED`, `FINISHED`, `FAILED` or `CANCELED`.
+    pub state: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The jobs it ran.
+    pub job_ids: BTreeSet<u32>,
+}
+
 /// One action's query (Spark's `SQLExecutionUIData` with its plan graph and metrics).
 #[derive(Debug, Clone)]
 pub struct SqlExecutionData {
@@ -433,6 +475,54 @@ pub struct AppState {
     pub sql_executions: BTreeMap<u64, SqlExecutionData>,
     /// The SQL execution each stage last ran for (Spark's SQL listener keeps the same link).
     pub stage_executions: BTreeMap<u32, u64>,
+    /// Spark Connect sessions by id.
+    pub connect_sessions: BTreeMap<String, ConnectSessionData>,
+    /// Spark Connect operations in the order they started.
+    pub connect_operations: Vec<ConnectOperationData>,
+}
+
+/// Spark Connect sessions and operations the UI keeps once ended (Spark's defaults of
+/// `spark.sql.connect.ui.retainedSessions` and `spark.sql.connect.ui.retainedStatements`):
+/// a long-lived Connect server's UI does not grow without end.
+const RETAINED_CONNECT_ENTRIES: usize = 200;
+
+impl AppState {
+    /// Forgets the oldest ended Connect sessions and operations beyond what the UI retains.
+    fn trim_connect(&mut self) {
+        while self.connect_operations.len() > RETAINED_CONNECT_ENTRIES {
+            match self
+                .connect_operations
+                .iter()
+                .position(|operation| operation.finish_time.is_some())
+            {
+                Some(index) => {
+                    self.connect_operations.remove(index);
+                }
+                None => break,
+            }
+        }
+        while self.connect_sessions.len() > RETAINED_CONNECT_ENTRIES {
+            let oldest_closed = self
+                .connect_sessions
+                .values()
+                .filter(|session| session.finish_time.is_some())
+                .min_by_key(|session| session.start_time)
+                .map(|session| session.session_id.clone());
+            match oldest_closed {
+                Some(id) => {
+                    self.connect_sessions.remove(&id);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn connect_operation(&mut self, job_tag: &str) -> Option<&mut ConnectOperationData> {
+        self.connect_operations
+            .iter_mut()
+            .rev()
+            .find(|operation| operation.job_tag == job_tag)
+    }
 }
 
 impl AppState {
@@ -547,7 +637,13 @@ impl SparkListener for AppStatusStore {
                 stage_infos,
                 description,
                 sql_execution_id,
+                job_tags,
             } => {
+                for tag in job_tags {
+                    if let Some(operation) = state.connect_operation(tag) {
+                        operation.job_ids.insert(*job_id);
+                    }
+                }
                 if let Some(execution) =
                     sql_execution_id.and_then(|id| state.sql_executions.get_mut(&id))
                 {
@@ -587,6 +683,68 @@ impl SparkListener for AppStatusStore {
                         counts: JobCounts::default(),
                     },
                 );
+            }
+            SparkListenerEvent::ConnectSessionStarted {
+                session_id,
+                user_id,
+                time,
+            } => {
+                state.connect_sessions.insert(
+                    session_id.clone(),
+                    ConnectSessionData {
+                        session_id: session_id.clone(),
+                        user_id: user_id.clone(),
+                        start_time: *time,
+                        finish_time: None,
+                        last_activity: *time,
+                        operations: 0,
+                    },
+                );
+            }
+            SparkListenerEvent::ConnectSessionClosed { session_id, time } => {
+                if let Some(session) = state.connect_sessions.get_mut(session_id) {
+                    session.finish_time = Some(*time);
+                }
+                state.trim_connect();
+            }
+            SparkListenerEvent::ConnectOperationStarted {
+                operation_id,
+                session_id,
+                user_id,
+                job_tag,
+                statement,
+                time,
+            } => {
+                if let Some(session) = state.connect_sessions.get_mut(session_id) {
+                    session.last_activity = *time;
+                    session.operations += 1;
+                }
+                state.connect_operations.push(ConnectOperationData {
+                    operation_id: operation_id.clone(),
+                    session_id: session_id.clone(),
+                    user_id: user_id.clone(),
+                    job_tag: job_tag.clone(),
+                    statement: statement.clone(),
+                    start_time: *time,
+                    finish_time: None,
+                    state: "STARTED".into(),
+                    error: None,
+                    job_ids: BTreeSet::new(),
+                });
+            }
+            SparkListenerEvent::ConnectOperationEnded {
+                job_tag,
+                state: end_state,
+                error,
+                time,
+                ..
+            } => {
+                if let Some(operation) = state.connect_operation(job_tag) {
+                    operation.finish_time = Some(*time);
+                    operation.state = end_state.clone();
+                    operation.error = error.clone();
+                }
+                state.trim_connect();
             }
             SparkListenerEvent::JobEnd {
                 job_id,
@@ -805,4 +963,55 @@ fn running_jobs_of(state: &mut AppState, stage_id: u32) -> impl Iterator<Item = 
         .jobs
         .values_mut()
         .filter(move |j| j.status == JobStatus::Running && j.stage_ids.contains(&stage_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Connect server's UI keeps the newest 200 ended sessions and operations, and never
+    /// forgets one still running.
+    #[test]
+    fn connect_sessions_and_operations_are_retained_as_spark_does() {
+        let store = AppStatusStore::new();
+        for i in 0..250u64 {
+            let session_id = format!("session-{i}");
+            let job_tag = format!("tag-{i}");
+            store.on_event(&SparkListenerEvent::ConnectSessionStarted {
+                session_id: session_id.clone(),
+                user_id: "ann".into(),
+                time: i,
+            });
+            store.on_event(&SparkListenerEvent::ConnectOperationStarted {
+                operation_id: format!("op-{i}"),
+                session_id: session_id.clone(),
+                user_id: "ann".into(),
+                job_tag: job_tag.clone(),
+                statement: "collect".into(),
+                time: i,
+            });
+            // The first session and operation stay open.
+            if i > 0 {
+                store.on_event(&SparkListenerEvent::ConnectOperationEnded {
+                    operation_id: format!("op-{i}"),
+                    job_tag,
+                    state: "FINISHED".into(),
+                    error: None,
+                    time: i,
+                });
+                store.on_event(&SparkListenerEvent::ConnectSessionClosed {
+                    session_id,
+                    time: i,
+                });
+            }
+        }
+        let state = store.snapshot();
+        assert_eq!(state.connect_sessions.len(), RETAINED_CONNECT_ENTRIES);
+        assert_eq!(state.connect_operations.len(), RETAINED_CONNECT_ENTRIES);
+        assert!(state.connect_sessions.contains_key("session-0"));
+        assert!(!state.connect_sessions.contains_key("session-50"));
+        assert!(state.connect_sessions.contains_key("session-51"));
+        assert_eq!(state.connect_operations[0].operation_id, "op-0");
+        assert_eq!(state.connect_operations[1].operation_id, "op-51");
+    }
 }

@@ -257,6 +257,12 @@ impl SparkSession {
         self.inner.context.register_udf(udf)
     }
 
+    /// Posts an event to the application's listeners (the UI, the event log): what a
+    /// service inside the driver reports, such as Spark Connect's sessions and operations.
+    pub fn post_event(&self, event: crate::SparkListenerEvent) {
+        self.inner.context.listener_bus.post(event);
+    }
+
     /// Adds a listener for the application's job, stage and task events.
     pub fn add_listener(&self, listener: Arc<dyn SparkListener>) {
         self.inner.context.add_listener(listener);

@@ -2,9 +2,11 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// What a finished `flint` process printed.
+/// What a finished process printed.
 pub struct Run {
     pub code: Option<i32>,
+    /// Killed because it outlived its time limit.
+    pub timed_out: bool,
     pub stdout: String,
     pub stderr: String,
 }
@@ -44,19 +46,30 @@ impl Run {
     }
 }
 
-/// Runs `flint` with `args` (and extra environment), killing it after `deadline`.
+/// Runs `flint` with `args` (and extra environment), killing it after two minutes.
 pub fn flint(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_flint"));
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.args(args);
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().expect("start flint");
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let run = run_within(command, Duration::from_secs(120));
+    assert!(
+        !run.timed_out,
+        "flint {args:?} did not finish in time\nstderr: {}",
+        run.stderr
+    );
+    run
+}
+
+/// Runs `command` (stdin closed, output captured), killing it once `limit` has passed.
+pub fn run_within(mut command: Command, limit: Duration) -> Run {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start the process");
+    let deadline = Instant::now() + limit;
     let mut stdout_pipe = child.stdout.take().expect("stdout");
     let mut stderr_pipe = child.stderr.take().expect("stderr");
     let out = std::thread::spawn(move || {
@@ -80,17 +93,12 @@ pub fn flint(args: &[&str], env: &[(&str, &str)]) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let run = Run {
+    Run {
         code: status.and_then(|s| s.code()),
+        timed_out: status.is_none(),
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
-    };
-    assert!(
-        status.is_some(),
-        "flint {args:?} did not finish in time\nstderr: {}",
-        run.stderr
-    );
-    run
+    }
 }
 
 /// A long-running `flint` process (master, worker) whose stderr goes to a log file. Dropping

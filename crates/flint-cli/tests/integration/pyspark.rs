@@ -5,9 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use crate::cluster::{master_state, start_master, start_worker_with};
-use crate::harness::{Daemon, executor_pids, flint, get_json, send_garbage, wait_until};
+use crate::harness::{
+    Daemon, executor_pids, flint, get_json, run_within, send_garbage, wait_until,
+};
 
 const CLIENT: &str = "pyspark-client==4.2.0";
 
@@ -218,13 +221,24 @@ fn seed_hello_spark_runs_in_client_and_cluster_mode() {
 fn run_client(python: &Path, port: u16, code: &str) -> std::process::Output {
     Command::new(python)
         .arg("-c")
-        .arg(code)
+        .arg(guarded(code))
         .env("SPARK_REMOTE", format!("sc://127.0.0.1:{port}"))
         // `python -c` looks like doctest mode to pyspark, which then wants SPARK_HOME.
         .env("SPARK_HOME", std::env::temp_dir())
         .env("PYARROW_IGNORE_TIMEZONE", "1")
         .output()
         .expect("run python")
+}
+
+/// A client program `code` (which defines `spark`) made safe to run from a test: alive after
+/// 60 s, it prints its threads' stacks and exits, so a hang fails the test with the place it
+/// hangs instead of stalling the suite; at its end it stops its session, as `launcher.py`
+/// does for `flint submit` (a session left open sends a last request at exit, and grpcio can
+/// deadlock if that call's status arrives while the interpreter finalizes).
+fn guarded(code: &str) -> String {
+    format!(
+        "import faulthandler\nfaulthandler.dump_traceback_later(60, exit=True)\n{code}spark.stop()\n"
+    )
 }
 
 /// `flint connect-server` is one application serving several clients: each session has its
@@ -514,7 +528,8 @@ fn pyspark_doctests_stay_above_their_floors() {
     );
     for (module, floor) in &floors {
         let work = tempfile::tempdir().unwrap();
-        let output = Command::new(&python)
+        let mut pytest = Command::new(&python);
+        pytest
             .args([
                 "-m",
                 "pytest",
@@ -535,10 +550,10 @@ fn pyspark_doctests_stay_above_their_floors() {
             .current_dir(work.path())
             .env("PYTHONPATH", &doctests)
             .env("SPARK_REMOTE", format!("sc://127.0.0.1:{port}"))
-            .env("PYARROW_IGNORE_TIMEZONE", "1")
-            .output()
-            .expect("run pytest");
-        let text = String::from_utf8_lossy(&output.stdout);
+            .env("PYARROW_IGNORE_TIMEZONE", "1");
+        let run = run_within(pytest, Duration::from_secs(600));
+        assert!(!run.timed_out, "pytest {module} ran past 10 minutes");
+        let text = run.stdout;
         let (passed, failed, skipped) = pytest_counts(&text);
         eprintln!("{module:<28} {passed:>6} {failed:>6} {skipped:>7} {floor:>6}");
         all_passed += passed;
@@ -638,7 +653,7 @@ fn interrupted_and_abandoned_operations_leave_no_task_running() {
     // 1. Interrupted by another client of the same session.
     let slow = Command::new(&python)
         .arg("-c")
-        .arg(SLOW_JOB)
+        .arg(guarded(SLOW_JOB))
         .env("SPARK_REMOTE", &remote)
         .env("SPARK_HOME", std::env::temp_dir())
         .stdout(std::process::Stdio::piped())
@@ -655,10 +670,11 @@ fn interrupted_and_abandoned_operations_leave_no_task_running() {
     });
     let interrupter = Command::new(&python)
         .arg("-c")
-        .arg(
+        .arg(guarded(
             "from pyspark.sql import SparkSession\n\
-              print(len(SparkSession.builder.getOrCreate().interruptTag('slow')))\n",
-        )
+                 spark = SparkSession.builder.getOrCreate()\n\
+                 print(len(spark.interruptTag('slow')))\n",
+        ))
         .env("SPARK_REMOTE", &remote)
         .env("SPARK_HOME", std::env::temp_dir())
         .output()
@@ -679,11 +695,30 @@ fn interrupted_and_abandoned_operations_leave_no_task_running() {
     wait_until("the killed tasks' Python workers to go", || {
         busy_workers().is_empty()
     });
+    // The job names the PySpark action; the Connect tab shows the session and the operation
+    // with its job.
+    assert!(
+        ended["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("collect")),
+        "{ended}"
+    );
+    let tab = reqwest::blocking::get(format!("{ui}/connect/"))
+        .and_then(|r| r.text())
+        .expect("the Connect tab");
+    for expected in [
+        "Session Statistics (1)",
+        session.as_str(),
+        "CANCELED",
+        &format!("/jobs/job/?id={first}\">{first}</a>"),
+    ] {
+        assert!(tab.contains(expected), "no {expected:?} in {tab}");
+    }
 
     // 2. A client killed while its job runs.
     let mut doomed = Command::new(&python)
         .arg("-c")
-        .arg(SLOW_JOB)
+        .arg(guarded(SLOW_JOB))
         .env("SPARK_REMOTE", format!("sc://127.0.0.1:{port}"))
         .env("SPARK_HOME", std::env::temp_dir())
         .stdout(std::process::Stdio::null())

@@ -65,3 +65,18 @@ def _spark(doctest_namespace):
     spark = SparkSession.builder.remote(os.environ["SPARK_REMOTE"]).getOrCreate()
     doctest_namespace["spark"] = spark
     yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stops the sessions the doctests left open before the interpreter exits.
+
+    A session still open at exit sends a last request from an atexit hook, and grpcio can
+    deadlock in that call's __del__ if its status arrives while the interpreter finalizes
+    (`launcher.py` does the same for `flint submit`).
+    """
+    from pyspark.sql.connect.session import SparkSession
+
+    sessions = [SparkSession._default_session, getattr(SparkSession._active_session, "session", None)]
+    for spark in {id(s): s for s in sessions if s is not None}.values():
+        if not spark.is_stopped:
+            spark.stop()
