@@ -282,9 +282,10 @@ impl ExpressionWriter<'_> {
                 })) = &key.expr_type
                     && self.is_struct(&child.sql)
                 {
+                    // Spark names `df.r.getField("b")` `r.b` (but `col("r.b")` just `b`).
                     return Ok(Rendered::expr(
                         format!("{}.{}", child.sql, quote(field)),
-                        field.clone(),
+                        format!("{}.{field}", child.name),
                     ));
                 }
                 let key = self.write(key)?;
@@ -393,11 +394,22 @@ impl ExpressionWriter<'_> {
                 is_alias: false,
             });
         }
+        // `t.c` is a column of the input, `s.f` a struct's field: that needs Spark's name
+        // (`f`) given as an alias, DataFusion naming it after the access.
+        let prefix = &parts[..parts.len().saturating_sub(1)];
+        let is_column = prefix.is_empty()
+            || self.schema.iter().any(|(qualifier, field)| {
+                field.name() == &name
+                    && qualifier.is_some_and(|q| {
+                        (prefix.len() == 1 && q.table() == prefix[0])
+                            || q.to_string() == prefix.join(".")
+                    })
+            });
         let quoted: Vec<String> = parts.iter().map(|p| quote(p)).collect();
         Ok(Rendered {
             sql: quoted.join("."),
             name,
-            is_column: true,
+            is_column,
             is_alias: false,
         })
     }

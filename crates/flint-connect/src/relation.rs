@@ -522,6 +522,22 @@ impl<'a> Planner<'a> {
                 self.summary(df, &[], &stats).await?
             }
             RelType::Catalog(catalog) => crate::catalog::plan(self, catalog).await?,
+            RelType::Corr(corr) => {
+                if let Some(method) = corr.method.as_deref()
+                    && method != "pearson"
+                {
+                    return Err(ConnectError::IllegalArgument(
+                        "requirement failed: Currently only the calculation of the Pearson Correlation coefficient is supported.".into(),
+                    ));
+                }
+                let df = self.relation(input(&corr.input, "StatCorr.input")?).await?;
+                self.pair_statistic(df, [&corr.col1, &corr.col2], "corr", "correlation")?
+            }
+            RelType::Cov(cov) => {
+                let df = self.relation(input(&cov.input, "StatCov.input")?).await?;
+                self.pair_statistic(df, [&cov.col1, &cov.col2], "covar_samp", "covariance")?
+            }
+            RelType::Crosstab(crosstab) => self.crosstab(crosstab).await?,
             other => {
                 return Err(ConnectError::Unsupported(format!(
                     "the Connect relation {}",
@@ -1087,6 +1103,125 @@ impl<'a> Planner<'a> {
 
     /// `describe()`/`summary()`: the statistics of numeric and string columns as strings, one
     /// row per statistic, computed by one job.
+    /// `df.stat.corr`/`cov`: one row, one DOUBLE column named `corr`/`cov`, of `function` over
+    /// two numeric columns.
+    fn pair_statistic(
+        &self,
+        df: DfFrame,
+        columns: [&String; 2],
+        function: &str,
+        what: &str,
+    ) -> Result<DfFrame, ConnectError> {
+        let mut arguments = Vec::new();
+        for name in columns {
+            let column = self.sql_expr(df.schema(), &quote(name))?;
+            let data_type = column.get_type(df.schema())?;
+            if !data_type.is_numeric() {
+                let spark_type =
+                    crate::types::sql_type_name(&crate::types::to_connect(&data_type))?;
+                return Err(ConnectError::IllegalArgument(format!(
+                    "requirement failed: Currently {what} calculation for columns with dataType {} not supported.",
+                    spark_type.to_lowercase()
+                )));
+            }
+            arguments.push(quote(name));
+        }
+        let output = if function == "corr" { "corr" } else { "cov" };
+        let statistic = self
+            .sql_expr(
+                df.schema(),
+                &format!("CAST({function}({}) AS DOUBLE)", arguments.join(", ")),
+            )?
+            .alias(output);
+        Ok(df.aggregate(vec![], vec![statistic])?)
+    }
+
+    /// `df.stat.crosstab(col1, col2)`: a row per distinct value of `col1`, a column per
+    /// distinct value of `col2` (sorted, as strings; NULL is `null`) holding how many rows
+    /// have both, the first column named `col1_col2`: Spark's contingency table.
+    async fn crosstab(
+        &mut self,
+        crosstab: &spark_connect::StatCrosstab,
+    ) -> Result<DfFrame, ConnectError> {
+        use datafusion::arrow::array::Int64Array;
+        use std::collections::{BTreeMap, BTreeSet};
+        let df = self
+            .relation(input(&crosstab.input, "StatCrosstab.input")?)
+            .await?;
+        let as_string = |name: &str| format!("CAST({} AS STRING)", quote(name));
+        let keys = vec![
+            self.sql_expr(df.schema(), &as_string(&crosstab.col1))?
+                .alias("__flint_first"),
+            self.sql_expr(df.schema(), &as_string(&crosstab.col2))?
+                .alias("__flint_second"),
+        ];
+        let count = self
+            .sql_expr(df.schema(), "count(1)")?
+            .alias("__flint_count");
+        let counts = flint::DataFrame::from_datafusion(
+            self.session,
+            df.aggregate(keys, vec![count])?,
+            "crosstab",
+        )
+        .collect_as("crosstab")
+        .await?;
+        let strings = |array: &ArrayRef| -> Result<Vec<String>, ConnectError> {
+            let array = datafusion::arrow::compute::cast(array, &DataType::Utf8)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            let strings = array
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal(
+                        "crosstab keys are not strings".into(),
+                    )
+                })?;
+            Ok(strings
+                .iter()
+                .map(|value| value.unwrap_or("null").to_string())
+                .collect())
+        };
+        let mut table: BTreeMap<String, HashMap<String, i64>> = BTreeMap::new();
+        let mut headers = BTreeSet::new();
+        for batch in &counts {
+            let firsts = strings(batch.column(0))?;
+            let seconds = strings(batch.column(1))?;
+            let numbers = datafusion::arrow::compute::cast(batch.column(2), &DataType::Int64)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            let numbers = numbers
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal(
+                        "crosstab counts are not numbers".into(),
+                    )
+                })?;
+            for ((first, second), number) in firsts.into_iter().zip(seconds).zip(numbers.values()) {
+                headers.insert(second.clone());
+                *table.entry(first).or_default().entry(second).or_default() += number;
+            }
+        }
+        let mut fields = vec![Field::new(
+            format!("{}_{}", crosstab.col1, crosstab.col2),
+            DataType::Utf8,
+            true,
+        )];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(StringArray::from_iter_values(table.keys()))];
+        for header in &headers {
+            fields.push(Field::new(header, DataType::Int64, false));
+            columns.push(Arc::new(Int64Array::from_iter_values(
+                table
+                    .values()
+                    .map(|row| row.get(header).copied().unwrap_or(0)),
+            )));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
+            .map_err(datafusion::error::DataFusionError::from)?;
+        self.batches(schema, vec![batch])
+    }
+
     async fn summary(
         &mut self,
         df: DfFrame,

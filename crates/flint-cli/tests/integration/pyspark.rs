@@ -495,6 +495,8 @@ fn pytest_counts(output: &str) -> (usize, usize, usize) {
 #[test]
 fn pyspark_doctests_stay_above_their_floors() {
     let python = pyspark_python();
+    // The executors' Python workers (UDF examples) need the client's packages too.
+    let python_conf = format!("spark.pyspark.python={}", python.display());
     let doctests = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pyspark/doctests");
     let floors: Vec<(String, usize)> = std::fs::read_to_string(doctests.join("floor.txt"))
         .unwrap()
@@ -517,6 +519,8 @@ fn pyspark_doctests_stay_above_their_floors() {
             "spark.ui.enabled=false",
             "--conf",
             "spark.sql.shuffle.partitions=2",
+            "--conf",
+            &python_conf,
         ],
     );
     let port = server.service_port("SparkConnectService");

@@ -196,6 +196,17 @@ check("empty toPandas columns", list(people.filter(F.col("id") > 100).toPandas()
 summary = {r["summary"]: r["id"] for r in people.describe().collect()}
 check("describe of strings", {r["summary"]: r["name"] for r in people.describe().collect()}["max"], "eve")
 check("describe", (summary["count"], summary["min"], summary["max"]), ("6", "1", "6"))
+check("stat.corr", round(people.stat.corr("id", "salary"), 9), round(people_pd["id"].corr(people_pd["salary"]), 9))
+check("stat.cov", round(people.stat.cov("id", "salary"), 9), round(people_pd["id"].cov(people_pd["salary"]), 9))
+try:
+    people.stat.corr("id", "name")
+    raise AssertionError("corr of a string column")
+except Exception as e:
+    check("stat.corr of a string column", "correlation calculation for columns with dataType string" in str(e), True)
+table = pd.crosstab(people_pd["dept"], people_pd["id"] % 2)
+crosstab = people.withColumn("odd", F.col("id") % 2).stat.crosstab("dept", "odd")
+check("stat.crosstab columns", crosstab.columns, ["dept_odd"] + [str(c) for c in sorted(table.columns, key=str)])
+check("stat.crosstab", rows(crosstab), sorted([(d,) + tuple(int(table.loc[d, c]) for c in sorted(table.columns, key=str)) for d in table.index], key=repr))
 check("repartition", people.repartition(3).count(), 6)
 check("repartition by column", people.repartition(2, "dept").count(), 6)
 check("sample", 300 <= spark.range(1000).sample(fraction=0.5, seed=7).count() <= 700, True)
