@@ -3,8 +3,8 @@
 //! (`spark.python.worker.reuse`, default true), one request at a time each. A worker runs
 //! `worker.py`; it exits when its stdin closes, so workers end with their executor.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, BufWriter, Cursor, Read, Write};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{BufRead, BufReader, BufWriter, Cursor, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::thread::ThreadId;
@@ -37,7 +37,13 @@ struct PythonWorker {
     stdin: Option<BufWriter<ChildStdin>>,
     stdout: BufReader<ChildStdout>,
     loaded: HashSet<u64>,
+    /// The last lines the worker wrote to stderr (which still goes to the executor's log),
+    /// for the error when it dies; `true` once its stderr has ended.
+    stderr_tail: Arc<Mutex<(VecDeque<String>, bool)>>,
 }
+
+/// How many of a worker's last stderr lines its failure quotes.
+const STDERR_TAIL_LINES: usize = 20;
 
 /// The answer to one request: the result column, or the function's exception.
 type Answer = Result<ArrayRef, PythonError>;
@@ -117,7 +123,7 @@ impl PythonWorker {
             .env("FLINT_PYTHON_WORKER", WORKER_SOURCE)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|source| PythonError::Spawn {
                 python: python.to_string(),
@@ -129,6 +135,21 @@ impl PythonWorker {
         };
         let stdin = child.stdin.take().ok_or_else(broken)?;
         let stdout = child.stdout.take().ok_or_else(broken)?;
+        let stderr = child.stderr.take().ok_or_else(broken)?;
+        let stderr_tail = Arc::new(Mutex::new((VecDeque::new(), false)));
+        let tail = Arc::clone(&stderr_tail);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                let mut tail = lock(&tail);
+                if tail.0.len() == STDERR_TAIL_LINES {
+                    tail.0.pop_front();
+                }
+                tail.0.push_back(line);
+            }
+            lock(&tail).1 = true;
+        });
         tracing::info!(
             pid = child.id(),
             "Started Python worker {} ({python})",
@@ -140,13 +161,31 @@ impl PythonWorker {
             stdin: Some(BufWriter::new(stdin)),
             stdout: BufReader::new(stdout),
             loaded: HashSet::new(),
+            stderr_tail,
         })
     }
 
     fn failed(&mut self, message: impl std::fmt::Display) -> PythonError {
-        let status = match lock(&self.child).try_wait() {
-            Ok(Some(status)) => format!(" (it exited: {status})"),
-            _ => String::new(),
+        let exited = lock(&self.child).try_wait().ok().flatten();
+        let status = match exited {
+            Some(status) => {
+                // What it said before dying (a missing module, a crash), once all is read.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                while !lock(&self.stderr_tail).1 && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                let tail = lock(&self.stderr_tail);
+                if tail.0.is_empty() {
+                    format!(" (it exited: {status})")
+                } else {
+                    let said: Vec<&str> = tail.0.iter().map(String::as_str).collect();
+                    format!(
+                        " (it exited: {status}; its stderr ended with:\n{})",
+                        said.join("\n")
+                    )
+                }
+            }
+            None => String::new(),
         };
         PythonError::Worker {
             python: self.python.clone(),
@@ -247,4 +286,35 @@ fn read_frame(input: &mut impl Read) -> std::io::Result<Vec<u8>> {
     let mut data = vec![0u8; u32::from_be_bytes(length) as usize];
     input.read_exact(&mut data)?;
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, Instant};
+
+    /// A worker that dies at start (here: a "python" that says why on stderr and exits) fails
+    /// with what it said, not only with its exit status.
+    #[test]
+    fn a_dead_worker_s_error_quotes_its_stderr() {
+        let script = std::env::temp_dir().join(format!("flint-dead-python-{}", std::process::id()));
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'pyarrow'\" >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut worker = PythonWorker::start(&script.display().to_string()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lock(&worker.child).try_wait().ok().flatten().is_none() {
+            assert!(Instant::now() < deadline, "the worker did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let error = worker.failed("no answer").to_string();
+        drop(worker);
+        let _ = std::fs::remove_file(&script);
+        assert!(error.contains("exit status: 1"), "{error}");
+        assert!(error.contains("No module named 'pyarrow'"), "{error}");
+    }
 }
