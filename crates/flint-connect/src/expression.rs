@@ -399,10 +399,11 @@ impl ExpressionWriter<'_> {
         let prefix = &parts[..parts.len().saturating_sub(1)];
         let is_column = prefix.is_empty()
             || self.schema.iter().any(|(qualifier, field)| {
-                field.name() == &name
+                // Spark resolves names case-insensitively.
+                field.name().eq_ignore_ascii_case(&name)
                     && qualifier.is_some_and(|q| {
-                        (prefix.len() == 1 && q.table() == prefix[0])
-                            || q.to_string() == prefix.join(".")
+                        (prefix.len() == 1 && q.table().eq_ignore_ascii_case(&prefix[0]))
+                            || q.to_string().eq_ignore_ascii_case(&prefix.join("."))
                     })
             });
         let quoted: Vec<String> = parts.iter().map(|p| quote(p)).collect();

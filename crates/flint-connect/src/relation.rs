@@ -531,11 +531,17 @@ impl<'a> Planner<'a> {
                     ));
                 }
                 let df = self.relation(input(&corr.input, "StatCorr.input")?).await?;
-                self.pair_statistic(df, [&corr.col1, &corr.col2], "corr", "correlation")?
+                self.pair_statistic(df, [&corr.col1, &corr.col2], "corr", "corr", "correlation")?
             }
             RelType::Cov(cov) => {
                 let df = self.relation(input(&cov.input, "StatCov.input")?).await?;
-                self.pair_statistic(df, [&cov.col1, &cov.col2], "covar_samp", "covariance")?
+                self.pair_statistic(
+                    df,
+                    [&cov.col1, &cov.col2],
+                    "covar_samp",
+                    "cov",
+                    "covariance",
+                )?
             }
             RelType::Crosstab(crosstab) => self.crosstab(crosstab).await?,
             other => {
@@ -1110,6 +1116,7 @@ impl<'a> Planner<'a> {
         df: DfFrame,
         columns: [&String; 2],
         function: &str,
+        output: &str,
         what: &str,
     ) -> Result<DfFrame, ConnectError> {
         let mut arguments = Vec::new();
@@ -1126,7 +1133,6 @@ impl<'a> Planner<'a> {
             }
             arguments.push(quote(name));
         }
-        let output = if function == "corr" { "corr" } else { "cov" };
         let statistic = self
             .sql_expr(
                 df.schema(),
@@ -1200,6 +1206,14 @@ impl<'a> Planner<'a> {
                 headers.insert(second.clone());
                 *table.entry(first).or_default().entry(second).or_default() += number;
             }
+        }
+        // Spark's limit: a table wider than that is no contingency table anyone reads.
+        if headers.len() >= 10_000 {
+            return Err(ConnectError::IllegalArgument(format!(
+                "requirement failed: The number of distinct values for {}, can't exceed 1e4. Currently {}",
+                crosstab.col2,
+                headers.len()
+            )));
         }
         let mut fields = vec![Field::new(
             format!("{}_{}", crosstab.col1, crosstab.col2),
