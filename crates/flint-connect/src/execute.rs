@@ -449,13 +449,14 @@ async fn run(
                 .map(|batch| batch.schema())
                 .unwrap_or_else(|| frame.schema());
             let schema = client_schema(&rows_schema, &time_zone);
+            let zone = flint_sql::functions::timezone::zone_named(&time_zone)?;
             let mut first = response(None);
             first.schema = Some(crate::types::schema_to_connect(&rows_schema));
             execution.push(first);
             let mut sent = 0;
             let mut offset = 0i64;
             for batch in &batches {
-                let batch = client_batch(batch, &schema)?;
+                let batch = client_batch(batch, &schema, &zone)?;
                 for chunk in chunks(&batch) {
                     let rows = chunk.num_rows() as i64;
                     let data = ipc_stream(&schema, std::slice::from_ref(&chunk))?;
@@ -559,30 +560,38 @@ fn client_type(data_type: &DataType) -> DataType {
     }
 }
 
-fn client_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ConnectError> {
+/// `batch` as the client reads it (`schema`): Flint's wall-clock timestamps become the
+/// instants they are in the session time zone `zone`.
+fn client_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    zone: &flint_sql::functions::timezone::Zone,
+) -> Result<RecordBatch, ConnectError> {
     let columns = batch
         .columns()
         .iter()
         .zip(schema.fields())
         .map(
             |(column, field)| match (column.data_type(), field.data_type()) {
-                (DataType::Timestamp(_, _), DataType::Timestamp(_, zone)) => {
-                    let micros = datafusion::arrow::compute::cast(
-                        column,
-                        &DataType::Timestamp(TimeUnit::Microsecond, None),
-                    )?;
-                    let values = micros
+                (DataType::Timestamp(_, from_zone), DataType::Timestamp(_, to_zone)) => {
+                    let instants = match from_zone {
+                        None => flint_sql::functions::timezone::wall_to_instants(column, zone)?,
+                        Some(_) => datafusion::arrow::compute::cast(
+                            column,
+                            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                        )?,
+                    };
+                    let values = instants
                         .as_primitive::<TimestampMicrosecondType>()
                         .clone()
-                        .with_timezone_opt(zone.clone());
+                        .with_timezone_opt(to_zone.clone());
                     Ok(Arc::new(values) as ArrayRef)
                 }
-                (from, to) if from != to => datafusion::arrow::compute::cast(column, to),
+                (from, to) if from != to => Ok(datafusion::arrow::compute::cast(column, to)?),
                 _ => Ok(Arc::clone(column)),
             },
         )
-        .collect::<Result<Vec<_>, datafusion::arrow::error::ArrowError>>()
-        .map_err(datafusion::error::DataFusionError::from)?;
+        .collect::<Result<Vec<_>, datafusion::error::DataFusionError>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)
         .map_err(datafusion::error::DataFusionError::from)?)
 }

@@ -92,12 +92,18 @@ pub fn render_literal(literal: &Literal) -> Result<(String, String), ConnectErro
             let text = date.format("%Y-%m-%d").to_string();
             (format!("DATE '{text}'"), format!("DATE '{text}'"))
         }
+        // An instant, seen in the session time zone (`timestamp_micros`); a TIMESTAMP_NTZ is
+        // the wall-clock time itself.
         LiteralType::Timestamp(micros) | LiteralType::TimestampNtz(micros) => {
             let name = chrono::DateTime::from_timestamp_micros(*micros)
                 .map(|t| t.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string())
                 .unwrap_or_else(|| micros.to_string());
+            let function = match kind {
+                LiteralType::Timestamp(_) => "timestamp_micros",
+                _ => "to_timestamp_micros",
+            };
             (
-                format!("timestamp_micros({micros}L)"),
+                format!("{function}({micros}L)"),
                 format!("TIMESTAMP '{name}'"),
             )
         }
@@ -212,7 +218,10 @@ pub fn render_literal(literal: &Literal) -> Result<(String, String), ConnectErro
         }
         LiteralType::TimestampNtzNanos(value) => {
             let micros = value.epoch_micros;
-            (format!("timestamp_micros({micros}L)"), micros.to_string())
+            (
+                format!("to_timestamp_micros({micros}L)"),
+                micros.to_string(),
+            )
         }
         LiteralType::TimestampLtzNanos(value) => {
             let micros = value.epoch_micros;

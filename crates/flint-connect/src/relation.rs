@@ -604,7 +604,8 @@ impl<'a> Planner<'a> {
                 (schema, Vec::new())
             }
         };
-        let (schema, batches) = zone_less_timestamps(schema, batches)?;
+        let zone = flint_sql::functions::timezone::zone_named(&self.session.session_time_zone())?;
+        let (schema, batches) = zone_less_timestamps(schema, batches, &zone)?;
         self.batches(schema, batches)
     }
 
@@ -1492,14 +1493,14 @@ pub fn schema_from_text(text: &str) -> Result<SchemaRef, ConnectError> {
     }
 }
 
-/// Timestamps the client sent with a zone label become Flint's zone-less timestamps (same
-/// instants, in microseconds).
+/// A client's timestamps are instants; Flint holds wall-clock times in the session time zone
+/// (see `flint_sql::functions::timezone`), so each zoned timestamp column is converted.
 fn zone_less_timestamps(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
+    zone: &flint_sql::functions::timezone::Zone,
 ) -> Result<(SchemaRef, Vec<RecordBatch>), ConnectError> {
-    use datafusion::arrow::array::AsArray;
-    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    use flint_sql::functions::timezone::instants_to_wall;
     if !schema
         .fields()
         .iter()
@@ -1524,25 +1525,13 @@ fn zone_less_timestamps(
                 .columns()
                 .iter()
                 .map(|column| match column.data_type() {
-                    DataType::Timestamp(unit, Some(_)) => {
-                        let micros = datafusion::arrow::compute::cast(
-                            column,
-                            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                        )?;
-                        let _ = unit;
-                        let values = micros
-                            .as_primitive::<TimestampMicrosecondType>()
-                            .clone()
-                            .with_timezone_opt(None::<String>);
-                        Ok(Arc::new(values) as ArrayRef)
-                    }
+                    DataType::Timestamp(_, Some(_)) => instants_to_wall(column, zone),
                     _ => Ok(Arc::clone(column)),
                 })
-                .collect::<Result<Vec<_>, datafusion::arrow::error::ArrowError>>()?;
-            RecordBatch::try_new(Arc::clone(&new_schema), columns)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(Arc::clone(&new_schema), columns)?)
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(datafusion::error::DataFusionError::from)?;
+        .collect::<Result<Vec<_>, datafusion::error::DataFusionError>>()?;
     Ok((new_schema, batches))
 }
 

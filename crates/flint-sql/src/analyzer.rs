@@ -12,7 +12,9 @@
 //! - [`SparkArithmeticRule`]: `/` on non-decimals is a double division, and `div`, `%` and
 //!   integer `+ - *` are Spark's operators, which follow `spark.sql.ansi.enabled`
 //!   (DataFusion's `enable_ansi_mode`) for zero divisors and overflow;
-//! - [`SparkCastRule`]: Spark's `CAST` and `try_cast` where they differ.
+//! - [`SparkCastRule`]: Spark's `CAST` and `try_cast` where they differ;
+//! - [`SparkSessionZone`]: the session time zone written into the plan where a function
+//!   needs it (see [`crate::functions::timezone`]).
 
 use std::sync::Arc;
 
@@ -40,8 +42,59 @@ pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
             Arc::new(SparkOperandTypes),
             Arc::new(SparkFunctionArguments),
         ],
-        vec![Arc::new(SparkArithmeticRule), Arc::new(SparkCastRule)],
+        vec![
+            Arc::new(SparkArithmeticRule),
+            Arc::new(SparkCastRule),
+            Arc::new(SparkSessionZone),
+        ],
     )
+}
+
+datafusion::common::extensions_options! {
+    /// Flint's settings of a session that DataFusion has no key for.
+    pub struct FlintOptions {
+        /// `spark.sql.session.timeZone`, as the analyzer writes it into plans.
+        pub session_time_zone: String, default = "UTC".to_string()
+    }
+}
+
+impl datafusion::common::config::ConfigExtension for FlintOptions {
+    const PREFIX: &'static str = "flint";
+}
+
+/// The session time zone `config` carries (UTC when it carries none).
+pub fn session_zone(config: &ConfigOptions) -> String {
+    config
+        .extensions
+        .get::<FlintOptions>()
+        .map(|options| options.session_time_zone.clone())
+        .unwrap_or_else(|| "UTC".to_string())
+}
+
+/// Writes the session time zone into the plan in place of `flint_session_zone()`, so a task
+/// converts with the zone of the session that planned it.
+#[derive(Debug)]
+pub struct SparkSessionZone;
+
+impl AnalyzerRule for SparkSessionZone {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let zone = session_zone(config);
+        rewrite_plan(plan, &|expr, _| match expr {
+            Expr::ScalarFunction(function)
+                if function.func.name() == crate::functions::timezone::SESSION_ZONE_FUNCTION =>
+            {
+                Ok(Transformed::yes(Expr::Literal(
+                    ScalarValue::Utf8(Some(zone.clone())),
+                    None,
+                )))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+    }
+
+    fn name(&self) -> &str {
+        "spark_session_zone"
+    }
 }
 
 /// Rewrites every expression of every node of `plan` (and of its subqueries) with `f`,
@@ -209,6 +262,7 @@ impl AnalyzerRule for SparkCastRule {
         } else {
             CastMode::Legacy
         };
+        let zone = session_zone(config);
         rewrite_plan(plan, &|expr, schema| {
             let (value, to, mode) = match expr {
                 Expr::Cast(Cast { expr, field }) => (expr, field, mode),
@@ -216,6 +270,11 @@ impl AnalyzerRule for SparkCastRule {
                 other => return Ok(Transformed::no(other)),
             };
             let from = value.get_type(schema);
+            if let Ok(from) = &from
+                && let Some(epoch) = epoch_cast(&value, from, to.data_type(), &zone)
+            {
+                return Ok(Transformed::yes(epoch));
+            }
             if let Ok(from) = from
                 && differs(&from, to.data_type())
             {
@@ -236,6 +295,38 @@ impl AnalyzerRule for SparkCastRule {
 
     fn name(&self) -> &str {
         "spark_cast"
+    }
+}
+
+/// Spark's casts between timestamps and numbers, which count seconds since the epoch: the
+/// session time zone turns the wall-clock time into the instant and back.
+fn epoch_cast(
+    value: &Expr,
+    from: &datafusion::arrow::datatypes::DataType,
+    to: &datafusion::arrow::datatypes::DataType,
+    zone: &str,
+) -> Option<Expr> {
+    use crate::functions::timezone::{epoch_expr, timestamp_expr};
+    use datafusion::arrow::datatypes::DataType;
+    let number = |t: &DataType| t.is_integer() || t.is_floating() || t.is_decimal();
+    match (from, to) {
+        (DataType::Timestamp(_, None), to) if to.is_integer() => Some(Expr::Cast(Cast::new(
+            Box::new(epoch_expr(value.clone(), 1, zone)),
+            to.clone(),
+        ))),
+        (DataType::Timestamp(_, None), to) if number(to) => {
+            let micros = epoch_expr(value.clone(), 1_000_000, zone);
+            let seconds = Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(Expr::Cast(Cast::new(Box::new(micros), DataType::Float64))),
+                Operator::Divide,
+                Box::new(Expr::Literal(ScalarValue::Float64(Some(1e6)), None)),
+            ));
+            Some(Expr::Cast(Cast::new(Box::new(seconds), to.clone())))
+        }
+        (from, DataType::Timestamp(_, None)) if number(from) => {
+            Some(timestamp_expr(value.clone(), 1, zone))
+        }
+        _ => None,
     }
 }
 

@@ -21,7 +21,7 @@ use datafusion::common::{DataFusionError, Result};
 /// How one query's values are printed: the session time zone timestamps are shown in.
 #[derive(Debug, Clone)]
 pub struct HiveFormat {
-    time_zone: Option<chrono_tz::Tz>,
+    time_zone: Option<crate::functions::timezone::Zone>,
     /// Spark's `CAST(x AS STRING)` instead of `spark-sql`'s output: `[1, 2]`, `{a -> 1}`,
     /// `{1, x}`, strings inside unquoted.
     cast: bool,
@@ -34,7 +34,7 @@ impl HiveFormat {
     /// Formats timestamps in `time_zone` (an IANA name such as `America/Los_Angeles`, or
     /// `UTC`); an unknown name is an error naming it.
     pub fn new(time_zone: &str) -> Result<Self> {
-        let time_zone = time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
+        let time_zone = crate::functions::timezone::Zone::parse(time_zone).ok_or_else(|| {
             DataFusionError::Configuration(format!(
                 "[INVALID_CONF_VALUE.TIME_ZONE] The value '{time_zone}' in the config \
                  \"spark.sql.session.timeZone\" is invalid. Cannot resolve the given timezone."
@@ -293,7 +293,13 @@ impl HiveFormat {
         };
         // Spark keeps microseconds; the fraction is printed without trailing zeros.
         let local = match (zoned, self.time_zone) {
-            (true, Some(tz)) => utc.with_timezone(&tz).naive_local(),
+            (true, Some(zone)) => {
+                let micros = utc.timestamp_micros();
+                zone.wall_of(micros)
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|t| t.naive_utc())
+                    .unwrap_or_else(|| utc.naive_utc())
+            }
             _ => utc.naive_utc(),
         };
         let mut text = local.format("%Y-%m-%d %H:%M:%S").to_string();

@@ -52,6 +52,16 @@ pub fn spark_session_state(
         .into_iter()
         .filter(|rule| rule.name() != "push_down_leaf_projections")
         .collect();
+    let config = if config
+        .options()
+        .extensions
+        .get::<analyzer::FlintOptions>()
+        .is_some()
+    {
+        config
+    } else {
+        config.with_option_extension(analyzer::FlintOptions::default())
+    };
     let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)

@@ -972,6 +972,9 @@ fn function_name(expr: &Expr) -> Option<String> {
     }
 }
 
+/// The session time zone in rewritten SQL: the analyzer writes the zone in its place.
+const SESSION_ZONE: &str = "flint_session_zone()";
+
 /// Spark functions that are another expression of their arguments, as SQL text.
 fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
     let boolean = |text: &str| match text.to_ascii_lowercase().as_str() {
@@ -1023,15 +1026,57 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("to_timestamp_ntz" | "to_timestamp_ltz", _) => {
             format!("to_timestamp({})", args.join(", "))
         }
+        // Where a timestamp meets the epoch or another zone, the session time zone converts
+        // (see `functions::timezone`).
+        ("unix_timestamp" | "to_unix_timestamp", []) => "flint_epoch(flint_now(), 1, 'UTC')".into(),
         ("unix_timestamp" | "to_unix_timestamp", [value]) => {
-            format!("unix_seconds(to_timestamp({value}))")
+            format!("flint_epoch(to_timestamp({value}), 1, {SESSION_ZONE})")
         }
         ("unix_timestamp" | "to_unix_timestamp", [value, format]) => {
-            format!("unix_seconds(to_timestamp({value}, {format}))")
+            format!("flint_epoch(to_timestamp({value}, {format}), 1, {SESSION_ZONE})")
         }
-        ("timestamp_seconds", [a]) => {
-            format!("timestamp_micros(CAST(CAST({a} AS DECIMAL(38, 6)) * 1000000 AS BIGINT))")
+        ("unix_seconds", [a]) => format!("flint_epoch({a}, 1, {SESSION_ZONE})"),
+        ("unix_millis", [a]) => format!("flint_epoch({a}, 1000, {SESSION_ZONE})"),
+        ("unix_micros", [a]) => format!("flint_epoch({a}, 1000000, {SESSION_ZONE})"),
+        ("timestamp_seconds", [a]) => format!("flint_timestamp({a}, 1, {SESSION_ZONE})"),
+        ("timestamp_millis", [a]) => format!("flint_timestamp({a}, 1000, {SESSION_ZONE})"),
+        ("timestamp_micros", [a]) => format!("flint_timestamp({a}, 1000000, {SESSION_ZONE})"),
+        ("from_unixtime", [a]) => format!(
+            "date_format(flint_timestamp(CAST({a} AS BIGINT), 1, {SESSION_ZONE}), 'yyyy-MM-dd HH:mm:ss')"
+        ),
+        ("from_unixtime", [a, format]) => format!(
+            "date_format(flint_timestamp(CAST({a} AS BIGINT), 1, {SESSION_ZONE}), {format})"
+        ),
+        ("current_timestamp" | "now" | "localtimestamp", []) => {
+            format!("flint_timestamp(flint_now(), 1000000, {SESSION_ZONE})")
         }
+        ("current_date" | "curdate", []) => {
+            format!("CAST(flint_timestamp(flint_now(), 1000000, {SESSION_ZONE}) AS DATE)")
+        }
+        // With a zone, the fields are a wall-clock time there: its instant, seen here.
+        (
+            "make_timestamp"
+            | "try_make_timestamp"
+            | "make_timestamp_ltz"
+            | "try_make_timestamp_ltz",
+            [fields @ .., zone],
+        ) if fields.len() == 6 => format!(
+            "flint_timestamp(flint_epoch({name}({}), 1000000, {zone}), 1000000, {SESSION_ZONE})",
+            fields.join(", ")
+        ),
+        ("current_timezone", []) => SESSION_ZONE.into(),
+        ("convert_timezone", [target, value]) => {
+            format!("convert_timezone({SESSION_ZONE}, {target}, {value})")
+        }
+        // Spark's `convertTz`: the instant's wall-clock time in one zone, read in the other.
+        ("from_utc_timestamp", [a, zone]) => format!(
+            "flint_timestamp(flint_epoch(flint_timestamp(flint_epoch({a}, 1000000, \
+             {SESSION_ZONE}), 1000000, {zone}), 1000000, 'UTC'), 1000000, {SESSION_ZONE})"
+        ),
+        ("to_utc_timestamp", [a, zone]) => format!(
+            "flint_timestamp(flint_epoch(flint_timestamp(flint_epoch({a}, 1000000, \
+             {SESSION_ZONE}), 1000000, 'UTC'), 1000000, {zone}), 1000000, {SESSION_ZONE})"
+        ),
         ("dayname", [a]) => format!("date_format({a}, 'EEE')"),
         ("date_from_unix_date", [a]) => format!("date_add(DATE '1970-01-01', {a})"),
         // decode(expr, search, result [, search, result]... [, default]): NULL matches NULL.

@@ -70,8 +70,6 @@ const SCALAR_ALIASES: &[(&str, &str)] = &[
     ("array_size", "array_length"),
     ("regexp", "regexp_like"),
     ("rlike", "regexp_like"),
-    ("timestamp_millis", "to_timestamp_millis"),
-    ("timestamp_micros", "to_timestamp_micros"),
 ];
 
 /// Spark names of DataFusion's functions taking lambdas.

@@ -108,13 +108,16 @@ impl SparkSession {
                 ))),
             )?;
         }
-        Ok(SparkSession {
+        let session = SparkSession {
             inner: Arc::new(SessionInner {
                 ctx,
                 context,
                 sql_conf: Default::default(),
             }),
-        })
+        };
+        // A zone the plans cannot convert with is reported by `create`, as Spark does.
+        let _ = crate::sql::set_plan_time_zone(&session, &session.session_time_zone());
+        Ok(session)
     }
 
     /// Another session of the same application, with its own temporary views and SQL conf
@@ -169,6 +172,9 @@ impl SparkSession {
         }
         if let Ok(mut conf) = self.inner.sql_conf.write() {
             conf.remove(key);
+        }
+        if key == keys::SESSION_TIME_ZONE.key {
+            crate::sql::set_plan_time_zone(self, &self.session_time_zone())?;
         }
         Ok(())
     }

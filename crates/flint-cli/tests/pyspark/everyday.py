@@ -3,6 +3,7 @@ on the same data. Prints `CHECKED <name>` per check and `ALL CHECKS PASSED` at t
 mismatch raises, so the script exits non-zero. Usage: everyday.py WORK_DIR [local|cluster]
 (cluster: executors are processes of their own, so Python UDFs must not run in the driver)."""
 
+import datetime
 import math
 import os
 import sys
@@ -282,6 +283,20 @@ workers = {pid for pid, _ in (s.split() for s in seen)}
 check("python workers reused", len(workers) <= 2, True)
 parents = {int(ppid) for _, ppid in (s.split() for s in seen)}
 check("python workers of executors", (os.getppid() in parents) != executors_apart, True)
+
+# The session time zone: a timestamp is an instant, read, shown and split into fields in it.
+spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+stamp = spark.sql("SELECT timestamp'2015-04-08 12:12:12' AS t").select(
+    F.hour("t"), F.unix_timestamp("t"), F.col("t").cast("string"), F.from_unixtime(F.lit(0)), F.current_timezone()
+)
+check("session time zone", tuple(stamp.first()), (12, 1428520332, "2015-04-08 12:12:12", "1969-12-31 16:00:00", "America/Los_Angeles"))
+instant = datetime.datetime(2015, 4, 8, 19, 12, 12, tzinfo=datetime.timezone.utc)
+sent = spark.createDataFrame([(instant,)], ["t"]).select(F.hour("t"), F.unix_timestamp("t"), F.col("t").cast("long"))
+check("instants from the client", tuple(sent.first()), (12, 1428520332, 1428520332))
+back = spark.sql("SELECT timestamp'2015-04-08 12:12:12' AS t").first().t
+# A naive datetime is the client's local time, as PySpark hands them out.
+check("instants to the client", back.astimezone(datetime.timezone.utc), instant)
+spark.conf.unset("spark.sql.session.timeZone")
 
 try:
     spark.sql("SELEC 1").collect()

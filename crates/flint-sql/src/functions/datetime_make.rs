@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{NaiveDate, NaiveDateTime};
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
@@ -134,19 +134,14 @@ fn convert_types(types: &[DataType]) -> Result<Vec<DataType>> {
     Ok(out)
 }
 
-fn zone(name: &str) -> Result<chrono_tz::Tz> {
-    name.parse::<chrono_tz::Tz>().map_err(|_| {
-        DataFusionError::Execution(format!(
-            "[INVALID_TIMEZONE] The timezone: {name} is invalid. The timezone must be either a \
-             region-based zone ID or a zone offset."
-        ))
-    })
+fn zone(name: &str) -> Result<super::timezone::Zone> {
+    super::timezone::zone_named(name)
 }
 
-/// A wall-clock time in `zone` as a UTC (session) time.
-fn from_zone(time: NaiveDateTime, zone: chrono_tz::Tz) -> Option<NaiveDateTime> {
-    zone.from_local_datetime(&time)
-        .earliest()
+/// A wall-clock time in `zone` as a UTC time.
+fn from_zone(time: NaiveDateTime, zone: super::timezone::Zone) -> Option<NaiveDateTime> {
+    zone.instant_of(micros_of(time))
+        .and_then(chrono::DateTime::from_timestamp_micros)
         .map(|t| t.naive_utc())
 }
 
@@ -317,9 +312,8 @@ fn convert_timezone(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue>
     let Some(utc) = from_zone(time, zone(source)?) else {
         return Ok(ScalarValue::TimestampMicrosecond(None, None));
     };
-    let local = zone(target)?.from_utc_datetime(&utc).naive_local();
     Ok(ScalarValue::TimestampMicrosecond(
-        Some(micros_of(local)),
+        zone(target)?.wall_of(micros_of(utc)),
         None,
     ))
 }

@@ -26,6 +26,7 @@ mod statistics;
 mod string;
 pub mod table;
 mod text;
+pub mod timezone;
 pub(crate) mod variant;
 mod vector;
 mod xml;
@@ -64,6 +65,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(sketch::functions())
         .chain(geo::functions())
         .chain(xml::functions())
+        .chain(timezone::functions())
         .collect()
 }
 
