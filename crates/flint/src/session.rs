@@ -115,8 +115,7 @@ impl SparkSession {
                 sql_conf: Default::default(),
             }),
         };
-        // A zone the plans cannot convert with is reported by `create`, as Spark does.
-        let _ = crate::sql::set_plan_time_zone(&session, &session.session_time_zone());
+        crate::sql::set_plan_time_zone(&session, &session.session_time_zone());
         Ok(session)
     }
 
@@ -174,7 +173,7 @@ impl SparkSession {
             conf.remove(key);
         }
         if key == keys::SESSION_TIME_ZONE.key {
-            crate::sql::set_plan_time_zone(self, &self.session_time_zone())?;
+            crate::sql::set_plan_time_zone(self, &self.session_time_zone());
         }
         Ok(())
     }

@@ -231,7 +231,7 @@ pub(crate) fn set_conf(session: &SparkSession, key: &str, value: &str) -> Result
             .enable_ansi_mode = ansi;
     } else if key == keys::SESSION_TIME_ZONE.key {
         flint_sql::HiveFormat::new(value)?;
-        set_plan_time_zone(session, value)?;
+        set_plan_time_zone(session, value);
     }
     if let Ok(mut conf) = session.inner().sql_conf.write() {
         conf.insert(key.to_string(), value.to_string());
@@ -239,16 +239,9 @@ pub(crate) fn set_conf(session: &SparkSession, key: &str, value: &str) -> Result
     Ok(())
 }
 
-/// Makes `zone` the time zone this session's plans convert timestamps with.
-pub(crate) fn set_plan_time_zone(session: &SparkSession, zone: &str) -> Result<(), FlintError> {
-    if flint_sql::functions::timezone::Zone::parse(zone).is_none() {
-        return Err(flint_conf::ConfError::InvalidValue {
-            key: keys::SESSION_TIME_ZONE.key.into(),
-            value: zone.into(),
-            expected: "a zone name such as America/Los_Angeles, or an offset such as +08:00",
-        }
-        .into());
-    }
+/// Makes `zone` the time zone this session's plans convert timestamps with (a zone the
+/// plans cannot read fails when they run, with Spark's `INVALID_TIMEZONE`).
+pub(crate) fn set_plan_time_zone(session: &SparkSession, zone: &str) {
     let state = session.inner().ctx.state_ref();
     let mut state = state.write();
     if let Some(options) = state
@@ -259,7 +252,6 @@ pub(crate) fn set_plan_time_zone(session: &SparkSession, zone: &str) -> Result<(
     {
         options.session_time_zone = zone.to_string();
     }
-    Ok(())
 }
 
 async fn empty(session: &SparkSession) -> Result<DataFrame, FlintError> {

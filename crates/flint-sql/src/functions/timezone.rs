@@ -18,9 +18,7 @@
 use std::sync::Arc;
 
 use chrono::{FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone};
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMicrosecondArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, TimestampMicrosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
@@ -189,9 +187,7 @@ fn zones(array: &ArrayRef, rows: usize) -> Result<Vec<Option<Zone>>> {
         if names.is_null(i) {
             return Ok(None);
         }
-        Zone::parse(names.value(i))
-            .map(Some)
-            .ok_or_else(|| invalid_zone(names.value(i)))
+        zone_named(names.value(i)).map(Some)
     };
     if names.len() == 1 {
         let zone = parse(0)?;
@@ -499,13 +495,9 @@ pub fn instants_to_wall(array: &ArrayRef, zone: &Zone) -> Result<ArrayRef> {
     Ok(Arc::new(out))
 }
 
-/// A zone for a value given as a string array of one name (for tests and callers).
+/// The zone `name` names, or Spark's `INVALID_TIMEZONE` error.
 pub fn zone_named(name: &str) -> Result<Zone> {
-    let names: ArrayRef = Arc::new(StringArray::from(vec![name]));
-    zones(&names, 1)?
-        .pop()
-        .flatten()
-        .ok_or_else(|| invalid_zone(name))
+    Zone::parse(name).ok_or_else(|| invalid_zone(name))
 }
 
 #[cfg(test)]
