@@ -557,6 +557,22 @@ impl AnalyzerRule for SparkFunctionArguments {
                         when(array.is_null(), lit(ScalarValue::Int64(None))).otherwise(found)?,
                     ))
                 }
+                // Spark's logarithms are NULL where the logarithm is not a real number
+                // (DataFusion: -Infinity or NaN), and its `log(x)` is the natural one.
+                "ln" | "log2" | "log10" if args.len() == 1 => {
+                    call(Arc::clone(&function.func), vec![above(args[0].clone(), 0)])
+                }
+                "log" if args.len() == 1 => call(
+                    datafusion::functions::math::ln(),
+                    vec![above(args[0].clone(), 0)],
+                ),
+                "log" if args.len() == 2 => call(
+                    Arc::clone(&function.func),
+                    vec![above(args[0].clone(), 0), above(args[1].clone(), 0)],
+                ),
+                "log1p" if args.len() == 1 => {
+                    call(Arc::clone(&function.func), vec![above(args[0].clone(), -1)])
+                }
                 "regexp_replace" if args.len() == 3 => {
                     let mut args = args.clone();
                     args.push(lit("g"));
@@ -570,6 +586,29 @@ impl AnalyzerRule for SparkFunctionArguments {
     fn name(&self) -> &str {
         "spark_function_arguments"
     }
+}
+
+/// `value` where it is above `bound`, NULL elsewhere: `CASE WHEN value > bound THEN value
+/// END`, left as it is when it already is that (the analyzer may run twice).
+fn above(value: Expr, bound: i32) -> Expr {
+    use datafusion::logical_expr::{BinaryExpr, Operator, lit};
+    if let Expr::Case(case) = &value
+        && case.else_expr.is_none()
+        && let [(when, then)] = case.when_then_expr.as_slice()
+        && let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Gt,
+            ..
+        }) = when.as_ref()
+        && left == then
+    {
+        return value;
+    }
+    Expr::Case(datafusion::logical_expr::expr::Case::new(
+        None,
+        vec![(Box::new(value.clone().gt(lit(bound))), Box::new(value))],
+        None,
+    ))
 }
 
 /// `DISTRIBUTE BY x` is a hash shuffle on `x` into `spark.sql.shuffle.partitions` partitions
