@@ -1077,6 +1077,15 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
             "flint_timestamp(flint_epoch(flint_timestamp(flint_epoch({a}, 1000000, \
              {SESSION_ZONE}), 1000000, 'UTC'), 1000000, {zone}), 1000000, {SESSION_ZONE})"
         ),
+        // Spark's two-argument ltrim/rtrim take the characters first (DataFusion: last).
+        ("ltrim", [characters, value]) => format!("TRIM(LEADING {characters} FROM {value})"),
+        ("rtrim", [characters, value]) => format!("TRIM(TRAILING {characters} FROM {value})"),
+        // A negative length (the DataFrame call's default) replaces as many characters as
+        // the replacement has.
+        ("overlay", [value, replacement, position, length]) => format!(
+            "overlay({value} PLACING {replacement} FROM {position} FOR \
+             CASE WHEN ({length}) < 0 THEN char_length({replacement}) ELSE {length} END)"
+        ),
         ("dayname", [a]) => format!("date_format({a}, 'EEE')"),
         ("date_from_unix_date", [a]) => format!("date_add(DATE '1970-01-01', {a})"),
         // decode(expr, search, result [, search, result]... [, default]): NULL matches NULL.
