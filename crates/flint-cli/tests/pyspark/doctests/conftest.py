@@ -65,6 +65,9 @@ def _spark(doctest_namespace):
     spark = SparkSession.builder.remote(os.environ["SPARK_REMOTE"]).getOrCreate()
     doctest_namespace["spark"] = spark
     yield
+    # Each doctest is judged on its own: one that fails between setting the session time
+    # zone and unsetting it must not change the answers of the doctests after it.
+    spark.conf.unset("spark.sql.session.timeZone")
 
 
 def pytest_sessionfinish(session, exitstatus):
