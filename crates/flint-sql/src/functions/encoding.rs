@@ -19,6 +19,8 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         RowFunction::new("decode", bytes_and_charset, string, decode).udf(),
         RowFunction::new("to_binary", text_and_format, binary, to_binary).udf(),
         RowFunction::new("try_to_binary", text_and_format, binary, try_to_binary).udf(),
+        RowFunction::new("base64", one_bytes, string, to_base64).udf(),
+        RowFunction::new("unbase64", one_text, binary, unbase64).udf(),
         RowFunction::new("to_base32", one_bytes, string, to_base32).udf(),
         RowFunction::new("from_base32", one_text, binary, from_base32).udf(),
         RowFunction::new("validate_utf8", one_bytes, string, validate_utf8).udf(),
@@ -256,6 +258,42 @@ fn try_to_binary(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
 }
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// `base64(bin)`: padded base64 on one line (Spark's `spark.sql.chunkBase64String.enabled`
+/// is off by default). Flint's own, because `datafusion-spark`'s rewrites itself into
+/// DataFusion's `encode`, a name Flint gives to Spark's charset `encode`.
+fn to_base64(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    Ok(ScalarValue::Utf8(bytes(&args[0]).map(|value| {
+        base64::engine::general_purpose::STANDARD.encode(value)
+    })))
+}
+
+/// `unbase64(str)`: leniently, as Java's MIME decoder: characters outside the base64
+/// alphabet (line breaks, spaces) are skipped and the padding may be missing.
+fn unbase64(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let Some(value) = text(&args[0]) else {
+        return Ok(ScalarValue::Binary(None));
+    };
+    let symbols: String = value
+        .chars()
+        .take_while(|c| *c != '=')
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))
+        .collect();
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
+            .with_decode_allow_trailing_bits(true),
+    );
+    match lenient.decode(&symbols) {
+        Ok(decoded) => Ok(ScalarValue::Binary(Some(decoded))),
+        Err(_) => exec_err!(
+            "[CONVERSION_INVALID_INPUT] The value '{value}' (STRING) cannot be converted to \
+             BINARY because it is malformed. Use 'try_to_binary' with 'base64' to tolerate \
+             malformed input and return NULL instead. SQLSTATE: 22018"
+        ),
+    }
+}
 
 fn to_base32(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let Some(value) = bytes(&args[0]) else {
