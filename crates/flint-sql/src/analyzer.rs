@@ -520,10 +520,22 @@ impl AnalyzerRule for SparkFunctionArguments {
                 )))
             };
             match function.func.name() {
-                "concat" if !args.is_empty() && args.iter().all(is_list) => call(
-                    datafusion::functions_nested::concat::array_concat_udf(),
-                    args.clone(),
-                ),
+                // Spark's concat of arrays is NULL when any array is (DataFusion skips it).
+                "concat" if !args.is_empty() && args.iter().all(is_list) => {
+                    let concat = Expr::ScalarFunction(ScalarFunction::new_udf(
+                        datafusion::functions_nested::concat::array_concat_udf(),
+                        args.clone(),
+                    ));
+                    let any_null = args
+                        .iter()
+                        .map(|a| a.clone().is_null())
+                        .reduce(Expr::or)
+                        .unwrap_or_else(|| lit(false));
+                    let null = ScalarValue::try_from(concat.get_type(schema)?)?;
+                    Ok(Transformed::yes(
+                        datafusion::logical_expr::when(any_null, lit(null)).otherwise(concat)?,
+                    ))
+                }
                 "reverse" if args.len() == 1 && is_list(&args[0]) => call(
                     datafusion::functions_nested::reverse::array_reverse_udf(),
                     args.clone(),

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::ScalarUDF;
 
-use super::row::returns::{double, int, string, strings};
+use super::row::returns::{boolean, double, int, string, strings};
 use super::row::{RowContext, RowFunction, arity, integer, text};
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -520,9 +520,11 @@ fn round_to(args: &[ScalarValue], context: &RowContext, up: bool) -> Result<Scal
     ))
 }
 
-/// `array_insert(array, position, value)`: `value` at the 1-based `position` (negative:
-/// from the end, -1 being after the last element); past the end the array is padded with
-/// NULLs.
+/// `array_insert(array, position, value)`: `value` (which may be NULL) at the 1-based
+/// `position` (negative: from the end, -1 being after the last element); past the end the
+/// array is padded with NULLs. `flatten` and `arrays_overlap` with Spark's NULLs: a NULL
+/// inner array makes `flatten` NULL (DataFusion skips it), and arrays that share no
+/// element but hold a NULL "might" overlap, so `arrays_overlap` is NULL (DataFusion: false).
 pub(super) fn array_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         RowFunction::new(
@@ -531,8 +533,116 @@ pub(super) fn array_functions() -> Vec<Arc<ScalarUDF>> {
             |t| Ok(t[0].clone()),
             array_insert,
         )
+        .lenient()
         .udf(),
+        RowFunction::new("flatten", flatten_types, flatten_type, flatten).udf(),
+        RowFunction::new("arrays_overlap", overlap_types, boolean, arrays_overlap).udf(),
     ]
+}
+
+/// The elements of a one-row list value, as a list of arrays (None for a NULL list).
+fn list_items(value: &ScalarValue) -> Option<datafusion::arrow::array::ArrayRef> {
+    use datafusion::arrow::array::Array;
+    match value {
+        ScalarValue::List(list) if !list.is_null(0) => Some(list.value(0)),
+        ScalarValue::LargeList(list) if !list.is_null(0) => Some(list.value(0)),
+        ScalarValue::FixedSizeList(list) if !list.is_null(0) => Some(list.value(0)),
+        _ => None,
+    }
+}
+
+/// The element type of a list type.
+fn element_type(name: &str, t: &DataType) -> Result<DataType> {
+    match t {
+        DataType::List(field) | DataType::LargeList(field) | DataType::FixedSizeList(field, _) => {
+            Ok(field.data_type().clone())
+        }
+        DataType::Null => Ok(DataType::Null),
+        other => datafusion::common::plan_err!(
+            "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] {name} needs an array, got {other}"
+        ),
+    }
+}
+
+fn list_of(element: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(element, true)))
+}
+
+fn flatten_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("flatten", types, 1, 1)?;
+    let inner = element_type("flatten", &types[0])?;
+    let element = element_type("flatten", &inner)?;
+    Ok(vec![list_of(list_of(element))])
+}
+
+fn flatten_type(types: &[DataType]) -> Result<DataType> {
+    element_type("flatten", &types[0])
+}
+
+fn flatten(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let Some(inner) = list_items(&args[0]) else {
+        return ScalarValue::try_from(context.return_type);
+    };
+    if inner.null_count() > 0 {
+        return ScalarValue::try_from(context.return_type);
+    }
+    let lists = inner.as_list::<i32>();
+    let parts: Vec<_> = lists.iter().flatten().collect();
+    let element = element_type("flatten", context.return_type)?;
+    let values = if parts.is_empty() {
+        datafusion::arrow::array::new_empty_array(&element)
+    } else {
+        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+        datafusion::arrow::compute::concat(&refs)?
+    };
+    Ok(ScalarValue::List(Arc::new(
+        datafusion::arrow::array::ListArray::new(
+            Arc::new(Field::new_list_field(element, true)),
+            datafusion::arrow::buffer::OffsetBuffer::from_lengths([values.len()]),
+            values,
+            None,
+        ),
+    )))
+}
+
+fn overlap_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("arrays_overlap", types, 2, 2)?;
+    let left = element_type("arrays_overlap", &types[0])?;
+    let right = element_type("arrays_overlap", &types[1])?;
+    let Some(common) =
+        datafusion::logical_expr::type_coercion::binary::comparison_coercion(&left, &right)
+    else {
+        return datafusion::common::plan_err!(
+            "[DATATYPE_MISMATCH.BINARY_ARRAY_DIFF_TYPES] Input to function `arrays_overlap` \
+             should have been two ARRAY with same element type, but it's [ARRAY<{left}>, \
+             ARRAY<{right}>]."
+        );
+    };
+    Ok(vec![list_of(common.clone()), list_of(common)])
+}
+
+fn arrays_overlap(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    use datafusion::arrow::array::Array;
+    let (Some(left), Some(right)) = (list_items(&args[0]), list_items(&args[1])) else {
+        return Ok(ScalarValue::Boolean(None));
+    };
+    let values = |array: &dyn Array| -> Result<Vec<ScalarValue>> {
+        (0..array.len())
+            .filter(|i| array.is_valid(*i))
+            .map(|i| ScalarValue::try_from_array(array, i))
+            .collect()
+    };
+    let right_values = values(right.as_ref())?;
+    if values(left.as_ref())?
+        .iter()
+        .any(|l| right_values.contains(l))
+    {
+        return Ok(ScalarValue::Boolean(Some(true)));
+    }
+    let might = (left.null_count() > 0 && !right.is_empty())
+        || (right.null_count() > 0 && !left.is_empty());
+    Ok(ScalarValue::Boolean((!might).then_some(false)))
 }
 
 fn insert_types(types: &[DataType]) -> Result<Vec<DataType>> {
@@ -560,9 +670,13 @@ fn insert_types(types: &[DataType]) -> Result<Vec<DataType>> {
 }
 
 fn array_insert(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> {
+    use datafusion::arrow::array::Array;
     let ScalarValue::List(list) = &args[0] else {
         return ScalarValue::try_from(context.return_type);
     };
+    if list.is_null(0) {
+        return ScalarValue::try_from(context.return_type);
+    }
     let Some(position) = integer(&args[1]) else {
         return ScalarValue::try_from(context.return_type);
     };
