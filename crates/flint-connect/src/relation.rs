@@ -20,6 +20,9 @@ use crate::error::{ConnectError, missing};
 use crate::expression::{ExpressionWriter, Rendered, quote, sort_flags};
 use crate::literal::string_literal;
 
+mod generator;
+use generator::{GeneratorCall, Item};
+
 /// Turns one request's relations into DataFrames of a session.
 pub struct Planner<'a> {
     session: &'a flint::SparkSession,
@@ -234,6 +237,24 @@ impl<'a> Planner<'a> {
                         DfFrame::new(self.ctx().state(), LogicalPlanBuilder::empty(true).build()?)
                     }
                 };
+                if project
+                    .expressions
+                    .iter()
+                    .any(|e| GeneratorCall::of(e).is_some())
+                {
+                    let mut items = Vec::new();
+                    for expression in &project.expressions {
+                        match GeneratorCall::of(expression) {
+                            Some(call) => items.push(Item::Generator(call)),
+                            None => items.extend(
+                                self.projection(&df, std::slice::from_ref(expression))?
+                                    .into_iter()
+                                    .map(Item::Value),
+                            ),
+                        }
+                    }
+                    return self.generate(df, items);
+                }
                 let exprs = self.projection(&df, &project.expressions)?;
                 if !find_aggregate_exprs(exprs.iter()).is_empty() {
                     df.aggregate(vec![], exprs)?
@@ -314,14 +335,31 @@ impl<'a> Planner<'a> {
                     .relation(input(&with.input, "WithColumns.input")?)
                     .await?;
                 let mut added: Vec<(String, Expr)> = Vec::new();
+                // `withColumn("x", explode(...))`: the projection holds a generator.
+                let mut generator = None;
                 for alias in &with.aliases {
                     let expr = alias.expr.as_deref().ok_or_else(|| missing("Alias.expr"))?;
                     let name = alias.name.first().ok_or_else(|| missing("Alias.name"))?;
+                    if generator.is_none()
+                        && let Some(mut call) = GeneratorCall::of(expr)
+                    {
+                        call.rename(alias.name.clone());
+                        generator = Some((name.clone(), call));
+                        continue;
+                    }
                     added.push((name.clone(), self.expression(&df, expr)?.expr));
                 }
                 let mut used = vec![false; added.len()];
-                let mut exprs = Vec::new();
+                let mut items = Vec::new();
                 for (qualifier, field) in df.schema().iter() {
+                    if generator
+                        .as_ref()
+                        .is_some_and(|(name, _)| name.eq_ignore_ascii_case(field.name()))
+                        && let Some((_, call)) = generator.take()
+                    {
+                        items.push(Item::Generator(call));
+                        continue;
+                    }
                     match added
                         .iter()
                         .position(|(name, _)| name.eq_ignore_ascii_case(field.name()))
@@ -329,17 +367,18 @@ impl<'a> Planner<'a> {
                         Some(index) => {
                             used[index] = true;
                             let (name, expr) = &added[index];
-                            exprs.push(expr.clone().alias(name));
+                            items.push(Item::Value(expr.clone().alias(name)));
                         }
-                        None => exprs.push(col(Column::from((qualifier, field)))),
+                        None => items.push(Item::Value(col(Column::from((qualifier, field))))),
                     }
                 }
                 for ((name, expr), used) in added.into_iter().zip(used) {
                     if !used {
-                        exprs.push(expr.alias(name));
+                        items.push(Item::Value(expr.alias(name)));
                     }
                 }
-                df.select(exprs)?
+                items.extend(generator.map(|(_, call)| Item::Generator(call)));
+                self.generate(df, items)?
             }
             RelType::WithColumnsRenamed(renamed) => {
                 let mut df = self

@@ -987,6 +987,8 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("zeroifnull", [a]) => format!("coalesce({a}, 0)"),
         ("nullifzero", [a]) => format!("nullif({a}, 0)"),
         ("positive", [a]) => format!("({a})"),
+        // An empty map (DataFusion's `map` needs keys).
+        ("map", []) => "map_from_arrays(array(), array())".to_string(),
         ("sequence", [start, stop]) => format!(
             "generate_series({start}, {stop}, CASE WHEN ({start}) <= ({stop}) THEN 1 ELSE -1 END)"
         ),

@@ -298,6 +298,16 @@ back = spark.sql("SELECT timestamp'2015-04-08 12:12:12' AS t").first().t
 check("instants to the client", back.astimezone(datetime.timezone.utc), instant)
 spark.conf.unset("spark.sql.session.timeZone")
 
+# Generators in a DataFrame projection: one input row becomes several output rows.
+arrays = spark.createDataFrame([(1, [1, 2], {"k": "v"}), (2, [], {}), (3, None, None)], "id int, a array<int>, m map<string,string>")
+check("explode", rows(arrays.select("id", F.explode("a"))), [(1, 1), (1, 2)])
+check("explode_outer", rows(arrays.select("id", F.explode_outer("a"))), [(1, 1), (1, 2), (2, None), (3, None)])
+check("posexplode", rows(arrays.select("id", F.posexplode("a"))), [(1, 0, 1), (1, 1, 2)])
+check("explode map", arrays.select(F.explode("m").alias("key2", "value2")).collect(), [Row(key2="k", value2="v")])
+check("withColumn explode", arrays.withColumn("x", F.explode("a")).columns, ["id", "a", "m", "x"])
+check("stack", rows(spark.range(1).select(F.stack(F.lit(2), F.lit(1), F.lit(2), F.lit(3)))), [(1, 2), (3, None)])
+check("json_tuple", rows(spark.createDataFrame([('{"f": 1}',)], ["j"]).select(F.json_tuple("j", "f"))), [("1",)])
+
 try:
     spark.sql("SELEC 1").collect()
     raise AssertionError("bad SQL must fail")
