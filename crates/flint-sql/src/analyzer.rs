@@ -165,6 +165,11 @@ impl AnalyzerRule for SparkLiterals {
                     function.args = function.args.into_iter().map(narrow).collect();
                     Transformed::no(Expr::ScalarFunction(function))
                 }
+                // A literal selected as it is (`SELECT 1 AS x`) is an `int` column.
+                Expr::Alias(mut alias) => {
+                    alias.expr = Box::new(narrow(*alias.expr));
+                    Transformed::no(Expr::Alias(alias))
+                }
                 other => Transformed::no(other),
             })
         })
