@@ -294,6 +294,12 @@ fn outer_array(array: &str) -> String {
     )
 }
 
+/// The SQL of one column of `json_tuple(json, ..., key, ...)`: the field's value as
+/// `get_json_object` writes it (also for the DataFrame API's `json_tuple`).
+pub fn json_tuple_field(json: &str, key: &str) -> String {
+    format!("get_json_object({json}, concat('$[''', {key}, ''']'))")
+}
+
 /// The select items a generator in a select list stands for: `explode[_outer](a)` is
 /// `col`, `posexplode[_outer](a)` is `pos`, `col`, `stack(n, ...)` is `col0`, `col1`, ...
 fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>> {
@@ -335,7 +341,10 @@ fn generator_columns(expr: &Expr) -> Option<Result<Vec<SelectItem>, ParserError>
             .iter()
             .enumerate()
             .map(|(i, key)| {
-                format!("get_json_object({json}, concat('$[''', {key}, ''']')) AS c{i}")
+                format!(
+                    "{} AS c{i}",
+                    json_tuple_field(&json.to_string(), &key.to_string())
+                )
             })
             .collect(),
         // inline(array of structs): one column per field.

@@ -291,7 +291,7 @@ impl Planner<'_> {
                 let Some((rows, values)) = planned.split_first() else {
                     return Err(wrong_arguments("> 1"));
                 };
-                let rows = match &rows.expr {
+                let count = match &rows.expr {
                     Expr::Literal(value, _) => match value {
                         ScalarValue::Int8(Some(n)) => i64::from(*n),
                         ScalarValue::Int16(Some(n)) => i64::from(*n),
@@ -301,15 +301,15 @@ impl Planner<'_> {
                     },
                     _ => 0,
                 };
-                if rows < 1 || values.is_empty() {
+                if count < 1 || values.is_empty() {
                     return Err(analysis(format!(
                         "[DATATYPE_MISMATCH.NON_FOLDABLE_INPUT] Cannot resolve \"stack\": the \
-                         first argument must be a positive integer literal and values must \
-                         follow, got {}. SQLSTATE: 42K09",
-                        planned.len()
+                         first argument must be a positive integer literal, followed by at \
+                         least one value; got \"{}\". SQLSTATE: 42K09",
+                        rows.rendered.name
                     )));
                 }
-                let rows = rows as usize;
+                let rows = count as usize;
                 let width = values.len().div_ceil(rows);
                 let mut arrays = Vec::new();
                 let mut columns = Vec::new();
@@ -337,9 +337,9 @@ impl Planner<'_> {
                     .iter()
                     .enumerate()
                     .map(|(i, key)| {
-                        let sql = format!(
-                            "get_json_object({}, concat('$[''', {}, ''']'))",
-                            json.rendered.sql, key.rendered.sql
+                        let sql = flint_sql::parser::json_tuple_field(
+                            &json.rendered.sql,
+                            &key.rendered.sql,
                         );
                         Ok((format!("c{i}"), self.sql_expr(schema, &sql)?))
                     })
