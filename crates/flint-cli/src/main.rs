@@ -35,6 +35,9 @@ fn watch_stdin() {
     });
 }
 
+/// Stack size of the runtime's worker threads (see where the runtime is built).
+const DRIVER_THREAD_STACK: usize = 32 * 1024 * 1024;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.command.default_log_level());
@@ -44,6 +47,10 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("flint-driver")
+        // Planning recurses over the plan and expression trees (DataFusion's analyzer and
+        // optimizer, the Connect planner): tokio's 2 MiB default overflows on plans a
+        // PySpark program builds in a few chained calls. The stack is reserved, not resident.
+        .thread_stack_size(DRIVER_THREAD_STACK)
         .build()
     {
         Ok(runtime) => runtime,
