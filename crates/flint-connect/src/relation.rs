@@ -112,7 +112,21 @@ impl<'a> Planner<'a> {
         for udf in self.python_udfs.take_pending() {
             datafusion::execution::FunctionRegistry::register_udf(state, udf)?;
         }
-        Ok(state.create_logical_expr_from_sql_expr(parsed, schema)?)
+        match state.create_logical_expr_from_sql_expr(parsed.clone(), schema) {
+            // Spark finds `name` in a column `Name`: plan again with names matched ignoring case.
+            Err(error) if flint_sql::identifiers::is_unknown_column(&error) => {
+                let mut names = flint_sql::identifiers::ColumnNames::of_schema(schema);
+                names.add_aliases_of(&parsed.expr);
+                let mut parsed = parsed;
+                if !names.rewrite(&mut parsed.expr) {
+                    return Err(error.into());
+                }
+                Ok(state
+                    .create_logical_expr_from_sql_expr(parsed, schema)
+                    .map_err(|_| error)?)
+            }
+            planned => Ok(planned?),
+        }
     }
 
     /// Plans a Connect expression against `df`'s columns.
@@ -676,23 +690,21 @@ impl<'a> Planner<'a> {
                 {
                     reader = reader.schema(schema_from_text(schema)?);
                 }
-                let path = match (source.paths.as_slice(), source.options.get("path")) {
-                    ([one], _) => one.clone(),
-                    ([], Some(path)) => path.clone(),
+                let paths: Vec<&str> = match (source.paths.as_slice(), source.options.get("path")) {
+                    ([], Some(path)) => vec![path.as_str()],
                     ([], None) => {
                         return Err(ConnectError::IllegalArgument(
                             "a path is needed to read files: load(path)".into(),
                         ));
                     }
-                    (_, _) => {
-                        return Err(ConnectError::Unsupported(
-                            "reading several paths at once".into(),
-                        ));
-                    }
+                    (paths, _) => paths.iter().map(String::as_str).collect(),
                 };
-                let path = path.strip_prefix("file://").unwrap_or(&path).to_string();
+                let paths: Vec<&str> = paths
+                    .into_iter()
+                    .map(|path| path.strip_prefix("file://").unwrap_or(path))
+                    .collect();
                 Ok(reader
-                    .format_load(&format, &path)
+                    .format_load_paths(&format, &paths)
                     .await?
                     .datafusion()
                     .clone())

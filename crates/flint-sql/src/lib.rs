@@ -10,6 +10,7 @@ pub mod ddl;
 mod display;
 mod errors;
 pub mod functions;
+pub mod identifiers;
 pub mod parser;
 mod planner;
 mod registry;

@@ -1,7 +1,8 @@
 //! Spark's session catalog: each session's temporary views over the application's managed
 //! tables (Spark's in-memory catalog: `spark_catalog.default`, data under
 //! `spark.sql.warehouse.dir`). Tables made by `saveAsTable` or `CREATE TABLE ... USING` are
-//! seen by every session of the application; a session's views shadow them.
+//! seen by every session of the application; a session's views shadow them. Names are
+//! case-insensitive, as Spark's are by default: views are kept under their lowercased name.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -142,7 +143,10 @@ impl SessionSchema {
 
     /// Drops a temporary view only (Spark's `dropTempView`); whether it existed.
     pub(crate) fn drop_view(&self, name: &str) -> Result<bool> {
-        Ok(self.views.deregister_table(name)?.is_some())
+        Ok(self
+            .views
+            .deregister_table(&name.to_ascii_lowercase())?
+            .is_some())
     }
 }
 
@@ -159,10 +163,11 @@ impl SchemaProvider for SessionSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if let Some(view) = self.views.table(name).await? {
+        let name = name.to_ascii_lowercase();
+        if let Some(view) = self.views.table(&name).await? {
             return Ok(Some(view));
         }
-        self.tables.tables.table(&name.to_ascii_lowercase()).await
+        self.tables.tables.table(&name).await
     }
 
     /// Registers a temporary view, replacing a view of that name; a managed table of that
@@ -172,19 +177,21 @@ impl SchemaProvider for SessionSchema {
         name: String,
         table: Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
+        let name = name.to_ascii_lowercase();
         let replaced = self.views.deregister_table(&name)?;
         self.views.register_table(name, table)?;
         Ok(replaced)
     }
 
     fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if let Some(view) = self.views.deregister_table(name)? {
+        if let Some(view) = self.views.deregister_table(&name.to_ascii_lowercase())? {
             return Ok(Some(view));
         }
         self.tables.drop_table(name)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.views.table_exist(name) || self.tables.tables.table_exist(&name.to_ascii_lowercase())
+        let name = name.to_ascii_lowercase();
+        self.views.table_exist(&name) || self.tables.tables.table_exist(&name)
     }
 }

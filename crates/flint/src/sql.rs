@@ -83,10 +83,35 @@ pub(crate) async fn run_statement(
             )));
         }
     };
+    // Spark's DROP TABLE also drops a temporary view of that name; DataFusion's drops tables.
+    if let datafusion::sql::sqlparser::ast::Statement::Drop {
+        object_type: datafusion::sql::sqlparser::ast::ObjectType::Table,
+        names,
+        ..
+    } = &statement
+        && let [name] = names.as_slice()
+        && let [part] = name.0.as_slice()
+        && let Some(view) = part.as_ident()
+        && session.drop_temp_view(&view.value)?
+    {
+        return empty(session).await;
+    }
     let state = ctx.state();
-    let plan = state
-        .statement_to_plan(DFStatement::Statement(Box::new(statement)))
-        .await?;
+    let plan = match state
+        .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
+        .await
+    {
+        Err(error) if flint_sql::identifiers::is_unknown_column(&error) => {
+            match case_insensitive_names(ctx, statement).await {
+                Some(statement) => state
+                    .statement_to_plan(DFStatement::Statement(Box::new(statement)))
+                    .await
+                    .map_err(|_| error)?,
+                None => return Err(error.into()),
+            }
+        }
+        planned => planned?,
+    };
     // Queries are analyzed at once, so the DataFrame's schema has Spark's types (the
     // analyzer runs again, unchanged, when the plan is optimized).
     let plan = if is_query(&plan) {
@@ -102,6 +127,27 @@ pub(crate) async fn run_statement(
         df,
         text.split_whitespace().collect::<Vec<_>>().join(" "),
     ))
+}
+
+/// `statement` with its identifiers resolved to the columns of the tables it reads whatever
+/// their case, as Spark resolves them; `None` when nothing changes.
+async fn case_insensitive_names(
+    ctx: &datafusion::prelude::SessionContext,
+    mut statement: datafusion::sql::sqlparser::ast::Statement,
+) -> Option<datafusion::sql::sqlparser::ast::Statement> {
+    let mut names = flint_sql::identifiers::ColumnNames::default();
+    for relation in flint_sql::identifiers::relations(&statement) {
+        let Some(reference) = flint_sql::identifiers::table_reference(&relation) else {
+            continue;
+        };
+        if let Ok(table) = ctx.table_provider(reference).await {
+            for field in table.schema().fields() {
+                names.add_field(field);
+            }
+        }
+    }
+    names.add_aliases_of(&statement);
+    names.rewrite(&mut statement).then_some(statement)
 }
 
 /// `CREATE TABLE [IF NOT EXISTS] name [(columns)] USING format [AS query]`: a managed table

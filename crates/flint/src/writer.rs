@@ -184,7 +184,19 @@ impl DataFrameWriter {
             .get("header")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let file_type = format_as_file_type(Arc::new(CsvFormatFactory::new()));
-        let options = HashMap::from([("format.has_header".to_string(), header.to_string())]);
+        let mut options = HashMap::from([("format.has_header".to_string(), header.to_string())]);
+        // Spark's csv options and DataFusion's names for them.
+        for (spark, datafusion) in [
+            ("nullvalue", "null_value"),
+            ("sep", "delimiter"),
+            ("delimiter", "delimiter"),
+            ("quote", "quote"),
+            ("escape", "escape"),
+        ] {
+            if let Some(value) = self.options.get(spark) {
+                options.insert(format!("format.{datafusion}"), value.clone());
+            }
+        }
         self.save(path, file_type, options).await
     }
 

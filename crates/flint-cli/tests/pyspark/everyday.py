@@ -7,6 +7,7 @@ import datetime
 import math
 import os
 import sys
+import tempfile
 from typing import Iterator
 
 import pandas as pd
@@ -307,6 +308,26 @@ check("explode map", arrays.select(F.explode("m").alias("key2", "value2")).colle
 check("withColumn explode", arrays.withColumn("x", F.explode("a")).columns, ["id", "a", "m", "x"])
 check("stack", rows(spark.range(1).select(F.stack(F.lit(2), F.lit(1), F.lit(2), F.lit(3)))), [(1, 2), (3, None)])
 check("json_tuple", rows(spark.createDataFrame([('{"f": 1}',)], ["j"]).select(F.json_tuple("j", "f"))), [("1",)])
+
+# Names are case-insensitive, as in Spark (spark.sql.caseSensitive is false).
+mixed = spark.createDataFrame([(1, "x")], ["Id", "Label"])
+mixed.createOrReplaceTempView("Mixed")
+check("columns ignore case in SQL", rows(spark.sql("SELECT id, `LABEL` FROM mixed WHERE Id = 1")), [(1, "x")])
+check("columns ignore case in expressions", rows(mixed.filter("ID > 0").select("label")), [("x",)])
+check("views ignore case", spark.read.table("MIXED").count(), 1)
+spark.sql("DROP TABLE mixed")
+check("DROP TABLE drops a temporary view", spark.catalog.tableExists("mixed"), False)
+
+# Files: csv nullValue both ways, partition discovery, several paths with their columns merged.
+with tempfile.TemporaryDirectory() as d:
+    spark.createDataFrame([(1, "p", None), (2, "q", "n")], "id int, part string, v string").write.partitionBy("part").option("nullValue", "NA").csv(d + "/csv")
+    read_back = spark.read.schema("id int, v string").csv(d + "/csv")
+    check("csv partition discovery", read_back.columns, ["id", "v", "part"])
+    check("csv nullValue written", rows(read_back), [(1, "NA", "p"), (2, "n", "q")])
+    check("csv nullValue read", rows(spark.read.schema("id int, v string").option("nullValue", "n").csv(d + "/csv").select("id", "v")), [(1, "NA"), (2, None)])
+    spark.range(2).write.parquet(d + "/a")
+    spark.range(1).withColumn("extra", F.lit("e")).write.parquet(d + "/b")
+    check("several paths", rows(spark.read.parquet(d + "/a", d + "/b")), [(0, "e"), (0, None), (1, None)])
 
 try:
     spark.sql("SELEC 1").collect()
