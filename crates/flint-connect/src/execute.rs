@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
@@ -592,8 +592,12 @@ fn client_batch(
             },
         )
         .collect::<Result<Vec<_>, datafusion::error::DataFusionError>>()?;
-    Ok(RecordBatch::try_new(Arc::clone(schema), columns)
-        .map_err(datafusion::error::DataFusionError::from)?)
+    // A result without columns still has rows (`df.select().take(1)`).
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(
+        RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)
+            .map_err(datafusion::error::DataFusionError::from)?,
+    )
 }
 
 /// Batches as one Arrow IPC stream (schema, then the batches), as the client reads them.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::dataframe::DataFrame as DfFrame;
@@ -44,16 +44,40 @@ pub struct Planned {
     pub expr: Expr,
     /// How the client wrote it.
     pub rendered: Rendered,
+    /// The column metadata an alias gives it (`alias("a", metadata={...})`), Spark's JSON.
+    pub metadata: Option<String>,
 }
 
 impl Planned {
     /// The expression as a projection item: named as Spark names it.
     pub fn named(self) -> Expr {
-        if self.rendered.is_column && !self.rendered.is_alias {
+        if self.metadata.is_some() {
+            aliased(self.expr, &self.rendered.name, self.metadata)
+        } else if self.rendered.is_column && !self.rendered.is_alias {
             self.expr
         } else {
             self.expr.alias(self.rendered.name)
         }
+    }
+}
+
+/// The column metadata an alias gives, when it gives any.
+fn alias_metadata(alias: &spark_connect::expression::Alias) -> Option<String> {
+    alias
+        .metadata
+        .clone()
+        .filter(|m| !m.is_empty() && m != "{}")
+}
+
+/// `expr` named `name`, with the Spark column metadata (JSON) an alias gave it.
+fn aliased(expr: Expr, name: &str, metadata: Option<String>) -> Expr {
+    match metadata {
+        Some(metadata) => {
+            let metadata =
+                std::collections::BTreeMap::from([(crate::types::SPARK_METADATA.into(), metadata)]);
+            expr.alias_with_metadata(name, Some(metadata.into()))
+        }
+        None => expr.alias(name),
     }
 }
 
@@ -142,7 +166,15 @@ impl<'a> Planner<'a> {
         };
         let rendered = writer.write(expression)?;
         let expr = self.sql_expr(df.schema(), &rendered.sql)?;
-        Ok(Planned { expr, rendered })
+        let metadata = match &expression.expr_type {
+            Some(spark_connect::expression::ExprType::Alias(alias)) => alias_metadata(alias),
+            _ => None,
+        };
+        Ok(Planned {
+            expr,
+            rendered,
+            metadata,
+        })
     }
 
     /// Plans projection items, expanding `*` and `t.*` into columns.
@@ -348,7 +380,7 @@ impl<'a> Planner<'a> {
                 let df = self
                     .relation(input(&with.input, "WithColumns.input")?)
                     .await?;
-                let mut added: Vec<(String, Expr)> = Vec::new();
+                let mut added: Vec<(String, Expr, Option<String>)> = Vec::new();
                 // `withColumn("x", explode(...))`: the projection holds a generator.
                 let mut generator = None;
                 for alias in &with.aliases {
@@ -361,7 +393,8 @@ impl<'a> Planner<'a> {
                         generator = Some((name.clone(), call));
                         continue;
                     }
-                    added.push((name.clone(), self.expression(&df, expr)?.expr));
+                    let metadata = alias_metadata(alias);
+                    added.push((name.clone(), self.expression(&df, expr)?.expr, metadata));
                 }
                 let mut used = vec![false; added.len()];
                 let mut items = Vec::new();
@@ -376,19 +409,19 @@ impl<'a> Planner<'a> {
                     }
                     match added
                         .iter()
-                        .position(|(name, _)| name.eq_ignore_ascii_case(field.name()))
+                        .position(|(name, ..)| name.eq_ignore_ascii_case(field.name()))
                     {
                         Some(index) => {
                             used[index] = true;
-                            let (name, expr) = &added[index];
-                            items.push(Item::Value(expr.clone().alias(name)));
+                            let (name, expr, metadata) = &added[index];
+                            items.push(Item::Value(aliased(expr.clone(), name, metadata.clone())));
                         }
                         None => items.push(Item::Value(col(Column::from((qualifier, field))))),
                     }
                 }
-                for ((name, expr), used) in added.into_iter().zip(used) {
+                for ((name, expr, metadata), used) in added.into_iter().zip(used) {
                     if !used {
-                        items.push(Item::Value(expr.alias(name)));
+                        items.push(Item::Value(aliased(expr, &name, metadata)));
                     }
                 }
                 items.extend(generator.map(|(_, call)| Item::Generator(call)));
@@ -1580,7 +1613,12 @@ fn zone_less_timestamps(
                     _ => Ok(Arc::clone(column)),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(RecordBatch::try_new(Arc::clone(&new_schema), columns)?)
+            let rows = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            Ok(RecordBatch::try_new_with_options(
+                Arc::clone(&new_schema),
+                columns,
+                &rows,
+            )?)
         })
         .collect::<Result<Vec<_>, datafusion::error::DataFusionError>>()?;
     Ok((new_schema, batches))

@@ -81,6 +81,10 @@ pub fn to_connect(data_type: &DataType) -> spark_connect::DataType {
     spark_connect::DataType { kind: Some(kind) }
 }
 
+/// The Arrow field metadata key holding a column's Spark metadata (its JSON text), as an
+/// alias with metadata gives it.
+pub const SPARK_METADATA: &str = "spark.metadata";
+
 fn struct_of(fields: &Fields) -> dt::Struct {
     dt::Struct {
         fields: fields
@@ -89,7 +93,7 @@ fn struct_of(fields: &Fields) -> dt::Struct {
                 name: field.name().clone(),
                 data_type: Some(to_connect(field.data_type())),
                 nullable: field.is_nullable(),
-                metadata: None,
+                metadata: field.metadata().get(SPARK_METADATA).cloned(),
             })
             .collect(),
         type_variation_reference: 0,

@@ -509,6 +509,22 @@ impl AnalyzerRule for SparkFunctionArguments {
         use datafusion::logical_expr::expr::ScalarFunction;
         use datafusion::logical_expr::lit;
         rewrite_plan(plan, &|expr, schema| {
+            // Spark casts numbers, booleans and datetimes to text where LIKE wants text
+            // (`123 LIKE '1%'`; functions do it in `functions::arguments`).
+            if let Expr::Like(mut like) = expr {
+                let mut changed = false;
+                for side in [&mut like.expr, &mut like.pattern] {
+                    if wants_text_cast(side, schema) {
+                        **side = cast_to(std::mem::replace(side, lit(0)), DataType::Utf8);
+                        changed = true;
+                    }
+                }
+                return Ok(if changed {
+                    Transformed::yes(Expr::Like(like))
+                } else {
+                    Transformed::no(Expr::Like(like))
+                });
+            }
             let Expr::ScalarFunction(function) = expr else {
                 return Ok(Transformed::no(expr));
             };
@@ -603,6 +619,24 @@ impl AnalyzerRule for SparkFunctionArguments {
     fn name(&self) -> &str {
         "spark_function_arguments"
     }
+}
+
+/// Whether `expr` is a number, boolean, date or timestamp that Spark would cast to text
+/// where text is wanted.
+fn wants_text_cast(expr: &Expr, schema: &DFSchema) -> bool {
+    expr.get_type(schema)
+        .is_ok_and(|data_type| is_atomic_non_text(&data_type))
+}
+
+/// Whether values of `data_type` are numbers, booleans, dates or timestamps: what Spark
+/// writes as text where a function wants text.
+pub(crate) fn is_atomic_non_text(data_type: &datafusion::arrow::datatypes::DataType) -> bool {
+    use datafusion::arrow::datatypes::DataType;
+    data_type.is_numeric()
+        || matches!(
+            data_type,
+            DataType::Boolean | DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)
+        )
 }
 
 /// `value` where it is above `bound`, NULL elsewhere: `CASE WHEN value > bound THEN value

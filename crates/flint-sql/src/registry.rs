@@ -38,7 +38,7 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
     for udaf in functions::aggregate_functions() {
         registry.register_udaf(udaf)?;
     }
-    for udf in functions::datetime::with_spark_arguments(registry)? {
+    for udf in functions::arguments::with_spark_arguments(registry)? {
         registry.register_udf(udf)?;
     }
     for (spark_name, name) in SCALAR_ALIASES {

@@ -317,6 +317,11 @@ check("columns ignore case in expressions", rows(mixed.filter("ID > 0").select("
 check("views ignore case", spark.read.table("MIXED").count(), 1)
 spark.sql("DROP TABLE mixed")
 check("DROP TABLE drops a temporary view", spark.catalog.tableExists("mixed"), False)
+check("text functions take numbers as text", rows(spark.range(1).select(F.upper(F.col("id") + 7), F.repeat(F.lit(5), 2))), [("7", "55")])
+check("no columns, still rows", len(spark.range(5).select().collect()), 5)
+check("isEmpty", (spark.range(0).isEmpty(), spark.range(1).isEmpty()), (True, False))
+check("alias metadata", spark.range(1).select(F.col("id").alias("x", metadata={"max": 9})).schema["x"].metadata, {"max": 9})
+check("withMetadata", spark.range(1).withMetadata("id", {"k": "v"}).schema["id"].metadata, {"k": "v"})
 
 # Files: csv nullValue both ways, partition discovery, several paths with their columns merged.
 with tempfile.TemporaryDirectory() as d:

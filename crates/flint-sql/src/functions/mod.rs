@@ -4,6 +4,7 @@
 pub use misc::spark_type_name;
 
 mod aggregate;
+pub(crate) mod arguments;
 pub mod arithmetic;
 mod assertion;
 mod bitmap;
