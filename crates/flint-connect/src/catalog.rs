@@ -182,7 +182,7 @@ pub async fn plan(
             boolean(planner, existed)
         }
         CatType::DropGlobalTempView(drop) => {
-            let existed = session.drop_temp_view(&drop.view_name)?;
+            let existed = session.drop_global_temp_view(&drop.view_name)?;
             boolean(planner, existed)
         }
         CatType::FunctionExists(exists) => {

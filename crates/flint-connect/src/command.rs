@@ -141,7 +141,8 @@ fn substitute(
     Ok(out)
 }
 
-/// Whether SQL text is a query (its rows are the answer) rather than a statement to run.
+/// Whether SQL text is a query, planned lazily as Spark does, rather than a command Spark runs
+/// at once (DDL, `SET`, `SHOW`, `DESCRIBE`, `EXPLAIN`) whose rows come back as a local relation.
 pub fn is_query(text: &str) -> bool {
     let pieces = flint_sql::parser::split_script(text);
     let first = pieces.first().map(String::as_str).unwrap_or(text);
@@ -153,7 +154,7 @@ pub fn is_query(text: &str) -> bool {
         .to_ascii_uppercase();
     matches!(
         word.as_str(),
-        "SELECT" | "WITH" | "VALUES" | "FROM" | "TABLE" | "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN"
+        "SELECT" | "WITH" | "VALUES" | "FROM" | "TABLE"
     )
 }
 
@@ -226,6 +227,11 @@ pub async fn run(
                 .as_ref()
                 .ok_or_else(|| missing("CreateDataFrameViewCommand.input"))?;
             let df = planner.relation(input).await?;
+            if view.is_global {
+                flint::DataFrame::from_datafusion(&session, df, "createGlobalTempView")
+                    .create_global_temp_view(&view.name, view.replace)?;
+                return Ok(CommandOutcome::Done);
+            }
             let ctx = session.session_context();
             if !view.replace && ctx.table_exist(view.name.as_str())? {
                 return Err(ConnectError::Analysis(format!(
@@ -326,5 +332,7 @@ mod tests {
         assert!(is_query("WITH a AS (SELECT 1) SELECT * FROM a"));
         assert!(!is_query("CREATE TEMPORARY VIEW v AS SELECT 1"));
         assert!(!is_query("SET spark.sql.shuffle.partitions=3"));
+        // Spark runs SHOW, DESCRIBE and EXPLAIN at once, as commands.
+        assert!(!is_query("SHOW TABLES"));
     }
 }

@@ -20,7 +20,9 @@ use crate::error::{ConnectError, missing};
 use crate::expression::{ExpressionWriter, Rendered, quote, sort_flags};
 use crate::literal::string_literal;
 
+mod frequent;
 mod generator;
+mod reshape;
 use generator::{GeneratorCall, Item};
 
 /// Turns one request's relations into DataFrames of a session.
@@ -357,6 +359,9 @@ impl<'a> Planner<'a> {
                 }
             }
             RelType::SetOp(set_op) => self.set_op(set_op).await?,
+            RelType::Unpivot(unpivot) => self.unpivot(unpivot).await?,
+            RelType::FreqItems(freq) => self.freq_items(freq).await?,
+            RelType::ToSchema(to) => self.conform_to_schema(to).await?,
             RelType::ToDf(to_df) => {
                 let df = self.relation(input(&to_df.input, "ToDf.input")?).await?;
                 let columns = df.schema().columns();

@@ -141,6 +141,11 @@ impl SessionSchema {
         }
     }
 
+    /// The names of the temporary views.
+    pub(crate) fn view_names(&self) -> Vec<String> {
+        self.views.table_names()
+    }
+
     /// Drops a temporary view only (Spark's `dropTempView`); whether it existed.
     pub(crate) fn drop_view(&self, name: &str) -> Result<bool> {
         Ok(self
@@ -193,5 +198,62 @@ impl SchemaProvider for SessionSchema {
     fn table_exist(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
         self.views.table_exist(&name) || self.tables.tables.table_exist(&name)
+    }
+}
+
+/// Spark's global temporary views: one `global_temp` database per application, seen by every
+/// session (`createGlobalTempView`, `SELECT * FROM global_temp.name`); gone when the
+/// application ends. Names are case-insensitive.
+#[derive(Debug, Default)]
+pub(crate) struct GlobalTempViews {
+    views: MemorySchemaProvider,
+}
+
+impl GlobalTempViews {
+    /// Registers a view; an existing one of that name is an error unless `replace`.
+    pub(crate) fn create(
+        &self,
+        name: &str,
+        view: Arc<dyn TableProvider>,
+        replace: bool,
+    ) -> Result<()> {
+        let name = name.to_ascii_lowercase();
+        if self.views.table_exist(&name) {
+            if !replace {
+                return Err(DataFusionError::Plan(format!(
+                    "[TEMP_TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create the temporary view `global_temp`.`{name}` because it already exists. SQLSTATE: 42P07"
+                )));
+            }
+            self.views.deregister_table(&name)?;
+        }
+        self.views.register_table(name, view)?;
+        Ok(())
+    }
+
+    /// Drops a view; whether it existed.
+    pub(crate) fn drop_view(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .views
+            .deregister_table(&name.to_ascii_lowercase())?
+            .is_some())
+    }
+}
+
+/// A session's view of the application's [`GlobalTempViews`], as its `global_temp` schema.
+#[derive(Debug)]
+pub(crate) struct GlobalTempSchema(pub(crate) Arc<GlobalTempViews>);
+
+#[async_trait]
+impl SchemaProvider for GlobalTempSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.0.views.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.0.views.table(&name.to_ascii_lowercase()).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.views.table_exist(&name.to_ascii_lowercase())
     }
 }

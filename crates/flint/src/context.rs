@@ -46,6 +46,8 @@ pub(crate) struct SparkContext {
     ui: Option<SparkUi>,
     /// Tables every session of the application sees (`saveAsTable`, `CREATE TABLE`).
     pub(crate) managed_tables: Arc<crate::catalog::ManagedTables>,
+    /// Views every session of the application sees as `global_temp.name`.
+    pub(crate) global_temp_views: Arc<crate::catalog::GlobalTempViews>,
 }
 
 impl std::fmt::Debug for SparkContext {
@@ -228,6 +230,7 @@ impl SparkContext {
             stopped: AtomicBool::new(false),
             ui,
             managed_tables,
+            global_temp_views: Default::default(),
         })
     }
 

@@ -281,6 +281,14 @@ impl DataFrame {
         Ok(())
     }
 
+    /// Registers this DataFrame as `global_temp.name`, seen by every session of the
+    /// application (Spark's `createGlobalTempView`; `replace` for `createOrReplace...`).
+    pub fn create_global_temp_view(&self, name: &str, replace: bool) -> Result<(), FlintError> {
+        let views = &self.session.inner().context.global_temp_views;
+        views.create(name, self.df.clone().into_view(), replace)?;
+        Ok(())
+    }
+
     /// The physical plan, cut into stages once and reused by every action on this DataFrame.
     pub(crate) async fn stage_graph(&self) -> Result<Arc<StageGraph>, FlintError> {
         self.stages

@@ -107,6 +107,12 @@ impl SparkSession {
                     &context.managed_tables,
                 ))),
             )?;
+            catalog.register_schema(
+                "global_temp",
+                Arc::new(crate::catalog::GlobalTempSchema(Arc::clone(
+                    &context.global_temp_views,
+                ))),
+            )?;
         }
         let session = SparkSession {
             inner: Arc::new(SessionInner {
@@ -147,6 +153,24 @@ impl SparkSession {
             None => false,
         };
         Ok(dropped)
+    }
+
+    /// Drops the application's global temporary view `name` (Spark's
+    /// `catalog.dropGlobalTempView`); whether it existed.
+    pub fn drop_global_temp_view(&self, name: &str) -> Result<bool, FlintError> {
+        Ok(self.inner.context.global_temp_views.drop_view(name)?)
+    }
+
+    /// This session's temporary views, lowercased as Spark keeps them.
+    pub fn temp_view_names(&self) -> Vec<String> {
+        self.inner
+            .ctx
+            .catalog("datafusion")
+            .and_then(|catalog| catalog.schema("public"))
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<crate::catalog::SessionSchema>())
+            .map(|schema| schema.view_names())
+            .unwrap_or_default()
     }
 
     /// The application's managed tables (`saveAsTable`, `CREATE TABLE ... USING`), sorted.

@@ -4,6 +4,7 @@
 //! rules.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -95,6 +96,13 @@ pub(crate) async fn run_statement(
         && session.drop_temp_view(&view.value)?
     {
         return empty(session).await;
+    }
+    // Spark's SHOW TABLES: the database's tables, then the session's temporary views.
+    if let datafusion::sql::sqlparser::ast::Statement::ShowTables { show_options, .. } = &statement
+        && show_options.show_in.is_none()
+        && show_options.filter_position.is_none()
+    {
+        return show_tables(session);
     }
     let state = ctx.state();
     let plan = match state
@@ -298,6 +306,40 @@ pub(crate) fn set_plan_time_zone(session: &SparkSession, zone: &str) {
     {
         options.session_time_zone = zone.to_string();
     }
+}
+
+/// `SHOW TABLES` as Spark answers it: `namespace`, `tableName`, `isTemporary`.
+fn show_tables(session: &SparkSession) -> Result<DataFrame, FlintError> {
+    use datafusion::arrow::array::{BooleanArray, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let tables = session.managed_tables();
+    let mut views = session.temp_view_names();
+    views.sort();
+    let namespaces = tables
+        .iter()
+        .map(|_| "default")
+        .chain(views.iter().map(|_| ""));
+    let names = tables.iter().chain(&views).map(String::as_str);
+    let temporary = tables
+        .iter()
+        .map(|_| false)
+        .chain(views.iter().map(|_| true));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("namespace", DataType::Utf8, false),
+        Field::new("tableName", DataType::Utf8, false),
+        Field::new("isTemporary", DataType::Boolean, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(namespaces)),
+            Arc::new(StringArray::from_iter_values(names)),
+            Arc::new(BooleanArray::from_iter(temporary.map(Some))),
+        ],
+    )
+    .map_err(DataFusionError::from)?;
+    let df = session.inner().ctx.read_batch(batch)?;
+    Ok(DataFrame::new(session.clone(), df, "SHOW TABLES".into()))
 }
 
 async fn empty(session: &SparkSession) -> Result<DataFrame, FlintError> {

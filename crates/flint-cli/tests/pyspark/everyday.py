@@ -14,7 +14,7 @@ import pandas as pd
 from pyspark.sql import Row, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.errors import AnalysisException, ParseException, ArithmeticException, PythonException
-from pyspark.sql.types import DoubleType, IntegerType, LongType
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
 work = sys.argv[1]
 executors_apart = len(sys.argv) > 2 and sys.argv[2] == "cluster"
@@ -322,6 +322,15 @@ check("no columns, still rows", len(spark.range(5).select().collect()), 5)
 check("isEmpty", (spark.range(0).isEmpty(), spark.range(1).isEmpty()), (True, False))
 check("alias metadata", spark.range(1).select(F.col("id").alias("x", metadata={"max": 9})).schema["x"].metadata, {"max": 9})
 check("withMetadata", spark.range(1).withMetadata("id", {"k": "v"}).schema["id"].metadata, {"k": "v"})
+wide = spark.createDataFrame([(1, 11, 1.5), (2, 12, 2.5)], ["id", "a", "b"])
+check("unpivot", wide.unpivot("id", ["a", "b"], "var", "val").collect(), [Row(id=1, var="a", val=11.0), Row(id=1, var="b", val=1.5), Row(id=2, var="a", val=12.0), Row(id=2, var="b", val=2.5)])
+check("to(schema)", rows(wide.to(StructType([StructField("b", StringType()), StructField("id", LongType())]))), [("1.5", 1), ("2.5", 2)])
+check("freqItems", sorted(wide.union(wide).freqItems(["a"]).collect()[0][0]), [11, 12])
+wide.createOrReplaceGlobalTempView("wide")
+check("global temp view", spark.sql("SELECT count(*) FROM global_temp.wide").collect()[0][0], 2)
+check("drop global temp view", spark.catalog.dropGlobalTempView("wide"), True)
+wide.createOrReplaceTempView("wide_view")
+check("SHOW TABLES", [tuple(r) for r in spark.sql("SHOW TABLES").collect() if r.tableName == "wide_view"], [("", "wide_view", True)])
 
 # Files: csv nullValue both ways, partition discovery, several paths with their columns merged.
 with tempfile.TemporaryDirectory() as d:
