@@ -603,6 +603,11 @@ impl AnalyzerRule for SparkFunctionArguments {
                     Arc::clone(&function.func),
                     vec![above(args[0].clone(), 0), above(args[1].clone(), 0)],
                 ),
+                // Spark's square root of a negative number is NaN (DataFusion: an error).
+                "sqrt" if args.len() == 1 => call(
+                    Arc::clone(&function.func),
+                    vec![negative_as_nan(args[0].clone())],
+                ),
                 "log1p" if args.len() == 1 => {
                     call(Arc::clone(&function.func), vec![above(args[0].clone(), -1)])
                 }
@@ -659,6 +664,33 @@ fn above(value: Expr, bound: i32) -> Expr {
         None,
         vec![(Box::new(value.clone().gt(lit(bound))), Box::new(value))],
         None,
+    ))
+}
+
+/// `value` as a double, NaN where it is negative: `CASE WHEN v < 0 THEN NaN ELSE v END` with
+/// `v` the double,
+/// left as it is when it already is that (the analyzer may run twice).
+fn negative_as_nan(value: Expr) -> Expr {
+    use datafusion::logical_expr::{BinaryExpr, Operator, lit};
+    if let Expr::Case(case) = &value
+        && let [(when, _)] = case.when_then_expr.as_slice()
+        && let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Lt,
+            ..
+        }) = when.as_ref()
+        && case.else_expr.as_deref() == Some(left.as_ref())
+    {
+        return value;
+    }
+    let value = cast_to(value, datafusion::arrow::datatypes::DataType::Float64);
+    Expr::Case(datafusion::logical_expr::expr::Case::new(
+        None,
+        vec![(
+            Box::new(value.clone().lt(lit(0.0))),
+            Box::new(lit(f64::NAN)),
+        )],
+        Some(Box::new(value)),
     ))
 }
 

@@ -1289,6 +1289,25 @@ impl VisitorMut for SparkRewrites {
         ControlFlow::Continue(())
     }
 
+    /// Table functions are found whatever the case of their name (`RANGE(10)`), as Spark's.
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &mut datafusion::sql::sqlparser::ast::TableFactor,
+    ) -> ControlFlow<Self::Break> {
+        use datafusion::sql::sqlparser::ast::{ObjectNamePart, TableFactor};
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = factor
+            && let [ObjectNamePart::Identifier(function)] = name.0.as_mut_slice()
+            && function.quote_style.is_none()
+        {
+            function.value = function.value.to_lowercase();
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<Self::Break> {
         if !select.lateral_views.is_empty()
             && let Some(names) = rewrite_lateral_views(select)

@@ -70,6 +70,7 @@ const SCALAR_ALIASES: &[(&str, &str)] = &[
     ("array_size", "array_length"),
     ("regexp", "regexp_like"),
     ("rlike", "regexp_like"),
+    ("extract", "date_part"),
 ];
 
 /// Spark names of DataFusion's functions taking lambdas.

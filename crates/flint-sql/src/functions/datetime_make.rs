@@ -366,7 +366,7 @@ fn part_type(types: &[DataType], literals: &[Option<&ScalarValue>]) -> Result<Da
     })
 }
 
-/// A date or timestamp's parts other than seconds are DataFusion's (through
+/// A date or timestamp's year, month, day, hour and minute are DataFusion's (through
 /// `datafusion-spark`'s Spark spellings), which work on whole columns.
 fn simplify_date_part(args: Vec<Expr>, context: &SimplifyContext) -> Result<ExprSimplifyResult> {
     let field = match args.first() {
@@ -377,7 +377,14 @@ fn simplify_date_part(args: Vec<Expr>, context: &SimplifyContext) -> Result<Expr
     let columnar = matches!(
         source,
         Some(DataType::Date32 | DataType::Date64 | DataType::Timestamp(..))
-    ) && field.is_some_and(|f| f != Part::Second);
+    ) && field.is_some_and(|f| {
+        // DataFusion's other fields (`dow` counts from 0) are not all Spark's: those are
+        // computed a row at a time.
+        matches!(
+            f,
+            Part::Year | Part::Month | Part::Day | Part::Hour | Part::Minute
+        )
+    });
     if columnar {
         return Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
             datafusion::logical_expr::expr::ScalarFunction::new_udf(
@@ -440,7 +447,19 @@ fn date_part_row(args: &[ScalarValue], context: &RowContext) -> Result<ScalarVal
                 Part::Hour => as_result(i64::from(time.hour())),
                 Part::Minute => as_result(i64::from(time.minute())),
                 Part::Second => Ok(seconds(micros.rem_euclid(60 * MICROS_PER_SECOND))),
-                Part::Other => unsupported_part(name),
+                Part::Other => match name.to_ascii_lowercase().as_str() {
+                    "week" | "w" | "weeks" => as_result(i64::from(time.iso_week().week())),
+                    "yearofweek" => as_result(i64::from(time.iso_week().year())),
+                    "quarter" | "qtr" => as_result(i64::from((time.month() - 1) / 3 + 1)),
+                    "dayofweek" | "dow" => {
+                        as_result(i64::from(time.weekday().num_days_from_sunday()) + 1)
+                    }
+                    "dayofweek_iso" | "dow_iso" => {
+                        as_result(i64::from(time.weekday().number_from_monday()))
+                    }
+                    "doy" => as_result(i64::from(time.ordinal())),
+                    _ => unsupported_part(name),
+                },
             }
         }
     }
