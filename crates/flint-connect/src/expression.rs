@@ -228,6 +228,10 @@ impl ExpressionWriter<'_> {
             }
             ExprType::UnresolvedAttribute(attribute) => self.attribute(attribute),
             ExprType::UnresolvedFunction(function) => self.function(function),
+            // `expr("*")`, as in `count(expr("*"))`: the star.
+            ExprType::ExpressionString(text) if text.expression.trim() == "*" => {
+                Ok(Rendered::expr("*".into(), "*".into()))
+            }
             ExprType::ExpressionString(text) => {
                 // `selectExpr("a + 1 AS b")`: the alias names the column.
                 let parsed = flint_sql::parser::parse_expression(&text.expression)
@@ -489,7 +493,12 @@ impl ExpressionWriter<'_> {
                 )))
             }
         };
-        if let Some((_, operator)) = BINARY_OPERATORS.iter().find(|(op, _)| *op == lower) {
+        // `like(a, b, escape)` is planned below, with its escape character.
+        let like_with_escape = matches!(lower.as_str(), "like" | "ilike") && args.len() == 3;
+        if let Some((_, operator)) = BINARY_OPERATORS
+            .iter()
+            .find(|(op, _)| *op == lower && !like_with_escape)
+        {
             arity(2)?;
             return Ok(Rendered::expr(
                 format!("({} {operator} {})", args[0].sql, args[1].sql),

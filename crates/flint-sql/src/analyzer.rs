@@ -513,6 +513,22 @@ impl AnalyzerRule for SparkFunctionArguments {
             // (`123 LIKE '1%'`; functions do it in `functions::arguments`).
             if let Expr::Like(mut like) = expr {
                 let mut changed = false;
+                // DataFusion's LIKE escapes with the backslash only: another escape character
+                // is written into the pattern as backslashes.
+                if let Some(escape) = like.escape_char.filter(|c| *c != '\\') {
+                    let pattern = std::mem::replace(like.pattern.as_mut(), lit(0));
+                    *like.pattern = match pattern {
+                        Expr::Literal(ScalarValue::Utf8(Some(text)), _) => {
+                            lit(crate::functions::text::backslash_pattern(&text, escape)?)
+                        }
+                        pattern => Expr::ScalarFunction(ScalarFunction::new_udf(
+                            crate::functions::text::like_pattern_udf(),
+                            vec![pattern, lit(escape.to_string())],
+                        )),
+                    };
+                    like.escape_char = None;
+                    changed = true;
+                }
                 for side in [&mut like.expr, &mut like.pattern] {
                     if wants_text_cast(side, schema) {
                         **side = cast_to(std::mem::replace(side, lit(0)), DataType::Utf8);

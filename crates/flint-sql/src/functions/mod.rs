@@ -26,7 +26,7 @@ mod sketch;
 mod statistics;
 mod string;
 pub mod table;
-mod text;
+pub(crate) mod text;
 pub mod timezone;
 pub(crate) mod variant;
 mod vector;

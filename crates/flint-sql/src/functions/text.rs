@@ -21,6 +21,7 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
             .simplify(|args, _| columnar_two(args, datafusion::functions::string::levenshtein()))
             .udf(),
         RowFunction::new("regexp_extract", extract_types, string, regexp_extract).udf(),
+        like_pattern_udf(),
         RowFunction::new(
             "regexp_extract_all",
             extract_types,
@@ -70,6 +71,58 @@ fn one_text(types: &[DataType]) -> Result<Vec<DataType>> {
 fn two_texts(types: &[DataType]) -> Result<Vec<DataType>> {
     arity("regexp_substr", types, 2, 2)?;
     Ok(vec![DataType::Utf8, DataType::Utf8])
+}
+
+/// The function the analyzer wraps a `LIKE` pattern in when its escape character is not the
+/// backslash (DataFusion's `LIKE` knows only the backslash).
+pub(crate) const LIKE_PATTERN: &str = "flint_like_pattern";
+
+/// `flint_like_pattern(pattern, escape)`: the pattern with backslash escapes.
+pub(crate) fn like_pattern_udf() -> Arc<ScalarUDF> {
+    RowFunction::new(LIKE_PATTERN, like_pattern_types, string, like_pattern).udf()
+}
+
+fn like_pattern_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity(LIKE_PATTERN, types, 2, 2)?;
+    Ok(vec![DataType::Utf8, DataType::Utf8])
+}
+
+/// A `LIKE` pattern escaped with `escape` written with backslash escapes instead.
+pub(crate) fn backslash_pattern(pattern: &str, escape: char) -> Result<String> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == escape {
+            match chars.next() {
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => {
+                    return exec_err!(
+                        "[INVALID_FORMAT.ESC_AT_THE_END] The format is invalid: '{pattern}'. \
+                         The escape character is not allowed to end with. SQLSTATE: 42601"
+                    );
+                }
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn like_pattern(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(pattern), Some(escape)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    let mut escapes = escape.chars();
+    let (Some(escape), None) = (escapes.next(), escapes.next()) else {
+        return exec_err!("the escape character of LIKE must be one character, not '{escape}'");
+    };
+    Ok(ScalarValue::Utf8(Some(backslash_pattern(pattern, escape)?)))
 }
 
 fn instr_types(types: &[DataType]) -> Result<Vec<DataType>> {
