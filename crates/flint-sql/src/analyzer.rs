@@ -577,6 +577,26 @@ impl AnalyzerRule for SparkFunctionArguments {
                     datafusion::functions_nested::reverse::array_reverse_udf(),
                     args.clone(),
                 ),
+                name if crate::functions::arguments::BINARY_MATCHES.contains(&name)
+                    && args.len() == 2
+                    && args
+                        .iter()
+                        .all(|a| matches!(a.get_type(schema), Ok(DataType::Binary))) =>
+                {
+                    let mut with_kind = vec![lit(name)];
+                    with_kind.extend(args.iter().cloned());
+                    call(crate::functions::text::binary_match_udf(), with_kind)
+                }
+                // Spark reverses the bytes of a binary (DataFusion reads them as text).
+                "reverse"
+                    if args.len() == 1
+                        && matches!(
+                            args[0].get_type(schema),
+                            Ok(DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
+                        ) =>
+                {
+                    call(crate::functions::text::reverse_binary_udf(), args.clone())
+                }
                 "array_remove" if args.len() == 2 => call(
                     datafusion::functions_nested::remove::array_remove_all_udf(),
                     args.clone(),

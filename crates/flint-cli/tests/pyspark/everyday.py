@@ -325,6 +325,7 @@ check("extract of a column", rows(stamps.select(*[F.extract(F.lit(p), "ts") for 
 paths = spark.createDataFrame([("%Drive%/Users", "/%Drive/%//Users"), ("x/Users", "/%Drive/%//Users")], ["a", "p"])
 check("like with an escape character", rows(paths.select(F.like("a", "p", F.lit("/")), F.col("a").like("x/%"))), [(False, True), (True, False)])
 check("count(expr('*'))", rows(paths.select(F.count(F.expr("*")))), [(2,)])
+check("binary reverse and matches", rows(spark.sql("SELECT hex(reverse(x'CAFE')), startswith(x'414243', x'4142'), endswith(x'414243', x'4142'), contains(x'414243', x'4243')")), [("FECA", True, False, True)])
 check("no columns, still rows", len(spark.range(5).select().collect()), 5)
 check("isEmpty", (spark.range(0).isEmpty(), spark.range(1).isEmpty()), (True, False))
 check("alias metadata", spark.range(1).select(F.col("id").alias("x", metadata={"max": 9})).schema["x"].metadata, {"max": 9})

@@ -41,6 +41,9 @@ const COERCED_ARGUMENTS: &[(&str, &[usize], &[usize])] = &[
     ("bit_length", &[], &[0]),
 ];
 
+/// The text matches Spark also answers for two binaries.
+pub(crate) const BINARY_MATCHES: [&str; 3] = ["starts_with", "ends_with", "contains"];
+
 /// The functions of [`COERCED_ARGUMENTS`] in `registry`, wrapped so that text passed as a
 /// date is read as one (`date_add('2016-07-30', 1)`), a number passed as text is written as
 /// text (`upper(1)`) and `factorial(5)` takes its `int`.
@@ -87,6 +90,14 @@ impl ScalarUDFImpl for SparkArguments {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         use datafusion::arrow::datatypes::Field;
+        // `startswith`, `endswith` and `contains` of two binaries are Spark's too: the
+        // analyzer plans them on bytes (`functions::text::binary_match_udf`).
+        if BINARY_MATCHES.contains(&self.inner.name())
+            && arg_types.len() == 2
+            && arg_types.iter().all(|t| matches!(t, DataType::Binary))
+        {
+            return Ok(arg_types.to_vec());
+        }
         let fields: Vec<_> = arg_types
             .iter()
             .enumerate()

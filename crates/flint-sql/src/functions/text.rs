@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::ScalarUDF;
 
-use super::row::returns::{boolean, double, int, string, strings};
+use super::row::returns::{binary, boolean, double, int, string, strings};
 use super::row::{RowContext, RowFunction, arity, integer, text};
 
 pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -22,6 +22,8 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
             .udf(),
         RowFunction::new("regexp_extract", extract_types, string, regexp_extract).udf(),
         like_pattern_udf(),
+        reverse_binary_udf(),
+        binary_match_udf(),
         RowFunction::new(
             "regexp_extract_all",
             extract_types,
@@ -76,6 +78,52 @@ fn two_texts(types: &[DataType]) -> Result<Vec<DataType>> {
 /// The function the analyzer wraps a `LIKE` pattern in when its escape character is not the
 /// backslash (DataFusion's `LIKE` knows only the backslash).
 pub(crate) const LIKE_PATTERN: &str = "flint_like_pattern";
+
+/// `flint_reverse_binary(bytes)`: Spark's `reverse` of a binary, its bytes in reverse order.
+pub(crate) fn reverse_binary_udf() -> Arc<ScalarUDF> {
+    RowFunction::new(
+        "flint_reverse_binary",
+        |types| {
+            arity("reverse", types, 1, 1)?;
+            Ok(vec![DataType::Binary])
+        },
+        binary,
+        |args, _| {
+            Ok(ScalarValue::Binary(match &args[0] {
+                ScalarValue::Binary(Some(bytes)) => Some(bytes.iter().rev().copied().collect()),
+                _ => None,
+            }))
+        },
+    )
+    .udf()
+}
+
+/// `flint_binary_match(kind, bytes, part)`: Spark's `startswith`, `endswith` or `contains`
+/// (the `kind`, DataFusion's name) of two binaries.
+pub(crate) fn binary_match_udf() -> Arc<ScalarUDF> {
+    RowFunction::new(
+        "flint_binary_match",
+        |types| {
+            arity("flint_binary_match", types, 3, 3)?;
+            Ok(vec![DataType::Utf8, DataType::Binary, DataType::Binary])
+        },
+        boolean,
+        |args, _| {
+            let (Some(kind), ScalarValue::Binary(Some(bytes)), ScalarValue::Binary(Some(part))) =
+                (text(&args[0]), &args[1], &args[2])
+            else {
+                return Ok(ScalarValue::Boolean(None));
+            };
+            let found = match kind {
+                "starts_with" => bytes.starts_with(part),
+                "ends_with" => bytes.ends_with(part),
+                _ => part.is_empty() || bytes.windows(part.len()).any(|w| w == part.as_slice()),
+            };
+            Ok(ScalarValue::Boolean(Some(found)))
+        },
+    )
+    .udf()
+}
 
 /// `flint_like_pattern(pattern, escape)`: the pattern with backslash escapes.
 pub(crate) fn like_pattern_udf() -> Arc<ScalarUDF> {
