@@ -255,6 +255,31 @@ impl ExpressionWriter<'_> {
                     }
                 }
             }
+            // `withField` / `dropFields`: Flint's struct update functions.
+            ExprType::UpdateFields(update) => {
+                let target = update
+                    .struct_expression
+                    .as_deref()
+                    .ok_or_else(|| crate::error::missing("UpdateFields.struct_expression"))?;
+                let target = self.write(target)?;
+                let path = crate::literal::string_literal(&update.field_name);
+                Ok(match update.value_expression.as_deref() {
+                    Some(value) => {
+                        let value = self.write(value)?;
+                        Rendered::expr(
+                            format!("flint_with_field({}, {path}, {})", target.sql, value.sql),
+                            format!(
+                                "update_fields({}, WithField({}, {}))",
+                                target.name, update.field_name, value.name
+                            ),
+                        )
+                    }
+                    None => Rendered::expr(
+                        format!("flint_drop_field({}, {path})", target.sql),
+                        format!("update_fields({}, dropfield())", target.name),
+                    ),
+                })
+            }
             ExprType::UnresolvedStar(star) => {
                 let sql = match &star.unparsed_target {
                     Some(target) => {

@@ -25,6 +25,7 @@ mod row;
 mod sketch;
 mod statistics;
 mod string;
+mod struct_fields;
 pub mod table;
 pub(crate) mod text;
 pub mod timezone;
@@ -67,6 +68,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(geo::functions())
         .chain(xml::functions())
         .chain(timezone::functions())
+        .chain(struct_fields::functions())
         .collect()
 }
 
