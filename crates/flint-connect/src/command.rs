@@ -23,10 +23,12 @@ pub enum CommandOutcome {
 fn render(argument: &Expression) -> Result<String, ConnectError> {
     let schema = datafusion::common::DFSchema::empty();
     let qualifiers = HashMap::new();
+    let subqueries = HashMap::new();
     let writer = ExpressionWriter {
         schema: &schema,
         plan_qualifiers: &qualifiers,
         python_udfs: None,
+        subqueries: &subqueries,
     };
     Ok(writer.write(argument)?.sql)
 }

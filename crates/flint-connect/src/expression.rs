@@ -48,6 +48,8 @@ pub struct ExpressionWriter<'a> {
     pub plan_qualifiers: &'a HashMap<i64, String>,
     /// Where Python UDF calls go to be registered for planning (none: not allowed here).
     pub python_udfs: Option<&'a crate::udf::PythonUdfs>,
+    /// The relations subquery expressions refer to, by plan id.
+    pub subqueries: &'a HashMap<i64, datafusion::logical_expr::LogicalPlan>,
 }
 
 /// A name quoted for Spark SQL: `` `a``b` ``.
@@ -253,6 +255,55 @@ impl ExpressionWriter<'_> {
                         };
                         Ok(Rendered::expr(format!("({})", text.expression), name))
                     }
+                }
+            }
+            // `isin(df)`, `df.exists()`, `df.scalar()`: a placeholder the planner replaces
+            // by the subquery over the relation of that plan id.
+            ExprType::SubqueryExpression(subquery) => {
+                use spark_connect::subquery_expression::SubqueryType;
+                let id = subquery.plan_id;
+                let Some(plan) = self.subqueries.get(&id) else {
+                    return Err(ConnectError::Analysis(format!(
+                        "the subquery's relation (plan id {id}) was not sent"
+                    )));
+                };
+                match SubqueryType::try_from(subquery.subquery_type) {
+                    Ok(SubqueryType::Scalar) => {
+                        let [field] = plan.schema().fields().as_ref() else {
+                            return Err(ConnectError::Analysis(
+                                "[SCALAR_SUBQUERY_TOO_MANY_ROWS] a scalar subquery returns one column"
+                                    .into(),
+                            ));
+                        };
+                        let data_type = flint_sql::functions::spark_type_name(field.data_type());
+                        Ok(Rendered::expr(
+                            format!(
+                                "{}('scalar', {id}, CAST(NULL AS {data_type}))",
+                                crate::subquery::PLACEHOLDER
+                            ),
+                            "scalarsubquery()".into(),
+                        ))
+                    }
+                    Ok(SubqueryType::Exists) => Ok(Rendered::expr(
+                        format!("{}('exists', {id}, false)", crate::subquery::PLACEHOLDER),
+                        "exists()".into(),
+                    )),
+                    Ok(SubqueryType::In) => {
+                        let values = self.arguments(&subquery.in_subquery_values)?;
+                        let sql: Vec<&str> = values.iter().map(|v| v.sql.as_str()).collect();
+                        let names: Vec<&str> = values.iter().map(|v| v.name.as_str()).collect();
+                        Ok(Rendered::expr(
+                            format!(
+                                "{}('in', {id}, false, {})",
+                                crate::subquery::PLACEHOLDER,
+                                sql.join(", ")
+                            ),
+                            format!("({} IN (listquery()))", names.join(", ")),
+                        ))
+                    }
+                    _ => Err(ConnectError::Unsupported(
+                        "a table-argument subquery".into(),
+                    )),
                 }
             }
             // `withField` / `dropFields`: Flint's struct update functions.

@@ -20,6 +20,7 @@ mod relation;
 mod server;
 mod service;
 mod session;
+mod subquery;
 mod types;
 mod udf;
 

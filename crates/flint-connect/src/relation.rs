@@ -38,6 +38,8 @@ pub struct Planner<'a> {
     /// Plan ids in the order their relations were planned.
     seen: Vec<i64>,
     next_alias: usize,
+    /// The relations subquery expressions refer to by plan id (`WithRelations`).
+    subqueries: HashMap<i64, datafusion::logical_expr::LogicalPlan>,
 }
 
 /// An expression planned against an input, with Spark's column name.
@@ -100,6 +102,7 @@ impl<'a> Planner<'a> {
             qualifiers: HashMap::new(),
             seen: Vec::new(),
             next_alias: 0,
+            subqueries: HashMap::new(),
         }
     }
 
@@ -138,6 +141,16 @@ impl<'a> Planner<'a> {
         for udf in self.python_udfs.take_pending() {
             datafusion::execution::FunctionRegistry::register_udf(state, udf)?;
         }
+        if !self.subqueries.is_empty()
+            && !state
+                .scalar_functions()
+                .contains_key(crate::subquery::PLACEHOLDER)
+        {
+            datafusion::execution::FunctionRegistry::register_udf(
+                state,
+                crate::subquery::placeholder_udf(),
+            )?;
+        }
         match state.create_logical_expr_from_sql_expr(parsed.clone(), schema) {
             // Spark finds `name` in a column `Name`: plan again with names matched ignoring case.
             Err(error) if flint_sql::identifiers::is_unknown_column(&error) => {
@@ -165,9 +178,13 @@ impl<'a> Planner<'a> {
             schema: df.schema(),
             plan_qualifiers: &self.qualifiers,
             python_udfs: Some(&self.python_udfs),
+            subqueries: &self.subqueries,
         };
         let rendered = writer.write(expression)?;
-        let expr = self.sql_expr(df.schema(), &rendered.sql)?;
+        let mut expr = self.sql_expr(df.schema(), &rendered.sql)?;
+        if !self.subqueries.is_empty() {
+            expr = crate::subquery::replace_placeholders(expr, &self.subqueries)?;
+        }
         let metadata = match &expression.expr_type {
             Some(spark_connect::expression::ExprType::Alias(alias)) => alias_metadata(alias),
             _ => None,
@@ -359,6 +376,21 @@ impl<'a> Planner<'a> {
                 }
             }
             RelType::SetOp(set_op) => self.set_op(set_op).await?,
+            // The relations the root's subquery expressions (`isin(df)`, `exists()`,
+            // `scalar()`) refer to by plan id.
+            RelType::WithRelations(with) => {
+                for reference in &with.references {
+                    let plan_id = reference
+                        .common
+                        .as_ref()
+                        .and_then(|c| c.plan_id)
+                        .ok_or_else(|| missing("WithRelations.references.plan_id"))?;
+                    let df = self.relation(reference).await?;
+                    self.subqueries.insert(plan_id, df.logical_plan().clone());
+                }
+                self.relation(input(&with.root, "WithRelations.root")?)
+                    .await?
+            }
             RelType::Unpivot(unpivot) => self.unpivot(unpivot).await?,
             RelType::FreqItems(freq) => self.freq_items(freq).await?,
             RelType::ToSchema(to) => self.conform_to_schema(to).await?,
@@ -814,6 +846,7 @@ impl<'a> Planner<'a> {
             schema: df.schema(),
             plan_qualifiers: &self.qualifiers,
             python_udfs: Some(&self.python_udfs),
+            subqueries: &self.subqueries,
         };
         let pivot_sql = writer.write(column)?.sql;
         let values: Vec<(String, String)> = if pivot.values.is_empty() {
