@@ -21,6 +21,7 @@ mod lambda;
 mod math;
 mod misc;
 mod number_format;
+mod product;
 mod row;
 mod sketch;
 mod statistics;
@@ -83,6 +84,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         .into_iter()
         .chain(vector::aggregate_functions())
         .chain(statistics::functions())
+        .chain(product::functions())
         .chain(sketch::aggregate_functions())
         .chain(bitmap::aggregate_functions())
         .collect()
