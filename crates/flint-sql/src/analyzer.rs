@@ -41,6 +41,7 @@ pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
             Arc::new(SparkLiterals),
             Arc::new(SparkOperandTypes),
             Arc::new(SparkFunctionArguments),
+            Arc::new(SparkScalarSubqueries),
         ],
         vec![
             Arc::new(SparkArithmeticRule),
@@ -703,8 +704,7 @@ fn above(value: Expr, bound: i32) -> Expr {
     ))
 }
 
-/// `value` as a double, NaN where it is negative: `CASE WHEN v < 0 THEN NaN ELSE v END` with
-/// `v` the double,
+/// `value` as a double `v`, NaN where it is negative: `CASE WHEN v < 0 THEN NaN ELSE v END`,
 /// left as it is when it already is that (the analyzer may run twice).
 fn negative_as_nan(value: Expr) -> Expr {
     use datafusion::logical_expr::{BinaryExpr, Operator, lit};
@@ -728,6 +728,86 @@ fn negative_as_nan(value: Expr) -> Expr {
         )],
         Some(Box::new(value)),
     ))
+}
+
+/// Spark fails a scalar subquery that gives more than one row (`SCALAR_SUBQUERY_TOO_MANY_ROWS`);
+/// DataFusion joins it, repeating the outer row once per subquery row. A subquery that may
+/// give several rows is made one: its row count and first value, checked by
+/// `flint_single_row` (NULL when it gives none, as in Spark). Uncorrelated subqueries only.
+#[derive(Debug)]
+pub struct SparkScalarSubqueries;
+
+impl AnalyzerRule for SparkScalarSubqueries {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        use datafusion::logical_expr::Subquery;
+        plan.transform_up_with_subqueries(|node| {
+            node.map_expressions(|expr| {
+                expr.transform_up(|expr| match expr {
+                    // Correlated subqueries are left as DataFusion decorrelates them.
+                    Expr::ScalarSubquery(subquery)
+                        if subquery.outer_ref_columns.is_empty()
+                            && !at_most_one_row(&subquery.subquery) =>
+                    {
+                        let single = single_row(subquery.subquery.as_ref().clone())?;
+                        Ok(Transformed::yes(Expr::ScalarSubquery(Subquery {
+                            subquery: Arc::new(single),
+                            ..subquery
+                        })))
+                    }
+                    other => Ok(Transformed::no(other)),
+                })
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "spark_scalar_subqueries"
+    }
+}
+
+/// Whether `plan` gives one row at most: a global aggregate or a `LIMIT 1`, under
+/// projections, filters and sorts.
+fn at_most_one_row(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Aggregate(aggregate) => aggregate.group_expr.is_empty(),
+        LogicalPlan::Limit(limit) => matches!(
+            limit.get_fetch_type(),
+            Ok(datafusion::logical_expr::FetchType::Literal(Some(0 | 1)))
+        ),
+        LogicalPlan::Projection(_)
+        | LogicalPlan::Filter(_)
+        | LogicalPlan::Sort(_)
+        | LogicalPlan::SubqueryAlias(_) => plan
+            .inputs()
+            .first()
+            .is_some_and(|input| at_most_one_row(input)),
+        _ => false,
+    }
+}
+
+/// `plan` (one column) as one row: its row count and first value, checked.
+fn single_row(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::common::Column;
+    use datafusion::functions_aggregate::expr_fn::{count, first_value};
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+    let (qualifier, field) = plan.schema().qualified_field(0);
+    let value = Expr::Column(Column::from((qualifier, field)));
+    let name = field.name().clone();
+    LogicalPlanBuilder::from(plan)
+        .aggregate(
+            Vec::<Expr>::new(),
+            vec![
+                count(lit(1)).alias("__flint_rows"),
+                first_value(value, vec![]).alias("__flint_value"),
+            ],
+        )?
+        .project(vec![
+            crate::functions::assertion::single_row_udf()
+                .call(vec![col("__flint_rows"), col("__flint_value")])
+                .alias(name),
+        ])?
+        .build()
 }
 
 /// `DISTRIBUTE BY x` is a hash shuffle on `x` into `spark.sql.shuffle.partitions` partitions

@@ -337,6 +337,13 @@ check("struct isin(DataFrame)", rows(ages.where(F.struct(ages.age, ages.name).is
 check("scalar()", rows(ages.select(picked.select(F.max("a")).scalar().alias("m")).distinct()), [(8,)])
 check("exists()", (ages.filter(picked.exists()).count(), ages.filter(picked.where("a > 100").exists()).count()), (3, 0))
 check("product", rows(spark.range(1, 6).groupBy((F.col("id") % 2).alias("odd")).agg(F.product("id"))), [(0, 8.0), (1, 15.0)])
+try:
+    spark.sql("SELECT (SELECT x FROM VALUES (1), (2) t(x))").collect()
+    too_many = "no error"
+except Exception as error:
+    too_many = str(error)
+check("scalar subquery of two rows fails", "SCALAR_SUBQUERY_TOO_MANY_ROWS" in too_many, True)
+check("scalar subquery of no rows is NULL", spark.sql("SELECT (SELECT x FROM VALUES (1) t(x) WHERE x > 5)").collect()[0][0], None)
 check("no columns, still rows", len(spark.range(5).select().collect()), 5)
 check("isEmpty", (spark.range(0).isEmpty(), spark.range(1).isEmpty()), (True, False))
 check("alias metadata", spark.range(1).select(F.col("id").alias("x", metadata={"max": 9})).schema["x"].metadata, {"max": 9})

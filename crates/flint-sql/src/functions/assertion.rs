@@ -1,5 +1,6 @@
 //! Spark's `raise_error(message)` and `assert_true(condition[, message])`: errors a query
-//! raises itself (`USER_RAISED_EXCEPTION`).
+//! raises itself (`USER_RAISED_EXCEPTION`); and the check that a scalar subquery gave at most
+//! one row (`SCALAR_SUBQUERY_TOO_MANY_ROWS`).
 
 use std::sync::Arc;
 
@@ -17,7 +18,29 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
         RowFunction::new("assert_true", assert_types, null, assert_true)
             .lenient()
             .udf(),
+        single_row_udf(),
     ]
+}
+
+/// `flint_single_row(rows, value)`: `value`, the one row of a scalar subquery, or Spark's
+/// error when the subquery gave `rows` > 1.
+pub(crate) fn single_row_udf() -> Arc<ScalarUDF> {
+    RowFunction::new(
+        "flint_single_row",
+        |types| {
+            arity("flint_single_row", types, 2, 2)?;
+            Ok(vec![DataType::Int64, types[1].clone()])
+        },
+        |types| Ok(types[1].clone()),
+        |args, _| match &args[0] {
+            ScalarValue::Int64(Some(rows)) if *rows > 1 => exec_err!(
+                "[SCALAR_SUBQUERY_TOO_MANY_ROWS] More than one row returned by a subquery used \
+                 as an expression. SQLSTATE: 21000"
+            ),
+            _ => Ok(args[1].clone()),
+        },
+    )
+    .udf()
 }
 
 fn null(_: &[DataType]) -> Result<DataType> {

@@ -6,7 +6,7 @@ pub use misc::spark_type_name;
 mod aggregate;
 pub(crate) mod arguments;
 pub mod arithmetic;
-mod assertion;
+pub(crate) mod assertion;
 mod bitmap;
 pub mod cast;
 mod collection;
