@@ -271,7 +271,9 @@ impl ExpressionWriter<'_> {
                     Ok(SubqueryType::Scalar) => {
                         let [field] = plan.schema().fields().as_ref() else {
                             return Err(ConnectError::Analysis(
-                                "[SCALAR_SUBQUERY_TOO_MANY_ROWS] a scalar subquery returns one column"
+                                "[INVALID_SUBQUERY_EXPRESSION.SCALAR_SUBQUERY_RETURN_MORE_THAN_ONE_OUTPUT_COLUMN] \
+                                 Invalid subquery: a scalar subquery must return only one column. \
+                                 SQLSTATE: 42823"
                                     .into(),
                             ));
                         };

@@ -55,12 +55,10 @@ pub struct Planned {
 impl Planned {
     /// The expression as a projection item: named as Spark names it.
     pub fn named(self) -> Expr {
-        if self.metadata.is_some() {
-            aliased(self.expr, &self.rendered.name, self.metadata)
-        } else if self.rendered.is_column && !self.rendered.is_alias {
+        if self.rendered.is_column && !self.rendered.is_alias && self.metadata.is_none() {
             self.expr
         } else {
-            self.expr.alias(self.rendered.name)
+            aliased(self.expr, &self.rendered.name, self.metadata)
         }
     }
 }
@@ -151,7 +149,7 @@ impl<'a> Planner<'a> {
                 crate::subquery::placeholder_udf(),
             )?;
         }
-        match state.create_logical_expr_from_sql_expr(parsed.clone(), schema) {
+        let planned = match state.create_logical_expr_from_sql_expr(parsed.clone(), schema) {
             // Spark finds `name` in a column `Name`: plan again with names matched ignoring case.
             Err(error) if flint_sql::identifiers::is_unknown_column(&error) => {
                 let mut names = flint_sql::identifiers::ColumnNames::of_schema(schema);
@@ -160,11 +158,20 @@ impl<'a> Planner<'a> {
                 if !names.rewrite(&mut parsed.expr) {
                     return Err(error.into());
                 }
-                Ok(state
+                state
                     .create_logical_expr_from_sql_expr(parsed, schema)
-                    .map_err(|_| error)?)
+                    .map_err(|_| error)?
             }
-            planned => Ok(planned?),
+            planned => planned?,
+        };
+        // Subquery expressions are placeholders in the text: the relations they stand for.
+        if self.subqueries.is_empty() {
+            Ok(planned)
+        } else {
+            Ok(crate::subquery::replace_placeholders(
+                planned,
+                &self.subqueries,
+            )?)
         }
     }
 
@@ -181,10 +188,7 @@ impl<'a> Planner<'a> {
             subqueries: &self.subqueries,
         };
         let rendered = writer.write(expression)?;
-        let mut expr = self.sql_expr(df.schema(), &rendered.sql)?;
-        if !self.subqueries.is_empty() {
-            expr = crate::subquery::replace_placeholders(expr, &self.subqueries)?;
-        }
+        let expr = self.sql_expr(df.schema(), &rendered.sql)?;
         let metadata = match &expression.expr_type {
             Some(spark_connect::expression::ExprType::Alias(alias)) => alias_metadata(alias),
             _ => None,

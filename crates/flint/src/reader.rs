@@ -173,7 +173,8 @@ async fn read_files_with_schema(
                 .table_partition_cols(partitions.clone())
                 .has_header(header)
                 .delimiter(delimiter)
-                // Spark reads its nullValue (default: nothing) as NULL.
+                // Spark's nullValue, for inferring types (DataFusion's scan ignores it:
+                // `read_csv_with_null_value` applies it).
                 .null_regex(
                     options
                         .get("nullvalue")

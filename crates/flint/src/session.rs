@@ -137,22 +137,26 @@ impl SparkSession {
         &self.inner.ctx
     }
 
-    /// Drops this session's temporary view `name` (Spark's `catalog.dropTempView`), never a
-    /// table; whether it existed.
-    pub fn drop_temp_view(&self, name: &str) -> Result<bool, FlintError> {
+    /// What `f` answers of this session's catalog of temporary views (`None` only if the
+    /// session was built without one).
+    fn with_views<T>(&self, f: impl FnOnce(&crate::catalog::SessionSchema) -> T) -> Option<T> {
         let schema = self
             .inner
             .ctx
             .catalog("datafusion")
-            .and_then(|catalog| catalog.schema("public"));
-        let dropped = match schema
-            .as_ref()
-            .and_then(|s| s.downcast_ref::<crate::catalog::SessionSchema>())
-        {
-            Some(session_schema) => session_schema.drop_view(name)?,
-            None => false,
-        };
-        Ok(dropped)
+            .and_then(|catalog| catalog.schema("public"))?;
+        schema
+            .downcast_ref::<crate::catalog::SessionSchema>()
+            .map(f)
+    }
+
+    /// Drops this session's temporary view `name` (Spark's `catalog.dropTempView`), never a
+    /// table; whether it existed.
+    pub fn drop_temp_view(&self, name: &str) -> Result<bool, FlintError> {
+        Ok(self
+            .with_views(|views| views.drop_view(name))
+            .transpose()?
+            .unwrap_or(false))
     }
 
     /// Drops the application's global temporary view `name` (Spark's
@@ -163,13 +167,7 @@ impl SparkSession {
 
     /// This session's temporary views, lowercased as Spark keeps them.
     pub fn temp_view_names(&self) -> Vec<String> {
-        self.inner
-            .ctx
-            .catalog("datafusion")
-            .and_then(|catalog| catalog.schema("public"))
-            .as_ref()
-            .and_then(|s| s.downcast_ref::<crate::catalog::SessionSchema>())
-            .map(|schema| schema.view_names())
+        self.with_views(|views| views.view_names())
             .unwrap_or_default()
     }
 
