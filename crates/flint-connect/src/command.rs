@@ -299,9 +299,9 @@ pub async fn run(
             // Function names are case-insensitive, as the SQL front end looks them up.
             let name = udf.function_name.to_ascii_lowercase();
             let function = crate::udf::python_udf(&crate::udf::runner(&session), udf, &name)?;
-            session
-                .session_context()
-                .register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(function));
+            let context = session.session_context();
+            let state = context.state_ref();
+            crate::udf::register(&mut *state.write(), function)?;
             Ok(CommandOutcome::Done)
         }
         other => Err(ConnectError::Unsupported(format!(

@@ -136,9 +136,7 @@ impl<'a> Planner<'a> {
             .map_err(|e| ConnectError::Parse(e.to_string()))?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = state.get_or_insert_with(|| self.ctx().state());
-        for udf in self.python_udfs.take_pending() {
-            datafusion::execution::FunctionRegistry::register_udf(state, udf)?;
-        }
+        self.python_udfs.register_pending(state)?;
         if !self.subqueries.is_empty()
             && !state
                 .scalar_functions()

@@ -5,8 +5,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use datafusion::logical_expr::ScalarUDF;
-use flint_python::{EvalType, PythonRunner, PythonUdf};
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use flint_python::{EvalType, PythonAggregateUdf, PythonRunner, PythonUdf};
 use spark_connect::CommonInlineUserDefinedFunction;
 use spark_connect::common_inline_user_defined_function::Function;
 
@@ -16,7 +17,7 @@ use crate::error::{ConnectError, missing};
 #[derive(Debug)]
 pub struct PythonUdfs {
     runner: PythonRunner,
-    pending: Mutex<Vec<Arc<ScalarUDF>>>,
+    pending: Mutex<Vec<PythonUdf>>,
 }
 
 impl PythonUdfs {
@@ -40,14 +41,37 @@ impl PythonUdfs {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(ScalarUDF::new_from_impl(function)));
+            .push(function);
         Ok(name)
     }
 
-    /// The UDFs called since the last take.
-    pub fn take_pending(&self) -> Vec<Arc<ScalarUDF>> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Registers the UDFs called since the last time in `registry`.
+    pub fn register_pending(
+        &self,
+        registry: &mut dyn FunctionRegistry,
+    ) -> datafusion::common::Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for udf in pending {
+            register(registry, udf)?;
+        }
+        Ok(())
     }
+}
+
+/// Registers `udf` in `registry` under its name: an aggregate if its eval type aggregates
+/// a group (`pandas_udf` of Series to a scalar), else a scalar function.
+pub fn register(
+    registry: &mut dyn FunctionRegistry,
+    udf: PythonUdf,
+) -> datafusion::common::Result<()> {
+    if udf.eval_type().is_aggregate() {
+        registry.register_udaf(Arc::new(AggregateUDF::new_from_impl(
+            PythonAggregateUdf::new(udf),
+        )))?;
+    } else {
+        registry.register_udf(Arc::new(ScalarUDF::new_from_impl(udf)))?;
+    }
+    Ok(())
 }
 
 /// How `session`'s executors run Python: `spark.pyspark.python` (else `PYSPARK_PYTHON`,
@@ -82,7 +106,7 @@ pub fn python_udf(
     };
     let eval_type = EvalType::from_code(python.eval_type).ok_or_else(|| {
         ConnectError::Unsupported(format!(
-            "the Python UDF {} of eval type {}: Flint runs row-at-a-time, scalar pandas and scalar Arrow UDFs",
+            "the Python UDF {} of eval type {}: Flint runs row-at-a-time, scalar and grouped-aggregate pandas and Arrow UDFs",
             udf.function_name, python.eval_type
         ))
     })?;

@@ -5,12 +5,16 @@
 //!
 //! - [`PythonUdf`]: the function, its pickled command as the client sent it, its eval type
 //!   (row at a time, pandas, Arrow) and result type, and how to run Python.
+//! - [`PythonAggregateUdf`]: a grouped-aggregate UDF (Series or arrays to one value) as a
+//!   DataFusion aggregate, called once per group with all of the group's rows.
 //! - [`worker`]: the pool of Python worker processes of this executor and the framing of
 //!   requests to `worker.py`, Flint's own worker script.
 
+mod udaf;
 mod udf;
 pub mod worker;
 
+pub use udaf::PythonAggregateUdf;
 pub use udf::{EvalType, PythonRunner, PythonUdf};
 
 /// Why a Python UDF could not be evaluated.

@@ -30,6 +30,14 @@ pub enum EvalType {
     ScalarArrow,
     /// `arrow_udf(f)` of an iterator of arrays to an iterator of arrays.
     ScalarArrowIter,
+    /// `pandas_udf(f)` of Series to a scalar: an aggregate, one call per group.
+    GroupedAggPandas,
+    /// `pandas_udf(f)` of an iterator of Series to a scalar: an aggregate.
+    GroupedAggPandasIter,
+    /// `arrow_udf(f)` of arrays to a scalar: an aggregate, one call per group.
+    GroupedAggArrow,
+    /// `arrow_udf(f)` of an iterator of arrays to a scalar: an aggregate.
+    GroupedAggArrowIter,
 }
 
 impl EvalType {
@@ -42,6 +50,10 @@ impl EvalType {
             204 => EvalType::ScalarPandasIter,
             250 => EvalType::ScalarArrow,
             251 => EvalType::ScalarArrowIter,
+            202 => EvalType::GroupedAggPandas,
+            217 => EvalType::GroupedAggPandasIter,
+            252 => EvalType::GroupedAggArrow,
+            254 => EvalType::GroupedAggArrowIter,
             _ => return None,
         })
     }
@@ -55,7 +67,23 @@ impl EvalType {
             EvalType::ScalarPandasIter => 204,
             EvalType::ScalarArrow => 250,
             EvalType::ScalarArrowIter => 251,
+            EvalType::GroupedAggPandas => 202,
+            EvalType::GroupedAggPandasIter => 217,
+            EvalType::GroupedAggArrow => 252,
+            EvalType::GroupedAggArrowIter => 254,
         }
+    }
+
+    /// Whether the function aggregates a group's rows into one value
+    /// ([`crate::PythonAggregateUdf`]) rather than giving a value per row.
+    pub fn is_aggregate(self) -> bool {
+        matches!(
+            self,
+            EvalType::GroupedAggPandas
+                | EvalType::GroupedAggPandasIter
+                | EvalType::GroupedAggArrow
+                | EvalType::GroupedAggArrowIter
+        )
     }
 }
 
@@ -70,7 +98,7 @@ pub struct PythonRunner {
 }
 
 /// A Python UDF: the client's pickled function, evaluated batch by batch by Python workers.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PythonUdf {
     name: String,
     command: Arc<[u8]>,
@@ -145,6 +173,11 @@ impl PythonUdf {
         self.key
     }
 
+    /// The name plans call it by.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The pickled function.
     pub fn command(&self) -> &[u8] {
         &self.command
@@ -196,7 +229,7 @@ impl PythonUdf {
     }
 
     /// The UDF `name` whose definition [`PythonUdf::encode`] wrote.
-    pub fn decode(name: &str, buf: &[u8]) -> Result<ScalarUDF> {
+    pub fn decode(name: &str, buf: &[u8]) -> Result<PythonUdf> {
         let malformed =
             |what: String| DataFusionError::Plan(format!("malformed Python UDF {name}: {what}"));
         let node = PythonUdfNode::decode(buf).map_err(|e| malformed(e.to_string()))?;
@@ -208,7 +241,7 @@ impl PythonUdf {
             .ok_or_else(|| malformed("no output type".to_string()))?
             .try_into()
             .map_err(|e| malformed(format!("{e}")))?;
-        Ok(ScalarUDF::new_from_impl(PythonUdf::new(
+        Ok(PythonUdf::new(
             name,
             node.command,
             eval_type,
@@ -219,7 +252,7 @@ impl PythonUdf {
                 python: node.python,
                 reuse_worker: node.reuse_worker,
             },
-        )))
+        ))
     }
 }
 
@@ -283,7 +316,7 @@ mod tests {
         let mut buf = Vec::new();
         udf.encode(&mut buf).unwrap();
         let decoded = PythonUdf::decode("plus_one", &buf).unwrap();
-        assert_eq!(PythonUdf::of(&decoded), Some(&udf));
+        assert_eq!(decoded, udf);
         assert!(PythonUdf::decode("x", b"\xff\xff").is_err());
     }
 }

@@ -22,6 +22,10 @@ SQL_SCALAR_PANDAS_UDF = 200
 SQL_SCALAR_PANDAS_ITER_UDF = 204
 SQL_SCALAR_ARROW_UDF = 250
 SQL_SCALAR_ARROW_ITER_UDF = 251
+SQL_GROUPED_AGG_PANDAS_UDF = 202
+SQL_GROUPED_AGG_PANDAS_ITER_UDF = 217
+SQL_GROUPED_AGG_ARROW_UDF = 252
+SQL_GROUPED_AGG_ARROW_ITER_UDF = 254
 
 
 def read_exactly(stream, n):
@@ -237,6 +241,24 @@ def evaluate(eval_type, func, batch, arrow_type):
                 "got %d." % (num_rows, len(array))
             )
         return array
+    if eval_type in (SQL_GROUPED_AGG_PANDAS_UDF, SQL_GROUPED_AGG_PANDAS_ITER_UDF):
+        # One group's rows: the function gives one value (Spark's wrap_grouped_agg_pandas_udf).
+        import pandas as pd
+
+        args = [to_pandas(c) for c in columns]
+        if eval_type == SQL_GROUPED_AGG_PANDAS_UDF:
+            result = func(*args)
+        else:
+            result = func(iter([args[0] if len(args) == 1 else tuple(args)]))
+        return pandas_to_arrow(pd.Series([result]), arrow_type, 1)
+    if eval_type in (SQL_GROUPED_AGG_ARROW_UDF, SQL_GROUPED_AGG_ARROW_ITER_UDF):
+        if eval_type == SQL_GROUPED_AGG_ARROW_UDF:
+            result = func(*columns)
+        else:
+            result = func(iter([columns[0] if len(columns) == 1 else tuple(columns)]))
+        if isinstance(result, pa.Scalar):
+            result = result.as_py()
+        return pa.array([result], type=arrow_type)
     raise PythonException("Flint does not run Python UDFs of eval type %d" % eval_type)
 
 

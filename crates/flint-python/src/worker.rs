@@ -247,11 +247,16 @@ impl PythonWorker {
             Some(batch) => batch?.column(0).clone(),
             None => return Err(self.failed("an answer without a batch")),
         };
-        if column.len() != batch.num_rows() {
+        let expected = if udf.eval_type().is_aggregate() {
+            1
+        } else {
+            batch.num_rows()
+        };
+        if column.len() != expected {
             return Ok(Err(PythonError::Exception(format!(
                 "the UDF returned {} rows for {} rows",
                 column.len(),
-                batch.num_rows()
+                expected
             ))));
         }
         let column = if column.data_type() == udf.output_type() {

@@ -3,13 +3,13 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::from_proto::parse_physical_expr;
 use datafusion_proto::physical_plan::to_proto::serialize_physical_exprs;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf;
-use flint_python::PythonUdf;
+use flint_python::{PythonAggregateUdf, PythonUdf};
 use prost::Message;
 
 use crate::{ShuffleBlock, ShuffleOutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
@@ -180,7 +180,28 @@ impl PhysicalExtensionCodec for ShuffleCodec {
         if buf.is_empty() {
             return Err(DataFusionError::Plan(format!("unknown function {name}")));
         }
-        Ok(Arc::new(PythonUdf::decode(name, buf)?))
+        Ok(Arc::new(ScalarUDF::new_from_impl(PythonUdf::decode(
+            name, buf,
+        )?)))
+    }
+
+    /// A Python aggregate travels with its definition, like a Python UDF.
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        match PythonAggregateUdf::of(node) {
+            Some(udaf) => udaf.definition().encode(buf),
+            None => Ok(()),
+        }
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        if buf.is_empty() {
+            return Err(DataFusionError::Plan(format!(
+                "unknown aggregate function {name}"
+            )));
+        }
+        Ok(Arc::new(AggregateUDF::new_from_impl(
+            PythonAggregateUdf::new(PythonUdf::decode(name, buf)?),
+        )))
     }
 
     fn try_encode(

@@ -259,6 +259,23 @@ check("udf in filter and aggregate",
     rows(people.filter(plus_one("id") > 3).groupBy("dept").agg(F.sum(plus_one("id")).alias("t"))),
     frame_rows(people_pd[people_pd.id + 1 > 3].assign(t=lambda d: d.id + 1).groupby("dept", as_index=False)["t"].sum()),
 )
+
+
+@F.pandas_udf("double")
+def mean_salary(v: pd.Series) -> float:
+    return v.mean()
+
+
+# A grouped-aggregate pandas UDF sees all of a group's rows (partial lists merged after the
+# shuffle), in groupBy().agg and over a window of the whole partition.
+check("grouped aggregate pandas udf",
+    [(d, round(m, 6)) for d, m in rows(people.groupBy("dept").agg(mean_salary("salary")))],
+    sorted(((d, round(m, 6)) for d, m in people_pd.groupby("dept")["salary"].mean().items()), key=repr),
+)
+check("grouped aggregate pandas udf over a window",
+    rows(people.select("id", F.round(mean_salary("salary").over(Window.partitionBy("dept")), 6))),
+    sorted(zip(people_pd.id, people_pd.groupby("dept")["salary"].transform("mean").round(6)), key=repr),
+)
 # Spark makes NULL of a result whose Python type does not fit the declared type.
 wrong_type = F.udf(lambda x: x, DoubleType())
 check("udf result of the wrong type", rows(spark.range(2).select(wrong_type("id"))), [(None,), (None,)])
