@@ -66,7 +66,7 @@ entries! {
     SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
     WAREHOUSE_DIR = "spark.sql.warehouse.dir", Some("spark-warehouse"), "Directory of managed tables' files (saveAsTable, CREATE TABLE ... USING), relative to the driver's working directory.";
     STARVATION_TIMEOUT = "spark.starvation.timeout", Some("15s"), "How often a driver with no executor yet repeats \"Initial job has not accepted any resources\".";
-    TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails (local[N,F] sets F).";
+    TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails on a cluster (local mode tries once; local[N,F] sets F).";
     UI_ENABLED = "spark.ui.enabled", Some("true"), "Serve the application's web UI and /api/v1 REST API from the driver.";
     UI_PORT = "spark.ui.port", Some("4040"), "Port of the application's web UI; a taken port moves to the next, up to spark.port.maxRetries times; 0 picks a free one.";
     SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";

@@ -161,12 +161,9 @@ impl SparkContext {
             }
         };
         let max_failures = match master {
-            MasterUrl::Local {
-                max_failures: Some(n),
-                ..
-            } => n,
-            // Spark's local mode tries each task once unless local[N,F] says otherwise; Flint
-            // keeps the retry path live in local mode too and reads spark.task.maxFailures.
+            // As in Spark, local mode tries each task once (a failure there is the program's,
+            // not a lost machine's) unless local[N,F] asks for F attempts.
+            MasterUrl::Local { max_failures, .. } => max_failures.unwrap_or(1),
             _ => conf.get_usize(&keys::TASK_MAX_FAILURES)?.unwrap_or(4),
         };
         let shuffle_partitions = shuffle_partitions(&conf, default_slots)?;

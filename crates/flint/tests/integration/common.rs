@@ -20,8 +20,13 @@ pub fn tpch_dir() -> &'static Path {
 
 /// A new local application with `threads` slots and extra settings, its local dir in `local_dir`.
 pub async fn session(threads: usize, local_dir: &Path, conf: &[(&str, &str)]) -> SparkSession {
+    session_of(&format!("local[{threads}]"), local_dir, conf).await
+}
+
+/// A local session of `master` (`local[N,F]` for F attempts per task).
+pub async fn session_of(master: &str, local_dir: &Path, conf: &[(&str, &str)]) -> SparkSession {
     let mut builder = SparkSession::builder()
-        .master(&format!("local[{threads}]"))
+        .master(master)
         .app_name("flint-test")
         .config("spark.local.dir", &local_dir.display().to_string())
         .config("spark.ui.showConsoleProgress", "false");

@@ -8,7 +8,7 @@ use datafusion::logical_expr::{
 };
 use flint::{FlintError, SparkListenerEvent, TaskEndReason};
 
-use crate::common::{EventLog, session};
+use crate::common::{EventLog, session, session_of};
 
 /// `flaky(x)` fails its first `failures` calls, then returns `x`.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ fn failed_task_ends(events: &[SparkListenerEvent]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_failing_twice_is_retried() {
     let local_dir = tempfile::tempdir().unwrap();
-    let spark = session(1, local_dir.path(), &[]).await;
+    let spark = session_of("local[1,4]", local_dir.path(), &[]).await;
     let (udf, calls) = flaky("flaky_twice", 2);
     spark.register_udf(udf).unwrap();
     let log = EventLog::attach(&spark);
@@ -101,12 +101,12 @@ async fn task_failing_twice_is_retried() {
     spark.stop();
 }
 
-/// A task that always fails fails the job after spark.task.maxFailures attempts with its
-/// message, and the application stays usable.
+/// A task that always fails fails the job after its attempts (local[N,F]) with its message,
+/// and the application stays usable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_always_failing_fails_the_job_with_its_message() {
     let local_dir = tempfile::tempdir().unwrap();
-    let spark = session(2, local_dir.path(), &[("spark.task.maxFailures", "3")]).await;
+    let spark = session_of("local[2,3]", local_dir.path(), &[]).await;
     let (udf, _) = flaky("always_fails", usize::MAX);
     spark.register_udf(udf).unwrap();
     let log = EventLog::attach(&spark);

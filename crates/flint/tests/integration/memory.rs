@@ -30,15 +30,7 @@ async fn large_sort_spills_instead_of_failing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_that_cannot_fit_names_the_memory_setting() {
     let local_dir = tempfile::tempdir().unwrap();
-    let spark = session(
-        1,
-        local_dir.path(),
-        &[
-            ("spark.driver.memory", "2m"),
-            ("spark.task.maxFailures", "1"),
-        ],
-    )
-    .await;
+    let spark = session(1, local_dir.path(), &[("spark.driver.memory", "2m")]).await;
     let df = spark
         .sql("select count(*) from range(0, 300000) a join range(0, 300000) b on a.id = b.id")
         .await
