@@ -22,6 +22,7 @@ use crate::literal::string_literal;
 
 mod frequent;
 mod generator;
+mod python;
 mod reshape;
 use generator::{GeneratorCall, Item};
 
@@ -393,6 +394,7 @@ impl<'a> Planner<'a> {
                 self.relation(input(&with.root, "WithRelations.root")?)
                     .await?
             }
+            RelType::MapPartitions(map) => self.map_partitions(map).await?,
             RelType::Unpivot(unpivot) => self.unpivot(unpivot).await?,
             RelType::FreqItems(freq) => self.freq_items(freq).await?,
             RelType::ToSchema(to) => self.conform_to_schema(to).await?,

@@ -7,13 +7,17 @@
 //!   (row at a time, pandas, Arrow) and result type, and how to run Python.
 //! - [`PythonAggregateUdf`]: a grouped-aggregate UDF (Series or arrays to one value) as a
 //!   DataFusion aggregate, called once per group with all of the group's rows.
+//! - [`MapInPython`]: `mapInPandas`/`mapInArrow`, a function of a partition's batches to
+//!   batches, as a logical node planned into [`MapInPythonExec`].
 //! - [`worker`]: the pool of Python worker processes of this executor and the framing of
 //!   requests to `worker.py`, Flint's own worker script.
 
+mod map;
 mod udaf;
 mod udf;
 pub mod worker;
 
+pub use map::{MapInPython, MapInPythonExec, MapInPythonPlanner};
 pub use udaf::PythonAggregateUdf;
 pub use udf::{EvalType, PythonRunner, PythonUdf};
 

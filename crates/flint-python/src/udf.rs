@@ -38,6 +38,10 @@ pub enum EvalType {
     GroupedAggArrow,
     /// `arrow_udf(f)` of an iterator of arrays to a scalar: an aggregate.
     GroupedAggArrowIter,
+    /// `mapInPandas(f)`: an iterator of a partition's DataFrames to an iterator of DataFrames.
+    MapPandasIter,
+    /// `mapInArrow(f)`: an iterator of a partition's record batches to an iterator of batches.
+    MapArrowIter,
 }
 
 impl EvalType {
@@ -54,6 +58,8 @@ impl EvalType {
             217 => EvalType::GroupedAggPandasIter,
             252 => EvalType::GroupedAggArrow,
             254 => EvalType::GroupedAggArrowIter,
+            205 => EvalType::MapPandasIter,
+            207 => EvalType::MapArrowIter,
             _ => return None,
         })
     }
@@ -71,7 +77,15 @@ impl EvalType {
             EvalType::GroupedAggPandasIter => 217,
             EvalType::GroupedAggArrow => 252,
             EvalType::GroupedAggArrowIter => 254,
+            EvalType::MapPandasIter => 205,
+            EvalType::MapArrowIter => 207,
         }
+    }
+
+    /// Whether the function maps a partition's batches to batches (a relation, not an
+    /// expression: [`crate::MapInPython`]).
+    pub fn is_map(self) -> bool {
+        matches!(self, EvalType::MapPandasIter | EvalType::MapArrowIter)
     }
 
     /// Whether the function aggregates a group's rows into one value

@@ -3,10 +3,12 @@
 # The executor writes requests to stdin and reads answers from stdout, each a sequence of
 # frames (a 4-byte big-endian length, then that many bytes):
 #   request: header (JSON), the pickled function if the header says it is new, the output
-#            schema (an Arrow IPC stream without batches), the arguments (an Arrow IPC stream
-#            of one batch, one column per argument);
+#            schema (an Arrow IPC stream without batches), the arguments (an Arrow IPC stream:
+#            for a UDF one batch, one column per argument; for mapInPandas/mapInArrow all the
+#            batches of one partition);
 #   answer:  status (JSON: {"ok": true} or {"error": traceback}), then on success the result
-#            (an Arrow IPC stream of one batch with one column).
+#            (an Arrow IPC stream: for a UDF one batch with one column; for a map, the
+#            batches the function yielded, with the output schema's columns).
 # A worker serves requests until stdin closes; it keeps the functions it has unpickled.
 
 import datetime
@@ -26,6 +28,8 @@ SQL_GROUPED_AGG_PANDAS_UDF = 202
 SQL_GROUPED_AGG_PANDAS_ITER_UDF = 217
 SQL_GROUPED_AGG_ARROW_UDF = 252
 SQL_GROUPED_AGG_ARROW_ITER_UDF = 254
+SQL_MAP_PANDAS_ITER_UDF = 205
+SQL_MAP_ARROW_ITER_UDF = 207
 
 
 def read_exactly(stream, n):
@@ -262,6 +266,83 @@ def evaluate(eval_type, func, batch, arrow_type):
     raise PythonException("Flint does not run Python UDFs of eval type %d" % eval_type)
 
 
+def pandas_frame_to_batch(frame, schema):
+    """A DataFrame that mapInPandas yielded as a batch of `schema`: columns matched by name
+    when they are named by strings, else by position (as Spark assigns them)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not isinstance(frame, pd.DataFrame):
+        raise PythonException(
+            "[UDF_RETURN_TYPE] Return type of the user-defined function should be iterator of "
+            "pandas.DataFrame, but is iterator of %s." % type(frame).__name__
+        )
+    if len(frame.columns) == 0 and len(frame) == 0:
+        return pa.RecordBatch.from_pylist([], schema=schema)
+    by_name = all(isinstance(c, str) for c in frame.columns)
+    if by_name:
+        missing = [f.name for f in schema if f.name not in frame.columns]
+        if missing:
+            raise PythonException(
+                "[RESULT_COLUMNS_MISMATCH_FOR_PANDAS_UDF] Column names of the returned "
+                "pandas.DataFrame do not match specified schema. Missing: %s."
+                % ", ".join(missing)
+            )
+        series = [frame[f.name] for f in schema]
+    else:
+        if len(frame.columns) != len(schema):
+            raise PythonException(
+                "[RESULT_LENGTH_MISMATCH_FOR_PANDAS_UDF] Number of columns of the returned "
+                "pandas.DataFrame doesn't match specified schema. Expected: %d Actual: %d"
+                % (len(schema), len(frame.columns))
+            )
+        series = [frame.iloc[:, i] for i in range(len(schema))]
+    arrays = [pa.Array.from_pandas(s, type=f.type, safe=False) for s, f in zip(series, schema)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def arrow_batch_to(batch, schema):
+    """A batch that mapInArrow yielded, with the columns of `schema` (by name, else by position)."""
+    import pyarrow as pa
+
+    if isinstance(batch, pa.Table):
+        batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else None
+    if batch is None:
+        return pa.RecordBatch.from_pylist([], schema=schema)
+    if not isinstance(batch, pa.RecordBatch):
+        raise PythonException(
+            "[UDF_RETURN_TYPE] Return type of the user-defined function should be iterator of "
+            "pyarrow.RecordBatch, but is iterator of %s." % type(batch).__name__
+        )
+    names = batch.schema.names
+    columns = []
+    for i, field in enumerate(schema):
+        if field.name in names:
+            column = batch.column(names.index(field.name))
+        elif i < batch.num_columns:
+            column = batch.column(i)
+        else:
+            raise PythonException(
+                "[RESULT_COLUMNS_MISMATCH_FOR_ARROW_UDF] Column names of the returned "
+                "pyarrow.RecordBatch do not match specified schema. Missing: %s." % field.name
+            )
+        if column.type != field.type:
+            column = column.cast(field.type, safe=False)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def map_partition(eval_type, func, reader, schema):
+    """mapInPandas/mapInArrow over one partition: the function takes an iterator of its
+    batches and yields batches of `schema`."""
+    if eval_type == SQL_MAP_PANDAS_ITER_UDF:
+        for frame in func(batch.to_pandas() for batch in reader):
+            yield pandas_frame_to_batch(frame, schema)
+    else:
+        for batch in func(iter(reader)):
+            yield arrow_batch_to(batch, schema)
+
+
 def user_traceback():
     """The traceback of the exception being handled, from the user's first frame on (Spark's
     simplified traceback); the whole of it if the worker itself failed."""
@@ -308,13 +389,18 @@ def main():
                 func, _return_type = pickle.loads(command)
                 functions[key] = func
             func = functions[key]
-            arrow_type = pa.ipc.open_stream(output_schema).schema.field(0).type
-            batch = pa.ipc.open_stream(arguments).read_next_batch()
-            result = evaluate(request["eval_type"], func, batch, arrow_type)
+            output = pa.ipc.open_stream(output_schema).schema
+            reader = pa.ipc.open_stream(arguments)
+            eval_type = request["eval_type"]
+            if eval_type in (SQL_MAP_PANDAS_ITER_UDF, SQL_MAP_ARROW_ITER_UDF):
+                answers = list(map_partition(eval_type, func, reader, output))
+            else:
+                result = evaluate(eval_type, func, reader.read_next_batch(), output.field(0).type)
+                answers = [pa.RecordBatch.from_arrays([result], schema=output)]
             sink = pa.BufferOutputStream()
-            out = pa.RecordBatch.from_arrays([result], schema=pa.schema([("result", arrow_type)]))
-            with pa.ipc.new_stream(sink, out.schema) as writer:
-                writer.write_batch(out)
+            with pa.ipc.new_stream(sink, output) as writer:
+                for answer in answers:
+                    writer.write_batch(answer)
             write_frame(stdout, b'{"ok": true}')
             write_frame(stdout, sink.getvalue().to_pybytes())
         except BaseException:

@@ -45,8 +45,8 @@ struct PythonWorker {
 /// How many of a worker's last stderr lines its failure quotes.
 const STDERR_TAIL_LINES: usize = 20;
 
-/// The answer to one request: the result column, or the function's exception.
-type Answer = Result<ArrayRef, PythonError>;
+/// The answer to one request: the result batches, or the function's exception.
+type Answer = Result<Vec<RecordBatch>, PythonError>;
 
 #[derive(serde::Serialize)]
 struct Request<'a> {
@@ -64,14 +64,64 @@ struct Status {
     error: Option<String>,
 }
 
-/// Evaluates `udf` over `batch` (one column per argument) in a worker of this executor.
+/// Evaluates `udf` over `batch` (one column per argument) in a worker of this executor: a
+/// value per row, or one value for an aggregate.
 pub fn evaluate(udf: &PythonUdf, batch: &RecordBatch) -> Result<ArrayRef, PythonError> {
+    let output = Schema::new(vec![Field::new("result", udf.output_type().clone(), true)]);
+    let expected = if udf.eval_type().is_aggregate() {
+        1
+    } else {
+        batch.num_rows()
+    };
+    let batches = run(udf, &output, &batch.schema(), std::slice::from_ref(batch))?;
+    let column = match batches.as_slice() {
+        [one] => one.column(0).clone(),
+        _ => {
+            return Err(PythonError::Exception(format!(
+                "the worker answered {} batches for one",
+                batches.len()
+            )));
+        }
+    };
+    if column.len() != expected {
+        return Err(PythonError::Exception(format!(
+            "the UDF returned {} rows for {} rows",
+            column.len(),
+            expected
+        )));
+    }
+    if column.data_type() == udf.output_type() {
+        Ok(column)
+    } else {
+        Ok(cast(&column, udf.output_type())?)
+    }
+}
+
+/// Runs `udf`, a function of an iterator of batches to an iterator of batches
+/// (`mapInPandas`, `mapInArrow`), over one partition's `batches` of `input` columns; its
+/// answer has the columns of `output`.
+pub fn map_partition(
+    udf: &PythonUdf,
+    input: &Schema,
+    output: &Schema,
+    batches: &[RecordBatch],
+) -> Result<Vec<RecordBatch>, PythonError> {
+    run(udf, output, input, batches)
+}
+
+/// Sends one request to a worker of this executor, waiting without holding up other tasks.
+fn run(
+    udf: &PythonUdf,
+    output: &Schema,
+    input: &Schema,
+    batches: &[RecordBatch],
+) -> Result<Vec<RecordBatch>, PythonError> {
     let run = || {
         let runner = udf.runner();
         let mut worker = checkout(&runner.python)?;
         let thread = std::thread::current().id();
         lock(&BUSY).insert(thread, Arc::clone(&worker.child));
-        let answer = worker.evaluate(udf, batch);
+        let answer = worker.request(udf, output, input, batches);
         lock(&BUSY).remove(&thread);
         let answer = answer?;
         if runner.reuse_worker {
@@ -194,7 +244,13 @@ impl PythonWorker {
     }
 
     /// Sends one request; the outer error means the worker is broken and must go.
-    fn evaluate(&mut self, udf: &PythonUdf, batch: &RecordBatch) -> Result<Answer, PythonError> {
+    fn request(
+        &mut self,
+        udf: &PythonUdf,
+        output: &Schema,
+        input: &Schema,
+        batches: &[RecordBatch],
+    ) -> Result<Answer, PythonError> {
         let has_command = !self.loaded.contains(&udf.key());
         let header = serde_json::to_vec(&Request {
             key: udf.key(),
@@ -203,12 +259,13 @@ impl PythonWorker {
             python_version: udf.python_version(),
         })
         .map_err(|e| self.failed(e))?;
-        let output = Schema::new(vec![Field::new("result", udf.output_type().clone(), true)]);
-        let mut output_schema = StreamWriter::try_new(Vec::new(), &output)?;
+        let mut output_schema = StreamWriter::try_new(Vec::new(), output)?;
         output_schema.finish()?;
         let output_schema = output_schema.into_inner()?;
-        let mut arguments = StreamWriter::try_new(Vec::new(), &batch.schema())?;
-        arguments.write(batch)?;
+        let mut arguments = StreamWriter::try_new(Vec::new(), input)?;
+        for batch in batches {
+            arguments.write(batch)?;
+        }
         arguments.finish()?;
         let arguments = arguments.into_inner()?;
 
@@ -242,29 +299,10 @@ impl PythonWorker {
         self.loaded.insert(udf.key());
         let result = read_frame(&mut self.stdout)
             .map_err(|e| self.failed(format_args!("no result: {e}")))?;
-        let mut reader = StreamReader::try_new(Cursor::new(result), None)?;
-        let column = match reader.next() {
-            Some(batch) => batch?.column(0).clone(),
-            None => return Err(self.failed("an answer without a batch")),
-        };
-        let expected = if udf.eval_type().is_aggregate() {
-            1
-        } else {
-            batch.num_rows()
-        };
-        if column.len() != expected {
-            return Ok(Err(PythonError::Exception(format!(
-                "the UDF returned {} rows for {} rows",
-                column.len(),
-                expected
-            ))));
-        }
-        let column = if column.data_type() == udf.output_type() {
-            column
-        } else {
-            cast(&column, udf.output_type())?
-        };
-        Ok(Ok(column))
+        let reader = StreamReader::try_new(Cursor::new(result), None)?;
+        Ok(reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(PythonError::from))
     }
 }
 

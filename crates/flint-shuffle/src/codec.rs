@@ -9,7 +9,7 @@ use datafusion_proto::physical_plan::from_proto::parse_physical_expr;
 use datafusion_proto::physical_plan::to_proto::serialize_physical_exprs;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf;
-use flint_python::{PythonAggregateUdf, PythonUdf};
+use flint_python::{MapInPythonExec, PythonAggregateUdf, PythonUdf};
 use prost::Message;
 
 use crate::{ShuffleBlock, ShuffleOutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
@@ -21,7 +21,7 @@ pub struct ShuffleCodec;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct FlintPlanNode {
-    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2")]
+    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2, 3")]
     node: Option<flint_plan_node::Node>,
 }
 
@@ -32,6 +32,8 @@ mod flint_plan_node {
         Writer(super::ShuffleWriterNode),
         #[prost(message, tag = "2")]
         Reader(super::ShuffleReaderNode),
+        #[prost(message, tag = "3")]
+        MapInPython(super::MapInPythonNode),
     }
 }
 
@@ -59,6 +61,17 @@ struct ShuffleReaderNode {
     schema: Option<protobuf::Schema>,
     #[prost(message, repeated, tag = "3")]
     partitions: Vec<ReaderPartition>,
+}
+
+/// `mapInPandas`/`mapInArrow`: the function (as a Python UDF encodes it) and its output.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MapInPythonNode {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(bytes = "vec", tag = "2")]
+    udf: Vec<u8>,
+    #[prost(message, optional, tag = "3")]
+    schema: Option<protobuf::Schema>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -163,6 +176,21 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                     partitions,
                 )))
             }
+            Some(flint_plan_node::Node::MapInPython(map)) => {
+                let [input] = inputs else {
+                    return Err(malformed("MapInPythonExec needs one input"));
+                };
+                let schema = map
+                    .schema
+                    .as_ref()
+                    .ok_or_else(|| malformed("MapInPythonExec without schema"))?;
+                let schema = Schema::try_from(schema).map_err(malformed)?;
+                Ok(Arc::new(MapInPythonExec::new(
+                    Arc::clone(input),
+                    PythonUdf::decode(&map.name, &map.udf)?,
+                    Arc::new(schema),
+                )))
+            }
             None => Err(malformed("empty node")),
         }
     }
@@ -224,6 +252,14 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                 partitioning,
                 partition_count: writer.partitioning().partition_count() as u64,
                 hash_exprs,
+            })
+        } else if let Some(map) = node.downcast_ref::<MapInPythonExec>() {
+            let mut udf = Vec::new();
+            map.udf().encode(&mut udf)?;
+            flint_plan_node::Node::MapInPython(MapInPythonNode {
+                name: map.udf().name().to_string(),
+                udf,
+                schema: Some(protobuf::Schema::try_from(map.schema().as_ref()).map_err(malformed)?),
             })
         } else if let Some(reader) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema = protobuf::Schema::try_from(reader.schema().as_ref()).map_err(malformed)?;

@@ -22,6 +22,9 @@ use datafusion::execution::SessionStateDefaults;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::optimizer::Analyzer;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
 
 pub use display::{HiveFormat, java_double, java_float};
@@ -34,6 +37,7 @@ pub use registry::register_spark_functions;
 pub fn spark_session_state(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
+    extension_planners: Vec<Arc<dyn ExtensionPlanner + Send + Sync>>,
 ) -> Result<SessionState> {
     let (before, after) = analyzer::spark_analyzer_rules();
     let rules = before
@@ -70,8 +74,34 @@ pub fn spark_session_state(
         .with_analyzer_rules(rules)
         .with_optimizer_rules(optimizer_rules)
         .with_expr_planners(planners)
+        .with_query_planner(Arc::new(SparkQueryPlanner { extension_planners }))
         .build();
     register_spark_functions(&mut state)?;
     state.register_udtf("range", Arc::new(functions::table::SparkRange));
     Ok(state)
+}
+
+/// DataFusion's physical planner, with planners for Flint's own logical nodes (Python's
+/// `mapInPandas`, say) that crates above this one provide.
+struct SparkQueryPlanner {
+    extension_planners: Vec<Arc<dyn ExtensionPlanner + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SparkQueryPlanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SparkQueryPlanner({} extensions)", self.extension_planners.len())
+    }
+}
+
+#[async_trait::async_trait]
+impl datafusion::execution::context::QueryPlanner for SparkQueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session_state: &dyn datafusion::catalog::Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(self.extension_planners.clone())
+            .create_physical_plan(logical_plan, session_state)
+            .await
+    }
 }

@@ -96,7 +96,11 @@ impl SparkSession {
     /// A session of `context` with its own temporary views and SQL conf.
     fn on_context(context: Arc<SparkContext>) -> Result<SparkSession, FlintError> {
         let config = context.session_config.clone();
-        let state = flint_sql::spark_session_state(config.clone(), planner_runtime()?)?;
+        let state = flint_sql::spark_session_state(
+            config.clone(),
+            planner_runtime()?,
+            vec![Arc::new(flint_python::MapInPythonPlanner)],
+        )?;
         let ctx = SessionContext::new_with_state(state);
         register_path_schemas(&ctx, config)?;
         // Temporary views of this session over the application's managed tables.

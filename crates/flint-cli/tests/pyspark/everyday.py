@@ -11,6 +11,7 @@ import tempfile
 from typing import Iterator
 
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import Row, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.errors import AnalysisException, ParseException, ArithmeticException, PythonException
@@ -276,6 +277,22 @@ check("grouped aggregate pandas udf over a window",
     rows(people.select("id", F.round(mean_salary("salary").over(Window.partitionBy("dept")), 6))),
     sorted(zip(people_pd.id, people_pd.groupby("dept")["salary"].transform("mean").round(6)), key=repr),
 )
+# mapInPandas / mapInArrow: the function sees an iterator of each partition's batches.
+def rich(frames):
+    for frame in frames:
+        yield frame[frame.salary > 150][["name", "salary"]]
+
+
+check("mapInPandas", rows(people.mapInPandas(rich, "name string, salary double")),
+    frame_rows(people_pd[people_pd.salary > 150][["name", "salary"]]))
+
+
+def counted(batches):
+    yield pa.RecordBatch.from_pydict({"n": [sum(b.num_rows for b in batches)]})
+
+
+check("mapInArrow per partition",
+    rows(spark.range(0, 100, 1, 4).mapInArrow(counted, "n long").groupBy().sum()), [(100,)])
 # Spark makes NULL of a result whose Python type does not fit the declared type.
 wrong_type = F.udf(lambda x: x, DoubleType())
 check("udf result of the wrong type", rows(spark.range(2).select(wrong_type("id"))), [(None,), (None,)])
