@@ -395,6 +395,7 @@ impl<'a> Planner<'a> {
                     .await?
             }
             RelType::MapPartitions(map) => self.map_partitions(map).await?,
+            RelType::GroupMap(group) => self.group_map(group).await?,
             RelType::Unpivot(unpivot) => self.unpivot(unpivot).await?,
             RelType::FreqItems(freq) => self.freq_items(freq).await?,
             RelType::ToSchema(to) => self.conform_to_schema(to).await?,

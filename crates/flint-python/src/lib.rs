@@ -21,6 +21,10 @@ pub use map::{MapInPython, MapInPythonExec, MapInPythonPlanner};
 pub use udaf::PythonAggregateUdf;
 pub use udf::{EvalType, PythonRunner, PythonUdf};
 
+/// The name prefix of the key columns a grouped map's input carries after its data columns
+/// (`__flint_key_0`, ...): the worker groups by them and hands the function the rest.
+pub const GROUP_KEY_PREFIX: &str = "__flint_key_";
+
 /// Why a Python UDF could not be evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum PythonError {

@@ -42,6 +42,10 @@ pub enum EvalType {
     MapPandasIter,
     /// `mapInArrow(f)`: an iterator of a partition's record batches to an iterator of batches.
     MapArrowIter,
+    /// `groupBy(...).applyInPandas(f)`: a group's DataFrame (and its key) to a DataFrame.
+    GroupedMapPandas,
+    /// `groupBy(...).applyInArrow(f)`: a group's Arrow table (and its key) to a table.
+    GroupedMapArrow,
 }
 
 impl EvalType {
@@ -60,6 +64,8 @@ impl EvalType {
             254 => EvalType::GroupedAggArrowIter,
             205 => EvalType::MapPandasIter,
             207 => EvalType::MapArrowIter,
+            201 => EvalType::GroupedMapPandas,
+            209 => EvalType::GroupedMapArrow,
             _ => return None,
         })
     }
@@ -79,13 +85,28 @@ impl EvalType {
             EvalType::GroupedAggArrowIter => 254,
             EvalType::MapPandasIter => 205,
             EvalType::MapArrowIter => 207,
+            EvalType::GroupedMapPandas => 201,
+            EvalType::GroupedMapArrow => 209,
         }
     }
 
     /// Whether the function maps a partition's batches to batches (a relation, not an
-    /// expression: [`crate::MapInPython`]).
+    /// expression: [`crate::MapInPython`]); a grouped map does so group by group.
     pub fn is_map(self) -> bool {
-        matches!(self, EvalType::MapPandasIter | EvalType::MapArrowIter)
+        matches!(
+            self,
+            EvalType::MapPandasIter
+                | EvalType::MapArrowIter
+                | EvalType::GroupedMapPandas
+                | EvalType::GroupedMapArrow
+        )
+    }
+
+    /// Whether the function maps one group at a time (`applyInPandas`, `applyInArrow`): its
+    /// input's key columns are named [`crate::GROUP_KEY_PREFIX`]`{i}`, and the input is
+    /// partitioned by them.
+    pub fn is_grouped_map(self) -> bool {
+        matches!(self, EvalType::GroupedMapPandas | EvalType::GroupedMapArrow)
     }
 
     /// Whether the function aggregates a group's rows into one value

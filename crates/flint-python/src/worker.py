@@ -14,6 +14,7 @@
 import datetime
 import decimal
 import json
+import math
 import struct
 import sys
 import traceback
@@ -30,6 +31,15 @@ SQL_GROUPED_AGG_ARROW_UDF = 252
 SQL_GROUPED_AGG_ARROW_ITER_UDF = 254
 SQL_MAP_PANDAS_ITER_UDF = 205
 SQL_MAP_ARROW_ITER_UDF = 207
+SQL_GROUPED_MAP_PANDAS_UDF = 201
+SQL_GROUPED_MAP_ARROW_UDF = 209
+MAP_EVAL_TYPES = (
+    SQL_MAP_PANDAS_ITER_UDF,
+    SQL_MAP_ARROW_ITER_UDF,
+    SQL_GROUPED_MAP_PANDAS_UDF,
+    SQL_GROUPED_MAP_ARROW_UDF,
+)
+GROUP_KEY_PREFIX = "__flint_key_"
 
 
 def read_exactly(stream, n):
@@ -332,10 +342,70 @@ def arrow_batch_to(batch, schema):
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
+def hashable(value):
+    """A key value as a dictionary key: NaN equal to NaN, lists, structs and maps as tuples."""
+    if isinstance(value, float) and math.isnan(value):
+        return ("NaN",)
+    if isinstance(value, dict):
+        return tuple((k, hashable(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(hashable(v) for v in value)
+    return value
+
+
+def takes_key(func):
+    """Whether a grouped-map function takes the group's key before its data (Spark looks at
+    the number of its parameters)."""
+    import inspect
+
+    try:
+        return len(inspect.getfullargspec(func).args) == 2
+    except TypeError:
+        return False
+
+
+def grouped_map(eval_type, func, reader, schema):
+    """applyInPandas/applyInArrow over one partition: its rows grouped by the key columns, the
+    function called once per group with the data columns (and the key, if it takes one)."""
+    import pyarrow as pa
+
+    batches = list(reader)
+    if not batches or sum(b.num_rows for b in batches) == 0:
+        return
+    table = pa.Table.from_batches(batches)
+    keys = [n for n in table.column_names if n.startswith(GROUP_KEY_PREFIX)]
+    data = [n for n in table.column_names if not n.startswith(GROUP_KEY_PREFIX)]
+    with_key = takes_key(func)
+    groups = {}
+    if keys:
+        for row, key in enumerate(zip(*(table.column(k).to_pylist() for k in keys))):
+            groups.setdefault(tuple(hashable(k) for k in key), (key, []))[1].append(row)
+    else:
+        groups[()] = ((), list(range(table.num_rows)))
+    for key, rows in groups.values():
+        group = table.take(pa.array(rows)).select(data)
+        if eval_type == SQL_GROUPED_MAP_PANDAS_UDF:
+            frame = group.to_pandas()
+            result = func(key, frame) if with_key else func(frame)
+            yield pandas_frame_to_batch(result, schema)
+        else:
+            arrow_key = tuple(pa.scalar(k, type=table.schema.field(n).type) for k, n in zip(key, keys))
+            result = func(arrow_key, group) if with_key else func(group)
+            if not isinstance(result, pa.Table):
+                raise PythonException(
+                    "[UDF_RETURN_TYPE] Return type of the user-defined function should be "
+                    "pyarrow.Table, but is %s." % type(result).__name__
+                )
+            for batch in result.to_batches() or [None]:
+                yield arrow_batch_to(batch, schema)
+
+
 def map_partition(eval_type, func, reader, schema):
     """mapInPandas/mapInArrow over one partition: the function takes an iterator of its
     batches and yields batches of `schema`."""
-    if eval_type == SQL_MAP_PANDAS_ITER_UDF:
+    if eval_type in (SQL_GROUPED_MAP_PANDAS_UDF, SQL_GROUPED_MAP_ARROW_UDF):
+        yield from grouped_map(eval_type, func, reader, schema)
+    elif eval_type == SQL_MAP_PANDAS_ITER_UDF:
         for frame in func(batch.to_pandas() for batch in reader):
             yield pandas_frame_to_batch(frame, schema)
     else:
@@ -392,7 +462,7 @@ def main():
             output = pa.ipc.open_stream(output_schema).schema
             reader = pa.ipc.open_stream(arguments)
             eval_type = request["eval_type"]
-            if eval_type in (SQL_MAP_PANDAS_ITER_UDF, SQL_MAP_ARROW_ITER_UDF):
+            if eval_type in MAP_EVAL_TYPES:
                 answers = list(map_partition(eval_type, func, reader, output))
             else:
                 result = evaluate(eval_type, func, reader.read_next_batch(), output.field(0).type)

@@ -293,6 +293,16 @@ def counted(batches):
 
 check("mapInArrow per partition",
     rows(spark.range(0, 100, 1, 4).mapInArrow(counted, "n long").groupBy().sum()), [(100,)])
+
+
+# applyInPandas: the rows of each group (shuffled by the key) with the key when asked for.
+def dept_total(key, frame):
+    return pd.DataFrame({"dept": [key[0]], "total": [frame.salary.sum()], "n": [len(frame)]})
+
+
+expected_totals = people_pd.groupby("dept").agg(total=("salary", "sum"), n=("id", "size")).reset_index()
+check("applyInPandas", rows(people.groupBy("dept").applyInPandas(dept_total, "dept string, total double, n long")),
+    frame_rows(expected_totals[["dept", "total", "n"]]))
 # Spark makes NULL of a result whose Python type does not fit the declared type.
 wrong_type = F.udf(lambda x: x, DoubleType())
 check("udf result of the wrong type", rows(spark.range(2).select(wrong_type("id"))), [(None,), (None,)])
