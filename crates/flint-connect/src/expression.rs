@@ -132,6 +132,7 @@ const UPPER_CASE_NAMES: &[&str] = &[
     "signum",
     "sin",
     "sinh",
+    "spark_partition_id",
     "sqrt",
     "tan",
     "tanh",

@@ -24,6 +24,7 @@ mod frequent;
 mod generator;
 mod python;
 mod reshape;
+mod sampling;
 use generator::{GeneratorCall, Item};
 
 /// Turns one request's relations into DataFrames of a session.
@@ -290,9 +291,13 @@ impl<'a> Planner<'a> {
             RelType::Sql(sql) => self.sql(sql).await?,
             RelType::Range(range) => {
                 let start = range.start.unwrap_or(0);
+                let partitions = range
+                    .num_partitions
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| *n > 0);
                 let df = self
                     .session
-                    .range_with_step(start, range.end, range.step)
+                    .range_in_partitions(start, range.end, range.step, partitions)
                     .await?;
                 df.datafusion().clone()
             }
@@ -395,6 +400,7 @@ impl<'a> Planner<'a> {
                     .await?
             }
             RelType::MapPartitions(map) => self.map_partitions(map).await?,
+            RelType::SampleBy(sample) => self.sample_by(sample).await?,
             RelType::GroupMap(group) => self.group_map(group).await?,
             RelType::Unpivot(unpivot) => self.unpivot(unpivot).await?,
             RelType::FreqItems(freq) => self.freq_items(freq).await?,
@@ -594,10 +600,6 @@ impl<'a> Planner<'a> {
             }
             RelType::Sample(sample) => {
                 let df = self.relation(input(&sample.input, "Sample.input")?).await?;
-                // Each row draws a number in [0, 1) from its values and the seed, so the
-                // samples `randomSplit` takes with one seed over [0, 0.5) and [0.5, 1) split
-                // the rows exactly (Spark draws per partition with its XORShift generator;
-                // the rows chosen differ from Spark's, the guarantee does not).
                 if sample.with_replacement.unwrap_or(false) {
                     return Err(ConnectError::Unsupported(
                         "sample(withReplacement=True): Flint samples without replacement only"
@@ -605,19 +607,24 @@ impl<'a> Planner<'a> {
                     ));
                 }
                 let seed = sample.seed.unwrap_or(0);
-                let columns: Vec<String> = df
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| quote(f.name()))
-                    .collect();
-                let hashed = std::iter::once(format!("{seed}L"))
-                    .chain(columns)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let draw = format!(
-                    "((CAST(hash({hashed}) AS BIGINT) % 1000003 + 1000003) % 1000003) / 1000003.0D"
-                );
+                let draw = if sample.deterministic_order {
+                    // `randomSplit`: each row draws a number in [0, 1) from its values and the
+                    // seed, so the samples taken with one seed over [0, 0.5) and [0.5, 1)
+                    // split the rows exactly whatever order they come in (Spark sorts each
+                    // partition first to the same end).
+                    let hashed = std::iter::once(format!("{seed}L"))
+                        .chain(df.schema().fields().iter().map(|f| quote(f.name())))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!(
+                        "((CAST(hash({hashed}) AS BIGINT) % 1000003 + 1000003) % 1000003) / 1000003.0D"
+                    )
+                } else {
+                    // Spark's `BernoulliCellSampler`: a row is kept when its partition's
+                    // `XORShiftRandom(seed + partition)` draws a number in [lower, upper),
+                    // so the rows kept are Spark's on the same partitioning.
+                    format!("rand({seed}L)")
+                };
                 let condition = format!(
                     "{draw} >= {:?}D AND {draw} < {:?}D",
                     sample.lower_bound, sample.upper_bound

@@ -92,6 +92,7 @@ impl StageGraph {
     /// Cuts `plan` at its exchanges, numbering new shuffles from `next_shuffle_id`.
     pub fn cut(plan: Arc<dyn ExecutionPlan>, next_shuffle_id: &AtomicU32) -> Result<StageGraph> {
         let mut shuffles = BTreeMap::new();
+        let plan = flint_sql::exchange::unwrap_exchanges(plan)?;
         let plan = unproject_series_generators(plan)?;
         let plan = filter_shuffles_by_broadcast_joins(plan)?;
         let mut small_outputs = HashSet::new();

@@ -10,6 +10,7 @@ use datafusion_proto::physical_plan::to_proto::serialize_physical_exprs;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf;
 use flint_python::{MapInPythonExec, PythonAggregateUdf, PythonUdf};
+use flint_sql::partition_values::{PartitionValue, PartitionValuesExec};
 use prost::Message;
 
 use crate::{ShuffleBlock, ShuffleOutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
@@ -21,7 +22,7 @@ pub struct ShuffleCodec;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct FlintPlanNode {
-    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2, 3")]
+    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2, 3, 4")]
     node: Option<flint_plan_node::Node>,
 }
 
@@ -34,6 +35,8 @@ mod flint_plan_node {
         Reader(super::ShuffleReaderNode),
         #[prost(message, tag = "3")]
         MapInPython(super::MapInPythonNode),
+        #[prost(message, tag = "4")]
+        PartitionValues(super::PartitionValuesNode),
     }
 }
 
@@ -72,6 +75,82 @@ struct MapInPythonNode {
     udf: Vec<u8>,
     #[prost(message, optional, tag = "3")]
     schema: Option<protobuf::Schema>,
+}
+
+/// `spark_partition_id()`, `monotonically_increasing_id()`, seeded random values.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PartitionValuesNode {
+    #[prost(message, repeated, tag = "1")]
+    values: Vec<PartitionValueNode>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct PartitionValueNode {
+    #[prost(string, tag = "1")]
+    name: String,
+    /// Which value: the `VALUE_*` constants.
+    #[prost(uint32, tag = "2")]
+    kind: u32,
+    #[prost(int64, tag = "3")]
+    seed: i64,
+    /// `uniform`'s bounds (integers, or a double's bits), `randstr`'s length in `min`.
+    #[prost(int64, tag = "4")]
+    min: i64,
+    #[prost(int64, tag = "5")]
+    max: i64,
+}
+
+const VALUE_PARTITION_ID: u32 = 0;
+const VALUE_MONOTONICALLY_INCREASING_ID: u32 = 1;
+const VALUE_RAND: u32 = 2;
+const VALUE_RANDN: u32 = 3;
+const VALUE_UNIFORM_INTEGER: u32 = 4;
+const VALUE_UNIFORM_DOUBLE: u32 = 5;
+const VALUE_RANDSTR: u32 = 6;
+
+fn encode_partition_value(name: &str, value: PartitionValue) -> PartitionValueNode {
+    let (kind, seed, min, max) = match value {
+        PartitionValue::PartitionId => (VALUE_PARTITION_ID, 0, 0, 0),
+        PartitionValue::MonotonicallyIncreasingId => (VALUE_MONOTONICALLY_INCREASING_ID, 0, 0, 0),
+        PartitionValue::Rand(seed) => (VALUE_RAND, seed, 0, 0),
+        PartitionValue::Randn(seed) => (VALUE_RANDN, seed, 0, 0),
+        PartitionValue::UniformInteger { min, max, seed } => {
+            (VALUE_UNIFORM_INTEGER, seed, min, max)
+        }
+        PartitionValue::UniformDouble { min, max, seed } => {
+            (VALUE_UNIFORM_DOUBLE, seed, min as i64, max as i64)
+        }
+        PartitionValue::RandStr { length, seed } => (VALUE_RANDSTR, seed, i64::from(length), 0),
+    };
+    PartitionValueNode {
+        name: name.to_string(),
+        kind,
+        seed,
+        min,
+        max,
+    }
+}
+
+fn decode_partition_value(node: &PartitionValueNode) -> Result<(String, PartitionValue)> {
+    let (seed, min, max) = (node.seed, node.min, node.max);
+    let value = match node.kind {
+        VALUE_PARTITION_ID => PartitionValue::PartitionId,
+        VALUE_MONOTONICALLY_INCREASING_ID => PartitionValue::MonotonicallyIncreasingId,
+        VALUE_RAND => PartitionValue::Rand(seed),
+        VALUE_RANDN => PartitionValue::Randn(seed),
+        VALUE_UNIFORM_INTEGER => PartitionValue::UniformInteger { min, max, seed },
+        VALUE_UNIFORM_DOUBLE => PartitionValue::UniformDouble {
+            min: min as u64,
+            max: max as u64,
+            seed,
+        },
+        VALUE_RANDSTR => PartitionValue::RandStr {
+            length: i32::try_from(min).map_err(|_| malformed(format!("randstr length {min}")))?,
+            seed,
+        },
+        other => return Err(malformed(format!("unknown partition value {other}"))),
+    };
+    Ok((node.name.clone(), value))
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -191,6 +270,20 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                     Arc::new(schema),
                 )))
             }
+            Some(flint_plan_node::Node::PartitionValues(values)) => {
+                let [input] = inputs else {
+                    return Err(malformed("PartitionValuesExec needs one input"));
+                };
+                let values = values
+                    .values
+                    .iter()
+                    .map(decode_partition_value)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Arc::new(PartitionValuesExec::try_new(
+                    Arc::clone(input),
+                    values,
+                )?))
+            }
             None => Err(malformed("empty node")),
         }
     }
@@ -260,6 +353,14 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                 name: map.udf().name().to_string(),
                 udf,
                 schema: Some(protobuf::Schema::try_from(map.schema().as_ref()).map_err(malformed)?),
+            })
+        } else if let Some(values) = node.downcast_ref::<PartitionValuesExec>() {
+            flint_plan_node::Node::PartitionValues(PartitionValuesNode {
+                values: values
+                    .values()
+                    .iter()
+                    .map(|(name, value)| encode_partition_value(name, *value))
+                    .collect(),
             })
         } else if let Some(reader) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema = protobuf::Schema::try_from(reader.schema().as_ref()).map_err(malformed)?;

@@ -14,7 +14,10 @@
 //!   (DataFusion's `enable_ansi_mode`) for zero divisors and overflow;
 //! - [`SparkCastRule`]: Spark's `CAST` and `try_cast` where they differ;
 //! - [`SparkSessionZone`]: the session time zone written into the plan where a function
-//!   needs it (see [`crate::functions::timezone`]).
+//!   needs it (see [`crate::functions::timezone`]);
+//! - [`crate::partition_values::SparkPartitionValues`]: `spark_partition_id()`,
+//!   `monotonically_increasing_id()` and the seeded random functions become columns of a
+//!   node that knows its partition.
 
 use std::sync::Arc;
 
@@ -47,6 +50,7 @@ pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
             Arc::new(SparkArithmeticRule),
             Arc::new(SparkCastRule),
             Arc::new(SparkSessionZone),
+            Arc::new(crate::partition_values::SparkPartitionValues),
         ],
     )
 }

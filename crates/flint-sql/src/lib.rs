@@ -7,11 +7,13 @@
 
 pub mod analyzer;
 pub mod ddl;
+pub mod exchange;
 mod display;
 mod errors;
 pub mod functions;
 pub mod identifiers;
 pub mod parser;
+pub mod partition_values;
 mod planner;
 mod registry;
 
@@ -57,6 +59,10 @@ pub fn spark_session_state(
         .into_iter()
         .filter(|rule| rule.name() != "push_down_leaf_projections")
         .collect();
+    let physical_optimizer_rules = std::iter::once(Arc::new(exchange::KeepRequestedExchanges)
+        as Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>)
+    .chain(datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules)
+    .collect();
     let config = if config
         .options()
         .extensions
@@ -75,14 +81,16 @@ pub fn spark_session_state(
         .with_optimizer_rules(optimizer_rules)
         .with_expr_planners(planners)
         .with_query_planner(Arc::new(SparkQueryPlanner { extension_planners }))
+        .with_physical_optimizer_rules(physical_optimizer_rules)
         .build();
     register_spark_functions(&mut state)?;
     state.register_udtf("range", Arc::new(functions::table::SparkRange));
     Ok(state)
 }
 
-/// DataFusion's physical planner, with planners for Flint's own logical nodes (Python's
-/// `mapInPandas`, say) that crates above this one provide.
+/// DataFusion's physical planner, with planners for Flint's own logical nodes: this crate's
+/// [`partition_values::PartitionValues`] and those crates above it provide (Python's
+/// `mapInPandas`, say).
 struct SparkQueryPlanner {
     extension_planners: Vec<Arc<dyn ExtensionPlanner + Send + Sync>>,
 }
@@ -100,7 +108,9 @@ impl datafusion::execution::context::QueryPlanner for SparkQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &dyn datafusion::catalog::Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(self.extension_planners.clone())
+        let mut planners = self.extension_planners.clone();
+        planners.push(Arc::new(partition_values::PartitionValuesPlanner));
+        DefaultPhysicalPlanner::with_extension_planners(planners)
             .create_physical_plan(logical_plan, session_state)
             .await
     }

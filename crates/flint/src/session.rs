@@ -236,18 +236,33 @@ impl SparkSession {
         end: i64,
         step: i64,
     ) -> Result<DataFrame, FlintError> {
+        self.range_in_partitions(start, end, step, None).await
+    }
+
+    /// `spark.range(start, end, step, numPartitions)`: with a partition count, the values
+    /// are cut into that many partitions as Spark cuts them.
+    pub async fn range_in_partitions(
+        &self,
+        start: i64,
+        end: i64,
+        step: i64,
+        partitions: Option<usize>,
+    ) -> Result<DataFrame, FlintError> {
         if step == 0 {
             return Err(FlintError::Unsupported("range step must not be 0".into()));
         }
+        let partitions = partitions.map(|n| format!(", {n}")).unwrap_or_default();
         let df = self
             .inner
             .ctx
-            .sql(&format!("SELECT id FROM range({start}, {end}, {step})"))
+            .sql(&format!(
+                "SELECT id FROM range({start}, {end}, {step}{partitions})"
+            ))
             .await?;
         Ok(DataFrame::new(
             self.clone(),
             df,
-            format!("range({start}, {end}, {step})"),
+            format!("range({start}, {end}, {step}{partitions})"),
         ))
     }
 

@@ -56,6 +56,20 @@ depts = spark.createDataFrame([Row(dept="a", title="alpha"), Row(dept="b", title
 
 check("range count", spark.range(1000).count(), 1000)
 check("range step", rows(spark.range(0, 10, 3)), [(0,), (3,), (6,), (9,)])
+# Where a row is computed: range's numPartitions cuts as Spark's does, repartition(n) really
+# shuffles into n partitions row by row, and the seeded generators draw Spark's numbers.
+check("range partitions and ids",
+    rows(spark.range(0, 10, 1, 2).select("id", F.spark_partition_id(), F.monotonically_increasing_id())),
+    sorted([(i, i // 5, (i // 5 << 33) + i % 5) for i in range(10)], key=repr))
+check("repartition(n) shuffles", rows(spark.range(0, 64, 1, 1).repartition(10).select(F.spark_partition_id()).distinct()),
+    [(p,) for p in range(10)])
+check("coalesce(1)", rows(spark.range(0, 10, 1, 3).coalesce(1).select(F.spark_partition_id()).distinct()), [(0,)])
+check("rand and randn of a seed (Spark's XORShiftRandom)",
+    [tuple(round(v, 12) for v in r) for r in spark.range(0, 2, 1, 1).select(F.rand(42), F.randn(42)).collect()],
+    [(0.619189370225, 2.384479054241), (0.509601884245, 0.192093404129)])
+check("sample of a seed keeps Spark's rows", spark.range(0, 10, 1, 1).sample(fraction=0.5, seed=3).count(), 4)
+check("sampleBy", rows(spark.range(0, 100, 1, 5).select((F.col("id") % 3).alias("key"))
+    .sampleBy("key", fractions={0: 0.1, 1: 0.2}, seed=0).groupBy("key").count()), [(0, 4), (1, 9)])
 check("version", spark.version, "4.2.0")
 check("schema", [f.name for f in people.schema.fields], ["id", "name", "dept", "salary"])
 check("dtypes", people.dtypes, [("id", "bigint"), ("name", "string"), ("dept", "string"), ("salary", "double")])
