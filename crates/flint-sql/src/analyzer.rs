@@ -637,7 +637,7 @@ impl AnalyzerRule for SparkFunctionArguments {
                     call(Arc::clone(&function.func), vec![above(args[0].clone(), 0)])
                 }
                 "log" if args.len() == 1 => call(
-                    datafusion::functions::math::ln(),
+                    Arc::clone(&function.func),
                     vec![above(args[0].clone(), 0)],
                 ),
                 "log" if args.len() == 2 => call(

@@ -19,6 +19,7 @@ pub(crate) mod geo;
 mod json;
 mod lambda;
 mod math;
+mod strict_math;
 mod misc;
 mod number_format;
 mod product;
@@ -49,6 +50,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(arithmetic::decimal_functions())
         .chain(misc::functions())
         .chain(math::functions())
+        .chain(strict_math::functions())
         .chain(string::functions())
         .chain(cast::functions())
         .chain(collection::functions())
