@@ -401,6 +401,7 @@ impl<'a> Planner<'a> {
             }
             RelType::MapPartitions(map) => self.map_partitions(map).await?,
             RelType::SampleBy(sample) => self.sample_by(sample).await?,
+            RelType::Transpose(transpose) => self.transpose(transpose).await?,
             RelType::GroupMap(group) => self.group_map(group).await?,
             RelType::Unpivot(unpivot) => self.unpivot(unpivot).await?,
             RelType::FreqItems(freq) => self.freq_items(freq).await?,

@@ -1,6 +1,6 @@
 //! Relations that reshape their input's columns: `unpivot`/`melt` (each row becomes one row
 //! per value column, Spark's `Expand`) and `to(schema)` (columns picked by name, reordered
-//! and cast to the schema's types).
+//! and cast to the schema's types), `transpose` (rows become columns).
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, UnnestOptions};
@@ -148,5 +148,121 @@ impl Planner<'_> {
             })
             .collect::<Result<Vec<_>, ConnectError>>()?;
         Ok(df.select(columns)?)
+    }
+}
+
+/// Spark's `spark.sql.transposeMaxValues`: the most index values `transpose` makes columns of.
+const TRANSPOSE_MAX_VALUES: usize = 500;
+
+impl Planner<'_> {
+    /// `transpose(indexColumn)` (Spark's `Transpose`): a column `key` holding the names of the
+    /// other columns, then one column per index value (in ascending order, NULL left out)
+    /// holding that row's values, of the columns' least common type. Like Spark, the input
+    /// is collected while planning.
+    pub(super) async fn transpose(
+        &mut self,
+        transpose: &spark_connect::Transpose,
+    ) -> Result<DfFrame, ConnectError> {
+        use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+        use datafusion::arrow::datatypes::{Field, Schema};
+        use std::sync::Arc;
+
+        let df = self
+            .relation(input(&transpose.input, "Transpose.input")?)
+            .await?;
+        let index = match transpose.index_columns.as_slice() {
+            [] => match df.schema().columns().first() {
+                Some(column) => column.clone(),
+                None => {
+                    return Err(ConnectError::Analysis(
+                        "[TRANSPOSE_INVALID_INDEX_COLUMN] transpose needs an index column".into(),
+                    ));
+                }
+            },
+            [one] => match self.expression(&df, one)?.expr {
+                Expr::Column(column) => column,
+                other => {
+                    return Err(ConnectError::Analysis(format!(
+                        "[TRANSPOSE_INVALID_INDEX_COLUMN] Invalid index column for TRANSPOSE because: {other} is not a column"
+                    )));
+                }
+            },
+            _ => {
+                return Err(ConnectError::Analysis(
+                    "[TRANSPOSE_INVALID_INDEX_COLUMN] TRANSPOSE takes one index column".into(),
+                ));
+            }
+        };
+        let values: Vec<Column> = df
+            .schema()
+            .columns()
+            .into_iter()
+            .filter(|c| c.name != index.name || c.relation != index.relation)
+            .collect();
+        let types = values
+            .iter()
+            .map(|c| Ok(df.schema().qualified_field_from_column(c)?.1.data_type().clone()))
+            .collect::<Result<Vec<_>, ConnectError>>()?;
+        let text = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+        // Spark's wider type promotes to text when one of the columns is text.
+        let common = if types.is_empty() || types.iter().any(text) {
+            DataType::Utf8
+        } else {
+            type_union_resolution(&types).ok_or_else(|| {
+                ConnectError::Analysis(format!(
+                    "[TRANSPOSE_NO_LEAST_COMMON_TYPE] Transpose requires non-index columns to share a least common type, but {types:?} do not. SQLSTATE: 42K09"
+                ))
+            })?
+        };
+        let mut projection = vec![cast(col(index.clone()), DataType::Utf8).alias("__flint_index")];
+        for (i, column) in values.iter().enumerate() {
+            projection.push(cast(col(column.clone()), common.clone()).alias(format!("__flint_value_{i}")));
+        }
+        let ordered = df
+            .filter(col(index.clone()).is_not_null())?
+            .select(projection)?
+            .sort(vec![col("__flint_index").sort(true, false)])?;
+        let batches = flint::DataFrame::from_datafusion(self.session, ordered, "transpose")
+            .collect_as("transpose")
+            .await?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows > TRANSPOSE_MAX_VALUES {
+            return Err(ConnectError::Analysis(format!(
+                "[TRANSPOSE_EXCEED_ROW_LIMIT] Number of rows exceeds the allowed limit of {TRANSPOSE_MAX_VALUES} for TRANSPOSE. SQLSTATE: 54006"
+            )));
+        }
+        let mut fields = vec![Field::new("key", DataType::Utf8, false)];
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
+            values.iter().map(|c| c.name.as_str()),
+        ))];
+        for batch in &batches {
+            let names = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal(
+                        "transpose's index is not text".into(),
+                    )
+                })?;
+            for row in 0..batch.num_rows() {
+                let slices: Vec<ArrayRef> = (1..batch.num_columns())
+                    .map(|c| batch.column(c).slice(row, 1))
+                    .collect();
+                let column = if slices.is_empty() {
+                    datafusion::arrow::array::new_empty_array(&common)
+                } else {
+                    let parts: Vec<&dyn Array> = slices.iter().map(|a| a.as_ref()).collect();
+                    datafusion::arrow::compute::concat(&parts)
+                        .map_err(datafusion::error::DataFusionError::from)?
+                };
+                fields.push(Field::new(names.value(row), common.clone(), true));
+                columns.push(column);
+            }
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
+            .map_err(datafusion::error::DataFusionError::from)?;
+        self.batches(schema, vec![batch])
     }
 }
