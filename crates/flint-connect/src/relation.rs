@@ -23,6 +23,7 @@ use crate::literal::string_literal;
 mod frequent;
 mod generator;
 mod python;
+mod quantile;
 mod reshape;
 mod sampling;
 use generator::{GeneratorCall, Item};
@@ -401,6 +402,7 @@ impl<'a> Planner<'a> {
             }
             RelType::MapPartitions(map) => self.map_partitions(map).await?,
             RelType::SampleBy(sample) => self.sample_by(sample).await?,
+            RelType::ApproxQuantile(quantile) => self.approx_quantile(quantile).await?,
             RelType::Transpose(transpose) => self.transpose(transpose).await?,
             RelType::GroupMap(group) => self.group_map(group).await?,
             RelType::Unpivot(unpivot) => self.unpivot(unpivot).await?,

@@ -224,6 +224,10 @@ table = pd.crosstab(people_pd["dept"], people_pd["id"] % 2)
 crosstab = people.withColumn("odd", F.col("id") % 2).stat.crosstab("dept", "odd")
 check("stat.crosstab columns", crosstab.columns, ["dept_odd"] + [str(c) for c in sorted(table.columns, key=str)])
 check("stat.crosstab", rows(crosstab), sorted([(d,) + tuple(int(table.loc[d, c]) for c in sorted(table.columns, key=str)) for d in table.index], key=repr))
+check("approxQuantile", people.approxQuantile("salary", [0.0, 0.5, 1.0], 0.0),
+    [50.0, 200.0, 400.0])
+check("transpose", rows(spark.createDataFrame([("A", 1, 2), ("B", 3, 4)], ["id", "v1", "v2"]).transpose()),
+    [("v1", 1, 3), ("v2", 2, 4)])
 check("repartition", people.repartition(3).count(), 6)
 check("repartition by column", people.repartition(2, "dept").count(), 6)
 check("sample", 300 <= spark.range(1000).sample(fraction=0.5, seed=7).count() <= 700, True)
