@@ -558,9 +558,47 @@ impl ExpressionWriter<'_> {
             .collect()
     }
 
+    /// A function's arguments, a star among them standing for every input column (its
+    /// table's, for `t.*`), as Spark expands `hash(*)` or `struct(*)`.
+    fn expanded_arguments(&self, arguments: &[Expression]) -> Result<Vec<Rendered>, ConnectError> {
+        let mut rendered = Vec::with_capacity(arguments.len());
+        for argument in arguments {
+            let Some(ExprType::UnresolvedStar(star)) = argument.expr_type.as_ref() else {
+                rendered.push(self.write(argument)?);
+                continue;
+            };
+            let qualifier = match &star.unparsed_target {
+                Some(target) => Some(identifier_parts(target.trim_end_matches(".*"))?.join(".")),
+                None => None,
+            };
+            for (table, field) in self.schema.iter() {
+                if let Some(qualifier) = &qualifier
+                    && table.map(|t| t.to_string()).as_deref() != Some(qualifier.as_str())
+                {
+                    continue;
+                }
+                let sql = match table {
+                    Some(table) => format!("{}.{}", quote(&table.to_string()), quote(field.name())),
+                    None => quote(field.name()),
+                };
+                rendered.push(Rendered {
+                    sql,
+                    name: field.name().clone(),
+                    is_column: true,
+                    is_alias: false,
+                });
+            }
+        }
+        Ok(rendered)
+    }
+
     fn function(&self, function: &ex::UnresolvedFunction) -> Result<Rendered, ConnectError> {
         let name = function.function_name.as_str();
-        let args = self.arguments(&function.arguments)?;
+        let args = if name.eq_ignore_ascii_case("count") {
+            self.arguments(&function.arguments)?
+        } else {
+            self.expanded_arguments(&function.arguments)?
+        };
         let lower = name.to_ascii_lowercase();
         let arity = |n: usize| -> Result<(), ConnectError> {
             if args.len() == n {
