@@ -546,6 +546,9 @@ impl AnalyzerRule for SparkFunctionArguments {
                     Transformed::no(Expr::Like(like))
                 });
             }
+            if let Expr::AggregateFunction(aggregate) = expr {
+                return spark_aggregate_arguments(aggregate);
+            }
             let Expr::ScalarFunction(function) = expr else {
                 return Ok(Transformed::no(expr));
             };
@@ -664,6 +667,29 @@ impl AnalyzerRule for SparkFunctionArguments {
 
     fn name(&self) -> &str {
         "spark_function_arguments"
+    }
+}
+
+/// Spark's aggregate call forms DataFusion has no form for: `count(DISTINCT a, b)` counts the
+/// distinct tuples without a NULL (one struct argument, NULL unless all are set).
+fn spark_aggregate_arguments(
+    mut aggregate: datafusion::logical_expr::expr::AggregateFunction,
+) -> Result<Transformed<Expr>> {
+    use datafusion::logical_expr::{and, lit, when};
+    let name = aggregate.func.name().to_ascii_lowercase();
+    let args = &mut aggregate.params.args;
+    match name.as_str() {
+        "count" if aggregate.params.distinct && args.len() > 1 => {
+            let all_set = args
+                .iter()
+                .map(|a| a.clone().is_not_null())
+                .reduce(and)
+                .unwrap_or_else(|| lit(true));
+            let tuple = datafusion::functions::core::expr_fn::r#struct(std::mem::take(args));
+            *args = vec![when(all_set, tuple).end()?];
+            Ok(Transformed::yes(Expr::AggregateFunction(aggregate)))
+        }
+        _ => Ok(Transformed::no(Expr::AggregateFunction(aggregate))),
     }
 }
 

@@ -89,7 +89,6 @@ const AGGREGATE_ALIASES: &[(&str, &str)] = &[
     ("every", "bool_and"),
     ("first", "first_value"),
     ("last", "last_value"),
-    ("approx_count_distinct", "approx_distinct"),
     ("percentile", "percentile_cont"),
     ("try_avg", "avg"),
     // Spark's `array_agg` is `collect_list`: it skips NULLs (DataFusion's keeps them).
