@@ -78,12 +78,55 @@ fn regex_lite_escape(text: &str) -> String {
     regex::escape(text)
 }
 
+/// Whether `name` names Flint's one database: `default`, or `spark_catalog.default`, in
+/// any case and quoting.
+fn is_database(name: &str) -> bool {
+    let parts = crate::expression::identifier_parts(name).unwrap_or_default();
+    let parts: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
+    match parts.as_slice() {
+        [database] => database == DATABASE,
+        [catalog, database] => catalog == CATALOG && database == DATABASE,
+        _ => false,
+    }
+}
+
 fn check_database(name: Option<&str>) -> Result<(), ConnectError> {
     match name {
-        None | Some(DATABASE) => Ok(()),
+        None => Ok(()),
+        Some(name) if is_database(name) => Ok(()),
         Some(other) => Err(ConnectError::Analysis(format!(
             "[SCHEMA_NOT_FOUND] The schema `{other}` cannot be found. SQLSTATE: 42704"
         ))),
+    }
+}
+
+/// A table name as `getTable`/`tableExists` take it (`t`, `db.t`, `catalog.db.t`): the
+/// table, and whether it was qualified by a database (then only managed tables are found:
+/// temporary views belong to no database).
+fn table_in(
+    name: &str,
+    database: Option<&str>,
+) -> Result<Option<(String, bool)>, ConnectError> {
+    check_database(database)?;
+    let mut parts = crate::expression::identifier_parts(name)?;
+    let Some(table) = parts.pop() else {
+        return Ok(None);
+    };
+    if parts.is_empty() {
+        return Ok(Some((table, database.is_some())));
+    }
+    if !is_database(&parts.join(".")) {
+        return Ok(None);
+    }
+    Ok(Some((table, true)))
+}
+
+/// Whether the session has the table `name` (a managed table when `qualified`).
+fn has_table(session: &flint::SparkSession, name: &str, qualified: bool) -> bool {
+    if qualified {
+        session.managed_tables().contains(&name.to_string())
+    } else {
+        view_names(session).contains(&name.to_string())
     }
 }
 
@@ -159,23 +202,23 @@ pub async fn plan(
                 ],
             )
         }
-        CatType::DatabaseExists(exists) => boolean(planner, exists.db_name == DATABASE),
+        CatType::DatabaseExists(exists) => boolean(planner, is_database(&exists.db_name)),
         CatType::ListTables(list) => {
             listed(planner, list.db_name.as_deref(), list.pattern.as_deref())
         }
         CatType::ListViews(list) => {
             listed(planner, list.db_name.as_deref(), list.pattern.as_deref())
         }
-        CatType::GetTable(get) => {
-            check_database(get.db_name.as_deref())?;
-            if !view_names(&session).contains(&get.table_name) {
-                return Err(table_not_found(&get.table_name));
+        CatType::GetTable(get) => match table_in(&get.table_name, get.db_name.as_deref())? {
+            Some((table, qualified)) if has_table(&session, &table, qualified) => {
+                table_rows(planner, std::slice::from_ref(&table))
             }
-            table_rows(planner, std::slice::from_ref(&get.table_name))
-        }
+            _ => Err(table_not_found(&get.table_name)),
+        },
         CatType::TableExists(exists) => {
-            check_database(exists.db_name.as_deref())?;
-            boolean(planner, view_names(&session).contains(&exists.table_name))
+            let found = table_in(&exists.table_name, exists.db_name.as_deref())?
+                .is_some_and(|(table, qualified)| has_table(&session, &table, qualified));
+            boolean(planner, found)
         }
         CatType::DropTempView(drop) => {
             let existed = session.drop_temp_view(&drop.view_name)?;
@@ -241,6 +284,47 @@ pub async fn plan(
             boolean(planner, existed)
         }
         CatType::IsCached(_) => boolean(planner, false),
+        // Flint's planner reads statistics from the files themselves (Parquet footers, file
+        // sizes) each time it plans, so there are none to compute ahead and store: the
+        // request checks the table exists and is done.
+        CatType::AnalyzeTable(analyze) => {
+            let found = table_in(&analyze.table_name, None)?
+                .is_some_and(|(table, qualified)| has_table(&session, &table, qualified));
+            if !found {
+                return Err(table_not_found(&analyze.table_name));
+            }
+            boolean(planner, true)
+        }
+        CatType::GetCreateTableString(get) => {
+            let table = table_in(&get.table_name, None)?
+                .map(|(table, _)| table)
+                .filter(|table| session.managed_table_format(table).is_some())
+                .ok_or_else(|| table_not_found(&get.table_name))?;
+            let format = session.managed_table_format(&table).unwrap_or("parquet");
+            let provider = session
+                .session_context()
+                .table_provider(table.as_str())
+                .await
+                .map_err(|_| table_not_found(&get.table_name))?;
+            let columns: Vec<String> = provider
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| {
+                    format!(
+                        "  {} {}",
+                        quote_if_needed(f.name()),
+                        flint_sql::functions::spark_type_name(f.data_type()).to_uppercase()
+                    )
+                })
+                .collect();
+            // Spark's `SHOW CREATE TABLE` text.
+            let text = format!(
+                "CREATE TABLE {CATALOG}.{DATABASE}.{table} (\n{})\nUSING {format}\n",
+                columns.join(",\n")
+            );
+            single(planner, &text)
+        }
         other => Err(ConnectError::Unsupported(format!(
             "the catalog operation {}",
             crate::variant_name(other)
@@ -260,6 +344,20 @@ fn listed(
         .filter(|n| matches_pattern(n, pattern))
         .collect();
     table_rows(planner, &names)
+}
+
+/// A name as Spark's `quoteIfNeeded` writes it: bare when it is a plain identifier.
+fn quote_if_needed(name: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.is_empty();
+    if plain {
+        name.to_string()
+    } else {
+        crate::expression::quote(name)
+    }
 }
 
 fn table_not_found(name: &str) -> ConnectError {

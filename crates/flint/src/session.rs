@@ -180,6 +180,15 @@ impl SparkSession {
         self.inner.context.managed_tables.names()
     }
 
+    /// The data source (`parquet`, `csv`, `json`) of the managed table `name`, if it is one.
+    pub fn managed_table_format(&self, name: &str) -> Option<&'static str> {
+        self.inner
+            .context
+            .managed_tables
+            .get(name)
+            .map(|(_, format)| format.name())
+    }
+
     /// Sets a SQL conf of this session, as `SET key=value` does.
     pub fn set_conf(&self, key: &str, value: &str) -> Result<(), FlintError> {
         crate::sql::set_conf(self, key, value)
