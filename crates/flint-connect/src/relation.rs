@@ -22,6 +22,7 @@ use crate::literal::string_literal;
 
 mod frequent;
 mod generator;
+mod parse;
 mod python;
 mod quantile;
 mod reshape;
@@ -402,6 +403,7 @@ impl<'a> Planner<'a> {
             }
             RelType::MapPartitions(map) => self.map_partitions(map).await?,
             RelType::SampleBy(sample) => self.sample_by(sample).await?,
+            RelType::Parse(parse) => self.parse(parse).await?,
             RelType::ApproxQuantile(quantile) => self.approx_quantile(quantile).await?,
             RelType::Transpose(transpose) => self.transpose(transpose).await?,
             RelType::GroupMap(group) => self.group_map(group).await?,

@@ -1075,6 +1075,19 @@ pub(crate) fn schema_sql(json: &Json) -> std::string::String {
     inferred_sql(&infer(json))
 }
 
+/// The Spark SQL type (`STRUCT<...>`) Spark's JSON data source infers for `records`, one JSON
+/// object each (fields merged over all records, sorted by name); `None` when no record is an
+/// object.
+pub fn infer_records_schema<'a>(records: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    records
+        .into_iter()
+        .filter_map(read_json)
+        .filter(|json| matches!(json, Json::Object(_)))
+        .map(|json| infer(&json))
+        .reduce(merge)
+        .map(|inferred| inferred_sql(&inferred))
+}
+
 fn schema_of_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let Some(json) = text(&args[0]) else {
         return Ok(ScalarValue::Utf8(None));

@@ -1,6 +1,7 @@
 //! Spark functions that neither DataFusion nor `datafusion-spark` provide with Spark's
 //! behaviour, written for Flint.
 
+pub use json::infer_records_schema;
 pub use misc::spark_type_name;
 
 mod aggregate;
