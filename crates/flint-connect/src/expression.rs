@@ -624,6 +624,17 @@ impl ExpressionWriter<'_> {
         }
         let unary = |sql: String, name: String| Ok(Rendered::expr(sql, name));
         match lower.as_str() {
+            // `zipWithIndex`: consecutive numbers from 0 over the rows in partition order, as
+            // Spark's `AttachDistributedSequence` numbers them. A row number over the whole
+            // input gives the same numbers; the rows meet in one partition in partition
+            // order (Flint's single-block shuffle reads map outputs in order).
+            "distributed_sequence_id" => {
+                arity(0)?;
+                unary(
+                    "(CAST(row_number() OVER () AS BIGINT) - 1)".to_string(),
+                    "distributed_sequence_id()".to_string(),
+                )
+            }
             "not" => {
                 arity(1)?;
                 unary(

@@ -226,6 +226,7 @@ check("stat.crosstab columns", crosstab.columns, ["dept_odd"] + [str(c) for c in
 check("stat.crosstab", rows(crosstab), sorted([(d,) + tuple(int(table.loc[d, c]) for c in sorted(table.columns, key=str)) for d in table.index], key=repr))
 records = spark.createDataFrame([('{"name": "ann", "age": 25}',), ('{"name": "bob", "age": 30, "x": [1.5]}',)], "value string")
 check("read.json of a DataFrame", rows(spark.read.json(records)), [(25, "ann", None), (30, "bob", [1.5])])
+check("zipWithIndex in partition order", spark.range(0, 100, 1, 4).zipWithIndex("i").filter("id != i").count(), 0)
 check("approxQuantile", people.approxQuantile("salary", [0.0, 0.5, 1.0], 0.0),
     [50.0, 200.0, 400.0])
 check("transpose", rows(spark.createDataFrame([("A", 1, 2), ("B", 3, 4)], ["id", "v1", "v2"]).transpose()),
