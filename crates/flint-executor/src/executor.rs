@@ -246,7 +246,7 @@ impl Executor {
             .with_config(session_config)
             .with_runtime_env(runtime_env)
             .build();
-        flint_sql::register_spark_functions(&mut state)?;
+        flint_sql::register_executor_functions(&mut state)?;
         for function in extra_functions {
             state.register_udf(function)?;
         }

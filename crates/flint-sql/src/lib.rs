@@ -31,7 +31,7 @@ use datafusion::prelude::SessionConfig;
 
 pub use display::{HiveFormat, java_double, java_float};
 pub use errors::spark_error_message;
-pub use registry::register_spark_functions;
+pub use registry::{register_executor_functions, register_spark_functions};
 
 /// A DataFusion session that plans SQL and DataFrame calls as Spark does: Spark's function
 /// names and behaviour, `EXTRACT`/`SUBSTRING` as Spark's functions, Spark's literal types and

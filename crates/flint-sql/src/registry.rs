@@ -64,6 +64,16 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
     Ok(())
 }
 
+/// Registers the functions an executor decodes task plans with: Spark's, except where a
+/// `datafusion-spark` function exists only to be simplified on the driver into DataFusion's
+/// function of the same name (`date_trunc`): plans carry functions by name, so the name must
+/// find DataFusion's there (Spark's fails when called: "should have been simplified").
+pub fn register_executor_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    register_spark_functions(registry)?;
+    registry.register_udf(datafusion::functions::datetime::date_trunc())?;
+    Ok(())
+}
+
 /// Spark names of functions DataFusion has under another name, with Spark's behaviour.
 const SCALAR_ALIASES: &[(&str, &str)] = &[
     ("startswith", "starts_with"),

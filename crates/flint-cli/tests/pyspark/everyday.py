@@ -227,6 +227,12 @@ check("stat.crosstab", rows(crosstab), sorted([(d,) + tuple(int(table.loc[d, c])
 records = spark.createDataFrame([('{"name": "ann", "age": 25}',), ('{"name": "bob", "age": 30, "x": [1.5]}',)], "value string")
 check("read.json of a DataFrame", rows(spark.read.json(records)), [(25, "ann", None), (30, "bob", [1.5])])
 check("zipWithIndex in partition order", spark.range(0, 100, 1, 4).zipWithIndex("i").filter("id != i").count(), 0)
+# date_trunc of a column (the driver simplifies Spark's date_trunc into DataFusion's, which
+# the executors must find under the same name).
+check("date_trunc and trunc of columns",
+    rows(spark.createDataFrame([(datetime.datetime(1997, 2, 28, 5, 2, 11),)], "t timestamp")
+        .select(F.date_trunc("year", "t"), F.trunc(F.col("t").cast("date"), "MM"))),
+    [(datetime.datetime(1997, 1, 1), datetime.date(1997, 2, 1))])
 check("approxQuantile", people.approxQuantile("salary", [0.0, 0.5, 1.0], 0.0),
     [50.0, 200.0, 400.0])
 check("transpose", rows(spark.createDataFrame([("A", 1, 2), ("B", 3, 4)], ["id", "v1", "v2"]).transpose()),
