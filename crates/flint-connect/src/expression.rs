@@ -635,6 +635,11 @@ impl ExpressionWriter<'_> {
                     "distributed_sequence_id()".to_string(),
                 )
             }
+            // `replace(str, search)` removes `search`: Spark's default replacement is ''.
+            "replace" if args.len() == 2 => unary(
+                format!("replace({}, {}, '')", args[0].sql, args[1].sql),
+                format!("replace({}, {}, )", args[0].name, args[1].name),
+            ),
             "not" => {
                 arity(1)?;
                 unary(

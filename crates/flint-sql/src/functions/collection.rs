@@ -1,6 +1,8 @@
 //! Spark's `element_at(array, index)` (1-based, negative counts from the end) and
 //! `element_at(map, key)`, and `try_element_at`, which answers NULL where `element_at` fails.
-//! DataFusion's `element_at` is for maps only and answers a list.
+//! DataFusion's `element_at` is for maps only and answers a list. Also `array_repeat(x, n)`:
+//! DataFusion's builds a list of lists whose inner field name differs from its input's and
+//! fails at run time for an array argument.
 
 use std::sync::Arc;
 
@@ -16,7 +18,79 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(ElementAt::new("element_at", false))),
         Arc::new(ScalarUDF::from(ElementAt::new("try_element_at", true))),
+        Arc::new(ScalarUDF::from(ArrayRepeat {
+            signature: Signature::any(2, Volatility::Immutable),
+        })),
     ]
+}
+
+/// `array_repeat(element, count)`: an array holding `element` `count` times (none for a
+/// count below one, NULL for a NULL count), of any element type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayRepeat {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayRepeat {
+    fn name(&self) -> &str {
+        "array_repeat"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [element, count] if count.is_integer() || count.is_null() => Ok(DataType::List(
+                Arc::new(datafusion::arrow::datatypes::Field::new_list_field(element.clone(), true)),
+            )),
+            [_, other] => plan_err!(
+                "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] array_repeat's count must be an integer, got {other}"
+            ),
+            _ => plan_err!("array_repeat takes two arguments"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let [element, count] = args.args.as_slice() else {
+            return exec_err!("array_repeat takes two arguments");
+        };
+        let all_scalars = matches!(element, ColumnarValue::Scalar(_))
+            && matches!(count, ColumnarValue::Scalar(_));
+        let element = element.to_array(rows)?;
+        let count = cast(&count.to_array(rows)?, &DataType::Int64)?;
+        let count = count.as_primitive::<Int64Type>();
+        let mut indices = Vec::new();
+        let mut offsets = vec![0i32];
+        for row in 0..rows {
+            if count.is_valid(row) {
+                let n = count.value(row).max(0);
+                indices.extend(std::iter::repeat_n(row as u32, n as usize));
+            }
+            let end = i32::try_from(indices.len()).map_err(|_| {
+                DataFusionError::Execution("array_repeat: an array of 2^31 elements or more".into())
+            })?;
+            offsets.push(end);
+        }
+        let values = take(element.as_ref(), &UInt32Array::from(indices), None)?;
+        let field = Arc::new(datafusion::arrow::datatypes::Field::new_list_field(
+            element.data_type().clone(),
+            true,
+        ));
+        let list = datafusion::arrow::array::ListArray::try_new(
+            field,
+            datafusion::arrow::buffer::OffsetBuffer::new(offsets.into()),
+            values,
+            count.nulls().cloned(),
+        )?;
+        if all_scalars {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&list, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(Arc::new(list)))
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
