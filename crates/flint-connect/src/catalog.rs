@@ -103,10 +103,7 @@ fn check_database(name: Option<&str>) -> Result<(), ConnectError> {
 /// A table name as `getTable`/`tableExists` take it (`t`, `db.t`, `catalog.db.t`): the
 /// table, and whether it was qualified by a database (then only managed tables are found:
 /// temporary views belong to no database).
-fn table_in(
-    name: &str,
-    database: Option<&str>,
-) -> Result<Option<(String, bool)>, ConnectError> {
+fn table_in(name: &str, database: Option<&str>) -> Result<Option<(String, bool)>, ConnectError> {
     check_database(database)?;
     let mut parts = crate::expression::identifier_parts(name)?;
     let Some(table) = parts.pop() else {
@@ -348,9 +345,7 @@ fn listed(
 
 /// A name as Spark's `quoteIfNeeded` writes it: bare when it is a plain identifier.
 fn quote_if_needed(name: &str) -> String {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && !name.is_empty();
     if plain {

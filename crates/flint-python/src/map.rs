@@ -13,11 +13,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, Result};
-use datafusion::catalog::Session;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{
+    Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -25,7 +28,6 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use futures::{StreamExt, TryStreamExt};
 
@@ -84,10 +86,19 @@ impl UserDefinedLogicalNodeCore for MapInPython {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "MapInPython: {} ({:?})", self.udf.name(), self.udf.eval_type())
+        write!(
+            f,
+            "MapInPython: {} ({:?})",
+            self.udf.name(),
+            self.udf.eval_type()
+        )
     }
 
-    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         let input = inputs
             .pop()
             .ok_or_else(|| DataFusionError::Internal("MapInPython needs one input".into()))?;
@@ -118,7 +129,9 @@ impl ExtensionPlanner for MapInPythonPlanner {
             return Ok(None);
         };
         let [input] = physical_inputs else {
-            return Err(DataFusionError::Internal("MapInPython needs one input".into()));
+            return Err(DataFusionError::Internal(
+                "MapInPython needs one input".into(),
+            ));
         };
         Ok(Some(Arc::new(MapInPythonExec::new(
             Arc::clone(input),
@@ -164,7 +177,12 @@ impl MapInPythonExec {
 
 impl DisplayAs for MapInPythonExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "MapInPythonExec: {} ({:?})", self.udf.name(), self.udf.eval_type())
+        write!(
+            f,
+            "MapInPythonExec: {} ({:?})",
+            self.udf.name(),
+            self.udf.eval_type()
+        )
     }
 }
 

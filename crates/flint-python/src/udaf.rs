@@ -147,7 +147,10 @@ impl Accumulator for GroupValues {
                 }
             }
         }
-        self.rows = self.parts.first().map_or(0, |p| p.iter().map(|a| a.len()).sum());
+        self.rows = self
+            .parts
+            .first()
+            .map_or(0, |p| p.iter().map(|a| a.len()).sum());
         Ok(())
     }
 

@@ -178,9 +178,9 @@ impl ShuffleWriterExec {
             ShuffleOutputPartitioning::Hash(exprs, n) => Some(Partitioner::Hash(
                 BatchPartitioner::new_hash_partitioner(exprs.clone(), *n, write_time.clone())?,
             )),
-            ShuffleOutputPartitioning::RoundRobin(n) => Some(Partitioner::RoundRobin(
-                RoundRobinRows::new(map_index, *n),
-            )),
+            ShuffleOutputPartitioning::RoundRobin(n) => {
+                Some(Partitioner::RoundRobin(RoundRobinRows::new(map_index, *n)))
+            }
             ShuffleOutputPartitioning::Single => None,
         };
         // Each reduce partition's block is encoded into memory while the executor's memory
@@ -209,7 +209,9 @@ impl ShuffleWriterExec {
                     part.push(batch)
                 };
                 match &mut partitioner {
-                    Some(Partitioner::Hash(partitioner)) => partitioner.partition(batch, &mut push)?,
+                    Some(Partitioner::Hash(partitioner)) => {
+                        partitioner.partition(batch, &mut push)?
+                    }
                     Some(Partitioner::RoundRobin(rows)) => rows.partition(batch, &mut push)?,
                     None => push(0, batch)?,
                 }
@@ -519,6 +521,65 @@ impl ExecutionPlan for ShuffleWriterExec {
     }
 }
 
+/// How a map task splits its rows into blocks.
+enum Partitioner {
+    /// By the hash of the keys (DataFusion's partitioner, Spark's `HashPartitioning`).
+    Hash(BatchPartitioner),
+    /// Row by row in turn.
+    RoundRobin(RoundRobinRows),
+}
+
+/// Spark's `RoundRobinPartitioning`: each row goes to the next reduce partition, starting
+/// after one chosen by `XORShiftRandom(mapIndex).nextInt(n)`, so every map task spreads its
+/// rows evenly and tasks start at different partitions. (DataFusion's round robin moves
+/// whole batches, which leaves a one-batch input in a single partition.)
+struct RoundRobinRows {
+    partitions: usize,
+    position: usize,
+}
+
+impl RoundRobinRows {
+    fn new(map_index: usize, partitions: usize) -> Self {
+        let mut random = flint_sql::partition_values::XorShiftRandom::new(map_index as i64);
+        let bound = i32::try_from(partitions).unwrap_or(i32::MAX);
+        RoundRobinRows {
+            partitions: partitions.max(1),
+            position: random.next_int_bounded(bound).max(0) as usize,
+        }
+    }
+
+    fn partition(
+        &mut self,
+        batch: RecordBatch,
+        push: &mut impl FnMut(usize, RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
+        for row in 0..batch.num_rows() {
+            self.position = (self.position + 1) % self.partitions;
+            rows[self.position].push(row as u32);
+        }
+        for (reduce, indices) in rows.into_iter().enumerate() {
+            if indices.is_empty() {
+                continue;
+            }
+            let rows = if batch.num_columns() == 0 {
+                // Only a row count (`count()` over no columns): Arrow's take needs a column.
+                RecordBatch::try_new_with_options(
+                    batch.schema(),
+                    vec![],
+                    &datafusion::arrow::array::RecordBatchOptions::new()
+                        .with_row_count(Some(indices.len())),
+                )?
+            } else {
+                let indices = datafusion::arrow::array::UInt32Array::from(indices);
+                datafusion::arrow::compute::take_record_batch(&batch, &indices)?
+            };
+            push(reduce, rows)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -781,64 +842,5 @@ mod tests {
             .unwrap_or_else(|| panic!("not a fetch failure: {error}"));
         assert_eq!((failure.shuffle_id, failure.map_index), (3, 0));
         assert_eq!(failure.executor_id, "1");
-    }
-}
-
-/// How a map task splits its rows into blocks.
-enum Partitioner {
-    /// By the hash of the keys (DataFusion's partitioner, Spark's `HashPartitioning`).
-    Hash(BatchPartitioner),
-    /// Row by row in turn.
-    RoundRobin(RoundRobinRows),
-}
-
-/// Spark's `RoundRobinPartitioning`: each row goes to the next reduce partition, starting
-/// after one chosen by `XORShiftRandom(mapIndex).nextInt(n)`, so every map task spreads its
-/// rows evenly and tasks start at different partitions. (DataFusion's round robin moves
-/// whole batches, which leaves a one-batch input in a single partition.)
-struct RoundRobinRows {
-    partitions: usize,
-    position: usize,
-}
-
-impl RoundRobinRows {
-    fn new(map_index: usize, partitions: usize) -> Self {
-        let mut random = flint_sql::partition_values::XorShiftRandom::new(map_index as i64);
-        let bound = i32::try_from(partitions).unwrap_or(i32::MAX);
-        RoundRobinRows {
-            partitions: partitions.max(1),
-            position: random.next_int_bounded(bound).max(0) as usize,
-        }
-    }
-
-    fn partition(
-        &mut self,
-        batch: RecordBatch,
-        push: &mut impl FnMut(usize, RecordBatch) -> Result<()>,
-    ) -> Result<()> {
-        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
-        for row in 0..batch.num_rows() {
-            self.position = (self.position + 1) % self.partitions;
-            rows[self.position].push(row as u32);
-        }
-        for (reduce, indices) in rows.into_iter().enumerate() {
-            if indices.is_empty() {
-                continue;
-            }
-            let rows = if batch.num_columns() == 0 {
-                // Only a row count (`count()` over no columns): Arrow's take needs a column.
-                RecordBatch::try_new_with_options(
-                    batch.schema(),
-                    vec![],
-                    &datafusion::arrow::array::RecordBatchOptions::new()
-                        .with_row_count(Some(indices.len())),
-                )?
-            } else {
-                let indices = datafusion::arrow::array::UInt32Array::from(indices);
-                datafusion::arrow::compute::take_record_batch(&batch, &indices)?
-            };
-            push(reduce, rows)?;
-        }
-        Ok(())
     }
 }

@@ -15,7 +15,7 @@
 //! - [`SparkCastRule`]: Spark's `CAST` and `try_cast` where they differ;
 //! - [`SparkSessionZone`]: the session time zone written into the plan where a function
 //!   needs it (see [`crate::functions::timezone`]);
-//! - [`crate::partition_values::SparkPartitionValues`]: `spark_partition_id()`,
+//! - `SparkPartitionValues` (in [`crate::partition_values`]): `spark_partition_id()`,
 //!   `monotonically_increasing_id()` and the seeded random functions become columns of a
 //!   node that knows its partition.
 
@@ -639,10 +639,9 @@ impl AnalyzerRule for SparkFunctionArguments {
                 "ln" | "log2" | "log10" if args.len() == 1 => {
                     call(Arc::clone(&function.func), vec![above(args[0].clone(), 0)])
                 }
-                "log" if args.len() == 1 => call(
-                    Arc::clone(&function.func),
-                    vec![above(args[0].clone(), 0)],
-                ),
+                "log" if args.len() == 1 => {
+                    call(Arc::clone(&function.func), vec![above(args[0].clone(), 0)])
+                }
                 "log" if args.len() == 2 => call(
                     Arc::clone(&function.func),
                     vec![above(args[0].clone(), 0), above(args[1].clone(), 0)],

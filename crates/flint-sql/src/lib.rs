@@ -7,9 +7,9 @@
 
 pub mod analyzer;
 pub mod ddl;
-pub mod exchange;
 mod display;
 mod errors;
+pub mod exchange;
 pub mod functions;
 pub mod identifiers;
 pub mod parser;
@@ -23,8 +23,8 @@ use datafusion::common::Result;
 use datafusion::execution::SessionStateDefaults;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::optimizer::Analyzer;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::Analyzer;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
@@ -97,7 +97,11 @@ struct SparkQueryPlanner {
 
 impl std::fmt::Debug for SparkQueryPlanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SparkQueryPlanner({} extensions)", self.extension_planners.len())
+        write!(
+            f,
+            "SparkQueryPlanner({} extensions)",
+            self.extension_planners.len()
+        )
     }
 }
 

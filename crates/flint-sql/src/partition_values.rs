@@ -30,7 +30,8 @@ use datafusion::execution::TaskContext;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, Extension, LogicalPlan, Projection, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, TypeSignature, UserDefinedLogicalNode, UserDefinedLogicalNodeCore, Volatility,
+    ScalarUDFImpl, Signature, TypeSignature, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+    Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
@@ -321,7 +322,13 @@ fn partition_value(expr: &Expr) -> Result<Option<PartitionValue>> {
     let Expr::ScalarFunction(call) = expr else {
         return Ok(None);
     };
-    if call.func.inner().as_ref().downcast_ref::<Placeholder>().is_none() {
+    if call
+        .func
+        .inner()
+        .as_ref()
+        .downcast_ref::<Placeholder>()
+        .is_none()
+    {
         return Ok(None);
     }
     let name = call.func.name();
@@ -352,9 +359,7 @@ fn partition_value(expr: &Expr) -> Result<Option<PartitionValue>> {
                 return plan_err!("uniform needs a minimum and a maximum");
             };
             let seed = seed_at(2)?;
-            let integers = |e: &Expr| {
-                literal(name, e).is_ok_and(|v| v.data_type().is_integer())
-            };
+            let integers = |e: &Expr| literal(name, e).is_ok_and(|v| v.data_type().is_integer());
             if integers(min) && integers(max) {
                 PartitionValue::UniformInteger {
                     min: literal_i64(name, min)?,
@@ -429,7 +434,11 @@ impl UserDefinedLogicalNodeCore for PartitionValues {
         write!(f, "PartitionValues: {:?}", self.values)
     }
 
-    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         let input = inputs
             .pop()
             .ok_or_else(|| DataFusionError::Internal("PartitionValues needs one input".into()))?;
@@ -509,11 +518,13 @@ fn rewrite_node(node: LogicalPlan, next: &mut usize) -> Result<Transformed<Logic
             })?
             .data;
         let changed = rewritten.schema_name().to_string() != name;
-        exprs.push(if keeps_names && changed && !matches!(rewritten, Expr::Alias(_)) {
-            rewritten.alias(name)
-        } else {
-            rewritten
-        });
+        exprs.push(
+            if keeps_names && changed && !matches!(rewritten, Expr::Alias(_)) {
+                rewritten.alias(name)
+            } else {
+                rewritten
+            },
+        );
     }
     let input = node.inputs()[0].clone();
     let input = LogicalPlan::Extension(Extension {
@@ -529,10 +540,9 @@ fn rewrite_node(node: LogicalPlan, next: &mut usize) -> Result<Transformed<Logic
         .iter()
         .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())))
         .collect();
-    Ok(Transformed::yes(LogicalPlan::Projection(Projection::try_new(
-        columns,
-        Arc::new(rewritten),
-    )?)))
+    Ok(Transformed::yes(LogicalPlan::Projection(
+        Projection::try_new(columns, Arc::new(rewritten))?,
+    )))
 }
 
 /// Plans [`PartitionValues`] as [`PartitionValuesExec`].
@@ -761,7 +771,13 @@ mod tests {
         assert!((random.next_gaussian() - 0.1920934041293524).abs() < 1e-15);
         let mut state = Generators::new(
             0,
-            &[("s".into(), PartitionValue::RandStr { length: 16, seed: 3 })],
+            &[(
+                "s".into(),
+                PartitionValue::RandStr {
+                    length: 16,
+                    seed: 3,
+                },
+            )],
         );
         let column = state.next_columns(2).remove(0);
         let strings = column.as_any().downcast_ref::<StringArray>().unwrap();

@@ -17,7 +17,10 @@ const PARSED: &str = "__flint_parsed";
 
 impl Planner<'_> {
     /// Plans `Parse`: the text column through `from_json`/`from_csv`, then its fields.
-    pub(super) async fn parse(&mut self, parse: &spark_connect::Parse) -> Result<DfFrame, ConnectError> {
+    pub(super) async fn parse(
+        &mut self,
+        parse: &spark_connect::Parse,
+    ) -> Result<DfFrame, ConnectError> {
         let df = self.relation(input(&parse.input, "Parse.input")?).await?;
         let [field] = df.schema().fields().iter().collect::<Vec<_>>()[..] else {
             return Err(ConnectError::Analysis(
@@ -37,7 +40,9 @@ impl Planner<'_> {
             }
         };
         let schema = match &parse.schema {
-            Some(schema) => flint_sql::functions::spark_type_name(&crate::types::from_connect(schema)?),
+            Some(schema) => {
+                flint_sql::functions::spark_type_name(&crate::types::from_connect(schema)?)
+            }
             None if format == ParseFormat::Json => {
                 let text = df.clone().select(vec![datafusion::prelude::cast(
                     datafusion::prelude::col(datafusion::common::Column::from_name(field.name())),
@@ -57,7 +62,8 @@ impl Planner<'_> {
             }
             None => {
                 return Err(ConnectError::Unsupported(
-                    "spark.read.csv of a DataFrame without a schema: give one with .schema(...)".into(),
+                    "spark.read.csv of a DataFrame without a schema: give one with .schema(...)"
+                        .into(),
                 ));
             }
         };
@@ -86,7 +92,9 @@ impl Planner<'_> {
         )?;
         let df = df.select(vec![parsed.alias(PARSED)])?;
         let DataType::Struct(fields) = df.schema().field(0).data_type().clone() else {
-            return Err(ConnectError::Analysis(format!("[INVALID_SCHEMA] {schema} is not a struct")));
+            return Err(ConnectError::Analysis(format!(
+                "[INVALID_SCHEMA] {schema} is not a struct"
+            )));
         };
         let columns = fields
             .iter()

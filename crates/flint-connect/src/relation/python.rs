@@ -57,7 +57,9 @@ impl Planner<'_> {
                 "applyInPandasWithState and transformWithState (streaming state)".into(),
             ));
         }
-        let df = self.relation(input(&group.input, "GroupMap.input")?).await?;
+        let df = self
+            .relation(input(&group.input, "GroupMap.input")?)
+            .await?;
         let func = group
             .func
             .as_ref()

@@ -20,8 +20,8 @@ use datafusion::dataframe::DataFrame as DfFrame;
 use datafusion::logical_expr::ExprFunctionExt;
 
 use super::{Planner, input};
-use crate::expression::quote;
 use crate::error::ConnectError;
+use crate::expression::quote;
 
 impl Planner<'_> {
     /// Plans `StatApproxQuantile`: ranks each column's values in a job, then answers from
@@ -55,9 +55,10 @@ impl Planner<'_> {
                 .clone()
                 .select(vec![values.alias("v")])?
                 .filter(datafusion::prelude::col("v").is_not_null())?;
-            let count = flint::DataFrame::from_datafusion(self.session, numbers.clone(), "approxQuantile")
-                .count()
-                .await? as i64;
+            let count =
+                flint::DataFrame::from_datafusion(self.session, numbers.clone(), "approxQuantile")
+                    .count()
+                    .await? as i64;
             let ranks: Vec<i64> = request
                 .probabilities
                 .iter()
@@ -73,10 +74,15 @@ impl Planner<'_> {
                             .build()?
                             .alias("r"),
                     ])?
-                    .filter(datafusion::prelude::col("r").in_list(
-                        wanted.iter().map(|r| datafusion::prelude::lit(*r as u64)).collect(),
-                        false,
-                    ))?;
+                    .filter(
+                        datafusion::prelude::col("r").in_list(
+                            wanted
+                                .iter()
+                                .map(|r| datafusion::prelude::lit(*r as u64))
+                                .collect(),
+                            false,
+                        ),
+                    )?;
                 let batches =
                     flint::DataFrame::from_datafusion(self.session, ranked, "approxQuantile")
                         .collect_as("approxQuantile")

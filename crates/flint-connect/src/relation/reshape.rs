@@ -201,9 +201,17 @@ impl Planner<'_> {
             .collect();
         let types = values
             .iter()
-            .map(|c| Ok(df.schema().qualified_field_from_column(c)?.1.data_type().clone()))
+            .map(|c| {
+                Ok(df
+                    .schema()
+                    .qualified_field_from_column(c)?
+                    .1
+                    .data_type()
+                    .clone())
+            })
             .collect::<Result<Vec<_>, ConnectError>>()?;
-        let text = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+        let text =
+            |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
         // Spark's wider type promotes to text when one of the columns is text.
         let common = if types.is_empty() || types.iter().any(text) {
             DataType::Utf8
@@ -216,7 +224,9 @@ impl Planner<'_> {
         };
         let mut projection = vec![cast(col(index.clone()), DataType::Utf8).alias("__flint_index")];
         for (i, column) in values.iter().enumerate() {
-            projection.push(cast(col(column.clone()), common.clone()).alias(format!("__flint_value_{i}")));
+            projection.push(
+                cast(col(column.clone()), common.clone()).alias(format!("__flint_value_{i}")),
+            );
         }
         let ordered = df
             .filter(col(index.clone()).is_not_null())?

@@ -18,20 +18,25 @@ use datafusion::logical_expr::{
 };
 
 pub(super) fn functions() -> Vec<Arc<AggregateUDF>> {
-    [Kind::CountIf, Kind::MaxBy, Kind::MinBy, Kind::ApproxCountDistinct]
-        .into_iter()
-        .map(|kind| {
-            let signature = match kind {
-                // `approx_count_distinct(x[, relativeSD])`.
-                Kind::ApproxCountDistinct => Signature::one_of(
-                    vec![TypeSignature::Any(1), TypeSignature::Any(2)],
-                    Volatility::Immutable,
-                ),
-                _ => Signature::any(kind.arity(), Volatility::Immutable),
-            };
-            Arc::new(AggregateUDF::from(Rewritten { kind, signature }))
-        })
-        .collect()
+    [
+        Kind::CountIf,
+        Kind::MaxBy,
+        Kind::MinBy,
+        Kind::ApproxCountDistinct,
+    ]
+    .into_iter()
+    .map(|kind| {
+        let signature = match kind {
+            // `approx_count_distinct(x[, relativeSD])`.
+            Kind::ApproxCountDistinct => Signature::one_of(
+                vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+                Volatility::Immutable,
+            ),
+            _ => Signature::any(kind.arity(), Volatility::Immutable),
+        };
+        Arc::new(AggregateUDF::from(Rewritten { kind, signature }))
+    })
+    .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

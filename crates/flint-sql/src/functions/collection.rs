@@ -42,9 +42,11 @@ impl ScalarUDFImpl for ArrayRepeat {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
-            [element, count] if count.is_integer() || count.is_null() => Ok(DataType::List(
-                Arc::new(datafusion::arrow::datatypes::Field::new_list_field(element.clone(), true)),
-            )),
+            [element, count] if count.is_integer() || count.is_null() => {
+                Ok(DataType::List(Arc::new(
+                    datafusion::arrow::datatypes::Field::new_list_field(element.clone(), true),
+                )))
+            }
             [_, other] => plan_err!(
                 "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] array_repeat's count must be an integer, got {other}"
             ),
@@ -86,7 +88,9 @@ impl ScalarUDFImpl for ArrayRepeat {
             count.nulls().cloned(),
         )?;
         if all_scalars {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&list, 0)?))
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &list, 0,
+            )?))
         } else {
             Ok(ColumnarValue::Array(Arc::new(list)))
         }

@@ -226,8 +226,14 @@ mod tests {
     /// Values Spark 4 answers (from its documentation's examples, run on a JVM).
     #[test]
     fn answers_are_strict_math_s() {
-        assert_eq!(MathFunction::Exp.unary(1.0).to_string(), "2.7182818284590455");
-        assert_eq!(MathFunction::Cosh.unary(1.0).to_string(), "1.543080634815244");
+        assert_eq!(
+            MathFunction::Exp.unary(1.0).to_string(),
+            "2.7182818284590455"
+        );
+        assert_eq!(
+            MathFunction::Cosh.unary(1.0).to_string(),
+            "1.543080634815244"
+        );
         assert_eq!(MathFunction::Degrees.unary(std::f64::consts::PI), 180.0);
         assert_eq!(MathFunction::Log.binary(2.0, 8.0), 3.0);
     }

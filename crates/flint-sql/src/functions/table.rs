@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::ScalarValue;
 use datafusion::common::{Result, plan_err};
 use datafusion::datasource::provider_as_source;
-use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
 
 /// Spark's `range`: DataFusion's, with the column named `id`. With `numPartitions`, the
