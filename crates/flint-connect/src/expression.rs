@@ -169,6 +169,8 @@ const BINARY_OPERATORS: &[(&str, &str)] = &[
 const DEFAULT_ARGUMENTS: &[(&str, usize, &str)] = &[
     ("round", 1, "0"),
     ("bround", 1, "0"),
+    ("st_asbinary", 1, "NDR"),
+    ("st_geomfromwkb", 1, "0"),
     ("position", 2, "1"),
     ("substr", 2, "2147483647"),
     ("substring", 2, "2147483647"),
