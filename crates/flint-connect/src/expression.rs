@@ -465,6 +465,24 @@ impl ExpressionWriter<'_> {
                 is_user_defined_function: false,
                 is_internal: None,
             }),
+            // `repartitionById(n, col)`: the shuffle sends each row to partition
+            // `pmod(col, n)` (the marker is cut into a direct shuffle by the stage planner).
+            ExprType::DirectShufflePartitionId(direct) => {
+                let child = self.write(
+                    direct
+                        .child
+                        .as_deref()
+                        .ok_or_else(|| missing("DirectShufflePartitionId.child"))?,
+                )?;
+                Ok(Rendered::expr(
+                    format!(
+                        "{}(CAST({} AS BIGINT))",
+                        flint_sql::exchange::DIRECT_PARTITION,
+                        child.sql
+                    ),
+                    format!("direct_shuffle_partition_id({})", child.name),
+                ))
+            }
             ExprType::CommonInlineUserDefinedFunction(udf) => {
                 let udfs = self.python_udfs.ok_or_else(|| {
                     ConnectError::Unsupported(format!(

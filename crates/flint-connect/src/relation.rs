@@ -25,9 +25,11 @@ mod generator;
 mod parse;
 mod python;
 mod quantile;
+mod range;
 mod reshape;
 mod sampling;
 use generator::{GeneratorCall, Item};
+use range::is_sort_order;
 
 /// Turns one request's relations into DataFrames of a session.
 pub struct Planner<'a> {
@@ -586,6 +588,11 @@ impl<'a> Planner<'a> {
                     .unwrap_or(1)
                     .max(1);
                 df.repartition(Partitioning::RoundRobinBatch(n))?
+            }
+            RelType::RepartitionByExpression(repartition)
+                if repartition.partition_exprs.iter().any(is_sort_order) =>
+            {
+                self.repartition_by_range(repartition).await?
             }
             RelType::RepartitionByExpression(repartition) => {
                 let df = self

@@ -600,7 +600,10 @@ fn cut_children_and_node(
     if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
         let output = repartition.partitioning().clone();
         let partitioning = match &output {
-            Partitioning::Hash(exprs, n) => ShuffleOutputPartitioning::Hash(exprs.clone(), *n),
+            Partitioning::Hash(exprs, n) => match flint_sql::exchange::direct_partition_id(exprs) {
+                Some(id) => ShuffleOutputPartitioning::Direct(id, *n),
+                None => ShuffleOutputPartitioning::Hash(exprs.clone(), *n),
+            },
             Partitioning::RoundRobinBatch(n) | Partitioning::UnknownPartitioning(n) => {
                 ShuffleOutputPartitioning::RoundRobin(*n)
             }

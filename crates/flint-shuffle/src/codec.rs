@@ -43,6 +43,7 @@ mod flint_plan_node {
 const PARTITIONING_SINGLE: u32 = 0;
 const PARTITIONING_HASH: u32 = 1;
 const PARTITIONING_ROUND_ROBIN: u32 = 2;
+const PARTITIONING_DIRECT: u32 = 3;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct ShuffleWriterNode {
@@ -210,6 +211,17 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                             .collect::<Result<Vec<_>>>()?;
                         ShuffleOutputPartitioning::Hash(exprs, count)
                     }
+                    PARTITIONING_DIRECT => {
+                        let schema = input.schema();
+                        let expr = writer
+                            .hash_exprs
+                            .first()
+                            .ok_or_else(|| malformed("direct partitioning without expression"))?;
+                        ShuffleOutputPartitioning::Direct(
+                            parse_physical_expr(expr, ctx, &schema, self)?,
+                            count,
+                        )
+                    }
                     other => return Err(malformed(format!("unknown partitioning {other}"))),
                 };
                 if count == 0 {
@@ -338,6 +350,10 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                 ShuffleOutputPartitioning::Hash(exprs, _) => (
                     PARTITIONING_HASH,
                     serialize_physical_exprs(exprs, self, proto_converter)?,
+                ),
+                ShuffleOutputPartitioning::Direct(expr, _) => (
+                    PARTITIONING_DIRECT,
+                    serialize_physical_exprs(std::slice::from_ref(expr), self, proto_converter)?,
                 ),
             };
             flint_plan_node::Node::Writer(ShuffleWriterNode {

@@ -70,6 +70,9 @@ pub enum ShuffleOutputPartitioning {
     Hash(Vec<Arc<dyn PhysicalExpr>>, usize),
     /// Round robin into N partitions (`repartition(n)` without columns).
     RoundRobin(usize),
+    /// Into the partition an integer expression names, in `[0, N)` (`repartitionById`, and
+    /// `repartitionByRange` through a computed range index).
+    Direct(Arc<dyn PhysicalExpr>, usize),
     /// All rows in one block: the next stage merges map outputs (coalesce, sort-merge).
     Single,
 }
@@ -78,7 +81,9 @@ impl ShuffleOutputPartitioning {
     /// The number of reduce partitions (blocks per map output).
     pub fn partition_count(&self) -> usize {
         match self {
-            ShuffleOutputPartitioning::Hash(_, n) | ShuffleOutputPartitioning::RoundRobin(n) => *n,
+            ShuffleOutputPartitioning::Hash(_, n)
+            | ShuffleOutputPartitioning::RoundRobin(n)
+            | ShuffleOutputPartitioning::Direct(_, n) => *n,
             ShuffleOutputPartitioning::Single => 1,
         }
     }
@@ -181,6 +186,9 @@ impl ShuffleWriterExec {
             ShuffleOutputPartitioning::RoundRobin(n) => {
                 Some(Partitioner::RoundRobin(RoundRobinRows::new(map_index, *n)))
             }
+            ShuffleOutputPartitioning::Direct(expr, n) => {
+                Some(Partitioner::Direct(Arc::clone(expr), *n))
+            }
             ShuffleOutputPartitioning::Single => None,
         };
         // Each reduce partition's block is encoded into memory while the executor's memory
@@ -213,6 +221,9 @@ impl ShuffleWriterExec {
                         partitioner.partition(batch, &mut push)?
                     }
                     Some(Partitioner::RoundRobin(rows)) => rows.partition(batch, &mut push)?,
+                    Some(Partitioner::Direct(expr, n)) => {
+                        direct_partition(expr, *n, batch, &mut push)?
+                    }
                     None => push(0, batch)?,
                 }
                 let buffered: usize = parts.iter().flatten().map(PartWriter::buffered_bytes).sum();
@@ -454,6 +465,13 @@ impl DisplayAs for ShuffleWriterExec {
                     self.shuffle_id
                 )
             }
+            ShuffleOutputPartitioning::Direct(expr, n) => {
+                write!(
+                    f,
+                    "ShuffleWriterExec: shuffle_id={}, partitioning=Direct({expr}, {n})",
+                    self.shuffle_id
+                )
+            }
             ShuffleOutputPartitioning::Single => {
                 write!(
                     f,
@@ -482,12 +500,20 @@ impl ExecutionPlan for ShuffleWriterExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        if let ShuffleOutputPartitioning::Hash(exprs, _) = &self.partitioning {
-            for expr in exprs {
+        match &self.partitioning {
+            ShuffleOutputPartitioning::Hash(exprs, _) => {
+                for expr in exprs {
+                    if f(expr)? == TreeNodeRecursion::Stop {
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                }
+            }
+            ShuffleOutputPartitioning::Direct(expr, _) => {
                 if f(expr)? == TreeNodeRecursion::Stop {
                     return Ok(TreeNodeRecursion::Stop);
                 }
             }
+            _ => {}
         }
         Ok(TreeNodeRecursion::Continue)
     }
@@ -527,6 +553,44 @@ enum Partitioner {
     Hash(BatchPartitioner),
     /// Row by row in turn.
     RoundRobin(RoundRobinRows),
+    /// Into the partition the expression names.
+    Direct(Arc<dyn PhysicalExpr>, usize),
+}
+
+/// Sends each row of `batch` to the partition `expr` names for it, modulo `n` (Spark's
+/// `pmod` in `ShufflePartitionIdPassThrough`); a NULL fails the task.
+fn direct_partition(
+    expr: &Arc<dyn PhysicalExpr>,
+    n: usize,
+    batch: RecordBatch,
+    push: &mut impl FnMut(usize, RecordBatch) -> Result<()>,
+) -> Result<()> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    let ids = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+    let ids = datafusion::arrow::compute::cast(&ids, &DataType::Int64)?;
+    let ids = ids.as_primitive::<Int64Type>();
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for row in 0..batch.num_rows() {
+        if !ids.is_valid(row) {
+            return Err(DataFusionError::Execution(
+                "[INVALID_PARTITION_ID] The partition ID is NULL: repartitionById needs an integer for every row. SQLSTATE: 22003".into(),
+            ));
+        }
+        let id = ids.value(row).rem_euclid(n as i64) as usize;
+        rows[id].push(row as u32);
+    }
+    for (reduce, indices) in rows.into_iter().enumerate() {
+        if indices.is_empty() {
+            continue;
+        }
+        let indices = datafusion::arrow::array::UInt32Array::from(indices);
+        push(
+            reduce,
+            datafusion::arrow::compute::take_record_batch(&batch, &indices)?,
+        )?;
+    }
+    Ok(())
 }
 
 /// Spark's `RoundRobinPartitioning`: each row goes to the next reduce partition, starting

@@ -136,3 +136,64 @@ pub fn unwrap_exchanges(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Executio
     })
     .map(|t| t.data)
 }
+
+/// The marker of a direct repartition: a hash repartition on `flint_direct_partition(id)`
+/// is cut into a shuffle that sends each row to partition `pmod(id, n)` (Spark's
+/// `ShufflePartitionIdPassThrough`, for `repartitionById` and `repartitionByRange`).
+/// Evaluated anywhere else it is its argument as a `bigint`.
+pub const DIRECT_PARTITION: &str = "flint_direct_partition";
+
+/// The [`DIRECT_PARTITION`] function, for the registry.
+pub fn direct_partition_udf() -> Arc<datafusion::logical_expr::ScalarUDF> {
+    Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        DirectPartition {
+            signature: datafusion::logical_expr::Signature::uniform(
+                1,
+                vec![datafusion::arrow::datatypes::DataType::Int64],
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        },
+    ))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DirectPartition {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for DirectPartition {
+    fn name(&self) -> &str {
+        DIRECT_PARTITION
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(
+        &self,
+        _arg_types: &[datafusion::arrow::datatypes::DataType],
+    ) -> Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Int64)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion::logical_expr::ColumnarValue> {
+        match args.args.into_iter().next() {
+            Some(id) => Ok(id),
+            None => datafusion::common::exec_err!("{DIRECT_PARTITION} takes one argument"),
+        }
+    }
+}
+
+/// The partition id expression of a direct repartition's hash expressions, if they are one.
+pub fn direct_partition_id(exprs: &[Arc<dyn PhysicalExpr>]) -> Option<Arc<dyn PhysicalExpr>> {
+    let [expr] = exprs else { return None };
+    let function = expr.downcast_ref::<datafusion::physical_expr::ScalarFunctionExpr>()?;
+    if function.name() != DIRECT_PARTITION {
+        return None;
+    }
+    function.args().first().cloned()
+}

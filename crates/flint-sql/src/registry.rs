@@ -57,6 +57,7 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
         let udaf = registry.udaf(name)?;
         registry.register_udaf(Arc::new(udaf.as_ref().clone().with_aliases([*spark_name])))?;
     }
+    registry.register_udf(crate::exchange::direct_partition_udf())?;
     // Last, over DataFusion's `random`: computed per partition, as Spark computes them.
     for udf in crate::partition_values::functions() {
         registry.register_udf(udf)?;

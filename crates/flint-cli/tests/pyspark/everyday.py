@@ -63,6 +63,11 @@ check("range partitions and ids",
     sorted([(i, i // 5, (i // 5 << 33) + i % 5) for i in range(10)], key=repr))
 check("repartition(n) shuffles", rows(spark.range(0, 64, 1, 1).repartition(10).select(F.spark_partition_id()).distinct()),
     [(p,) for p in range(10)])
+ranges = (spark.range(0, 1000, 1, 3).repartitionByRange(4, F.col("id").desc())
+    .select(F.spark_partition_id().alias("p"), "id").groupBy("p").agg(F.min("id"), F.max("id"), F.count("*")))
+check("repartitionByRange", rows(ranges), [(0, 750, 999, 250), (1, 500, 749, 250), (2, 250, 499, 250), (3, 0, 249, 250)])
+check("repartitionById", rows(spark.range(10).repartitionById(3, F.col("id") % 3)
+    .select((F.col("id") % 3 == F.spark_partition_id()).alias("same")).distinct()), [(True,)])
 check("coalesce(1)", rows(spark.range(0, 10, 1, 3).coalesce(1).select(F.spark_partition_id()).distinct()), [(0,)])
 check("rand and randn of a seed (Spark's XORShiftRandom)",
     [tuple(round(v, 12) for v in r) for r in spark.range(0, 2, 1, 1).select(F.rand(42), F.randn(42)).collect()],
