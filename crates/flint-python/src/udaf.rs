@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::concat;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -165,17 +165,8 @@ impl Accumulator for GroupValues {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let columns = self.columns()?;
         let rows = columns.first().map_or(self.rows, |c| c.len());
-        let fields: Vec<Field> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, array)| Field::new(format!("_{i}"), array.data_type().clone(), true))
-            .collect();
-        let batch = RecordBatch::try_new_with_options(
-            Arc::new(Schema::new(fields)),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(rows)),
-        )?;
-        let result = worker::evaluate(&self.udf, &batch)
+        let result = worker::arguments_batch(columns, rows)
+            .and_then(|batch| worker::evaluate(&self.udf, &batch))
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         ScalarValue::try_from_array(&result, 0)
     }

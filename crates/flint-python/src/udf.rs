@@ -3,8 +3,8 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_empty_array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::array::{ArrayRef, new_empty_array};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
@@ -314,18 +314,9 @@ impl ScalarUDFImpl for PythonUdf {
             .iter()
             .map(|arg| arg.to_array(rows))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let fields: Vec<Field> = arrays
-            .iter()
-            .enumerate()
-            .map(|(i, array)| Field::new(format!("_{i}"), array.data_type().clone(), true))
-            .collect();
-        let batch = RecordBatch::try_new_with_options(
-            Arc::new(Schema::new(fields)),
-            arrays,
-            &RecordBatchOptions::new().with_row_count(Some(rows)),
-        )?;
-        let result =
-            worker::evaluate(self, &batch).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let result = worker::arguments_batch(arrays, rows)
+            .and_then(|batch| worker::evaluate(self, &batch))
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(ColumnarValue::Array(result))
     }
 }

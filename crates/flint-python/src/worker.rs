@@ -64,6 +64,21 @@ struct Status {
     error: Option<String>,
 }
 
+/// The arguments of a call as the batch a worker takes: one column `_i` per argument, and
+/// `rows` rows even without arguments.
+pub fn arguments_batch(arrays: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch, PythonError> {
+    let fields: Vec<Field> = arrays
+        .iter()
+        .enumerate()
+        .map(|(i, array)| Field::new(format!("_{i}"), array.data_type().clone(), true))
+        .collect();
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        arrays,
+        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
+}
+
 /// Evaluates `udf` over `batch` (one column per argument) in a worker of this executor: a
 /// value per row, or one value for an aggregate.
 pub fn evaluate(udf: &PythonUdf, batch: &RecordBatch) -> Result<ArrayRef, PythonError> {

@@ -21,27 +21,16 @@ impl Planner<'_> {
         let df = self
             .relation(input(&map.input, "MapPartitions.input")?)
             .await?;
-        let func = map
-            .func
-            .as_ref()
-            .ok_or_else(|| missing("MapPartitions.func"))?;
-        let name = format!("__flint_python_map_{}", func.function_name);
-        let udf = crate::udf::python_udf(&crate::udf::runner(self.session), func, &name)?;
-        if !udf.eval_type().is_map() {
-            return Err(ConnectError::Unsupported(format!(
-                "the Python function {} of eval type {} in mapInPandas/mapInArrow",
-                func.function_name,
-                udf.eval_type().code()
-            )));
-        }
-        let schema = output_schema(&udf, &func.function_name)?;
+        let (udf, schema) = self.relation_function(
+            map.func.as_ref(),
+            "mapInPandas/mapInArrow",
+            flint_python::EvalType::is_map,
+        )?;
         let (state, plan) = df.into_parts();
         let plan = MapInPython::new(plan, udf, schema)?.into_plan();
         Ok(DfFrame::new(state, plan))
     }
-}
 
-impl Planner<'_> {
     /// Plans `GroupMap` (`applyInPandas`, `applyInArrow`): the input's columns and its keys as
     /// `__flint_key_{i}`, shuffled by the keys, then the function over each group of each
     /// partition.
@@ -60,20 +49,11 @@ impl Planner<'_> {
         let df = self
             .relation(input(&group.input, "GroupMap.input")?)
             .await?;
-        let func = group
-            .func
-            .as_ref()
-            .ok_or_else(|| missing("GroupMap.func"))?;
-        let name = format!("__flint_python_group_map_{}", func.function_name);
-        let udf = crate::udf::python_udf(&crate::udf::runner(self.session), func, &name)?;
-        if !udf.eval_type().is_grouped_map() {
-            return Err(ConnectError::Unsupported(format!(
-                "the Python function {} of eval type {} in applyInPandas/applyInArrow",
-                func.function_name,
-                udf.eval_type().code()
-            )));
-        }
-        let schema = output_schema(&udf, &func.function_name)?;
+        let (udf, schema) = self.relation_function(
+            group.func.as_ref(),
+            "applyInPandas/applyInArrow",
+            flint_python::EvalType::is_grouped_map,
+        )?;
         let mut columns: Vec<Expr> = df
             .schema()
             .columns()
@@ -96,6 +76,30 @@ impl Planner<'_> {
         let (state, plan) = df.into_parts();
         let plan = MapInPython::new(plan, udf, schema)?.into_plan();
         Ok(DfFrame::new(state, plan))
+    }
+}
+
+impl Planner<'_> {
+    /// The Python function of a relation (`where` it was called), if its eval type is one
+    /// `accepts` takes, and the schema it declared.
+    fn relation_function(
+        &self,
+        func: Option<&spark_connect::CommonInlineUserDefinedFunction>,
+        called: &str,
+        accepts: fn(flint_python::EvalType) -> bool,
+    ) -> Result<(flint_python::PythonUdf, Arc<Schema>), ConnectError> {
+        let func = func.ok_or_else(|| missing("the relation's Python function"))?;
+        let name = format!("__flint_python_relation_{}", func.function_name);
+        let udf = crate::udf::python_udf(&crate::udf::runner(self.session), func, &name)?;
+        if !accepts(udf.eval_type()) {
+            return Err(ConnectError::Unsupported(format!(
+                "the Python function {} of eval type {} in {called}",
+                func.function_name,
+                udf.eval_type().code()
+            )));
+        }
+        let schema = output_schema(&udf, &func.function_name)?;
+        Ok((udf, schema))
     }
 }
 

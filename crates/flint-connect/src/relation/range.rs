@@ -44,8 +44,7 @@ impl Planner<'_> {
                     direction: spark_connect::expression::sort_order::SortDirection::Ascending
                         as i32,
                     null_ordering:
-                        spark_connect::expression::sort_order::NullOrdering::SortNullsFirst
-                            as i32,
+                        spark_connect::expression::sort_order::NullOrdering::SortNullsFirst as i32,
                 }),
             })
             .collect::<Result<Vec<_>, ConnectError>>()?;
