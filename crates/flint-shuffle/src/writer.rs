@@ -500,20 +500,15 @@ impl ExecutionPlan for ShuffleWriterExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        match &self.partitioning {
-            ShuffleOutputPartitioning::Hash(exprs, _) => {
-                for expr in exprs {
-                    if f(expr)? == TreeNodeRecursion::Stop {
-                        return Ok(TreeNodeRecursion::Stop);
-                    }
-                }
+        let exprs: &[Arc<dyn PhysicalExpr>] = match &self.partitioning {
+            ShuffleOutputPartitioning::Hash(exprs, _) => exprs,
+            ShuffleOutputPartitioning::Direct(expr, _) => std::slice::from_ref(expr),
+            _ => &[],
+        };
+        for expr in exprs {
+            if f(expr)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
             }
-            ShuffleOutputPartitioning::Direct(expr, _) => {
-                if f(expr)? == TreeNodeRecursion::Stop {
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-            }
-            _ => {}
         }
         Ok(TreeNodeRecursion::Continue)
     }
