@@ -448,6 +448,7 @@ async fn run(
                 .first()
                 .map(|batch| batch.schema())
                 .unwrap_or_else(|| frame.schema());
+            let rows_schema = crate::types::with_names_of(&rows_schema, &frame.schema());
             let schema = client_schema(&rows_schema, &time_zone);
             let zone = flint_sql::functions::timezone::zone_named(&time_zone)?;
             let mut first = response(None);
@@ -520,6 +521,7 @@ fn chunks(batch: &RecordBatch) -> Vec<RecordBatch> {
 /// time zone, as Spark sends them, and plain strings and binaries (the client does not read
 /// Arrow's view types).
 fn client_schema(schema: &Schema, time_zone: &str) -> SchemaRef {
+    let schema = crate::types::with_spark_names(schema);
     let fields: Vec<Field> = schema
         .fields()
         .iter()

@@ -89,6 +89,33 @@ fn aliased(expr: Expr, name: &str, metadata: Option<String>) -> Expr {
     }
 }
 
+/// `exprs` with a name of their own each: a name already taken (`select("id", "id")`,
+/// `select("*", "id")`) is planned as `name#i` and shown as `name` ([`crate::types::SPARK_NAME`]).
+fn unique_names(exprs: Vec<Expr>) -> Vec<Expr> {
+    let mut seen = std::collections::HashSet::new();
+    exprs
+        .into_iter()
+        .enumerate()
+        .map(|(i, expr)| {
+            let (qualifier, name) = expr.qualified_name();
+            if seen.insert((qualifier, name.clone())) {
+                return expr;
+            }
+            let (inner, mut metadata) = match expr {
+                Expr::Alias(alias) => (
+                    *alias.expr,
+                    alias.metadata.map(|m| m.to_hashmap()).unwrap_or_default(),
+                ),
+                other => (other, Default::default()),
+            };
+            metadata.insert(crate::types::SPARK_NAME.to_string(), name.clone());
+            let metadata: std::collections::BTreeMap<String, String> =
+                metadata.into_iter().collect();
+            inner.alias_with_metadata(format!("{name}#{i}"), Some(metadata.into()))
+        })
+        .collect()
+}
+
 fn input<'r>(
     relation: &'r Option<Box<Relation>>,
     what: &str,
@@ -332,7 +359,7 @@ impl<'a> Planner<'a> {
                     }
                     return self.generate(df, items);
                 }
-                let exprs = self.projection(&df, &project.expressions)?;
+                let exprs = unique_names(self.projection(&df, &project.expressions)?);
                 if !find_aggregate_exprs(exprs.iter()).is_empty() {
                     df.aggregate(vec![], exprs)?
                 } else {
@@ -570,7 +597,8 @@ impl<'a> Planner<'a> {
                     "showString",
                 );
                 let batches = frame.collect_as("showString").await?;
-                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                let schema: SchemaRef =
+                    Arc::new(crate::types::with_spark_names(df.schema().as_arrow()));
                 let text = flint::format_show_with(
                     &schema,
                     &batches,

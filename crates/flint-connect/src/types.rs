@@ -85,12 +85,68 @@ pub fn to_connect(data_type: &DataType) -> spark_connect::DataType {
 /// alias with metadata gives it.
 pub const SPARK_METADATA: &str = "spark.metadata";
 
+/// Field metadata holding a column's Spark name when it differs from its name in the plan:
+/// Spark allows two columns of one name (`select("id", "id")`), DataFusion does not, so the
+/// second is planned under a name of its own and shown to the client under this one.
+pub const SPARK_NAME: &str = "flint.spark_name";
+
+/// The name the client sees for `field`.
+pub fn spark_name(field: &Field) -> &str {
+    field
+        .metadata()
+        .get(SPARK_NAME)
+        .map(String::as_str)
+        .unwrap_or_else(|| field.name())
+}
+
+/// `rows` (a result's schema, which may have lost field metadata in the physical plan) with
+/// the [`SPARK_NAME`] metadata of the plan's `logical` schema, field by field.
+pub fn with_names_of(rows: &Schema, logical: &Schema) -> Schema {
+    if rows.fields().len() != logical.fields().len() {
+        return rows.clone();
+    }
+    let fields: Vec<Field> = rows
+        .fields()
+        .iter()
+        .zip(logical.fields())
+        .map(
+            |(field, planned)| match planned.metadata().get(SPARK_NAME) {
+                Some(name) => {
+                    let mut metadata = field.metadata().clone();
+                    metadata.insert(SPARK_NAME.to_string(), name.clone());
+                    field.as_ref().clone().with_metadata(metadata)
+                }
+                None => field.as_ref().clone(),
+            },
+        )
+        .collect();
+    Schema::new_with_metadata(fields, rows.metadata().clone())
+}
+
+/// `schema` with each field under its Spark name ([`SPARK_NAME`]).
+pub fn with_spark_names(schema: &Schema) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let mut field = field.as_ref().clone();
+            if let Some(name) = field.metadata().get(SPARK_NAME).cloned() {
+                let mut metadata = field.metadata().clone();
+                metadata.remove(SPARK_NAME);
+                field = field.with_name(name).with_metadata(metadata);
+            }
+            field
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
 fn struct_of(fields: &Fields) -> dt::Struct {
     dt::Struct {
         fields: fields
             .iter()
             .map(|field| dt::StructField {
-                name: field.name().clone(),
+                name: spark_name(field).to_string(),
                 data_type: Some(to_connect(field.data_type())),
                 nullable: field.is_nullable(),
                 metadata: field.metadata().get(SPARK_METADATA).cloned(),

@@ -238,6 +238,10 @@ check("date_trunc and trunc of columns",
     rows(spark.createDataFrame([(datetime.datetime(1997, 2, 28, 5, 2, 11),)], "t timestamp")
         .select(F.date_trunc("year", "t"), F.trunc(F.col("t").cast("date"), "MM"))),
     [(datetime.datetime(1997, 1, 1), datetime.date(1997, 2, 1))])
+# Spark allows two columns of one name; the second is planned under a name of its own.
+twice = spark.range(3).select("id", "id")
+check("duplicate column names", (twice.columns, rows(twice), list(twice.toPandas().columns)),
+    (["id", "id"], [(0, 0), (1, 1), (2, 2)], ["id", "id"]))
 check("approxQuantile", people.approxQuantile("salary", [0.0, 0.5, 1.0], 0.0),
     [50.0, 200.0, 400.0])
 check("transpose", rows(spark.createDataFrame([("A", 1, 2), ("B", 3, 4)], ["id", "v1", "v2"]).transpose()),
