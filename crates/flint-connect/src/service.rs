@@ -240,14 +240,14 @@ async fn analyze(
             let target = analyzed(session, root(request.target_plan.as_ref())?).await?;
             let other = analyzed(session, root(request.other_plan.as_ref())?).await?;
             answer::Result::SameSemantics(answer::SameSemantics {
-                result: target.display_indent().to_string() == other.display_indent().to_string(),
+                result: canonical(target) == canonical(other),
             })
         }
         Analyze::SemanticHash(request) => {
             use std::hash::{Hash, Hasher};
             let plan = analyzed(session, root(request.plan.as_ref())?).await?;
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            plan.display_indent().to_string().hash(&mut hasher);
+            canonical(plan).hash(&mut hasher);
             answer::Result::SemanticHash(answer::SemanticHash {
                 result: hasher.finish() as i32,
             })
@@ -541,5 +541,24 @@ impl SparkConnectService for ConnectService {
         Err(Status::unimplemented(
             "GetStatus is not supported by Flint yet",
         ))
+    }
+}
+
+/// A plan's text with the names its aliases give left out: Spark's canonical form, in which
+/// `withColumn("col1", id * 2)` and `withColumn("col0", id * 2)` compute the same.
+fn canonical(plan: datafusion::logical_expr::LogicalPlan) -> String {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    let written = plan.display_indent().to_string();
+    let unaliased = plan.transform_up(|node| {
+        node.map_expressions(|expr| {
+            expr.transform_up(|e| match e {
+                datafusion::logical_expr::Expr::Alias(alias) => Ok(Transformed::yes(*alias.expr)),
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    });
+    match unaliased {
+        Ok(plan) => plan.data.display_indent().to_string(),
+        Err(_) => written,
     }
 }
