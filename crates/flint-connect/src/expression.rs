@@ -660,6 +660,22 @@ impl ExpressionWriter<'_> {
                 format!("replace({}, {}, '')", args[0].sql, args[1].sql),
                 format!("replace({}, {}, )", args[0].name, args[1].name),
             ),
+            // A schema given as a `StructType` arrives as Spark's JSON form of it; the
+            // functions take DDL.
+            "from_json" | "from_csv" | "from_xml"
+                if args.len() >= 2 && json_schema_literal(&function.arguments[1]).is_some() =>
+            {
+                let json = json_schema_literal(&function.arguments[1]).unwrap_or_default();
+                let ddl =
+                    flint_sql::functions::spark_type_name(&crate::types::from_json_schema(&json)?);
+                let mut sql: Vec<String> = args.iter().map(|a| a.sql.clone()).collect();
+                sql[1] = crate::literal::string_literal(&ddl);
+                let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+                unary(
+                    format!("{lower}({})", sql.join(", ")),
+                    spark_call_name(name, "", names),
+                )
+            }
             "not" => {
                 arity(1)?;
                 unary(
@@ -1029,5 +1045,20 @@ mod tests {
         check("`a.b`.c", &["a.b", "c"]);
         check("`x``y`", &["x`y"]);
         assert!(identifier_parts("`open").is_err());
+    }
+}
+
+/// The text of a string literal holding a JSON schema (`{"type":"struct",...}`), if
+/// `expression` is one.
+fn json_schema_literal(expression: &Expression) -> Option<String> {
+    use spark_connect::expression::literal::LiteralType;
+    match &expression.expr_type {
+        Some(ExprType::Literal(literal)) => match &literal.literal_type {
+            Some(LiteralType::String(text)) if text.trim_start().starts_with('{') => {
+                Some(text.clone())
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -783,6 +783,15 @@ fn from_json(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> 
     if json.trim().is_empty() {
         return ScalarValue::try_from(schema);
     }
+    let quoted;
+    let json = if option(&options, "allowUnquotedFieldNames")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        quoted = quote_field_names(json);
+        quoted.as_str()
+    } else {
+        json
+    };
     match (read_json(json), schema) {
         (Some(value @ Json::Object(_)), DataType::Struct(_)) => reader.value(&value, schema),
         // PERMISSIVE: a record that is not an object is a row of NULL fields.
@@ -1102,6 +1111,15 @@ fn schema_of_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     } else {
         json
     };
+    let quoted;
+    let json = if option(&options, "allowUnquotedFieldNames")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        quoted = quote_field_names(json);
+        quoted.as_str()
+    } else {
+        json
+    };
     let Some(value) = read_json(json) else {
         return exec_err!(
             "[MALFORMED_RECORD_IN_PARSING.WITHOUT_SUGGESTION] Malformed records are detected in \
@@ -1112,6 +1130,59 @@ fn schema_of_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
 }
 
 /// `01` as `1` outside strings (the `allowNumericLeadingZeros` option).
+/// `json` with its unquoted field names quoted (`{a:1}` is `{"a":1}`): what Spark's
+/// `allowUnquotedFieldNames` reads. Text inside strings is left alone.
+fn quote_field_names(json: &str) -> std::string::String {
+    let chars: Vec<char> = json.chars().collect();
+    let mut out = std::string::String::with_capacity(json.len() + 8);
+    let mut quote: Option<char> = None;
+    // The last character outside a string that was not white space.
+    let mut previous = ' ';
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            out.push(c);
+            if c == '\\' {
+                if let Some(next) = chars.get(i + 1) {
+                    out.push(*next);
+                    i += 1;
+                }
+            } else if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        let starts_name = c.is_ascii_alphabetic() || c == '_' || c == '$';
+        if starts_name && matches!(previous, '{' | ',') {
+            let end = (i..chars.len())
+                .find(|&j| {
+                    !(chars[j].is_ascii_alphanumeric() || chars[j] == '_' || chars[j] == '$')
+                })
+                .unwrap_or(chars.len());
+            let after = (end..chars.len()).find(|&j| !chars[j].is_whitespace());
+            if after.is_some_and(|j| chars[j] == ':') {
+                out.push('"');
+                out.extend(&chars[i..end]);
+                out.push('"');
+                previous = 'a';
+                i = end;
+                continue;
+            }
+        }
+        if c == '"' || c == '\'' {
+            quote = Some(c);
+        }
+        if !c.is_whitespace() {
+            previous = c;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
 fn strip_leading_zeros(json: &str) -> std::string::String {
     let mut out = std::string::String::with_capacity(json.len());
     let mut quote: Option<char> = None;
@@ -1157,6 +1228,15 @@ fn strip_leading_zeros(json: &str) -> std::string::String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unquoted_field_names_are_quoted_outside_strings() {
+        assert_eq!(quote_field_names("{a:123}"), r#"{"a":123}"#);
+        assert_eq!(
+            quote_field_names(r#"{ a : [true, {b_1: "x:y", c: false}], "d": 1}"#),
+            r#"{ "a" : [true, {"b_1": "x:y", "c": false}], "d": 1}"#
+        );
+    }
 
     fn get(json: &str, path: &str) -> Option<std::string::String> {
         let mut out = Vec::new();
