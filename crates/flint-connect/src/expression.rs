@@ -676,6 +676,16 @@ impl ExpressionWriter<'_> {
                     spark_call_name(name, "", names),
                 )
             }
+            // `mode(col, deterministic)`: Spark names the deterministic form by the ordered
+            // aggregate it is.
+            "mode" if args.len() == 2 && matches!(args[1].name.as_str(), "true" | "false") => {
+                let name = if args[1].name == "true" {
+                    format!("mode() WITHIN GROUP (ORDER BY {} DESC)", args[0].name)
+                } else {
+                    format!("mode({})", args[0].name)
+                };
+                unary(format!("mode({}, {})", args[0].sql, args[1].sql), name)
+            }
             "not" => {
                 arity(1)?;
                 unary(
