@@ -1031,6 +1031,21 @@ fn spark_call_name(name: &str, distinct: &str, mut names: Vec<&str>) -> String {
     format!("{shown}({distinct}{})", names.join(", "))
 }
 
+/// The text of a string literal holding a JSON schema (`{"type":"struct",...}`), if
+/// `expression` is one.
+fn json_schema_literal(expression: &Expression) -> Option<String> {
+    use spark_connect::expression::literal::LiteralType;
+    match &expression.expr_type {
+        Some(ExprType::Literal(literal)) => match &literal.literal_type {
+            Some(LiteralType::String(text)) if text.trim_start().starts_with('{') => {
+                Some(text.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1055,20 +1070,5 @@ mod tests {
         check("`a.b`.c", &["a.b", "c"]);
         check("`x``y`", &["x`y"]);
         assert!(identifier_parts("`open").is_err());
-    }
-}
-
-/// The text of a string literal holding a JSON schema (`{"type":"struct",...}`), if
-/// `expression` is one.
-fn json_schema_literal(expression: &Expression) -> Option<String> {
-    use spark_connect::expression::literal::LiteralType;
-    match &expression.expr_type {
-        Some(ExprType::Literal(literal)) => match &literal.literal_type {
-            Some(LiteralType::String(text)) if text.trim_start().starts_with('{') => {
-                Some(text.clone())
-            }
-            _ => None,
-        },
-        _ => None,
     }
 }
