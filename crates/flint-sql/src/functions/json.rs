@@ -783,15 +783,8 @@ fn from_json(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> 
     if json.trim().is_empty() {
         return ScalarValue::try_from(schema);
     }
-    let quoted;
-    let json = if option(&options, "allowUnquotedFieldNames")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
-        quoted = quote_field_names(json);
-        quoted.as_str()
-    } else {
-        json
-    };
+    let json = unquoted_names_read(json, &options);
+    let json = json.as_ref();
     match (read_json(json), schema) {
         (Some(value @ Json::Object(_)), DataType::Struct(_)) => reader.value(&value, schema),
         // PERMISSIVE: a record that is not an object is a row of NULL fields.
@@ -1111,15 +1104,8 @@ fn schema_of_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     } else {
         json
     };
-    let quoted;
-    let json = if option(&options, "allowUnquotedFieldNames")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
-        quoted = quote_field_names(json);
-        quoted.as_str()
-    } else {
-        json
-    };
+    let json = unquoted_names_read(json, &options);
+    let json = json.as_ref();
     let Some(value) = read_json(json) else {
         return exec_err!(
             "[MALFORMED_RECORD_IN_PARSING.WITHOUT_SUGGESTION] Malformed records are detected in \
@@ -1130,6 +1116,19 @@ fn schema_of_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
 }
 
 /// `01` as `1` outside strings (the `allowNumericLeadingZeros` option).
+/// `json` as the reader takes it under `options`: unquoted field names quoted when
+/// `allowUnquotedFieldNames` is on.
+fn unquoted_names_read<'a>(
+    json: &'a str,
+    options: &[(std::string::String, std::string::String)],
+) -> std::borrow::Cow<'a, str> {
+    if option(options, "allowUnquotedFieldNames").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        std::borrow::Cow::Owned(quote_field_names(json))
+    } else {
+        std::borrow::Cow::Borrowed(json)
+    }
+}
+
 /// `json` with its unquoted field names quoted (`{a:1}` is `{"a":1}`): what Spark's
 /// `allowUnquotedFieldNames` reads. Text inside strings is left alone.
 fn quote_field_names(json: &str) -> std::string::String {
