@@ -686,6 +686,19 @@ impl ExpressionWriter<'_> {
                 };
                 unary(format!("mode({}, {})", args[0].sql, args[1].sql), name)
             }
+            // `nth_value(col, n, ignoreNulls)`: the flag is SQL's IGNORE NULLS, and not part
+            // of Spark's column name.
+            "nth_value" if args.len() == 3 && matches!(args[2].name.as_str(), "true" | "false") => {
+                let nulls = if args[2].name == "true" {
+                    " IGNORE NULLS"
+                } else {
+                    ""
+                };
+                unary(
+                    format!("nth_value({}, {}){nulls}", args[0].sql, args[1].sql),
+                    format!("nth_value({}, {})", args[0].name, args[1].name),
+                )
+            }
             "not" => {
                 arity(1)?;
                 unary(

@@ -1334,6 +1334,19 @@ impl VisitorMut for SparkRewrites {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
         use datafusion::sql::sqlparser::ast::DataType as SqlType;
+        // Spark's `(a, b)` is a struct of fields col1, col2 (DataFusion takes only tuples of
+        // literals and names, as the same struct).
+        if let Expr::Tuple(items) = expr {
+            let fields: Vec<String> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| format!("'col{}', {item}", i + 1))
+                .collect();
+            match parse_expr(&format!("named_struct({})", fields.join(", "))) {
+                Ok(rewritten) => *expr = rewritten,
+                Err(error) => return ControlFlow::Break(error),
+            }
+        }
         reassociate_div(expr);
         if let Err(error) = rewrite_call(expr) {
             return ControlFlow::Break(error);

@@ -242,6 +242,11 @@ check("date_trunc and trunc of columns",
 twice = spark.range(3).select("id", "id")
 check("duplicate column names", (twice.columns, rows(twice), list(twice.toPandas().columns)),
     (["id", "id"], [(0, 0), (1, 1), (2, 2)], ["id", "id"]))
+check("nth_value over a window", rows(spark.createDataFrame([("a", 1), ("a", 2), ("b", 8)], ["k", "v"])
+    .select("k", "v", F.nth_value("v", 2).over(Window.partitionBy("k").orderBy("v")))),
+    [("a", 1, None), ("a", 2, 2), ("b", 8, None)])
+check("a tuple is a struct", spark.sql("SELECT (DATE'2022-02-22', 1) AS t").first().t.asDict(),
+    {"col1": datetime.date(2022, 2, 22), "col2": 1})
 check("approxQuantile", people.approxQuantile("salary", [0.0, 0.5, 1.0], 0.0),
     [50.0, 200.0, 400.0])
 check("transpose", rows(spark.createDataFrame([("A", 1, 2), ("B", 3, 4)], ["id", "v1", "v2"]).transpose()),
