@@ -170,6 +170,7 @@ const DEFAULT_ARGUMENTS: &[(&str, usize, &str)] = &[
     ("round", 1, "0"),
     ("bround", 1, "0"),
     ("st_asbinary", 1, "NDR"),
+    ("replace", 2, ""),
     ("st_geomfromwkb", 1, "0"),
     ("position", 2, "1"),
     ("substr", 2, "2147483647"),
@@ -655,11 +656,6 @@ impl ExpressionWriter<'_> {
                     "distributed_sequence_id()".to_string(),
                 )
             }
-            // `replace(str, search)` removes `search`: Spark's default replacement is ''.
-            "replace" if args.len() == 2 => unary(
-                format!("replace({}, {}, '')", args[0].sql, args[1].sql),
-                format!("replace({}, {}, )", args[0].name, args[1].name),
-            ),
             // A schema given as a `StructType` arrives as Spark's JSON form of it; the
             // functions take DDL.
             "from_json" | "from_csv" | "from_xml"

@@ -996,6 +996,8 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("zeroifnull", [a]) => format!("coalesce({a}, 0)"),
         ("nullifzero", [a]) => format!("nullif({a}, 0)"),
         ("positive", [a]) => format!("({a})"),
+        // `replace(str, search)` removes `search`: the replacement defaults to ''.
+        ("replace", [text, search]) => format!("replace({text}, {search}, '')"),
         // An empty map (DataFusion's `map` needs keys).
         ("map", []) => "map_from_arrays(array(), array())".to_string(),
         ("sequence", [start, stop]) => format!(

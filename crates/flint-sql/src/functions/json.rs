@@ -1141,16 +1141,7 @@ fn quote_field_names(json: &str) -> std::string::String {
     while i < chars.len() {
         let c = chars[i];
         if let Some(q) = quote {
-            out.push(c);
-            if c == '\\' {
-                if let Some(next) = chars.get(i + 1) {
-                    out.push(*next);
-                    i += 1;
-                }
-            } else if c == q {
-                quote = None;
-            }
-            i += 1;
+            i = copy_string_char(&chars, i, q, &mut quote, &mut out);
             continue;
         }
         let starts_name = c.is_ascii_alphabetic() || c == '_' || c == '$';
@@ -1182,6 +1173,28 @@ fn quote_field_names(json: &str) -> std::string::String {
     out
 }
 
+/// Copies the character at `i` of a string quoted by `q` (with the one it escapes) to `out`,
+/// ending the string at its closing quote; the index after what it copied.
+fn copy_string_char(
+    chars: &[char],
+    i: usize,
+    q: char,
+    quote: &mut Option<char>,
+    out: &mut std::string::String,
+) -> usize {
+    let c = chars[i];
+    out.push(c);
+    if c == '\\' {
+        if let Some(next) = chars.get(i + 1) {
+            out.push(*next);
+            return i + 2;
+        }
+    } else if c == q {
+        *quote = None;
+    }
+    i + 1
+}
+
 fn strip_leading_zeros(json: &str) -> std::string::String {
     let mut out = std::string::String::with_capacity(json.len());
     let mut quote: Option<char> = None;
@@ -1192,15 +1205,8 @@ fn strip_leading_zeros(json: &str) -> std::string::String {
         let c = chars[i];
         match quote {
             Some(q) => {
-                out.push(c);
-                if c == '\\' {
-                    if let Some(next) = chars.get(i + 1) {
-                        out.push(*next);
-                        i += 1;
-                    }
-                } else if c == q {
-                    quote = None;
-                }
+                i = copy_string_char(&chars, i, q, &mut quote, &mut out);
+                continue;
             }
             None => {
                 if c == '"' || c == '\'' {
