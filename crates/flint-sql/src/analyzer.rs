@@ -549,9 +549,37 @@ impl AnalyzerRule for SparkFunctionArguments {
             if let Expr::AggregateFunction(aggregate) = expr {
                 return spark_aggregate_arguments(aggregate);
             }
-            let Expr::ScalarFunction(function) = expr else {
+            let Expr::ScalarFunction(mut function) = expr else {
                 return Ok(Transformed::no(expr));
             };
+            // A star among the arguments (`hash(*)`, `xxhash64(t.*)`) stands for every input
+            // column (of that table), as Spark expands it.
+            #[allow(deprecated)]
+            if function
+                .args
+                .iter()
+                .any(|a| matches!(a, Expr::Wildcard { .. }))
+            {
+                let mut args = Vec::with_capacity(function.args.len());
+                for arg in std::mem::take(&mut function.args) {
+                    match arg {
+                        Expr::Wildcard { qualifier, .. } => args.extend(
+                            schema
+                                .iter()
+                                .filter(|(q, _)| qualifier.is_none() || *q == qualifier.as_ref())
+                                .map(|(q, field)| {
+                                    Expr::Column(datafusion::common::Column::new(
+                                        q.cloned(),
+                                        field.name(),
+                                    ))
+                                }),
+                        ),
+                        other => args.push(other),
+                    }
+                }
+                function.args = args;
+                return Ok(Transformed::yes(Expr::ScalarFunction(function)));
+            }
             let is_list = |e: &Expr| {
                 matches!(
                     e.get_type(schema),

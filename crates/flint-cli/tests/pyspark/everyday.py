@@ -247,6 +247,10 @@ check("nth_value over a window", rows(spark.createDataFrame([("a", 1), ("a", 2),
     [("a", 1, None), ("a", 2, 2), ("b", 8, None)])
 check("a tuple is a struct", spark.sql("SELECT (DATE'2022-02-22', 1) AS t").first().t.asDict(),
     {"col1": datetime.date(2022, 2, 22), "col2": 1})
+check("hash(*) in SQL and DataFrames (Spark's values)",
+    (spark.sql("SELECT hash(*) FROM VALUES ('ABC', 'DEF') t(c1, c2)").first()[0],
+     spark.createDataFrame([("ABC", "DEF")], ["c1", "c2"]).select(F.hash("*")).first()[0]),
+    (599895104, 599895104))
 check("approxQuantile", people.approxQuantile("salary", [0.0, 0.5, 1.0], 0.0),
     [50.0, 200.0, 400.0])
 check("transpose", rows(spark.createDataFrame([("A", 1, 2), ("B", 3, 4)], ["id", "v1", "v2"]).transpose()),
