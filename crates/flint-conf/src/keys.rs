@@ -64,6 +64,7 @@ entries! {
     AUTO_BROADCAST_JOIN_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold", Some("10m"), "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
     SESSION_TIME_ZONE = "spark.sql.session.timeZone", None, "Time zone timestamps are read and printed in (an IANA name such as America/Los_Angeles, or UTC). Default: the machine's zone (TZ, /etc/localtime), else UTC.";
     SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
+    TIME_TYPE_ENABLED = "spark.sql.timeType.enabled", Some("false"), "Allow Spark's TIME type (make_time, to_time, CAST AS TIME, ...); off by default as in Spark, whose own test runs turn it on.";
     WAREHOUSE_DIR = "spark.sql.warehouse.dir", Some("spark-warehouse"), "Directory of managed tables' files (saveAsTable, CREATE TABLE ... USING), relative to the driver's working directory.";
     STARVATION_TIMEOUT = "spark.starvation.timeout", Some("15s"), "How often a driver with no executor yet repeats \"Initial job has not accepted any resources\".";
     TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails on a cluster (local mode tries once; local[N,F] sets F).";

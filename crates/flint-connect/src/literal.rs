@@ -210,11 +210,9 @@ pub fn render_literal(literal: &Literal) -> Result<(String, String), ConnectErro
                 format!("named_struct({})", shown.join(", ")),
             )
         }
-        LiteralType::Time(_) => {
-            return Err(ConnectError::Analysis(
-                "[UNSUPPORTED_TIME_TYPE] The data type TIME is not supported. SQLSTATE: 0A001"
-                    .into(),
-            ));
+        LiteralType::Time(time) => {
+            let text = flint_sql::functions::time::time_string(time.nano);
+            (format!("TIME '{text}'"), format!("TIME '{text}'"))
         }
         LiteralType::TimestampNtzNanos(value) => {
             let micros = value.epoch_micros;

@@ -37,6 +37,10 @@ pub fn to_connect(data_type: &DataType) -> spark_connect::DataType {
         | DataType::FixedSizeBinary(_) => Kind::Binary(dt::Binary::default()),
         DataType::Date32 | DataType::Date64 => Kind::Date(dt::Date::default()),
         DataType::Timestamp(_, _) => Kind::Timestamp(dt::Timestamp::default()),
+        DataType::Time32(_) | DataType::Time64(_) => Kind::Time(dt::Time {
+            precision: Some(6),
+            type_variation_reference: 0,
+        }),
         DataType::Interval(IntervalUnit::YearMonth) => {
             Kind::YearMonthInterval(dt::YearMonthInterval {
                 start_field: Some(0),
@@ -242,7 +246,8 @@ pub fn from_connect(data_type: &spark_connect::DataType) -> Result<DataType, Con
                 )));
             }
         },
-        Kind::Variant(_) | Kind::Geometry(_) | Kind::Geography(_) | Kind::Time(_) => {
+        Kind::Time(_) => flint_sql::functions::time::TIME_TYPE,
+        Kind::Variant(_) | Kind::Geometry(_) | Kind::Geography(_) => {
             return Err(ConnectError::Unsupported(format!(
                 "the type {kind:?} in a Connect plan"
             )));

@@ -9,6 +9,7 @@
 //!   arguments.
 //!
 //! After it:
+//! - [`SparkTimeType`]: Spark's TIME type refused unless `spark.sql.timeType.enabled`;
 //! - [`SparkArithmeticRule`]: `/` on non-decimals is a double division, and `div`, `%` and
 //!   integer `+ - *` are Spark's operators, which follow `spark.sql.ansi.enabled`
 //!   (DataFusion's `enable_ansi_mode`) for zero divisors and overflow;
@@ -47,6 +48,7 @@ pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
             Arc::new(SparkScalarSubqueries),
         ],
         vec![
+            Arc::new(SparkTimeType),
             Arc::new(SparkArithmeticRule),
             Arc::new(SparkCastRule),
             Arc::new(SparkSessionZone),
@@ -60,6 +62,8 @@ datafusion::common::extensions_options! {
     pub struct FlintOptions {
         /// `spark.sql.session.timeZone`, as the analyzer writes it into plans.
         pub session_time_zone: String, default = "UTC".to_string()
+        /// `spark.sql.timeType.enabled`: whether TIME functions and casts are allowed.
+        pub time_type_enabled: bool, default = false
     }
 }
 
@@ -99,6 +103,70 @@ impl AnalyzerRule for SparkSessionZone {
 
     fn name(&self) -> &str {
         "spark_session_zone"
+    }
+}
+
+/// Spark's gate on its TIME type: while `spark.sql.timeType.enabled` is off (Spark's default
+/// outside its own test runs), a TIME function, a cast to TIME and `hour`/`minute`/`second` of
+/// a TIME are `UNSUPPORTED_TIME_TYPE`, as in Spark; a TIME literal still answers.
+#[derive(Debug)]
+pub struct SparkTimeType;
+
+impl AnalyzerRule for SparkTimeType {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        if config
+            .extensions
+            .get::<FlintOptions>()
+            .is_some_and(|options| options.time_type_enabled)
+        {
+            return Ok(plan);
+        }
+        let is_time = |t: &datafusion::arrow::datatypes::DataType| {
+            matches!(
+                t,
+                datafusion::arrow::datatypes::DataType::Time32(_)
+                    | datafusion::arrow::datatypes::DataType::Time64(_)
+            )
+        };
+        plan.apply_with_subqueries(|node| {
+            let mut schema = DFSchema::empty();
+            for input in node.inputs() {
+                schema.merge(input.schema());
+            }
+            node.apply_expressions(|expr| {
+                expr.apply(|e| {
+                    let refused = match e {
+                        // `TIME '10:00'` is planned as a cast of its text.
+                        Expr::Cast(Cast { field, expr })
+                        | Expr::TryCast(TryCast { field, expr }) => {
+                            is_time(field.data_type()) && !matches!(**expr, Expr::Literal(..))
+                        }
+                        Expr::ScalarFunction(function) => {
+                            let name = function.func.name();
+                            crate::functions::time::TIME_FUNCTIONS.contains(&name)
+                                || (matches!(name, "hour" | "minute" | "second")
+                                    && function.args.first().is_some_and(|arg| {
+                                        arg.get_type(&schema).is_ok_and(|t| is_time(&t))
+                                    }))
+                        }
+                        _ => false,
+                    };
+                    if refused {
+                        return datafusion::common::plan_err!(
+                            "[UNSUPPORTED_TIME_TYPE] The data type TIME is not supported. \
+                             SQLSTATE: 0A000"
+                        );
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        })?;
+        Ok(plan)
+    }
+
+    fn name(&self) -> &str {
+        "spark_time_type"
     }
 }
 

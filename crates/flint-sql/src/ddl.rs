@@ -174,6 +174,20 @@ impl Parser<'_> {
             "timestamp" | "timestamp_ltz" | "timestamp_ntz" => {
                 DataType::Timestamp(TimeUnit::Microsecond, None)
             }
+            "time" => {
+                // TIME(p): Flint keeps microseconds whatever p (at most 6 in Spark).
+                if self.peek() == Some("(") {
+                    self.at += 1;
+                    let precision = self.number()?;
+                    self.expect(")")?;
+                    if precision > 6 {
+                        return Err(format!(
+                            "time({precision}) is not a valid TIME: its precision is 0 to 6"
+                        ));
+                    }
+                }
+                crate::functions::time::TIME_TYPE
+            }
             "string" => DataType::Utf8,
             "binary" => DataType::Binary,
             "varchar" | "char" => {

@@ -170,6 +170,16 @@ impl HiveFormat {
                 };
                 self.timestamp_string(raw, *unit, tz.is_some())
             }
+            DataType::Time32(_) | DataType::Time64(_) => {
+                match datafusion::common::ScalarValue::try_from_array(array, row)
+                    .ok()
+                    .as_ref()
+                    .and_then(crate::functions::time::nanos_of)
+                {
+                    Some(nanos) => crate::functions::time::time_string(nanos),
+                    None => fallback(array, row),
+                }
+            }
             DataType::Interval(IntervalUnit::YearMonth) => {
                 let months = array.as_primitive::<IntervalYearMonthType>().value(row);
                 year_month_interval(months)

@@ -919,21 +919,12 @@ fn calls(expr: &Expr, name: &str) -> bool {
     }
 }
 
-/// Spark's functions of its TIME type, which Spark 4.3 refuses unless
-/// `spark.sql.timeType.enabled` (Flint has no TIME type).
-const TIME_FUNCTIONS: &[&str] = &[
-    "make_time",
-    "time_diff",
-    "time_trunc",
-    "time_from_seconds",
-    "time_from_millis",
-    "time_from_micros",
-    "time_to_seconds",
-    "time_to_millis",
-    "time_to_micros",
-    "to_time",
-    "try_to_time",
-];
+fn time_without_precision(data_type: &mut datafusion::sql::sqlparser::ast::DataType) {
+    use datafusion::sql::sqlparser::ast::DataType as SqlType;
+    if let SqlType::Time(precision @ Some(_), _) = data_type {
+        *precision = None;
+    }
+}
 
 /// Spark's `BINARY` is the type DataFusion's planner knows as `BYTEA` (it refuses
 /// `BINARY`), also as an array's element.
@@ -948,12 +939,6 @@ fn binary_as_bytea(data_type: &mut datafusion::sql::sqlparser::ast::DataType) {
         ) => binary_as_bytea(element),
         _ => {}
     }
-}
-
-fn unsupported_time_type() -> ParserError {
-    ParserError::ParserError(
-        "[UNSUPPORTED_TIME_TYPE] The data type TIME is not supported. SQLSTATE: 0A000".into(),
-    )
 }
 
 /// Parses `sql`, one expression.
@@ -1066,14 +1051,15 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("current_date" | "curdate", []) => {
             format!("CAST(flint_timestamp(flint_now(), 1000000, {SESSION_ZONE}) AS DATE)")
         }
-        // With a zone, the fields are a wall-clock time there: its instant, seen here.
+        // With a zone, the fields (or a date and a time) are a wall-clock time there: its
+        // instant, seen here.
         (
             "make_timestamp"
             | "try_make_timestamp"
             | "make_timestamp_ltz"
             | "try_make_timestamp_ltz",
             [fields @ .., zone],
-        ) if fields.len() == 6 => format!(
+        ) if fields.len() == 6 || fields.len() == 2 => format!(
             "flint_timestamp(flint_epoch({name}({}), 1000000, {zone}), 1000000, {SESSION_ZONE})",
             fields.join(", ")
         ),
@@ -1335,7 +1321,6 @@ impl VisitorMut for SparkRewrites {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
-        use datafusion::sql::sqlparser::ast::DataType as SqlType;
         // Spark's `(a, b)` is a struct of fields col1, col2 (DataFusion takes only tuples of
         // literals and names, as the same struct).
         if let Expr::Tuple(items) = expr {
@@ -1353,16 +1338,15 @@ impl VisitorMut for SparkRewrites {
         if let Err(error) = rewrite_call(expr) {
             return ControlFlow::Break(error);
         }
-        let time = match expr {
-            Expr::TypedString(typed) => matches!(typed.data_type, SqlType::Time(..)),
-            Expr::Cast { data_type, .. } => matches!(data_type, SqlType::Time(..)),
-            _ => TIME_FUNCTIONS.iter().any(|name| calls(expr, name)),
-        };
-        if time {
-            return ControlFlow::Break(unsupported_time_type());
-        }
-        if let Expr::Cast { data_type, .. } = expr {
-            binary_as_bytea(data_type);
+        match expr {
+            // Spark's TIME(p) keeps p fraction digits, at most 6; Flint keeps microseconds
+            // (DataFusion takes only TIME without a precision).
+            Expr::TypedString(typed) => time_without_precision(&mut typed.data_type),
+            Expr::Cast { data_type, .. } => {
+                time_without_precision(data_type);
+                binary_as_bytea(data_type);
+            }
+            _ => {}
         }
         if let Expr::CompoundIdentifier(parts) = expr
             && let [view, column] = parts.as_slice()

@@ -201,8 +201,12 @@ impl SparkSession {
             crate::sql::set_conf(self, key, &self.shuffle_partitions().to_string())?;
         } else if let Some(value) = self.conf().get(key).map(str::to_string) {
             crate::sql::set_conf(self, key, &value)?;
-        } else if key == keys::ANSI_ENABLED.key {
-            crate::sql::set_conf(self, key, "true")?;
+        } else if let Some(default) = keys::ALL
+            .iter()
+            .find(|entry| entry.key == key)
+            .and_then(|entry| entry.default)
+        {
+            crate::sql::set_conf(self, key, default)?;
         }
         if let Ok(mut conf) = self.inner.sql_conf.write() {
             conf.remove(key);

@@ -286,6 +286,20 @@ pub(crate) fn set_conf(session: &SparkSession, key: &str, value: &str) -> Result
     } else if key == keys::SESSION_TIME_ZONE.key {
         flint_sql::HiveFormat::new(value)?;
         set_plan_time_zone(session, value);
+    } else if key == keys::TIME_TYPE_ENABLED.key {
+        let enabled = value
+            .parse::<bool>()
+            .map_err(|_| invalid("true or false"))?;
+        if let Some(options) = ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .extensions
+            .get_mut::<flint_sql::analyzer::FlintOptions>()
+        {
+            options.time_type_enabled = enabled;
+        }
     }
     if let Ok(mut conf) = session.inner().sql_conf.write() {
         conf.insert(key.to_string(), value.to_string());

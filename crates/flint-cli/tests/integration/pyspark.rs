@@ -519,6 +519,9 @@ fn pyspark_doctests_stay_above_their_floors() {
             "spark.ui.enabled=false",
             "--conf",
             "spark.sql.shuffle.partitions=2",
+            // Spark's own test runs, where these doctests pass, allow its TIME type.
+            "--conf",
+            "spark.sql.timeType.enabled=true",
             "--conf",
             &python_conf,
         ],

@@ -77,6 +77,8 @@ pub fn differs(from: &DataType, to: &DataType) -> bool {
                 | DataType::Float32
                 | DataType::Float64
                 | DataType::Timestamp(..)
+                | DataType::Time32(_)
+                | DataType::Time64(_)
                 | DataType::List(_)
                 | DataType::LargeList(_)
                 | DataType::FixedSizeList(..)

@@ -103,6 +103,7 @@ impl ScalarUDFImpl for SparkDatePart {
             [t @ (DataType::Date32 | DataType::Date64 | DataType::Timestamp(..))] => {
                 Ok(vec![t.clone()])
             }
+            [t @ (DataType::Time32(_) | DataType::Time64(_))] if time_field => Ok(vec![t.clone()]),
             [DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null]
                 if time_field =>
             {

@@ -85,8 +85,10 @@ fn interval(_: &[DataType]) -> Result<DataType> {
 
 fn make_types(types: &[DataType]) -> Result<Vec<DataType>> {
     match types {
-        // make_timestamp(date[, time[, zone]]): Flint has no TIME type.
         [DataType::Date32] => Ok(vec![DataType::Date32]),
+        // make_timestamp(date, time) (with a zone, see the SQL front end).
+        [_, _] => Ok(vec![DataType::Date32, super::time::TIME_TYPE]),
+
         [_, _, _, _, _, _] => Ok(make_numbers(false)),
         [_, _, _, _, _, _, _] => Ok(make_numbers(true)),
         _ => plan_err!(
@@ -162,9 +164,14 @@ fn make(args: &[ScalarValue], zoned: bool, lenient: bool) -> Result<ScalarValue>
 }
 
 fn build(args: &[ScalarValue], zoned: bool) -> Result<NaiveDateTime> {
-    if let [ScalarValue::Date32(Some(days))] = args {
+    // A date and a time (a zone is applied by the SQL front end, as for the fields).
+    if let [ScalarValue::Date32(Some(days)), time @ ..] = args
+        && time.len() <= 1
+    {
+        let nanos = time.first().and_then(super::time::nanos_of).unwrap_or(0);
         return NaiveDate::from_num_days_from_ce_opt(days + 719_163)
             .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|midnight| midnight + chrono::Duration::microseconds(nanos / 1000))
             .ok_or_else(|| DataFusionError::Execution(format!("invalid date {days}")));
     }
     let field = |i: usize| integer(&args[i]).unwrap_or(0);

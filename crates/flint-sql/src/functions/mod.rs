@@ -31,6 +31,7 @@ mod string;
 mod struct_fields;
 pub mod table;
 pub(crate) mod text;
+pub mod time;
 pub mod timezone;
 pub(crate) mod variant;
 mod vector;
@@ -73,6 +74,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(xml::functions())
         .chain(timezone::functions())
         .chain(struct_fields::functions())
+        .chain(time::functions())
         .collect()
 }
 
