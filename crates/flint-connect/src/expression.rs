@@ -96,51 +96,6 @@ pub fn identifier_parts(text: &str) -> Result<Vec<String>, ConnectError> {
     Ok(parts)
 }
 
-/// Functions whose columns Spark names in capitals (its math expressions' pretty names):
-/// `F.acos("x")` is `ACOS(x)`.
-const UPPER_CASE_NAMES: &[&str] = &[
-    "acos",
-    "acosh",
-    "asin",
-    "asinh",
-    "atan",
-    "atan2",
-    "atanh",
-    "cbrt",
-    "ceil",
-    "cos",
-    "cosh",
-    "cot",
-    "csc",
-    "degrees",
-    "e",
-    "exp",
-    "expm1",
-    "floor",
-    "hypot",
-    "log",
-    "log10",
-    "log1p",
-    "log2",
-    "pi",
-    "power",
-    "radians",
-    "regexp",
-    "regexp_like",
-    "rlike",
-    "sec",
-    "signum",
-    "sin",
-    "sinh",
-    "spark_partition_id",
-    "sqrt",
-    "tan",
-    "tanh",
-];
-
-/// Aggregates whose second argument is an ignore-nulls flag Spark leaves out of the name.
-const IGNORE_NULLS_FLAG: &[&str] = &["any_value", "first", "first_value", "last", "last_value"];
-
 const BINARY_OPERATORS: &[(&str, &str)] = &[
     ("+", "+"),
     ("-", "-"),
@@ -161,63 +116,6 @@ const BINARY_OPERATORS: &[(&str, &str)] = &[
     ("^", "^"),
     ("like", "LIKE"),
     ("ilike", "ILIKE"),
-];
-
-/// Arguments Spark fills in when a call leaves them out, and shows in the column's name:
-/// `round(x)` is named `round(x, 0)`. Each entry: the function, how many arguments the
-/// short call has, and the name of the one Spark adds.
-const DEFAULT_ARGUMENTS: &[(&str, usize, &str)] = &[
-    ("round", 1, "0"),
-    ("bround", 1, "0"),
-    ("st_asbinary", 1, "NDR"),
-    ("replace", 2, ""),
-    ("st_geomfromwkb", 1, "0"),
-    ("position", 2, "1"),
-    ("substr", 2, "2147483647"),
-    ("substring", 2, "2147483647"),
-    ("regexp_replace", 3, "1"),
-    ("regexp_extract_all", 2, "1"),
-    ("regexp_instr", 2, "0"),
-    ("unix_timestamp", 1, "yyyy-MM-dd HH:mm:ss"),
-    ("to_unix_timestamp", 1, "yyyy-MM-dd HH:mm:ss"),
-    ("listagg", 1, "NULL"),
-    ("string_agg", 1, "NULL"),
-    ("hll_sketch_agg", 1, "12"),
-    ("hll_union", 2, "false"),
-    ("hll_union_agg", 1, "false"),
-    ("theta_sketch_agg", 1, "12"),
-    ("theta_union", 2, "12"),
-    ("theta_union_agg", 1, "12"),
-    ("tuple_intersection_double", 2, "sum"),
-    ("tuple_intersection_integer", 2, "sum"),
-    ("tuple_intersection_theta_double", 2, "sum"),
-    ("tuple_intersection_theta_integer", 2, "sum"),
-    ("tuple_intersection_agg_double", 1, "sum"),
-    ("tuple_intersection_agg_integer", 1, "sum"),
-    ("tuple_sketch_summary_double", 1, "sum"),
-    ("tuple_sketch_summary_integer", 1, "sum"),
-];
-
-/// Calls whose name shows only their first arguments (the rest are options, a schema or a
-/// seed): `from_csv(value, 'a INT')` is named `from_csv(value)`. Each entry: the function
-/// and how many arguments its name keeps.
-const NAMED_ARGUMENTS: &[(&str, usize)] = &[
-    ("from_csv", 1),
-    ("from_json", 1),
-    ("from_xml", 1),
-    ("schema_of_csv", 1),
-    ("schema_of_json", 1),
-    ("schema_of_xml", 1),
-    ("to_csv", 1),
-    ("to_json", 1),
-    ("to_xml", 1),
-    ("shuffle", 1),
-];
-
-/// Calls Spark names after another function: `dateadd(d, 1)` is `date_add(d, 1)`.
-const RENAMED: &[(&str, &str)] = &[
-    ("dateadd", "date_add"),
-    ("current_database", "current_schema"),
 ];
 
 impl ExpressionWriter<'_> {
@@ -251,9 +149,16 @@ impl ExpressionWriter<'_> {
                     }),
                     None => {
                         // Spark names an operator expression in parentheses: `(age * 2)`.
-                        let name = match parsed.expr {
-                            datafusion::sql::sqlparser::ast::Expr::BinaryOp { .. } => {
-                                format!("({})", parsed.expr)
+                        let name = match (
+                            flint_sql::names::expression_text_name(&text.expression),
+                            parsed.expr,
+                        ) {
+                            (Some(name), _) => name,
+                            (
+                                None,
+                                expr @ datafusion::sql::sqlparser::ast::Expr::BinaryOp { .. },
+                            ) => {
+                                format!("({expr})")
                             }
                             _ => text.expression.trim().to_string(),
                         };
@@ -669,7 +574,7 @@ impl ExpressionWriter<'_> {
                 let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
                 unary(
                     format!("{lower}({})", sql.join(", ")),
-                    spark_call_name(name, "", names),
+                    flint_sql::names::call_name(name, "", names),
                 )
             }
             // `mode(col, deterministic)`: Spark names the deterministic form by the ordered
@@ -830,7 +735,7 @@ impl ExpressionWriter<'_> {
                 let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
                 Ok(Rendered::expr(
                     format!("{name}({distinct}{})", sql_args.join(", ")),
-                    spark_call_name(name, distinct, names),
+                    flint_sql::names::call_name(name, distinct, names),
                 ))
             }
         }
@@ -993,51 +898,6 @@ fn expression_kind_name(kind: &ExprType) -> &'static str {
         ExprType::Extension(_) => "extension",
         _ => "expression",
     }
-}
-
-/// The name Spark gives the column of a call of `name` whose arguments are named `names`.
-fn spark_call_name(name: &str, distinct: &str, mut names: Vec<&str>) -> String {
-    let lower = name.to_ascii_lowercase();
-    // `ceil(x, 1)` and `floor(x, 1)` keep their lower-case names; a function the user
-    // registered keeps the case it was registered with.
-    let scaled = matches!(lower.as_str(), "ceil" | "floor") && names.len() > 1;
-    let mut shown = if UPPER_CASE_NAMES.contains(&lower.as_str()) && !scaled {
-        lower.to_ascii_uppercase()
-    } else if name != lower && !RENAMED.iter().any(|(from, _)| *from == lower) {
-        name.to_string()
-    } else {
-        lower.clone()
-    };
-    if let Some((_, to)) = RENAMED.iter().find(|(from, _)| *from == lower) {
-        shown = (*to).to_string();
-    }
-    // The ignore-nulls flag the client always sends is not part of Spark's name.
-    if IGNORE_NULLS_FLAG.contains(&lower.as_str())
-        && names.len() == 2
-        && matches!(names[1], "true" | "false")
-    {
-        names.pop();
-    }
-    if let Some((_, _, default)) = DEFAULT_ARGUMENTS
-        .iter()
-        .find(|(function, short, _)| *function == lower && *short == names.len())
-    {
-        names.push(default);
-    }
-    if let Some((_, kept)) = NAMED_ARGUMENTS
-        .iter()
-        .find(|(function, _)| *function == lower)
-    {
-        names.truncate(*kept);
-    }
-    match (lower.as_str(), names.as_slice()) {
-        // mode(x, deterministic): only a deterministic mode names its flag.
-        ("mode", [value, "false"]) => names = vec![value],
-        // With a zone, try_make_timestamp is named after its fields alone.
-        ("try_make_timestamp", [fields @ .., _zone]) if fields.len() == 6 => names.truncate(6),
-        _ => {}
-    }
-    format!("{shown}({distinct}{})", names.join(", "))
 }
 
 /// The text of a string literal holding a JSON schema (`{"type":"struct",...}`), if

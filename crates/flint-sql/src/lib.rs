@@ -12,6 +12,7 @@ mod errors;
 pub mod exchange;
 pub mod functions;
 pub mod identifiers;
+pub mod names;
 pub mod parser;
 pub mod partition_values;
 mod planner;

@@ -16,8 +16,18 @@ use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+/// Parses `spark.sql` text: [`parse_statements`], with each computed select item named as
+/// Spark names it (see [`crate::names`]), from the text as written.
+pub fn parse_sql(text: &str) -> Result<Vec<Statement>, ParserError> {
+    parse(text, true)
+}
+
 /// Parses one or more `;`-separated Spark SQL statements.
 pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
+    parse(text, false)
+}
+
+fn parse(text: &str, name_items: bool) -> Result<Vec<Statement>, ParserError> {
     let dialect = SparkSqlDialect {};
     let text = spark_string_literals(text);
     let tokens = Tokenizer::new(&dialect, &text)
@@ -28,6 +38,9 @@ pub fn parse_statements(text: &str) -> Result<Vec<Statement>, ParserError> {
         .with_tokens(tokens)
         .parse_statements()?;
     for statement in &mut statements {
+        if name_items {
+            crate::names::name_select_items(statement);
+        }
         if let ControlFlow::Break(error) = statement.visit(&mut SparkRewrites::default()) {
             return Err(error);
         }

@@ -73,7 +73,7 @@ pub(crate) async fn run_statement(
         set_conf(session, &key, &value)?;
         return empty(session).await;
     }
-    let mut statements = flint_sql::parser::parse_statements(text)
+    let mut statements = flint_sql::parser::parse_sql(text)
         .map_err(|e| FlintError::Analysis(DataFusionError::SQL(Box::new(e), None)))?;
     let statement = match (statements.pop(), statements.is_empty()) {
         (Some(statement), true) => statement,

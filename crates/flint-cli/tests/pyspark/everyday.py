@@ -168,6 +168,10 @@ check("window", ranked, [(1, 1, 1), (2, 1, 2), (3, 2, 4), (4, 1, 4), (5, 2, 7), 
 people.createOrReplaceTempView("people")
 check("sql over a view", rows(spark.sql("SELECT dept, count(*) AS n FROM people GROUP BY dept")), [("a", 3), ("b", 2), ("c", 1)])
 check("sql named args", rows(spark.sql("SELECT id FROM people WHERE id > :low", args={"low": 4})), [(5,), (6,)])
+check("spark.sql names computed columns as Spark does",
+      spark.sql("SELECT dept, count(*), sum(id), id + 1, upper(dept), cast(id AS string) "
+                "FROM people GROUP BY dept, id").columns,
+      ["dept", "count(1)", "sum(id)", "(id + 1)", "upper(dept)", "id"])
 check("sql positional args", rows(spark.sql("SELECT id FROM people WHERE dept = ? AND id < ?", args=["a", 3])), [(1,)])
 spark.sql("SET spark.sql.shuffle.partitions=3")
 check("conf set by SQL", spark.conf.get("spark.sql.shuffle.partitions"), "3")
