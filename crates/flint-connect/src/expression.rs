@@ -706,6 +706,27 @@ impl ExpressionWriter<'_> {
                     format!("{sql_name}({}, {})", args[0].name, args[1].name),
                 )
             }
+            // `struct(lit(0).alias("count"), ...)`: an aliased field takes its alias as its
+            // name (SQL's `struct` has no aliases: the rest are named by the planner).
+            "struct" if args.iter().any(|a| a.is_alias) => {
+                let fields: Vec<String> = args
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        let name = if a.is_alias || a.is_column {
+                            a.name.clone()
+                        } else {
+                            format!("col{}", i + 1)
+                        };
+                        format!("{}, {}", crate::literal::string_literal(&name), a.sql)
+                    })
+                    .collect();
+                let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+                unary(
+                    format!("named_struct({})", fields.join(", ")),
+                    format!("struct({})", names.join(", ")),
+                )
+            }
             "isnan" => {
                 arity(1)?;
                 unary(

@@ -854,7 +854,10 @@ impl<'a> Planner<'a> {
         let aggregates = aggregate
             .aggregate_expressions
             .iter()
-            .map(|e| Ok(self.expression(&df, e)?.named()))
+            .map(|e| {
+                let e = grouping_id_of_group(e, &aggregate.grouping_expressions);
+                Ok(self.expression(&df, &e)?.named())
+            })
             .collect::<Result<Vec<_>, ConnectError>>()?;
         let groups = match group_type {
             GroupType::Rollup => vec![datafusion::logical_expr::expr_fn::rollup(strip_aliases(
@@ -1725,4 +1728,39 @@ fn relation_name(kind: &RelType) -> String {
         out.push(c.to_ascii_lowercase());
     }
     out
+}
+
+/// `grouping_id()` among an aggregation's columns is `grouping_id` of every grouping column
+/// (still named `grouping_id()`, as Spark names it).
+fn grouping_id_of_group(
+    expression: &spark_connect::Expression,
+    groups: &[spark_connect::Expression],
+) -> spark_connect::Expression {
+    use spark_connect::expression::{Alias, ExprType};
+    match &expression.expr_type {
+        Some(ExprType::UnresolvedFunction(function))
+            if function.function_name.eq_ignore_ascii_case("grouping_id")
+                && function.arguments.is_empty()
+                && !groups.is_empty() =>
+        {
+            // DataFusion's `grouping` of several columns is Spark's bit vector; it must be
+            // the aggregate expression itself (a cast around it is not resolved), so it stays
+            // DataFusion's `int` rather than Spark's `bigint`.
+            let mut filled = function.clone();
+            filled.function_name = "grouping".into();
+            filled.arguments = groups.to_vec();
+            spark_connect::Expression {
+                common: expression.common.clone(),
+                expr_type: Some(ExprType::Alias(Box::new(Alias {
+                    expr: Some(Box::new(spark_connect::Expression {
+                        common: None,
+                        expr_type: Some(ExprType::UnresolvedFunction(filled)),
+                    })),
+                    name: vec!["grouping_id()".into()],
+                    metadata: None,
+                }))),
+            }
+        }
+        _ => expression.clone(),
+    }
 }

@@ -11,6 +11,9 @@ pub fn flint_session_config(shuffle_partitions: usize, broadcast_threshold: u64)
     let options = config.options_mut();
     // Spark reads `1.5` as a decimal (`decimal(2,1)`), not a double.
     options.sql_parser.parse_float_as_decimal = true;
+    // Spark sorts NULL as the smallest value: first in ascending order, last in descending
+    // (DataFusion's default is Postgres's, the other way round).
+    options.sql_parser.default_null_ordering = "nulls_min".to_string();
     // Dynamic filters connect operators through shared state within one process; across
     // tasks they would wait for partitions another task builds, so Flint turns them off.
     options.optimizer.enable_dynamic_filter_pushdown = false;

@@ -921,6 +921,103 @@ fn rewrite_lateral_views(select: &mut Select) -> Option<Vec<String>> {
     Some(names)
 }
 
+/// Spark's `grouping_id()` is `grouping_id` of every grouping column, in order.
+fn grouping_id_of_group(select: &mut datafusion::sql::sqlparser::ast::Select) {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
+    };
+    let GroupByExpr::Expressions(groups, _) = &select.group_by else {
+        return;
+    };
+    let mut columns: Vec<Expr> = Vec::new();
+    for group in groups {
+        let sets: Vec<&Expr> = match group {
+            Expr::Cube(sets) | Expr::Rollup(sets) | Expr::GroupingSets(sets) => {
+                sets.iter().flatten().collect()
+            }
+            other => vec![other],
+        };
+        for expr in sets {
+            if !columns.contains(expr) {
+                columns.push(expr.clone());
+            }
+        }
+    }
+    if columns.is_empty() {
+        return;
+    }
+    let fill = |expr: &mut Expr| {
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(expr, |e: &mut Expr| {
+            if calls(e, "grouping_id")
+                && let Expr::Function(function) = e
+                && match &function.args {
+                    FunctionArguments::None => true,
+                    FunctionArguments::List(list) => list.args.is_empty(),
+                    FunctionArguments::Subquery(_) => false,
+                }
+            {
+                function.args = FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: columns
+                        .iter()
+                        .map(|c| FunctionArg::Unnamed(FunctionArgExpr::Expr(c.clone())))
+                        .collect(),
+                    clauses: Vec::new(),
+                });
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    };
+    for item in &mut select.projection {
+        match item {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => fill(expr),
+            _ => {}
+        }
+    }
+    if let Some(having) = &mut select.having {
+        fill(having);
+    }
+}
+
+/// A struct field of a lambda's parameter (`acc.count`) is read as `acc['count']`: DataFusion
+/// looks a dotted name up among the input's columns, where no lambda parameter is.
+fn lambda_field_access(
+    lambda: &mut datafusion::sql::sqlparser::ast::LambdaFunction,
+) -> Result<(), ParserError> {
+    let params: Vec<String> = lambda
+        .params
+        .iter()
+        .map(|p| p.name.value.to_ascii_lowercase())
+        .collect();
+    let mut failure = None;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(
+        lambda.body.as_mut(),
+        |e: &mut Expr| {
+            if let Expr::CompoundIdentifier(parts) = e
+                && let [param, fields @ ..] = parts.as_slice()
+                && !fields.is_empty()
+                && params.contains(&param.value.to_ascii_lowercase())
+            {
+                let mut text = param.to_string();
+                for field in fields {
+                    text.push_str(&format!("['{}']", field.value.replace('\'', "''")));
+                }
+                match parse_expr(&text) {
+                    Ok(access) => *e = access,
+                    Err(error) => failure = Some(error),
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        },
+    );
+    failure.map_or(Ok(()), Err)
+}
+
+/// Whether `text` is one bare word (a unit keyword such as `YEAR`).
+fn is_word(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphabetic())
+}
+
 /// Whether `expr` calls the function `name` (case-insensitive, unqualified).
 fn calls(expr: &Expr, name: &str) -> bool {
     match expr {
@@ -1076,6 +1173,26 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
             "flint_timestamp(flint_epoch({name}({}), 1000000, {zone}), 1000000, {SESSION_ZONE})",
             fields.join(", ")
         ),
+        // The unit is a keyword (`timestampadd(YEAR, 1, ts)`): Flint's functions take it
+        // as text.
+        ("timestampadd" | "dateadd" | "date_add", [unit, quantity, stamp]) if is_word(unit) => {
+            format!("timestampadd('{unit}', {quantity}, {stamp})")
+        }
+        ("timestampdiff" | "datediff" | "date_diff", [unit, start, end]) if is_word(unit) => {
+            format!("timestampdiff('{unit}', {start}, {end})")
+        }
+        // max_by(x, y, k): the x of the k rows of greatest y, greatest first (rows whose y is
+        // NULL left out); min_by the least.
+        ("max_by" | "min_by", [value, ordering, k]) => format!(
+            "transform(slice(sort_array(collect_list(CASE WHEN ({ordering}) IS NOT NULL THEN \
+             named_struct('o', {ordering}, 'v', {value}) END), {}), 1, {k}), \
+             __flint_by -> __flint_by['v'])",
+            name == "min_by"
+        ),
+        // Spark's grouping_id is DataFusion's grouping of several columns, as a bigint.
+        ("grouping_id", columns) if !columns.is_empty() => {
+            format!("CAST(grouping({}) AS BIGINT)", columns.join(", "))
+        }
         ("current_timezone", []) => SESSION_ZONE.into(),
         ("convert_timezone", [target, value]) => {
             format!("convert_timezone({SESSION_ZONE}, {target}, {value})")
@@ -1266,6 +1383,7 @@ impl VisitorMut for SparkRewrites {
         let SetExpr::Select(select) = query.body.as_mut() else {
             return ControlFlow::Continue(());
         };
+        grouping_id_of_group(select);
         if !select.cluster_by.is_empty() {
             select.distribute_by = std::mem::take(&mut select.cluster_by);
             select.sort_by = select
@@ -1334,6 +1452,11 @@ impl VisitorMut for SparkRewrites {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        if let Expr::Lambda(lambda) = expr
+            && let Err(error) = lambda_field_access(lambda)
+        {
+            return ControlFlow::Break(error);
+        }
         // Spark's `(a, b)` is a struct of fields col1, col2 (DataFusion takes only tuples of
         // literals and names, as the same struct).
         if let Expr::Tuple(items) = expr {

@@ -172,6 +172,18 @@ check("spark.sql names computed columns as Spark does",
       spark.sql("SELECT dept, count(*), sum(id), id + 1, upper(dept), cast(id AS string) "
                 "FROM people GROUP BY dept, id").columns,
       ["dept", "count(1)", "sum(id)", "(id + 1)", "upper(dept)", "id"])
+check("ORDER BY sorts NULL first ascending and last descending, as Spark does",
+      [[r.a for r in spark.sql("SELECT a FROM VALUES (1), (NULL), (2) t(a) ORDER BY a").collect()],
+       [r.a for r in spark.sql("SELECT a FROM VALUES (1), (NULL), (2) t(a) ORDER BY a DESC").collect()]],
+      [[None, 1, 2], [2, 1, None]])
+check("struct fields take their aliases",
+      spark.range(1).select(F.struct(F.lit(0).alias("count"), F.lit(0.5).alias("sum")).alias("s"))
+      .first().s.asDict(), {"count": 0, "sum": 0.5})
+check("a lambda reads its struct parameter's fields",
+      spark.range(1).select(F.aggregate(F.array(F.lit(1.0), F.lit(2.0)),
+                                        F.struct(F.lit(0).alias("n"), F.lit(0.0).alias("s")),
+                                        lambda acc, x: F.struct((acc.n + 1).alias("n"), (acc.s + x).alias("s")),
+                                        lambda acc: acc.s / acc.n).alias("mean")).first().mean, 1.5)
 check("sql positional args", rows(spark.sql("SELECT id FROM people WHERE dept = ? AND id < ?", args=["a", 3])), [(1,)])
 spark.sql("SET spark.sql.shuffle.partitions=3")
 check("conf set by SQL", spark.conf.get("spark.sql.shuffle.partitions"), "3")

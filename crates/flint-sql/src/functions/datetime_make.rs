@@ -14,7 +14,7 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_er
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{Expr, ScalarUDF};
 
-use super::row::returns::{double, int};
+use super::row::returns::{bigint, double, int};
 use super::row::{RowContext, RowFunction, arity, integer, text};
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -62,8 +62,132 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
             convert_timezone,
         )
         .udf(),
+        RowFunction::new("timestampadd", add_types, timestamp, timestamp_add).udf(),
+        RowFunction::new("timestampdiff", diff_types, bigint, timestamp_diff).udf(),
         date_part(),
     ]
+}
+
+/// A unit of `timestampadd` and `timestampdiff`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StampUnit {
+    /// A number of months (a year is 12, a quarter 3).
+    Months(i64),
+    /// A fixed number of microseconds (a week, a day, ...).
+    Micros(i64),
+}
+
+fn stamp_unit(function: &str, name: &str) -> Result<StampUnit> {
+    Ok(match name.to_ascii_uppercase().as_str() {
+        "YEAR" => StampUnit::Months(12),
+        "QUARTER" => StampUnit::Months(3),
+        "MONTH" => StampUnit::Months(1),
+        "WEEK" => StampUnit::Micros(7 * MICROS_PER_DAY),
+        "DAY" | "DAYOFYEAR" => StampUnit::Micros(MICROS_PER_DAY),
+        "HOUR" => StampUnit::Micros(3_600 * MICROS_PER_SECOND),
+        "MINUTE" => StampUnit::Micros(60 * MICROS_PER_SECOND),
+        "SECOND" => StampUnit::Micros(MICROS_PER_SECOND),
+        "MILLISECOND" => StampUnit::Micros(1_000),
+        "MICROSECOND" => StampUnit::Micros(1),
+        _ => {
+            return exec_err!(
+                "[INVALID_PARAMETER_VALUE.DATETIME_UNIT] The value of parameter(s) `unit` in \
+                 `{function}` is invalid: expects one of the units without quotes YEAR, \
+                 QUARTER, MONTH, WEEK, DAY, DAYOFYEAR, HOUR, MINUTE, SECOND, MILLISECOND, \
+                 MICROSECOND, but got the string literal '{name}'. SQLSTATE: 22023"
+            );
+        }
+    })
+}
+
+fn add_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("timestampadd", types, 3, 3)?;
+    Ok(vec![
+        DataType::Utf8,
+        DataType::Int64,
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+    ])
+}
+
+fn diff_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    arity("timestampdiff", types, 3, 3)?;
+    Ok(vec![
+        DataType::Utf8,
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+    ])
+}
+
+fn wall_time(micros: i64) -> Option<NaiveDateTime> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| t.naive_utc())
+}
+
+/// `timestampadd(unit, quantity, timestamp)`: months added as Spark's `plusMonths` does
+/// (the day clamped to the month's end), other units as their length.
+fn timestamp_add(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(unit), Some(quantity), Some(micros)) = (
+        text(&args[0]),
+        integer(&args[1]),
+        timestamp_micros(&args[2]),
+    ) else {
+        return Ok(ScalarValue::TimestampMicrosecond(None, None));
+    };
+    let overflow = || {
+        DataFusionError::Execution(
+            "[DATETIME_OVERFLOW] Datetime operation overflow. SQLSTATE: 22008".into(),
+        )
+    };
+    let result = match stamp_unit("timestampadd", unit)? {
+        StampUnit::Months(months) => {
+            let time = wall_time(micros).ok_or_else(overflow)?;
+            let months = quantity.checked_mul(months).ok_or_else(overflow)?;
+            let shift =
+                chrono::Months::new(u32::try_from(months.unsigned_abs()).map_err(|_| overflow())?);
+            let moved = if months >= 0 {
+                time.checked_add_months(shift)
+            } else {
+                time.checked_sub_months(shift)
+            };
+            micros_of(moved.ok_or_else(overflow)?)
+        }
+        StampUnit::Micros(length) => quantity
+            .checked_mul(length)
+            .and_then(|delta| micros.checked_add(delta))
+            .ok_or_else(overflow)?,
+    };
+    Ok(ScalarValue::TimestampMicrosecond(Some(result), None))
+}
+
+/// `timestampdiff(unit, start, end)`: the whole units from `start` to `end` (Java's
+/// `ChronoUnit.between` on the two wall-clock times).
+fn timestamp_diff(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+    let (Some(unit), Some(start), Some(end)) = (
+        text(&args[0]),
+        timestamp_micros(&args[1]),
+        timestamp_micros(&args[2]),
+    ) else {
+        return Ok(ScalarValue::Int64(None));
+    };
+    let value = match stamp_unit("timestampdiff", unit)? {
+        StampUnit::Micros(length) => (end - start) / length,
+        StampUnit::Months(months) => {
+            let (Some(from), Some(to)) = (wall_time(start), wall_time(end)) else {
+                return Ok(ScalarValue::Int64(None));
+            };
+            use chrono::Datelike;
+            let month_index = |t: NaiveDateTime| i64::from(t.year()) * 12 + i64::from(t.month0());
+            let mut whole = month_index(to) - month_index(from);
+            // A month is whole once the day and time of day have come round again.
+            let within = |t: NaiveDateTime| (t.day(), t.time());
+            if whole > 0 && within(to) < within(from) {
+                whole -= 1;
+            } else if whole < 0 && within(to) > within(from) {
+                whole += 1;
+            }
+            whole / months
+        }
+    };
+    Ok(ScalarValue::Int64(Some(value)))
 }
 
 /// Spark's `date_part(field, source)` (and `EXTRACT(field FROM source)`).
