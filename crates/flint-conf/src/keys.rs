@@ -62,6 +62,7 @@ entries! {
     SHUFFLE_READ_HOST_LOCAL_DISK = "spark.shuffle.readHostLocalDisk", Some("true"), "Reducers read blocks written on their own host straight from disk; false fetches every other executor's blocks over the network.";
     ANSI_ENABLED = "spark.sql.ansi.enabled", Some("true"), "Spark's ANSI mode: integer overflow, a zero divisor and an invalid cast are errors (ARITHMETIC_OVERFLOW, DIVIDE_BY_ZERO, CAST_INVALID_INPUT); false gives Spark's legacy answers (wrapping, NULL).";
     AUTO_BROADCAST_JOIN_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold", Some("10m"), "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
+    MAP_KEY_DEDUP_POLICY = "spark.sql.mapKeyDedupPolicy", Some("EXCEPTION"), "A key given twice when a map is built (map, map_concat, map_from_arrays, str_to_map, ...): EXCEPTION fails with DUPLICATED_MAP_KEY, LAST_WIN keeps the later value.";
     SESSION_TIME_ZONE = "spark.sql.session.timeZone", None, "Time zone timestamps are read and printed in (an IANA name such as America/Los_Angeles, or UTC). Default: the machine's zone (TZ, /etc/localtime), else UTC.";
     SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
     TIME_TYPE_ENABLED = "spark.sql.timeType.enabled", Some("false"), "Allow Spark's TIME type (make_time, to_time, CAST AS TIME, ...); off by default as in Spark, whose own test runs turn it on.";

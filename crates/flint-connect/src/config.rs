@@ -84,6 +84,13 @@ pub fn lookup(session: &ConnectSession, key: &str) -> Option<String> {
         .iter()
         .find(|(k, _)| *k == key)
         .map(|(_, v)| v.to_string())
+        .or_else(|| {
+            flint_conf::keys::ALL
+                .iter()
+                .find(|entry| entry.key == key && key.starts_with("spark.sql."))
+                .and_then(|entry| entry.default)
+                .map(str::to_string)
+        })
 }
 
 fn not_found(key: &str) -> ConnectError {

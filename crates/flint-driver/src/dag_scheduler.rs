@@ -349,6 +349,7 @@ impl DagScheduler {
                                 dependency.node_ids.clone(),
                             ),
                             missing_partitions,
+                            Arc::clone(&graph.sql_conf),
                         ));
                     }
                 }
@@ -424,6 +425,7 @@ impl DagScheduler {
                         graph.result_node_ids.clone(),
                     ),
                     partitions,
+                    Arc::clone(&graph.sql_conf),
                 )
                 .await;
             match outcome {
@@ -552,6 +554,7 @@ impl DagScheduler {
         kind: StageKind,
         (plan, node_ids): (Arc<dyn ExecutionPlan>, StageNodeIds),
         partitions: Vec<u32>,
+        sql_conf: Arc<[(String, String)]>,
     ) -> (
         (StageInfo, StageKind),
         Result<Vec<(u32, TaskOutput)>, TaskSetFailure>,
@@ -597,6 +600,7 @@ impl DagScheduler {
                     stage_attempt: info.attempt,
                     partitions,
                     plan: bytes,
+                    sql_conf,
                     node_ids,
                     shuffle_id: match kind {
                         StageKind::ShuffleMap(shuffle_id) => Some(shuffle_id),

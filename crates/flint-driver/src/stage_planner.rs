@@ -57,6 +57,9 @@ pub struct StageGraph {
     pub sql_plan: SqlPlanInfo,
     /// The query-graph node of each node of the result plan.
     pub result_node_ids: StageNodeIds,
+    /// The session settings every task of the job computes with
+    /// (`flint_executor::task_sql_conf`); empty leaves the executors' own.
+    pub sql_conf: Arc<[(String, String)]>,
 }
 
 /// Remembers which query-graph node (numbered in pre-order) each node the cut produces
@@ -109,6 +112,7 @@ impl StageGraph {
             shuffles,
             sql_plan,
             result_node_ids,
+            sql_conf: Arc::from(Vec::new()),
         })
     }
 

@@ -642,6 +642,7 @@ mod tests {
             partition: 0,
             attempt: 0,
             plan: plan.clone(),
+            sql_conf: Default::default(),
         };
         let (a, b) = tokio::join!(backend.run_task(task(0)), backend.run_task(task(1)));
         let mut used = vec![a.0.clone(), b.0.clone()];

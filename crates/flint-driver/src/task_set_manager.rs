@@ -22,6 +22,8 @@ pub(crate) struct TaskSet {
     pub partitions: Vec<u32>,
     /// The stage's encoded plan, the same for every task.
     pub plan: Bytes,
+    /// The job's session settings, sent with every task.
+    pub sql_conf: Arc<[(String, String)]>,
     /// The query-graph node of each node of the plan, for the tasks' SQL metrics.
     pub node_ids: StageNodeIds,
     /// The shuffle a map stage writes: each map output is registered as its task succeeds.
@@ -162,6 +164,7 @@ impl<'a> TaskSetManager<'a> {
                         partition,
                         attempt,
                         plan: set.plan.clone(),
+                        sql_conf: Arc::clone(&set.sql_conf),
                     };
                     tracing::info!(
                         stage_id = set.stage_id, task_id = task.task_id,
@@ -383,6 +386,7 @@ mod tests {
             stage_attempt: 0,
             partitions,
             plan: Bytes::new(),
+            sql_conf: Default::default(),
             node_ids: StageNodeIds::default(),
             shuffle_id: None,
             map_outputs: Arc::clone(map_outputs),
@@ -457,6 +461,7 @@ mod tests {
             stage_attempt: 0,
             partitions: vec![0, 1],
             plan: Bytes::new(),
+            sql_conf: Default::default(),
             node_ids: StageNodeIds::default(),
             shuffle_id: Some(7),
             map_outputs: Arc::clone(&map_outputs),

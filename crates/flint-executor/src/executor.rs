@@ -89,8 +89,7 @@ impl ExecutorConfig {
         conf: &SparkConf,
         mut session_config: SessionConfig,
     ) -> Result<Self, ConfError> {
-        session_config.options_mut().execution.enable_ansi_mode =
-            conf.get_bool(&keys::ANSI_ENABLED)?.unwrap_or(true);
+        crate::session_config::apply_sql_conf(&mut session_config, conf)?;
         let compression = match conf.get_entry(&keys::IO_COMPRESSION_CODEC).unwrap_or("lz4") {
             "lz4" => Some(CompressionType::LZ4_FRAME),
             "zstd" => Some(CompressionType::ZSTD),
@@ -465,6 +464,31 @@ impl Drop for Executor {
     }
 }
 
+/// `context`, or a copy with the job's session settings where they differ from the
+/// executor's: the plan decoded with it keeps them (a function reads its settings there).
+fn with_session_settings(
+    context: Arc<TaskContext>,
+    sql_conf: &[(String, String)],
+) -> Result<Arc<TaskContext>, DataFusionError> {
+    let config = crate::with_task_sql_conf(context.session_config().clone(), sql_conf)
+        .map_err(|e| DataFusionError::Configuration(e.to_string()))?;
+    if crate::task_sql_conf(config.options())
+        == crate::task_sql_conf(context.session_config().options())
+    {
+        return Ok(context);
+    }
+    Ok(Arc::new(TaskContext::new(
+        context.task_id(),
+        context.session_id(),
+        config,
+        context.scalar_functions().clone(),
+        context.higher_order_functions().clone(),
+        context.aggregate_functions().clone(),
+        context.window_functions().clone(),
+        context.runtime_env(),
+    )))
+}
+
 async fn run_task(
     task: TaskDescription,
     context: Arc<TaskContext>,
@@ -473,6 +497,10 @@ async fn run_task(
 ) -> (Result<TaskOutput, DataFusionError>, TaskMetrics) {
     let mut metrics = TaskMetrics::default();
     let start = Instant::now();
+    let context = match with_session_settings(context, &task.sql_conf) {
+        Ok(context) => context,
+        Err(error) => return (Err(error), metrics),
+    };
     let plan = match stage_plans.get_or_decode(&task, &context) {
         Ok(plan) => plan,
         Err(error) => return (Err(error), metrics),

@@ -19,5 +19,7 @@ mod task;
 pub use backend::{ExecutorBackendConfig, run_executor_backend};
 pub use executor::{Executor, ExecutorConfig, ExecutorError};
 pub use metrics::{OperatorMetric, OperatorMetrics, SqlMetricType, TaskMetrics, plan_preorder};
-pub use session_config::flint_session_config;
+pub use session_config::{
+    apply_sql_conf, flint_session_config, map_key_dedup_policy, task_sql_conf, with_task_sql_conf,
+};
 pub use task::{TaskDescription, TaskFailureReason, TaskOutput, TaskResult, decode_result_batches};

@@ -33,6 +33,7 @@ impl From<TaskDescription> for wire::LaunchTask {
             partition: task.partition,
             attempt: task.attempt,
             plan: task.plan.to_vec(),
+            sql_conf: task.sql_conf.iter().cloned().collect(),
         }
     }
 }
@@ -47,6 +48,7 @@ impl From<wire::LaunchTask> for TaskDescription {
             partition: task.partition,
             attempt: task.attempt,
             plan: Bytes::from(task.plan),
+            sql_conf: task.sql_conf.into_iter().collect(),
         }
     }
 }
@@ -382,6 +384,7 @@ mod tests {
             partition: 3,
             attempt: 2,
             plan: Bytes::from_static(b"plan"),
+            sql_conf: vec![("spark.sql.ansi.enabled".to_string(), "false".to_string())].into(),
         };
         let back = TaskDescription::from(wire::LaunchTask::from(task.clone()));
         assert_eq!(back.task_id, 42);
@@ -395,6 +398,7 @@ mod tests {
             (2, 1, 3, 2)
         );
         assert_eq!(back.plan, task.plan);
+        assert_eq!(back.sql_conf, task.sql_conf);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The DataFusion settings of every Flint planner and executor: driver and executors must
 //! agree, or a plan cut into tasks behaves differently from the plan that was cut.
 
+use datafusion::common::config::{ConfigOptions, MapKeyDedupPolicy};
 use datafusion::prelude::SessionConfig;
+use flint_conf::{ConfError, SparkConf, keys};
 
 /// DataFusion settings every Flint planner and executor uses.
 pub fn flint_session_config(shuffle_partitions: usize, broadcast_threshold: u64) -> SessionConfig {
@@ -39,4 +41,57 @@ pub fn flint_session_config(shuffle_partitions: usize, broadcast_threshold: u64)
     options.optimizer.hash_join_single_partition_threshold_rows =
         (broadcast_threshold / 32) as usize;
     config
+}
+
+/// The application's Spark SQL settings that change what a plan computes, on `config`:
+/// `spark.sql.ansi.enabled` and `spark.sql.mapKeyDedupPolicy` (a session may set them again).
+pub fn apply_sql_conf(config: &mut SessionConfig, conf: &SparkConf) -> Result<(), ConfError> {
+    let options = config.options_mut();
+    options.execution.enable_ansi_mode = conf.get_bool(&keys::ANSI_ENABLED)?.unwrap_or(true);
+    if let Some(policy) = conf.get_entry(&keys::MAP_KEY_DEDUP_POLICY) {
+        options.spark.map_key_dedup_policy =
+            map_key_dedup_policy(policy).ok_or_else(|| ConfError::InvalidValue {
+                key: keys::MAP_KEY_DEDUP_POLICY.key.into(),
+                value: policy.into(),
+                expected: "EXCEPTION or LAST_WIN",
+            })?;
+    }
+    Ok(())
+}
+
+/// The session settings of `options` that [`apply_sql_conf`] reads, as Spark keys and values:
+/// shipped with every task of a job so executors compute what the session asked for.
+pub fn task_sql_conf(options: &ConfigOptions) -> Vec<(String, String)> {
+    vec![
+        (
+            keys::ANSI_ENABLED.key.to_string(),
+            options.execution.enable_ansi_mode.to_string(),
+        ),
+        (
+            keys::MAP_KEY_DEDUP_POLICY.key.to_string(),
+            options.spark.map_key_dedup_policy.to_string(),
+        ),
+    ]
+}
+
+/// `config` with a task's session settings ([`task_sql_conf`]) applied.
+pub fn with_task_sql_conf(
+    mut config: SessionConfig,
+    sql_conf: &[(String, String)],
+) -> Result<SessionConfig, ConfError> {
+    let mut conf = SparkConf::new();
+    for (key, value) in sql_conf {
+        conf.set(key.as_str(), value.as_str());
+    }
+    apply_sql_conf(&mut config, &conf)?;
+    Ok(config)
+}
+
+/// `spark.sql.mapKeyDedupPolicy`'s value (any case) as DataFusion's setting.
+pub fn map_key_dedup_policy(value: &str) -> Option<MapKeyDedupPolicy> {
+    match value.to_ascii_uppercase().as_str() {
+        "EXCEPTION" => Some(MapKeyDedupPolicy::Exception),
+        "LAST_WIN" => Some(MapKeyDedupPolicy::LastWin),
+        _ => None,
+    }
 }

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
@@ -23,6 +25,9 @@ pub struct TaskDescription {
     pub attempt: u32,
     /// The stage's physical plan, encoded with DataFusion's protobuf and Flint's codec.
     pub plan: Bytes,
+    /// The job's session settings the plan is decoded with (Spark ships its SQL conf in
+    /// the task's local properties); see [`crate::task_sql_conf`].
+    pub sql_conf: Arc<[(String, String)]>,
 }
 
 /// What a successful task produced.

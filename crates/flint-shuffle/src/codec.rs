@@ -108,6 +108,7 @@ const VALUE_RANDN: u32 = 3;
 const VALUE_UNIFORM_INTEGER: u32 = 4;
 const VALUE_UNIFORM_DOUBLE: u32 = 5;
 const VALUE_RANDSTR: u32 = 6;
+const VALUE_UUID: u32 = 7;
 
 fn encode_partition_value(name: &str, value: PartitionValue) -> PartitionValueNode {
     let (kind, seed, min, max) = match value {
@@ -122,6 +123,7 @@ fn encode_partition_value(name: &str, value: PartitionValue) -> PartitionValueNo
             (VALUE_UNIFORM_DOUBLE, seed, min as i64, max as i64)
         }
         PartitionValue::RandStr { length, seed } => (VALUE_RANDSTR, seed, i64::from(length), 0),
+        PartitionValue::Uuid(seed) => (VALUE_UUID, seed, 0, 0),
     };
     PartitionValueNode {
         name: name.to_string(),
@@ -149,6 +151,7 @@ fn decode_partition_value(node: &PartitionValueNode) -> Result<(String, Partitio
             length: i32::try_from(min).map_err(|_| malformed(format!("randstr length {min}")))?,
             seed,
         },
+        VALUE_UUID => PartitionValue::Uuid(seed),
         other => return Err(malformed(format!("unknown partition value {other}"))),
     };
     Ok((node.name.clone(), value))

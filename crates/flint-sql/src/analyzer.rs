@@ -5,6 +5,7 @@
 //! - [`SparkLiterals`]: an integer literal is an `int` when it fits, as in Spark (DataFusion
 //!   reads every one as `bigint`);
 //! - [`SparkOperandTypes`]: decimal division, `div`, text operands;
+//! - `SparkWiderTypes` (in [`crate::wider_types`]): a decimal meeting a float is a `double`;
 //! - [`SparkFunctionArguments`]: DataFusion namesakes that mean something else for some
 //!   arguments.
 //!
@@ -44,6 +45,7 @@ pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
             Arc::new(SparkDistributeBy),
             Arc::new(SparkLiterals),
             Arc::new(SparkOperandTypes),
+            Arc::new(crate::wider_types::SparkWiderTypes),
             Arc::new(SparkFunctionArguments),
             Arc::new(SparkScalarSubqueries),
         ],
@@ -172,7 +174,7 @@ impl AnalyzerRule for SparkTimeType {
 
 /// Rewrites every expression of every node of `plan` (and of its subqueries) with `f`,
 /// keeping each output column's name.
-fn rewrite_plan(
+pub(crate) fn rewrite_plan(
     plan: LogicalPlan,
     f: &dyn Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
 ) -> Result<LogicalPlan> {
@@ -615,7 +617,7 @@ impl AnalyzerRule for SparkFunctionArguments {
                 });
             }
             if let Expr::AggregateFunction(aggregate) = expr {
-                return spark_aggregate_arguments(aggregate);
+                return spark_aggregate_arguments(aggregate, schema);
             }
             let Expr::ScalarFunction(mut function) = expr else {
                 return Ok(Transformed::no(expr));
@@ -765,15 +767,50 @@ impl AnalyzerRule for SparkFunctionArguments {
     }
 }
 
+/// Aggregates of numbers whose untyped NULL argument (`VALUES (1, NULL)`'s column) Spark
+/// casts to `double`, as its implicit casts do for a `void` input; DataFusion fails on it.
+const NUMERIC_AGGREGATES: &[&str] = &[
+    "avg",
+    "mean",
+    "sum",
+    "try_avg",
+    "try_sum",
+    "median",
+    "percentile",
+    "percentile_cont",
+    "percentile_approx",
+    "approx_percentile",
+    "stddev",
+    "stddev_samp",
+    "stddev_pop",
+    "variance",
+    "var_samp",
+    "var_pop",
+    "skewness",
+    "kurtosis",
+];
+
 /// Spark's aggregate call forms DataFusion has no form for: `count(DISTINCT a, b)` counts the
-/// distinct tuples without a NULL (one struct argument, NULL unless all are set).
+/// distinct tuples without a NULL (one struct argument, NULL unless all are set); an untyped
+/// NULL given to an aggregate of numbers is a `double`.
 fn spark_aggregate_arguments(
     mut aggregate: datafusion::logical_expr::expr::AggregateFunction,
+    schema: &DFSchema,
 ) -> Result<Transformed<Expr>> {
-    use datafusion::logical_expr::{and, lit, when};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ExprSchemable, and, lit, when};
     let name = aggregate.func.name().to_ascii_lowercase();
     let args = &mut aggregate.params.args;
     match name.as_str() {
+        _ if NUMERIC_AGGREGATES.contains(&name.as_str())
+            && args
+                .first()
+                .is_some_and(|a| a.get_type(schema).is_ok_and(|t| t == DataType::Null)) =>
+        {
+            let first = std::mem::replace(&mut args[0], lit(0));
+            args[0] = cast_to(first, DataType::Float64);
+            Ok(Transformed::yes(Expr::AggregateFunction(aggregate)))
+        }
         "count" if aggregate.params.distinct && args.len() > 1 => {
             let all_set = args
                 .iter()

@@ -1095,6 +1095,22 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
         ("replace", [text, search]) => format!("replace({text}, {search}, '')"),
         // An empty map (DataFusion's `map` needs keys).
         ("map", []) => "map_from_arrays(array(), array())".to_string(),
+        // Spark's map(k1, v1, ...) follows spark.sql.mapKeyDedupPolicy (DataFusion's `map`
+        // refuses a repeated key whatever the setting).
+        ("map", entries) if entries.len() % 2 == 0 => {
+            let keys: Vec<&str> = entries.iter().step_by(2).map(String::as_str).collect();
+            let values: Vec<&str> = entries
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(String::as_str)
+                .collect();
+            format!(
+                "map_from_arrays(array({}), array({}))",
+                keys.join(", "),
+                values.join(", ")
+            )
+        }
         ("sequence", [start, stop]) => format!(
             "generate_series({start}, {stop}, CASE WHEN ({start}) <= ({stop}) THEN 1 ELSE -1 END)"
         ),

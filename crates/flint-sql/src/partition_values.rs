@@ -62,6 +62,9 @@ pub enum PartitionValue {
     UniformDouble { min: u64, max: u64, seed: i64 },
     /// `randstr(length, seed)`: letters and digits (string).
     RandStr { length: i32, seed: i64 },
+    /// `uuid(seed)`: a version 4 UUID drawn from a Mersenne Twister, as Spark's
+    /// `RandomUUIDGenerator(seed + partitionIndex)` draws it (string).
+    Uuid(i64),
 }
 
 impl PartitionValue {
@@ -74,7 +77,7 @@ impl PartitionValue {
             PartitionValue::Rand(_)
             | PartitionValue::Randn(_)
             | PartitionValue::UniformDouble { .. } => DataType::Float64,
-            PartitionValue::RandStr { .. } => DataType::Utf8,
+            PartitionValue::RandStr { .. } | PartitionValue::Uuid(_) => DataType::Utf8,
         }
     }
 
@@ -84,7 +87,8 @@ impl PartitionValue {
             | PartitionValue::Randn(seed)
             | PartitionValue::UniformInteger { seed, .. }
             | PartitionValue::UniformDouble { seed, .. }
-            | PartitionValue::RandStr { seed, .. } => seed,
+            | PartitionValue::RandStr { seed, .. }
+            | PartitionValue::Uuid(seed) => seed,
             PartitionValue::PartitionId | PartitionValue::MonotonicallyIncreasingId => 0,
         }
     }
@@ -210,6 +214,7 @@ const FUNCTION_NAMES: &[&str] = &[
     "randn",
     "uniform",
     "randstr",
+    "uuid",
 ];
 
 /// The placeholder functions for the registry; the analyzer replaces every call.
@@ -247,7 +252,7 @@ impl ScalarUDFImpl for Placeholder {
         Ok(match self.name {
             "spark_partition_id" => DataType::Int32,
             "monotonically_increasing_id" => DataType::Int64,
-            "randstr" => DataType::Utf8,
+            "randstr" | "uuid" => DataType::Utf8,
             "uniform" => match arg_types {
                 [min, max, ..] if min.is_integer() && max.is_integer() => {
                     if *min == DataType::Int64 || *max == DataType::Int64 {
@@ -344,6 +349,7 @@ fn partition_value(expr: &Expr) -> Result<Option<PartitionValue>> {
         "monotonically_increasing_id" => PartitionValue::MonotonicallyIncreasingId,
         "rand" | "random" => PartitionValue::Rand(seed_at(0)?),
         "randn" => PartitionValue::Randn(seed_at(0)?),
+        "uuid" => PartitionValue::Uuid(seed_at(0)?),
         "randstr" => {
             let length = match args.first() {
                 Some(arg) => literal_i64(name, arg)?,
@@ -680,18 +686,47 @@ impl ExecutionPlan for PartitionValuesExec {
     }
 }
 
+/// Spark's `RandomUUIDGenerator.getNextUUID`: two longs of the twister (each its high word
+/// first, as commons-math's `nextLong`) with the version 4 and IETF variant bits set.
+fn next_uuid(twister: &mut rand_mt::Mt) -> String {
+    let mut next_long = || (u64::from(twister.next_u32()) << 32) | u64::from(twister.next_u32());
+    let most = (next_long() & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+    let least = (next_long() | 0x8000_0000_0000_0000) & 0xBFFF_FFFF_FFFF_FFFF;
+    let hex = format!("{most:016x}{least:016x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 /// The state of one partition's values: the rows seen so far and each random generator.
 struct Generators {
     partition: i32,
     rows: i64,
     values: Vec<(PartitionValue, XorShiftRandom)>,
+    /// The Mersenne Twisters of the `uuid` values, in their order among `values`.
+    twisters: Vec<rand_mt::Mt>,
 }
 
 impl Generators {
     fn new(partition: i32, values: &[(String, PartitionValue)]) -> Self {
+        let seeded = |value: &PartitionValue| value.seed().wrapping_add(i64::from(partition));
         Generators {
             partition,
             rows: 0,
+            // commons-math seeds its twister from a long as the two words high, low.
+            twisters: values
+                .iter()
+                .filter(|(_, value)| matches!(value, PartitionValue::Uuid(_)))
+                .map(|(_, value)| {
+                    let seed = seeded(value) as u64;
+                    rand_mt::Mt::new_with_key([(seed >> 32) as u32, seed as u32])
+                })
+                .collect(),
             values: values
                 .iter()
                 .map(|(_, value)| {
@@ -706,6 +741,7 @@ impl Generators {
         let first = self.rows;
         self.rows += rows as i64;
         let partition = self.partition;
+        let mut twisters = self.twisters.iter_mut();
         self.values
             .iter_mut()
             .map(|(value, random)| -> ArrayRef {
@@ -736,6 +772,14 @@ impl Generators {
                             (0..rows).map(|_| min + random.next_double() * (max - min)),
                         ))
                     }
+                    PartitionValue::Uuid(_) => {
+                        let Some(twister) = twisters.next() else {
+                            return Arc::new(StringArray::new_null(rows));
+                        };
+                        Arc::new(StringArray::from_iter_values(
+                            (0..rows).map(|_| next_uuid(twister)),
+                        ))
+                    }
                     PartitionValue::RandStr { length, .. } => {
                         Arc::new(StringArray::from_iter_values((0..rows).map(|_| {
                             (0..length)
@@ -759,6 +803,19 @@ impl Generators {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Spark 4's answer to `spark.range(0, 5, 1, 1).select(uuid(123))` (PySpark's example).
+    #[test]
+    fn seeded_uuids_are_spark_s() {
+        let mut state = Generators::new(0, &[("u".into(), PartitionValue::Uuid(123))]);
+        let column = state.next_columns(2).remove(0);
+        let column = column
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("strings");
+        assert_eq!(column.value(0), "4c99192d-23d6-4d88-b814-a634398120f0");
+        assert_eq!(column.value(1), "af506873-3c53-41e3-8354-a24856b8de8a");
+    }
 
     /// Spark 4's answers: `rand(42)`, `randn(42)`, `randstr(16, 3)` on one partition.
     #[test]

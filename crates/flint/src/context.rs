@@ -168,8 +168,7 @@ impl SparkContext {
         };
         let shuffle_partitions = shuffle_partitions(&conf, default_slots)?;
         let mut session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
-        session_config.options_mut().execution.enable_ansi_mode =
-            conf.get_bool(&keys::ANSI_ENABLED)?.unwrap_or(true);
+        flint_executor::apply_sql_conf(&mut session_config, &conf)?;
         let mut flint_options = flint_sql::analyzer::FlintOptions::default();
         flint_options.time_type_enabled = conf.get_bool(&keys::TIME_TYPE_ENABLED)?.unwrap_or(false);
         let session_config = session_config.with_option_extension(flint_options);

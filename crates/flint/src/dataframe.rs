@@ -294,7 +294,11 @@ impl DataFrame {
         self.stages
             .get_or_try_init(|| async {
                 let plan = self.df.clone().create_physical_plan().await?;
-                Ok::<_, FlintError>(Arc::new(self.session.inner().context.cut_stages(plan)?))
+                let mut graph = self.session.inner().context.cut_stages(plan)?;
+                graph.sql_conf =
+                    flint_executor::task_sql_conf(self.df.task_ctx().session_config().options())
+                        .into();
+                Ok::<_, FlintError>(Arc::new(graph))
             })
             .await
             .cloned()

@@ -286,6 +286,15 @@ pub(crate) fn set_conf(session: &SparkSession, key: &str, value: &str) -> Result
     } else if key == keys::SESSION_TIME_ZONE.key {
         flint_sql::HiveFormat::new(value)?;
         set_plan_time_zone(session, value);
+    } else if key == keys::MAP_KEY_DEDUP_POLICY.key {
+        let policy = flint_executor::map_key_dedup_policy(value)
+            .ok_or_else(|| invalid("EXCEPTION or LAST_WIN"))?;
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .spark
+            .map_key_dedup_policy = policy;
     } else if key == keys::TIME_TYPE_ENABLED.key {
         let enabled = value
             .parse::<bool>()

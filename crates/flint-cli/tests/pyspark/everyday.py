@@ -176,6 +176,21 @@ check("ORDER BY sorts NULL first ascending and last descending, as Spark does",
       [[r.a for r in spark.sql("SELECT a FROM VALUES (1), (NULL), (2) t(a) ORDER BY a").collect()],
        [r.a for r in spark.sql("SELECT a FROM VALUES (1), (NULL), (2) t(a) ORDER BY a DESC").collect()]],
       [[None, 1, 2], [2, 1, None]])
+check("a decimal meeting a double is a double, as Spark widens it",
+      [r[0] for r in spark.sql("SELECT typeof(v) FROM VALUES (0.0), (pi()) t(v) "
+                               "UNION ALL SELECT typeof(coalesce(0.5, pi()))").collect()],
+      ["double", "double", "double"])
+arrays = spark.createDataFrame([([1, 2], 1, "a", "b")], "a array<int>, k int, v1 string, v2 string")
+spark.conf.set("spark.sql.mapKeyDedupPolicy", "LAST_WIN")
+spark.conf.set("spark.sql.ansi.enabled", "false")
+check("a session's SQL settings reach the tasks that compute its columns",
+      arrays.select(F.create_map("k", "v1", "k", "v2").alias("m"), F.element_at("a", 5).alias("e"))
+      .first().asDict(), {"m": {1: "b"}, "e": None})
+spark.conf.unset("spark.sql.mapKeyDedupPolicy")
+spark.conf.unset("spark.sql.ansi.enabled")
+check("seeded uuid() draws Spark's UUIDs",
+      spark.range(0, 2, 1, 1).select(F.uuid(seed=123).alias("u")).first().u,
+      "4c99192d-23d6-4d88-b814-a634398120f0")
 check("struct fields take their aliases",
       spark.range(1).select(F.struct(F.lit(0).alias("count"), F.lit(0.5).alias("sum")).alias("s"))
       .first().s.asDict(), {"count": 0, "sum": 0.5})

@@ -15,6 +15,8 @@ use datafusion::logical_expr::{
 pub(crate) struct RowContext<'a> {
     /// The function's result type.
     pub return_type: &'a DataType,
+    /// The session's settings (`spark.sql.mapKeyDedupPolicy`, say).
+    pub config: &'a datafusion::common::config::ConfigOptions,
 }
 
 /// Computes one row's result from its argument values.
@@ -163,6 +165,7 @@ impl ScalarUDFImpl for RowFunction {
         let return_type = args.return_field.data_type().clone();
         let context = RowContext {
             return_type: &return_type,
+            config: &args.config_options,
         };
         let (arrays, scalar) = super::argument_arrays(&args)?;
         let rows = if scalar { 1 } else { args.number_rows };

@@ -819,27 +819,74 @@ fn array_insert(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValu
 }
 
 /// `map_concat(map, ...)`: the entries of every map in order; a key in two maps is Spark's
-/// `DUPLICATED_MAP_KEY` error (`spark.sql.mapKeyDedupPolicy=EXCEPTION`, the default).
+/// `DUPLICATED_MAP_KEY` error (`spark.sql.mapKeyDedupPolicy=EXCEPTION`, the default), or
+/// takes the later value in the earlier place (`LAST_WIN`).
 pub(super) fn map_functions() -> Vec<Arc<ScalarUDF>> {
     vec![RowFunction::new("map_concat", map_types, |t| Ok(t[0].clone()), map_concat).udf()]
 }
 
 fn map_types(types: &[DataType]) -> Result<Vec<DataType>> {
-    let Some(first) = types.iter().find(|t| matches!(t, DataType::Map(..))) else {
-        return datafusion::common::plan_err!(
-            "[DATATYPE_MISMATCH.MAP_CONCAT_DIFF_TYPES] `map_concat` needs maps, got {types:?}"
-        );
-    };
-    if let Some(other) = types
-        .iter()
-        .find(|t| !t.is_null() && !t.equals_datatype(first))
-    {
-        return datafusion::common::plan_err!(
+    use datafusion::arrow::datatypes::{Field, Fields};
+    let mismatch = || {
+        datafusion::common::plan_err!(
             "[DATATYPE_MISMATCH.MAP_CONCAT_DIFF_TYPES] The `map_concat` should all be of type \
-             map, but it's [{first}, {other}]."
-        );
+             map, but it's {}.",
+            types
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    // Each map's entry fields; an untyped NULL argument has none.
+    let mut entries: Vec<(Arc<Field>, bool, Fields)> = Vec::new();
+    for t in types {
+        match t {
+            DataType::Map(field, sorted) => match field.data_type() {
+                DataType::Struct(fields) if fields.len() == 2 => {
+                    entries.push((Arc::clone(field), *sorted, fields.clone()))
+                }
+                _ => return mismatch(),
+            },
+            DataType::Null => {}
+            _ => return mismatch(),
+        }
     }
-    Ok(vec![first.clone(); types.len()])
+    let Some((field, sorted, fields)) = entries.first().cloned() else {
+        return mismatch();
+    };
+    // The key and the value type are the first one given; an empty `map()` or a value of
+    // NULLs only (`map(3, null)`) has no type of its own and takes it.
+    let mut common = [DataType::Null, DataType::Null];
+    for (_, _, fields) in &entries {
+        for (slot, f) in common.iter_mut().zip(fields.iter()) {
+            if slot.is_null() {
+                *slot = f.data_type().clone();
+            } else if !f.data_type().is_null() && !f.data_type().equals_datatype(slot) {
+                return mismatch();
+            }
+        }
+    }
+    let [key, value] = common;
+    let fields: Fields = vec![
+        fields[0].as_ref().clone().with_data_type(key),
+        fields[1]
+            .as_ref()
+            .clone()
+            .with_data_type(value)
+            .with_nullable(true),
+    ]
+    .into();
+    let map = DataType::Map(
+        Arc::new(
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Struct(fields)),
+        ),
+        sorted,
+    );
+    Ok(vec![map; types.len()])
 }
 
 fn map_concat(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> {
@@ -850,6 +897,8 @@ fn map_concat(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue>
     let DataType::Struct(fields) = entries_field.data_type() else {
         return exec_err!("map_concat: not a map type");
     };
+    let last_win = context.config.spark.map_key_dedup_policy
+        == datafusion::common::config::MapKeyDedupPolicy::LastWin;
     let mut keys: Vec<ScalarValue> = Vec::new();
     let mut values: Vec<ScalarValue> = Vec::new();
     for arg in args {
@@ -859,6 +908,10 @@ fn map_concat(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue>
         let entries = map.value(0);
         for i in 0..entries.len() {
             let key = ScalarValue::try_from_array(entries.column(0), i)?;
+            if last_win && let Some(at) = keys.iter().position(|k| *k == key) {
+                values[at] = ScalarValue::try_from_array(entries.column(1), i)?;
+                continue;
+            }
             if keys.contains(&key) {
                 return exec_err!(
                     "[DUPLICATED_MAP_KEY] Duplicate map key {key} was found, please check the \

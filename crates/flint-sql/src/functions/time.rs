@@ -410,8 +410,10 @@ mod tests {
     #[test]
     fn diff_and_trunc_count_whole_units() -> Result<()> {
         let t = |s: &str| time_value(parse_default(s).map(nanos_of_time));
+        let config = datafusion::common::config::ConfigOptions::default();
         let context = RowContext {
             return_type: &DataType::Int64,
+            config: &config,
         };
         let unit = |u: &str| ScalarValue::Utf8(Some(u.into()));
         assert_eq!(
