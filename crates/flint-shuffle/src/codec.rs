@@ -11,6 +11,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use datafusion_proto::protobuf;
 use flint_python::{MapInPythonExec, PythonAggregateUdf, PythonUdf};
 use flint_sql::partition_values::{PartitionValue, PartitionValuesExec};
+use flint_sql::text_source::{TextOptions, TextScanExec};
 use prost::Message;
 
 use crate::{ShuffleBlock, ShuffleOutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
@@ -22,7 +23,7 @@ pub struct ShuffleCodec;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct FlintPlanNode {
-    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2, 3, 4")]
+    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2, 3, 4, 5")]
     node: Option<flint_plan_node::Node>,
 }
 
@@ -37,6 +38,8 @@ mod flint_plan_node {
         MapInPython(super::MapInPythonNode),
         #[prost(message, tag = "4")]
         PartitionValues(super::PartitionValuesNode),
+        #[prost(message, tag = "5")]
+        TextScan(super::TextScanNode),
     }
 }
 
@@ -76,6 +79,27 @@ struct MapInPythonNode {
     udf: Vec<u8>,
     #[prost(message, optional, tag = "3")]
     schema: Option<protobuf::Schema>,
+}
+
+/// A scan of the `text` data source: each partition's files and how lines are cut.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TextScanNode {
+    #[prost(message, repeated, tag = "1")]
+    groups: Vec<TextFileGroup>,
+    #[prost(message, optional, tag = "2")]
+    schema: Option<protobuf::Schema>,
+    #[prost(bool, tag = "3")]
+    with_value: bool,
+    #[prost(bool, tag = "4")]
+    whole_text: bool,
+    #[prost(string, optional, tag = "5")]
+    line_sep: Option<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct TextFileGroup {
+    #[prost(string, repeated, tag = "1")]
+    files: Vec<String>,
 }
 
 /// `spark_partition_id()`, `monotonically_increasing_id()`, seeded random values.
@@ -299,6 +323,22 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                     values,
                 )?))
             }
+            Some(flint_plan_node::Node::TextScan(scan)) => {
+                let schema = scan
+                    .schema
+                    .as_ref()
+                    .ok_or_else(|| malformed("TextScanExec without schema"))?;
+                let schema = Schema::try_from(schema).map_err(malformed)?;
+                Ok(Arc::new(TextScanExec::new(
+                    scan.groups.into_iter().map(|g| g.files).collect(),
+                    Arc::new(schema),
+                    scan.with_value,
+                    TextOptions {
+                        whole_text: scan.whole_text,
+                        line_sep: scan.line_sep,
+                    },
+                )))
+            }
             None => Err(malformed("empty node")),
         }
     }
@@ -380,6 +420,22 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                     .iter()
                     .map(|(name, value)| encode_partition_value(name, *value))
                     .collect(),
+            })
+        } else if let Some(scan) = node.downcast_ref::<TextScanExec>() {
+            flint_plan_node::Node::TextScan(TextScanNode {
+                groups: scan
+                    .groups()
+                    .iter()
+                    .map(|files| TextFileGroup {
+                        files: files.clone(),
+                    })
+                    .collect(),
+                schema: Some(
+                    protobuf::Schema::try_from(scan.table_schema().as_ref()).map_err(malformed)?,
+                ),
+                with_value: scan.with_value(),
+                whole_text: scan.options().whole_text,
+                line_sep: scan.options().line_sep.clone(),
             })
         } else if let Some(reader) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema = protobuf::Schema::try_from(reader.schema().as_ref()).map_err(malformed)?;

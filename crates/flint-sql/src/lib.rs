@@ -17,6 +17,7 @@ pub mod parser;
 pub mod partition_values;
 mod planner;
 mod registry;
+pub mod text_source;
 pub mod wider_types;
 
 use std::sync::Arc;

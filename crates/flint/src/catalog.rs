@@ -85,6 +85,11 @@ impl ManagedTables {
             FileFormat::Json => {
                 ListingOptions::new(Arc::new(JsonFormat::default())).with_file_extension(".json")
             }
+            FileFormat::Text => {
+                return Err(DataFusionError::NotImplemented(
+                    "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: TEXT. Flint's tables are parquet, csv or json; read text files with spark.read.text".into(),
+                ));
+            }
         };
         let schema = match schema {
             Some(schema) => schema,

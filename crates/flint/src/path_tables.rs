@@ -19,6 +19,8 @@ pub(crate) enum FileFormat {
     Parquet,
     Csv,
     Json,
+    /// Spark's `text`: each line a row of one string column.
+    Text,
 }
 
 impl FileFormat {
@@ -28,7 +30,13 @@ impl FileFormat {
             FileFormat::Parquet => "parquet",
             FileFormat::Csv => "csv",
             FileFormat::Json => "json",
+            FileFormat::Text => "text",
         }
+    }
+
+    /// The format of a managed table: parquet, csv or json (a text table is not yet written).
+    pub(crate) fn parse_table_format(name: &str) -> Option<Self> {
+        Self::parse(name).filter(|format| *format != FileFormat::Text)
     }
 
     pub(crate) fn parse(name: &str) -> Option<Self> {
@@ -36,6 +44,7 @@ impl FileFormat {
             "parquet" => Some(FileFormat::Parquet),
             "csv" => Some(FileFormat::Csv),
             "json" => Some(FileFormat::Json),
+            "text" => Some(FileFormat::Text),
             _ => None,
         }
     }
@@ -57,6 +66,7 @@ pub(crate) fn register_path_schemas(
         ("parquet", FileFormat::Parquet),
         ("csv", FileFormat::Csv),
         ("json", FileFormat::Json),
+        ("text", FileFormat::Text),
     ] {
         catalog.register_schema(
             name,
@@ -67,6 +77,21 @@ pub(crate) fn register_path_schemas(
         )?;
     }
     Ok(())
+}
+
+/// The `text` table of a file or directory's files; `schema` names its one column.
+pub(crate) fn text_table(
+    path: &str,
+    schema: Option<&datafusion::arrow::datatypes::Schema>,
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<Arc<dyn TableProvider>> {
+    use flint_sql::text_source::{TextOptions, TextTable, text_files, text_schema};
+    let files = text_files(std::path::Path::new(path))?;
+    Ok(Arc::new(TextTable::new(
+        files,
+        text_schema(schema)?,
+        TextOptions::from_spark(options)?,
+    )))
 }
 
 /// Opens a file or directory as a table in `format`; csv files have a header row.
@@ -87,6 +112,7 @@ pub(crate) async fn open_path(
                 .await?
         }
         FileFormat::Json => reader.read_json(path, JsonReadOptions::default()).await?,
+        FileFormat::Text => reader.read_table(text_table(path, None, &Default::default())?)?,
     };
     Ok(df.into_view())
 }

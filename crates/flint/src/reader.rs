@@ -47,7 +47,7 @@ impl DataFrameReader {
     ) -> Result<DataFrame, FlintError> {
         let format = FileFormat::parse(format).ok_or_else(|| {
             FlintError::Unsupported(format!(
-                "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {format}. Flint reads parquet, csv and json"
+                "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {format}. Flint reads parquet, csv, json and text"
             ))
         })?;
         self.load(format, paths).await
@@ -142,6 +142,21 @@ async fn read_files_with_schema(
                 Some(schema) => with_columns_of(df, &schema)?,
                 None => df,
             }
+        }
+        FileFormat::Text => {
+            let mut tables = Vec::with_capacity(path.len());
+            for one in &path {
+                tables.push(ctx.read_table(crate::path_tables::text_table(
+                    one,
+                    schema.as_deref(),
+                    options,
+                )?)?);
+            }
+            let mut tables = tables.into_iter();
+            let first = tables
+                .next()
+                .ok_or_else(|| FlintError::Unsupported("text needs at least one path".into()))?;
+            tables.try_fold(first, |all, next| all.union(next))?
         }
         FileFormat::Json => match &schema {
             Some(schema) => {

@@ -180,7 +180,7 @@ async fn create_table_using(session: &SparkSession, text: &str) -> Result<bool, 
     let columns = captures.get(4).map(|m| m.as_str());
     let format_name = captures.get(5).map_or("", |m| m.as_str());
     let rest = captures.get(6).map_or("", |m| m.as_str());
-    let format = FileFormat::parse(format_name).ok_or_else(|| {
+    let format = FileFormat::parse_table_format(format_name).ok_or_else(|| {
         FlintError::Unsupported(format!(
             "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {format_name}. Flint's tables are parquet, csv or json"
         ))
@@ -437,7 +437,7 @@ fn parse_create_view_using(tokens: &[Token]) -> Result<Option<CreateViewUsing>, 
     };
     let format = FileFormat::parse(&format_name).ok_or_else(|| {
         FlintError::Unsupported(format!(
-            "data source \"{format_name}\" is not supported; use parquet, csv or json"
+            "data source \"{format_name}\" is not supported; use parquet, csv, json or text"
         ))
     })?;
     let mut options = BTreeMap::new();

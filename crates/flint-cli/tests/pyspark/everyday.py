@@ -488,6 +488,19 @@ with tempfile.TemporaryDirectory() as d:
     spark.range(2).write.parquet(d + "/a")
     spark.range(1).withColumn("extra", F.lit("e")).write.parquet(d + "/b")
     check("several paths", rows(spark.read.parquet(d + "/a", d + "/b")), [(0, "e"), (0, None), (1, None)])
+    os.makedirs(d + "/text")
+    with open(d + "/text/one.txt", "w") as f:
+        f.write("to be\r\nor not\n\nto be\n")
+    with open(d + "/text/two.txt", "w") as f:
+        f.write("that is")
+    text = spark.read.text(d + "/text")
+    check("text lines", (text.columns, sorted(r.value for r in text.collect())),
+          (["value"], ["", "or not", "that is", "to be", "to be"]))
+    check("text word count", rows(text.select(F.explode(F.split("value", " ")).alias("w")).where("w != ''").groupBy("w").count()),
+          [("be", 2), ("is", 1), ("not", 1), ("or", 1), ("that", 1), ("to", 2)])
+    check("text wholetext and lineSep", (spark.read.text(d + "/text/one.txt", wholetext=True).first().value,
+                                         [r.value for r in spark.read.text(d + "/text/two.txt", lineSep=" ").collect()]),
+          ("to be\r\nor not\n\nto be\n", ["that", "is"]))
 
 try:
     spark.sql("SELEC 1").collect()
