@@ -11,7 +11,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use datafusion_proto::protobuf;
 use flint_python::{MapInPythonExec, PythonAggregateUdf, PythonUdf};
 use flint_sql::partition_values::{PartitionValue, PartitionValuesExec};
-use flint_sql::text_source::{TextOptions, TextScanExec};
+use flint_sql::text_source::{TextOptions, TextScanExec, TextWriterExec};
 use prost::Message;
 
 use crate::{ShuffleBlock, ShuffleOutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
@@ -23,7 +23,7 @@ pub struct ShuffleCodec;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct FlintPlanNode {
-    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "flint_plan_node::Node", tags = "1, 2, 3, 4, 5, 6")]
     node: Option<flint_plan_node::Node>,
 }
 
@@ -40,6 +40,8 @@ mod flint_plan_node {
         PartitionValues(super::PartitionValuesNode),
         #[prost(message, tag = "5")]
         TextScan(super::TextScanNode),
+        #[prost(message, tag = "6")]
+        TextWriter(super::TextWriterNode),
     }
 }
 
@@ -94,6 +96,15 @@ struct TextScanNode {
     whole_text: bool,
     #[prost(string, optional, tag = "5")]
     line_sep: Option<String>,
+}
+
+/// A write of the `text` data source: the directory and the write's unique name part.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TextWriterNode {
+    #[prost(string, tag = "1")]
+    directory: String,
+    #[prost(string, tag = "2")]
+    job: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -339,6 +350,16 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                     },
                 )))
             }
+            Some(flint_plan_node::Node::TextWriter(writer)) => {
+                let [input] = inputs else {
+                    return Err(malformed("TextWriterExec needs one input"));
+                };
+                Ok(Arc::new(TextWriterExec::new(
+                    Arc::clone(input),
+                    writer.directory,
+                    writer.job,
+                )))
+            }
             None => Err(malformed("empty node")),
         }
     }
@@ -436,6 +457,11 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                 with_value: scan.with_value(),
                 whole_text: scan.options().whole_text,
                 line_sep: scan.options().line_sep.clone(),
+            })
+        } else if let Some(writer) = node.downcast_ref::<TextWriterExec>() {
+            flint_plan_node::Node::TextWriter(TextWriterNode {
+                directory: writer.directory().to_string(),
+                job: writer.job().to_string(),
             })
         } else if let Some(reader) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema = protobuf::Schema::try_from(reader.schema().as_ref()).map_err(malformed)?;

@@ -3,6 +3,7 @@
 //! one row, `lineSep` splits at another separator. The files are split among the scan's
 //! partitions (whole files: Spark splits big files at block boundaries too, which this does not
 //! yet), and each task reads its own files, so the scan runs on the executors like any other.
+//! [`TextWriterExec`] writes: each task one file of its partition's rows.
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -384,6 +385,137 @@ impl Iterator for TextRows {
 /// Bytes as text; invalid UTF-8 becomes U+FFFD, as Spark decodes it.
 fn text_of(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes each partition of its input as one text file of the directory (`part-NNNNN-<job>.txt`,
+/// a line per row, a NULL as an empty line), and answers the rows written; the file appears
+/// whole (written under a hidden name, then renamed), so a retried task replaces it.
+#[derive(Debug)]
+pub struct TextWriterExec {
+    input: Arc<dyn ExecutionPlan>,
+    directory: String,
+    job: String,
+    properties: Arc<PlanProperties>,
+}
+
+impl TextWriterExec {
+    /// Writes `input`'s one string column under `directory`; `job` makes the names unique.
+    pub fn new(input: Arc<dyn ExecutionPlan>, directory: String, job: String) -> Self {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
+        let partitions = input.properties().output_partitioning().partition_count();
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        TextWriterExec {
+            input,
+            directory,
+            job,
+            properties,
+        }
+    }
+
+    /// The directory written into.
+    pub fn directory(&self) -> &str {
+        &self.directory
+    }
+
+    /// The write's unique name part.
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+}
+
+impl DisplayAs for TextWriterExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "TextWriterExec: {}", self.directory)
+    }
+}
+
+impl ExecutionPlan for TextWriterExec {
+    fn name(&self) -> &str {
+        "TextWriterExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("TextWriterExec needs one input".into()))?;
+        Ok(Arc::new(TextWriterExec::new(
+            input,
+            self.directory.clone(),
+            self.job.clone(),
+        )))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let mut input = self.input.execute(partition, context)?;
+        let directory = PathBuf::from(&self.directory);
+        let name = format!("part-{partition:05}-{}.txt", self.job);
+        let schema = self.properties.eq_properties.schema().clone();
+        let output_schema = Arc::clone(&schema);
+        let written = async move {
+            use futures::StreamExt;
+            use std::io::Write;
+            let hidden = directory.join(format!(".{name}.inprogress"));
+            let io = |e: std::io::Error| {
+                DataFusionError::Execution(format!("writing {}: {e}", directory.display()))
+            };
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&hidden).map_err(io)?);
+            let mut rows: u64 = 0;
+            while let Some(batch) = input.next().await {
+                let batch = batch?;
+                let column = datafusion::arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+                let lines = column
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::StringArray>()
+                    .ok_or_else(|| DataFusionError::Internal("text column is not text".into()))?;
+                for line in lines.iter() {
+                    file.write_all(line.unwrap_or_default().as_bytes())
+                        .map_err(io)?;
+                    file.write_all(b"\n").map_err(io)?;
+                }
+                rows += batch.num_rows() as u64;
+            }
+            file.flush().map_err(io)?;
+            drop(file);
+            std::fs::rename(&hidden, directory.join(&name)).map_err(io)?;
+            let count = datafusion::arrow::array::UInt64Array::from(vec![rows]);
+            Ok(RecordBatch::try_new(output_schema, vec![Arc::new(count)])?)
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::once(written),
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -294,14 +294,37 @@ impl DataFrame {
         self.stages
             .get_or_try_init(|| async {
                 let plan = self.df.clone().create_physical_plan().await?;
-                let mut graph = self.session.inner().context.cut_stages(plan)?;
-                graph.sql_conf =
-                    flint_executor::task_sql_conf(self.df.task_ctx().session_config().options())
-                        .into();
-                Ok::<_, FlintError>(Arc::new(graph))
+                Ok::<_, FlintError>(Arc::new(self.cut_stages(plan)?))
             })
             .await
             .cloned()
+    }
+
+    /// `plan` (this DataFrame's, or one over it) cut into stages that run with the session's
+    /// SQL settings.
+    fn cut_stages(
+        &self,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    ) -> Result<StageGraph, FlintError> {
+        let mut graph = self.session.inner().context.cut_stages(plan)?;
+        graph.sql_conf =
+            flint_executor::task_sql_conf(self.df.task_ctx().session_config().options()).into();
+        Ok(graph)
+    }
+
+    /// Runs `plan`, a physical plan over this DataFrame's (a writer's, say), as one job.
+    pub(crate) async fn run_plan(
+        &self,
+        action: &str,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    ) -> Result<Vec<RecordBatch>, FlintError> {
+        let graph = self.cut_stages(plan)?;
+        let description = format!("{action} at {}", truncate(&self.origin, 80));
+        self.session
+            .inner()
+            .context
+            .run_job(&graph, &description, &self.origin)
+            .await
     }
 
     pub(crate) async fn run(&self, action: &str) -> Result<Vec<RecordBatch>, FlintError> {

@@ -86,7 +86,10 @@ pub(crate) fn text_table(
     options: &std::collections::BTreeMap<String, String>,
 ) -> Result<Arc<dyn TableProvider>> {
     use flint_sql::text_source::{TextOptions, TextTable, text_files, text_schema};
-    let files = text_files(std::path::Path::new(path))?;
+    // Executors read the files: their names must not depend on the driver's directory.
+    let path = std::path::absolute(path)
+        .map_err(|e| DataFusionError::Execution(format!("{path}: {e}")))?;
+    let files = text_files(&path)?;
     Ok(Arc::new(TextTable::new(
         files,
         text_schema(schema)?,

@@ -2,6 +2,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::file_format::csv::CsvFormatFactory;
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::json::JsonFormatFactory;
@@ -58,11 +59,7 @@ impl DataFrameWriter {
         match format.to_ascii_lowercase().as_str() {
             "parquet" => self.parquet(path).await,
             "csv" => self.csv(path).await,
-            // DataFusion's csv writer quotes a lone empty field (`""`), so it cannot write
-            // Spark's text lines; a writer of its own is still to come.
-            "text" => Err(FlintError::Unsupported(
-                "[UNSUPPORTED_FEATURE] writing the text data source: Flint reads text files but does not write them yet; write csv or parquet".into(),
-            )),
+            "text" => self.text(path).await,
             "json" => {
                 let file_type = format_as_file_type(Arc::new(JsonFormatFactory::new()));
                 self.save(path, file_type, HashMap::new()).await
@@ -205,37 +202,70 @@ impl DataFrameWriter {
         self.save(path, file_type, options).await
     }
 
+    /// Writes text files under `path`: the rows' one string column, a line each (Spark's
+    /// `text`; a NULL is an empty line), one file per partition written by its task. Lines are
+    /// written as they are (DataFusion's csv writer would quote a lone empty field).
+    pub async fn text(self, path: &str) -> Result<(), FlintError> {
+        let schema = self.df.schema();
+        let fields = schema.fields();
+        let is_text =
+            |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+        if fields.len() != 1 || !is_text(fields[0].data_type()) {
+            let columns: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect();
+            return Err(FlintError::Analysis(DataFusionError::Plan(format!(
+                "Text data source supports only a single column of type string, and you have {} ({})",
+                fields.len(),
+                columns.join(", ")
+            ))));
+        }
+        if let Some(sep) = self.options.get("linesep").filter(|s| s.as_str() != "\n") {
+            return Err(FlintError::Unsupported(format!(
+                "text option lineSep {sep:?} when writing: Flint ends lines with \\n"
+            )));
+        }
+        if !self.partition_by.is_empty() {
+            return Err(FlintError::Unsupported(
+                "text with partitionBy: Flint writes text without partition directories yet".into(),
+            ));
+        }
+        if !prepare_target(&self.mode, path)? {
+            return Ok(());
+        }
+        let directory = std::path::absolute(path).map_err(|source| FlintError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        let input = self.df.inner_df().clone().create_physical_plan().await?;
+        let writer = flint_sql::text_source::TextWriterExec::new(
+            input,
+            directory.display().to_string(),
+            uuid::Uuid::new_v4().to_string(),
+        );
+        self.df.run_plan("save", Arc::new(writer)).await?;
+        std::fs::write(directory.join("_SUCCESS"), b"").map_err(|source| FlintError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        Ok(())
+    }
+
     async fn save(
         self,
         path: &str,
         file_type: Arc<dyn datafusion::common::file_options::file_type::FileType>,
         options: HashMap<String, String>,
     ) -> Result<(), FlintError> {
+        if !prepare_target(&self.mode, path)? {
+            return Ok(());
+        }
         let target = Path::new(path);
         let io = |source| FlintError::Io {
             path: path.to_string(),
             source,
         };
-        match (self.mode.as_str(), target.exists()) {
-            ("errorifexists" | "error" | "default", true) => {
-                return Err(FlintError::PathExists(path.to_string()));
-            }
-            ("ignore", true) => return Ok(()),
-            ("overwrite", true) => {
-                if target.is_dir() {
-                    std::fs::remove_dir_all(target).map_err(io)?;
-                } else {
-                    std::fs::remove_file(target).map_err(io)?;
-                }
-            }
-            ("errorifexists" | "error" | "default" | "ignore" | "overwrite" | "append", _) => {}
-            (other, _) => {
-                return Err(FlintError::Unsupported(format!(
-                    "unknown save mode \"{other}\": use errorifexists, overwrite, append or ignore"
-                )));
-            }
-        }
-        std::fs::create_dir_all(target).map_err(io)?;
         let (state, plan) = self.df.inner_df().clone().into_parts();
         let directory = format!("{}/", path.trim_end_matches('/'));
         let plan =
@@ -250,4 +280,35 @@ impl DataFrameWriter {
         std::fs::write(target.join("_SUCCESS"), b"").map_err(io)?;
         Ok(())
     }
+}
+
+/// Readies `path` for a write under Spark's save `mode`: false when there is nothing to write
+/// (`ignore` of an existing path); an existing path is an error, replaced or appended to.
+fn prepare_target(mode: &str, path: &str) -> Result<bool, FlintError> {
+    let target = Path::new(path);
+    let io = |source| FlintError::Io {
+        path: path.to_string(),
+        source,
+    };
+    match (mode, target.exists()) {
+        ("errorifexists" | "error" | "default", true) => {
+            return Err(FlintError::PathExists(path.to_string()));
+        }
+        ("ignore", true) => return Ok(false),
+        ("overwrite", true) => {
+            if target.is_dir() {
+                std::fs::remove_dir_all(target).map_err(io)?;
+            } else {
+                std::fs::remove_file(target).map_err(io)?;
+            }
+        }
+        ("errorifexists" | "error" | "default" | "ignore" | "overwrite" | "append", _) => {}
+        (other, _) => {
+            return Err(FlintError::Unsupported(format!(
+                "unknown save mode \"{other}\": use errorifexists, overwrite, append or ignore"
+            )));
+        }
+    }
+    std::fs::create_dir_all(target).map_err(io)?;
+    Ok(true)
 }

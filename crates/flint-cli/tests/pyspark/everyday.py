@@ -501,6 +501,12 @@ with tempfile.TemporaryDirectory() as d:
     check("text wholetext and lineSep", (spark.read.text(d + "/text/one.txt", wholetext=True).first().value,
                                          [r.value for r in spark.read.text(d + "/text/two.txt", lineSep=" ").collect()]),
           ("to be\r\nor not\n\nto be\n", ["that", "is"]))
+    spark.range(0, 10, 1, 3).selectExpr("CASE WHEN id = 4 THEN NULL ELSE CAST(id AS STRING) END AS v") \
+        .write.text(d + "/written")
+    written = sorted(f for f in os.listdir(d + "/written") if not f.startswith("_"))
+    check("text written as one file per partition, NULL as an empty line",
+          (len(written), sorted(r.value for r in spark.read.text(d + "/written").collect())),
+          (3, ["", "0", "1", "2", "3", "5", "6", "7", "8", "9"]))
 
 try:
     spark.sql("SELEC 1").collect()
