@@ -1389,6 +1389,37 @@ fn rewrite_call(expr: &mut Expr) -> Result<(), ParserError> {
     Ok(())
 }
 
+/// An integer literal (`7`, `-7`) that fits an `int`, cast to `int`.
+fn int_typed_literal(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{CastKind, DataType, Value};
+    let number = match &*expr {
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr: inner,
+        } => match inner.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::Number(text, false) => Some(format!("-{text}")),
+                _ => None,
+            },
+            _ => None,
+        },
+        Expr::Value(v) => match &v.value {
+            Value::Number(text, false) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    if number.is_some_and(|n| n.parse::<i32>().is_ok()) {
+        *expr = Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(expr.clone()),
+            data_type: DataType::Int(None),
+            array: false,
+            format: None,
+        };
+    }
+}
+
 impl VisitorMut for SparkRewrites {
     type Break = ParserError;
 
@@ -1396,6 +1427,15 @@ impl VisitorMut for SparkRewrites {
     /// sorts the whole result instead, which is one of the orders they allow.
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Self::Break> {
         use datafusion::sql::sqlparser::ast::{OrderBy, OrderByKind, SetExpr};
+        // A `VALUES` row's integer literal is an `int` when it fits, as Spark types it; typed
+        // here, before planning, the column's type is fixed once (DataFusion reads `bigint`).
+        if let SetExpr::Values(values) = query.body.as_mut() {
+            values
+                .rows
+                .iter_mut()
+                .flat_map(|row| row.content.iter_mut())
+                .for_each(int_typed_literal);
+        }
         let SetExpr::Select(select) = query.body.as_mut() else {
             return ControlFlow::Continue(());
         };

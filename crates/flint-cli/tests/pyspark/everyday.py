@@ -176,6 +176,9 @@ check("ORDER BY sorts NULL first ascending and last descending, as Spark does",
       [[r.a for r in spark.sql("SELECT a FROM VALUES (1), (NULL), (2) t(a) ORDER BY a").collect()],
        [r.a for r in spark.sql("SELECT a FROM VALUES (1), (NULL), (2) t(a) ORDER BY a DESC").collect()]],
       [[None, 1, 2], [2, 1, None]])
+check("VALUES integers are ints when they fit, as Spark types them",
+      spark.sql("SELECT * FROM VALUES (1, -2, 1), (3, NULL, 3000000000) t(a, b, c)").schema.simpleString(),
+      "struct<a:int,b:int,c:bigint>")
 check("a decimal meeting a double is a double, as Spark widens it",
       [r[0] for r in spark.sql("SELECT typeof(v) FROM VALUES (0.0), (pi()) t(v) "
                                "UNION ALL SELECT typeof(coalesce(0.5, pi()))").collect()],
