@@ -549,7 +549,26 @@ impl<'a> Planner<'a> {
                             let qualifier = attribute
                                 .plan_id
                                 .and_then(|id| self.qualifiers.get(&id).cloned());
-                            names.push((qualifier, parts.last().cloned().unwrap_or_default()));
+                            let name = parts.last().cloned().unwrap_or_default();
+                            // A column (not a name) must name one column, as Spark resolves it.
+                            if qualifier.is_none() && parts.len() == 1 {
+                                let matches: Vec<String> = df
+                                    .schema()
+                                    .iter()
+                                    .filter(|(_, field)| field.name() == &name)
+                                    .map(|(q, field)| match q {
+                                        Some(q) => format!("`{}`.`{}`", q.table(), field.name()),
+                                        None => format!("`{}`", field.name()),
+                                    })
+                                    .collect();
+                                if matches.len() > 1 {
+                                    return Err(ConnectError::Analysis(format!(
+                                        "[AMBIGUOUS_REFERENCE] Reference `{name}` is ambiguous, could be: [{}]. SQLSTATE: 42704",
+                                        matches.join(", ")
+                                    )));
+                                }
+                            }
+                            names.push((qualifier, name));
                         }
                         _ => {
                             return Err(ConnectError::Unsupported(
