@@ -226,12 +226,26 @@ pub async fn plan(
             boolean(planner, existed)
         }
         CatType::FunctionExists(exists) => {
-            let state = session.session_context().state();
             let name = exists.function_name.to_ascii_lowercase();
-            let found = state.scalar_functions().contains_key(&name)
-                || state.aggregate_functions().contains_key(&name)
-                || state.window_functions().contains_key(&name);
-            boolean(planner, found)
+            boolean(planner, function_names(&session).contains(&name))
+        }
+        CatType::ListFunctions(list) => {
+            check_database(list.db_name.as_deref())?;
+            let names: Vec<String> = function_names(&session)
+                .into_iter()
+                .filter(|name| matches_pattern(name, list.pattern.as_deref()))
+                .collect();
+            function_rows(planner, &names)
+        }
+        CatType::GetFunction(get) => {
+            let name = get.function_name.to_ascii_lowercase();
+            if !function_names(&session).contains(&name) {
+                return Err(ConnectError::Analysis(format!(
+                    "[UNRESOLVED_ROUTINE] Cannot resolve routine `{}` on search path [`system`.`builtin`, `system`.`session`, `spark_catalog`.`default`]. SQLSTATE: 42883",
+                    get.function_name
+                )));
+            }
+            function_rows(planner, &[name])
         }
         CatType::ListColumns(list) => {
             check_database(list.db_name.as_deref())?;
@@ -400,6 +414,46 @@ fn table_rows(planner: &Planner<'_>, names: &[String]) -> Result<DfFrame, Connec
             ("description", strings(vec![None; names.len()])),
             ("tableType", pick("MANAGED", Some("TEMPORARY"))),
             ("isTemporary", Arc::new(BooleanArray::from(temporary))),
+        ],
+    )
+}
+
+/// The functions a session can call (built-in, and its registered UDFs), by name, sorted;
+/// Flint's internal helpers (`flint_...`, `__...`) are left out.
+fn function_names(session: &flint::SparkSession) -> std::collections::BTreeSet<String> {
+    let state = session.session_context().state();
+    state
+        .scalar_functions()
+        .keys()
+        .chain(state.aggregate_functions().keys())
+        .chain(state.window_functions().keys())
+        .map(|name| name.to_ascii_lowercase())
+        .filter(|name| !name.starts_with("flint_") && !name.starts_with("__"))
+        .collect()
+}
+
+/// Functions as Spark's catalog lists them; built-in functions and session UDFs belong to no
+/// catalog or database, and are temporary.
+fn function_rows(planner: &Planner<'_>, names: &[String]) -> Result<DfFrame, ConnectError> {
+    let mut namespace = ListBuilder::new(StringBuilder::new());
+    for _ in names {
+        namespace.append(false);
+    }
+    table(
+        planner,
+        vec![
+            (
+                "name",
+                strings(names.iter().map(|n| Some(n.clone())).collect()),
+            ),
+            ("catalog", strings(vec![None; names.len()])),
+            ("namespace", Arc::new(namespace.finish())),
+            ("description", strings(vec![None; names.len()])),
+            ("className", strings(vec![None; names.len()])),
+            (
+                "isTemporary",
+                Arc::new(BooleanArray::from(vec![true; names.len()])),
+            ),
         ],
     )
 }
