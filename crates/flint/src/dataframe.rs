@@ -319,21 +319,25 @@ impl DataFrame {
         plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
     ) -> Result<Vec<RecordBatch>, FlintError> {
         let graph = self.cut_stages(plan)?;
-        let description = format!("{action} at {}", truncate(&self.origin, 80));
-        self.session
-            .inner()
-            .context
-            .run_job(&graph, &description, &self.origin)
-            .await
+        self.run_graph(action, &graph).await
     }
 
     pub(crate) async fn run(&self, action: &str) -> Result<Vec<RecordBatch>, FlintError> {
         let graph = self.stage_graph().await?;
+        self.run_graph(action, &graph).await
+    }
+
+    /// Runs `graph` as one job described by `action` and where this DataFrame came from.
+    async fn run_graph(
+        &self,
+        action: &str,
+        graph: &StageGraph,
+    ) -> Result<Vec<RecordBatch>, FlintError> {
         let description = format!("{action} at {}", truncate(&self.origin, 80));
         self.session
             .inner()
             .context
-            .run_job(&graph, &description, &self.origin)
+            .run_job(graph, &description, &self.origin)
             .await
     }
 

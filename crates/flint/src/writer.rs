@@ -65,7 +65,7 @@ impl DataFrameWriter {
                 self.save(path, file_type, HashMap::new()).await
             }
             other => Err(FlintError::Unsupported(format!(
-                "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {other}. Flint writes parquet, csv and json"
+                "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: {other}. Flint writes parquet, csv, json and text"
             ))),
         }
     }
