@@ -182,17 +182,25 @@ impl HiveFormat {
             }
             DataType::Interval(IntervalUnit::YearMonth) => {
                 let months = array.as_primitive::<IntervalYearMonthType>().value(row);
-                year_month_interval(months)
+                if self.cast {
+                    ansi_year_month_interval(months)
+                } else {
+                    year_month_interval(months)
+                }
             }
             DataType::Interval(IntervalUnit::DayTime) => {
                 let v = array.as_primitive::<IntervalDayTimeType>().value(row);
-                day_time_interval(
+                self.day_time(
                     i128::from(v.days) * 86_400_000_000 + i128::from(v.milliseconds) * 1000,
                 )
             }
             DataType::Interval(IntervalUnit::MonthDayNano) => {
                 let v = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
-                calendar_interval(v.months, v.days, v.nanoseconds)
+                if self.cast {
+                    spark_calendar_interval(v.months, v.days, v.nanoseconds)
+                } else {
+                    calendar_interval(v.months, v.days, v.nanoseconds)
+                }
             }
             DataType::Duration(unit) => {
                 let raw = match unit {
@@ -213,7 +221,7 @@ impl HiveFormat {
                     TimeUnit::Microsecond => i128::from(raw),
                     TimeUnit::Nanosecond => i128::from(raw) / 1000,
                 };
-                day_time_interval(micros)
+                self.day_time(micros)
             }
             DataType::List(_) => self.list(array.as_list::<i32>(), row),
             DataType::LargeList(_) => self.list(array.as_list::<i64>(), row),
@@ -239,6 +247,16 @@ impl HiveFormat {
                 }
             }
             _ => fallback(array, row),
+        }
+    }
+
+    /// A day-time interval: `INTERVAL '1 02:03:04.5' DAY TO SECOND` as a cast, the
+    /// `spark-sql` form otherwise.
+    fn day_time(&self, micros: i128) -> String {
+        if self.cast {
+            ansi_day_time_interval(micros)
+        } else {
+            day_time_interval(micros)
         }
     }
 
@@ -470,6 +488,71 @@ fn day_time_interval(micros: i128) -> String {
     format!("{sign}{days} {hours:02}:{minutes:02}:{seconds:02}.{fraction:06}000")
 }
 
+/// A year-month interval as Spark casts it to a string (`IntervalUtils`' ANSI style):
+/// `INTERVAL '1-2' YEAR TO MONTH`. Flint's year-month intervals span both fields.
+fn ansi_year_month_interval(months: i32) -> String {
+    format!("INTERVAL '{}' YEAR TO MONTH", year_month_interval(months))
+}
+
+/// Seconds and their fraction as Spark's ANSI interval strings write them: two digits
+/// before the point, trailing zeros dropped (`01.001001`, `00`).
+fn ansi_seconds(micros: i128) -> String {
+    let whole = micros / 1_000_000;
+    let fraction = micros % 1_000_000;
+    if fraction == 0 {
+        format!("{whole:02}")
+    } else {
+        let digits = format!("{fraction:06}");
+        format!("{whole:02}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+/// A day-time interval as Spark casts it to a string (ANSI style):
+/// `INTERVAL '1 02:03:04.5' DAY TO SECOND`. Flint's day-time intervals span all fields.
+fn ansi_day_time_interval(micros: i128) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let micros = micros.abs();
+    let days = micros / 86_400_000_000;
+    let rest = micros % 86_400_000_000;
+    let hours = rest / 3_600_000_000;
+    let minutes = rest / 60_000_000 % 60;
+    let seconds = ansi_seconds(rest % 60_000_000);
+    format!("INTERVAL '{sign}{days} {hours:02}:{minutes:02}:{seconds}' DAY TO SECOND")
+}
+
+/// Spark's `CalendarInterval.toString`, what casting its calendar interval to a string
+/// gives: `100 years 11 months 8 days 12 hours 30 minutes 1.001001 seconds`, or
+/// `0 seconds`.
+fn spark_calendar_interval(months: i32, days: i32, nanos: i64) -> String {
+    let micros = nanos / 1000;
+    if months == 0 && days == 0 && micros == 0 {
+        return "0 seconds".to_string();
+    }
+    let mut parts = vec![];
+    let mut unit = |value: i64, name: &str| {
+        if value != 0 {
+            parts.push(format!("{value} {name}s"));
+        }
+    };
+    unit(i64::from(months / 12), "year");
+    unit(i64::from(months % 12), "month");
+    unit(i64::from(days), "day");
+    unit(micros / 3_600_000_000, "hour");
+    unit(micros % 3_600_000_000 / 60_000_000, "minute");
+    let seconds = micros % 60_000_000;
+    if seconds != 0 {
+        let sign = if seconds < 0 { "-" } else { "" };
+        let seconds = i128::from(seconds).abs();
+        let text = ansi_seconds(seconds);
+        let text = text
+            .strip_prefix('0')
+            .filter(|t| !t.starts_with('.'))
+            .unwrap_or(&text);
+        parts.push(format!("{sign}{text} seconds"));
+    }
+    parts.join(" ")
+}
+
 /// DataFusion's one interval type as Spark's: months alone are a year-month interval, days
 /// and time alone a day-time interval, both Spark's `CalendarInterval`
 /// (`1 years 2 months 3 days 4.5 seconds`).
@@ -562,6 +645,24 @@ mod tests {
     #[test]
     fn intervals_print_as_spark_does() {
         assert_eq!(year_month_interval(14), "1-2");
+        assert_eq!(
+            ansi_year_month_interval(24_180),
+            "INTERVAL '2015-0' YEAR TO MONTH"
+        );
+        assert_eq!(
+            ansi_day_time_interval(131_401_001_001),
+            "INTERVAL '1 12:30:01.001001' DAY TO SECOND"
+        );
+        assert_eq!(
+            ansi_day_time_interval(-131_400_000_000),
+            "INTERVAL '-1 12:30:00' DAY TO SECOND"
+        );
+        assert_eq!(
+            spark_calendar_interval(1211, 8, 45_001_001_001_000),
+            "100 years 11 months 8 days 12 hours 30 minutes 1.001001 seconds"
+        );
+        assert_eq!(spark_calendar_interval(0, 0, 500_000_000), "0.5 seconds");
+        assert_eq!(spark_calendar_interval(0, 0, 0), "0 seconds");
         assert_eq!(calendar_interval(0, 1, 0), "1 00:00:00.000000000");
         assert_eq!(day_time_interval(90_061_500_000), "1 01:01:01.500000000");
         assert_eq!(

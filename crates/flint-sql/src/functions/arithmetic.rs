@@ -8,11 +8,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, IntervalMonthDayNanoArray, new_null_array,
+};
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::compute::{cast, nullif};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
+};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -284,12 +288,75 @@ struct TryArithmetic {
 
 impl TryArithmetic {
     /// The argument types of a `try_add`/`try_subtract` with a date, timestamp or interval
-    /// side (kept as they are). Multiplying and dividing intervals is not supported: those
-    /// stay planning errors rather than answering NULL.
+    /// side (kept as they are); a calendar interval times or over a number is
+    /// [`TryArithmetic::interval_types`].
     fn datetime_types(&self, left: &DataType, right: &DataType) -> Option<Vec<DataType>> {
         let temporal = |t: &DataType| t.is_temporal() || matches!(t, DataType::Interval(_));
         let additive = matches!(self.op.op, ArithmeticOp::Add | ArithmeticOp::Subtract);
         (additive && (temporal(left) || temporal(right))).then(|| vec![left.clone(), right.clone()])
+    }
+
+    /// The argument types of a `try_multiply` of a calendar interval and a number (either
+    /// way round) or a `try_divide` of one by a number: the number as a double, as Spark's
+    /// `MultiplyInterval` and `DivideInterval` take it.
+    fn interval_types(&self, left: &DataType, right: &DataType) -> Option<Vec<DataType>> {
+        let interval = DataType::Interval(IntervalUnit::MonthDayNano);
+        let number = |t: &DataType| t.is_numeric() || t.is_null();
+        match self.op.op {
+            ArithmeticOp::Multiply | ArithmeticOp::Divide if *left == interval && number(right) => {
+                Some(vec![interval, DataType::Float64])
+            }
+            ArithmeticOp::Multiply if *right == interval && number(left) => {
+                Some(vec![DataType::Float64, interval])
+            }
+            _ => None,
+        }
+    }
+
+    /// A calendar interval scaled by a number: each field multiplied (or divided) as a
+    /// double, months and days truncated and the days' fraction carried into microseconds
+    /// (Spark's `IntervalUtils.fromDoubles`); NULL where that overflows or divides by zero.
+    fn scale_interval(&self, left: &ArrayRef, right: &ArrayRef) -> Result<ArrayRef> {
+        let (intervals, numbers) = if left.data_type().is_numeric() {
+            (right, left)
+        } else {
+            (left, right)
+        };
+        let intervals = intervals.as_primitive::<IntervalMonthDayNanoType>();
+        let numbers = cast(numbers, &DataType::Float64)?;
+        let numbers = numbers.as_primitive::<Float64Type>();
+        let divide = self.op.op == ArithmeticOp::Divide;
+        let scaled: IntervalMonthDayNanoArray = (0..intervals.len())
+            .map(|i| {
+                if intervals.is_null(i) || numbers.is_null(i) {
+                    return None;
+                }
+                let (value, number) = (intervals.value(i), numbers.value(i));
+                if divide && number == 0.0 {
+                    return None;
+                }
+                let scale = |field: f64| {
+                    if divide {
+                        field / number
+                    } else {
+                        field * number
+                    }
+                };
+                let months = scale(f64::from(value.months));
+                let days = scale(f64::from(value.days));
+                let micros = scale((value.nanoseconds / 1000) as f64);
+                let whole = |v: f64| {
+                    (v.is_finite() && v.trunc().abs() <= f64::from(i32::MAX))
+                        .then(|| v.trunc() as i32)
+                };
+                let (months, whole_days) = (whole(months)?, whole(days)?);
+                let micros = micros + 86_400_000_000.0 * (days - f64::from(whole_days));
+                let nanos = (micros.is_finite() && micros.abs() < 9.2e15)
+                    .then(|| micros.round() as i64 * 1000)?;
+                Some(IntervalMonthDayNano::new(months, whole_days, nanos))
+            })
+            .collect();
+        Ok(Arc::new(scaled))
     }
 
     /// Date, timestamp and interval arithmetic with Arrow's kernels; a date and an
@@ -336,7 +403,10 @@ impl ScalarUDFImpl for TryArithmetic {
         let [left, right] = arg_types else {
             return datafusion::common::plan_err!("{} takes two arguments", self.name);
         };
-        if let Some(types) = self.datetime_types(left, right) {
+        if let Some(types) = self
+            .datetime_types(left, right)
+            .or_else(|| self.interval_types(left, right))
+        {
             return Ok(types);
         }
         let common = datafusion::logical_expr::type_coercion::binary::comparison_coercion(
@@ -353,6 +423,11 @@ impl ScalarUDFImpl for TryArithmetic {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if let [left, right] = arg_types
+            && self.interval_types(left, right).is_some()
+        {
+            return Ok(DataType::Interval(IntervalUnit::MonthDayNano));
+        }
         if let [left, right] = arg_types
             && self.datetime_types(left, right).is_some()
         {
@@ -422,6 +497,12 @@ impl ScalarUDFImpl for TryArithmetic {
         );
         let left = left.to_array(rows)?;
         let right = right.to_array(rows)?;
+        if self
+            .interval_types(left.data_type(), right.data_type())
+            .is_some()
+        {
+            return super::columnar(self.scale_interval(&left, &right)?, scalar);
+        }
         if self
             .datetime_types(left.data_type(), right.data_type())
             .is_some()

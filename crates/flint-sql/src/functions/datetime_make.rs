@@ -46,7 +46,13 @@ pub(super) fn functions() -> Vec<Arc<ScalarUDF>> {
             make(a, false, true)
         })
         .udf(),
-        RowFunction::new("make_ym_interval", ym_types, interval, make_ym_interval).udf(),
+        RowFunction::new(
+            "make_ym_interval",
+            ym_types,
+            year_month_interval,
+            make_ym_interval,
+        )
+        .udf(),
         RowFunction::new(
             "try_make_interval",
             interval_types,
@@ -207,6 +213,12 @@ fn interval(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Interval(IntervalUnit::MonthDayNano))
 }
 
+/// Spark's `YearMonthIntervalType`, which Arrow (and Spark's own Arrow conversion) keeps as
+/// a number of months.
+fn year_month_interval(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::Interval(IntervalUnit::YearMonth))
+}
+
 fn make_types(types: &[DataType]) -> Result<Vec<DataType>> {
     match types {
         [DataType::Date32] => Ok(vec![DataType::Date32]),
@@ -347,9 +359,7 @@ fn make_ym_interval(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue>
         .and_then(|m| m.checked_add(months))
         .and_then(|m| i32::try_from(m).ok());
     match total {
-        Some(months) => Ok(ScalarValue::IntervalMonthDayNano(Some(
-            IntervalMonthDayNano::new(months, 0, 0),
-        ))),
+        Some(months) => Ok(ScalarValue::IntervalYearMonth(Some(months))),
         None => exec_err!("[ARITHMETIC_OVERFLOW] integer overflow. SQLSTATE: 22003"),
     }
 }
