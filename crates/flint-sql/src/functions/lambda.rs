@@ -1,7 +1,7 @@
 //! Spark's higher-order functions (functions taking lambdas), on DataFusion's lambda
 //! support: `transform` and `filter` (with the element's index as an optional second
 //! parameter), `aggregate`/`reduce`, `zip_with`, `transform_keys`, `transform_values` and
-//! `map_filter`. A lambda runs once over all elements of a batch, not once per element.
+//! `map_filter`, `map_zip_with`. A lambda runs once over all elements of a batch, not once per element.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::{cast, filter, take, take_arrays};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, HigherOrderFunctionArgs, HigherOrderReturnFieldArgs, HigherOrderSignature,
     HigherOrderUDF, HigherOrderUDFImpl, LambdaArgument, LambdaParametersProgress, ValueOrLambda,
@@ -29,6 +29,7 @@ pub(crate) fn functions() -> Vec<Arc<HigherOrderUDF>> {
         ("transform_keys", Kind::TransformKeys),
         ("transform_values", Kind::TransformValues),
         ("map_filter", Kind::MapFilter),
+        ("map_zip_with", Kind::MapZipWith),
     ]
     .into_iter()
     .map(|(name, kind)| {
@@ -50,6 +51,7 @@ enum Kind {
     TransformKeys,
     TransformValues,
     MapFilter,
+    MapZipWith,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -202,6 +204,19 @@ impl HigherOrderUDFImpl for SparkLambda {
                 entries(map)?;
                 Ok(vec![map.clone()])
             }
+            (Kind::MapZipWith, [a, b]) => {
+                let (key_a, _) = entries(a)?;
+                let (key_b, _) = entries(b)?;
+                if key_a.data_type() != key_b.data_type() {
+                    return plan_err!(
+                        "[DATATYPE_MISMATCH.MAP_ZIP_WITH_DIFF_TYPES] `map_zip_with` needs maps \
+                         with keys of the same type, got {} and {}",
+                        key_a.data_type(),
+                        key_b.data_type()
+                    );
+                }
+                Ok(vec![a.clone(), b.clone()])
+            }
             _ => plan_err!(
                 "[WRONG_NUM_ARGS.WITHOUT_SUGGESTION] `{}` got {} value arguments",
                 self.name,
@@ -249,6 +264,13 @@ impl HigherOrderUDFImpl for SparkLambda {
                 let (key, value) = entries(map.data_type())?;
                 vec![vec![key, value]]
             }
+            (Kind::MapZipWith, [a, b]) => {
+                let nullable =
+                    |f: FieldRef| Arc::new(Field::new(f.name(), f.data_type().clone(), true));
+                let (key, value_a) = entries(a.data_type())?;
+                let (_, value_b) = entries(b.data_type())?;
+                vec![vec![key, nullable(value_a), nullable(value_b)]]
+            }
             _ => return plan_err!("`{}` got unexpected arguments", self.name),
         };
         Ok(LambdaParametersProgress::Complete(parameters))
@@ -280,6 +302,10 @@ impl HigherOrderUDFImpl for SparkLambda {
                 let (k, _) = entries(value(0)?.data_type())?;
                 map_type(k.data_type(), lambda(1)?.data_type())
             }
+            Kind::MapZipWith => {
+                let (k, _) = entries(value(0)?.data_type())?;
+                map_type(k.data_type(), lambda(2)?.data_type())
+            }
         };
         Ok(Arc::new(Field::new(self.name, data_type, true)))
     }
@@ -304,6 +330,7 @@ impl HigherOrderUDFImpl for SparkLambda {
             Kind::TransformKeys | Kind::TransformValues | Kind::MapFilter => {
                 self.map_lambda(&values[0], lambdas[0], &return_type)?
             }
+            Kind::MapZipWith => map_zip_with(&values[0], &values[1], lambdas[0], &return_type)?,
         };
         Ok(ColumnarValue::Array(result))
     }
@@ -460,6 +487,81 @@ fn aggregate(
         }
         _ => Ok(result),
     }
+}
+
+/// `map_zip_with(m1, m2, (k, v1, v2) -> f)`: every key of either map (the first map's in
+/// order, then the second's new ones), with its value in each map or NULL; a NULL map
+/// gives NULL.
+fn map_zip_with(
+    a: &ArrayRef,
+    b: &ArrayRef,
+    lambda: &LambdaArgument,
+    return_type: &DataType,
+) -> Result<ArrayRef> {
+    let (a, b) = (a.as_map(), b.as_map());
+    let (a_offsets, b_offsets) = (a.value_offsets(), b.value_offsets());
+    let b_base = a.keys().len() as u32;
+    let mut keys_from = Vec::new();
+    let mut from_a = Vec::new();
+    let mut from_b = Vec::new();
+    let mut rows = Vec::new();
+    let mut lengths = Vec::with_capacity(a.len());
+    for row in 0..a.len() {
+        if a.is_null(row) || b.is_null(row) {
+            lengths.push(0);
+            continue;
+        }
+        let start = from_a.len();
+        let mut seen: std::collections::HashMap<ScalarValue, usize> = Default::default();
+        for i in a_offsets[row] as u32..a_offsets[row + 1] as u32 {
+            let key = ScalarValue::try_from_array(a.keys(), i as usize)?;
+            if let Some(at) = seen.get(&key) {
+                from_a[*at] = Some(i);
+                continue;
+            }
+            seen.insert(key, from_a.len());
+            keys_from.push(i);
+            from_a.push(Some(i));
+            from_b.push(None);
+        }
+        for i in b_offsets[row] as u32..b_offsets[row + 1] as u32 {
+            let key = ScalarValue::try_from_array(b.keys(), i as usize)?;
+            match seen.get(&key) {
+                Some(at) => from_b[*at] = Some(i),
+                None => {
+                    seen.insert(key, from_a.len());
+                    keys_from.push(b_base + i);
+                    from_a.push(None);
+                    from_b.push(Some(i));
+                }
+            }
+        }
+        rows.extend(std::iter::repeat_n(row as u32, from_a.len() - start));
+        lengths.push(from_a.len() - start);
+    }
+    let all_keys = datafusion::arrow::compute::concat(&[a.keys().as_ref(), b.keys().as_ref()])?;
+    let keys = take(&all_keys, &UInt32Array::from(keys_from), None)?;
+    let values_a = take(a.values(), &UInt32Array::from(from_a), None)?;
+    let values_b = take(b.values(), &UInt32Array::from(from_b), None)?;
+    let rows = UInt32Array::from(rows);
+    let output = run(lambda, &[Arc::clone(&keys), values_a, values_b], &rows)?;
+    let DataType::Map(entries_field, sorted) = return_type else {
+        return exec_err!("`map_zip_with` must return a map");
+    };
+    let DataType::Struct(fields) = entries_field.data_type() else {
+        return exec_err!("`map_zip_with` must return a map");
+    };
+    let values = cast(&output, fields[1].data_type())?;
+    let entries = StructArray::try_new(fields.clone(), vec![keys, values], None)?;
+    let nulls = NullBuffer::from_iter((0..a.len()).map(|r| !a.is_null(r) && !b.is_null(r)));
+    let nulls = (nulls.null_count() > 0).then_some(nulls);
+    Ok(Arc::new(MapArray::try_new(
+        Arc::clone(entries_field),
+        OffsetBuffer::from_lengths(lengths),
+        entries,
+        nulls,
+        *sorted,
+    )?))
 }
 
 /// `zip_with(a, b, (x, y) -> f)`: pairs elements by position; the shorter array is padded
