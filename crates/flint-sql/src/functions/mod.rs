@@ -4,6 +4,7 @@
 pub use json::infer_records_schema;
 pub use misc::spark_type_name;
 
+mod aes;
 mod aggregate;
 pub(crate) mod arguments;
 pub mod arithmetic;
@@ -51,6 +52,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(arithmetic::try_functions())
         .chain(arithmetic::decimal_functions())
         .chain(misc::functions())
+        .chain(aes::functions())
         .chain(math::functions())
         .chain(strict_math::functions())
         .chain(string::functions())
