@@ -1260,7 +1260,8 @@ fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
 
 /// Rewrites Spark calls DataFusion has another spelling for: see [`rewritten_call`]; plus
 /// `forall(a, x -> p)` as `NOT exists(a, x -> NOT p)` (the same answer, NULLs included),
-/// `first(x, true)` as `first(x) IGNORE NULLS`, `string_agg(x)` with Spark's empty
+/// `first(x, true)` as `first(x) IGNORE NULLS`, a `schema_of_json('...')` schema of
+/// `from_json` (and the csv and xml forms) as the schema it infers, `string_agg(x)` with Spark's empty
 /// delimiter and its `WITHIN GROUP (ORDER BY ...)` as an ordered aggregate, and the
 /// arguments Spark allows but ignores in `rank(x) OVER (...)`.
 fn rewrite_call(expr: &mut Expr) -> Result<(), ParserError> {
@@ -1283,6 +1284,15 @@ fn rewrite_call(expr: &mut Expr) -> Result<(), ParserError> {
         return Ok(());
     };
     match name.as_str() {
+        "from_json" | "from_csv" | "from_xml" => {
+            if let FunctionArguments::List(list) = &mut function.args
+                && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(schema))) =
+                    list.args.get_mut(1)
+                && let Some(ddl) = inferred_schema(schema)
+            {
+                *schema = Expr::value(Value::SingleQuotedString(ddl));
+            }
+        }
         "forall" => {
             if let FunctionArguments::List(list) = &mut function.args
                 && let [
@@ -1387,6 +1397,25 @@ fn rewrite_call(expr: &mut Expr) -> Result<(), ParserError> {
         _ => {}
     }
     Ok(())
+}
+
+/// The DDL of a `schema_of_json`/`schema_of_csv`/`schema_of_xml` call on a string literal
+/// (without options), computed now.
+fn inferred_schema(expr: &Expr) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let name = function_name(expr)?;
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(sample)))] = list.args.as_slice()
+    else {
+        return None;
+    };
+    let sample = sample.value.clone().into_string()?;
+    crate::functions::schema_of_literal(&name, &sample)
 }
 
 /// An integer literal (`7`, `-7`) that fits an `int`, cast to `int`.
@@ -1650,6 +1679,16 @@ mod tests {
         assert_eq!(
             round_trip("SELECT exists(array(1), x -> x > 1), EXISTS (SELECT 1)"),
             "SELECT array_any_match(array(1), x -> x > 1), EXISTS (SELECT 1)"
+        );
+    }
+
+    #[test]
+    fn an_inferred_schema_of_a_literal_is_folded_into_from_json() {
+        assert_eq!(
+            round_trip(
+                "SELECT from_csv(v, schema_of_csv('1,abc')), from_json(v, schema_of_json(v))"
+            ),
+            "SELECT from_csv(v, 'STRUCT<_c0: INT, _c1: STRING>'), from_json(v, schema_of_json(v))"
         );
     }
 

@@ -62,7 +62,8 @@ fn separator(options: &[(String, String)]) -> String {
 }
 
 /// The fields of one CSV record as Spark's reader splits it: `"` quotes a field (which may
-/// then hold the separator), `\` escapes a quote inside one.
+/// then hold the separator), `\` escapes a quote inside one; `ignoreLeadingWhiteSpace` and
+/// `ignoreTrailingWhiteSpace` trim the fields.
 fn split_record(record: &str, options: &[(String, String)]) -> Result<Vec<String>> {
     let separator = separator(options);
     let [separator] = separator.as_bytes() else {
@@ -76,8 +77,18 @@ fn split_record(record: &str, options: &[(String, String)]) -> Result<Vec<String
         .escape(Some(b'\\'))
         .flexible(true)
         .from_reader(record.as_bytes());
+    let flag = |name: &str| option(options, name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let (leading, trailing) = (
+        flag("ignoreLeadingWhiteSpace"),
+        flag("ignoreTrailingWhiteSpace"),
+    );
+    let trim = |field: &str| {
+        let field = if leading { field.trim_start() } else { field };
+        let field = if trailing { field.trim_end() } else { field };
+        field.to_string()
+    };
     match reader.records().next() {
-        Some(Ok(row)) => Ok(row.iter().map(str::to_string).collect()),
+        Some(Ok(row)) => Ok(row.iter().map(trim).collect()),
         Some(Err(error)) => exec_err!("[MALFORMED_RECORD_IN_PARSING] {error}"),
         None => Ok(vec![String::new()]),
     }
@@ -171,7 +182,7 @@ fn infer(field: &str) -> &'static str {
     }
 }
 
-fn schema_of_csv(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+pub(super) fn schema_of_csv(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let options = options(args.get(1));
     let record = text(&args[0]).unwrap_or_default();
     let fields: Vec<String> = split_record(record, &options)?

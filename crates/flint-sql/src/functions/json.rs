@@ -1090,7 +1090,7 @@ pub fn infer_records_schema<'a>(records: impl IntoIterator<Item = &'a str>) -> O
         .map(|inferred| inferred_sql(&inferred))
 }
 
-fn schema_of_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+pub(super) fn schema_of_json(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let Some(json) = text(&args[0]) else {
         return Ok(ScalarValue::Utf8(None));
     };

@@ -44,6 +44,27 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
 
+/// The schema `schema_of_json`, `schema_of_csv` or `schema_of_xml` infers from `sample`:
+/// such a call on a literal is folded into the literal DDL `from_json`/`from_csv`/`from_xml`
+/// need (Spark evaluates the foldable schema argument before planning).
+pub(crate) fn schema_of_literal(function: &str, sample: &str) -> Option<String> {
+    let infer = match function {
+        "schema_of_json" => json::schema_of_json,
+        "schema_of_csv" => csv::schema_of_csv,
+        "schema_of_xml" => xml::schema_of_xml,
+        _ => return None,
+    };
+    let config = datafusion::common::config::ConfigOptions::default();
+    let context = row::RowContext {
+        return_type: &datafusion::arrow::datatypes::DataType::Utf8,
+        config: &config,
+    };
+    match infer(&[ScalarValue::Utf8(Some(sample.to_string()))], &context) {
+        Ok(ScalarValue::Utf8(Some(ddl))) => Some(ddl),
+        _ => None,
+    }
+}
+
 /// Every scalar function Flint itself implements.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     datetime::functions()

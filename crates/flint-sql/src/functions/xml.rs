@@ -656,7 +656,7 @@ fn from_xml(args: &[ScalarValue], context: &RowContext) -> Result<ScalarValue> {
     json_value_with(&json, context.return_type, &options)
 }
 
-fn schema_of_xml(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
+pub(super) fn schema_of_xml(args: &[ScalarValue], _: &RowContext) -> Result<ScalarValue> {
     let options = options(args.get(1));
     let Some(xml) = text(&args[0]) else {
         return Ok(ScalarValue::Utf8(None));
