@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::dataframe::DataFrame as DfFrame;
 use datafusion::datasource::MemTable;
@@ -46,6 +47,12 @@ pub struct Planner<'a> {
     next_alias: usize,
     /// The relations subquery expressions refer to by plan id (`WithRelations`).
     subqueries: HashMap<i64, datafusion::logical_expr::LogicalPlan>,
+    /// Subquery relations that name columns of an outer query (`col("x").outer()`): they
+    /// are planned when an outer relation's expressions are, with the error they gave alone.
+    correlated: HashMap<i64, (Relation, ConnectError)>,
+    /// The schemas of the queries a correlated subquery being planned sits in, innermost
+    /// last: a column its own input lacks is looked up there as an outer reference.
+    outer_schemas: Vec<datafusion::common::DFSchemaRef>,
 }
 
 /// An expression planned against an input, with Spark's column name.
@@ -116,6 +123,13 @@ fn unique_names(exprs: Vec<Expr>) -> Vec<Expr> {
         .collect()
 }
 
+/// Whether `error` is a column planning found in no input (a correlated subquery's outer
+/// column, until it is planned with its outer query).
+fn is_unknown_column(error: &ConnectError) -> bool {
+    matches!(error, ConnectError::Flint(flint::FlintError::Analysis(e))
+        if flint_sql::identifiers::is_unknown_column(e))
+}
+
 fn input<'r>(
     relation: &'r Option<Box<Relation>>,
     what: &str,
@@ -134,6 +148,8 @@ impl<'a> Planner<'a> {
             seen: Vec::new(),
             next_alias: 0,
             subqueries: HashMap::new(),
+            correlated: HashMap::new(),
+            outer_schemas: Vec::new(),
         }
     }
 
@@ -181,6 +197,13 @@ impl<'a> Planner<'a> {
             )?;
         }
         let planned = match state.create_logical_expr_from_sql_expr(parsed.clone(), schema) {
+            // In a correlated subquery, a column of an outer query.
+            Err(error)
+                if flint_sql::identifiers::is_unknown_column(&error)
+                    && let Some(expr) = self.outer_reference(state, &parsed, schema) =>
+            {
+                expr
+            }
             // Spark finds `name` in a column `Name`: plan again with names matched ignoring case.
             Err(error) if flint_sql::identifiers::is_unknown_column(&error) => {
                 let mut names = flint_sql::identifiers::ColumnNames::of_schema(schema);
@@ -204,6 +227,64 @@ impl<'a> Planner<'a> {
                 &self.subqueries,
             )?)
         }
+    }
+
+    /// `parsed` planned in a correlated subquery over `schema`: columns found only in the
+    /// enclosing query's schema become outer references (its own columns come first, as in
+    /// Spark); `None` when there is no enclosing query or the column is in neither.
+    fn outer_reference(
+        &self,
+        state: &datafusion::execution::SessionState,
+        parsed: &datafusion::sql::sqlparser::ast::ExprWithAlias,
+        schema: &DFSchema,
+    ) -> Option<Expr> {
+        let outer = self.outer_schemas.last()?;
+        let mut both = schema.clone();
+        both.merge(outer);
+        let planned = state
+            .create_logical_expr_from_sql_expr(parsed.clone(), &both)
+            .ok()?;
+        planned
+            .transform_up(|expr| match &expr {
+                Expr::Column(column) if !schema.has_column(column) => {
+                    let (_, field) = outer.qualified_field_from_column(column)?;
+                    Ok(Transformed::yes(Expr::OuterReferenceColumn(
+                        Arc::clone(field),
+                        column.clone(),
+                    )))
+                }
+                _ => Ok(Transformed::no(expr)),
+            })
+            .ok()
+            .map(|t| t.data)
+    }
+
+    /// Plans the correlated subquery relations waiting for an outer query with `df` as that
+    /// query: those whose every column is now found become subqueries the expressions over
+    /// `df` can use.
+    async fn bind_correlated(&mut self, df: &DfFrame) -> Result<(), ConnectError> {
+        if self.correlated.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = self.correlated.keys().copied().collect();
+        for id in ids {
+            // Out of the waiting list while it is planned: its own relations bind nothing.
+            let Some((relation, error)) = self.correlated.remove(&id) else {
+                continue;
+            };
+            self.outer_schemas.push(Arc::new(df.schema().clone()));
+            let planned = self.relation(&relation).await;
+            self.outer_schemas.pop();
+            match planned {
+                Ok(subquery) => {
+                    self.subqueries.insert(id, subquery.logical_plan().clone());
+                }
+                Err(_) => {
+                    self.correlated.insert(id, (relation, error));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Plans a Connect expression against `df`'s columns.
@@ -341,6 +422,7 @@ impl<'a> Planner<'a> {
                         DfFrame::new(self.ctx().state(), LogicalPlanBuilder::empty(true).build()?)
                     }
                 };
+                self.bind_correlated(&df).await?;
                 if project
                     .expressions
                     .iter()
@@ -368,6 +450,7 @@ impl<'a> Planner<'a> {
             }
             RelType::Filter(filter) => {
                 let df = self.relation(input(&filter.input, "Filter.input")?).await?;
+                self.bind_correlated(&df).await?;
                 let condition = filter
                     .condition
                     .as_ref()
@@ -424,11 +507,26 @@ impl<'a> Planner<'a> {
                         .as_ref()
                         .and_then(|c| c.plan_id)
                         .ok_or_else(|| missing("WithRelations.references.plan_id"))?;
-                    let df = self.relation(reference).await?;
-                    self.subqueries.insert(plan_id, df.logical_plan().clone());
+                    match self.relation(reference).await {
+                        Ok(df) => {
+                            self.subqueries.insert(plan_id, df.logical_plan().clone());
+                        }
+                        // Names of an outer query: planned with the query that uses it.
+                        Err(error) if is_unknown_column(&error) => {
+                            self.correlated.insert(plan_id, (reference.clone(), error));
+                        }
+                        Err(error) => return Err(error),
+                    }
                 }
-                self.relation(input(&with.root, "WithRelations.root")?)
-                    .await?
+                let root = self
+                    .relation(input(&with.root, "WithRelations.root")?)
+                    .await;
+                // A correlated subquery no relation of the root could bind: its own error
+                // (the root then failed for the want of it).
+                if let Some((_, (_, error))) = self.correlated.drain().next() {
+                    return Err(error);
+                }
+                root?
             }
             RelType::MapPartitions(map) => self.map_partitions(map).await?,
             RelType::SampleBy(sample) => self.sample_by(sample).await?,
@@ -462,6 +560,7 @@ impl<'a> Planner<'a> {
                 let df = self
                     .relation(input(&with.input, "WithColumns.input")?)
                     .await?;
+                self.bind_correlated(&df).await?;
                 let mut added: Vec<(String, Expr, Option<String>)> = Vec::new();
                 // `withColumn("x", explode(...))`: the projection holds a generator.
                 let mut generator = None;

@@ -3,7 +3,10 @@
 //! by plan id. Expressions are planned from SQL text, which cannot hold a plan, so the text
 //! calls the placeholder `flint_subquery(kind, plan_id, typed_null, values...)` and the
 //! planned expression has it replaced by DataFusion's `InSubquery`, `Exists` or
-//! `ScalarSubquery` over the relation's plan (which the optimizer turns into joins).
+//! `ScalarSubquery` over the relation's plan (which the optimizer turns into joins). A
+//! relation naming columns of the query it sits in (`col("x").outer()`, which the client
+//! sends as a plain column) is planned with that query's schema, those columns becoming
+//! outer references (a correlated subquery).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,9 +50,10 @@ pub fn replace_placeholders(expr: Expr, plans: &HashMap<i64, LogicalPlan>) -> Re
         let Some(plan) = plans.get(plan_id) else {
             return plan_err!("the subquery's relation (plan id {plan_id}) was not sent");
         };
+        // A correlated subquery (`col("x").outer()`) lists the outer columns it reads.
         let subquery = |plan: LogicalPlan| Subquery {
+            outer_ref_columns: plan.all_out_ref_exprs(),
             subquery: Arc::new(plan),
-            outer_ref_columns: vec![],
             spans: Default::default(),
         };
         let replaced = match (kind.as_str(), &call.args[3..]) {

@@ -459,6 +459,10 @@ check("not isin(DataFrame)", rows(ages.filter(~ages.age.isin(picked.select("a"))
 check("struct isin(DataFrame)", rows(ages.where(F.struct(ages.age, ages.name).isin(spark.range(6).select("id", F.lit("Bo")))).select("age")), [(5,)])
 check("scalar()", rows(ages.select(picked.select(F.max("a")).scalar().alias("m")).distinct()), [(8,)])
 check("exists()", (ages.filter(picked.exists()).count(), ages.filter(picked.where("a > 100").exists()).count()), (3, 0))
+# Correlated subqueries: col(...).outer() names a column of the query the subquery sits in.
+check("correlated exists()", rows(ages.alias("g").where(picked.alias("p").where(F.col("p.a") == F.col("g.age").outer()).exists()).select("name")), [("Al",), ("Mo",)])
+check("correlated not exists()", rows(ages.alias("g").where(~picked.alias("p").where(F.col("p.a") > F.col("g.age").outer()).exists()).select("name")), [("Mo",)])
+check("correlated scalar()", rows(ages.alias("g").select("name", picked.alias("p").where(F.col("p.a") == F.col("g.age").outer()).select(F.count("a")).scalar().alias("n"))), [("Al", 1), ("Bo", 0), ("Mo", 1)])
 check("product", rows(spark.range(1, 6).groupBy((F.col("id") % 2).alias("odd")).agg(F.product("id"))), [(0, 8.0), (1, 15.0)])
 try:
     spark.sql("SELECT (SELECT x FROM VALUES (1), (2) t(x))").collect()
