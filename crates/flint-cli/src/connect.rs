@@ -8,7 +8,7 @@ use flint_connect::{ConnectServer, PythonProgram};
 
 use crate::cli::{ConnectServerArgs, PysparkArgs, SubmitArgs};
 use crate::error::CliError;
-use crate::submit::start_session;
+use crate::submit::{start_session, start_session_with};
 
 /// `flint connect-server`: one long-lived application serving PySpark clients until
 /// interrupted (Ctrl-C or SIGTERM).
@@ -55,13 +55,24 @@ async fn wait_for_shutdown() {
 }
 
 /// Runs a PySpark program (a script, or the shell) against a new application's endpoint on
-/// a free loopback port; the application ends when the program does.
+/// a free loopback port; the application ends when the program does. Its `--py-files` are
+/// the application's `spark.submit.pyFiles`, so executors' Python workers import them too.
 async fn run_program(
     app: &crate::cli::AppOptions,
     name: &str,
     program: PythonProgram,
 ) -> Result<ExitCode, CliError> {
-    let spark = start_session(app, name).await?;
+    let py_files: Vec<String> = program
+        .py_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let extra = if py_files.is_empty() {
+        Vec::new()
+    } else {
+        vec![(flint_conf::keys::SUBMIT_PY_FILES.key, py_files.join(","))]
+    };
+    let spark = start_session_with(app, name, &extra).await?;
     let mut server = match ConnectServer::start(spark.clone(), "127.0.0.1", 0).await {
         Ok(server) => server,
         Err(error) => {
@@ -92,11 +103,21 @@ pub(crate) async fn run_python_app(args: &SubmitArgs, script: &Path) -> Result<E
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "pyspark".into());
+    // Absolute, so the script and every executor find them whatever their directory.
+    let mut py_files = Vec::with_capacity(args.py_files.len());
+    for file in &args.py_files {
+        py_files.push(
+            std::fs::canonicalize(file).map_err(|source| CliError::Read {
+                path: file.display().to_string(),
+                source,
+            })?,
+        );
+    }
     let program = PythonProgram {
         python: flint_connect::python_interpreter(&conf),
         script: Some(script.to_path_buf()),
         args: args.args.clone(),
-        py_files: args.py_files.clone(),
+        py_files,
     };
     run_program(&args.app, &name, program).await
 }

@@ -69,10 +69,22 @@ pub(crate) async fn start_session(
     app: &AppOptions,
     default_name: &str,
 ) -> Result<SparkSession, CliError> {
+    start_session_with(app, default_name, &[]).await
+}
+
+/// [`start_session`] with settings the command itself adds (`spark.submit.pyFiles`).
+pub(crate) async fn start_session_with(
+    app: &AppOptions,
+    default_name: &str,
+    extra: &[(&str, String)],
+) -> Result<SparkSession, CliError> {
     let conf = app.to_conf()?;
     let mut builder = SparkSession::builder().app_name(default_name);
     for (key, value) in conf.iter() {
         builder = builder.config(key, value);
+    }
+    for (key, value) in extra {
+        builder = builder.config(*key, value.as_str());
     }
     Ok(builder.get_or_create().await?)
 }

@@ -68,6 +68,7 @@ entries! {
     TIME_TYPE_ENABLED = "spark.sql.timeType.enabled", Some("false"), "Allow Spark's TIME type (make_time, to_time, CAST AS TIME, ...); off by default as in Spark, whose own test runs turn it on.";
     WAREHOUSE_DIR = "spark.sql.warehouse.dir", Some("spark-warehouse"), "Directory of managed tables' files (saveAsTable, CREATE TABLE ... USING), relative to the driver's working directory.";
     STARVATION_TIMEOUT = "spark.starvation.timeout", Some("15s"), "How often a driver with no executor yet repeats \"Initial job has not accepted any resources\".";
+    SUBMIT_PY_FILES = "spark.submit.pyFiles", None, "Comma-separated .py, .zip and .egg files (flint submit --py-files) put on the Python path of the script and of the executors' Python workers; they must be readable at the same absolute path on every executor's machine.";
     TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails on a cluster (local mode tries once; local[N,F] sets F).";
     UI_ENABLED = "spark.ui.enabled", Some("true"), "Serve the application's web UI and /api/v1 REST API from the driver.";
     UI_PORT = "spark.ui.port", Some("4040"), "Port of the application's web UI; a taken port moves to the next, up to spark.port.maxRetries times; 0 picks a free one.";

@@ -75,7 +75,8 @@ pub fn register(
 }
 
 /// How `session`'s executors run Python: `spark.pyspark.python` (else `PYSPARK_PYTHON`,
-/// else `python3`) and `spark.python.worker.reuse` (default true).
+/// else `python3`), `spark.python.worker.reuse` (default true) and the Python files of
+/// `spark.submit.pyFiles` on the workers' path.
 pub fn runner(session: &flint::SparkSession) -> PythonRunner {
     let conf = session.conf();
     PythonRunner {
@@ -85,6 +86,17 @@ pub fn runner(session: &flint::SparkSession) -> PythonRunner {
             .ok()
             .flatten()
             .unwrap_or(true),
+        python_path: conf
+            .get(flint_conf::keys::SUBMIT_PY_FILES.key)
+            .map(|files| {
+                files
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

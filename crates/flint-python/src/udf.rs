@@ -130,6 +130,9 @@ pub struct PythonRunner {
     pub python: String,
     /// Whether workers go back to the executor's pool after a request.
     pub reuse_worker: bool,
+    /// The application's Python files (`spark.submit.pyFiles`): archives and `.py` files
+    /// whose modules the functions import, as absolute paths.
+    pub python_path: Vec<String>,
 }
 
 /// A Python UDF: the client's pickled function, evaluated batch by batch by Python workers.
@@ -163,6 +166,8 @@ struct PythonUdfNode {
     python: String,
     #[prost(bool, tag = "7")]
     reuse_worker: bool,
+    #[prost(string, repeated, tag = "8")]
+    python_path: Vec<String>,
 }
 
 impl PythonUdf {
@@ -258,6 +263,7 @@ impl PythonUdf {
             deterministic: self.deterministic,
             python: self.runner.python.clone(),
             reuse_worker: self.runner.reuse_worker,
+            python_path: self.runner.python_path.clone(),
         };
         node.encode(buf)
             .map_err(|e| DataFusionError::Internal(format!("encoding a Python UDF: {e}")))
@@ -286,6 +292,7 @@ impl PythonUdf {
             PythonRunner {
                 python: node.python,
                 reuse_worker: node.reuse_worker,
+                python_path: node.python_path,
             },
         ))
     }
@@ -337,6 +344,7 @@ mod tests {
             PythonRunner {
                 python: "python3".into(),
                 reuse_worker: true,
+                python_path: vec!["/apps/deps.zip".into()],
             },
         );
         let mut buf = Vec::new();

@@ -15,7 +15,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Field, Schema};
 
-use crate::{PythonError, PythonUdf};
+use crate::{PythonError, PythonRunner, PythonUdf};
 
 /// Flint's worker script, run by every Python worker.
 pub const WORKER_SOURCE: &str = include_str!("worker.py");
@@ -24,8 +24,12 @@ pub const WORKER_SOURCE: &str = include_str!("worker.py");
 const BOOTSTRAP: &str =
     "import os; exec(compile(os.environ.pop('FLINT_PYTHON_WORKER'), 'flint/worker.py', 'exec'))";
 
-/// Idle workers of this process, by interpreter.
-static IDLE: LazyLock<Mutex<HashMap<String, Vec<PythonWorker>>>> = LazyLock::new(Mutex::default);
+/// Idle workers of this process, by how they were started (interpreter and Python path).
+static IDLE: LazyLock<Mutex<HashMap<PythonRunnerKey, Vec<PythonWorker>>>> =
+    LazyLock::new(Mutex::default);
+
+/// What makes two workers interchangeable: the interpreter and the Python path.
+type PythonRunnerKey = (String, Vec<String>);
 
 /// The worker each thread is waiting on, so a killed task can stop it.
 static BUSY: LazyLock<Mutex<HashMap<ThreadId, Arc<Mutex<Child>>>>> = LazyLock::new(Mutex::default);
@@ -33,6 +37,7 @@ static BUSY: LazyLock<Mutex<HashMap<ThreadId, Arc<Mutex<Child>>>>> = LazyLock::n
 /// One Python worker process and the functions it has loaded.
 struct PythonWorker {
     python: String,
+    key: PythonRunnerKey,
     child: Arc<Mutex<Child>>,
     stdin: Option<BufWriter<ChildStdin>>,
     stdout: BufReader<ChildStdout>,
@@ -133,7 +138,7 @@ fn run(
 ) -> Result<Vec<RecordBatch>, PythonError> {
     let run = || {
         let runner = udf.runner();
-        let mut worker = checkout(&runner.python)?;
+        let mut worker = checkout(runner)?;
         let thread = std::thread::current().id();
         lock(&BUSY).insert(thread, Arc::clone(&worker.child));
         let answer = worker.request(udf, output, input, batches);
@@ -166,24 +171,55 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn checkout(python: &str) -> Result<PythonWorker, PythonError> {
-    let reused = lock(&IDLE).get_mut(python).and_then(Vec::pop);
+fn checkout(runner: &PythonRunner) -> Result<PythonWorker, PythonError> {
+    let key = (runner.python.clone(), runner.python_path.clone());
+    let reused = lock(&IDLE).get_mut(&key).and_then(Vec::pop);
     match reused {
         Some(worker) => Ok(worker),
-        None => PythonWorker::start(python),
+        None => PythonWorker::start(runner),
     }
 }
 
 fn checkin(worker: PythonWorker) {
     lock(&IDLE)
-        .entry(worker.python.clone())
+        .entry(worker.key.clone())
         .or_default()
         .push(worker);
 }
 
+/// `PYTHONPATH` for a worker: the application's Python files first (an archive as it is, a
+/// `.py` file through its directory, as Spark's `addPyFile` does), then what the executor had.
+fn python_path(files: &[String]) -> Option<std::ffi::OsString> {
+    if files.is_empty() {
+        return None;
+    }
+    let mut entries: Vec<std::path::PathBuf> = Vec::new();
+    for file in files {
+        let path = std::path::Path::new(file);
+        let entry = match path.extension().and_then(|e| e.to_str()) {
+            Some("py") => path.parent().map(std::path::Path::to_path_buf),
+            _ => Some(path.to_path_buf()),
+        };
+        if let Some(entry) = entry
+            && !entries.contains(&entry)
+        {
+            entries.push(entry);
+        }
+    }
+    if let Some(existing) = std::env::var_os("PYTHONPATH") {
+        entries.extend(std::env::split_paths(&existing));
+    }
+    std::env::join_paths(entries).ok()
+}
+
 impl PythonWorker {
-    fn start(python: &str) -> Result<Self, PythonError> {
-        let mut child = Command::new(python)
+    fn start(runner: &PythonRunner) -> Result<Self, PythonError> {
+        let python = runner.python.as_str();
+        let mut command = Command::new(python);
+        if let Some(path) = python_path(&runner.python_path) {
+            command.env("PYTHONPATH", path);
+        }
+        let mut child = command
             .args(["-u", "-c", BOOTSTRAP])
             .env("FLINT_PYTHON_WORKER", WORKER_SOURCE)
             .stdin(Stdio::piped())
@@ -222,6 +258,7 @@ impl PythonWorker {
         );
         Ok(PythonWorker {
             python: python.to_string(),
+            key: (runner.python.clone(), runner.python_path.clone()),
             child: Arc::new(Mutex::new(child)),
             stdin: Some(BufWriter::new(stdin)),
             stdout: BufReader::new(stdout),

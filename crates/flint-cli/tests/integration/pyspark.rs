@@ -302,9 +302,10 @@ fn connect_server_serves_isolated_sessions() {
     assert_eq!(server.terminate(), Some(0));
 }
 
-/// `--py-files` puts a module and a zip archive on the script's path.
+/// `--py-files` puts a module and a zip archive on the script's path, and on the path of
+/// the Python workers of executors in other processes (a UDF imports them there).
 #[test]
-fn py_files_are_on_the_script_path() {
+fn py_files_are_on_the_script_and_executor_path() {
     let env = python_env();
     let dir = tempfile::tempdir().unwrap();
     let helpers = dir.path().join("helpers");
@@ -328,7 +329,14 @@ fn py_files_are_on_the_script_path() {
     let app = dir.path().join("app.py");
     std::fs::write(
         &app,
-        "from greeting import hello\nfrom shout import loud\nprint(loud(hello()))\n",
+        "from greeting import hello\nfrom shout import loud\nprint(loud(hello()))\n\
+         from pyspark.sql import SparkSession, functions as F\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         @F.udf('string')\n\
+         def shouted(s):\n    \
+             from greeting import hello\n    from shout import loud\n    \
+             return loud(hello() + ' ' + s)\n\
+         print(spark.createDataFrame([('x',)], ['s']).select(shouted('s')).first()[0])\n",
     )
     .unwrap();
     let py_files = format!(
@@ -340,7 +348,7 @@ fn py_files_are_on_the_script_path() {
         &[
             "submit",
             "--master",
-            "local[1]",
+            "local-cluster[1,1,1024]",
             "--py-files",
             &py_files,
             app.to_str().unwrap(),
@@ -348,7 +356,7 @@ fn py_files_are_on_the_script_path() {
         &[(env[0].0, env[0].1.as_str())],
     );
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert_eq!(run.stdout.trim(), "HELLO");
+    assert_eq!(run.stdout.trim(), "HELLO\nHELLO X");
 }
 
 /// A Python without the Connect client gets one line saying what to install, at once.
