@@ -758,13 +758,14 @@ impl<'a> Planner<'a> {
             }
             RelType::Sample(sample) => {
                 let df = self.relation(input(&sample.input, "Sample.input")?).await?;
-                if sample.with_replacement.unwrap_or(false) {
-                    return Err(ConnectError::Unsupported(
-                        "sample(withReplacement=True): Flint samples without replacement only"
-                            .into(),
-                    ));
-                }
                 let seed = sample.seed.unwrap_or(0);
+                if sample.with_replacement.unwrap_or(false) {
+                    return self.sample_with_replacement(
+                        df,
+                        sample.upper_bound - sample.lower_bound,
+                        seed,
+                    );
+                }
                 let draw = if sample.deterministic_order {
                     // `randomSplit`: each row draws a number in [0, 1) from its values and the
                     // seed, so the samples taken with one seed over [0, 0.5) and [0.5, 1)

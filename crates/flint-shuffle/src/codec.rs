@@ -144,6 +144,7 @@ const VALUE_UNIFORM_INTEGER: u32 = 4;
 const VALUE_UNIFORM_DOUBLE: u32 = 5;
 const VALUE_RANDSTR: u32 = 6;
 const VALUE_UUID: u32 = 7;
+const VALUE_POISSON: u32 = 8;
 
 fn encode_partition_value(name: &str, value: PartitionValue) -> PartitionValueNode {
     let (kind, seed, min, max) = match value {
@@ -159,6 +160,7 @@ fn encode_partition_value(name: &str, value: PartitionValue) -> PartitionValueNo
         }
         PartitionValue::RandStr { length, seed } => (VALUE_RANDSTR, seed, i64::from(length), 0),
         PartitionValue::Uuid(seed) => (VALUE_UUID, seed, 0, 0),
+        PartitionValue::Poisson { mean, seed } => (VALUE_POISSON, seed, mean as i64, 0),
     };
     PartitionValueNode {
         name: name.to_string(),
@@ -187,6 +189,10 @@ fn decode_partition_value(node: &PartitionValueNode) -> Result<(String, Partitio
             seed,
         },
         VALUE_UUID => PartitionValue::Uuid(seed),
+        VALUE_POISSON => PartitionValue::Poisson {
+            mean: min as u64,
+            seed,
+        },
         other => return Err(malformed(format!("unknown partition value {other}"))),
     };
     Ok((node.name.clone(), value))

@@ -65,12 +65,17 @@ pub enum PartitionValue {
     /// `uuid(seed)`: a version 4 UUID drawn from a Mersenne Twister, as Spark's
     /// `RandomUUIDGenerator(seed + partitionIndex)` draws it (string).
     Uuid(i64),
+    /// How many times `sample(withReplacement = true)` keeps a row: a Poisson draw of mean
+    /// `mean` (an `f64`'s bits), as Spark's `PoissonSampler` draws it from commons-math's
+    /// `PoissonDistribution` on a `Well19937c` seeded by `PartitionwiseSampledRDD` (the
+    /// partition's turn of `java.util.Random(seed).nextLong()`) (int).
+    Poisson { mean: u64, seed: i64 },
 }
 
 impl PartitionValue {
     fn data_type(self) -> DataType {
         match self {
-            PartitionValue::PartitionId => DataType::Int32,
+            PartitionValue::PartitionId | PartitionValue::Poisson { .. } => DataType::Int32,
             PartitionValue::MonotonicallyIncreasingId | PartitionValue::UniformInteger { .. } => {
                 DataType::Int64
             }
@@ -88,7 +93,8 @@ impl PartitionValue {
             | PartitionValue::UniformInteger { seed, .. }
             | PartitionValue::UniformDouble { seed, .. }
             | PartitionValue::RandStr { seed, .. }
-            | PartitionValue::Uuid(seed) => seed,
+            | PartitionValue::Uuid(seed)
+            | PartitionValue::Poisson { seed, .. } => seed,
             PartitionValue::PartitionId | PartitionValue::MonotonicallyIncreasingId => 0,
         }
     }
@@ -170,6 +176,130 @@ impl XorShiftRandom {
             }
         }
     }
+}
+
+/// commons-math's `Well19937c`, the generator of its `PoissonDistribution`: a WELL
+/// generator of 624 words with Matsumoto-Kurita tempering.
+#[derive(Debug, Clone)]
+pub struct Well19937c {
+    v: Box<[u32; WELL_WORDS]>,
+    index: usize,
+}
+
+const WELL_WORDS: usize = 624;
+
+impl Well19937c {
+    /// The generator `setSeed(long)` makes: the seed's high and low words, the rest of the
+    /// pool filled as a Mersenne Twister fills it.
+    pub fn new(seed: i64) -> Self {
+        let mut v = Box::new([0u32; WELL_WORDS]);
+        v[0] = ((seed as u64) >> 32) as u32;
+        v[1] = seed as u32;
+        for i in 2..WELL_WORDS {
+            // Java widens the previous word to a signed long before shifting it.
+            let l = i64::from(v[i - 2] as i32);
+            v[i] = (1_812_433_253i64
+                .wrapping_mul(l ^ (l >> 30))
+                .wrapping_add(i as i64)
+                & 0xffff_ffff) as u32;
+        }
+        Well19937c { v, index: 0 }
+    }
+
+    fn next(&mut self, bits: u32) -> u32 {
+        const R: usize = WELL_WORDS;
+        let index = self.index;
+        let index_rm1 = (index + R - 1) % R;
+        let index_rm2 = (index + R - 2) % R;
+        let v0 = self.v[index];
+        let v_m1 = self.v[(index + 70) % R];
+        let v_m2 = self.v[(index + 179) % R];
+        let v_m3 = self.v[(index + 449) % R];
+        let z0 = (0x8000_0000 & self.v[index_rm1]) ^ (0x7fff_ffff & self.v[index_rm2]);
+        let z1 = (v0 ^ (v0 << 25)) ^ (v_m1 ^ (v_m1 >> 27));
+        let z2 = (v_m2 >> 9) ^ (v_m3 ^ (v_m3 >> 1));
+        let z3 = z1 ^ z2;
+        let mut z4 = z0 ^ (z1 ^ (z1 << 9)) ^ (z2 ^ (z2 << 21)) ^ (z3 ^ (z3 >> 21));
+        self.v[index] = z3;
+        self.v[index_rm1] = z4;
+        self.v[index_rm2] &= 0x8000_0000;
+        self.index = index_rm1;
+        z4 ^= (z4 << 7) & 0xe46e_1700;
+        z4 ^= (z4 << 15) & 0x9b86_8000;
+        z4 >> (32 - bits)
+    }
+
+    /// `BitsStreamGenerator.nextDouble`: 52 random bits in [0, 1).
+    pub fn next_double(&mut self) -> f64 {
+        let high = u64::from(self.next(26)) << 26;
+        let low = u64::from(self.next(26));
+        (high | low) as f64 * f64::powi(2.0, -52)
+    }
+
+    /// `PoissonDistribution.sample()` of `mean`: below a mean of 40, commons-math's product
+    /// of uniforms (Spark's draws exactly); from 40 on, the sum of draws of smaller means
+    /// (the same distribution, not Spark's draws).
+    pub fn next_poisson(&mut self, mean: f64) -> i32 {
+        if !(mean > 0.0) || !mean.is_finite() {
+            return 0;
+        }
+        if mean >= 40.0 {
+            let parts = (mean / 39.0).ceil();
+            let total: i64 = (0..parts as i64)
+                .map(|_| i64::from(self.next_poisson(mean / parts)))
+                .sum();
+            return i32::try_from(total).unwrap_or(i32::MAX);
+        }
+        let p = (-mean).exp();
+        let mut n = 0i64;
+        let mut r = 1.0;
+        while (n as f64) < 1000.0 * mean {
+            r *= self.next_double();
+            if r >= p {
+                n += 1;
+            } else {
+                break;
+            }
+        }
+        i32::try_from(n).unwrap_or(i32::MAX)
+    }
+}
+
+/// The seed `PartitionwiseSampledRDD` gives partition `partition` of a sample seeded
+/// `seed`: the partition's turn of `new java.util.Random(seed).nextLong()`.
+fn partition_seed(seed: i64, partition: i32) -> i64 {
+    const MULTIPLIER: u64 = 0x5_DEEC_E66D;
+    const MASK: u64 = (1 << 48) - 1;
+    let mut state = (seed as u64 ^ MULTIPLIER) & MASK;
+    let mut next = || {
+        state = (state.wrapping_mul(MULTIPLIER).wrapping_add(0xB)) & MASK;
+        (state >> 16) as u32 as i32
+    };
+    let mut long = 0i64;
+    for _ in 0..=partition.max(0) {
+        let high = i64::from(next()) << 32;
+        long = high.wrapping_add(i64::from(next()));
+    }
+    long
+}
+
+/// A plan over `input` with one more int column, `name`: how many times
+/// `sample(withReplacement = true, fraction = mean, seed)` keeps each row, drawn per
+/// partition as Spark's `PoissonSampler` draws it.
+pub fn poisson_counts(input: LogicalPlan, name: &str, mean: f64, seed: i64) -> Result<LogicalPlan> {
+    let node = PartitionValues::try_new(
+        input,
+        vec![(
+            name.to_string(),
+            PartitionValue::Poisson {
+                mean: mean.to_bits(),
+                seed,
+            },
+        )],
+    )?;
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(node),
+    }))
 }
 
 /// Scala's `MurmurHash3.bytesHash`.
@@ -710,6 +840,8 @@ struct Generators {
     values: Vec<(PartitionValue, XorShiftRandom)>,
     /// The Mersenne Twisters of the `uuid` values, in their order among `values`.
     twisters: Vec<rand_mt::Mt>,
+    /// The WELL generators of the Poisson counts, in their order among `values`.
+    wells: Vec<Well19937c>,
 }
 
 impl Generators {
@@ -727,6 +859,11 @@ impl Generators {
                     rand_mt::Mt::new_with_key([(seed >> 32) as u32, seed as u32])
                 })
                 .collect(),
+            wells: values
+                .iter()
+                .filter(|(_, value)| matches!(value, PartitionValue::Poisson { .. }))
+                .map(|(_, value)| Well19937c::new(partition_seed(value.seed(), partition)))
+                .collect(),
             values: values
                 .iter()
                 .map(|(_, value)| {
@@ -742,6 +879,7 @@ impl Generators {
         self.rows += rows as i64;
         let partition = self.partition;
         let mut twisters = self.twisters.iter_mut();
+        let mut wells = self.wells.iter_mut();
         self.values
             .iter_mut()
             .map(|(value, random)| -> ArrayRef {
@@ -780,6 +918,15 @@ impl Generators {
                             (0..rows).map(|_| next_uuid(twister)),
                         ))
                     }
+                    PartitionValue::Poisson { mean, .. } => {
+                        let Some(well) = wells.next() else {
+                            return Arc::new(Int32Array::new_null(rows));
+                        };
+                        let mean = f64::from_bits(mean);
+                        Arc::new(Int32Array::from_iter_values(
+                            (0..rows).map(|_| well.next_poisson(mean)),
+                        ))
+                    }
                     PartitionValue::RandStr { length, .. } => {
                         Arc::new(StringArray::from_iter_values((0..rows).map(|_| {
                             (0..length)
@@ -803,6 +950,22 @@ impl Generators {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Spark's answer to `spark.range(0, 10, 1, 1).sample(True, 0.5, 3).count()` (PySpark's
+    /// doctest): 2, here rows 5 and 6 once each.
+    #[test]
+    fn samples_with_replacement_draw_spark_s_counts() {
+        let value = PartitionValue::Poisson {
+            mean: 0.5f64.to_bits(),
+            seed: 3,
+        };
+        let mut state = Generators::new(0, &[("n".into(), value)]);
+        let column = state.next_columns(10).remove(0);
+        let counts = column.as_any().downcast_ref::<Int32Array>().unwrap();
+        assert_eq!(counts.values().to_vec(), vec![0, 0, 0, 0, 0, 1, 1, 0, 0, 0]);
+        // `new java.util.Random(3).nextLong()`, Java's first long of seed 3.
+        assert_eq!(partition_seed(3, 0), -4_961_115_986_754_665_064);
+    }
 
     /// Spark 4's answer to `spark.range(0, 5, 1, 1).select(uuid(123))` (PySpark's example).
     #[test]

@@ -73,6 +73,8 @@ check("rand and randn of a seed (Spark's XORShiftRandom)",
     [tuple(round(v, 12) for v in r) for r in spark.range(0, 2, 1, 1).select(F.rand(42), F.randn(42)).collect()],
     [(0.619189370225, 2.384479054241), (0.509601884245, 0.192093404129)])
 check("sample of a seed keeps Spark's rows", spark.range(0, 10, 1, 1).sample(fraction=0.5, seed=3).count(), 4)
+check("sample with replacement draws Spark's copies", sorted(r[0] for r in spark.range(0, 10, 1, 1).sample(True, 0.5, 3).collect()), [5, 6])
+check("sample with replacement repeats rows", 2400 <= spark.range(0, 1000, 1, 2).sample(True, 2.5, 11).count() <= 2600, True)
 check("sampleBy", rows(spark.range(0, 100, 1, 5).select((F.col("id") % 3).alias("key"))
     .sampleBy("key", fractions={0: 0.1, 1: 0.2}, seed=0).groupBy("key").count()), [(0, 4), (1, 9)])
 check("version", spark.version, "4.2.0")

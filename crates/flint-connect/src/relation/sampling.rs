@@ -1,8 +1,11 @@
 //! `df.stat.sampleBy(col, fractions, seed)` (Spark's `StatFunctions.sampleBy`): a row is
 //! kept when `rand(seed)` falls below its stratum's fraction (0 for strata not listed), the
-//! same draws as Spark's on the same partitioning.
+//! same draws as Spark's on the same partitioning; `df.sample(withReplacement = true)`,
+//! rows repeated by Spark's Poisson draws.
 
 use datafusion::dataframe::DataFrame as DfFrame;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::col;
 
 use super::{Planner, input};
 use crate::error::{ConnectError, missing};
@@ -47,5 +50,37 @@ impl Planner<'_> {
         };
         let condition = self.sql_expr(df.schema(), &condition)?;
         Ok(df.filter(condition)?)
+    }
+}
+
+/// The column holding each row's number of copies while a sample with replacement is made.
+const COPIES: &str = "__flint_sample_copies";
+
+impl Planner<'_> {
+    /// `sample(withReplacement = true, fraction, seed)` (Spark's `SampleExec` with a
+    /// `PoissonSampler` seeded `seed + partitionIndex`): each row comes out as many times as
+    /// its Poisson draw of mean `fraction`, Spark's draws on the same partitioning.
+    pub(super) fn sample_with_replacement(
+        &self,
+        df: DfFrame,
+        fraction: f64,
+        seed: i64,
+    ) -> Result<DfFrame, ConnectError> {
+        if !(fraction >= 0.0) || !fraction.is_finite() {
+            return Err(ConnectError::IllegalArgument(format!(
+                "requirement failed: Sampling fraction ({fraction}) must be nonnegative with \
+                 replacement"
+            )));
+        }
+        let (state, plan) = df.into_parts();
+        let columns: Vec<Expr> = plan.schema().columns().into_iter().map(col).collect();
+        let counted = flint_sql::partition_values::poisson_counts(plan, COPIES, fraction, seed)?;
+        let df = DfFrame::new(state, counted);
+        // `array_repeat(true, n)` unnested: n copies of the row, none for 0.
+        let copies = self.sql_expr(df.schema(), &format!("array_repeat(true, {COPIES})"))?;
+        Ok(df
+            .with_column(COPIES, copies)?
+            .unnest_columns(&[COPIES])?
+            .select(columns)?)
     }
 }
