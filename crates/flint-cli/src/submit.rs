@@ -84,7 +84,7 @@ pub(crate) async fn start_session_with(
         builder = builder.config(key, value);
     }
     for (key, value) in extra {
-        builder = builder.config(*key, value.as_str());
+        builder = builder.config(key, value.as_str());
     }
     Ok(builder.get_or_create().await?)
 }

@@ -392,6 +392,25 @@ mod tests {
     /// A worker that dies at start (here: a "python" that says why on stderr and exits) fails
     /// with what it said, not only with its exit status.
     #[test]
+    fn python_files_go_first_on_the_worker_path() {
+        let path = python_path(&[
+            "/apps/lib/helpers.py".into(),
+            "/apps/deps.zip".into(),
+            "/apps/lib/more.py".into(),
+        ])
+        .unwrap();
+        let entries: Vec<_> = std::env::split_paths(&path).collect();
+        assert_eq!(
+            entries[..2],
+            [
+                std::path::PathBuf::from("/apps/lib"),
+                std::path::PathBuf::from("/apps/deps.zip")
+            ]
+        );
+        assert!(python_path(&[]).is_none());
+    }
+
+    #[test]
     fn a_dead_worker_s_error_quotes_its_stderr() {
         let script = std::env::temp_dir().join(format!("flint-dead-python-{}", std::process::id()));
         std::fs::write(
@@ -400,7 +419,12 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut worker = PythonWorker::start(&script.display().to_string()).unwrap();
+        let runner = PythonRunner {
+            python: script.display().to_string(),
+            reuse_worker: true,
+            python_path: Vec::new(),
+        };
+        let mut worker = PythonWorker::start(&runner).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while lock(&worker.child).try_wait().ok().flatten().is_none() {
             assert!(Instant::now() < deadline, "the worker did not exit");

@@ -240,7 +240,7 @@ impl Well19937c {
     /// of uniforms (Spark's draws exactly); from 40 on, the sum of draws of smaller means
     /// (the same distribution, not Spark's draws).
     pub fn next_poisson(&mut self, mean: f64) -> i32 {
-        if !(mean > 0.0) || !mean.is_finite() {
+        if mean.is_nan() || mean <= 0.0 || mean.is_infinite() {
             return 0;
         }
         if mean >= 40.0 {

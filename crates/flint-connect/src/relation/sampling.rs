@@ -66,7 +66,7 @@ impl Planner<'_> {
         fraction: f64,
         seed: i64,
     ) -> Result<DfFrame, ConnectError> {
-        if !(fraction >= 0.0) || !fraction.is_finite() {
+        if fraction.is_nan() || fraction < 0.0 || fraction.is_infinite() {
             return Err(ConnectError::IllegalArgument(format!(
                 "requirement failed: Sampling fraction ({fraction}) must be nonnegative with \
                  replacement"
