@@ -17,6 +17,8 @@
 //! - [`SparkCastRule`]: Spark's `CAST` and `try_cast` where they differ;
 //! - [`SparkSessionZone`]: the session time zone written into the plan where a function
 //!   needs it (see [`crate::functions::timezone`]);
+//! - `SparkTimeWindows` (in [`crate::time_window`]): rows without a time are filtered out
+//!   under a node computing a time window;
 //! - `SparkPartitionValues` (in [`crate::partition_values`]): `spark_partition_id()`,
 //!   `monotonically_increasing_id()` and the seeded random functions become columns of a
 //!   node that knows its partition.
@@ -54,6 +56,7 @@ pub fn spark_analyzer_rules() -> (AnalyzerRules, AnalyzerRules) {
             Arc::new(SparkArithmeticRule),
             Arc::new(SparkCastRule),
             Arc::new(SparkSessionZone),
+            Arc::new(crate::time_window::SparkTimeWindows),
             Arc::new(crate::partition_values::SparkPartitionValues),
         ],
     )

@@ -18,6 +18,7 @@ pub mod partition_values;
 mod planner;
 mod registry;
 pub mod text_source;
+pub mod time_window;
 pub mod wider_types;
 
 use std::sync::Arc;

@@ -148,6 +148,10 @@ pub fn call_name(name: &str, distinct: &str, mut names: Vec<&str>) -> String {
     {
         names.truncate(*kept);
     }
+    // A time window is a column named after the function alone.
+    if matches!(lower.as_str(), "window" | "session_window") {
+        return lower;
+    }
     match (lower.as_str(), names.as_slice()) {
         // mode(x, deterministic): only a deterministic mode names its flag.
         ("mode", [value, "false"]) => names = vec![value],

@@ -1079,6 +1079,125 @@ fn function_name(expr: &Expr) -> Option<String> {
 /// The session time zone in rewritten SQL: the analyzer writes the zone in its place.
 const SESSION_ZONE: &str = "flint_session_zone()";
 
+/// A duration of `window` (`'10 minutes'`, `'1 day 2 hours'`, `'0 second'`) in microseconds,
+/// read as Spark reads the interval string; months and years are refused, as Spark refuses
+/// them in time windows.
+fn window_duration(function: &str, argument: &str, text: &str) -> Result<i64, ParserError> {
+    let invalid = |why: String| {
+        ParserError::ParserError(format!(
+            "[INVALID_PARAMETER_VALUE] The value of parameter `{argument}` in `{function}` is \
+             invalid: {why}"
+        ))
+    };
+    let literal = text
+        .strip_prefix('\'')
+        .and_then(|t| t.strip_suffix('\''))
+        .ok_or_else(|| {
+            invalid(format!(
+                "expects a string literal such as '5 minutes', got {text}"
+            ))
+        })?;
+    let lower = literal.trim().to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .strip_prefix("interval")
+        .unwrap_or(&lower)
+        .split_whitespace()
+        .collect();
+    if words.is_empty() || words.len() % 2 != 0 {
+        return Err(invalid(format!("'{literal}' is not an interval")));
+    }
+    let mut micros = 0f64;
+    for pair in words.chunks(2) {
+        let number: f64 = pair[0]
+            .parse()
+            .map_err(|_| invalid(format!("'{literal}' is not an interval")))?;
+        let unit = pair[1].trim_end_matches('s');
+        let scale = match unit {
+            "microsecond" | "u" => 1.0,
+            "millisecond" | "m" => 1e3,
+            "second" => 1e6,
+            "minute" => 6e7,
+            "hour" => 3.6e9,
+            "day" => 8.64e10,
+            "week" => 6.048e11,
+            "month" | "year" => {
+                return Err(invalid(format!(
+                    "Intervals greater than a month is not supported ({literal})."
+                )));
+            }
+            _ => return Err(invalid(format!("'{literal}' is not an interval"))),
+        };
+        micros += number * scale;
+    }
+    Ok(micros.round() as i64)
+}
+
+/// Spark's time windows, as expressions of their time column: `window(time, length[,
+/// slide[, start]])` is the struct `{start, end}` of the tumbling window holding the row's
+/// instant (windows are aligned on the epoch plus `start`, as Spark's `TimeWindowing`
+/// computes them on instants), and `window_time(w)` is the window's last microsecond.
+/// Sliding windows (a slide shorter than the length: a row in several windows) are refused.
+fn time_window(name: &str, args: &[String]) -> Result<Option<String>, ParserError> {
+    let epoch =
+        |value: &str| format!("flint_epoch(CAST({value} AS TIMESTAMP), 1000000, {SESSION_ZONE})");
+    let timestamp = |micros: &str| format!("flint_timestamp({micros}, 1000000, {SESSION_ZONE})");
+    match (name, args) {
+        ("window_time", [window]) => Ok(Some(timestamp(&format!(
+            "{} - 1",
+            epoch(&format!("get_field({window}, 'end')"))
+        )))),
+        ("window", [time, length, rest @ ..]) if rest.len() <= 2 => {
+            let length = window_duration(name, "windowDuration", length)?;
+            let slide = match rest.first() {
+                Some(slide) => window_duration(name, "slideDuration", slide)?,
+                None => length,
+            };
+            let start = match rest.get(1) {
+                Some(start) => window_duration(name, "startTime", start)?,
+                None => 0,
+            };
+            let invalid = |why: String| {
+                Err(ParserError::ParserError(format!(
+                    "[INVALID_PARAMETER_VALUE] The value of parameter `{name}` is invalid: {why}"
+                )))
+            };
+            if length <= 0 || slide <= 0 {
+                return invalid(format!(
+                    "the window duration ({length} us) and slide duration ({slide} us) must be greater than 0."
+                ));
+            }
+            if slide > length {
+                return invalid(format!(
+                    "the slide duration ({slide} us) must be less than or equal to the window duration ({length} us)."
+                ));
+            }
+            if start.abs() >= slide {
+                return invalid(format!(
+                    "the absolute value of the start time ({start} us) must be less than the slide duration ({slide} us)."
+                ));
+            }
+            if slide != length {
+                return Err(ParserError::ParserError(
+                    "[UNSUPPORTED_FEATURE] sliding windows (window with a slideDuration shorter \
+                     than its windowDuration) are not supported yet; tumbling windows are"
+                        .to_string(),
+                ));
+            }
+            let instant = epoch(time);
+            let first =
+                format!("({instant} - ((({instant} - {start}) % {slide}) + {slide}) % {slide})");
+            // The marker has the rows without a time filtered out (`crate::time_window`).
+            Ok(Some(format!(
+                "{}(named_struct('start', {}, 'end', {}), CAST({time} AS TIMESTAMP))",
+                crate::time_window::MARKER,
+                timestamp(&first),
+                timestamp(&format!("{first} + {length}"))
+            )))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Spark functions that are another expression of their arguments, as SQL text.
 fn rewritten_call(name: &str, args: &[String]) -> Option<String> {
     let boolean = |text: &str| match text.to_ascii_lowercase().as_str() {
@@ -1276,6 +1395,10 @@ fn rewrite_call(expr: &mut Expr) -> Result<(), ParserError> {
         return Ok(());
     };
     let texts: Vec<String> = args.iter().map(ToString::to_string).collect();
+    if let Some(sql) = time_window(&name, &texts)? {
+        *expr = Expr::Nested(Box::new(parse_expr(&sql)?));
+        return Ok(());
+    }
     if let Some(sql) = rewritten_call(&name, &texts) {
         *expr = Expr::Nested(Box::new(parse_expr(&sql)?));
         return Ok(());
@@ -1679,6 +1802,29 @@ mod tests {
         assert_eq!(
             round_trip("SELECT exists(array(1), x -> x > 1), EXISTS (SELECT 1)"),
             "SELECT array_any_match(array(1), x -> x > 1), EXISTS (SELECT 1)"
+        );
+    }
+
+    #[test]
+    fn window_durations_read_as_spark_reads_them() {
+        let micros = |text: &str| window_duration("window", "windowDuration", text);
+        assert_eq!(micros("'5 seconds'").unwrap(), 5_000_000);
+        assert_eq!(micros("'1 day 2 hours'").unwrap(), 93_600_000_000);
+        assert_eq!(micros("'interval 1 minute'").unwrap(), 60_000_000);
+        assert!(
+            micros("'5 months'")
+                .unwrap_err()
+                .to_string()
+                .contains("month")
+        );
+        assert!(micros("'soon'").is_err());
+        assert!(micros("dt").is_err());
+        assert!(
+            time_window(
+                "window",
+                &["t".into(), "'10 seconds'".into(), "'5 seconds'".into()]
+            )
+            .is_err()
         );
     }
 

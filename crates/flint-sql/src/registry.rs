@@ -59,6 +59,7 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
     }
     registry.register_udf(crate::exchange::direct_partition_udf())?;
     // Last, over DataFusion's `random`: computed per partition, as Spark computes them.
+    registry.register_udf(crate::time_window::marker_udf())?;
     for udf in crate::partition_values::functions() {
         registry.register_udf(udf)?;
     }
