@@ -396,13 +396,40 @@ impl ExpressionWriter<'_> {
                         udf.function_name
                     ))
                 })?;
-                let planned_name = udfs.call(udf)?;
-                let args = self.arguments(&udf.arguments)?;
-                let join =
-                    |f: fn(&Rendered) -> &str| args.iter().map(f).collect::<Vec<_>>().join(", ");
+                // `f(b=x, a=y)`: keyword arguments, named `b => x` in the column's name.
+                let mut keywords = Vec::with_capacity(udf.arguments.len());
+                let mut args = Vec::with_capacity(udf.arguments.len());
+                let mut names = Vec::with_capacity(udf.arguments.len());
+                for argument in &udf.arguments {
+                    match &argument.expr_type {
+                        Some(ExprType::NamedArgumentExpression(named)) => {
+                            let value = named
+                                .value
+                                .as_deref()
+                                .ok_or_else(|| missing("NamedArgumentExpression.value"))?;
+                            let value = self.write(value)?;
+                            names.push(format!("{} => {}", named.key, value.name));
+                            keywords.push(named.key.clone());
+                            args.push(value.sql);
+                        }
+                        _ => {
+                            if keywords.iter().any(|k: &String| !k.is_empty()) {
+                                return Err(ConnectError::Analysis(format!(
+                                    "[UNEXPECTED_POSITIONAL_ARGUMENT] Cannot invoke routine `{}` because it contains positional argument(s) following the named argument. SQLSTATE: 4274K",
+                                    udf.function_name
+                                )));
+                            }
+                            let value = self.write(argument)?;
+                            names.push(value.name);
+                            keywords.push(String::new());
+                            args.push(value.sql);
+                        }
+                    }
+                }
+                let planned_name = udfs.call(udf, keywords)?;
                 Ok(Rendered::expr(
-                    format!("{planned_name}({})", join(|a| a.sql.as_str())),
-                    format!("{}({})", udf.function_name, join(|a| a.name.as_str())),
+                    format!("{planned_name}({})", args.join(", ")),
+                    format!("{}({})", udf.function_name, names.join(", ")),
                 ))
             }
             other => Err(ConnectError::Unsupported(format!(

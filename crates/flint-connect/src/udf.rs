@@ -31,13 +31,23 @@ impl PythonUdfs {
 
     /// The name under which a call of `udf` is planned (the UDF waits in
     /// [`PythonUdfs::take_pending`] to be registered under it).
-    pub fn call(&self, udf: &CommonInlineUserDefinedFunction) -> Result<String, ConnectError> {
+    pub fn call(
+        &self,
+        udf: &CommonInlineUserDefinedFunction,
+        argument_names: Vec<String>,
+    ) -> Result<String, ConnectError> {
         let key = match udf.function.as_ref() {
             Some(Function::PythonUdf(python)) => PythonUdf::key_of(&python.command),
             _ => 0,
         };
-        let name = format!("__flint_python_udf_{key:016x}");
-        let function = python_udf(&self.runner, udf, &name)?;
+        // A call with keywords is its own function: its arguments go to other parameters.
+        let name = if argument_names.iter().all(String::is_empty) {
+            format!("__flint_python_udf_{key:016x}")
+        } else {
+            let keywords = PythonUdf::key_of(argument_names.join(",").as_bytes());
+            format!("__flint_python_udf_{key:016x}_{keywords:016x}")
+        };
+        let function = python_udf(&self.runner, udf, &name)?.with_argument_names(argument_names);
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())

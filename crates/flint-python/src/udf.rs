@@ -146,6 +146,9 @@ pub struct PythonUdf {
     python_version: String,
     deterministic: bool,
     runner: PythonRunner,
+    /// The keyword of each argument of the call (`calc(b=..., a=...)`), empty for positional
+    /// ones; the worker passes the named ones as keyword arguments.
+    argument_names: Vec<String>,
     signature: Signature,
 }
 
@@ -168,6 +171,8 @@ struct PythonUdfNode {
     reuse_worker: bool,
     #[prost(string, repeated, tag = "8")]
     python_path: Vec<String>,
+    #[prost(string, repeated, tag = "9")]
+    argument_names: Vec<String>,
 }
 
 impl PythonUdf {
@@ -192,6 +197,7 @@ impl PythonUdf {
             python_version: python_version.into(),
             deterministic,
             runner,
+            argument_names: Vec::new(),
             // Never folded into a constant on the driver, never evaluated twice for a row:
             // Spark does not fold Python UDFs either.
             signature: Signature::one_of(
@@ -199,6 +205,17 @@ impl PythonUdf {
                 Volatility::Volatile,
             ),
         }
+    }
+
+    /// The UDF called with `names` as its arguments' keywords (empty for positional ones).
+    pub fn with_argument_names(mut self, names: Vec<String>) -> Self {
+        self.argument_names = names;
+        self
+    }
+
+    /// The keyword of each argument, empty for positional ones.
+    pub fn argument_names(&self) -> &[String] {
+        &self.argument_names
     }
 
     /// The key of a pickled function: the same bytes, the same key.
@@ -264,6 +281,7 @@ impl PythonUdf {
             python: self.runner.python.clone(),
             reuse_worker: self.runner.reuse_worker,
             python_path: self.runner.python_path.clone(),
+            argument_names: self.argument_names.clone(),
         };
         node.encode(buf)
             .map_err(|e| DataFusionError::Internal(format!("encoding a Python UDF: {e}")))
@@ -294,7 +312,8 @@ impl PythonUdf {
                 reuse_worker: node.reuse_worker,
                 python_path: node.python_path,
             },
-        ))
+        )
+        .with_argument_names(node.argument_names))
     }
 }
 
@@ -321,7 +340,7 @@ impl ScalarUDFImpl for PythonUdf {
             .iter()
             .map(|arg| arg.to_array(rows))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let result = worker::arguments_batch(arrays, rows)
+        let result = worker::named_arguments_batch(arrays, rows, &self.argument_names)
             .and_then(|batch| worker::evaluate(self, &batch))
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(ColumnarValue::Array(result))

@@ -216,6 +216,22 @@ def evaluate(eval_type, func, batch, arrow_type):
 
     num_rows = batch.num_rows
     columns = batch.columns
+    # Keyword arguments (`f(b=..., a=...)`) arrive as columns named `=keyword`, after the
+    # positional ones (Spark's NamedArgumentExpression).
+    keywords = [f.name[1:] for f in batch.schema if f.name.startswith("=")]
+    if keywords:
+        positional = len(columns) - len(keywords)
+        call = func
+
+        def func(*args):
+            return call(*args[:positional], **dict(zip(keywords, args[positional:])))
+
+        if eval_type not in (SQL_BATCHED_UDF, SQL_ARROW_BATCHED_UDF, SQL_SCALAR_PANDAS_UDF,
+                             SQL_SCALAR_ARROW_UDF):
+            raise PythonException(
+                "Flint passes keyword arguments to row-at-a-time and scalar pandas and Arrow "
+                "UDFs only, not to eval type %d" % eval_type
+            )
     if eval_type in (SQL_BATCHED_UDF, SQL_ARROW_BATCHED_UDF):
         converted = [
             [convert(v) for v in column.to_pylist()]

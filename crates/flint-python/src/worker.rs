@@ -72,10 +72,26 @@ struct Status {
 /// The arguments of a call as the batch a worker takes: one column `_i` per argument, and
 /// `rows` rows even without arguments.
 pub fn arguments_batch(arrays: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch, PythonError> {
+    named_arguments_batch(arrays, rows, &[])
+}
+
+/// [`arguments_batch`] of a call with keyword arguments: the column of an argument named
+/// `k` is `=k`, which `worker.py` passes as `k=value`.
+pub fn named_arguments_batch(
+    arrays: Vec<ArrayRef>,
+    rows: usize,
+    names: &[String],
+) -> Result<RecordBatch, PythonError> {
     let fields: Vec<Field> = arrays
         .iter()
         .enumerate()
-        .map(|(i, array)| Field::new(format!("_{i}"), array.data_type().clone(), true))
+        .map(|(i, array)| {
+            let name = match names.get(i) {
+                Some(keyword) if !keyword.is_empty() => format!("={keyword}"),
+                _ => format!("_{i}"),
+            };
+            Field::new(name, array.data_type().clone(), true)
+        })
         .collect();
     Ok(RecordBatch::try_new_with_options(
         Arc::new(Schema::new(fields)),

@@ -341,6 +341,15 @@ expected = frame_rows(
 )
 check("python udfs", [tuple(None if (isinstance(v, float) and math.isnan(v)) else v for v in r) for r in got], expected)
 check("udf column name", people.select(plus_one("id"), shout(F.col("name"))).columns, ["plus_one(id)", "shout(name)"])
+
+
+@F.udf(returnType=LongType())
+def weigh(a, b):
+    return a + 10 * b
+
+
+keyword_call = spark.range(2).select(weigh(b=F.col("id") * 10, a=F.col("id")), weigh(F.col("id"), b=F.lit(1)), halve(v=F.col("id")))
+check("udf keyword arguments", (keyword_call.columns, rows(keyword_call)), (["weigh(b => (id * 10), a => id)", "weigh(id, b => 1)", "halve(v => id)"], [(0, 10, 0.0), (101, 11, 0.5)]))
 check("udf in filter and aggregate",
     rows(people.filter(plus_one("id") > 3).groupBy("dept").agg(F.sum(plus_one("id")).alias("t"))),
     frame_rows(people_pd[people_pd.id + 1 > 3].assign(t=lambda d: d.id + 1).groupby("dept", as_index=False)["t"].sum()),
