@@ -152,6 +152,10 @@ pub fn call_name(name: &str, distinct: &str, mut names: Vec<&str>) -> String {
     if matches!(lower.as_str(), "window" | "session_window") {
         return lower;
     }
+    // `uuid(seed)`: the seed is the client's own draw, not part of Spark's name.
+    if lower == "uuid" {
+        return "uuid()".to_string();
+    }
     match (lower.as_str(), names.as_slice()) {
         // mode(x, deterministic): only a deterministic mode names its flag.
         ("mode", [value, "false"]) => names = vec![value],
