@@ -60,6 +60,9 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
     registry.register_udf(crate::exchange::direct_partition_udf())?;
     // Last, over DataFusion's `random`: computed per partition, as Spark computes them.
     registry.register_udf(crate::time_window::marker_udf())?;
+    // `try_avg` wraps the session's `avg` (Spark's result types), NULL on overflow.
+    let avg = registry.udaf("avg")?;
+    registry.register_udaf(crate::functions::try_aggregate::try_avg(avg))?;
     for udf in crate::partition_values::functions() {
         registry.register_udf(udf)?;
     }
@@ -102,7 +105,6 @@ const AGGREGATE_ALIASES: &[(&str, &str)] = &[
     ("first", "first_value"),
     ("last", "last_value"),
     ("percentile", "percentile_cont"),
-    ("try_avg", "avg"),
     // Spark's `array_agg` is `collect_list`: it skips NULLs (DataFusion's keeps them).
     ("array_agg", "collect_list"),
 ];

@@ -34,6 +34,7 @@ pub mod table;
 pub(crate) mod text;
 pub mod time;
 pub mod timezone;
+pub(crate) mod try_aggregate;
 pub(crate) mod variant;
 mod vector;
 mod xml;
