@@ -475,16 +475,25 @@ fn year_month_interval(months: i32) -> String {
     format!("{sign}{}-{}", months / 12, months % 12)
 }
 
-/// A day-time interval of `micros` as `spark-sql` prints it: `1 02:03:04.500000000`.
-fn day_time_interval(micros: i128) -> String {
+/// A day-time interval of `micros` split as Spark writes it: sign, days, hours, minutes and
+/// the microseconds of the last minute.
+fn day_time_fields(micros: i128) -> (&'static str, i128, i128, i128, i128) {
     let sign = if micros < 0 { "-" } else { "" };
     let micros = micros.abs();
-    let days = micros / 86_400_000_000;
     let rest = micros % 86_400_000_000;
-    let hours = rest / 3_600_000_000;
-    let minutes = rest / 60_000_000 % 60;
-    let seconds = rest / 1_000_000 % 60;
-    let fraction = rest % 1_000_000;
+    (
+        sign,
+        micros / 86_400_000_000,
+        rest / 3_600_000_000,
+        rest / 60_000_000 % 60,
+        rest % 60_000_000,
+    )
+}
+
+/// A day-time interval of `micros` as `spark-sql` prints it: `1 02:03:04.500000000`.
+fn day_time_interval(micros: i128) -> String {
+    let (sign, days, hours, minutes, second_micros) = day_time_fields(micros);
+    let (seconds, fraction) = (second_micros / 1_000_000, second_micros % 1_000_000);
     format!("{sign}{days} {hours:02}:{minutes:02}:{seconds:02}.{fraction:06}000")
 }
 
@@ -510,13 +519,8 @@ fn ansi_seconds(micros: i128) -> String {
 /// A day-time interval as Spark casts it to a string (ANSI style):
 /// `INTERVAL '1 02:03:04.5' DAY TO SECOND`. Flint's day-time intervals span all fields.
 fn ansi_day_time_interval(micros: i128) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let micros = micros.abs();
-    let days = micros / 86_400_000_000;
-    let rest = micros % 86_400_000_000;
-    let hours = rest / 3_600_000_000;
-    let minutes = rest / 60_000_000 % 60;
-    let seconds = ansi_seconds(rest % 60_000_000);
+    let (sign, days, hours, minutes, second_micros) = day_time_fields(micros);
+    let seconds = ansi_seconds(second_micros);
     format!("INTERVAL '{sign}{days} {hours:02}:{minutes:02}:{seconds}' DAY TO SECOND")
 }
 
