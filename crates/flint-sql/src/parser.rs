@@ -1103,7 +1103,7 @@ fn window_duration(function: &str, argument: &str, text: &str) -> Result<i64, Pa
         .unwrap_or(&lower)
         .split_whitespace()
         .collect();
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(invalid(format!("'{literal}' is not an interval")));
     }
     let mut micros = 0f64;
