@@ -84,6 +84,7 @@ pub fn spark_session_state(
         .with_analyzer_rules(rules)
         .with_optimizer_rules(optimizer_rules)
         .with_expr_planners(planners)
+        .with_type_planner(Arc::new(planner::SparkTypePlanner))
         .with_query_planner(Arc::new(SparkQueryPlanner { extension_planners }))
         .with_physical_optimizer_rules(physical_optimizer_rules)
         .build();

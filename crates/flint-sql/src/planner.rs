@@ -15,6 +15,40 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 use crate::analyzer::{is_text, text_operand_type};
 use crate::functions::arithmetic::{ArithmeticOp, arithmetic};
 
+/// SQL types DataFusion's planner does not know, as Spark reads them: `MAP<K, V>` (in
+/// `CAST(x AS MAP<STRING, INT>)`, say), read by Flint's DDL type reader.
+#[derive(Debug, Default)]
+pub struct SparkTypePlanner;
+
+/// `sql_type` written as Spark's DDL writes it (`MAP<STRING, ARRAY<INT>>`), when it holds a
+/// map; `None` for types DataFusion plans itself.
+fn map_type_text(sql_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType as Sql};
+    let text = |t: &Sql| map_type_text(t).unwrap_or_else(|| t.to_string());
+    match sql_type {
+        Sql::Map(key, value) => Some(format!("MAP<{}, {}>", text(key), text(value))),
+        Sql::Array(ArrayElemTypeDef::AngleBracket(element)) => {
+            map_type_text(element).map(|element| format!("ARRAY<{element}>"))
+        }
+        _ => None,
+    }
+}
+
+#[allow(deprecated)]
+impl datafusion::logical_expr::planner::TypePlanner for SparkTypePlanner {
+    fn plan_type(
+        &self,
+        sql_type: &datafusion::sql::sqlparser::ast::DataType,
+    ) -> Result<Option<DataType>> {
+        match map_type_text(sql_type) {
+            Some(text) => crate::ddl::parse_ddl(&text)
+                .map(Some)
+                .map_err(|e| datafusion::common::DataFusionError::Plan(e.to_string())),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Flint's expression planner, consulted before DataFusion's.
 #[derive(Debug, Default)]
 pub struct SparkExprPlanner;
@@ -134,5 +168,28 @@ impl ExprPlanner for SparkExprPlanner {
             })
             .collect();
         Ok(PlannerResult::Planned(named_struct(named)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_types_are_read_as_spark_reads_them() {
+        let parsed =
+            crate::parser::parse_expression("CAST(x AS ARRAY<MAP<STRING, ARRAY<INT>>>)").unwrap();
+        let datafusion::sql::sqlparser::ast::Expr::Cast { data_type, .. } = &parsed.expr else {
+            panic!("not a cast: {}", parsed.expr);
+        };
+        #[allow(deprecated)]
+        let planned =
+            datafusion::logical_expr::planner::TypePlanner::plan_type(&SparkTypePlanner, data_type)
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            crate::functions::spark_type_name(&planned),
+            "array<map<string,array<int>>>"
+        );
     }
 }

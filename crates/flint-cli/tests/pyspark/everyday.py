@@ -349,6 +349,7 @@ def weigh(a, b):
 
 
 keyword_call = spark.range(2).select(weigh(b=F.col("id") * 10, a=F.col("id")), weigh(F.col("id"), b=F.lit(1)), halve(v=F.col("id")))
+check("cast to a map type", spark.sql("SELECT map(1, 2) m, CAST(NULL AS MAP<INT, ARRAY<STRING>>) n").select(F.col("m").cast("map<string,string>"), "n").collect(), [Row(m={"1": "2"}, n=None)])
 check("udf keyword arguments", (keyword_call.columns, rows(keyword_call)), (["weigh(b => (id * 10), a => id)", "weigh(id, b => 1)", "halve(v => id)"], [(0, 10, 0.0), (101, 11, 0.5)]))
 check("udf in filter and aggregate",
     rows(people.filter(plus_one("id") > 3).groupBy("dept").agg(F.sum(plus_one("id")).alias("t"))),

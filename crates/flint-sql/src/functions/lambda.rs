@@ -204,18 +204,30 @@ impl HigherOrderUDFImpl for SparkLambda {
                 entries(map)?;
                 Ok(vec![map.clone()])
             }
+            // Keys of two types meet at their wider type (Spark's `MapZipWithCoercion`).
             (Kind::MapZipWith, [a, b]) => {
-                let (key_a, _) = entries(a)?;
-                let (key_b, _) = entries(b)?;
-                if key_a.data_type() != key_b.data_type() {
+                let (key_a, value_a) = entries(a)?;
+                let (key_b, value_b) = entries(b)?;
+                if key_a.data_type() == key_b.data_type() {
+                    return Ok(vec![a.clone(), b.clone()]);
+                }
+                let Some(key) =
+                    datafusion::logical_expr::type_coercion::binary::comparison_coercion(
+                        key_a.data_type(),
+                        key_b.data_type(),
+                    )
+                else {
                     return plan_err!(
                         "[DATATYPE_MISMATCH.MAP_ZIP_WITH_DIFF_TYPES] `map_zip_with` needs maps \
                          with keys of the same type, got {} and {}",
                         key_a.data_type(),
                         key_b.data_type()
                     );
-                }
-                Ok(vec![a.clone(), b.clone()])
+                };
+                Ok(vec![
+                    map_type(&key, value_a.data_type()),
+                    map_type(&key, value_b.data_type()),
+                ])
             }
             _ => plan_err!(
                 "[WRONG_NUM_ARGS.WITHOUT_SUGGESTION] `{}` got {} value arguments",
