@@ -58,8 +58,9 @@ const COPIES: &str = "__flint_sample_copies";
 
 impl Planner<'_> {
     /// `sample(withReplacement = true, fraction, seed)` (Spark's `SampleExec` with a
-    /// `PoissonSampler` seeded `seed + partitionIndex`): each row comes out as many times as
-    /// its Poisson draw of mean `fraction`, Spark's draws on the same partitioning.
+    /// `PoissonSampler` per partition, seeded as `PartitionwiseSampledRDD` seeds it): each
+    /// row comes out as many times as its Poisson draw of mean `fraction`, Spark's draws on
+    /// the same partitioning.
     pub(super) fn sample_with_replacement(
         &self,
         df: DfFrame,
