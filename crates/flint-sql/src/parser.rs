@@ -1176,16 +1176,29 @@ fn time_window(name: &str, args: &[String]) -> Result<Option<String>, ParserErro
                     "the absolute value of the start time ({start} us) must be less than the slide duration ({slide} us)."
                 ));
             }
-            if slide != length {
-                return Err(ParserError::ParserError(
-                    "[UNSUPPORTED_FEATURE] sliding windows (window with a slideDuration shorter \
-                     than its windowDuration) are not supported yet; tumbling windows are"
-                        .to_string(),
-                ));
-            }
             let instant = epoch(time);
             let first =
                 format!("({instant} - ((({instant} - {start}) % {slide}) + {slide}) % {slide})");
+            if slide != length {
+                // Sliding windows: a row is in every window starting at most `length` before
+                // it, one `slide` apart (Spark's `Expand` over the overlapping windows);
+                // `crate::time_window` makes one row of each.
+                let overlapping = (length + slide - 1) / slide;
+                let starts: Vec<String> = (0..overlapping)
+                    .map(|i| format!("{first} - {}", i * slide))
+                    .collect();
+                let window = format!(
+                    "named_struct('start', {}, 'end', {})",
+                    timestamp("s"),
+                    timestamp(&format!("s + {length}"))
+                );
+                return Ok(Some(format!(
+                    "{}(transform(filter(array({}), s -> s + {length} > {instant}), s -> {window}), \
+                     CAST({time} AS TIMESTAMP))",
+                    crate::time_window::SLIDING_MARKER,
+                    starts.join(", ")
+                )));
+            }
             // The marker has the rows without a time filtered out (`crate::time_window`).
             Ok(Some(format!(
                 "{}(named_struct('start', {}, 'end', {}), CAST({time} AS TIMESTAMP))",
@@ -1822,7 +1835,7 @@ mod tests {
         assert!(
             time_window(
                 "window",
-                &["t".into(), "'10 seconds'".into(), "'5 seconds'".into()]
+                &["t".into(), "'5 seconds'".into(), "'10 seconds'".into()]
             )
             .is_err()
         );

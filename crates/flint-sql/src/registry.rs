@@ -59,7 +59,9 @@ pub fn register_spark_functions(registry: &mut dyn FunctionRegistry) -> Result<(
     }
     registry.register_udf(crate::exchange::direct_partition_udf())?;
     // Last, over DataFusion's `random`: computed per partition, as Spark computes them.
-    registry.register_udf(crate::time_window::marker_udf())?;
+    for udf in crate::time_window::marker_udfs() {
+        registry.register_udf(udf)?;
+    }
     // `try_avg` wraps the session's `avg` (Spark's result types), NULL on overflow.
     let avg = registry.udaf("avg")?;
     registry.register_udaf(crate::functions::try_aggregate::try_avg(avg))?;

@@ -77,6 +77,8 @@ check("sample with replacement draws Spark's copies", sorted(r[0] for r in spark
 events = spark.createDataFrame([(datetime.datetime(2016, 3, 11, 9, 0, 7), 1), (datetime.datetime(2016, 3, 11, 9, 0, 9), 2), (datetime.datetime(2016, 3, 11, 9, 0, 12), 4), (None, 8)], ["dt", "v"])
 windowed = events.groupBy(F.window("dt", "5 seconds")).agg(F.sum("v").alias("s"))
 check("tumbling time windows (rows without a time in none)", rows(windowed.select(F.col("window.start").cast("string"), F.col("window.end").cast("string"), "s")), [("2016-03-11 09:00:05", "2016-03-11 09:00:10", 3), ("2016-03-11 09:00:10", "2016-03-11 09:00:15", 4)])
+sliding = events.groupBy(F.window("dt", "10 seconds", "5 seconds")).agg(F.sum("v").alias("s"))
+check("sliding time windows (a row in each window holding it)", rows(sliding.select(F.col("window.start").cast("string"), "s")), [("2016-03-11 09:00:00", 3), ("2016-03-11 09:00:05", 7), ("2016-03-11 09:00:10", 4)])
 check("window_time and a start time", rows(events.where("v = 1").select(F.window_time(F.window("dt", "1 minute", startTime="30 seconds")).cast("string"))), [("2016-03-11 09:00:29.999999",)])
 check("sample with replacement repeats rows", 2400 <= spark.range(0, 1000, 1, 2).sample(True, 2.5, 11).count() <= 2600, True)
 check("sampleBy", rows(spark.range(0, 100, 1, 5).select((F.col("id") % 3).alias("key"))
