@@ -1106,37 +1106,70 @@ fn window_duration(function: &str, argument: &str, text: &str) -> Result<i64, Pa
     if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(invalid(format!("'{literal}' is not an interval")));
     }
-    let mut micros = 0f64;
+    let mut micros = 0i128;
     for pair in words.chunks(2) {
-        let number: f64 = pair[0]
-            .parse()
-            .map_err(|_| invalid(format!("'{literal}' is not an interval")))?;
-        let unit = pair[1].trim_end_matches('s');
-        let scale = match unit {
-            "microsecond" | "u" => 1.0,
-            "millisecond" | "m" => 1e3,
-            "second" => 1e6,
-            "minute" => 6e7,
-            "hour" => 3.6e9,
-            "day" => 8.64e10,
-            "week" => 6.048e11,
+        let (number, unit) = (pair[0], pair[1]);
+        let unit = unit.strip_suffix('s').unwrap_or(unit);
+        let not_interval = || invalid(format!("'{literal}' is not an interval"));
+        // Spark's units; only seconds may have a fraction (nanoseconds are cut to micros).
+        let nanos_per_unit: i128 = match unit {
+            "nanosecond" => 1,
+            "microsecond" => 1_000,
+            "millisecond" => 1_000_000,
+            "second" => 1_000_000_000,
+            "minute" => 60_000_000_000,
+            "hour" => 3_600_000_000_000,
+            "day" => 86_400_000_000_000,
+            "week" => 604_800_000_000_000,
             "month" | "year" => {
                 return Err(invalid(format!(
                     "Intervals greater than a month is not supported ({literal})."
                 )));
             }
-            _ => return Err(invalid(format!("'{literal}' is not an interval"))),
+            _ => return Err(not_interval()),
         };
-        micros += number * scale;
+        let (negative, digits) = match number.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, number.strip_prefix('+').unwrap_or(number)),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        if (!fraction.is_empty() && unit != "second")
+            || fraction.len() > 9
+            || (whole.is_empty() && fraction.is_empty())
+            || !whole
+                .chars()
+                .chain(fraction.chars())
+                .all(|c| c.is_ascii_digit())
+        {
+            return Err(not_interval());
+        }
+        let whole: i128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| not_interval())?
+        };
+        let fraction_nanos: i128 = if fraction.is_empty() {
+            0
+        } else {
+            format!("{fraction:0<9}")
+                .parse()
+                .map_err(|_| not_interval())?
+        };
+        let nanos = whole
+            .checked_mul(nanos_per_unit)
+            .and_then(|n| n.checked_add(fraction_nanos))
+            .ok_or_else(not_interval)?;
+        micros += if negative { -nanos } else { nanos } / 1_000;
     }
-    Ok(micros.round() as i64)
+    i64::try_from(micros).map_err(|_| invalid(format!("'{literal}' is out of range")))
 }
 
 /// Spark's time windows, as expressions of their time column: `window(time, length[,
 /// slide[, start]])` is the struct `{start, end}` of the tumbling window holding the row's
 /// instant (windows are aligned on the epoch plus `start`, as Spark's `TimeWindowing`
-/// computes them on instants), and `window_time(w)` is the window's last microsecond.
-/// Sliding windows (a slide shorter than the length: a row in several windows) are refused.
+/// computes them on instants), or for a sliding window (a slide shorter than the length) the
+/// array of every window holding it, which `crate::time_window` makes a row of each; and
+/// `window_time(w)` is the window's last microsecond.
 fn time_window(name: &str, args: &[String]) -> Result<Option<String>, ParserError> {
     let epoch =
         |value: &str| format!("flint_epoch(CAST({value} AS TIMESTAMP), 1000000, {SESSION_ZONE})");
@@ -1831,6 +1864,11 @@ mod tests {
                 .contains("month")
         );
         assert!(micros("'soon'").is_err());
+        assert_eq!(micros("'1.5 seconds'").unwrap(), 1_500_000);
+        assert_eq!(micros("'-2 minutes'").unwrap(), -120_000_000);
+        // Only seconds take a fraction, and `ms` is no unit of Spark's.
+        assert!(micros("'1.5 hours'").is_err());
+        assert!(micros("'5 ms'").is_err());
         assert!(micros("dt").is_err());
         assert!(
             time_window(

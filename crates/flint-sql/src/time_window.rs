@@ -124,7 +124,8 @@ fn argument(call: &Expr, i: usize) -> Result<Expr> {
 }
 
 /// `node` reading its sliding window from a row per window made under it: its input's rows
-/// with a time, each repeated with one of its windows in [`WINDOW_COLUMN`].
+/// with a time, each repeated with one of its windows in [`WINDOW_COLUMN`]. A node passing
+/// its input's columns through (a filter, a sort) keeps its own columns, not the window's.
 fn expand_sliding_window(node: LogicalPlan, call: &Expr) -> Result<LogicalPlan> {
     let (windows, time) = (argument(call, 0)?, argument(call, 1)?);
     let input = node.inputs()[0].clone();
@@ -159,7 +160,14 @@ fn expand_sliding_window(node: LogicalPlan, call: &Expr) -> Result<LogicalPlan> 
             Ok(name.restore(replaced))
         })
         .collect::<Result<Vec<_>>>()?;
-    node.with_new_exprs(exprs, vec![expanded])
+    let columns = node.schema().columns();
+    let rewritten = node.with_new_exprs(exprs, vec![expanded])?;
+    if rewritten.schema().fields().len() == columns.len() {
+        return Ok(rewritten);
+    }
+    LogicalPlanBuilder::from(rewritten)
+        .project(columns.into_iter().map(Expr::Column))?
+        .build()
 }
 
 /// Filters out the rows without a time under every node that computes a time window.

@@ -33,31 +33,35 @@ fn binary(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Binary)
 }
 
-/// `aes_encrypt(input, key[, mode[, padding[, iv[, aad]]]])`: input, key and IV as
-/// bytes, the rest as strings.
-fn encrypt_types(types: &[DataType]) -> Result<Vec<DataType>> {
-    arity("aes_encrypt", types, 2, 6)?;
-    Ok(types
-        .iter()
-        .enumerate()
-        .map(|(i, _)| match i {
-            0 | 1 | 4 => DataType::Binary,
-            _ => DataType::Utf8,
+/// The argument types of a call with `types`: those at `binary` positions as bytes, the
+/// rest as strings.
+fn argument_types(
+    function: &str,
+    types: &[DataType],
+    max: usize,
+    binary: &[usize],
+) -> Result<Vec<DataType>> {
+    arity(function, types, 2, max)?;
+    Ok((0..types.len())
+        .map(|i| {
+            if binary.contains(&i) {
+                DataType::Binary
+            } else {
+                DataType::Utf8
+            }
         })
         .collect())
 }
 
+/// `aes_encrypt(input, key[, mode[, padding[, iv[, aad]]]])`: input, key and IV as
+/// bytes, the rest as strings.
+fn encrypt_types(types: &[DataType]) -> Result<Vec<DataType>> {
+    argument_types("aes_encrypt", types, 6, &[0, 1, 4])
+}
+
 /// `aes_decrypt(input, key[, mode[, padding[, aad]]])`.
 fn decrypt_types(types: &[DataType]) -> Result<Vec<DataType>> {
-    arity("aes_decrypt", types, 2, 5)?;
-    Ok(types
-        .iter()
-        .enumerate()
-        .map(|(i, _)| match i {
-            0 | 1 => DataType::Binary,
-            _ => DataType::Utf8,
-        })
-        .collect())
+    argument_types("aes_decrypt", types, 5, &[0, 1])
 }
 
 /// The cipher a call asks for.
