@@ -14,6 +14,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{Partitioning, PhysicalExpr};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::joins::{
     HashJoinExec, HashJoinExecBuilder, JoinOnRef, NestedLoopJoinExec, PartitionMode,
@@ -98,6 +99,7 @@ impl StageGraph {
         let plan = flint_sql::exchange::unwrap_exchanges(plan)?;
         let plan = unproject_series_generators(plan)?;
         let plan = filter_shuffles_by_broadcast_joins(plan)?;
+        let plan = filter_partitioned_joins_by_broadcast_keys(plan)?;
         let mut small_outputs = HashSet::new();
         let plan = distribute_left_preserving_joins(plan, &mut small_outputs)?;
         let plan = filter_by_small_join_outputs(plan, &small_outputs)?;
@@ -262,7 +264,9 @@ fn unprojected(projection: Option<&[usize]>, column: usize) -> Option<usize> {
 }
 
 /// Below `exchange`, when it is a hash repartition, keeps only the rows whose `key` (over the
-/// exchange's input) is one of `build`'s `build_key`s: a broadcast `RightSemi` join.
+/// exchange's input) is one of `build`'s `build_key`s: a broadcast `RightSemi` join. When the
+/// exchange's input is a partial aggregate grouped by that key, the rows are dropped before
+/// they are aggregated (a group is dropped whole either way).
 fn keep_matching_rows(
     exchange: &Arc<dyn ExecutionPlan>,
     build: &Arc<dyn ExecutionPlan>,
@@ -274,23 +278,71 @@ fn keep_matching_rows(
     if !matches!(repartition.partitioning(), Partitioning::Hash(..)) {
         return Ok(None);
     }
+    let input = repartition.input();
+    if let Some(aggregate) = input.downcast_ref::<AggregateExec>()
+        && *aggregate.mode() == AggregateMode::Partial
+    {
+        let below: Option<Vec<_>> = on
+            .iter()
+            .map(|(build_key, key)| {
+                let column = key.downcast_ref::<Column>()?;
+                let source = grouped_column(aggregate, column.index())?;
+                let source: Arc<dyn PhysicalExpr> = Arc::new(source);
+                Some((Arc::clone(build_key), source))
+            })
+            .collect();
+        if let Some(below) = below
+            && let Some(matching) = matching_rows(aggregate.input(), build, &below)?
+        {
+            #[allow(deprecated)]
+            let aggregate = Arc::clone(input).with_new_children(vec![matching])?;
+            return Ok(Some(Arc::new(RepartitionExec::try_new(
+                aggregate,
+                repartition.partitioning().clone(),
+            )?)));
+        }
+    }
+    let Some(matching) = matching_rows(input, build, on)? else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(RepartitionExec::try_new(
+        matching,
+        repartition.partitioning().clone(),
+    )?)))
+}
+
+/// The rows of `input` whose `key`s are among `build`'s `build_key`s (a broadcast `RightSemi`
+/// join); `None` when a key's type differs from its build key's.
+fn matching_rows(
+    input: &Arc<dyn ExecutionPlan>,
+    build: &Arc<dyn ExecutionPlan>,
+    on: JoinOnRef,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     for (build_key, key) in on {
-        if key.data_type(&repartition.input().schema())? != build_key.data_type(&build.schema())? {
+        if key.data_type(&input.schema())? != build_key.data_type(&build.schema())? {
             return Ok(None);
         }
     }
     let matching = HashJoinExecBuilder::new(
         Arc::clone(build),
-        Arc::clone(repartition.input()),
+        Arc::clone(input),
         on.to_vec(),
         JoinType::RightSemi,
     )
     .with_partition_mode(PartitionMode::CollectLeft)
     .build_exec()?;
-    Ok(Some(Arc::new(RepartitionExec::try_new(
-        matching,
-        repartition.partitioning().clone(),
-    )?)))
+    Ok(Some(matching))
+}
+
+/// The input column an aggregate's output column `column` is when that column is one of its
+/// plain grouping columns (no grouping sets).
+fn grouped_column(aggregate: &AggregateExec, column: usize) -> Option<Column> {
+    let group_by = aggregate.group_expr();
+    if !group_by.is_single() {
+        return None;
+    }
+    let (expr, _) = group_by.expr().get(column)?;
+    expr.downcast_ref::<Column>().cloned()
 }
 
 /// A partitioned join one of whose inputs is known to be small (the output of a semi, anti
@@ -450,6 +502,15 @@ fn filter_below_shuffle(
             None => Ok(None),
         };
     }
+    if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
+        let Some(source) = grouped_column(aggregate, column) else {
+            return Ok(None);
+        };
+        return match filter_below_shuffle(aggregate.input(), source.index(), build, build_key)? {
+            Some(input) => rebuild(0, input).map(Some),
+            None => Ok(None),
+        };
+    }
     if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
         if *join.join_type() != JoinType::Inner {
             return Ok(None);
@@ -495,6 +556,176 @@ fn filter_below_shuffle(
             .map(Some);
     }
     Ok(None)
+}
+
+/// A partitioned join one of whose inputs holds, in a key column, only keys of a broadcast
+/// join's build side (the column comes, through shuffles, projections, filters, aggregates
+/// and joins, from a broadcast inner or semi join on it), and whose other input's rows
+/// without a match change nothing, filters that other input by the broadcast build side
+/// before its shuffle, and before a partial aggregation grouped by the key (TPC-H q17: the
+/// average quantity of every part is computed only for the parts of the broadcast `part`
+/// filter that `lineitem` was joined with). Spark's runtime filter (`InjectRuntimeFilter`)
+/// derived through the join's equality, exact since the build side is broadcast anyway.
+fn filter_partitioned_joins_by_broadcast_keys(
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(join) = node.downcast_ref::<HashJoinExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        if *join.partition_mode() != PartitionMode::Partitioned
+            || join.null_equality() != datafusion::common::NullEquality::NullEqualsNothing
+        {
+            return Ok(Transformed::no(node));
+        }
+        let join_type = *join.join_type();
+        // Rows of a side that match nothing are neither emitted nor change what is.
+        let unmatched_left_unused = matches!(
+            join_type,
+            JoinType::Inner
+                | JoinType::LeftSemi
+                | JoinType::Right
+                | JoinType::RightSemi
+                | JoinType::RightAnti
+                | JoinType::RightMark
+        );
+        let unmatched_right_unused = matches!(
+            join_type,
+            JoinType::Inner
+                | JoinType::RightSemi
+                | JoinType::Left
+                | JoinType::LeftSemi
+                | JoinType::LeftAnti
+                | JoinType::LeftMark
+        );
+        let mut children = vec![Arc::clone(join.left()), Arc::clone(join.right())];
+        let mut filtered = false;
+        for (filtered_side, unused) in [(0, unmatched_left_unused), (1, unmatched_right_unused)] {
+            if !unused {
+                continue;
+            }
+            for (left_key, right_key) in join.on() {
+                let (source_key, filtered_key) = if filtered_side == 0 {
+                    (right_key, left_key)
+                } else {
+                    (left_key, right_key)
+                };
+                let (Some(source_key), Some(filtered_key)) = (
+                    source_key.downcast_ref::<Column>(),
+                    filtered_key.downcast_ref::<Column>(),
+                ) else {
+                    continue;
+                };
+                let source = &children[1 - filtered_side];
+                let Some((build, build_key)) = broadcast_keys_of(source, source_key.index()) else {
+                    continue;
+                };
+                if filters_by(&children[filtered_side], &build) {
+                    continue;
+                }
+                if let Some(input) = filter_below_shuffle(
+                    &children[filtered_side],
+                    filtered_key.index(),
+                    &build,
+                    &build_key,
+                )? {
+                    children[filtered_side] = input;
+                    filtered = true;
+                    break;
+                }
+            }
+        }
+        if !filtered {
+            return Ok(Transformed::no(node));
+        }
+        let join = join
+            .builder()
+            .with_new_children(children)?
+            .reset_state()
+            .build_exec()?;
+        Ok(Transformed::yes(join))
+    })
+    .map(|t| t.data)
+}
+
+/// The broadcast build side (and its key) whose keys are the only values output column
+/// `column` of `plan` can hold: the column is, through shuffles, projections, filters,
+/// grouping columns and joins that keep a side's rows or fewer, a key of a broadcast inner
+/// or semi join, on either side of it.
+fn broadcast_keys_of(
+    plan: &Arc<dyn ExecutionPlan>,
+    column: usize,
+) -> Option<(Arc<dyn ExecutionPlan>, Arc<dyn PhysicalExpr>)> {
+    use datafusion::physical_plan::filter::FilterExec;
+    use datafusion::physical_plan::projection::ProjectionExec;
+
+    if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
+        return broadcast_keys_of(repartition.input(), column);
+    }
+    if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
+        let source = projection
+            .expr()
+            .get(column)?
+            .expr
+            .downcast_ref::<Column>()?;
+        return broadcast_keys_of(projection.input(), source.index());
+    }
+    if let Some(filter) = plan.downcast_ref::<FilterExec>() {
+        let source = unprojected(filter.projection().as_deref(), column)?;
+        return broadcast_keys_of(filter.input(), source);
+    }
+    if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
+        let source = grouped_column(aggregate, column)?;
+        return broadcast_keys_of(aggregate.input(), source.index());
+    }
+    let join = plan.downcast_ref::<HashJoinExec>()?;
+    let joined = unprojected(join.projection.as_deref(), column)?;
+    let join_type = *join.join_type();
+    // Which input the output column comes from, and its index there.
+    let (side, source) = match join_type {
+        JoinType::Inner => {
+            let left_width = join.left().schema().fields().len();
+            if joined < left_width {
+                (0, joined)
+            } else {
+                (1, joined - left_width)
+            }
+        }
+        JoinType::LeftSemi | JoinType::LeftAnti => (0, joined),
+        JoinType::RightSemi | JoinType::RightAnti => (1, joined),
+        _ => return None,
+    };
+    let broadcast = *join.partition_mode() == PartitionMode::CollectLeft
+        && matches!(join_type, JoinType::Inner | JoinType::RightSemi)
+        && join.null_equality() == datafusion::common::NullEquality::NullEqualsNothing;
+    if broadcast {
+        let key_pair = join.on().iter().find(|(build_key, probe_key)| {
+            let key = if side == 0 { build_key } else { probe_key };
+            key.downcast_ref::<Column>()
+                .is_some_and(|key| key.index() == source)
+        });
+        if let Some((build_key, _)) = key_pair {
+            return Some((Arc::clone(join.left()), Arc::clone(build_key)));
+        }
+    }
+    let input = if side == 0 { join.left() } else { join.right() };
+    broadcast_keys_of(input, source)
+}
+
+/// Whether `plan` already keeps only the rows matching `build` (a broadcast join reading that
+/// very build side), so filtering it again would add a join and drop nothing.
+fn filters_by(plan: &Arc<dyn ExecutionPlan>, build: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut stack = vec![Arc::clone(plan)];
+    while let Some(node) = stack.pop() {
+        if let Some(join) = node.downcast_ref::<HashJoinExec>()
+            && *join.partition_mode() == PartitionMode::CollectLeft
+            && Arc::ptr_eq(join.left(), build)
+        {
+            return true;
+        }
+        stack.extend(node.children().into_iter().cloned());
+    }
+    false
 }
 
 /// DataFusion's protobuf drops the projection of a `range()` generator (`LazyMemoryExec`)

@@ -399,3 +399,54 @@ async fn semi_join_on_a_join_key_filters_both_join_inputs() {
     );
     spark.stop();
 }
+
+/// A partitioned join whose one input holds only keys of a broadcast build side (TPC-H q17:
+/// `lineitem` joined to the 8 parts of a brand and container) filters its other input by
+/// that build side before it is aggregated and shuffled: the average quantity is computed
+/// only for those parts. The answer is DataFusion's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_keys_filter_the_other_input_of_a_partitioned_join() {
+    let local_dir = tempfile::tempdir().unwrap();
+    // The aggregate of lineitem too big to broadcast, as at scale factor 1.
+    let spark = session(
+        2,
+        local_dir.path(),
+        &[("spark.sql.autoBroadcastJoinThreshold", "100k")],
+    )
+    .await;
+    register_tpch(&spark).await;
+    let lines = count_of(&spark, "select count(*) from lineitem").await;
+    let datafusion = datafusion_with(&["part", "lineitem"]).await;
+    let query = "select sum(l_extendedprice) / 7.0 as avg_yearly
+        from lineitem, part
+        where p_partkey = l_partkey and p_brand = 'Brand#45' and p_container = 'MED JAR'
+          and l_quantity < (select 0.2 * avg(l_quantity) from lineitem
+                            where l_partkey = p_partkey)";
+    let log = EventLog::attach(&spark);
+    let actual = rows(&spark.sql(query).await.unwrap().collect().await.unwrap());
+    let expected = rows(
+        &datafusion
+            .sql(query)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    assert_same_rows("q17", actual, expected, false);
+
+    // Both stages scanning lineitem (the join and the aggregate) shuffle only those parts'.
+    let events = log.snapshot(&spark);
+    let by_stage = stage_records(&events);
+    let scans: Vec<u64> = by_stage
+        .values()
+        .filter(|(input, _)| *input >= lines)
+        .map(|(_, shuffled)| *shuffled)
+        .collect();
+    assert_eq!(scans.len(), 2, "two lineitem scans: {by_stage:?}");
+    assert!(
+        scans.iter().all(|shuffled| *shuffled < lines / 100),
+        "a lineitem side was shuffled whole: {by_stage:?}"
+    );
+    spark.stop();
+}
