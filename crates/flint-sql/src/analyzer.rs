@@ -613,6 +613,20 @@ impl AnalyzerRule for SparkFunctionArguments {
                         changed = true;
                     }
                 }
+                // Patterns like '%special%requests%' are matched part by part, not as the
+                // regular expression Arrow would build.
+                if let Expr::Literal(ScalarValue::Utf8(Some(pattern)), _) = like.pattern.as_ref()
+                    && !like.case_insensitive
+                    && matches!(like.escape_char, None | Some('\\'))
+                    && let Some(matched) =
+                        crate::functions::like::segmented_like((*like.expr).clone(), pattern)
+                {
+                    return Ok(Transformed::yes(if like.negated {
+                        Expr::Not(Box::new(matched))
+                    } else {
+                        matched
+                    }));
+                }
                 return Ok(if changed {
                     Transformed::yes(Expr::Like(like))
                 } else {

@@ -321,6 +321,33 @@ pub fn expr_name(expr: &Expr) -> Option<String> {
             };
             format!("({left} {symbol} {right})")
         }
+        // Spark's `Like.sql`/`ILike.sql`; NOT wraps it as `Not` does.
+        Expr::Like {
+            negated,
+            any: false,
+            expr: inner,
+            pattern,
+            escape_char: None,
+        }
+        | Expr::ILike {
+            negated,
+            any: false,
+            expr: inner,
+            pattern,
+            escape_char: None,
+        } => {
+            let operator = if matches!(expr, Expr::Like { .. }) {
+                "LIKE"
+            } else {
+                "ILIKE"
+            };
+            let like = format!("{} {operator} {}", expr_name(inner)?, expr_name(pattern)?);
+            if *negated {
+                format!("(NOT {like})")
+            } else {
+                like
+            }
+        }
         Expr::IsNull(inner) => format!("({} IS NULL)", expr_name(inner)?),
         Expr::IsNotNull(inner) => format!("({} IS NOT NULL)", expr_name(inner)?),
         Expr::InList {
@@ -508,6 +535,10 @@ mod tests {
                 "(a IN (1, 2))",
                 "(a IS NULL)"
             ]
+        );
+        assert_eq!(
+            named("SELECT s LIKE '%a%b%', 'abc' NOT LIKE 'a%', s ILIKE 'A_'"),
+            ["s LIKE %a%b%", "(NOT abc LIKE a%)", "s ILIKE A_"]
         );
         assert_eq!(
             named("SELECT round(x), count(DISTINCT a), DATE '2020-01-01', acos(x)"),

@@ -20,6 +20,7 @@ mod encoding;
 pub(crate) mod geo;
 mod json;
 mod lambda;
+pub(crate) mod like;
 mod math;
 mod misc;
 mod number_format;
@@ -99,6 +100,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(timezone::functions())
         .chain(struct_fields::functions())
         .chain(time::functions())
+        .chain([like::udf()])
         .collect()
 }
 
