@@ -194,31 +194,39 @@ fn distribute_left_preserving_joins(
             let n = partition_count(join.right());
             let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
             let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+            let build_input = match join.left().downcast_ref::<CoalescePartitionsExec>() {
+                Some(coalesce) => Arc::clone(coalesce.input()),
+                None => Arc::clone(join.left()),
+            };
+            let merged_build = join.left().is::<CoalescePartitionsExec>();
+            let hashed_build: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
+                build_input,
+                Partitioning::Hash(left_keys, n),
+            )?);
             let (left, right) = if reduces_probe_side(join) {
                 // At most one row per build-side row comes out.
                 small_output = true;
-                // The broadcast build side is read twice: to cut the probe side down to the
-                // rows that can match, then hashed for the join. One shuffle serves both.
-                let build = Arc::clone(join.left());
+                // The broadcast build side is read twice: whole, to cut the probe side down
+                // to the rows that can match, and by partition for the join. One shuffle by
+                // the join key serves both (the broadcast reads all its partitions); a
+                // build side that was one partition already is read as it was.
+                let build = if merged_build {
+                    Arc::new(CoalescePartitionsExec::new(Arc::clone(&hashed_build)))
+                } else {
+                    Arc::clone(join.left())
+                };
                 let matching_probe_rows = join
                     .builder()
                     .with_type(JoinType::RightSemi)
                     .with_projection(None)
                     .with_fetch(None)
+                    .with_new_children(vec![build, Arc::clone(join.right())])?
                     .reset_state()
                     .build_exec()?;
-                (build, matching_probe_rows)
+                (hashed_build, matching_probe_rows)
             } else {
-                let left = match join.left().downcast_ref::<CoalescePartitionsExec>() {
-                    Some(coalesce) => Arc::clone(coalesce.input()),
-                    None => Arc::clone(join.left()),
-                };
-                (left, Arc::clone(join.right()))
+                (hashed_build, Arc::clone(join.right()))
             };
-            let left: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
-                left,
-                Partitioning::Hash(left_keys, n),
-            )?);
             let right: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
                 right,
                 Partitioning::Hash(right_keys, n),
