@@ -130,11 +130,17 @@ pub(crate) async fn run_statement(
         plan
     };
     let df = ctx.execute_logical_plan(plan).await?;
-    Ok(DataFrame::new(
-        session.clone(),
-        df,
-        text.split_whitespace().collect::<Vec<_>>().join(" "),
-    ))
+    Ok(DataFrame::new(session.clone(), df, statement_origin(text)))
+}
+
+/// A statement's text on one line without its comment lines (a TPC-H query file starts with
+/// `-- using default substitutions`): what job descriptions show of it.
+fn statement_origin(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `statement` with its identifiers resolved to the columns of the tables it reads whatever
@@ -503,6 +509,14 @@ mod tests {
             .into_iter()
             .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
             .collect()
+    }
+
+    #[test]
+    fn job_descriptions_show_the_statement_without_comment_lines() {
+        assert_eq!(
+            statement_origin("-- using default substitutions\nselect\n\ta,  b -- x\nfrom t"),
+            "select a, b -- x from t"
+        );
     }
 
     #[test]
