@@ -77,7 +77,18 @@ pub(crate) async fn run_statement(
         .map_err(|e| FlintError::Analysis(DataFusionError::SQL(Box::new(e), None)))?;
     let statement = match (statements.pop(), statements.is_empty()) {
         (Some(statement), true) => statement,
-        (None, _) => return empty(session).await,
+        (None, _) => {
+            return Err(FlintError::Analysis(DataFusionError::SQL(
+                Box::new(
+                    datafusion::sql::sqlparser::parser::ParserError::ParserError(
+                        "[PARSE_EMPTY_STATEMENT] Syntax error, unexpected empty statement. \
+                     SQLSTATE: 42617"
+                            .into(),
+                    ),
+                ),
+                None,
+            )));
+        }
         (Some(_), false) => {
             return Err(FlintError::Analysis(DataFusionError::Plan(
                 "one statement at a time: split the text at its semicolons".into(),

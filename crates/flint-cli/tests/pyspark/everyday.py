@@ -539,6 +539,11 @@ try:
 except ParseException:
     check("parse error", True, True)
 try:
+    spark.sql("-- nothing but a comment").collect()
+    raise AssertionError("an empty statement must fail")
+except ParseException as error:
+    check("empty statement", error.getCondition(), "PARSE_EMPTY_STATEMENT")
+try:
     spark.sql("SELECT 1/0").collect()
     raise AssertionError("division by zero must fail in ANSI mode")
 except ArithmeticException as error:
