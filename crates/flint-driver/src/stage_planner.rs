@@ -445,6 +445,9 @@ fn filter_shuffles_by_broadcast_joins(
         {
             return Ok(Transformed::no(node));
         }
+        if !drops_rows(join.left()) {
+            return Ok(Transformed::no(node));
+        }
         for (build_key, probe_key) in join.on() {
             let Some(column) = probe_key.downcast_ref::<Column>() else {
                 continue;
@@ -628,7 +631,7 @@ fn filter_partitioned_joins_by_broadcast_keys(
                 let Some((build, build_key)) = broadcast_keys_of(source, source_key.index()) else {
                     continue;
                 };
-                if filters_by(&children[filtered_side], &build) {
+                if !drops_rows(&build) || filters_by(&children[filtered_side], &build) {
                     continue;
                 }
                 if let Some(input) = filter_below_shuffle(
@@ -718,6 +721,21 @@ fn broadcast_keys_of(
     }
     let input = if side == 0 { join.left() } else { join.right() };
     broadcast_keys_of(input, source)
+}
+
+/// Whether `build` can hold fewer keys than the table it reads: it filters or joins. A whole table (TPC-H's `supplier` under `lineitem`) keeps every row of the
+/// other side, so filtering by it would only cost a join.
+fn drops_rows(build: &Arc<dyn ExecutionPlan>) -> bool {
+    use datafusion::physical_plan::filter::FilterExec;
+
+    let mut stack = vec![Arc::clone(build)];
+    while let Some(node) = stack.pop() {
+        if node.is::<FilterExec>() || node.is::<HashJoinExec>() {
+            return true;
+        }
+        stack.extend(node.children().into_iter().cloned());
+    }
+    false
 }
 
 /// Whether `plan` already keeps only the rows matching `build` (a broadcast join reading that
