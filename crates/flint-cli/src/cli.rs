@@ -124,8 +124,8 @@ impl AppOptions {
         if let Some(master) = conf.get(keys::MASTER.key) {
             flint_conf::MasterUrl::parse(master, 1)?;
         }
-        for entry in [&keys::DRIVER_MEMORY, &keys::EXECUTOR_MEMORY] {
-            conf.get_size_mib_default(entry)?;
+        for key in [&keys::DRIVER_MEMORY, &keys::EXECUTOR_MEMORY] {
+            conf.value(key)?;
         }
         if self.deploy_mode != "client" && self.deploy_mode != "cluster" {
             return Err(ConfError::InvalidValue {

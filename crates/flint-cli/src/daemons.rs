@@ -35,14 +35,11 @@ pub(crate) async fn run_history_server(args: HistoryServerArgs) -> Result<ExitCo
     let conf = args.daemon.to_conf()?;
     let log_dir = match args.log_dir {
         Some(dir) => dir,
-        None => conf
-            .get_entry(&keys::HISTORY_LOG_DIRECTORY)
-            .unwrap_or("file:/tmp/spark-events")
-            .to_string(),
+        None => conf.value(&keys::HISTORY_LOG_DIRECTORY)?,
     };
     let port = match args.port {
         Some(port) => port,
-        None => conf.get_u16(&keys::HISTORY_UI_PORT)?.unwrap_or(18080),
+        None => conf.value(&keys::HISTORY_UI_PORT)?,
     };
     let host = args.host.unwrap_or_else(local_host_name);
     let server = HistoryServer::start(
@@ -50,8 +47,8 @@ pub(crate) async fn run_history_server(args: HistoryServerArgs) -> Result<ExitCo
         "0.0.0.0",
         &host,
         port,
-        conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
-        conf.get_duration(&keys::HISTORY_UPDATE_INTERVAL)?,
+        conf.value(&keys::PORT_MAX_RETRIES)?,
+        conf.value(&keys::HISTORY_UPDATE_INTERVAL)?,
     )
     .await?;
     server.wait().await;
@@ -109,13 +106,9 @@ pub(crate) async fn run_executor(args: ExecutorArgs) -> Result<ExitCode, CliErro
         driver_host: driver_host.to_string(),
         driver_port,
         hostname: args.hostname.clone(),
-        block_manager_port: conf
-            .get_u16(&flint_conf::keys::BLOCK_MANAGER_PORT)?
-            .unwrap_or(0),
-        port_max_retries: conf
-            .get_u16(&flint_conf::keys::PORT_MAX_RETRIES)?
-            .unwrap_or(16),
-        heartbeat_interval: conf.get_duration(&flint_conf::keys::EXECUTOR_HEARTBEAT_INTERVAL)?,
+        block_manager_port: conf.value(&flint_conf::keys::BLOCK_MANAGER_PORT)?,
+        port_max_retries: conf.value(&flint_conf::keys::PORT_MAX_RETRIES)?,
+        heartbeat_interval: conf.value(&flint_conf::keys::EXECUTOR_HEARTBEAT_INTERVAL)?,
         executor: flint_executor::ExecutorConfig::from_conf(
             args.executor_id.clone(),
             args.app_id.clone(),

@@ -17,8 +17,8 @@ use crate::error::CliError;
 
 /// Connects to the first master of `spark.master` that answers.
 async fn master(conf: &SparkConf) -> Result<MasterClient<Channel>, CliError> {
-    let url = conf.get_entry(&keys::MASTER).unwrap_or("local[*]");
-    let MasterUrl::Standalone { masters } = MasterUrl::parse(url, 1)? else {
+    let url = conf.value(&keys::MASTER)?;
+    let MasterUrl::Standalone { masters } = MasterUrl::parse(&url, 1)? else {
         return Err(CliError::Usage(format!(
             "cluster deploy mode, --status and --kill need --master spark://HOST:PORT (got {url})"
         )));
@@ -52,10 +52,7 @@ pub(crate) async fn submit(
             path: application.display().to_string(),
             source,
         })?;
-    let memory_mib = conf
-        .get_size_mib_default(&keys::DRIVER_MEMORY)?
-        .unwrap_or(1 << 30)
-        >> 20;
+    let memory_mib = conf.value(&keys::DRIVER_MEMORY)?.0 >> 20;
     let mut settings: std::collections::HashMap<String, String> = conf
         .iter()
         .map(|(key, value)| (key.to_string(), value.to_string()))

@@ -1,9 +1,21 @@
-//! Every `spark.*` key Flint reads, declared once: Spark's name, default and meaning.
+//! Every `spark.*` key Flint reads, declared once: Spark's name, the type of its value, its
+//! default and meaning. A key with a default is a [`Key`], read with [`SparkConf::value`];
+//! one whose default is computed from other settings is an [`OptionalKey`], read with
+//! [`SparkConf::optional`]. No call site restates a default.
 //!
 //! `docs/configuration.md` is generated from [`ALL`] by [`reference_markdown`] and a test
 //! keeps it current.
+//!
+//! [`SparkConf::value`]: crate::SparkConf::value
+//! [`SparkConf::optional`]: crate::SparkConf::optional
 
-/// One configuration key: Spark's exact name, its default as text, and a one-line doc.
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::ConfError;
+
+/// One configuration key as the reference page shows it: Spark's exact name, its default as
+/// text, and a one-line doc.
 #[derive(Debug, Clone, Copy)]
 pub struct ConfigEntry {
     /// Spark's key, e.g. `spark.executor.memory`.
@@ -14,67 +26,229 @@ pub struct ConfigEntry {
     pub doc: &'static str,
 }
 
+/// A key whose value is a `T`, with a declared default.
+#[derive(Debug)]
+pub struct Key<T> {
+    /// Spark's key, e.g. `spark.ui.port`.
+    pub key: &'static str,
+    /// The default as Spark writes it; parsed as any set value is.
+    pub default: &'static str,
+    /// What the key does in Flint, one line.
+    pub doc: &'static str,
+    value: PhantomData<fn() -> T>,
+}
+
+/// A key whose value is a `T` and whose default, when it is unset, is computed by its reader
+/// (from the machine or from other keys).
+#[derive(Debug)]
+pub struct OptionalKey<T> {
+    /// Spark's key, e.g. `spark.cores.max`.
+    pub key: &'static str,
+    /// What the key does in Flint, one line.
+    pub doc: &'static str,
+    value: PhantomData<fn() -> T>,
+}
+
+impl<T> Key<T> {
+    const fn new(key: &'static str, default: &'static str, doc: &'static str) -> Self {
+        Key {
+            key,
+            default,
+            doc,
+            value: PhantomData,
+        }
+    }
+
+    /// The key as the reference page lists it.
+    pub const fn entry(&self) -> ConfigEntry {
+        ConfigEntry {
+            key: self.key,
+            default: Some(self.default),
+            doc: self.doc,
+        }
+    }
+}
+
+impl<T> OptionalKey<T> {
+    const fn new(key: &'static str, doc: &'static str) -> Self {
+        OptionalKey {
+            key,
+            doc,
+            value: PhantomData,
+        }
+    }
+
+    /// The key as the reference page lists it.
+    pub const fn entry(&self) -> ConfigEntry {
+        ConfigEntry {
+            key: self.key,
+            default: None,
+            doc: self.doc,
+        }
+    }
+}
+
+/// A type a key's text parses into, with the error naming the key and the value.
+pub trait ConfValue: Sized {
+    /// `text`, the value of `key`, as this type.
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError>;
+}
+
+fn invalid(key: &str, text: &str, expected: &'static str) -> ConfError {
+    ConfError::InvalidValue {
+        key: key.to_string(),
+        value: text.to_string(),
+        expected,
+    }
+}
+
+impl ConfValue for String {
+    fn parse(_: &str, text: &str) -> Result<Self, ConfError> {
+        Ok(text.to_string())
+    }
+}
+
+impl ConfValue for bool {
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(invalid(key, text, "true or false")),
+        }
+    }
+}
+
+/// Ports: 0 means any free port.
+impl ConfValue for u16 {
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
+        text.trim()
+            .parse()
+            .map_err(|_| invalid(key, text, "an integer from 0 to 65535"))
+    }
+}
+
+/// Counts: a positive integer.
+impl ConfValue for usize {
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
+        text.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| invalid(key, text, "a positive integer"))
+    }
+}
+
+/// Durations such as `10s`, `500ms` or `2min`; a bare number is in seconds.
+impl ConfValue for Duration {
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
+        crate::parse_duration(key, text)
+    }
+}
+
+/// A fraction in (0, 1], such as `spark.memory.fraction`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl ConfValue for Fraction {
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| *f > 0.0 && *f <= 1.0)
+            .map(Fraction)
+            .ok_or_else(|| invalid(key, text, "a number in (0, 1]"))
+    }
+}
+
+/// A memory size in bytes such as `512m` or `4g`; a bare number is in MiB, as for Spark's
+/// memory keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ConfValue for ByteSize {
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
+        crate::parse_size(key, text, 1 << 20).map(ByteSize)
+    }
+}
+
 macro_rules! entries {
-    ($($name:ident = $key:literal, $default:expr, $doc:literal;)*) => {
-        $(
-            #[doc = $doc]
-            pub const $name: ConfigEntry = ConfigEntry { key: $key, default: $default, doc: $doc };
-        )*
+    (@key $name:ident: $ty:ty = $key:literal, default $default:literal, $doc:literal) => {
+        #[doc = $doc]
+        pub const $name: Key<$ty> = Key::new($key, $default, $doc);
+    };
+    (@key $name:ident: $ty:ty = $key:literal, computed, $doc:literal) => {
+        #[doc = $doc]
+        pub const $name: OptionalKey<$ty> = OptionalKey::new($key, $doc);
+    };
+    (@check $name:ident, default $default:literal) => {
+        crate::SparkConf::new().value(&$name).map(|_| ())
+    };
+    (@check $name:ident, computed) => {
+        Ok::<(), ConfError>(())
+    };
+    ($($name:ident: $ty:ty = $key:literal, $kind:ident $($default:literal)?, $doc:literal;)*) => {
+        $(entries!(@key $name: $ty = $key, $kind $($default)?, $doc);)*
         /// Every declared key, sorted by name.
-        pub const ALL: &[ConfigEntry] = &[$($name),*];
+        pub const ALL: &[ConfigEntry] = &[$($name.entry()),*];
+        /// Parses every declared default as its key's type (a test calls it).
+        #[cfg(test)]
+        fn check_defaults() -> Result<(), ConfError> {
+            $(entries!(@check $name, $kind $($default)?)?;)*
+            Ok(())
+        }
     };
 }
 
 entries! {
-    APP_NAME = "spark.app.name", None, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
-    BLOCK_MANAGER_PORT = "spark.blockManager.port", Some("0"), "Port of each executor's shuffle block service (Arrow Flight), from which reducers on other hosts fetch its blocks; 0 picks a free one.";
-    CONNECT_DETACHED_TIMEOUT = "spark.connect.execute.manager.detachedTimeout", Some("300s"), "Spark Connect: an operation no client stream is attached to is interrupted (if running) and forgotten after this long.";
-    CONNECT_MAINTENANCE_INTERVAL = "spark.connect.execute.manager.maintenanceInterval", Some("30s"), "Spark Connect: how often abandoned operations and idle sessions are looked for.";
-    CONNECT_SESSION_TIMEOUT = "spark.connect.session.manager.defaultSessionTimeout", Some("60m"), "Spark Connect: a session with no request for this long is closed.";
-    CORES_MAX = "spark.cores.max", None, "Cores an application takes from a standalone cluster in all (flint submit --total-executor-cores); unset = every core it can get.";
-    DEFAULT_PARALLELISM = "spark.default.parallelism", None, "Default partition count; when unset, the task slots: N for local[N], on a standalone cluster the cores the application may get when it registers (at least 2).";
-    DEPLOY_MAX_EXECUTOR_RETRIES = "spark.deploy.maxExecutorRetries", Some("10"), "Master: abnormal executor exits in a row after which an application with no running executor is removed as FAILED.";
-    DEPLOY_RETAINED_APPLICATIONS = "spark.deploy.retainedApplications", Some("200"), "Master: completed applications kept in the UI and /json/.";
-    DEPLOY_SPREAD_OUT = "spark.deploy.spreadOut", Some("true"), "Master: spread each application's executors over as many workers as possible (false fills one worker first).";
-    DRIVER_HOST = "spark.driver.host", None, "Address executors use to reach the driver; default 127.0.0.1 when the master is on a loopback address, else this machine's host name.";
-    DRIVER_MEMORY = "spark.driver.memory", Some("1g"), "Memory of the driver; in local mode it sizes the one executor's memory pool.";
-    DRIVER_PORT = "spark.driver.port", Some("0"), "Port of the driver's endpoint that executors dial; 0 picks a free one.";
-    EVENT_LOG_COMPRESS = "spark.eventLog.compress", Some("true"), "Compress the event log with spark.eventLog.compression.codec (Spark 4's default).";
-    EVENT_LOG_COMPRESSION_CODEC = "spark.eventLog.compression.codec", Some("zstd"), "Codec of a compressed event log; Flint writes zstd (file suffix .zstd).";
-    EVENT_LOG_DIR = "spark.eventLog.dir", Some("file:///tmp/spark-events"), "Existing directory where each application's event log is written (a local path or file: URI).";
-    EVENT_LOG_ENABLED = "spark.eventLog.enabled", Some("false"), "Write every listener event as a JSON line to one file per application, named <app-id>[.zstd] with .inprogress until it ends.";
-    EVENT_LOG_OVERWRITE = "spark.eventLog.overwrite", Some("false"), "Replace an existing event log of the same application instead of failing.";
-    EXECUTOR_CORES = "spark.executor.cores", None, "Task slots per executor; in local[N] mode N.";
-    EXECUTOR_HEARTBEAT_INTERVAL = "spark.executor.heartbeatInterval", Some("10s"), "How often an executor tells its driver it is alive; must be well below spark.network.timeout.";
-    EXECUTOR_MEMORY = "spark.executor.memory", Some("1g"), "Memory of each executor; sizes its memory pool shared by its task slots.";
-    HISTORY_LOG_DIRECTORY = "spark.history.fs.logDirectory", Some("file:/tmp/spark-events"), "History server: the directory of event logs it lists and replays (flint history-server --log-dir).";
-    HISTORY_UPDATE_INTERVAL = "spark.history.fs.update.interval", Some("10s"), "History server: how often it looks for new or changed event logs.";
-    HISTORY_UI_PORT = "spark.history.ui.port", Some("18080"), "History server: port of its web UI (flint history-server --port); a taken port moves to the next.";
-    IO_COMPRESSION_CODEC = "spark.io.compression.codec", Some("lz4"), "Compression of shuffle blocks: lz4, zstd or none.";
-    LOCAL_DIR = "spark.local.dir", None, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
-    MASTER = "spark.master", Some("local[*]"), "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
-    MASTER_UI_PORT = "spark.master.ui.port", Some("8080"), "Port of the master's web UI (flint master --webui-port); 0 picks a free one, a taken port moves to the next.";
-    MEMORY_FRACTION = "spark.memory.fraction", Some("0.6"), "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
-    NETWORK_TIMEOUT = "spark.network.timeout", Some("120s"), "Silence after which a driver removes an executor that stopped heartbeating; also the timeout of shuffle block fetches.";
-    PORT_MAX_RETRIES = "spark.port.maxRetries", Some("16"), "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
-    PYSPARK_PYTHON = "spark.pyspark.python", None, "Python interpreter of PySpark scripts and of the executors' Python workers (Python UDFs); unset: PYSPARK_PYTHON, else python3.";
-    PYTHON_WORKER_REUSE = "spark.python.worker.reuse", Some("true"), "Keep an executor's Python workers for later tasks; false starts one per UDF batch.";
-    SHUFFLE_READ_HOST_LOCAL_DISK = "spark.shuffle.readHostLocalDisk", Some("true"), "Reducers read blocks written on their own host straight from disk; false fetches every other executor's blocks over the network.";
-    ANSI_ENABLED = "spark.sql.ansi.enabled", Some("true"), "Spark's ANSI mode: integer overflow, a zero divisor and an invalid cast are errors (ARITHMETIC_OVERFLOW, DIVIDE_BY_ZERO, CAST_INVALID_INPUT); false gives Spark's legacy answers (wrapping, NULL).";
-    AUTO_BROADCAST_JOIN_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold", Some("10m"), "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
-    MAP_KEY_DEDUP_POLICY = "spark.sql.mapKeyDedupPolicy", Some("EXCEPTION"), "A key given twice when a map is built (map, map_concat, map_from_arrays, str_to_map, ...): EXCEPTION fails with DUPLICATED_MAP_KEY, LAST_WIN keeps the later value.";
-    SESSION_TIME_ZONE = "spark.sql.session.timeZone", None, "Time zone timestamps are read and printed in (an IANA name such as America/Los_Angeles, or UTC). Default: the machine's zone (TZ, /etc/localtime), else UTC.";
-    SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions", None, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
-    TIME_TYPE_ENABLED = "spark.sql.timeType.enabled", Some("false"), "Allow Spark's TIME type (make_time, to_time, CAST AS TIME, ...); off by default as in Spark, whose own test runs turn it on.";
-    WAREHOUSE_DIR = "spark.sql.warehouse.dir", Some("spark-warehouse"), "Directory of managed tables' files (saveAsTable, CREATE TABLE ... USING), relative to the driver's working directory.";
-    STARVATION_TIMEOUT = "spark.starvation.timeout", Some("15s"), "How often a driver with no executor yet repeats \"Initial job has not accepted any resources\".";
-    SUBMIT_PY_FILES = "spark.submit.pyFiles", None, "Comma-separated .py, .zip and .egg files (flint submit --py-files) put on the Python path of the script and of the executors' Python workers; they must be readable at the same absolute path on every executor's machine.";
-    TASK_MAX_FAILURES = "spark.task.maxFailures", Some("4"), "Attempts of one task before its job fails on a cluster (local mode tries once; local[N,F] sets F).";
-    UI_ENABLED = "spark.ui.enabled", Some("true"), "Serve the application's web UI and /api/v1 REST API from the driver.";
-    UI_PORT = "spark.ui.port", Some("4040"), "Port of the application's web UI; a taken port moves to the next, up to spark.port.maxRetries times; 0 picks a free one.";
-    SHOW_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress", Some("true"), "Show the stage progress bar on stderr when it is a terminal.";
-    WORKER_TIMEOUT = "spark.worker.timeout", Some("10s"), "Silence after which the master declares a worker dead (Spark: 60s); workers heartbeat every quarter of it. A driver whose master has been gone this long with no executor left gives up.";
-    WORKER_UI_PORT = "spark.worker.ui.port", Some("8081"), "Port of the worker's web UI (flint worker --webui-port); 0 picks a free one, a taken port moves to the next.";
+    APP_NAME: String = "spark.app.name", computed, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
+    BLOCK_MANAGER_PORT: u16 = "spark.blockManager.port", default "0", "Port of each executor's shuffle block service (Arrow Flight), from which reducers on other hosts fetch its blocks; 0 picks a free one.";
+    CONNECT_DETACHED_TIMEOUT: Duration = "spark.connect.execute.manager.detachedTimeout", default "300s", "Spark Connect: an operation no client stream is attached to is interrupted (if running) and forgotten after this long.";
+    CONNECT_MAINTENANCE_INTERVAL: Duration = "spark.connect.execute.manager.maintenanceInterval", default "30s", "Spark Connect: how often abandoned operations and idle sessions are looked for.";
+    CONNECT_SESSION_TIMEOUT: Duration = "spark.connect.session.manager.defaultSessionTimeout", default "60m", "Spark Connect: a session with no request for this long is closed.";
+    CORES_MAX: usize = "spark.cores.max", computed, "Cores an application takes from a standalone cluster in all (flint submit --total-executor-cores); unset = every core it can get.";
+    DEFAULT_PARALLELISM: usize = "spark.default.parallelism", computed, "Default partition count; when unset, the task slots: N for local[N], on a standalone cluster the cores the application may get when it registers (at least 2).";
+    DEPLOY_MAX_EXECUTOR_RETRIES: usize = "spark.deploy.maxExecutorRetries", default "10", "Master: abnormal executor exits in a row after which an application with no running executor is removed as FAILED.";
+    DEPLOY_RETAINED_APPLICATIONS: usize = "spark.deploy.retainedApplications", default "200", "Master: completed applications kept in the UI and /json/.";
+    DEPLOY_SPREAD_OUT: bool = "spark.deploy.spreadOut", default "true", "Master: spread each application's executors over as many workers as possible (false fills one worker first).";
+    DRIVER_HOST: String = "spark.driver.host", computed, "Address executors use to reach the driver; default 127.0.0.1 when the master is on a loopback address, else this machine's host name.";
+    DRIVER_MEMORY: ByteSize = "spark.driver.memory", default "1g", "Memory of the driver; in local mode it sizes the one executor's memory pool.";
+    DRIVER_PORT: u16 = "spark.driver.port", default "0", "Port of the driver's endpoint that executors dial; 0 picks a free one.";
+    EVENT_LOG_COMPRESS: bool = "spark.eventLog.compress", default "true", "Compress the event log with spark.eventLog.compression.codec (Spark 4's default).";
+    EVENT_LOG_COMPRESSION_CODEC: String = "spark.eventLog.compression.codec", default "zstd", "Codec of a compressed event log; Flint writes zstd (file suffix .zstd).";
+    EVENT_LOG_DIR: String = "spark.eventLog.dir", default "file:///tmp/spark-events", "Existing directory where each application's event log is written (a local path or file: URI).";
+    EVENT_LOG_ENABLED: bool = "spark.eventLog.enabled", default "false", "Write every listener event as a JSON line to one file per application, named <app-id>[.zstd] with .inprogress until it ends.";
+    EVENT_LOG_OVERWRITE: bool = "spark.eventLog.overwrite", default "false", "Replace an existing event log of the same application instead of failing.";
+    EXECUTOR_CORES: usize = "spark.executor.cores", computed, "Task slots per executor; in local[N] mode N.";
+    EXECUTOR_HEARTBEAT_INTERVAL: Duration = "spark.executor.heartbeatInterval", default "10s", "How often an executor tells its driver it is alive; must be well below spark.network.timeout.";
+    EXECUTOR_MEMORY: ByteSize = "spark.executor.memory", default "1g", "Memory of each executor; sizes its memory pool shared by its task slots.";
+    HISTORY_LOG_DIRECTORY: String = "spark.history.fs.logDirectory", default "file:/tmp/spark-events", "History server: the directory of event logs it lists and replays (flint history-server --log-dir).";
+    HISTORY_UPDATE_INTERVAL: Duration = "spark.history.fs.update.interval", default "10s", "History server: how often it looks for new or changed event logs.";
+    HISTORY_UI_PORT: u16 = "spark.history.ui.port", default "18080", "History server: port of its web UI (flint history-server --port); a taken port moves to the next.";
+    IO_COMPRESSION_CODEC: String = "spark.io.compression.codec", default "lz4", "Compression of shuffle blocks: lz4, zstd or none.";
+    LOCAL_DIR: String = "spark.local.dir", computed, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
+    MASTER: String = "spark.master", default "local[*]", "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
+    MASTER_UI_PORT: u16 = "spark.master.ui.port", default "8080", "Port of the master's web UI (flint master --webui-port); 0 picks a free one, a taken port moves to the next.";
+    MEMORY_FRACTION: Fraction = "spark.memory.fraction", default "0.6", "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
+    NETWORK_TIMEOUT: Duration = "spark.network.timeout", default "120s", "Silence after which a driver removes an executor that stopped heartbeating; also the timeout of shuffle block fetches.";
+    PORT_MAX_RETRIES: u16 = "spark.port.maxRetries", default "16", "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
+    PYSPARK_PYTHON: String = "spark.pyspark.python", computed, "Python interpreter of PySpark scripts and of the executors' Python workers (Python UDFs); unset: PYSPARK_PYTHON, else python3.";
+    PYTHON_WORKER_REUSE: bool = "spark.python.worker.reuse", default "true", "Keep an executor's Python workers for later tasks; false starts one per UDF batch.";
+    SHUFFLE_READ_HOST_LOCAL_DISK: bool = "spark.shuffle.readHostLocalDisk", default "true", "Reducers read blocks written on their own host straight from disk; false fetches every other executor's blocks over the network.";
+    ANSI_ENABLED: bool = "spark.sql.ansi.enabled", default "true", "Spark's ANSI mode: integer overflow, a zero divisor and an invalid cast are errors (ARITHMETIC_OVERFLOW, DIVIDE_BY_ZERO, CAST_INVALID_INPUT); false gives Spark's legacy answers (wrapping, NULL).";
+    AUTO_BROADCAST_JOIN_THRESHOLD: String = "spark.sql.autoBroadcastJoinThreshold", default "10m", "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
+    MAP_KEY_DEDUP_POLICY: String = "spark.sql.mapKeyDedupPolicy", default "EXCEPTION", "A key given twice when a map is built (map, map_concat, map_from_arrays, str_to_map, ...): EXCEPTION fails with DUPLICATED_MAP_KEY, LAST_WIN keeps the later value.";
+    SESSION_TIME_ZONE: String = "spark.sql.session.timeZone", computed, "Time zone timestamps are read and printed in (an IANA name such as America/Los_Angeles, or UTC). Default: the machine's zone (TZ, /etc/localtime), else UTC.";
+    SHUFFLE_PARTITIONS: usize = "spark.sql.shuffle.partitions", computed, "Partitions on the reduce side of a shuffle; when unset, spark.default.parallelism (Spark's 200 is too many for small machines).";
+    TIME_TYPE_ENABLED: bool = "spark.sql.timeType.enabled", default "false", "Allow Spark's TIME type (make_time, to_time, CAST AS TIME, ...); off by default as in Spark, whose own test runs turn it on.";
+    WAREHOUSE_DIR: String = "spark.sql.warehouse.dir", default "spark-warehouse", "Directory of managed tables' files (saveAsTable, CREATE TABLE ... USING), relative to the driver's working directory.";
+    STARVATION_TIMEOUT: Duration = "spark.starvation.timeout", default "15s", "How often a driver with no executor yet repeats \"Initial job has not accepted any resources\".";
+    SUBMIT_PY_FILES: String = "spark.submit.pyFiles", computed, "Comma-separated .py, .zip and .egg files (flint submit --py-files) put on the Python path of the script and of the executors' Python workers; they must be readable at the same absolute path on every executor's machine.";
+    TASK_MAX_FAILURES: usize = "spark.task.maxFailures", default "4", "Attempts of one task before its job fails on a cluster (local mode tries once; local[N,F] sets F).";
+    UI_ENABLED: bool = "spark.ui.enabled", default "true", "Serve the application's web UI and /api/v1 REST API from the driver.";
+    UI_PORT: u16 = "spark.ui.port", default "4040", "Port of the application's web UI; a taken port moves to the next, up to spark.port.maxRetries times; 0 picks a free one.";
+    SHOW_CONSOLE_PROGRESS: bool = "spark.ui.showConsoleProgress", default "true", "Show the stage progress bar on stderr when it is a terminal.";
+    WORKER_TIMEOUT: Duration = "spark.worker.timeout", default "10s", "Silence after which the master declares a worker dead (Spark: 60s); workers heartbeat every quarter of it. A driver whose master has been gone this long with no executor left gives up.";
+    WORKER_UI_PORT: u16 = "spark.worker.ui.port", default "8081", "Port of the worker's web UI (flint worker --webui-port); 0 picks a free one, a taken port moves to the next.";
 }
 
 /// The configuration reference page (`docs/configuration.md`), generated from [`ALL`].
@@ -109,6 +283,11 @@ mod tests {
             std::fs::write(&path, super::reference_markdown()).unwrap();
             panic!("docs/configuration.md was stale and has been regenerated; commit it");
         }
+    }
+
+    #[test]
+    fn every_default_parses_as_its_keys_type() {
+        super::check_defaults().unwrap();
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
-use crate::keys::ConfigEntry;
-use crate::{ConfError, parse_size};
+use crate::ConfError;
+use crate::keys::{ConfValue, Key, OptionalKey};
 
 /// Environment variable through which `flint submit` hands `--master`, `--name` and `--conf`
 /// to an application program: one `key=value` per line.
@@ -130,86 +130,15 @@ impl SparkConf {
         pairs
     }
 
-    /// The value of `entry`, or its declared default.
-    pub fn get_entry(&self, entry: &ConfigEntry) -> Option<&str> {
-        self.get(entry.key).or(entry.default)
+    /// The value of `key`, or its declared default, as its type.
+    pub fn value<T: ConfValue>(&self, key: &Key<T>) -> Result<T, ConfError> {
+        T::parse(key.key, self.get(key.key).unwrap_or(key.default))
     }
 
-    /// A size in bytes; a bare number is in MiB, as for Spark's memory keys.
-    pub fn get_size_mib_default(&self, entry: &ConfigEntry) -> Result<Option<u64>, ConfError> {
-        self.get_entry(entry)
-            .map(|v| parse_size(entry.key, v, 1 << 20))
-            .transpose()
-    }
-
-    /// A positive integer.
-    pub fn get_usize(&self, entry: &ConfigEntry) -> Result<Option<usize>, ConfError> {
-        self.get_entry(entry)
-            .map(|v| {
-                v.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| ConfError::InvalidValue {
-                        key: entry.key.to_string(),
-                        value: v.to_string(),
-                        expected: "a positive integer",
-                    })
-            })
-            .transpose()
-    }
-
-    /// A fraction in (0, 1].
-    pub fn get_fraction(&self, entry: &ConfigEntry) -> Result<Option<f64>, ConfError> {
-        self.get_entry(entry)
-            .map(|v| {
-                v.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| *f > 0.0 && *f <= 1.0)
-                    .ok_or_else(|| ConfError::InvalidValue {
-                        key: entry.key.to_string(),
-                        value: v.to_string(),
-                        expected: "a number in (0, 1]",
-                    })
-            })
-            .transpose()
-    }
-
-    /// A port number (0 means any free port).
-    pub fn get_u16(&self, entry: &ConfigEntry) -> Result<Option<u16>, ConfError> {
-        self.get_entry(entry)
-            .map(|v| {
-                v.trim()
-                    .parse::<u16>()
-                    .map_err(|_| ConfError::InvalidValue {
-                        key: entry.key.to_string(),
-                        value: v.to_string(),
-                        expected: "an integer from 0 to 65535",
-                    })
-            })
-            .transpose()
-    }
-
-    /// A duration such as `10s`, `500ms` or `2min`; a bare number is in seconds, as for
-    /// Spark's `spark.worker.timeout`. The key must have a default.
-    pub fn get_duration(&self, entry: &ConfigEntry) -> Result<std::time::Duration, ConfError> {
-        let value = self.get_entry(entry).unwrap_or("0");
-        crate::duration::parse_duration(entry.key, value)
-    }
-
-    /// `true` or `false`, in any case.
-    pub fn get_bool(&self, entry: &ConfigEntry) -> Result<Option<bool>, ConfError> {
-        self.get_entry(entry)
-            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(ConfError::InvalidValue {
-                    key: entry.key.to_string(),
-                    value: v.to_string(),
-                    expected: "true or false",
-                }),
-            })
+    /// The value of `key` as its type, when set; its reader computes the default.
+    pub fn optional<T: ConfValue>(&self, key: &OptionalKey<T>) -> Result<Option<T>, ConfError> {
+        self.get(key.key)
+            .map(|text| T::parse(key.key, text))
             .transpose()
     }
 }
@@ -248,24 +177,27 @@ mod tests {
     }
 
     #[test]
-    fn typed_getters_use_defaults_and_name_bad_values() {
+    fn typed_values_use_defaults_and_name_bad_values() {
         let mut conf = SparkConf::new();
         assert_eq!(
-            conf.get_size_mib_default(&keys::EXECUTOR_MEMORY).unwrap(),
-            Some(1 << 30)
+            conf.value(&keys::EXECUTOR_MEMORY).unwrap(),
+            keys::ByteSize(1 << 30)
         );
-        assert_eq!(conf.get_usize(&keys::TASK_MAX_FAILURES).unwrap(), Some(4));
+        assert_eq!(conf.value(&keys::TASK_MAX_FAILURES).unwrap(), 4);
+        assert_eq!(conf.optional(&keys::CORES_MAX).unwrap(), None);
         conf.set("spark.task.maxFailures", "abc");
-        let err = conf.get_usize(&keys::TASK_MAX_FAILURES).unwrap_err();
+        let err = conf.value(&keys::TASK_MAX_FAILURES).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid value \"abc\" for spark.task.maxFailures: expected a positive integer"
         );
         conf.set("spark.executor.memory", "512");
         assert_eq!(
-            conf.get_size_mib_default(&keys::EXECUTOR_MEMORY).unwrap(),
-            Some(512 << 20)
+            conf.value(&keys::EXECUTOR_MEMORY).unwrap(),
+            keys::ByteSize(512 << 20)
         );
+        conf.set("spark.cores.max", "6");
+        assert_eq!(conf.optional(&keys::CORES_MAX).unwrap(), Some(6));
     }
 
     #[test]

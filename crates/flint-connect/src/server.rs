@@ -40,15 +40,12 @@ impl ConnectServer {
         host: &str,
         port: u16,
     ) -> Result<ConnectServer, ConnectServerError> {
-        let max_retries = spark
-            .conf()
-            .get_u16(&flint_conf::keys::PORT_MAX_RETRIES)
-            .ok()
-            .flatten()
-            .unwrap_or(16);
         let conf = spark.conf();
-        let duration = |entry: &keys::ConfigEntry| {
-            conf.get_duration(entry)
+        let max_retries = conf
+            .value(&keys::PORT_MAX_RETRIES)
+            .map_err(|e| ConnectServerError::Conf(e.to_string()))?;
+        let duration = |key: &keys::Key<std::time::Duration>| {
+            conf.value(key)
                 .map_err(|e| ConnectServerError::Conf(e.to_string()))
         };
         let detached = duration(&keys::CONNECT_DETACHED_TIMEOUT)?.as_millis() as u64;

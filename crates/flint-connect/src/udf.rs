@@ -91,11 +91,10 @@ pub fn runner(session: &flint::SparkSession) -> PythonRunner {
     let conf = session.conf();
     PythonRunner {
         python: crate::launcher::python_interpreter(conf),
+        // A bad value was refused when the application started (`SparkContext::start`).
         reuse_worker: conf
-            .get_bool(&flint_conf::keys::PYTHON_WORKER_REUSE)
-            .ok()
-            .flatten()
-            .unwrap_or(true),
+            .value(&flint_conf::keys::PYTHON_WORKER_REUSE)
+            .unwrap_or_default(),
         python_path: conf
             .get(flint_conf::keys::SUBMIT_PY_FILES.key)
             .map(|files| {

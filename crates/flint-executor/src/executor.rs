@@ -17,7 +17,7 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
-use flint_conf::keys::{self, ConfigEntry};
+use flint_conf::keys::{self, ByteSize, Key};
 use flint_conf::{ConfError, SparkConf, format_size};
 use flint_shuffle::{ShuffleClient, ShuffleCodec, ShuffleEnv, ShuffleError, ShuffleWriterExec};
 use flint_storage::{DiskBlockManager, StorageError};
@@ -85,12 +85,12 @@ impl ExecutorConfig {
         executor_id: String,
         app_id: String,
         cores: usize,
-        memory_key: &'static ConfigEntry,
+        memory_key: &'static Key<ByteSize>,
         conf: &SparkConf,
         mut session_config: SessionConfig,
     ) -> Result<Self, ConfError> {
         crate::session_config::apply_sql_conf(&mut session_config, conf)?;
-        let compression = match conf.get_entry(&keys::IO_COMPRESSION_CODEC).unwrap_or("lz4") {
+        let compression = match conf.value(&keys::IO_COMPRESSION_CODEC)?.as_str() {
             "lz4" => Some(CompressionType::LZ4_FRAME),
             "zstd" => Some(CompressionType::ZSTD),
             "none" => None,
@@ -106,9 +106,9 @@ impl ExecutorConfig {
             executor_id,
             app_id,
             cores: cores.max(1),
-            memory_bytes: conf.get_size_mib_default(memory_key)?.unwrap_or(1 << 30),
+            memory_bytes: conf.value(memory_key)?.0,
             memory_key: memory_key.key,
-            memory_fraction: conf.get_fraction(&keys::MEMORY_FRACTION)?.unwrap_or(0.6),
+            memory_fraction: conf.value(&keys::MEMORY_FRACTION)?.0,
             // Absolute: map outputs are found by path from other tasks and processes.
             local_dir: conf
                 .get(keys::LOCAL_DIR.key)
@@ -119,10 +119,8 @@ impl ExecutorConfig {
             session_config,
             host: "localhost".into(),
             block_transfer_port: 0,
-            read_host_local_disk: conf
-                .get_bool(&keys::SHUFFLE_READ_HOST_LOCAL_DISK)?
-                .unwrap_or(true),
-            network_timeout: conf.get_duration(&keys::NETWORK_TIMEOUT)?,
+            read_host_local_disk: conf.value(&keys::SHUFFLE_READ_HOST_LOCAL_DISK)?,
+            network_timeout: conf.value(&keys::NETWORK_TIMEOUT)?,
         })
     }
 }

@@ -47,15 +47,14 @@ pub fn flint_session_config(shuffle_partitions: usize, broadcast_threshold: u64)
 /// `spark.sql.ansi.enabled` and `spark.sql.mapKeyDedupPolicy` (a session may set them again).
 pub fn apply_sql_conf(config: &mut SessionConfig, conf: &SparkConf) -> Result<(), ConfError> {
     let options = config.options_mut();
-    options.execution.enable_ansi_mode = conf.get_bool(&keys::ANSI_ENABLED)?.unwrap_or(true);
-    if let Some(policy) = conf.get_entry(&keys::MAP_KEY_DEDUP_POLICY) {
-        options.spark.map_key_dedup_policy =
-            map_key_dedup_policy(policy).ok_or_else(|| ConfError::InvalidValue {
-                key: keys::MAP_KEY_DEDUP_POLICY.key.into(),
-                value: policy.into(),
-                expected: "EXCEPTION or LAST_WIN",
-            })?;
-    }
+    options.execution.enable_ansi_mode = conf.value(&keys::ANSI_ENABLED)?;
+    let policy = conf.value(&keys::MAP_KEY_DEDUP_POLICY)?;
+    options.spark.map_key_dedup_policy =
+        map_key_dedup_policy(&policy).ok_or_else(|| ConfError::InvalidValue {
+            key: keys::MAP_KEY_DEDUP_POLICY.key.into(),
+            value: policy.clone(),
+            expected: "EXCEPTION or LAST_WIN",
+        })?;
     Ok(())
 }
 

@@ -66,21 +66,17 @@ impl MasterConfig {
     ) -> Result<Self, MasterError> {
         let webui_port = match webui_port {
             Some(port) => port,
-            None => conf.get_u16(&keys::MASTER_UI_PORT)?.unwrap_or(8080),
+            None => conf.value(&keys::MASTER_UI_PORT)?,
         };
         Ok(Self {
             host,
             port,
             webui_port,
-            worker_timeout: conf.get_duration(&keys::WORKER_TIMEOUT)?,
-            port_max_retries: conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
-            spread_out: conf.get_bool(&keys::DEPLOY_SPREAD_OUT)?.unwrap_or(true),
-            max_executor_retries: conf
-                .get_usize(&keys::DEPLOY_MAX_EXECUTOR_RETRIES)?
-                .unwrap_or(10) as u32,
-            retained_applications: conf
-                .get_usize(&keys::DEPLOY_RETAINED_APPLICATIONS)?
-                .unwrap_or(200),
+            worker_timeout: conf.value(&keys::WORKER_TIMEOUT)?,
+            port_max_retries: conf.value(&keys::PORT_MAX_RETRIES)?,
+            spread_out: conf.value(&keys::DEPLOY_SPREAD_OUT)?,
+            max_executor_retries: conf.value(&keys::DEPLOY_MAX_EXECUTOR_RETRIES)? as u32,
+            retained_applications: conf.value(&keys::DEPLOY_RETAINED_APPLICATIONS)?,
         })
     }
 }

@@ -112,7 +112,7 @@ impl WorkerConfig {
         }
         let webui_port = match webui_port {
             Some(port) => port,
-            None => conf.get_u16(&keys::WORKER_UI_PORT)?.unwrap_or(8081),
+            None => conf.value(&keys::WORKER_UI_PORT)?,
         };
         Ok(Self {
             masters,
@@ -122,8 +122,8 @@ impl WorkerConfig {
             cores,
             memory_mib,
             work_dir: work_dir.unwrap_or_else(|| PathBuf::from("work")),
-            worker_timeout: conf.get_duration(&keys::WORKER_TIMEOUT)?,
-            port_max_retries: conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
+            worker_timeout: conf.value(&keys::WORKER_TIMEOUT)?,
+            port_max_retries: conf.value(&keys::PORT_MAX_RETRIES)?,
             local_dir: conf
                 .get(keys::LOCAL_DIR.key)
                 .map(PathBuf::from)

@@ -65,21 +65,15 @@ impl SparkContext {
         let available = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let master_text = conf
-            .get_entry(&keys::MASTER)
-            .unwrap_or("local[*]")
-            .to_string();
+        let master_text = conf.value(&keys::MASTER)?;
         let master = MasterUrl::parse(&master_text, available)?;
         let app_name = conf
-            .get_entry(&keys::APP_NAME)
-            .unwrap_or("flint")
-            .to_string();
-        let show_progress = conf.get_bool(&keys::SHOW_CONSOLE_PROGRESS)?.unwrap_or(true);
-        let broadcast_threshold = match conf
-            .get_entry(&keys::AUTO_BROADCAST_JOIN_THRESHOLD)
-            .unwrap_or("10m")
-            .trim()
-        {
+            .optional(&keys::APP_NAME)?
+            .unwrap_or_else(|| "flint".into());
+        let show_progress = conf.value(&keys::SHOW_CONSOLE_PROGRESS)?;
+        // Refused now rather than when the first Python UDF runs.
+        conf.value(&keys::PYTHON_WORKER_REUSE)?;
+        let broadcast_threshold = match conf.value(&keys::AUTO_BROADCAST_JOIN_THRESHOLD)?.trim() {
             "-1" => 0,
             value => flint_conf::parse_size(keys::AUTO_BROADCAST_JOIN_THRESHOLD.key, value, 1)?,
         };
@@ -164,13 +158,13 @@ impl SparkContext {
             // As in Spark, local mode tries each task once (a failure there is the program's,
             // not a lost machine's) unless local[N,F] asks for F attempts.
             MasterUrl::Local { max_failures, .. } => max_failures.unwrap_or(1),
-            _ => conf.get_usize(&keys::TASK_MAX_FAILURES)?.unwrap_or(4),
+            _ => conf.value(&keys::TASK_MAX_FAILURES)?,
         };
         let shuffle_partitions = shuffle_partitions(&conf, default_slots)?;
         let mut session_config = flint_session_config(shuffle_partitions, broadcast_threshold);
         flint_executor::apply_sql_conf(&mut session_config, &conf)?;
         let mut flint_options = flint_sql::analyzer::FlintOptions::default();
-        flint_options.time_type_enabled = conf.get_bool(&keys::TIME_TYPE_ENABLED)?.unwrap_or(false);
+        flint_options.time_type_enabled = conf.value(&keys::TIME_TYPE_ENABLED)?;
         let session_config = session_config.with_option_extension(flint_options);
 
         if show_progress && std::io::stderr().is_terminal() {
@@ -199,7 +193,8 @@ impl SparkContext {
         });
         // The driver's own entry in the executor list (Spark's driver block manager); in local
         // mode it runs the tasks.
-        let driver_host = conf.get_entry(&keys::DRIVER_HOST).unwrap_or("localhost");
+        let driver_host = conf.optional(&keys::DRIVER_HOST)?;
+        let driver_host = driver_host.as_deref().unwrap_or("localhost");
         listener_bus.post(SparkListenerEvent::ExecutorAdded {
             executor_id: "driver".into(),
             time: now_millis(),
@@ -358,8 +353,8 @@ impl Drop for SparkContext {
 /// `spark.sql.warehouse.dir` as an absolute path (relative ones from the working directory).
 fn warehouse_dir(conf: &SparkConf) -> PathBuf {
     let configured = conf
-        .get_entry(&keys::WAREHOUSE_DIR)
-        .unwrap_or("spark-warehouse");
+        .get(keys::WAREHOUSE_DIR.key)
+        .unwrap_or(keys::WAREHOUSE_DIR.default);
     let path = PathBuf::from(configured.strip_prefix("file:").unwrap_or(configured));
     if path.is_absolute() {
         path
@@ -371,18 +366,19 @@ fn warehouse_dir(conf: &SparkConf) -> PathBuf {
 /// Starts the application's web UI on `spark.ui.port` fed by a status store on the bus.
 /// Unlike Spark, a driver that finds no free port runs on without a UI, with a warning.
 async fn start_ui(conf: &SparkConf, bus: &ListenerBus) -> Result<Option<SparkUi>, FlintError> {
-    if !conf.get_bool(&keys::UI_ENABLED)?.unwrap_or(true) {
+    if !conf.value(&keys::UI_ENABLED)? {
         return Ok(None);
     }
     let store = Arc::new(AppStatusStore::new());
     bus.add_listener(store.clone());
-    let display_host = conf.get_entry(&keys::DRIVER_HOST).unwrap_or("localhost");
+    let display_host = conf.optional(&keys::DRIVER_HOST)?;
+    let display_host = display_host.as_deref().unwrap_or("localhost");
     let started = SparkUi::start(
         store,
         "0.0.0.0",
         display_host,
-        conf.get_u16(&keys::UI_PORT)?.unwrap_or(4040),
-        conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
+        conf.value(&keys::UI_PORT)?,
+        conf.value(&keys::PORT_MAX_RETRIES)?,
     )
     .await;
     match started {
@@ -399,23 +395,18 @@ fn start_event_log(
     conf: &SparkConf,
     app_id: &str,
 ) -> Result<Option<EventLoggingListener>, FlintError> {
-    if !conf.get_bool(&keys::EVENT_LOG_ENABLED)?.unwrap_or(false) {
+    if !conf.value(&keys::EVENT_LOG_ENABLED)? {
         return Ok(None);
     }
-    let compress = conf.get_bool(&keys::EVENT_LOG_COMPRESS)?.unwrap_or(true);
-    let codec = conf
-        .get_entry(&keys::EVENT_LOG_COMPRESSION_CODEC)
-        .unwrap_or("zstd");
+    let compress = conf.value(&keys::EVENT_LOG_COMPRESS)?;
+    let codec = conf.value(&keys::EVENT_LOG_COMPRESSION_CODEC)?;
     if compress && !codec.eq_ignore_ascii_case("zstd") {
-        return Err(EventLogError::Codec(codec.to_string()).into());
+        return Err(EventLogError::Codec(codec).into());
     }
     let config = EventLogConfig {
-        dir: conf
-            .get_entry(&keys::EVENT_LOG_DIR)
-            .unwrap_or("file:///tmp/spark-events")
-            .to_string(),
+        dir: conf.value(&keys::EVENT_LOG_DIR)?,
         compress,
-        overwrite: conf.get_bool(&keys::EVENT_LOG_OVERWRITE)?.unwrap_or(false),
+        overwrite: conf.value(&keys::EVENT_LOG_OVERWRITE)?,
     };
     Ok(Some(EventLoggingListener::start(app_id, &config)?))
 }
@@ -457,9 +448,9 @@ fn system_properties() -> Vec<(String, String)> {
 
 /// `spark.sql.shuffle.partitions`, else `spark.default.parallelism`, else `slots`.
 fn shuffle_partitions(conf: &SparkConf, slots: usize) -> Result<usize, FlintError> {
-    let default_parallelism = conf.get_usize(&keys::DEFAULT_PARALLELISM)?.unwrap_or(slots);
+    let default_parallelism = conf.optional(&keys::DEFAULT_PARALLELISM)?.unwrap_or(slots);
     Ok(conf
-        .get_usize(&keys::SHUFFLE_PARTITIONS)?
+        .optional(&keys::SHUFFLE_PARTITIONS)?
         .unwrap_or(default_parallelism))
 }
 
@@ -477,12 +468,12 @@ struct ClusterConnection {
 /// `spark.network.timeout`, checked against `spark.executor.heartbeatInterval` as Spark does:
 /// an executor must get to heartbeat several times before it counts as dead.
 fn executor_timeout(conf: &SparkConf) -> Result<Duration, FlintError> {
-    let timeout = conf.get_duration(&keys::NETWORK_TIMEOUT)?;
-    let interval = conf.get_duration(&keys::EXECUTOR_HEARTBEAT_INTERVAL)?;
+    let timeout = conf.value(&keys::NETWORK_TIMEOUT)?;
+    let interval = conf.value(&keys::EXECUTOR_HEARTBEAT_INTERVAL)?;
     if timeout <= interval {
         return Err(flint_conf::ConfError::InvalidValue {
             key: keys::NETWORK_TIMEOUT.key.into(),
-            value: conf.get_entry(&keys::NETWORK_TIMEOUT).unwrap_or("").into(),
+            value: format!("{}ms", timeout.as_millis()),
             expected: "a duration greater than spark.executor.heartbeatInterval",
         }
         .into());
@@ -504,23 +495,23 @@ impl ClusterConnection {
         listener_bus: Arc<ListenerBus>,
         app_ui_url: Option<String>,
     ) -> Result<Self, FlintError> {
-        let driver_host = match conf.get_entry(&keys::DRIVER_HOST) {
-            Some(host) => host.to_string(),
+        let driver_host = match conf.optional(&keys::DRIVER_HOST)? {
+            Some(host) => host,
             None => default_driver_host(&masters),
         };
         let (listener, port) = flint_rpc::bind_service(
             "sparkDriver",
             &driver_host,
-            conf.get_u16(&keys::DRIVER_PORT)?.unwrap_or(0),
-            conf.get_u16(&keys::PORT_MAX_RETRIES)?.unwrap_or(16),
+            conf.value(&keys::DRIVER_PORT)?,
+            conf.value(&keys::PORT_MAX_RETRIES)?,
         )
         .await?;
-        let max_cores = conf.get_usize(&keys::CORES_MAX)?;
+        let max_cores = conf.optional(&keys::CORES_MAX)?;
         let backend = Arc::new(
             StandaloneSchedulerBackend::start(
                 listener,
                 max_cores.unwrap_or(UNBOUNDED_SLOTS),
-                conf.get_duration(&keys::STARVATION_TIMEOUT)?,
+                conf.value(&keys::STARVATION_TIMEOUT)?,
                 executor_timeout(conf)?,
                 map_outputs,
                 listener_bus,
@@ -530,14 +521,11 @@ impl ClusterConnection {
                 source,
             })?,
         );
-        let memory_mib = conf
-            .get_size_mib_default(&keys::EXECUTOR_MEMORY)?
-            .unwrap_or(1 << 30)
-            >> 20;
+        let memory_mib = conf.value(&keys::EXECUTOR_MEMORY)?.0 >> 20;
         let description = AppDescription {
             name: app_name.to_string(),
             max_cores: max_cores.map(|n| n as u32),
-            cores_per_executor: conf.get_usize(&keys::EXECUTOR_CORES)?.map(|n| n as u32),
+            cores_per_executor: conf.optional(&keys::EXECUTOR_CORES)?.map(|n| n as u32),
             memory_per_executor_mib: memory_mib.max(1),
             driver_url: format!("{driver_host}:{port}"),
             user: spark_user(),
@@ -554,7 +542,7 @@ impl ClusterConnection {
             Arc::clone(&backend),
             Duration::from_secs(10),
             // How long the master waits for a silent worker; the driver gives its master as long.
-            conf.get_duration(&keys::WORKER_TIMEOUT)?,
+            conf.value(&keys::WORKER_TIMEOUT)?,
         )
         .await?;
         Ok(Self {
