@@ -233,6 +233,9 @@ entries! {
     PORT_MAX_RETRIES: u16 = "spark.port.maxRetries", default "16", "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
     PYSPARK_PYTHON: String = "spark.pyspark.python", computed, "Python interpreter of PySpark scripts and of the executors' Python workers (Python UDFs); unset: PYSPARK_PYTHON, else python3.";
     PYTHON_WORKER_REUSE: bool = "spark.python.worker.reuse", default "true", "Keep an executor's Python workers for later tasks; false starts one per UDF batch.";
+    SCHEDULER_ALLOCATION_FILE: String = "spark.scheduler.allocation.file", computed, "FAIR mode: an XML file of pools (Spark's fairscheduler.xml: <allocations><pool name=...> with schedulingMode, weight, minShare); unset: only the default pool.";
+    SCHEDULER_MODE: String = "spark.scheduler.mode", default "FIFO", "How jobs of one application share its task slots: FIFO (earliest job first) or FAIR (by pools, see spark.scheduler.allocation.file).";
+    SCHEDULER_POOL: String = "spark.scheduler.pool", computed, "The FAIR pool the session's jobs run in (SET spark.scheduler.pool=... in SQL, spark.conf.set in PySpark); unset: default. A pool no file declares gets weight 1, minShare 0, FIFO.";
     SHUFFLE_READ_HOST_LOCAL_DISK: bool = "spark.shuffle.readHostLocalDisk", default "true", "Reducers read blocks written on their own host straight from disk; false fetches every other executor's blocks over the network.";
     ANSI_ENABLED: bool = "spark.sql.ansi.enabled", default "true", "Spark's ANSI mode: integer overflow, a zero divisor and an invalid cast are errors (ARITHMETIC_OVERFLOW, DIVIDE_BY_ZERO, CAST_INVALID_INPUT); false gives Spark's legacy answers (wrapping, NULL).";
     AUTO_BROADCAST_JOIN_THRESHOLD: String = "spark.sql.autoBroadcastJoinThreshold", default "10m", "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";

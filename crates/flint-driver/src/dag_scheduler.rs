@@ -59,6 +59,8 @@ pub async fn with_job_tags<F: std::future::Future>(tags: Vec<String>, future: F)
 #[derive(Debug)]
 struct ActiveJob {
     tags: Vec<String>,
+    /// The scheduling pool its stages run in.
+    pool: Arc<str>,
     cancel: tokio::sync::watch::Sender<Option<String>>,
 }
 
@@ -104,6 +106,16 @@ impl DagScheduler {
             failed_attempts: Mutex::default(),
             active_jobs: Mutex::default(),
         }
+    }
+
+    /// The scheduling pool of a running job (`default` once it is over).
+    fn pool_of(&self, job_id: u32) -> Arc<str> {
+        self.active_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&job_id)
+            .map(|job| Arc::clone(&job.pool))
+            .unwrap_or_else(|| Arc::from(crate::pool::DEFAULT_POOL))
     }
 
     /// Cancels a running job (Spark's `cancelJob`): its running tasks are killed and it fails
@@ -174,12 +186,14 @@ impl DagScheduler {
     }
 
     /// Runs a job to completion and returns the result stage's rows, partition by partition;
-    /// `sql_execution_id` names the query it runs for.
+    /// `sql_execution_id` names the query it runs for, `pool` the scheduling pool its stages
+    /// run in (`spark.scheduler.pool`).
     pub async fn run_job(
         &self,
         graph: &StageGraph,
         description: &str,
         sql_execution_id: Option<u64>,
+        pool: &str,
     ) -> Result<Vec<RecordBatch>, JobError> {
         let job_id = self.next_job_id.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
@@ -252,6 +266,7 @@ impl DagScheduler {
                 job_id,
                 ActiveJob {
                     tags: tags.clone(),
+                    pool: Arc::from(pool),
                     cancel: tokio::sync::watch::Sender::new(None),
                 },
             );
@@ -262,6 +277,7 @@ impl DagScheduler {
             description: description.to_string(),
             sql_execution_id,
             job_tags: tags,
+            pool: pool.to_string(),
         });
         // Ends the job however this call ends: dropped by its caller (a Connect operation
         // interrupted, say), the job is over and reported so; its tasks were killed by the
@@ -596,6 +612,7 @@ impl DagScheduler {
             Ok(bytes) => {
                 let task_set = TaskSet {
                     job_id,
+                    pool: self.pool_of(job_id),
                     stage_id: info.stage_id,
                     stage_attempt: info.attempt,
                     partitions,

@@ -27,6 +27,7 @@ const SQL_EXECUTION_END: &str = "org.apache.spark.sql.execution.ui.SparkListener
 const SQL_EXECUTION_ID_PROPERTY: &str = "spark.sql.execution.id";
 /// The job property holding a job's tags, comma-separated.
 const JOB_TAGS_PROPERTY: &str = "spark.job.tags";
+const POOL_PROPERTY: &str = "spark.scheduler.pool";
 /// Spark's class names of the Spark Connect events.
 const CONNECT_SESSION_STARTED: &str =
     "org.apache.spark.sql.connect.service.SparkListenerConnectSessionStarted";
@@ -112,9 +113,11 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             description,
             sql_execution_id,
             job_tags,
+            pool,
         } => {
             let mut properties = Map::new();
             properties.insert("spark.job.description".into(), description.clone().into());
+            properties.insert(POOL_PROPERTY.into(), pool.clone().into());
             if let Some(id) = sql_execution_id {
                 properties.insert(SQL_EXECUTION_ID_PROPERTY.into(), id.to_string().into());
             }
@@ -401,6 +404,12 @@ pub fn event_from_json(value: &Value) -> Result<Option<SparkListenerEvent>, Json
                 .and_then(|p| p.get(SQL_EXECUTION_ID_PROPERTY))
                 .and_then(Value::as_str)
                 .and_then(|id| id.parse().ok()),
+            pool: value
+                .get("Properties")
+                .and_then(|p| p.get(POOL_PROPERTY))
+                .and_then(Value::as_str)
+                .unwrap_or(crate::pool::DEFAULT_POOL)
+                .to_string(),
             job_tags: value
                 .get("Properties")
                 .and_then(|p| p.get(JOB_TAGS_PROPERTY))
@@ -818,6 +827,7 @@ mod tests {
                 description: "collect at SELECT 1".into(),
                 sql_execution_id: Some(3),
                 job_tags: vec!["a".into(), "b".into()],
+                pool: "production".into(),
             },
             SparkListenerEvent::SqlExecutionStart {
                 execution_id: 3,

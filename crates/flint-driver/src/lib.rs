@@ -26,6 +26,7 @@ pub mod event_log;
 pub mod json_protocol;
 mod listener_bus;
 mod map_output_tracker;
+pub mod pool;
 mod scheduler_backend;
 pub mod sql_plan;
 pub mod stage_planner;

@@ -139,6 +139,8 @@ pub enum SparkListenerEvent {
         /// The job's tags (Spark's `spark.job.tags` job property), e.g. the Spark Connect
         /// operation it runs for.
         job_tags: Vec<String>,
+        /// The scheduling pool the job's stages run in (Spark's `spark.scheduler.pool`).
+        pool: String,
     },
     /// A Spark Connect client session started (Spark's `SparkListenerConnectSessionStarted`).
     ConnectSessionStarted {

@@ -1,31 +1,33 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::Semaphore;
-
+use crate::pool::{Pools, SlotArbiter};
 use crate::task_set_manager::{TaskSet, TaskSetFailure, TaskSetManager};
 use crate::{ListenerBus, SchedulerBackend};
 use flint_executor::TaskOutput;
 
-/// Hands tasks of every running stage to free task slots (Spark's `TaskSchedulerImpl`); slots
-/// are shared FIFO by all stages of all jobs of the application.
+/// Hands tasks of every running stage to free task slots (Spark's `TaskSchedulerImpl`); the
+/// stages of all jobs of the application share the slots by `spark.scheduler.mode` (FIFO or
+/// FAIR pools, [`crate::pool`]).
 #[derive(Debug)]
 pub struct TaskScheduler {
     backend: Arc<dyn SchedulerBackend>,
-    slots: Arc<Semaphore>,
+    slots: Arc<SlotArbiter>,
     max_task_failures: u32,
     next_task_id: AtomicU64,
     listener_bus: Arc<ListenerBus>,
 }
 
 impl TaskScheduler {
-    /// A scheduler over `backend` that tries each task at most `max_task_failures` times.
+    /// A scheduler over `backend` that tries each task at most `max_task_failures` times and
+    /// shares the slots by `pools`.
     pub fn new(
         backend: Arc<dyn SchedulerBackend>,
         max_task_failures: u32,
         listener_bus: Arc<ListenerBus>,
+        pools: Pools,
     ) -> Self {
-        let slots = Arc::new(Semaphore::new(backend.total_cores().max(1)));
+        let slots = SlotArbiter::new(backend.total_cores().max(1), pools);
         Self {
             backend,
             slots,
@@ -53,8 +55,13 @@ impl TaskScheduler {
         &self.backend
     }
 
-    pub(crate) fn slots(&self) -> &Arc<Semaphore> {
+    pub(crate) fn slots(&self) -> &Arc<SlotArbiter> {
         &self.slots
+    }
+
+    /// The scheduling mode and declared pools.
+    pub fn pools(&self) -> &Pools {
+        self.slots.pools()
     }
 
     pub(crate) fn max_task_failures(&self) -> u32 {

@@ -16,6 +16,8 @@ use flint_common::now_millis;
 #[derive(Debug, Clone)]
 pub(crate) struct TaskSet {
     pub job_id: u32,
+    /// The scheduling pool of the job (`spark.scheduler.pool`).
+    pub pool: Arc<str>,
     pub stage_id: u32,
     pub stage_attempt: u32,
     /// The partitions to compute (all of them, or the missing map outputs).
@@ -132,7 +134,13 @@ impl<'a> TaskSetManager<'a> {
         let mut cancel = set.cancel.clone();
         let mut cancelled: Option<String> = None;
         let mut cancel_closed = false;
-        let slots = self.scheduler.slots().clone();
+        let mut slots = self.scheduler.slots().register(crate::pool::TaskSetKey {
+            pool: Arc::clone(&set.pool),
+            job_id: set.job_id,
+            stage_id: set.stage_id,
+            stage_attempt: set.stage_attempt,
+        });
+        slots.want(pending.len());
         loop {
             if pending.is_empty() && running.is_empty() {
                 break;
@@ -148,13 +156,15 @@ impl<'a> TaskSetManager<'a> {
                         "Cancelling stage {}: {reason}", set.stage_id
                     );
                     pending.clear();
+                    slots.want_none();
                     running_tasks.kill_all(&format!("Stage {} was cancelled", set.stage_id));
                     cancelled = Some(reason);
                 }
-                permit = slots.clone().acquire_owned(), if !pending.is_empty() => {
-                    let Ok(permit) = permit else {
+                permit = slots.next() => {
+                    let Some(permit) = permit else {
                         return Err(TaskSetFailure::Aborted("task scheduler stopped".into()));
                     };
+                    // A slot granted before the task set was cancelled goes straight back.
                     let Some((partition, attempt)) = pending.pop_front() else { continue };
                     let task = TaskDescription {
                         task_id: self.scheduler.next_task_id(),
@@ -288,6 +298,7 @@ impl<'a> TaskSetManager<'a> {
                                 )));
                             }
                             pending.push_back((partition, attempt + 1));
+                            slots.want(1);
                         }
                     }
                 }
@@ -382,6 +393,7 @@ mod tests {
     fn task_set(map_outputs: &Arc<MapOutputTracker>, partitions: Vec<u32>) -> TaskSet {
         TaskSet {
             job_id: 0,
+            pool: Arc::from("default"),
             stage_id: 0,
             stage_attempt: 0,
             partitions,
@@ -398,7 +410,12 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_task_set_kills_its_running_tasks() {
         let backend = Arc::new(RunsUntilKilled::default());
-        let scheduler = TaskScheduler::new(backend.clone(), 4, Arc::new(ListenerBus::new()));
+        let scheduler = TaskScheduler::new(
+            backend.clone(),
+            4,
+            Arc::new(ListenerBus::new()),
+            crate::pool::Pools::default(),
+        );
         let (cancel, cancelled) = tokio::sync::watch::channel(None);
         let mut set = task_set(&Arc::default(), vec![0, 1, 2, 3]);
         set.cancel = cancelled;
@@ -428,7 +445,12 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_task_set_kills_its_running_tasks() {
         let backend = Arc::new(RunsUntilKilled::default());
-        let scheduler = TaskScheduler::new(backend.clone(), 4, Arc::new(ListenerBus::new()));
+        let scheduler = TaskScheduler::new(
+            backend.clone(),
+            4,
+            Arc::new(ListenerBus::new()),
+            crate::pool::Pools::default(),
+        );
         let set = task_set(&Arc::default(), vec![0, 1]);
         let run = TaskSetManager::new(set, &scheduler).run();
         tokio::select! {
@@ -454,9 +476,15 @@ mod tests {
         let backend = Arc::new(LosesExecutorZero {
             map_outputs: Arc::clone(&map_outputs),
         });
-        let scheduler = TaskScheduler::new(backend, 4, Arc::new(ListenerBus::new()));
+        let scheduler = TaskScheduler::new(
+            backend,
+            4,
+            Arc::new(ListenerBus::new()),
+            crate::pool::Pools::default(),
+        );
         let task_set = TaskSet {
             job_id: 0,
+            pool: Arc::from("default"),
             stage_id: 0,
             stage_attempt: 0,
             partitions: vec![0, 1],

@@ -134,7 +134,7 @@ struct StageJson {
     shuffle_write_records: u64,
     name: String,
     details: String,
-    scheduling_pool: &'static str,
+    scheduling_pool: String,
     killed_tasks_summary: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -213,7 +213,7 @@ fn stage_json(stage: &StageData) -> StageJson {
         shuffle_write_records: metrics.shuffle_write_records,
         name: stage.info.name.clone(),
         details: String::new(),
-        scheduling_pool: "default",
+        scheduling_pool: stage.pool.clone(),
         killed_tasks_summary: killed_summary(&killed),
     }
 }

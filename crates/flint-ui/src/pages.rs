@@ -196,7 +196,7 @@ fn job(state: &AppState, base: &str, params: &HashMap<String, String>) -> String
         job.status.as_str(),
         escape_html(&job.description),
         dag_svg(&stages),
-        stage_table(&stages, base)
+        stage_table(&stages, base, fair_pools(state).is_some())
     )
 }
 
@@ -570,9 +570,75 @@ pub fn dag_svg(stages: &[&StageData]) -> String {
     svg
 }
 
-fn stage_table(stages: &[&StageData], base: &str) -> String {
+/// The application's pools when it schedules FAIR (`spark.scheduler.mode` in its
+/// properties), with their settings from its allocation file where that can be read.
+fn fair_pools(state: &AppState) -> Option<flint_driver::pool::Pools> {
+    let property = |key: &str| {
+        state
+            .environment
+            .spark_properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let mode = property("spark.scheduler.mode")?;
+    if !mode.eq_ignore_ascii_case("FAIR") {
+        return None;
+    }
+    let file = property("spark.scheduler.allocation.file");
+    flint_driver::pool::Pools::new(mode, file)
+        .or_else(|_| flint_driver::pool::Pools::new(mode, None))
+        .ok()
+}
+
+/// Spark's "Fair Scheduler Pools" table: each pool declared or used, its settings, its
+/// active stages and running tasks.
+fn pools_table(state: &AppState, pools: &flint_driver::pool::Pools) -> String {
+    let mut names: Vec<&str> = pools.declared.iter().map(|p| p.name.as_str()).collect();
+    for stage in state.stages.values() {
+        if !names.contains(&stage.pool.as_str()) {
+            names.push(&stage.pool);
+        }
+    }
+    let mut rows = String::new();
+    for name in names {
+        let config = pools.config(name);
+        let active: Vec<&StageData> = state
+            .stages
+            .values()
+            .filter(|s| s.pool == name && s.status == crate::StageStatus::Active)
+            .collect();
+        let running: usize = active.iter().map(|s| s.task_counts().0).sum();
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{running}</td><td>{}</td></tr>",
+            escape_html(name),
+            config.min_share,
+            config.weight,
+            active.len(),
+            config.mode.name(),
+        ));
+    }
+    table(
+        &[
+            "Pool Name",
+            "Minimum Share",
+            "Pool Weight",
+            "Active Stages",
+            "Running Tasks",
+            "SchedulingMode",
+        ],
+        &rows,
+    )
+}
+
+fn stage_table(stages: &[&StageData], base: &str, show_pool: bool) -> String {
     let mut rows = String::new();
     for stage in stages {
+        let pool = if show_pool {
+            format!("<td>{}</td>", escape_html(&stage.pool))
+        } else {
+            String::new()
+        };
         let (active, complete, _) = stage.task_counts();
         let m = stage.metrics();
         let duration = match (stage.info.submission_time, stage.info.completion_time) {
@@ -587,7 +653,7 @@ fn stage_table(stages: &[&StageData], base: &str) -> String {
             .map(|r| format!("<div class=\"error\">{}</div>", escape_html(r)))
             .unwrap_or_default();
         rows.push_str(&format!(
-            "<tr class=\"{status_class}\"><td>{id}</td><td>{attempt}</td>\
+            "<tr class=\"{status_class}\"><td>{id}</td><td>{attempt}</td>{pool}\
              <td><a href=\"{base}/stages/stage/?id={id}&amp;attempt={attempt}\">{name}</a></td>\
              <td>{submitted}</td><td>{duration}</td><td>{status}{failure}</td><td>{tasks}</td>\
              <td>{input}</td><td>{read}</td><td>{write}</td></tr>",
@@ -607,27 +673,35 @@ fn stage_table(stages: &[&StageData], base: &str) -> String {
             write = bytes_text(m.shuffle_write_bytes),
         ));
     }
-    table(
-        &[
-            "Stage Id",
-            "Attempt",
-            "Description",
-            "Submitted",
-            "Duration",
-            "Status",
-            "Tasks: Succeeded/Total",
-            "Input",
-            "Shuffle Read",
-            "Shuffle Write",
-        ],
-        &rows,
-    )
+    let mut headers = vec!["Stage Id", "Attempt"];
+    if show_pool {
+        headers.push("Pool Name");
+    }
+    headers.extend([
+        "Description",
+        "Submitted",
+        "Duration",
+        "Status",
+        "Tasks: Succeeded/Total",
+        "Input",
+        "Shuffle Read",
+        "Shuffle Write",
+    ]);
+    table(&headers, &rows)
 }
 
-/// The Stages tab: every stage attempt, newest first.
+/// The Stages tab: in FAIR mode Spark's pools table, then every stage attempt, newest first.
 fn stages(state: &AppState, base: &str) -> String {
     let all: Vec<&StageData> = state.stages.values().rev().collect();
-    stage_table(&all, base)
+    match fair_pools(state) {
+        Some(pools) => format!(
+            "<h4>Fair Scheduler Pools ({})</h4>{}<h4>Stages</h4>{}",
+            pools.declared.len(),
+            pools_table(state, &pools),
+            stage_table(&all, base, true)
+        ),
+        None => stage_table(&all, base, false),
+    }
 }
 
 /// A summary-table row: its name, the figure of one task, and how to print it.
@@ -864,6 +938,7 @@ mod tests {
             description: "collect".into(),
             sql_execution_id: Some(0),
             job_tags: vec![],
+            pool: "default".into(),
         });
         for (task_id, rows, nanos) in [(0, 600, 2_000_000), (1, 400, 5_000_000)] {
             store.on_event(&SparkListenerEvent::TaskEnd {
@@ -931,6 +1006,64 @@ mod tests {
         let missing = HashMap::from([("id".to_string(), "9".to_string())]);
         let page = render(&state, "", "SQL/execution/", &missing).unwrap();
         assert!(page.contains("No such query"));
+    }
+
+    #[test]
+    fn the_stages_tab_shows_fair_pools_with_their_settings() {
+        use flint_driver::{SparkListener, SparkListenerEvent, StageInfo};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fairscheduler.xml");
+        std::fs::write(
+            &file,
+            "<allocations><pool name=\"heavy\"><weight>3</weight><minShare>2</minShare>\
+             <schedulingMode>FAIR</schedulingMode></pool></allocations>",
+        )
+        .unwrap();
+        let store = crate::AppStatusStore::new();
+        store.on_event(&SparkListenerEvent::EnvironmentUpdate {
+            spark_properties: vec![
+                ("spark.scheduler.mode".into(), "FAIR".into()),
+                (
+                    "spark.scheduler.allocation.file".into(),
+                    file.display().to_string(),
+                ),
+            ],
+            system_properties: vec![],
+        });
+        let stage = StageInfo {
+            stage_id: 0,
+            attempt: 0,
+            name: "collect".into(),
+            num_tasks: 2,
+            parent_ids: vec![],
+            submission_time: None,
+            completion_time: None,
+            failure_reason: None,
+        };
+        store.on_event(&SparkListenerEvent::JobStart {
+            job_id: 0,
+            time: 1,
+            stage_infos: vec![stage.clone()],
+            description: "collect".into(),
+            sql_execution_id: None,
+            job_tags: vec![],
+            pool: "heavy".into(),
+        });
+        store.on_event(&SparkListenerEvent::StageSubmitted { stage_info: stage });
+        let state = store.snapshot();
+        let page = render(&state, "", "stages/", &HashMap::new()).unwrap();
+        assert!(page.contains("Fair Scheduler Pools (2)"), "{page}");
+        assert!(
+            page.contains(
+                "<tr><td>heavy</td><td>2</td><td>3</td><td>1</td><td>0</td><td>FAIR</td></tr>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("<th>Pool Name</th>"), "{page}");
+        assert!(
+            page.contains("<td>0</td><td>0</td><td>heavy</td>"),
+            "{page}"
+        );
     }
 
     #[test]

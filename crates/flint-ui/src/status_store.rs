@@ -159,6 +159,8 @@ impl TaskData {
 pub struct StageData {
     /// The stage as the scheduler describes it.
     pub info: StageInfo,
+    /// The scheduling pool it runs in (its job's `spark.scheduler.pool`).
+    pub pool: String,
     /// Its status.
     pub status: StageStatus,
     /// Its task attempts by task id.
@@ -638,6 +640,7 @@ impl SparkListener for AppStatusStore {
                 description,
                 sql_execution_id,
                 job_tags,
+                pool,
             } => {
                 for tag in job_tags {
                     if let Some(operation) = state.connect_operation(tag) {
@@ -665,6 +668,7 @@ impl SparkListener for AppStatusStore {
                         .entry((info.stage_id, info.attempt))
                         .or_insert_with(|| StageData {
                             info: info.clone(),
+                            pool: pool.clone(),
                             status: StageStatus::Pending,
                             tasks: BTreeMap::new(),
                         });
@@ -794,8 +798,15 @@ impl SparkListener for AppStatusStore {
             }
             SparkListenerEvent::StageSubmitted { stage_info } => {
                 let key = (stage_info.stage_id, stage_info.attempt);
+                // A retried attempt runs in the pool of the stage's first.
+                let pool = state
+                    .stages
+                    .get(&(stage_info.stage_id, 0))
+                    .map(|first| first.pool.clone())
+                    .unwrap_or_else(|| flint_driver::pool::DEFAULT_POOL.to_string());
                 let stage = state.stages.entry(key).or_insert_with(|| StageData {
                     info: stage_info.clone(),
+                    pool,
                     status: StageStatus::Active,
                     tasks: BTreeMap::new(),
                 });

@@ -174,10 +174,15 @@ impl SparkContext {
             listener_bus.add_listener(Arc::new(event_log));
         }
         listener_bus.start();
+        let pools = flint_driver::pool::Pools::new(
+            &conf.value(&keys::SCHEDULER_MODE)?,
+            conf.optional(&keys::SCHEDULER_ALLOCATION_FILE)?.as_deref(),
+        )?;
         let task_scheduler = Arc::new(TaskScheduler::new(
             backend,
             max_failures as u32,
             Arc::clone(&listener_bus),
+            pools,
         ));
         let dag_scheduler =
             DagScheduler::new(task_scheduler, map_outputs, Arc::clone(&listener_bus));
@@ -243,6 +248,7 @@ impl SparkContext {
         graph: &StageGraph,
         description: &str,
         details: &str,
+        pool: &str,
     ) -> Result<Vec<RecordBatch>, FlintError> {
         if self.is_stopped() {
             return Err(FlintError::Stopped);
@@ -279,7 +285,7 @@ impl SparkContext {
         };
         let result = self
             .dag_scheduler
-            .run_job(graph, description, Some(execution_id))
+            .run_job(graph, description, Some(execution_id), pool)
             .await;
         end.error_message = result.as_ref().err().map(ToString::to_string);
         drop(end);

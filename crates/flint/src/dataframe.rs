@@ -334,10 +334,14 @@ impl DataFrame {
         graph: &StageGraph,
     ) -> Result<Vec<RecordBatch>, FlintError> {
         let description = format!("{action} at {}", truncate(&self.origin, 80));
+        let pool = self
+            .session
+            .sql_conf(flint_conf::keys::SCHEDULER_POOL.key)
+            .unwrap_or_else(|| flint_driver::pool::DEFAULT_POOL.to_string());
         self.session
             .inner()
             .context
-            .run_job(graph, &description, &self.origin)
+            .run_job(graph, &description, &self.origin, &pool)
             .await
     }
 

@@ -44,6 +44,9 @@ pub enum FlintError {
     /// The event log could not be started (`spark.eventLog.*`).
     #[error(transparent)]
     EventLog(#[from] flint_driver::event_log::EventLogError),
+    /// The scheduler's pools could not be set up (`spark.scheduler.mode`, `.allocation.file`).
+    #[error(transparent)]
+    Pools(#[from] flint_driver::pool::PoolError),
     /// The session was stopped; create a new one.
     #[error("this SparkSession was stopped; create a new one with SparkSession::builder()")]
     Stopped,

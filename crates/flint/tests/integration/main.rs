@@ -7,6 +7,7 @@ mod cluster;
 mod common;
 mod failures;
 mod memory;
+mod scheduling;
 mod spark_sql;
 mod stages;
 mod tpch;
