@@ -262,6 +262,18 @@ fn distribute_left_preserving_joins(
     .map(|t| t.data)
 }
 
+/// `join` over new `inputs` (left, right), with fresh execution state (a build side shared
+/// by its partitions, say).
+fn with_inputs(
+    join: &HashJoinExec,
+    inputs: Vec<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    join.builder()
+        .with_new_children(inputs)?
+        .reset_state()
+        .build_exec()
+}
+
 /// The column before an operator's own output projection (a list of indices) that output
 /// column `column` is.
 fn unprojected(projection: Option<&[usize]>, column: usize) -> Option<usize> {
@@ -413,12 +425,7 @@ fn filter_by_small_join_outputs(
         } else {
             vec![Arc::clone(join.left()), filtered]
         };
-        let join = join
-            .builder()
-            .with_new_children(children)?
-            .reset_state()
-            .build_exec()?;
-        Ok(Transformed::yes(join))
+        Ok(Transformed::yes(with_inputs(join, children)?))
     })
     .map(|t| t.data)
 }
@@ -455,12 +462,8 @@ fn filter_shuffles_by_broadcast_joins(
             let filtered =
                 filter_below_shuffle(join.right(), column.index(), join.left(), build_key)?;
             if let Some(right) = filtered {
-                let join = join
-                    .builder()
-                    .with_new_children(vec![Arc::clone(join.left()), right])?
-                    .reset_state()
-                    .build_exec()?;
-                return Ok(Transformed::yes(join));
+                let inputs = vec![Arc::clone(join.left()), right];
+                return Ok(Transformed::yes(with_inputs(join, inputs)?));
             }
         }
         Ok(Transformed::no(node))
@@ -559,12 +562,7 @@ fn filter_below_shuffle(
         if !filtered {
             return Ok(None);
         }
-        return join
-            .builder()
-            .with_new_children(children)?
-            .reset_state()
-            .build_exec()
-            .map(Some);
+        return with_inputs(join, children).map(Some);
     }
     Ok(None)
 }
@@ -649,12 +647,7 @@ fn filter_partitioned_joins_by_broadcast_keys(
         if !filtered {
             return Ok(Transformed::no(node));
         }
-        let join = join
-            .builder()
-            .with_new_children(children)?
-            .reset_state()
-            .build_exec()?;
-        Ok(Transformed::yes(join))
+        Ok(Transformed::yes(with_inputs(join, children)?))
     })
     .map(|t| t.data)
 }

@@ -897,10 +897,24 @@ mod tests {
     use super::*;
 
     /// A query of two operators whose one stage ran two tasks, as the store hears it.
+    /// Stage 0, attempt 0, of a `collect` with two tasks.
+    fn collect_stage() -> flint_driver::StageInfo {
+        flint_driver::StageInfo {
+            stage_id: 0,
+            attempt: 0,
+            name: "collect".into(),
+            num_tasks: 2,
+            parent_ids: vec![],
+            submission_time: None,
+            completion_time: None,
+            failure_reason: None,
+        }
+    }
+
     fn state_with_a_query() -> AppState {
         use flint_driver::{
-            SparkListener, SparkListenerEvent, SqlMetricUpdate, SqlPlanInfo, StageInfo,
-            TaskEndReason, TaskInfo,
+            SparkListener, SparkListenerEvent, SqlMetricUpdate, SqlPlanInfo, TaskEndReason,
+            TaskInfo,
         };
         use flint_executor::SqlMetricType;
         let store = crate::AppStatusStore::new();
@@ -921,16 +935,7 @@ mod tests {
             plan,
             time: 1_000,
         });
-        let stage = StageInfo {
-            stage_id: 0,
-            attempt: 0,
-            name: "collect".into(),
-            num_tasks: 2,
-            parent_ids: vec![],
-            submission_time: None,
-            completion_time: None,
-            failure_reason: None,
-        };
+        let stage = collect_stage();
         store.on_event(&SparkListenerEvent::JobStart {
             job_id: 0,
             time: 1_001,
@@ -1010,7 +1015,7 @@ mod tests {
 
     #[test]
     fn the_stages_tab_shows_fair_pools_with_their_settings() {
-        use flint_driver::{SparkListener, SparkListenerEvent, StageInfo};
+        use flint_driver::{SparkListener, SparkListenerEvent};
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("fairscheduler.xml");
         std::fs::write(
@@ -1030,16 +1035,7 @@ mod tests {
             ],
             system_properties: vec![],
         });
-        let stage = StageInfo {
-            stage_id: 0,
-            attempt: 0,
-            name: "collect".into(),
-            num_tasks: 2,
-            parent_ids: vec![],
-            submission_time: None,
-            completion_time: None,
-            failure_reason: None,
-        };
+        let stage = collect_stage();
         store.on_event(&SparkListenerEvent::JobStart {
             job_id: 0,
             time: 1,

@@ -304,16 +304,7 @@ async fn semi_and_anti_joins_shuffle_only_matching_probe_rows() {
              group by o_orderpriority"
         );
         let log = EventLog::attach(&spark);
-        let actual = rows(&spark.sql(&query).await.unwrap().collect().await.unwrap());
-        let expected = rows(
-            &datafusion
-                .sql(&query)
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap(),
-        );
+        let (actual, expected) = answers(&spark, &datafusion, &query).await;
         assert_same_rows(exists, actual, expected, false);
 
         // The stage that scans lineitem (the probe side; it may also read the small orders
@@ -355,16 +346,7 @@ async fn semi_join_on_a_join_key_filters_both_join_inputs() {
           and c_custkey = o_custkey and o_orderkey = l_orderkey
         group by c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice";
     let log = EventLog::attach(&spark);
-    let actual = rows(&spark.sql(query).await.unwrap().collect().await.unwrap());
-    let expected = rows(
-        &datafusion
-            .sql(query)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    );
+    let (actual, expected) = answers(&spark, &datafusion, query).await;
     assert!(
         !expected.is_empty(),
         "the subquery should select some orders"
@@ -423,16 +405,7 @@ async fn broadcast_keys_filter_the_other_input_of_a_partitioned_join() {
           and l_quantity < (select 0.2 * avg(l_quantity) from lineitem
                             where l_partkey = p_partkey)";
     let log = EventLog::attach(&spark);
-    let actual = rows(&spark.sql(query).await.unwrap().collect().await.unwrap());
-    let expected = rows(
-        &datafusion
-            .sql(query)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    );
+    let (actual, expected) = answers(&spark, &datafusion, query).await;
     assert_same_rows("q17", actual, expected, false);
 
     // Both stages scanning lineitem (the join and the aggregate) shuffle only those parts'.
@@ -449,4 +422,23 @@ async fn broadcast_keys_filter_the_other_input_of_a_partitioned_join() {
         "a lineitem side was shuffled whole: {by_stage:?}"
     );
     spark.stop();
+}
+
+/// `query`'s rows from Flint and from single-process DataFusion.
+async fn answers(
+    spark: &flint::SparkSession,
+    datafusion: &datafusion::prelude::SessionContext,
+    query: &str,
+) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let actual = rows(&spark.sql(query).await.unwrap().collect().await.unwrap());
+    let expected = rows(
+        &datafusion
+            .sql(query)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    (actual, expected)
 }
