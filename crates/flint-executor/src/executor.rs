@@ -24,6 +24,7 @@ use flint_storage::{DiskBlockManager, StorageError};
 use futures::TryStreamExt;
 use thiserror::Error;
 
+use crate::task_threads::TaskThreads;
 use crate::{TaskDescription, TaskFailureReason, TaskMetrics, TaskOutput, TaskResult};
 
 /// Failures to start an executor.
@@ -137,6 +138,8 @@ pub struct Executor {
     stage_plans: Arc<StagePlans>,
     /// The running tasks: how to kill each, and the thread it runs on.
     running: Arc<Mutex<HashMap<u64, RunningTask>>>,
+    /// The threads tasks run on, kept for later tasks.
+    task_threads: TaskThreads,
 }
 
 /// A running task's kill switch (Spark's `TaskRunner.kill`).
@@ -255,6 +258,7 @@ impl Executor {
             config.cores,
             format_size(pool_bytes as u64)
         );
+        let task_threads = TaskThreads::new(&format!("executor-{}", config.executor_id));
         Ok(Self {
             config,
             block_manager,
@@ -264,6 +268,7 @@ impl Executor {
             stopped: tokio::sync::watch::Sender::new(false),
             stage_plans: Arc::default(),
             running: Arc::default(),
+            task_threads,
         })
     }
 
@@ -344,49 +349,42 @@ impl Executor {
         }
         let _forget = Forget(Arc::clone(&self.running), task_id);
         let (done, result) = tokio::sync::oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("executor-{}-task-{}", self.config.executor_id, task.task_id))
-            .spawn(move || {
-                let outcome = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("cannot start the task's runtime: {e}"))
-                    .and_then(|runtime| {
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            runtime.block_on(async {
-                                tokio::select! {
-                                    outcome = run_task(task, context, compression, stage_plans) => Some(Ok(outcome)),
-                                    _ = stopped.wait_for(|stopped| *stopped) => None,
-                                    reason = killed.wait_for(Option::is_some) => Some(Err(
-                                        reason.ok().and_then(|r| r.clone()).unwrap_or_default(),
-                                    )),
-                                }
-                            })
-                        }))
-                        .map_err(|panic| {
-                            let text = panic
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                                .unwrap_or_else(|| "unknown panic".into());
-                            format!("task panicked: {text}")
-                        })
-                    });
-                // The receiver is gone only if the scheduler stopped waiting for this task.
-                let _ = done.send(outcome);
-            });
+        let thread = self.task_threads.run(Box::new(move |runtime| {
+            let outcome: Result<_, String> =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(async {
+                        tokio::select! {
+                            outcome = run_task(task, context, compression, stage_plans) => Some(Ok(outcome)),
+                            _ = stopped.wait_for(|stopped| *stopped) => None,
+                            reason = killed.wait_for(Option::is_some) => Some(Err(
+                                reason.ok().and_then(|r| r.clone()).unwrap_or_default(),
+                            )),
+                        }
+                    })
+                }))
+                .map_err(|panic| {
+                    let text = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    format!("task panicked: {text}")
+                });
+            // The receiver is gone only if the scheduler stopped waiting for this task.
+            let _ = done.send(outcome);
+        }));
         match thread {
-            Ok(handle) => {
+            Ok(thread) => {
                 if let Some(running) = self
                     .running
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .get_mut(&task_id)
                 {
-                    running.thread = Some(handle.thread().id());
+                    running.thread = Some(thread);
                 }
             }
-            Err(error) => return lost(format!("cannot start a task thread: {error}")),
+            Err(error) => return lost(error),
         }
         match result.await {
             Ok(Ok(Some(Ok((outcome, metrics))))) => TaskResult {

@@ -15,6 +15,7 @@ mod metrics;
 pub mod rpc;
 mod session_config;
 mod task;
+mod task_threads;
 
 pub use backend::{ExecutorBackendConfig, run_executor_backend};
 pub use executor::{Executor, ExecutorConfig, ExecutorError};
