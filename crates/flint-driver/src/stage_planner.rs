@@ -431,9 +431,11 @@ fn filter_by_small_join_outputs(
 }
 
 /// A broadcast inner or semi join drops every probe row whose key is not in its small build
-/// side. When that key column comes, through projections, filters and inner joins, from the
-/// input of a shuffle further down the probe side (TPC-H q7: suppliers of two nations joined
-/// to the output of a partitioned `orders`-`lineitem` join), Flint drops those rows before the
+/// side, and a left semi or anti join ignores it. When that key column comes, through
+/// projections, filters, grouping columns and inner joins, from the input of a shuffle
+/// further down the probe side (TPC-H q7: suppliers of two nations joined to the output of a
+/// partitioned `orders`-`lineitem` join; q20: the yearly quantity of each part and supplier,
+/// needed only for the `forest` parts), Flint drops those rows before the
 /// shuffle instead of after it: Spark's runtime filter (`InjectRuntimeFilter`), exact rather
 /// than a bloom filter since the build side is broadcast anyway. Through an inner join on
 /// that very key both of its inputs are filtered (TPC-H q18's `o_orderkey IN (subquery)` over
@@ -446,8 +448,16 @@ fn filter_shuffles_by_broadcast_joins(
         let Some(join) = node.downcast_ref::<HashJoinExec>() else {
             return Ok(Transformed::no(node));
         };
+        // Probe rows without a match are dropped (inner, right semi) or change nothing (a
+        // left semi or anti join emits build rows; not a null-aware anti join, `NOT IN`,
+        // whose answer a NULL probe key changes).
+        let unmatched_probe_unused = match join.join_type() {
+            JoinType::Inner | JoinType::RightSemi | JoinType::LeftSemi => true,
+            JoinType::LeftAnti => !join.null_aware,
+            _ => false,
+        };
         if *join.partition_mode() != PartitionMode::CollectLeft
-            || !matches!(join.join_type(), JoinType::Inner | JoinType::RightSemi)
+            || !unmatched_probe_unused
             || join.null_equality() != datafusion::common::NullEquality::NullEqualsNothing
         {
             return Ok(Transformed::no(node));

@@ -442,3 +442,38 @@ async fn answers(
     );
     (actual, expected)
 }
+
+/// A left semi join with a broadcast build side (TPC-H q20: the part-suppliers of `forest`
+/// parts whose stock exceeds half of a year's shipped quantity) filters its probe side, an
+/// aggregate of `lineitem` by part and supplier, by the build side's keys before the
+/// aggregation: only those parts' lines are aggregated and shuffled. The answer is DataFusion's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn left_semi_join_filters_its_probe_side_before_an_aggregate() {
+    let local_dir = tempfile::tempdir().unwrap();
+    let spark = session(2, local_dir.path(), &[]).await;
+    register_tpch(&spark).await;
+    let lines = count_of(&spark, "select count(*) from lineitem").await;
+    let datafusion = datafusion_with(&["part", "partsupp", "lineitem"]).await;
+    let query = "select ps_suppkey, ps_partkey from partsupp
+        where ps_partkey in (select p_partkey from part where p_name like 'forest%')
+          and ps_availqty > (select 0.5 * sum(l_quantity) from lineitem
+                             where l_partkey = ps_partkey and l_suppkey = ps_suppkey
+                               and l_shipdate >= date '1994-01-01'
+                               and l_shipdate < date '1995-01-01')";
+    let log = EventLog::attach(&spark);
+    let (actual, expected) = answers(&spark, &datafusion, query).await;
+    assert!(!expected.is_empty(), "some part-suppliers should qualify");
+    assert_same_rows("q20 shape", actual, expected, false);
+
+    let events = log.snapshot(&spark);
+    let by_stage = stage_records(&events);
+    let (_, shuffled) = by_stage
+        .values()
+        .find(|(input, _)| *input >= lines)
+        .unwrap_or_else(|| panic!("no stage scanned lineitem: {by_stage:?}"));
+    assert!(
+        *shuffled < lines / 100,
+        "{shuffled} lineitem groups shuffled of {lines} lines: {by_stage:?}"
+    );
+    spark.stop();
+}
