@@ -117,8 +117,106 @@ fn table(headers: &[&str], rows: &str) -> String {
     format!("<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
 }
 
-/// The Jobs tab: every job with its status, description, submission time, duration and
-/// progress of its stages and tasks; failed jobs with their reason.
+/// Spark's event timeline on the Jobs tab, as SVG: executors added (green) and removed
+/// (red, with the reason) on one lane, and each job as a bar from its submission to its end
+/// (or `now`) on rows below, so overlapping jobs and the executors they ran on read at a
+/// glance. Each mark says what it is when hovered; a job's bar links to its page.
+fn event_timeline(state: &AppState, base: &str, now: u64) -> String {
+    const WIDTH: u64 = 1000;
+    const LEFT: u64 = 90;
+    const ROW: u64 = 18;
+    const MAX_JOB_ROWS: usize = 12;
+    let mut times: Vec<u64> = state
+        .executors
+        .values()
+        .flat_map(|e| [Some(e.add_time), e.remove_time])
+        .flatten()
+        .collect();
+    for job in state.jobs.values() {
+        times.push(job.submission_time);
+        times.push(job.completion_time.unwrap_or(now));
+    }
+    let (Some(&start), Some(&end)) = (times.iter().min(), times.iter().max()) else {
+        return String::new();
+    };
+    let span = end.saturating_sub(start).max(1);
+    let x = |t: u64| LEFT + (t.saturating_sub(start)) * (WIDTH - LEFT - 10) / span;
+    let mut marks = String::new();
+    // Executors: one tick per addition or removal.
+    for executor in state.executors.values() {
+        let mut events = vec![(executor.add_time, "added", "#2e9e44", None)];
+        if let Some(removed) = executor.remove_time {
+            events.push((
+                removed,
+                "removed",
+                "#d43f3a",
+                executor.remove_reason.as_deref(),
+            ));
+        }
+        for (time, what, color, reason) in events {
+            let why = reason
+                .map(|r| format!(": {}", escape_html(r)))
+                .unwrap_or_default();
+            marks.push_str(&format!(
+                "<g class=\"executor-{what}\"><title>Executor {} {what} at {}{why}</title>\
+                 <rect x=\"{}\" y=\"8\" width=\"4\" height=\"24\" fill=\"{color}\"/></g>",
+                escape_html(&executor.id),
+                rest_date(time),
+                x(time).saturating_sub(2),
+            ));
+        }
+    }
+    // Jobs: bars on the first row where they do not overlap an earlier one.
+    let mut row_ends: Vec<u64> = vec![];
+    for job in state.jobs.values() {
+        let job_end = job.completion_time.unwrap_or(now);
+        let row = match row_ends.iter().position(|e| *e < job.submission_time) {
+            Some(row) => row,
+            None if row_ends.len() < MAX_JOB_ROWS => {
+                row_ends.push(0);
+                row_ends.len() - 1
+            }
+            None => MAX_JOB_ROWS - 1,
+        };
+        row_ends[row] = row_ends[row].max(job_end);
+        let color = match job.status {
+            JobStatus::Succeeded => "#3a87c8",
+            JobStatus::Failed => "#d43f3a",
+            JobStatus::Running => "#5cb85c",
+        };
+        let left = x(job.submission_time);
+        marks.push_str(&format!(
+            "<a href=\"{base}/jobs/job/?id={id}\"><g class=\"job\"><title>Job {id} ({}) {}, {}</title>\
+             <rect x=\"{left}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"2\" fill=\"{color}\"/></g></a>",
+            escape_html(&job.description),
+            job.status.as_str(),
+            duration_text(job_end.saturating_sub(job.submission_time)),
+            48 + row as u64 * ROW,
+            x(job_end).saturating_sub(left).max(2),
+            ROW - 4,
+            id = job.job_id,
+        ));
+    }
+    let height = 56 + row_ends.len().max(1) as u64 * ROW;
+    format!(
+        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\">\
+         <text x=\"4\" y=\"24\" font-size=\"12\">Executors</text>\
+         <text x=\"4\" y=\"60\" font-size=\"12\">Jobs</text>\
+         <line x1=\"{LEFT}\" y1=\"40\" x2=\"{}\" y2=\"40\" stroke=\"#ccc\"/>{marks}\
+         <text x=\"{LEFT}\" y=\"{}\" font-size=\"11\" fill=\"#555\">{}</text>\
+         <text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#555\" text-anchor=\"end\">+{}</text></svg>",
+        WIDTH - 10,
+        height - 2,
+        rest_date(start),
+        WIDTH - 10,
+        height - 2,
+        duration_text(span),
+    )
+}
+
+/// The Jobs tab: Spark's event timeline, then every job with its status, description,
+/// submission time, duration and progress of its stages and tasks; failed jobs with their
+/// reason.
 fn jobs(state: &AppState, base: &str) -> String {
     let now = flint_common::now_millis();
     let mut rows = String::new();
@@ -151,7 +249,7 @@ fn jobs(state: &AppState, base: &str) -> String {
             id = job.job_id,
         ));
     }
-    table(
+    let table = table(
         &[
             "Job Id",
             "Description",
@@ -162,6 +260,10 @@ fn jobs(state: &AppState, base: &str) -> String {
             "Tasks (for all stages): Succeeded/Total",
         ],
         &rows,
+    );
+    format!(
+        "<h4>Event Timeline</h4>{}{table}",
+        event_timeline(state, base, now)
     )
 }
 
@@ -1060,6 +1162,63 @@ mod tests {
             page.contains("<td>0</td><td>0</td><td>heavy</td>"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn the_jobs_tab_draws_executors_and_overlapping_jobs_on_a_timeline() {
+        use flint_driver::{ExecutorInfo, JobResult, SparkListener, SparkListenerEvent};
+        let store = crate::AppStatusStore::new();
+        for id in ["driver", "1"] {
+            store.on_event(&SparkListenerEvent::ExecutorAdded {
+                executor_id: id.into(),
+                time: 1_000,
+                info: ExecutorInfo {
+                    host: "h".into(),
+                    host_port: "h:1".into(),
+                    total_cores: 2,
+                    max_memory: 1 << 30,
+                    log_urls: Default::default(),
+                },
+            });
+        }
+        store.on_event(&SparkListenerEvent::ExecutorRemoved {
+            executor_id: "1".into(),
+            time: 1_500,
+            reason: "worker lost".into(),
+        });
+        for (job_id, time) in [(0, 1_100), (1, 1_200)] {
+            store.on_event(&SparkListenerEvent::JobStart {
+                job_id,
+                time,
+                stage_infos: vec![collect_stage()],
+                description: format!("collect {job_id}"),
+                sql_execution_id: None,
+                job_tags: vec![],
+                pool: "default".into(),
+            });
+        }
+        store.on_event(&SparkListenerEvent::JobEnd {
+            job_id: 0,
+            time: 1_300,
+            result: JobResult::Succeeded,
+        });
+        let state = store.snapshot();
+        let timeline = event_timeline(&state, "", 2_000);
+        assert_eq!(timeline.matches("class=\"executor-added\"").count(), 2);
+        assert!(timeline.contains("Executor 1 removed at"), "{timeline}");
+        assert!(timeline.contains("worker lost"), "{timeline}");
+        // Job 1 started before job 0 ended: a second row.
+        assert!(
+            timeline.contains("Job 0 (collect 0) SUCCEEDED, 200 ms"),
+            "{timeline}"
+        );
+        assert!(timeline.contains("Job 1 (collect 1) RUNNING"), "{timeline}");
+        assert!(
+            timeline.contains("y=\"48\"") && timeline.contains("y=\"66\""),
+            "{timeline}"
+        );
+        let page = render(&state, "", "jobs/", &HashMap::new()).unwrap();
+        assert!(page.contains("Event Timeline"));
     }
 
     #[test]
