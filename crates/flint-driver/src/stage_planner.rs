@@ -262,6 +262,15 @@ fn distribute_left_preserving_joins(
     .map(|t| t.data)
 }
 
+/// `node` when it is a partitioned hash join whose keys never match NULL: the joins the
+/// runtime filters below may narrow one input of.
+fn partitioned_join(node: &Arc<dyn ExecutionPlan>) -> Option<&HashJoinExec> {
+    let join = node.downcast_ref::<HashJoinExec>()?;
+    (*join.partition_mode() == PartitionMode::Partitioned
+        && join.null_equality() == datafusion::common::NullEquality::NullEqualsNothing)
+        .then_some(join)
+}
+
 /// `join` over new `inputs` (left, right), with fresh execution state (a build side shared
 /// by its partitions, say).
 fn with_inputs(
@@ -375,14 +384,9 @@ fn filter_by_small_join_outputs(
     small: &HashSet<usize>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
-        let Some(join) = node.downcast_ref::<HashJoinExec>() else {
+        let Some(join) = partitioned_join(&node) else {
             return Ok(Transformed::no(node));
         };
-        if *join.partition_mode() != PartitionMode::Partitioned
-            || join.null_equality() != datafusion::common::NullEquality::NullEqualsNothing
-        {
-            return Ok(Transformed::no(node));
-        }
         let is_small = |side: &Arc<dyn ExecutionPlan>| {
             side.downcast_ref::<RepartitionExec>()
                 .is_some_and(|exchange| small.contains(&node_address(exchange.input())))
@@ -589,14 +593,9 @@ fn filter_partitioned_joins_by_broadcast_keys(
     plan: Arc<dyn ExecutionPlan>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
-        let Some(join) = node.downcast_ref::<HashJoinExec>() else {
+        let Some(join) = partitioned_join(&node) else {
             return Ok(Transformed::no(node));
         };
-        if *join.partition_mode() != PartitionMode::Partitioned
-            || join.null_equality() != datafusion::common::NullEquality::NullEqualsNothing
-        {
-            return Ok(Transformed::no(node));
-        }
         let join_type = *join.join_type();
         // Rows of a side that match nothing are neither emitted nor change what is.
         let unmatched_left_unused = matches!(

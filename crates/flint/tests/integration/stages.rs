@@ -330,15 +330,8 @@ async fn semi_and_anti_joins_shuffle_only_matching_probe_rows() {
 async fn semi_join_on_a_join_key_filters_both_join_inputs() {
     let local_dir = tempfile::tempdir().unwrap();
     // Orders too big to broadcast, as at scale factor 1, so the join is partitioned.
-    let spark = session(
-        2,
-        local_dir.path(),
-        &[("spark.sql.autoBroadcastJoinThreshold", "100k")],
-    )
-    .await;
-    register_tpch(&spark).await;
-    let lines = count_of(&spark, "select count(*) from lineitem").await;
-    let datafusion = datafusion_with(&["customer", "orders", "lineitem"]).await;
+    let (spark, lines, datafusion) =
+        small_broadcasts(local_dir.path(), &["customer", "orders", "lineitem"]).await;
     let query = "select c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity)
         from customer, orders, lineitem
         where o_orderkey in (select l_orderkey from lineitem group by l_orderkey
@@ -390,15 +383,8 @@ async fn semi_join_on_a_join_key_filters_both_join_inputs() {
 async fn broadcast_keys_filter_the_other_input_of_a_partitioned_join() {
     let local_dir = tempfile::tempdir().unwrap();
     // The aggregate of lineitem too big to broadcast, as at scale factor 1.
-    let spark = session(
-        2,
-        local_dir.path(),
-        &[("spark.sql.autoBroadcastJoinThreshold", "100k")],
-    )
-    .await;
-    register_tpch(&spark).await;
-    let lines = count_of(&spark, "select count(*) from lineitem").await;
-    let datafusion = datafusion_with(&["part", "lineitem"]).await;
+    let (spark, lines, datafusion) =
+        small_broadcasts(local_dir.path(), &["part", "lineitem"]).await;
     let query = "select sum(l_extendedprice) / 7.0 as avg_yearly
         from lineitem, part
         where p_partkey = l_partkey and p_brand = 'Brand#45' and p_container = 'MED JAR'
@@ -476,4 +462,26 @@ async fn left_semi_join_filters_its_probe_side_before_an_aggregate() {
         "{shuffled} lineitem groups shuffled of {lines} lines: {by_stage:?}"
     );
     spark.stop();
+}
+
+/// A 2-slot session over the TPC-H test tables that broadcasts join sides below 100 KB only
+/// (so joins of the big tables are partitioned, as at scale factor 1), lineitem's row count,
+/// and single-process DataFusion over `tables`.
+async fn small_broadcasts(
+    local_dir: &std::path::Path,
+    tables: &[&str],
+) -> (
+    flint::SparkSession,
+    u64,
+    datafusion::prelude::SessionContext,
+) {
+    let spark = session(
+        2,
+        local_dir,
+        &[("spark.sql.autoBroadcastJoinThreshold", "100k")],
+    )
+    .await;
+    register_tpch(&spark).await;
+    let lines = count_of(&spark, "select count(*) from lineitem").await;
+    (spark, lines, datafusion_with(tables).await)
 }
