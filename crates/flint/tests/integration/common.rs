@@ -75,6 +75,21 @@ impl EventLog {
     }
 }
 
+/// The shuffle records written by each stage that read at least `rows` input rows (scanned a
+/// whole table), and every stage's (input, shuffle-written) records.
+pub fn scan_shuffles(
+    events: &[SparkListenerEvent],
+    rows: u64,
+) -> (Vec<u64>, std::collections::BTreeMap<u32, (u64, u64)>) {
+    let by_stage = stage_records(events);
+    let scans = by_stage
+        .values()
+        .filter(|(input, _)| *input >= rows)
+        .map(|(_, shuffled)| *shuffled)
+        .collect();
+    (scans, by_stage)
+}
+
 /// Sums one metric over the successful tasks in `events`.
 pub fn successful_task_sum(
     events: &[SparkListenerEvent],

@@ -2,8 +2,8 @@ use flint::SparkListenerEvent;
 use flint::functions::{col, count, lit, sum};
 
 use crate::common::{
-    EventLog, assert_same_rows, count_of, datafusion_with, register_tpch, rows, session,
-    stage_records, successful_task_sum,
+    EventLog, assert_same_rows, count_of, datafusion_with, register_tpch, rows, scan_shuffles,
+    session, stage_records, successful_task_sum,
 };
 
 fn stage_submissions(events: &[SparkListenerEvent]) -> Vec<u32> {
@@ -348,12 +348,7 @@ async fn semi_join_on_a_join_key_filters_both_join_inputs() {
 
     // Each stage scanning lineitem for the join shuffles only the lines of those orders.
     let events = log.snapshot(&spark);
-    let by_stage = stage_records(&events);
-    let scans: Vec<u64> = by_stage
-        .values()
-        .filter(|(input, _)| *input >= lines)
-        .map(|(_, shuffled)| *shuffled)
-        .collect();
+    let (scans, by_stage) = scan_shuffles(&events, lines);
     assert_eq!(scans.len(), 2, "two lineitem scans: {by_stage:?}");
     assert!(
         scans.iter().any(|shuffled| *shuffled < lines / 100),
@@ -396,12 +391,7 @@ async fn broadcast_keys_filter_the_other_input_of_a_partitioned_join() {
 
     // Both stages scanning lineitem (the join and the aggregate) shuffle only those parts'.
     let events = log.snapshot(&spark);
-    let by_stage = stage_records(&events);
-    let scans: Vec<u64> = by_stage
-        .values()
-        .filter(|(input, _)| *input >= lines)
-        .map(|(_, shuffled)| *shuffled)
-        .collect();
+    let (scans, by_stage) = scan_shuffles(&events, lines);
     assert_eq!(scans.len(), 2, "two lineitem scans: {by_stage:?}");
     assert!(
         scans.iter().all(|shuffled| *shuffled < lines / 100),

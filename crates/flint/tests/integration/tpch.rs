@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use flint::{SparkListenerEvent, SparkSession};
 
 use crate::common::{
-    EventLog, assert_same_rows, count_of, datafusion_with, register_tpch, rows, session,
-    stage_records,
+    EventLog, assert_same_rows, count_of, datafusion_with, register_tpch, rows, scan_shuffles,
+    session,
 };
 
 fn query_text(n: usize) -> String {
@@ -121,13 +121,7 @@ async fn lineitem_scans(
         .collect()
         .await
         .unwrap();
-    let by_stage = stage_records(&log.snapshot(spark));
-    let scans = by_stage
-        .values()
-        .filter(|(input, _)| *input >= lines)
-        .map(|(_, shuffled)| *shuffled)
-        .collect();
-    (scans, by_stage)
+    scan_shuffles(&log.snapshot(spark), lines)
 }
 
 /// Runs the 22 queries on `spark` and compares each with single-process DataFusion.
