@@ -199,6 +199,8 @@ pub(crate) struct TaskSetKey {
 
 /// A task set's wish for slots: how many of its tasks wait for one, and where its slots go.
 struct Demand {
+    /// Which registration (two task sets may share a key).
+    id: u64,
     key: TaskSetKey,
     wanted: usize,
     grant: mpsc::UnboundedSender<SlotPermit>,
@@ -207,6 +209,7 @@ struct Demand {
 #[derive(Default)]
 struct ArbiterState {
     free: usize,
+    next_id: u64,
     demands: Vec<Demand>,
     running_by_pool: HashMap<Arc<str>, usize>,
     running_by_set: HashMap<TaskSetKey, usize>,
@@ -245,7 +248,7 @@ impl Drop for SlotPermit {
 /// slots granted to it. Dropping it withdraws what it still wants.
 pub(crate) struct TaskSetSlots {
     arbiter: Arc<SlotArbiter>,
-    key: TaskSetKey,
+    id: u64,
     granted: mpsc::UnboundedReceiver<SlotPermit>,
 }
 
@@ -253,7 +256,7 @@ impl TaskSetSlots {
     /// `tasks` more tasks of the task set wait for a slot.
     pub(crate) fn want(&self, tasks: usize) {
         let mut state = self.arbiter.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(demand) = state.demands.iter_mut().find(|d| d.key == self.key) {
+        if let Some(demand) = state.demands.iter_mut().find(|d| d.id == self.id) {
             demand.wanted += tasks;
         }
         self.arbiter.dispatch(&mut state);
@@ -262,7 +265,7 @@ impl TaskSetSlots {
     /// No task of the task set waits any more (it was cancelled).
     pub(crate) fn want_none(&self) {
         let mut state = self.arbiter.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(demand) = state.demands.iter_mut().find(|d| d.key == self.key) {
+        if let Some(demand) = state.demands.iter_mut().find(|d| d.id == self.id) {
             demand.wanted = 0;
         }
     }
@@ -276,7 +279,7 @@ impl TaskSetSlots {
 impl Drop for TaskSetSlots {
     fn drop(&mut self) {
         let mut state = self.arbiter.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.demands.retain(|d| d.key != self.key);
+        state.demands.retain(|d| d.id != self.id);
     }
 }
 
@@ -300,14 +303,17 @@ impl SlotArbiter {
     pub(crate) fn register(self: &Arc<Self>, key: TaskSetKey) -> TaskSetSlots {
         let (grant, granted) = mpsc::unbounded_channel();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let id = state.next_id;
+        state.next_id += 1;
         state.demands.push(Demand {
-            key: key.clone(),
+            id,
+            key,
             wanted: 0,
             grant,
         });
         TaskSetSlots {
             arbiter: Arc::clone(self),
-            key,
+            id,
             granted,
         }
     }
@@ -540,6 +546,16 @@ mod tests {
         }
         let of = |pool: &str| held.iter().filter(|p| &*p.key.pool == pool).count();
         assert_eq!((of("light"), of("heavy")), (1, 3));
+    }
+
+    #[tokio::test]
+    async fn two_task_sets_of_one_stage_keep_their_own_demand() {
+        let arbiter = SlotArbiter::new(1, Pools::default());
+        let first = arbiter.register(key("default", 1, 1));
+        let mut second = arbiter.register(key("default", 1, 1));
+        drop(first);
+        second.want(1);
+        assert!(second.next().await.is_some());
     }
 
     #[tokio::test]
