@@ -51,9 +51,10 @@ impl ConnectSession {
             .unwrap_or_default()
     }
 
-    /// `spark.conf.set`: SQL confs change how this session plans; other keys are kept.
+    /// `spark.conf.set`: SQL confs change how this session plans and the scheduling pool where
+    /// its jobs run; other keys are kept.
     pub fn set(&self, key: &str, value: &str) -> Result<(), ConnectError> {
-        if key.starts_with("spark.sql.") {
+        if is_session_conf(key) {
             self.spark
                 .set_conf(key, value)
                 .map_err(|e| ConnectError::IllegalArgument(e.to_string()))?;
@@ -68,7 +69,7 @@ impl ConnectSession {
         if let Ok(mut conf) = self.client_conf.lock() {
             conf.remove(key);
         }
-        if key.starts_with("spark.sql.") {
+        if is_session_conf(key) {
             self.spark.unset_conf(key)?;
         }
         Ok(())
@@ -259,6 +260,12 @@ impl SessionManager {
             .map(|s| s.values().cloned().collect())
             .unwrap_or_default()
     }
+}
+
+/// Keys a client sets on its own Flint session: SQL settings, and the scheduling pool its
+/// jobs run in (Spark's `spark.scheduler.pool` local property).
+fn is_session_conf(key: &str) -> bool {
+    key.starts_with("spark.sql.") || key == flint_conf::keys::SCHEDULER_POOL.key
 }
 
 #[cfg(test)]

@@ -302,6 +302,75 @@ fn connect_server_serves_isolated_sessions() {
     assert_eq!(server.terminate(), Some(0));
 }
 
+/// A PySpark session picks its FAIR pool with `spark.conf.set` or SQL `SET`, as Spark's
+/// `spark.scheduler.pool`; the REST API names each stage's pool and the Stages tab lists
+/// the pools of the allocation file.
+#[test]
+fn pyspark_sessions_choose_their_fair_pool() {
+    let python = pyspark_python();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fairscheduler.xml");
+    std::fs::write(
+        &file,
+        "<allocations><pool name=\"reports\"><weight>3</weight></pool></allocations>",
+    )
+    .unwrap();
+    let file_conf = format!("spark.scheduler.allocation.file={}", file.display());
+    let mut server = Daemon::start(
+        "connect-server-fair",
+        &[
+            "connect-server",
+            "--master",
+            "local[2]",
+            "--port",
+            "0",
+            "--conf",
+            "spark.ui.port=0",
+            "--conf",
+            "spark.scheduler.mode=FAIR",
+            "--conf",
+            &file_conf,
+        ],
+    );
+    let port = server.service_port("SparkConnectService");
+    let ui = format!("http://127.0.0.1:{}", server.service_port("SparkUI"));
+    let client = run_client(
+        &python,
+        port,
+        "from pyspark.sql import SparkSession\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         spark.conf.set('spark.scheduler.pool', 'reports')\n\
+         print(spark.sql('SELECT count(*) FROM range(10)').collect()[0][0])\n\
+         spark.sql('SET spark.scheduler.pool=adhoc')\n\
+         print(spark.sql('SELECT count(*) FROM range(20)').collect()[0][0])\n",
+    );
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&client.stdout), "10\n20\n");
+    let app_id = get_json(&format!("{ui}/api/v1/applications")).expect("applications")[0]["id"]
+        .as_str()
+        .expect("an application id")
+        .to_string();
+    let stages = get_json(&format!("{ui}/api/v1/applications/{app_id}/stages")).expect("stages");
+    let mut pools: Vec<&str> = stages
+        .as_array()
+        .expect("a list of stages")
+        .iter()
+        .filter_map(|stage| stage["schedulingPool"].as_str())
+        .collect();
+    pools.sort_unstable();
+    pools.dedup();
+    assert_eq!(pools, ["adhoc", "reports"]);
+    let page = reqwest::blocking::get(format!("{ui}/stages/"))
+        .and_then(|r| r.text())
+        .expect("the Stages tab");
+    assert!(page.contains("Fair Scheduler Pools (2)"), "{page}");
+    assert_eq!(server.terminate(), Some(0));
+}
+
 /// `--py-files` puts a module and a zip archive on the script's path, and on the path of
 /// the Python workers of executors in other processes (a UDF imports them there).
 #[test]
