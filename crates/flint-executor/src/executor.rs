@@ -349,7 +349,20 @@ impl Executor {
         }
         let _forget = Forget(Arc::clone(&self.running), task_id);
         let (done, result) = tokio::sync::oneshot::channel();
+        let running = Arc::clone(&self.running);
+        // The task's thread while it runs on it, so a kill can reach a Python worker the task
+        // waits on; cleared before the thread moves on to another task.
+        let on_thread = move |thread: Option<std::thread::ThreadId>| {
+            if let Some(task) = running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&task_id)
+            {
+                task.thread = thread;
+            }
+        };
         let thread = self.task_threads.run(Box::new(move |runtime| {
+            on_thread(Some(std::thread::current().id()));
             let outcome: Result<_, String> =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     runtime.block_on(async {
@@ -370,21 +383,12 @@ impl Executor {
                         .unwrap_or_else(|| "unknown panic".into());
                     format!("task panicked: {text}")
                 });
+            on_thread(None);
             // The receiver is gone only if the scheduler stopped waiting for this task.
             let _ = done.send(outcome);
         }));
-        match thread {
-            Ok(thread) => {
-                if let Some(running) = self
-                    .running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_mut(&task_id)
-                {
-                    running.thread = Some(thread);
-                }
-            }
-            Err(error) => return lost(error),
+        if let Err(error) = thread {
+            return lost(error);
         }
         match result.await {
             Ok(Ok(Some(Ok((outcome, metrics))))) => TaskResult {
