@@ -294,11 +294,6 @@ impl SlotArbiter {
         })
     }
 
-    /// The scheduling mode and pools slots are handed out by.
-    pub(crate) fn pools(&self) -> &Pools {
-        &self.pools
-    }
-
     /// Registers a task set that will want slots (see [`TaskSetSlots::want`]).
     pub(crate) fn register(self: &Arc<Self>, key: TaskSetKey) -> TaskSetSlots {
         let (grant, granted) = mpsc::unbounded_channel();

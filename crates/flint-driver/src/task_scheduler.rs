@@ -59,11 +59,6 @@ impl TaskScheduler {
         &self.slots
     }
 
-    /// The scheduling mode and declared pools.
-    pub fn pools(&self) -> &Pools {
-        self.slots.pools()
-    }
-
     pub(crate) fn max_task_failures(&self) -> u32 {
         self.max_task_failures
     }

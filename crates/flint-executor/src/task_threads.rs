@@ -39,14 +39,14 @@ impl TaskThreads {
         }
     }
 
-    /// Runs `job` on an idle task thread, or on a new one; returns the thread's id.
-    pub(crate) fn run(&self, job: TaskJob) -> Result<ThreadId, String> {
+    /// Runs `job` on an idle task thread, or on a new one.
+    pub(crate) fn run(&self, job: TaskJob) -> Result<(), String> {
         let mut job = job;
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let Some(idle) = idle else { break };
             match idle.jobs.send(Some(job)) {
-                Ok(()) => return Ok(idle.id),
+                Ok(()) => return Ok(()),
                 // That thread ended meanwhile; try the next.
                 Err(mpsc::SendError(returned)) => match returned {
                     Some(returned) => job = returned,
@@ -57,7 +57,7 @@ impl TaskThreads {
         self.spawn(job)
     }
 
-    fn spawn(&self, job: TaskJob) -> Result<ThreadId, String> {
+    fn spawn(&self, job: TaskJob) -> Result<(), String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -66,12 +66,12 @@ impl TaskThreads {
         let idle = Arc::clone(&self.idle);
         let closed = Arc::clone(&self.closed);
         let own_jobs = jobs.clone();
-        let handle = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(format!("{}-task-thread", self.name))
             .spawn(move || serve(runtime, job, next_job, own_jobs, idle, closed))
             .map_err(|e| format!("cannot start a task thread: {e}"))?;
         drop(jobs);
-        Ok(handle.thread().id())
+        Ok(())
     }
 }
 
@@ -143,32 +143,27 @@ fn serve(
 mod tests {
     use super::*;
 
+    /// A job that reports its thread and `value` on `done`.
+    fn report(done: &mpsc::Sender<(ThreadId, u32)>, value: u32) -> TaskJob {
+        let done = done.clone();
+        Box::new(move |runtime| {
+            let value = runtime.block_on(async move { value });
+            done.send((std::thread::current().id(), value)).unwrap();
+        })
+    }
+
     #[test]
     fn a_finished_tasks_thread_and_runtime_serve_the_next_task() {
         let threads = TaskThreads::new("test");
         let (done, finished) = mpsc::channel();
-        let first = {
-            let done = done.clone();
-            threads
-                .run(Box::new(move |runtime| {
-                    let value = runtime.block_on(async { 1 });
-                    done.send((std::thread::current().id(), value)).unwrap();
-                }))
-                .unwrap()
-        };
-        let (thread, value) = finished.recv().unwrap();
-        assert_eq!((thread, value), (first, 1));
-        // Wait until the thread is idle again, then the next task goes to it.
+        threads.run(report(&done, 1)).unwrap();
+        let (first, value) = finished.recv().unwrap();
+        assert_eq!(value, 1);
+        // Once the thread is idle again, the next task goes to it.
         while threads.idle.lock().unwrap().is_empty() {
             std::thread::yield_now();
         }
-        let second = threads
-            .run(Box::new(move |runtime| {
-                let value = runtime.block_on(async { 2 });
-                done.send((std::thread::current().id(), value)).unwrap();
-            }))
-            .unwrap();
-        assert_eq!(second, first);
+        threads.run(report(&done, 2)).unwrap();
         assert_eq!(finished.recv().unwrap(), (first, 2));
     }
 
@@ -177,13 +172,17 @@ mod tests {
         let threads = TaskThreads::new("test");
         let (release, wait) = mpsc::channel::<()>();
         let wait = Arc::new(Mutex::new(wait));
-        let blocking = |wait: Arc<Mutex<mpsc::Receiver<()>>>| -> TaskJob {
-            Box::new(move |_| {
-                let _ = wait.lock().unwrap().recv();
-            })
-        };
-        let a = threads.run(blocking(Arc::clone(&wait))).unwrap();
-        let b = threads.run(blocking(Arc::clone(&wait))).unwrap();
+        let (started, thread_of) = mpsc::channel();
+        for _ in 0..2 {
+            let (wait, started) = (Arc::clone(&wait), started.clone());
+            threads
+                .run(Box::new(move |_| {
+                    started.send(std::thread::current().id()).unwrap();
+                    let _ = wait.lock().unwrap().recv();
+                }))
+                .unwrap();
+        }
+        let (a, b) = (thread_of.recv().unwrap(), thread_of.recv().unwrap());
         assert_ne!(a, b);
         release.send(()).unwrap();
         release.send(()).unwrap();

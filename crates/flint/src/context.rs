@@ -479,7 +479,10 @@ fn executor_timeout(conf: &SparkConf) -> Result<Duration, FlintError> {
     if timeout <= interval {
         return Err(flint_conf::ConfError::InvalidValue {
             key: keys::NETWORK_TIMEOUT.key.into(),
-            value: format!("{}ms", timeout.as_millis()),
+            value: conf
+                .get(keys::NETWORK_TIMEOUT.key)
+                .unwrap_or(keys::NETWORK_TIMEOUT.default)
+                .into(),
             expected: "a duration greater than spark.executor.heartbeatInterval",
         }
         .into());

@@ -130,7 +130,14 @@ impl ScalarUDFImpl for LikeParts {
                 .iter()
                 .map(|t| t.map(|t| matcher.matches(t)))
                 .collect(),
-            other => return exec_err!("{NAME} needs text, not {other}"),
+            // Other encodings of text (a dictionary, say a partition column) as plain text.
+            _ => {
+                let text = datafusion::arrow::compute::cast(&text, &DataType::Utf8)?;
+                text.as_string::<i32>()
+                    .iter()
+                    .map(|t| t.map(|t| matcher.matches(t)))
+                    .collect()
+            }
         };
         let out: ArrayRef = Arc::new(out);
         Ok(if scalar {
@@ -169,6 +176,36 @@ mod tests {
         assert!(!like("Complaints", "%Complaints%Complaints"));
         assert!(like("ComplaintsComplaints", "%Complaints%Complaints"));
         assert!(like("é1€2", "%é%€%"));
+    }
+
+    #[test]
+    fn dictionary_text_is_matched_too() {
+        use datafusion::arrow::array::DictionaryArray;
+        use datafusion::arrow::datatypes::{Field, Int32Type};
+        use datafusion::config::ConfigOptions;
+        let text: DictionaryArray<Int32Type> =
+            vec![Some("a special x requests"), None, Some("plain")]
+                .into_iter()
+                .collect();
+        let text: ArrayRef = Arc::new(text);
+        let args = ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Array(Arc::clone(&text)),
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some("%special%requests%".into()))),
+            ],
+            arg_fields: vec![
+                Arc::new(Field::new("t", text.data_type().clone(), true)),
+                Arc::new(Field::new("p", DataType::Utf8, false)),
+            ],
+            number_rows: 3,
+            return_field: Arc::new(Field::new("r", DataType::Boolean, true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        };
+        let ColumnarValue::Array(out) = udf().invoke_with_args(args).unwrap() else {
+            panic!("an array");
+        };
+        let expected: ArrayRef = Arc::new(BooleanArray::from(vec![Some(true), None, Some(false)]));
+        assert_eq!(&out, &expected);
     }
 
     #[test]
