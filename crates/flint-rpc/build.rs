@@ -2,7 +2,11 @@
 //! is needed, then generates tonic clients and servers from the descriptors.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/deploy.proto", "proto/executor.proto"];
+    let protos = [
+        "proto/deploy.proto",
+        "proto/executor.proto",
+        "proto/shuffle.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -119,6 +119,7 @@ pub(crate) async fn run_executor(args: ExecutorArgs) -> Result<ExitCode, CliErro
             // threshold) do not matter here, the execution ones must match the driver's.
             flint_executor::flint_session_config(args.cores, 0),
         )?,
+        shuffle_service: flint_executor::ShuffleServiceConfig::from_conf(&conf)?,
     };
     flint_executor::run_executor_backend(config).await?;
     Ok(ExitCode::SUCCESS)

@@ -277,7 +277,11 @@ async fn follow_events(
                     } else {
                         format!("executor {}{message}", state.as_str_name())
                     };
-                    backend.executor_removed(&updated.executor_id.to_string(), &reason);
+                    backend.executor_removed(
+                        &updated.executor_id.to_string(),
+                        &reason,
+                        updated.worker_lost,
+                    );
                 }
             }
             Some(application_event::Event::Waiting(reason)) => {

@@ -113,6 +113,37 @@ impl MapOutputTracker {
         removed
     }
 
+    /// Forgets every map output served from `host:port`, a worker's shuffle service that
+    /// was lost with its worker, whichever executors wrote them; marks those executors failed
+    /// at the current epoch and moves the epoch on; returns how many were removed.
+    pub fn remove_outputs_at(&self, host: &str, port: u16) -> usize {
+        let mut state = self.lock();
+        let epoch = state.epoch;
+        let mut removed = 0;
+        let mut writers = std::collections::BTreeSet::new();
+        for outputs in state.shuffles.values_mut() {
+            for slot in outputs.iter_mut() {
+                if let Some(status) = slot.as_ref()
+                    && status.host == host
+                    && status.port == port
+                {
+                    writers.insert(status.executor_id.clone());
+                    *slot = None;
+                    removed += 1;
+                }
+            }
+        }
+        for executor_id in writers {
+            state.failed_epoch.insert(executor_id, epoch);
+        }
+        state.epoch += 1;
+        drop(state);
+        tracing::info!(
+            "Shuffle files lost for the shuffle service at {host}:{port} (epoch {epoch}); removed {removed} map outputs"
+        );
+        removed
+    }
+
     /// Map indexes whose output is missing.
     pub fn missing_partitions(&self, shuffle_id: u32) -> Vec<u32> {
         match self.lock().shuffles.get(&shuffle_id) {
@@ -198,5 +229,25 @@ mod tests {
         assert_eq!(tracker.remove_outputs_on_executor("1", None), 2);
         assert_eq!(tracker.missing_partitions(0), [1, 2]);
         assert!(tracker.statuses(0).is_none());
+    }
+
+    /// A lost worker takes every output its shuffle service held, from executors that left
+    /// before as well; outputs served elsewhere on the same host stay.
+    #[test]
+    fn a_lost_shuffle_service_takes_all_it_served() {
+        let tracker = MapOutputTracker::default();
+        tracker.register_shuffle(0, 3);
+        let launched = tracker.epoch();
+        let at = |map_index: u32, executor: &str, port: u16| MapStatus {
+            port,
+            ..status(map_index, executor)
+        };
+        assert!(tracker.register_map_output(0, at(0, "0", 7337), launched));
+        assert!(tracker.register_map_output(0, at(1, "1", 7337), launched));
+        assert!(tracker.register_map_output(0, at(2, "2", 7338), launched));
+        assert_eq!(tracker.remove_outputs_at("127.0.0.1", 7337), 2);
+        assert_eq!(tracker.missing_partitions(0), [0, 1]);
+        // Outputs those executors reported late do not come back.
+        assert!(!tracker.register_map_output(0, at(0, "1", 7337), launched));
     }
 }

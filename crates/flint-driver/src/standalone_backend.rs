@@ -41,6 +41,9 @@ struct BackendState {
     /// Where executors' arrivals, departures and heartbeats are posted.
     listener_bus: Arc<ListenerBus>,
     executors: BTreeMap<String, RegisteredExecutorSlot>,
+    /// The shuffle service (host, port) of every executor that registered one, kept after
+    /// the executor leaves: its files stay there until the worker is lost.
+    shuffle_services: HashMap<String, (String, u16)>,
     pending: HashMap<u64, oneshot::Sender<TaskResult>>,
     launched_any: bool,
     /// What the master says the application is short of, while it has no executor.
@@ -53,10 +56,25 @@ struct BackendState {
 }
 
 impl BackendState {
-    /// Forgets an executor: its running tasks fail as `ExecutorLost` and the map outputs it
-    /// wrote are unregistered (nobody serves its files any more), as Spark's
-    /// `removeExecutor` + `removeOutputsOnExecutor`.
-    fn remove_executor(&mut self, executor_id: &str, reason: &str, map_outputs: &MapOutputTracker) {
+    /// Forgets an executor: its running tasks fail as `ExecutorLost`, and the map outputs it
+    /// wrote are unregistered when nobody serves its files any more (Spark's `removeExecutor`
+    /// and `removeOutputsOnExecutor`). Files a worker's shuffle service serves are lost only
+    /// with that worker (`worker_lost`): then every output the service held goes, whoever
+    /// wrote it (Spark's `removeOutputsOnHost`), even when the executor was already gone.
+    fn remove_executor(
+        &mut self,
+        executor_id: &str,
+        reason: &str,
+        worker_lost: bool,
+        map_outputs: &MapOutputTracker,
+    ) {
+        let shuffle_service = self.shuffle_services.get(executor_id).cloned();
+        if worker_lost
+            && !self.stopping
+            && let Some((host, port)) = &shuffle_service
+        {
+            map_outputs.remove_outputs_at(host, *port);
+        }
         let Some(executor) = self.executors.remove(executor_id) else {
             return;
         };
@@ -80,7 +98,16 @@ impl BackendState {
                 let _ = reply.send(lost(executor_id, reason));
             }
         }
-        map_outputs.remove_outputs_on_executor(executor_id, None);
+        match shuffle_service {
+            None => {
+                map_outputs.remove_outputs_on_executor(executor_id, None);
+            }
+            Some((host, port)) if !worker_lost => tracing::info!(
+                executor_id,
+                "Executor {executor_id}'s shuffle files stay available from the shuffle service at {host}:{port}"
+            ),
+            Some(_) => {}
+        }
     }
 }
 
@@ -121,6 +148,7 @@ impl StandaloneSchedulerBackend {
         let state = Arc::new(Mutex::new(BackendState {
             listener_bus,
             executors: BTreeMap::new(),
+            shuffle_services: HashMap::new(),
             pending: HashMap::new(),
             launched_any: false,
             waiting_reason: None,
@@ -182,10 +210,11 @@ impl StandaloneSchedulerBackend {
         self.lock().waiting_reason = Some(reason);
     }
 
-    /// The master reports an executor gone (its process exited or its worker was lost).
-    pub fn executor_removed(&self, executor_id: &str, reason: &str) {
+    /// The master reports an executor gone: its process exited, or its worker was lost
+    /// (`worker_lost`), and with it any shuffle files the worker's shuffle service held.
+    pub fn executor_removed(&self, executor_id: &str, reason: &str, worker_lost: bool) {
         self.lock()
-            .remove_executor(executor_id, reason, &self.map_outputs);
+            .remove_executor(executor_id, reason, worker_lost, &self.map_outputs);
         self.changes.send_modify(|v| *v += 1);
     }
 
@@ -379,7 +408,7 @@ async fn expire_dead_executors(
                 "Executor heartbeat timed out after {} ms",
                 silent.as_millis()
             );
-            guard.remove_executor(executor_id, &reason, &map_outputs);
+            guard.remove_executor(executor_id, &reason, false, &map_outputs);
             let _ = kill.send(executor_id.clone());
         }
         drop(guard);
@@ -436,6 +465,13 @@ impl Driver for DriverService {
                 register.cores
             );
             state.waiting_reason = None;
+            if let Ok(port) = u16::try_from(register.shuffle_service_port)
+                && port != 0
+            {
+                state
+                    .shuffle_services
+                    .insert(executor_id.clone(), (register.host.clone(), port));
+            }
             let host_port = if register.block_manager_port == 0 {
                 register.host.clone()
             } else {
@@ -536,7 +572,7 @@ impl Driver for DriverService {
             state
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove_executor(&executor_id, &reason, &map_outputs);
+                .remove_executor(&executor_id, &reason, false, &map_outputs);
             changes.send_modify(|v| *v += 1);
         });
         let stream = futures::stream::unfold(queue, |mut queue| async move {
@@ -581,9 +617,11 @@ mod tests {
                 session_config: datafusion::prelude::SessionConfig::new(),
                 host: "127.0.0.1".into(),
                 block_transfer_port: 0,
+                keep_shuffle_files: false,
                 read_host_local_disk: true,
                 network_timeout: Duration::from_secs(120),
             },
+            shuffle_service: None,
         }
     }
 

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flint_conf::{ConfError, SparkConf, keys};
 use flint_rpc::executor::driver_client::DriverClient;
 use flint_rpc::executor::{
     DriverMessage, ExecutorMessage, Heartbeat, RegisterExecutor, StatusUpdate, driver_message,
     executor_message,
 };
-use flint_shuffle::BlockTransferService;
+use flint_shuffle_service::{BlockServer, ExecutorBlocks};
 use tokio::sync::mpsc;
 
 use crate::{Executor, ExecutorConfig, ExecutorError};
@@ -34,10 +35,38 @@ pub struct ExecutorBackendConfig {
     pub heartbeat_interval: Duration,
     /// The executor itself: id, cores, memory, local dir.
     pub executor: ExecutorConfig,
+    /// The shuffle service of the executor's worker, when `spark.shuffle.service.enabled`.
+    pub shuffle_service: Option<ShuffleServiceConfig>,
+}
+
+/// How an executor reaches its worker's shuffle service (Spark's external shuffle client).
+#[derive(Debug, Clone)]
+pub struct ShuffleServiceConfig {
+    /// `spark.shuffle.service.port`: the port the worker bound (it passes it on).
+    pub port: u16,
+    /// `spark.shuffle.registration.timeout`.
+    pub registration_timeout: Duration,
+    /// `spark.shuffle.registration.maxAttempts`.
+    pub registration_attempts: usize,
+}
+
+impl ShuffleServiceConfig {
+    /// The service settings when `spark.shuffle.service.enabled` is true, else `None`.
+    pub fn from_conf(conf: &SparkConf) -> Result<Option<Self>, ConfError> {
+        if !conf.value(&keys::SHUFFLE_SERVICE_ENABLED)? {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            port: conf.value(&keys::SHUFFLE_SERVICE_PORT)?,
+            registration_timeout: conf.value(&keys::SHUFFLE_REGISTRATION_TIMEOUT)?,
+            registration_attempts: conf.value(&keys::SHUFFLE_REGISTRATION_MAX_ATTEMPTS)?,
+        }))
+    }
 }
 
 /// Runs an executor for its driver until the driver stops it or disconnects: its block
-/// transfer service serves its shuffle blocks to other hosts meanwhile.
+/// transfer service serves its shuffle blocks to other hosts meanwhile; with a shuffle service
+/// the executor first registers its shuffle files with it, and reducers fetch from there.
 pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), ExecutorError> {
     let (listener, port) = flint_rpc::bind_service(
         "FlightBlockTransferService",
@@ -48,25 +77,64 @@ pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), E
     .await?;
     let mut executor_config = config.executor.clone();
     executor_config.host = config.hostname.clone();
-    executor_config.block_transfer_port = port;
+    executor_config.block_transfer_port = config.shuffle_service.as_ref().map_or(port, |s| s.port);
+    executor_config.keep_shuffle_files = config.shuffle_service.is_some();
     let executor = Arc::new(Executor::new(executor_config, vec![])?);
     tracing::info!(
         "Server created on {}:{port} (shuffle blocks over Arrow Flight)",
         config.hostname
     );
-    let service = BlockTransferService::new(
+    let service = BlockServer::new(Arc::new(ExecutorBlocks::new(
+        config.executor.app_id.clone(),
         config.executor.executor_id.clone(),
-        Arc::clone(executor.block_manager()),
-    );
+        executor.block_manager().blocks_dir().to_path_buf(),
+    )));
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service.into_server())
             .serve_with_incoming(flint_rpc::incoming(listener)),
     );
-    let result = serve_driver(&config, Arc::clone(&executor), port).await;
+    let result = match register_with_shuffle_service(&config, &executor).await {
+        Ok(()) => serve_driver(&config, Arc::clone(&executor), port).await,
+        Err(error) => Err(error),
+    };
     server.abort();
     executor.stop();
     result
+}
+
+/// Tells the worker's shuffle service where this executor's shuffle files are (Spark's
+/// `registerWithExternalShuffleServer`), when there is one.
+async fn register_with_shuffle_service(
+    config: &ExecutorBackendConfig,
+    executor: &Executor,
+) -> Result<(), ExecutorError> {
+    let Some(service) = &config.shuffle_service else {
+        return Ok(());
+    };
+    let registration = flint_rpc::shuffle::RegisterExecutor {
+        app_id: config.executor.app_id.clone(),
+        executor_id: config.executor.executor_id.clone(),
+        blocks_dir: executor
+            .block_manager()
+            .blocks_dir()
+            .to_string_lossy()
+            .into_owned(),
+    };
+    flint_shuffle_service::register_executor(
+        &config.hostname,
+        service.port,
+        registration,
+        service.registration_timeout,
+        service.registration_attempts,
+    )
+    .await?;
+    tracing::info!(
+        "Registered executor with the external shuffle service at {}:{}",
+        config.hostname,
+        service.port
+    );
+    Ok(())
 }
 
 async fn serve_driver(
@@ -95,6 +163,10 @@ async fn serve_driver(
             cores: config.executor.cores as u32,
             app_id: config.executor.app_id.clone(),
             block_manager_port: u32::from(block_manager_port),
+            shuffle_service_port: config
+                .shuffle_service
+                .as_ref()
+                .map_or(0, |s| u32::from(s.port)),
             max_memory: executor.max_memory(),
             log_urls: log_urls_from_env(),
         })),

@@ -45,6 +45,9 @@ pub enum ExecutorError {
     /// The driver refused or broke the conversation.
     #[error("driver: {0}")]
     Driver(String),
+    /// The worker's shuffle service did not take the executor's registration.
+    #[error(transparent)]
+    ShuffleService(#[from] flint_shuffle_service::RegistrationError),
 }
 
 /// How to build an executor; every field is resolved from `SparkConf` by the caller.
@@ -70,8 +73,12 @@ pub struct ExecutorConfig {
     pub session_config: SessionConfig,
     /// The host the executor runs on, recorded in its map outputs.
     pub host: String,
-    /// The port its block transfer service listens on; 0 when it serves no blocks (local mode).
+    /// The port its shuffle blocks are fetched from: its own block transfer service's, or its
+    /// worker's shuffle service's; 0 when nobody serves them (local mode).
     pub block_transfer_port: u16,
+    /// Leave shuffle files on disk when the executor stops: its worker's shuffle service
+    /// serves them and deletes them when the application ends.
+    pub keep_shuffle_files: bool,
     /// `spark.shuffle.readHostLocalDisk`.
     pub read_host_local_disk: bool,
     /// `spark.network.timeout`: how long a shuffle fetch may wait for its peer.
@@ -120,6 +127,7 @@ impl ExecutorConfig {
             session_config,
             host: "localhost".into(),
             block_transfer_port: 0,
+            keep_shuffle_files: false,
             read_host_local_disk: conf.value(&keys::SHUFFLE_READ_HOST_LOCAL_DISK)?,
             network_timeout: conf.value(&keys::NETWORK_TIMEOUT)?,
         })
@@ -214,11 +222,12 @@ impl Executor {
         config: ExecutorConfig,
         extra_functions: Vec<Arc<ScalarUDF>>,
     ) -> Result<Self, ExecutorError> {
-        let block_manager = Arc::new(DiskBlockManager::create(
-            &config.local_dir,
-            &config.app_id,
-            &config.executor_id,
-        )?);
+        let mut block_manager =
+            DiskBlockManager::create(&config.local_dir, &config.app_id, &config.executor_id)?;
+        if config.keep_shuffle_files {
+            block_manager = block_manager.keep_blocks_on_stop();
+        }
+        let block_manager = Arc::new(block_manager);
         let pool_bytes = ((config.memory_bytes as f64) * config.memory_fraction) as usize;
         let pool = TrackConsumersPool::new(
             FairSpillPool::new(pool_bytes),
@@ -233,7 +242,10 @@ impl Executor {
             host: config.host.clone(),
             block_transfer_port: config.block_transfer_port,
             read_host_local_disk: config.read_host_local_disk,
-            client: Arc::new(ShuffleClient::new(config.network_timeout)),
+            client: Arc::new(ShuffleClient::new(
+                config.app_id.clone(),
+                config.network_timeout,
+            )),
             block_manager: Arc::clone(&block_manager),
             compression: config.compression,
         };

@@ -17,7 +17,7 @@ mod session_config;
 mod task;
 mod task_threads;
 
-pub use backend::{ExecutorBackendConfig, run_executor_backend};
+pub use backend::{ExecutorBackendConfig, ShuffleServiceConfig, run_executor_backend};
 pub use executor::{Executor, ExecutorConfig, ExecutorError};
 pub use metrics::{OperatorMetric, OperatorMetrics, SqlMetricType, TaskMetrics, plan_preorder};
 pub use session_config::{

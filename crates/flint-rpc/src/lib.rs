@@ -17,3 +17,9 @@ pub mod deploy {
 pub mod executor {
     tonic::include_proto!("flint.executor");
 }
+
+/// The shuffle block services' tickets and registrations, inside Arrow Flight (Spark's
+/// `BlockTransferMessage`s).
+pub mod shuffle {
+    tonic::include_proto!("flint.shuffle");
+}

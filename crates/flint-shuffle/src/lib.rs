@@ -7,8 +7,9 @@
 //! - [`ShuffleReaderExec`] is a leaf of the next stage's plan: its partition `r` reads range
 //!   `r` of every map output it was given.
 //! - [`UnresolvedShuffleExec`] stands where a reader will go until the map outputs exist.
-//! - [`BlockTransferService`] serves an executor's blocks over Arrow Flight to reducers on
-//!   other hosts; [`ShuffleClient`] fetches them. Reducers on the same host read the files.
+//! - [`ShuffleClient`] fetches blocks from other hosts over Arrow Flight, from the writing
+//!   executor's block server or its worker's shuffle service (`flint-shuffle-service`).
+//!   Reducers on the same host read the files.
 //! - [`ShuffleCodec`] encodes these nodes inside DataFusion's physical-plan protobuf, so
 //!   tasks travel as bytes even in local mode; Python UDFs travel with their definition.
 //!
@@ -18,12 +19,11 @@
 mod block_transfer;
 mod codec;
 mod error;
-mod index;
 mod reader;
 mod unresolved;
 mod writer;
 
-pub use block_transfer::{BlockTransferService, ShuffleClient};
+pub use block_transfer::ShuffleClient;
 pub use codec::ShuffleCodec;
 pub use error::{FetchFailure, ShuffleError};
 pub use reader::{ShuffleBlock, ShuffleReaderExec};

@@ -20,8 +20,8 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 
-use crate::index::read_range;
 use crate::{FetchFailure, ShuffleEnv, ShuffleError};
+use flint_storage::shuffle_index::read_range;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 

@@ -23,7 +23,7 @@ use flint_storage::{BlockId, DiskBlockManager};
 use futures::StreamExt;
 
 use crate::ShuffleError;
-use crate::index::encode_index;
+use flint_storage::shuffle_index::encode_index;
 
 /// What an executor lends the shuffle nodes of its tasks, through the task context's
 /// session-config extensions: where blocks live and how they are compressed.
@@ -663,9 +663,10 @@ mod tests {
             host: "localhost".into(),
             block_transfer_port: 0,
             read_host_local_disk: true,
-            client: Arc::new(crate::ShuffleClient::new(std::time::Duration::from_secs(
-                10,
-            ))),
+            client: Arc::new(crate::ShuffleClient::new(
+                "test".into(),
+                std::time::Duration::from_secs(10),
+            )),
             block_manager: Arc::new(DiskBlockManager::create(dir, "test", "driver").unwrap()),
             compression: Some(CompressionType::LZ4_FRAME),
         };
@@ -796,9 +797,10 @@ mod tests {
             host: host.into(),
             block_transfer_port: port,
             read_host_local_disk: true,
-            client: Arc::new(crate::ShuffleClient::new(std::time::Duration::from_secs(
-                10,
-            ))),
+            client: Arc::new(crate::ShuffleClient::new(
+                "test".into(),
+                std::time::Duration::from_secs(10),
+            )),
             block_manager: Arc::new(DiskBlockManager::create(dir, "test", id).unwrap()),
             compression: Some(CompressionType::LZ4_FRAME),
         }
@@ -814,8 +816,15 @@ mod tests {
             .await
             .unwrap();
         let map_env = executor_env(dir.path(), "1", "127.0.0.1", port);
-        let service =
-            crate::BlockTransferService::new("1".into(), Arc::clone(&map_env.block_manager));
+        // Kept alive as the executor keeps it: dropping it deletes the files.
+        let map_blocks = Arc::clone(&map_env.block_manager);
+        let service = flint_shuffle_service::BlockServer::new(Arc::new(
+            flint_shuffle_service::ExecutorBlocks::new(
+                "test".into(),
+                "1".into(),
+                map_blocks.blocks_dir().to_path_buf(),
+            ),
+        ));
         let server = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service.into_server())
@@ -901,5 +910,6 @@ mod tests {
             .unwrap_or_else(|| panic!("not a fetch failure: {error}"));
         assert_eq!((failure.shuffle_id, failure.map_index), (3, 0));
         assert_eq!(failure.executor_id, "1");
+        drop(map_blocks);
     }
 }

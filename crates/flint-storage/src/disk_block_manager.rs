@@ -17,12 +17,15 @@ pub enum StorageError {
 }
 
 /// Owns one application's directory under `spark.local.dir` (Spark's `DiskBlockManager`) and
-/// maps blocks to files in it; removes the directory on [`DiskBlockManager::stop`] or drop.
+/// maps blocks to files in it; removes the directory on [`DiskBlockManager::stop`] or drop,
+/// except the blocks a worker's shuffle service serves after the executor is gone
+/// ([`DiskBlockManager::keep_blocks_on_stop`]).
 #[derive(Debug)]
 pub struct DiskBlockManager {
     root: PathBuf,
     blocks_dir: PathBuf,
     spill_dir: PathBuf,
+    keep_blocks: bool,
     stopped: Mutex<bool>,
 }
 
@@ -46,8 +49,22 @@ impl DiskBlockManager {
             root,
             blocks_dir,
             spill_dir,
+            keep_blocks: false,
             stopped: Mutex::new(false),
         })
+    }
+
+    /// Leaves the shuffle files in place on stop (only spills go), for the worker's shuffle
+    /// service to serve and to delete when the application ends (Spark's `deleteFilesOnStop`
+    /// off with `spark.shuffle.service.enabled`).
+    pub fn keep_blocks_on_stop(mut self) -> Self {
+        self.keep_blocks = true;
+        self
+    }
+
+    /// The directory of the block files, which a worker's shuffle service is told about.
+    pub fn blocks_dir(&self) -> &Path {
+        &self.blocks_dir
     }
 
     /// The application's directory; nothing of the application lives outside it.
@@ -65,7 +82,8 @@ impl DiskBlockManager {
         self.blocks_dir.join(block.to_string())
     }
 
-    /// Removes the application's directory; later calls do nothing.
+    /// Removes the application's directory (or only its spills when blocks are kept); later
+    /// calls do nothing.
     pub fn stop(&self) {
         let mut stopped = self
             .stopped
@@ -75,16 +93,30 @@ impl DiskBlockManager {
             return;
         }
         *stopped = true;
-        match std::fs::remove_dir_all(&self.root) {
-            Ok(()) => {
-                tracing::info!(path = %self.root.display(), "Deleted local directory {}", self.root.display())
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => tracing::warn!(
-                "Failed to delete local directory {}: {error}",
-                self.root.display()
-            ),
+        if self.keep_blocks {
+            remove_dir(&self.spill_dir);
+            tracing::info!(
+                path = %self.blocks_dir.display(),
+                "Not deleting {}: the worker's shuffle service serves its files",
+                self.blocks_dir.display()
+            );
+            return;
         }
+        remove_dir(&self.root);
+    }
+}
+
+/// Deletes a directory tree, logging (not failing) when that does not work.
+fn remove_dir(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {
+            tracing::info!(path = %dir.display(), "Deleted local directory {}", dir.display())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => tracing::warn!(
+            "Failed to delete local directory {}: {error}",
+            dir.display()
+        ),
     }
 }
 
@@ -114,5 +146,22 @@ mod tests {
         assert!(root.exists());
         drop(manager);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn kept_blocks_outlive_stop_but_spills_do_not() {
+        let base = tempfile::tempdir().unwrap();
+        let manager = DiskBlockManager::create(base.path(), "app-1", "3")
+            .unwrap()
+            .keep_blocks_on_stop();
+        let data = manager.file_for(BlockId::ShuffleData {
+            shuffle_id: 0,
+            map_id: 0,
+        });
+        std::fs::write(&data, b"x").unwrap();
+        let spill_dir = manager.spill_dir().to_path_buf();
+        manager.stop();
+        assert!(data.exists());
+        assert!(!spill_dir.exists());
     }
 }

@@ -7,6 +7,7 @@
 
 mod block_id;
 mod disk_block_manager;
+pub mod shuffle_index;
 
 pub use block_id::BlockId;
 pub use disk_block_manager::{DiskBlockManager, StorageError};

@@ -1,12 +1,14 @@
 //! Executor processes (Spark's `ExecutorRunner`): the worker starts `flint executor` for an
 //! application, writes its stdout and stderr under `<work-dir>/<app-id>/<executor-id>/`, gives
-//! it a local directory for shuffle files that is deleted when the process ends, and tells the
-//! master when the process runs and when it is gone.
+//! it a local directory for shuffle files that is deleted when the process ends (when the
+//! worker's shuffle service serves them, only its spills are, and the rest when the
+//! application ends), and tells the master when the process runs and when it is gone.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use flint_conf::{SparkConf, keys};
 use flint_rpc::deploy::{ExecutorState, ExecutorStateChangedRequest};
 use tokio::process::Command;
 use tokio::sync::oneshot;
@@ -118,6 +120,14 @@ pub(crate) fn launch(
         "spark.executor.memory".into(),
         format!("{}m", request.memory_mib),
     );
+    let keeps_shuffle_files = match &shared.shuffle_service {
+        Some((_, port)) if uses_shuffle_service(&conf) => {
+            // The executor registers with this worker's service, wherever it listens.
+            conf.insert(keys::SHUFFLE_SERVICE_PORT.key.into(), port.to_string());
+            true
+        }
+        _ => false,
+    };
     conf.insert(
         "spark.local.dir".into(),
         local_dir.to_string_lossy().into_owned(),
@@ -188,16 +198,49 @@ pub(crate) fn launch(
             request.executor_id,
             state.as_str_name()
         );
-        // Without the process nobody serves its shuffle files: they go with it.
-        if let Err(error) = std::fs::remove_dir_all(&local_dir)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!("Cannot delete {}: {error}", local_dir.display());
+        if keeps_shuffle_files {
+            // The shuffle service serves its files until the application ends; spills of a
+            // process killed mid-task are of no use to anyone (Spark's
+            // `spark.storage.cleanupFilesAfterExecutorExit`).
+            remove_spills(&local_dir);
+        } else {
+            // Without the process nobody serves its shuffle files: they go with it.
+            remove_dir(&local_dir);
         }
         shared_for_task.executor_finished(&request, state.as_str_name());
         report(&shared_for_task, &request, state, message, exit_status);
     });
     Ok(RunnerHandle::new(kill, done))
+}
+
+/// True when the application asks for the shuffle service (`spark.shuffle.service.enabled`).
+fn uses_shuffle_service(conf: &BTreeMap<String, String>) -> bool {
+    let mut settings = SparkConf::new();
+    for (key, value) in conf {
+        settings.set(key, value);
+    }
+    // A bad value fails the executor itself, with the key named.
+    settings
+        .value(&keys::SHUFFLE_SERVICE_ENABLED)
+        .unwrap_or(false)
+}
+
+fn remove_dir(dir: &Path) {
+    if let Err(error) = std::fs::remove_dir_all(dir)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("Cannot delete {}: {error}", dir.display());
+    }
+}
+
+/// Deletes the spill directories of an exited executor's block managers under `local_dir`.
+fn remove_spills(local_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(local_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        remove_dir(&entry.path().join("spill"));
+    }
 }
 
 /// Creates `stdout` and `stderr` in `log_dir` for a child process.

@@ -121,6 +121,9 @@ impl WorkerRpc for WorkerService {
         for runner in self.shared.take_runners(|key| key.starts_with(&prefix)) {
             runner.kill().await;
         }
+        if let Some((service, _)) = &self.shared.shuffle_service {
+            service.application_removed(&app_id);
+        }
         let dir = self.shared.app_local_dir(&app_id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {

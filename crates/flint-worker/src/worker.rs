@@ -14,6 +14,8 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use flint_shuffle_service::{BlockServer, ExternalShuffleService};
+
 use crate::driver_runner::{DriverRequest, DriverRunnerInfo};
 use crate::executor_runner::{ExecutorRunnerInfo, LaunchRequest, RunnerHandle};
 
@@ -79,6 +81,9 @@ pub struct WorkerConfig {
     pub port_max_retries: u16,
     /// `spark.local.dir` (default: the system temp dir): executors' shuffle files go below it.
     pub local_dir: PathBuf,
+    /// `spark.shuffle.service.port` when `spark.shuffle.service.enabled`: the worker runs a
+    /// shuffle service there for its executors' files.
+    pub shuffle_service_port: Option<u16>,
 }
 
 impl WorkerConfig {
@@ -128,6 +133,11 @@ impl WorkerConfig {
                 .get(keys::LOCAL_DIR.key)
                 .map(PathBuf::from)
                 .unwrap_or_else(std::env::temp_dir),
+            shuffle_service_port: if conf.value(&keys::SHUFFLE_SERVICE_ENABLED)? {
+                Some(conf.value(&keys::SHUFFLE_SERVICE_PORT)?)
+            } else {
+                None
+            },
         })
     }
 }
@@ -171,6 +181,8 @@ pub(crate) struct WorkerShared {
     pub local_root: PathBuf,
     /// `http://HOST:PORT` of this worker's UI, where executors' logs are served.
     pub webui_address: String,
+    /// The shuffle service and the port it listens on, when the worker runs one.
+    pub shuffle_service: Option<(Arc<ExternalShuffleService>, u16)>,
     status: Mutex<WorkerStatus>,
     /// The master this worker is registered with; `None` while (re-)registering.
     master: tokio::sync::watch::Sender<Option<MasterClient<Channel>>>,
@@ -387,11 +399,36 @@ impl Worker {
             path: local_root.clone(),
             source,
         })?;
+        let mut shuffle_server = None;
+        let mut shuffle_service = None;
+        if let Some(port) = config.shuffle_service_port {
+            let (listener, port) = bind_service(
+                "ExternalShuffleService",
+                &config.host,
+                port,
+                config.port_max_retries,
+            )
+            .await?;
+            tracing::info!("Starting shuffle service on port {port} (auth enabled = false)");
+            let service = Arc::new(ExternalShuffleService::new(local_root.clone()));
+            let server = tonic::transport::Server::builder()
+                .add_service(BlockServer::new(Arc::clone(&service)).into_server())
+                .serve_with_incoming(flint_rpc::incoming(listener));
+            shuffle_server = Some(server);
+            shuffle_service = Some((service, port));
+        }
+        let shuffle_server = async move {
+            match shuffle_server {
+                Some(server) => server.await,
+                None => std::future::pending().await,
+            }
+        };
         let (reports, pending_reports) = mpsc::unbounded_channel();
         let shared = Arc::new(WorkerShared {
             config: config.clone(),
             local_root,
             webui_address: webui_address.clone(),
+            shuffle_service,
             status: Mutex::new(WorkerStatus {
                 id: id.clone(),
                 master_url: None,
@@ -428,6 +465,7 @@ impl Worker {
         let result = tokio::select! {
             result = rpc => result,
             result = ui => result.map_err(WorkerError::Ui),
+            result = shuffle_server => result.map_err(WorkerError::Serve),
             result = worker.stay_registered() => result,
             () = shutdown_signal() => {
                 tracing::info!("Worker shutting down: killing executors");

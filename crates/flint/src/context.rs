@@ -135,8 +135,9 @@ impl SparkContext {
             } => {
                 let (workers, cores, memory) =
                     (*workers, *cores_per_worker, *memory_mib_per_worker);
+                let shuffle_service = conf.value(&keys::SHUFFLE_SERVICE_ENABLED)?;
                 let local = tokio::task::spawn_blocking(move || {
-                    LocalCluster::start(workers, cores, memory)
+                    LocalCluster::start(workers, cores, memory, shuffle_service)
                 })
                 .await
                 .map_err(|e| FlintError::Unsupported(format!("local-cluster: {e}")))??;

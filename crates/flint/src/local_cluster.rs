@@ -54,9 +54,15 @@ pub(crate) fn flint_binary() -> Result<PathBuf, FlintError> {
 }
 
 impl LocalCluster {
-    /// Starts a master and `workers` workers with `cores` cores and `memory_mib` MiB each, and
-    /// waits until every worker is registered.
-    pub(crate) fn start(workers: usize, cores: usize, memory_mib: u64) -> Result<Self, FlintError> {
+    /// Starts a master and `workers` workers with `cores` cores and `memory_mib` MiB each (each
+    /// running a shuffle service on a port of its own when `shuffle_service`), and waits until
+    /// every worker is registered.
+    pub(crate) fn start(
+        workers: usize,
+        cores: usize,
+        memory_mib: u64,
+        shuffle_service: bool,
+    ) -> Result<Self, FlintError> {
         let binary = flint_binary()?;
         // Unique per process and per cluster: tests start several clusters at once.
         static CLUSTERS: AtomicU32 = AtomicU32::new(0);
@@ -101,7 +107,7 @@ impl LocalCluster {
         let master_url = format!("spark://127.0.0.1:{}", cluster.master_port);
         for index in 0..workers {
             let work_dir = cluster.dir.join(format!("worker-{index}"));
-            let args = vec![
+            let mut args = vec![
                 "worker".to_string(),
                 master_url.clone(),
                 "-h".into(),
@@ -118,6 +124,15 @@ impl LocalCluster {
                 format!("spark.local.dir={}", work_dir.display()),
                 "--watch-stdin".into(),
             ];
+            if shuffle_service {
+                // Every worker here shares one host: each takes a free port.
+                for setting in [
+                    "spark.shuffle.service.enabled=true",
+                    "spark.shuffle.service.port=0",
+                ] {
+                    args.extend(["--conf".into(), setting.into()]);
+                }
+            }
             cluster.spawn(
                 &binary,
                 &format!("worker-{index}"),

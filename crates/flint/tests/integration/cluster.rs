@@ -29,6 +29,15 @@ async fn cluster_session(master: &str, name: &str, conf: &[(&str, &str)]) -> Spa
 /// `(executor id, pid)` of the running executor processes of the application named
 /// `app_name`, from `/proc`.
 fn executor_processes(app_name: &str) -> Vec<(String, u32)> {
+    executor_commands(app_name)
+        .into_iter()
+        .map(|(id, pid, _)| (id, pid))
+        .collect()
+}
+
+/// `(executor id, pid, arguments)` of the running executor processes of the application
+/// named `app_name`, from `/proc`.
+fn executor_commands(app_name: &str) -> Vec<(String, u32, Vec<String>)> {
     let name_conf = format!("spark.app.name={app_name}");
     let mut found = vec![];
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -47,11 +56,37 @@ fn executor_processes(app_name: &str) -> Vec<(String, u32)> {
             && args.contains(&name_conf)
             && let Some(id) = value("--executor-id")
         {
-            found.push((id, pid));
+            found.push((id, pid, args));
         }
     }
     found.sort();
     found
+}
+
+/// The local directory (`spark.local.dir`) a worker gave each running executor of `app_name`.
+fn executor_local_dirs(app_name: &str) -> Vec<std::path::PathBuf> {
+    executor_commands(app_name)
+        .into_iter()
+        .filter_map(|(_, _, args)| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("spark.local.dir="))
+                .map(std::path::PathBuf::from)
+        })
+        .collect()
+}
+
+/// The files below `dir`, recursively.
+fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_below(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 fn kill_9(pid: u32) {
@@ -150,6 +185,137 @@ async fn killed_executor_is_replaced_and_its_map_outputs_recomputed() {
     assert!(
         map_stages_rerun >= 2,
         "the lost map outputs were not recomputed: {map_stages_rerun} stage(s) ran in the second job"
+    );
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(&app_id).is_empty()
+    });
+}
+
+/// With the workers' shuffle service (`spark.shuffle.service.enabled`), an executor killed
+/// with `kill -9` after a job loses no map output: its shuffle files stay on its worker, the
+/// next action over the same DataFrame submits only its result stage (no map stage is
+/// resubmitted) and fails no task, although the killed executor's blocks can only come from
+/// its worker's service (`readHostLocalDisk=false`), and the answer is right. When the
+/// application stops, no file of it is left on any worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffle_service_serves_the_map_outputs_of_a_killed_executor() {
+    let app_id = "shuffle-service".to_string();
+    let spark = cluster_session(
+        "local-cluster[2,1,1024]",
+        &app_id,
+        &[
+            ("spark.sql.shuffle.partitions", "4"),
+            ("spark.shuffle.service.enabled", "true"),
+            ("spark.shuffle.readHostLocalDisk", "false"),
+        ],
+    )
+    .await;
+    wait_until("two executors", || executor_processes(&app_id).len() == 2);
+    let local_dirs = executor_local_dirs(&app_id);
+    assert_eq!(local_dirs.len(), 2, "{local_dirs:?}");
+    let events = EventLog::attach(&spark);
+    let df = grouped_sums(&spark).await;
+    assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
+    let (victim, pid) = executor_processes(&app_id)[0].clone();
+    kill_9(pid);
+    wait_until("a replacement executor", || {
+        let now = executor_processes(&app_id);
+        now.len() == 2 && now.iter().all(|(id, _)| *id != victim)
+    });
+    let victim_dir = local_dirs
+        .iter()
+        .find(|dir| dir.ends_with(format!("executor-{victim}")))
+        .unwrap_or_else(|| panic!("no local dir of executor {victim} in {local_dirs:?}"));
+    let kept = files_below(victim_dir);
+    assert!(
+        kept.iter().any(|f| f.to_string_lossy().ends_with(".data")),
+        "the killed executor's shuffle files are gone: {kept:?}"
+    );
+    let submitted_before = stage_submissions(&events.snapshot(&spark));
+    assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
+    let all = events.snapshot(&spark);
+    let second_job = &all[submitted_before.1..];
+    let stages_run = second_job
+        .iter()
+        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
+        .count();
+    assert_eq!(
+        stages_run, 1,
+        "map stages ran again although the shuffle service kept their outputs"
+    );
+    let failed: Vec<String> = second_job
+        .iter()
+        .filter_map(|e| match e {
+            SparkListenerEvent::TaskEnd {
+                reason: flint::TaskEndReason::Failed { message, .. },
+                ..
+            } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(failed.is_empty(), "tasks failed: {failed:?}");
+    let app_dirs: Vec<_> = local_dirs
+        .iter()
+        .filter_map(|dir| dir.parent().map(|p| p.to_path_buf()))
+        .collect();
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(&app_id).is_empty()
+    });
+    wait_until("the workers to delete the application's files", || {
+        app_dirs.iter().all(|dir| !dir.exists())
+    });
+}
+
+/// The parent of process `pid` (an executor's is its worker), from `/proc`.
+fn parent_pid(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("PPid:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no parent in /proc/{pid}/status"))
+}
+
+/// With the shuffle service on, losing a worker (stopped with `kill`, so the master hears at
+/// once) loses the map outputs its service held, those of executors that exited before as
+/// well: the next action over the same DataFrame runs its map stages again on the worker that
+/// is left, and is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_a_worker_loses_the_map_outputs_its_shuffle_service_held() {
+    let app_id = "shuffle-service-worker-lost".to_string();
+    let spark = cluster_session(
+        "local-cluster[2,1,1024]",
+        &app_id,
+        &[
+            ("spark.sql.shuffle.partitions", "4"),
+            ("spark.shuffle.service.enabled", "true"),
+            ("spark.shuffle.readHostLocalDisk", "false"),
+        ],
+    )
+    .await;
+    wait_until("two executors", || executor_processes(&app_id).len() == 2);
+    let events = EventLog::attach(&spark);
+    let df = grouped_sums(&spark).await;
+    assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
+    let (victim, pid) = executor_processes(&app_id)[0].clone();
+    signal("-TERM", parent_pid(pid));
+    wait_until("the lost worker's executor to exit", || {
+        executor_processes(&app_id)
+            .iter()
+            .all(|(id, _)| *id != victim)
+    });
+    let submitted_before = stage_submissions(&events.snapshot(&spark));
+    assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
+    let all = events.snapshot(&spark);
+    let stages_run = all[submitted_before.1..]
+        .iter()
+        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
+        .count();
+    assert!(
+        stages_run >= 2,
+        "the lost worker's map outputs were not recomputed: {stages_run} stage(s) ran"
     );
     spark.stop();
     wait_until("the executors to exit", || {

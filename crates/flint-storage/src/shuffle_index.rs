@@ -4,7 +4,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Encodes partition lengths as an index file's bytes.
-pub(crate) fn encode_index(partition_lengths: &[u64]) -> Vec<u8> {
+pub fn encode_index(partition_lengths: &[u64]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity((partition_lengths.len() + 1) * 8);
     let mut offset = 0u64;
     bytes.extend_from_slice(&offset.to_be_bytes());
@@ -16,7 +16,7 @@ pub(crate) fn encode_index(partition_lengths: &[u64]) -> Vec<u8> {
 }
 
 /// Reads the byte range of `reduce_id` from an index file.
-pub(crate) fn read_range(index_path: &Path, reduce_id: u32) -> std::io::Result<(u64, u64)> {
+pub fn read_range(index_path: &Path, reduce_id: u32) -> std::io::Result<(u64, u64)> {
     let mut file = std::fs::File::open(index_path)?;
     file.seek(SeekFrom::Start(u64::from(reduce_id) * 8))?;
     let mut buf = [0u8; 16];
