@@ -23,6 +23,9 @@ pub enum ConfError {
     /// A properties file (`spark-defaults.conf`) that cannot be read or has a line without a value.
     #[error("cannot use properties file {path}: {message}")]
     PropertiesFile { path: String, message: String },
+    /// Settings that contradict each other; the message names them.
+    #[error("{0}")]
+    Inconsistent(String),
     /// A `--conf` argument without `=`.
     #[error("invalid --conf \"{0}\": expected KEY=VALUE")]
     MalformedPair(String),

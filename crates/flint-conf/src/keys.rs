@@ -127,6 +127,15 @@ impl ConfValue for u16 {
     }
 }
 
+/// Numbers of things that may be none, such as executors: 0 or more.
+impl ConfValue for u32 {
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
+        text.trim()
+            .parse()
+            .map_err(|_| invalid(key, text, "a whole number, 0 or more"))
+    }
+}
+
 /// Counts: a positive integer.
 impl ConfValue for usize {
     fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
@@ -213,6 +222,16 @@ entries! {
     DRIVER_HOST: String = "spark.driver.host", computed, "Address executors use to reach the driver; default 127.0.0.1 when the master is on a loopback address, else this machine's host name.";
     DRIVER_MEMORY: ByteSize = "spark.driver.memory", default "1g", "Memory of the driver; in local mode it sizes the one executor's memory pool.";
     DRIVER_PORT: u16 = "spark.driver.port", default "0", "Port of the driver's endpoint that executors dial; 0 picks a free one.";
+    DYN_ALLOCATION_ENABLED: bool = "spark.dynamicAllocation.enabled", default "false", "On a standalone cluster, ask the master for executors while tasks wait and give back executors idle for executorIdleTimeout (needs spark.shuffle.service.enabled or shuffleTracking.enabled). Ignored in local mode.";
+    DYN_ALLOCATION_RATIO: Fraction = "spark.dynamicAllocation.executorAllocationRatio", default "1", "Dynamic allocation: the share of the executors the waiting and running tasks would fill that is asked for.";
+    DYN_ALLOCATION_IDLE_TIMEOUT: Duration = "spark.dynamicAllocation.executorIdleTimeout", default "60s", "Dynamic allocation: an executor with no task for this long is given back to the cluster.";
+    DYN_ALLOCATION_INITIAL_EXECUTORS: u32 = "spark.dynamicAllocation.initialExecutors", computed, "Dynamic allocation: executors asked for at start; unset: minExecutors.";
+    DYN_ALLOCATION_MAX_EXECUTORS: u32 = "spark.dynamicAllocation.maxExecutors", computed, "Dynamic allocation: the most executors the application asks for; unset: no limit.";
+    DYN_ALLOCATION_MIN_EXECUTORS: u32 = "spark.dynamicAllocation.minExecutors", default "0", "Dynamic allocation: executors kept however idle.";
+    DYN_ALLOCATION_BACKLOG_TIMEOUT: Duration = "spark.dynamicAllocation.schedulerBacklogTimeout", default "1s", "Dynamic allocation: tasks waiting this long make the application ask for one more executor.";
+    DYN_ALLOCATION_SHUFFLE_TRACKING: bool = "spark.dynamicAllocation.shuffleTracking.enabled", default "true", "Dynamic allocation without a shuffle service: keep executors whose map outputs are still registered.";
+    DYN_ALLOCATION_SHUFFLE_TRACKING_TIMEOUT: Duration = "spark.dynamicAllocation.shuffleTracking.timeout", computed, "Dynamic allocation with shuffle tracking: how long an idle executor holding map outputs is kept; unset: as long as the outputs are registered.";
+    DYN_ALLOCATION_SUSTAINED_BACKLOG_TIMEOUT: Duration = "spark.dynamicAllocation.sustainedSchedulerBacklogTimeout", computed, "Dynamic allocation: while tasks keep waiting, the application asks for twice as many more executors each time this passes; unset: schedulerBacklogTimeout.";
     EVENT_LOG_COMPRESS: bool = "spark.eventLog.compress", default "true", "Compress the event log with spark.eventLog.compression.codec (Spark 4's default).";
     EVENT_LOG_COMPRESSION_CODEC: String = "spark.eventLog.compression.codec", default "zstd", "Codec of a compressed event log; Flint writes zstd (file suffix .zstd).";
     EVENT_LOG_DIR: String = "spark.eventLog.dir", default "file:///tmp/spark-events", "Existing directory where each application's event log is written (a local path or file: URI).";

@@ -11,14 +11,14 @@ use flint_conf::format_size;
 use flint_rpc::deploy::master_client::MasterClient;
 use flint_rpc::deploy::{
     ApplicationDescription, ExecutorState, KillExecutorsRequest, RegisterApplicationRequest,
-    application_event,
+    RequestExecutorsRequest, application_event,
 };
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tonic::Streaming;
 use tonic::transport::Channel;
 
-use crate::StandaloneSchedulerBackend;
+use crate::{ClusterRequest, StandaloneSchedulerBackend};
 
 /// Failures to register an application with a master.
 #[derive(Debug, Error)]
@@ -50,6 +50,9 @@ pub struct AppDescription {
     pub conf: BTreeMap<String, String>,
     /// `http://HOST:PORT` of the application's web UI, if it has one.
     pub app_ui_url: Option<String>,
+    /// Executors it may have until it asks for more: `Some(0)` with dynamic allocation,
+    /// whose manager asks (Spark's `initialExecutorLimit`).
+    pub initial_executor_limit: Option<u32>,
 }
 
 /// A registered application; drop it to end the application on the master.
@@ -58,6 +61,7 @@ pub struct StandaloneAppClient {
     app_id: String,
     cluster_cores: u32,
     events: tokio::task::JoinHandle<()>,
+    requests: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl StandaloneAppClient {
@@ -81,6 +85,7 @@ impl StandaloneAppClient {
                 user: description.user,
                 conf: description.conf.into_iter().collect(),
                 app_ui_url: description.app_ui_url.unwrap_or_default(),
+                initial_executor_limit: description.initial_executor_limit,
             }),
         };
         let mut last_error = String::from("no master given");
@@ -137,22 +142,27 @@ impl StandaloneAppClient {
                 app_id = %app_id,
                 "Connected to Flint cluster with app ID {app_id}"
             );
-            let kill_requests = backend.take_kill_requests();
+            let requests = backend.take_cluster_requests().map(|requests| {
+                tokio::spawn(send_cluster_requests(
+                    app_id.clone(),
+                    master_client,
+                    requests,
+                ))
+            });
             let follow = tokio::spawn(follow_events(
                 MasterLink {
                     app_id: app_id.clone(),
                     master,
-                    client: master_client,
                     timeout: master_timeout,
                 },
                 events,
                 backend,
-                kill_requests,
             ));
             return Ok(Self {
                 app_id,
                 cluster_cores,
                 events: follow,
+                requests,
             });
         }
         Err(AppClientError::Unreachable {
@@ -180,29 +190,59 @@ impl Drop for StandaloneAppClient {
     fn drop(&mut self) {
         // Dropping the stream tells the master the application is over.
         self.events.abort();
+        if let Some(requests) = &self.requests {
+            requests.abort();
+        }
     }
 }
 
-/// Asks the master to kill (and so replace) an executor the driver gave up on, as Spark's
-/// `killAndReplaceExecutor`.
-fn request_kill(app_id: &str, executor_id: &str, mut master: MasterClient<Channel>) {
-    let Ok(id) = executor_id.parse::<u32>() else {
-        return;
-    };
-    let request = KillExecutorsRequest {
-        app_id: app_id.to_string(),
-        executor_ids: vec![id],
-    };
-    let app_id = app_id.to_string();
-    tokio::spawn(async move {
-        tracing::info!(app_id = %app_id, "Requesting the master to kill executor {app_id}/{id}");
-        if let Err(status) = master.kill_executors(request).await {
-            tracing::warn!(
-                "Cannot ask the master to kill executor {id}: {}",
-                status.message()
-            );
+/// How long one request to the master may take before it is given up (the master may be
+/// gone; a later request says the same again).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends the backend's requests to the master one after the other, so a new total is known
+/// before the kills it allows (Spark's `requestTotalExecutors` and `killExecutors`).
+async fn send_cluster_requests(
+    app_id: String,
+    mut master: MasterClient<Channel>,
+    mut requests: mpsc::UnboundedReceiver<ClusterRequest>,
+) {
+    while let Some(request) = requests.recv().await {
+        let what = match &request {
+            ClusterRequest::KillExecutors(ids) => format!("kill executor(s) {}", ids.join(",")),
+            ClusterRequest::RequestTotal(total) => format!("have {total} executor(s) in all"),
+        };
+        tracing::info!(app_id = %app_id, "Requesting the master to {what}");
+        let answer = match request {
+            ClusterRequest::KillExecutors(ids) => {
+                let request = KillExecutorsRequest {
+                    app_id: app_id.clone(),
+                    executor_ids: ids.iter().filter_map(|id| id.parse().ok()).collect(),
+                };
+                tokio::time::timeout(REQUEST_TIMEOUT, master.kill_executors(request))
+                    .await
+                    .map(|answer| answer.map(drop))
+            }
+            ClusterRequest::RequestTotal(requested_total) => {
+                let request = RequestExecutorsRequest {
+                    app_id: app_id.clone(),
+                    requested_total,
+                };
+                tokio::time::timeout(REQUEST_TIMEOUT, master.request_executors(request))
+                    .await
+                    .map(|answer| answer.map(drop))
+            }
+        };
+        match answer {
+            Ok(Ok(())) => {}
+            Ok(Err(status)) => {
+                tracing::warn!("Cannot ask the master to {what}: {}", status.message())
+            }
+            Err(_) => {
+                tracing::warn!("Cannot ask the master to {what}: no answer in {REQUEST_TIMEOUT:?}")
+            }
         }
-    });
+    }
 }
 
 /// The application's registration with one master.
@@ -210,7 +250,6 @@ struct MasterLink {
     app_id: String,
     /// `spark://HOST:PORT`.
     master: String,
-    client: MasterClient<Channel>,
     /// How long the master may be gone before an application with no executor gives up.
     timeout: Duration,
 }
@@ -219,22 +258,10 @@ async fn follow_events(
     link: MasterLink,
     mut events: Streaming<flint_rpc::deploy::ApplicationEvent>,
     backend: Arc<StandaloneSchedulerBackend>,
-    mut kill_requests: Option<mpsc::UnboundedReceiver<String>>,
 ) {
     let app_id = &link.app_id;
     loop {
-        let next = tokio::select! {
-            next = events.message() => next,
-            Some(executor_id) = async {
-                match kill_requests.as_mut() {
-                    Some(requests) => requests.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                request_kill(app_id, &executor_id, link.client.clone());
-                continue;
-            }
-        };
+        let next = events.message().await;
         let event = match next {
             Ok(Some(event)) => event,
             Ok(None) => {

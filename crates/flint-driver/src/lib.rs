@@ -13,6 +13,8 @@
 //! - [`sql_plan`] keeps each query's plan graph for the SQL tab and names stage-plan nodes
 //!   by it, so per-operator task metrics land on the query's nodes.
 //! - [`MapOutputTracker`] remembers where each map output lives.
+//! - [`executor_allocation_manager`] is dynamic allocation: it asks the master for executors
+//!   while tasks wait and gives back idle ones.
 //! - [`ListenerBus`] carries job, stage, task and executor events to the progress bar, the
 //!   UIs and the [`event_log`], whose JSON lines ([`json_protocol`]) the history server
 //!   replays.
@@ -23,6 +25,7 @@
 mod app_client;
 mod dag_scheduler;
 pub mod event_log;
+pub mod executor_allocation_manager;
 pub mod json_protocol;
 mod listener_bus;
 mod map_output_tracker;
@@ -44,5 +47,5 @@ pub use map_output_tracker::MapOutputTracker;
 pub use scheduler_backend::{LocalSchedulerBackend, SchedulerBackend};
 pub use sql_plan::{SqlMetricUpdate, SqlPlanEdge, SqlPlanInfo, SqlPlanNode, StageNodeIds};
 pub use stage_planner::{ShuffleDependency, StageGraph};
-pub use standalone_backend::StandaloneSchedulerBackend;
+pub use standalone_backend::{ClusterRequest, StandaloneSchedulerBackend};
 pub use task_scheduler::TaskScheduler;

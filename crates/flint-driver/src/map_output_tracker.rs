@@ -144,6 +144,17 @@ impl MapOutputTracker {
         removed
     }
 
+    /// Executors that wrote a registered map output.
+    pub fn executors_with_outputs(&self) -> std::collections::HashSet<String> {
+        self.lock()
+            .shuffles
+            .values()
+            .flatten()
+            .flatten()
+            .map(|status| status.executor_id.clone())
+            .collect()
+    }
+
     /// Map indexes whose output is missing.
     pub fn missing_partitions(&self, shuffle_id: u32) -> Vec<u32> {
         match self.lock().shuffles.get(&shuffle_id) {

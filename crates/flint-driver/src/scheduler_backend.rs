@@ -3,6 +3,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use flint_executor::{Executor, TaskDescription, TaskResult};
 
+/// Told once when a task is sent to an executor, with the executor's id and host: the task
+/// starts then (Spark's `TaskStart`), not while it waits for a free core.
+pub type TaskLaunched = Box<dyn FnOnce(&str, &str) + Send>;
+
 /// The seam between the task scheduler and wherever executors live (Spark's `SchedulerBackend`).
 #[async_trait]
 pub trait SchedulerBackend: Send + Sync + std::fmt::Debug {
@@ -15,8 +19,13 @@ pub trait SchedulerBackend: Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// Runs a task on some executor and returns the executor's id, host and the result.
-    async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult);
+    /// Runs a task on some executor, calling `launched` when it is sent there, and returns
+    /// the executor's id, host and the result.
+    async fn run_task(
+        &self,
+        task: TaskDescription,
+        launched: TaskLaunched,
+    ) -> (String, String, TaskResult);
 
     /// Asks the executor running a task to kill it (Spark's `killTask`); the task's status
     /// still arrives through `run_task`, as `TaskKilled`. Unknown or finished tasks are ignored.
@@ -46,7 +55,12 @@ impl SchedulerBackend for LocalSchedulerBackend {
         self.executor.cores()
     }
 
-    async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
+    async fn run_task(
+        &self,
+        task: TaskDescription,
+        launched: TaskLaunched,
+    ) -> (String, String, TaskResult) {
+        launched(self.executor.executor_id(), "localhost");
         let result = self.executor.run_task(task).await;
         (
             self.executor.executor_id().to_string(),

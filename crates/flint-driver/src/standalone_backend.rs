@@ -34,6 +34,19 @@ struct RegisteredExecutorSlot {
     last_seen: Instant,
     /// Told when the executor is removed, so its connection is closed.
     removed: Arc<Notify>,
+    /// Why the driver asked for it to be killed (dynamic allocation gives it back): no task
+    /// goes to it any more, and its removal gives this reason.
+    pending_removal: Option<String>,
+}
+
+/// What the driver asks of the master about its executors, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterRequest {
+    /// Kill these executors (given up on for missed heartbeats, or idle).
+    KillExecutors(Vec<String>),
+    /// Have this many executors in all (dynamic allocation's target, Spark's
+    /// `requestTotalExecutors`).
+    RequestTotal(u32),
 }
 
 #[derive(Debug)]
@@ -83,11 +96,24 @@ impl BackendState {
             tracing::debug!(executor_id, "Executor {executor_id} stopped: {reason}");
             return;
         }
-        tracing::warn!(
-            executor_id,
-            "Lost executor {executor_id} on {}: {reason}",
-            executor.host
-        );
+        let reason = match &executor.pending_removal {
+            Some(asked) => {
+                tracing::info!(
+                    executor_id,
+                    "Executor {executor_id} on {} removed: {asked}",
+                    executor.host
+                );
+                asked.as_str()
+            }
+            None => {
+                tracing::warn!(
+                    executor_id,
+                    "Lost executor {executor_id} on {}: {reason}",
+                    executor.host
+                );
+                reason
+            }
+        };
         self.listener_bus.post(SparkListenerEvent::ExecutorRemoved {
             executor_id: executor_id.to_string(),
             time: flint_common::now_millis(),
@@ -124,8 +150,10 @@ pub struct StandaloneSchedulerBackend {
     port: u16,
     server: tokio::task::JoinHandle<()>,
     heartbeat_receiver: tokio::task::JoinHandle<()>,
-    /// Executors given up on, for the application client to have killed and replaced.
-    kill_requests: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    /// Where requests for the master go, in order.
+    requests: mpsc::UnboundedSender<ClusterRequest>,
+    /// Their receiving end, for the application client.
+    cluster_requests: Mutex<Option<mpsc::UnboundedReceiver<ClusterRequest>>>,
 }
 
 impl StandaloneSchedulerBackend {
@@ -134,7 +162,8 @@ impl StandaloneSchedulerBackend {
     /// outputs are removed from `map_outputs`. Until a first task launches, Spark's
     /// "Initial job has not accepted any resources" is logged every `starvation_timeout`
     /// (`spark.starvation.timeout`). An executor silent for `executor_timeout`
-    /// (`spark.network.timeout`) is removed as lost and offered to [`Self::take_kill_requests`].
+    /// (`spark.network.timeout`) is removed as lost and its kill is requested through
+    /// [`Self::take_cluster_requests`].
     /// Executors added, removed and heartbeating are posted to `listener_bus`.
     pub fn start(
         listener: TcpListener,
@@ -174,13 +203,13 @@ impl StandaloneSchedulerBackend {
             port,
             "Driver endpoint for executors listening on port {port}"
         );
-        let (kill, kill_requests) = mpsc::unbounded_channel();
+        let (requests, cluster_requests) = mpsc::unbounded_channel();
         let heartbeat_receiver = tokio::spawn(expire_dead_executors(
             Arc::clone(&state),
             Arc::clone(&changes),
             Arc::clone(&map_outputs),
             executor_timeout,
-            kill,
+            requests.clone(),
         ));
         Ok(Self {
             state,
@@ -191,14 +220,16 @@ impl StandaloneSchedulerBackend {
             port,
             server,
             heartbeat_receiver,
-            kill_requests: Mutex::new(Some(kill_requests)),
+            requests,
+            cluster_requests: Mutex::new(Some(cluster_requests)),
         })
     }
 
-    /// The ids of executors removed for missing heartbeats, which should be killed (their
-    /// process may hang on to cores); the first caller gets the receiver.
-    pub fn take_kill_requests(&self) -> Option<mpsc::UnboundedReceiver<String>> {
-        self.kill_requests
+    /// What the driver asks of the master, in order: kills of executors removed for missed
+    /// heartbeats (their process may hang on to cores) or given back by dynamic allocation,
+    /// and dynamic allocation's totals; the first caller gets the receiver.
+    pub fn take_cluster_requests(&self) -> Option<mpsc::UnboundedReceiver<ClusterRequest>> {
+        self.cluster_requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
@@ -255,6 +286,37 @@ impl StandaloneSchedulerBackend {
     }
 }
 
+impl crate::executor_allocation_manager::AllocationClient for StandaloneSchedulerBackend {
+    fn request_total_executors(&self, total: u32) {
+        let _ = self.requests.send(ClusterRequest::RequestTotal(total));
+    }
+
+    fn kill_idle_executors(&self, ids: &[String], reason: &str) -> Vec<String> {
+        let mut state = self.lock();
+        if state.stopping {
+            return vec![];
+        }
+        let mut killed = vec![];
+        for id in ids {
+            // Checked under the lock that launches tasks: none can start on it after this.
+            if let Some(executor) = state.executors.get_mut(id)
+                && executor.running.is_empty()
+                && executor.pending_removal.is_none()
+            {
+                executor.pending_removal = Some(reason.to_string());
+                killed.push(id.clone());
+            }
+        }
+        drop(state);
+        if !killed.is_empty() {
+            let _ = self
+                .requests
+                .send(ClusterRequest::KillExecutors(killed.clone()));
+        }
+        killed
+    }
+}
+
 fn lost(executor_id: &str, message: &str) -> TaskResult {
     TaskResult {
         outcome: Err(TaskFailureReason::ExecutorLost {
@@ -275,7 +337,11 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
         self.lock().dead.clone()
     }
 
-    async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
+    async fn run_task(
+        &self,
+        task: TaskDescription,
+        launched: crate::scheduler_backend::TaskLaunched,
+    ) -> (String, String, TaskResult) {
         let task_id = task.task_id;
         let mut changes = self.changes.subscribe();
         let (executor_id, host, outbound, result) = loop {
@@ -287,7 +353,7 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
                 let chosen = state
                     .executors
                     .iter()
-                    .filter(|(_, e)| e.free_cores > 0)
+                    .filter(|(_, e)| e.free_cores > 0 && e.pending_removal.is_none())
                     .max_by_key(|(_, e)| e.free_cores)
                     .map(|(id, _)| id.clone());
                 if let Some(id) = chosen {
@@ -323,6 +389,7 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
                 Err(_) => {}
             }
         };
+        launched(&executor_id, &host);
         let launch = DriverMessage {
             message: Some(driver_message::Message::LaunchTask(task.into())),
         };
@@ -385,7 +452,7 @@ async fn expire_dead_executors(
     changes: Arc<watch::Sender<u64>>,
     map_outputs: Arc<MapOutputTracker>,
     timeout: Duration,
-    kill: mpsc::UnboundedSender<String>,
+    requests: mpsc::UnboundedSender<ClusterRequest>,
 ) {
     let check_every = (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
     loop {
@@ -409,7 +476,7 @@ async fn expire_dead_executors(
                 silent.as_millis()
             );
             guard.remove_executor(executor_id, &reason, false, &map_outputs);
-            let _ = kill.send(executor_id.clone());
+            let _ = requests.send(ClusterRequest::KillExecutors(vec![executor_id.clone()]));
         }
         drop(guard);
         if !expired.is_empty() {
@@ -497,6 +564,7 @@ impl Driver for DriverService {
                     running: HashSet::new(),
                     last_seen: Instant::now(),
                     removed: Arc::clone(&removed),
+                    pending_removal: None,
                 },
             );
         }
@@ -682,7 +750,10 @@ mod tests {
             plan: plan.clone(),
             sql_conf: Default::default(),
         };
-        let (a, b) = tokio::join!(backend.run_task(task(0)), backend.run_task(task(1)));
+        let (a, b) = tokio::join!(
+            backend.run_task(task(0), Box::new(|_, _| {})),
+            backend.run_task(task(1), Box::new(|_, _| {}))
+        );
         let mut used = vec![a.0.clone(), b.0.clone()];
         used.sort();
         assert_eq!(used, ["0", "1"], "one task on each executor's single core");
@@ -698,7 +769,7 @@ mod tests {
 
         first.abort();
         wait_for_executors(&backend, 1).await;
-        let (executor_id, _, result) = backend.run_task(task(2)).await;
+        let (executor_id, _, result) = backend.run_task(task(2), Box::new(|_, _| {})).await;
         assert_eq!(executor_id, "1");
         assert!(result.outcome.is_ok());
 
@@ -724,8 +795,8 @@ mod tests {
             Arc::new(crate::ListenerBus::new()),
         )
         .unwrap();
-        let mut kill_requests = backend.take_kill_requests().unwrap();
-        assert!(backend.take_kill_requests().is_none());
+        let mut kill_requests = backend.take_cluster_requests().unwrap();
+        assert!(backend.take_cluster_requests().is_none());
         let dir = tempfile::tempdir().unwrap();
         let mut beating = executor("0", backend.port(), dir.path());
         beating.heartbeat_interval = Duration::from_millis(100);
@@ -736,7 +807,10 @@ mod tests {
         wait_for_executors(&backend, 2).await;
 
         let killed = tokio::time::timeout(Duration::from_secs(10), kill_requests.recv()).await;
-        assert_eq!(killed, Ok(Some("1".to_string())));
+        assert_eq!(
+            killed,
+            Ok(Some(ClusterRequest::KillExecutors(vec!["1".to_string()])))
+        );
         wait_for_executors(&backend, 1).await;
         assert_eq!(backend.executors()[0].0, "0");
         // The driver hung up on it, so the (healthy) process ends by itself.

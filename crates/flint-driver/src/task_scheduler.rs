@@ -71,6 +71,11 @@ impl TaskScheduler {
         &self.listener_bus
     }
 
+    /// The bus, for work that outlives a borrow of the scheduler.
+    pub(crate) fn shared_listener_bus(&self) -> Arc<ListenerBus> {
+        Arc::clone(&self.listener_bus)
+    }
+
     /// Stops the backend's executors.
     pub fn stop(&self) {
         self.backend.stop();

@@ -12,6 +12,8 @@ use crate::{
 };
 use flint_common::now_millis;
 
+use crate::scheduler_backend::TaskLaunched;
+
 /// The tasks of one stage attempt (Spark's `TaskSet`).
 #[derive(Debug, Clone)]
 pub(crate) struct TaskSet {
@@ -182,23 +184,51 @@ impl<'a> TaskSetManager<'a> {
                         set.stage_id, set.stage_attempt, task.task_id
                     );
                     let backend = self.scheduler.backend().clone();
-                    let bus = self.scheduler.listener_bus();
-                    let launch_time = now_millis();
+                    let bus = self.scheduler.shared_listener_bus();
                     let epoch = set.map_outputs.epoch();
                     let (stage_id, stage_attempt, task_id) = (set.stage_id, set.stage_attempt, task.task_id);
                     let started = TaskInfo {
-                        task_id, index: partition, attempt, launch_time, finish_time: 0,
+                        task_id, index: partition, attempt, launch_time: now_millis(), finish_time: 0,
                         executor_id: String::new(), host: String::new(),
                     };
                     running_tasks.tasks.insert(task_id, started.clone());
-                    bus.post(SparkListenerEvent::TaskStart {
-                        stage_id,
-                        stage_attempt,
-                        task_info: started,
-                    });
+                    // The task starts when an executor takes it (it may wait for a free core
+                    // first, which dynamic allocation counts as backlog).
+                    let launch = Arc::new(std::sync::Mutex::new(None::<TaskInfo>));
+                    let launched: TaskLaunched = {
+                        let launch = Arc::clone(&launch);
+                        let started = started.clone();
+                        let bus = Arc::clone(&bus);
+                        Box::new(move |executor_id: &str, host: &str| {
+                            let info = TaskInfo {
+                                launch_time: now_millis(),
+                                executor_id: executor_id.to_string(),
+                                host: host.to_string(),
+                                ..started
+                            };
+                            *launch.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
+                            bus.post(SparkListenerEvent::TaskStart { stage_id, stage_attempt, task_info: info });
+                        })
+                    };
                     running.push(async move {
-                        let (executor_id, host, result) = backend.run_task(task).await;
+                        let (executor_id, host, result) = backend.run_task(task, launched).await;
                         drop(permit);
+                        let launched = launch.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        let launch_time = match launched {
+                            Some(info) => info.launch_time,
+                            None => {
+                                // It ended without reaching an executor (the application
+                                // died): it still starts before it ends, as listeners expect.
+                                let info = TaskInfo {
+                                    executor_id: executor_id.clone(),
+                                    host: host.clone(),
+                                    ..started
+                                };
+                                let launch_time = info.launch_time;
+                                bus.post(SparkListenerEvent::TaskStart { stage_id, stage_attempt, task_info: info });
+                                launch_time
+                            }
+                        };
                         Finished {
                             partition,
                             attempt,
@@ -336,8 +366,13 @@ mod tests {
             1
         }
 
-        async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
+        async fn run_task(
+            &self,
+            task: TaskDescription,
+            launched: crate::scheduler_backend::TaskLaunched,
+        ) -> (String, String, TaskResult) {
             let executor_id = task.partition.to_string();
+            launched(&executor_id, "127.0.0.1");
             if task.partition == 0 {
                 self.map_outputs.remove_outputs_on_executor("0", None);
             }
@@ -369,7 +404,12 @@ mod tests {
             2
         }
 
-        async fn run_task(&self, task: TaskDescription) -> (String, String, TaskResult) {
+        async fn run_task(
+            &self,
+            task: TaskDescription,
+            launched: crate::scheduler_backend::TaskLaunched,
+        ) -> (String, String, TaskResult) {
+            launched("0", "127.0.0.1");
             let (kill, killed) = tokio::sync::oneshot::channel();
             self.kills.lock().unwrap().insert(task.task_id, kill);
             self.launched.lock().unwrap().push(task.task_id);

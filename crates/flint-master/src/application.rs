@@ -24,6 +24,9 @@ pub struct ApplicationDescription {
     pub conf: BTreeMap<String, String>,
     /// `http://HOST:PORT` of the application's web UI, if it has one.
     pub app_ui_url: Option<String>,
+    /// Executors it may have until it asks for more (Spark's `initialExecutorLimit`: 0 with
+    /// dynamic allocation, whose manager then asks); `None` = no limit.
+    pub initial_executor_limit: Option<u32>,
 }
 
 /// Spark's `ApplicationState`.
@@ -156,6 +159,9 @@ pub struct ApplicationInfo {
     pub executors: BTreeMap<u32, ExecutorDesc>,
     /// Cores held by those executors.
     pub cores_granted: u32,
+    /// Executors it may have (Spark's `executorLimit`), set by dynamic allocation's
+    /// `RequestExecutors`; `None` = no limit.
+    pub executor_limit: Option<u32>,
     pub(crate) next_executor_id: u32,
     /// Executors that ended abnormally since the last one that ran.
     pub(crate) executor_failures: u32,
@@ -171,6 +177,13 @@ impl ApplicationInfo {
             .max_cores
             .unwrap_or(u32::MAX)
             .saturating_sub(self.cores_granted)
+    }
+
+    /// New executors it may still be given under its executor limit.
+    pub fn executors_left(&self) -> u32 {
+        self.executor_limit.map_or(u32::MAX, |limit| {
+            limit.saturating_sub(self.executors.len() as u32)
+        })
     }
 
     /// Milliseconds it ran (to now while it runs).

@@ -203,6 +203,13 @@ pub(crate) enum MasterEvent {
         state: DriverState,
         message: String,
     },
+    /// A driver with dynamic allocation sets how many executors its application should have
+    /// (Spark's `RequestExecutors`); answered with whether the application is known.
+    RequestExecutors {
+        app_id: String,
+        requested_total: u32,
+        reply: oneshot::Sender<bool>,
+    },
     /// A driver asks to kill some of its executors; answered with those that were found.
     KillExecutors {
         app_id: String,
@@ -408,6 +415,17 @@ impl Master {
                             .cloned()
                     });
                     let _ = reply.send(found);
+                }
+                MasterEvent::RequestExecutors {
+                    app_id,
+                    requested_total,
+                    reply,
+                } => {
+                    let known = self.set_executor_limit(&app_id, requested_total);
+                    let _ = reply.send(known);
+                    if known {
+                        self.schedule();
+                    }
                 }
                 MasterEvent::KillExecutors {
                     app_id,
@@ -638,6 +656,7 @@ impl Master {
         tracing::info!(app_id = %id, "Registered app {} with ID {id}", description.name);
         let app = ApplicationInfo {
             id: id.clone(),
+            executor_limit: description.initial_executor_limit,
             description,
             start_time_ms: start,
             end_time_ms: None,
@@ -677,8 +696,9 @@ impl Master {
                 cores_left: app.cores_left(),
                 cores_per_executor: app.description.cores_per_executor,
                 memory_per_executor_mib: app.description.memory_per_executor_mib,
+                executors_left: app.executors_left(),
             };
-            if request.cores_left == 0 {
+            if request.cores_left == 0 || request.executors_left == 0 {
                 continue;
             }
             let free: Vec<FreeResources> = self
@@ -789,6 +809,24 @@ impl Master {
         tokio::spawn(async move {
             let _ = events.send(event).await;
         });
+    }
+
+    /// Sets how many executors an application may have (Spark's `handleRequestExecutors`);
+    /// false for an unknown application.
+    fn set_executor_limit(&mut self, app_id: &str, requested_total: u32) -> bool {
+        let Some(app) = self.apps.get_mut(app_id) else {
+            tracing::warn!(
+                app_id,
+                "Unknown application {app_id} requested {requested_total} total executors."
+            );
+            return false;
+        };
+        tracing::info!(
+            app_id,
+            "Application {app_id} requested to set total executors to {requested_total}."
+        );
+        app.executor_limit = Some(requested_total);
+        true
     }
 
     /// Asks the workers to kill executors of an application (Spark's `handleKillExecutors`);

@@ -11,9 +11,9 @@ use flint_rpc::deploy::{
     ExecutorState as WireExecutorState, ExecutorStateChangedRequest, ExecutorStateChangedResponse,
     ExecutorUpdated, HeartbeatRequest, HeartbeatResponse, KillDriverRequest, KillDriverResponse,
     KillExecutorsRequest, KillExecutorsResponse, RegisterApplicationRequest, RegisterWorkerRequest,
-    RegisterWorkerResponse, RegisteredApplication, RegisteredWorker, SubmitDriverRequest,
-    SubmitDriverResponse, UnregisterWorkerRequest, UnregisterWorkerResponse,
-    register_worker_response,
+    RegisterWorkerResponse, RegisteredApplication, RegisteredWorker, RequestExecutorsRequest,
+    RequestExecutorsResponse, SubmitDriverRequest, SubmitDriverResponse, UnregisterWorkerRequest,
+    UnregisterWorkerResponse, register_worker_response,
 };
 use futures::Stream;
 use tokio::net::TcpListener;
@@ -184,6 +184,23 @@ impl MasterRpc for MasterService {
         Ok(Response::new(KillExecutorsResponse { killed }))
     }
 
+    async fn request_executors(
+        &self,
+        request: Request<RequestExecutorsRequest>,
+    ) -> Result<Response<RequestExecutorsResponse>, Status> {
+        let request = request.into_inner();
+        let acknowledged = self
+            .master
+            .ask(|reply| MasterEvent::RequestExecutors {
+                app_id: request.app_id,
+                requested_total: request.requested_total,
+                reply,
+            })
+            .await
+            .ok_or_else(stopped)?;
+        Ok(Response::new(RequestExecutorsResponse { acknowledged }))
+    }
+
     async fn submit_driver(
         &self,
         request: Request<SubmitDriverRequest>,
@@ -273,6 +290,7 @@ pub(crate) fn description_to_wire(description: &ApplicationDescription) -> WireD
         user: description.user.clone(),
         conf: description.conf.clone().into_iter().collect(),
         app_ui_url: description.app_ui_url.clone().unwrap_or_default(),
+        initial_executor_limit: description.initial_executor_limit,
     }
 }
 
@@ -308,6 +326,7 @@ fn description_from_wire(wire: WireDescription) -> Result<ApplicationDescription
         // Shown as a link: only http(s) URLs are kept.
         app_ui_url: Some(wire.app_ui_url)
             .filter(|url| url.starts_with("http://") || url.starts_with("https://")),
+        initial_executor_limit: wire.initial_executor_limit,
     })
 }
 

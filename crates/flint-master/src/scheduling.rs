@@ -26,6 +26,9 @@ pub struct ExecutorRequest {
     pub cores_per_executor: Option<u32>,
     /// `spark.executor.memory` in MiB.
     pub memory_per_executor_mib: u64,
+    /// New executors the application may still get (Spark's `executorLimit` minus the
+    /// executors it has; `u32::MAX` without a limit). Dynamic allocation sets the limit.
+    pub executors_left: u32,
 }
 
 /// One executor to launch: on which worker, with how many cores.
@@ -69,7 +72,8 @@ pub fn place_executors(
         let launching_new_executor = !one_executor_per_worker || executors[pos] == 0;
         if launching_new_executor {
             let enough_memory = usable[pos].memory_free_mib - executors[pos] * memory >= memory;
-            keep_scheduling && enough_cores && enough_memory
+            let under_limit = executors.iter().sum::<u64>() < u64::from(request.executors_left);
+            keep_scheduling && enough_cores && enough_memory && under_limit
         } else {
             keep_scheduling && enough_cores
         }
@@ -186,6 +190,7 @@ mod tests {
             cores_left,
             cores_per_executor,
             memory_per_executor_mib: memory,
+            executors_left: u32::MAX,
         };
         let placed = place_executors(&request, &workers(spec), spread_out);
         let got: Vec<(&str, u32)> = placed
@@ -260,6 +265,34 @@ mod tests {
         check(8, None, 1536, &[(8, 3072)], true, &[("w0", 8)]);
     }
 
+    /// Dynamic allocation's executor limit caps new executors, not cores: one executor per
+    /// worker still takes every core it can get there.
+    #[test]
+    fn the_executor_limit_caps_new_executors() {
+        let three = [(4, 8192), (4, 8192), (4, 8192)];
+        let placed = |executors_left, cores_per_executor| {
+            let request = ExecutorRequest {
+                cores_left: u32::MAX,
+                cores_per_executor,
+                memory_per_executor_mib: 1024,
+                executors_left,
+            };
+            place_executors(&request, &workers(&three), true)
+                .into_iter()
+                .map(|p| (p.worker_id, p.cores))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            placed(2, Some(1)),
+            [("w0".to_string(), 1), ("w1".to_string(), 1)]
+        );
+        assert_eq!(
+            placed(2, None),
+            [("w0".to_string(), 4), ("w1".to_string(), 4)]
+        );
+        assert!(placed(0, Some(1)).is_empty());
+    }
+
     #[test]
     fn workers_that_cannot_fit_one_executor_are_skipped() {
         check(4, None, 2048, &[(4, 1024), (2, 4096)], true, &[("w1", 2)]);
@@ -275,6 +308,7 @@ mod tests {
             cores_left: u32::MAX,
             cores_per_executor: None,
             memory_per_executor_mib: 500,
+            executors_left: u32::MAX,
         };
         assert_eq!(
             explain_shortage(&request, &[]),

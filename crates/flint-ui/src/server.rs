@@ -18,6 +18,7 @@ use crate::{api, pages};
 #[derive(Debug)]
 pub struct SparkUi {
     url: String,
+    store: Arc<AppStatusStore>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -39,7 +40,7 @@ impl SparkUi {
             .route("/metrics/prometheus", get(metrics))
             .fallback(live_page)
             .with_state(Arc::clone(&store))
-            .merge(api::routes(store));
+            .merge(api::routes(store.clone()));
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::warn!("The web UI stopped: {error}");
@@ -47,12 +48,17 @@ impl SparkUi {
         });
         let url = format!("http://{display_host}:{port}");
         tracing::info!("Flint web UI available at {url}");
-        Ok(Self { url, server })
+        Ok(Self { url, store, server })
     }
 
     /// `http://HOST:PORT` (Spark's `uiWebUrl`).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The status store the UI shows.
+    pub fn store(&self) -> &Arc<AppStatusStore> {
+        &self.store
     }
 }
 
@@ -65,7 +71,59 @@ impl Drop for SparkUi {
 /// `/metrics`: the application's jobs, stages and tasks by status, task time, shuffle bytes
 /// and per-executor figures, in Prometheus text format.
 async fn metrics(State(store): State<Arc<AppStatusStore>>) -> Response {
-    driver_metrics(&store.snapshot()).http().into_response()
+    let mut text = driver_metrics(&store.snapshot());
+    if let Some(gauges) = store.allocation_gauges() {
+        allocation_metrics(&mut text, &store.snapshot().app.id, gauges);
+    }
+    text.http().into_response()
+}
+
+/// Dynamic allocation's figures (Spark's `ExecutorAllocationManagerSource`).
+fn allocation_metrics(
+    text: &mut PrometheusText,
+    app_id: &str,
+    gauges: &flint_driver::executor_allocation_manager::AllocationGauges,
+) {
+    use flint_common::prometheus::MetricKind::Gauge;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let families: [(&str, &str, &AtomicU64); 5] = [
+        (
+            "driver_ExecutorAllocationManager_executors_numberTargetExecutors",
+            "Executors dynamic allocation wants now.",
+            &gauges.target,
+        ),
+        (
+            "driver_ExecutorAllocationManager_executors_numberAllExecutors",
+            "Executors registered now, those being removed included.",
+            &gauges.all,
+        ),
+        (
+            "driver_ExecutorAllocationManager_executors_numberExecutorsPendingToRemove",
+            "Executors asked to be killed and not gone yet.",
+            &gauges.pending_to_remove,
+        ),
+        (
+            "driver_ExecutorAllocationManager_executors_numberMaxNeededExecutors",
+            "Executors the waiting and running tasks would fill.",
+            &gauges.max_needed,
+        ),
+        (
+            "driver_ExecutorAllocationManager_executors_numberExecutorsToAdd",
+            "Executors the next ramp step asks for.",
+            &gauges.to_add,
+        ),
+    ];
+    for (name, help, value) in families {
+        text.family(
+            name,
+            Gauge,
+            help,
+            &[(
+                vec![("application_id", app_id.to_string())],
+                value.load(Ordering::Relaxed) as f64,
+            )],
+        );
+    }
 }
 
 /// A per-executor metric family: name, kind, help, and the figure of one executor.

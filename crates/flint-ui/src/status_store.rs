@@ -542,6 +542,9 @@ impl AppState {
 #[derive(Debug)]
 pub struct AppStatusStore {
     state: Mutex<Arc<AppState>>,
+    /// Dynamic allocation's figures, when the application allocates dynamically.
+    allocation:
+        std::sync::OnceLock<Arc<flint_driver::executor_allocation_manager::AllocationGauges>>,
 }
 
 impl Default for AppStatusStore {
@@ -555,7 +558,23 @@ impl AppStatusStore {
     pub fn new() -> Self {
         Self {
             state: Mutex::new(Arc::default()),
+            allocation: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shows dynamic allocation's figures on `/metrics` from now on.
+    pub fn set_allocation_gauges(
+        &self,
+        gauges: Arc<flint_driver::executor_allocation_manager::AllocationGauges>,
+    ) {
+        let _ = self.allocation.set(gauges);
+    }
+
+    /// Dynamic allocation's figures, when it runs.
+    pub fn allocation_gauges(
+        &self,
+    ) -> Option<&flint_driver::executor_allocation_manager::AllocationGauges> {
+        self.allocation.get().map(Arc::as_ref)
     }
 
     /// The current state, as of now.

@@ -8,6 +8,9 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionConfig;
 use flint_conf::{MasterUrl, SparkConf, keys};
 use flint_driver::event_log::{EventLogConfig, EventLogError, EventLoggingListener};
+use flint_driver::executor_allocation_manager::{
+    AllocationClient, AllocationConfig, AllocationGauges, ExecutorAllocationManager,
+};
 use flint_driver::{
     AppDescription, DagScheduler, ExecutorInfo, ListenerBus, LocalSchedulerBackend,
     MapOutputTracker, SchedulerBackend, SparkListener, SparkListenerEvent, StageGraph,
@@ -185,6 +188,19 @@ impl SparkContext {
             Arc::clone(&listener_bus),
             pools,
         ));
+        let mut cluster = cluster;
+        if let Some(connection) = cluster.as_mut()
+            && let Some(gauges) =
+                connection.start_dynamic_allocation(&listener_bus, Arc::clone(&map_outputs))
+            && let Some(ui) = &ui
+        {
+            ui.store().set_allocation_gauges(gauges);
+        }
+        if cluster.is_none() && conf.value(&keys::DYN_ALLOCATION_ENABLED)? {
+            tracing::warn!(
+                "Dynamic allocation is ignored in local mode: the one executor runs in the driver"
+            );
+        }
         let dag_scheduler =
             DagScheduler::new(task_scheduler, map_outputs, Arc::clone(&listener_bus));
         listener_bus.post(SparkListenerEvent::EnvironmentUpdate {
@@ -468,6 +484,10 @@ struct ClusterConnection {
     backend: Arc<StandaloneSchedulerBackend>,
     client: StandaloneAppClient,
     max_cores: Option<usize>,
+    /// Dynamic allocation's settings, when it is enabled.
+    allocation: Option<AllocationConfig>,
+    /// Dynamic allocation, once started; dropped before the client.
+    allocation_manager: Option<ExecutorAllocationManager>,
     /// Declared last: dropped after the client, so the master ends the application first.
     _local_cluster: Option<LocalCluster>,
 }
@@ -517,6 +537,7 @@ impl ClusterConnection {
         )
         .await?;
         let max_cores = conf.optional(&keys::CORES_MAX)?;
+        let allocation = AllocationConfig::from_conf(conf)?;
         let backend = Arc::new(
             StandaloneSchedulerBackend::start(
                 listener,
@@ -540,6 +561,8 @@ impl ClusterConnection {
             driver_url: format!("{driver_host}:{port}"),
             user: spark_user(),
             app_ui_url,
+            // Dynamic allocation asks for its executors once it starts.
+            initial_executor_limit: allocation.as_ref().map(|_| 0),
             conf: conf
                 .iter()
                 .filter(|(key, _)| key.starts_with("spark.") && *key != keys::MASTER.key)
@@ -559,8 +582,24 @@ impl ClusterConnection {
             backend,
             client,
             max_cores,
+            allocation,
+            allocation_manager: None,
             _local_cluster: local_cluster,
         })
+    }
+
+    /// Starts dynamic allocation when it is enabled; returns its `/metrics` figures.
+    fn start_dynamic_allocation(
+        &mut self,
+        listener_bus: &ListenerBus,
+        map_outputs: Arc<MapOutputTracker>,
+    ) -> Option<Arc<AllocationGauges>> {
+        let config = self.allocation.take()?;
+        let client: Arc<dyn AllocationClient> = self.backend.clone();
+        let manager = ExecutorAllocationManager::start(config, client, listener_bus, map_outputs);
+        let gauges = manager.gauges();
+        self.allocation_manager = Some(manager);
+        Some(gauges)
     }
 
     /// What the application runs with on this cluster.

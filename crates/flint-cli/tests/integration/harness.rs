@@ -317,10 +317,15 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 
 /// GETs `url` and parses the body as JSON (`None` when the server does not answer).
 pub fn get_json(url: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(&get_text(url)?).ok()
+}
+
+/// The body of a GET of `url`, if it answers within 5 s.
+pub fn get_text(url: &str) -> Option<String> {
     let response = reqwest::blocking::Client::new()
         .get(url)
         .timeout(Duration::from_secs(5))
         .send()
         .ok()?;
-    serde_json::from_str(&response.text().ok()?).ok()
+    response.text().ok()
 }

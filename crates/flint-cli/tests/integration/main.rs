@@ -4,6 +4,7 @@
 mod applications;
 mod architecture;
 mod cluster;
+mod dynamic_allocation;
 mod failures;
 mod harness;
 mod pyspark;
