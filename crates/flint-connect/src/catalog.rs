@@ -294,7 +294,48 @@ pub async fn plan(
             }
             boolean(planner, existed)
         }
-        CatType::IsCached(_) => boolean(planner, false),
+        CatType::IsCached(cached) => {
+            let level = session
+                .table(&cached.table_name)
+                .await
+                .map_err(|_| table_not_found(&cached.table_name))?
+                .storage_level();
+            boolean(planner, level != flint::StorageLevel::NONE)
+        }
+        // `spark.catalog.cacheTable` is lazy, as Spark's: the next action over the table
+        // stores it.
+        CatType::CacheTable(cache) => {
+            let level = match &cache.storage_level {
+                Some(level) => crate::service::flint_level(level)?,
+                None => flint::StorageLevel::MEMORY_AND_DISK,
+            };
+            session
+                .table(&cache.table_name)
+                .await
+                .map_err(|_| table_not_found(&cache.table_name))?;
+            session
+                .sql(&format!(
+                    "CACHE LAZY TABLE `{}` OPTIONS ('storageLevel' '{}')",
+                    cache.table_name.replace('`', ""),
+                    level.name()
+                ))
+                .await?;
+            boolean(planner, true)
+        }
+        CatType::UncacheTable(uncache) => {
+            session
+                .sql(&format!(
+                    "UNCACHE TABLE `{}`",
+                    uncache.table_name.replace('`', "")
+                ))
+                .await
+                .map_err(|_| table_not_found(&uncache.table_name))?;
+            boolean(planner, true)
+        }
+        CatType::ClearCache(_) => {
+            session.sql("CLEAR CACHE").await?;
+            boolean(planner, true)
+        }
         // Flint's planner reads statistics from the files themselves (Parquet footers, file
         // sizes) each time it plans, so there are none to compute ahead and store: the
         // request checks the table exists and is done.

@@ -153,6 +153,44 @@ async fn analyzed(
     Ok(frame.datafusion().logical_plan().clone())
 }
 
+/// The relation an analysis request names.
+fn relation_of(relation: Option<&Relation>) -> Result<&Relation, ConnectError> {
+    relation.ok_or_else(|| crate::error::missing("relation"))
+}
+
+async fn frame_of(
+    session: &ConnectSession,
+    relation: &Relation,
+) -> Result<flint::DataFrame, ConnectError> {
+    let mut planner = Planner::new(&session.spark);
+    planner.dataframe(relation, "analyze").await
+}
+
+/// A client's storage level as Flint's: memory and disk as asked, one copy kept.
+pub(crate) fn flint_level(level: &StorageLevel) -> Result<flint::StorageLevel, ConnectError> {
+    if level.use_off_heap {
+        return Err(ConnectError::Unsupported(
+            "OFF_HEAP storage levels (Flint keeps cached blocks on heap or on disk)".into(),
+        ));
+    }
+    Ok(flint::StorageLevel {
+        use_disk: level.use_disk,
+        use_memory: level.use_memory,
+        replication: level.replication.max(1) as u32,
+    })
+}
+
+/// Flint's storage level as the client's (`deserialized` where blocks are kept in memory).
+fn connect_level(level: flint::StorageLevel) -> StorageLevel {
+    StorageLevel {
+        use_disk: level.use_disk,
+        use_memory: level.use_memory,
+        use_off_heap: false,
+        deserialized: level.use_memory,
+        replication: level.replication as i32,
+    }
+}
+
 async fn analyze(
     session: &ConnectSession,
     analyze: Analyze,
@@ -252,20 +290,29 @@ async fn analyze(
                 result: hasher.finish() as i32,
             })
         }
-        // Caching arrives with the block manager's cache (the "sharing a cluster" issue):
-        // until then a persisted DataFrame is recomputed by each action, which gives the
-        // same answers.
-        Analyze::Persist(_) => answer::Result::Persist(answer::Persist {}),
-        Analyze::Unpersist(_) => answer::Result::Unpersist(answer::Unpersist {}),
-        Analyze::GetStorageLevel(_) => answer::Result::GetStorageLevel(answer::GetStorageLevel {
-            storage_level: Some(StorageLevel {
-                use_disk: false,
-                use_memory: false,
-                use_off_heap: false,
-                deserialized: false,
-                replication: 1,
-            }),
-        }),
+        Analyze::Persist(request) => {
+            let frame = frame_of(session, relation_of(request.relation.as_ref())?).await?;
+            let level = match request.storage_level {
+                Some(level) => flint_level(&level)?,
+                None => flint::StorageLevel::MEMORY_AND_DISK,
+            };
+            frame.persist(level);
+            answer::Result::Persist(answer::Persist {})
+        }
+        Analyze::Unpersist(request) => {
+            frame_of(session, relation_of(request.relation.as_ref())?)
+                .await?
+                .unpersist();
+            answer::Result::Unpersist(answer::Unpersist {})
+        }
+        Analyze::GetStorageLevel(request) => {
+            let level = frame_of(session, relation_of(request.relation.as_ref())?)
+                .await?
+                .storage_level();
+            answer::Result::GetStorageLevel(answer::GetStorageLevel {
+                storage_level: Some(connect_level(level)),
+            })
+        }
     })
 }
 

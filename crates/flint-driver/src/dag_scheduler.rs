@@ -108,6 +108,11 @@ impl DagScheduler {
         }
     }
 
+    /// Where every map output (and cached block) lives.
+    pub fn map_output_tracker(&self) -> &Arc<MapOutputTracker> {
+        &self.map_output_tracker
+    }
+
     /// The scheduling pool of a running job (`default` once it is over).
     fn pool_of(&self, job_id: u32) -> Arc<str> {
         self.active_jobs

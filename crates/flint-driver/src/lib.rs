@@ -12,7 +12,8 @@
 //!   its executor events to the backend.
 //! - [`sql_plan`] keeps each query's plan graph for the SQL tab and names stage-plan nodes
 //!   by it, so per-operator task metrics land on the query's nodes.
-//! - [`MapOutputTracker`] remembers where each map output lives.
+//! - [`MapOutputTracker`] remembers where each map output lives, cached DataFrames' blocks
+//!   among them ([`cache`]).
 //! - [`executor_allocation_manager`] is dynamic allocation: it asks the master for executors
 //!   while tasks wait and gives back idle ones.
 //! - [`ListenerBus`] carries job, stage, task and executor events to the progress bar, the
@@ -23,6 +24,7 @@
 //! [`StandaloneAppClient`]) or the local backend does.
 
 mod app_client;
+pub mod cache;
 mod dag_scheduler;
 pub mod event_log;
 pub mod executor_allocation_manager;

@@ -26,12 +26,22 @@ struct TrackerState {
 }
 
 impl MapOutputTracker {
-    /// Registers a shuffle with `num_maps` map outputs, keeping outputs already known.
+    /// Registers a shuffle with `num_maps` map outputs, keeping outputs already known; known
+    /// outputs of a different number of maps belong to another split of the data and are
+    /// dropped, never read as this one's.
     pub fn register_shuffle(&self, shuffle_id: u32, num_maps: usize) {
-        self.lock()
+        let mut state = self.lock();
+        let outputs = state
             .shuffles
             .entry(shuffle_id)
             .or_insert_with(|| vec![None; num_maps]);
+        if outputs.len() != num_maps {
+            tracing::warn!(
+                "Shuffle {shuffle_id} had {} map outputs and now has {num_maps}; its outputs are computed again",
+                outputs.len()
+            );
+            *outputs = vec![None; num_maps];
+        }
     }
 
     /// The current executor-failure epoch; a task records it when it launches.
@@ -153,6 +163,11 @@ impl MapOutputTracker {
             .flatten()
             .map(|status| status.executor_id.clone())
             .collect()
+    }
+
+    /// Forgets a shuffle (an unpersisted cache) and every output of it.
+    pub fn unregister_shuffle(&self, shuffle_id: u32) {
+        self.lock().shuffles.remove(&shuffle_id);
     }
 
     /// Map indexes whose output is missing.

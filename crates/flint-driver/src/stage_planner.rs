@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::cache::{CacheInfo, CachedScanExec};
 use crate::sql_plan::{SqlPlanInfo, StageNodeIds};
 use datafusion::common::JoinType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -43,6 +44,8 @@ pub struct ShuffleDependency {
     pub name: String,
     /// The query-graph node of each node of the map plan.
     pub node_ids: StageNodeIds,
+    /// The cache whose blocks the map stage stores, when it is a cached DataFrame's.
+    pub cache: Option<Arc<CacheInfo>>,
 }
 
 /// A job's plan cut into shuffle dependencies and the result stage's plan.
@@ -883,11 +886,28 @@ fn cut_children_and_node(
             partitioning,
             ShuffleReadMode::ReducePartitions(count),
             output,
-            next_shuffle_id,
+            (next_shuffle_id.fetch_add(1, Ordering::SeqCst), None),
             shuffles,
             (node_ids, id),
         );
         return Ok(reader);
+    }
+
+    if let Some(cached) = plan.downcast_ref::<CachedScanExec>() {
+        // The cached plan is a map stage of its own, with the cache's id as shuffle id, so
+        // its blocks are found again by later jobs; each partition is one block.
+        let input = Arc::clone(cached.input());
+        let partitions = input.properties().output_partitioning().partition_count();
+        let info = Arc::clone(cached.info());
+        return Ok(add_shuffle(
+            input,
+            ShuffleOutputPartitioning::Single,
+            ShuffleReadMode::MapOutputs(partitions),
+            Partitioning::UnknownPartitioning(partitions),
+            (info.id, Some(info)),
+            shuffles,
+            (node_ids, id),
+        ));
     }
 
     let merges_partitions =
@@ -907,7 +927,7 @@ fn cut_children_and_node(
                 ShuffleOutputPartitioning::Single,
                 ShuffleReadMode::MapOutputs(input_partitions),
                 Partitioning::UnknownPartitioning(input_partitions),
-                next_shuffle_id,
+                (next_shuffle_id.fetch_add(1, Ordering::SeqCst), None),
                 shuffles,
                 (node_ids, id),
             );
@@ -923,11 +943,10 @@ fn add_shuffle(
     partitioning: ShuffleOutputPartitioning,
     mode: ShuffleReadMode,
     reader_partitioning: Partitioning,
-    next_shuffle_id: &AtomicU32,
+    (shuffle_id, cache): (u32, Option<Arc<CacheInfo>>),
     shuffles: &mut BTreeMap<u32, Arc<ShuffleDependency>>,
     (node_ids, exchange_id): (&mut NodeIds, u32),
 ) -> Arc<dyn ExecutionPlan> {
-    let shuffle_id = next_shuffle_id.fetch_add(1, Ordering::SeqCst);
     let schema = input.schema();
     let num_map_tasks = input.properties().output_partitioning().partition_count();
     let num_reduce_partitions = partitioning.partition_count();
@@ -947,6 +966,7 @@ fn add_shuffle(
             parent_shuffle_ids,
             name,
             node_ids: map_node_ids,
+            cache,
         }),
     );
     let reader: Arc<dyn ExecutionPlan> = Arc::new(UnresolvedShuffleExec::new(

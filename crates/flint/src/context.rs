@@ -51,6 +51,8 @@ pub(crate) struct SparkContext {
     pub(crate) managed_tables: Arc<crate::catalog::ManagedTables>,
     /// Views every session of the application sees as `global_temp.name`.
     pub(crate) global_temp_views: Arc<crate::catalog::GlobalTempViews>,
+    /// Cached plans, shared by every session of the application.
+    pub(crate) cache: Arc<crate::cache::CacheManager>,
 }
 
 impl std::fmt::Debug for SparkContext {
@@ -247,7 +249,24 @@ impl SparkContext {
             ui,
             managed_tables,
             global_temp_views: Default::default(),
+            cache: Default::default(),
         })
+    }
+
+    /// A new cache id, from the shuffle ids: a cache's blocks are its map stage's output.
+    pub(crate) fn next_cache_id(&self) -> u32 {
+        self.next_shuffle_id.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Forgets the blocks of caches that were dropped (`unpersist`, `UNCACHE TABLE`,
+    /// `CLEAR CACHE`), so no later job counts on them.
+    pub(crate) fn drop_caches(&self, caches: &[Arc<flint_driver::cache::CacheInfo>]) {
+        for cache in caches {
+            tracing::info!("Removing RDD {} from persistence list", cache.id);
+            self.dag_scheduler
+                .map_output_tracker()
+                .unregister_shuffle(cache.id);
+        }
     }
 
     /// Cuts a physical plan into stages, numbering its shuffles application-wide.

@@ -5,7 +5,7 @@ use datafusion::common::{Column, JoinType};
 use datafusion::logical_expr::{Expr, Partitioning, SortExpr};
 use datafusion::prelude::{col, lit};
 use flint_driver::StageGraph;
-use tokio::sync::OnceCell;
+use flint_driver::cache::StorageLevel;
 
 use crate::{DataFrameWriter, FlintError, SparkSession};
 
@@ -17,7 +17,9 @@ pub struct DataFrame {
     session: SparkSession,
     df: datafusion::dataframe::DataFrame,
     origin: String,
-    stages: Arc<OnceCell<Arc<StageGraph>>>,
+    /// The planned stages and the cache version they were planned under: a `cache()` or
+    /// `unpersist()` since makes them be planned again.
+    stages: Arc<tokio::sync::Mutex<Option<PlannedStages>>>,
 }
 
 impl std::fmt::Debug for DataFrame {
@@ -27,6 +29,9 @@ impl std::fmt::Debug for DataFrame {
             .finish_non_exhaustive()
     }
 }
+
+/// Stages planned while the application's cached data was at a version.
+type PlannedStages = (u64, Arc<StageGraph>);
 
 /// The result of `group_by`, waiting for aggregations (PySpark's `GroupedData`).
 #[derive(Debug, Clone)]
@@ -289,15 +294,74 @@ impl DataFrame {
         Ok(())
     }
 
-    /// The physical plan, cut into stages once and reused by every action on this DataFrame.
+    /// The physical plan, cut into stages once and reused by every action on this DataFrame
+    /// while the cached data stays the same.
     pub(crate) async fn stage_graph(&self) -> Result<Arc<StageGraph>, FlintError> {
-        self.stages
-            .get_or_try_init(|| async {
-                let plan = self.df.clone().create_physical_plan().await?;
-                Ok::<_, FlintError>(Arc::new(self.cut_stages(plan)?))
-            })
-            .await
-            .cloned()
+        let mut stages = self.stages.lock().await;
+        let version = self.session.inner().context.cache.version();
+        if let Some((planned, graph)) = stages.as_ref()
+            && *planned == version
+        {
+            return Ok(Arc::clone(graph));
+        }
+        let plan = self.physical_plan().await?;
+        let graph = Arc::new(self.cut_stages(plan)?);
+        *stages = Some((version, Arc::clone(&graph)));
+        Ok(graph)
+    }
+
+    /// The physical plan, reading cached data wherever the plan holds a cached plan.
+    pub(crate) async fn physical_plan(
+        &self,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>, FlintError> {
+        let cache = &self.session.inner().context.cache;
+        let plan = cache.use_cached_data(self.df.logical_plan().clone())?;
+        if plan == *self.df.logical_plan() {
+            return Ok(self.df.clone().create_physical_plan().await?);
+        }
+        let (state, _) = self.df.clone().into_parts();
+        Ok(datafusion::dataframe::DataFrame::new(state, plan)
+            .create_physical_plan()
+            .await?)
+    }
+
+    /// Keeps this DataFrame's rows once computed, in the executors' block managers, at
+    /// `MEMORY_AND_DISK` (Spark's `cache()`); lazy: the next action stores them.
+    pub fn cache(&self) -> DataFrame {
+        self.persist(StorageLevel::MEMORY_AND_DISK)
+    }
+
+    /// Keeps this DataFrame's rows once computed at `level` (Spark's `persist`); a DataFrame
+    /// cached already keeps its level.
+    pub fn persist(&self, level: StorageLevel) -> DataFrame {
+        let context = &self.session.inner().context;
+        if level != StorageLevel::NONE {
+            context
+                .cache
+                .cache(self.df.logical_plan().clone(), level, None, || {
+                    context.next_cache_id()
+                });
+        }
+        self.clone()
+    }
+
+    /// Forgets this DataFrame's cached rows (Spark's `unpersist`).
+    pub fn unpersist(&self) -> DataFrame {
+        let context = &self.session.inner().context;
+        if let Some(cache) = context.cache.uncache(self.df.logical_plan()) {
+            context.drop_caches(&[cache]);
+        }
+        self.clone()
+    }
+
+    /// How this DataFrame is cached (`NONE` when it is not; Spark's `storageLevel`).
+    pub fn storage_level(&self) -> StorageLevel {
+        self.session
+            .inner()
+            .context
+            .cache
+            .lookup(self.df.logical_plan())
+            .map_or(StorageLevel::NONE, |cache| cache.level)
     }
 
     /// `plan` (this DataFrame's, or one over it) cut into stages that run with the session's

@@ -19,6 +19,7 @@
 //! mode too. The master URL and configuration may come from `flint submit` through the
 //! environment, so one program runs under any master.
 
+mod cache;
 mod catalog;
 mod context;
 mod dataframe;
@@ -42,6 +43,7 @@ pub use writer::DataFrameWriter;
 
 pub use datafusion::arrow::array::RecordBatch;
 pub use flint_conf::SparkConf;
+pub use flint_driver::cache::StorageLevel;
 pub use flint_driver::{
     JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo, with_job_tags,
 };

@@ -99,7 +99,12 @@ impl SparkSession {
         let state = flint_sql::spark_session_state(
             config.clone(),
             planner_runtime()?,
-            vec![Arc::new(flint_python::MapInPythonPlanner)],
+            vec![
+                Arc::new(flint_python::MapInPythonPlanner),
+                Arc::new(crate::cache::InMemoryRelationPlanner::new(Arc::clone(
+                    &context.cache,
+                ))),
+            ],
         )?;
         let ctx = SessionContext::new_with_state(state);
         register_path_schemas(&ctx, config)?;

@@ -15,6 +15,8 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
 use flint_conf::keys;
 
+use flint_driver::cache::StorageLevel;
+
 use crate::path_tables::FileFormat;
 use crate::reader::read_files;
 use crate::{DataFrame, FlintError, SparkSession};
@@ -71,6 +73,10 @@ pub(crate) async fn run_statement(
     }
     if let Some((key, value)) = parse_set(&tokens) {
         set_conf(session, &key, &value)?;
+        return empty(session).await;
+    }
+    if let Some(command) = parse_cache_command(text)? {
+        run_cache_command(session, command).await?;
         return empty(session).await;
     }
     let mut statements = flint_sql::parser::parse_sql(text)
@@ -382,6 +388,116 @@ fn show_tables(session: &SparkSession) -> Result<DataFrame, FlintError> {
     Ok(DataFrame::new(session.clone(), df, "SHOW TABLES".into()))
 }
 
+/// Spark's cache statements.
+#[derive(Debug, PartialEq)]
+enum CacheCommand {
+    /// `CACHE [LAZY] TABLE name [OPTIONS ('storageLevel' 'LEVEL')] [[AS] query]`.
+    Cache {
+        table: String,
+        lazy: bool,
+        level: StorageLevel,
+        query: Option<String>,
+    },
+    /// `UNCACHE TABLE [IF EXISTS] name`.
+    Uncache { table: String, if_exists: bool },
+    /// `CLEAR CACHE`.
+    Clear,
+}
+
+/// Recognises `CACHE TABLE`, `UNCACHE TABLE` and `CLEAR CACHE`.
+fn parse_cache_command(text: &str) -> Result<Option<CacheCommand>, FlintError> {
+    static CACHE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?is)^\s*CACHE\s+(LAZY\s+)?TABLE\s+([\w.`]+)\s*(?:OPTIONS\s*\(\s*'storageLevel'\s*(?:=\s*)?'([\w]+)'\s*\))?\s*(?:AS\s+)?(.*?)\s*;?\s*$",
+        )
+        .expect("a valid regex")
+    });
+    static UNCACHE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?is)^\s*UNCACHE\s+TABLE\s+(IF\s+EXISTS\s+)?([\w.`]+)\s*;?\s*$")
+            .expect("a valid regex")
+    });
+    static CLEAR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?is)^\s*CLEAR\s+CACHE\s*;?\s*$").expect("a valid regex")
+    });
+    let unquote = |name: &str| name.replace('`', "");
+    if CLEAR.is_match(text) {
+        return Ok(Some(CacheCommand::Clear));
+    }
+    if let Some(found) = UNCACHE.captures(text) {
+        return Ok(Some(CacheCommand::Uncache {
+            table: unquote(&found[2]),
+            if_exists: found.get(1).is_some(),
+        }));
+    }
+    let Some(found) = CACHE.captures(text) else {
+        return Ok(None);
+    };
+    let level = match found.get(3) {
+        Some(name) => StorageLevel::parse(name.as_str()).ok_or_else(|| {
+            FlintError::Analysis(DataFusionError::Plan(format!(
+                "Invalid storage level '{}' for CACHE TABLE: expected NONE, DISK_ONLY, MEMORY_ONLY, MEMORY_AND_DISK (or their _2 forms)",
+                name.as_str()
+            )))
+        })?,
+        None => StorageLevel::MEMORY_AND_DISK,
+    };
+    let query = found
+        .get(4)
+        .map(|q| q.as_str().trim())
+        .filter(|q| !q.is_empty())
+        .map(String::from);
+    Ok(Some(CacheCommand::Cache {
+        table: unquote(&found[2]),
+        lazy: found.get(1).is_some(),
+        level,
+        query,
+    }))
+}
+
+/// Runs a cache statement: `CACHE TABLE` caches the table's plan (defining it first as a
+/// temporary view of the query, if one is given) and, unless `LAZY`, computes it at once.
+async fn run_cache_command(
+    session: &SparkSession,
+    command: CacheCommand,
+) -> Result<(), FlintError> {
+    let context = &session.inner().context;
+    match command {
+        CacheCommand::Cache {
+            table,
+            lazy,
+            level,
+            query,
+        } => {
+            if let Some(query) = query {
+                let df = Box::pin(session.sql(&query)).await?;
+                df.create_or_replace_temp_view(&table)?;
+            }
+            let df = session.table(&table).await?;
+            let plan = df.datafusion().logical_plan().clone();
+            context
+                .cache
+                .cache(plan, level, Some(table.clone()), || context.next_cache_id());
+            if !lazy {
+                df.collect_as(&format!("CACHE TABLE {table}")).await?;
+            }
+        }
+        CacheCommand::Uncache { table, if_exists } => match context.cache.uncache_table(&table) {
+            Some(cache) => context.drop_caches(&[cache]),
+            None if if_exists || session.table(&table).await.is_ok() => {}
+            None => {
+                return Err(FlintError::Analysis(DataFusionError::Plan(format!(
+                    "[TABLE_OR_VIEW_NOT_FOUND] The table or view `{table}` cannot be found."
+                ))));
+            }
+        },
+        CacheCommand::Clear => {
+            let dropped = context.cache.clear();
+            context.drop_caches(&dropped);
+        }
+    }
+    Ok(())
+}
+
 async fn empty(session: &SparkSession) -> Result<DataFrame, FlintError> {
     let df = session.inner().ctx.read_empty()?;
     Ok(DataFrame::new(session.clone(), df, String::new()))
@@ -512,6 +628,44 @@ fn parse_set(tokens: &[Token]) -> Option<(String, String)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cache_statements_parse_like_spark() {
+        assert_eq!(
+            parse_cache_command(
+                "CACHE LAZY TABLE t OPTIONS ('storageLevel' 'DISK_ONLY') AS SELECT 1"
+            )
+            .unwrap(),
+            Some(CacheCommand::Cache {
+                table: "t".into(),
+                lazy: true,
+                level: StorageLevel::DISK_ONLY,
+                query: Some("SELECT 1".into()),
+            })
+        );
+        assert_eq!(
+            parse_cache_command("cache table `db`.`t`").unwrap(),
+            Some(CacheCommand::Cache {
+                table: "db.t".into(),
+                lazy: false,
+                level: StorageLevel::MEMORY_AND_DISK,
+                query: None,
+            })
+        );
+        assert_eq!(
+            parse_cache_command("UNCACHE TABLE IF EXISTS t;").unwrap(),
+            Some(CacheCommand::Uncache {
+                table: "t".into(),
+                if_exists: true
+            })
+        );
+        assert_eq!(
+            parse_cache_command("CLEAR CACHE").unwrap(),
+            Some(CacheCommand::Clear)
+        );
+        assert_eq!(parse_cache_command("SELECT 1").unwrap(), None);
+        assert!(parse_cache_command("CACHE TABLE t OPTIONS ('storageLevel' 'FAST')").is_err());
+    }
     use super::*;
 
     fn tokens(text: &str) -> Vec<Token> {

@@ -238,7 +238,7 @@ impl DataFrameWriter {
             path: path.to_string(),
             source,
         })?;
-        let input = self.df.inner_df().clone().create_physical_plan().await?;
+        let input = self.df.physical_plan().await?;
         let writer = flint_sql::text_source::TextWriterExec::new(
             input,
             directory.display().to_string(),

@@ -3,6 +3,7 @@
 //! executor processes; real shuffle files either way) and checks results against
 //! single-process DataFusion on the same data.
 
+mod cache;
 mod cluster;
 mod common;
 mod failures;
