@@ -227,6 +227,16 @@ impl DagScheduler {
                 submission_time: None,
                 completion_time: None,
                 failure_reason: None,
+                rdd_infos: dependency
+                    .cache
+                    .iter()
+                    .map(|cache| crate::RddInfo {
+                        id: cache.id,
+                        name: cache.name.clone(),
+                        num_partitions: dependency.num_map_tasks,
+                        storage_level: cache.level,
+                    })
+                    .collect(),
             });
         }
         let result_stage_id = self.next_stage_id.fetch_add(1, Ordering::SeqCst);
@@ -245,6 +255,7 @@ impl DagScheduler {
             submission_time: None,
             completion_time: None,
             failure_reason: None,
+            rdd_infos: vec![],
         });
         tracing::info!(
             job_id,
@@ -638,6 +649,9 @@ impl DagScheduler {
             ))),
         };
         info.completion_time = Some(now_millis());
+        if let (Ok(_), [rdd]) = (&outcome, &info.rdd_infos[..]) {
+            self.post_cached_blocks(rdd);
+        }
         match &outcome {
             Ok(_) => tracing::info!(
                 job_id,
@@ -716,6 +730,23 @@ impl DagScheduler {
     }
 }
 
+impl DagScheduler {
+    /// Tells listeners where a cache stage stored its blocks (Spark's `BlockUpdated` from
+    /// each executor's block manager).
+    fn post_cached_blocks(&self, rdd: &crate::RddInfo) {
+        for status in self.map_output_tracker.statuses(rdd.id).unwrap_or_default() {
+            self.listener_bus.post(SparkListenerEvent::BlockUpdated {
+                executor_id: status.executor_id.clone(),
+                host_port: format!("{}:{}", status.host, status.port),
+                block_id: format!("rdd_{}_{}", rdd.id, status.map_index),
+                storage_level: rdd.storage_level,
+                memory_size: 0,
+                disk_size: status.partition_lengths.iter().sum(),
+            });
+        }
+    }
+}
+
 fn placeholder_info(stage_id: u32, description: &str) -> StageInfo {
     StageInfo {
         stage_id,
@@ -726,6 +757,7 @@ fn placeholder_info(stage_id: u32, description: &str) -> StageInfo {
         submission_time: None,
         completion_time: None,
         failure_reason: None,
+        rdd_infos: vec![],
     }
 }
 

@@ -584,6 +584,7 @@ mod tests {
             submission_time: None,
             completion_time: None,
             failure_reason: None,
+            rdd_infos: vec![],
         }
     }
 

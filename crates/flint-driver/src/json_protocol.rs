@@ -14,8 +14,9 @@ use serde_json::{Map, Value, json};
 
 use flint_executor::SqlMetricType;
 
+use crate::cache::StorageLevel;
 use crate::{
-    ExecutorInfo, JobResult, SparkListenerEvent, SqlMetricUpdate, SqlPlanInfo, StageInfo,
+    ExecutorInfo, JobResult, RddInfo, SparkListenerEvent, SqlMetricUpdate, SqlPlanInfo, StageInfo,
     TaskEndReason, TaskInfo,
 };
 
@@ -105,7 +106,12 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             "Executor ID": executor_id,
             "Removed Reason": reason,
         }),
-        SparkListenerEvent::ExecutorMetricsUpdate { .. } => return None,
+        SparkListenerEvent::ExecutorMetricsUpdate { .. }
+        | SparkListenerEvent::BlockUpdated { .. } => return None,
+        SparkListenerEvent::UnpersistRdd { rdd_id } => json!({
+            "Event": "SparkListenerUnpersistRDD",
+            "RDD ID": rdd_id,
+        }),
         SparkListenerEvent::JobStart {
             job_id,
             time,
@@ -351,6 +357,9 @@ pub fn event_from_json(value: &Value) -> Result<Option<SparkListenerEvent>, Json
         "SparkListenerApplicationEnd" => SparkListenerEvent::ApplicationEnd {
             time: number(value, "Timestamp")?,
         },
+        "SparkListenerUnpersistRDD" => SparkListenerEvent::UnpersistRdd {
+            rdd_id: number(value, "RDD ID")? as u32,
+        },
         "SparkListenerEnvironmentUpdate" => SparkListenerEvent::EnvironmentUpdate {
             spark_properties: pairs_from_json(value, "Spark Properties"),
             system_properties: pairs_from_json(value, "System Properties"),
@@ -544,7 +553,7 @@ fn stage_info_to_json(info: &StageInfo) -> Value {
         "Stage Attempt ID": info.attempt,
         "Stage Name": info.name,
         "Number of Tasks": info.num_tasks,
-        "RDD Info": [],
+        "RDD Info": info.rdd_infos.iter().map(rdd_info_to_json).collect::<Vec<_>>(),
         "Parent IDs": info.parent_ids,
         "Details": "",
         "Accumulables": [],
@@ -577,6 +586,58 @@ fn stage_info_from_json(value: &Value) -> Result<StageInfo, JsonProtocolError> {
         submission_time: value.get("Submission Time").and_then(Value::as_u64),
         completion_time: value.get("Completion Time").and_then(Value::as_u64),
         failure_reason: optional_string(value, "Failure Reason"),
+        rdd_infos: value
+            .get("RDD Info")
+            .and_then(Value::as_array)
+            .map(|infos| infos.iter().filter_map(rdd_info_from_json).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// Spark's `StorageLevel` JSON.
+fn storage_level_to_json(level: &StorageLevel) -> Value {
+    json!({
+        "Use Disk": level.use_disk,
+        "Use Memory": level.use_memory,
+        "Use Off Heap": false,
+        "Deserialized": level.use_memory,
+        "Replication": level.replication,
+    })
+}
+
+fn rdd_info_to_json(info: &RddInfo) -> Value {
+    json!({
+        "RDD ID": info.id,
+        "Name": info.name,
+        "Storage Level": storage_level_to_json(&info.storage_level),
+        "Number of Partitions": info.num_partitions,
+        "Number of Cached Partitions": 0,
+        "Memory Size": 0,
+        "Disk Size": 0,
+    })
+}
+
+/// An RDD of a stage; only persisted ones are kept (the others Spark lists are of no use
+/// to Flint's listeners).
+fn rdd_info_from_json(value: &Value) -> Option<RddInfo> {
+    let level = value.get("Storage Level")?;
+    let flag = |name: &str| level.get(name).and_then(Value::as_bool).unwrap_or(false);
+    let storage_level = StorageLevel {
+        use_disk: flag("Use Disk"),
+        use_memory: flag("Use Memory"),
+        replication: level
+            .get("Replication")
+            .and_then(Value::as_u64)
+            .unwrap_or(1) as u32,
+    };
+    if storage_level == StorageLevel::NONE {
+        return None;
+    }
+    Some(RddInfo {
+        id: value.get("RDD ID")?.as_u64()? as u32,
+        name: value.get("Name")?.as_str()?.to_string(),
+        num_partitions: value.get("Number of Partitions")?.as_u64()? as usize,
+        storage_level,
     })
 }
 
@@ -780,6 +841,12 @@ mod tests {
             submission_time: Some(10),
             completion_time: None,
             failure_reason: Some("fetch failed".into()),
+            rdd_infos: vec![RddInfo {
+                id: 4,
+                name: "In-memory table t".into(),
+                num_partitions: 3,
+                storage_level: crate::cache::StorageLevel::DISK_ONLY,
+            }],
         }
     }
 

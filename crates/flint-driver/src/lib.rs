@@ -42,7 +42,7 @@ mod task_set_manager;
 pub use app_client::{AppClientError, AppDescription, StandaloneAppClient};
 pub use dag_scheduler::{DagScheduler, JobError, with_job_tags};
 pub use listener_bus::{
-    ExecutorInfo, JobResult, ListenerBus, SparkListener, SparkListenerEvent, StageInfo,
+    ExecutorInfo, JobResult, ListenerBus, RddInfo, SparkListener, SparkListenerEvent, StageInfo,
     TaskEndReason, TaskInfo,
 };
 pub use map_output_tracker::MapOutputTracker;

@@ -26,6 +26,22 @@ pub struct StageInfo {
     pub completion_time: Option<u64>,
     /// Why the attempt failed, if it did.
     pub failure_reason: Option<String>,
+    /// The cached data the stage stores (Spark's `rddInfos`, of which only persisted ones
+    /// matter to listeners).
+    pub rdd_infos: Vec<RddInfo>,
+}
+
+/// A cached DataFrame as listeners see it (Spark's `RDDInfo`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RddInfo {
+    /// The cache's id (its blocks are `rdd_<id>_<partition>`).
+    pub id: u32,
+    /// What was cached.
+    pub name: String,
+    /// Its partitions.
+    pub num_partitions: usize,
+    /// How its blocks are kept.
+    pub storage_level: crate::cache::StorageLevel,
 }
 
 /// One task attempt as listeners see it (Spark's `TaskInfo`).
@@ -118,6 +134,21 @@ pub enum SparkListenerEvent {
         time: u64,
         reason: String,
     },
+    /// A block was stored or dropped in an executor's block manager (Spark's
+    /// `SparkListenerBlockUpdated`; a level of `NONE` means dropped). Not written to the event
+    /// log, as Spark's default `spark.eventLog.logBlockUpdates.enabled=false`.
+    BlockUpdated {
+        executor_id: String,
+        /// `host:port` of the executor's block manager.
+        host_port: String,
+        /// `rdd_<id>_<partition>`.
+        block_id: String,
+        storage_level: crate::cache::StorageLevel,
+        memory_size: u64,
+        disk_size: u64,
+    },
+    /// A cached DataFrame was dropped (Spark's `SparkListenerUnpersistRDD`).
+    UnpersistRdd { rdd_id: u32 },
     /// An executor's heartbeat figures (Spark's `SparkListenerExecutorMetricsUpdate`; not
     /// written to the event log, as in Spark).
     ExecutorMetricsUpdate {

@@ -763,6 +763,87 @@ async fn all_executors(
     executor_list(&provider, &app_id, false)
 }
 
+/// Spark's `RDDStorageInfo` of one cached DataFrame; `details` adds its data distribution
+/// and partitions.
+fn rdd_storage_json(rdd: &crate::status_store::RddData, details: bool) -> serde_json::Value {
+    let level = rdd.info.storage_level.description();
+    let mut value = json!({
+        "id": rdd.info.id,
+        "name": rdd.info.name,
+        "numPartitions": rdd.info.num_partitions,
+        "numCachedPartitions": rdd.blocks.len(),
+        "storageLevel": level,
+        "memoryUsed": rdd.memory_used(),
+        "diskUsed": rdd.disk_used(),
+    });
+    if details && let Some(map) = value.as_object_mut() {
+        let mut by_executor: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+        for block in rdd.blocks.values() {
+            let entry = by_executor.entry(block.host_port.as_str()).or_default();
+            entry.0 += block.memory_size;
+            entry.1 += block.disk_size;
+        }
+        let distribution: Vec<serde_json::Value> = by_executor
+            .iter()
+            .map(|(address, (memory, disk))| {
+                json!({
+                    "address": address,
+                    "memoryUsed": memory,
+                    "memoryRemaining": 0,
+                    "diskUsed": disk,
+                    "onHeapMemoryUsed": memory,
+                    "offHeapMemoryUsed": 0,
+                    "onHeapMemoryRemaining": 0,
+                    "offHeapMemoryRemaining": 0,
+                })
+            })
+            .collect();
+        let partitions: Vec<serde_json::Value> = rdd
+            .blocks
+            .values()
+            .map(|block| {
+                json!({
+                    "blockName": block.block_id,
+                    "storageLevel": level,
+                    "memoryUsed": block.memory_size,
+                    "diskUsed": block.disk_size,
+                    "executors": [block.executor_id],
+                })
+            })
+            .collect();
+        map.insert("dataDistribution".into(), distribution.into());
+        map.insert("partitions".into(), partitions.into());
+    }
+    value
+}
+
+async fn storage_rdds(
+    State(provider): State<Provider>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    Ok(Json(
+        state
+            .rdds
+            .values()
+            .map(|rdd| rdd_storage_json(rdd, false))
+            .collect(),
+    ))
+}
+
+async fn storage_rdd(
+    State(provider): State<Provider>,
+    Path((app_id, rdd_id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let state = app_state(&provider, &app_id)?;
+    let rdd = rdd_id
+        .parse::<u32>()
+        .ok()
+        .and_then(|id| state.rdds.get(&id))
+        .ok_or_else(|| not_found(format!("unknown rdd: {rdd_id}")))?;
+    Ok(Json(rdd_storage_json(rdd, true)))
+}
+
 async fn environment(
     State(provider): State<Provider>,
     Path(app_id): Path<String>,
@@ -926,6 +1007,8 @@ pub fn routes(provider: Provider) -> Router {
         )
         .route(&format!("{APP}/executors"), get(executors))
         .route(&format!("{APP}/allexecutors"), get(all_executors))
+        .route(&format!("{APP}/storage/rdd"), get(storage_rdds))
+        .route(&format!("{APP}/storage/rdd/{{rdd_id}}"), get(storage_rdd))
         .route(&format!("{APP}/environment"), get(environment))
         .route(&format!("{APP}/sql"), get(sql_executions))
         .route(&format!("{APP}/sql/{{execution_id}}"), get(sql_execution))

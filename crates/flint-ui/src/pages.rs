@@ -1,5 +1,5 @@
-//! The application UI's HTML pages (Spark's `JobsTab`, `StagesTab`, `ExecutorsTab`,
-//! `EnvironmentTab`, `SQLTab`, and Spark Connect's `SparkConnectServerTab` once a client has
+//! The application UI's HTML pages (Spark's `JobsTab`, `StagesTab`, `StorageTab`,
+//! `ExecutorsTab`, `EnvironmentTab`, `SQLTab`, and Spark Connect's `SparkConnectServerTab` once a client has
 //! connected), rendered from one [`AppState`] snapshot. The same pages serve a live
 //! driver (at `/`) and the history server (under `/history/<app-id>`): `base` is that prefix.
 
@@ -12,9 +12,10 @@ use crate::format::{bytes_text, duration_text};
 use crate::status_store::{AppState, JobStatus, SqlExecutionData, StageData, TaskData};
 
 /// The tabs, in Spark's order: (path under the base, title).
-const TABS: [(&str, &str); 6] = [
+const TABS: [(&str, &str); 7] = [
     ("jobs", "Jobs"),
     ("stages", "Stages"),
+    ("storage", "Storage"),
     ("executors", "Executors"),
     ("environment", "Environment"),
     ("SQL", "SQL / DataFrame"),
@@ -42,6 +43,8 @@ pub fn render(
         "jobs/job" => ("jobs", job(state, base, params)),
         "stages" => ("stages", stages(state, base)),
         "stages/stage" => ("stages", stage(state, params)),
+        "storage" => ("storage", storage(state, base)),
+        "storage/rdd" => ("storage", storage_rdd(state, params)),
         "executors" => ("executors", executors(state)),
         "environment" => ("environment", environment(state)),
         "SQL" => ("SQL", sql_executions(state, base)),
@@ -968,6 +971,117 @@ fn executors(state: &AppState) -> String {
 }
 
 /// The Environment tab: the effective configuration, secrets redacted, and runtime facts.
+/// Spark's Storage tab: every cached DataFrame, how much of it is stored and where.
+fn storage(state: &AppState, base: &str) -> String {
+    let rows: String = state
+        .rdds
+        .values()
+        .map(|rdd| {
+            let cached = rdd.blocks.len();
+            let total = rdd.info.num_partitions.max(1);
+            format!(
+                "<tr><td>{id}</td><td><a href=\"{base}/storage/rdd/?id={id}\">{name}</a></td>\
+                 <td>{level}</td><td>{cached}</td><td>{fraction:.0}%</td><td>{memory}</td><td>{disk}</td></tr>",
+                id = rdd.info.id,
+                name = escape_html(&rdd.info.name),
+                level = escape_html(&rdd.info.storage_level.description()),
+                fraction = 100.0 * cached as f64 / total as f64,
+                memory = bytes_text(rdd.memory_used()),
+                disk = bytes_text(rdd.disk_used()),
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return "<h3>RDDs</h3><p>Nothing is cached.</p>".into();
+    }
+    format!(
+        "<h3>RDDs ({})</h3>{}",
+        state.rdds.len(),
+        table(
+            &[
+                "ID",
+                "RDD Name",
+                "Storage Level",
+                "Cached Partitions",
+                "Fraction Cached",
+                "Size in Memory",
+                "Size on Disk",
+            ],
+            &rows
+        )
+    )
+}
+
+/// Spark's RDD page: one cached DataFrame's blocks, by executor and by partition.
+fn storage_rdd(state: &AppState, params: &HashMap<String, String>) -> String {
+    let Some(rdd) = params
+        .get("id")
+        .and_then(|id| id.parse::<u32>().ok())
+        .and_then(|id| state.rdds.get(&id))
+    else {
+        return "<p>No such cached RDD (it was unpersisted, or the id is wrong).</p>".into();
+    };
+    let mut by_executor: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for block in rdd.blocks.values() {
+        let entry = by_executor.entry(block.host_port.as_str()).or_default();
+        entry.0 += block.memory_size;
+        entry.1 += block.disk_size;
+    }
+    let distribution: String = by_executor
+        .iter()
+        .map(|(address, (memory, disk))| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape_html(address),
+                bytes_text(*memory),
+                bytes_text(*disk)
+            )
+        })
+        .collect();
+    let partitions: String = rdd
+        .blocks
+        .values()
+        .map(|block| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape_html(&block.block_id),
+                escape_html(&rdd.info.storage_level.description()),
+                bytes_text(block.memory_size),
+                bytes_text(block.disk_size),
+                escape_html(&block.executor_id)
+            )
+        })
+        .collect();
+    format!(
+        "<h3>RDD Storage Info for {name}</h3><ul><li>Storage Level: {level}</li>\
+         <li>Cached Partitions: {cached}</li><li>Total Partitions: {total}</li>\
+         <li>Memory Size: {memory}</li><li>Disk Size: {disk}</li></ul>\
+         <h4>Data Distribution on {executors} Executors</h4>{distribution}\
+         <h4>{cached} Partitions</h4>{partitions}",
+        name = escape_html(&rdd.info.name),
+        level = escape_html(&rdd.info.storage_level.description()),
+        cached = rdd.blocks.len(),
+        total = rdd.info.num_partitions,
+        memory = bytes_text(rdd.memory_used()),
+        disk = bytes_text(rdd.disk_used()),
+        executors = by_executor.len(),
+        distribution = table(
+            &["Host", "On Heap Memory Usage", "Disk Usage"],
+            &distribution
+        ),
+        partitions = table(
+            &[
+                "Block Name",
+                "Storage Level",
+                "Size in Memory",
+                "Size on Disk",
+                "Executors"
+            ],
+            &partitions
+        ),
+    )
+}
+
 fn environment(state: &AppState) -> String {
     let rows = |pairs: &[(String, String)]| -> String {
         pairs
@@ -1010,6 +1124,7 @@ mod tests {
             submission_time: None,
             completion_time: None,
             failure_reason: None,
+            rdd_infos: vec![],
         }
     }
 

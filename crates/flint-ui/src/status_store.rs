@@ -481,6 +481,44 @@ pub struct AppState {
     pub connect_sessions: BTreeMap<String, ConnectSessionData>,
     /// Spark Connect operations in the order they started.
     pub connect_operations: Vec<ConnectOperationData>,
+    /// Cached DataFrames by id (Spark's live RDDs of the Storage tab).
+    pub rdds: BTreeMap<u32, RddData>,
+}
+
+/// A cached DataFrame and where its blocks are (Spark's `RDDStorageInfo`).
+#[derive(Debug, Clone)]
+pub struct RddData {
+    /// What the stage that stores it said about it.
+    pub info: flint_driver::RddInfo,
+    /// Stored blocks by partition.
+    pub blocks: BTreeMap<u32, RddBlock>,
+}
+
+/// One stored block of a cached DataFrame.
+#[derive(Debug, Clone)]
+pub struct RddBlock {
+    /// `rdd_<id>_<partition>`.
+    pub block_id: String,
+    /// The executor holding it.
+    pub executor_id: String,
+    /// `host:port` of that executor's block manager.
+    pub host_port: String,
+    /// Bytes held in memory.
+    pub memory_size: u64,
+    /// Bytes held on disk.
+    pub disk_size: u64,
+}
+
+impl RddData {
+    /// Bytes of its blocks in memory.
+    pub fn memory_used(&self) -> u64 {
+        self.blocks.values().map(|b| b.memory_size).sum()
+    }
+
+    /// Bytes of its blocks on disk.
+    pub fn disk_used(&self) -> u64 {
+        self.blocks.values().map(|b| b.disk_size).sum()
+    }
 }
 
 /// Spark Connect sessions and operations the UI keeps once ended (Spark's defaults of
@@ -638,6 +676,11 @@ impl SparkListener for AppStatusStore {
                 time,
                 reason,
             } => {
+                // Cached blocks in its memory went with it; it is not asked for any others.
+                for rdd in state.rdds.values_mut() {
+                    rdd.blocks
+                        .retain(|_, block| block.executor_id != *executor_id);
+                }
                 if let Some(executor) = state.executors.get_mut(executor_id) {
                     executor.remove_time = Some(*time);
                     executor.remove_reason = Some(reason.clone());
@@ -815,7 +858,49 @@ impl SparkListener for AppStatusStore {
                     }
                 }
             }
+            SparkListenerEvent::BlockUpdated {
+                executor_id,
+                host_port,
+                block_id,
+                storage_level,
+                memory_size,
+                disk_size,
+            } => {
+                let Some((rdd_id, partition)) = block_id
+                    .strip_prefix("rdd_")
+                    .and_then(|rest| rest.split_once('_'))
+                    .and_then(|(id, p)| Some((id.parse::<u32>().ok()?, p.parse::<u32>().ok()?)))
+                else {
+                    return;
+                };
+                let Some(rdd) = state.rdds.get_mut(&rdd_id) else {
+                    return;
+                };
+                if *storage_level == flint_driver::cache::StorageLevel::NONE {
+                    rdd.blocks.remove(&partition);
+                } else {
+                    rdd.blocks.insert(
+                        partition,
+                        RddBlock {
+                            block_id: block_id.clone(),
+                            executor_id: executor_id.clone(),
+                            host_port: host_port.clone(),
+                            memory_size: *memory_size,
+                            disk_size: *disk_size,
+                        },
+                    );
+                }
+            }
+            SparkListenerEvent::UnpersistRdd { rdd_id } => {
+                state.rdds.remove(rdd_id);
+            }
             SparkListenerEvent::StageSubmitted { stage_info } => {
+                for rdd in &stage_info.rdd_infos {
+                    state.rdds.entry(rdd.id).or_insert_with(|| RddData {
+                        info: rdd.clone(),
+                        blocks: BTreeMap::new(),
+                    });
+                }
                 let key = (stage_info.stage_id, stage_info.attempt);
                 // A retried attempt runs in the pool of the stage's first.
                 let pool = state

@@ -266,6 +266,8 @@ impl SparkContext {
             self.dag_scheduler
                 .map_output_tracker()
                 .unregister_shuffle(cache.id);
+            self.listener_bus
+                .post(SparkListenerEvent::UnpersistRdd { rdd_id: cache.id });
         }
     }
 

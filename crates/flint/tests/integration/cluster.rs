@@ -323,6 +323,110 @@ async fn losing_a_worker_loses_the_map_outputs_its_shuffle_service_held() {
     });
 }
 
+/// A cached DataFrame on `local-cluster[2,1,1024]`: its first action stores one block per
+/// partition, which the Storage REST API lists; after `kill -9` of an executor holding
+/// blocks, the next action computes again only the partitions whose blocks were lost, and
+/// the answer is still right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_blocks_lost_with_their_executor_are_recomputed() {
+    let app_id = "cached-blocks".to_string();
+    let spark = cluster_session(
+        "local-cluster[2,1,1024]",
+        &app_id,
+        &[
+            ("spark.sql.shuffle.partitions", "4"),
+            ("spark.ui.port", "0"),
+        ],
+    )
+    .await;
+    wait_until("two executors", || executor_processes(&app_id).len() == 2);
+    let events = EventLog::attach(&spark);
+    spark
+        .range(200_000)
+        .await
+        .unwrap()
+        .repartition(4)
+        .unwrap()
+        .create_or_replace_temp_view("numbers")
+        .unwrap();
+    let cached = spark
+        .sql("SELECT id % 100 AS k, id FROM numbers")
+        .await
+        .unwrap()
+        .cache();
+    cached.create_or_replace_temp_view("cached").unwrap();
+    let sums = || async {
+        spark
+            .sql("SELECT k, sum(id) AS s FROM cached GROUP BY k ORDER BY k")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows(&sums().await), expected_sums());
+    spark.wait_for_listeners();
+
+    let ui = spark.ui_web_url().expect("a web UI").to_string();
+    let api = format!("{ui}/api/v1/applications/{}/storage/rdd", spark.app_id());
+    let listed: serde_json::Value =
+        serde_json::from_str(&reqwest::get(&api).await.unwrap().text().await.unwrap()).unwrap();
+    let rdd = &listed[0];
+    assert_eq!(rdd["numCachedPartitions"], rdd["numPartitions"], "{listed}");
+    assert_eq!(
+        rdd["storageLevel"],
+        "Disk Memory Deserialized 1x Replicated"
+    );
+    let rdd_id = rdd["id"].as_u64().unwrap();
+    let detail: serde_json::Value = serde_json::from_str(
+        &reqwest::get(format!("{api}/{rdd_id}"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let partitions = detail["partitions"].as_array().unwrap().clone();
+
+    let (victim, pid) = executor_processes(&app_id)[0].clone();
+    let held = partitions
+        .iter()
+        .filter(|p| p["executors"][0] == victim.as_str())
+        .count();
+    assert!(held > 0, "executor {victim} holds no block: {detail}");
+    kill_9(pid);
+    wait_until("a replacement executor", || {
+        let now = executor_processes(&app_id);
+        now.len() == 2 && now.iter().all(|(id, _)| *id != victim)
+    });
+    let before = events.snapshot(&spark).len();
+    assert_eq!(rows(&sums().await), expected_sums());
+    let after = events.snapshot(&spark);
+    let cache_stage = after[before..].iter().find_map(|e| match e {
+        SparkListenerEvent::StageSubmitted { stage_info } if !stage_info.rdd_infos.is_empty() => {
+            Some((stage_info.stage_id, stage_info.attempt))
+        }
+        _ => None,
+    });
+    let (stage, attempt) = cache_stage.expect("the lost blocks were not computed again");
+    let recomputed = after[before..]
+        .iter()
+        .filter(|e| {
+            matches!(e, SparkListenerEvent::TaskEnd { stage_id, stage_attempt, .. }
+                if *stage_id == stage && *stage_attempt == attempt)
+        })
+        .count();
+    assert_eq!(
+        recomputed, held,
+        "only the lost partitions are computed again"
+    );
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(&app_id).is_empty()
+    });
+}
+
 /// (stage submissions, events) seen so far.
 fn stage_submissions(events: &[SparkListenerEvent]) -> (usize, usize) {
     let submitted = events
