@@ -53,6 +53,10 @@ pub struct Planner<'a> {
     /// The schemas of the queries a correlated subquery being planned sits in, innermost
     /// last: a column its own input lacks is looked up there as an outer reference.
     outer_schemas: Vec<datafusion::common::DFSchemaRef>,
+    /// Relations planned in this request by plan id, with the plan ids they saw: a
+    /// DataFrame the client's plan holds twice (a self-join, an iteration over the previous
+    /// round) is planned once, so a plan of n rounds takes n steps, not 2^n.
+    planned: HashMap<i64, (DfFrame, Vec<i64>)>,
 }
 
 /// An expression planned against an input, with Spark's column name.
@@ -150,6 +154,7 @@ impl<'a> Planner<'a> {
             subqueries: HashMap::new(),
             correlated: HashMap::new(),
             outer_schemas: Vec::new(),
+            planned: HashMap::new(),
         }
     }
 
@@ -381,20 +386,65 @@ impl<'a> Planner<'a> {
             .collect()
     }
 
+    /// Plans a relation as the key of its cache: everything under it reads the caches it
+    /// holds, as later queries will plan it, but the relation itself is planned as it is, not
+    /// read from its own cache.
+    pub async fn relation_to_cache(
+        &mut self,
+        relation: &Relation,
+    ) -> Result<DfFrame, ConnectError> {
+        if let Some(id) = relation.common.as_ref().and_then(|c| c.plan_id) {
+            self.seen.push(id);
+        }
+        let kind = relation
+            .rel_type
+            .as_ref()
+            .ok_or_else(|| missing("Relation.rel_type"))?;
+        self.plan(relation, kind).await
+    }
+
     /// Plans a relation and everything under it.
     pub fn relation<'b>(
         &'b mut self,
         relation: &'b Relation,
     ) -> BoxFuture<'b, Result<DfFrame, ConnectError>> {
         Box::pin(async move {
-            if let Some(id) = relation.common.as_ref().and_then(|c| c.plan_id) {
+            let plan_id = relation.common.as_ref().and_then(|c| c.plan_id);
+            // Outside correlated subqueries a relation plans the same wherever it appears.
+            let reusable = plan_id.filter(|_| self.outer_schemas.is_empty());
+            if let Some((df, seen)) = reusable.and_then(|id| self.planned.get(&id)) {
+                let df = df.clone();
+                self.seen.extend_from_slice(&seen.clone());
+                return Ok(df);
+            }
+            let start = self.seen.len();
+            if let Some(id) = plan_id {
                 self.seen.push(id);
             }
             let kind = relation
                 .rel_type
                 .as_ref()
                 .ok_or_else(|| missing("Relation.rel_type"))?;
-            self.plan(relation, kind).await
+            let df = self.plan(relation, kind).await?;
+            let Some(id) = reusable else {
+                return Ok(df);
+            };
+            // A cached DataFrame is read from its blocks from here up, so the plans above
+            // stay small however long the lineage the client sends.
+            let (state, plan) = df.into_parts();
+            let df = DfFrame::new(state, self.session.use_cached_data(plan)?);
+            // Each id once: a lineage that holds a DataFrame twice per round would otherwise
+            // see 2^n ids.
+            let mut distinct = std::collections::HashSet::new();
+            let seen: Vec<i64> = self.seen[start..]
+                .iter()
+                .copied()
+                .filter(|id| distinct.insert(*id))
+                .collect();
+            self.seen.truncate(start);
+            self.seen.extend_from_slice(&seen);
+            self.planned.insert(id, (df.clone(), seen));
+            Ok(df)
         })
     }
 
@@ -1110,8 +1160,8 @@ impl<'a> Planner<'a> {
         // Sides whose column qualifiers clash (a self-join, two reads) get their own names,
         // under which `df.col` references of each side resolve.
         let (left, right) = if qualifiers_clash(left.schema(), right.schema()) {
-            let left_name = self.fresh_alias();
-            let right_name = self.fresh_alias();
+            let left_name = self.side_alias("left", &left_ids);
+            let right_name = self.side_alias("right", &right_ids);
             for id in &left_ids {
                 self.qualifiers.insert(*id, left_name.clone());
             }
@@ -1167,8 +1217,8 @@ impl<'a> Planner<'a> {
         using: &[String],
     ) -> Result<DfFrame, ConnectError> {
         use datafusion::common::JoinType;
-        let left_name = self.fresh_alias();
-        let right_name = self.fresh_alias();
+        let left_name = self.side_alias("left", left_ids);
+        let right_name = self.side_alias("right", right_ids);
         for id in left_ids {
             self.qualifiers.insert(*id, left_name.clone());
         }
@@ -1221,6 +1271,16 @@ impl<'a> Planner<'a> {
             );
         }
         Ok(joined.select(exprs)?)
+    }
+
+    /// The name a join side is planned under: from the plan ids the client gave the side,
+    /// so the same DataFrame is planned the same way wherever it appears (a cached one is
+    /// then found in later queries); a counter's only when the side has none.
+    fn side_alias(&mut self, side: &str, ids: &[i64]) -> String {
+        match ids.first() {
+            Some(id) => format!("__flint_{side}_{id}"),
+            None => self.fresh_alias(),
+        }
     }
 
     fn fresh_alias(&mut self) -> String {

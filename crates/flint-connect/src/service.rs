@@ -158,12 +158,19 @@ fn relation_of(relation: Option<&Relation>) -> Result<&Relation, ConnectError> {
     relation.ok_or_else(|| crate::error::missing("relation"))
 }
 
+/// The DataFrame of `relation` as the planner builds it before analysis: what later
+/// queries holding the same relation are planned into, so a cache of it is found there.
 async fn frame_of(
     session: &ConnectSession,
     relation: &Relation,
 ) -> Result<flint::DataFrame, ConnectError> {
     let mut planner = Planner::new(&session.spark);
-    planner.dataframe(relation, "analyze").await
+    let df = planner.relation_to_cache(relation).await?;
+    Ok(flint::DataFrame::from_datafusion(
+        &session.spark,
+        df,
+        "persist",
+    ))
 }
 
 /// A client's storage level as Flint's: memory and disk as asked, one copy kept.

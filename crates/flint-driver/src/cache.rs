@@ -9,11 +9,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
@@ -122,29 +123,43 @@ pub struct CacheInfo {
 }
 
 /// Where a query reads a cached DataFrame; the stage planner replaces it with the cache's
-/// map stage and a reader of its blocks. It never runs itself.
+/// map stage and a reader of its blocks. It never runs itself. It is a leaf: the plan that
+/// computes the cache (already optimized) stays out of sight of the physical optimizer,
+/// which would otherwise walk a cache built over earlier caches once per reference.
 #[derive(Debug)]
 pub struct CachedScanExec {
     info: Arc<CacheInfo>,
     input: Arc<dyn ExecutionPlan>,
+    schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
 impl CachedScanExec {
-    /// Reads cache `info`, whose data `input` computes.
-    pub fn new(info: Arc<CacheInfo>, input: Arc<dyn ExecutionPlan>) -> Self {
+    /// Reads cache `info`, whose data `input` computes, as `schema` (the query's view of it:
+    /// the same columns, nullable where either says so).
+    pub fn new(info: Arc<CacheInfo>, input: Arc<dyn ExecutionPlan>, schema: SchemaRef) -> Self {
         let partitions = input.properties().output_partitioning().partition_count();
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(input.schema()),
-            Partitioning::UnknownPartitioning(partitions),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
+        // Replaced before it runs: nothing to make cooperative.
+        let properties = Arc::new(
+            PlanProperties::new(
+                EquivalenceProperties::new(Arc::clone(&schema)),
+                Partitioning::UnknownPartitioning(partitions),
+                EmissionType::Incremental,
+                Boundedness::Bounded,
+            )
+            .with_scheduling_type(SchedulingType::Cooperative),
+        );
         Self {
             info,
             input,
+            schema,
             properties,
         }
+    }
+
+    /// The rows' schema as the query reads them.
+    pub fn read_schema(&self) -> &SchemaRef {
+        &self.schema
     }
 
     /// The cache read here.
@@ -160,9 +175,16 @@ impl CachedScanExec {
 
 impl DisplayAs for CachedScanExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let columns: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|field| field.name().as_str())
+            .collect();
         write!(
             f,
-            "InMemoryTableScan: rdd {} [{}]",
+            "InMemoryTableScan [{}] (rdd {}, {})",
+            columns.join(", "),
             self.info.id,
             self.info.level.name()
         )
@@ -186,18 +208,19 @@ impl ExecutionPlan for CachedScanExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
+        vec![]
     }
 
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match <[_; 1]>::try_from(children) {
-            Ok([input]) => Ok(Arc::new(CachedScanExec::new(Arc::clone(&self.info), input))),
-            Err(_) => Err(DataFusionError::Internal(
-                "InMemoryTableScan takes one input".into(),
-            )),
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "InMemoryTableScan takes no children".into(),
+            ))
         }
     }
 

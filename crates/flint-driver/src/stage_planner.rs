@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::cache::{CacheInfo, CachedScanExec};
 use crate::sql_plan::{SqlPlanInfo, StageNodeIds};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::JoinType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
@@ -76,6 +77,9 @@ struct NodeIds {
     next: u32,
     by_address: HashMap<usize, u32>,
     cut_exchanges: HashMap<usize, Arc<dyn ExecutionPlan>>,
+    /// Numbering a cached plan's nodes, which the query's graph does not show: its stages'
+    /// metrics are attributed to no node of the query.
+    detached: bool,
 }
 
 /// The address that identifies a plan node while it lives.
@@ -90,22 +94,31 @@ impl NodeIds {
 
     fn stage(&self, stage_plan: &Arc<dyn ExecutionPlan>) -> StageNodeIds {
         StageNodeIds::of(stage_plan, |node| {
+            if self.detached {
+                return None;
+            }
             self.by_address.get(&node_address(node)).copied()
         })
     }
+}
+
+/// The passes every plan goes through before it is cut: Flint's exchange wrappers unwrapped,
+/// runtime filters and join distribution.
+fn prepare(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let plan = flint_sql::exchange::unwrap_exchanges(plan)?;
+    let plan = unproject_series_generators(plan)?;
+    let plan = filter_shuffles_by_broadcast_joins(plan)?;
+    let plan = filter_partitioned_joins_by_broadcast_keys(plan)?;
+    let mut small_outputs = HashSet::new();
+    let plan = distribute_left_preserving_joins(plan, &mut small_outputs)?;
+    filter_by_small_join_outputs(plan, &small_outputs)
 }
 
 impl StageGraph {
     /// Cuts `plan` at its exchanges, numbering new shuffles from `next_shuffle_id`.
     pub fn cut(plan: Arc<dyn ExecutionPlan>, next_shuffle_id: &AtomicU32) -> Result<StageGraph> {
         let mut shuffles = BTreeMap::new();
-        let plan = flint_sql::exchange::unwrap_exchanges(plan)?;
-        let plan = unproject_series_generators(plan)?;
-        let plan = filter_shuffles_by_broadcast_joins(plan)?;
-        let plan = filter_partitioned_joins_by_broadcast_keys(plan)?;
-        let mut small_outputs = HashSet::new();
-        let plan = distribute_left_preserving_joins(plan, &mut small_outputs)?;
-        let plan = filter_by_small_join_outputs(plan, &small_outputs)?;
+        let plan = prepare(plan)?;
         let sql_plan = SqlPlanInfo::from_plan(&plan);
         let mut node_ids = NodeIds::default();
         let result_plan = cut_node(plan, next_shuffle_id, &mut shuffles, &mut node_ids)?;
@@ -895,16 +908,36 @@ fn cut_children_and_node(
 
     if let Some(cached) = plan.downcast_ref::<CachedScanExec>() {
         // The cached plan is a map stage of its own, with the cache's id as shuffle id, so
-        // its blocks are found again by later jobs; each partition is one block.
-        let input = Arc::clone(cached.input());
-        let partitions = input.properties().output_partitioning().partition_count();
+        // its blocks are found again by later jobs; each partition is one block. A cache
+        // read twice in the job is cut once.
         let info = Arc::clone(cached.info());
+        let partitions = cached
+            .input()
+            .properties()
+            .output_partitioning()
+            .partition_count();
+        if shuffles.contains_key(&info.id) {
+            let reader: Arc<dyn ExecutionPlan> = Arc::new(UnresolvedShuffleExec::new(
+                info.id,
+                Arc::clone(cached.read_schema()),
+                ShuffleReadMode::MapOutputs(partitions),
+                Partitioning::UnknownPartitioning(partitions),
+            ));
+            node_ids.record(&reader, id);
+            return Ok(reader);
+        }
+        let mut cached_ids = NodeIds {
+            detached: true,
+            ..NodeIds::default()
+        };
+        let input = prepare(Arc::clone(cached.input()))?;
+        let input = cut_node(input, next_shuffle_id, shuffles, &mut cached_ids)?;
         return Ok(add_shuffle(
             input,
             ShuffleOutputPartitioning::Single,
             ShuffleReadMode::MapOutputs(partitions),
             Partitioning::UnknownPartitioning(partitions),
-            (info.id, Some(info)),
+            (info.id, Some((info, Arc::clone(cached.read_schema())))),
             shuffles,
             (node_ids, id),
         ));
@@ -943,11 +976,15 @@ fn add_shuffle(
     partitioning: ShuffleOutputPartitioning,
     mode: ShuffleReadMode,
     reader_partitioning: Partitioning,
-    (shuffle_id, cache): (u32, Option<Arc<CacheInfo>>),
+    (shuffle_id, cache): (u32, Option<(Arc<CacheInfo>, SchemaRef)>),
     shuffles: &mut BTreeMap<u32, Arc<ShuffleDependency>>,
     (node_ids, exchange_id): (&mut NodeIds, u32),
 ) -> Arc<dyn ExecutionPlan> {
-    let schema = input.schema();
+    // A cache is read as the query sees it; a shuffle as its map side writes it.
+    let (schema, cache) = match cache {
+        Some((cache, schema)) => (schema, Some(cache)),
+        None => (input.schema(), None),
+    };
     let num_map_tasks = input.properties().output_partitioning().partition_count();
     let num_reduce_partitions = partitioning.partition_count();
     let name = input.name().to_string();

@@ -12,9 +12,9 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::catalog::Session;
-use datafusion::common::DFSchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::error::Result;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
     Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
@@ -32,6 +32,9 @@ struct CachedData {
     /// the cache (Spark's `InMemoryRelation.cachedPlan`): block `i` is partition `i` of this
     /// plan, whatever a later planning would split the input into.
     physical: Arc<std::sync::OnceLock<Arc<dyn ExecutionPlan>>>,
+    /// Which columns may hold nulls once the plan is analyzed (Spark's functions can make a
+    /// column nullable that the plan as built says is not): a read of the cache says so.
+    nullable: Vec<bool>,
     /// The table or view `CACHE TABLE` named, if it came from there.
     table: Option<String>,
 }
@@ -65,6 +68,7 @@ impl CacheManager {
     pub(crate) fn cache(
         &self,
         plan: LogicalPlan,
+        analyzed: &DFSchemaRef,
         level: StorageLevel,
         table: Option<String>,
         next_id: impl FnOnce() -> u32,
@@ -82,10 +86,30 @@ impl CacheManager {
             name,
             level,
         });
+        tracing::debug!(
+            rdd_id = info.id,
+            "Caching {} at {}",
+            info.name,
+            info.level.name()
+        );
+        let nullable = plan
+            .schema()
+            .fields()
+            .iter()
+            .zip(
+                analyzed
+                    .fields()
+                    .iter()
+                    .map(|f| f.is_nullable())
+                    .chain(std::iter::repeat(true)),
+            )
+            .map(|(field, analyzed)| field.is_nullable() || analyzed)
+            .collect();
         self.write().push(CachedData {
             plan,
             info: Arc::clone(&info),
             physical: Arc::default(),
+            nullable,
             table,
         });
         Some(info)
@@ -95,13 +119,20 @@ impl CacheManager {
     pub(crate) fn lookup(&self, plan: &LogicalPlan) -> Option<Arc<CacheInfo>> {
         self.read()
             .iter()
-            .find(|entry| entry.plan == *plan)
+            .find(|entry| same_plan(&entry.plan, plan))
             .map(|entry| Arc::clone(&entry.info))
     }
 
     /// Forgets the cache of `plan`; returns it.
     pub(crate) fn uncache(&self, plan: &LogicalPlan) -> Option<Arc<CacheInfo>> {
-        self.remove(|entry| entry.plan == *plan).pop()
+        let removed = self.remove(|entry| same_plan(&entry.plan, plan)).pop();
+        if removed.is_none() {
+            tracing::debug!(
+                "Asked to uncache data that is not cached:\n{}",
+                plan.display_indent()
+            );
+        }
+        removed
     }
 
     /// Forgets what `CACHE TABLE name` cached; returns it.
@@ -119,30 +150,36 @@ impl CacheManager {
         self.remove(|_| true)
     }
 
+    /// Forgets the matching caches. A plan cached over one of them (a Connect client's
+    /// plans are recorded reading the caches they were built on) then holds the dropped
+    /// plan itself again, as later queries will, so it is still found; its blocks stay
+    /// (Spark's non-cascading uncache).
     fn remove(&self, matches: impl Fn(&CachedData) -> bool) -> Vec<Arc<CacheInfo>> {
         if !self.read().iter().any(&matches) {
             return vec![];
         }
         let mut entries = self.write();
-        let (removed, kept): (Vec<CachedData>, Vec<CachedData>) =
+        let (removed, mut kept): (Vec<CachedData>, Vec<CachedData>) =
             entries.drain(..).partition(|e| matches(e));
+        for entry in &mut kept {
+            if let Ok(plan) = read_without(entry.plan.clone(), &removed) {
+                entry.plan = plan;
+            }
+        }
         *entries = kept;
         removed.into_iter().map(|e| e.info).collect()
     }
 
-    /// The physical plan of cache `id`: the one fixed before, else `planned`, which is
-    /// fixed from now on; `None` for a cache dropped meanwhile.
-    fn physical_plan(
+    /// The physical plan of cache `id` once the first query that reads it fixed it (`None`
+    /// before, and for a cache dropped meanwhile).
+    fn fixed_physical_plan(
         &self,
         id: u32,
-        planned: &Arc<dyn ExecutionPlan>,
-    ) -> Option<Arc<dyn ExecutionPlan>> {
-        let physical = self
-            .read()
+    ) -> Option<Arc<std::sync::OnceLock<Arc<dyn ExecutionPlan>>>> {
+        self.read()
             .iter()
             .find(|entry| entry.info.id == id)
-            .map(|entry| Arc::clone(&entry.physical))?;
-        Some(Arc::clone(physical.get_or_init(|| Arc::clone(planned))))
+            .map(|entry| Arc::clone(&entry.physical))
     }
 
     /// `plan` with every part equal to a cached plan read from the cache (Spark's
@@ -158,10 +195,15 @@ impl CacheManager {
 
 fn substitute(plan: LogicalPlan, entries: &[CachedData]) -> Result<LogicalPlan> {
     plan.transform_down(|node| {
-        let Some(position) = entries.iter().position(|e| e.plan == node) else {
+        let Some(position) = entries.iter().position(|e| same_plan(&e.plan, &node)) else {
             return Ok(Transformed::no(node));
         };
         let entry = &entries[position];
+        tracing::debug!(
+            rdd_id = entry.info.id,
+            "Reading rdd {} from the cache",
+            entry.info.id
+        );
         let others: Vec<CachedData> = entries
             .iter()
             .enumerate()
@@ -170,8 +212,8 @@ fn substitute(plan: LogicalPlan, entries: &[CachedData]) -> Result<LogicalPlan> 
             .collect();
         let input = substitute(entry.plan.clone(), &others)?;
         let relation = InMemoryRelation {
-            schema: Arc::clone(node.schema()),
-            input,
+            schema: with_nullability(node.schema(), &entry.nullable)?,
+            plan: input,
             info: Arc::clone(&entry.info),
         };
         Ok(Transformed::new(
@@ -185,6 +227,128 @@ fn substitute(plan: LogicalPlan, entries: &[CachedData]) -> Result<LogicalPlan> 
     .map(|transformed| transformed.data)
 }
 
+/// Whether two plans compute the same rows: equal plans (DataFusion's equality leaves out
+/// what a table scan reads) whose scans read the same data. Two `range`s of different ends,
+/// or two reads of different files, are never the same.
+fn same_plan(a: &LogicalPlan, b: &LogicalPlan) -> bool {
+    a == b && same_sources(a, b)
+}
+
+/// Whether the scans of two equal plans read the same data, walking both together; inputs
+/// the two share are the same.
+fn same_sources(a: &LogicalPlan, b: &LogicalPlan) -> bool {
+    if let (LogicalPlan::TableScan(x), LogicalPlan::TableScan(y)) = (a, b) {
+        return same_source(&x.source, &y.source);
+    }
+    let subqueries = |plan: &LogicalPlan| {
+        let mut found = vec![];
+        let _ = plan.apply_subqueries(|subquery| {
+            found.push(subquery.clone());
+            Ok(TreeNodeRecursion::Jump)
+        });
+        found
+    };
+    let (a_inputs, b_inputs) = (a.inputs(), b.inputs());
+    let (a_subqueries, b_subqueries) = (subqueries(a), subqueries(b));
+    a_inputs.len() == b_inputs.len()
+        && a_inputs
+            .iter()
+            .zip(&b_inputs)
+            .all(|(x, y)| std::ptr::eq(*x, *y) || same_sources(x, y))
+        && a_subqueries.len() == b_subqueries.len()
+        && a_subqueries
+            .iter()
+            .zip(&b_subqueries)
+            .all(|(x, y)| same_sources(x, y))
+}
+
+/// Whether two table sources are the same data: the same table, views of the same plan,
+/// file tables of the same paths and format, or generated series of the same arguments.
+/// Anything else (in-memory tables, say) is the same only as itself.
+fn same_source(
+    a: &Arc<dyn datafusion::logical_expr::TableSource>,
+    b: &Arc<dyn datafusion::logical_expr::TableSource>,
+) -> bool {
+    use datafusion::catalog::TableProvider as _;
+    use datafusion::datasource::listing::ListingTable;
+    use datafusion::datasource::{ViewTable, source_as_provider};
+    if Arc::ptr_eq(a, b) {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (source_as_provider(a), source_as_provider(b)) else {
+        return false;
+    };
+    if Arc::ptr_eq(&a, &b) {
+        return true;
+    }
+    let (a_any, b_any) = (
+        a.as_ref() as &dyn std::any::Any,
+        b.as_ref() as &dyn std::any::Any,
+    );
+    if let (Some(x), Some(y)) = (
+        a_any.downcast_ref::<ViewTable>(),
+        b_any.downcast_ref::<ViewTable>(),
+    ) {
+        return same_plan(x.logical_plan(), y.logical_plan());
+    }
+    if let (Some(x), Some(y)) = (
+        a_any.downcast_ref::<ListingTable>(),
+        b_any.downcast_ref::<ListingTable>(),
+    ) {
+        return x.table_paths() == y.table_paths()
+            && x.schema() == y.schema()
+            && format!("{:?}", x.options()) == format!("{:?}", y.options());
+    }
+    let generated = |provider: &dyn std::any::Any| {
+        provider
+            .downcast_ref::<datafusion::functions_table::generate_series::GenerateSeriesTable>()
+            .map(|table| format!("{table:?}"))
+    };
+    matches!((generated(a_any), generated(b_any)), (Some(x), Some(y)) if x == y)
+}
+
+/// `schema` with the columns `nullable` marks made nullable.
+fn with_nullability(schema: &DFSchemaRef, nullable: &[bool]) -> Result<DFSchemaRef> {
+    if schema
+        .fields()
+        .iter()
+        .zip(nullable)
+        .all(|(field, nullable)| field.is_nullable() || !nullable)
+    {
+        return Ok(Arc::clone(schema));
+    }
+    let fields = schema
+        .iter()
+        .zip(nullable.iter().chain(std::iter::repeat(&false)))
+        .map(|((qualifier, field), nullable)| {
+            let field = field.as_ref().clone();
+            let nullable = *nullable || field.is_nullable();
+            (qualifier.cloned(), Arc::new(field.with_nullable(nullable)))
+        })
+        .collect();
+    Ok(Arc::new(DFSchema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )?))
+}
+
+/// `plan` with its reads of the `dropped` caches replaced by their plans.
+fn read_without(plan: LogicalPlan, dropped: &[CachedData]) -> Result<LogicalPlan> {
+    plan.transform_up(|node| {
+        let LogicalPlan::Extension(extension) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(relation) = extension.node.as_any().downcast_ref::<InMemoryRelation>() else {
+            return Ok(Transformed::no(node));
+        };
+        match dropped.iter().find(|e| e.info.id == relation.info.id) {
+            Some(entry) => Ok(Transformed::yes(entry.plan.clone())),
+            None => Ok(Transformed::no(node)),
+        }
+    })
+    .map(|transformed| transformed.data)
+}
+
 /// The first line of a plan's text, as the Storage tab names a cached DataFrame.
 fn first_line(plan: &LogicalPlan) -> String {
     let text = plan.display_indent().to_string();
@@ -192,12 +356,31 @@ fn first_line(plan: &LogicalPlan) -> String {
     line.chars().take(200).collect()
 }
 
-/// A query's read of a cached plan (Spark's `InMemoryRelation`); its input is that plan.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A query's read of a cached plan (Spark's `InMemoryRelation`). It is a leaf: the cached
+/// plan is kept out of sight of the analyzer and optimizer, which would otherwise walk a
+/// cached plan built over earlier cached plans (an iteration's rounds) once per reference,
+/// 2^n times for n rounds. Two reads of the same cache are equal.
+#[derive(Debug, Clone)]
 pub(crate) struct InMemoryRelation {
-    input: LogicalPlan,
+    /// The cached plan, itself reading the caches it was built on.
+    plan: LogicalPlan,
     schema: DFSchemaRef,
     info: Arc<CacheInfo>,
+}
+
+impl PartialEq for InMemoryRelation {
+    fn eq(&self, other: &Self) -> bool {
+        self.info.id == other.info.id && self.schema == other.schema
+    }
+}
+
+impl Eq for InMemoryRelation {}
+
+impl std::hash::Hash for InMemoryRelation {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.info.id.hash(state);
+        self.schema.hash(state);
+    }
 }
 
 impl PartialOrd for InMemoryRelation {
@@ -215,7 +398,7 @@ impl UserDefinedLogicalNodeCore for InMemoryRelation {
     }
 
     fn inputs(&self) -> Vec<&LogicalPlan> {
-        vec![&self.input]
+        vec![]
     }
 
     fn schema(&self) -> &DFSchemaRef {
@@ -235,19 +418,8 @@ impl UserDefinedLogicalNodeCore for InMemoryRelation {
         )
     }
 
-    fn with_exprs_and_inputs(
-        &self,
-        _exprs: Vec<Expr>,
-        mut inputs: Vec<LogicalPlan>,
-    ) -> Result<Self> {
-        let input = inputs
-            .pop()
-            .ok_or_else(|| DataFusionError::Internal("InMemoryRelation needs one input".into()))?;
-        Ok(InMemoryRelation {
-            input,
-            schema: Arc::clone(&self.schema),
-            info: Arc::clone(&self.info),
-        })
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> Result<Self> {
+        Ok(self.clone())
     }
 }
 
@@ -272,25 +444,28 @@ impl ExtensionPlanner for InMemoryRelationPlanner {
         _planner: &dyn PhysicalPlanner,
         node: &dyn UserDefinedLogicalNode,
         _logical_inputs: &[&LogicalPlan],
-        physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session_state: &dyn Session,
+        _physical_inputs: &[Arc<dyn ExecutionPlan>],
+        session_state: &dyn Session,
         _planning_context: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let Some(relation) = node.as_any().downcast_ref::<InMemoryRelation>() else {
             return Ok(None);
         };
-        let [input] = physical_inputs else {
-            return Err(DataFusionError::Internal(
-                "InMemoryRelation needs one input".into(),
-            ));
+        let fixed = self.cache.fixed_physical_plan(relation.info.id);
+        let input = match fixed.as_ref().and_then(|fixed| fixed.get()) {
+            Some(input) => Arc::clone(input),
+            None => {
+                let planned = session_state.create_physical_plan(&relation.plan).await?;
+                match fixed {
+                    Some(fixed) => Arc::clone(fixed.get_or_init(|| planned)),
+                    None => planned,
+                }
+            }
         };
-        let input = self
-            .cache
-            .physical_plan(relation.info.id, input)
-            .unwrap_or_else(|| Arc::clone(input));
         Ok(Some(Arc::new(CachedScanExec::new(
             Arc::clone(&relation.info),
             input,
+            Arc::new(relation.schema.as_arrow().clone()),
         ))))
     }
 }

@@ -334,15 +334,28 @@ impl DataFrame {
     /// Keeps this DataFrame's rows once computed at `level` (Spark's `persist`); a DataFrame
     /// cached already keeps its level.
     pub fn persist(&self, level: StorageLevel) -> DataFrame {
-        let context = &self.session.inner().context;
-        if level != StorageLevel::NONE {
-            context
-                .cache
-                .cache(self.df.logical_plan().clone(), level, None, || {
-                    context.next_cache_id()
-                });
-        }
+        self.persist_as(level, None);
         self.clone()
+    }
+
+    /// Caches this DataFrame at `level`, as what `CACHE TABLE table` cached when `table` is
+    /// given.
+    pub(crate) fn persist_as(&self, level: StorageLevel, table: Option<String>) {
+        if level == StorageLevel::NONE {
+            return;
+        }
+        let context = &self.session.inner().context;
+        let plan = self.df.logical_plan().clone();
+        // What the analyzer makes of the plan (Spark's functions' nullability), for reads.
+        let (state, _) = self.df.clone().into_parts();
+        let analyzed = state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+            .map(|analyzed| Arc::clone(analyzed.schema()))
+            .unwrap_or_else(|_| Arc::clone(plan.schema()));
+        context
+            .cache
+            .cache(plan, &analyzed, level, table, || context.next_cache_id());
     }
 
     /// Forgets this DataFrame's cached rows (Spark's `unpersist`).

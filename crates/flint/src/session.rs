@@ -364,6 +364,15 @@ impl SparkSession {
         &self.inner.context.app_id
     }
 
+    /// `plan` reading cached data wherever part of it is a cached plan (Spark's
+    /// `useCachedData`); `plan` itself when nothing is cached.
+    pub fn use_cached_data(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+    ) -> Result<datafusion::logical_expr::LogicalPlan, FlintError> {
+        Ok(self.inner.context.cache.use_cached_data(plan)?)
+    }
+
     /// The application's web UI, `http://HOST:PORT`, unless `spark.ui.enabled=false` (Spark's
     /// `uiWebUrl`).
     pub fn ui_web_url(&self) -> Option<&str> {

@@ -473,10 +473,7 @@ async fn run_cache_command(
                 df.create_or_replace_temp_view(&table)?;
             }
             let df = session.table(&table).await?;
-            let plan = df.datafusion().logical_plan().clone();
-            context
-                .cache
-                .cache(plan, level, Some(table.clone()), || context.next_cache_id());
+            df.persist_as(level, Some(table.clone()));
             if !lazy {
                 df.collect_as(&format!("CACHE TABLE {table}")).await?;
             }

@@ -845,3 +845,83 @@ fn uuid_like() -> String {
         &hex[20..32]
     )
 }
+
+/// The stage submissions of each job in an event log, in job order.
+fn stages_per_job(events: &std::path::Path) -> Vec<usize> {
+    let log = std::fs::read_dir(events)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("local-"))
+        })
+        .expect("an event log");
+    let mut per_job: Vec<usize> = vec![];
+    for line in std::fs::read_to_string(log).unwrap().lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        match event["Event"].as_str() {
+            Some("SparkListenerJobStart") => per_job.push(0),
+            Some("SparkListenerStageSubmitted") => {
+                if let Some(last) = per_job.last_mut() {
+                    *last += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    per_job
+}
+
+/// An iteration that caches each round's result over the previous round's (label
+/// propagation, as PySpark users write it) gives the answers of the same loop without
+/// caching, and every round after the first runs as many stages as the second: the lineage
+/// the client sends doubles each round, but the cached rounds are neither planned nor run
+/// again.
+#[test]
+fn cached_iterations_run_a_constant_number_of_stages() {
+    let env = python_env();
+    let run = |mode: &str, events: &std::path::Path| {
+        let log_conf = format!("spark.eventLog.dir={}", events.display());
+        let run = flint(
+            &[
+                "submit",
+                "--master",
+                "local[2]",
+                "--conf",
+                "spark.eventLog.enabled=true",
+                "--conf",
+                "spark.eventLog.compress=false",
+                "--conf",
+                &log_conf,
+                &script("iterative.py"),
+                "6",
+                mode,
+            ],
+            &[(env[0].0, env[0].1.as_str())],
+        );
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("LEFT"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let (cached_events, plain_events) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cached = run("cache", cached_events.path());
+    let plain = run("nocache", plain_events.path());
+    assert_eq!(cached.len(), 6, "{cached:?}");
+    assert_eq!(cached, plain, "caching changed the answers");
+    let stages = stages_per_job(cached_events.path());
+    assert_eq!(stages.len(), 6, "{stages:?}");
+    assert!(
+        stages[1..].iter().all(|n| *n == stages[1]),
+        "rounds ran more stages as the lineage grew: {stages:?}"
+    );
+    let plain_stages = stages_per_job(plain_events.path());
+    assert!(
+        plain_stages[5] > 8 * stages[5],
+        "without the cache each round recomputes the lineage: {plain_stages:?} against {stages:?}"
+    );
+}

@@ -554,5 +554,22 @@ try:
 except AnalysisException as error:
     check("unknown function", "no_such_function" in str(error), True)
 
+# cache(), persist and the catalog's cache calls, as in Spark.
+from pyspark import StorageLevel
+cached = spark.range(100).withColumn("k", F.col("id") % 3).cache()
+check("cache level", str(cached.storageLevel), "Disk Memory Deserialized 1x Replicated")
+check("cached answer", rows(cached.groupBy("k").count().orderBy("k")), [(0, 34), (1, 33), (2, 33)])
+check("cached again", cached.count(), 100)
+check("unpersisted level", str(cached.unpersist().storageLevel), "Serialized 1x Replicated")
+on_disk = spark.range(10).persist(StorageLevel.DISK_ONLY)
+check("persist level", str(on_disk.storageLevel), "Disk Serialized 1x Replicated")
+on_disk.createOrReplaceTempView("on_disk")
+spark.catalog.uncacheTable("on_disk")
+check("uncached table", spark.catalog.isCached("on_disk"), False)
+spark.catalog.cacheTable("on_disk")
+check("cached table", spark.catalog.isCached("on_disk"), True)
+spark.catalog.clearCache()
+check("cleared", spark.catalog.isCached("on_disk"), False)
+
 spark.stop()
 print("ALL CHECKS PASSED", flush=True)

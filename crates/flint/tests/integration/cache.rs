@@ -142,3 +142,37 @@ async fn cache_table_statements_cache_views() {
     );
     spark.stop();
 }
+
+/// A cache is read only for the very data it holds: `range(1)` cached is not read for
+/// `range(10)`, nor one file's rows for another's, although their plans differ only in
+/// what they scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_data_is_never_read_from_a_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let spark = session(2, dir.path(), &[]).await;
+    let one = spark.range(1).await.unwrap().cache();
+    assert_eq!(one.count().await.unwrap(), 1);
+    assert_eq!(spark.range(10).await.unwrap().count().await.unwrap(), 10);
+    assert_eq!(
+        spark.range(10).await.unwrap().storage_level(),
+        StorageLevel::NONE
+    );
+    let path = write_numbers(&spark, dir.path()).await;
+    let other = dir.path().join("other").display().to_string();
+    spark
+        .sql("SELECT id, id % 10 AS k FROM range(5)")
+        .await
+        .unwrap()
+        .write()
+        .parquet(&other)
+        .await
+        .unwrap();
+    let numbers = spark.read().parquet(&path).await.unwrap().cache();
+    assert_eq!(numbers.count().await.unwrap(), 10_000);
+    let others = spark.read().parquet(&other).await.unwrap();
+    assert_eq!(others.count().await.unwrap(), 5);
+    // The same files read again are the same data: the cache is found.
+    let again = spark.read().parquet(&path).await.unwrap();
+    assert_eq!(again.storage_level(), StorageLevel::MEMORY_AND_DISK);
+    spark.stop();
+}
