@@ -108,6 +108,13 @@ impl DagScheduler {
         }
     }
 
+    /// Forgets a shuffle no job will read again (an unpersisted cache) and has the executors
+    /// delete its files (Spark's `ContextCleaner.doCleanupShuffle`).
+    pub fn remove_shuffle(&self, shuffle_id: u32) {
+        self.map_output_tracker.unregister_shuffle(shuffle_id);
+        self.task_scheduler.backend().remove_shuffle(shuffle_id);
+    }
+
     /// Where every map output (and cached block) lives.
     pub fn map_output_tracker(&self) -> &Arc<MapOutputTracker> {
         &self.map_output_tracker

@@ -33,6 +33,10 @@ pub trait SchedulerBackend: Send + Sync + std::fmt::Debug {
 
     /// Releases the executors.
     fn stop(&self);
+
+    /// Deletes the files of a shuffle no job reads any more (an unpersisted cache) on every
+    /// executor (Spark's `RemoveShuffle`).
+    fn remove_shuffle(&self, shuffle_id: u32);
 }
 
 /// Local mode (Spark's `LocalSchedulerBackend`): one executor inside the driver process, with
@@ -71,6 +75,10 @@ impl SchedulerBackend for LocalSchedulerBackend {
 
     fn kill_task(&self, task_id: u64, reason: &str) {
         self.executor.kill_task(task_id, reason);
+    }
+
+    fn remove_shuffle(&self, shuffle_id: u32) {
+        self.executor.remove_shuffle(shuffle_id);
     }
 
     fn stop(&self) {

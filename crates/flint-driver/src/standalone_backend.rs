@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use flint_executor::{TaskDescription, TaskFailureReason, TaskMetrics, TaskResult};
 use flint_rpc::executor::driver_server::{Driver, DriverServer};
 use flint_rpc::executor::{
-    DriverMessage, ExecutorMessage, KillTask, RegisteredExecutor, StopExecutor, driver_message,
-    executor_message,
+    DriverMessage, ExecutorMessage, KillTask, RegisteredExecutor, RemoveShuffle, StopExecutor,
+    driver_message, executor_message,
 };
 use futures::Stream;
 use tokio::net::TcpListener;
@@ -427,6 +427,19 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
         };
         // A full or closed queue means the executor is busy or gone; its status comes anyway.
         let _ = executor.outbound.try_send(Ok(kill));
+    }
+
+    fn remove_shuffle(&self, shuffle_id: u32) {
+        let state = self.lock();
+        for executor in state.executors.values() {
+            let remove = DriverMessage {
+                message: Some(driver_message::Message::RemoveShuffle(RemoveShuffle {
+                    shuffle_id,
+                })),
+            };
+            // A full queue means a busy executor: its files go with the application then.
+            let _ = executor.outbound.try_send(Ok(remove));
+        }
     }
 
     fn stop(&self) {

@@ -389,6 +389,8 @@ mod tests {
         fn kill_task(&self, _task_id: u64, _reason: &str) {}
 
         fn stop(&self) {}
+
+        fn remove_shuffle(&self, _shuffle_id: u32) {}
     }
 
     /// Runs every task until it is killed.
@@ -428,6 +430,8 @@ mod tests {
         }
 
         fn stop(&self) {}
+
+        fn remove_shuffle(&self, _shuffle_id: u32) {}
     }
 
     fn task_set(map_outputs: &Arc<MapOutputTracker>, partitions: Vec<u32>) -> TaskSet {

@@ -238,6 +238,11 @@ async fn serve_driver(
                 executor.kill_task(kill.task_id, &kill.reason);
             }
             DriverMessage {
+                message: Some(driver_message::Message::RemoveShuffle(remove)),
+            } => {
+                executor.remove_shuffle(remove.shuffle_id);
+            }
+            DriverMessage {
                 message: Some(driver_message::Message::Stop(_)),
             } => {
                 tracing::info!("Driver commanded a shutdown");

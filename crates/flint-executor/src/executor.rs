@@ -445,6 +445,15 @@ impl Executor {
         }
     }
 
+    /// Deletes the files of a shuffle no job reads any more (an unpersisted cache).
+    pub fn remove_shuffle(&self, shuffle_id: u32) {
+        let removed = self.block_manager.remove_shuffle(shuffle_id);
+        tracing::info!(
+            shuffle_id,
+            "Removed shuffle {shuffle_id}: {removed} file(s) deleted"
+        );
+    }
+
     /// Kills a running task (Spark's `Executor.killTask`): it ends at its next await with
     /// `TaskKilled`, and a Python worker it waits on is killed. Returns whether it was running.
     pub fn kill_task(&self, task_id: u64, reason: &str) -> bool {

@@ -82,6 +82,19 @@ impl DiskBlockManager {
         self.blocks_dir.join(block.to_string())
     }
 
+    /// Deletes the files of one shuffle (its data and index files); returns how many.
+    pub fn remove_shuffle(&self, shuffle_id: u32) -> usize {
+        let prefix = format!("shuffle_{shuffle_id}_");
+        let Ok(entries) = std::fs::read_dir(&self.blocks_dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+            .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+            .count()
+    }
+
     /// Removes the application's directory (or only its spills when blocks are kept); later
     /// calls do nothing.
     pub fn stop(&self) {
@@ -146,6 +159,32 @@ mod tests {
         assert!(root.exists());
         drop(manager);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn a_shuffle_is_removed_with_its_files_only() {
+        let base = tempfile::tempdir().unwrap();
+        let manager = DiskBlockManager::create(base.path(), "app-1", "0").unwrap();
+        let write = |shuffle_id, map_id| {
+            for block in [
+                BlockId::ShuffleData { shuffle_id, map_id },
+                BlockId::ShuffleIndex { shuffle_id, map_id },
+            ] {
+                std::fs::write(manager.file_for(block), b"x").unwrap();
+            }
+        };
+        write(1, 0);
+        write(1, 1);
+        write(11, 0);
+        assert_eq!(manager.remove_shuffle(1), 4);
+        assert!(
+            manager
+                .file_for(BlockId::ShuffleData {
+                    shuffle_id: 11,
+                    map_id: 0
+                })
+                .exists()
+        );
     }
 
     #[test]

@@ -263,9 +263,7 @@ impl SparkContext {
     pub(crate) fn drop_caches(&self, caches: &[Arc<flint_driver::cache::CacheInfo>]) {
         for cache in caches {
             tracing::info!("Removing RDD {} from persistence list", cache.id);
-            self.dag_scheduler
-                .map_output_tracker()
-                .unregister_shuffle(cache.id);
+            self.dag_scheduler.remove_shuffle(cache.id);
             self.listener_bus
                 .post(SparkListenerEvent::UnpersistRdd { rdd_id: cache.id });
         }

@@ -23,6 +23,20 @@ async fn write_numbers(spark: &flint::SparkSession, dir: &std::path::Path) -> St
     path
 }
 
+/// The files below `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// Input records read by the tasks of the stages submitted after `from` events.
 fn input_records_since(events: &[SparkListenerEvent], from: usize) -> u64 {
     events[from..]
@@ -36,7 +50,8 @@ fn input_records_since(events: &[SparkListenerEvent], from: usize) -> u64 {
 
 /// A cached DataFrame's first action stores its rows; once the input files are deleted, later
 /// actions over it, and over DataFrames built on it, still give the same answers, reading no
-/// input (task metrics); after `unpersist` they read the (now empty) input again.
+/// input (task metrics); `unpersist` deletes the blocks, and later actions read the (now
+/// empty) input again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_rows_are_read_instead_of_the_input_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,8 +93,27 @@ async fn cached_rows_are_read_instead_of_the_input_files() {
         "an action over the cache read input files"
     );
 
+    let rdd = after
+        .iter()
+        .find_map(|e| match e {
+            SparkListenerEvent::StageSubmitted { stage_info } => stage_info.rdd_infos.first(),
+            _ => None,
+        })
+        .expect("a cache stage")
+        .id;
+    let block_files = || {
+        walk(dir.path())
+            .into_iter()
+            .filter(|f| {
+                f.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("shuffle_{rdd}_")))
+            })
+            .count()
+    };
+    assert!(block_files() > 0, "no block file of rdd {rdd}");
     cached.unpersist();
     assert_eq!(cached.storage_level(), StorageLevel::NONE);
+    assert_eq!(block_files(), 0, "unpersist left rdd {rdd}'s block files");
     assert_eq!(
         cached.count().await.unwrap(),
         0,

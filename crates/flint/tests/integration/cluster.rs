@@ -326,7 +326,7 @@ async fn losing_a_worker_loses_the_map_outputs_its_shuffle_service_held() {
 /// A cached DataFrame on `local-cluster[2,1,1024]`: its first action stores one block per
 /// partition, which the Storage REST API lists; after `kill -9` of an executor holding
 /// blocks, the next action computes again only the partitions whose blocks were lost, and
-/// the answer is still right.
+/// the answer is still right; `unpersist` has the executors delete the blocks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_blocks_lost_with_their_executor_are_recomputed() {
     let app_id = "cached-blocks".to_string();
@@ -421,6 +421,25 @@ async fn cached_blocks_lost_with_their_executor_are_recomputed() {
         recomputed, held,
         "only the lost partitions are computed again"
     );
+
+    // Unpersisting has every executor delete the blocks.
+    let local_dirs = executor_local_dirs(&app_id);
+    let prefix = format!("shuffle_{rdd_id}_");
+    let blocks = || {
+        local_dirs
+            .iter()
+            .flat_map(|dir| files_below(dir))
+            .filter(|f| {
+                f.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+            .count()
+    };
+    assert!(blocks() > 0, "no block of rdd {rdd_id} in {local_dirs:?}");
+    cached.unpersist();
+    wait_until("the executors to delete the unpersisted blocks", || {
+        blocks() == 0
+    });
     spark.stop();
     wait_until("the executors to exit", || {
         executor_processes(&app_id).is_empty()
