@@ -169,6 +169,21 @@ impl ConfValue for Fraction {
     }
 }
 
+/// A factor of at least 1, such as `spark.speculation.multiplier`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Multiplier(pub f64);
+
+impl ConfValue for Multiplier {
+    fn parse(key: &str, text: &str) -> Result<Self, ConfError> {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && *f >= 1.0)
+            .map(Multiplier)
+            .ok_or_else(|| invalid(key, text, "a number of at least 1"))
+    }
+}
+
 /// A memory size in bytes such as `512m` or `4g`; a bare number is in MiB, as for Spark's
 /// memory keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +275,11 @@ entries! {
     SHUFFLE_REGISTRATION_TIMEOUT: Duration = "spark.shuffle.registration.timeout", default "5s", "How long one attempt of an executor to register with its worker's shuffle service may take.";
     SHUFFLE_SERVICE_ENABLED: bool = "spark.shuffle.service.enabled", default "false", "Worker: run the shuffle service, which serves the shuffle files of the worker's executors after they exit and deletes them when their application ends. Application: register executors with it and fetch from it, so losing an executor (not its worker) loses no map output; set it for both (local-cluster passes it on).";
     SHUFFLE_SERVICE_PORT: u16 = "spark.shuffle.service.port", default "7337", "Port of the worker's shuffle service (Arrow Flight); a taken port moves to the next; 0 picks a free one. Executors are told the port their worker bound.";
+    SPECULATION: bool = "spark.speculation", default "false", "On a standalone cluster, run a second copy of a task that runs much longer than its stage's others on another executor; the first copy to finish is used, the other is killed.";
+    SPECULATION_INTERVAL: Duration = "spark.speculation.interval", default "100ms", "How often running tasks are checked for speculation.";
+    SPECULATION_MIN_TASK_RUNTIME: Duration = "spark.speculation.minTaskRuntime", default "100ms", "A task is not speculated before it has run this long.";
+    SPECULATION_MULTIPLIER: Multiplier = "spark.speculation.multiplier", default "1.5", "A task running this many times longer than the median of its stage's finished tasks is speculated.";
+    SPECULATION_QUANTILE: Fraction = "spark.speculation.quantile", default "0.75", "The fraction of a stage's tasks that must finish before its tasks are speculated.";
     ANSI_ENABLED: bool = "spark.sql.ansi.enabled", default "true", "Spark's ANSI mode: integer overflow, a zero divisor and an invalid cast are errors (ARITHMETIC_OVERFLOW, DIVIDE_BY_ZERO, CAST_INVALID_INPUT); false gives Spark's legacy answers (wrapping, NULL).";
     AUTO_BROADCAST_JOIN_THRESHOLD: String = "spark.sql.autoBroadcastJoinThreshold", default "10m", "Joins whose smaller side is estimated below this size send that side whole to every task instead of shuffling both sides (-1 turns it off).";
     MAP_KEY_DEDUP_POLICY: String = "spark.sql.mapKeyDedupPolicy", default "EXCEPTION", "A key given twice when a map is built (map, map_concat, map_from_arrays, str_to_map, ...): EXCEPTION fails with DUPLICATED_MAP_KEY, LAST_WIN keeps the later value.";

@@ -50,4 +50,4 @@ pub use scheduler_backend::{LocalSchedulerBackend, SchedulerBackend};
 pub use sql_plan::{SqlMetricUpdate, SqlPlanEdge, SqlPlanInfo, SqlPlanNode, StageNodeIds};
 pub use stage_planner::{ShuffleDependency, StageGraph};
 pub use standalone_backend::{ClusterRequest, StandaloneSchedulerBackend};
-pub use task_scheduler::TaskScheduler;
+pub use task_scheduler::{Speculation, TaskScheduler};

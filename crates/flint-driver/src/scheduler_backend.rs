@@ -19,12 +19,14 @@ pub trait SchedulerBackend: Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// Runs a task on some executor, calling `launched` when it is sent there, and returns
-    /// the executor's id, host and the result.
+    /// Runs a task on some executor — another than `avoid` (a speculative copy's original's)
+    /// while there is another —, calling `launched` when it is sent there, and returns the
+    /// executor's id, host and the result.
     async fn run_task(
         &self,
         task: TaskDescription,
         launched: TaskLaunched,
+        avoid: Option<String>,
     ) -> (String, String, TaskResult);
 
     /// Asks the executor running a task to kill it (Spark's `killTask`); the task's status
@@ -63,6 +65,7 @@ impl SchedulerBackend for LocalSchedulerBackend {
         &self,
         task: TaskDescription,
         launched: TaskLaunched,
+        _avoid: Option<String>,
     ) -> (String, String, TaskResult) {
         launched(self.executor.executor_id(), "localhost");
         let result = self.executor.run_task(task).await;

@@ -341,6 +341,7 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
         &self,
         task: TaskDescription,
         launched: crate::scheduler_backend::TaskLaunched,
+        avoid: Option<String>,
     ) -> (String, String, TaskResult) {
         let task_id = task.task_id;
         let mut changes = self.changes.subscribe();
@@ -350,10 +351,13 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
                 if let Some(reason) = &state.dead {
                     return ("?".into(), "?".into(), lost("?", reason));
                 }
+                // A speculative copy goes elsewhere than its original while there is elsewhere.
+                let others = state.executors.len() > 1;
                 let chosen = state
                     .executors
                     .iter()
                     .filter(|(_, e)| e.free_cores > 0 && e.pending_removal.is_none())
+                    .filter(|(id, _)| !others || avoid.as_deref() != Some(id.as_str()))
                     .max_by_key(|(_, e)| e.free_cores)
                     .map(|(id, _)| id.clone());
                 if let Some(id) = chosen {
@@ -764,8 +768,8 @@ mod tests {
             sql_conf: Default::default(),
         };
         let (a, b) = tokio::join!(
-            backend.run_task(task(0), Box::new(|_, _| {})),
-            backend.run_task(task(1), Box::new(|_, _| {}))
+            backend.run_task(task(0), Box::new(|_, _| {}), None),
+            backend.run_task(task(1), Box::new(|_, _| {}), None)
         );
         let mut used = vec![a.0.clone(), b.0.clone()];
         used.sort();
@@ -782,7 +786,7 @@ mod tests {
 
         first.abort();
         wait_for_executors(&backend, 1).await;
-        let (executor_id, _, result) = backend.run_task(task(2), Box::new(|_, _| {})).await;
+        let (executor_id, _, result) = backend.run_task(task(2), Box::new(|_, _| {}), None).await;
         assert_eq!(executor_id, "1");
         assert!(result.outcome.is_ok());
 

@@ -16,6 +16,54 @@ pub struct TaskScheduler {
     max_task_failures: u32,
     next_task_id: AtomicU64,
     listener_bus: Arc<ListenerBus>,
+    speculation: Option<Speculation>,
+}
+
+/// When a straggling task gets a second copy (Spark's `spark.speculation.*`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speculation {
+    /// `spark.speculation.interval`: how often running tasks are looked at.
+    pub interval: std::time::Duration,
+    /// `spark.speculation.multiplier`: how many times the median a straggler has run.
+    pub multiplier: f64,
+    /// `spark.speculation.quantile`: the share of the stage's tasks that must have finished.
+    pub quantile: f64,
+    /// `spark.speculation.minTaskRuntime`: the least a straggler has run.
+    pub min_task_runtime: std::time::Duration,
+}
+
+impl Speculation {
+    /// The settings when `spark.speculation` is on.
+    pub fn from_conf(conf: &flint_conf::SparkConf) -> Result<Option<Self>, flint_conf::ConfError> {
+        use flint_conf::keys;
+        if !conf.value(&keys::SPECULATION)? {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            interval: conf.value(&keys::SPECULATION_INTERVAL)?,
+            multiplier: conf.value(&keys::SPECULATION_MULTIPLIER)?.0,
+            quantile: conf.value(&keys::SPECULATION_QUANTILE)?.0,
+            min_task_runtime: conf.value(&keys::SPECULATION_MIN_TASK_RUNTIME)?,
+        }))
+    }
+
+    /// How long a task must have run to be speculated, given its stage's finished tasks'
+    /// durations, or `None` while too few of the stage's `total` tasks have finished
+    /// (Spark's `checkSpeculatableTasks`).
+    pub fn threshold(
+        &self,
+        finished: &[std::time::Duration],
+        total: usize,
+    ) -> Option<std::time::Duration> {
+        let needed = ((self.quantile * total as f64).floor() as usize).max(1);
+        if finished.len() < needed {
+            return None;
+        }
+        let mut sorted = finished.to_vec();
+        sorted.sort();
+        let median = sorted[sorted.len() / 2];
+        Some(median.mul_f64(self.multiplier).max(self.min_task_runtime))
+    }
 }
 
 impl TaskScheduler {
@@ -34,7 +82,19 @@ impl TaskScheduler {
             max_task_failures: max_task_failures.max(1),
             next_task_id: AtomicU64::new(0),
             listener_bus,
+            speculation: None,
         }
+    }
+
+    /// Runs copies of straggling tasks (`spark.speculation`).
+    pub fn with_speculation(mut self, speculation: Option<Speculation>) -> Self {
+        self.speculation = speculation;
+        self
+    }
+
+    /// How stragglers are speculated, if they are.
+    pub(crate) fn speculation(&self) -> Option<&Speculation> {
+        self.speculation.as_ref()
     }
 
     /// Task slots across executors.
@@ -79,5 +139,34 @@ impl TaskScheduler {
     /// Stops the backend's executors.
     pub fn stop(&self) {
         self.backend.stop();
+    }
+}
+
+#[cfg(test)]
+mod speculation_tests {
+    use std::time::Duration;
+
+    use super::Speculation;
+
+    /// Spark's rule: nothing before `quantile` of the tasks finished; then `multiplier`
+    /// times the median of the finished ones, never under `minTaskRuntime`.
+    #[test]
+    fn stragglers_are_measured_against_the_median_of_finished_tasks() {
+        let speculation = Speculation {
+            interval: Duration::from_millis(100),
+            multiplier: 1.5,
+            quantile: 0.75,
+            min_task_runtime: Duration::from_millis(100),
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(speculation.threshold(&[ms(400), ms(200)], 4), None);
+        assert_eq!(
+            speculation.threshold(&[ms(400), ms(200), ms(300)], 4),
+            Some(ms(450))
+        );
+        assert_eq!(
+            speculation.threshold(&[ms(10), ms(20), ms(30)], 4),
+            Some(ms(100))
+        );
     }
 }

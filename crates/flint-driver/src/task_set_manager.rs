@@ -103,6 +103,91 @@ pub(crate) struct TaskSetManager<'a> {
     scheduler: &'a TaskScheduler,
 }
 
+/// What speculation needs to know of a task set's attempts (Spark's `TaskSetManager`
+/// bookkeeping of `copiesRunning`, `successful` and `taskInfos`).
+#[derive(Default)]
+struct Copies {
+    /// Partitions that succeeded.
+    done: std::collections::HashSet<u32>,
+    /// How long the successful attempts ran.
+    durations: Vec<std::time::Duration>,
+    /// Running attempts by partition: task id, attempt and its launch.
+    running: HashMap<u32, Vec<(u64, u32, Launch)>>,
+    /// Partitions given a speculative copy.
+    speculated: std::collections::HashSet<u32>,
+    /// The highest attempt number handed out, by partition.
+    attempts: HashMap<u32, u32>,
+    /// Speculative copies waiting for a slot, with the executor of the attempt they copy.
+    avoid: HashMap<(u32, u32), String>,
+}
+
+/// Where a task was launched, once it is.
+type Launch = Arc<std::sync::Mutex<Option<TaskInfo>>>;
+
+impl Copies {
+    fn started(&mut self, partition: u32, attempt: u32, task_id: u64, launch: Launch) {
+        let highest = self.attempts.entry(partition).or_default();
+        *highest = (*highest).max(attempt);
+        self.running
+            .entry(partition)
+            .or_default()
+            .push((task_id, attempt, launch));
+    }
+
+    /// Forgets an attempt that ended; returns the partition's other running attempts.
+    fn ended(&mut self, partition: u32, task_id: u64) -> Vec<(u64, u32)> {
+        let attempts = self.running.entry(partition).or_default();
+        attempts.retain(|(id, ..)| *id != task_id);
+        attempts
+            .iter()
+            .map(|(id, attempt, ..)| (*id, *attempt))
+            .collect()
+    }
+
+    fn succeeded(&mut self, partition: u32, duration: std::time::Duration) {
+        self.done.insert(partition);
+        self.durations.push(duration);
+    }
+
+    fn next_attempt(&self, partition: u32) -> u32 {
+        self.attempts.get(&partition).map_or(0, |a| a + 1)
+    }
+
+    /// Running tasks to copy now, with the executor each runs on (Spark's
+    /// `checkSpeculatableTasks`): launched ones with no copy yet, running longer than the
+    /// threshold once enough of the `total` tasks have finished.
+    fn stragglers(&mut self, speculation: &crate::Speculation, total: usize) -> Vec<(u32, String)> {
+        let Some(threshold) = speculation.threshold(&self.durations, total) else {
+            return vec![];
+        };
+        let mut found = vec![];
+        let now = now_millis();
+        for (partition, attempts) in &self.running {
+            let [(_, _, launch)] = attempts.as_slice() else {
+                continue;
+            };
+            if self.done.contains(partition) || self.speculated.contains(partition) {
+                continue;
+            }
+            // Only a task an executor runs: its time counts from its launch there.
+            let launched = launch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(|info| (info.launch_time, info.executor_id.clone()));
+            if let Some((launch_time, executor)) = launched
+                && now.saturating_sub(launch_time) as u128 > threshold.as_millis()
+            {
+                found.push((*partition, executor));
+            }
+        }
+        for (partition, _) in &found {
+            self.speculated.insert(*partition);
+        }
+        found
+    }
+}
+
 struct Finished {
     partition: u32,
     attempt: u32,
@@ -143,11 +228,31 @@ impl<'a> TaskSetManager<'a> {
             stage_attempt: set.stage_attempt,
         });
         slots.want(pending.len());
+        let speculation = self.scheduler.speculation().copied();
+        let mut speculation_ticks = tokio::time::interval(
+            speculation.map_or(std::time::Duration::from_secs(3600), |s| s.interval),
+        );
+        speculation_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut copies = Copies::default();
         loop {
             if pending.is_empty() && running.is_empty() {
                 break;
             }
             tokio::select! {
+                _ = speculation_ticks.tick(), if speculation.is_some() && cancelled.is_none() => {
+                    let Some(speculation) = speculation else { continue };
+                    for (partition, executor) in copies.stragglers(&speculation, total) {
+                        let attempt = copies.next_attempt(partition);
+                        tracing::info!(
+                            stage_id = set.stage_id,
+                            "Marking task {partition} in stage {}.{} (on executor {executor}) as speculatable because it ran more than the threshold",
+                            set.stage_id, set.stage_attempt
+                        );
+                        copies.avoid.insert((partition, attempt), executor);
+                        pending.push_front((partition, attempt));
+                        slots.want(1);
+                    }
+                }
                 reason = cancel.wait_for(Option::is_some), if cancelled.is_none() && !cancel_closed => {
                     let Ok(reason) = reason.map(|r| r.clone().unwrap_or_default()) else {
                         cancel_closed = true;
@@ -166,8 +271,13 @@ impl<'a> TaskSetManager<'a> {
                     let Some(permit) = permit else {
                         return Err(TaskSetFailure::Aborted("task scheduler stopped".into()));
                     };
-                    // A slot granted before the task set was cancelled goes straight back.
+                    // A slot granted before the task set was cancelled goes straight back, as
+                    // does one for a copy of a task that has finished since.
                     let Some((partition, attempt)) = pending.pop_front() else { continue };
+                    let avoid = copies.avoid.remove(&(partition, attempt));
+                    if copies.done.contains(&partition) {
+                        continue;
+                    }
                     let task = TaskDescription {
                         task_id: self.scheduler.next_task_id(),
                         job_id: set.job_id,
@@ -195,6 +305,7 @@ impl<'a> TaskSetManager<'a> {
                     // The task starts when an executor takes it (it may wait for a free core
                     // first, which dynamic allocation counts as backlog).
                     let launch = Arc::new(std::sync::Mutex::new(None::<TaskInfo>));
+                    copies.started(partition, attempt, task_id, Arc::clone(&launch));
                     let launched: TaskLaunched = {
                         let launch = Arc::clone(&launch);
                         let started = started.clone();
@@ -211,7 +322,7 @@ impl<'a> TaskSetManager<'a> {
                         })
                     };
                     running.push(async move {
-                        let (executor_id, host, result) = backend.run_task(task, launched).await;
+                        let (executor_id, host, result) = backend.run_task(task, launched, avoid).await;
                         drop(permit);
                         let launched = launch.lock().unwrap_or_else(|p| p.into_inner()).take();
                         let launch_time = match launched {
@@ -244,6 +355,9 @@ impl<'a> TaskSetManager<'a> {
                 Some(finished) = running.next(), if !running.is_empty() => {
                     let Finished { partition, attempt, epoch, task_info, mut result } = finished;
                     running_tasks.tasks.remove(&task_info.task_id);
+                    let twins = copies.ended(partition, task_info.task_id);
+                    // A copy whose twin already succeeded: its end changes nothing.
+                    let superseded = copies.done.contains(&partition);
                     let operators = std::mem::take(&mut result.metrics.operators);
                     let duration = task_info.finish_time.saturating_sub(task_info.launch_time);
                     // As Spark's SQL metrics, only successful attempts count.
@@ -275,8 +389,22 @@ impl<'a> TaskSetManager<'a> {
                         sql_metrics,
                     });
                     match outcome {
+                        Ok(_) if superseded => {}
                         Ok(output) => {
                             succeeded += 1;
+                            copies.succeeded(partition, std::time::Duration::from_millis(duration));
+                            for (twin, twin_attempt) in twins {
+                                let reason = format!(
+                                    "another attempt succeeded: task {partition}.{attempt} (TID {})",
+                                    task_info.task_id
+                                );
+                                tracing::info!(
+                                    stage_id = set.stage_id,
+                                    "Killing attempt {twin_attempt} for task {partition} in stage {}.{} (TID {twin}) as the attempt {attempt} succeeded on {}",
+                                    set.stage_id, set.stage_attempt, task_info.host
+                                );
+                                self.scheduler.backend().kill_task(twin, &reason);
+                            }
                             tracing::info!(
                                 stage_id = set.stage_id, task_id = task_info.task_id, duration_ms = duration,
                                 "Finished task {partition}.{attempt} in stage {}.{} (TID {}) in {duration} ms on {} (executor {}) ({succeeded}/{total})",
@@ -303,7 +431,9 @@ impl<'a> TaskSetManager<'a> {
                                 task_info.executor_id, failure.message()
                             );
                             tracing::warn!(stage_id = set.stage_id, task_id = task_info.task_id, "{lost}");
-                            if cancelled.is_some() {
+                            // The loser of a speculation, or an attempt whose twin still runs:
+                            // the partition is (or may yet be) done by the other.
+                            if cancelled.is_some() || superseded || !twins.is_empty() {
                                 continue;
                             }
                             if let TaskFailureReason::FetchFailed(fetch) = failure {
@@ -370,6 +500,7 @@ mod tests {
             &self,
             task: TaskDescription,
             launched: crate::scheduler_backend::TaskLaunched,
+            _avoid: Option<String>,
         ) -> (String, String, TaskResult) {
             let executor_id = task.partition.to_string();
             launched(&executor_id, "127.0.0.1");
@@ -410,6 +541,7 @@ mod tests {
             &self,
             task: TaskDescription,
             launched: crate::scheduler_backend::TaskLaunched,
+            _avoid: Option<String>,
         ) -> (String, String, TaskResult) {
             launched("0", "127.0.0.1");
             let (kill, killed) = tokio::sync::oneshot::channel();

@@ -344,6 +344,7 @@ impl Executor {
         let stage_plans = Arc::clone(&self.stage_plans);
         let mut stopped = self.stopped.subscribe();
         let (kill, mut killed) = tokio::sync::watch::channel(None::<String>);
+        let kill_requested = killed.clone();
         let task_id = task.task_id;
         self.running
             .lock()
@@ -402,7 +403,17 @@ impl Executor {
         if let Err(error) = thread {
             return lost(error);
         }
+        // A kill that stopped the task's Python worker can surface as the worker's error
+        // before the task sees the kill: the task was killed all the same.
+        let kill_reason = || kill_requested.borrow().clone();
         match result.await {
+            Ok(Ok(Some(Ok((Err(_), _))))) if let Some(reason) = kill_reason() => {
+                tracing::info!(task_id, "Executor killed task {task_id}, reason: {reason}");
+                TaskResult {
+                    outcome: Err(TaskFailureReason::TaskKilled { reason }),
+                    metrics: TaskMetrics::default(),
+                }
+            }
             Ok(Ok(Some(Ok((outcome, metrics))))) => TaskResult {
                 outcome: outcome.map_err(|e| self.failure_reason(e)),
                 metrics,

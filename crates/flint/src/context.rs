@@ -184,12 +184,20 @@ impl SparkContext {
             &conf.value(&keys::SCHEDULER_MODE)?,
             conf.optional(&keys::SCHEDULER_ALLOCATION_FILE)?.as_deref(),
         )?;
-        let task_scheduler = Arc::new(TaskScheduler::new(
-            backend,
-            max_failures as u32,
-            Arc::clone(&listener_bus),
-            pools,
-        ));
+        // As in Spark, speculation needs another executor: never in local mode.
+        let speculation = match master {
+            MasterUrl::Local { .. } => None,
+            _ => flint_driver::Speculation::from_conf(&conf)?,
+        };
+        let task_scheduler = Arc::new(
+            TaskScheduler::new(
+                backend,
+                max_failures as u32,
+                Arc::clone(&listener_bus),
+                pools,
+            )
+            .with_speculation(speculation),
+        );
         let mut cluster = cluster;
         if let Some(connection) = cluster.as_mut()
             && let Some(gauges) =

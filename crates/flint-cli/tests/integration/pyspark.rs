@@ -925,3 +925,68 @@ fn cached_iterations_run_a_constant_number_of_stages() {
         "without the cache each round recomputes the lineage: {plain_stages:?} against {stages:?}"
     );
 }
+
+/// With `spark.speculation`, a task slowed on purpose (a minute, on its first attempt) gets a
+/// copy on the other executor once most of its stage has finished; the copy's result is used
+/// and counted once, and the original is killed (the event log says `TaskKilled`) instead of
+/// holding the job for its minute.
+#[test]
+fn a_straggler_is_speculated_and_counted_once() {
+    let env = python_env();
+    let work = tempfile::tempdir().unwrap();
+    let events = work.path().join("events");
+    std::fs::create_dir(&events).unwrap();
+    let log_conf = format!("spark.eventLog.dir={}", events.display());
+    let marker = work.path().join("slow-once").display().to_string();
+    let run = flint(
+        &[
+            "submit",
+            "--master",
+            "local-cluster[2,1,1024]",
+            "--conf",
+            "spark.speculation=true",
+            "--conf",
+            "spark.eventLog.enabled=true",
+            "--conf",
+            "spark.eventLog.compress=false",
+            "--conf",
+            &log_conf,
+            &script("straggler.py"),
+            &marker,
+        ],
+        &[(env[0].0, env[0].1.as_str())],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("ROWS 8 28"), "{}", run.stdout);
+    let log = std::fs::read_dir(&events)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("app-"))
+        })
+        .expect("an event log");
+    let ends: Vec<(u64, String)> = std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| {
+            event["Event"] == "SparkListenerTaskEnd" && event["Task Info"]["Index"] == 0
+        })
+        .map(|event| {
+            (
+                event["Task Info"]["Attempt"].as_u64().unwrap_or(99),
+                event["Task End Reason"]["Reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        ends.contains(&(1, "Success".to_string())) && ends.contains(&(0, "TaskKilled".to_string())),
+        "row 0's attempts: {ends:?}\n{}",
+        run.stderr
+    );
+}
