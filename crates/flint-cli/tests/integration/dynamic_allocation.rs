@@ -3,10 +3,8 @@
 //! as its backlog needs, gives them back when idle, and another application waiting for
 //! cores gets them.
 
-use std::path::Path;
-
 use crate::cluster::{master_state, start_master, start_worker_with};
-use crate::harness::{Daemon, get_json, get_text, runtime, wait_until};
+use crate::harness::{Daemon, event_log, get_json, get_text, runtime, wait_until};
 use crate::pyspark::pyspark_python;
 
 /// The cores the active application named `name` holds, from the master's `/json/`.
@@ -16,24 +14,6 @@ fn app_cores(ui: &str, name: &str) -> Option<u64> {
         .iter()
         .find(|app| app["name"] == name)?["cores"]
         .as_u64()
-}
-
-/// The events of the one event log in `dir`, as JSON values.
-fn event_log(dir: &Path) -> Vec<serde_json::Value> {
-    let file = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| {
-            path.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("app-"))
-        })
-        .expect("an event log");
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 /// A job of eight half-second Python tasks, then idle until the test says so.
@@ -168,7 +148,7 @@ fn dynamic_allocation_follows_the_backlog_and_frees_cores_for_others() {
     assert!(bursty.stdout().contains("sum 28"), "{}", bursty.stdout());
     drop(waiting);
 
-    let events = event_log(&events);
+    let events = event_log(&events, "app-");
     let of = |kind: &str| -> Vec<&serde_json::Value> {
         events.iter().filter(|e| e["Event"] == kind).collect()
     };

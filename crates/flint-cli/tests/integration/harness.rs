@@ -329,3 +329,22 @@ pub fn get_text(url: &str) -> Option<String> {
         .ok()?;
     response.text().ok()
 }
+
+/// The events of the one event log in `dir` whose file name starts with `prefix` (`app-`,
+/// `local-`), as JSON values.
+pub fn event_log(dir: &std::path::Path, prefix: &str) -> Vec<serde_json::Value> {
+    let file = std::fs::read_dir(dir)
+        .expect("an event log directory")
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .expect("an event log");
+    std::fs::read_to_string(file)
+        .expect("a readable event log")
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}

@@ -848,18 +848,8 @@ fn uuid_like() -> String {
 
 /// The stage submissions of each job in an event log, in job order.
 fn stages_per_job(events: &std::path::Path) -> Vec<usize> {
-    let log = std::fs::read_dir(events)
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| {
-            path.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("local-"))
-        })
-        .expect("an event log");
     let mut per_job: Vec<usize> = vec![];
-    for line in std::fs::read_to_string(log).unwrap().lines() {
-        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+    for event in crate::harness::event_log(events, "local-") {
         match event["Event"].as_str() {
             Some("SparkListenerJobStart") => per_job.push(0),
             Some("SparkListenerStageSubmitted") => {
@@ -958,19 +948,8 @@ fn a_straggler_is_speculated_and_counted_once() {
     );
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("ROWS 8 28"), "{}", run.stdout);
-    let log = std::fs::read_dir(&events)
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| {
-            path.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("app-"))
-        })
-        .expect("an event log");
-    let ends: Vec<(u64, String)> = std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+    let ends: Vec<(u64, String)> = crate::harness::event_log(&events, "app-")
+        .into_iter()
         .filter(|event| {
             event["Event"] == "SparkListenerTaskEnd" && event["Task Info"]["Index"] == 0
         })

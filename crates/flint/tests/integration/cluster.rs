@@ -89,6 +89,30 @@ fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Waits until the application runs two executors again, `victim` not among them.
+fn wait_for_replacement(app_name: &str, victim: &str) {
+    wait_until("a replacement executor", || {
+        let now = executor_processes(app_name);
+        now.len() == 2 && now.iter().all(|(id, _)| id != victim)
+    });
+}
+
+/// Stops the application and waits until its executor processes are gone.
+fn stop_and_wait(spark: &SparkSession, app_name: &str) {
+    spark.stop();
+    wait_until("the executors to exit", || {
+        executor_processes(app_name).is_empty()
+    });
+}
+
+/// Stage attempts submitted among `events` after the first `from`.
+fn stages_submitted_after(events: &[SparkListenerEvent], from: usize) -> usize {
+    events[from..]
+        .iter()
+        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
+        .count()
+}
+
 fn kill_9(pid: u32) {
     signal("-9", pid);
 }
@@ -145,10 +169,7 @@ async fn tpch_queries_match_datafusion_on_a_local_cluster() {
     assert!(spark.app_id().starts_with("app-"), "{}", spark.app_id());
     wait_until("two executors", || executor_processes(app_id).len() == 2);
     check_tpch(&spark).await;
-    spark.stop();
-    wait_until("the executors to exit", || {
-        executor_processes(app_id).is_empty()
-    });
+    stop_and_wait(&spark, app_id);
 }
 
 /// An executor killed with `kill -9` after a job: the driver forgets the map outputs it held,
@@ -170,26 +191,15 @@ async fn killed_executor_is_replaced_and_its_map_outputs_recomputed() {
     assert_eq!(executors.len(), 2, "{executors:?}");
     let (victim, pid) = executors[0].clone();
     kill_9(pid);
-    wait_until("a replacement executor", || {
-        let now = executor_processes(&app_id);
-        now.len() == 2 && now.iter().all(|(id, _)| *id != victim)
-    });
+    wait_for_replacement(&app_id, &victim);
     let submitted_before = stage_submissions(&events.snapshot(&spark));
     assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
-    let all = events.snapshot(&spark);
-    let second_job = &all[submitted_before.1..];
-    let map_stages_rerun = second_job
-        .iter()
-        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
-        .count();
+    let map_stages_rerun = stages_submitted_after(&events.snapshot(&spark), submitted_before.1);
     assert!(
         map_stages_rerun >= 2,
         "the lost map outputs were not recomputed: {map_stages_rerun} stage(s) ran in the second job"
     );
-    spark.stop();
-    wait_until("the executors to exit", || {
-        executor_processes(&app_id).is_empty()
-    });
+    stop_and_wait(&spark, &app_id);
 }
 
 /// With the workers' shuffle service (`spark.shuffle.service.enabled`), an executor killed
@@ -219,10 +229,7 @@ async fn shuffle_service_serves_the_map_outputs_of_a_killed_executor() {
     assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
     let (victim, pid) = executor_processes(&app_id)[0].clone();
     kill_9(pid);
-    wait_until("a replacement executor", || {
-        let now = executor_processes(&app_id);
-        now.len() == 2 && now.iter().all(|(id, _)| *id != victim)
-    });
+    wait_for_replacement(&app_id, &victim);
     let victim_dir = local_dirs
         .iter()
         .find(|dir| dir.ends_with(format!("executor-{victim}")))
@@ -236,10 +243,7 @@ async fn shuffle_service_serves_the_map_outputs_of_a_killed_executor() {
     assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
     let all = events.snapshot(&spark);
     let second_job = &all[submitted_before.1..];
-    let stages_run = second_job
-        .iter()
-        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
-        .count();
+    let stages_run = stages_submitted_after(&all, submitted_before.1);
     assert_eq!(
         stages_run, 1,
         "map stages ran again although the shuffle service kept their outputs"
@@ -259,10 +263,7 @@ async fn shuffle_service_serves_the_map_outputs_of_a_killed_executor() {
         .iter()
         .filter_map(|dir| dir.parent().map(|p| p.to_path_buf()))
         .collect();
-    spark.stop();
-    wait_until("the executors to exit", || {
-        executor_processes(&app_id).is_empty()
-    });
+    stop_and_wait(&spark, &app_id);
     wait_until("the workers to delete the application's files", || {
         app_dirs.iter().all(|dir| !dir.exists())
     });
@@ -308,19 +309,12 @@ async fn losing_a_worker_loses_the_map_outputs_its_shuffle_service_held() {
     });
     let submitted_before = stage_submissions(&events.snapshot(&spark));
     assert_eq!(rows(&df.collect().await.unwrap()), expected_sums());
-    let all = events.snapshot(&spark);
-    let stages_run = all[submitted_before.1..]
-        .iter()
-        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
-        .count();
+    let stages_run = stages_submitted_after(&events.snapshot(&spark), submitted_before.1);
     assert!(
         stages_run >= 2,
         "the lost worker's map outputs were not recomputed: {stages_run} stage(s) ran"
     );
-    spark.stop();
-    wait_until("the executors to exit", || {
-        executor_processes(&app_id).is_empty()
-    });
+    stop_and_wait(&spark, &app_id);
 }
 
 /// A cached DataFrame on `local-cluster[2,1,1024]`: its first action stores one block per
@@ -396,10 +390,7 @@ async fn cached_blocks_lost_with_their_executor_are_recomputed() {
         .count();
     assert!(held > 0, "executor {victim} holds no block: {detail}");
     kill_9(pid);
-    wait_until("a replacement executor", || {
-        let now = executor_processes(&app_id);
-        now.len() == 2 && now.iter().all(|(id, _)| *id != victim)
-    });
+    wait_for_replacement(&app_id, &victim);
     let before = events.snapshot(&spark).len();
     assert_eq!(rows(&sums().await), expected_sums());
     let after = events.snapshot(&spark);
@@ -440,19 +431,12 @@ async fn cached_blocks_lost_with_their_executor_are_recomputed() {
     wait_until("the executors to delete the unpersisted blocks", || {
         blocks() == 0
     });
-    spark.stop();
-    wait_until("the executors to exit", || {
-        executor_processes(&app_id).is_empty()
-    });
+    stop_and_wait(&spark, &app_id);
 }
 
 /// (stage submissions, events) seen so far.
 fn stage_submissions(events: &[SparkListenerEvent]) -> (usize, usize) {
-    let submitted = events
-        .iter()
-        .filter(|e| matches!(e, SparkListenerEvent::StageSubmitted { .. }))
-        .count();
-    (submitted, events.len())
+    (stages_submitted_after(events, 0), events.len())
 }
 
 /// Sends `signal` to one executor process when the first map stage of the job completes.
@@ -506,10 +490,7 @@ async fn executor_killed_during_a_job_gives_the_right_answer() {
         killer.killed.lock().unwrap().is_some(),
         "no executor was killed"
     );
-    spark.stop();
-    wait_until("the executors to exit", || {
-        executor_processes(&app_id).is_empty()
-    });
+    stop_and_wait(&spark, &app_id);
 }
 
 /// An executor that hangs (`kill -STOP`) mid-job keeps its connection open but stops
@@ -552,10 +533,7 @@ async fn hung_executor_is_removed_after_missed_heartbeats() {
         let now = executor_processes(&app_id);
         now.len() == 2 && now.iter().all(|(id, _)| *id != victim)
     });
-    spark.stop();
-    wait_until("the executors to exit", || {
-        executor_processes(&app_id).is_empty()
-    });
+    stop_and_wait(&spark, &app_id);
 }
 
 /// Kills executor A with `kill -9` once it has finished `kill_after` tasks of the stage while
@@ -783,8 +761,5 @@ async fn outputs_of_an_executor_lost_mid_stage_are_recomputed_once() {
         fetch_failures, 0,
         "a reducer was sent to the dead executor's outputs\n{story}"
     );
-    spark.stop();
-    wait_until("the executors to exit", || {
-        executor_processes(&app_id).is_empty()
-    });
+    stop_and_wait(&spark, &app_id);
 }
