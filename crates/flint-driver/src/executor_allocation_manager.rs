@@ -597,6 +597,7 @@ mod tests {
             finish_time: 0,
             executor_id: executor.into(),
             host: "h".into(),
+            speculative: false,
         }
     }
 

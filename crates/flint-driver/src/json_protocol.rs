@@ -651,7 +651,7 @@ fn task_info_to_json(info: &TaskInfo, failed: bool) -> Value {
         "Executor ID": info.executor_id,
         "Host": info.host,
         "Locality": "PROCESS_LOCAL",
-        "Speculative": false,
+        "Speculative": info.speculative,
         "Getting Result Time": 0,
         "Finish Time": info.finish_time,
         "Failed": failed,
@@ -672,6 +672,10 @@ fn task_info_from_json(value: &Value) -> Result<TaskInfo, JsonProtocolError> {
             .unwrap_or(0),
         executor_id: string(value, "Executor ID")?,
         host: string(value, "Host")?,
+        speculative: value
+            .get("Speculative")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -859,6 +863,7 @@ mod tests {
             finish_time: 150,
             executor_id: "3".into(),
             host: "10.0.0.2".into(),
+            speculative: true,
         }
     }
 

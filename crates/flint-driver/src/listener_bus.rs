@@ -61,6 +61,8 @@ pub struct TaskInfo {
     pub executor_id: String,
     /// The executor's host.
     pub host: String,
+    /// A speculative copy of a straggling attempt (`spark.speculation`).
+    pub speculative: bool,
 }
 
 /// How a task ended (Spark's `TaskEndReason`), for listeners.

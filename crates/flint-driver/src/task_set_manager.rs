@@ -299,7 +299,7 @@ impl<'a> TaskSetManager<'a> {
                     let (stage_id, stage_attempt, task_id) = (set.stage_id, set.stage_attempt, task.task_id);
                     let started = TaskInfo {
                         task_id, index: partition, attempt, launch_time: now_millis(), finish_time: 0,
-                        executor_id: String::new(), host: String::new(),
+                        executor_id: String::new(), host: String::new(), speculative: avoid.is_some(),
                     };
                     running_tasks.tasks.insert(task_id, started.clone());
                     // The task starts when an executor takes it (it may wait for a free core
@@ -346,7 +346,7 @@ impl<'a> TaskSetManager<'a> {
                             epoch,
                             task_info: TaskInfo {
                                 task_id, index: partition, attempt, launch_time, finish_time: now_millis(),
-                                executor_id, host,
+                                executor_id, host, speculative: started.speculative,
                             },
                             result,
                         }

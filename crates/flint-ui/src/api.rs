@@ -324,7 +324,7 @@ fn task_json(task: &TaskData, executors: &BTreeMap<String, ExecutorData>) -> Tas
         host: info.host.clone(),
         status: task.status,
         task_locality: "PROCESS_LOCAL",
-        speculative: false,
+        speculative: info.speculative,
         accumulator_updates: vec![],
         error_message: task.error.clone(),
         task_metrics: finished.then(|| task_metrics_json(&task.metrics)),

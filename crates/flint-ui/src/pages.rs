@@ -1174,6 +1174,7 @@ mod tests {
                     finish_time: 1_010,
                     executor_id: "driver".into(),
                     host: "localhost".into(),
+                    speculative: false,
                 },
                 reason: TaskEndReason::Success,
                 metrics: Default::default(),

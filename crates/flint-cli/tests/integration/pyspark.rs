@@ -918,8 +918,8 @@ fn cached_iterations_run_a_constant_number_of_stages() {
 
 /// With `spark.speculation`, a task slowed on purpose (a minute, on its first attempt) gets a
 /// copy on the other executor once most of its stage has finished; the copy's result is used
-/// and counted once, and the original is killed (the event log says `TaskKilled`) instead of
-/// holding the job for its minute.
+/// and counted once (the event log marks it speculative), and the original is killed (the
+/// event log says `TaskKilled`) instead of holding the job for its minute.
 #[test]
 fn a_straggler_is_speculated_and_counted_once() {
     let env = python_env();
@@ -948,7 +948,7 @@ fn a_straggler_is_speculated_and_counted_once() {
     );
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("ROWS 8 28"), "{}", run.stdout);
-    let ends: Vec<(u64, String)> = crate::harness::event_log(&events, "app-")
+    let ends: Vec<(u64, String, bool)> = crate::harness::event_log(&events, "app-")
         .into_iter()
         .filter(|event| {
             event["Event"] == "SparkListenerTaskEnd" && event["Task Info"]["Index"] == 0
@@ -960,11 +960,13 @@ fn a_straggler_is_speculated_and_counted_once() {
                     .as_str()
                     .unwrap_or_default()
                     .to_string(),
+                event["Task Info"]["Speculative"] == true,
             )
         })
         .collect();
     assert!(
-        ends.contains(&(1, "Success".to_string())) && ends.contains(&(0, "TaskKilled".to_string())),
+        ends.contains(&(1, "Success".to_string(), true))
+            && ends.contains(&(0, "TaskKilled".to_string(), false)),
         "row 0's attempts: {ends:?}\n{}",
         run.stderr
     );
