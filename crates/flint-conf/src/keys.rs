@@ -260,6 +260,7 @@ entries! {
     HISTORY_UI_PORT: u16 = "spark.history.ui.port", default "18080", "History server: port of its web UI (flint history-server --port); a taken port moves to the next.";
     IO_COMPRESSION_CODEC: String = "spark.io.compression.codec", default "lz4", "Compression of shuffle blocks: lz4, zstd or none.";
     LOCAL_DIR: String = "spark.local.dir", computed, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
+    LOCALITY_WAIT: Duration = "spark.locality.wait", default "3s", "How long a task waits for a free core on the executor holding its input (a cached block) before it runs on another (Spark's delay scheduling).";
     MASTER: String = "spark.master", default "local[*]", "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
     MASTER_UI_PORT: u16 = "spark.master.ui.port", default "8080", "Port of the master's web UI (flint master --webui-port); 0 picks a free one, a taken port moves to the next.";
     MEMORY_FRACTION: Fraction = "spark.memory.fraction", default "0.6", "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";

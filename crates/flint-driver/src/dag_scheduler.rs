@@ -343,6 +343,14 @@ impl DagScheduler {
         stage_infos: &[StageInfo],
         result_stage_id: u32,
     ) -> Result<Vec<RecordBatch>, JobError> {
+        let cache_ids: CacheIds = Arc::new(
+            graph
+                .shuffles
+                .values()
+                .filter(|dependency| dependency.cache.is_some())
+                .map(|dependency| dependency.shuffle_id)
+                .collect(),
+        );
         let info_of = |stage_id: u32| stage_infos.iter().find(|s| s.stage_id == stage_id).cloned();
         let stage_of = |shuffle_id: u32| {
             self.shuffle_to_stage
@@ -388,7 +396,7 @@ impl DagScheduler {
                                 dependency.node_ids.clone(),
                             ),
                             missing_partitions,
-                            Arc::clone(&graph.sql_conf),
+                            (Arc::clone(&graph.sql_conf), Arc::clone(&cache_ids)),
                         ));
                     }
                 }
@@ -464,7 +472,7 @@ impl DagScheduler {
                         graph.result_node_ids.clone(),
                     ),
                     partitions,
-                    Arc::clone(&graph.sql_conf),
+                    (Arc::clone(&graph.sql_conf), Arc::clone(&cache_ids)),
                 )
                 .await;
             match outcome {
@@ -593,7 +601,7 @@ impl DagScheduler {
         kind: StageKind,
         (plan, node_ids): (Arc<dyn ExecutionPlan>, StageNodeIds),
         partitions: Vec<u32>,
-        sql_conf: Arc<[(String, String)]>,
+        (sql_conf, cache_ids): (Arc<[(String, String)]>, CacheIds),
     ) -> (
         (StageInfo, StageKind),
         Result<Vec<(u32, TaskOutput)>, TaskSetFailure>,
@@ -630,6 +638,7 @@ impl DagScheduler {
             info.stage_id,
             datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
         );
+        let preferred = Arc::new(preferred_executors(&plan, &cache_ids));
         let encoded = physical_plan_to_bytes_with_extension_codec(plan, &ShuffleCodec);
         let outcome = match encoded {
             Ok(bytes) => {
@@ -648,6 +657,7 @@ impl DagScheduler {
                     },
                     map_outputs: Arc::clone(&self.map_output_tracker),
                     cancel: self.cancel_signal(job_id),
+                    preferred,
                 };
                 self.task_scheduler.run_task_set(task_set).await
             }
@@ -735,6 +745,41 @@ impl DagScheduler {
             TaskSetFailure::Aborted(format!("cannot prepare the stage's plan: {error}"))
         })
     }
+}
+
+/// The ids of a job's caches (their map stages' shuffle ids).
+type CacheIds = Arc<std::collections::HashSet<u32>>;
+
+/// The executor each partition of a resolved stage plan prefers (Spark's
+/// `getPreferredLocs` for cached partitions): the one holding every cached block the
+/// partition reads. Shuffle reads set no preference: a reduce stage after one map task would
+/// otherwise queue on that task's executor while others sit idle.
+fn preferred_executors(
+    plan: &Arc<dyn ExecutionPlan>,
+    cache_ids: &std::collections::HashSet<u32>,
+) -> HashMap<u32, String> {
+    let mut holders: HashMap<u32, Option<String>> = HashMap::new();
+    let _ = plan.apply(|node| {
+        if let Some(reader) = node.downcast_ref::<flint_shuffle::ShuffleReaderExec>()
+            && cache_ids.contains(&reader.shuffle_id())
+        {
+            for (partition, blocks) in reader.partitions().iter().enumerate() {
+                for block in blocks {
+                    let holder = holders
+                        .entry(partition as u32)
+                        .or_insert_with(|| Some(block.executor_id.clone()));
+                    if holder.as_deref() != Some(block.executor_id.as_str()) {
+                        *holder = None;
+                    }
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    holders
+        .into_iter()
+        .filter_map(|(partition, holder)| Some((partition, holder?)))
+        .collect()
 }
 
 impl DagScheduler {

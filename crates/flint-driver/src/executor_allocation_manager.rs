@@ -598,6 +598,7 @@ mod tests {
             executor_id: executor.into(),
             host: "h".into(),
             speculative: false,
+            locality: crate::TaskLocality::NoPref,
         }
     }
 

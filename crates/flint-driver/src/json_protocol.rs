@@ -650,7 +650,7 @@ fn task_info_to_json(info: &TaskInfo, failed: bool) -> Value {
         "Launch Time": info.launch_time,
         "Executor ID": info.executor_id,
         "Host": info.host,
-        "Locality": "PROCESS_LOCAL",
+        "Locality": info.locality.as_str(),
         "Speculative": info.speculative,
         "Getting Result Time": 0,
         "Finish Time": info.finish_time,
@@ -676,6 +676,12 @@ fn task_info_from_json(value: &Value) -> Result<TaskInfo, JsonProtocolError> {
             .get("Speculative")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        locality: crate::TaskLocality::parse(
+            value
+                .get("Locality")
+                .and_then(Value::as_str)
+                .unwrap_or("PROCESS_LOCAL"),
+        ),
     })
 }
 
@@ -864,6 +870,7 @@ mod tests {
             executor_id: "3".into(),
             host: "10.0.0.2".into(),
             speculative: true,
+            locality: crate::TaskLocality::NodeLocal,
         }
     }
 

@@ -43,10 +43,10 @@ pub use app_client::{AppClientError, AppDescription, StandaloneAppClient};
 pub use dag_scheduler::{DagScheduler, JobError, with_job_tags};
 pub use listener_bus::{
     ExecutorInfo, JobResult, ListenerBus, RddInfo, SparkListener, SparkListenerEvent, StageInfo,
-    TaskEndReason, TaskInfo,
+    TaskEndReason, TaskInfo, TaskLocality,
 };
 pub use map_output_tracker::MapOutputTracker;
-pub use scheduler_backend::{LocalSchedulerBackend, SchedulerBackend};
+pub use scheduler_backend::{LocalSchedulerBackend, Placement, SchedulerBackend};
 pub use sql_plan::{SqlMetricUpdate, SqlPlanEdge, SqlPlanInfo, SqlPlanNode, StageNodeIds};
 pub use stage_planner::{ShuffleDependency, StageGraph};
 pub use standalone_backend::{ClusterRequest, StandaloneSchedulerBackend};

@@ -63,6 +63,44 @@ pub struct TaskInfo {
     pub host: String,
     /// A speculative copy of a straggling attempt (`spark.speculation`).
     pub speculative: bool,
+    /// How close to its input it ran.
+    pub locality: TaskLocality,
+}
+
+/// How close to its input a task ran (Spark's `TaskLocality`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskLocality {
+    /// On the executor holding its input blocks.
+    ProcessLocal,
+    /// On another executor of the host holding them.
+    NodeLocal,
+    /// It had no preference.
+    #[default]
+    NoPref,
+    /// Elsewhere, after the locality wait.
+    Any,
+}
+
+impl TaskLocality {
+    /// Spark's name (`PROCESS_LOCAL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskLocality::ProcessLocal => "PROCESS_LOCAL",
+            TaskLocality::NodeLocal => "NODE_LOCAL",
+            TaskLocality::NoPref => "NO_PREF",
+            TaskLocality::Any => "ANY",
+        }
+    }
+
+    /// The level Spark names `name`; unknown names are `ANY`.
+    pub fn parse(name: &str) -> TaskLocality {
+        match name {
+            "PROCESS_LOCAL" => TaskLocality::ProcessLocal,
+            "NODE_LOCAL" => TaskLocality::NodeLocal,
+            "NO_PREF" => TaskLocality::NoPref,
+            _ => TaskLocality::Any,
+        }
+    }
 }
 
 /// How a task ended (Spark's `TaskEndReason`), for listeners.

@@ -3,9 +3,22 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use flint_executor::{Executor, TaskDescription, TaskResult};
 
-/// Told once when a task is sent to an executor, with the executor's id and host: the task
-/// starts then (Spark's `TaskStart`), not while it waits for a free core.
-pub type TaskLaunched = Box<dyn FnOnce(&str, &str) + Send>;
+use crate::TaskLocality;
+
+/// Told once when a task is sent to an executor, with the executor's id and host and how
+/// close to its input it is: the task starts then (Spark's `TaskStart`), not while it waits
+/// for a free core.
+pub type TaskLaunched = Box<dyn FnOnce(&str, &str, TaskLocality) + Send>;
+
+/// Where a task would rather run, and where not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The executor holding the task's input blocks: the task waits up to
+    /// `spark.locality.wait` for a free core there.
+    pub prefer: Option<String>,
+    /// An executor not to run on while there is another (a speculative copy's original's).
+    pub avoid: Option<String>,
+}
 
 /// The seam between the task scheduler and wherever executors live (Spark's `SchedulerBackend`).
 #[async_trait]
@@ -19,14 +32,13 @@ pub trait SchedulerBackend: Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// Runs a task on some executor — another than `avoid` (a speculative copy's original's)
-    /// while there is another —, calling `launched` when it is sent there, and returns the
-    /// executor's id, host and the result.
+    /// Runs a task on some executor, as `placement` would rather, calling `launched` when it
+    /// is sent there, and returns the executor's id, host and the result.
     async fn run_task(
         &self,
         task: TaskDescription,
         launched: TaskLaunched,
-        avoid: Option<String>,
+        placement: Placement,
     ) -> (String, String, TaskResult);
 
     /// Asks the executor running a task to kill it (Spark's `killTask`); the task's status
@@ -65,9 +77,14 @@ impl SchedulerBackend for LocalSchedulerBackend {
         &self,
         task: TaskDescription,
         launched: TaskLaunched,
-        _avoid: Option<String>,
+        placement: Placement,
     ) -> (String, String, TaskResult) {
-        launched(self.executor.executor_id(), "localhost");
+        // Everything is on the one executor.
+        let locality = match placement.prefer {
+            Some(_) => TaskLocality::ProcessLocal,
+            None => TaskLocality::NoPref,
+        };
+        launched(self.executor.executor_id(), "localhost", locality);
         let result = self.executor.run_task(task).await;
         (
             self.executor.executor_id().to_string(),

@@ -147,6 +147,9 @@ pub struct StandaloneSchedulerBackend {
     map_outputs: Arc<MapOutputTracker>,
     expected_cores: usize,
     starvation_timeout: Duration,
+    /// `spark.locality.wait`: how long a task waits for a core on the executor holding its
+    /// input before it runs elsewhere.
+    locality_wait: Duration,
     port: u16,
     server: tokio::task::JoinHandle<()>,
     heartbeat_receiver: tokio::task::JoinHandle<()>,
@@ -216,6 +219,7 @@ impl StandaloneSchedulerBackend {
             changes,
             map_outputs,
             expected_cores: expected_cores.max(1),
+            locality_wait: Duration::from_secs(3),
             starvation_timeout: starvation_timeout.max(Duration::from_millis(100)),
             port,
             server,
@@ -264,6 +268,12 @@ impl StandaloneSchedulerBackend {
         }
         drop(state);
         self.changes.send_modify(|v| *v += 1);
+    }
+
+    /// Sets `spark.locality.wait` (3 s until then).
+    pub fn with_locality_wait(mut self, wait: Duration) -> Self {
+        self.locality_wait = wait;
+        self
     }
 
     /// The port executors dial.
@@ -341,25 +351,50 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
         &self,
         task: TaskDescription,
         launched: crate::scheduler_backend::TaskLaunched,
-        avoid: Option<String>,
+        placement: crate::Placement,
     ) -> (String, String, TaskResult) {
         let task_id = task.task_id;
         let mut changes = self.changes.subscribe();
+        let avoid = placement.avoid;
+        // The executor holding the input, and until when the task waits for a core there
+        // (Spark's delay scheduling, `spark.locality.wait`).
+        let preferred = placement.prefer.and_then(|id| {
+            let host = self.lock().executors.get(&id)?.host.clone();
+            Some((id, host, Instant::now() + self.locality_wait))
+        });
         let (executor_id, host, outbound, result) = loop {
+            let mut wait = self.starvation_timeout;
             {
                 let mut state = self.lock();
                 if let Some(reason) = &state.dead {
                     return ("?".into(), "?".into(), lost("?", reason));
                 }
+                let usable =
+                    |e: &RegisteredExecutorSlot| e.free_cores > 0 && e.pending_removal.is_none();
+                let at_preferred = preferred.as_ref().and_then(|(id, _, deadline)| {
+                    match state.executors.get(id) {
+                        Some(executor) if usable(executor) => Some(Ok(id.clone())),
+                        // Still there and within the wait: wait for it, not for others.
+                        Some(_) if Instant::now() < *deadline => Some(Err(*deadline)),
+                        _ => None,
+                    }
+                });
                 // A speculative copy goes elsewhere than its original while there is elsewhere.
                 let others = state.executors.len() > 1;
-                let chosen = state
-                    .executors
-                    .iter()
-                    .filter(|(_, e)| e.free_cores > 0 && e.pending_removal.is_none())
-                    .filter(|(id, _)| !others || avoid.as_deref() != Some(id.as_str()))
-                    .max_by_key(|(_, e)| e.free_cores)
-                    .map(|(id, _)| id.clone());
+                let chosen = match at_preferred {
+                    Some(Ok(id)) => Some(id),
+                    Some(Err(deadline)) => {
+                        wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+                        None
+                    }
+                    None => state
+                        .executors
+                        .iter()
+                        .filter(|(_, e)| usable(e))
+                        .filter(|(id, _)| !others || avoid.as_deref() != Some(id.as_str()))
+                        .max_by_key(|(_, e)| e.free_cores)
+                        .map(|(id, _)| id.clone()),
+                };
                 if let Some(id) = chosen {
                     let (reply, result) = oneshot::channel();
                     state.pending.insert(task_id, reply);
@@ -376,12 +411,12 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
                 let state = self.lock();
                 (!state.launched_any, state.waiting_reason.clone())
             };
-            match tokio::time::timeout(self.starvation_timeout, changes.changed()).await {
+            match tokio::time::timeout(wait, changes.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
                     return ("?".into(), "?".into(), lost("?", "the driver is stopping"));
                 }
-                Err(_) if starved => {
+                Err(_) if starved && wait == self.starvation_timeout => {
                     tracing::warn!(
                         target: "flint_driver::task_scheduler",
                         "Initial job has not accepted any resources; check your cluster UI to ensure that workers are registered and have sufficient resources"
@@ -393,7 +428,15 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
                 Err(_) => {}
             }
         };
-        launched(&executor_id, &host);
+        let locality = match &preferred {
+            None => crate::TaskLocality::NoPref,
+            Some((id, _, _)) if *id == executor_id => crate::TaskLocality::ProcessLocal,
+            Some((_, preferred_host, _)) if *preferred_host == host => {
+                crate::TaskLocality::NodeLocal
+            }
+            Some(_) => crate::TaskLocality::Any,
+        };
+        launched(&executor_id, &host, locality);
         let launch = DriverMessage {
             message: Some(driver_message::Message::LaunchTask(task.into())),
         };
@@ -768,8 +811,8 @@ mod tests {
             sql_conf: Default::default(),
         };
         let (a, b) = tokio::join!(
-            backend.run_task(task(0), Box::new(|_, _| {}), None),
-            backend.run_task(task(1), Box::new(|_, _| {}), None)
+            backend.run_task(task(0), Box::new(|_, _, _| {}), Default::default()),
+            backend.run_task(task(1), Box::new(|_, _, _| {}), Default::default())
         );
         let mut used = vec![a.0.clone(), b.0.clone()];
         used.sort();
@@ -786,7 +829,9 @@ mod tests {
 
         first.abort();
         wait_for_executors(&backend, 1).await;
-        let (executor_id, _, result) = backend.run_task(task(2), Box::new(|_, _| {}), None).await;
+        let (executor_id, _, result) = backend
+            .run_task(task(2), Box::new(|_, _, _| {}), Default::default())
+            .await;
         assert_eq!(executor_id, "1");
         assert!(result.outcome.is_ok());
 

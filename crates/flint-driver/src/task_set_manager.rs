@@ -32,6 +32,8 @@ pub(crate) struct TaskSet {
     pub node_ids: StageNodeIds,
     /// The shuffle a map stage writes: each map output is registered as its task succeeds.
     pub shuffle_id: Option<u32>,
+    /// The executor each partition would rather run on (where its input blocks are).
+    pub preferred: Arc<HashMap<u32, String>>,
     /// Map outputs and the executor-failure epoch each task launches at.
     pub map_outputs: Arc<MapOutputTracker>,
     /// Set to a reason when the job is cancelled: running tasks are killed, no more launch.
@@ -300,6 +302,11 @@ impl<'a> TaskSetManager<'a> {
                     let started = TaskInfo {
                         task_id, index: partition, attempt, launch_time: now_millis(), finish_time: 0,
                         executor_id: String::new(), host: String::new(), speculative: avoid.is_some(),
+                        locality: crate::TaskLocality::NoPref,
+                    };
+                    let placement = crate::Placement {
+                        prefer: set.preferred.get(&partition).cloned(),
+                        avoid,
                     };
                     running_tasks.tasks.insert(task_id, started.clone());
                     // The task starts when an executor takes it (it may wait for a free core
@@ -310,11 +317,12 @@ impl<'a> TaskSetManager<'a> {
                         let launch = Arc::clone(&launch);
                         let started = started.clone();
                         let bus = Arc::clone(&bus);
-                        Box::new(move |executor_id: &str, host: &str| {
+                        Box::new(move |executor_id: &str, host: &str, locality| {
                             let info = TaskInfo {
                                 launch_time: now_millis(),
                                 executor_id: executor_id.to_string(),
                                 host: host.to_string(),
+                                locality,
                                 ..started
                             };
                             *launch.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
@@ -322,11 +330,11 @@ impl<'a> TaskSetManager<'a> {
                         })
                     };
                     running.push(async move {
-                        let (executor_id, host, result) = backend.run_task(task, launched, avoid).await;
+                        let (executor_id, host, result) = backend.run_task(task, launched, placement).await;
                         drop(permit);
                         let launched = launch.lock().unwrap_or_else(|p| p.into_inner()).take();
-                        let launch_time = match launched {
-                            Some(info) => info.launch_time,
+                        let (launch_time, locality) = match launched {
+                            Some(info) => (info.launch_time, info.locality),
                             None => {
                                 // It ended without reaching an executor (the application
                                 // died): it still starts before it ends, as listeners expect.
@@ -337,7 +345,7 @@ impl<'a> TaskSetManager<'a> {
                                 };
                                 let launch_time = info.launch_time;
                                 bus.post(SparkListenerEvent::TaskStart { stage_id, stage_attempt, task_info: info });
-                                launch_time
+                                (launch_time, started.locality)
                             }
                         };
                         Finished {
@@ -346,7 +354,7 @@ impl<'a> TaskSetManager<'a> {
                             epoch,
                             task_info: TaskInfo {
                                 task_id, index: partition, attempt, launch_time, finish_time: now_millis(),
-                                executor_id, host, speculative: started.speculative,
+                                executor_id, host, speculative: started.speculative, locality,
                             },
                             result,
                         }
@@ -500,10 +508,10 @@ mod tests {
             &self,
             task: TaskDescription,
             launched: crate::scheduler_backend::TaskLaunched,
-            _avoid: Option<String>,
+            _placement: crate::Placement,
         ) -> (String, String, TaskResult) {
             let executor_id = task.partition.to_string();
-            launched(&executor_id, "127.0.0.1");
+            launched(&executor_id, "127.0.0.1", crate::TaskLocality::NoPref);
             if task.partition == 0 {
                 self.map_outputs.remove_outputs_on_executor("0", None);
             }
@@ -541,9 +549,9 @@ mod tests {
             &self,
             task: TaskDescription,
             launched: crate::scheduler_backend::TaskLaunched,
-            _avoid: Option<String>,
+            _placement: crate::Placement,
         ) -> (String, String, TaskResult) {
-            launched("0", "127.0.0.1");
+            launched("0", "127.0.0.1", crate::TaskLocality::NoPref);
             let (kill, killed) = tokio::sync::oneshot::channel();
             self.kills.lock().unwrap().insert(task.task_id, kill);
             self.launched.lock().unwrap().push(task.task_id);
@@ -577,6 +585,7 @@ mod tests {
             sql_conf: Default::default(),
             node_ids: StageNodeIds::default(),
             shuffle_id: None,
+            preferred: Arc::default(),
             map_outputs: Arc::clone(map_outputs),
             cancel: tokio::sync::watch::channel(None).1,
         }
@@ -668,6 +677,7 @@ mod tests {
             sql_conf: Default::default(),
             node_ids: StageNodeIds::default(),
             shuffle_id: Some(7),
+            preferred: Arc::default(),
             map_outputs: Arc::clone(&map_outputs),
             cancel: tokio::sync::watch::channel(None).1,
         };

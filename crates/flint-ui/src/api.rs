@@ -323,7 +323,7 @@ fn task_json(task: &TaskData, executors: &BTreeMap<String, ExecutorData>) -> Tas
         executor_id: info.executor_id.clone(),
         host: info.host.clone(),
         status: task.status,
-        task_locality: "PROCESS_LOCAL",
+        task_locality: info.locality.as_str(),
         speculative: info.speculative,
         accumulator_updates: vec![],
         error_message: task.error.clone(),

@@ -856,11 +856,13 @@ fn stage(state: &AppState, params: &HashMap<String, String>) -> String {
     for task in stage.tasks.values() {
         let m = &task.metrics;
         tasks.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"error\">{}</td></tr>",
             task.info.index,
             task.info.task_id,
             task.info.attempt,
+            if task.info.speculative { " (speculative)" } else { "" },
+            task.info.locality.as_str(),
             escape_html(&task.info.executor_id),
             escape_html(&task.info.host),
             task.status,
@@ -899,6 +901,7 @@ fn stage(state: &AppState, params: &HashMap<String, String>) -> String {
                 "Index",
                 "Task ID",
                 "Attempt",
+                "Locality Level",
                 "Executor ID",
                 "Host",
                 "Status",
@@ -1175,6 +1178,7 @@ mod tests {
                     executor_id: "driver".into(),
                     host: "localhost".into(),
                     speculative: false,
+                    locality: flint_driver::TaskLocality::ProcessLocal,
                 },
                 reason: TaskEndReason::Success,
                 metrics: Default::default(),

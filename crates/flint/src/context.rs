@@ -577,7 +577,8 @@ impl ClusterConnection {
             .map_err(|source| FlintError::Io {
                 path: format!("driver endpoint {driver_host}:{port}"),
                 source,
-            })?,
+            })?
+            .with_locality_wait(conf.value(&keys::LOCALITY_WAIT)?),
         );
         let memory_mib = conf.value(&keys::EXECUTOR_MEMORY)?.0 >> 20;
         let description = AppDescription {

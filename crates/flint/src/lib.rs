@@ -45,7 +45,8 @@ pub use datafusion::arrow::array::RecordBatch;
 pub use flint_conf::SparkConf;
 pub use flint_driver::cache::StorageLevel;
 pub use flint_driver::{
-    JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo, with_job_tags,
+    JobResult, SparkListener, SparkListenerEvent, StageInfo, TaskEndReason, TaskInfo, TaskLocality,
+    with_job_tags,
 };
 
 /// Column expressions and functions for DataFrame calls (PySpark's `pyspark.sql.functions`).

@@ -383,7 +383,36 @@ async fn cached_blocks_lost_with_their_executor_are_recomputed() {
     .unwrap();
     let partitions = detail["partitions"].as_array().unwrap().clone();
 
-    let (victim, pid) = executor_processes(&app_id)[0].clone();
+    // Read again, each partition runs on the executor holding its block (Spark's
+    // PROCESS_LOCAL), waiting for a core there rather than running elsewhere.
+    let again = events.snapshot(&spark).len();
+    assert_eq!(rows(&sums().await), expected_sums());
+    let localities: Vec<(String, flint::TaskLocality)> = events.snapshot(&spark)[again..]
+        .iter()
+        .filter_map(|e| match e {
+            SparkListenerEvent::TaskEnd { task_info, .. } => {
+                Some((task_info.executor_id.clone(), task_info.locality))
+            }
+            _ => None,
+        })
+        .collect();
+    let process_local = localities
+        .iter()
+        .filter(|(_, locality)| *locality == flint::TaskLocality::ProcessLocal)
+        .count();
+    assert!(
+        process_local >= partitions.len(),
+        "reads of cached blocks: {localities:?}"
+    );
+
+    let victim = partitions[0]["executors"][0]
+        .as_str()
+        .expect("an executor")
+        .to_string();
+    let (_, pid) = executor_processes(&app_id)
+        .into_iter()
+        .find(|(id, _)| *id == victim)
+        .expect("the executor holding block 0");
     let held = partitions
         .iter()
         .filter(|p| p["executors"][0] == victim.as_str())
