@@ -374,8 +374,12 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
                 let at_preferred = preferred.as_ref().and_then(|(id, _, deadline)| {
                     match state.executors.get(id) {
                         Some(executor) if usable(executor) => Some(Ok(id.clone())),
-                        // Still there and within the wait: wait for it, not for others.
-                        Some(_) if Instant::now() < *deadline => Some(Err(*deadline)),
+                        // Still there, staying, and within the wait: wait for it, not others.
+                        Some(executor)
+                            if executor.pending_removal.is_none() && Instant::now() < *deadline =>
+                        {
+                            Some(Err(*deadline))
+                        }
                         _ => None,
                     }
                 });

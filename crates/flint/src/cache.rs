@@ -53,9 +53,12 @@ impl CacheManager {
         self.entries.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<CachedData>> {
+    /// Changes the entries, then moves the version on: a plan made under the new version
+    /// sees the change.
+    fn change<T>(&self, change: impl FnOnce(&mut Vec<CachedData>) -> T) -> T {
+        let changed = change(&mut self.entries.write().unwrap_or_else(|p| p.into_inner()));
         self.version.fetch_add(1, AtomicOrdering::SeqCst);
-        self.entries.write().unwrap_or_else(|p| p.into_inner())
+        changed
     }
 
     /// Changes with every cache and uncache.
@@ -105,12 +108,14 @@ impl CacheManager {
             )
             .map(|(field, analyzed)| field.is_nullable() || analyzed)
             .collect();
-        self.write().push(CachedData {
-            plan,
-            info: Arc::clone(&info),
-            physical: Arc::default(),
-            nullable,
-            table,
+        self.change(|entries| {
+            entries.push(CachedData {
+                plan,
+                info: Arc::clone(&info),
+                physical: Arc::default(),
+                nullable,
+                table,
+            })
         });
         Some(info)
     }
@@ -158,16 +163,17 @@ impl CacheManager {
         if !self.read().iter().any(&matches) {
             return vec![];
         }
-        let mut entries = self.write();
-        let (removed, mut kept): (Vec<CachedData>, Vec<CachedData>) =
-            entries.drain(..).partition(|e| matches(e));
-        for entry in &mut kept {
-            if let Ok(plan) = read_without(entry.plan.clone(), &removed) {
-                entry.plan = plan;
+        self.change(|entries| {
+            let (removed, mut kept): (Vec<CachedData>, Vec<CachedData>) =
+                entries.drain(..).partition(|e| matches(e));
+            for entry in &mut kept {
+                if let Ok(plan) = read_without(entry.plan.clone(), &removed) {
+                    entry.plan = plan;
+                }
             }
-        }
-        *entries = kept;
-        removed.into_iter().map(|e| e.info).collect()
+            *entries = kept;
+            removed.into_iter().map(|e| e.info).collect()
+        })
     }
 
     /// The physical plan of cache `id` once the first query that reads it fixed it (`None`
