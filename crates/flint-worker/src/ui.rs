@@ -155,6 +155,15 @@ async fn metrics(State(shared): State<SharedStatus>) -> Response {
         "Memory free, MiB.",
         status.memory_mib.saturating_sub(status.memory_used_mib) as f64,
     );
+    if let Some((service, _)) = &shared.shuffle_service {
+        // Spark's shuffle service source.
+        text.single(
+            "shuffleService_registeredExecutorsSize",
+            Gauge,
+            "Executors registered with the worker's shuffle service.",
+            service.registered_executors() as f64,
+        );
+    }
     text.http().into_response()
 }
 

@@ -43,10 +43,14 @@ fn dynamic_allocation_follows_the_backlog_and_frees_cores_for_others() {
         "--conf",
         "spark.shuffle.service.port=0",
     ];
-    let _workers = [
+    let workers = [
         start_worker_with(port, "1", "1g", &service),
         start_worker_with(port, "1", "1g", &service),
     ];
+    let worker_uis: Vec<String> = workers
+        .iter()
+        .map(|w| format!("http://127.0.0.1:{}", w.service_port("WorkerUI")))
+        .collect();
     wait_until("two workers", || master_state(&ui)["aliveworkers"] == 2);
 
     let files = tempfile::tempdir().unwrap();
@@ -81,6 +85,16 @@ fn dynamic_allocation_follows_the_backlog_and_frees_cores_for_others() {
     wait_until("the bursty application to hold both cores", || {
         app_cores(&ui, "bursty") == Some(2)
     });
+    // Each executor registered its shuffle files with its worker's service.
+    wait_until(
+        "both executors to register with their shuffle services",
+        || {
+            worker_uis.iter().all(|ui| {
+                get_text(&format!("{ui}/metrics"))
+                    .is_some_and(|m| m.contains("shuffleService_registeredExecutorsSize 1"))
+            })
+        },
+    );
     let runtime = runtime();
     let waiting = runtime
         .block_on(
