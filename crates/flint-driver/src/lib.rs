@@ -48,6 +48,6 @@ pub use listener_bus::{
 pub use map_output_tracker::MapOutputTracker;
 pub use scheduler_backend::{LocalSchedulerBackend, Placement, SchedulerBackend};
 pub use sql_plan::{SqlMetricUpdate, SqlPlanEdge, SqlPlanInfo, SqlPlanNode, StageNodeIds};
-pub use stage_planner::{ShuffleDependency, StageGraph};
+pub use stage_planner::{ShuffleCleaner, ShuffleDependency, StageGraph};
 pub use standalone_backend::{ClusterRequest, StandaloneSchedulerBackend};
 pub use task_scheduler::{Speculation, TaskScheduler};

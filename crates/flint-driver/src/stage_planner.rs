@@ -65,6 +65,55 @@ pub struct StageGraph {
     /// The session settings every task of the job computes with
     /// (`flint_executor::task_sql_conf`); empty leaves the executors' own.
     pub sql_conf: Arc<[(String, String)]>,
+    /// Deletes the job's shuffles once no one can run the graph again.
+    pub cleaner: Option<ShuffleCleaner>,
+}
+
+/// Removes the shuffles of a stage graph nothing holds any more (Spark's `ContextCleaner`
+/// for shuffles): their outputs are forgotten and the executors delete their files. A
+/// cache's shuffle is not the graph's: it goes when the cache is dropped.
+#[derive(Clone)]
+pub struct ShuffleCleaner {
+    map_outputs: Arc<crate::MapOutputTracker>,
+    backend: Arc<dyn crate::SchedulerBackend>,
+}
+
+impl std::fmt::Debug for ShuffleCleaner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShuffleCleaner").finish_non_exhaustive()
+    }
+}
+
+impl ShuffleCleaner {
+    /// A cleaner forgetting outputs in `map_outputs` and deleting files through `backend`.
+    pub fn new(
+        map_outputs: Arc<crate::MapOutputTracker>,
+        backend: Arc<dyn crate::SchedulerBackend>,
+    ) -> Self {
+        Self {
+            map_outputs,
+            backend,
+        }
+    }
+
+    fn clean(&self, shuffle_id: u32) {
+        self.map_outputs.unregister_shuffle(shuffle_id);
+        self.backend.remove_shuffle(shuffle_id);
+        tracing::debug!(shuffle_id, "Cleaned shuffle {shuffle_id}");
+    }
+}
+
+impl Drop for StageGraph {
+    fn drop(&mut self) {
+        let Some(cleaner) = &self.cleaner else {
+            return;
+        };
+        for (shuffle_id, dependency) in &self.shuffles {
+            if dependency.cache.is_none() {
+                cleaner.clean(*shuffle_id);
+            }
+        }
+    }
 }
 
 /// Remembers which query-graph node (numbered in pre-order) each node the cut produces
@@ -131,6 +180,7 @@ impl StageGraph {
             sql_plan,
             result_node_ids,
             sql_conf: Arc::from(Vec::new()),
+            cleaner: None,
         })
     }
 

@@ -111,6 +111,11 @@ impl TaskScheduler {
         TaskSetManager::new(task_set, self).run().await
     }
 
+    /// The backend, for work outside scheduling (deleting a shuffle's files).
+    pub fn backend_handle(&self) -> &Arc<dyn SchedulerBackend> {
+        &self.backend
+    }
+
     pub(crate) fn backend(&self) -> &Arc<dyn SchedulerBackend> {
         &self.backend
     }

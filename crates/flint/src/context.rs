@@ -282,7 +282,12 @@ impl SparkContext {
         &self,
         plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
     ) -> Result<StageGraph, FlintError> {
-        Ok(StageGraph::cut(plan, &self.next_shuffle_id)?)
+        let mut graph = StageGraph::cut(plan, &self.next_shuffle_id)?;
+        graph.cleaner = Some(flint_driver::ShuffleCleaner::new(
+            Arc::clone(self.dag_scheduler.map_output_tracker()),
+            Arc::clone(self.dag_scheduler.task_scheduler().backend_handle()),
+        ));
+        Ok(graph)
     }
 
     /// Runs one action's query as a SQL execution (Spark's `SQLExecution.withNewExecutionId`)

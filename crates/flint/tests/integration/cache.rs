@@ -210,3 +210,50 @@ async fn other_data_is_never_read_from_a_cache() {
     assert_eq!(again.storage_level(), StorageLevel::MEMORY_AND_DISK);
     spark.stop();
 }
+
+/// A query's shuffle files live as long as its DataFrame (a second action over it reuses
+/// them) and are deleted once it is dropped (Spark's `ContextCleaner`), so a long-running
+/// application does not fill its disk with the shuffles of queries long gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffle_files_go_with_their_dataframe() {
+    let dir = tempfile::tempdir().unwrap();
+    let spark = session(2, dir.path(), &[("spark.sql.shuffle.partitions", "3")]).await;
+    let shuffle_files = || {
+        walk(dir.path())
+            .into_iter()
+            .filter(|f| {
+                f.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("shuffle_"))
+            })
+            .count()
+    };
+    let grouped = spark
+        .sql("SELECT id % 10 AS k, count(*) AS n FROM range(10000) GROUP BY id % 10")
+        .await
+        .unwrap();
+    assert_eq!(
+        grouped
+            .collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>(),
+        10
+    );
+    let kept = shuffle_files();
+    assert!(kept > 0, "the query wrote no shuffle file");
+    grouped.collect().await.unwrap();
+    assert_eq!(
+        shuffle_files(),
+        kept,
+        "a second action over the DataFrame reuses its shuffle"
+    );
+    drop(grouped);
+    assert_eq!(
+        shuffle_files(),
+        0,
+        "the dropped DataFrame's shuffle files are still there"
+    );
+    spark.stop();
+}
