@@ -49,6 +49,16 @@ pub fn java_date(millis: u64) -> String {
         .to_string()
 }
 
+/// Whether an id (an application's, a driver's, an executor's) from a peer can name a
+/// directory: letters, digits, `-` and `_` only, at most 128 of them.
+pub fn is_path_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -8,6 +8,7 @@ pub mod prometheus;
 
 pub use html::escape_html;
 pub use ids::{
-    java_date, local_app_id, now_millis, standalone_app_id, standalone_driver_id, worker_id,
+    is_path_safe_id, java_date, local_app_id, now_millis, standalone_app_id, standalone_driver_id,
+    worker_id,
 };
 pub use logging::{SparkLogFormat, component_name};

@@ -69,15 +69,6 @@ impl ExternalShuffleService {
     }
 }
 
-/// An application id is a directory name here: letters, digits, `-` and `_` only.
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 impl BlockResolver for ExternalShuffleService {
     fn blocks_dir(&self, app_id: &str, executor_id: &str) -> Result<PathBuf, Status> {
         let state = self.lock();
@@ -103,7 +94,7 @@ impl BlockResolver for ExternalShuffleService {
             executor_id,
             blocks_dir,
         } = request;
-        if !valid_id(&app_id) || !valid_id(&executor_id) {
+        if !flint_common::is_path_safe_id(&app_id) || !flint_common::is_path_safe_id(&executor_id) {
             return Err(Status::invalid_argument(format!(
                 "invalid application or executor id ('{}', '{}')",
                 app_id.chars().take(130).collect::<String>(),

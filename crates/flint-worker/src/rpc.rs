@@ -42,7 +42,7 @@ impl WorkerRpc for WorkerService {
         let description = request
             .description
             .ok_or_else(|| Status::invalid_argument("the application description is missing"))?;
-        if !valid_app_id(&request.app_id) {
+        if !flint_common::is_path_safe_id(&request.app_id) {
             return Err(Status::invalid_argument(format!(
                 "invalid application id \"{}\"",
                 request.app_id
@@ -112,7 +112,7 @@ impl WorkerRpc for WorkerService {
         request: Request<ApplicationFinishedRequest>,
     ) -> Result<Response<ApplicationFinishedResponse>, Status> {
         let app_id = request.into_inner().app_id;
-        if !valid_app_id(&app_id) {
+        if !flint_common::is_path_safe_id(&app_id) {
             return Err(Status::invalid_argument(format!(
                 "invalid application id \"{app_id}\""
             )));
@@ -143,7 +143,7 @@ impl WorkerRpc for WorkerService {
         let description = request
             .description
             .ok_or_else(|| Status::invalid_argument("the driver description is missing"))?;
-        if !valid_app_id(&request.driver_id) {
+        if !flint_common::is_path_safe_id(&request.driver_id) {
             return Err(Status::invalid_argument(format!(
                 "invalid driver id \"{}\"",
                 request.driver_id
@@ -190,15 +190,6 @@ impl WorkerRpc for WorkerService {
             message: String::new(),
         }))
     }
-}
-
-/// An application id is used as a directory name: letters, digits, `-` and `_` only.
-pub(crate) fn valid_app_id(app_id: &str) -> bool {
-    !app_id.is_empty()
-        && app_id.len() <= 128
-        && app_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Serves the worker's RPC endpoint until the process ends.

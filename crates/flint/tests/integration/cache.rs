@@ -5,7 +5,7 @@
 use datafusion::prelude::{col, lit};
 use flint::{SparkListenerEvent, StorageLevel};
 
-use crate::common::{EventLog, rows, session};
+use crate::common::{EventLog, files_below, rows, session};
 
 /// Writes 10,000 rows `(id, k = id % 10)` as parquet files under `dir`; returns the path.
 async fn write_numbers(spark: &flint::SparkSession, dir: &std::path::Path) -> String {
@@ -21,20 +21,6 @@ async fn write_numbers(spark: &flint::SparkSession, dir: &std::path::Path) -> St
         .await
         .unwrap();
     path
-}
-
-/// The files below `dir`, recursively.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = vec![];
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// Input records read by the tasks of the stages submitted after `from` events.
@@ -102,7 +88,7 @@ async fn cached_rows_are_read_instead_of_the_input_files() {
         .expect("a cache stage")
         .id;
     let block_files = || {
-        walk(dir.path())
+        files_below(dir.path())
             .into_iter()
             .filter(|f| {
                 f.file_name()
@@ -219,7 +205,7 @@ async fn shuffle_files_go_with_their_dataframe() {
     let dir = tempfile::tempdir().unwrap();
     let spark = session(2, dir.path(), &[("spark.sql.shuffle.partitions", "3")]).await;
     let shuffle_files = || {
-        walk(dir.path())
+        files_below(dir.path())
             .into_iter()
             .filter(|f| {
                 f.file_name()

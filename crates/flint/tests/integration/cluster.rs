@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use flint::{SparkListener, SparkListenerEvent, SparkSession};
 
-use crate::common::{EventLog, rows};
+use crate::common::{EventLog, files_below, rows};
 use crate::tpch::check_tpch;
 
 /// A session on `master` named `name` (executors are found by their application's name:
@@ -73,20 +73,6 @@ fn executor_local_dirs(app_name: &str) -> Vec<std::path::PathBuf> {
                 .map(std::path::PathBuf::from)
         })
         .collect()
-}
-
-/// The files below `dir`, recursively.
-fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = vec![];
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(files_below(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// Waits until the application runs two executors again, `victim` not among them.

@@ -188,3 +188,17 @@ pub async fn datafusion_with(tables: &[&str]) -> datafusion::prelude::SessionCon
     }
     oracle
 }
+
+/// The files below `dir`, recursively.
+pub fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_below(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
