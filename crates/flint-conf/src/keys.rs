@@ -237,6 +237,7 @@ entries! {
     DRIVER_HOST: String = "spark.driver.host", computed, "Address executors use to reach the driver; default 127.0.0.1 when the master is on a loopback address, else this machine's host name.";
     DRIVER_MEMORY: ByteSize = "spark.driver.memory", default "1g", "Memory of the driver; in local mode it sizes the one executor's memory pool.";
     DRIVER_PORT: u16 = "spark.driver.port", default "0", "Port of the driver's endpoint that executors dial; 0 picks a free one.";
+    DYN_ALLOCATION_CACHED_IDLE_TIMEOUT: Duration = "spark.dynamicAllocation.cachedExecutorIdleTimeout", computed, "Dynamic allocation: an idle executor holding cached blocks is given back after this long; unset: never while it holds any.";
     DYN_ALLOCATION_ENABLED: bool = "spark.dynamicAllocation.enabled", default "false", "On a standalone cluster, ask the master for executors while tasks wait and give back executors idle for executorIdleTimeout (needs spark.shuffle.service.enabled or shuffleTracking.enabled). Ignored in local mode.";
     DYN_ALLOCATION_RATIO: Fraction = "spark.dynamicAllocation.executorAllocationRatio", default "1", "Dynamic allocation: the share of the executors the waiting and running tasks would fill that is asked for.";
     DYN_ALLOCATION_IDLE_TIMEOUT: Duration = "spark.dynamicAllocation.executorIdleTimeout", default "60s", "Dynamic allocation: an executor with no task for this long is given back to the cluster.";
@@ -260,10 +261,11 @@ entries! {
     HISTORY_UI_PORT: u16 = "spark.history.ui.port", default "18080", "History server: port of its web UI (flint history-server --port); a taken port moves to the next.";
     IO_COMPRESSION_CODEC: String = "spark.io.compression.codec", default "lz4", "Compression of shuffle blocks: lz4, zstd or none.";
     LOCAL_DIR: String = "spark.local.dir", computed, "Directory for shuffle files and spills; one sub-folder per application, removed when it stops. Default: the system temp dir.";
-    LOCALITY_WAIT: Duration = "spark.locality.wait", default "3s", "How long a task waits for a free core on the executor holding its input (a cached block) before it runs on another (Spark's delay scheduling).";
+    LOCALITY_WAIT: Duration = "spark.locality.wait", default "3s", "Delay scheduling: how long the tasks of a stage wait for a free core at a locality level (the executor holding their cached blocks, then a host holding much of their shuffle input) after the last launch at that level, before they run at the next.";
     MASTER: String = "spark.master", default "local[*]", "Where the application runs: local, local[N], local[*], local-cluster[W,C,M] or spark://HOST:PORT.";
     MASTER_UI_PORT: u16 = "spark.master.ui.port", default "8080", "Port of the master's web UI (flint master --webui-port); 0 picks a free one, a taken port moves to the next.";
-    MEMORY_FRACTION: Fraction = "spark.memory.fraction", default "0.6", "Fraction of the executor memory given to the execution memory pool (sorts, joins, aggregations), which spills beyond it.";
+    MEMORY_FRACTION: Fraction = "spark.memory.fraction", default "0.6", "Fraction of the executor memory given to its memory pool, shared by execution (sorts, joins, aggregations, which spill beyond it) and cached blocks.";
+    MEMORY_STORAGE_FRACTION: Fraction = "spark.memory.storageFraction", default "0.5", "Share of the memory pool whose cached blocks execution cannot push out; beyond it, execution that needs memory moves cached blocks to disk (or drops MEMORY_ONLY ones).";
     NETWORK_TIMEOUT: Duration = "spark.network.timeout", default "120s", "Silence after which a driver removes an executor that stopped heartbeating; also the timeout of shuffle block fetches.";
     PORT_MAX_RETRIES: u16 = "spark.port.maxRetries", default "16", "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
     PYSPARK_PYTHON: String = "spark.pyspark.python", computed, "Python interpreter of PySpark scripts and of the executors' Python workers (Python UDFs); unset: PYSPARK_PYTHON, else python3.";
@@ -272,6 +274,7 @@ entries! {
     SCHEDULER_MODE: String = "spark.scheduler.mode", default "FIFO", "How jobs of one application share its task slots: FIFO (earliest job first) or FAIR (by pools, see spark.scheduler.allocation.file).";
     SCHEDULER_POOL: String = "spark.scheduler.pool", computed, "The FAIR pool the session's jobs run in (SET spark.scheduler.pool=... in SQL, spark.conf.set in PySpark); unset: default. A pool no file declares gets weight 1, minShare 0, FIFO.";
     SHUFFLE_READ_HOST_LOCAL_DISK: bool = "spark.shuffle.readHostLocalDisk", default "true", "Reducers read blocks written on their own host straight from disk; false fetches every other executor's blocks over the network.";
+    SHUFFLE_REDUCE_LOCALITY: bool = "spark.shuffle.reduceLocality.enabled", default "true", "Reduce tasks prefer the hosts holding at least 20% of their shuffle input (NODE_LOCAL), when both sides have fewer than 1000 tasks.";
     SHUFFLE_REGISTRATION_MAX_ATTEMPTS: usize = "spark.shuffle.registration.maxAttempts", default "3", "Attempts, five seconds apart, of an executor to register with its worker's shuffle service before it gives up and exits.";
     SHUFFLE_REGISTRATION_TIMEOUT: Duration = "spark.shuffle.registration.timeout", default "5s", "How long one attempt of an executor to register with its worker's shuffle service may take.";
     SHUFFLE_SERVICE_ENABLED: bool = "spark.shuffle.service.enabled", default "false", "Worker: run the shuffle service, which serves the shuffle files of the worker's executors after they exit and deletes them when their application ends. Application: register executors with it and fetch from it, so losing an executor (not its worker) loses no map output; set it for both (local-cluster passes it on).";

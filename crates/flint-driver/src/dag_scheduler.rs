@@ -80,6 +80,9 @@ pub struct DagScheduler {
     failed_attempts: Mutex<HashMap<u32, u32>>,
     /// Jobs running now.
     active_jobs: Mutex<HashMap<u32, ActiveJob>>,
+    /// `spark.shuffle.reduceLocality.enabled`: reduce tasks prefer the hosts holding much of
+    /// their input.
+    reduce_locality: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -105,7 +108,14 @@ impl DagScheduler {
             stage_attempts: Mutex::default(),
             failed_attempts: Mutex::default(),
             active_jobs: Mutex::default(),
+            reduce_locality: true,
         }
+    }
+
+    /// Sets `spark.shuffle.reduceLocality.enabled` (on until then).
+    pub fn with_reduce_locality(mut self, enabled: bool) -> Self {
+        self.reduce_locality = enabled;
+        self
     }
 
     /// Forgets a shuffle no job will read again (an unpersisted cache) and has the executors
@@ -638,7 +648,12 @@ impl DagScheduler {
             info.stage_id,
             datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
         );
-        let preferred = Arc::new(preferred_executors(&plan, &cache_ids));
+        let preferred = Arc::new(crate::locality::preferred_locations(
+            &plan,
+            &cache_ids,
+            &self.map_output_tracker,
+            self.reduce_locality,
+        ));
         let encoded = physical_plan_to_bytes_with_extension_codec(plan, &ShuffleCodec);
         let outcome = match encoded {
             Ok(bytes) => {
@@ -750,50 +765,26 @@ impl DagScheduler {
 /// The ids of a job's caches (their map stages' shuffle ids).
 type CacheIds = Arc<std::collections::HashSet<u32>>;
 
-/// The executor each partition of a resolved stage plan prefers (Spark's
-/// `getPreferredLocs` for cached partitions): the one holding every cached block the
-/// partition reads. Shuffle reads set no preference: a reduce stage after one map task would
-/// otherwise queue on that task's executor while others sit idle.
-fn preferred_executors(
-    plan: &Arc<dyn ExecutionPlan>,
-    cache_ids: &std::collections::HashSet<u32>,
-) -> HashMap<u32, String> {
-    let mut holders: HashMap<u32, Option<String>> = HashMap::new();
-    let _ = plan.apply(|node| {
-        if let Some(reader) = node.downcast_ref::<flint_shuffle::ShuffleReaderExec>()
-            && cache_ids.contains(&reader.shuffle_id())
-        {
-            for (partition, blocks) in reader.partitions().iter().enumerate() {
-                for block in blocks {
-                    let holder = holders
-                        .entry(partition as u32)
-                        .or_insert_with(|| Some(block.executor_id.clone()));
-                    if holder.as_deref() != Some(block.executor_id.as_str()) {
-                        *holder = None;
-                    }
-                }
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    holders
-        .into_iter()
-        .filter_map(|(partition, holder)| Some((partition, holder?)))
-        .collect()
-}
-
 impl DagScheduler {
     /// Tells listeners where a cache stage stored its blocks (Spark's `BlockUpdated` from
     /// each executor's block manager).
     fn post_cached_blocks(&self, rdd: &crate::RddInfo) {
         for status in self.map_output_tracker.statuses(rdd.id).unwrap_or_default() {
+            let size = status.partition_lengths.iter().sum();
             self.listener_bus.post(SparkListenerEvent::BlockUpdated {
                 executor_id: status.executor_id.clone(),
                 host_port: format!("{}:{}", status.host, status.port),
                 block_id: format!("rdd_{}_{}", rdd.id, status.map_index),
-                storage_level: rdd.storage_level,
-                memory_size: 0,
-                disk_size: status.partition_lengths.iter().sum(),
+                storage_level: if status.in_memory {
+                    rdd.storage_level
+                } else {
+                    crate::cache::StorageLevel {
+                        use_memory: false,
+                        ..rdd.storage_level
+                    }
+                },
+                memory_size: if status.in_memory { size } else { 0 },
+                disk_size: if status.in_memory { 0 } else { size },
             });
         }
     }

@@ -49,6 +49,9 @@ pub struct AllocationConfig {
     /// service), for this long after they went idle (`shuffleTracking.timeout`; `None`:
     /// as long as the outputs are registered).
     pub shuffle_tracking: Option<Option<Duration>>,
+    /// Keep executors holding cached blocks for this long after they went idle
+    /// (`cachedExecutorIdleTimeout`; `None`: as long as they hold any).
+    pub cached_executor_idle_timeout: Option<Duration>,
 }
 
 impl AllocationConfig {
@@ -108,6 +111,8 @@ impl AllocationConfig {
             shuffle_tracking: (!shuffle_service && tracking)
                 .then(|| conf.optional(&keys::DYN_ALLOCATION_SHUFFLE_TRACKING_TIMEOUT))
                 .transpose()?,
+            cached_executor_idle_timeout: conf
+                .optional(&keys::DYN_ALLOCATION_CACHED_IDLE_TIMEOUT)?,
         }))
     }
 }
@@ -153,6 +158,8 @@ struct ExecutorTracker {
     running: usize,
     idle_since: Instant,
     pending_removal: bool,
+    /// The cached blocks it holds (`rdd_<id>_<partition>`).
+    cached_blocks: HashSet<String>,
 }
 
 /// What one look at the state decided.
@@ -295,8 +302,31 @@ impl AllocationState {
                         running: 0,
                         idle_since: now,
                         pending_removal: false,
+                        cached_blocks: HashSet::new(),
                     },
                 );
+            }
+            SparkListenerEvent::BlockUpdated {
+                executor_id,
+                block_id,
+                storage_level,
+                ..
+            } => {
+                if let Some(executor) = self.executors.get_mut(executor_id) {
+                    if *storage_level == crate::cache::StorageLevel::NONE {
+                        executor.cached_blocks.remove(block_id);
+                    } else {
+                        executor.cached_blocks.insert(block_id.clone());
+                    }
+                }
+            }
+            SparkListenerEvent::UnpersistRdd { rdd_id } => {
+                let prefix = format!("rdd_{rdd_id}_");
+                for executor in self.executors.values_mut() {
+                    executor
+                        .cached_blocks
+                        .retain(|block| !block.starts_with(&prefix));
+                }
             }
             SparkListenerEvent::ExecutorRemoved { executor_id, .. }
                 if self.executors.remove(executor_id).is_some() =>
@@ -381,14 +411,26 @@ impl AllocationState {
                     return false;
                 }
                 let idle = now.saturating_duration_since(e.idle_since);
-                let timeout = match self.config.shuffle_tracking {
-                    Some(tracking_timeout) if holds_shuffle_outputs.contains(*id) => {
-                        match tracking_timeout {
-                            Some(timeout) => timeout.max(self.config.executor_idle_timeout),
-                            None => return false,
-                        }
+                // Spark's `ExecutorMonitor.updateTimeout`: an executor holding cached blocks
+                // or (with shuffle tracking) map outputs has the shorter of those timeouts,
+                // each unlimited when unset.
+                let cached = !e.cached_blocks.is_empty();
+                let shuffle =
+                    self.config.shuffle_tracking.is_some() && holds_shuffle_outputs.contains(*id);
+                let timeout = if cached || shuffle {
+                    let cache_timeout = self.config.cached_executor_idle_timeout.filter(|_| cached);
+                    let shuffle_timeout = self
+                        .config
+                        .shuffle_tracking
+                        .flatten()
+                        .filter(|_| shuffle)
+                        .map(|timeout| timeout.max(self.config.executor_idle_timeout));
+                    match cache_timeout.into_iter().chain(shuffle_timeout).min() {
+                        Some(timeout) => timeout,
+                        None => return false,
                     }
-                    _ => self.config.executor_idle_timeout,
+                } else {
+                    self.config.executor_idle_timeout
                 };
                 idle >= timeout
             })
@@ -571,6 +613,7 @@ mod tests {
             allocation_ratio: 1.0,
             tasks_per_executor: 1,
             shuffle_tracking: None,
+            cached_executor_idle_timeout: None,
         }
     }
 
@@ -685,6 +728,58 @@ mod tests {
         assert_eq!(decision.kill, ["1"]);
         state.executors.get_mut("1").unwrap().pending_removal = true;
         assert!(state.decide(later, &holders).kill.is_empty());
+    }
+
+    /// An idle executor holding cached blocks stays while `cachedExecutorIdleTimeout` is
+    /// unset, goes after it when set, and is an ordinary idle executor once its blocks are
+    /// unpersisted.
+    #[test]
+    fn executors_holding_cached_blocks_stay_for_the_cached_timeout() {
+        let start = Instant::now();
+        let none = HashSet::new();
+        let block = |executor: &str, level| SparkListenerEvent::BlockUpdated {
+            executor_id: executor.into(),
+            host_port: "h:1".into(),
+            block_id: "rdd_7_0".into(),
+            storage_level: level,
+            memory_size: 10,
+            disk_size: 0,
+        };
+        let idle_with_block = |cached_timeout| {
+            let mut state = AllocationState::new(
+                AllocationConfig {
+                    cached_executor_idle_timeout: cached_timeout,
+                    ..config()
+                },
+                start,
+            );
+            state.initializing = false;
+            for id in ["1", "2"] {
+                state.on_event(
+                    &SparkListenerEvent::ExecutorAdded {
+                        executor_id: id.into(),
+                        time: 0,
+                        info: Default::default(),
+                    },
+                    start,
+                );
+            }
+            state.on_event(&block("1", crate::cache::StorageLevel::MEMORY_ONLY), start);
+            state
+        };
+        let at = |secs| start + Duration::from_secs(secs);
+        let mut kept = idle_with_block(None);
+        assert_eq!(kept.decide(at(3600), &none).kill, ["2"]);
+        kept.executors.get_mut("2").unwrap().pending_removal = true;
+        assert!(kept.decide(at(3601), &none).kill.is_empty());
+        kept.on_event(&SparkListenerEvent::UnpersistRdd { rdd_id: 7 }, at(3600));
+        assert_eq!(kept.decide(at(3600), &none).kill, ["1"]);
+
+        let mut timed = idle_with_block(Some(Duration::from_secs(120)));
+        assert_eq!(timed.decide(at(61), &none).kill, ["2"]);
+        timed.executors.get_mut("2").unwrap().pending_removal = true;
+        assert!(timed.decide(at(100), &none).kill.is_empty());
+        assert_eq!(timed.decide(at(121), &none).kill, ["1"]);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   its executor events to the backend.
 //! - [`sql_plan`] keeps each query's plan graph for the SQL tab and names stage-plan nodes
 //!   by it, so per-operator task metrics land on the query's nodes.
+//! - [`locality`] says where each task would rather run and how long it waits for a core
+//!   there (delay scheduling).
 //! - [`MapOutputTracker`] remembers where each map output lives, cached DataFrames' blocks
 //!   among them ([`cache`]).
 //! - [`executor_allocation_manager`] is dynamic allocation: it asks the master for executors
@@ -30,6 +32,7 @@ pub mod event_log;
 pub mod executor_allocation_manager;
 pub mod json_protocol;
 mod listener_bus;
+pub mod locality;
 mod map_output_tracker;
 pub mod pool;
 mod scheduler_backend;

@@ -87,6 +87,48 @@ impl MapOutputTracker {
         }
     }
 
+    /// Forgets the cached block stored as map output `map_id` of `shuffle_id` (its executor
+    /// dropped it from memory); returns its map index, or `None` when no output has that id.
+    pub fn unregister_map_id(&self, shuffle_id: u32, map_id: u64) -> Option<u32> {
+        let mut state = self.lock();
+        let slot = state
+            .shuffles
+            .get_mut(&shuffle_id)?
+            .iter_mut()
+            .find(|slot| slot.as_ref().is_some_and(|s| s.map_id == map_id))?;
+        slot.take().map(|status| status.map_index)
+    }
+
+    /// The map index of output `map_id` of `shuffle_id`, if it is registered.
+    pub fn map_index_of(&self, shuffle_id: u32, map_id: u64) -> Option<u32> {
+        self.lock()
+            .shuffles
+            .get(&shuffle_id)?
+            .iter()
+            .flatten()
+            .find(|status| status.map_id == map_id)
+            .map(|status| status.map_index)
+    }
+
+    /// Forgets the cached blocks an executor kept in memory (it is gone; its files may live
+    /// on in a shuffle service, its memory does not); returns how many.
+    pub fn remove_memory_outputs_on_executor(&self, executor_id: &str) -> usize {
+        let mut state = self.lock();
+        let mut removed = 0;
+        for outputs in state.shuffles.values_mut() {
+            for slot in outputs.iter_mut() {
+                if slot
+                    .as_ref()
+                    .is_some_and(|s| s.in_memory && s.executor_id == executor_id)
+                {
+                    *slot = None;
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Forgets every map output an executor wrote (it is gone, or a fetch from it failed, and
     /// nobody serves its files), marks the executor failed at the current epoch and moves the
     /// epoch on (Spark's `removeExecutorAndUnregisterOutputs`); returns how many were removed.
@@ -219,6 +261,7 @@ pub(crate) fn test_status(map_index: u32, executor_id: &str) -> MapStatus {
         index_path: String::new(),
         partition_lengths: vec![0],
         records_written: 0,
+        in_memory: false,
     }
 }
 

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use flint_executor::{Executor, TaskDescription, TaskResult};
 
 use crate::TaskLocality;
+use crate::locality::{LocalityWaits, PreferredLocations};
 
 /// Told once when a task is sent to an executor, with the executor's id and host and how
 /// close to its input it is: the task starts then (Spark's `TaskStart`), not while it waits
@@ -11,13 +12,29 @@ use crate::TaskLocality;
 pub type TaskLaunched = Box<dyn FnOnce(&str, &str, TaskLocality) + Send>;
 
 /// Where a task would rather run, and where not.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Placement {
-    /// The executor holding the task's input blocks: the task waits up to
-    /// `spark.locality.wait` for a free core there.
-    pub prefer: Option<String>,
+    /// Where the task's input is: it waits for a free core there as its task set's
+    /// `waits` allow (`spark.locality.wait` per level).
+    pub prefer: PreferredLocations,
     /// An executor not to run on while there is another (a speculative copy's original's).
     pub avoid: Option<String>,
+    /// The delay-scheduling timers of the task's task set; `None` waits for nothing.
+    pub waits: Option<Arc<LocalityWaits>>,
+}
+
+impl Placement {
+    /// The level a task placed so runs at on `executor_id` of `host`. As in Spark, a task
+    /// preferring nothing runs PROCESS_LOCAL wherever it runs.
+    pub fn locality_on(&self, executor_id: &str, host: &str) -> TaskLocality {
+        if self.prefer.executor.as_deref() == Some(executor_id) || self.prefer.is_empty() {
+            TaskLocality::ProcessLocal
+        } else if self.prefer.hosts.iter().any(|h| h == host) {
+            TaskLocality::NodeLocal
+        } else {
+            TaskLocality::Any
+        }
+    }
 }
 
 /// The seam between the task scheduler and wherever executors live (Spark's `SchedulerBackend`).
@@ -80,10 +97,7 @@ impl SchedulerBackend for LocalSchedulerBackend {
         placement: Placement,
     ) -> (String, String, TaskResult) {
         // Everything is on the one executor.
-        let locality = match placement.prefer {
-            Some(_) => TaskLocality::ProcessLocal,
-            None => TaskLocality::NoPref,
-        };
+        let locality = placement.locality_on(self.executor.executor_id(), "localhost");
         launched(self.executor.executor_id(), "localhost", locality);
         let result = self.executor.run_task(task).await;
         (

@@ -1039,8 +1039,11 @@ fn add_shuffle(
     let num_reduce_partitions = partitioning.partition_count();
     let name = input.name().to_string();
     let parent_shuffle_ids = unresolved_shuffle_ids(&input);
-    let map_plan: Arc<dyn ExecutionPlan> =
-        Arc::new(ShuffleWriterExec::new(input, shuffle_id, partitioning));
+    let writer = ShuffleWriterExec::new(input, shuffle_id, partitioning);
+    let map_plan: Arc<dyn ExecutionPlan> = Arc::new(match &cache {
+        Some(cache) => writer.with_cache_level(cache.level),
+        None => writer,
+    });
     node_ids.record(&map_plan, exchange_id);
     let map_node_ids = node_ids.stage(&map_plan);
     shuffles.insert(

@@ -128,10 +128,14 @@ impl BackendState {
             None => {
                 map_outputs.remove_outputs_on_executor(executor_id, None);
             }
-            Some((host, port)) if !worker_lost => tracing::info!(
-                executor_id,
-                "Executor {executor_id}'s shuffle files stay available from the shuffle service at {host}:{port}"
-            ),
+            Some((host, port)) if !worker_lost => {
+                // Its files live on in the service; the cached blocks in its memory do not.
+                let lost = map_outputs.remove_memory_outputs_on_executor(executor_id);
+                tracing::info!(
+                    executor_id,
+                    "Executor {executor_id}'s shuffle files stay available from the shuffle service at {host}:{port}; {lost} cached block(s) in its memory are lost"
+                )
+            }
             Some(_) => {}
         }
     }
@@ -355,72 +359,105 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
     ) -> (String, String, TaskResult) {
         let task_id = task.task_id;
         let mut changes = self.changes.subscribe();
-        let avoid = placement.avoid;
-        // The executor holding the input, and until when the task waits for a core there
-        // (Spark's delay scheduling, `spark.locality.wait`).
-        let preferred = placement.prefer.and_then(|id| {
-            let host = self.lock().executors.get(&id)?.host.clone();
-            Some((id, host, Instant::now() + self.locality_wait))
-        });
+        let prefer = &placement.prefer;
+        let avoid = placement.avoid.as_deref();
+        let wait = self.locality_wait;
         let (executor_id, host, outbound, result) = loop {
-            let mut wait = self.starvation_timeout;
+            let mut wait_for = self.starvation_timeout;
             {
                 let mut state = self.lock();
                 if let Some(reason) = &state.dead {
                     return ("?".into(), "?".into(), lost("?", reason));
                 }
-                let usable =
-                    |e: &RegisteredExecutorSlot| e.free_cores > 0 && e.pending_removal.is_none();
-                let at_preferred = preferred.as_ref().and_then(|(id, _, deadline)| {
-                    match state.executors.get(id) {
-                        Some(executor) if usable(executor) => Some(Ok(id.clone())),
-                        // Still there, staying, and within the wait: wait for it, not others.
-                        Some(executor)
-                            if executor.pending_removal.is_none() && Instant::now() < *deadline =>
-                        {
-                            Some(Err(*deadline))
-                        }
-                        _ => None,
-                    }
-                });
                 // A speculative copy goes elsewhere than its original while there is elsewhere.
                 let others = state.executors.len() > 1;
-                let chosen = match at_preferred {
-                    Some(Ok(id)) => Some(id),
-                    Some(Err(deadline)) => {
-                        wait = wait.min(deadline.saturating_duration_since(Instant::now()));
-                        None
-                    }
-                    None => state
+                let staying = |id: &str, e: &RegisteredExecutorSlot| {
+                    e.pending_removal.is_none() && !(others && avoid == Some(id))
+                };
+                let usable =
+                    |id: &str, e: &RegisteredExecutorSlot| e.free_cores > 0 && staying(id, e);
+                // NODE_LOCAL hosts: the preferred ones and the preferred executor's.
+                let mut hosts = prefer.hosts.clone();
+                if let Some(e) = prefer
+                    .executor
+                    .as_ref()
+                    .and_then(|id| state.executors.get(id))
+                {
+                    hosts.push(e.host.clone());
+                }
+                let on_hosts = |only_usable: bool| {
+                    state
                         .executors
                         .iter()
-                        .filter(|(_, e)| usable(e))
-                        .filter(|(id, _)| !others || avoid.as_deref() != Some(id.as_str()))
+                        .filter(|(id, e)| hosts.contains(&e.host) && staying(id, e))
+                        .filter(|(id, e)| !only_usable || usable(id, e))
                         .max_by_key(|(_, e)| e.free_cores)
-                        .map(|(id, _)| id.clone()),
+                        .map(|(id, _)| id.clone())
                 };
-                if let Some(id) = chosen {
-                    let (reply, result) = oneshot::channel();
-                    state.pending.insert(task_id, reply);
-                    state.launched_any = true;
-                    let Some(executor) = state.executors.get_mut(&id) else {
-                        continue;
-                    };
-                    executor.free_cores -= 1;
-                    executor.running.insert(task_id);
-                    break (id, executor.host.clone(), executor.outbound.clone(), result);
+                let now = Instant::now();
+                // Spark's delay scheduling: the best level with a free core, else wait for
+                // one at a level whose wait has not run out, else anywhere.
+                let preferred = prefer
+                    .executor
+                    .as_ref()
+                    .and_then(|id| Some((id, state.executors.get(id)?)));
+                let process_until = placement
+                    .waits
+                    .as_ref()
+                    .map(|w| w.process_local_until(wait));
+                let node_until = placement
+                    .waits
+                    .as_ref()
+                    .map(|w| w.node_local_until(wait, preferred.is_some()));
+                let waiting_until = |until: Option<Instant>| until.filter(|until| now < *until);
+                let chosen = if let Some((id, _)) = preferred.filter(|(id, e)| usable(id, e)) {
+                    Ok(id.clone())
+                } else if let (Some(_), Some(until)) = (
+                    preferred.filter(|(id, e)| staying(id, e)),
+                    waiting_until(process_until),
+                ) {
+                    Err(until)
+                } else if let Some(id) = on_hosts(true) {
+                    Ok(id)
+                } else if let (Some(_), Some(until)) = (on_hosts(false), waiting_until(node_until))
+                {
+                    Err(until)
+                } else {
+                    state
+                        .executors
+                        .iter()
+                        .filter(|(id, e)| usable(id, e))
+                        .max_by_key(|(_, e)| e.free_cores)
+                        .map(|(id, _)| id.clone())
+                        .ok_or(now + self.starvation_timeout)
+                };
+                match chosen {
+                    Ok(id) => {
+                        let (reply, result) = oneshot::channel();
+                        state.pending.insert(task_id, reply);
+                        state.launched_any = true;
+                        let Some(executor) = state.executors.get_mut(&id) else {
+                            continue;
+                        };
+                        executor.free_cores -= 1;
+                        executor.running.insert(task_id);
+                        break (id, executor.host.clone(), executor.outbound.clone(), result);
+                    }
+                    Err(until) => {
+                        wait_for = wait_for.min(until.saturating_duration_since(now));
+                    }
                 }
             }
             let (starved, waiting_reason) = {
                 let state = self.lock();
                 (!state.launched_any, state.waiting_reason.clone())
             };
-            match tokio::time::timeout(wait, changes.changed()).await {
+            match tokio::time::timeout(wait_for, changes.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
                     return ("?".into(), "?".into(), lost("?", "the driver is stopping"));
                 }
-                Err(_) if starved && wait == self.starvation_timeout => {
+                Err(_) if starved && wait_for == self.starvation_timeout => {
                     tracing::warn!(
                         target: "flint_driver::task_scheduler",
                         "Initial job has not accepted any resources; check your cluster UI to ensure that workers are registered and have sufficient resources"
@@ -432,14 +469,10 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
                 Err(_) => {}
             }
         };
-        let locality = match &preferred {
-            None => crate::TaskLocality::NoPref,
-            Some((id, _, _)) if *id == executor_id => crate::TaskLocality::ProcessLocal,
-            Some((_, preferred_host, _)) if *preferred_host == host => {
-                crate::TaskLocality::NodeLocal
-            }
-            Some(_) => crate::TaskLocality::Any,
-        };
+        let locality = placement.locality_on(&executor_id, &host);
+        if let Some(waits) = &placement.waits {
+            waits.launched(locality);
+        }
         launched(&executor_id, &host, locality);
         let launch = DriverMessage {
             message: Some(driver_message::Message::LaunchTask(task.into())),
@@ -581,6 +614,11 @@ impl Driver for DriverService {
         let executor_id = register.executor_id.clone();
         let (outbound, queue) = mpsc::channel(1024);
         let removed = Arc::new(Notify::new());
+        let host_port = if register.block_manager_port == 0 {
+            register.host.clone()
+        } else {
+            format!("{}:{}", register.host, register.block_manager_port)
+        };
         {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if state.executors.contains_key(&executor_id) {
@@ -603,17 +641,12 @@ impl Driver for DriverService {
                     .shuffle_services
                     .insert(executor_id.clone(), (register.host.clone(), port));
             }
-            let host_port = if register.block_manager_port == 0 {
-                register.host.clone()
-            } else {
-                format!("{}:{}", register.host, register.block_manager_port)
-            };
             state.listener_bus.post(SparkListenerEvent::ExecutorAdded {
                 executor_id: executor_id.clone(),
                 time: flint_common::now_millis(),
                 info: ExecutorInfo {
                     host: register.host.clone(),
-                    host_port,
+                    host_port: host_port.clone(),
                     total_cores: register.cores as usize,
                     max_memory: register.max_memory,
                     log_urls: register.log_urls.clone().into_iter().collect(),
@@ -686,15 +719,34 @@ impl Driver for DriverService {
                         if let Some(executor) = guard.executors.get_mut(&executor_id) {
                             executor.last_seen = Instant::now();
                         }
-                        if let Some(executor_message::Message::Heartbeat(heartbeat)) =
-                            message.message
-                        {
-                            guard
-                                .listener_bus
-                                .post(SparkListenerEvent::ExecutorMetricsUpdate {
-                                    executor_id: executor_id.clone(),
-                                    memory_used: heartbeat.memory_used,
-                                });
+                        match message.message {
+                            Some(executor_message::Message::Heartbeat(heartbeat)) => {
+                                guard.listener_bus.post(
+                                    SparkListenerEvent::ExecutorMetricsUpdate {
+                                        executor_id: executor_id.clone(),
+                                        memory_used: heartbeat.memory_used,
+                                    },
+                                );
+                            }
+                            Some(executor_message::Message::BlockUpdate(update)) => {
+                                let status = flint_storage::BlockStatus {
+                                    key: flint_storage::MemoryBlockKey {
+                                        shuffle_id: update.shuffle_id,
+                                        map_id: update.map_id,
+                                    },
+                                    memory_size: update.memory_size,
+                                    disk_size: update.disk_size,
+                                    dropped: update.dropped,
+                                };
+                                crate::cache::cached_block_changed(
+                                    &map_outputs,
+                                    &guard.listener_bus,
+                                    &executor_id,
+                                    &host_port,
+                                    status,
+                                );
+                            }
+                            _ => {}
                         }
                     }
                     Ok(None) => break "the executor disconnected".to_string(),
@@ -744,11 +796,13 @@ mod tests {
                 memory_bytes: 256 << 20,
                 memory_key: "spark.executor.memory",
                 memory_fraction: 0.6,
+                storage_fraction: 0.5,
                 local_dir: dir.to_path_buf(),
                 compression: None,
                 session_config: datafusion::prelude::SessionConfig::new(),
                 host: "127.0.0.1".into(),
                 block_transfer_port: 0,
+                memory_block_port: 0,
                 keep_shuffle_files: false,
                 read_host_local_disk: true,
                 network_timeout: Duration::from_secs(120),

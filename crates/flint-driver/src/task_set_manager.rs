@@ -32,8 +32,8 @@ pub(crate) struct TaskSet {
     pub node_ids: StageNodeIds,
     /// The shuffle a map stage writes: each map output is registered as its task succeeds.
     pub shuffle_id: Option<u32>,
-    /// The executor each partition would rather run on (where its input blocks are).
-    pub preferred: Arc<HashMap<u32, String>>,
+    /// Where each partition would rather run (where its input blocks are).
+    pub preferred: Arc<HashMap<u32, crate::locality::PreferredLocations>>,
     /// Map outputs and the executor-failure epoch each task launches at.
     pub map_outputs: Arc<MapOutputTracker>,
     /// Set to a reason when the job is cancelled: running tasks are killed, no more launch.
@@ -236,6 +236,7 @@ impl<'a> TaskSetManager<'a> {
         );
         speculation_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut copies = Copies::default();
+        let waits = crate::locality::LocalityWaits::new();
         loop {
             if pending.is_empty() && running.is_empty() {
                 break;
@@ -302,11 +303,12 @@ impl<'a> TaskSetManager<'a> {
                     let started = TaskInfo {
                         task_id, index: partition, attempt, launch_time: now_millis(), finish_time: 0,
                         executor_id: String::new(), host: String::new(), speculative: avoid.is_some(),
-                        locality: crate::TaskLocality::NoPref,
+                        locality: crate::TaskLocality::ProcessLocal,
                     };
                     let placement = crate::Placement {
-                        prefer: set.preferred.get(&partition).cloned(),
+                        prefer: set.preferred.get(&partition).cloned().unwrap_or_default(),
                         avoid,
+                        waits: Some(Arc::clone(&waits)),
                     };
                     running_tasks.tasks.insert(task_id, started.clone());
                     // The task starts when an executor takes it (it may wait for a free core

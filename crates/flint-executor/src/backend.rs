@@ -8,9 +8,10 @@ use std::time::Duration;
 use flint_conf::{ConfError, SparkConf, keys};
 use flint_rpc::executor::driver_client::DriverClient;
 use flint_rpc::executor::{
-    DriverMessage, ExecutorMessage, Heartbeat, RegisterExecutor, StatusUpdate, driver_message,
-    executor_message,
+    BlockUpdate, DriverMessage, ExecutorMessage, Heartbeat, RegisterExecutor, StatusUpdate,
+    driver_message, executor_message,
 };
+use flint_shuffle::MemoryBlockEncoder;
 use flint_shuffle_service::{BlockServer, ExecutorBlocks};
 use tokio::sync::mpsc;
 
@@ -78,17 +79,25 @@ pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), E
     let mut executor_config = config.executor.clone();
     executor_config.host = config.hostname.clone();
     executor_config.block_transfer_port = config.shuffle_service.as_ref().map_or(port, |s| s.port);
+    executor_config.memory_block_port = port;
     executor_config.keep_shuffle_files = config.shuffle_service.is_some();
     let executor = Arc::new(Executor::new(executor_config, vec![])?);
     tracing::info!(
         "Server created on {}:{port} (shuffle blocks over Arrow Flight)",
         config.hostname
     );
-    let service = BlockServer::new(Arc::new(ExecutorBlocks::new(
-        config.executor.app_id.clone(),
-        config.executor.executor_id.clone(),
-        executor.block_manager().blocks_dir().to_path_buf(),
-    )));
+    let memory_blocks = MemoryBlockEncoder::new(
+        Arc::clone(executor.memory_store()),
+        config.executor.compression,
+    )?;
+    let service = BlockServer::new(Arc::new(
+        ExecutorBlocks::new(
+            config.executor.app_id.clone(),
+            config.executor.executor_id.clone(),
+            executor.block_manager().blocks_dir().to_path_buf(),
+        )
+        .with_memory(Arc::new(memory_blocks)),
+    ));
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service.into_server())
@@ -187,6 +196,10 @@ async fn serve_driver(
         config.heartbeat_interval,
     ));
     let _stop_heartbeats = AbortOnDrop(heartbeats);
+    let block_updates = executor
+        .take_block_statuses()
+        .map(|statuses| tokio::spawn(send_block_updates(outbound.clone(), statuses)));
+    let _stop_block_updates = block_updates.map(AbortOnDrop);
     loop {
         let message = match inbound.message().await {
             Ok(Some(message)) => message,
@@ -273,6 +286,28 @@ async fn send_heartbeats(
             })),
         };
         if outbound.send(heartbeat).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Tells the driver of each cached block moved to disk or dropped (Spark's `UpdateBlockInfo`),
+/// until the connection is gone.
+async fn send_block_updates(
+    outbound: mpsc::Sender<ExecutorMessage>,
+    mut statuses: tokio::sync::mpsc::UnboundedReceiver<flint_storage::BlockStatus>,
+) {
+    while let Some(status) = statuses.recv().await {
+        let update = ExecutorMessage {
+            message: Some(executor_message::Message::BlockUpdate(BlockUpdate {
+                shuffle_id: status.key.shuffle_id,
+                map_id: status.key.map_id,
+                memory_size: status.memory_size,
+                disk_size: status.disk_size,
+                dropped: status.dropped,
+            })),
+        };
+        if outbound.send(update).await.is_err() {
             return;
         }
     }

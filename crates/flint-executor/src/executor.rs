@@ -1,5 +1,4 @@
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -10,7 +9,6 @@ use bytes::Bytes;
 use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::TaskContext;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::ScalarUDF;
@@ -19,11 +17,15 @@ use datafusion::prelude::SessionConfig;
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use flint_conf::keys::{self, ByteSize, Key};
 use flint_conf::{ConfError, SparkConf, format_size};
-use flint_shuffle::{ShuffleClient, ShuffleCodec, ShuffleEnv, ShuffleError, ShuffleWriterExec};
-use flint_storage::{DiskBlockManager, StorageError};
+use flint_shuffle::{
+    CachedBlockFiles, ShuffleClient, ShuffleCodec, ShuffleEnv, ShuffleError, ShuffleWriterExec,
+};
+use flint_storage::{BlockStatus, DiskBlockManager, MemoryStore, StorageError};
 use futures::TryStreamExt;
 use thiserror::Error;
+use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::memory_manager::unified_memory;
 use crate::task_threads::TaskThreads;
 use crate::{TaskDescription, TaskFailureReason, TaskMetrics, TaskOutput, TaskResult};
 
@@ -63,8 +65,10 @@ pub struct ExecutorConfig {
     pub memory_bytes: u64,
     /// The key that set `memory_bytes`, named in out-of-memory errors.
     pub memory_key: &'static str,
-    /// `spark.memory.fraction`: the share of memory given to the execution pool.
+    /// `spark.memory.fraction`: the share of memory given to the pool of execution and storage.
     pub memory_fraction: f64,
+    /// `spark.memory.storageFraction`: the share of the pool execution leaves cached blocks.
+    pub storage_fraction: f64,
     /// `spark.local.dir`: where the executor's directory is created.
     pub local_dir: PathBuf,
     /// `spark.io.compression.codec` for shuffle blocks and results.
@@ -76,6 +80,9 @@ pub struct ExecutorConfig {
     /// The port its shuffle blocks are fetched from: its own block transfer service's, or its
     /// worker's shuffle service's; 0 when nobody serves them (local mode).
     pub block_transfer_port: u16,
+    /// The port of its own block server, which serves the cached blocks it keeps in memory;
+    /// 0 in local mode.
+    pub memory_block_port: u16,
     /// Leave shuffle files on disk when the executor stops: its worker's shuffle service
     /// serves them and deletes them when the application ends.
     pub keep_shuffle_files: bool,
@@ -117,6 +124,7 @@ impl ExecutorConfig {
             memory_bytes: conf.value(memory_key)?.0,
             memory_key: memory_key.key,
             memory_fraction: conf.value(&keys::MEMORY_FRACTION)?.0,
+            storage_fraction: conf.value(&keys::MEMORY_STORAGE_FRACTION)?.0,
             // Absolute: map outputs are found by path from other tasks and processes.
             local_dir: conf
                 .get(keys::LOCAL_DIR.key)
@@ -127,6 +135,7 @@ impl ExecutorConfig {
             session_config,
             host: "localhost".into(),
             block_transfer_port: 0,
+            memory_block_port: 0,
             keep_shuffle_files: false,
             read_host_local_disk: conf.value(&keys::SHUFFLE_READ_HOST_LOCAL_DISK)?,
             network_timeout: conf.value(&keys::NETWORK_TIMEOUT)?,
@@ -139,6 +148,8 @@ impl ExecutorConfig {
 pub struct Executor {
     config: ExecutorConfig,
     block_manager: Arc<DiskBlockManager>,
+    memory_store: Arc<MemoryStore>,
+    block_statuses: Mutex<Option<UnboundedReceiver<BlockStatus>>>,
     state: Mutex<SessionState>,
     task_context: RwLock<Arc<TaskContext>>,
     pool_bytes: usize,
@@ -229,18 +240,23 @@ impl Executor {
         }
         let block_manager = Arc::new(block_manager);
         let pool_bytes = ((config.memory_bytes as f64) * config.memory_fraction) as usize;
-        let pool = TrackConsumersPool::new(
-            FairSpillPool::new(pool_bytes),
-            NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
-        );
+        let spiller = CachedBlockFiles::new(Arc::clone(&block_manager), config.compression)?;
+        let (pool, memory_store) =
+            unified_memory(pool_bytes, config.storage_fraction, Arc::new(spiller));
+        let (block_statuses, statuses_queue) = tokio::sync::mpsc::unbounded_channel();
+        memory_store.set_listener(Box::new(move |status| {
+            let _ = block_statuses.send(status);
+        }));
         let runtime_env = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(pool))
+            .with_memory_pool(pool)
             .with_temp_file_path(block_manager.spill_dir())
             .build_arc()?;
         let shuffle_env = ShuffleEnv {
             executor_id: config.executor_id.clone(),
             host: config.host.clone(),
             block_transfer_port: config.block_transfer_port,
+            memory_block_port: config.memory_block_port,
+            memory_store: Some(Arc::clone(&memory_store)),
             read_host_local_disk: config.read_host_local_disk,
             client: Arc::new(ShuffleClient::new(
                 config.app_id.clone(),
@@ -274,6 +290,8 @@ impl Executor {
         Ok(Self {
             config,
             block_manager,
+            memory_store,
+            block_statuses: Mutex::new(Some(statuses_queue)),
             state: Mutex::new(state),
             task_context: RwLock::new(task_context),
             pool_bytes,
@@ -299,14 +317,23 @@ impl Executor {
         self.pool_bytes as u64
     }
 
-    /// Bytes reserved in the memory pool now.
+    /// Bytes of cached blocks held in memory now (Spark's storage `memoryUsed`).
     pub fn memory_used(&self) -> u64 {
-        self.task_context
-            .read()
+        self.memory_store.memory_used()
+    }
+
+    /// The cached blocks kept in memory.
+    pub fn memory_store(&self) -> &Arc<MemoryStore> {
+        &self.memory_store
+    }
+
+    /// The changes to cached blocks the driver did not ask for (moved to disk, dropped), for
+    /// whoever reports them to the driver; `None` after the first call.
+    pub fn take_block_statuses(&self) -> Option<UnboundedReceiver<BlockStatus>> {
+        self.block_statuses
+            .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .runtime_env()
-            .memory_pool
-            .reserved() as u64
+            .take()
     }
 
     /// The executor's block manager (its directory under `spark.local.dir`).
@@ -458,10 +485,11 @@ impl Executor {
 
     /// Deletes the files of a shuffle no job reads any more (an unpersisted cache).
     pub fn remove_shuffle(&self, shuffle_id: u32) {
-        let removed = self.block_manager.remove_shuffle(shuffle_id);
+        let removed = self.block_manager.remove_shuffle(shuffle_id)
+            + self.memory_store.remove_shuffle(shuffle_id);
         tracing::info!(
             shuffle_id,
-            "Removed shuffle {shuffle_id}: {removed} file(s) deleted"
+            "Removed shuffle {shuffle_id}: {removed} file(s) and block(s) in memory deleted"
         );
     }
 
@@ -486,6 +514,7 @@ impl Executor {
     /// Cancels the running tasks and removes the executor's directory.
     pub fn stop(&self) {
         self.stopped.send_replace(true);
+        self.memory_store.clear();
         self.block_manager.stop();
     }
 }

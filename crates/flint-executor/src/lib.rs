@@ -11,6 +11,7 @@
 
 mod backend;
 mod executor;
+mod memory_manager;
 mod metrics;
 pub mod rpc;
 mod session_config;

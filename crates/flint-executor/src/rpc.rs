@@ -228,6 +228,7 @@ impl From<TaskResult> for wire::TaskResult {
                 index_path: status.index_path,
                 partition_lengths: status.partition_lengths,
                 records_written: status.records_written,
+                in_memory: status.in_memory,
             }),
             Ok(TaskOutput::ResultBatches(bytes)) => Outcome::ResultBatches(bytes.to_vec()),
             Err(reason) => Outcome::Failure(reason.into()),
@@ -258,6 +259,7 @@ impl TryFrom<wire::TaskResult> for TaskResult {
                 index_path: status.index_path,
                 partition_lengths: status.partition_lengths,
                 records_written: status.records_written,
+                in_memory: status.in_memory,
             })),
             Some(Outcome::ResultBatches(bytes)) => {
                 Ok(TaskOutput::ResultBatches(Bytes::from(bytes)))
@@ -366,6 +368,7 @@ mod tests {
             index_path: "/tmp/a.index".into(),
             partition_lengths: vec![0, 10, 20],
             records_written: 9,
+            in_memory: true,
         };
         let back = over_the_wire(TaskResult {
             outcome: Ok(TaskOutput::MapStatus(status.clone())),

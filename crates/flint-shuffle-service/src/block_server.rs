@@ -3,7 +3,8 @@
 //! [`BlockResolver`] says where that executor's files are, and the server reads the block's
 //! byte range from its data file through the index file. The blocks on disk already are Arrow
 //! IPC streams (compressed), so their IPC messages are sent as they are, one `FlightData`
-//! each, without decoding or recompressing them.
+//! each, without decoding or recompressing them. An executor's blocks of cached DataFrames
+//! kept in its memory ([`MemoryBlocks`]) are encoded the same way when asked for.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -48,6 +49,18 @@ pub trait BlockResolver: Send + Sync + std::fmt::Debug + 'static {
     /// status (not found, refused) when this server does not serve them.
     fn blocks_dir(&self, app_id: &str, executor_id: &str) -> Result<PathBuf, Status>;
 
+    /// A block `executor_id` keeps in memory, encoded as an Arrow IPC stream; `None` when it
+    /// is not in memory here (it may be on disk).
+    fn memory_block(
+        &self,
+        _app_id: &str,
+        _executor_id: &str,
+        _shuffle_id: u32,
+        _map_id: u64,
+    ) -> Option<std::io::Result<Vec<u8>>> {
+        None
+    }
+
     /// Takes an executor's registration (Spark's `RegisterExecutor`); servers that serve only
     /// their own executor's blocks refuse it.
     fn register(&self, request: RegisterExecutor) -> Result<(), Status> {
@@ -58,12 +71,19 @@ pub trait BlockResolver: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
+/// Cached blocks an executor keeps in memory, encoded for the wire on request.
+pub trait MemoryBlocks: Send + Sync + std::fmt::Debug + 'static {
+    /// Map output `map_id` of cache `shuffle_id` as an Arrow IPC stream, if it is in memory.
+    fn encoded(&self, shuffle_id: u32, map_id: u64) -> Option<std::io::Result<Vec<u8>>>;
+}
+
 /// The blocks of the one executor a server runs in (Spark's `NettyBlockTransferService`).
 #[derive(Debug, Clone)]
 pub struct ExecutorBlocks {
     app_id: String,
     executor_id: String,
     blocks_dir: PathBuf,
+    memory: Option<Arc<dyn MemoryBlocks>>,
 }
 
 impl ExecutorBlocks {
@@ -73,19 +93,42 @@ impl ExecutorBlocks {
             app_id,
             executor_id,
             blocks_dir,
+            memory: None,
         }
     }
-}
 
-impl BlockResolver for ExecutorBlocks {
-    fn blocks_dir(&self, app_id: &str, executor_id: &str) -> Result<PathBuf, Status> {
+    /// Also serves the cached blocks `memory` holds.
+    pub fn with_memory(mut self, memory: Arc<dyn MemoryBlocks>) -> Self {
+        self.memory = Some(memory);
+        self
+    }
+
+    fn check(&self, app_id: &str, executor_id: &str) -> Result<(), Status> {
         if app_id != self.app_id || executor_id != self.executor_id {
             return Err(Status::not_found(format!(
                 "this is executor {} of {}: it does not serve the blocks of executor {executor_id} of {app_id}",
                 self.executor_id, self.app_id
             )));
         }
+        Ok(())
+    }
+}
+
+impl BlockResolver for ExecutorBlocks {
+    fn blocks_dir(&self, app_id: &str, executor_id: &str) -> Result<PathBuf, Status> {
+        self.check(app_id, executor_id)?;
         Ok(self.blocks_dir.clone())
+    }
+
+    fn memory_block(
+        &self,
+        app_id: &str,
+        executor_id: &str,
+        shuffle_id: u32,
+        map_id: u64,
+    ) -> Option<std::io::Result<Vec<u8>>> {
+        self.check(app_id, executor_id).ok()?;
+        self.memory.as_ref()?.encoded(shuffle_id, map_id)
     }
 }
 
@@ -115,8 +158,9 @@ impl<R: BlockResolver> BlockServer<R> {
         FlightServiceServer::new(self)
     }
 
-    /// Opens the byte range of one reduce partition's block; `None` for an empty block.
-    fn open(&self, ticket: &[u8]) -> Result<Option<std::io::Take<BufReader<File>>>, Status> {
+    /// Opens one reduce partition's block: its encoding in memory, or its byte range on disk;
+    /// `None` for an empty block. Blocking: it reads files (or encodes batches).
+    fn open(&self, ticket: &[u8]) -> Result<Option<Box<dyn Read + Send>>, Status> {
         let request = OpenBlock::decode(ticket).map_err(|error| {
             Status::invalid_argument(format!("the ticket is not an OpenBlock message: {error}"))
         })?;
@@ -132,6 +176,15 @@ impl<R: BlockResolver> BlockServer<R> {
                 name.chars().take(100).collect::<String>()
             )));
         };
+        if let Some(encoded) =
+            self.resolver
+                .memory_block(&request.app_id, &request.executor_id, shuffle_id, map_id)
+        {
+            let bytes = encoded.map_err(|error| {
+                Status::internal(format!("cannot encode cached block {name}: {error}"))
+            })?;
+            return Ok((!bytes.is_empty()).then(|| Box::new(std::io::Cursor::new(bytes)) as _));
+        }
         let blocks_dir = self
             .resolver
             .blocks_dir(&request.app_id, &request.executor_id)?;
@@ -156,7 +209,7 @@ impl<R: BlockResolver> BlockServer<R> {
         }
         file.seek(SeekFrom::Start(start))
             .map_err(|e| not_found("data", e))?;
-        Ok(Some(BufReader::new(file).take(end - start)))
+        Ok(Some(Box::new(BufReader::new(file).take(end - start))))
     }
 }
 
@@ -182,7 +235,12 @@ impl<R: BlockResolver> FlightService for BlockServer<R> {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let Some(mut block) = self.open(&request.into_inner().ticket)? else {
+        let server = self.clone();
+        let ticket = request.into_inner().ticket;
+        let opened = tokio::task::spawn_blocking(move || server.open(&ticket))
+            .await
+            .map_err(|error| Status::internal(format!("opening the block failed: {error}")))?;
+        let Some(mut block) = opened? else {
             return Ok(Response::new(Box::pin(futures::stream::empty())));
         };
         // File reads are blocking: a thread reads messages ahead into a small queue.

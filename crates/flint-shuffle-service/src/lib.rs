@@ -16,5 +16,5 @@
 mod block_server;
 mod external;
 
-pub use block_server::{BlockResolver, BlockServer, ExecutorBlocks, block_ticket};
+pub use block_server::{BlockResolver, BlockServer, ExecutorBlocks, MemoryBlocks, block_ticket};
 pub use external::{ExternalShuffleService, RegistrationError, register_executor};

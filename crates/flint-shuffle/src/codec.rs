@@ -12,6 +12,7 @@ use datafusion_proto::protobuf;
 use flint_python::{MapInPythonExec, PythonAggregateUdf, PythonUdf};
 use flint_sql::partition_values::{PartitionValue, PartitionValuesExec};
 use flint_sql::text_source::{TextOptions, TextScanExec, TextWriterExec};
+use flint_storage::StorageLevel;
 use prost::Message;
 
 use crate::{ShuffleBlock, ShuffleOutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
@@ -60,6 +61,9 @@ struct ShuffleWriterNode {
     partition_count: u64,
     #[prost(message, repeated, tag = "4")]
     hash_exprs: Vec<protobuf::PhysicalExprNode>,
+    /// The storage level of the cache the writer stores (Spark's name); empty for a shuffle.
+    #[prost(string, tag = "5")]
+    cache_level: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -222,6 +226,8 @@ struct Block {
     host: String,
     #[prost(uint32, tag = "8")]
     port: u32,
+    #[prost(bool, tag = "9")]
+    in_memory: bool,
 }
 
 fn malformed(what: impl std::fmt::Display) -> DataFusionError {
@@ -271,11 +277,16 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                 if count == 0 {
                     return Err(malformed("zero output partitions"));
                 }
-                Ok(Arc::new(ShuffleWriterExec::new(
-                    Arc::clone(input),
-                    writer.shuffle_id,
-                    partitioning,
-                )))
+                let writer_exec =
+                    ShuffleWriterExec::new(Arc::clone(input), writer.shuffle_id, partitioning);
+                Ok(Arc::new(if writer.cache_level.is_empty() {
+                    writer_exec
+                } else {
+                    let level = StorageLevel::parse(&writer.cache_level).ok_or_else(|| {
+                        malformed(format!("unknown storage level {}", writer.cache_level))
+                    })?;
+                    writer_exec.with_cache_level(level)
+                }))
             }
             Some(flint_plan_node::Node::Reader(reader)) => {
                 let schema = reader
@@ -300,6 +311,7 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                                         .map_err(|_| malformed(format!("block port {}", b.port)))?,
                                     data_path: b.data_path,
                                     index_path: b.index_path,
+                                    in_memory: b.in_memory,
                                 })
                             })
                             .collect::<Result<Vec<_>>>()
@@ -431,6 +443,10 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                 partitioning,
                 partition_count: writer.partitioning().partition_count() as u64,
                 hash_exprs,
+                cache_level: writer
+                    .cache_level()
+                    .map(|level| level.name())
+                    .unwrap_or_default(),
             })
         } else if let Some(map) = node.downcast_ref::<MapInPythonExec>() {
             let mut udf = Vec::new();
@@ -489,6 +505,7 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                                 port: u32::from(b.port),
                                 data_path: b.data_path.clone(),
                                 index_path: b.index_path.clone(),
+                                in_memory: b.in_memory,
                             })
                             .collect(),
                     })

@@ -10,6 +10,9 @@
 //! - [`ShuffleClient`] fetches blocks from other hosts over Arrow Flight, from the writing
 //!   executor's block server or its worker's shuffle service (`flint-shuffle-service`).
 //!   Reducers on the same host read the files.
+//! - A cached DataFrame's map stage writes its blocks into the executor's memory store when
+//!   its storage level says so; [`CachedBlockFiles`] writes the ones pushed out of memory as
+//!   files, and [`MemoryBlockEncoder`] encodes them for other executors.
 //! - [`ShuffleCodec`] encodes these nodes inside DataFusion's physical-plan protobuf, so
 //!   tasks travel as bytes even in local mode; Python UDFs travel with their definition.
 //!
@@ -17,6 +20,7 @@
 //! string, so the scheduler can recompute the map output it names.
 
 mod block_transfer;
+mod cached_blocks;
 mod codec;
 mod error;
 mod reader;
@@ -24,6 +28,7 @@ mod unresolved;
 mod writer;
 
 pub use block_transfer::ShuffleClient;
+pub use cached_blocks::{CachedBlockFiles, MemoryBlockEncoder};
 pub use codec::ShuffleCodec;
 pub use error::{FetchFailure, ShuffleError};
 pub use reader::{ShuffleBlock, ShuffleReaderExec};

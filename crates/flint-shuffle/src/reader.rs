@@ -21,6 +21,7 @@ use datafusion::physical_plan::{
 };
 
 use crate::{FetchFailure, ShuffleEnv, ShuffleError};
+use flint_storage::MemoryBlockKey;
 use flint_storage::shuffle_index::read_range;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -44,6 +45,8 @@ pub struct ShuffleBlock {
     pub data_path: String,
     /// The map output's index file.
     pub index_path: String,
+    /// A cached block its executor keeps in memory (or kept: it may have moved to its files).
+    pub in_memory: bool,
 }
 
 /// A leaf that reads shuffle blocks written by a parent stage (Spark's `ShuffleBlockFetcherIterator`
@@ -173,7 +176,10 @@ impl ExecutionPlan for ShuffleReaderExec {
                     &metrics,
                     fail,
                 ),
-                _ => local_block_batches(&block, &schema, &metrics, fail),
+                _ => match cached_in_memory(env.as_deref(), shuffle_id, &block) {
+                    Some(batches) => memory_block_batches(batches, &schema, &metrics),
+                    None => local_block_batches(&block, &schema, &metrics, fail),
+                },
             }
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
@@ -185,6 +191,37 @@ impl ExecutionPlan for ShuffleReaderExec {
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
     }
+}
+
+/// The batches of a cached block this executor keeps in its memory store, if it does.
+fn cached_in_memory(
+    env: Option<&ShuffleEnv>,
+    shuffle_id: u32,
+    block: &ShuffleBlock,
+) -> Option<Vec<RecordBatch>> {
+    let env = env?;
+    if !block.in_memory || block.executor_id != env.executor_id {
+        return None;
+    }
+    env.memory_store.as_ref()?.get(MemoryBlockKey {
+        shuffle_id,
+        map_id: block.map_id,
+    })
+}
+
+/// The batches of a block held in memory, as the plan reads them.
+fn memory_block_batches(
+    batches: Vec<RecordBatch>,
+    schema: &SchemaRef,
+    metrics: &ReadMetrics,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let (schema, metrics) = (Arc::clone(schema), metrics.clone());
+    futures::stream::iter(batches.into_iter().map(move |batch| {
+        metrics.bytes.add(batch.get_array_memory_size());
+        metrics.records.add(batch.num_rows());
+        with_schema(&schema, &batch)
+    }))
+    .boxed()
 }
 
 /// The batches of a block written on this host, read from its files.

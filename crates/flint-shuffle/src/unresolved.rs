@@ -76,6 +76,7 @@ impl UnresolvedShuffleExec {
             port: status.port,
             data_path: status.data_path.clone(),
             index_path: status.index_path.clone(),
+            in_memory: status.in_memory,
         };
         let mut statuses: Vec<&MapStatus> = map_statuses.iter().collect();
         statuses.sort_by_key(|s| s.map_index);

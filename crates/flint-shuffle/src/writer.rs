@@ -19,7 +19,7 @@ use datafusion::physical_plan::repartition::BatchPartitioner;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
-use flint_storage::{BlockId, DiskBlockManager};
+use flint_storage::{BlockId, DiskBlockManager, MemoryBlockKey, MemoryStore, StorageLevel};
 use futures::StreamExt;
 
 use crate::ShuffleError;
@@ -33,8 +33,14 @@ pub struct ShuffleEnv {
     pub executor_id: String,
     /// The host the executor runs on: readers on the same host read its files directly.
     pub host: String,
-    /// The port of its [`crate::BlockTransferService`]; 0 when it serves no blocks (local mode).
+    /// The port that serves its shuffle files: its own block server's, or its worker's
+    /// shuffle service's; 0 when it serves no blocks (local mode).
     pub block_transfer_port: u16,
+    /// The port of its own block server, which serves the cached blocks it keeps in memory
+    /// (they go with the executor); 0 in local mode.
+    pub memory_block_port: u16,
+    /// Cached blocks kept in the executor's memory; `None` keeps every cache on disk.
+    pub memory_store: Option<Arc<MemoryStore>>,
     /// `spark.shuffle.readHostLocalDisk`: read blocks written on this host from disk rather
     /// than over the network.
     pub read_host_local_disk: bool,
@@ -49,10 +55,11 @@ pub struct ShuffleEnv {
 impl ShuffleEnv {
     /// True when `block` must be fetched over the network: another executor serves it and it
     /// lives on another host (or `spark.shuffle.readHostLocalDisk` is off).
+    /// A block another executor keeps in memory is always fetched from it.
     pub fn reads_remotely(&self, block: &crate::ShuffleBlock) -> bool {
         block.port != 0
             && block.executor_id != self.executor_id
-            && !(self.read_host_local_disk && block.host == self.host)
+            && (block.in_memory || !(self.read_host_local_disk && block.host == self.host))
     }
 
     pub(crate) fn from_context(context: &TaskContext) -> Result<Arc<ShuffleEnv>> {
@@ -110,6 +117,9 @@ pub struct MapStatus {
     pub partition_lengths: Vec<u64>,
     /// Rows written.
     pub records_written: u64,
+    /// The output is a cached block kept in the executor's memory (its length is its size
+    /// there): it is served by the executor itself and lost with it.
+    pub in_memory: bool,
 }
 
 /// The root of a shuffle-map stage: runs its input partition and writes the rows to one data
@@ -120,6 +130,7 @@ pub struct ShuffleWriterExec {
     input: Arc<dyn ExecutionPlan>,
     shuffle_id: u32,
     partitioning: ShuffleOutputPartitioning,
+    cache_level: Option<StorageLevel>,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -134,8 +145,21 @@ impl ShuffleWriterExec {
             input,
             shuffle_id,
             partitioning,
+            cache_level: None,
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// Makes the writer store a cached DataFrame's blocks as `level` says: in the executor's
+    /// memory while it has room for them, else on disk.
+    pub fn with_cache_level(mut self, level: StorageLevel) -> Self {
+        self.cache_level = Some(level);
+        self
+    }
+
+    /// The storage level of the cache whose blocks this writes, if it writes a cache's.
+    pub fn cache_level(&self) -> Option<StorageLevel> {
+        self.cache_level
     }
 
     /// The shuffle this writer produces.
@@ -161,6 +185,150 @@ impl ShuffleWriterExec {
         context: Arc<TaskContext>,
     ) -> Result<MapStatus> {
         let env = ShuffleEnv::from_context(&context)?;
+        let stream = self.input.execute(map_index, Arc::clone(&context))?;
+        let stream = match (&env.memory_store, self.cache_level) {
+            (Some(store), Some(level)) if level.use_memory => {
+                match self
+                    .store_in_memory(store, map_index, attempt_id, &env, stream)
+                    .await?
+                {
+                    Ok(status) => return Ok(status),
+                    Err(rest) => rest,
+                }
+            }
+            _ => stream,
+        };
+        self.write_files(map_index, attempt_id, &env, &context, stream)
+            .await
+    }
+
+    /// Keeps a cached block's batches in the executor's memory store, reserving storage
+    /// memory batch by batch (Spark's unrolling); when the store has no room, returns the
+    /// rows as a stream again (those unrolled so far first) for the disk.
+    async fn store_in_memory(
+        &self,
+        store: &Arc<MemoryStore>,
+        map_index: usize,
+        attempt_id: u64,
+        env: &ShuffleEnv,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<std::result::Result<MapStatus, SendableRecordBatchStream>> {
+        let schema = self.input.schema();
+        let mut coalescer = BatchCoalescer::new(Arc::clone(&schema), TARGET_BATCH_ROWS);
+        let (mut batches, mut size, mut records) = (Vec::new(), 0usize, 0u64);
+        let mut reserve = |batch: RecordBatch, batches: &mut Vec<RecordBatch>| {
+            let bytes = batch.get_array_memory_size();
+            let fits = store.reserve(self.shuffle_id, bytes);
+            if fits {
+                size += bytes;
+            }
+            batches.push(batch);
+            fits
+        };
+        let unrolled: Result<bool> = async {
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                records += batch.num_rows() as u64;
+                if batch.num_columns() == 0 {
+                    if !reserve(batch, &mut batches) {
+                        return Ok(false);
+                    }
+                    continue;
+                }
+                // Coalescing also compacts string views, so a block holds no buffer it
+                // does not read.
+                coalescer.push_batch(batch)?;
+                while let Some(batch) = coalescer.next_completed_batch() {
+                    if !reserve(batch, &mut batches) {
+                        return Ok(false);
+                    }
+                }
+            }
+            coalescer.finish_buffered_batch()?;
+            while let Some(batch) = coalescer.next_completed_batch() {
+                if !reserve(batch, &mut batches) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        .await;
+        let key = MemoryBlockKey {
+            shuffle_id: self.shuffle_id,
+            map_id: attempt_id,
+        };
+        match unrolled {
+            Ok(true) => {
+                let use_disk = self.cache_level.is_some_and(|level| level.use_disk);
+                store.insert(key, batches, size, use_disk);
+                MetricBuilder::new(&self.metrics)
+                    .counter("shuffle_records_written", map_index)
+                    .add(records as usize);
+                Ok(Ok(MapStatus {
+                    map_index: map_index as u32,
+                    map_id: attempt_id,
+                    executor_id: env.executor_id.clone(),
+                    host: env.host.clone(),
+                    port: env.memory_block_port,
+                    data_path: env
+                        .block_manager
+                        .file_for(BlockId::ShuffleData {
+                            shuffle_id: self.shuffle_id,
+                            map_id: attempt_id,
+                        })
+                        .display()
+                        .to_string(),
+                    index_path: env
+                        .block_manager
+                        .file_for(BlockId::ShuffleIndex {
+                            shuffle_id: self.shuffle_id,
+                            map_id: attempt_id,
+                        })
+                        .display()
+                        .to_string(),
+                    partition_lengths: vec![size as u64],
+                    records_written: records,
+                    in_memory: true,
+                }))
+            }
+            Ok(false) => {
+                store.release(size);
+                tracing::warn!(
+                    "Not enough space to cache rdd_{}_{map_index} in memory! (computed {} so far); persisting it to disk instead",
+                    self.shuffle_id,
+                    flint_conf::format_size(
+                        batches
+                            .iter()
+                            .map(|b| b.get_array_memory_size() as u64)
+                            .sum()
+                    )
+                );
+                // The disk writer counts the rows again, those unrolled so far included.
+                let unrolled = futures::stream::iter(batches.into_iter().map(Ok));
+                let rest: SendableRecordBatchStream = Box::pin(
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                        schema,
+                        unrolled.chain(stream),
+                    ),
+                );
+                Ok(Err(rest))
+            }
+            Err(error) => {
+                store.release(size);
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes a map task's rows to its data and index files, split among reduce partitions.
+    async fn write_files(
+        &self,
+        map_index: usize,
+        attempt_id: u64,
+        env: &ShuffleEnv,
+        context: &Arc<TaskContext>,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<MapStatus> {
         let schema = self.input.schema();
         let num_reduces = self.partitioning.partition_count();
         let data_path = env.block_manager.file_for(BlockId::ShuffleData {
@@ -202,7 +370,6 @@ impl ShuffleWriterExec {
             .with_can_spill(true)
             .register(context.memory_pool());
         let mut records = 0u64;
-        let mut stream = self.input.execute(map_index, Arc::clone(&context))?;
         let result: Result<()> = async {
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
@@ -245,14 +412,7 @@ impl ShuffleWriterExec {
                 .iter_mut()
                 .map(|part| part.take().map(PartWriter::finish).transpose())
                 .collect::<Result<Vec<_>>>()?;
-            let data_tmp = tmp_path(&data_path, "");
-            let lengths = write_data_file(&data_tmp, blocks)?;
-            let index_tmp = tmp_path(&index_path, "");
-            std::fs::write(&index_tmp, encode_index(&lengths))
-                .map_err(|e| write_error(&index_tmp, e))?;
-            // Index first, then data: a reader that sees the data file finds a complete index.
-            std::fs::rename(&index_tmp, &index_path).map_err(|e| write_error(&index_path, e))?;
-            std::fs::rename(&data_tmp, &data_path).map_err(|e| write_error(&data_path, e))?;
+            let lengths = write_output_files(&data_path, &index_path, blocks)?;
             timer.done();
             Ok(lengths)
         });
@@ -260,14 +420,7 @@ impl ShuffleWriterExec {
         for path in &part_paths {
             let _ = std::fs::remove_file(path);
         }
-        let lengths = match finished {
-            Ok(lengths) => lengths,
-            Err(error) => {
-                let _ = std::fs::remove_file(tmp_path(&data_path, ""));
-                let _ = std::fs::remove_file(tmp_path(&index_path, ""));
-                return Err(error);
-            }
-        };
+        let lengths = finished?;
         records_metric.add(records as usize);
         bytes_metric.add(lengths.iter().sum::<u64>() as usize);
         Ok(MapStatus {
@@ -280,8 +433,79 @@ impl ShuffleWriterExec {
             index_path: index_path.display().to_string(),
             partition_lengths: lengths,
             records_written: records,
+            in_memory: false,
         })
     }
+}
+
+/// Writes a map output's blocks back to back into its data file and their offsets into its
+/// index file, through temp files renamed into place (index first, then data: a reader that
+/// sees the data file finds a complete index); returns the blocks' lengths.
+fn write_output_files(
+    data_path: &Path,
+    index_path: &Path,
+    blocks: Vec<Option<Block>>,
+) -> Result<Vec<u64>> {
+    let (data_tmp, index_tmp) = (tmp_path(data_path, ""), tmp_path(index_path, ""));
+    let written = write_data_file(&data_tmp, blocks).and_then(|lengths| {
+        std::fs::write(&index_tmp, encode_index(&lengths))
+            .map_err(|e| write_error(&index_tmp, e))?;
+        std::fs::rename(&index_tmp, index_path).map_err(|e| write_error(index_path, e))?;
+        std::fs::rename(&data_tmp, data_path).map_err(|e| write_error(data_path, e))?;
+        Ok(lengths)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&data_tmp);
+        let _ = std::fs::remove_file(&index_tmp);
+    }
+    written
+}
+
+/// A cached block kept in memory, encoded as the blocks on disk are (one compressed Arrow IPC
+/// stream); empty for a block without rows.
+pub(crate) fn encode_batches(
+    batches: &[RecordBatch],
+    options: &IpcWriteOptions,
+) -> Result<Vec<u8>> {
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    // Never spilled: the path is not used.
+    let mut part = PartWriter::create(Path::new(""), &first.schema(), options)?;
+    for batch in batches {
+        part.push(batch.clone())?;
+    }
+    match part.finish()? {
+        Block::Memory(bytes) => Ok(bytes),
+        Block::File(path) => Err(DataFusionError::Internal(format!(
+            "an encoded block went to {}; this is a Flint bug",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes a cached block pushed out of memory as a map output's files (data and index, one
+/// reduce partition); returns its bytes on disk.
+pub(crate) fn write_cached_block(
+    block_manager: &DiskBlockManager,
+    key: MemoryBlockKey,
+    batches: &[RecordBatch],
+    options: &IpcWriteOptions,
+) -> Result<u64> {
+    let bytes = encode_batches(batches, options)?;
+    let block = (!bytes.is_empty()).then_some(Block::Memory(bytes));
+    let lengths = write_output_files(
+        &block_manager.file_for(BlockId::ShuffleData {
+            shuffle_id: key.shuffle_id,
+            map_id: key.map_id,
+        }),
+        &block_manager.file_for(BlockId::ShuffleIndex {
+            shuffle_id: key.shuffle_id,
+            map_id: key.map_id,
+        }),
+        vec![block],
+    )?;
+    Ok(lengths.iter().sum())
 }
 
 fn tmp_path(path: &Path, suffix: &str) -> PathBuf {
@@ -519,11 +743,13 @@ impl ExecutionPlan for ShuffleWriterExec {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let [input] = <[_; 1]>::try_from(children)
             .map_err(|_| DataFusionError::Internal("ShuffleWriterExec takes one child".into()))?;
-        Ok(Arc::new(ShuffleWriterExec::new(
+        Ok(Arc::new(ShuffleWriterExec {
             input,
-            self.shuffle_id,
-            self.partitioning.clone(),
-        )))
+            shuffle_id: self.shuffle_id,
+            partitioning: self.partitioning.clone(),
+            cache_level: self.cache_level,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }))
     }
 
     fn execute(
@@ -662,6 +888,8 @@ mod tests {
             executor_id: "driver".into(),
             host: "localhost".into(),
             block_transfer_port: 0,
+            memory_block_port: 0,
+            memory_store: None,
             read_host_local_disk: true,
             client: Arc::new(crate::ShuffleClient::new(
                 "test".into(),
@@ -796,6 +1024,8 @@ mod tests {
             executor_id: id.into(),
             host: host.into(),
             block_transfer_port: port,
+            memory_block_port: port,
+            memory_store: None,
             read_host_local_disk: true,
             client: Arc::new(crate::ShuffleClient::new(
                 "test".into(),

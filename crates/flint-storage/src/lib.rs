@@ -1,5 +1,6 @@
-//! Flint's block manager (Spark's `storage` package): names of blocks ([`BlockId`]) and where
-//! an application's blocks live on local disk ([`DiskBlockManager`]).
+//! Flint's block manager (Spark's `storage` package): names of blocks ([`BlockId`]), where
+//! an application's blocks live on local disk ([`DiskBlockManager`]), cached blocks kept in
+//! an executor's memory ([`MemoryStore`]) and how a cache keeps its blocks ([`StorageLevel`]).
 //!
 //! **Invariant:** everything an application writes to local disk (shuffle data and index
 //! files, spills) lives under the one directory its `DiskBlockManager` created, and that
@@ -7,7 +8,13 @@
 
 mod block_id;
 mod disk_block_manager;
+mod memory_store;
 pub mod shuffle_index;
+mod storage_level;
 
 pub use block_id::BlockId;
 pub use disk_block_manager::{DiskBlockManager, StorageError};
+pub use memory_store::{
+    BlockSpiller, BlockStatus, BlockStatusListener, MemoryBlockKey, MemoryStore, StorageMemory,
+};
+pub use storage_level::StorageLevel;

@@ -876,6 +876,17 @@ impl SparkListener for AppStatusStore {
                 let Some(rdd) = state.rdds.get_mut(&rdd_id) else {
                     return;
                 };
+                // An executor's storage memory follows its blocks (Spark's `memoryUsed`); its
+                // heartbeats say the same in a cluster.
+                let before = rdd
+                    .blocks
+                    .get(&partition)
+                    .filter(|block| block.executor_id == *executor_id)
+                    .map_or(0, |block| block.memory_size);
+                if let Some(executor) = state.executors.get_mut(executor_id) {
+                    executor.memory_used =
+                        (executor.memory_used + memory_size).saturating_sub(before);
+                }
                 if *storage_level == flint_driver::cache::StorageLevel::NONE {
                     rdd.blocks.remove(&partition);
                 } else {
@@ -892,7 +903,14 @@ impl SparkListener for AppStatusStore {
                 }
             }
             SparkListenerEvent::UnpersistRdd { rdd_id } => {
-                state.rdds.remove(rdd_id);
+                if let Some(rdd) = state.rdds.remove(rdd_id) {
+                    for block in rdd.blocks.values() {
+                        if let Some(executor) = state.executors.get_mut(&block.executor_id) {
+                            executor.memory_used =
+                                executor.memory_used.saturating_sub(block.memory_size);
+                        }
+                    }
+                }
             }
             SparkListenerEvent::StageSubmitted { stage_info } => {
                 for rdd in &stage_info.rdd_infos {

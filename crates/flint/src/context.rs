@@ -111,6 +111,22 @@ impl SparkContext {
                     flint_session_config(shuffle_partitions, broadcast_threshold),
                 )?;
                 let executor = Arc::new(Executor::new(executor_config, vec![])?);
+                if let Some(mut statuses) = executor.take_block_statuses() {
+                    let (map_outputs, listener_bus) =
+                        (Arc::clone(&map_outputs), Arc::clone(&listener_bus));
+                    // Ends when the executor goes, with the sending side.
+                    tokio::spawn(async move {
+                        while let Some(status) = statuses.recv().await {
+                            flint_driver::cache::cached_block_changed(
+                                &map_outputs,
+                                &listener_bus,
+                                "driver",
+                                "localhost",
+                                status,
+                            );
+                        }
+                    });
+                }
                 Started {
                     app_id,
                     slots: *threads,
@@ -212,7 +228,8 @@ impl SparkContext {
             );
         }
         let dag_scheduler =
-            DagScheduler::new(task_scheduler, map_outputs, Arc::clone(&listener_bus));
+            DagScheduler::new(task_scheduler, map_outputs, Arc::clone(&listener_bus))
+                .with_reduce_locality(conf.value(&keys::SHUFFLE_REDUCE_LOCALITY)?);
         listener_bus.post(SparkListenerEvent::EnvironmentUpdate {
             spark_properties: conf.redacted(),
             system_properties: system_properties(),

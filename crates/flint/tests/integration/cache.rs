@@ -79,27 +79,20 @@ async fn cached_rows_are_read_instead_of_the_input_files() {
         "an action over the cache read input files"
     );
 
-    let rdd = after
-        .iter()
-        .find_map(|e| match e {
-            SparkListenerEvent::StageSubmitted { stage_info } => stage_info.rdd_infos.first(),
-            _ => None,
-        })
-        .expect("a cache stage")
-        .id;
-    let block_files = || {
-        files_below(dir.path())
-            .into_iter()
-            .filter(|f| {
-                f.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("shuffle_{rdd}_")))
-            })
-            .count()
-    };
-    assert!(block_files() > 0, "no block file of rdd {rdd}");
+    let rdd = cache_id(&after);
+    // MEMORY_AND_DISK with room in memory: the blocks are in the executor's memory, not in
+    // files, and the Storage tab is told their size there.
+    let stored = cached_blocks(&after, rdd);
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(
+        stored
+            .iter()
+            .all(|(memory, disk)| *memory > 0 && *disk == 0),
+        "{stored:?}"
+    );
+    assert_eq!(block_files(dir.path(), rdd), 0);
     cached.unpersist();
     assert_eq!(cached.storage_level(), StorageLevel::NONE);
-    assert_eq!(block_files(), 0, "unpersist left rdd {rdd}'s block files");
     assert_eq!(
         cached.count().await.unwrap(),
         0,
@@ -194,6 +187,180 @@ async fn other_data_is_never_read_from_a_cache() {
     // The same files read again are the same data: the cache is found.
     let again = spark.read().parquet(&path).await.unwrap();
     assert_eq!(again.storage_level(), StorageLevel::MEMORY_AND_DISK);
+    spark.stop();
+}
+
+/// The ids of the caches whose stages were submitted, in order.
+fn cache_ids(events: &[SparkListenerEvent]) -> Vec<u32> {
+    let mut ids = vec![];
+    for event in events {
+        if let SparkListenerEvent::StageSubmitted { stage_info } = event {
+            for rdd in &stage_info.rdd_infos {
+                if !ids.contains(&rdd.id) {
+                    ids.push(rdd.id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// The id of the first cache whose stage was submitted.
+fn cache_id(events: &[SparkListenerEvent]) -> u32 {
+    *cache_ids(events).first().expect("a cache stage")
+}
+
+/// The latest (memory, disk) size of each block of cache `rdd` still stored, by partition.
+fn cached_blocks(events: &[SparkListenerEvent], rdd: u32) -> Vec<(u64, u64)> {
+    let mut blocks = std::collections::BTreeMap::new();
+    for event in events {
+        if let SparkListenerEvent::BlockUpdated {
+            block_id,
+            storage_level,
+            memory_size,
+            disk_size,
+            ..
+        } = event
+            && let Some(partition) = block_id.strip_prefix(&format!("rdd_{rdd}_"))
+        {
+            if *storage_level == StorageLevel::NONE {
+                blocks.remove(partition);
+            } else {
+                blocks.insert(partition.to_string(), (*memory_size, *disk_size));
+            }
+        }
+    }
+    blocks.into_values().collect()
+}
+
+/// Block files of cache `rdd` below `dir`.
+fn block_files(dir: &std::path::Path, rdd: u32) -> usize {
+    files_below(dir)
+        .into_iter()
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("shuffle_{rdd}_")))
+        })
+        .count()
+}
+
+/// `DISK_ONLY` keeps the blocks in files of the block manager, which `unpersist` deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_only_blocks_are_files_until_unpersisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let spark = session(2, dir.path(), &[]).await;
+    let events = EventLog::attach(&spark);
+    let squares = spark
+        .sql("SELECT id, id * id AS sq FROM range(0, 5000, 1, 2)")
+        .await
+        .unwrap()
+        .persist(StorageLevel::DISK_ONLY);
+    assert_eq!(squares.count().await.unwrap(), 5000);
+    assert_eq!(squares.count().await.unwrap(), 5000);
+    let after = events.snapshot(&spark);
+    let rdd = cache_id(&after);
+    let stored = cached_blocks(&after, rdd);
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(
+        stored
+            .iter()
+            .all(|(memory, disk)| *memory == 0 && *disk > 0),
+        "{stored:?}"
+    );
+    assert_eq!(
+        block_files(dir.path(), rdd),
+        4,
+        "a data and an index file per block"
+    );
+    squares.unpersist();
+    assert_eq!(
+        block_files(dir.path(), rdd),
+        0,
+        "unpersist left block files"
+    );
+    spark.stop();
+}
+
+/// Polls the event log until `done` holds of it, or fails after 10 s.
+async fn wait_for_events(
+    spark: &flint::SparkSession,
+    events: &EventLog,
+    what: &str,
+    done: impl Fn(&[SparkListenerEvent]) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(&events.snapshot(spark)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// With little storage memory, a cache that needs room pushes out the least recently used
+/// blocks of other caches: a MEMORY_ONLY block is dropped and its partition computed again by
+/// the next action; a MEMORY_AND_DISK block moves to a file and is read from there. Every
+/// answer stays right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_pushed_out_of_memory_are_dropped_or_moved_to_disk_by_level() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pool of 0.6 x 16 MiB: two caches of about 6.4 MiB do not fit together.
+    let spark = session(2, dir.path(), &[("spark.driver.memory", "16m")]).await;
+    let events = EventLog::attach(&spark);
+    let cache = |start: i64, level: StorageLevel| {
+        let spark = &spark;
+        async move {
+            spark
+                .sql(&format!(
+                    "SELECT id, id * 2 AS y FROM range({start}, {}, 1, 2)",
+                    start + 400_000
+                ))
+                .await
+                .unwrap()
+                .persist(level)
+        }
+    };
+    let sum_of = |df: flint::DataFrame| async move {
+        let sums = df
+            .group_by(vec![])
+            .agg(vec![
+                datafusion::functions_aggregate::expr_fn::sum(col("y")).alias("s"),
+            ])
+            .unwrap();
+        rows(&sums.collect().await.unwrap())[0][0].clone()
+    };
+    let expected = |start: i64| (2 * (start..start + 400_000).sum::<i64>()).to_string();
+
+    let memory_only = cache(0, StorageLevel::MEMORY_ONLY).await;
+    assert_eq!(sum_of(memory_only.clone()).await, expected(0));
+    let first = cache_id(&events.snapshot(&spark));
+    let spilling = cache(1_000_000, StorageLevel::MEMORY_AND_DISK).await;
+    assert_eq!(sum_of(spilling.clone()).await, expected(1_000_000));
+    wait_for_events(&spark, &events, "a MEMORY_ONLY block dropped", |events| {
+        cached_blocks(events, first).len() < 2
+    })
+    .await;
+    let second = cache_ids(&events.snapshot(&spark))[1];
+    let third = cache(2_000_000, StorageLevel::MEMORY_ONLY).await;
+    assert_eq!(sum_of(third.clone()).await, expected(2_000_000));
+    wait_for_events(
+        &spark,
+        &events,
+        "a MEMORY_AND_DISK block on disk",
+        |events| {
+            cached_blocks(events, second)
+                .iter()
+                .any(|(memory, disk)| *memory == 0 && *disk > 0)
+        },
+    )
+    .await;
+    assert!(block_files(dir.path(), second) > 0);
+
+    // The block on disk is read from its file; the dropped ones are computed again.
+    assert_eq!(sum_of(spilling.clone()).await, expected(1_000_000));
+    assert_eq!(sum_of(memory_only.clone()).await, expected(0));
+    assert_eq!(sum_of(third).await, expected(2_000_000));
     spark.stop();
 }
 

@@ -316,6 +316,7 @@ async fn cached_blocks_lost_with_their_executor_are_recomputed() {
         &[
             ("spark.sql.shuffle.partitions", "4"),
             ("spark.ui.port", "0"),
+            ("spark.executor.heartbeatInterval", "200ms"),
         ],
     )
     .await;
@@ -390,6 +391,20 @@ async fn cached_blocks_lost_with_their_executor_are_recomputed() {
         process_local >= partitions.len(),
         "reads of cached blocks: {localities:?}"
     );
+    // The reduce tasks read shuffle output held on their own host (Spark's reduce
+    // locality): NODE_LOCAL; no task had to run ANY.
+    assert!(
+        localities
+            .iter()
+            .any(|(_, locality)| *locality == flint::TaskLocality::NodeLocal),
+        "{localities:?}"
+    );
+    assert!(
+        localities
+            .iter()
+            .all(|(_, locality)| *locality != flint::TaskLocality::Any),
+        "{localities:?}"
+    );
 
     let victim = partitions[0]["executors"][0]
         .as_str()
@@ -428,23 +443,29 @@ async fn cached_blocks_lost_with_their_executor_are_recomputed() {
         "only the lost partitions are computed again"
     );
 
-    // Unpersisting has every executor delete the blocks.
-    let local_dirs = executor_local_dirs(&app_id);
-    let prefix = format!("shuffle_{rdd_id}_");
-    let blocks = || {
-        local_dirs
-            .iter()
-            .flat_map(|dir| files_below(dir))
-            .filter(|f| {
-                f.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-            })
-            .count()
+    // The blocks are in the executors' memory (their heartbeats report storage memory in
+    // use), and unpersisting has every executor free it.
+    let latest_storage_memory = |from: usize| {
+        let mut latest = std::collections::BTreeMap::new();
+        for event in &events.snapshot(&spark)[from..] {
+            if let SparkListenerEvent::ExecutorMetricsUpdate {
+                executor_id,
+                memory_used,
+            } = event
+            {
+                latest.insert(executor_id.clone(), *memory_used);
+            }
+        }
+        latest
     };
-    assert!(blocks() > 0, "no block of rdd {rdd_id} in {local_dirs:?}");
+    wait_until("a heartbeat reporting cached blocks in memory", || {
+        latest_storage_memory(before).values().any(|used| *used > 0)
+    });
+    let unpersisted = events.snapshot(&spark).len();
     cached.unpersist();
-    wait_until("the executors to delete the unpersisted blocks", || {
-        blocks() == 0
+    wait_until("the executors to free the unpersisted blocks", || {
+        let latest = latest_storage_memory(unpersisted);
+        latest.len() == 2 && latest.values().all(|used| *used == 0)
     });
     stop_and_wait(&spark, &app_id);
 }
