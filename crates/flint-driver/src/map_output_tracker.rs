@@ -110,17 +110,17 @@ impl MapOutputTracker {
             .map(|status| status.map_index)
     }
 
-    /// Forgets the cached blocks an executor kept in memory (it is gone; its files may live
-    /// on in a shuffle service, its memory does not); returns how many.
-    pub fn remove_memory_outputs_on_executor(&self, executor_id: &str) -> usize {
+    /// Forgets the outputs of a gone executor that its worker's shuffle service at
+    /// `service_port` does not serve: cached blocks in its memory, and on its disk unless
+    /// the service serves those too; returns how many.
+    pub fn remove_outputs_not_at_service(&self, executor_id: &str, service_port: u16) -> usize {
         let mut state = self.lock();
         let mut removed = 0;
         for outputs in state.shuffles.values_mut() {
             for slot in outputs.iter_mut() {
-                if slot
-                    .as_ref()
-                    .is_some_and(|s| s.in_memory && s.executor_id == executor_id)
-                {
+                if slot.as_ref().is_some_and(|s| {
+                    s.executor_id == executor_id && (s.in_memory || s.port != service_port)
+                }) {
                     *slot = None;
                     removed += 1;
                 }
@@ -298,6 +298,35 @@ mod tests {
         assert_eq!(tracker.remove_outputs_on_executor("1", None), 2);
         assert_eq!(tracker.missing_partitions(0), [1, 2]);
         assert!(tracker.statuses(0).is_none());
+    }
+
+    /// An executor gone while its worker's shuffle service lives loses what it served
+    /// itself (cached blocks in its memory or on its disk), not what the service serves; a
+    /// dropped cached block is forgotten by its attempt id.
+    #[test]
+    fn a_gone_executor_loses_only_what_the_service_does_not_serve() {
+        let tracker = MapOutputTracker::default();
+        tracker.register_shuffle(0, 4);
+        let launched = tracker.epoch();
+        let at = |map_index: u32, port: u16, in_memory: bool| MapStatus {
+            port,
+            in_memory,
+            ..status(map_index, "3")
+        };
+        for output in [
+            at(0, 7337, false),
+            at(1, 40000, true),
+            at(2, 40000, false),
+            at(3, 7337, false),
+        ] {
+            assert!(tracker.register_map_output(0, output, launched));
+        }
+        assert_eq!(tracker.remove_outputs_not_at_service("3", 7337), 2);
+        assert_eq!(tracker.missing_partitions(0), [1, 2]);
+        assert_eq!(tracker.map_index_of(0, 3), Some(3));
+        assert_eq!(tracker.unregister_map_id(0, 3), Some(3));
+        assert_eq!(tracker.unregister_map_id(0, 3), None);
+        assert_eq!(tracker.missing_partitions(0), [1, 2, 3]);
     }
 
     /// A lost worker takes every output its shuffle service held, from executors that left

@@ -57,6 +57,8 @@ struct BackendState {
     /// The shuffle service (host, port) of every executor that registered one, kept after
     /// the executor leaves: its files stay there until the worker is lost.
     shuffle_services: HashMap<String, (String, u16)>,
+    /// The application, as its executors name it when they register.
+    app_id: Option<String>,
     pending: HashMap<u64, oneshot::Sender<TaskResult>>,
     launched_any: bool,
     /// What the master says the application is short of, while it has no executor.
@@ -129,11 +131,11 @@ impl BackendState {
                 map_outputs.remove_outputs_on_executor(executor_id, None);
             }
             Some((host, port)) if !worker_lost => {
-                // Its files live on in the service; the cached blocks in its memory do not.
-                let lost = map_outputs.remove_memory_outputs_on_executor(executor_id);
+                // The files the service serves live on; cached blocks it served itself do not.
+                let lost = map_outputs.remove_outputs_not_at_service(executor_id, port);
                 tracing::info!(
                     executor_id,
-                    "Executor {executor_id}'s shuffle files stay available from the shuffle service at {host}:{port}; {lost} cached block(s) in its memory are lost"
+                    "Executor {executor_id}'s shuffle files stay available from the shuffle service at {host}:{port}; {lost} cached block(s) it served itself are lost"
                 )
             }
             Some(_) => {}
@@ -154,6 +156,11 @@ pub struct StandaloneSchedulerBackend {
     /// `spark.locality.wait`: how long a task waits for a core on the executor holding its
     /// input before it runs elsewhere.
     locality_wait: Duration,
+    /// `spark.shuffle.service.removeShuffle`: a removed shuffle's files of executors that
+    /// are gone are deleted by their workers' shuffle services.
+    services_remove_shuffles: bool,
+    /// Where requests to shuffle services run (removal is asked from any thread).
+    runtime: tokio::runtime::Handle,
     port: u16,
     server: tokio::task::JoinHandle<()>,
     heartbeat_receiver: tokio::task::JoinHandle<()>,
@@ -185,6 +192,7 @@ impl StandaloneSchedulerBackend {
             listener_bus,
             executors: BTreeMap::new(),
             shuffle_services: HashMap::new(),
+            app_id: None,
             pending: HashMap::new(),
             launched_any: false,
             waiting_reason: None,
@@ -224,6 +232,8 @@ impl StandaloneSchedulerBackend {
             map_outputs,
             expected_cores: expected_cores.max(1),
             locality_wait: Duration::from_secs(3),
+            services_remove_shuffles: true,
+            runtime: tokio::runtime::Handle::current(),
             starvation_timeout: starvation_timeout.max(Duration::from_millis(100)),
             port,
             server,
@@ -277,6 +287,12 @@ impl StandaloneSchedulerBackend {
     /// Sets `spark.locality.wait` (3 s until then).
     pub fn with_locality_wait(mut self, wait: Duration) -> Self {
         self.locality_wait = wait;
+        self
+    }
+
+    /// Sets `spark.shuffle.service.removeShuffle` (on until then).
+    pub fn with_services_removing_shuffles(mut self, enabled: bool) -> Self {
+        self.services_remove_shuffles = enabled;
         self
     }
 
@@ -524,6 +540,34 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
             // A full queue means a busy executor: its files go with the application then.
             let _ = executor.outbound.try_send(Ok(remove));
         }
+        // The files of executors that are gone stay with their workers' shuffle services
+        // until those are asked (Spark's `spark.shuffle.service.removeShuffle`).
+        let Some(app_id) = state
+            .app_id
+            .clone()
+            .filter(|_| self.services_remove_shuffles)
+        else {
+            return;
+        };
+        let services: std::collections::BTreeSet<(String, u16)> = state
+            .shuffle_services
+            .iter()
+            .filter(|(id, _)| !state.executors.contains_key(*id))
+            .map(|(_, service)| service.clone())
+            .collect();
+        drop(state);
+        for (host, port) in services {
+            let app_id = app_id.clone();
+            self.runtime.spawn(async move {
+                if let Err(error) =
+                    flint_shuffle_service::remove_shuffle(&host, port, &app_id, shuffle_id).await
+                {
+                    tracing::warn!(
+                        "Failed to remove shuffle {shuffle_id} from the shuffle service at {host}:{port}: {error}"
+                    );
+                }
+            });
+        }
     }
 
     fn stop(&self) {
@@ -634,6 +678,7 @@ impl Driver for DriverService {
                 register.cores
             );
             state.waiting_reason = None;
+            state.app_id = Some(register.app_id.clone());
             if let Ok(port) = u16::try_from(register.shuffle_service_port)
                 && port != 0
             {
@@ -802,7 +847,8 @@ mod tests {
                 session_config: datafusion::prelude::SessionConfig::new(),
                 host: "127.0.0.1".into(),
                 block_transfer_port: 0,
-                memory_block_port: 0,
+                own_block_port: 0,
+                rdd_blocks_from_service: false,
                 keep_shuffle_files: false,
                 read_host_local_disk: true,
                 network_timeout: Duration::from_secs(120),

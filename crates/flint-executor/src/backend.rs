@@ -49,6 +49,8 @@ pub struct ShuffleServiceConfig {
     pub registration_timeout: Duration,
     /// `spark.shuffle.registration.maxAttempts`.
     pub registration_attempts: usize,
+    /// `spark.shuffle.service.fetch.rdd.enabled`: the service serves cached blocks on disk.
+    pub fetch_rdd: bool,
 }
 
 impl ShuffleServiceConfig {
@@ -61,6 +63,7 @@ impl ShuffleServiceConfig {
             port: conf.value(&keys::SHUFFLE_SERVICE_PORT)?,
             registration_timeout: conf.value(&keys::SHUFFLE_REGISTRATION_TIMEOUT)?,
             registration_attempts: conf.value(&keys::SHUFFLE_REGISTRATION_MAX_ATTEMPTS)?,
+            fetch_rdd: conf.value(&keys::SHUFFLE_SERVICE_FETCH_RDD)?,
         }))
     }
 }
@@ -79,8 +82,10 @@ pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), E
     let mut executor_config = config.executor.clone();
     executor_config.host = config.hostname.clone();
     executor_config.block_transfer_port = config.shuffle_service.as_ref().map_or(port, |s| s.port);
-    executor_config.memory_block_port = port;
+    executor_config.own_block_port = port;
     executor_config.keep_shuffle_files = config.shuffle_service.is_some();
+    executor_config.rdd_blocks_from_service =
+        config.shuffle_service.as_ref().is_some_and(|s| s.fetch_rdd);
     let executor = Arc::new(Executor::new(executor_config, vec![])?);
     tracing::info!(
         "Server created on {}:{port} (shuffle blocks over Arrow Flight)",

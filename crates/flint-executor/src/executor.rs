@@ -82,7 +82,10 @@ pub struct ExecutorConfig {
     pub block_transfer_port: u16,
     /// The port of its own block server, which serves the cached blocks it keeps in memory;
     /// 0 in local mode.
-    pub memory_block_port: u16,
+    pub own_block_port: u16,
+    /// `spark.shuffle.service.fetch.rdd.enabled` with a shuffle service: cached blocks on
+    /// disk are located at the service, not the executor.
+    pub rdd_blocks_from_service: bool,
     /// Leave shuffle files on disk when the executor stops: its worker's shuffle service
     /// serves them and deletes them when the application ends.
     pub keep_shuffle_files: bool,
@@ -135,7 +138,8 @@ impl ExecutorConfig {
             session_config,
             host: "localhost".into(),
             block_transfer_port: 0,
-            memory_block_port: 0,
+            own_block_port: 0,
+            rdd_blocks_from_service: false,
             keep_shuffle_files: false,
             read_host_local_disk: conf.value(&keys::SHUFFLE_READ_HOST_LOCAL_DISK)?,
             network_timeout: conf.value(&keys::NETWORK_TIMEOUT)?,
@@ -255,7 +259,8 @@ impl Executor {
             executor_id: config.executor_id.clone(),
             host: config.host.clone(),
             block_transfer_port: config.block_transfer_port,
-            memory_block_port: config.memory_block_port,
+            own_block_port: config.own_block_port,
+            rdd_blocks_from_service: config.rdd_blocks_from_service,
             memory_store: Some(Arc::clone(&memory_store)),
             read_host_local_disk: config.read_host_local_disk,
             client: Arc::new(ShuffleClient::new(

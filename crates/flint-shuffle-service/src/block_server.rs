@@ -18,7 +18,7 @@ use arrow_flight::{
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
 use bytes::Bytes;
-use flint_rpc::shuffle::{OpenBlock, RegisterExecutor};
+use flint_rpc::shuffle::{OpenBlock, RegisterExecutor, RemoveShuffle};
 use flint_storage::BlockId;
 use flint_storage::shuffle_index::read_range;
 use futures::Stream;
@@ -30,6 +30,9 @@ const CONTINUATION: [u8; 4] = [0xFF; 4];
 
 /// The Flight action an executor sends to register with its worker's shuffle service.
 pub(crate) const REGISTER_EXECUTOR: &str = "RegisterExecutor";
+
+/// The Flight action a driver sends a shuffle service to delete a shuffle's files.
+pub(crate) const REMOVE_SHUFFLE: &str = "RemoveShuffle";
 
 /// The ticket that asks a block server for one block of one executor of an application.
 pub fn block_ticket(app_id: &str, executor_id: &str, block: BlockId) -> Ticket {
@@ -59,6 +62,15 @@ pub trait BlockResolver: Send + Sync + std::fmt::Debug + 'static {
         _map_id: u64,
     ) -> Option<std::io::Result<Vec<u8>>> {
         None
+    }
+
+    /// Deletes the files of one shuffle of an application (Spark's `RemoveShuffleMerge`),
+    /// returning how many; servers that serve only their own executor's blocks refuse it.
+    fn remove_shuffle(&self, request: RemoveShuffle) -> Result<usize, Status> {
+        Err(Status::unimplemented(format!(
+            "shuffle {} cannot be removed here: this is an executor's own block service, not a shuffle service",
+            request.shuffle_id
+        )))
     }
 
     /// Takes an executor's registration (Spark's `RegisterExecutor`); servers that serve only
@@ -271,18 +283,34 @@ impl<R: BlockResolver> FlightService for BlockServer<R> {
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
         let action = request.into_inner();
-        if action.r#type != REGISTER_EXECUTOR {
-            return Err(Status::unimplemented(format!(
-                "unknown action '{}' (this service takes {REGISTER_EXECUTOR})",
-                action.r#type.chars().take(100).collect::<String>()
-            )));
-        }
-        let registration = RegisterExecutor::decode(action.body).map_err(|error| {
+        let malformed = |message: &str, error: prost::DecodeError| {
             Status::invalid_argument(format!(
-                "the body of {REGISTER_EXECUTOR} is not a RegisterExecutor message: {error}"
+                "the body of {} is not a {message} message: {error}",
+                action.r#type
             ))
-        })?;
-        self.resolver.register(registration)?;
+        };
+        match action.r#type.as_str() {
+            REGISTER_EXECUTOR => {
+                let registration = RegisterExecutor::decode(action.body.clone())
+                    .map_err(|error| malformed("RegisterExecutor", error))?;
+                self.resolver.register(registration)?;
+            }
+            REMOVE_SHUFFLE => {
+                let request = RemoveShuffle::decode(action.body.clone())
+                    .map_err(|error| malformed("RemoveShuffle", error))?;
+                let resolver = Arc::clone(&self.resolver);
+                // Deleting files blocks.
+                tokio::task::spawn_blocking(move || resolver.remove_shuffle(request))
+                    .await
+                    .map_err(|error| Status::internal(format!("removing failed: {error}")))??;
+            }
+            other => {
+                return Err(Status::unimplemented(format!(
+                    "unknown action '{}' (this service takes {REGISTER_EXECUTOR} and {REMOVE_SHUFFLE})",
+                    other.chars().take(100).collect::<String>()
+                )));
+            }
+        }
         Ok(Response::new(Box::pin(futures::stream::empty())))
     }
 

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use arrow_flight::Action;
 use arrow_flight::flight_service_client::FlightServiceClient;
-use flint_rpc::shuffle::RegisterExecutor;
+use flint_rpc::shuffle::{RegisterExecutor, RemoveShuffle};
 use prost::Message;
 use tonic::Status;
 
-use crate::block_server::{BlockResolver, REGISTER_EXECUTOR};
+use crate::block_server::{BlockResolver, REGISTER_EXECUTOR, REMOVE_SHUFFLE};
 
 /// The executors registered with one worker's shuffle service, by application.
 #[derive(Debug)]
@@ -86,6 +86,27 @@ impl BlockResolver for ExternalShuffleService {
                     "executor {executor_id} of application {app_id} is not registered with this shuffle service"
                 ))
             })
+    }
+
+    fn remove_shuffle(&self, request: RemoveShuffle) -> Result<usize, Status> {
+        let RemoveShuffle { app_id, shuffle_id } = request;
+        let dirs: Vec<PathBuf> = self
+            .lock()
+            .executors
+            .iter()
+            .filter(|((app, _), _)| *app == app_id)
+            .map(|(_, dir)| dir.clone())
+            .collect();
+        let removed: usize = dirs
+            .iter()
+            .map(|dir| flint_storage::remove_shuffle_files(dir, shuffle_id))
+            .sum();
+        tracing::info!(
+            app_id = %app_id,
+            "Removed shuffle {shuffle_id} of {app_id}: {removed} file(s) of {} executor(s) deleted",
+            dirs.len()
+        );
+        Ok(removed)
     }
 
     fn register(&self, request: RegisterExecutor) -> Result<(), Status> {
@@ -193,12 +214,33 @@ async fn try_register(
     port: u16,
     registration: &RegisterExecutor,
 ) -> Result<(), String> {
+    send_action(host, port, REGISTER_EXECUTOR, registration.encode_to_vec()).await
+}
+
+/// Asks the shuffle service at `host:port` to delete the files of a shuffle of `app_id`
+/// that no job reads any more, including those of executors that are gone (Spark's
+/// `spark.shuffle.service.removeShuffle`).
+pub async fn remove_shuffle(
+    host: &str,
+    port: u16,
+    app_id: &str,
+    shuffle_id: u32,
+) -> Result<(), String> {
+    let request = RemoveShuffle {
+        app_id: app_id.to_string(),
+        shuffle_id,
+    };
+    send_action(host, port, REMOVE_SHUFFLE, request.encode_to_vec()).await
+}
+
+/// Sends one Flight action and waits for its (empty) answer.
+async fn send_action(host: &str, port: u16, kind: &str, body: Vec<u8>) -> Result<(), String> {
     let channel = flint_rpc::connect(host, port, Duration::from_secs(5))
         .await
         .map_err(|error| error.to_string())?;
     let action = Action {
-        r#type: REGISTER_EXECUTOR.to_string(),
-        body: registration.encode_to_vec().into(),
+        r#type: kind.to_string(),
+        body: body.into(),
     };
     let mut answers = FlightServiceClient::new(channel)
         .do_action(action)
@@ -259,6 +301,21 @@ mod tests {
             service.blocks_dir("app-1", "0").unwrap(),
             std::fs::canonicalize(&blocks).unwrap()
         );
+
+        std::fs::write(blocks.join("shuffle_4_0_0.data"), b"x").unwrap();
+        std::fs::write(blocks.join("shuffle_4_0_0.index"), b"x").unwrap();
+        std::fs::write(blocks.join("shuffle_41_0_0.data"), b"x").unwrap();
+        let removed = service.remove_shuffle(RemoveShuffle {
+            app_id: "app-1".into(),
+            shuffle_id: 4,
+        });
+        assert_eq!(removed.unwrap(), 2, "only shuffle 4's files");
+        assert!(blocks.join("shuffle_41_0_0.data").exists());
+        let other_app = service.remove_shuffle(RemoveShuffle {
+            app_id: "app-2".into(),
+            shuffle_id: 41,
+        });
+        assert_eq!(other_app.unwrap(), 0, "another application's request");
 
         service.application_removed("app-1");
         assert_eq!(service.registered_executors(), 0);

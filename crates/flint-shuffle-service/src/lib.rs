@@ -17,4 +17,4 @@ mod block_server;
 mod external;
 
 pub use block_server::{BlockResolver, BlockServer, ExecutorBlocks, MemoryBlocks, block_ticket};
-pub use external::{ExternalShuffleService, RegistrationError, register_executor};
+pub use external::{ExternalShuffleService, RegistrationError, register_executor, remove_shuffle};

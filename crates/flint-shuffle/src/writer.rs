@@ -37,8 +37,12 @@ pub struct ShuffleEnv {
     /// shuffle service's; 0 when it serves no blocks (local mode).
     pub block_transfer_port: u16,
     /// The port of its own block server, which serves the cached blocks it keeps in memory
-    /// (they go with the executor); 0 in local mode.
-    pub memory_block_port: u16,
+    /// (they go with the executor), and those on its disk unless `rdd_blocks_from_service`;
+    /// 0 in local mode.
+    pub own_block_port: u16,
+    /// `spark.shuffle.service.fetch.rdd.enabled` with a shuffle service: cached blocks on
+    /// disk are served by the service, and outlive the executor, as shuffle files do.
+    pub rdd_blocks_from_service: bool,
     /// Cached blocks kept in the executor's memory; `None` keeps every cache on disk.
     pub memory_store: Option<Arc<MemoryStore>>,
     /// `spark.shuffle.readHostLocalDisk`: read blocks written on this host from disk rather
@@ -269,7 +273,7 @@ impl ShuffleWriterExec {
                     map_id: attempt_id,
                     executor_id: env.executor_id.clone(),
                     host: env.host.clone(),
-                    port: env.memory_block_port,
+                    port: env.own_block_port,
                     data_path: env
                         .block_manager
                         .file_for(BlockId::ShuffleData {
@@ -428,7 +432,12 @@ impl ShuffleWriterExec {
             map_id: attempt_id,
             executor_id: env.executor_id.clone(),
             host: env.host.clone(),
-            port: env.block_transfer_port,
+            // A cache's files go with the executor unless its worker's service serves them.
+            port: if self.cache_level.is_some() && !env.rdd_blocks_from_service {
+                env.own_block_port
+            } else {
+                env.block_transfer_port
+            },
             data_path: data_path.display().to_string(),
             index_path: index_path.display().to_string(),
             partition_lengths: lengths,
@@ -888,7 +897,8 @@ mod tests {
             executor_id: "driver".into(),
             host: "localhost".into(),
             block_transfer_port: 0,
-            memory_block_port: 0,
+            own_block_port: 0,
+            rdd_blocks_from_service: false,
             memory_store: None,
             read_host_local_disk: true,
             client: Arc::new(crate::ShuffleClient::new(
@@ -1024,7 +1034,8 @@ mod tests {
             executor_id: id.into(),
             host: host.into(),
             block_transfer_port: port,
-            memory_block_port: port,
+            own_block_port: port,
+            rdd_blocks_from_service: false,
             memory_store: None,
             read_host_local_disk: true,
             client: Arc::new(crate::ShuffleClient::new(

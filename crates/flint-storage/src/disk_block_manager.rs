@@ -84,15 +84,7 @@ impl DiskBlockManager {
 
     /// Deletes the files of one shuffle (its data and index files); returns how many.
     pub fn remove_shuffle(&self, shuffle_id: u32) -> usize {
-        let prefix = format!("shuffle_{shuffle_id}_");
-        let Ok(entries) = std::fs::read_dir(&self.blocks_dir) else {
-            return 0;
-        };
-        entries
-            .flatten()
-            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
-            .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
-            .count()
+        remove_shuffle_files(&self.blocks_dir, shuffle_id)
     }
 
     /// Removes the application's directory (or only its spills when blocks are kept); later
@@ -117,6 +109,20 @@ impl DiskBlockManager {
         }
         remove_dir(&self.root);
     }
+}
+
+/// Deletes the files of one shuffle (data and index files) from a directory of block files;
+/// returns how many went.
+pub fn remove_shuffle_files(blocks_dir: &Path, shuffle_id: u32) -> usize {
+    let prefix = format!("shuffle_{shuffle_id}_");
+    let Ok(entries) = std::fs::read_dir(blocks_dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
 }
 
 /// Deletes a directory tree, logging (not failing) when that does not work.

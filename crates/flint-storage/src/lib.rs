@@ -13,7 +13,7 @@ pub mod shuffle_index;
 mod storage_level;
 
 pub use block_id::BlockId;
-pub use disk_block_manager::{DiskBlockManager, StorageError};
+pub use disk_block_manager::{DiskBlockManager, StorageError, remove_shuffle_files};
 pub use memory_store::{
     BlockSpiller, BlockStatus, BlockStatusListener, MemoryBlockKey, MemoryStore, StorageMemory,
 };

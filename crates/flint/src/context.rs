@@ -600,7 +600,8 @@ impl ClusterConnection {
                 path: format!("driver endpoint {driver_host}:{port}"),
                 source,
             })?
-            .with_locality_wait(conf.value(&keys::LOCALITY_WAIT)?),
+            .with_locality_wait(conf.value(&keys::LOCALITY_WAIT)?)
+            .with_services_removing_shuffles(conf.value(&keys::SHUFFLE_SERVICE_REMOVE_SHUFFLE)?),
         );
         let memory_mib = conf.value(&keys::EXECUTOR_MEMORY)?.0 >> 20;
         let description = AppDescription {

@@ -245,6 +245,14 @@ async fn shuffle_service_serves_the_map_outputs_of_a_killed_executor() {
         })
         .collect();
     assert!(failed.is_empty(), "tasks failed: {failed:?}");
+    // Once no one holds the DataFrame its shuffle is removed: the live executors delete
+    // their files, and the killed one's worker service deletes the files it kept.
+    drop(df);
+    wait_until("the killed executor's shuffle files to be removed", || {
+        !files_below(victim_dir)
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(".data"))
+    });
     let app_dirs: Vec<_> = local_dirs
         .iter()
         .filter_map(|dir| dir.parent().map(|p| p.to_path_buf()))
