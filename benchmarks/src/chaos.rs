@@ -68,9 +68,9 @@ impl SparkListener for RetryCounter {
                 retries.most_attempts = retries.most_attempts.max(stage_info.attempt + 1);
             }
             SparkListenerEvent::TaskEnd {
-                reason: TaskEndReason::Failed { message, .. },
+                reason: TaskEndReason::FetchFailed { .. },
                 ..
-            } if message.starts_with("FetchFailed") => retries.fetch_failures += 1,
+            } => retries.fetch_failures += 1,
             _ => {}
         }
     }

@@ -172,7 +172,7 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             "Event": "SparkListenerTaskStart",
             "Stage ID": stage_id,
             "Stage Attempt ID": stage_attempt,
-            "Task Info": task_info_to_json(task_info, false),
+            "Task Info": task_info_to_json(task_info, None),
         }),
         SparkListenerEvent::TaskEnd {
             stage_id,
@@ -186,7 +186,7 @@ pub fn event_to_json(event: &SparkListenerEvent) -> Option<Value> {
             "Stage ID": stage_id,
             "Stage Attempt ID": stage_attempt,
             "Task End Reason": end_reason_to_json(reason),
-            "Task Info": task_info_to_json(task_info, *reason != TaskEndReason::Success),
+            "Task Info": task_info_to_json(task_info, Some(reason)),
             "Task Metrics": metrics_to_json(metrics),
             "SQL Metrics": sql_metrics.iter().map(|m| json!({
                 "Node ID": m.node_id,
@@ -641,7 +641,10 @@ fn rdd_info_from_json(value: &Value) -> Option<RddInfo> {
     })
 }
 
-fn task_info_to_json(info: &TaskInfo, failed: bool) -> Value {
+/// Spark's `taskInfoToJson`; `end` is how the task ended, `None` while it runs.
+fn task_info_to_json(info: &TaskInfo, end: Option<&TaskEndReason>) -> Value {
+    let killed = matches!(end, Some(TaskEndReason::TaskKilled { .. }));
+    let failed = !killed && end.is_some_and(|reason| *reason != TaskEndReason::Success);
     json!({
         "Task ID": info.task_id,
         "Index": info.index,
@@ -655,7 +658,7 @@ fn task_info_to_json(info: &TaskInfo, failed: bool) -> Value {
         "Getting Result Time": 0,
         "Finish Time": info.finish_time,
         "Failed": failed,
-        "Killed": false,
+        "Killed": killed,
         "Accumulables": [],
     })
 }
@@ -685,61 +688,103 @@ fn task_info_from_json(value: &Value) -> Result<TaskInfo, JsonProtocolError> {
     })
 }
 
-/// Spark's reasons: a failure that does not count towards `spark.task.maxFailures` is written
-/// as `ExecutorLostFailure` not caused by the application, any other as `ExceptionFailure`.
+/// Spark's `taskEndReasonToJson`: each kind with its own fields.
 fn end_reason_to_json(reason: &TaskEndReason) -> Value {
     match reason {
         TaskEndReason::Success => json!({"Reason": "Success"}),
-        TaskEndReason::Killed { reason } => json!({
+        TaskEndReason::TaskKilled { reason } => json!({
             "Reason": "TaskKilled",
             "Kill Reason": reason,
             "Accumulator Updates": [],
         }),
-        TaskEndReason::Failed {
+        TaskEndReason::FetchFailed {
+            executor_id,
+            host,
+            port,
+            shuffle_id,
+            map_id,
+            map_index,
+            reduce_id,
             message,
-            counts_towards_failures: false,
+        } => json!({
+            "Reason": "FetchFailed",
+            "Block Manager Address": {
+                "Executor ID": executor_id,
+                "Host": host,
+                "Port": port,
+            },
+            "Shuffle ID": shuffle_id,
+            "Map ID": map_id,
+            "Map Index": map_index,
+            "Reduce ID": reduce_id,
+            "Message": message,
+        }),
+        TaskEndReason::ExceptionFailure {
+            class_name,
+            description,
+        } => json!({
+            "Reason": "ExceptionFailure",
+            "Class Name": class_name,
+            "Description": description,
+            "Stack Trace": [],
+            "Full Stack Trace": reason.error_string(),
+            "Accumulator Updates": [],
+        }),
+        TaskEndReason::ExecutorLostFailure {
+            executor_id,
+            exit_caused_by_app,
+            reason,
         } => json!({
             "Reason": "ExecutorLostFailure",
-            "Exit Caused By App": false,
-            "Loss Reason": message,
-        }),
-        TaskEndReason::Failed { message, .. } => json!({
-            "Reason": "ExceptionFailure",
-            "Class Name": "flint.TaskFailure",
-            "Description": message,
-            "Stack Trace": [],
-            "Full Stack Trace": "",
-            "Accumulator Updates": [],
+            "Executor ID": executor_id,
+            "Exit Caused By App": exit_caused_by_app,
+            "Loss Reason": reason,
         }),
     }
 }
 
+/// Spark's `taskEndReasonFromJson`; a reason Flint does not know (`Resubmitted`,
+/// `TaskResultLost`, ...) reads as an `ExceptionFailure` naming it.
 fn end_reason_from_json(value: &Value) -> Result<TaskEndReason, JsonProtocolError> {
     let reason = string(value, "Reason")?;
-    let message = |field: &str| optional_string(value, field).unwrap_or_else(|| reason.clone());
+    let text = |field: &str| optional_string(value, field).unwrap_or_default();
     Ok(match reason.as_str() {
         "Success" => TaskEndReason::Success,
-        "TaskKilled" => TaskEndReason::Killed {
-            reason: message("Kill Reason"),
+        "TaskKilled" => TaskEndReason::TaskKilled {
+            reason: text("Kill Reason"),
         },
-        "ExceptionFailure" => TaskEndReason::Failed {
-            message: message("Description"),
-            counts_towards_failures: true,
+        "ExceptionFailure" => TaskEndReason::ExceptionFailure {
+            class_name: text("Class Name"),
+            description: text("Description"),
         },
-        "ExecutorLostFailure" => TaskEndReason::Failed {
-            message: message("Loss Reason"),
-            counts_towards_failures: value
+        "ExecutorLostFailure" => TaskEndReason::ExecutorLostFailure {
+            executor_id: text("Executor ID"),
+            exit_caused_by_app: value
                 .get("Exit Caused By App")
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
+            reason: text("Loss Reason"),
         },
-        "FetchFailed" => TaskEndReason::Failed {
-            message: message("Message"),
-            counts_towards_failures: false,
-        },
-        _ => TaskEndReason::Failed {
-            message: reason.clone(),
-            counts_towards_failures: true,
+        "FetchFailed" => {
+            let address = value.get("Block Manager Address").unwrap_or(&Value::Null);
+            let small = |field: &str| number(value, field).unwrap_or(0).try_into().unwrap_or(0);
+            TaskEndReason::FetchFailed {
+                executor_id: optional_string(address, "Executor ID").unwrap_or_default(),
+                host: optional_string(address, "Host").unwrap_or_default(),
+                port: number(address, "Port")
+                    .ok()
+                    .and_then(|port| u16::try_from(port).ok())
+                    .unwrap_or(0),
+                shuffle_id: small("Shuffle ID"),
+                map_id: number(value, "Map ID").unwrap_or(0),
+                map_index: small("Map Index"),
+                reduce_id: small("Reduce ID"),
+                message: text("Message"),
+            }
+        }
+        other => TaskEndReason::ExceptionFailure {
+            class_name: other.to_string(),
+            description: reason.clone(),
         },
     })
 }
@@ -936,9 +981,10 @@ mod tests {
                 stage_id: 1,
                 stage_attempt: 1,
                 task_info: task(),
-                reason: TaskEndReason::Failed {
-                    message: "lost".into(),
-                    counts_towards_failures: false,
+                reason: TaskEndReason::ExecutorLostFailure {
+                    executor_id: "0".into(),
+                    exit_caused_by_app: false,
+                    reason: "lost".into(),
                 },
                 metrics: TaskMetrics {
                     executor_run_time_ms: 40,
@@ -958,9 +1004,9 @@ mod tests {
                 stage_id: 1,
                 stage_attempt: 1,
                 task_info: task(),
-                reason: TaskEndReason::Failed {
-                    message: "boom".into(),
-                    counts_towards_failures: true,
+                reason: TaskEndReason::ExceptionFailure {
+                    class_name: TaskEndReason::TASK_FAILURE_CLASS.into(),
+                    description: "boom".into(),
                 },
                 metrics: TaskMetrics::default(),
                 sql_metrics: vec![],
@@ -969,7 +1015,24 @@ mod tests {
                 stage_id: 1,
                 stage_attempt: 1,
                 task_info: task(),
-                reason: TaskEndReason::Killed {
+                reason: TaskEndReason::FetchFailed {
+                    executor_id: "2".into(),
+                    host: "10.0.0.2".into(),
+                    port: 7337,
+                    shuffle_id: 3,
+                    map_id: 17,
+                    map_index: 4,
+                    reduce_id: 5,
+                    message: "connection refused".into(),
+                },
+                metrics: TaskMetrics::default(),
+                sql_metrics: vec![],
+            },
+            SparkListenerEvent::TaskEnd {
+                stage_id: 1,
+                stage_attempt: 1,
+                task_info: task(),
+                reason: TaskEndReason::TaskKilled {
                     reason: "Stage 1 was cancelled".into(),
                 },
                 metrics: TaskMetrics::default(),

@@ -103,18 +103,103 @@ impl TaskLocality {
     }
 }
 
-/// How a task ended (Spark's `TaskEndReason`), for listeners.
+/// How a task ended (Spark's `TaskEndReason`), for listeners: each failure keeps its kind
+/// and Spark's fields, so the event log, the REST API and the UI show them as Spark does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskEndReason {
     /// The task finished.
     Success,
-    /// The task failed; the message says why (a fetch failure, an error, lost memory).
-    Failed {
+    /// A shuffle block could not be read (Spark's `FetchFailed`): the map stage that wrote
+    /// it runs again.
+    FetchFailed {
+        /// The executor that wrote the block, and where it was asked from (Spark's
+        /// `BlockManagerId`).
+        executor_id: String,
+        host: String,
+        port: u16,
+        shuffle_id: u32,
+        /// The attempt id of the map output.
+        map_id: u64,
+        map_index: u32,
+        reduce_id: u32,
         message: String,
-        counts_towards_failures: bool,
     },
-    /// The task was killed (its job was cancelled, or its stage ended without it).
-    Killed { reason: String },
+    /// The task's code failed (Spark's `ExceptionFailure`): a bad value, a function's error,
+    /// memory the task could not get.
+    ExceptionFailure {
+        /// What failed, as Spark's exception class (`flint.TaskFailure`,
+        /// `org.apache.spark.memory.SparkOutOfMemoryError`).
+        class_name: String,
+        description: String,
+    },
+    /// The executor running the task went away (Spark's `ExecutorLostFailure`).
+    ExecutorLostFailure {
+        executor_id: String,
+        /// The task made it exit (it counts towards `spark.task.maxFailures` then).
+        exit_caused_by_app: bool,
+        reason: String,
+    },
+    /// The task was killed (its job was cancelled, its stage ended without it, or another
+    /// attempt won) (Spark's `TaskKilled`).
+    TaskKilled { reason: String },
+}
+
+impl TaskEndReason {
+    /// The class name of an ordinary task error.
+    pub const TASK_FAILURE_CLASS: &str = "flint.TaskFailure";
+    /// The class name of a task that could not get the memory it needed (Spark's).
+    pub const OUT_OF_MEMORY_CLASS: &str = "org.apache.spark.memory.SparkOutOfMemoryError";
+
+    /// Whether the failure counts towards `spark.task.maxFailures` (Spark's
+    /// `countTowardsTaskFailures`).
+    pub fn counts_towards_failures(&self) -> bool {
+        match self {
+            TaskEndReason::ExceptionFailure { .. } => true,
+            TaskEndReason::ExecutorLostFailure {
+                exit_caused_by_app, ..
+            } => *exit_caused_by_app,
+            TaskEndReason::Success
+            | TaskEndReason::FetchFailed { .. }
+            | TaskEndReason::TaskKilled { .. } => false,
+        }
+    }
+
+    /// Spark's `toErrorString`, as the REST API's `errorMessage` and the stage page show it;
+    /// `None` for a success.
+    pub fn error_string(&self) -> Option<String> {
+        Some(match self {
+            TaskEndReason::Success => return None,
+            TaskEndReason::FetchFailed {
+                executor_id,
+                host,
+                port,
+                shuffle_id,
+                map_id,
+                map_index,
+                reduce_id,
+                message,
+            } => format!(
+                "FetchFailed(BlockManagerId({executor_id}, {host}, {port}, None), shuffleId={shuffle_id}, mapIndex={map_index}, mapId={map_id}, reduceId={reduce_id}, message=\n{message}\n)"
+            ),
+            TaskEndReason::ExceptionFailure {
+                class_name,
+                description,
+            } => format!("{class_name}: {description}"),
+            TaskEndReason::ExecutorLostFailure {
+                executor_id,
+                exit_caused_by_app,
+                reason,
+            } => format!(
+                "ExecutorLostFailure (executor {executor_id} exited {}) Reason: {reason}",
+                if *exit_caused_by_app {
+                    "caused by one of the running tasks"
+                } else {
+                    "unrelated to the running tasks"
+                }
+            ),
+            TaskEndReason::TaskKilled { reason } => format!("TaskKilled ({reason})"),
+        })
+    }
 }
 
 /// How a job ended.
@@ -421,5 +506,60 @@ impl ListenerBus {
         if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TaskEndReason;
+
+    /// Each failure kind reads as Spark's `toErrorString`, and only errors of the task's own
+    /// code (or an exit it caused) count towards `spark.task.maxFailures`.
+    #[test]
+    fn failures_read_and_count_as_in_spark() {
+        let fetch = TaskEndReason::FetchFailed {
+            executor_id: "1".into(),
+            host: "h".into(),
+            port: 7337,
+            shuffle_id: 0,
+            map_id: 5,
+            map_index: 2,
+            reduce_id: 3,
+            message: "gone".into(),
+        };
+        assert_eq!(
+            fetch.error_string().unwrap(),
+            "FetchFailed(BlockManagerId(1, h, 7337, None), shuffleId=0, mapIndex=2, mapId=5, reduceId=3, message=\ngone\n)"
+        );
+        let lost = TaskEndReason::ExecutorLostFailure {
+            executor_id: "4".into(),
+            exit_caused_by_app: false,
+            reason: "worker lost".into(),
+        };
+        assert_eq!(
+            lost.error_string().unwrap(),
+            "ExecutorLostFailure (executor 4 exited unrelated to the running tasks) Reason: worker lost"
+        );
+        let error = TaskEndReason::ExceptionFailure {
+            class_name: TaskEndReason::TASK_FAILURE_CLASS.into(),
+            description: "division by zero".into(),
+        };
+        assert_eq!(
+            error.error_string().unwrap(),
+            "flint.TaskFailure: division by zero"
+        );
+        let killed = TaskEndReason::TaskKilled {
+            reason: "stage cancelled".into(),
+        };
+        assert_eq!(
+            killed.error_string().unwrap(),
+            "TaskKilled (stage cancelled)"
+        );
+        assert_eq!(TaskEndReason::Success.error_string(), None);
+        let counted: Vec<bool> = [fetch, lost, error, killed]
+            .iter()
+            .map(TaskEndReason::counts_towards_failures)
+            .collect();
+        assert_eq!(counted, [false, false, true, false]);
     }
 }

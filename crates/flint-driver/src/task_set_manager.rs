@@ -40,6 +40,41 @@ pub(crate) struct TaskSet {
     pub cancel: tokio::sync::watch::Receiver<Option<String>>,
 }
 
+/// A task's failure as listeners see it: its kind and Spark's fields.
+fn end_reason(failure: &TaskFailureReason) -> TaskEndReason {
+    match failure {
+        TaskFailureReason::FetchFailed(fetch) => TaskEndReason::FetchFailed {
+            executor_id: fetch.executor_id.clone(),
+            host: fetch.host.clone(),
+            port: fetch.port,
+            shuffle_id: fetch.shuffle_id,
+            map_id: fetch.map_id,
+            map_index: fetch.map_index,
+            reduce_id: fetch.reduce_id,
+            message: fetch.message.clone(),
+        },
+        TaskFailureReason::ExceptionFailure { message } => TaskEndReason::ExceptionFailure {
+            class_name: TaskEndReason::TASK_FAILURE_CLASS.into(),
+            description: message.clone(),
+        },
+        TaskFailureReason::ResourcesExhausted { message } => TaskEndReason::ExceptionFailure {
+            class_name: TaskEndReason::OUT_OF_MEMORY_CLASS.into(),
+            description: message.clone(),
+        },
+        TaskFailureReason::TaskKilled { reason } => TaskEndReason::TaskKilled {
+            reason: reason.clone(),
+        },
+        TaskFailureReason::ExecutorLost {
+            executor_id,
+            message,
+        } => TaskEndReason::ExecutorLostFailure {
+            executor_id: executor_id.clone(),
+            exit_caused_by_app: false,
+            reason: message.clone(),
+        },
+    }
+}
+
 /// Why a stage attempt did not complete.
 #[derive(Debug, Clone)]
 pub(crate) enum TaskSetFailure {
@@ -88,7 +123,7 @@ impl Drop for RunningTasks<'_> {
                     stage_id: self.stage_id,
                     stage_attempt: self.stage_attempt,
                     task_info,
-                    reason: TaskEndReason::Killed {
+                    reason: TaskEndReason::TaskKilled {
                         reason: reason.clone(),
                     },
                     metrics: Default::default(),
@@ -375,20 +410,11 @@ impl<'a> TaskSetManager<'a> {
                         Ok(_) => set.node_ids.updates(&operators),
                         Err(_) => vec![],
                     };
-                    let (reason, outcome) = match result.outcome {
-                        Ok(output) => (TaskEndReason::Success, Ok(output)),
-                        Err(TaskFailureReason::TaskKilled { reason }) => (
-                            TaskEndReason::Killed { reason: reason.clone() },
-                            Err(TaskFailureReason::TaskKilled { reason }),
-                        ),
-                        Err(failure) => (
-                            TaskEndReason::Failed {
-                                message: failure.message(),
-                                counts_towards_failures: failure.counts_towards_task_failures(),
-                            },
-                            Err(failure),
-                        ),
+                    let reason = match &result.outcome {
+                        Ok(_) => TaskEndReason::Success,
+                        Err(failure) => end_reason(failure),
                     };
+                    let outcome = result.outcome;
                     tracing::debug!(task_id = task_info.task_id, "Task {} metrics: {:?}", task_info.task_id, result.metrics);
                     self.scheduler.listener_bus().post(SparkListenerEvent::TaskEnd {
                         stage_id: set.stage_id,

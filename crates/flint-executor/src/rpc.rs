@@ -162,6 +162,9 @@ impl From<TaskFailureReason> for wire::TaskFailure {
                 reduce_id: f.reduce_id,
                 executor_id: f.executor_id,
                 message: f.message,
+                map_id: f.map_id,
+                host: f.host,
+                port: u32::from(f.port),
             }),
             TaskFailureReason::ExceptionFailure { message } => Reason::Exception(message),
             TaskFailureReason::ResourcesExhausted { message } => {
@@ -193,6 +196,12 @@ impl TryFrom<wire::TaskFailure> for TaskFailureReason {
                 map_index: f.map_index,
                 reduce_id: f.reduce_id,
                 executor_id: f.executor_id,
+                map_id: f.map_id,
+                host: f.host,
+                port: u16::try_from(f.port).map_err(|_| MalformedMessage {
+                    message: "FetchFailed",
+                    missing: "a port below 65536",
+                })?,
                 message: f.message,
             }),
             Some(Reason::Exception(message)) => TaskFailureReason::ExceptionFailure { message },
@@ -323,6 +332,9 @@ mod tests {
                 map_index: 1,
                 reduce_id: 2,
                 executor_id: "4".into(),
+                map_id: 11,
+                host: "10.0.0.4".into(),
+                port: 7337,
                 message: "connection refused".into(),
             }),
             TaskFailureReason::ExceptionFailure {

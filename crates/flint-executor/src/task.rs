@@ -122,6 +122,9 @@ mod tests {
             map_index: 0,
             reduce_id: 0,
             executor_id: "driver".into(),
+            map_id: 0,
+            host: "localhost".into(),
+            port: 0,
             message: "missing".into(),
         });
         assert!(!fetch.counts_towards_task_failures());

@@ -12,6 +12,12 @@ pub struct FetchFailure {
     pub reduce_id: u32,
     /// The executor that wrote the block.
     pub executor_id: String,
+    /// The attempt id naming the map output's files (Spark's `mapId`).
+    pub map_id: u64,
+    /// The host and port the block was asked from (Spark's `BlockManagerId`).
+    pub host: String,
+    /// See `host`; 0 when it was read from disk.
+    pub port: u16,
     /// What went wrong, for logs and the job's failure message.
     pub message: String,
 }
@@ -78,6 +84,9 @@ mod tests {
             map_index: 2,
             reduce_id: 3,
             executor_id: "driver".into(),
+            map_id: 7,
+            host: "localhost".into(),
+            port: 0,
             message: "gone".into(),
         };
         let error =

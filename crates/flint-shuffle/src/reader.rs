@@ -155,14 +155,18 @@ impl ExecutionPlan for ShuffleReaderExec {
         // Without a shuffle environment (plans run outside an executor) every block is local.
         let env = context.session_config().get_extension::<ShuffleEnv>();
         let batches = futures::stream::iter(blocks).flat_map(move |block| {
-            let (map_index, reduce_id) = (block.map_index, block.reduce_id);
-            let executor_id = block.executor_id.clone();
+            let (map_index, reduce_id, map_id) = (block.map_index, block.reduce_id, block.map_id);
+            let (executor_id, host, port) =
+                (block.executor_id.clone(), block.host.clone(), block.port);
             let fail = move |message: String| -> DataFusionError {
                 ShuffleError::FetchFailed(FetchFailure {
                     shuffle_id,
                     map_index,
                     reduce_id,
                     executor_id: executor_id.clone(),
+                    map_id,
+                    host: host.clone(),
+                    port,
                     message,
                 })
                 .into()

@@ -1002,10 +1002,12 @@ impl SparkListener for AppStatusStore {
                     execution.add(sql_metrics, (*stage_id, *stage_attempt), task_info.task_id);
                 }
                 if let Some(stage) = state.stages.get_mut(&(*stage_id, *stage_attempt)) {
+                    // As Spark's status listener: a killed task's error is its kill reason,
+                    // a failed one's is the reason's `toErrorString`.
                     let (status, error) = match reason {
                         TaskEndReason::Success => ("SUCCESS", None),
-                        TaskEndReason::Failed { message, .. } => ("FAILED", Some(message.clone())),
-                        TaskEndReason::Killed { reason } => ("KILLED", Some(reason.clone())),
+                        TaskEndReason::TaskKilled { reason } => ("KILLED", Some(reason.clone())),
+                        failed => ("FAILED", failed.error_string()),
                     };
                     stage.tasks.insert(
                         task_info.task_id,
@@ -1019,7 +1021,7 @@ impl SparkListener for AppStatusStore {
                 }
                 let succeeded = *reason == TaskEndReason::Success;
                 let killed = match reason {
-                    TaskEndReason::Killed { reason } => Some(reason),
+                    TaskEndReason::TaskKilled { reason } => Some(reason),
                     _ => None,
                 };
                 if let Some(executor) = state.executors.get_mut(&task_info.executor_id) {

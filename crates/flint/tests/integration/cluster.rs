@@ -237,10 +237,7 @@ async fn shuffle_service_serves_the_map_outputs_of_a_killed_executor() {
     let failed: Vec<String> = second_job
         .iter()
         .filter_map(|e| match e {
-            SparkListenerEvent::TaskEnd {
-                reason: flint::TaskEndReason::Failed { message, .. },
-                ..
-            } => Some(message.clone()),
+            SparkListenerEvent::TaskEnd { reason, .. } => reason.error_string(),
             _ => None,
         })
         .collect();
@@ -795,10 +792,13 @@ async fn outputs_of_an_executor_lost_mid_stage_are_recomputed_once() {
     let fetch_failures = all
         .iter()
         .filter(|e| {
-            matches!(e, SparkListenerEvent::TaskEnd {
-                reason: flint::TaskEndReason::Failed { message, .. },
-                ..
-            } if message.contains("FetchFailed") || message.contains("fetch failed"))
+            matches!(
+                e,
+                SparkListenerEvent::TaskEnd {
+                    reason: flint::TaskEndReason::FetchFailed { .. },
+                    ..
+                }
+            )
         })
         .count();
     assert_eq!(

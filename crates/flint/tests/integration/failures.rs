@@ -69,9 +69,9 @@ fn failed_task_ends(events: &[SparkListenerEvent]) -> Vec<String> {
         .iter()
         .filter_map(|e| match e {
             SparkListenerEvent::TaskEnd {
-                reason: TaskEndReason::Failed { message, .. },
+                reason: reason @ TaskEndReason::ExceptionFailure { .. },
                 ..
-            } => Some(message.clone()),
+            } => reason.error_string(),
             _ => None,
         })
         .collect()

@@ -264,8 +264,8 @@ async fn lost_shuffle_files_are_recomputed() {
     let fetch_failures = events
         .iter()
         .filter(|e| {
-            matches!(e, SparkListenerEvent::TaskEnd { reason: flint::TaskEndReason::Failed { message, counts_towards_failures: false }, .. }
-                if message.starts_with("FetchFailed"))
+            matches!(e, SparkListenerEvent::TaskEnd { reason: reason @ flint::TaskEndReason::FetchFailed { .. }, .. }
+                if !reason.counts_towards_failures())
         })
         .count();
     assert!(
