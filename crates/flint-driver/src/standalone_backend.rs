@@ -851,6 +851,8 @@ mod tests {
                 rdd_blocks_from_service: false,
                 keep_shuffle_files: false,
                 read_host_local_disk: true,
+                shuffle_checksums: true,
+                fetch_retries: (3, Duration::from_millis(10)),
                 network_timeout: Duration::from_secs(120),
             },
             shuffle_service: None,

@@ -91,6 +91,11 @@ pub struct ExecutorConfig {
     pub keep_shuffle_files: bool,
     /// `spark.shuffle.readHostLocalDisk`.
     pub read_host_local_disk: bool,
+    /// `spark.shuffle.checksum.enabled`.
+    pub shuffle_checksums: bool,
+    /// `spark.shuffle.io.maxRetries` and `spark.shuffle.io.retryWait`: how often, and how far
+    /// apart, a fetch whose connection failed is tried again.
+    pub fetch_retries: (u32, Duration),
     /// `spark.network.timeout`: how long a shuffle fetch may wait for its peer.
     pub network_timeout: Duration,
 }
@@ -142,6 +147,11 @@ impl ExecutorConfig {
             rdd_blocks_from_service: false,
             keep_shuffle_files: false,
             read_host_local_disk: conf.value(&keys::SHUFFLE_READ_HOST_LOCAL_DISK)?,
+            shuffle_checksums: conf.value(&keys::SHUFFLE_CHECKSUM_ENABLED)?,
+            fetch_retries: (
+                conf.value(&keys::SHUFFLE_IO_MAX_RETRIES)?,
+                conf.value(&keys::SHUFFLE_IO_RETRY_WAIT)?,
+            ),
             network_timeout: conf.value(&keys::NETWORK_TIMEOUT)?,
         })
     }
@@ -244,7 +254,11 @@ impl Executor {
         }
         let block_manager = Arc::new(block_manager);
         let pool_bytes = ((config.memory_bytes as f64) * config.memory_fraction) as usize;
-        let spiller = CachedBlockFiles::new(Arc::clone(&block_manager), config.compression)?;
+        let spiller = CachedBlockFiles::new(
+            Arc::clone(&block_manager),
+            config.compression,
+            config.shuffle_checksums,
+        )?;
         let (pool, memory_store) =
             unified_memory(pool_bytes, config.storage_fraction, Arc::new(spiller));
         let (block_statuses, statuses_queue) = tokio::sync::mpsc::unbounded_channel();
@@ -263,12 +277,13 @@ impl Executor {
             rdd_blocks_from_service: config.rdd_blocks_from_service,
             memory_store: Some(Arc::clone(&memory_store)),
             read_host_local_disk: config.read_host_local_disk,
-            client: Arc::new(ShuffleClient::new(
-                config.app_id.clone(),
-                config.network_timeout,
-            )),
+            client: Arc::new(
+                ShuffleClient::new(config.app_id.clone(), config.network_timeout)
+                    .with_retries(config.fetch_retries.0, config.fetch_retries.1),
+            ),
             block_manager: Arc::clone(&block_manager),
             compression: config.compression,
+            checksums: config.shuffle_checksums,
         };
         let session_config = config
             .session_config

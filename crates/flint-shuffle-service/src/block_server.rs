@@ -20,7 +20,7 @@ use arrow_flight::{
 use bytes::Bytes;
 use flint_rpc::shuffle::{OpenBlock, RegisterExecutor, RemoveShuffle};
 use flint_storage::BlockId;
-use flint_storage::shuffle_index::read_range;
+use flint_storage::shuffle_index::{checksum_path, read_range, verify_range};
 use futures::Stream;
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
@@ -212,6 +212,12 @@ impl<R: BlockResolver> BlockServer<R> {
             return Ok(None);
         }
         let data = blocks_dir.join(BlockId::ShuffleData { shuffle_id, map_id }.to_string());
+        verify_range(&data, &checksum_path(&index), reduce_id, (start, end)).map_err(|error| {
+            Status::data_loss(format!(
+                "shuffle block {name} of executor {}: {error}",
+                request.executor_id
+            ))
+        })?;
         let mut file = File::open(&data).map_err(|e| not_found("data", e))?;
         let length = file.metadata().map_err(|e| not_found("data", e))?.len();
         if end > length {

@@ -32,6 +32,10 @@ use crate::ShuffleBlock;
 pub struct ShuffleClient {
     app_id: String,
     timeout: Duration,
+    /// `spark.shuffle.io.maxRetries`: fetches retried after a connection failure.
+    max_retries: u32,
+    /// `spark.shuffle.io.retryWait`: the wait before each retry.
+    retry_wait: Duration,
     channels: Mutex<HashMap<(String, u16), Channel>>,
     runtime: Option<tokio::runtime::Handle>,
 }
@@ -44,9 +48,54 @@ impl ShuffleClient {
         Self {
             app_id,
             timeout,
+            max_retries: 3,
+            retry_wait: Duration::from_secs(5),
             channels: Mutex::new(HashMap::new()),
             runtime: tokio::runtime::Handle::try_current().ok(),
         }
+    }
+
+    /// Retries a fetch whose connection failed up to `max_retries` times, `wait` apart
+    /// (Spark's `spark.shuffle.io.maxRetries` and `retryWait`; 3 and 5 s until set).
+    pub fn with_retries(mut self, max_retries: u32, wait: Duration) -> Self {
+        self.max_retries = max_retries;
+        self.retry_wait = wait;
+        self
+    }
+
+    fn forget_channel(&self, host: &str, port: u16) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(host.to_string(), port));
+    }
+
+    /// Streams one block's messages into `sender`, skipping the first `delivered` (sent by
+    /// an earlier attempt) and counting those it sends; a dropped receiver ends it quietly.
+    async fn stream_block(
+        &self,
+        (host, port): (&str, u16),
+        ticket: &arrow_flight::Ticket,
+        delivered: &mut usize,
+        sender: &tokio::sync::mpsc::Sender<Result<FlightData, Status>>,
+    ) -> Result<(), Status> {
+        let channel = self.channel(host, port).map_err(Status::unavailable)?;
+        let mut messages = FlightServiceClient::new(channel)
+            .do_get(ticket.clone())
+            .await?
+            .into_inner();
+        let mut seen = 0;
+        while let Some(data) = messages.message().await? {
+            seen += 1;
+            if seen <= *delivered {
+                continue;
+            }
+            if sender.send(Ok(data)).await.is_err() {
+                return Ok(());
+            }
+            *delivered += 1;
+        }
+        Ok(())
     }
 
     fn channel(&self, host: &str, port: u16) -> Result<Channel, String> {
@@ -82,31 +131,32 @@ impl ShuffleClient {
         let (sender, receiver) = tokio::sync::mpsc::channel::<Result<FlightData, Status>>(8);
         let client = Arc::clone(self);
         let transfer = async move {
-            let channel = match client.channel(&host, port) {
-                Ok(channel) => channel,
-                Err(message) => {
-                    let _ = sender.send(Err(Status::unavailable(message))).await;
-                    return;
-                }
-            };
-            let mut messages = match FlightServiceClient::new(channel).do_get(ticket).await {
-                Ok(response) => response.into_inner(),
-                Err(status) => {
+            // Spark's `RetryingBlockTransferor`: a connection that fails is tried again, a
+            // block the server refuses (missing, corrupt) is not. A retry skips the messages
+            // an earlier attempt passed on, so no row is read twice.
+            let mut delivered = 0;
+            let mut retries = 0;
+            loop {
+                let status = match client
+                    .stream_block((&host, port), &ticket, &mut delivered, &sender)
+                    .await
+                {
+                    Ok(()) => return,
+                    Err(status) => status,
+                };
+                if retries >= client.max_retries || !is_transient(&status) {
                     let _ = sender.send(Err(status)).await;
                     return;
                 }
-            };
-            loop {
-                let item = match messages.message().await {
-                    Ok(Some(data)) => Ok(data),
-                    Ok(None) => return,
-                    Err(status) => Err(status),
-                };
-                let failed = item.is_err();
-                // A dropped receiver means the task stopped reading: stop fetching.
-                if sender.send(item).await.is_err() || failed {
-                    return;
-                }
+                retries += 1;
+                tracing::info!(
+                    "Retrying fetch ({retries}/{}) for 1 outstanding blocks after {} ms: {name} from {host}:{port}: {}",
+                    client.max_retries,
+                    client.retry_wait.as_millis(),
+                    status.message()
+                );
+                client.forget_channel(&host, port);
+                tokio::time::sleep(client.retry_wait).await;
             }
         };
         match &self.runtime {
@@ -125,6 +175,19 @@ impl ShuffleClient {
             .map_err(move |error| format!("{context}: {}", describe(&error)))
             .boxed()
     }
+}
+
+/// A failure of the connection rather than the server's answer about the block: worth a
+/// retry (Spark retries on `IOException`s).
+fn is_transient(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable
+            | tonic::Code::Unknown
+            | tonic::Code::Cancelled
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Aborted
+    )
 }
 
 /// A fetch error in one line: a gRPC status by its code and message, with its cause.

@@ -25,25 +25,35 @@ fn ipc_options(compression: Option<CompressionType>) -> Result<IpcWriteOptions> 
 pub struct CachedBlockFiles {
     block_manager: Arc<DiskBlockManager>,
     options: IpcWriteOptions,
+    checksums: bool,
 }
 
 impl CachedBlockFiles {
-    /// Files in `block_manager`'s directory, compressed with `compression`.
+    /// Files in `block_manager`'s directory, compressed with `compression`, with checksums
+    /// when `checksums` (`spark.shuffle.checksum.enabled`).
     pub fn new(
         block_manager: Arc<DiskBlockManager>,
         compression: Option<CompressionType>,
+        checksums: bool,
     ) -> Result<Self> {
         Ok(Self {
             block_manager,
             options: ipc_options(compression)?,
+            checksums,
         })
     }
 }
 
 impl BlockSpiller for CachedBlockFiles {
     fn spill(&self, key: MemoryBlockKey, batches: &[RecordBatch]) -> std::io::Result<u64> {
-        write_cached_block(&self.block_manager, key, batches, &self.options)
-            .map_err(std::io::Error::other)
+        write_cached_block(
+            &self.block_manager,
+            key,
+            batches,
+            &self.options,
+            self.checksums,
+        )
+        .map_err(std::io::Error::other)
     }
 }
 

@@ -22,7 +22,7 @@ use datafusion::physical_plan::{
 
 use crate::{FetchFailure, ShuffleEnv, ShuffleError};
 use flint_storage::MemoryBlockKey;
-use flint_storage::shuffle_index::read_range;
+use flint_storage::shuffle_index::{checksum_path, read_range, verify_range};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -300,10 +300,19 @@ type BlockReader = StreamReader<BufReader<std::io::Take<File>>>;
 
 /// Opens one block for decoding; `None` for an empty block.
 fn open_block(block: &ShuffleBlock, metrics: &ReadMetrics) -> std::io::Result<Option<BlockReader>> {
-    let (start, end) = read_range(Path::new(&block.index_path), block.reduce_id)?;
+    let index_path = Path::new(&block.index_path);
+    let (start, end) = read_range(index_path, block.reduce_id)?;
     if start == end {
         return Ok(None);
     }
+    // A block corrupted on disk is a fetch failure (its map output is computed again), never
+    // rows.
+    verify_range(
+        Path::new(&block.data_path),
+        &checksum_path(index_path),
+        block.reduce_id,
+        (start, end),
+    )?;
     let mut file = File::open(&block.data_path)?;
     let file_len = file.metadata()?.len();
     if end > file_len {

@@ -23,7 +23,7 @@ use flint_storage::{BlockId, DiskBlockManager, MemoryBlockKey, MemoryStore, Stor
 use futures::StreamExt;
 
 use crate::ShuffleError;
-use flint_storage::shuffle_index::encode_index;
+use flint_storage::shuffle_index::{self, encode_index};
 
 /// What an executor lends the shuffle nodes of its tasks, through the task context's
 /// session-config extensions: where blocks live and how they are compressed.
@@ -54,6 +54,9 @@ pub struct ShuffleEnv {
     pub block_manager: Arc<DiskBlockManager>,
     /// `spark.io.compression.codec` for shuffle blocks.
     pub compression: Option<CompressionType>,
+    /// `spark.shuffle.checksum.enabled`: map outputs carry a checksum of each block, which
+    /// readers check before they decode it.
+    pub checksums: bool,
 }
 
 impl ShuffleEnv {
@@ -416,7 +419,7 @@ impl ShuffleWriterExec {
                 .iter_mut()
                 .map(|part| part.take().map(PartWriter::finish).transpose())
                 .collect::<Result<Vec<_>>>()?;
-            let lengths = write_output_files(&data_path, &index_path, blocks)?;
+            let lengths = write_output_files(&data_path, &index_path, blocks, env.checksums)?;
             timer.done();
             Ok(lengths)
         });
@@ -447,16 +450,26 @@ impl ShuffleWriterExec {
     }
 }
 
-/// Writes a map output's blocks back to back into its data file and their offsets into its
-/// index file, through temp files renamed into place (index first, then data: a reader that
-/// sees the data file finds a complete index); returns the blocks' lengths.
+/// Writes a map output's blocks back to back into its data file, their offsets into its index
+/// file and, with `checksums`, their checksums into its checksum file, through temp files
+/// renamed into place (checksums and index first, then data: a reader that sees the data file
+/// finds the others complete); returns the blocks' lengths.
 fn write_output_files(
     data_path: &Path,
     index_path: &Path,
     blocks: Vec<Option<Block>>,
+    checksums: bool,
 ) -> Result<Vec<u64>> {
+    let checksum_path = shuffle_index::checksum_path(index_path);
     let (data_tmp, index_tmp) = (tmp_path(data_path, ""), tmp_path(index_path, ""));
-    let written = write_data_file(&data_tmp, blocks).and_then(|lengths| {
+    let checksum_tmp = tmp_path(&checksum_path, "");
+    let written = write_data_file(&data_tmp, blocks).and_then(|(lengths, sums)| {
+        if checksums {
+            std::fs::write(&checksum_tmp, shuffle_index::encode_checksums(&sums))
+                .map_err(|e| write_error(&checksum_tmp, e))?;
+            std::fs::rename(&checksum_tmp, &checksum_path)
+                .map_err(|e| write_error(&checksum_path, e))?;
+        }
         std::fs::write(&index_tmp, encode_index(&lengths))
             .map_err(|e| write_error(&index_tmp, e))?;
         std::fs::rename(&index_tmp, index_path).map_err(|e| write_error(index_path, e))?;
@@ -464,8 +477,9 @@ fn write_output_files(
         Ok(lengths)
     });
     if written.is_err() {
-        let _ = std::fs::remove_file(&data_tmp);
-        let _ = std::fs::remove_file(&index_tmp);
+        for path in [&data_tmp, &index_tmp, &checksum_tmp] {
+            let _ = std::fs::remove_file(path);
+        }
     }
     written
 }
@@ -493,13 +507,14 @@ pub(crate) fn encode_batches(
     }
 }
 
-/// Writes a cached block pushed out of memory as a map output's files (data and index, one
-/// reduce partition); returns its bytes on disk.
+/// Writes a cached block pushed out of memory as a map output's files (data and index, and
+/// checksums with `checksums`, one reduce partition); returns its bytes on disk.
 pub(crate) fn write_cached_block(
     block_manager: &DiskBlockManager,
     key: MemoryBlockKey,
     batches: &[RecordBatch],
     options: &IpcWriteOptions,
+    checksums: bool,
 ) -> Result<u64> {
     let bytes = encode_batches(batches, options)?;
     let block = (!bytes.is_empty()).then_some(Block::Memory(bytes));
@@ -513,6 +528,7 @@ pub(crate) fn write_cached_block(
             map_id: key.map_id,
         }),
         vec![block],
+        checksums,
     )?;
     Ok(lengths.iter().sum())
 }
@@ -534,27 +550,53 @@ fn write_error(path: &Path, source: std::io::Error) -> DataFusionError {
     .into()
 }
 
-/// Writes the blocks back to back into the data file and returns their lengths.
-fn write_data_file(data_path: &Path, blocks: Vec<Option<Block>>) -> Result<Vec<u64>> {
+/// Writes the blocks back to back into the data file and returns their lengths and checksums.
+fn write_data_file(data_path: &Path, blocks: Vec<Option<Block>>) -> Result<(Vec<u64>, Vec<u64>)> {
     let mut out = BufWriter::new(File::create(data_path).map_err(|e| write_error(data_path, e))?);
     let mut lengths = Vec::with_capacity(blocks.len());
+    let mut checksums = Vec::with_capacity(blocks.len());
     for block in blocks {
+        let mut checksum = shuffle_index::Checksum::default();
         let length = match block {
             None => 0,
             Some(Block::Memory(bytes)) => {
+                checksum.update(&bytes);
                 out.write_all(&bytes)
                     .map_err(|e| write_error(data_path, e))?;
                 bytes.len() as u64
             }
             Some(Block::File(path)) => {
                 let mut part = File::open(&path).map_err(|e| write_error(&path, e))?;
-                std::io::copy(&mut part, &mut out).map_err(|e| write_error(data_path, e))?
+                let mut summed = ChecksumWriter {
+                    inner: &mut out,
+                    checksum: &mut checksum,
+                };
+                std::io::copy(&mut part, &mut summed).map_err(|e| write_error(data_path, e))?
             }
         };
         lengths.push(length);
+        checksums.push(checksum.value());
     }
     out.flush().map_err(|e| write_error(data_path, e))?;
-    Ok(lengths)
+    Ok((lengths, checksums))
+}
+
+/// Passes bytes on, adding them to a checksum.
+struct ChecksumWriter<'a, W> {
+    inner: &'a mut W,
+    checksum: &'a mut shuffle_index::Checksum,
+}
+
+impl<W: Write> Write for ChecksumWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.checksum.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A finished block: still in memory, or spilled to a temp file.
@@ -901,12 +943,13 @@ mod tests {
             rdd_blocks_from_service: false,
             memory_store: None,
             read_host_local_disk: true,
-            client: Arc::new(crate::ShuffleClient::new(
-                "test".into(),
-                std::time::Duration::from_secs(10),
-            )),
+            client: Arc::new(
+                crate::ShuffleClient::new("test".into(), std::time::Duration::from_secs(10))
+                    .with_retries(2, std::time::Duration::from_millis(10)),
+            ),
             block_manager: Arc::new(DiskBlockManager::create(dir, "test", "driver").unwrap()),
             compression: Some(CompressionType::LZ4_FRAME),
+            checksums: true,
         };
         context_with(env, pool_bytes)
     }
@@ -1038,12 +1081,13 @@ mod tests {
             rdd_blocks_from_service: false,
             memory_store: None,
             read_host_local_disk: true,
-            client: Arc::new(crate::ShuffleClient::new(
-                "test".into(),
-                std::time::Duration::from_secs(10),
-            )),
+            client: Arc::new(
+                crate::ShuffleClient::new("test".into(), std::time::Duration::from_secs(10))
+                    .with_retries(2, std::time::Duration::from_millis(10)),
+            ),
             block_manager: Arc::new(DiskBlockManager::create(dir, "test", id).unwrap()),
             compression: Some(CompressionType::LZ4_FRAME),
+            checksums: true,
         }
     }
 
@@ -1136,6 +1180,34 @@ mod tests {
             5000
         );
 
+        // A block corrupted on disk is refused by its server (checksum), so the reducer
+        // gets a fetch failure naming the corruption instead of rows.
+        let data_file = map_blocks.file_for(BlockId::ShuffleData {
+            shuffle_id: 3,
+            map_id: 9,
+        });
+        let mut bytes = std::fs::read(&data_file).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&data_file, &bytes).unwrap();
+        let mut corrupt = vec![];
+        for p in 0..4 {
+            let read = reader
+                .execute(p, Arc::clone(&reduce_ctx))
+                .unwrap()
+                .try_collect::<Vec<_>>()
+                .await;
+            if let Err(error) = read {
+                let failure = ShuffleError::find_fetch_failure(&error)
+                    .unwrap_or_else(|| panic!("not a fetch failure: {error}"));
+                corrupt.push(failure.message.clone());
+            }
+        }
+        assert_eq!(corrupt.len(), 1, "{corrupt:?}");
+        assert!(corrupt[0].contains("corrupt block"), "{corrupt:?}");
+        bytes[middle] ^= 0xff;
+        std::fs::write(&data_file, &bytes).unwrap();
+
         // Open connections outlive the server task; a new reducer finds nobody listening.
         server.abort();
         let _ = server.await;
@@ -1151,6 +1223,93 @@ mod tests {
             .unwrap_or_else(|| panic!("not a fetch failure: {error}"));
         assert_eq!((failure.shuffle_id, failure.map_index), (3, 0));
         assert_eq!(failure.executor_id, "1");
+        drop(map_blocks);
+    }
+
+    /// A block server that answers "unavailable" to its first `failures` requests, as one
+    /// restarting would.
+    #[derive(Debug)]
+    struct Restarting {
+        blocks: flint_shuffle_service::ExecutorBlocks,
+        failures: std::sync::atomic::AtomicUsize,
+    }
+
+    impl flint_shuffle_service::BlockResolver for Restarting {
+        fn blocks_dir(
+            &self,
+            app_id: &str,
+            executor_id: &str,
+        ) -> std::result::Result<PathBuf, tonic::Status> {
+            let left = self.failures.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.failures
+                    .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                return Err(tonic::Status::unavailable("the server is restarting"));
+            }
+            self.blocks.blocks_dir(app_id, executor_id)
+        }
+    }
+
+    /// A fetch whose connection fails is retried (`spark.shuffle.io.maxRetries`, here 2):
+    /// two failures in a row still give every row once; three are a fetch failure.
+    #[tokio::test]
+    async fn fetches_are_retried_after_connection_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let (listener, port) = flint_rpc::bind_service("test", "127.0.0.1", 0, 0)
+            .await
+            .unwrap();
+        let map_env = executor_env(dir.path(), "1", "127.0.0.1", port);
+        let map_blocks = Arc::clone(&map_env.block_manager);
+        let resolver = Arc::new(Restarting {
+            blocks: flint_shuffle_service::ExecutorBlocks::new(
+                "test".into(),
+                "1".into(),
+                map_blocks.blocks_dir().to_path_buf(),
+            ),
+            failures: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let service = flint_shuffle_service::BlockServer::new(Arc::clone(&resolver));
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service.into_server())
+                .serve_with_incoming(flint_rpc::incoming(listener)),
+        );
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let values = Int64Array::from_iter_values(0..3000);
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(values)]).unwrap();
+        let input =
+            MemorySourceConfig::try_new_exec(&[vec![batch]], Arc::clone(&schema), None).unwrap();
+        let writer = ShuffleWriterExec::new(input, 5, ShuffleOutputPartitioning::Single);
+        let status = writer
+            .write_map_output(0, 1, context_with(map_env, 64 << 20))
+            .await
+            .unwrap();
+        let reader = UnresolvedShuffleExec::new(
+            5,
+            Arc::clone(&schema),
+            ShuffleReadMode::MapOutputs(1),
+            Partitioning::UnknownPartitioning(1),
+        )
+        .resolve(&[status]);
+        let other = tempfile::tempdir().unwrap();
+        let read = |failures: usize| {
+            resolver
+                .failures
+                .store(failures, std::sync::atomic::Ordering::SeqCst);
+            let ctx = context_with(executor_env(other.path(), "2", "other-host", 0), 64 << 20);
+            reader.execute(0, ctx).unwrap().try_collect::<Vec<_>>()
+        };
+        let rows = read(2).await.unwrap();
+        assert_eq!(sorted_values(&rows), (0..3000).collect::<Vec<_>>());
+        let error = read(3).await.unwrap_err();
+        let failure = ShuffleError::find_fetch_failure(&error)
+            .unwrap_or_else(|| panic!("not a fetch failure: {error}"));
+        assert!(
+            failure.message.contains("restarting"),
+            "{}",
+            failure.message
+        );
+        server.abort();
         drop(map_blocks);
     }
 }

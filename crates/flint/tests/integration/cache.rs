@@ -269,8 +269,8 @@ async fn disk_only_blocks_are_files_until_unpersisted() {
     );
     assert_eq!(
         block_files(dir.path(), rdd),
-        4,
-        "a data and an index file per block"
+        6,
+        "a data, an index and a checksum file per block"
     );
     squares.unpersist();
     assert_eq!(

@@ -280,6 +280,54 @@ async fn lost_shuffle_files_are_recomputed() {
     spark.stop();
 }
 
+/// A shuffle block corrupted on disk between two actions is caught by its checksum before it
+/// is decoded: the read is a typed fetch failure naming the corruption, the map output is
+/// computed again, and the answer is the first one (never rows of the corrupt block).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_shuffle_blocks_are_recomputed_not_read() {
+    let local_dir = tempfile::tempdir().unwrap();
+    let spark = session(2, local_dir.path(), &[]).await;
+    let df = spark
+        .sql("select id % 5 as k, sum(id) as s from range(0, 100000) group by id % 5")
+        .await
+        .unwrap();
+    let mut first = rows(&df.collect().await.unwrap());
+    first.sort();
+
+    let blocks = spark.local_dir().unwrap().join("blockmgr");
+    let mut corrupted = 0;
+    for entry in std::fs::read_dir(&blocks).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "data") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            // Inside a value, past the IPC framing, so only a checksum can tell.
+            let at = bytes.len() * 3 / 4;
+            bytes[at] ^= 0x5a;
+            std::fs::write(&path, bytes).unwrap();
+            corrupted += 1;
+        }
+    }
+    assert!(corrupted > 0, "no shuffle data files to corrupt");
+
+    let log = EventLog::attach(&spark);
+    let mut second = rows(&df.collect().await.unwrap());
+    second.sort();
+    assert_eq!(first, second);
+    let corrupt_fetches = log
+        .snapshot(&spark)
+        .iter()
+        .filter(|e| {
+            matches!(e, SparkListenerEvent::TaskEnd { reason: flint::TaskEndReason::FetchFailed { message, .. }, .. }
+                if message.contains("corrupt block"))
+        })
+        .count();
+    assert!(
+        corrupt_fetches > 0,
+        "no fetch failure named the corrupt block"
+    );
+    spark.stop();
+}
+
 /// A semi or anti join with a broadcast build side shuffles only the probe rows that match
 /// it, and the answers are single-process DataFusion's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
