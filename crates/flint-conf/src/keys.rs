@@ -270,6 +270,8 @@ entries! {
     PORT_MAX_RETRIES: u16 = "spark.port.maxRetries", default "16", "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
     PYSPARK_PYTHON: String = "spark.pyspark.python", computed, "Python interpreter of PySpark scripts and of the executors' Python workers (Python UDFs); unset: PYSPARK_PYTHON, else python3.";
     PYTHON_WORKER_REUSE: bool = "spark.python.worker.reuse", default "true", "Keep an executor's Python workers for later tasks; false starts one per UDF batch.";
+    REDUCER_MAX_REQS_IN_FLIGHT: usize = "spark.reducer.maxReqsInFlight", computed, "Shuffle blocks a reduce task fetches at once, at most; unset: as many as spark.reducer.maxSizeInFlight allows.";
+    REDUCER_MAX_SIZE_IN_FLIGHT: ByteSize = "spark.reducer.maxSizeInFlight", default "48m", "Bytes of shuffle blocks a reduce task fetches at once (at least one block); more overlap the network with decoding, and take memory.";
     SCHEDULER_ALLOCATION_FILE: String = "spark.scheduler.allocation.file", computed, "FAIR mode: an XML file of pools (Spark's fairscheduler.xml: <allocations><pool name=...> with schedulingMode, weight, minShare); unset: only the default pool.";
     SCHEDULER_MODE: String = "spark.scheduler.mode", default "FIFO", "How jobs of one application share its task slots: FIFO (earliest job first) or FAIR (by pools, see spark.scheduler.allocation.file).";
     SCHEDULER_POOL: String = "spark.scheduler.pool", computed, "The FAIR pool the session's jobs run in (SET spark.scheduler.pool=... in SQL, spark.conf.set in PySpark); unset: default. A pool no file declares gets weight 1, minShare 0, FIFO.";

@@ -222,6 +222,7 @@ mod tests {
             data_path: String::new(),
             index_path: String::new(),
             in_memory: status.in_memory,
+            size: 0,
         }
     }
 

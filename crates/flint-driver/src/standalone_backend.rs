@@ -853,6 +853,7 @@ mod tests {
                 read_host_local_disk: true,
                 shuffle_checksums: true,
                 fetch_retries: (3, Duration::from_millis(10)),
+                fetch_limits: Default::default(),
                 network_timeout: Duration::from_secs(120),
             },
             shuffle_service: None,

@@ -96,6 +96,8 @@ pub struct ExecutorConfig {
     /// `spark.shuffle.io.maxRetries` and `spark.shuffle.io.retryWait`: how often, and how far
     /// apart, a fetch whose connection failed is tried again.
     pub fetch_retries: (u32, Duration),
+    /// `spark.reducer.maxSizeInFlight` and `spark.reducer.maxReqsInFlight`.
+    pub fetch_limits: flint_shuffle::FetchLimits,
     /// `spark.network.timeout`: how long a shuffle fetch may wait for its peer.
     pub network_timeout: Duration,
 }
@@ -152,6 +154,12 @@ impl ExecutorConfig {
                 conf.value(&keys::SHUFFLE_IO_MAX_RETRIES)?,
                 conf.value(&keys::SHUFFLE_IO_RETRY_WAIT)?,
             ),
+            fetch_limits: flint_shuffle::FetchLimits {
+                max_bytes_in_flight: conf.value(&keys::REDUCER_MAX_SIZE_IN_FLIGHT)?.0,
+                max_reqs_in_flight: conf
+                    .optional(&keys::REDUCER_MAX_REQS_IN_FLIGHT)?
+                    .unwrap_or(usize::MAX),
+            },
             network_timeout: conf.value(&keys::NETWORK_TIMEOUT)?,
         })
     }
@@ -284,6 +292,7 @@ impl Executor {
             block_manager: Arc::clone(&block_manager),
             compression: config.compression,
             checksums: config.shuffle_checksums,
+            fetch_limits: config.fetch_limits,
         };
         let session_config = config
             .session_config

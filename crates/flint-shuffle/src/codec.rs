@@ -228,6 +228,8 @@ struct Block {
     port: u32,
     #[prost(bool, tag = "9")]
     in_memory: bool,
+    #[prost(uint64, tag = "10")]
+    size: u64,
 }
 
 fn malformed(what: impl std::fmt::Display) -> DataFusionError {
@@ -312,6 +314,7 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                                     data_path: b.data_path,
                                     index_path: b.index_path,
                                     in_memory: b.in_memory,
+                                    size: b.size,
                                 })
                             })
                             .collect::<Result<Vec<_>>>()
@@ -506,6 +509,7 @@ impl PhysicalExtensionCodec for ShuffleCodec {
                                 data_path: b.data_path.clone(),
                                 index_path: b.index_path.clone(),
                                 in_memory: b.in_memory,
+                                size: b.size,
                             })
                             .collect(),
                     })

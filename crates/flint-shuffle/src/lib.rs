@@ -31,6 +31,6 @@ pub use block_transfer::ShuffleClient;
 pub use cached_blocks::{CachedBlockFiles, MemoryBlockEncoder};
 pub use codec::ShuffleCodec;
 pub use error::{FetchFailure, ShuffleError};
-pub use reader::{ShuffleBlock, ShuffleReaderExec};
+pub use reader::{FetchLimits, ShuffleBlock, ShuffleReaderExec};
 pub use unresolved::{ShuffleReadMode, UnresolvedShuffleExec};
 pub use writer::{MapStatus, ShuffleEnv, ShuffleOutputPartitioning, ShuffleWriterExec};

@@ -47,6 +47,43 @@ pub struct ShuffleBlock {
     pub index_path: String,
     /// A cached block its executor keeps in memory (or kept: it may have moved to its files).
     pub in_memory: bool,
+    /// Its bytes (on disk, or in memory), which bound how many fetches run at once.
+    pub size: u64,
+}
+
+/// How much a reducer fetches at once (Spark's `spark.reducer.maxSizeInFlight` and
+/// `spark.reducer.maxReqsInFlight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// Bytes of blocks being fetched at once (48 MiB).
+    pub max_bytes_in_flight: u64,
+    /// Blocks being fetched at once (no limit).
+    pub max_reqs_in_flight: usize,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes_in_flight: 48 << 20,
+            max_reqs_in_flight: usize::MAX,
+        }
+    }
+}
+
+impl FetchLimits {
+    /// How many of `blocks` a reducer reads at once: as many as fit in the bytes in flight
+    /// at their mean size, at least one, at most the requests in flight.
+    pub fn concurrency(&self, blocks: &[ShuffleBlock]) -> usize {
+        if blocks.is_empty() {
+            return 1;
+        }
+        let mean = (blocks.iter().map(|b| b.size).sum::<u64>() / blocks.len() as u64).max(1);
+        let by_size = usize::try_from(self.max_bytes_in_flight / mean).unwrap_or(usize::MAX);
+        by_size
+            .min(self.max_reqs_in_flight)
+            .min(blocks.len())
+            .max(1)
+    }
 }
 
 /// A leaf that reads shuffle blocks written by a parent stage (Spark's `ShuffleBlockFetcherIterator`
@@ -154,38 +191,48 @@ impl ExecutionPlan for ShuffleReaderExec {
         let shuffle_id = self.shuffle_id;
         // Without a shuffle environment (plans run outside an executor) every block is local.
         let env = context.session_config().get_extension::<ShuffleEnv>();
-        let batches = futures::stream::iter(blocks).flat_map(move |block| {
-            let (map_index, reduce_id, map_id) = (block.map_index, block.reduce_id, block.map_id);
-            let (executor_id, host, port) =
-                (block.executor_id.clone(), block.host.clone(), block.port);
-            let fail = move |message: String| -> DataFusionError {
-                ShuffleError::FetchFailed(FetchFailure {
-                    shuffle_id,
-                    map_index,
-                    reduce_id,
-                    executor_id: executor_id.clone(),
-                    map_id,
-                    host: host.clone(),
-                    port,
-                    message,
-                })
-                .into()
-            };
-            match env.as_ref().filter(|env| env.reads_remotely(&block)) {
-                Some(env) => remote_block_batches(
-                    Arc::clone(env),
-                    shuffle_id,
-                    block,
-                    &schema,
-                    &metrics,
-                    fail,
-                ),
-                _ => match cached_in_memory(env.as_deref(), shuffle_id, &block) {
-                    Some(batches) => memory_block_batches(batches, &schema, &metrics),
-                    None => local_block_batches(&block, &schema, &metrics, fail),
-                },
-            }
-        });
+        // Several blocks are fetched at once (their rows arrive in any order, as in Spark),
+        // within the reducer's bytes and requests in flight.
+        let concurrency = env
+            .as_ref()
+            .map_or_else(FetchLimits::default, |env| env.fetch_limits)
+            .concurrency(&blocks);
+        let batches = futures::stream::iter(blocks)
+            .map(move |block| {
+                let (map_index, reduce_id, map_id) =
+                    (block.map_index, block.reduce_id, block.map_id);
+                let (executor_id, host, port) =
+                    (block.executor_id.clone(), block.host.clone(), block.port);
+                let fail = move |message: String| -> DataFusionError {
+                    ShuffleError::FetchFailed(FetchFailure {
+                        shuffle_id,
+                        map_index,
+                        reduce_id,
+                        executor_id: executor_id.clone(),
+                        map_id,
+                        host: host.clone(),
+                        port,
+                        message,
+                    })
+                    .into()
+                };
+                match env.as_ref().filter(|env| env.reads_remotely(&block)) {
+                    Some(env) => remote_block_batches(
+                        Arc::clone(env),
+                        shuffle_id,
+                        block,
+                        &schema,
+                        &metrics,
+                        fail,
+                    ),
+                    _ => match cached_in_memory(env.as_deref(), shuffle_id, &block) {
+                        Some(batches) => memory_block_batches(batches, &schema, &metrics),
+                        None => local_block_batches(&block, &schema, &metrics, fail),
+                    },
+                }
+            })
+            .flatten_unordered(concurrency);
+
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
             batches,
@@ -360,5 +407,45 @@ impl Iterator for BlockBatches {
                 Err(error) => Some(Err(fail(error.to_string()))),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FetchLimits, ShuffleBlock};
+
+    fn blocks(sizes: &[u64]) -> Vec<ShuffleBlock> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| ShuffleBlock {
+                map_index: i as u32,
+                map_id: i as u64,
+                reduce_id: 0,
+                executor_id: "1".into(),
+                host: "h".into(),
+                port: 1,
+                data_path: String::new(),
+                index_path: String::new(),
+                in_memory: false,
+                size: *size,
+            })
+            .collect()
+    }
+
+    /// A reducer fetches as many blocks at once as fit in the bytes in flight at their mean
+    /// size, never fewer than one nor more than the requests in flight.
+    #[test]
+    fn fetches_in_flight_follow_the_byte_and_request_limits() {
+        let limits = FetchLimits::default();
+        assert_eq!(limits.concurrency(&blocks(&[1 << 20; 100])), 48);
+        assert_eq!(limits.concurrency(&blocks(&[100; 5])), 5);
+        assert_eq!(limits.concurrency(&blocks(&[1 << 30, 1 << 30])), 1);
+        assert_eq!(limits.concurrency(&blocks(&[])), 1);
+        let few = FetchLimits {
+            max_reqs_in_flight: 2,
+            ..limits
+        };
+        assert_eq!(few.concurrency(&blocks(&[100; 5])), 2);
     }
 }

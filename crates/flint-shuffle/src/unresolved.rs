@@ -77,6 +77,11 @@ impl UnresolvedShuffleExec {
             data_path: status.data_path.clone(),
             index_path: status.index_path.clone(),
             in_memory: status.in_memory,
+            size: status
+                .partition_lengths
+                .get(reduce_id as usize)
+                .copied()
+                .unwrap_or(0),
         };
         let mut statuses: Vec<&MapStatus> = map_statuses.iter().collect();
         statuses.sort_by_key(|s| s.map_index);

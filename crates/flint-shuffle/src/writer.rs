@@ -57,6 +57,8 @@ pub struct ShuffleEnv {
     /// `spark.shuffle.checksum.enabled`: map outputs carry a checksum of each block, which
     /// readers check before they decode it.
     pub checksums: bool,
+    /// How much a reducer fetches at once.
+    pub fetch_limits: crate::FetchLimits,
 }
 
 impl ShuffleEnv {
@@ -950,6 +952,7 @@ mod tests {
             block_manager: Arc::new(DiskBlockManager::create(dir, "test", "driver").unwrap()),
             compression: Some(CompressionType::LZ4_FRAME),
             checksums: true,
+            fetch_limits: crate::FetchLimits::default(),
         };
         context_with(env, pool_bytes)
     }
@@ -1088,6 +1091,7 @@ mod tests {
             block_manager: Arc::new(DiskBlockManager::create(dir, "test", id).unwrap()),
             compression: Some(CompressionType::LZ4_FRAME),
             checksums: true,
+            fetch_limits: crate::FetchLimits::default(),
         }
     }
 
