@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::status_store::{
     AppState, AppStatusStore, AppSummary, ExecutorData, JobData, JobStatus, SqlExecutionData,
-    StageData, TaskData,
+    StageData, TaskData, TaskStatus,
 };
 
 /// Spark's REST date format: `2026-11-21T15:16:39.265GMT`.
@@ -168,7 +168,7 @@ fn completed_indices(stage: &StageData) -> usize {
     let mut indices: Vec<u32> = stage
         .tasks
         .values()
-        .filter(|t| t.status == "SUCCESS")
+        .filter(|t| t.status == TaskStatus::Success)
         .map(|t| t.info.index)
         .collect();
     indices.sort_unstable();
@@ -312,7 +312,7 @@ fn task_metrics_json(m: &TaskMetrics) -> serde_json::Value {
 
 fn task_json(task: &TaskData, executors: &BTreeMap<String, ExecutorData>) -> TaskJson {
     let info = &task.info;
-    let finished = task.status != "RUNNING";
+    let finished = task.status != TaskStatus::Running;
     TaskJson {
         task_id: info.task_id,
         index: info.index,
@@ -322,7 +322,7 @@ fn task_json(task: &TaskData, executors: &BTreeMap<String, ExecutorData>) -> Tas
         duration: finished.then(|| task.duration()),
         executor_id: info.executor_id.clone(),
         host: info.host.clone(),
-        status: task.status,
+        status: task.status.as_str(),
         task_locality: info.locality.as_str(),
         speculative: info.speculative,
         accumulator_updates: vec![],
@@ -628,7 +628,7 @@ async fn task_list(
     let mut tasks: Vec<&TaskData> = stage
         .tasks
         .values()
-        .filter(|t| status.as_deref().is_none_or(|s| t.status == s))
+        .filter(|t| status.as_deref().is_none_or(|s| t.status.as_str() == s))
         .collect();
     match params.get("sortBy").map(String::as_str) {
         None | Some("ID") => {}
@@ -675,7 +675,7 @@ pub fn task_summary(stage: &StageData, quantiles: &[f64]) -> serde_json::Value {
     let tasks: Vec<&TaskData> = stage
         .tasks
         .values()
-        .filter(|t| t.status == "SUCCESS")
+        .filter(|t| t.status == TaskStatus::Success)
         .collect();
     let d = |figure: fn(&TaskData) -> u64| distribution(&tasks, quantiles, figure);
     json!({

@@ -17,5 +17,5 @@ pub use server::SparkUi;
 pub use status_store::{
     AppState, AppStatusStore, AppSummary, Environment, ExecutorData, JobData, JobStatus,
     SqlExecutionData, SqlExecutionStatus, SqlMetricValues, SqlTaskValue, StageData, StageStatus,
-    TaskData,
+    TaskData, TaskStatus,
 };

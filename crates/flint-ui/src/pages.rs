@@ -825,7 +825,7 @@ fn stage(state: &AppState, params: &HashMap<String, String>) -> String {
     let succeeded: Vec<&TaskData> = stage
         .tasks
         .values()
-        .filter(|t| t.status == "SUCCESS")
+        .filter(|t| t.status == crate::TaskStatus::Success)
         .collect();
     let metric_rows: [SummaryRow; 5] = [
         ("Duration", |t| t.duration(), duration_text),
@@ -865,7 +865,7 @@ fn stage(state: &AppState, params: &HashMap<String, String>) -> String {
             task.info.locality.as_str(),
             escape_html(&task.info.executor_id),
             escape_html(&task.info.host),
-            task.status,
+            task.status.as_str(),
             rest_date(task.info.launch_time),
             duration_text(task.duration()),
             bytes_text(m.input_bytes),

@@ -152,8 +152,12 @@ pub fn driver_metrics(state: &AppState) -> PrometheusText {
         .values()
         .flat_map(|s| s.tasks.values())
         .collect();
-    let task_count = |status: &str| tasks.iter().filter(|t| t.status == status).count();
-    let finished: Vec<&&crate::TaskData> = tasks.iter().filter(|t| t.status != "RUNNING").collect();
+    let task_count =
+        |status: crate::TaskStatus| tasks.iter().filter(|t| t.status == status).count();
+    let finished: Vec<&&crate::TaskData> = tasks
+        .iter()
+        .filter(|t| t.status != crate::TaskStatus::Running)
+        .collect();
     let sum = |figure: fn(&crate::TaskData) -> u64| -> f64 {
         finished.iter().map(|t| figure(t)).sum::<u64>() as f64
     };
@@ -185,9 +189,9 @@ pub fn driver_metrics(state: &AppState) -> PrometheusText {
         Gauge,
         "Task attempts by status.",
         &by_status(vec![
-            ("running", task_count("RUNNING")),
-            ("success", task_count("SUCCESS")),
-            ("failed", task_count("FAILED")),
+            ("running", task_count(crate::TaskStatus::Running)),
+            ("success", task_count(crate::TaskStatus::Success)),
+            ("failed", task_count(crate::TaskStatus::Failed)),
         ]),
     )
     .family(

@@ -63,6 +63,31 @@ impl StageStatus {
     }
 }
 
+/// A task attempt's status, with Spark's names (`TaskData.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Launched, not ended.
+    Running,
+    /// It finished.
+    Success,
+    /// It failed (any reason but a kill).
+    Failed,
+    /// It was killed.
+    Killed,
+}
+
+impl TaskStatus {
+    /// Spark's status string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Success => "SUCCESS",
+            TaskStatus::Failed => "FAILED",
+            TaskStatus::Killed => "KILLED",
+        }
+    }
+}
+
 /// The application itself.
 #[derive(Debug, Clone, Default)]
 pub struct AppSummary {
@@ -134,8 +159,8 @@ pub struct JobCounts {
 pub struct TaskData {
     /// Where and when it ran.
     pub info: TaskInfo,
-    /// `RUNNING`, `SUCCESS` or `FAILED`.
-    pub status: &'static str,
+    /// Running, or how it ended.
+    pub status: TaskStatus,
     /// Why it failed.
     pub error: Option<String>,
     /// What it measured (zero while running).
@@ -171,13 +196,21 @@ impl StageData {
     /// Tasks in each status: (active, complete, failed).
     pub fn task_counts(&self) -> (usize, usize, usize) {
         let count = |status| self.tasks.values().filter(|t| t.status == status).count();
-        (count("RUNNING"), count("SUCCESS"), count("FAILED"))
+        (
+            count(TaskStatus::Running),
+            count(TaskStatus::Success),
+            count(TaskStatus::Failed),
+        )
     }
 
     /// Killed task attempts by reason (Spark's `killedTasksSummary`).
     pub fn killed_tasks(&self) -> std::collections::BTreeMap<String, usize> {
         let mut killed = std::collections::BTreeMap::new();
-        for task in self.tasks.values().filter(|t| t.status == "KILLED") {
+        for task in self
+            .tasks
+            .values()
+            .filter(|t| t.status == TaskStatus::Killed)
+        {
             *killed
                 .entry(task.error.clone().unwrap_or_default())
                 .or_default() += 1;
@@ -971,7 +1004,7 @@ impl SparkListener for AppStatusStore {
                         task_info.task_id,
                         TaskData {
                             info: task_info.clone(),
-                            status: "RUNNING",
+                            status: TaskStatus::Running,
                             error: None,
                             metrics: TaskMetrics::default(),
                         },
@@ -1005,9 +1038,11 @@ impl SparkListener for AppStatusStore {
                     // As Spark's status listener: a killed task's error is its kill reason,
                     // a failed one's is the reason's `toErrorString`.
                     let (status, error) = match reason {
-                        TaskEndReason::Success => ("SUCCESS", None),
-                        TaskEndReason::TaskKilled { reason } => ("KILLED", Some(reason.clone())),
-                        failed => ("FAILED", failed.error_string()),
+                        TaskEndReason::Success => (TaskStatus::Success, None),
+                        TaskEndReason::TaskKilled { reason } => {
+                            (TaskStatus::Killed, Some(reason.clone()))
+                        }
+                        failed => (TaskStatus::Failed, failed.error_string()),
                     };
                     stage.tasks.insert(
                         task_info.task_id,

@@ -24,11 +24,39 @@ pub(crate) struct DriverRequest {
     pub conf: BTreeMap<String, String>,
 }
 
+/// A driver's state on its worker (Spark's `DriverState`, of those a worker reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DriverState {
+    /// Its process runs.
+    Running,
+    /// It exited with code 0.
+    Finished,
+    /// It exited non-zero.
+    Failed,
+    /// Stopped on request.
+    Killed,
+    /// Its process was lost (could not be waited on).
+    Error,
+}
+
+impl DriverState {
+    /// Spark's name, as the master and `/json/` take it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DriverState::Running => "RUNNING",
+            DriverState::Finished => "FINISHED",
+            DriverState::Failed => "FAILED",
+            DriverState::Killed => "KILLED",
+            DriverState::Error => "ERROR",
+        }
+    }
+}
+
 /// One driver the worker runs or ran, as its UI and `/json/` show it.
 #[derive(Debug, Clone)]
 pub(crate) struct DriverRunnerInfo {
     pub request: DriverRequest,
-    pub state: &'static str,
+    pub state: DriverState,
     pub start_time_ms: u64,
     /// `<work-dir>/<driver-id>`: `stdout` and `stderr` are in it.
     pub log_dir: PathBuf,
@@ -77,22 +105,29 @@ pub(crate) fn launch_driver(
         .map_err(LaunchError::Spawn)?;
     shared.driver_started(DriverRunnerInfo {
         request: request.clone(),
-        state: "RUNNING",
+        state: DriverState::Running,
         start_time_ms: flint_common::now_millis(),
         log_dir,
     });
-    shared.report_driver(&request.driver_id, "RUNNING", String::new());
+    shared.report_driver(&request.driver_id, DriverState::Running, String::new());
     let (kill, killed) = oneshot::channel::<()>();
     let shared = shared.clone();
     let done = tokio::spawn(async move {
         let _stdin = child.stdin.take();
         let (state, message) = match wait_or_kill(&mut child, killed).await {
-            ProcessEnd::Exited(0) => ("FINISHED", String::new()),
-            ProcessEnd::Exited(code) => ("FAILED", format!("Command exited with code {code}")),
-            ProcessEnd::Killed(_) => ("KILLED", String::new()),
-            ProcessEnd::Lost(error) => ("ERROR", error),
+            ProcessEnd::Exited(0) => (DriverState::Finished, String::new()),
+            ProcessEnd::Exited(code) => (
+                DriverState::Failed,
+                format!("Command exited with code {code}"),
+            ),
+            ProcessEnd::Killed(_) => (DriverState::Killed, String::new()),
+            ProcessEnd::Lost(error) => (DriverState::Error, error),
         };
-        tracing::info!("Driver {} exited with state {state}", request.driver_id);
+        tracing::info!(
+            "Driver {} exited with state {}",
+            request.driver_id,
+            state.as_str()
+        );
         shared.driver_finished(&request, state);
         shared.report_driver(&request.driver_id, state, message);
     });

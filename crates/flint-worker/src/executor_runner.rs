@@ -33,7 +33,7 @@ pub(crate) struct LaunchRequest {
 #[derive(Debug, Clone)]
 pub(crate) struct ExecutorRunnerInfo {
     pub request: LaunchRequest,
-    pub state: &'static str,
+    pub state: ExecutorState,
     /// The command line, as Spark's `appdesc.command` shows it.
     pub command: String,
     /// `<work-dir>/<app-id>/<executor-id>`: `stdout` and `stderr` are in it.
@@ -161,7 +161,7 @@ pub(crate) fn launch(
         .map_err(LaunchError::Spawn)?;
     shared.executor_started(ExecutorRunnerInfo {
         request: request.clone(),
-        state: "RUNNING",
+        state: ExecutorState::Running,
         command: command_line,
         log_dir,
     });
@@ -207,7 +207,7 @@ pub(crate) fn launch(
             // Without the process nobody serves its shuffle files: they go with it.
             remove_dir(&local_dir);
         }
-        shared_for_task.executor_finished(&request, state.as_str_name());
+        shared_for_task.executor_finished(&request, state);
         report(&shared_for_task, &request, state, message, exit_status);
     });
     Ok(RunnerHandle::new(kill, done))

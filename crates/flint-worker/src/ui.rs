@@ -52,7 +52,7 @@ fn driver_json(driver: &DriverRunnerInfo) -> DriverJson {
     DriverJson {
         id: driver.request.driver_id.clone(),
         starttime: driver.start_time_ms.to_string(),
-        state: driver.state,
+        state: driver.state.as_str(),
         cores: driver.request.cores,
         memory: driver.request.memory_mib,
         resources: Default::default(),
@@ -190,7 +190,7 @@ fn executor_rows(executors: &[ExecutorRunnerInfo]) -> String {
              <td>ID: {app}<br>Name: {name}<br>User: {user}</td><td>{stdout} {stderr}</td></tr>\n",
             id = request.executor_id,
             cores = request.cores,
-            state = executor.state,
+            state = executor.state.as_str_name(),
             memory = mib(request.memory_mib),
             app = escape(&request.app_id),
             name = escape(&request.app_name),
@@ -222,7 +222,7 @@ fn driver_table(title: &str, drivers: &[DriverRunnerInfo]) -> String {
              <td>{memory}</td><td><a href=\"/logPage/?driverId={id}&amp;logType=stdout\">stdout</a> \
              <a href=\"/logPage/?driverId={id}&amp;logType=stderr\">stderr</a></td></tr>\n",
             application = escape(&driver.request.application),
-            state = driver.state,
+            state = driver.state.as_str(),
             cores = driver.request.cores,
             memory = mib(driver.request.memory_mib),
         ));

@@ -216,10 +216,15 @@ impl WorkerShared {
     }
 
     /// Queues a driver state change for the master.
-    pub(crate) fn report_driver(&self, driver_id: &str, state: &str, message: String) {
+    pub(crate) fn report_driver(
+        &self,
+        driver_id: &str,
+        state: crate::driver_runner::DriverState,
+        message: String,
+    ) {
         let _ = self.reports.send(Report::Driver(DriverStateChangedRequest {
             driver_id: driver_id.to_string(),
-            state: state.to_string(),
+            state: state.as_str().to_string(),
             message,
         }));
     }
@@ -228,7 +233,11 @@ impl WorkerShared {
         lock(&self.status).drivers.push(info);
     }
 
-    pub(crate) fn driver_finished(&self, request: &DriverRequest, state: &'static str) {
+    pub(crate) fn driver_finished(
+        &self,
+        request: &DriverRequest,
+        state: crate::driver_runner::DriverState,
+    ) {
         self.remove_runner(&request.driver_id);
         let mut status = lock(&self.status);
         let WorkerStatus {
@@ -282,7 +291,11 @@ impl WorkerShared {
         lock(&self.status).executors.push(info);
     }
 
-    pub(crate) fn executor_finished(&self, request: &LaunchRequest, state: &'static str) {
+    pub(crate) fn executor_finished(
+        &self,
+        request: &LaunchRequest,
+        state: flint_rpc::deploy::ExecutorState,
+    ) {
         self.remove_runner(&executor_key(&request.app_id, request.executor_id));
         let mut status = lock(&self.status);
         let WorkerStatus {
