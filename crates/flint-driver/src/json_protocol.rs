@@ -1118,4 +1118,52 @@ mod tests {
         assert!(error.contains("\"Job ID\""), "{error}");
         assert!(event_from_json(&json!([1, 2])).is_err());
     }
+
+    /// Any JSON value, nested a few levels, with Spark's event-log field names among the keys.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("Event".to_string()),
+            Just("Reason".to_string()),
+            Just("Stage ID".to_string()),
+            Just("Task Info".to_string()),
+            Just("Task End Reason".to_string()),
+            Just("Block Manager Address".to_string()),
+            Just("Port".to_string()),
+            "[A-Za-z ]{1,12}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop_oneof![
+                Just("SparkListenerTaskEnd".to_string()),
+                Just("SparkListenerStageSubmitted".to_string()),
+                Just("FetchFailed".to_string()),
+                "\\PC{0,12}",
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map(key.clone(), inner, 0..8)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// An event-log line of any shape is an event, skipped, or an error naming what is
+        /// missing; never a panic.
+        #[test]
+        fn any_event_log_line_is_read_or_refused(value in any_json()) {
+            let _ = event_from_json(&value);
+            if let Value::Object(mut fields) = value {
+                fields.insert("Event".into(), Value::from("SparkListenerTaskEnd"));
+                let _ = event_from_json(&Value::Object(fields));
+            }
+        }
+    }
 }

@@ -436,4 +436,26 @@ mod tests {
         // Garbage bytes fail to decode instead of crashing the receiver.
         assert!(wire::TaskResult::decode(&b"\xff\xff\xff\xff"[..]).is_err());
     }
+
+    proptest::proptest! {
+        /// Bytes of any kind arriving as a driver's or an executor's message decode to a
+        /// message or an error, and a decoded task result converts or is refused as
+        /// malformed; never a panic.
+        #[test]
+        fn any_bytes_on_the_wire_are_a_message_or_an_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        ) {
+            let _ = flint_rpc::executor::DriverMessage::decode(bytes.as_slice());
+            if let Ok(flint_rpc::executor::ExecutorMessage {
+                message: Some(flint_rpc::executor::executor_message::Message::StatusUpdate(update)),
+            }) = flint_rpc::executor::ExecutorMessage::decode(bytes.as_slice())
+                && let Some(result) = update.result
+            {
+                let _ = TaskResult::try_from(result);
+            }
+            if let Ok(result) = wire::TaskResult::decode(bytes.as_slice()) {
+                let _ = TaskResult::try_from(result);
+            }
+        }
+    }
 }

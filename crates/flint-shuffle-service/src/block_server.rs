@@ -396,8 +396,19 @@ fn read_ipc_message(reader: &mut impl Read) -> std::io::Result<Option<FlightData
     }
     let header_length = usize::try_from(header_length)
         .map_err(|_| invalid(format!("negative message length {header_length}")))?;
-    let mut header = vec![0u8; header_length];
-    reader.read_exact(&mut header)?;
+    // Read through `take`, as the body below: a lying length cannot allocate more than the
+    // block holds.
+    let mut header = Vec::new();
+    reader
+        .by_ref()
+        .take(header_length as u64)
+        .read_to_end(&mut header)?;
+    if header.len() != header_length {
+        return Err(invalid(format!(
+            "message header truncated: {} of {header_length} bytes",
+            header.len()
+        )));
+    }
     let message = arrow_ipc::root_as_message(&header)
         .map_err(|e| invalid(format!("bad message header: {e}")))?;
     let body_length = usize::try_from(message.bodyLength())
@@ -548,6 +559,23 @@ mod tests {
         match server.do_action(Request::new(registration)).await {
             Ok(_) => panic!("an executor's own block service took a registration"),
             Err(status) => assert_eq!(status.code(), tonic::Code::Unimplemented),
+        }
+    }
+
+    proptest::proptest! {
+        /// A block's bytes, however corrupt, are read as messages or refused, never a panic
+        /// (nor an allocation larger than the bytes there are).
+        #[test]
+        fn any_block_bytes_are_messages_or_an_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let mut reader = std::io::Cursor::new(bytes);
+            for _ in 0..64 {
+                match read_ipc_message(&mut reader) {
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
         }
     }
 }

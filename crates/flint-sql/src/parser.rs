@@ -1957,4 +1957,60 @@ mod tests {
             "SELECT 'abc' ~ 'b', 'a' !~ 'b', 7 DIV 2, 1 <=> NULL"
         );
     }
+
+    /// SQL-like text: Spark's tokens (typed literals, intervals, quotes, `!`, `RLIKE`,
+    /// `EXISTS`, brackets) in any order, and any characters.
+    fn sql_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let token = prop_oneof![
+            Just("SELECT"),
+            Just("FROM"),
+            Just("WHERE"),
+            Just("GROUP BY"),
+            Just("INTERVAL"),
+            Just("'1'"),
+            Just("DAY"),
+            Just("TO"),
+            Just("SECOND"),
+            Just("1L"),
+            Just("2.5BD"),
+            Just("1e3"),
+            Just("3Y"),
+            Just("x"),
+            Just("`a b`"),
+            Just("'it''s'"),
+            Just("\"q\""),
+            Just("r'\\d'"),
+            Just("!"),
+            Just("RLIKE"),
+            Just("EXISTS"),
+            Just("explode"),
+            Just("("),
+            Just(")"),
+            Just(","),
+            Just("*"),
+            Just("+"),
+            Just("AS"),
+            Just("CAST"),
+            Just("TIMESTAMP_NTZ"),
+            Just(";"),
+            Just("'"),
+            Just("--"),
+        ];
+        prop_oneof![
+            proptest::collection::vec(token, 0..24).prop_map(|tokens| tokens.join(" ")),
+            "\\PC{0,60}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// SQL text of any shape parses or is an error; never a panic (the statement's
+        /// process keeps running).
+        #[test]
+        fn any_sql_text_parses_or_is_an_error(text in sql_like()) {
+            let _ = parse_sql(&text);
+            let _ = parse_expression(&text);
+            let _ = crate::ddl::parse_ddl(&text);
+        }
+    }
 }

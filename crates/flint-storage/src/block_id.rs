@@ -123,4 +123,15 @@ mod tests {
             assert_eq!(BlockId::parse(bad), None, "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Any name a peer sends parses or is refused, never panics; what parses prints back
+        /// as the same name.
+        #[test]
+        fn any_name_parses_or_is_refused(name in "(shuffle_)?[0-9_+-]{0,30}(\\.(data|index|exe))?|\\PC{0,40}") {
+            if let Some(block) = BlockId::parse(&name) {
+                proptest::prop_assert_eq!(block.to_string(), name);
+            }
+        }
+    }
 }

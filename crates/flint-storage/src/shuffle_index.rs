@@ -151,4 +151,27 @@ mod tests {
         std::fs::remove_file(&checksums).unwrap();
         super::verify_range(&data, &checksums, 1, (4, 7)).unwrap();
     }
+
+    proptest::proptest! {
+        /// Index files of any bytes give a range or an error, never a panic or a range
+        /// that ends before it starts; encoded lengths read back.
+        #[test]
+        fn any_index_file_gives_a_range_or_an_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            lengths in proptest::collection::vec(0u64..1 << 40, 1..8),
+            reduce_id in 0u32..10,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("x.index");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok((start, end)) = super::read_range(&path, reduce_id) {
+                proptest::prop_assert!(start <= end);
+            }
+            std::fs::write(&path, super::encode_index(&lengths)).unwrap();
+            if let Some(length) = lengths.get(reduce_id as usize) {
+                let (start, end) = super::read_range(&path, reduce_id).unwrap();
+                proptest::prop_assert_eq!(end - start, *length);
+            }
+        }
+    }
 }
