@@ -1095,6 +1095,19 @@ mod tests {
         }
     }
 
+    /// Serves the blocks `resolver` finds on `listener` until the task is aborted.
+    fn serve_blocks<R: flint_shuffle_service::BlockResolver>(
+        listener: tokio::net::TcpListener,
+        resolver: Arc<R>,
+    ) -> tokio::task::JoinHandle<std::result::Result<(), tonic::transport::Error>> {
+        let service = flint_shuffle_service::BlockServer::new(resolver);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service.into_server())
+                .serve_with_incoming(flint_rpc::incoming(listener)),
+        )
+    }
+
     /// A reducer on another host fetches its blocks from the map side's block transfer
     /// service (its local paths are useless there); when that service is gone the read is a
     /// typed fetch failure naming the map output.
@@ -1107,17 +1120,13 @@ mod tests {
         let map_env = executor_env(dir.path(), "1", "127.0.0.1", port);
         // Kept alive as the executor keeps it: dropping it deletes the files.
         let map_blocks = Arc::clone(&map_env.block_manager);
-        let service = flint_shuffle_service::BlockServer::new(Arc::new(
-            flint_shuffle_service::ExecutorBlocks::new(
+        let server = serve_blocks(
+            listener,
+            Arc::new(flint_shuffle_service::ExecutorBlocks::new(
                 "test".into(),
                 "1".into(),
                 map_blocks.blocks_dir().to_path_buf(),
-            ),
-        ));
-        let server = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service.into_server())
-                .serve_with_incoming(flint_rpc::incoming(listener)),
+            )),
         );
         let map_ctx = context_with(map_env, 64 << 20);
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
@@ -1272,12 +1281,7 @@ mod tests {
             ),
             failures: std::sync::atomic::AtomicUsize::new(0),
         });
-        let service = flint_shuffle_service::BlockServer::new(Arc::clone(&resolver));
-        let server = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service.into_server())
-                .serve_with_incoming(flint_rpc::incoming(listener)),
-        );
+        let server = serve_blocks(listener, Arc::clone(&resolver));
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
         let values = Int64Array::from_iter_values(0..3000);
         let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(values)]).unwrap();

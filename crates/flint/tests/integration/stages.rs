@@ -232,35 +232,48 @@ async fn dataframe_api_matches_sql() {
     spark.stop();
 }
 
-/// A shuffle file that disappears between two actions is a typed fetch failure: the reading
-/// stage fails, the map stage reruns the lost outputs, and the job returns the right answer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_shuffle_files_are_recomputed() {
+/// Runs `sql`, applies `change` to each shuffle data file of the application, runs the same
+/// DataFrame again and checks both answers are the same; returns the events of the second
+/// run.
+async fn rerun_after_changing_shuffle_files(
+    sql: &str,
+    change: impl Fn(&std::path::Path),
+) -> Vec<SparkListenerEvent> {
     let local_dir = tempfile::tempdir().unwrap();
     let spark = session(2, local_dir.path(), &[]).await;
-    let df = spark
-        .sql("select id % 5 as k, count(*) as n from range(0, 1000) group by id % 5")
-        .await
-        .unwrap();
+    let df = spark.sql(sql).await.unwrap();
     let mut first = rows(&df.collect().await.unwrap());
     first.sort();
 
     let blocks = spark.local_dir().unwrap().join("blockmgr");
-    let mut removed = 0;
+    let mut changed = 0;
     for entry in std::fs::read_dir(&blocks).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "data") {
-            std::fs::remove_file(path).unwrap();
-            removed += 1;
+            change(&path);
+            changed += 1;
         }
     }
-    assert!(removed > 0, "no shuffle data files to remove");
+    assert!(changed > 0, "no shuffle data files to change");
 
     let log = EventLog::attach(&spark);
     let mut second = rows(&df.collect().await.unwrap());
     second.sort();
     assert_eq!(first, second);
     let events = log.snapshot(&spark);
+    spark.stop();
+    events
+}
+
+/// A shuffle file that disappears between two actions is a typed fetch failure: the reading
+/// stage fails, the map stage reruns the lost outputs, and the job returns the right answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_shuffle_files_are_recomputed() {
+    let events = rerun_after_changing_shuffle_files(
+        "select id % 5 as k, count(*) as n from range(0, 1000) group by id % 5",
+        |path| std::fs::remove_file(path).unwrap(),
+    )
+    .await;
     let fetch_failures = events
         .iter()
         .filter(|e| {
@@ -277,7 +290,6 @@ async fn lost_shuffle_files_are_recomputed() {
         resubmitted.len() >= 3,
         "expected the map stage to rerun: {resubmitted:?}"
     );
-    spark.stop();
 }
 
 /// A shuffle block corrupted on disk between two actions is caught by its checksum before it
@@ -285,36 +297,18 @@ async fn lost_shuffle_files_are_recomputed() {
 /// computed again, and the answer is the first one (never rows of the corrupt block).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_shuffle_blocks_are_recomputed_not_read() {
-    let local_dir = tempfile::tempdir().unwrap();
-    let spark = session(2, local_dir.path(), &[]).await;
-    let df = spark
-        .sql("select id % 5 as k, sum(id) as s from range(0, 100000) group by id % 5")
-        .await
-        .unwrap();
-    let mut first = rows(&df.collect().await.unwrap());
-    first.sort();
-
-    let blocks = spark.local_dir().unwrap().join("blockmgr");
-    let mut corrupted = 0;
-    for entry in std::fs::read_dir(&blocks).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "data") {
-            let mut bytes = std::fs::read(&path).unwrap();
+    let events = rerun_after_changing_shuffle_files(
+        "select id % 5 as k, sum(id) as s from range(0, 100000) group by id % 5",
+        |path| {
+            let mut bytes = std::fs::read(path).unwrap();
             // Inside a value, past the IPC framing, so only a checksum can tell.
             let at = bytes.len() * 3 / 4;
             bytes[at] ^= 0x5a;
-            std::fs::write(&path, bytes).unwrap();
-            corrupted += 1;
-        }
-    }
-    assert!(corrupted > 0, "no shuffle data files to corrupt");
-
-    let log = EventLog::attach(&spark);
-    let mut second = rows(&df.collect().await.unwrap());
-    second.sort();
-    assert_eq!(first, second);
-    let corrupt_fetches = log
-        .snapshot(&spark)
+            std::fs::write(path, bytes).unwrap();
+        },
+    )
+    .await;
+    let corrupt_fetches = events
         .iter()
         .filter(|e| {
             matches!(e, SparkListenerEvent::TaskEnd { reason: flint::TaskEndReason::FetchFailed { message, .. }, .. }
@@ -325,7 +319,6 @@ async fn corrupt_shuffle_blocks_are_recomputed_not_read() {
         corrupt_fetches > 0,
         "no fetch failure named the corrupt block"
     );
-    spark.stop();
 }
 
 /// A semi or anti join with a broadcast build side shuffles only the probe rows that match
