@@ -357,4 +357,26 @@ mod tests {
         };
         assert_eq!(sql_type_name(&ddl).expect("name"), "array<int>");
     }
+
+    proptest::proptest! {
+        /// What a client sends for types, literals and column names — protobuf bytes or
+        /// text of any shape — converts or is an error naming what is wrong; never a panic,
+        /// so the Connect server keeps serving.
+        #[test]
+        fn any_client_types_literals_and_names_convert_or_are_refused(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            text in "[`.a-z{}\\[\\]\":,0-9 ]{0,40}|\\PC{0,40}",
+        ) {
+            use prost::Message;
+            if let Ok(data_type) = spark_connect::DataType::decode(bytes.as_slice()) {
+                let _ = from_connect(&data_type);
+                let _ = sql_type_name(&data_type);
+            }
+            if let Ok(literal) = spark_connect::expression::Literal::decode(bytes.as_slice()) {
+                let _ = crate::literal::render_literal(&literal);
+            }
+            let _ = from_json_schema(&text);
+            let _ = crate::expression::identifier_parts(&text);
+        }
+    }
 }
