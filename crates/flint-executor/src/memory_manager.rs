@@ -98,10 +98,13 @@ impl StorageMemory for PoolStorageMemory {
     }
 
     fn release(&self, bytes: usize) {
-        self.reservation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .shrink(bytes);
+        let reservation = self.reservation.lock().unwrap_or_else(|p| p.into_inner());
+        // Never more than is held: DataFusion's reservation panics below zero.
+        let held = reservation.size();
+        if bytes > held {
+            tracing::warn!("Releasing {bytes} bytes of storage memory with {held} held");
+        }
+        reservation.shrink(bytes.min(held));
     }
 }
 

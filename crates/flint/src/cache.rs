@@ -356,10 +356,12 @@ fn read_without(plan: LogicalPlan, dropped: &[CachedData]) -> Result<LogicalPlan
 }
 
 /// The first line of a plan's text, as the Storage tab names a cached DataFrame.
+/// The first line of a plan as a cache's name, without DataFusion's placeholder qualifier
+/// of unnamed inputs (`?table?.`), which means nothing to a user.
 fn first_line(plan: &LogicalPlan) -> String {
     let text = plan.display_indent().to_string();
     let line = text.lines().next().unwrap_or("").trim();
-    line.chars().take(200).collect()
+    line.replace("?table?.", "").chars().take(200).collect()
 }
 
 /// A query's read of a cached plan (Spark's `InMemoryRelation`). It is a leaf: the cached
