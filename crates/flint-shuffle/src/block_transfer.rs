@@ -178,16 +178,35 @@ impl ShuffleClient {
 }
 
 /// A failure of the connection rather than the server's answer about the block: worth a
-/// retry (Spark retries on `IOException`s).
+/// retry (Spark retries on `IOException`s). A refused connection is not: nothing listens
+/// there any more (the executor is gone, and with it its worker's shuffle service if it had
+/// one), so waiting cannot help and the map output is better computed again at once; Spark
+/// retries it too, which holds every reducer of a lost executor for 15 s.
 fn is_transient(status: &Status) -> bool {
-    matches!(
+    let transient = matches!(
         status.code(),
         tonic::Code::Unavailable
             | tonic::Code::Unknown
             | tonic::Code::Cancelled
             | tonic::Code::DeadlineExceeded
             | tonic::Code::Aborted
-    )
+    );
+    transient && !is_connection_refused(status)
+}
+
+/// True when the status comes from a connection the peer's host refused.
+fn is_connection_refused(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|error| error.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A fetch error in one line: a gRPC status by its code and message, with its cause.

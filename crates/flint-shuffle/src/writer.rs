@@ -1221,16 +1221,26 @@ mod tests {
         bytes[middle] ^= 0xff;
         std::fs::write(&data_file, &bytes).unwrap();
 
-        // Open connections outlive the server task; a new reducer finds nobody listening.
+        // Open connections outlive the server task; a new reducer finds nobody listening. A
+        // refused connection is not retried: with a minute between retries, the read still
+        // fails within the deadline.
         server.abort();
         let _ = server.await;
         drop(reduce_ctx);
-        let reduce_ctx = context_with(executor_env(other.path(), "3", "other-host", 0), 64 << 20);
-        let error = reader
-            .execute(0, reduce_ctx)
+        let env = ShuffleEnv {
+            client: Arc::new(
+                crate::ShuffleClient::new("test".into(), std::time::Duration::from_secs(10))
+                    .with_retries(3, std::time::Duration::from_secs(60)),
+            ),
+            ..executor_env(other.path(), "3", "other-host", 0)
+        };
+        let read = reader
+            .execute(0, context_with(env, 64 << 20))
             .unwrap()
-            .try_collect::<Vec<_>>()
+            .try_collect::<Vec<_>>();
+        let error = tokio::time::timeout(std::time::Duration::from_secs(30), read)
             .await
+            .expect("a refused connection was retried")
             .unwrap_err();
         let failure = ShuffleError::find_fetch_failure(&error)
             .unwrap_or_else(|| panic!("not a fetch failure: {error}"));
