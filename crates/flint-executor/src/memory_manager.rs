@@ -164,10 +164,13 @@ mod tests {
         for map_id in 0..4 {
             assert!(store.reserve(1, 200));
             store.insert(
-                MemoryBlockKey {
-                    shuffle_id: 1,
-                    map_id,
-                },
+                (
+                    MemoryBlockKey {
+                        shuffle_id: 1,
+                        map_id,
+                    },
+                    map_id as u32,
+                ),
                 vec![batch.clone()],
                 200,
                 false,

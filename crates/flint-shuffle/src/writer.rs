@@ -269,7 +269,7 @@ impl ShuffleWriterExec {
         match unrolled {
             Ok(true) => {
                 let use_disk = self.cache_level.is_some_and(|level| level.use_disk);
-                store.insert(key, batches, size, use_disk);
+                store.insert((key, map_index as u32), batches, size, use_disk);
                 MetricBuilder::new(&self.metrics)
                     .counter("shuffle_records_written", map_index)
                     .add(records as usize);

@@ -59,6 +59,8 @@ pub struct BlockStatus {
 pub type BlockStatusListener = Box<dyn Fn(BlockStatus) + Send + Sync>;
 
 struct Entry {
+    /// Spark's name of the block, `rdd_<cache>_<partition>`, for logs.
+    name: String,
     batches: Vec<RecordBatch>,
     size: usize,
     use_disk: bool,
@@ -166,18 +168,26 @@ impl MemoryStore {
         }
     }
 
-    /// Stores a block whose `size` bytes were reserved with [`MemoryStore::reserve`];
-    /// `use_disk` says whether it goes to disk, rather than away, when pushed out.
+    /// Stores partition `partition`'s block, whose `size` bytes were reserved with
+    /// [`MemoryStore::reserve`]; `use_disk` says whether it goes to disk, rather than away,
+    /// when pushed out.
     pub fn insert(
         &self,
-        key: MemoryBlockKey,
+        (key, partition): (MemoryBlockKey, u32),
         batches: Vec<RecordBatch>,
         size: usize,
         use_disk: bool,
     ) {
         let mut blocks = self.lock();
         blocks.clock += 1;
+        let name = format!("rdd_{}_{partition}", key.shuffle_id);
+        tracing::info!(
+            "Block {name} stored as values in memory (estimated size {}, free {})",
+            flint_conf::format_size(size as u64),
+            flint_conf::format_size(self.max_memory.saturating_sub(blocks.stored + size) as u64)
+        );
         let entry = Entry {
+            name,
             batches,
             size,
             use_disk,
@@ -188,13 +198,6 @@ impl MemoryStore {
             blocks.stored -= old.size;
             self.memory.release(old.size);
         }
-        tracing::info!(
-            "Block rdd_{}_{} stored as values in memory (estimated size {}, free {})",
-            key.shuffle_id,
-            key.map_id,
-            flint_conf::format_size(size as u64),
-            flint_conf::format_size(self.max_memory.saturating_sub(blocks.stored) as u64)
-        );
     }
 
     /// The batches of a block held in memory, marking it used.
@@ -260,7 +263,7 @@ impl MemoryStore {
         let Some(entry) = blocks.entries.remove(&key) else {
             return 0;
         };
-        let name = format!("rdd_{}_{}", key.shuffle_id, key.map_id);
+        let name = &entry.name;
         let on_disk = if entry.use_disk {
             match self.spiller.spill(key, &entry.batches) {
                 Ok(disk_size) => {
@@ -351,7 +354,7 @@ mod tests {
         if !store.reserve(key.shuffle_id, size) {
             return false;
         }
-        store.insert(key, vec![batch(3)], size, use_disk);
+        store.insert((key, 0), vec![batch(3)], size, use_disk);
         true
     }
 
