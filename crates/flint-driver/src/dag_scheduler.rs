@@ -580,8 +580,15 @@ impl DagScheduler {
                 );
                 // Everything the executor wrote goes, the named block with it, unless a
                 // failure of that executor since this task launched was handled already (then
-                // what it holds now was written after and is fine).
-                if fetch.executor_id.is_empty() {
+                // what it holds now was written after and is fine). A cached block kept in
+                // memory, or one already forgotten, was dropped for room by a live executor
+                // (its report can reach the driver after a job was planned): that block
+                // alone goes, as Spark computes a dropped block again without losing others.
+                let dropped_block = self
+                    .map_output_tracker
+                    .in_memory(fetch.shuffle_id, fetch.map_index)
+                    .unwrap_or(true);
+                if fetch.executor_id.is_empty() || dropped_block {
                     self.map_output_tracker
                         .unregister_map_output(fetch.shuffle_id, fetch.map_index);
                 } else {
@@ -773,7 +780,13 @@ impl DagScheduler {
             let size = status.partition_lengths.iter().sum();
             self.listener_bus.post(SparkListenerEvent::BlockUpdated {
                 executor_id: status.executor_id.clone(),
-                host_port: format!("{}:{}", status.host, status.port),
+                // As executors are listed: the host alone when nothing serves its blocks
+                // over the network (local mode).
+                host_port: if status.port == 0 {
+                    status.host.clone()
+                } else {
+                    format!("{}:{}", status.host, status.port)
+                },
                 block_id: format!("rdd_{}_{}", rdd.id, status.map_index),
                 storage_level: if status.in_memory {
                     rdd.storage_level

@@ -99,6 +99,17 @@ impl MapOutputTracker {
         slot.take().map(|status| status.map_index)
     }
 
+    /// Whether map output `map_index` of `shuffle_id` is a cached block kept in its
+    /// executor's memory; `None` when it is not registered.
+    pub fn in_memory(&self, shuffle_id: u32, map_index: u32) -> Option<bool> {
+        self.lock()
+            .shuffles
+            .get(&shuffle_id)?
+            .get(map_index as usize)?
+            .as_ref()
+            .map(|status| status.in_memory)
+    }
+
     /// The map index of output `map_id` of `shuffle_id`, if it is registered.
     pub fn map_index_of(&self, shuffle_id: u32, map_id: u64) -> Option<u32> {
         self.lock()
@@ -321,7 +332,10 @@ mod tests {
         ] {
             assert!(tracker.register_map_output(0, output, launched));
         }
+        assert_eq!(tracker.in_memory(0, 1), Some(true));
+        assert_eq!(tracker.in_memory(0, 0), Some(false));
         assert_eq!(tracker.remove_outputs_not_at_service("3", 7337), 2);
+        assert_eq!(tracker.in_memory(0, 1), None);
         assert_eq!(tracker.missing_partitions(0), [1, 2]);
         assert_eq!(tracker.map_index_of(0, 3), Some(3));
         assert_eq!(tracker.unregister_map_id(0, 3), Some(3));

@@ -191,47 +191,53 @@ impl ExecutionPlan for ShuffleReaderExec {
         let shuffle_id = self.shuffle_id;
         // Without a shuffle environment (plans run outside an executor) every block is local.
         let env = context.session_config().get_extension::<ShuffleEnv>();
-        // Several blocks are fetched at once (their rows arrive in any order, as in Spark),
-        // within the reducer's bytes and requests in flight.
+        // Remote blocks are fetched several at once, within the reducer's bytes and requests
+        // in flight, while local blocks are read one after the other (each open block holds a
+        // file); rows arrive in any order, as in Spark.
+        let (remote, local): (Vec<ShuffleBlock>, Vec<ShuffleBlock>) = blocks
+            .into_iter()
+            .partition(|block| env.as_ref().is_some_and(|env| env.reads_remotely(block)));
         let concurrency = env
             .as_ref()
             .map_or_else(FetchLimits::default, |env| env.fetch_limits)
-            .concurrency(&blocks);
-        let batches = futures::stream::iter(blocks)
-            .map(move |block| {
-                let (map_index, reduce_id, map_id) =
-                    (block.map_index, block.reduce_id, block.map_id);
-                let (executor_id, host, port) =
-                    (block.executor_id.clone(), block.host.clone(), block.port);
-                let fail = move |message: String| -> DataFusionError {
-                    ShuffleError::FetchFailed(FetchFailure {
-                        shuffle_id,
-                        map_index,
-                        reduce_id,
-                        executor_id: executor_id.clone(),
-                        map_id,
-                        host: host.clone(),
-                        port,
-                        message,
-                    })
-                    .into()
-                };
-                match env.as_ref().filter(|env| env.reads_remotely(&block)) {
-                    Some(env) => remote_block_batches(
-                        Arc::clone(env),
-                        shuffle_id,
-                        block,
-                        &schema,
-                        &metrics,
-                        fail,
-                    ),
-                    _ => match cached_in_memory(env.as_deref(), shuffle_id, &block) {
-                        Some(batches) => memory_block_batches(batches, &schema, &metrics),
-                        None => local_block_batches(&block, &schema, &metrics, fail),
-                    },
-                }
-            })
+            .concurrency(&remote);
+        let read_block = move |block: ShuffleBlock| {
+            let (map_index, reduce_id, map_id) = (block.map_index, block.reduce_id, block.map_id);
+            let (executor_id, host, port) =
+                (block.executor_id.clone(), block.host.clone(), block.port);
+            let fail = move |message: String| -> DataFusionError {
+                ShuffleError::FetchFailed(FetchFailure {
+                    shuffle_id,
+                    map_index,
+                    reduce_id,
+                    executor_id: executor_id.clone(),
+                    map_id,
+                    host: host.clone(),
+                    port,
+                    message,
+                })
+                .into()
+            };
+            match env.as_ref().filter(|env| env.reads_remotely(&block)) {
+                Some(env) => remote_block_batches(
+                    Arc::clone(env),
+                    shuffle_id,
+                    block,
+                    &schema,
+                    &metrics,
+                    fail,
+                ),
+                _ => match cached_in_memory(env.as_deref(), shuffle_id, &block) {
+                    Some(batches) => memory_block_batches(batches, &schema, &metrics),
+                    None => local_block_batches(&block, &schema, &metrics, fail),
+                },
+            }
+        };
+        let remote = futures::stream::iter(remote)
+            .map(read_block.clone())
             .flatten_unordered(concurrency);
+        let local = futures::stream::iter(local).flat_map(read_block);
+        let batches = futures::stream::select(remote, local);
 
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
