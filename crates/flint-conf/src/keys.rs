@@ -232,6 +232,8 @@ entries! {
     CORES_MAX: usize = "spark.cores.max", computed, "Cores an application takes from a standalone cluster in all (flint submit --total-executor-cores); unset = every core it can get.";
     DEFAULT_PARALLELISM: usize = "spark.default.parallelism", computed, "Default partition count; when unset, the task slots: N for local[N], on a standalone cluster the cores the application may get when it registers (at least 2).";
     DEPLOY_MAX_EXECUTOR_RETRIES: usize = "spark.deploy.maxExecutorRetries", default "10", "Master: abnormal executor exits in a row after which an application with no running executor is removed as FAILED.";
+    DEPLOY_RECOVERY_DIRECTORY: String = "spark.deploy.recoveryDirectory", default "", "Master with spark.deploy.recoveryMode=FILESYSTEM: the directory where it keeps its workers, applications and drivers (one file each), read back when it restarts.";
+    DEPLOY_RECOVERY_MODE: String = "spark.deploy.recoveryMode", default "NONE", "Master: NONE, or FILESYSTEM to persist its workers, applications and drivers in spark.deploy.recoveryDirectory, so a restarted master recovers them (RECOVERING, then ALIVE) while running applications keep running.";
     DEPLOY_RETAINED_APPLICATIONS: usize = "spark.deploy.retainedApplications", default "200", "Master: completed applications kept in the UI and /json/.";
     DEPLOY_SPREAD_OUT: bool = "spark.deploy.spreadOut", default "true", "Master: spread each application's executors over as many workers as possible (false fills one worker first).";
     DRIVER_HOST: String = "spark.driver.host", computed, "Address executors use to reach the driver; default 127.0.0.1 when the master is on a loopback address, else this machine's host name.";

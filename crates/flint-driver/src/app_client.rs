@@ -4,7 +4,7 @@
 //! the client closes the stream, which the master takes as the application's end.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flint_conf::format_size;
@@ -87,6 +87,8 @@ impl StandaloneAppClient {
                 app_ui_url: description.app_ui_url.unwrap_or_default(),
                 initial_executor_limit: description.initial_executor_limit,
             }),
+            app_id: None,
+            next_executor_id: 0,
         };
         let mut last_error = String::from("no master given");
         for (host, port) in masters {
@@ -142,11 +144,14 @@ impl StandaloneAppClient {
                 app_id = %app_id,
                 "Connected to Flint cluster with app ID {app_id}"
             );
+            let client = tokio::sync::watch::Sender::new(master_client);
+            let requested_total = Arc::new(Mutex::new(None));
             let requests = backend.take_cluster_requests().map(|requests| {
                 tokio::spawn(send_cluster_requests(
                     app_id.clone(),
-                    master_client,
+                    client.subscribe(),
                     requests,
+                    Arc::clone(&requested_total),
                 ))
             });
             let follow = tokio::spawn(follow_events(
@@ -154,6 +159,12 @@ impl StandaloneAppClient {
                     app_id: app_id.clone(),
                     master,
                     timeout: master_timeout,
+                    masters: masters.to_vec(),
+                    connect_timeout: timeout,
+                    request: request.clone(),
+                    next_executor_id: 0,
+                    requested_total,
+                    client,
                 },
                 events,
                 backend,
@@ -204,8 +215,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// before the kills it allows (Spark's `requestTotalExecutors` and `killExecutors`).
 async fn send_cluster_requests(
     app_id: String,
-    mut master: MasterClient<Channel>,
+    master: tokio::sync::watch::Receiver<MasterClient<Channel>>,
     mut requests: mpsc::UnboundedReceiver<ClusterRequest>,
+    requested_total_now: Arc<Mutex<Option<u32>>>,
 ) {
     while let Some(request) = requests.recv().await {
         let what = match &request {
@@ -213,6 +225,8 @@ async fn send_cluster_requests(
             ClusterRequest::RequestTotal(total) => format!("have {total} executor(s) in all"),
         };
         tracing::info!(app_id = %app_id, "Requesting the master to {what}");
+        // The master the application follows now (it changes when a master takes over).
+        let mut master = master.borrow().clone();
         let answer = match request {
             ClusterRequest::KillExecutors(ids) => {
                 let request = KillExecutorsRequest {
@@ -224,6 +238,7 @@ async fn send_cluster_requests(
                     .map(|answer| answer.map(drop))
             }
             ClusterRequest::RequestTotal(requested_total) => {
+                *lock(&requested_total_now) = Some(requested_total);
                 let request = RequestExecutorsRequest {
                     app_id: app_id.clone(),
                     requested_total,
@@ -245,39 +260,75 @@ async fn send_cluster_requests(
     }
 }
 
-/// The application's registration with one master.
+/// The application's registration with its master, and what it needs to register again
+/// with a master that took over.
 struct MasterLink {
     app_id: String,
-    /// `spark://HOST:PORT`.
+    /// `spark://HOST:PORT` of the master followed now.
     master: String,
     /// How long the master may be gone before an application with no executor gives up.
     timeout: Duration,
+    /// Every master the application may register with.
+    masters: Vec<(String, u16)>,
+    /// How long to wait for a master to answer.
+    connect_timeout: Duration,
+    /// The first registration, sent again with the application's id.
+    request: RegisterApplicationRequest,
+    /// One more than the highest executor id granted.
+    next_executor_id: u32,
+    /// The executor total dynamic allocation asked for last.
+    requested_total: Arc<Mutex<Option<u32>>>,
+    /// The master client requests go to.
+    client: tokio::sync::watch::Sender<MasterClient<Channel>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn follow_events(
-    link: MasterLink,
+    mut link: MasterLink,
     mut events: Streaming<flint_rpc::deploy::ApplicationEvent>,
     backend: Arc<StandaloneSchedulerBackend>,
 ) {
-    let app_id = &link.app_id;
     loop {
-        let next = events.message().await;
-        let event = match next {
+        let lost = follow_stream(&mut link, &mut events, &backend).await;
+        let Some(reason) = lost else {
+            return;
+        };
+        match master_lost(&mut link, &reason, &backend).await {
+            Some(stream) => events = stream,
+            None => return,
+        }
+    }
+}
+
+/// Follows one master's stream of events; returns why it ended, or `None` when the master
+/// removed the application.
+async fn follow_stream(
+    link: &mut MasterLink,
+    events: &mut Streaming<flint_rpc::deploy::ApplicationEvent>,
+    backend: &StandaloneSchedulerBackend,
+) -> Option<String> {
+    let app_id = link.app_id.clone();
+    loop {
+        let event = match events.message().await {
             Ok(Some(event)) => event,
-            Ok(None) => {
-                return master_lost(&link, "it closed this application's stream", &backend).await;
-            }
-            Err(status) => return master_lost(&link, status.message(), &backend).await,
+            Ok(None) => return Some("it closed this application's stream".into()),
+            Err(status) => return Some(status.message().to_string()),
         };
         match event.event {
-            Some(application_event::Event::ExecutorAdded(added)) => tracing::info!(
-                app_id = %app_id,
-                "Granted executor ID {app_id}/{} on hostPort {} with {} core(s), {} RAM",
-                added.executor_id,
-                added.host,
-                added.cores,
-                format_size(added.memory_mib << 20)
-            ),
+            Some(application_event::Event::ExecutorAdded(added)) => {
+                link.next_executor_id = link.next_executor_id.max(added.executor_id + 1);
+                tracing::info!(
+                    app_id = %app_id,
+                    "Granted executor ID {app_id}/{} on hostPort {} with {} core(s), {} RAM",
+                    added.executor_id,
+                    added.host,
+                    added.cores,
+                    format_size(added.memory_mib << 20)
+                )
+            }
             Some(application_event::Event::ExecutorUpdated(updated)) => {
                 let state =
                     ExecutorState::try_from(updated.state).unwrap_or(ExecutorState::Unspecified);
@@ -317,7 +368,7 @@ async fn follow_events(
             }
             Some(application_event::Event::Removed(state)) => {
                 backend.application_dead(&format!("Master removed our application: {state}"));
-                return;
+                return None;
             }
             Some(application_event::Event::Registered(_)) | None => {}
         }
@@ -325,11 +376,17 @@ async fn follow_events(
 }
 
 /// The master went away without removing the application (Spark's `disconnected`): running
-/// executors keep working, but none can be granted or replaced. Once the master has been
-/// gone for its timeout and no executor is left, the application cannot do anything more
-/// and ends with Spark's "All masters are unresponsive! Giving up.", instead of waiting for
-/// resources forever.
-async fn master_lost(link: &MasterLink, reason: &str, backend: &StandaloneSchedulerBackend) {
+/// executors keep working, but none can be granted or replaced. About every second the
+/// driver asks each master to take the application back (a master that recovered it from
+/// its persisted state does, Spark's `MasterChanged`); the stream of the one that does is
+/// returned. Once no master has taken it back for the master timeout and no executor is
+/// left, the application cannot do anything more and ends with Spark's "All masters are
+/// unresponsive! Giving up.", instead of waiting for resources forever.
+async fn master_lost(
+    link: &mut MasterLink,
+    reason: &str,
+    backend: &StandaloneSchedulerBackend,
+) -> Option<Streaming<flint_rpc::deploy::ApplicationEvent>> {
     tracing::warn!(
         app_id = %link.app_id,
         "Connection to master {} lost ({reason}); running executors keep working, but no executor can be granted or replaced",
@@ -341,8 +398,23 @@ async fn master_lost(link: &MasterLink, reason: &str, backend: &StandaloneSchedu
     ));
     let since = Instant::now();
     let check_every = (link.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut forgotten = false;
     loop {
         tokio::time::sleep(check_every).await;
+        if !forgotten {
+            match reattach(link).await {
+                Reattached::Yes(stream) => return Some(stream),
+                Reattached::Forgotten(master) => {
+                    tracing::warn!(
+                        app_id = %link.app_id,
+                        "Master {master} does not know application {} (it started without this application's state); running executors keep working",
+                        link.app_id
+                    );
+                    forgotten = true;
+                }
+                Reattached::No => {}
+            }
+        }
         if since.elapsed() >= link.timeout && backend.executors().is_empty() {
             tracing::error!(
                 app_id = %link.app_id,
@@ -351,7 +423,62 @@ async fn master_lost(link: &MasterLink, reason: &str, backend: &StandaloneSchedu
                 since.elapsed().as_secs()
             );
             backend.application_dead("All masters are unresponsive! Giving up.");
-            return;
+            return None;
         }
+    }
+}
+
+/// The outcome of asking the masters to take a running application back.
+enum Reattached {
+    /// A master took it back: its stream of events.
+    Yes(Streaming<flint_rpc::deploy::ApplicationEvent>),
+    /// A master answered that it does not know the application.
+    Forgotten(String),
+    /// No master answered.
+    No,
+}
+
+async fn reattach(link: &mut MasterLink) -> Reattached {
+    let mut request = link.request.clone();
+    request.app_id = Some(link.app_id.clone());
+    request.next_executor_id = link.next_executor_id;
+    if let (Some(description), Some(total)) =
+        (request.description.as_mut(), *lock(&link.requested_total))
+    {
+        description.initial_executor_limit = Some(total);
+    }
+    let mut forgotten = None;
+    for (host, port) in link.masters.clone() {
+        let master = format!("spark://{host}:{port}");
+        let Ok(channel) = flint_rpc::connect(&host, port, link.connect_timeout).await else {
+            continue;
+        };
+        let mut client = MasterClient::new(channel);
+        let mut events = match client.register_application(request.clone()).await {
+            Ok(response) => response.into_inner(),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                forgotten = Some(master);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let first = tokio::time::timeout(link.connect_timeout, events.message()).await;
+        let Ok(Ok(Some(flint_rpc::deploy::ApplicationEvent {
+            event: Some(application_event::Event::Registered(_)),
+        }))) = first
+        else {
+            continue;
+        };
+        tracing::info!(
+            app_id = %link.app_id,
+            "Master has changed, new master is at {master}"
+        );
+        link.master = master;
+        link.client.send_replace(client);
+        return Reattached::Yes(events);
+    }
+    match forgotten {
+        Some(master) => Reattached::Forgotten(master),
+        None => Reattached::No,
     }
 }

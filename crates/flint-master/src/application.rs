@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 /// What an application asks for (Spark's `ApplicationDescription`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplicationDescription {
     /// `spark.app.name`.
     pub name: String,
@@ -40,6 +41,8 @@ pub enum ApplicationState {
     Finished,
     /// Its executors kept failing (`spark.deploy.maxExecutorRetries`).
     Failed,
+    /// Recovered from a master's persisted state; its driver has not registered again yet.
+    Unknown,
 }
 
 impl ApplicationState {
@@ -50,6 +53,7 @@ impl ApplicationState {
             ApplicationState::Running => "RUNNING",
             ApplicationState::Finished => "FINISHED",
             ApplicationState::Failed => "FAILED",
+            ApplicationState::Unknown => "UNKNOWN",
         }
     }
 }
@@ -167,7 +171,10 @@ pub struct ApplicationInfo {
     pub(crate) executor_failures: u32,
     /// The last shortage sent to the driver, so it is sent once per change.
     pub(crate) last_waiting_reason: Option<String>,
-    pub(crate) driver: mpsc::UnboundedSender<ApplicationEvent>,
+    pub(crate) driver: Option<mpsc::UnboundedSender<ApplicationEvent>>,
+    /// Which registration of the driver `driver` is, so the end of an earlier stream (a
+    /// driver that registered again) does not end the application.
+    pub(crate) link: u64,
 }
 
 impl ApplicationInfo {
@@ -195,6 +202,8 @@ impl ApplicationInfo {
 
     /// Tells the driver; a driver that went away is noticed by its stream, not here.
     pub(crate) fn send(&self, event: ApplicationEvent) {
-        let _ = self.driver.send(event);
+        if let Some(driver) = &self.driver {
+            let _ = driver.send(event);
+        }
     }
 }

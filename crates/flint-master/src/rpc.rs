@@ -1,9 +1,12 @@
 //! The master's gRPC service: converts wire messages to [`MasterEvent`]s and back, and
 //! application events to the wire.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::time::Duration;
 
 use flint_rpc::deploy::master_server::{Master as MasterRpc, MasterServer};
+use flint_rpc::deploy::worker_client::WorkerClient;
 use flint_rpc::deploy::{
     ApplicationDescription as WireDescription, ApplicationEvent as WireApplicationEvent,
     DriverDescription as WireDriverDescription, DriverStateChangedRequest,
@@ -18,12 +21,14 @@ use flint_rpc::deploy::{
 use futures::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::application::{ApplicationDescription, ApplicationEvent, ExecutorState};
 use crate::driver::{DriverDescription, DriverState};
 use crate::master::{
-    MasterError, MasterEvent, MasterHandle, RegistrationOutcome, WorkerRegistration,
+    Command, MasterError, MasterEvent, MasterHandle, Reattach, RegistrationOutcome,
+    RunningExecutor, WorkerRef, WorkerRegistration,
 };
 
 struct MasterService {
@@ -53,6 +58,17 @@ impl MasterRpc for MasterService {
             cores: request.cores,
             memory_mib: request.memory_mib,
             webui_address: request.webui_address,
+            executors: request
+                .executors
+                .into_iter()
+                .map(|e| RunningExecutor {
+                    app_id: e.app_id,
+                    executor_id: e.executor_id,
+                    cores: e.cores,
+                    memory_mib: e.memory_mib,
+                })
+                .collect(),
+            driver_ids: request.driver_ids,
         };
         let outcome = self
             .master
@@ -116,24 +132,36 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<RegisterApplicationRequest>,
     ) -> Result<Response<Self::RegisterApplicationStream>, Status> {
+        let request = request.into_inner();
+        let reattach = request.app_id.map(|app_id| Reattach {
+            app_id,
+            next_executor_id: request.next_executor_id,
+        });
         let description = request
-            .into_inner()
             .description
             .ok_or_else(|| Status::invalid_argument("the application description is missing"))
             .and_then(description_from_wire)?;
         let (driver, events) = mpsc::unbounded_channel();
         let watcher = driver.clone();
-        let app_id = self
+        let (app_id, link) = self
             .master
-            .ask(|reply| MasterEvent::RegisterApplication(description, driver, reply))
+            .ask(|reply| MasterEvent::RegisterApplication {
+                description,
+                driver,
+                reattach,
+                reply,
+            })
             .await
-            .ok_or_else(stopped)?;
+            .ok_or_else(stopped)?
+            .map_err(Status::not_found)?;
         // The application lives as long as its driver reads this stream: when the driver
         // closes it or its process dies, the stream is dropped and the receiver with it.
         let master = self.master.clone();
         tokio::spawn(async move {
             watcher.closed().await;
-            master.post(MasterEvent::ApplicationGone(app_id)).await;
+            master
+                .post(MasterEvent::ApplicationGone { app_id, link })
+                .await;
         });
         // The stream ends after `Removed`: the application is over.
         let stream = futures::stream::unfold(Some(events), |events| async move {
@@ -441,4 +469,224 @@ fn driver_description_from_wire(wire: WireDriverDescription) -> Result<DriverDes
         supervise: wire.supervise,
         conf: wire.conf.into_iter().collect(),
     })
+}
+
+/// How long the master waits for a worker to answer a launch or kill.
+const WORKER_RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts the task that carries out the master's outbound commands (RPCs to workers and
+/// timers) and returns its queue. Each RPC runs on its own task, so a slow worker holds up
+/// nothing; a launch that fails comes back to the master as an event.
+pub(crate) fn carry_out(master_url: String, master: MasterHandle) -> mpsc::UnboundedSender<Command> {
+    let (commands, mut queue) = mpsc::unbounded_channel::<Command>();
+    tokio::spawn(async move {
+        let mut clients = WorkerClients::default();
+        while let Some(command) = queue.recv().await {
+            run_command(command, &master_url, &master, &mut clients);
+        }
+    });
+    commands
+}
+
+/// Connections to workers, one per registration, opened on first use.
+#[derive(Default)]
+struct WorkerClients {
+    clients: HashMap<String, (u64, WorkerClient<Channel>)>,
+}
+
+impl WorkerClients {
+    fn get(&mut self, worker: &WorkerRef) -> Result<WorkerClient<Channel>, String> {
+        if let Some((incarnation, client)) = self.clients.get(&worker.id)
+            && *incarnation == worker.incarnation
+        {
+            return Ok(client.clone());
+        }
+        let channel = flint_rpc::connect_lazy(&worker.host, worker.port, WORKER_RPC_TIMEOUT)
+            .map_err(|error| format!("worker {} has no usable address: {error}", worker.id))?;
+        let client = WorkerClient::new(channel);
+        self.clients
+            .insert(worker.id.clone(), (worker.incarnation, client.clone()));
+        Ok(client)
+    }
+}
+
+fn run_command(
+    command: Command,
+    master_url: &str,
+    master: &MasterHandle,
+    clients: &mut WorkerClients,
+) {
+    let command = match command {
+        Command::Later { delay, event } => {
+            let master = master.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                master.post(event).await;
+            });
+            return;
+        }
+        // Persistence is the master loop's own.
+        Command::Persist(_) | Command::Unpersist(_) => return,
+        command => command,
+    };
+    let worker = match &command {
+        Command::LaunchExecutor { worker, .. }
+        | Command::KillExecutor { worker, .. }
+        | Command::LaunchDriver { worker, .. }
+        | Command::KillDriver { worker, .. }
+        | Command::ApplicationFinished { worker, .. }
+        | Command::MasterChanged { worker } => worker.clone(),
+        Command::Later { .. } | Command::Persist(_) | Command::Unpersist(_) => return,
+    };
+    let client = clients.get(&worker);
+    let master = master.clone();
+    let master_url = master_url.to_string();
+    tokio::spawn(async move {
+        let outcome = match (command, client) {
+            (
+                Command::LaunchExecutor {
+                    app_id,
+                    executor_id,
+                    description,
+                    cores,
+                    memory_mib,
+                    ..
+                },
+                client,
+            ) => {
+                let request = flint_rpc::deploy::LaunchExecutorRequest {
+                    master_url,
+                    app_id: app_id.clone(),
+                    executor_id,
+                    description: Some(description_to_wire(&description)),
+                    cores,
+                    memory_mib,
+                };
+                let result = match client {
+                    Ok(mut client) => client.launch_executor(request).await.map(drop),
+                    Err(message) => Err(Status::failed_precondition(message)),
+                };
+                let Err(status) = result else { return };
+                let what = format!("executor {app_id}/{executor_id}");
+                Some(launch_failure(&worker, &what, &status, |message| {
+                    MasterEvent::ExecutorStateChanged {
+                        app_id,
+                        executor_id,
+                        state: ExecutorState::Failed,
+                        message,
+                        exit_status: None,
+                    }
+                }))
+            }
+            (
+                Command::LaunchDriver {
+                    driver_id,
+                    description,
+                    ..
+                },
+                client,
+            ) => {
+                let request = flint_rpc::deploy::LaunchDriverRequest {
+                    driver_id: driver_id.clone(),
+                    master_url,
+                    description: Some(driver_description_to_wire(&description)),
+                };
+                let result = match client {
+                    Ok(mut client) => client.launch_driver(request).await.map(drop),
+                    Err(message) => Err(Status::failed_precondition(message)),
+                };
+                let Err(status) = result else { return };
+                let what = format!("driver {driver_id}");
+                Some(launch_failure(&worker, &what, &status, |message| {
+                    MasterEvent::DriverStateChanged {
+                        driver_id,
+                        state: DriverState::Error,
+                        message,
+                    }
+                }))
+            }
+            (_, Err(message)) => {
+                tracing::warn!("{message}");
+                None
+            }
+            (
+                Command::KillExecutor {
+                    app_id,
+                    executor_id,
+                    ..
+                },
+                Ok(mut client),
+            ) => {
+                let request = flint_rpc::deploy::KillExecutorRequest {
+                    app_id,
+                    executor_id,
+                };
+                if let Err(status) = client.kill_executor(request).await {
+                    tracing::debug!("Cannot kill an executor on {}: {}", worker.id, status.message());
+                }
+                None
+            }
+            (Command::KillDriver { driver_id, .. }, Ok(mut client)) => {
+                let request = flint_rpc::deploy::KillDriverRequest { driver_id };
+                if let Err(status) = client.kill_driver(request).await {
+                    tracing::debug!("Cannot kill a driver on {}: {}", worker.id, status.message());
+                }
+                None
+            }
+            (Command::ApplicationFinished { app_id, .. }, Ok(mut client)) => {
+                let request = flint_rpc::deploy::ApplicationFinishedRequest { app_id };
+                if let Err(status) = client.application_finished(request).await {
+                    tracing::debug!(
+                        "Cannot tell {} an application finished: {}",
+                        worker.id,
+                        status.message()
+                    );
+                }
+                None
+            }
+            (Command::MasterChanged { .. }, Ok(mut client)) => {
+                let request = flint_rpc::deploy::MasterChangedRequest { master_url };
+                if let Err(status) = client.master_changed(request).await {
+                    // It registers by itself when its heartbeats fail, or is removed after
+                    // spark.worker.timeout.
+                    tracing::warn!(
+                        "Cannot tell worker {} this master took over: {}",
+                        worker.id,
+                        status.message()
+                    );
+                }
+                None
+            }
+            (
+                Command::Later { .. } | Command::Persist(_) | Command::Unpersist(_),
+                Ok(_),
+            ) => None,
+        };
+        if let Some(event) = outcome {
+            master.post(event).await;
+        }
+    });
+}
+
+/// What a failed launch of `what` on a worker means: a worker that cannot be reached is
+/// lost (with everything it ran), while one that answered and could not start the process
+/// failed this one (`refused`, given the message).
+fn launch_failure(
+    worker: &WorkerRef,
+    what: &str,
+    status: &Status,
+    refused: impl FnOnce(String) -> MasterEvent,
+) -> MasterEvent {
+    if flint_rpc::is_unreachable(status) {
+        MasterEvent::WorkerLost {
+            worker_id: worker.id.clone(),
+            incarnation: Some(worker.incarnation),
+            reason: format!("cannot reach it to launch {what}: {}", status.message()),
+        }
+    } else {
+        refused(format!(
+            "the worker did not launch it: {}",
+            status.message()
+        ))
+    }
 }

@@ -3,6 +3,7 @@
 use flint_rpc::deploy::worker_server::{Worker as WorkerRpc, WorkerServer};
 use flint_rpc::deploy::{
     ApplicationFinishedRequest, ApplicationFinishedResponse, KillDriverRequest, KillDriverResponse,
+    MasterChangedRequest, MasterChangedResponse,
     KillExecutorRequest, KillExecutorResponse, LaunchDriverRequest, LaunchDriverResponse,
     LaunchExecutorRequest, LaunchExecutorResponse, WorkerStateRequest, WorkerStateResponse,
 };
@@ -189,6 +190,16 @@ impl WorkerRpc for WorkerService {
             found: true,
             message: String::new(),
         }))
+    }
+
+    async fn master_changed(
+        &self,
+        request: Request<MasterChangedRequest>,
+    ) -> Result<Response<MasterChangedResponse>, Status> {
+        self.shared
+            .master_changed(&request.into_inner().master_url)
+            .map_err(Status::invalid_argument)?;
+        Ok(Response::new(MasterChangedResponse {}))
     }
 }
 

@@ -7,7 +7,7 @@ use flint_conf::{ConfError, SparkConf, format_size, keys};
 use flint_rpc::deploy::master_client::MasterClient;
 use flint_rpc::deploy::{
     DriverStateChangedRequest, ExecutorStateChangedRequest, HeartbeatRequest,
-    RegisterWorkerRequest, UnregisterWorkerRequest, register_worker_response,
+    RegisterWorkerRequest, RunningExecutor, UnregisterWorkerRequest, register_worker_response,
 };
 use flint_rpc::{RpcError, bind_service, connect};
 use thiserror::Error;
@@ -190,6 +190,11 @@ pub(crate) struct WorkerShared {
     /// drivers.
     runners: Mutex<HashMap<String, RunnerHandle>>,
     reports: mpsc::UnboundedSender<Report>,
+    /// A master that recovered this worker announced itself (Spark's `MasterChanged`):
+    /// register with it now rather than at the next failed heartbeat.
+    master_changed: tokio::sync::Notify,
+    /// `HOST:PORT` of the master that announced itself last, tried first.
+    announced_master: Mutex<Option<(String, u16)>>,
 }
 
 /// Shared view of the worker for its UI, RPC handlers and executor runners.
@@ -200,6 +205,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl WorkerShared {
+    /// A master announces it is in charge now; the worker registers with it at once.
+    pub(crate) fn master_changed(&self, master_url: &str) -> Result<(), String> {
+        let address = master_url
+            .strip_prefix("spark://")
+            .and_then(|rest| rest.rsplit_once(':'))
+            .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
+            .ok_or_else(|| format!("\"{master_url}\" is not spark://HOST:PORT"))?;
+        tracing::info!("Master has changed, new master is at {master_url}");
+        *lock(&self.announced_master) = Some(address);
+        self.master_changed.notify_one();
+        Ok(())
+    }
+
     /// A copy of the worker's status.
     pub(crate) fn status(&self) -> WorkerStatus {
         lock(&self.status).clone()
@@ -456,6 +474,8 @@ impl Worker {
                 finished_drivers: vec![],
             }),
             master: tokio::sync::watch::Sender::new(None),
+            master_changed: tokio::sync::Notify::new(),
+            announced_master: Mutex::new(None),
             runners: Mutex::new(HashMap::new()),
             reports,
         });
@@ -467,6 +487,8 @@ impl Worker {
             cores: config.cores,
             memory_mib: config.memory_mib,
             webui_address,
+            executors: vec![],
+            driver_ids: vec![],
         };
         let worker = Worker {
             config,
@@ -520,7 +542,10 @@ impl Worker {
             let mut tick = tokio::time::interval(heartbeat_every);
             tick.tick().await;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = self.shared.master_changed.notified() => break,
+                }
                 let heartbeat = HeartbeatRequest {
                     worker_id: self.registration.worker_id.clone(),
                 };
@@ -544,12 +569,41 @@ impl Worker {
         }
     }
 
+    /// The registration with what the worker runs now, so a recovering master can give
+    /// executors and drivers back to their owners (and an alive one stop those it lost).
+    fn registration_now(&self) -> RegisterWorkerRequest {
+        let status = lock(&self.shared.status);
+        RegisterWorkerRequest {
+            executors: status
+                .executors
+                .iter()
+                .map(|e| RunningExecutor {
+                    app_id: e.request.app_id.clone(),
+                    executor_id: e.request.executor_id,
+                    cores: e.request.cores,
+                    memory_mib: e.request.memory_mib,
+                })
+                .collect(),
+            driver_ids: status
+                .drivers
+                .iter()
+                .map(|d| d.request.driver_id.clone())
+                .collect(),
+            ..self.registration.clone()
+        }
+    }
+
     /// Sends `RegisterWorker` to each master in turn until one accepts, with Spark's retry
     /// pattern on a shorter clock: six tries about a second apart, then about five seconds.
     async fn register(&self) -> Result<MasterClient<Channel>, WorkerError> {
         let timeout = self.config.worker_timeout.max(Duration::from_secs(1));
         for attempt in 1..=MAX_REGISTRATION_ATTEMPTS {
-            for (host, port) in &self.config.masters {
+            let mut masters = self.config.masters.clone();
+            if let Some(announced) = lock(&self.shared.announced_master).clone() {
+                masters.retain(|known| *known != announced);
+                masters.insert(0, announced);
+            }
+            for (host, port) in &masters {
                 tracing::info!("Connecting to master {host}:{port}...");
                 let channel = match connect(host, *port, timeout).await {
                     Ok(channel) => channel,
@@ -559,7 +613,7 @@ impl Worker {
                     }
                 };
                 let mut client = MasterClient::new(channel);
-                match client.register_worker(self.registration.clone()).await {
+                match client.register_worker(self.registration_now()).await {
                     Ok(response) => match response.into_inner().result {
                         Some(register_worker_response::Result::Registered(registered)) => {
                             tracing::info!(
