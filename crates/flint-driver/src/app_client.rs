@@ -398,12 +398,15 @@ async fn master_lost(
     ));
     let since = Instant::now();
     let check_every = (link.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    // A restarted master is usually back within a second: ask soon, then every second.
+    let mut pause = Duration::from_millis(100).min(check_every);
     let mut forgotten = false;
     loop {
-        tokio::time::sleep(check_every).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(check_every);
         if !forgotten {
             match reattach(link).await {
-                Reattached::Yes(stream) => return Some(stream),
+                Reattached::Yes(stream) => return Some(*stream),
                 Reattached::Forgotten(master) => {
                     tracing::warn!(
                         app_id = %link.app_id,
@@ -431,7 +434,7 @@ async fn master_lost(
 /// The outcome of asking the masters to take a running application back.
 enum Reattached {
     /// A master took it back: its stream of events.
-    Yes(Streaming<flint_rpc::deploy::ApplicationEvent>),
+    Yes(Box<Streaming<flint_rpc::deploy::ApplicationEvent>>),
     /// A master answered that it does not know the application.
     Forgotten(String),
     /// No master answered.
@@ -475,7 +478,7 @@ async fn reattach(link: &mut MasterLink) -> Reattached {
         );
         link.master = master;
         link.client.send_replace(client);
-        return Reattached::Yes(events);
+        return Reattached::Yes(Box::new(events));
     }
     match forgotten {
         Some(master) => Reattached::Forgotten(master),

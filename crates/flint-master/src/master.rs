@@ -14,8 +14,8 @@ use crate::application::{
 };
 use crate::driver::{DriverDescription, DriverInfo, DriverState};
 use crate::recovery::{
-    Persisted, RecoveryError, RecoveryMode, StoredApplication, StoredDriver,
-    StoredState, StoredWorker, app_name, driver_name, worker_name,
+    Persisted, RecoveryError, RecoveryMode, StoredApplication, StoredDriver, StoredState,
+    StoredWorker, app_name, driver_name, worker_name,
 };
 use crate::scheduling::{ExecutorRequest, FreeResources, explain_shortage, place_executors};
 
@@ -259,16 +259,16 @@ pub(crate) enum Command {
         description: DriverDescription,
     },
     /// Stop a driver (Spark's `KillDriver`).
-    KillDriver { worker: WorkerRef, driver_id: String },
+    KillDriver {
+        worker: WorkerRef,
+        driver_id: String,
+    },
     /// The application ended: delete its files (Spark's `ApplicationFinished`).
     ApplicationFinished { worker: WorkerRef, app_id: String },
     /// This master recovered the worker: register with it (Spark's `MasterChanged`).
     MasterChanged { worker: WorkerRef },
     /// Hand `event` back to the master after `delay`.
-    Later {
-        delay: Duration,
-        event: MasterEvent,
-    },
+    Later { delay: Duration, event: MasterEvent },
     /// Keep an object for a future master.
     Persist(Persisted),
     /// Forget a kept object, by name.
@@ -310,7 +310,10 @@ pub(crate) enum MasterEvent {
         reply: oneshot::Sender<Result<(String, u64), String>>,
     },
     /// The driver's event stream of registration `link` closed: it stopped or died.
-    ApplicationGone { app_id: String, link: u64 },
+    ApplicationGone {
+        app_id: String,
+        link: u64,
+    },
     /// The time recovering workers and drivers had to register again is over.
     CompleteRecovery,
     /// A client submits a driver (cluster deploy mode); answered with its id.
@@ -1012,7 +1015,10 @@ impl Master {
     /// True once every recovered worker and application has registered again.
     fn can_complete_recovery(&self) -> bool {
         self.state == RecoveryState::Recovering
-            && !self.workers.values().any(|w| w.state == WorkerState::Unknown)
+            && !self
+                .workers
+                .values()
+                .any(|w| w.state == WorkerState::Unknown)
             && !self
                 .apps
                 .values()
@@ -1105,12 +1111,13 @@ impl Master {
             master_url: self.url.clone(),
             cluster_cores: self.cluster_cores(),
         });
-        self.commands
-            .push(Command::Persist(Persisted::Application(StoredApplication {
+        self.commands.push(Command::Persist(Persisted::Application(
+            StoredApplication {
                 id: id.clone(),
                 description: app.description.clone(),
                 start_time_ms: start,
-            })));
+            },
+        )));
         self.apps.insert(id.clone(), app);
         self.app_order.push_back(id.clone());
         (id, self.next_link)
@@ -1615,7 +1622,8 @@ impl Master {
         }
         driver.state = state;
         driver.message = message;
-        self.commands.push(Command::Unpersist(driver_name(driver_id)));
+        self.commands
+            .push(Command::Unpersist(driver_name(driver_id)));
         self.completed_drivers.push_back(driver);
         while self.completed_drivers.len() > self.config.retained_applications {
             self.completed_drivers.pop_front();
@@ -1739,6 +1747,14 @@ mod tests {
         }
     }
 
+    /// An application's registration: the answer, the driver's end of its events, and the
+    /// commands.
+    type Registered = (
+        Result<(String, u64), String>,
+        mpsc::UnboundedReceiver<ApplicationEvent>,
+        Vec<Command>,
+    );
+
     /// Registers (or, with `reattach`, registers again) an application; returns its id,
     /// link, the driver's end of its events and the commands.
     fn register_app(
@@ -1746,11 +1762,7 @@ mod tests {
         description: ApplicationDescription,
         reattach: Option<Reattach>,
         now: u64,
-    ) -> (
-        Result<(String, u64), String>,
-        mpsc::UnboundedReceiver<ApplicationEvent>,
-        Vec<Command>,
-    ) {
+    ) -> Registered {
         let (driver, events) = mpsc::unbounded_channel();
         let (reply, mut answer) = oneshot::channel();
         let commands = master.handle(
@@ -1806,13 +1818,15 @@ mod tests {
         assert_eq!(master.workers["w1"].state, WorkerState::Dead);
         assert_eq!(master.workers["w1"].cores_used, 0);
         let lost = launched.iter().find(|(_, _, w)| w == "w1").unwrap().1;
-        assert!(drain(&mut events).contains(&ApplicationEvent::ExecutorUpdated {
-            executor_id: lost,
-            state: ExecutorState::Lost,
-            message: "worker w1 lost: no heartbeat".into(),
-            exit_status: None,
-            worker_lost: true,
-        }));
+        assert!(
+            drain(&mut events).contains(&ApplicationEvent::ExecutorUpdated {
+                executor_id: lost,
+                state: ExecutorState::Lost,
+                message: "worker w1 lost: no heartbeat".into(),
+                exit_status: None,
+                worker_lost: true,
+            })
+        );
         assert!(
             commands
                 .iter()
@@ -1859,12 +1873,16 @@ mod tests {
             .filter(|c| matches!(c, Command::KillExecutor { .. }))
             .count();
         assert_eq!(kills, 2);
-        assert!(commands.iter().any(
-            |c| matches!(c, Command::ApplicationFinished { app_id: a, .. } if *a == app_id)
-        ));
-        assert!(commands.iter().any(
-            |c| matches!(c, Command::Unpersist(name) if *name == format!("app_{app_id}"))
-        ));
+        assert!(
+            commands.iter().any(
+                |c| matches!(c, Command::ApplicationFinished { app_id: a, .. } if *a == app_id)
+            )
+        );
+        assert!(
+            commands
+                .iter()
+                .any(|c| matches!(c, Command::Unpersist(name) if *name == format!("app_{app_id}")))
+        );
         assert_eq!(master.workers["w1"].cores_used, 0);
         assert_eq!(master.workers["w1"].memory_used_mib, 0);
         assert_eq!(master.completed_apps[0].state, ApplicationState::Finished);
@@ -1922,9 +1940,11 @@ mod tests {
             master.completed_drivers.back().map(|d| d.state),
             Some(DriverState::Failed)
         );
-        assert!(commands.iter().any(
-            |c| matches!(c, Command::Unpersist(name) if *name == format!("driver_{plain}"))
-        ));
+        assert!(
+            commands.iter().any(
+                |c| matches!(c, Command::Unpersist(name) if *name == format!("driver_{plain}"))
+            )
+        );
     }
 
     /// A worker that registers with executors and drivers this (alive) master does not know
@@ -1966,7 +1986,11 @@ mod tests {
             }),
             T0,
         );
-        assert!(answer.unwrap_err().contains("does not know application app-1-0000"));
+        assert!(
+            answer
+                .unwrap_err()
+                .contains("does not know application app-1-0000")
+        );
     }
 
     /// A master started on the persisted state of one that ran a worker, an application
@@ -2036,13 +2060,13 @@ mod tests {
         assert!(matches!(outcome, RegistrationOutcome::Registered { .. }));
         assert!(launched_executors(&commands).is_empty(), "still recovering");
         assert_eq!(second.workers["w1"].state, WorkerState::Alive);
-        assert_eq!(second.workers["w1"].cores_used, 3, "2 executors and the driver");
+        assert_eq!(
+            second.workers["w1"].cores_used, 3,
+            "2 executors and the driver"
+        );
         assert_eq!(second.apps[&app_id].executors.len(), 2);
         assert_eq!(second.drivers[&driver_id].state, DriverState::Running);
-        assert_eq!(
-            second.drivers[&driver_id].worker_id.as_deref(),
-            Some("w1")
-        );
+        assert_eq!(second.drivers[&driver_id].worker_id.as_deref(), Some("w1"));
         assert_eq!(second.state, RecoveryState::Recovering);
 
         let (answer, mut events, commands) = register_app(

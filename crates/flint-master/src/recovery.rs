@@ -332,7 +332,9 @@ mod tests {
             launched: false,
         };
         engine.persist(&Persisted::Worker(worker.clone())).unwrap();
-        engine.persist(&Persisted::Application(app.clone())).unwrap();
+        engine
+            .persist(&Persisted::Application(app.clone()))
+            .unwrap();
         engine.persist(&Persisted::Driver(driver.clone())).unwrap();
         driver.launched = true;
         engine.persist(&Persisted::Driver(driver.clone())).unwrap();
@@ -353,7 +355,10 @@ mod tests {
     /// A hostile worker id cannot name a file outside the directory.
     #[test]
     fn names_stay_inside_the_directory() {
-        assert_eq!(file_name("worker_../../etc"), "worker_%2E%2E%2F%2E%2E%2Fetc");
+        assert_eq!(
+            file_name("worker_../../etc"),
+            "worker_%2E%2E%2F%2E%2E%2Fetc"
+        );
         assert_eq!(file_name("app_app-1-0000"), "app_app-1-0000");
         assert!(!file_name(".hidden").starts_with('.'));
     }

@@ -477,7 +477,10 @@ const WORKER_RPC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Starts the task that carries out the master's outbound commands (RPCs to workers and
 /// timers) and returns its queue. Each RPC runs on its own task, so a slow worker holds up
 /// nothing; a launch that fails comes back to the master as an event.
-pub(crate) fn carry_out(master_url: String, master: MasterHandle) -> mpsc::UnboundedSender<Command> {
+pub(crate) fn carry_out(
+    master_url: String,
+    master: MasterHandle,
+) -> mpsc::UnboundedSender<Command> {
     let (commands, mut queue) = mpsc::unbounded_channel::<Command>();
     tokio::spawn(async move {
         let mut clients = WorkerClients::default();
@@ -622,14 +625,22 @@ fn run_command(
                     executor_id,
                 };
                 if let Err(status) = client.kill_executor(request).await {
-                    tracing::debug!("Cannot kill an executor on {}: {}", worker.id, status.message());
+                    tracing::debug!(
+                        "Cannot kill an executor on {}: {}",
+                        worker.id,
+                        status.message()
+                    );
                 }
                 None
             }
             (Command::KillDriver { driver_id, .. }, Ok(mut client)) => {
                 let request = flint_rpc::deploy::KillDriverRequest { driver_id };
                 if let Err(status) = client.kill_driver(request).await {
-                    tracing::debug!("Cannot kill a driver on {}: {}", worker.id, status.message());
+                    tracing::debug!(
+                        "Cannot kill a driver on {}: {}",
+                        worker.id,
+                        status.message()
+                    );
                 }
                 None
             }
@@ -657,10 +668,7 @@ fn run_command(
                 }
                 None
             }
-            (
-                Command::Later { .. } | Command::Persist(_) | Command::Unpersist(_),
-                Ok(_),
-            ) => None,
+            (Command::Later { .. } | Command::Persist(_) | Command::Unpersist(_), Ok(_)) => None,
         };
         if let Some(event) = outcome {
             master.post(event).await;

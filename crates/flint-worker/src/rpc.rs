@@ -3,9 +3,9 @@
 use flint_rpc::deploy::worker_server::{Worker as WorkerRpc, WorkerServer};
 use flint_rpc::deploy::{
     ApplicationFinishedRequest, ApplicationFinishedResponse, KillDriverRequest, KillDriverResponse,
-    MasterChangedRequest, MasterChangedResponse,
     KillExecutorRequest, KillExecutorResponse, LaunchDriverRequest, LaunchDriverResponse,
-    LaunchExecutorRequest, LaunchExecutorResponse, WorkerStateRequest, WorkerStateResponse,
+    LaunchExecutorRequest, LaunchExecutorResponse, MasterChangedRequest, MasterChangedResponse,
+    WorkerStateRequest, WorkerStateResponse,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};

@@ -11,9 +11,19 @@ pub fn start_master(port: u16) -> (Daemon, u16, String) {
 
 /// Starts a master whose `spark.worker.timeout` is `worker_timeout`.
 pub fn start_master_with_timeout(port: u16, worker_timeout: &str) -> (Daemon, u16, String) {
+    let master = spawn_master(port, worker_timeout, &[]);
+    let port = master.service_port("sparkMaster");
+    let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
+    master.wait_for_line("I have been elected leader! New state: ALIVE");
+    (master, port, ui)
+}
+
+/// Starts `flint master` on `port` with `spark.worker.timeout` and `extra` arguments,
+/// without waiting for it.
+pub fn spawn_master(port: u16, worker_timeout: &str, extra: &[&str]) -> Daemon {
     let port = port.to_string();
     let timeout = format!("spark.worker.timeout={worker_timeout}");
-    let args = [
+    let mut args = vec![
         "master",
         "-h",
         "127.0.0.1",
@@ -24,11 +34,8 @@ pub fn start_master_with_timeout(port: u16, worker_timeout: &str) -> (Daemon, u1
         "--conf",
         &timeout,
     ];
-    let master = Daemon::start("master", &args);
-    let port = master.service_port("sparkMaster");
-    let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
-    master.wait_for_line("I have been elected leader! New state: ALIVE");
-    (master, port, ui)
+    args.extend_from_slice(extra);
+    Daemon::start("master", &args)
 }
 
 fn start_worker(master_port: u16, cores: &str, memory: &str) -> Daemon {

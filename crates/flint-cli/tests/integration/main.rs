@@ -8,5 +8,6 @@ mod dynamic_allocation;
 mod failures;
 mod harness;
 mod pyspark;
+mod recovery;
 mod submit;
 mod web_ui;
