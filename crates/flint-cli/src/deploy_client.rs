@@ -15,8 +15,12 @@ use tonic::transport::Channel;
 use crate::cli::SubmitArgs;
 use crate::error::CliError;
 
-/// Connects to the first master of `spark.master` that answers.
-async fn master(conf: &SparkConf) -> Result<MasterClient<Channel>, CliError> {
+/// Sends a request to the masters of `spark.master` in turn until one that leads answers
+/// (a STANDBY master refuses as unavailable, and so does one that is down).
+async fn ask_masters<T, F>(conf: &SparkConf, mut ask: F) -> Result<T, CliError>
+where
+    F: AsyncFnMut(MasterClient<Channel>) -> Result<T, tonic::Status>,
+{
     let url = conf.value(&keys::MASTER)?;
     let MasterUrl::Standalone { masters } = MasterUrl::parse(&url, 1)? else {
         return Err(CliError::Usage(format!(
@@ -25,9 +29,19 @@ async fn master(conf: &SparkConf) -> Result<MasterClient<Channel>, CliError> {
     };
     let mut last_error = String::new();
     for (host, port) in &masters {
-        match flint_rpc::connect(host, *port, Duration::from_secs(10)).await {
-            Ok(channel) => return Ok(MasterClient::new(channel)),
-            Err(error) => last_error = error.to_string(),
+        let channel = match flint_rpc::connect(host, *port, Duration::from_secs(10)).await {
+            Ok(channel) => channel,
+            Err(error) => {
+                last_error = error.to_string();
+                continue;
+            }
+        };
+        match ask(MasterClient::new(channel)).await {
+            Ok(answer) => return Ok(answer),
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                last_error = format!("spark://{host}:{port}: {}", status.message());
+            }
+            Err(status) => return Err(rpc_error(status)),
         }
     }
     Err(CliError::MasterRequest(format!(
@@ -68,15 +82,13 @@ pub(crate) async fn submit(
         supervise: args.supervise,
         conf: settings,
     };
-    let mut master = master(conf).await?;
-    let driver_id = master
-        .submit_driver(SubmitDriverRequest {
-            description: Some(description),
-        })
-        .await
-        .map_err(rpc_error)?
-        .into_inner()
-        .driver_id;
+    let driver_id = ask_masters(conf, async |mut master| {
+        let request = SubmitDriverRequest {
+            description: Some(description.clone()),
+        };
+        Ok(master.submit_driver(request).await?.into_inner().driver_id)
+    })
+    .await?;
     tracing::info!("Driver successfully submitted as {driver_id}");
     println!("{driver_id}");
     Ok(ExitCode::SUCCESS)
@@ -84,14 +96,13 @@ pub(crate) async fn submit(
 
 /// Prints a driver's state (Spark's `--status`).
 pub(crate) async fn status(conf: &SparkConf, driver_id: &str) -> Result<ExitCode, CliError> {
-    let answer = master(conf)
-        .await?
-        .driver_status(DriverStatusRequest {
+    let answer = ask_masters(conf, async |mut master| {
+        let request = DriverStatusRequest {
             driver_id: driver_id.to_string(),
-        })
-        .await
-        .map_err(rpc_error)?
-        .into_inner();
+        };
+        Ok(master.driver_status(request).await?.into_inner())
+    })
+    .await?;
     if !answer.found {
         return Err(CliError::MasterRequest(format!(
             "the master does not know driver {driver_id}"
@@ -114,14 +125,13 @@ pub(crate) async fn status(conf: &SparkConf, driver_id: &str) -> Result<ExitCode
 
 /// Asks the master to kill a driver (Spark's `--kill`).
 pub(crate) async fn kill(conf: &SparkConf, driver_id: &str) -> Result<ExitCode, CliError> {
-    let answer = master(conf)
-        .await?
-        .kill_driver(KillDriverRequest {
+    let answer = ask_masters(conf, async |mut master| {
+        let request = KillDriverRequest {
             driver_id: driver_id.to_string(),
-        })
-        .await
-        .map_err(rpc_error)?
-        .into_inner();
+        };
+        Ok(master.kill_driver(request).await?.into_inner())
+    })
+    .await?;
     if !answer.found {
         return Err(CliError::MasterRequest(answer.message));
     }

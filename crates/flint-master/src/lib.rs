@@ -16,6 +16,7 @@
 
 mod application;
 mod driver;
+mod leader_election;
 mod master;
 mod recovery;
 mod rpc;

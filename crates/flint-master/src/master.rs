@@ -1,4 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use flint_common::now_millis;
@@ -13,9 +15,11 @@ use crate::application::{
     ExecutorState,
 };
 use crate::driver::{DriverDescription, DriverInfo, DriverState};
+use crate::leader_election::LeaderElection;
 use crate::recovery::{
-    Persisted, RecoveryError, RecoveryMode, StoredApplication, StoredDriver, StoredState,
-    StoredWorker, app_name, driver_name, worker_name,
+    FileSystemPersistence, Persisted, Persistence, RecoveryError, RecoveryMode, StoredApplication,
+    StoredDriver, StoredState, StoredWorker, ZooKeeperPersistence, app_name, connect_zookeeper,
+    driver_name, worker_name,
 };
 use crate::scheduling::{ExecutorRequest, FreeResources, explain_shortage, place_executors};
 
@@ -34,9 +38,12 @@ pub enum MasterError {
     /// The web UI server stopped with an error.
     #[error("master web UI failed: {0}")]
     Ui(std::io::Error),
-    /// The recovery directory cannot be used.
+    /// The recovery state cannot be used (directory or ZooKeeper).
     #[error(transparent)]
     Recovery(#[from] RecoveryError),
+    /// This master led, and lost its ZooKeeper session: another master may lead now.
+    #[error("leadership has been revoked: {0}")]
+    LeadershipRevoked(String),
 }
 
 /// How to run a master; resolved from flags and `SparkConf` by the CLI.
@@ -214,6 +221,8 @@ pub(crate) enum RecoveryState {
     /// Restarted with persisted state: waits for its workers and drivers to register again
     /// (at most `spark.worker.timeout`) before placing anything.
     Recovering,
+    /// Waits to be elected leader (`ZOOKEEPER`): refuses every request.
+    Standby,
 }
 
 impl RecoveryState {
@@ -221,6 +230,7 @@ impl RecoveryState {
         match self {
             RecoveryState::Alive => "ALIVE",
             RecoveryState::Recovering => "RECOVERING",
+            RecoveryState::Standby => "STANDBY",
         }
     }
 }
@@ -316,6 +326,10 @@ pub(crate) enum MasterEvent {
     },
     /// The time recovering workers and drivers had to register again is over.
     CompleteRecovery,
+    /// ZooKeeper elected this master leader; what the last leader persisted.
+    ElectedLeader(StoredState),
+    /// This master's ZooKeeper session ended: it must stop (Spark's `RevokedLeadership`).
+    RevokedLeadership(String),
     /// A client submits a driver (cluster deploy mode); answered with its id.
     SubmitDriver(DriverDescription, oneshot::Sender<String>),
     /// A client asks for a driver's state.
@@ -373,9 +387,17 @@ pub(crate) struct MasterSnapshot {
 #[derive(Debug, Clone)]
 pub(crate) struct MasterHandle {
     events: mpsc::Sender<MasterEvent>,
+    /// True while the master is STANDBY: its RPC endpoint refuses every request, so clients
+    /// try the next master.
+    standby: Arc<AtomicBool>,
 }
 
 impl MasterHandle {
+    /// True while the master waits to be elected leader.
+    pub(crate) fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::Relaxed)
+    }
+
     /// Posts an event without waiting for an answer; false when the master has stopped.
     pub(crate) async fn post(&self, event: MasterEvent) -> bool {
         self.events.send(event).await.is_ok()
@@ -446,11 +468,11 @@ impl Master {
             "Bound MasterWebUI to {}, and started at {webui_url}",
             config.host
         );
-        let mut persistence = crate::recovery::engine(&config.recovery_mode)?;
-        let stored = persistence.read()?;
-
         let (events, mut inbox) = mpsc::channel(1024);
-        let handle = MasterHandle { events };
+        let handle = MasterHandle {
+            events,
+            standby: Arc::new(AtomicBool::new(true)),
+        };
         let timeout_check = handle.clone();
         let check_every = config.worker_timeout / 2;
         tokio::spawn(async move {
@@ -463,14 +485,44 @@ impl Master {
             }
         });
         let outbound = crate::rpc::carry_out(url.clone(), handle.clone());
-        let mut master = Master::new(config, url, webui_url);
-        let first = master.elect(stored, now_millis());
+        let session_timeout = config.worker_timeout;
+        let mode = config.recovery_mode.clone();
+        let mut master = Master::new(config, url.clone(), webui_url);
+        let (mut persistence, first) = match mode {
+            RecoveryMode::None => (
+                Persistence::None,
+                master.elect(StoredState::default(), now_millis()),
+            ),
+            RecoveryMode::FileSystem(directory) => {
+                let files = FileSystemPersistence::open(&directory)?;
+                let stored = files.read()?;
+                let first = master.elect(stored, now_millis());
+                (Persistence::FileSystem(files), first)
+            }
+            RecoveryMode::ZooKeeper { url: ensemble, dir } => {
+                let client = connect_zookeeper(&ensemble, session_timeout).await?;
+                let znodes = ZooKeeperPersistence::open(client.clone(), &ensemble, &dir).await?;
+                let election = LeaderElection::join(client, &ensemble, &dir, &url).await?;
+                tracing::info!("This master is STANDBY until it is elected leader");
+                master.state = RecoveryState::Standby;
+                tokio::spawn(follow_election(
+                    election,
+                    znodes.clone(),
+                    session_timeout,
+                    handle.clone(),
+                ));
+                (Persistence::ZooKeeper(znodes), vec![])
+            }
+        };
+        let standby = Arc::clone(&handle.standby);
         let state = tokio::spawn(async move {
-            let mut carry_out = |commands: Vec<Command>| {
+            let mut commands = first;
+            loop {
+                standby.store(master.state == RecoveryState::Standby, Ordering::Relaxed);
                 for command in commands {
                     let done = match command {
-                        Command::Persist(object) => persistence.persist(&object),
-                        Command::Unpersist(name) => persistence.unpersist(&name),
+                        Command::Persist(object) => persistence.persist(&object).await,
+                        Command::Unpersist(name) => persistence.unpersist(&name).await,
                         command => {
                             let _ = outbound.send(command);
                             Ok(())
@@ -480,10 +532,14 @@ impl Master {
                         tracing::error!("{error}");
                     }
                 }
-            };
-            carry_out(first);
-            while let Some(event) = inbox.recv().await {
-                carry_out(master.handle(event, now_millis()));
+                let Some(event) = inbox.recv().await else {
+                    return Ok(());
+                };
+                if let MasterEvent::RevokedLeadership(reason) = event {
+                    tracing::error!("Leadership has been revoked -- master shutting down.");
+                    return Err(MasterError::LeadershipRevoked(reason));
+                }
+                commands = master.handle(event, now_millis());
             }
         });
         let ui = crate::ui::serve(ui_listener, handle.clone());
@@ -491,7 +547,7 @@ impl Master {
         tokio::select! {
             result = rpc => result,
             result = ui => result.map_err(MasterError::Ui),
-            _ = state => Ok(()),
+            result = state => result.unwrap_or(Ok(())),
         }
     }
 
@@ -524,6 +580,7 @@ impl Master {
     /// recovery completes when all have registered again or after `spark.worker.timeout`.
     pub(crate) fn elect(&mut self, stored: StoredState, now_ms: u64) -> Vec<Command> {
         self.now_ms = now_ms;
+        self.state = RecoveryState::Alive;
         if !stored.is_empty() {
             self.begin_recovery(stored);
         }
@@ -561,6 +618,9 @@ impl Master {
                 self.schedule();
             }
             MasterEvent::CompleteRecovery => self.complete_recovery(),
+            MasterEvent::ElectedLeader(stored) => return self.elect(stored, now_ms),
+            // The master's loop stops on it before it gets here.
+            MasterEvent::RevokedLeadership(_) => {}
             MasterEvent::RequestState(reply) => {
                 let _ = reply.send(MasterSnapshot {
                     url: self.url.clone(),
@@ -1069,6 +1129,34 @@ impl Master {
         tracing::info!("Recovery complete - resuming operations!");
         self.schedule();
     }
+}
+
+/// Follows this master's place in the ZooKeeper election: once it leads, reads what the
+/// last leader persisted and hands it to the master (which recovers it); once its session
+/// ends, or it cannot take part any more, tells the master to stop.
+async fn follow_election(
+    election: LeaderElection,
+    znodes: ZooKeeperPersistence,
+    session_timeout: Duration,
+    master: MasterHandle,
+) {
+    let elected = match election.wait_for_leadership().await {
+        Ok(()) => znodes.read().await,
+        Err(error) => Err(error),
+    };
+    match elected {
+        Ok(stored) => {
+            master.post(MasterEvent::ElectedLeader(stored)).await;
+        }
+        Err(error) => {
+            master
+                .post(MasterEvent::RevokedLeadership(error.to_string()))
+                .await;
+            return;
+        }
+    }
+    let reason = election.wait_for_session_end(session_timeout).await;
+    master.post(MasterEvent::RevokedLeadership(reason)).await;
 }
 
 /// The number at the end of an application or driver id (`app-<date>-<NNNN>`).
@@ -1636,7 +1724,6 @@ mod tests {
     //! The master's transitions, driven by events with no network and no clock: what each
     //! event changes and which commands it gives.
     use super::*;
-    use crate::recovery::PersistenceEngine;
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -1666,18 +1753,8 @@ mod tests {
     #[derive(Default)]
     struct Kept(BTreeMap<String, Persisted>);
 
-    impl PersistenceEngine for Kept {
-        fn persist(&mut self, object: &Persisted) -> Result<(), RecoveryError> {
-            self.0.insert(object.name(), object.clone());
-            Ok(())
-        }
-
-        fn unpersist(&mut self, name: &str) -> Result<(), RecoveryError> {
-            self.0.remove(name);
-            Ok(())
-        }
-
-        fn read(&self) -> Result<StoredState, RecoveryError> {
+    impl Kept {
+        fn read(&self) -> StoredState {
             let mut state = StoredState::default();
             for object in self.0.values() {
                 match object.clone() {
@@ -1686,7 +1763,7 @@ mod tests {
                     Persisted::Driver(d) => state.drivers.push(d),
                 }
             }
-            Ok(state)
+            state
         }
     }
 
@@ -2023,7 +2100,7 @@ mod tests {
         drop(first);
 
         let mut second = master();
-        let commands = second.elect(kept.read().unwrap(), T0 + 10_000);
+        let commands = second.elect(kept.read(), T0 + 10_000);
         assert_eq!(second.state, RecoveryState::Recovering);
         assert_eq!(second.workers["w1"].state, WorkerState::Unknown);
         assert_eq!(second.apps[&app_id].state, ApplicationState::Unknown);

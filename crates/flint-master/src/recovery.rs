@@ -1,13 +1,15 @@
-//! What a master keeps so that a restarted master can take over (Spark's `PersistenceEngine`
-//! and `FileSystemPersistenceEngine`): every registered worker, application and submitted
-//! driver, one file each, written when it arrives and deleted when it goes. Executors are
-//! not kept: the workers that run them say so when they register with the new master.
+//! What a master keeps so that a restarted or standby master can take over (Spark's
+//! `PersistenceEngine`, `FileSystemPersistenceEngine` and `ZooKeeperPersistenceEngine`): every
+//! registered worker, application and submitted driver, one file or znode each, written when
+//! it arrives and deleted when it goes. Executors are not kept: the workers that run them say
+//! so when they register with the new master.
 
 use std::path::{Path, PathBuf};
 
 use flint_conf::{ConfError, SparkConf, keys};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use zookeeper_client as zk;
 
 use crate::application::ApplicationDescription;
 use crate::driver::DriverDescription;
@@ -28,6 +30,13 @@ pub enum RecoveryError {
         path: String,
         source: std::io::Error,
     },
+    /// A ZooKeeper request failed.
+    #[error("ZooKeeper at {url}: cannot {what}: {source}")]
+    ZooKeeper {
+        url: String,
+        what: String,
+        source: zk::Error,
+    },
 }
 
 /// `spark.deploy.recoveryMode`: whether and where the master keeps its state.
@@ -38,6 +47,14 @@ pub enum RecoveryMode {
     /// `FILESYSTEM`: one file per worker, application and driver in this directory
     /// (`spark.deploy.recoveryDirectory`).
     FileSystem(PathBuf),
+    /// `ZOOKEEPER`: one znode each under `<dir>/master_status`, and a leader elected among
+    /// the masters under `<dir>/leader_election` (`spark.deploy.zookeeper.url`, `.dir`).
+    ZooKeeper {
+        /// `HOST:PORT[,HOST:PORT...]` of the ensemble.
+        url: String,
+        /// The masters' root znode, `/spark` by default.
+        dir: String,
+    },
 }
 
 impl RecoveryMode {
@@ -56,10 +73,34 @@ impl RecoveryMode {
                 }
                 Ok(RecoveryMode::FileSystem(PathBuf::from(directory.trim())))
             }
+            "ZOOKEEPER" => {
+                let url = conf
+                    .optional(&keys::DEPLOY_ZOOKEEPER_URL)?
+                    .filter(|url| !url.trim().is_empty())
+                    .ok_or_else(|| {
+                        ConfError::Inconsistent(format!(
+                            "spark.deploy.recoveryMode=ZOOKEEPER needs {}",
+                            keys::DEPLOY_ZOOKEEPER_URL.key
+                        ))
+                    })?;
+                let dir = conf.value(&keys::DEPLOY_ZOOKEEPER_DIR)?;
+                let dir = format!("/{}", dir.trim().trim_matches('/'));
+                if dir == "/" {
+                    return Err(ConfError::InvalidValue {
+                        key: keys::DEPLOY_ZOOKEEPER_DIR.key.to_string(),
+                        value: dir,
+                        expected: "a znode path below the root, such as /spark",
+                    });
+                }
+                Ok(RecoveryMode::ZooKeeper {
+                    url: url.trim().to_string(),
+                    dir,
+                })
+            }
             _ => Err(ConfError::InvalidValue {
                 key: keys::DEPLOY_RECOVERY_MODE.key.to_string(),
                 value: mode,
-                expected: "NONE or FILESYSTEM",
+                expected: "NONE, FILESYSTEM or ZOOKEEPER",
             }),
         }
     }
@@ -143,30 +184,46 @@ impl StoredState {
     }
 }
 
-/// Where a master keeps its state (Spark's `PersistenceEngine`).
-pub(crate) trait PersistenceEngine: Send {
-    /// Writes (or replaces) one object.
-    fn persist(&mut self, object: &Persisted) -> Result<(), RecoveryError>;
-    /// Deletes one object by name; deleting one that is not there is not an error.
-    fn unpersist(&mut self, name: &str) -> Result<(), RecoveryError>;
-    /// Reads every object back.
-    fn read(&self) -> Result<StoredState, RecoveryError>;
+/// Where a master keeps its state (Spark's `PersistenceEngine`), as the recovery mode says.
+pub(crate) enum Persistence {
+    /// `NONE`: nothing is kept.
+    None,
+    /// `FILESYSTEM`.
+    FileSystem(FileSystemPersistence),
+    /// `ZOOKEEPER`.
+    ZooKeeper(ZooKeeperPersistence),
 }
 
-/// `spark.deploy.recoveryMode=NONE`: nothing is kept.
-pub(crate) struct BlackHole;
-
-impl PersistenceEngine for BlackHole {
-    fn persist(&mut self, _: &Persisted) -> Result<(), RecoveryError> {
-        Ok(())
+impl Persistence {
+    /// Writes (or replaces) one object.
+    pub async fn persist(&mut self, object: &Persisted) -> Result<(), RecoveryError> {
+        match self {
+            Persistence::None => Ok(()),
+            Persistence::FileSystem(files) => files.persist(object),
+            Persistence::ZooKeeper(znodes) => znodes.persist(object).await,
+        }
     }
 
-    fn unpersist(&mut self, _: &str) -> Result<(), RecoveryError> {
-        Ok(())
+    /// Deletes one object by name; deleting one that is not there is not an error.
+    pub async fn unpersist(&mut self, name: &str) -> Result<(), RecoveryError> {
+        match self {
+            Persistence::None => Ok(()),
+            Persistence::FileSystem(files) => files.unpersist(name),
+            Persistence::ZooKeeper(znodes) => znodes.unpersist(name).await,
+        }
     }
+}
 
-    fn read(&self) -> Result<StoredState, RecoveryError> {
-        Ok(StoredState::default())
+/// Adds one persisted object, read from `source`, to `state`; a corrupt one is skipped
+/// with a warning (a half-written file of a crash must not stop the next master).
+fn add_object(state: &mut StoredState, source: &str, bytes: Result<Vec<u8>, String>) {
+    let object = bytes
+        .and_then(|bytes| serde_json::from_slice::<Persisted>(&bytes).map_err(|e| e.to_string()));
+    match object {
+        Ok(Persisted::Worker(worker)) => state.workers.push(worker),
+        Ok(Persisted::Application(app)) => state.apps.push(app),
+        Ok(Persisted::Driver(driver)) => state.drivers.push(driver),
+        Err(error) => tracing::warn!("Ignoring {source} in the recovery state: {error}"),
     }
 }
 
@@ -182,6 +239,10 @@ impl FileSystemPersistence {
             path: directory.display().to_string(),
             source,
         })?;
+        tracing::info!(
+            "Persisting recovery state to directory: {}",
+            directory.display()
+        );
         Ok(Self {
             directory: directory.to_path_buf(),
         })
@@ -190,24 +251,7 @@ impl FileSystemPersistence {
     fn path_of(&self, name: &str) -> PathBuf {
         self.directory.join(file_name(name))
     }
-}
 
-/// A name as a file name: ids come from the network (a worker picks its own), so every
-/// character but ASCII letters, digits, `-` and `_` is written `%XX`, and no name can climb
-/// out of the directory or hide as a dot file.
-fn file_name(name: &str) -> String {
-    let mut file = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
-            file.push(byte as char);
-        } else {
-            file.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    file
-}
-
-impl PersistenceEngine for FileSystemPersistence {
     fn persist(&mut self, object: &Persisted) -> Result<(), RecoveryError> {
         let name = object.name();
         let write_error = |source| RecoveryError::Write {
@@ -235,7 +279,8 @@ impl PersistenceEngine for FileSystemPersistence {
         }
     }
 
-    fn read(&self) -> Result<StoredState, RecoveryError> {
+    /// Reads every object back.
+    pub fn read(&self) -> Result<StoredState, RecoveryError> {
         let directory_error = |source| RecoveryError::Directory {
             path: self.directory.display().to_string(),
             source,
@@ -248,37 +293,141 @@ impl PersistenceEngine for FileSystemPersistence {
             .collect();
         entries.sort();
         for path in entries {
-            let object = std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| {
-                    serde_json::from_slice::<Persisted>(&bytes).map_err(|e| e.to_string())
-                });
-            match object {
-                Ok(Persisted::Worker(worker)) => state.workers.push(worker),
-                Ok(Persisted::Application(app)) => state.apps.push(app),
-                Ok(Persisted::Driver(driver)) => state.drivers.push(driver),
-                Err(error) => tracing::warn!(
-                    "Ignoring {} in the recovery directory: {error}",
-                    path.display()
-                ),
-            }
+            let bytes = std::fs::read(&path).map_err(|e| e.to_string());
+            add_object(&mut state, &path.display().to_string(), bytes);
         }
         Ok(state)
     }
 }
 
-/// The engine `mode` asks for.
-pub(crate) fn engine(mode: &RecoveryMode) -> Result<Box<dyn PersistenceEngine>, RecoveryError> {
-    match mode {
-        RecoveryMode::None => Ok(Box::new(BlackHole)),
-        RecoveryMode::FileSystem(directory) => {
-            tracing::info!(
-                "Persisting recovery state to directory: {}",
-                directory.display()
-            );
-            Ok(Box::new(FileSystemPersistence::open(directory)?))
+/// A name as a file or znode name: ids come from the network (a worker picks its own), so
+/// every character but ASCII letters, digits, `-` and `_` is written `%XX`, and no name can
+/// climb out of its directory or hide as a dot file.
+fn file_name(name: &str) -> String {
+    let mut file = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            file.push(byte as char);
+        } else {
+            file.push_str(&format!("%{byte:02X}"));
         }
     }
+    file
+}
+
+/// `ZOOKEEPER`: one znode per object under `<dir>/master_status` (Spark's
+/// `ZooKeeperPersistenceEngine`), holding the same JSON as the files.
+#[derive(Clone)]
+pub(crate) struct ZooKeeperPersistence {
+    client: zk::Client,
+    url: String,
+    /// `<dir>/master_status`.
+    status_dir: String,
+}
+
+/// ACLs of the masters' znodes: open, as Spark's masters create them.
+const OPEN: zk::CreateOptions<'static> =
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+
+impl ZooKeeperPersistence {
+    /// Uses `<dir>/master_status` of the ensemble `client` is connected to, creating it.
+    pub async fn open(client: zk::Client, url: &str, dir: &str) -> Result<Self, RecoveryError> {
+        let status_dir = format!("{dir}/master_status");
+        client
+            .mkdir(&status_dir, &OPEN)
+            .await
+            .map_err(|source| RecoveryError::ZooKeeper {
+                url: url.to_string(),
+                what: format!("create {status_dir}"),
+                source,
+            })?;
+        tracing::info!("Persisting recovery state to ZooKeeper");
+        Ok(Self {
+            client,
+            url: url.to_string(),
+            status_dir,
+        })
+    }
+
+    fn error(&self, what: String) -> impl FnOnce(zk::Error) -> RecoveryError + '_ {
+        move |source| RecoveryError::ZooKeeper {
+            url: self.url.clone(),
+            what,
+            source,
+        }
+    }
+
+    async fn persist(&mut self, object: &Persisted) -> Result<(), RecoveryError> {
+        let path = format!("{}/{}", self.status_dir, file_name(&object.name()));
+        let bytes = serde_json::to_vec(object).map_err(|e| RecoveryError::Write {
+            name: object.name(),
+            path: self.status_dir.clone(),
+            source: e.into(),
+        })?;
+        match self.client.set_data(&path, &bytes, None).await {
+            Err(zk::Error::NoNode) => match self.client.create(&path, &bytes, &OPEN).await {
+                // Created meanwhile by a retried request: write it once more.
+                Err(zk::Error::NodeExists) => self
+                    .client
+                    .set_data(&path, &bytes, None)
+                    .await
+                    .map(drop)
+                    .map_err(self.error(format!("write {path}"))),
+                other => other
+                    .map(drop)
+                    .map_err(self.error(format!("create {path}"))),
+            },
+            other => other.map(drop).map_err(self.error(format!("write {path}"))),
+        }
+    }
+
+    async fn unpersist(&mut self, name: &str) -> Result<(), RecoveryError> {
+        let path = format!("{}/{}", self.status_dir, file_name(name));
+        match self.client.delete(&path, None).await {
+            Ok(()) | Err(zk::Error::NoNode) => Ok(()),
+            Err(source) => Err(self.error(format!("delete {path}"))(source)),
+        }
+    }
+
+    /// Reads every object back.
+    pub async fn read(&self) -> Result<StoredState, RecoveryError> {
+        let mut names = self
+            .client
+            .list_children(&self.status_dir)
+            .await
+            .map_err(self.error(format!("list {}", self.status_dir)))?;
+        names.sort();
+        let mut state = StoredState::default();
+        for name in names {
+            let path = format!("{}/{name}", self.status_dir);
+            let bytes = match self.client.get_data(&path).await {
+                Ok((bytes, _)) => Ok(bytes),
+                // Deleted since it was listed.
+                Err(zk::Error::NoNode) => continue,
+                Err(error) => Err(error.to_string()),
+            };
+            add_object(&mut state, &path, bytes);
+        }
+        Ok(state)
+    }
+}
+
+/// Connects to the ensemble at `url` with a session of `session_timeout`: a master whose
+/// session ends (it died, or lost ZooKeeper for that long) loses its leadership.
+pub(crate) async fn connect_zookeeper(
+    url: &str,
+    session_timeout: std::time::Duration,
+) -> Result<zk::Client, RecoveryError> {
+    zk::Client::connector()
+        .with_session_timeout(session_timeout)
+        .with_connection_timeout(session_timeout)
+        .connect(url)
+        .await
+        .map_err(|source| RecoveryError::ZooKeeper {
+            url: url.to_string(),
+            what: "connect".into(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -363,7 +512,8 @@ mod tests {
         assert!(!file_name(".hidden").starts_with('.'));
     }
 
-    /// The mode is NONE, or FILESYSTEM with a directory; anything else is a clear error.
+    /// The mode is NONE, FILESYSTEM with a directory or ZOOKEEPER with an ensemble; anything
+    /// else is a clear error.
     #[test]
     fn recovery_mode_is_read_from_the_conf() {
         let mut conf = SparkConf::new();
@@ -380,12 +530,37 @@ mod tests {
             RecoveryMode::from_conf(&conf).unwrap(),
             RecoveryMode::FileSystem("/tmp/r".into())
         );
+        conf.set("spark.deploy.recoveryMode", "zookeeper");
+        assert!(
+            RecoveryMode::from_conf(&conf)
+                .unwrap_err()
+                .to_string()
+                .contains("spark.deploy.zookeeper.url")
+        );
+        conf.set("spark.deploy.zookeeper.url", "h1:2181,h2:2181");
+        assert_eq!(
+            RecoveryMode::from_conf(&conf).unwrap(),
+            RecoveryMode::ZooKeeper {
+                url: "h1:2181,h2:2181".into(),
+                dir: "/spark".into()
+            }
+        );
+        conf.set("spark.deploy.zookeeper.dir", "flint/ha/");
+        assert_eq!(
+            RecoveryMode::from_conf(&conf).unwrap(),
+            RecoveryMode::ZooKeeper {
+                url: "h1:2181,h2:2181".into(),
+                dir: "/flint/ha".into()
+            }
+        );
+        conf.set("spark.deploy.zookeeper.dir", "/");
+        assert!(RecoveryMode::from_conf(&conf).is_err());
         conf.set("spark.deploy.recoveryMode", "CUSTOM");
         assert!(
             RecoveryMode::from_conf(&conf)
                 .unwrap_err()
                 .to_string()
-                .contains("expected NONE or FILESYSTEM")
+                .contains("expected NONE, FILESYSTEM or ZOOKEEPER")
         );
     }
 }

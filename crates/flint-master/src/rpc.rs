@@ -35,6 +35,19 @@ struct MasterService {
     master: MasterHandle,
 }
 
+impl MasterService {
+    /// Refuses requests while this master is STANDBY, so workers, drivers and submit
+    /// clients try the next master of their URL.
+    fn leading(&self) -> Result<(), Status> {
+        if self.master.is_standby() {
+            return Err(Status::unavailable(
+                "this master is STANDBY; another master is the leader",
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn stopped() -> Status {
     Status::unavailable("the master is shutting down")
 }
@@ -45,6 +58,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<RegisterWorkerRequest>,
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        self.leading()?;
         let request = request.into_inner();
         let port = u16::try_from(request.port)
             .map_err(|_| Status::invalid_argument(format!("invalid port {}", request.port)))?;
@@ -98,6 +112,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
+        self.leading()?;
         let worker_id = request.into_inner().worker_id;
         let reconnect = self
             .master
@@ -111,6 +126,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<UnregisterWorkerRequest>,
     ) -> Result<Response<UnregisterWorkerResponse>, Status> {
+        self.leading()?;
         let worker_id = request.into_inner().worker_id;
         let delivered = self
             .master
@@ -132,6 +148,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<RegisterApplicationRequest>,
     ) -> Result<Response<Self::RegisterApplicationStream>, Status> {
+        self.leading()?;
         let request = request.into_inner();
         let reattach = request.app_id.map(|app_id| Reattach {
             app_id,
@@ -177,6 +194,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<ExecutorStateChangedRequest>,
     ) -> Result<Response<ExecutorStateChangedResponse>, Status> {
+        self.leading()?;
         let request = request.into_inner();
         let state = state_from_wire(request.state)?;
         let delivered = self
@@ -199,6 +217,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<KillExecutorsRequest>,
     ) -> Result<Response<KillExecutorsResponse>, Status> {
+        self.leading()?;
         let request = request.into_inner();
         let killed = self
             .master
@@ -216,6 +235,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<RequestExecutorsRequest>,
     ) -> Result<Response<RequestExecutorsResponse>, Status> {
+        self.leading()?;
         let request = request.into_inner();
         let acknowledged = self
             .master
@@ -233,6 +253,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<SubmitDriverRequest>,
     ) -> Result<Response<SubmitDriverResponse>, Status> {
+        self.leading()?;
         let description = request
             .into_inner()
             .description
@@ -250,6 +271,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<DriverStatusRequest>,
     ) -> Result<Response<DriverStatusResponse>, Status> {
+        self.leading()?;
         let driver_id = request.into_inner().driver_id;
         let driver = self
             .master
@@ -272,6 +294,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<KillDriverRequest>,
     ) -> Result<Response<KillDriverResponse>, Status> {
+        self.leading()?;
         let driver_id = request.into_inner().driver_id;
         let (found, message) = self
             .master
@@ -285,6 +308,7 @@ impl MasterRpc for MasterService {
         &self,
         request: Request<DriverStateChangedRequest>,
     ) -> Result<Response<DriverStateChangedResponse>, Status> {
+        self.leading()?;
         let request = request.into_inner();
         let state = DriverState::parse(&request.state).ok_or_else(|| {
             Status::invalid_argument(format!("unknown driver state \"{}\"", request.state))

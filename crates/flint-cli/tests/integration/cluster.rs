@@ -45,9 +45,14 @@ fn start_worker(master_port: u16, cores: &str, memory: &str) -> Daemon {
 /// Starts a worker with extra arguments (e.g. `--conf spark.local.dir=...`).
 pub fn start_worker_with(master_port: u16, cores: &str, memory: &str, extra: &[&str]) -> Daemon {
     let url = format!("spark://127.0.0.1:{master_port}");
+    start_worker_of(&url, cores, memory, extra)
+}
+
+/// Starts a worker of the master(s) at `url` (`spark://HOST:PORT[,HOST:PORT...]`).
+pub fn start_worker_of(url: &str, cores: &str, memory: &str, extra: &[&str]) -> Daemon {
     let mut args = vec![
         "worker",
-        &url,
+        url,
         "-h",
         "127.0.0.1",
         "--webui-port",

@@ -1,4 +1,5 @@
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -347,4 +348,80 @@ pub fn event_log(dir: &std::path::Path, prefix: &str) -> Vec<serde_json::Value> 
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect()
+}
+
+/// A standalone ZooKeeper server from Debian's `zookeeper` package, on a port chosen at run
+/// time with its data in a temp dir; killed and removed on drop.
+pub struct ZooKeeper {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    /// Its client port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// The jar Debian's `zookeeper` package installs.
+const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+
+impl ZooKeeper {
+    /// Starts one, installing the package first (`apt-get`, as root) when it is missing;
+    /// `None`, with the reason printed, where that cannot be done.
+    pub fn start() -> Option<ZooKeeper> {
+        if !Path::new(ZOOKEEPER_JAR).exists() {
+            let installed = Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "zookeeper"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            if !installed || !Path::new(ZOOKEEPER_JAR).exists() {
+                eprintln!(
+                    "SKIPPED: ZooKeeper is not installed and `apt-get install zookeeper` failed \
+                     (it needs root and Debian's package archive); the ZooKeeper tests did not run"
+                );
+                return None;
+            }
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        // A short tick so sessions can be short (a session lasts 2 to 20 ticks).
+        let config = format!(
+            "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+             admin.enableServer=false\nmaxSessionTimeout=60000\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("zoo.cfg"), config).expect("zoo.cfg");
+        let child = Command::new("java")
+            .args([
+                "-cp",
+                &format!("/etc/zookeeper/conf:{ZOOKEEPER_JAR}"),
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+                "zoo.cfg",
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start java");
+        let zookeeper = ZooKeeper {
+            child,
+            _dir: dir,
+            port,
+        };
+        wait_until("ZooKeeper to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Some(zookeeper)
+    }
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,10 +1,10 @@
-//! Master recovery (`spark.deploy.recoveryMode=FILESYSTEM`): a master killed with `kill -9`
-//! and started again on the same recovery directory takes back its workers, applications and
-//! drivers, while the applications keep running through the restart.
+//! Master recovery: a master killed with `kill -9` and started again on the same recovery
+//! directory (`FILESYSTEM`), or a standby master elected through ZooKeeper (`ZOOKEEPER`),
+//! takes back the workers, applications and drivers, while the applications keep running.
 
 use std::time::Instant;
 
-use crate::cluster::{master_state, spawn_master, start_worker_with};
+use crate::cluster::{master_state, spawn_master, start_worker_of, start_worker_with};
 use crate::harness::{runtime, wait_until};
 
 /// A master restarted mid-application with FILESYSTEM recovery: the application keeps
@@ -127,5 +127,99 @@ fn application_keeps_running_through_a_master_restart() {
     assert!(
         names.len() == 1 && names[0].starts_with("worker_"),
         "only the worker stays persisted: {names:?}"
+    );
+}
+
+/// Two masters with `spark.deploy.recoveryMode=ZOOKEEPER` on a real ZooKeeper: the first
+/// leads (ALIVE), the second is STANDBY and refuses work. A worker and an application are
+/// given both in their URL. The leader is killed (`kill -9`) mid-application: once its
+/// session ends the standby is elected, recovers the worker and the application from
+/// ZooKeeper and is ALIVE; the application's next query is right and it finishes listed on
+/// the new leader.
+#[test]
+fn standby_master_takes_over_when_the_leader_dies() {
+    let Some(zookeeper) = crate::harness::ZooKeeper::start() else {
+        return;
+    };
+    let ensemble = format!("spark.deploy.zookeeper.url=127.0.0.1:{}", zookeeper.port);
+    let ha = [
+        "--conf",
+        "spark.deploy.recoveryMode=ZOOKEEPER",
+        "--conf",
+        &ensemble,
+        "--conf",
+        "spark.deploy.zookeeper.dir=/flint-test",
+    ];
+    let mut leader = spawn_master(0, "2s", &ha);
+    let leader_port = leader.service_port("sparkMaster");
+    leader.wait_for_line("I have been elected leader! New state: ALIVE");
+    let standby = spawn_master(0, "2s", &ha);
+    let standby_port = standby.service_port("sparkMaster");
+    let standby_ui = format!("http://127.0.0.1:{}", standby.service_port("MasterUI"));
+    standby.wait_for_line("This master is STANDBY");
+    assert_eq!(master_state(&standby_ui)["status"], "STANDBY");
+
+    let url = format!("spark://127.0.0.1:{standby_port},127.0.0.1:{leader_port}");
+    let worker = start_worker_of(&url, "2", "1g", &[]);
+    worker.wait_for_line(&format!(
+        "Successfully registered with master spark://127.0.0.1:{leader_port}"
+    ));
+    let runtime = runtime();
+    let spark = runtime
+        .block_on(
+            flint::SparkSession::builder()
+                .master(&url)
+                .app_name("survives-its-leader")
+                .config("spark.cores.max", "1")
+                .config("spark.executor.memory", "256m")
+                .config("spark.sql.shuffle.partitions", "3")
+                .config("spark.ui.showConsoleProgress", "false")
+                .create(),
+        )
+        .unwrap();
+    let df = runtime.block_on(async {
+        spark
+            .sql("SELECT id % 4 AS k, count(*) AS n FROM range(40000) GROUP BY id % 4 ORDER BY k")
+            .await
+            .unwrap()
+    });
+    let expected: Vec<String> = (0..4).map(|k| format!("{k}\t10000")).collect();
+    let lines = |batches: Vec<flint::RecordBatch>| -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(flint::format_row_values)
+            .map(|row| row.join("\t"))
+            .collect()
+    };
+    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+
+    let killed = Instant::now();
+    leader.kill();
+    standby.wait_for_line("I have been elected leader! New state: RECOVERING");
+    let elected = killed.elapsed();
+    wait_until(
+        "the standby to be ALIVE with the worker and the application",
+        || {
+            let state = master_state(&standby_ui);
+            state["status"] == "ALIVE"
+                && state["aliveworkers"] == 1
+                && state["activeapps"][0]["state"] == "RUNNING"
+        },
+    );
+    eprintln!(
+        "leader killed: standby elected after {elected:?}, ALIVE with worker and application after {:?}",
+        killed.elapsed()
+    );
+    standby.wait_for_line("Recovery complete - resuming operations!");
+    worker.wait_for_line(&format!(
+        "Master has changed, new master is at spark://127.0.0.1:{standby_port}"
+    ));
+    assert_eq!(master_state(&standby_ui)["coresused"], 1);
+
+    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    spark.stop();
+    wait_until(
+        "the application to be listed FINISHED on the new leader",
+        || master_state(&standby_ui)["completedapps"][0]["state"] == "FINISHED",
     );
 }
