@@ -876,3 +876,185 @@ impl Drop for JobEnd<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The DAG scheduler's resubmission on fetch failure, through a backend that runs no plan:
+    //! map tasks report outputs on two executors, result tasks succeed or fail as told.
+    use std::sync::atomic::AtomicU32;
+
+    use async_trait::async_trait;
+    use datafusion::prelude::{CsvReadOptions, SessionConfig, SessionContext};
+    use flint_executor::{TaskDescription, TaskFailureReason, TaskMetrics, TaskResult};
+    use flint_shuffle::FetchFailure;
+
+    use super::*;
+    use crate::map_output_tracker::test_status;
+    use crate::pool::Pools;
+    use crate::{Placement, SchedulerBackend, StageGraph, TaskScheduler};
+
+    /// Map task P runs on executor `exec-<P % 2>`; the result stage's partition 0 fails to
+    /// fetch map output 1 (written on `exec-1`) in its first `failing_attempts` attempts.
+    #[derive(Debug)]
+    struct FetchFailsOnExecutorOne {
+        result_stage: u32,
+        failing_attempts: u32,
+        /// (stage, stage attempt, partition) of every task run.
+        ran: Mutex<Vec<(u32, u32, u32)>>,
+    }
+
+    #[async_trait]
+    impl SchedulerBackend for FetchFailsOnExecutorOne {
+        fn total_cores(&self) -> usize {
+            4
+        }
+
+        async fn run_task(
+            &self,
+            task: TaskDescription,
+            launched: crate::scheduler_backend::TaskLaunched,
+            _placement: Placement,
+        ) -> (String, String, TaskResult) {
+            let executor = format!("exec-{}", task.partition % 2);
+            launched(&executor, "127.0.0.1", crate::TaskLocality::ProcessLocal);
+            self.ran
+                .lock()
+                .unwrap()
+                .push((task.stage_id, task.stage_attempt, task.partition));
+            let outcome = if task.stage_id != self.result_stage {
+                Ok(TaskOutput::MapStatus(test_status(
+                    task.partition,
+                    &executor,
+                )))
+            } else if task.partition == 0 && task.stage_attempt < self.failing_attempts {
+                Err(TaskFailureReason::FetchFailed(FetchFailure {
+                    shuffle_id: 0,
+                    map_index: 1,
+                    reduce_id: 0,
+                    executor_id: "exec-1".into(),
+                    map_id: 1,
+                    host: "127.0.0.1".into(),
+                    port: 0,
+                    message: "connection refused".into(),
+                }))
+            } else {
+                Ok(TaskOutput::ResultBatches(Default::default()))
+            };
+            let result = TaskResult {
+                outcome,
+                metrics: TaskMetrics::default(),
+            };
+            (executor, "127.0.0.1".into(), result)
+        }
+
+        fn kill_task(&self, _task_id: u64, _reason: &str) {}
+
+        fn stop(&self) {}
+
+        fn remove_shuffle(&self, _shuffle_id: u32) {}
+    }
+
+    /// A grouped count over two CSV files: one shuffle with two map tasks.
+    async fn grouped_count(dir: &std::path::Path) -> StageGraph {
+        for (file, rows) in [("a.csv", "k\n1\n2\n3\n"), ("b.csv", "k\n4\n5\n6\n")] {
+            std::fs::write(dir.join(file), rows).unwrap();
+        }
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+        ctx.register_csv("t", dir.to_str().unwrap(), CsvReadOptions::new())
+            .await
+            .unwrap();
+        let plan = ctx
+            .sql("SELECT k % 2 AS g, count(*) FROM t GROUP BY k % 2")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        StageGraph::cut(plan, &AtomicU32::new(0)).unwrap()
+    }
+
+    fn scheduler(backend: Arc<FetchFailsOnExecutorOne>) -> DagScheduler {
+        let bus = Arc::new(ListenerBus::new());
+        let tasks = Arc::new(TaskScheduler::new(
+            backend,
+            4,
+            Arc::clone(&bus),
+            Pools::new("FIFO", None).unwrap(),
+        ));
+        DagScheduler::new(tasks, Arc::new(MapOutputTracker::default()), bus)
+            .with_reduce_locality(false)
+    }
+
+    /// A fetch failure from `exec-1` forgets every map output `exec-1` wrote: the map stage
+    /// runs again for those partitions only (attempt 1), then the result stage again
+    /// (attempt 1), and the job succeeds.
+    #[tokio::test]
+    async fn fetch_failure_resubmits_the_lost_map_outputs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let graph = grouped_count(dir.path()).await;
+        assert_eq!(graph.shuffles.len(), 1);
+        let map_tasks = graph.shuffles[&0].num_map_tasks;
+        assert_eq!(map_tasks, 2, "one map task per file");
+        let backend = Arc::new(FetchFailsOnExecutorOne {
+            result_stage: 1,
+            failing_attempts: 1,
+            ran: Mutex::default(),
+        });
+        let dag = scheduler(Arc::clone(&backend));
+        dag.run_job(&graph, "count", None, "default").await.unwrap();
+
+        let ran = backend.ran.lock().unwrap().clone();
+        let of = |stage: u32, attempt: u32| -> Vec<u32> {
+            let mut partitions: Vec<u32> = ran
+                .iter()
+                .filter(|(s, a, _)| *s == stage && *a == attempt)
+                .map(|(_, _, p)| *p)
+                .collect();
+            partitions.sort();
+            partitions
+        };
+        assert_eq!(of(0, 0), vec![0, 1], "the map stage's first attempt");
+        assert!(of(1, 0).contains(&0), "the result stage's first attempt");
+        assert_eq!(of(0, 1), vec![1], "only exec-1's output is computed again");
+        assert_eq!(
+            of(1, 1),
+            vec![0, 1],
+            "the result stage's second attempt runs it all"
+        );
+        assert!(of(0, 2).is_empty() && of(1, 2).is_empty());
+        assert!(dag.map_output_tracker().is_available(0));
+    }
+
+    /// A stage whose fetches fail 4 times in a row
+    /// aborts the job with Spark's message (Spark's `spark.stage.maxConsecutiveAttempts`, 4).
+    #[tokio::test]
+    async fn four_fetch_failures_in_a_row_abort_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let graph = grouped_count(dir.path()).await;
+        let backend = Arc::new(FetchFailsOnExecutorOne {
+            result_stage: 1,
+            failing_attempts: u32::MAX,
+            ran: Mutex::default(),
+        });
+        let dag = scheduler(Arc::clone(&backend));
+        let error = dag
+            .run_job(&graph, "count", None, "default")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(
+                "Stage 1 has failed the maximum allowable number of times: 4. Most recent failure reason: fetch failed for shuffle 0 map 1: connection refused"
+            ),
+            "{error}"
+        );
+        let attempts = backend
+            .ran
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _, p)| *s == 1 && *p == 0)
+            .count();
+        assert_eq!(attempts, 4);
+    }
+}
