@@ -44,6 +44,12 @@ pub enum WorkerError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The lock beside the worker's local directory cannot be taken.
+    #[error("cannot lock {path}: {source}")]
+    LocalDirLock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The master refused the registration.
     #[error("worker registration failed: {0}")]
     RegistrationFailed(String),
@@ -179,6 +185,9 @@ pub(crate) struct WorkerShared {
     pub config: WorkerConfig,
     /// Where applications' executor local directories go: `<spark.local.dir>/flint-<worker-id>`.
     pub local_root: PathBuf,
+    /// Held while the worker runs (`<local_root>.lock`), so a later worker can tell this
+    /// directory from one a killed worker left behind.
+    _local_lock: std::fs::File,
     /// `http://HOST:PORT` of this worker's UI, where executors' logs are served.
     pub webui_address: String,
     /// The shuffle service and the port it listens on, when the worker runs one.
@@ -341,6 +350,7 @@ impl WorkerShared {
         {
             tracing::warn!("Cannot delete {}: {error}", self.local_root.display());
         }
+        let _ = std::fs::remove_file(lock_path(&self.local_root));
     }
 
     /// Keeps a started process's handle so it can be killed.
@@ -426,10 +436,12 @@ impl Worker {
                 path: config.local_dir.clone(),
                 source,
             })?;
+        let local_lock = lock_local_root(&local_root)?;
         std::fs::create_dir_all(&local_root).map_err(|source| WorkerError::WorkDir {
             path: local_root.clone(),
             source,
         })?;
+        sweep_stale_local_roots(&config.local_dir, &local_root);
         let mut shuffle_server = None;
         let mut shuffle_service = None;
         if let Some(port) = config.shuffle_service_port {
@@ -458,6 +470,7 @@ impl Worker {
         let shared = Arc::new(WorkerShared {
             config: config.clone(),
             local_root,
+            _local_lock: local_lock,
             webui_address: webui_address.clone(),
             shuffle_service,
             status: Mutex::new(WorkerStatus {
@@ -677,6 +690,62 @@ fn retire<T>(
     }
 }
 
+/// The lock file beside a worker's local root.
+fn lock_path(local_root: &std::path::Path) -> PathBuf {
+    local_root.with_extension("lock")
+}
+
+/// Creates and locks `<local_root>.lock` before the root itself exists, and keeps it locked
+/// for the worker's life (the kernel releases it however the process ends).
+fn lock_local_root(local_root: &std::path::Path) -> Result<std::fs::File, WorkerError> {
+    let path = lock_path(local_root);
+    let error = |source| WorkerError::LocalDirLock {
+        path: path.clone(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(error)?;
+    }
+    let file = std::fs::File::create(&path).map_err(error)?;
+    file.try_lock().map_err(|e| error(e.into()))?;
+    Ok(file)
+}
+
+/// Deletes the local roots (shuffle and cache files) that workers killed without cleaning
+/// up (`kill -9`, a crash) left in `local_dir`: those whose lock no process holds. A root
+/// without a lock file is left alone: whose it is cannot be told.
+fn sweep_stale_local_roots(local_dir: &std::path::Path, own: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(local_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let root = entry.path();
+        let is_worker_root = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with("flint-worker-"))
+            && root.is_dir();
+        if !is_worker_root || root == own {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(lock_path(&root)) else {
+            continue;
+        };
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        tracing::info!(
+            "Deleting {}, left by a worker that is no longer running",
+            root.display()
+        );
+        if let Err(error) = std::fs::remove_dir_all(&root) {
+            tracing::warn!("Cannot delete {}: {error}", root.display());
+            continue;
+        }
+        let _ = std::fs::remove_file(lock_path(&root));
+    }
+}
+
 /// The runner key of an executor.
 pub(crate) fn executor_key(app_id: &str, executor_id: u32) -> String {
     format!("{app_id}/{executor_id}")
@@ -728,4 +797,34 @@ async fn shutdown_signal() {
 fn fuzz() -> f64 {
     let random = uuid::Uuid::new_v4().as_u128() as u64;
     0.5 + (random % 1000) as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A local root whose lock no process holds is a killed worker's and goes, with its
+    /// lock; the live worker's (locked) and one with no lock file stay.
+    #[test]
+    fn local_roots_of_killed_workers_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = |name: &str| dir.path().join(format!("flint-worker-{name}"));
+        let killed = root("killed");
+        let live = root("live");
+        let unknown = root("unknown");
+        let own = root("own");
+        let mut held = vec![];
+        for (path, locked) in [(&killed, false), (&live, true), (&own, true)] {
+            let lock = lock_local_root(path).unwrap();
+            std::fs::create_dir_all(path.join("app-1/shuffle")).unwrap();
+            if locked {
+                held.push(lock);
+            }
+        }
+        std::fs::create_dir_all(&unknown).unwrap();
+        sweep_stale_local_roots(dir.path(), &own);
+        assert!(!killed.exists() && !lock_path(&killed).exists());
+        assert!(live.exists() && own.exists() && unknown.exists());
+        drop(held);
+    }
 }
