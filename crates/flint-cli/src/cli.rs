@@ -50,6 +50,18 @@ impl Command {
         }
     }
 
+    /// What to delete when the parent goes away: an executor's `spark.local.dir`, which
+    /// its worker made for it and would have deleted.
+    pub(crate) fn orphaned_files(&self) -> Option<std::path::PathBuf> {
+        let Command::Executor(args) = self else {
+            return None;
+        };
+        args.conf.iter().rev().find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == "spark.local.dir").then(|| std::path::PathBuf::from(value.trim()))
+        })
+    }
+
     /// Spark's defaults: applications log at INFO, the SQL shell at WARN.
     pub(crate) fn default_log_level(&self) -> &'static str {
         match self {

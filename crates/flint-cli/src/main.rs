@@ -20,8 +20,11 @@ use crate::cli::{Cli, Command};
 
 /// Exits the process once stdin reaches its end: the parent (a worker for an executor, a
 /// `local-cluster` driver for its daemons) holds the other end and is gone when it closes.
-fn watch_stdin() {
-    std::thread::spawn(|| {
+/// `orphaned_files`: a directory only the parent would have deleted (an executor's local
+/// directory: its worker died, and its shuffle and cache files with the worker are of no
+/// use to anyone), deleted before exiting, with its parent directory if that is then empty.
+fn watch_stdin(orphaned_files: Option<std::path::PathBuf>) {
+    std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut buffer = [0u8; 256];
         loop {
@@ -31,6 +34,16 @@ fn watch_stdin() {
             }
         }
         tracing::info!("The parent process is gone (stdin closed); exiting.");
+        if let Some(dir) = orphaned_files {
+            if let Err(error) = std::fs::remove_dir_all(&dir)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("Cannot delete {}: {error}", dir.display());
+            }
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
         std::process::exit(1);
     });
 }
@@ -42,7 +55,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.command.default_log_level());
     if cli.command.watches_stdin() {
-        watch_stdin();
+        watch_stdin(cli.command.orphaned_files());
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
