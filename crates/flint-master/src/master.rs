@@ -292,6 +292,8 @@ pub(crate) enum RegistrationOutcome {
         master_url: String,
         master_webui_url: String,
         duplicate: bool,
+        /// Applications running now.
+        active_apps: Vec<String>,
     },
     Failed(String),
 }
@@ -726,6 +728,7 @@ impl Master {
                         master_url: self.url.clone(),
                         master_webui_url: self.webui_url.clone(),
                         duplicate: true,
+                        active_apps: self.apps.keys().cloned().collect(),
                     };
                 }
                 WorkerState::Unknown => return self.worker_recovered(registration),
@@ -810,6 +813,7 @@ impl Master {
             master_url: self.url.clone(),
             master_webui_url: self.webui_url.clone(),
             duplicate: false,
+            active_apps: self.apps.keys().cloned().collect(),
         }
     }
 
@@ -880,6 +884,7 @@ impl Master {
             master_url: self.url.clone(),
             master_webui_url: self.webui_url.clone(),
             duplicate: true,
+            active_apps: self.apps.keys().cloned().collect(),
         }
     }
 

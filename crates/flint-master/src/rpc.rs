@@ -94,10 +94,12 @@ impl MasterRpc for MasterService {
                 master_url,
                 master_webui_url,
                 duplicate,
+                active_apps,
             } => register_worker_response::Result::Registered(RegisteredWorker {
                 master_url,
                 master_webui_url,
                 duplicate,
+                active_app_ids: active_apps,
             }),
             RegistrationOutcome::Failed(message) => {
                 register_worker_response::Result::Failed(message)

@@ -208,6 +208,7 @@ pub(crate) fn launch(
             remove_dir(&local_dir);
         }
         shared_for_task.executor_finished(&request, state);
+        shared_for_task.remove_app_dir_if_idle(&request.app_id);
         report(&shared_for_task, &request, state, message, exit_status);
     });
     Ok(RunnerHandle::new(kill, done))

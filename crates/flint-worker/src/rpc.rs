@@ -122,17 +122,7 @@ impl WorkerRpc for WorkerService {
         for runner in self.shared.take_runners(|key| key.starts_with(&prefix)) {
             runner.kill().await;
         }
-        if let Some((service, _)) = &self.shared.shuffle_service {
-            service.application_removed(&app_id);
-        }
-        let dir = self.shared.app_local_dir(&app_id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {
-                tracing::info!(app_id = %app_id, "Cleaning up local directories for application {app_id}")
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => tracing::warn!("Cannot delete {}: {error}", dir.display()),
-        }
+        self.shared.application_ended(&app_id);
         Ok(Response::new(ApplicationFinishedResponse {}))
     }
 

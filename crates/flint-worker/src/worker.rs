@@ -204,6 +204,9 @@ pub(crate) struct WorkerShared {
     master_changed: tokio::sync::Notify,
     /// `HOST:PORT` of the master that announced itself last, tried first.
     announced_master: Mutex<Option<(String, u16)>>,
+    /// Ended applications whose local directory is still here: it goes when their last
+    /// executor on this worker has ended.
+    finished_apps: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Shared view of the worker for its UI, RPC handlers and executor runners.
@@ -225,6 +228,57 @@ impl WorkerShared {
         *lock(&self.announced_master) = Some(address);
         self.master_changed.notify_one();
         Ok(())
+    }
+
+    /// The master listed the applications it runs: every other application with a local
+    /// directory here ended while this worker was away (cut off, or declared dead) and
+    /// missed its `ApplicationFinished`; its files go once its executors are gone.
+    pub(crate) fn forget_inactive_apps(&self, active: &[String]) {
+        let Ok(entries) = std::fs::read_dir(&self.local_root) else {
+            return;
+        };
+        let ended: Vec<String> = entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str().map(String::from))
+            .filter(|app_id| flint_common::is_path_safe_id(app_id) && !active.contains(app_id))
+            .collect();
+        for app_id in ended {
+            self.application_ended(&app_id);
+        }
+    }
+
+    /// Marks an application ended, and deletes its local directory unless an executor of
+    /// it still runs here (then its end does).
+    pub(crate) fn application_ended(&self, app_id: &str) {
+        lock(&self.finished_apps).insert(app_id.to_string());
+        self.remove_app_dir_if_idle(app_id);
+    }
+
+    /// Deletes an ended application's local directory once none of its executors runs.
+    pub(crate) fn remove_app_dir_if_idle(&self, app_id: &str) {
+        if !lock(&self.finished_apps).contains(app_id)
+            || lock(&self.status)
+                .executors
+                .iter()
+                .any(|e| e.request.app_id == app_id)
+        {
+            return;
+        }
+        if let Some((service, _)) = &self.shuffle_service {
+            service.application_removed(app_id);
+        }
+        let dir = self.app_local_dir(app_id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                tracing::info!(app_id = %app_id, "Cleaning up local directories for application {app_id}")
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!("Cannot delete {}: {error}", dir.display());
+                return;
+            }
+        }
+        lock(&self.finished_apps).remove(app_id);
     }
 
     /// A copy of the worker's status.
@@ -489,6 +543,7 @@ impl Worker {
             master: tokio::sync::watch::Sender::new(None),
             master_changed: tokio::sync::Notify::new(),
             announced_master: Mutex::new(None),
+            finished_apps: Mutex::default(),
             runners: Mutex::new(HashMap::new()),
             reports,
         });
@@ -633,9 +688,12 @@ impl Worker {
                                 "Successfully registered with master {}",
                                 registered.master_url
                             );
-                            let mut status = lock(&self.shared.status);
-                            status.master_url = Some(registered.master_url);
-                            status.master_webui_url = Some(registered.master_webui_url);
+                            {
+                                let mut status = lock(&self.shared.status);
+                                status.master_url = Some(registered.master_url);
+                                status.master_webui_url = Some(registered.master_webui_url);
+                            }
+                            self.shared.forget_inactive_apps(&registered.active_app_ids);
                             self.shared.master.send_replace(Some(client.clone()));
                             return Ok(client);
                         }
