@@ -258,7 +258,9 @@ impl Network {
             let (outside, inside) = (format!("fvh{id}w{slot}"), format!("fvn{id}w{slot}"));
             ip(&["netns", "add", &namespace])?;
             network.namespaces.push(namespace.clone());
-            ip(&["link", "add", &outside, "type", "veth", "peer", "name", &inside])?;
+            ip(&[
+                "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+            ])?;
             network.links.push(outside.clone());
             ip(&["link", "set", &outside, "master", &network.bridge, "up"])?;
             ip(&["link", "set", &inside, "netns", &namespace])?;
@@ -462,10 +464,7 @@ async fn start_master(
         root.join(format!("logs/master-{incarnation}.log")),
     )?;
     let port = master.service_port("sparkMaster").await?;
-    let ui = format!(
-        "http://{host}:{}",
-        master.service_port("MasterUI").await?
-    );
+    let ui = format!("http://{host}:{}", master.service_port("MasterUI").await?);
     Ok((master, port, ui))
 }
 
