@@ -104,9 +104,12 @@ fn application_waits_for_a_worker_then_runs_and_finishes() {
     ))
     .unwrap();
     assert_eq!(bad.status(), 404);
-    // Shuffle files went with the executor; only the (now empty) worker directory is left.
+    // Shuffle files went with the executor; only the (now empty) worker directory and the
+    // lock the running worker holds beside it are left.
     wait_until("the application's local files to be deleted", || {
-        walk_files(local.path()).is_empty()
+        walk_files(local.path())
+            .iter()
+            .all(|file| file.extension().is_some_and(|ext| ext == "lock"))
     });
 }
 
