@@ -3,7 +3,8 @@
 
 use crate::cluster::{master_state, start_master, start_worker_with};
 use crate::harness::{
-    Daemon, executor_pids, get_json, process_args, runtime, send_garbage, wait_until,
+    Daemon, cluster_session, executor_pids, get_json, process_args, runtime, send_garbage,
+    tab_lines, wait_until,
 };
 
 fn app_named<'a>(apps: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
@@ -311,19 +312,7 @@ fn killed_worker_is_replaced_and_the_answer_stays_right() {
 
     let runtime = runtime();
     // Async steps run on the runtime; the blocking HTTP polls run between them.
-    let spark = runtime
-        .block_on(
-            flint::SparkSession::builder()
-                .master(&url)
-                .app_name("survives-a-worker")
-                .config("spark.cores.max", "2")
-                .config("spark.executor.cores", "1")
-                .config("spark.executor.memory", "256m")
-                .config("spark.sql.shuffle.partitions", "4")
-                .config("spark.ui.showConsoleProgress", "false")
-                .create(),
-        )
-        .unwrap();
+    let spark = cluster_session(&runtime, &url, "survives-a-worker", "2");
     // Spread out: one executor on each worker.
     wait_until("an executor on each worker", || {
         master_state(&ui)["workers"]
@@ -345,14 +334,7 @@ fn killed_worker_is_replaced_and_the_answer_stays_right() {
     let expected: Vec<String> = (0..10i64)
         .map(|k| format!("{k}\t{}", (0..10_000).map(|j| 10 * j + k).sum::<i64>()))
         .collect();
-    let lines = |batches: Vec<flint::RecordBatch>| -> Vec<String> {
-        batches
-            .iter()
-            .flat_map(flint::format_row_values)
-            .map(|row| row.join("\t"))
-            .collect()
-    };
-    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    assert_eq!(tab_lines(runtime.block_on(df.collect()).unwrap()), expected);
 
     victim.kill();
     wait_until(
@@ -362,7 +344,7 @@ fn killed_worker_is_replaced_and_the_answer_stays_right() {
             state["aliveworkers"] == 1 && state["coresused"] == 2
         },
     );
-    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    assert_eq!(tab_lines(runtime.block_on(df.collect()).unwrap()), expected);
     spark.stop();
     wait_until("the application to be completed", || {
         master_state(&ui)["completedapps"][0]["state"] == "FINISHED"

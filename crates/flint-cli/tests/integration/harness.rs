@@ -425,3 +425,35 @@ impl Drop for ZooKeeper {
         let _ = self.child.wait();
     }
 }
+
+/// A driver in this process for application `name` on the standalone cluster at `url`,
+/// taking `cores` one-core executors of 256 MiB.
+pub fn cluster_session(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    name: &str,
+    cores: &str,
+) -> flint::SparkSession {
+    runtime
+        .block_on(
+            flint::SparkSession::builder()
+                .master(url)
+                .app_name(name)
+                .config("spark.cores.max", cores)
+                .config("spark.executor.cores", "1")
+                .config("spark.executor.memory", "256m")
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.ui.showConsoleProgress", "false")
+                .create(),
+        )
+        .expect("the session starts")
+}
+
+/// A result's rows as tab-separated lines, as `spark-sql` prints them.
+pub fn tab_lines(batches: Vec<flint::RecordBatch>) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(flint::format_row_values)
+        .map(|row| row.join("\t"))
+        .collect()
+}

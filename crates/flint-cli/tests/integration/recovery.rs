@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::cluster::{master_state, spawn_master, start_worker_of, start_worker_with};
-use crate::harness::{runtime, wait_until};
+use crate::harness::{cluster_session, runtime, tab_lines, wait_until};
 
 /// A master restarted mid-application with FILESYSTEM recovery: the application keeps
 /// answering (right) while no master is up; the new master is RECOVERING, the worker and
@@ -34,18 +34,12 @@ fn application_keeps_running_through_a_master_restart() {
     wait_until("the worker", || master_state(&ui)["aliveworkers"] == 1);
 
     let runtime = runtime();
-    let spark = runtime
-        .block_on(
-            flint::SparkSession::builder()
-                .master(&format!("spark://127.0.0.1:{port}"))
-                .app_name("survives-its-master")
-                .config("spark.cores.max", "1")
-                .config("spark.executor.memory", "256m")
-                .config("spark.sql.shuffle.partitions", "3")
-                .config("spark.ui.showConsoleProgress", "false")
-                .create(),
-        )
-        .unwrap();
+    let spark = cluster_session(
+        &runtime,
+        &format!("spark://127.0.0.1:{port}"),
+        "survives-its-master",
+        "1",
+    );
     let df = runtime.block_on(async {
         spark
             .range(60_000)
@@ -66,14 +60,7 @@ fn application_keeps_running_through_a_master_restart() {
             )
         })
         .collect();
-    let lines = |batches: Vec<flint::RecordBatch>| -> Vec<String> {
-        batches
-            .iter()
-            .flat_map(flint::format_row_values)
-            .map(|row| row.join("\t"))
-            .collect()
-    };
-    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    assert_eq!(tab_lines(runtime.block_on(df.collect()).unwrap()), expected);
     let before = master_state(&ui);
     let app_id = before["activeapps"][0]["id"].clone();
     assert_eq!(before["activeapps"][0]["state"], "RUNNING");
@@ -85,7 +72,7 @@ fn application_keeps_running_through_a_master_restart() {
 
     master.kill();
     // No master: the executor keeps serving the driver.
-    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    assert_eq!(tab_lines(runtime.block_on(df.collect()).unwrap()), expected);
 
     let restarted = Instant::now();
     let master = spawn_master(port, "60s", &recovery_conf);
@@ -112,7 +99,7 @@ fn application_keeps_running_through_a_master_restart() {
         "the executor is counted again, not doubled"
     );
 
-    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    assert_eq!(tab_lines(runtime.block_on(df.collect()).unwrap()), expected);
     spark.stop();
     wait_until("the application to be listed FINISHED", || {
         let state = master_state(&ui);
@@ -165,18 +152,7 @@ fn standby_master_takes_over_when_the_leader_dies() {
         "Successfully registered with master spark://127.0.0.1:{leader_port}"
     ));
     let runtime = runtime();
-    let spark = runtime
-        .block_on(
-            flint::SparkSession::builder()
-                .master(&url)
-                .app_name("survives-its-leader")
-                .config("spark.cores.max", "1")
-                .config("spark.executor.memory", "256m")
-                .config("spark.sql.shuffle.partitions", "3")
-                .config("spark.ui.showConsoleProgress", "false")
-                .create(),
-        )
-        .unwrap();
+    let spark = cluster_session(&runtime, &url, "survives-its-leader", "1");
     let df = runtime.block_on(async {
         spark
             .sql("SELECT id % 4 AS k, count(*) AS n FROM range(40000) GROUP BY id % 4 ORDER BY k")
@@ -184,14 +160,7 @@ fn standby_master_takes_over_when_the_leader_dies() {
             .unwrap()
     });
     let expected: Vec<String> = (0..4).map(|k| format!("{k}\t10000")).collect();
-    let lines = |batches: Vec<flint::RecordBatch>| -> Vec<String> {
-        batches
-            .iter()
-            .flat_map(flint::format_row_values)
-            .map(|row| row.join("\t"))
-            .collect()
-    };
-    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    assert_eq!(tab_lines(runtime.block_on(df.collect()).unwrap()), expected);
 
     let killed = Instant::now();
     leader.kill();
@@ -216,7 +185,7 @@ fn standby_master_takes_over_when_the_leader_dies() {
     ));
     assert_eq!(master_state(&standby_ui)["coresused"], 1);
 
-    assert_eq!(lines(runtime.block_on(df.collect()).unwrap()), expected);
+    assert_eq!(tab_lines(runtime.block_on(df.collect()).unwrap()), expected);
     spark.stop();
     wait_until(
         "the application to be listed FINISHED on the new leader",
