@@ -9,7 +9,7 @@ fn main() {
             .route_name(route)
             .input_type(format!("::spark_connect::{input}"))
             .output_type(format!("::spark_connect::{output}"))
-            .codec_path("::tonic_prost::ProstCodec")
+            .codec_path("crate::codec::ConnectCodec")
     };
     let service = tonic_build::manual::Service::builder()
         .name("SparkConnectService")

@@ -9,6 +9,7 @@
 //! (one Spark function registry), never by a second table of function names.
 
 mod catalog;
+mod codec;
 mod command;
 mod config;
 mod error;

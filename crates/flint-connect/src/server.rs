@@ -52,6 +52,10 @@ impl ConnectServer {
         let idle = duration(&keys::CONNECT_SESSION_TIMEOUT)?.as_millis() as u64;
         let interval = duration(&keys::CONNECT_MAINTENANCE_INTERVAL)?
             .max(std::time::Duration::from_millis(100));
+        crate::codec::set_recursion_limit(
+            conf.value(&keys::CONNECT_GRPC_RECURSION_LIMIT)
+                .map_err(|e| ConnectServerError::Conf(e.to_string()))?,
+        );
         let (listener, port) =
             flint_rpc::bind_service("SparkConnectService", host, port, max_retries).await?;
         let sessions = Arc::new(SessionManager::new(spark));
