@@ -1030,6 +1030,115 @@ mod tests {
         assert_eq!(super::quantile(&[], 0.5), 0);
     }
 
+    /// An application with one job of one finished stage, as the REST API sees it.
+    fn one_stage_app() -> super::Router {
+        use flint_driver::{SparkListener, SparkListenerEvent, StageInfo};
+        let store = crate::AppStatusStore::new();
+        store.on_event(&SparkListenerEvent::ApplicationStart {
+            app_id: "app-1".into(),
+            app_name: "fuzz".into(),
+            time: 1,
+            user: "me".into(),
+        });
+        let stage = StageInfo {
+            stage_id: 0,
+            attempt: 0,
+            name: "collect".into(),
+            num_tasks: 1,
+            parent_ids: vec![],
+            submission_time: Some(2),
+            completion_time: Some(3),
+            failure_reason: None,
+            rdd_infos: vec![],
+        };
+        store.on_event(&SparkListenerEvent::JobStart {
+            job_id: 0,
+            time: 2,
+            stage_infos: vec![stage.clone()],
+            description: "collect".into(),
+            sql_execution_id: None,
+            job_tags: vec![],
+            pool: "default".into(),
+        });
+        store.on_event(&SparkListenerEvent::StageSubmitted {
+            stage_info: stage.clone(),
+        });
+        store.on_event(&SparkListenerEvent::StageCompleted { stage_info: stage });
+        super::routes(std::sync::Arc::new(store))
+    }
+
+    /// The REST endpoints that take query parameters, and the parameters they read.
+    const PATHS: [&str; 9] = [
+        "/api/v1/applications",
+        "/api/v1/applications/app-1/jobs",
+        "/api/v1/applications/app-1/stages",
+        "/api/v1/applications/app-1/stages/0",
+        "/api/v1/applications/app-1/stages/0/0",
+        "/api/v1/applications/app-1/stages/0/0/taskList",
+        "/api/v1/applications/app-1/stages/0/0/taskSummary",
+        "/api/v1/applications/app-1/sql",
+        "/api/v1/applications/app-1/sql/0",
+    ];
+    const NAMES: [&str; 10] = [
+        "status",
+        "limit",
+        "offset",
+        "length",
+        "sortBy",
+        "quantiles",
+        "details",
+        "planDescription",
+        "taskStatus",
+        "withSummaries",
+    ];
+
+    /// The fixture has what the paths ask for, so the parameters are read, not just a 404.
+    #[tokio::test]
+    async fn the_fuzzed_paths_exist() {
+        use tower::ServiceExt;
+        for path in &PATHS[..7] {
+            let request = axum::http::Request::get(*path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let status = one_stage_app().oneshot(request).await.unwrap().status();
+            assert!(status.is_success(), "{path} answered {status}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any values of the REST parameters, percent-encoded bytes included, are answered
+        /// with the data or a client error, never a server error or a panic.
+        #[test]
+        fn any_rest_parameters_get_an_answer(
+            path in 0..PATHS.len(),
+            pairs in proptest::collection::vec(
+                (0..NAMES.len(), proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24)),
+                0..4,
+            ),
+        ) {
+            use tower::ServiceExt;
+            let query: Vec<String> = pairs
+                .iter()
+                .map(|(name, value)| {
+                    let value: String = value.iter().map(|b| format!("%{b:02X}")).collect();
+                    format!("{}={value}", NAMES[*name])
+                })
+                .collect();
+            let uri = format!("{}?{}", PATHS[path], query.join("&"));
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let status = runtime.block_on(async {
+                let request = axum::http::Request::get(&uri)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                one_stage_app().oneshot(request).await.unwrap().status()
+            });
+            proptest::prop_assert!(
+                status.is_success() || status.is_client_error(),
+                "{uri} answered {status}"
+            );
+        }
+    }
+
     #[test]
     fn dates_are_spark_rest_dates() {
         assert_eq!(
