@@ -241,9 +241,48 @@ fn guarded(code: &str) -> String {
     )
 }
 
+/// Sends an `ExecutePlan` whose plan stacks 100,000 projections to the Connect server on the
+/// port given as argument, encoded by hand (from the inside out, without recursion), and
+/// prints the error it gets.
+const DEEP_PLAN: &str = r#"
+import sys, uuid, grpc
+def varint(n):
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7f, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+def header(field, length):
+    return varint(field << 3 | 2) + varint(length)
+# Relation.project = 3 holding Project.input = 1 holding the next Relation.
+sizes = [0]
+for _ in range(100000):
+    inner = len(header(1, sizes[-1])) + sizes[-1]
+    sizes.append(len(header(3, inner)) + inner)
+parts = []
+for depth in range(100000, 0, -1):
+    inner = len(header(1, sizes[depth - 1])) + sizes[depth - 1]
+    parts += [header(3, inner), header(1, sizes[depth - 1])]
+root = b"".join(parts)
+plan = header(1, len(root)) + root
+session = str(uuid.uuid4()).encode()
+user = bytes([10, 2]) + b"me"
+request = header(1, len(session)) + session + header(2, len(user)) + user + header(3, len(plan)) + plan
+channel = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
+call = channel.unary_stream("/spark.connect.SparkConnectService/ExecutePlan",
+    request_serializer=lambda x: x, response_deserializer=lambda x: x)
+try:
+    for _ in call(request, timeout=60):
+        pass
+    print("answered")
+except grpc.RpcError as error:
+    print(error.code(), error.details())
+"#;
+
 /// `flint connect-server` is one application serving several clients: each session has its
-/// own temporary views and SQL conf, garbage on the port gets an error while the server keeps
-/// serving, and SIGTERM stops it.
+/// own temporary views and SQL conf, garbage on the port and a request nested too deeply get
+/// an error while the server keeps serving, and SIGTERM stops it.
 #[test]
 fn connect_server_serves_isolated_sessions() {
     let python = pyspark_python();
@@ -278,6 +317,20 @@ fn connect_server_serves_isolated_sessions() {
     );
     assert_eq!(String::from_utf8_lossy(&first.stdout), "5\n7\n");
     send_garbage(port);
+    // A plan of 100,000 stacked projections, 800 KB: refused before it is decoded, instead
+    // of overflowing the server's stack.
+    let deep = Command::new(&python)
+        .arg("-c")
+        .arg(DEEP_PLAN)
+        .arg(port.to_string())
+        .output()
+        .expect("run python");
+    assert_eq!(
+        String::from_utf8_lossy(&deep.stdout).trim(),
+        "StatusCode.INVALID_ARGUMENT the request's messages nest more than 1024 levels deep (spark.connect.grpc.marshallerRecursionLimit)",
+        "{}",
+        String::from_utf8_lossy(&deep.stderr)
+    );
     let second = run_client(
         &python,
         port,
