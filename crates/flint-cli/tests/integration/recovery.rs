@@ -192,3 +192,97 @@ fn standby_master_takes_over_when_the_leader_dies() {
         || master_state(&standby_ui)["completedapps"][0]["state"] == "FINISHED",
     );
 }
+
+/// A cluster-mode driver (a PySpark program run on the worker) keeps running through a
+/// FILESYSTEM-recovered master restart: the worker names it when it registers again, the
+/// new master lists it RUNNING on that worker, `--status` follows it there, and it ends
+/// FINISHED with its answer.
+#[test]
+fn cluster_mode_driver_is_recovered_with_its_worker() {
+    let python = crate::pyspark::pyspark_python();
+    let recovery = tempfile::tempdir().unwrap();
+    let directory = format!(
+        "spark.deploy.recoveryDirectory={}",
+        recovery.path().display()
+    );
+    let recovery_conf = [
+        "--conf",
+        "spark.deploy.recoveryMode=FILESYSTEM",
+        "--conf",
+        &directory,
+    ];
+    let master = spawn_master(0, "60s", &recovery_conf);
+    let port = master.service_port("sparkMaster");
+    master.wait_for_line("I have been elected leader! New state: ALIVE");
+    let mut master = master;
+    let worker = start_worker_with(port, "2", "2g", &[]);
+    worker.wait_for_line("Successfully registered with master");
+    let url = format!("spark://127.0.0.1:{port}");
+    // The program waits for a file the test writes once the master is back.
+    let scripts = tempfile::tempdir().unwrap();
+    let go = scripts.path().join("go");
+    let program = scripts.path().join("waits.py");
+    std::fs::write(
+        &program,
+        format!(
+            "import os, time\n\
+             from pyspark.sql import SparkSession\n\
+             spark = SparkSession.builder.getOrCreate()\n\
+             while not os.path.exists({go:?}):\n    time.sleep(0.05)\n\
+             print(spark.range(1000).count())\n",
+            go = go.display().to_string()
+        ),
+    )
+    .unwrap();
+    let python_conf = format!("spark.pyspark.python={}", python.display());
+    let submit = crate::harness::flint(
+        &[
+            "submit",
+            "--master",
+            &url,
+            "--deploy-mode",
+            "cluster",
+            "--executor-memory",
+            "256m",
+            "--driver-memory",
+            "256m",
+            "--conf",
+            &python_conf,
+            program.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(submit.code, Some(0), "{}", submit.stderr);
+    let driver_id = submit.stdout.trim().to_string();
+    let status = || {
+        crate::harness::flint(&["submit", "--master", &url, "--status", &driver_id], &[])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    wait_until("the driver to run", || status() == "RUNNING");
+
+    master.kill();
+    let master = spawn_master(port, "60s", &recovery_conf);
+    let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
+    master.wait_for_line("Recovery complete - resuming operations!");
+    let state = master_state(&ui);
+    assert_eq!(state["activedrivers"][0]["id"], driver_id.as_str());
+    assert_eq!(state["activedrivers"][0]["state"], "RUNNING");
+    assert_eq!(
+        state["activedrivers"][0]["worker"],
+        state["workers"][0]["id"]
+    );
+    assert_eq!(status(), "RUNNING");
+
+    std::fs::write(&go, b"").unwrap();
+    wait_until("the driver to finish", || status() == "FINISHED");
+    let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
+    let stdout = reqwest::blocking::get(format!(
+        "{worker_ui}/logPage/?driverId={driver_id}&logType=stdout"
+    ))
+    .unwrap()
+    .text()
+    .unwrap();
+    assert_eq!(stdout.trim(), "1000");
+}
