@@ -227,8 +227,8 @@ entries! {
     APP_NAME: String = "spark.app.name", computed, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
     BLOCK_MANAGER_PORT: u16 = "spark.blockManager.port", default "0", "Port of each executor's shuffle block service (Arrow Flight), from which reducers on other hosts fetch its blocks; 0 picks a free one.";
     CONNECT_DETACHED_TIMEOUT: Duration = "spark.connect.execute.manager.detachedTimeout", default "300s", "Spark Connect: an operation no client stream is attached to is interrupted (if running) and forgotten after this long.";
-    CONNECT_GRPC_RECURSION_LIMIT: usize = "spark.connect.grpc.marshallerRecursionLimit", default "1024", "Spark Connect: how deeply a request's messages may nest (a long chain of DataFrame calls nests two levels per call); a deeper request is refused before it is decoded.";
     CONNECT_MAINTENANCE_INTERVAL: Duration = "spark.connect.execute.manager.maintenanceInterval", default "30s", "Spark Connect: how often abandoned operations and idle sessions are looked for.";
+    CONNECT_GRPC_RECURSION_LIMIT: usize = "spark.connect.grpc.marshallerRecursionLimit", default "1024", "Spark Connect: how deeply a request's messages may nest (a long chain of DataFrame calls nests two levels per call); a deeper request is refused before it is decoded.";
     CONNECT_SESSION_TIMEOUT: Duration = "spark.connect.session.manager.defaultSessionTimeout", default "60m", "Spark Connect: a session with no request for this long is closed.";
     CORES_MAX: usize = "spark.cores.max", computed, "Cores an application takes from a standalone cluster in all (flint submit --total-executor-cores); unset = every core it can get.";
     DEFAULT_PARALLELISM: usize = "spark.default.parallelism", computed, "Default partition count; when unset, the task slots: N for local[N], on a standalone cluster the cores the application may get when it registers (at least 2).";
