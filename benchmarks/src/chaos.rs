@@ -12,7 +12,10 @@
 //! - `worker`: the worker running one of its executors is killed (`kill -9`) and a new
 //!   worker started in its place (same directories);
 //! - `master`: the master is killed (`kill -9`) and started again on the same port and
-//!   recovery directory; the time until it is ALIVE with every worker back is measured;
+//!   recovery directory; the time until it is ALIVE with every worker back is measured.
+//!   With `--standby` there are two masters on a ZooKeeper the harness starts: the leader
+//!   is killed, the time until the standby is ALIVE with every worker back is measured,
+//!   and a new standby starts in the dead one's place;
 //! - `pause`: an executor is stopped (`SIGSTOP`) for `--pause-ms`, then continued;
 //! - `partition` (with `--netns`): the worker running one of its executors is cut off the
 //!   network for `--partition-ms`, then connected again.
@@ -81,6 +84,11 @@ struct Args {
     /// Run each worker in a network namespace of its own (needs root and `ip`)
     #[arg(long)]
     netns: bool,
+    /// Two masters elected through a ZooKeeper the harness starts (Debian's `zookeeper`
+    /// package): a master fault kills the leader, the standby takes over, and a new standby
+    /// starts in the dead one's place
+    #[arg(long)]
+    standby: bool,
     /// Runs with a worker cut off the network (needs --netns)
     #[arg(long, default_value_t = 0)]
     partitions: usize,
@@ -213,6 +221,12 @@ struct Cluster {
     started: usize,
     /// The workers' network namespaces, with `--netns`.
     network: Option<Network>,
+    /// The masters' recovery settings (`--conf` pairs).
+    recovery: Vec<String>,
+    /// With `--standby`: the ZooKeeper server, kept running as long as the cluster.
+    _zookeeper: Option<Daemon>,
+    /// With `--standby`: the standby master, its port and UI.
+    standby: Option<(Daemon, u16, String)>,
 }
 
 /// A bridge in this namespace and one network namespace per worker slot, joined to it by
@@ -301,8 +315,45 @@ impl Cluster {
             None
         };
         let host = network.as_ref().map_or("127.0.0.1".into(), Network::host);
-        let (master, master_port, master_ui) =
-            start_master(&flint, root.path(), (&host, 0), &args.worker_timeout, 0).await?;
+        let (zookeeper, recovery) = if args.standby {
+            let (zookeeper, port) = start_zookeeper(root.path()).await?;
+            let recovery = vec![
+                "spark.deploy.recoveryMode=ZOOKEEPER".to_string(),
+                format!("spark.deploy.zookeeper.url=127.0.0.1:{port}"),
+                "spark.deploy.zookeeper.dir=/flint-chaos".to_string(),
+            ];
+            (Some(zookeeper), recovery)
+        } else {
+            let directory = root.path().join("recovery");
+            let recovery = vec![
+                "spark.deploy.recoveryMode=FILESYSTEM".to_string(),
+                format!("spark.deploy.recoveryDirectory={}", directory.display()),
+            ];
+            (None, recovery)
+        };
+        let (master, master_port, master_ui) = start_master(
+            &flint,
+            root.path(),
+            (&host, 0),
+            (&args.worker_timeout, &recovery),
+            0,
+        )
+        .await?;
+        wait_for_status(&master_ui, "ALIVE").await?;
+        let standby = if args.standby {
+            let standby = start_master(
+                &flint,
+                root.path(),
+                (&host, 0),
+                (&args.worker_timeout, &recovery),
+                1,
+            )
+            .await?;
+            wait_for_status(&standby.2, "STANDBY").await?;
+            Some(standby)
+        } else {
+            None
+        };
         let mut cluster = Cluster {
             flint,
             root,
@@ -312,8 +363,11 @@ impl Cluster {
             master_port,
             master_ui,
             workers: vec![],
-            started: 0,
+            started: 1,
             network,
+            recovery,
+            _zookeeper: zookeeper,
+            standby,
         };
         for slot in 0..args.workers {
             let worker = cluster.start_worker(slot)?;
@@ -330,7 +384,14 @@ impl Cluster {
     }
 
     fn url(&self) -> String {
-        format!("spark://{}:{}", self.host(), self.master_port)
+        match &self.standby {
+            Some((_, port, _)) => format!(
+                "spark://{host}:{},{host}:{port}",
+                self.master_port,
+                host = self.host()
+            ),
+            None => format!("spark://{}:{}", self.host(), self.master_port),
+        }
     }
 
     fn local_dir(&self, slot: usize) -> PathBuf {
@@ -406,11 +467,32 @@ impl Cluster {
         self.master.kill();
         let restarted = Instant::now();
         self.started += 1;
+        if let Some((standby, port, ui)) = self.standby.take() {
+            // The standby takes over; a new standby starts on the dead leader's port.
+            let dead_port = self.master_port;
+            self.master = standby;
+            self.master_port = port;
+            self.master_ui = ui;
+            let alive = wait_for_status(&self.master_ui, "ALIVE").await?;
+            self.wait_until_whole().await?;
+            let whole = restarted.elapsed();
+            let standby = start_master(
+                &self.flint,
+                self.root.path(),
+                (&self.host(), dead_port),
+                (&self.worker_timeout, &self.recovery),
+                self.started,
+            )
+            .await?;
+            wait_for_status(&standby.2, "STANDBY").await?;
+            self.standby = Some(standby);
+            return Ok((alive.min(whole), whole));
+        }
         let (master, _, ui) = start_master(
             &self.flint,
             self.root.path(),
             (&self.host(), self.master_port),
-            &self.worker_timeout,
+            (&self.worker_timeout, &self.recovery),
             self.started,
         )
         .await?;
@@ -433,14 +515,74 @@ impl Cluster {
     }
 }
 
+/// Waits until the master UI at `ui` reports `status`; returns how long that took.
+async fn wait_for_status(ui: &str, status: &str) -> Result<Duration, BoxError> {
+    let started = Instant::now();
+    loop {
+        if get_json(&format!("{ui}/json/"))
+            .await
+            .is_some_and(|state| state["status"] == status)
+        {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(format!("the master at {ui} was not {status} within 120 s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The jar Debian's `zookeeper` package installs.
+const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+
+/// Starts a standalone ZooKeeper with its data under `root`; returns it and its port.
+async fn start_zookeeper(root: &Path) -> Result<(Daemon, u16), BoxError> {
+    if !Path::new(ZOOKEEPER_JAR).exists() {
+        return Err(format!(
+            "--standby needs ZooKeeper: {ZOOKEEPER_JAR} is missing (apt-get install zookeeper)"
+        )
+        .into());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = root.join("zookeeper");
+    std::fs::create_dir_all(&dir)?;
+    // A short tick lets sessions be as short as spark.worker.timeout (2 to 20 ticks).
+    let config = dir.join("zoo.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+             admin.enableServer=false\nmaxSessionTimeout=60000\n",
+            dir.join("data").display()
+        ),
+    )?;
+    let args = [
+        "-cp".to_string(),
+        format!("/etc/zookeeper/conf:{ZOOKEEPER_JAR}"),
+        "org.apache.zookeeper.server.ZooKeeperServerMain".into(),
+        config.display().to_string(),
+    ];
+    let zookeeper = Daemon::start(Path::new("java"), &args, root.join("logs/zookeeper.log"))?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err("ZooKeeper did not listen within 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((zookeeper, port))
+}
+
 async fn start_master(
     flint: &Path,
     root: &Path,
     (host, port): (&str, u16),
-    worker_timeout: &str,
+    (worker_timeout, recovery): (&str, &[String]),
     incarnation: usize,
 ) -> Result<(Daemon, u16, String), BoxError> {
-    let args = [
+    let mut args = vec![
         "master".to_string(),
         "-h".into(),
         host.to_string(),
@@ -449,15 +591,12 @@ async fn start_master(
         "--webui-port".into(),
         "0".into(),
         "--conf".into(),
-        "spark.deploy.recoveryMode=FILESYSTEM".into(),
-        "--conf".into(),
-        format!(
-            "spark.deploy.recoveryDirectory={}",
-            root.join("recovery").display()
-        ),
-        "--conf".into(),
         format!("spark.worker.timeout={worker_timeout}"),
     ];
+    for pair in recovery {
+        args.push("--conf".into());
+        args.push(pair.clone());
+    }
     let master = Daemon::start(
         flint,
         &args,
