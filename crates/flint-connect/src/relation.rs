@@ -1943,3 +1943,183 @@ fn grouping_id_of_group(
         _ => expression.clone(),
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Whole Connect plans through the planner: any tree of ranges, SQL text, projections,
+    //! filters and limits over any expressions (literals, columns, functions by any name,
+    //! SQL text, aliases) is planned and run, or refused with an error; never a panic.
+    use proptest::prelude::*;
+    use spark_connect::expression::{self, ExprType, Literal, literal::LiteralType};
+    use spark_connect::{Filter, Limit, Project, Range, Sql};
+
+    use super::*;
+
+    fn relation_of(rel_type: RelType) -> Relation {
+        Relation {
+            rel_type: Some(rel_type),
+            ..Default::default()
+        }
+    }
+
+    fn expression_of(expr_type: ExprType) -> Expression {
+        Expression {
+            expr_type: Some(expr_type),
+            ..Default::default()
+        }
+    }
+
+    fn any_expression() -> impl Strategy<Value = Expression> {
+        let leaf = prop_oneof![
+            any::<i32>().prop_map(|n| expression_of(ExprType::Literal(Literal {
+                literal_type: Some(LiteralType::Integer(n)),
+                ..Default::default()
+            }))),
+            prop_oneof![Just("id".to_string()), "[a-z`.]{1,4}"].prop_map(|name| {
+                expression_of(ExprType::UnresolvedAttribute(
+                    expression::UnresolvedAttribute {
+                        unparsed_identifier: name,
+                        ..Default::default()
+                    },
+                ))
+            }),
+            prop_oneof![
+                3 => prop::sample::select(vec![
+                    "id + 1",
+                    "id % 3",
+                    "upper('a')",
+                    "id > 2",
+                    "CASE WHEN id > 1 THEN 'a' ELSE NULL END",
+                    "cast(id AS string)",
+                    "sum(id)",
+                    "1 / 0",
+                    "named_struct('a', id).a",
+                    "array(id, 2)[0]",
+                ])
+                .prop_map(String::from),
+                1 => "[ -~]{0,24}",
+            ]
+            .prop_map(|text| expression_of(ExprType::ExpressionString(
+                expression::ExpressionString { expression: text }
+            ))),
+        ];
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            prop_oneof![
+                (
+                    prop::sample::select(vec![
+                        "+", "-", "*", "/", "%", "=", "<", "and", "or", "not", "abs", "sum",
+                        "count", "concat", "coalesce", "when", "isnull", "no_such",
+                    ]),
+                    prop::collection::vec(inner.clone(), 0..3),
+                    any::<bool>(),
+                )
+                    .prop_map(|(name, arguments, is_distinct)| expression_of(
+                        ExprType::UnresolvedFunction(expression::UnresolvedFunction {
+                            function_name: name.to_string(),
+                            arguments,
+                            is_distinct,
+                            ..Default::default()
+                        })
+                    )),
+                (inner, "[a-z]{0,3}").prop_map(|(expr, name)| expression_of(ExprType::Alias(
+                    Box::new(expression::Alias {
+                        expr: Some(Box::new(expr)),
+                        name: vec![name],
+                        metadata: None,
+                    })
+                ))),
+            ]
+        })
+    }
+
+    fn any_relation() -> impl Strategy<Value = Relation> {
+        let leaf = prop_oneof![
+            (-5i64..40, prop::sample::select(vec![1i64, 1, 2, -1, 0])).prop_map(|(end, step)| {
+                relation_of(RelType::Range(Range {
+                    start: None,
+                    end,
+                    step,
+                    num_partitions: Some(2),
+                }))
+            }),
+            prop_oneof![
+                3 => prop::sample::select(vec![
+                    "SELECT 1 AS id",
+                    "SELECT id, id * 2 AS twice FROM range(7)",
+                    "SELECT id FROM range(10) WHERE id % 2 = 0",
+                    "SELECT count(*) AS id FROM range(100) GROUP BY id % 3",
+                    "SELECT CAST(NULL AS INT) AS id",
+                ])
+                .prop_map(String::from),
+                1 => "[ -~]{0,32}",
+            ]
+            .prop_map(|query| relation_of(RelType::Sql(Sql {
+                query,
+                ..Default::default()
+            }))),
+        ];
+        leaf.prop_recursive(4, 12, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), prop::collection::vec(any_expression(), 0..3)).prop_map(
+                    |(input, expressions)| relation_of(RelType::Project(Box::new(Project {
+                        input: Some(Box::new(input)),
+                        expressions,
+                    })))
+                ),
+                (inner.clone(), any_expression()).prop_map(|(input, condition)| relation_of(
+                    RelType::Filter(Box::new(Filter {
+                        input: Some(Box::new(input)),
+                        condition: Some(condition),
+                    }))
+                )),
+                (inner, -2i32..10).prop_map(|(input, limit)| relation_of(RelType::Limit(
+                    Box::new(Limit {
+                        input: Some(Box::new(input)),
+                        limit,
+                    })
+                ))),
+            ]
+        })
+    }
+
+    /// One local session and runtime for every case.
+    fn session() -> &'static (tokio::runtime::Runtime, flint::SparkSession) {
+        static SESSION: std::sync::OnceLock<(tokio::runtime::Runtime, flint::SparkSession)> =
+            std::sync::OnceLock::new();
+        SESSION.get_or_init(|| {
+            // The driver's runtime: worker threads with 32 MiB stacks (flint-cli's main.rs).
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(32 << 20)
+                .enable_all()
+                .build()
+                .unwrap();
+            let spark = runtime
+                .block_on(
+                    flint::SparkSession::builder()
+                        .master("local[1]")
+                        .app_name("connect-fuzz")
+                        .config("spark.ui.enabled", "false")
+                        .config("spark.ui.showConsoleProgress", "false")
+                        .create(),
+                )
+                .unwrap();
+            (runtime, spark)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_plan_is_planned_and_run_or_refused(relation in any_relation()) {
+            let (runtime, spark) = session();
+            // On a worker thread: its stack is the size the driver's are.
+            let planned = runtime.spawn(async move {
+                let mut planner = Planner::new(spark);
+                if let Ok(df) = planner.dataframe(&relation, "fuzz").await {
+                    let _ = df.collect().await;
+                }
+            });
+            prop_assert!(runtime.block_on(planned).is_ok(), "the planner panicked");
+        }
+    }
+}
