@@ -7,6 +7,20 @@ use std::time::Instant;
 use crate::cluster::{master_state, spawn_master, start_worker_of, start_worker_with};
 use crate::harness::{cluster_session, runtime, tab_lines, wait_until};
 
+/// Starts a master on `port` (0: any) keeping its state in `directory` (FILESYSTEM
+/// recovery). Its worker timeout is long: recovery must end because everyone is back, not by
+/// timing out.
+fn recovering_master(port: u16, directory: &std::path::Path) -> crate::harness::Daemon {
+    let directory = format!("spark.deploy.recoveryDirectory={}", directory.display());
+    let recovery = [
+        "--conf",
+        "spark.deploy.recoveryMode=FILESYSTEM",
+        "--conf",
+        &directory,
+    ];
+    spawn_master(port, "60s", &recovery)
+}
+
 /// A master restarted mid-application with FILESYSTEM recovery: the application keeps
 /// answering (right) while no master is up; the new master is RECOVERING, the worker and
 /// the driver register again with it, and it is ALIVE well before its worker timeout,
@@ -15,18 +29,7 @@ use crate::harness::{cluster_session, runtime, tab_lines, wait_until};
 #[test]
 fn application_keeps_running_through_a_master_restart() {
     let recovery = tempfile::tempdir().unwrap();
-    let directory = format!(
-        "spark.deploy.recoveryDirectory={}",
-        recovery.path().display()
-    );
-    let recovery_conf = [
-        "--conf",
-        "spark.deploy.recoveryMode=FILESYSTEM",
-        "--conf",
-        &directory,
-    ];
-    // A long worker timeout: recovery must end because everyone is back, not by timing out.
-    let mut master = spawn_master(0, "60s", &recovery_conf);
+    let mut master = recovering_master(0, recovery.path());
     let port = master.service_port("sparkMaster");
     let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
     master.wait_for_line("I have been elected leader! New state: ALIVE");
@@ -75,7 +78,7 @@ fn application_keeps_running_through_a_master_restart() {
     assert_eq!(tab_lines(runtime.block_on(df.collect()).unwrap()), expected);
 
     let restarted = Instant::now();
-    let master = spawn_master(port, "60s", &recovery_conf);
+    let master = recovering_master(port, recovery.path());
     let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
     master.wait_for_line("I have been elected leader! New state: RECOVERING");
     master.wait_for_line("Trying to recover app: ");
@@ -201,17 +204,7 @@ fn standby_master_takes_over_when_the_leader_dies() {
 fn cluster_mode_driver_is_recovered_with_its_worker() {
     let python = crate::pyspark::pyspark_python();
     let recovery = tempfile::tempdir().unwrap();
-    let directory = format!(
-        "spark.deploy.recoveryDirectory={}",
-        recovery.path().display()
-    );
-    let recovery_conf = [
-        "--conf",
-        "spark.deploy.recoveryMode=FILESYSTEM",
-        "--conf",
-        &directory,
-    ];
-    let master = spawn_master(0, "60s", &recovery_conf);
+    let master = recovering_master(0, recovery.path());
     let port = master.service_port("sparkMaster");
     master.wait_for_line("I have been elected leader! New state: ALIVE");
     let mut master = master;
@@ -263,7 +256,7 @@ fn cluster_mode_driver_is_recovered_with_its_worker() {
     wait_until("the driver to run", || status() == "RUNNING");
 
     master.kill();
-    let master = spawn_master(port, "60s", &recovery_conf);
+    let master = recovering_master(port, recovery.path());
     let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
     master.wait_for_line("Recovery complete - resuming operations!");
     let state = master_state(&ui);
