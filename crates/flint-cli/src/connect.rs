@@ -80,7 +80,7 @@ async fn run_program(
             return Err(error.into());
         }
     };
-    let code = program.run(server.port()).await;
+    let code = program.run(server.port(), server.bearer_token()).await;
     server.stop();
     spark.stop();
     let code = code?;

@@ -27,19 +27,29 @@ where
             "cluster deploy mode, --status and --kill need --master spark://HOST:PORT (got {url})"
         )));
     };
+    let security = flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?);
     let mut last_error = String::new();
     for (host, port) in &masters {
-        let channel = match flint_rpc::connect(host, *port, Duration::from_secs(10)).await {
-            Ok(channel) => channel,
-            Err(error) => {
-                last_error = error.to_string();
-                continue;
-            }
-        };
+        let channel =
+            match flint_rpc::connect(host, *port, Duration::from_secs(10), &security).await {
+                Ok(channel) => channel,
+                Err(error) => {
+                    last_error = error.to_string();
+                    continue;
+                }
+            };
         match ask(MasterClient::new(channel)).await {
             Ok(answer) => return Ok(answer),
             Err(status) if status.code() == tonic::Code::Unavailable => {
                 last_error = format!("spark://{host}:{port}: {}", status.message());
+            }
+            // A master that requires authentication closes a plain connection at once.
+            Err(status) if flint_rpc::is_unreachable(&status) => {
+                last_error = format!(
+                    "spark://{host}:{port} closed the connection (if it requires {}, set it and {} here too)",
+                    keys::AUTHENTICATE.key,
+                    keys::AUTHENTICATE_SECRET.key
+                );
             }
             Err(status) => return Err(rpc_error(status)),
         }
@@ -67,8 +77,11 @@ pub(crate) async fn submit(
             source,
         })?;
     let memory_mib = conf.value(&keys::DRIVER_MEMORY)?.0 >> 20;
+    // Secrets stay here: the master persists the description, and the worker that runs the
+    // driver hands it its own secret.
     let mut settings: std::collections::HashMap<String, String> = conf
         .iter()
+        .filter(|(key, _)| !flint_conf::is_secret_key(key))
         .map(|(key, value)| (key.to_string(), value.to_string()))
         .collect();
     settings

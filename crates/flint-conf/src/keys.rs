@@ -225,6 +225,9 @@ macro_rules! entries {
 
 entries! {
     APP_NAME: String = "spark.app.name", computed, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
+    AUTHENTICATE: bool = "spark.authenticate", default "false", "Every RPC between master, workers, drivers and executors, every shuffle fetch, the Spark Connect endpoint and the web UIs require the shared secret (spark.authenticate.secret). Each RPC connection proves it knows the secret with an HMAC-SHA256 challenge and response, so the secret never crosses the network; Connect clients send it as their bearer token (sc://host:port/;token=...), browsers as the password of HTTP basic authentication. Workers hand it to their executors and drivers in the environment (_SPARK_AUTH_SECRET), never on a command line.";
+    AUTHENTICATE_SECRET: String = "spark.authenticate.secret", computed, "The shared secret of spark.authenticate; set it (or spark.authenticate.secret.file) on every master, worker and application. Redacted wherever settings are shown.";
+    AUTHENTICATE_SECRET_FILE: String = "spark.authenticate.secret.file", computed, "A file holding the shared secret of spark.authenticate (surrounding whitespace ignored), instead of spark.authenticate.secret.";
     BLOCK_MANAGER_PORT: u16 = "spark.blockManager.port", default "0", "Port of each executor's shuffle block service (Arrow Flight), from which reducers on other hosts fetch its blocks; 0 picks a free one.";
     CONNECT_DETACHED_TIMEOUT: Duration = "spark.connect.execute.manager.detachedTimeout", default "300s", "Spark Connect: an operation no client stream is attached to is interrupted (if running) and forgotten after this long.";
     CONNECT_MAINTENANCE_INTERVAL: Duration = "spark.connect.execute.manager.maintenanceInterval", default "30s", "Spark Connect: how often abandoned operations and idle sessions are looked for.";

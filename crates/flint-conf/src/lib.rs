@@ -8,11 +8,13 @@ mod duration;
 mod error;
 pub mod keys;
 mod master;
+mod security;
 mod size;
 mod spark_conf;
 
 pub use duration::parse_duration;
 pub use error::ConfError;
 pub use master::MasterUrl;
+pub use security::{AUTH_SECRET_ENV, auth_secret, is_secret_key};
 pub use size::{format_size, parse_size};
 pub use spark_conf::{SUBMIT_CONF_ENV, SparkConf};

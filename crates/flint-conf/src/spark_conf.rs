@@ -118,11 +118,11 @@ impl SparkConf {
         let mut pairs: Vec<(String, String)> = self
             .iter()
             .map(|(key, value)| {
-                let lower = key.to_ascii_lowercase();
-                let secret = ["secret", "password", "token", "accesskey", "access.key"]
-                    .iter()
-                    .any(|word| lower.contains(word));
-                let value = if secret { "*********(redacted)" } else { value };
+                let value = if crate::is_secret_key(key) {
+                    "*********(redacted)"
+                } else {
+                    value
+                };
                 (key.to_string(), value.to_string())
             })
             .collect();

@@ -53,8 +53,10 @@ pub fn python_interpreter(conf: &flint::SparkConf) -> String {
 
 impl PythonProgram {
     /// Runs the program with the endpoint on `127.0.0.1:port`, its stdin, stdout and stderr
-    /// the caller's, and returns its exit code.
-    pub async fn run(&self, port: u16) -> Result<i32, LaunchError> {
+    /// the caller's, and returns its exit code. A `token` (the endpoint's, with
+    /// `spark.authenticate`) reaches PySpark in its environment, as Spark's local Connect
+    /// server hands it over, never on a command line.
+    pub async fn run(&self, port: u16, token: Option<&str>) -> Result<i32, LaunchError> {
         let directory = tempfile::tempdir().map_err(LaunchError::Write)?;
         let launcher = directory.path().join("flint_pyspark_launcher.py");
         std::fs::write(&launcher, LAUNCHER).map_err(LaunchError::Write)?;
@@ -74,8 +76,17 @@ impl PythonProgram {
                 .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         )
         .unwrap_or_default();
+        match token {
+            // PySpark sends a token over plain TCP only to `localhost` (gRPC's local
+            // credentials); elsewhere it insists on TLS.
+            Some(token) => command
+                .env("SPARK_REMOTE", format!("sc://localhost:{port}"))
+                .env("SPARK_CONNECT_AUTHENTICATE_TOKEN", token),
+            None => command
+                .env("SPARK_REMOTE", format!("sc://127.0.0.1:{port}"))
+                .env_remove("SPARK_CONNECT_AUTHENTICATE_TOKEN"),
+        };
         command
-            .env("SPARK_REMOTE", format!("sc://127.0.0.1:{port}"))
             .env("FLINT_PY_FILES", py_files)
             .env("PYARROW_IGNORE_TIMEZONE", "1")
             .env_remove("MASTER")

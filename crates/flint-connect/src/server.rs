@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use flint_conf::keys;
+use tonic::Status;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::generated::spark_connect_service_server::SparkConnectServiceServer;
 use crate::service::ConnectService;
@@ -26,9 +29,44 @@ pub enum ConnectServerError {
     Conf(String),
 }
 
+/// Refuses every request whose `authorization: Bearer` token is not the secret of
+/// `spark.authenticate` (PySpark sends it for `sc://host:port/;token=...` or
+/// `SPARK_CONNECT_AUTHENTICATE_TOKEN`), before anything it sent is decoded or acted on.
+#[derive(Clone)]
+struct BearerToken(flint_rpc::RpcSecurity);
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if !self.0.authenticates() {
+            return Ok(request);
+        }
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        if token.is_some_and(|token| self.0.accepts_token(token)) {
+            return Ok(request);
+        }
+        let peer = request
+            .remote_addr()
+            .map_or_else(|| "an unknown peer".to_string(), |addr| addr.to_string());
+        let why = if token.is_some() {
+            "a wrong bearer token"
+        } else {
+            "no bearer token"
+        };
+        tracing::warn!(
+            "Refused a Spark Connect request from {peer}: {why} (spark.authenticate is on)"
+        );
+        Err(Status::unauthenticated("Invalid authentication token"))
+    }
+}
+
 /// A running Connect endpoint; stops when dropped.
 pub struct ConnectServer {
     port: u16,
+    security: flint_rpc::RpcSecurity,
     sessions: Arc<SessionManager>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -56,6 +94,9 @@ impl ConnectServer {
             conf.value(&keys::CONNECT_GRPC_RECURSION_LIMIT)
                 .map_err(|e| ConnectServerError::Conf(e.to_string()))?,
         );
+        let security = flint_rpc::RpcSecurity::new(
+            flint_conf::auth_secret(conf).map_err(|e| ConnectServerError::Conf(e.to_string()))?,
+        );
         let (listener, port) =
             flint_rpc::bind_service("SparkConnectService", host, port, max_retries).await?;
         let sessions = Arc::new(SessionManager::new(spark));
@@ -64,8 +105,11 @@ impl ConnectServer {
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);
+        let service = InterceptedService::new(service, BearerToken(security.clone()));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let incoming = flint_rpc::incoming(listener);
+        // PySpark speaks plain gRPC: it proves the secret as a bearer token on each request
+        // instead of Flint's connection handshake.
+        let incoming = flint_rpc::incoming(listener, &flint_rpc::RpcSecurity::none());
         tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .add_service(service)
@@ -97,6 +141,7 @@ impl ConnectServer {
         tracing::info!(port, "Spark Connect server started at: {host}:{port}");
         Ok(ConnectServer {
             port,
+            security,
             sessions,
             shutdown: Some(shutdown),
         })
@@ -105,6 +150,11 @@ impl ConnectServer {
     /// The port clients connect to.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bearer token clients must send (the secret of `spark.authenticate`), if any.
+    pub fn bearer_token(&self) -> Option<&str> {
+        self.security.secret()
     }
 
     /// How many client sessions are open.

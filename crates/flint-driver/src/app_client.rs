@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flint_conf::format_size;
+use flint_rpc::RpcSecurity;
 use flint_rpc::deploy::master_client::MasterClient;
 use flint_rpc::deploy::{
     ApplicationDescription, ExecutorState, KillExecutorsRequest, RegisterApplicationRequest,
@@ -67,13 +68,15 @@ pub struct StandaloneAppClient {
 impl StandaloneAppClient {
     /// Registers with the first master that answers (waiting at most `timeout` for each) and
     /// starts following its events. A master gone for longer than `master_timeout` while
-    /// the application has no executor left ends the application.
+    /// the application has no executor left ends the application. Every connection to a
+    /// master proves `security`'s secret.
     pub async fn register(
         masters: &[(String, u16)],
         description: AppDescription,
         backend: Arc<StandaloneSchedulerBackend>,
         timeout: Duration,
         master_timeout: Duration,
+        security: RpcSecurity,
     ) -> Result<Self, AppClientError> {
         let request = RegisterApplicationRequest {
             description: Some(ApplicationDescription {
@@ -94,7 +97,7 @@ impl StandaloneAppClient {
         for (host, port) in masters {
             let master = format!("spark://{host}:{port}");
             tracing::info!("Connecting to master {master}...");
-            let channel = match flint_rpc::connect(host, *port, timeout).await {
+            let channel = match flint_rpc::connect(host, *port, timeout, &security).await {
                 Ok(channel) => channel,
                 Err(error) => {
                     last_error = error.to_string();
@@ -161,6 +164,7 @@ impl StandaloneAppClient {
                     timeout: master_timeout,
                     masters: masters.to_vec(),
                     connect_timeout: timeout,
+                    security: security.clone(),
                     request: request.clone(),
                     next_executor_id: 0,
                     requested_total,
@@ -272,6 +276,8 @@ struct MasterLink {
     masters: Vec<(String, u16)>,
     /// How long to wait for a master to answer.
     connect_timeout: Duration,
+    /// `spark.authenticate`: the secret each connection to a master proves.
+    security: RpcSecurity,
     /// The first registration, sent again with the application's id.
     request: RegisterApplicationRequest,
     /// One more than the highest executor id granted.
@@ -453,7 +459,9 @@ async fn reattach(link: &mut MasterLink) -> Reattached {
     let mut forgotten = None;
     for (host, port) in link.masters.clone() {
         let master = format!("spark://{host}:{port}");
-        let Ok(channel) = flint_rpc::connect(&host, port, link.connect_timeout).await else {
+        let Ok(channel) =
+            flint_rpc::connect(&host, port, link.connect_timeout, &link.security).await
+        else {
             continue;
         };
         let mut client = MasterClient::new(channel);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use flint_executor::{TaskDescription, TaskFailureReason, TaskMetrics, TaskResult};
+use flint_rpc::RpcSecurity;
 use flint_rpc::executor::driver_server::{Driver, DriverServer};
 use flint_rpc::executor::{
     DriverMessage, ExecutorMessage, KillTask, RegisteredExecutor, RemoveShuffle, StopExecutor,
@@ -161,6 +162,8 @@ pub struct StandaloneSchedulerBackend {
     services_remove_shuffles: bool,
     /// Where requests to shuffle services run (removal is asked from any thread).
     runtime: tokio::runtime::Handle,
+    /// `spark.authenticate`: the secret executors and shuffle services must prove.
+    security: RpcSecurity,
     port: u16,
     server: tokio::task::JoinHandle<()>,
     heartbeat_receiver: tokio::task::JoinHandle<()>,
@@ -178,7 +181,8 @@ impl StandaloneSchedulerBackend {
     /// (`spark.starvation.timeout`). An executor silent for `executor_timeout`
     /// (`spark.network.timeout`) is removed as lost and its kill is requested through
     /// [`Self::take_cluster_requests`].
-    /// Executors added, removed and heartbeating are posted to `listener_bus`.
+    /// Executors added, removed and heartbeating are posted to `listener_bus`. With
+    /// `security`'s secret, only executors that prove it are served.
     pub fn start(
         listener: TcpListener,
         expected_cores: usize,
@@ -186,6 +190,7 @@ impl StandaloneSchedulerBackend {
         executor_timeout: Duration,
         map_outputs: Arc<MapOutputTracker>,
         listener_bus: Arc<ListenerBus>,
+        security: RpcSecurity,
     ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let state = Arc::new(Mutex::new(BackendState {
@@ -205,10 +210,11 @@ impl StandaloneSchedulerBackend {
             changes: Arc::clone(&changes),
             map_outputs: Arc::clone(&map_outputs),
         };
+        let incoming = flint_rpc::incoming(listener, &security);
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .add_service(DriverServer::new(service))
-                .serve_with_incoming(flint_rpc::incoming(listener))
+                .serve_with_incoming(incoming)
                 .await;
             if let Err(error) = served {
                 tracing::error!("The driver's executor endpoint failed: {error}");
@@ -234,6 +240,7 @@ impl StandaloneSchedulerBackend {
             locality_wait: Duration::from_secs(3),
             services_remove_shuffles: true,
             runtime: tokio::runtime::Handle::current(),
+            security,
             starvation_timeout: starvation_timeout.max(Duration::from_millis(100)),
             port,
             server,
@@ -558,9 +565,12 @@ impl SchedulerBackend for StandaloneSchedulerBackend {
         drop(state);
         for (host, port) in services {
             let app_id = app_id.clone();
+            let security = self.security.clone();
             self.runtime.spawn(async move {
-                if let Err(error) =
-                    flint_shuffle_service::remove_shuffle(&host, port, &app_id, shuffle_id).await
+                if let Err(error) = flint_shuffle_service::remove_shuffle(
+                    &host, port, &app_id, shuffle_id, &security,
+                )
+                .await
                 {
                     tracing::warn!(
                         "Failed to remove shuffle {shuffle_id} from the shuffle service at {host}:{port}: {error}"
@@ -855,6 +865,7 @@ mod tests {
                 fetch_retries: (3, Duration::from_millis(10)),
                 fetch_limits: Default::default(),
                 network_timeout: Duration::from_secs(120),
+                security: flint_rpc::RpcSecurity::none(),
             },
             shuffle_service: None,
         }
@@ -884,6 +895,7 @@ mod tests {
             Duration::from_secs(120),
             Arc::new(MapOutputTracker::default()),
             Arc::new(crate::ListenerBus::new()),
+            RpcSecurity::none(),
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -962,6 +974,7 @@ mod tests {
             Duration::from_millis(600),
             Arc::new(MapOutputTracker::default()),
             Arc::new(crate::ListenerBus::new()),
+            RpcSecurity::none(),
         )
         .unwrap();
         let mut kill_requests = backend.take_cluster_requests().unwrap();

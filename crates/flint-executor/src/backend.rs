@@ -106,7 +106,7 @@ pub async fn run_executor_backend(config: ExecutorBackendConfig) -> Result<(), E
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service.into_server())
-            .serve_with_incoming(flint_rpc::incoming(listener)),
+            .serve_with_incoming(flint_rpc::incoming(listener, &config.executor.security)),
     );
     let result = match register_with_shuffle_service(&config, &executor).await {
         Ok(()) => serve_driver(&config, Arc::clone(&executor), port).await,
@@ -141,6 +141,7 @@ async fn register_with_shuffle_service(
         registration,
         service.registration_timeout,
         service.registration_attempts,
+        &config.executor.security,
     )
     .await?;
     tracing::info!(
@@ -167,6 +168,7 @@ async fn serve_driver(
         &config.driver_host,
         config.driver_port,
         Duration::from_secs(30),
+        &config.executor.security,
     )
     .await?;
     let (outbound, outbound_queue) = mpsc::channel::<ExecutorMessage>(1024);

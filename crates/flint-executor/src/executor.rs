@@ -100,6 +100,8 @@ pub struct ExecutorConfig {
     pub fetch_limits: flint_shuffle::FetchLimits,
     /// `spark.network.timeout`: how long a shuffle fetch may wait for its peer.
     pub network_timeout: Duration,
+    /// `spark.authenticate`: the secret its RPC peers and block servers must prove.
+    pub security: flint_rpc::RpcSecurity,
 }
 
 impl ExecutorConfig {
@@ -161,6 +163,7 @@ impl ExecutorConfig {
                     .unwrap_or(usize::MAX),
             },
             network_timeout: conf.value(&keys::NETWORK_TIMEOUT)?,
+            security: flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?),
         })
     }
 }
@@ -287,7 +290,8 @@ impl Executor {
             read_host_local_disk: config.read_host_local_disk,
             client: Arc::new(
                 ShuffleClient::new(config.app_id.clone(), config.network_timeout)
-                    .with_retries(config.fetch_retries.0, config.fetch_retries.1),
+                    .with_retries(config.fetch_retries.0, config.fetch_retries.1)
+                    .with_security(config.security.clone()),
             ),
             block_manager: Arc::clone(&block_manager),
             compression: config.compression,

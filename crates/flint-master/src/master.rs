@@ -68,6 +68,8 @@ pub struct MasterConfig {
     pub retained_applications: usize,
     /// `spark.deploy.recoveryMode`: whether a restarted master recovers its state.
     pub recovery_mode: RecoveryMode,
+    /// `spark.authenticate`: the secret every RPC peer must prove.
+    pub security: flint_rpc::RpcSecurity,
 }
 
 impl MasterConfig {
@@ -92,6 +94,7 @@ impl MasterConfig {
             max_executor_retries: conf.value(&keys::DEPLOY_MAX_EXECUTOR_RETRIES)? as u32,
             retained_applications: conf.value(&keys::DEPLOY_RETAINED_APPLICATIONS)?,
             recovery_mode: RecoveryMode::from_conf(conf)?,
+            security: flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?),
         })
     }
 }
@@ -486,7 +489,8 @@ impl Master {
                 }
             }
         });
-        let outbound = crate::rpc::carry_out(url.clone(), handle.clone());
+        let security = config.security.clone();
+        let outbound = crate::rpc::carry_out(url.clone(), handle.clone(), security.clone());
         let session_timeout = config.worker_timeout;
         let mode = config.recovery_mode.clone();
         let mut master = Master::new(config, url.clone(), webui_url);
@@ -544,8 +548,8 @@ impl Master {
                 commands = master.handle(event, now_millis());
             }
         });
-        let ui = crate::ui::serve(ui_listener, handle.clone());
-        let rpc = crate::rpc::serve(rpc_listener, handle);
+        let ui = crate::ui::serve(ui_listener, handle.clone(), &security);
+        let rpc = crate::rpc::serve(rpc_listener, handle, &security);
         tokio::select! {
             result = rpc => result,
             result = ui => result.map_err(MasterError::Ui),
@@ -1743,6 +1747,7 @@ mod tests {
             max_executor_retries: 10,
             retained_applications: 200,
             recovery_mode: RecoveryMode::None,
+            security: flint_rpc::RpcSecurity::none(),
         }
     }
 

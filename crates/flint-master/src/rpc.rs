@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::time::Duration;
 
+use flint_rpc::RpcSecurity;
 use flint_rpc::deploy::master_server::{Master as MasterRpc, MasterServer};
 use flint_rpc::deploy::worker_client::WorkerClient;
 use flint_rpc::deploy::{
@@ -455,10 +456,14 @@ fn event_to_wire(event: ApplicationEvent) -> WireApplicationEvent {
 }
 
 /// Serves the master's RPC endpoint until the process ends.
-pub(crate) async fn serve(listener: TcpListener, master: MasterHandle) -> Result<(), MasterError> {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    master: MasterHandle,
+    security: &RpcSecurity,
+) -> Result<(), MasterError> {
     tonic::transport::Server::builder()
         .add_service(MasterServer::new(MasterService { master }))
-        .serve_with_incoming(flint_rpc::incoming(listener))
+        .serve_with_incoming(flint_rpc::incoming(listener, security))
         .await?;
     Ok(())
 }
@@ -506,10 +511,14 @@ const WORKER_RPC_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) fn carry_out(
     master_url: String,
     master: MasterHandle,
+    security: RpcSecurity,
 ) -> mpsc::UnboundedSender<Command> {
     let (commands, mut queue) = mpsc::unbounded_channel::<Command>();
     tokio::spawn(async move {
-        let mut clients = WorkerClients::default();
+        let mut clients = WorkerClients {
+            clients: HashMap::new(),
+            security,
+        };
         while let Some(command) = queue.recv().await {
             run_command(command, &master_url, &master, &mut clients);
         }
@@ -518,9 +527,9 @@ pub(crate) fn carry_out(
 }
 
 /// Connections to workers, one per registration, opened on first use.
-#[derive(Default)]
 struct WorkerClients {
     clients: HashMap<String, (u64, WorkerClient<Channel>)>,
+    security: RpcSecurity,
 }
 
 impl WorkerClients {
@@ -530,8 +539,13 @@ impl WorkerClients {
         {
             return Ok(client.clone());
         }
-        let channel = flint_rpc::connect_lazy(&worker.host, worker.port, WORKER_RPC_TIMEOUT)
-            .map_err(|error| format!("worker {} has no usable address: {error}", worker.id))?;
+        let channel = flint_rpc::connect_lazy(
+            &worker.host,
+            worker.port,
+            WORKER_RPC_TIMEOUT,
+            &self.security,
+        )
+        .map_err(|error| format!("worker {} has no usable address: {error}", worker.id))?;
         let client = WorkerClient::new(channel);
         self.clients
             .insert(worker.id.clone(), (worker.incarnation, client.clone()));

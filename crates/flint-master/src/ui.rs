@@ -397,7 +397,11 @@ async fn metrics(State(master): State<MasterHandle>) -> Response {
 }
 
 /// Serves the master web UI until the process ends.
-pub(crate) async fn serve(listener: TcpListener, master: MasterHandle) -> std::io::Result<()> {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    master: MasterHandle,
+    security: &flint_rpc::RpcSecurity,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(page))
         .route("/json", get(json))
@@ -405,5 +409,5 @@ pub(crate) async fn serve(listener: TcpListener, master: MasterHandle) -> std::i
         .route("/metrics", get(metrics))
         .route("/metrics/master/prometheus", get(metrics))
         .with_state(master);
-    axum::serve(listener, app).await
+    flint_rpc::serve_web(listener, app, security).await
 }

@@ -238,6 +238,8 @@ impl PythonWorker {
         let mut child = command
             .args(["-u", "-c", BOOTSTRAP])
             .env("FLINT_PYTHON_WORKER", WORKER_SOURCE)
+            // User code runs here: it gets no copy of the cluster's secret.
+            .env_remove(flint_conf::AUTH_SECRET_ENV)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

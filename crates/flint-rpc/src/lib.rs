@@ -4,9 +4,13 @@
 //! **Invariant:** wire types stop at each role's `rpc` boundary; roles convert them to their
 //! own domain types.
 
+mod auth;
 mod net;
+mod web;
 
-pub use net::{RpcError, bind_service, connect, connect_lazy, incoming, is_unreachable};
+pub use auth::{AuthError, RpcSecurity};
+pub use net::{Incoming, RpcError, bind_service, connect, connect_lazy, incoming, is_unreachable};
+pub use web::{WebUser, serve_web};
 
 /// The standalone deploy protocol: worker ↔ master ↔ driver (Spark's `DeployMessages`).
 pub mod deploy {

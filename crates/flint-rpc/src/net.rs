@@ -1,9 +1,17 @@
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use thiserror::Error;
-use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint};
+
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::auth::{self, AuthError, RpcSecurity};
 
 /// Failures to bind or reach an RPC or HTTP service.
 #[derive(Debug, Error)]
@@ -22,12 +30,9 @@ pub enum RpcError {
     /// The address is not a valid endpoint.
     #[error("invalid address {address}: {message}")]
     InvalidAddress { address: String, message: String },
-    /// The peer did not answer.
-    #[error("cannot connect to {address}: {source}")]
-    Connect {
-        address: String,
-        source: tonic::transport::Error,
-    },
+    /// The peer did not answer, or did not authenticate.
+    #[error("cannot connect to {address}: {message}")]
+    Connect { address: String, message: String },
 }
 
 /// Binds `service` on `host:port`, trying the next ports when one is taken, as Spark's
@@ -82,46 +87,186 @@ pub async fn bind_service(
 /// are small and latency-bound, and Nagle's algorithm with delayed ACKs would hold a reply
 /// (a shuffle block's next message, a task's status update) for up to 40 ms. Clients set it
 /// already (tonic's default).
-pub fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
+///
+/// With authentication on, a connection is handed to the server only once its peer has
+/// proved it knows the secret (see [`crate::auth`]); any other is closed with one warning
+/// naming the peer, before the server reads a byte of gRPC from it. Each exchange runs on
+/// its own task, so a slow peer holds up no other.
+pub fn incoming(listener: TcpListener, security: &RpcSecurity) -> Incoming {
+    let (accepted, connections) = mpsc::channel(64);
+    let secret: Option<Arc<str>> = security.secret().map(Arc::from);
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                // The server is gone: stop accepting, which frees the port.
+                _ = accepted.closed() => return,
+                next = listener.accept() => next,
+            };
+            let (mut stream, peer) = match next {
+                Ok(connection) => connection,
+                Err(error) => {
+                    // Out of file descriptors and the like: try again shortly.
+                    tracing::debug!("accept failed on port {port}: {error}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let Some(secret) = secret.clone() else {
+                if accepted.send(stream).await.is_err() {
+                    return;
+                }
+                continue;
+            };
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                let outcome = tokio::time::timeout(
+                    auth::HANDSHAKE_TIMEOUT,
+                    auth::authenticate_client(&mut stream, &secret),
+                )
+                .await
+                .unwrap_or(Err(AuthError::Timeout));
+                match outcome {
+                    Ok(()) => {
+                        let _ = accepted.send(stream).await;
+                    }
+                    Err(error) => {
+                        tracing::warn!("Refused a connection from {peer} on port {port}: {error}")
+                    }
+                }
+            });
+        }
+    });
+    Incoming { connections }
 }
 
-/// Opens a gRPC channel to `host:port`, giving up after `timeout`.
-pub async fn connect(host: &str, port: u16, timeout: Duration) -> Result<Channel, RpcError> {
-    let address = format!("http://{host}:{port}");
-    let endpoint = Endpoint::from_shared(address.clone())
-        .map_err(|e| RpcError::InvalidAddress {
-            address: address.clone(),
-            message: e.to_string(),
-        })?
-        .connect_timeout(timeout)
-        .timeout(timeout);
-    endpoint
-        .connect()
-        .await
-        .map_err(|source| RpcError::Connect { address, source })
+/// The authenticated connections of a server's listener (see [`incoming`]).
+pub struct Incoming {
+    connections: mpsc::Receiver<TcpStream>,
 }
 
-/// A gRPC channel to `host:port` that connects on first use (and again after a failure), for
-/// peers the caller talks to now and then, such as the master to its workers.
-pub fn connect_lazy(host: &str, port: u16, timeout: Duration) -> Result<Channel, RpcError> {
+impl futures_core::Stream for Incoming {
+    type Item = Result<TcpStream, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.connections.poll_recv(cx).map(|next| next.map(Ok))
+    }
+}
+
+fn endpoint(host: &str, port: u16, timeout: Duration) -> Result<Endpoint, RpcError> {
     let address = format!("http://{host}:{port}");
-    let endpoint = Endpoint::from_shared(address.clone())
+    Ok(Endpoint::from_shared(address.clone())
         .map_err(|e| RpcError::InvalidAddress {
             address,
             message: e.to_string(),
         })?
         .connect_timeout(timeout)
-        .timeout(timeout);
-    Ok(endpoint.connect_lazy())
+        .timeout(timeout))
+}
+
+/// Opens TCP connections to one peer and proves the secret on each before gRPC uses it.
+#[derive(Clone)]
+struct AuthConnector {
+    host: Arc<str>,
+    port: u16,
+    secret: Arc<str>,
+}
+
+impl AuthConnector {
+    fn new(host: &str, port: u16, secret: &str) -> Self {
+        AuthConnector {
+            host: Arc::from(host),
+            port,
+            secret: Arc::from(secret),
+        }
+    }
+}
+
+impl tower_service::Service<Uri> for AuthConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, AuthError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), AuthError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let AuthConnector { host, port, secret } = self.clone();
+        Box::pin(async move {
+            let mut stream = TcpStream::connect((&*host, port))
+                .await
+                .map_err(AuthError::Io)?;
+            let _ = stream.set_nodelay(true);
+            auth::authenticate_to_server(&mut stream, &secret).await?;
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
+/// Opens a gRPC channel to `host:port`, giving up after `timeout`; with authentication on,
+/// every connection first proves the secret.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    security: &RpcSecurity,
+) -> Result<Channel, RpcError> {
+    let endpoint = endpoint(host, port, timeout)?;
+    let address = format!("{host}:{port}");
+    let connected = match security.secret() {
+        None => endpoint.connect().await,
+        Some(secret) => {
+            endpoint
+                .connect_with_connector(AuthConnector::new(host, port, secret))
+                .await
+        }
+    };
+    connected.map_err(|source| RpcError::Connect {
+        address,
+        message: error_chain(&source),
+    })
+}
+
+/// A gRPC channel to `host:port` that connects on first use (and again after a failure), for
+/// peers the caller talks to now and then, such as the master to its workers.
+pub fn connect_lazy(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    security: &RpcSecurity,
+) -> Result<Channel, RpcError> {
+    let endpoint = endpoint(host, port, timeout)?;
+    Ok(match security.secret() {
+        None => endpoint.connect_lazy(),
+        Some(secret) => {
+            endpoint.connect_with_connector_lazy(AuthConnector::new(host, port, secret))
+        }
+    })
+}
+
+/// An error and its causes, one line (tonic's own text is just "transport error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// True when a call failed because the peer could not be reached (connection refused or
-/// dropped: tonic's `Unavailable`), not because its handler said no or was slow to answer.
-/// Flint's handlers never answer `Unavailable` themselves, except a master that is shutting
-/// down.
+/// dropped: tonic's `Unavailable`, or any status made from a transport error, such as a
+/// connection an authenticating server closed before HTTP/2 began), not because its handler
+/// said no or was slow to answer. Flint's handlers never answer `Unavailable` themselves,
+/// except a master that is shutting down.
 pub fn is_unreachable(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::Unavailable
+        || std::error::Error::source(status)
+            .is_some_and(|cause| cause.is::<tonic::transport::Error>())
 }
 
 #[cfg(test)]

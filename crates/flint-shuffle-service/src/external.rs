@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use arrow_flight::Action;
 use arrow_flight::flight_service_client::FlightServiceClient;
+use flint_rpc::RpcSecurity;
 use flint_rpc::shuffle::{RegisterExecutor, RemoveShuffle};
 use prost::Message;
 use tonic::Status;
@@ -183,11 +184,13 @@ pub async fn register_executor(
     registration: RegisterExecutor,
     timeout: Duration,
     attempts: usize,
+    security: &RpcSecurity,
 ) -> Result<(), RegistrationError> {
     let attempts = attempts.max(1);
     let mut last = String::new();
     for attempt in 1..=attempts {
-        match tokio::time::timeout(timeout, try_register(host, port, &registration)).await {
+        match tokio::time::timeout(timeout, try_register(host, port, &registration, security)).await
+        {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(error)) => last = error,
             Err(_) => last = format!("no answer within {timeout:?}"),
@@ -213,8 +216,16 @@ async fn try_register(
     host: &str,
     port: u16,
     registration: &RegisterExecutor,
+    security: &RpcSecurity,
 ) -> Result<(), String> {
-    send_action(host, port, REGISTER_EXECUTOR, registration.encode_to_vec()).await
+    send_action(
+        host,
+        port,
+        REGISTER_EXECUTOR,
+        registration.encode_to_vec(),
+        security,
+    )
+    .await
 }
 
 /// Asks the shuffle service at `host:port` to delete the files of a shuffle of `app_id`
@@ -225,17 +236,31 @@ pub async fn remove_shuffle(
     port: u16,
     app_id: &str,
     shuffle_id: u32,
+    security: &RpcSecurity,
 ) -> Result<(), String> {
     let request = RemoveShuffle {
         app_id: app_id.to_string(),
         shuffle_id,
     };
-    send_action(host, port, REMOVE_SHUFFLE, request.encode_to_vec()).await
+    send_action(
+        host,
+        port,
+        REMOVE_SHUFFLE,
+        request.encode_to_vec(),
+        security,
+    )
+    .await
 }
 
 /// Sends one Flight action and waits for its (empty) answer.
-async fn send_action(host: &str, port: u16, kind: &str, body: Vec<u8>) -> Result<(), String> {
-    let channel = flint_rpc::connect(host, port, Duration::from_secs(5))
+async fn send_action(
+    host: &str,
+    port: u16,
+    kind: &str,
+    body: Vec<u8>,
+    security: &RpcSecurity,
+) -> Result<(), String> {
+    let channel = flint_rpc::connect(host, port, Duration::from_secs(5), security)
         .await
         .map_err(|error| error.to_string())?;
     let action = Action {

@@ -12,6 +12,7 @@ use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use datafusion::arrow::array::RecordBatch;
+use flint_rpc::RpcSecurity;
 use flint_shuffle_service::block_ticket;
 use flint_storage::BlockId;
 use futures::stream::BoxStream;
@@ -38,6 +39,8 @@ pub struct ShuffleClient {
     retry_wait: Duration,
     channels: Mutex<HashMap<(String, u16), Channel>>,
     runtime: Option<tokio::runtime::Handle>,
+    /// `spark.authenticate`: the secret each connection to a block server proves.
+    security: RpcSecurity,
 }
 
 impl ShuffleClient {
@@ -52,7 +55,14 @@ impl ShuffleClient {
             retry_wait: Duration::from_secs(5),
             channels: Mutex::new(HashMap::new()),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            security: RpcSecurity::none(),
         }
+    }
+
+    /// Proves `security`'s secret on every connection to a block server.
+    pub fn with_security(mut self, security: RpcSecurity) -> Self {
+        self.security = security;
+        self
     }
 
     /// Retries a fetch whose connection failed up to `max_retries` times, `wait` apart
@@ -103,8 +113,8 @@ impl ShuffleClient {
         if let Some(channel) = channels.get(&(host.to_string(), port)) {
             return Ok(channel.clone());
         }
-        let channel =
-            flint_rpc::connect_lazy(host, port, self.timeout).map_err(|e| e.to_string())?;
+        let channel = flint_rpc::connect_lazy(host, port, self.timeout, &self.security)
+            .map_err(|e| e.to_string())?;
         if self.runtime.is_some() {
             channels.insert((host.to_string(), port), channel.clone());
         }

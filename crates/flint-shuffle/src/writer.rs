@@ -1104,7 +1104,10 @@ mod tests {
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service.into_server())
-                .serve_with_incoming(flint_rpc::incoming(listener)),
+                .serve_with_incoming(flint_rpc::incoming(
+                    listener,
+                    &flint_rpc::RpcSecurity::none(),
+                )),
         )
     }
 

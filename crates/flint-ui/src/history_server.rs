@@ -199,7 +199,8 @@ pub struct HistoryServer {
 
 impl HistoryServer {
     /// Scans `log_dir` (a path or `file:` URI) once, then serves on `bind_host:port` (moving
-    /// up to `max_retries` ports when taken) and scans again every `update_interval`.
+    /// up to `max_retries` ports when taken) and scans again every `update_interval`. With
+    /// `security`'s secret, requests must prove it.
     pub async fn start(
         log_dir: &str,
         bind_host: &str,
@@ -207,6 +208,7 @@ impl HistoryServer {
         port: u16,
         max_retries: u16,
         update_interval: Duration,
+        security: &flint_rpc::RpcSecurity,
     ) -> Result<Self, HistoryServerError> {
         let log_dir = local_log_dir(log_dir)
             .map_err(|error| HistoryServerError::LogDir(error.to_string()))?;
@@ -232,8 +234,9 @@ impl HistoryServer {
             .route("/history/{app_id}/{*page}", get(history_page))
             .with_state(Arc::clone(&provider))
             .merge(api::routes(provider.clone()));
+        let security = security.clone();
         let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
+            if let Err(error) = flint_rpc::serve_web(listener, app, &security).await {
                 tracing::warn!("The history server stopped: {error}");
             }
         });

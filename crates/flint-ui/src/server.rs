@@ -24,13 +24,15 @@ pub struct SparkUi {
 
 impl SparkUi {
     /// Serves `store` on `bind_host:port`, trying up to `max_retries` more ports when it is
-    /// taken, and logs the URL it got with `display_host`.
+    /// taken, and logs the URL it got with `display_host`. With `security`'s secret,
+    /// requests must prove it.
     pub async fn start(
         store: Arc<AppStatusStore>,
         bind_host: &str,
         display_host: &str,
         port: u16,
         max_retries: u16,
+        security: &flint_rpc::RpcSecurity,
     ) -> Result<Self, flint_rpc::RpcError> {
         let (listener, port) =
             flint_rpc::bind_service("SparkUI", bind_host, port, max_retries).await?;
@@ -41,8 +43,9 @@ impl SparkUi {
             .fallback(live_page)
             .with_state(Arc::clone(&store))
             .merge(api::routes(store.clone()));
+        let security = security.clone();
         let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
+            if let Err(error) = flint_rpc::serve_web(listener, app, &security).await {
                 tracing::warn!("The web UI stopped: {error}");
             }
         });

@@ -85,8 +85,19 @@ pub(crate) fn launch_driver(
         // The driver exits when this worker goes away.
         "--watch-stdin".into(),
     ];
+    if shared.config.security.authenticates()
+        && request.conf.get(flint_conf::keys::AUTHENTICATE.key) != Some(&"true".to_string())
+    {
+        args.push("--conf".into());
+        args.push(format!("{}=true", flint_conf::keys::AUTHENTICATE.key));
+    }
     for (key, value) in &request.conf {
-        if key != "spark.master" && key != "spark.submit.deployMode" {
+        // Secrets never go on a command line: the driver gets the worker's own secret in
+        // its environment.
+        if key != "spark.master"
+            && key != "spark.submit.deployMode"
+            && !flint_conf::is_secret_key(key)
+        {
             args.push("--conf".into());
             args.push(format!("{key}={value}"));
         }
@@ -94,7 +105,11 @@ pub(crate) fn launch_driver(
     args.push(request.application.clone());
     args.extend(request.arguments.iter().cloned());
     tracing::info!("Launch Command: {} {}", binary.display(), args.join(" "));
-    let mut child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    if let Some(secret) = shared.config.security.secret() {
+        command.env(flint_conf::AUTH_SECRET_ENV, secret);
+    }
+    let mut child = command
         .args(&args)
         .current_dir(&log_dir)
         .stdin(Stdio::piped())

@@ -132,6 +132,12 @@ pub(crate) fn launch(
         "spark.local.dir".into(),
         local_dir.to_string_lossy().into_owned(),
     );
+    if shared.config.security.authenticates() {
+        conf.insert(keys::AUTHENTICATE.key.into(), "true".into());
+    }
+    // Secrets never go on a command line (anyone on the host can read it, and the worker's
+    // UI shows it): the executor gets the worker's own secret in its environment.
+    conf.retain(|key, _| !flint_conf::is_secret_key(key));
     for (key, value) in &conf {
         args.push("--conf".into());
         args.push(format!("{key}={value}"));
@@ -147,7 +153,11 @@ pub(crate) fn launch(
             shared.webui_address, request.app_id, request.executor_id
         )
     };
-    let mut child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    if let Some(secret) = shared.config.security.secret() {
+        command.env(flint_conf::AUTH_SECRET_ENV, secret);
+    }
+    let mut child = command
         .args(&args)
         // Spark's ExecutorRunner hands the executor the links to its own logs, which it
         // reports to the driver's UI.

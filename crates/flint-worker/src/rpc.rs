@@ -195,9 +195,10 @@ impl WorkerRpc for WorkerService {
 
 /// Serves the worker's RPC endpoint until the process ends.
 pub(crate) async fn serve(listener: TcpListener, shared: SharedStatus) -> Result<(), WorkerError> {
+    let incoming = flint_rpc::incoming(listener, &shared.config.security);
     tonic::transport::Server::builder()
         .add_service(WorkerServer::new(WorkerService { shared }))
-        .serve_with_incoming(flint_rpc::incoming(listener))
+        .serve_with_incoming(incoming)
         .await?;
     Ok(())
 }

@@ -356,6 +356,6 @@ pub(crate) async fn serve(listener: TcpListener, shared: SharedStatus) -> std::i
         .route("/metrics/prometheus", get(metrics))
         .route("/logPage", get(log_page))
         .route("/logPage/", get(log_page))
-        .with_state(shared);
-    axum::serve(listener, app).await
+        .with_state(shared.clone());
+    flint_rpc::serve_web(listener, app, &shared.config.security).await
 }

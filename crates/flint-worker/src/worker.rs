@@ -9,7 +9,7 @@ use flint_rpc::deploy::{
     DriverStateChangedRequest, ExecutorStateChangedRequest, HeartbeatRequest,
     RegisterWorkerRequest, RunningExecutor, UnregisterWorkerRequest, register_worker_response,
 };
-use flint_rpc::{RpcError, bind_service, connect};
+use flint_rpc::{RpcError, RpcSecurity, bind_service, connect};
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
@@ -90,6 +90,9 @@ pub struct WorkerConfig {
     /// `spark.shuffle.service.port` when `spark.shuffle.service.enabled`: the worker runs a
     /// shuffle service there for its executors' files.
     pub shuffle_service_port: Option<u16>,
+    /// `spark.authenticate`: the secret every RPC peer must prove; handed to the executors
+    /// and drivers the worker starts in their environment.
+    pub security: RpcSecurity,
 }
 
 impl WorkerConfig {
@@ -144,6 +147,7 @@ impl WorkerConfig {
             } else {
                 None
             },
+            security: RpcSecurity::new(flint_conf::auth_secret(conf)?),
         })
     }
 }
@@ -506,11 +510,14 @@ impl Worker {
                 config.port_max_retries,
             )
             .await?;
-            tracing::info!("Starting shuffle service on port {port} (auth enabled = false)");
+            tracing::info!(
+                "Starting shuffle service on port {port} (auth enabled = {})",
+                config.security.authenticates()
+            );
             let service = Arc::new(ExternalShuffleService::new(local_root.clone()));
             let server = tonic::transport::Server::builder()
                 .add_service(BlockServer::new(Arc::clone(&service)).into_server())
-                .serve_with_incoming(flint_rpc::incoming(listener));
+                .serve_with_incoming(flint_rpc::incoming(listener, &config.security));
             shuffle_server = Some(server);
             shuffle_service = Some((service, port));
         }
@@ -673,7 +680,7 @@ impl Worker {
             }
             for (host, port) in &masters {
                 tracing::info!("Connecting to master {host}:{port}...");
-                let channel = match connect(host, *port, timeout).await {
+                let channel = match connect(host, *port, timeout, &self.config.security).await {
                     Ok(channel) => channel,
                     Err(error) => {
                         tracing::warn!("Failed to connect to master {host}:{port}: {error}");

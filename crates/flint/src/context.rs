@@ -157,8 +157,9 @@ impl SparkContext {
                 let (workers, cores, memory) =
                     (*workers, *cores_per_worker, *memory_mib_per_worker);
                 let shuffle_service = conf.value(&keys::SHUFFLE_SERVICE_ENABLED)?;
+                let secret = flint_conf::auth_secret(&conf)?;
                 let local = tokio::task::spawn_blocking(move || {
-                    LocalCluster::start(workers, cores, memory, shuffle_service)
+                    LocalCluster::start(workers, cores, memory, shuffle_service, secret)
                 })
                 .await
                 .map_err(|e| FlintError::Unsupported(format!("local-cluster: {e}")))??;
@@ -451,6 +452,7 @@ async fn start_ui(conf: &SparkConf, bus: &ListenerBus) -> Result<Option<SparkUi>
         display_host,
         conf.value(&keys::UI_PORT)?,
         conf.value(&keys::PORT_MAX_RETRIES)?,
+        &flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?),
     )
     .await;
     match started {
@@ -587,6 +589,7 @@ impl ClusterConnection {
         .await?;
         let max_cores = conf.optional(&keys::CORES_MAX)?;
         let allocation = AllocationConfig::from_conf(conf)?;
+        let security = flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?);
         let backend = Arc::new(
             StandaloneSchedulerBackend::start(
                 listener,
@@ -595,6 +598,7 @@ impl ClusterConnection {
                 executor_timeout(conf)?,
                 map_outputs,
                 listener_bus,
+                security.clone(),
             )
             .map_err(|source| FlintError::Io {
                 path: format!("driver endpoint {driver_host}:{port}"),
@@ -614,9 +618,15 @@ impl ClusterConnection {
             app_ui_url,
             // Dynamic allocation asks for its executors once it starts.
             initial_executor_limit: allocation.as_ref().map(|_| 0),
+            // Secrets stay here: the master persists and shows this, and workers put it on
+            // executors' command lines (they hand executors their own secret instead).
             conf: conf
                 .iter()
-                .filter(|(key, _)| key.starts_with("spark.") && *key != keys::MASTER.key)
+                .filter(|(key, _)| {
+                    key.starts_with("spark.")
+                        && *key != keys::MASTER.key
+                        && !flint_conf::is_secret_key(key)
+                })
                 .map(|(key, value)| (key.to_string(), value.to_string()))
                 .collect(),
         };
@@ -627,6 +637,7 @@ impl ClusterConnection {
             Duration::from_secs(10),
             // How long the master waits for a silent worker; the driver gives its master as long.
             conf.value(&keys::WORKER_TIMEOUT)?,
+            security,
         )
         .await?;
         Ok(Self {

@@ -23,6 +23,8 @@ pub(crate) struct LocalCluster {
     pub(crate) master_webui_port: Option<u16>,
     dir: PathBuf,
     daemons: Vec<(Child, Option<ChildStdin>)>,
+    /// `spark.authenticate`'s secret, handed to the daemons in their environment.
+    secret: Option<String>,
 }
 
 /// The `flint` binary: `$FLINT_BIN`, this process when it is `flint`, or `flint` beside this
@@ -56,12 +58,14 @@ pub(crate) fn flint_binary() -> Result<PathBuf, FlintError> {
 impl LocalCluster {
     /// Starts a master and `workers` workers with `cores` cores and `memory_mib` MiB each (each
     /// running a shuffle service on a port of its own when `shuffle_service`), and waits until
-    /// every worker is registered.
+    /// every worker is registered. With `secret` (`spark.authenticate`) the daemons require
+    /// it; they get it in their environment, not on their command lines.
     pub(crate) fn start(
         workers: usize,
         cores: usize,
         memory_mib: u64,
         shuffle_service: bool,
+        secret: Option<String>,
     ) -> Result<Self, FlintError> {
         let binary = flint_binary()?;
         // Unique per process and per cluster: tests start several clusters at once.
@@ -82,8 +86,9 @@ impl LocalCluster {
             master_webui_port: None,
             dir,
             daemons: vec![],
+            secret,
         };
-        let master_args = [
+        let mut master_args: Vec<String> = [
             "master",
             "-h",
             "127.0.0.1",
@@ -92,11 +97,16 @@ impl LocalCluster {
             "--webui-port",
             "0",
             "--watch-stdin",
-        ];
+        ]
+        .map(String::from)
+        .to_vec();
+        if cluster.secret.is_some() {
+            master_args.extend(["--conf".into(), "spark.authenticate=true".into()]);
+        }
         let ports = cluster.spawn(
             &binary,
             "master",
-            &master_args.map(String::from),
+            &master_args,
             &[
                 "Successfully started service 'sparkMaster' on port ",
                 "Successfully started service 'MasterUI' on port ",
@@ -124,6 +134,9 @@ impl LocalCluster {
                 format!("spark.local.dir={}", work_dir.display()),
                 "--watch-stdin".into(),
             ];
+            if cluster.secret.is_some() {
+                args.extend(["--conf".into(), "spark.authenticate=true".into()]);
+            }
             if shuffle_service {
                 // Every worker here shares one host: each takes a free port.
                 for setting in [
@@ -162,7 +175,11 @@ impl LocalCluster {
                 log_path.display()
             ))
         };
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(secret) = &self.secret {
+            command.env(flint_conf::AUTH_SECRET_ENV, secret);
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

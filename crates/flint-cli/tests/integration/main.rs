@@ -9,5 +9,6 @@ mod failures;
 mod harness;
 mod pyspark;
 mod recovery;
+mod security;
 mod submit;
 mod web_ui;

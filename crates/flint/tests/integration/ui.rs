@@ -385,6 +385,7 @@ async fn rest_api_matches_the_jobs_that_ran() {
         0,
         0,
         std::time::Duration::from_secs(60),
+        &flint_rpc::RpcSecurity::none(),
     )
     .await
     .unwrap();

@@ -1,0 +1,429 @@
+//! `spark.authenticate`: with the shared secret on, every port of a cluster (master,
+//! worker, shuffle service, driver, executor, web UIs, Spark Connect) refuses a peer that
+//! does not prove it, logs one line naming the peer and acts on nothing it sent, while
+//! applications (in-process, client-mode and cluster-mode PySpark) still run; the secret
+//! shows on no command line, UI page or log.
+
+use std::path::Path;
+use std::time::Duration;
+
+use flint_rpc::RpcSecurity;
+use flint_rpc::deploy::master_client::MasterClient;
+use flint_rpc::deploy::{DriverStatusRequest, RegisterWorkerRequest};
+
+use crate::cluster::{spawn_master, start_worker_with};
+use crate::harness::{Daemon, executor_pids, flint, process_args, runtime, tab_lines, wait_until};
+use crate::pyspark::pyspark_python;
+
+const SECRET: &str = "flint-test-secret-7f3a9c";
+
+/// The `--conf` arguments that turn authentication on with the secret in `file`.
+fn auth_args(file: &Path) -> Vec<String> {
+    vec![
+        "--conf".into(),
+        "spark.authenticate=true".into(),
+        "--conf".into(),
+        format!("spark.authenticate.secret.file={}", file.display()),
+    ]
+}
+
+/// The HTTP status and body of a GET of `url` with optional basic credentials.
+fn get_as(url: &str, credentials: Option<(&str, &str)>) -> (u16, String) {
+    let mut request = reqwest::blocking::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5));
+    if let Some((user, password)) = credentials {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().expect("the UI answers");
+    let status = response.status().as_u16();
+    (status, response.text().unwrap_or_default())
+}
+
+/// The master's `/json/` as a user who knows the secret.
+fn master_json(ui: &str) -> serde_json::Value {
+    let (_, body) = get_as(&format!("{ui}/json/"), Some(("admin", SECRET)));
+    serde_json::from_str(&body).unwrap_or_default()
+}
+
+/// What a gRPC peer on `port` does with a driver-status request from a client proving
+/// `security`: `Ok` when a handler answered (a worker, driver or block server saying it has
+/// no such method), else `Err` with why not.
+fn probe(port: u16, security: &RpcSecurity) -> Result<(), String> {
+    runtime().block_on(async {
+        let channel = flint_rpc::connect("127.0.0.1", port, Duration::from_secs(5), security)
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = MasterClient::new(channel)
+            .driver_status(DriverStatusRequest {
+                driver_id: "driver-none".into(),
+            })
+            .await;
+        // A refused connection ends before HTTP/2 starts: the call is cancelled.
+        match answer {
+            Ok(_) => Ok(()),
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unimplemented | tonic::Code::NotFound
+                ) =>
+            {
+                Ok(())
+            }
+            Err(status) => Err(format!("{status:?}")),
+        }
+    })
+}
+
+/// The port of a "Successfully started service 'NAME' on port N." line in `log`.
+fn logged_port(log: &str, service: &str) -> Option<u16> {
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("service '{service}' on port ")))?;
+    line.trim_end_matches('.').rsplit(' ').next()?.parse().ok()
+}
+
+/// Authentication on a whole cluster: the application's shuffle crosses executors over the
+/// network (host-local reads off), each port refuses plain and wrong-secret peers with one
+/// logged line, a worker registration from a plain client is not acted on, and the secret
+/// is on no executor command line, UI page or log.
+#[test]
+fn every_port_requires_the_secret_and_an_application_still_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("secret file");
+    let auth = auth_args(&secret_file);
+    let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
+
+    let master = spawn_master(0, "2s", &auth);
+    let master_port = master.service_port("sparkMaster");
+    let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
+    master.wait_for_line("I have been elected leader! New state: ALIVE");
+    let mut worker_args = auth.clone();
+    worker_args.extend([
+        "--conf",
+        "spark.shuffle.service.enabled=true",
+        "--conf",
+        "spark.shuffle.service.port=0",
+    ]);
+    let worker = start_worker_with(master_port, "2", "2g", &worker_args);
+    wait_until("the worker to register", || {
+        master_json(&ui)["aliveworkers"] == 1
+    });
+
+    let rt = runtime();
+    let spark = rt
+        .block_on(
+            flint::SparkSession::builder()
+                .master(&format!("spark://127.0.0.1:{master_port}"))
+                .app_name("authenticated")
+                .config("spark.authenticate", "true")
+                .config("spark.authenticate.secret", SECRET)
+                .config("spark.cores.max", "2")
+                .config("spark.executor.cores", "1")
+                .config("spark.executor.memory", "256m")
+                .config("spark.shuffle.service.enabled", "true")
+                .config("spark.shuffle.readHostLocalDisk", "false")
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.ui.port", "0")
+                .config("spark.ui.showConsoleProgress", "false")
+                .create(),
+        )
+        .expect("an authenticated driver registers");
+    let rows = tab_lines(
+        rt.block_on(async {
+            spark
+                .range(1000)
+                .await?
+                .create_or_replace_temp_view("numbers")?;
+            spark
+                .sql("SELECT id % 5 AS k, count(*) AS n, sum(id) AS s FROM numbers GROUP BY id % 5 ORDER BY k")
+                .await?
+                .collect()
+                .await
+        })
+        .expect("the query runs"),
+    );
+    assert_eq!(
+        rows,
+        (0..5)
+            .map(|k| format!(
+                "{k}\t200\t{}",
+                (0..1000).filter(|i| i % 5 == k).sum::<i64>()
+            ))
+            .collect::<Vec<_>>()
+    );
+
+    // Every port of the running application and its cluster.
+    let app_id = spark.app_id().to_string();
+    let executors = executor_pids(&app_id);
+    assert_eq!(executors.len(), 2, "executors of {app_id}");
+    let args = process_args(executors[0]).expect("the executor runs");
+    let driver_url = args
+        .windows(2)
+        .find(|w| w[0] == "--driver-url")
+        .map(|w| w[1].clone())
+        .expect("--driver-url");
+    let driver_port: u16 = driver_url.rsplit(':').next().unwrap().parse().unwrap();
+    let executor_log = |id: &str| {
+        std::fs::read_to_string(
+            worker
+                .dir()
+                .join("work")
+                .join(&app_id)
+                .join(id)
+                .join("stderr"),
+        )
+        .unwrap_or_default()
+    };
+    let executor_port = logged_port(&executor_log("0"), "FlightBlockTransferService")
+        .expect("executor 0 logs its block transfer port");
+    let ports = [
+        ("master", master_port),
+        ("worker", worker.service_port("sparkWorker")),
+        (
+            "shuffle service",
+            worker.service_port("ExternalShuffleService"),
+        ),
+        ("driver", driver_port),
+        ("executor", executor_port),
+    ];
+    let wrong = RpcSecurity::new(Some("not-the-secret".into()));
+    let right = RpcSecurity::new(Some(SECRET.into()));
+    for (role, port) in ports {
+        let plain = probe(port, &RpcSecurity::none());
+        assert!(
+            plain.is_err(),
+            "the {role} port {port} served a plain client"
+        );
+        let guessed = probe(port, &wrong);
+        assert!(
+            guessed
+                .as_ref()
+                .is_err_and(|e| e.contains("does not know the secret")),
+            "the {role} port {port} with a wrong secret: {guessed:?}"
+        );
+        assert_eq!(probe(port, &right), Ok(()), "the {role} port {port}");
+    }
+    for (role, log) in [
+        ("master", master.log()),
+        ("worker", worker.log()),
+        ("executor", executor_log("0")),
+    ] {
+        assert!(
+            log.contains("Refused a connection from 127.0.0.1:"),
+            "the {role} did not log the refusal:\n{log}"
+        );
+    }
+
+    // A registration from a plain client reaches no handler.
+    let forged = rt.block_on(async {
+        let channel = flint_rpc::connect(
+            "127.0.0.1",
+            master_port,
+            Duration::from_secs(5),
+            &RpcSecurity::none(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        MasterClient::new(channel)
+            .register_worker(RegisterWorkerRequest {
+                worker_id: "worker-forged".into(),
+                host: "127.0.0.1".into(),
+                port: 1,
+                cores: 64,
+                memory_mib: 1 << 20,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|status| status.to_string())
+    });
+    assert!(forged.is_err(), "a forged registration was answered");
+    let state = master_json(&ui);
+    assert_eq!(state["aliveworkers"], 1, "{state}");
+    assert!(!state.to_string().contains("worker-forged"));
+
+    // The web UIs: nothing without the secret, everything with it.
+    let driver_ui = spark.ui_web_url().expect("the driver UI runs").to_string();
+    let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
+    let pages = [
+        format!("{ui}/json/"),
+        format!("{worker_ui}/json/"),
+        format!("{driver_ui}/api/v1/applications"),
+        format!("{driver_ui}/api/v1/applications/{app_id}/environment"),
+    ];
+    for page in &pages {
+        assert_eq!(get_as(page, None).0, 401, "{page} without credentials");
+        assert_eq!(get_as(page, Some(("eve", "guess"))).0, 401, "{page}");
+        let (status, body) = get_as(page, Some(("admin", SECRET)));
+        assert_eq!(status, 200, "{page}");
+        assert!(!body.contains(SECRET), "{page} shows the secret: {body}");
+    }
+    assert!(
+        master
+            .log()
+            .contains("Refused a web request from 127.0.0.1:")
+    );
+
+    // The executors got the secret from their worker in their environment only.
+    for pid in &executors {
+        let args = process_args(*pid).unwrap_or_default().join(" ");
+        assert!(!args.contains(SECRET), "executor command line: {args}");
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        assert!(
+            String::from_utf8_lossy(&environ).contains("_SPARK_AUTH_SECRET="),
+            "executor {pid} got no secret in its environment"
+        );
+    }
+    spark.stop();
+    wait_until("the application to finish", || {
+        master_json(&ui)["completedapps"]
+            .as_array()
+            .is_some_and(|apps| apps.iter().any(|a| a["state"] == "FINISHED"))
+    });
+    for (role, log) in [
+        ("master", master.log()),
+        ("worker", worker.log()),
+        ("executor", executor_log("0")),
+        ("executor", executor_log("1")),
+    ] {
+        assert!(!log.contains(SECRET), "the {role} logged the secret");
+    }
+}
+
+/// PySpark on an authenticated cluster: a Connect client without the token is refused (one
+/// logged line) and one with it is served; `flint submit app.py` in client mode hands its
+/// script the token; a cluster-mode driver gets the secret from its worker.
+#[test]
+fn pyspark_proves_the_secret_as_its_bearer_token() {
+    let python = pyspark_python();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, SECRET).expect("secret file");
+    let auth = auth_args(&secret_file);
+    let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
+
+    let mut server_args = vec![
+        "connect-server",
+        "--master",
+        "local[2]",
+        "--port",
+        "0",
+        "--conf",
+        "spark.ui.enabled=false",
+    ];
+    server_args.extend(&auth);
+    let server = Daemon::start("connect-server", &server_args);
+    let port = server.service_port("SparkConnectService");
+    let client = |remote: String| {
+        std::process::Command::new(&python)
+            .arg("-c")
+            .arg(
+                "import faulthandler\nfaulthandler.dump_traceback_later(60, exit=True)\n\
+                 from pyspark.sql import SparkSession\n\
+                 spark = SparkSession.builder.getOrCreate()\n\
+                 print(spark.range(10).count())\nspark.stop()\n",
+            )
+            .env("SPARK_REMOTE", remote)
+            .env("SPARK_HOME", std::env::temp_dir())
+            .env_remove("SPARK_CONNECT_AUTHENTICATE_TOKEN")
+            .output()
+            .expect("run python")
+    };
+    let refused = client(format!("sc://localhost:{port}"));
+    assert_ne!(refused.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("UNAUTHENTICATED") || stderr.contains("Invalid authentication token"),
+        "{stderr}"
+    );
+    assert!(
+        server
+            .log()
+            .contains("Refused a Spark Connect request from"),
+        "{}",
+        server.log()
+    );
+    let served = client(format!("sc://localhost:{port}/;token={SECRET}"));
+    assert_eq!(
+        String::from_utf8_lossy(&served.stdout).trim(),
+        "10",
+        "{}",
+        String::from_utf8_lossy(&served.stderr)
+    );
+    drop(server);
+
+    let master = spawn_master(0, "2s", &auth);
+    let master_port = master.service_port("sparkMaster");
+    let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
+    let worker = start_worker_with(master_port, "2", "2g", &auth);
+    wait_until("the worker to register", || {
+        master_json(&ui)["aliveworkers"] == 1
+    });
+    let url = format!("spark://127.0.0.1:{master_port}");
+    let python_conf = format!("spark.pyspark.python={}", python.display());
+    let hello = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/pyspark/hello-spark.py")
+        .display()
+        .to_string();
+    let submit = |mode: &str| {
+        let mut args = vec![
+            "submit",
+            "--master",
+            &url,
+            "--deploy-mode",
+            mode,
+            "--executor-memory",
+            "256m",
+            "--driver-memory",
+            "256m",
+            "--conf",
+            &python_conf,
+        ];
+        args.extend(&auth);
+        args.push(&hello);
+        flint(&args, &[])
+    };
+    let client_mode = submit("client");
+    assert_eq!(client_mode.code, Some(0), "stderr: {}", client_mode.stderr);
+    assert_eq!(client_mode.stdout.trim(), "500");
+
+    let cluster_mode = submit("cluster");
+    assert_eq!(
+        cluster_mode.code,
+        Some(0),
+        "stderr: {}",
+        cluster_mode.stderr
+    );
+    let driver_id = cluster_mode.stdout.trim().to_string();
+    let status_args = |id: &str| {
+        let mut args = vec!["submit", "--master", url.as_str()];
+        args.extend(&auth);
+        args.extend(["--status", id]);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    wait_until("the cluster-mode driver to finish", || {
+        let args = status_args(&driver_id);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        flint(&args, &[]).stdout.trim() == "FINISHED"
+    });
+    let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
+    let (status, stdout) = get_as(
+        &format!("{worker_ui}/logPage/?driverId={driver_id}&logType=stdout"),
+        Some(("admin", SECRET)),
+    );
+    assert_eq!((status, stdout.trim()), (200, "500"));
+    // Without the secret, --status is refused by the master.
+    let plain = flint(&["submit", "--master", &url, "--status", &driver_id], &[]);
+    assert_ne!(plain.code, Some(0));
+    assert!(
+        plain.stderr.contains("cannot reach the master")
+            && plain.stderr.contains("spark.authenticate"),
+        "{}",
+        plain.stderr
+    );
+    for (role, log) in [("master", master.log()), ("worker", worker.log())] {
+        assert!(!log.contains(SECRET), "the {role} logged the secret");
+    }
+}
