@@ -49,7 +49,7 @@ pub(crate) async fn run_history_server(args: HistoryServerArgs) -> Result<ExitCo
         port,
         conf.value(&keys::PORT_MAX_RETRIES)?,
         conf.value(&keys::HISTORY_UPDATE_INTERVAL)?,
-        &flint_rpc::RpcSecurity::new(flint_conf::auth_secret(&conf)?),
+        &flint_rpc::RpcSecurity::from_conf(&conf)?,
     )
     .await?;
     server.wait().await;

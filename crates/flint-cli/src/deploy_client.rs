@@ -27,7 +27,7 @@ where
             "cluster deploy mode, --status and --kill need --master spark://HOST:PORT (got {url})"
         )));
     };
-    let security = flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?);
+    let security = flint_rpc::RpcSecurity::from_conf(conf)?;
     let mut last_error = String::new();
     for (host, port) in &masters {
         let channel =

@@ -15,6 +15,6 @@ mod spark_conf;
 pub use duration::parse_duration;
 pub use error::ConfError;
 pub use master::MasterUrl;
-pub use security::{AUTH_SECRET_ENV, auth_secret, is_secret_key};
+pub use security::{AUTH_SECRET_ENV, SslFiles, auth_secret, is_secret_key, ssl_files};
 pub use size::{format_size, parse_size};
 pub use spark_conf::{SUBMIT_CONF_ENV, SparkConf};

@@ -64,6 +64,38 @@ pub fn auth_secret(conf: &SparkConf) -> Result<Option<String>, ConfError> {
     Ok(Some(secret))
 }
 
+/// The PEM files of `spark.ssl.*` when `spark.ssl.enabled` is true.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslFiles {
+    /// `spark.ssl.certChain`: this process's certificate and its signers.
+    pub cert_chain: String,
+    /// `spark.ssl.privateKey`: the certificate's private key.
+    pub private_key: String,
+    /// `spark.ssl.trustStore`: the CA certificates peers' certificates must chain to.
+    pub trust_store: String,
+}
+
+/// The TLS files to use, or `None` when `spark.ssl.enabled` is off; all three must be set.
+pub fn ssl_files(conf: &SparkConf) -> Result<Option<SslFiles>, ConfError> {
+    if !conf.value(&keys::SSL_ENABLED)? {
+        return Ok(None);
+    }
+    let required = |key: &keys::OptionalKey<String>| {
+        conf.optional(key)?.ok_or_else(|| {
+            ConfError::Inconsistent(format!(
+                "{} is true but {} is not set: TLS needs a PEM file there",
+                keys::SSL_ENABLED.key,
+                key.key
+            ))
+        })
+    };
+    Ok(Some(SslFiles {
+        cert_chain: required(&keys::SSL_CERT_CHAIN)?,
+        private_key: required(&keys::SSL_PRIVATE_KEY)?,
+        trust_store: required(&keys::SSL_TRUST_STORE)?,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +130,22 @@ mod tests {
         missing.set("spark.authenticate", "true");
         let error = auth_secret(&missing).unwrap_err().to_string();
         assert!(error.contains("spark.authenticate.secret"), "{error}");
+    }
+
+    #[test]
+    fn tls_needs_all_three_files() {
+        let mut conf = SparkConf::new();
+        conf.set("spark.ssl.certChain", "cert.pem");
+        assert_eq!(ssl_files(&conf), Ok(None));
+        conf.set("spark.ssl.enabled", "true");
+        conf.set("spark.ssl.privateKey", "key.pem");
+        let error = ssl_files(&conf).unwrap_err().to_string();
+        assert!(error.contains("spark.ssl.trustStore"), "{error}");
+        conf.set("spark.ssl.trustStore", "ca.pem");
+        assert_eq!(
+            ssl_files(&conf).unwrap().map(|files| files.trust_store),
+            Some("ca.pem".into())
+        );
     }
 
     #[test]

@@ -94,9 +94,8 @@ impl ConnectServer {
             conf.value(&keys::CONNECT_GRPC_RECURSION_LIMIT)
                 .map_err(|e| ConnectServerError::Conf(e.to_string()))?,
         );
-        let security = flint_rpc::RpcSecurity::new(
-            flint_conf::auth_secret(conf).map_err(|e| ConnectServerError::Conf(e.to_string()))?,
-        );
+        let security = flint_rpc::RpcSecurity::from_conf(conf)
+            .map_err(|e| ConnectServerError::Conf(e.to_string()))?;
         let (listener, port) =
             flint_rpc::bind_service("SparkConnectService", host, port, max_retries).await?;
         let sessions = Arc::new(SessionManager::new(spark));
@@ -107,9 +106,9 @@ impl ConnectServer {
             .accept_compressed(CompressionEncoding::Zstd);
         let service = InterceptedService::new(service, BearerToken(security.clone()));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        // PySpark speaks plain gRPC: it proves the secret as a bearer token on each request
-        // instead of Flint's connection handshake.
-        let incoming = flint_rpc::incoming(listener, &flint_rpc::RpcSecurity::none());
+        // PySpark speaks standard gRPC (over TLS with spark.ssl.enabled): it proves the
+        // secret as a bearer token on each request instead of Flint's connection handshake.
+        let incoming = flint_rpc::incoming(listener, &security.tls_only());
         tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .add_service(service)

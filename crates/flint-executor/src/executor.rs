@@ -163,7 +163,7 @@ impl ExecutorConfig {
                     .unwrap_or(usize::MAX),
             },
             network_timeout: conf.value(&keys::NETWORK_TIMEOUT)?,
-            security: flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?),
+            security: flint_rpc::RpcSecurity::from_conf(conf)?,
         })
     }
 }

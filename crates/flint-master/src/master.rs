@@ -94,7 +94,7 @@ impl MasterConfig {
             max_executor_retries: conf.value(&keys::DEPLOY_MAX_EXECUTOR_RETRIES)? as u32,
             retained_applications: conf.value(&keys::DEPLOY_RETAINED_APPLICATIONS)?,
             recovery_mode: RecoveryMode::from_conf(conf)?,
-            security: flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?),
+            security: flint_rpc::RpcSecurity::from_conf(conf)?,
         })
     }
 }
@@ -467,7 +467,11 @@ impl Master {
             config.port_max_retries,
         )
         .await?;
-        let webui_url = format!("http://{}:{ui_port}", config.host);
+        let webui_url = format!(
+            "{}://{}:{ui_port}",
+            config.security.web_scheme(),
+            config.host
+        );
         tracing::info!(
             target: "flint_master::ui",
             "Bound MasterWebUI to {}, and started at {webui_url}",

@@ -22,6 +22,8 @@ use sha2::Sha256;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::tls::TlsConfig;
+
 /// The first bytes a Flint client sends on an authenticated connection (version 1).
 const MAGIC: &[u8; 8] = b"FLINTAU1";
 const NONCE_LEN: usize = 32;
@@ -31,17 +33,20 @@ const ACCEPTED: u8 = 1;
 /// How long a server waits for a new connection to authenticate before it drops it.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a process needs to talk to its peers securely: today the shared secret of
-/// `spark.authenticate`, when it is on. Cheap to clone; its `Debug` never shows the secret.
+/// What a process needs to talk to its peers securely: the shared secret of
+/// `spark.authenticate` and the certificates of `spark.ssl.*`, each when it is on. Cheap to
+/// clone; its `Debug` never shows the secret.
 #[derive(Clone, Default)]
 pub struct RpcSecurity {
     secret: Option<Arc<str>>,
+    tls: Option<TlsConfig>,
 }
 
 impl std::fmt::Debug for RpcSecurity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RpcSecurity")
             .field("authenticate", &self.secret.is_some())
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -57,7 +62,49 @@ impl RpcSecurity {
     pub fn new(secret: Option<String>) -> Self {
         RpcSecurity {
             secret: secret.map(Arc::from),
+            tls: None,
         }
+    }
+
+    /// The process's security from its configuration: `spark.authenticate` (see
+    /// `flint_conf::auth_secret`) and `spark.ssl.*` (its PEM files read now).
+    pub fn from_conf(conf: &flint_conf::SparkConf) -> Result<Self, flint_conf::ConfError> {
+        let mut security = RpcSecurity::new(flint_conf::auth_secret(conf)?);
+        if let Some(files) = flint_conf::ssl_files(conf)? {
+            let tls = TlsConfig::from_pem_files(
+                &files.cert_chain,
+                &files.private_key,
+                &files.trust_store,
+            )
+            .map_err(|e| flint_conf::ConfError::Inconsistent(e.to_string()))?;
+            security.tls = Some(tls);
+        }
+        Ok(security)
+    }
+
+    /// The same with TLS as `tls` says.
+    pub fn with_tls(mut self, tls: Option<TlsConfig>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The same TLS without the connection handshake of the secret: for endpoints whose
+    /// clients prove it per request (Spark Connect's bearer token).
+    pub fn tls_only(&self) -> Self {
+        RpcSecurity {
+            secret: None,
+            tls: self.tls.clone(),
+        }
+    }
+
+    /// `https` with TLS on, else `http`: the scheme of this process's web UI.
+    pub fn web_scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// The TLS settings, when `spark.ssl.enabled`.
+    pub fn tls(&self) -> Option<&TlsConfig> {
+        self.tls.as_ref()
     }
 
     /// True when peers must prove they know the secret.
@@ -125,6 +172,9 @@ pub enum AuthError {
     /// The connection failed during the exchange.
     #[error("the connection failed during authentication: {0}")]
     Io(std::io::Error),
+    /// The TLS handshake failed: a plain-text peer, or an untrusted certificate.
+    #[error("the TLS handshake failed (spark.ssl.enabled is on here): {0}")]
+    Tls(std::io::Error),
 }
 
 fn nonce() -> Result<[u8; NONCE_LEN], AuthError> {

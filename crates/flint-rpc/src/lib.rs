@@ -6,10 +6,12 @@
 
 mod auth;
 mod net;
+mod tls;
 mod web;
 
 pub use auth::{AuthError, RpcSecurity};
 pub use net::{Incoming, RpcError, bind_service, connect, connect_lazy, incoming, is_unreachable};
+pub use tls::{ClientConnection, MaybeTls, ServerConnection, TlsConfig, TlsError, TlsLayer};
 pub use web::{WebUser, serve_web};
 
 /// The standalone deploy protocol: worker ↔ master ↔ driver (Spark's `DeployMessages`).

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -9,9 +10,11 @@ use thiserror::Error;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::auth::{self, AuthError, RpcSecurity};
+use crate::tls::{ClientConnection, MaybeTls, ServerConnection, TlsConfig};
 
 /// Failures to bind or reach an RPC or HTTP service.
 #[derive(Debug, Error)]
@@ -88,13 +91,26 @@ pub async fn bind_service(
 /// (a shuffle block's next message, a task's status update) for up to 40 ms. Clients set it
 /// already (tonic's default).
 ///
-/// With authentication on, a connection is handed to the server only once its peer has
-/// proved it knows the secret (see [`crate::auth`]); any other is closed with one warning
-/// naming the peer, before the server reads a byte of gRPC from it. Each exchange runs on
-/// its own task, so a slow peer holds up no other.
+/// With TLS on, a connection is handed to the server once its TLS handshake is done; with
+/// authentication on, once its peer has then proved it knows the secret (see
+/// [`crate::auth`]). Any other is closed with one warning naming the peer, before the server
+/// reads a byte of gRPC from it.
 pub fn incoming(listener: TcpListener, security: &RpcSecurity) -> Incoming {
+    let acceptor = security.tls().map(|tls| tls.rpc_acceptor());
+    Incoming {
+        connections: accept_loop(listener, security.secret().map(Arc::from), acceptor),
+    }
+}
+
+/// Accepts connections on `listener` until the receiver is dropped, and passes on each one
+/// that completes TLS (with `acceptor`) and the secret's exchange (with `secret`). Each
+/// connection's handshakes run on their own task, so a slow peer holds up no other.
+pub(crate) fn accept_loop(
+    listener: TcpListener,
+    secret: Option<Arc<str>>,
+    acceptor: Option<TlsAcceptor>,
+) -> mpsc::Receiver<(ServerConnection, SocketAddr)> {
     let (accepted, connections) = mpsc::channel(64);
-    let secret: Option<Arc<str>> = security.secret().map(Arc::from);
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     tokio::spawn(async move {
         loop {
@@ -103,7 +119,7 @@ pub fn incoming(listener: TcpListener, security: &RpcSecurity) -> Incoming {
                 _ = accepted.closed() => return,
                 next = listener.accept() => next,
             };
-            let (mut stream, peer) = match next {
+            let (stream, peer) = match next {
                 Ok(connection) => connection,
                 Err(error) => {
                     // Out of file descriptors and the like: try again shortly.
@@ -113,44 +129,62 @@ pub fn incoming(listener: TcpListener, security: &RpcSecurity) -> Incoming {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let Some(secret) = secret.clone() else {
-                if accepted.send(stream).await.is_err() {
+            if secret.is_none() && acceptor.is_none() {
+                if accepted
+                    .send((MaybeTls::Plain(stream), peer))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 continue;
-            };
+            }
             let accepted = accepted.clone();
+            let secret = secret.clone();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let outcome = tokio::time::timeout(
-                    auth::HANDSHAKE_TIMEOUT,
-                    auth::authenticate_client(&mut stream, &secret),
-                )
-                .await
-                .unwrap_or(Err(AuthError::Timeout));
-                match outcome {
-                    Ok(()) => {
-                        let _ = accepted.send(stream).await;
+                let handshakes = async {
+                    let mut connection = match acceptor {
+                        Some(acceptor) => MaybeTls::Tls(Box::new(
+                            acceptor.accept(stream).await.map_err(AuthError::Tls)?,
+                        )),
+                        None => MaybeTls::Plain(stream),
+                    };
+                    if let Some(secret) = secret {
+                        auth::authenticate_client(&mut connection, &secret).await?;
                     }
-                    Err(error) => {
+                    Ok::<_, AuthError>(connection)
+                };
+                match tokio::time::timeout(auth::HANDSHAKE_TIMEOUT, handshakes).await {
+                    Ok(Ok(connection)) => {
+                        let _ = accepted.send((connection, peer)).await;
+                    }
+                    Ok(Err(error)) => {
                         tracing::warn!("Refused a connection from {peer} on port {port}: {error}")
                     }
+                    Err(_) => tracing::warn!(
+                        "Refused a connection from {peer} on port {port}: {}",
+                        AuthError::Timeout
+                    ),
                 }
             });
         }
     });
-    Incoming { connections }
+    connections
 }
 
-/// The authenticated connections of a server's listener (see [`incoming`]).
+/// The accepted, secured connections of a server's listener (see [`incoming`]).
 pub struct Incoming {
-    connections: mpsc::Receiver<TcpStream>,
+    connections: mpsc::Receiver<(ServerConnection, SocketAddr)>,
 }
 
 impl futures_core::Stream for Incoming {
-    type Item = Result<TcpStream, std::io::Error>;
+    type Item = Result<ServerConnection, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.connections.poll_recv(cx).map(|next| next.map(Ok))
+        self.connections
+            .poll_recv(cx)
+            .map(|next| next.map(|(connection, _)| Ok(connection)))
     }
 }
 
@@ -165,26 +199,29 @@ fn endpoint(host: &str, port: u16, timeout: Duration) -> Result<Endpoint, RpcErr
         .timeout(timeout))
 }
 
-/// Opens TCP connections to one peer and proves the secret on each before gRPC uses it.
+/// Opens TCP connections to one peer and, as the process's settings say, speaks TLS and
+/// proves the secret on each before gRPC uses it.
 #[derive(Clone)]
-struct AuthConnector {
+struct SecureConnector {
     host: Arc<str>,
     port: u16,
-    secret: Arc<str>,
+    secret: Option<Arc<str>>,
+    tls: Option<TlsConfig>,
 }
 
-impl AuthConnector {
-    fn new(host: &str, port: u16, secret: &str) -> Self {
-        AuthConnector {
+impl SecureConnector {
+    fn new(host: &str, port: u16, security: &RpcSecurity) -> Self {
+        SecureConnector {
             host: Arc::from(host),
             port,
-            secret: Arc::from(secret),
+            secret: security.secret().map(Arc::from),
+            tls: security.tls().cloned(),
         }
     }
 }
 
-impl tower_service::Service<Uri> for AuthConnector {
-    type Response = TokioIo<TcpStream>;
+impl tower_service::Service<Uri> for SecureConnector {
+    type Response = TokioIo<ClientConnection>;
     type Error = AuthError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, AuthError>> + Send>>;
 
@@ -193,16 +230,34 @@ impl tower_service::Service<Uri> for AuthConnector {
     }
 
     fn call(&mut self, _: Uri) -> Self::Future {
-        let AuthConnector { host, port, secret } = self.clone();
+        let SecureConnector {
+            host,
+            port,
+            secret,
+            tls,
+        } = self.clone();
         Box::pin(async move {
-            let mut stream = TcpStream::connect((&*host, port))
+            let stream = TcpStream::connect((&*host, port))
                 .await
                 .map_err(AuthError::Io)?;
             let _ = stream.set_nodelay(true);
-            auth::authenticate_to_server(&mut stream, &secret).await?;
-            Ok(TokioIo::new(stream))
+            let mut connection = match tls {
+                Some(tls) => MaybeTls::Tls(Box::new(
+                    tls.connect(&host, stream).await.map_err(AuthError::Tls)?,
+                )),
+                None => MaybeTls::Plain(stream),
+            };
+            if let Some(secret) = secret {
+                auth::authenticate_to_server(&mut connection, &secret).await?;
+            }
+            Ok(TokioIo::new(connection))
         })
     }
+}
+
+/// True when connections need more than tonic's own connector: TLS or the secret.
+fn secured(security: &RpcSecurity) -> bool {
+    security.secret().is_some() || security.tls().is_some()
 }
 
 /// Opens a gRPC channel to `host:port`, giving up after `timeout`; with authentication on,
@@ -215,13 +270,12 @@ pub async fn connect(
 ) -> Result<Channel, RpcError> {
     let endpoint = endpoint(host, port, timeout)?;
     let address = format!("{host}:{port}");
-    let connected = match security.secret() {
-        None => endpoint.connect().await,
-        Some(secret) => {
-            endpoint
-                .connect_with_connector(AuthConnector::new(host, port, secret))
-                .await
-        }
+    let connected = if secured(security) {
+        endpoint
+            .connect_with_connector(SecureConnector::new(host, port, security))
+            .await
+    } else {
+        endpoint.connect().await
     };
     connected.map_err(|source| RpcError::Connect {
         address,
@@ -238,11 +292,10 @@ pub fn connect_lazy(
     security: &RpcSecurity,
 ) -> Result<Channel, RpcError> {
     let endpoint = endpoint(host, port, timeout)?;
-    Ok(match security.secret() {
-        None => endpoint.connect_lazy(),
-        Some(secret) => {
-            endpoint.connect_with_connector_lazy(AuthConnector::new(host, port, secret))
-        }
+    Ok(if secured(security) {
+        endpoint.connect_with_connector_lazy(SecureConnector::new(host, port, security))
+    } else {
+        endpoint.connect_lazy()
     })
 }
 

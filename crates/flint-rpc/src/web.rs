@@ -6,15 +6,19 @@
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::{IncomingStream, Listener};
 use base64::Engine;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::RpcSecurity;
+use crate::tls::ServerConnection;
 
 /// Who sent a web request, as far as this server knows: the user name of its basic
 /// authentication when the UI requires the secret. Handlers find it in the request's
@@ -22,7 +26,8 @@ use crate::RpcSecurity;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebUser(pub Option<String>);
 
-/// Serves `app` on `listener` until the process ends (or the task is aborted). With
+/// Serves `app` on `listener` until the process ends (or the task is aborted). With TLS on
+/// it serves https only (a plain-text request is refused at the handshake). With
 /// authentication on, a request without the secret gets `401` with a basic-authentication
 /// challenge and one warning naming the peer, and reaches no handler.
 pub async fn serve_web(
@@ -34,16 +39,55 @@ pub async fn serve_web(
         security.clone(),
         require_secret,
     ));
+    let local = listener.local_addr()?;
+    let acceptor = security.tls().map(|tls| tls.web_acceptor());
+    let listener = WebListener {
+        connections: crate::net::accept_loop(listener, None, acceptor),
+        local,
+    };
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<PeerAddr>(),
     )
     .await
 }
 
+/// The connections of a web server, TLS done.
+struct WebListener {
+    connections: mpsc::Receiver<(ServerConnection, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl Listener for WebListener {
+    type Io = ServerConnection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (ServerConnection, SocketAddr) {
+        match self.connections.recv().await {
+            Some(connection) => connection,
+            // The accept loop ended: nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// The address of a web request's peer.
+#[derive(Debug, Clone, Copy)]
+struct PeerAddr(SocketAddr);
+
+impl Connected<IncomingStream<'_, WebListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, WebListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 async fn require_secret(
     State(security): State<RpcSecurity>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     mut request: Request,
     next: Next,
 ) -> Response {

@@ -234,6 +234,7 @@ impl HistoryServer {
             .route("/history/{app_id}/{*page}", get(history_page))
             .with_state(Arc::clone(&provider))
             .merge(api::routes(provider.clone()));
+        let scheme = security.web_scheme();
         let security = security.clone();
         let server = tokio::spawn(async move {
             if let Err(error) = flint_rpc::serve_web(listener, app, &security).await {
@@ -249,7 +250,7 @@ impl HistoryServer {
                 let _ = tokio::task::spawn_blocking(move || provider.scan()).await;
             }
         });
-        let url = format!("http://{display_host}:{port}");
+        let url = format!("{scheme}://{display_host}:{port}");
         tracing::info!("Bound HistoryServer to {bind_host}, and started at {url}");
         Ok(Self {
             url,

@@ -43,13 +43,14 @@ impl SparkUi {
             .fallback(live_page)
             .with_state(Arc::clone(&store))
             .merge(api::routes(store.clone()));
+        let scheme = security.web_scheme();
         let security = security.clone();
         let server = tokio::spawn(async move {
             if let Err(error) = flint_rpc::serve_web(listener, app, &security).await {
                 tracing::warn!("The web UI stopped: {error}");
             }
         });
-        let url = format!("http://{display_host}:{port}");
+        let url = format!("{scheme}://{display_host}:{port}");
         tracing::info!("Flint web UI available at {url}");
         Ok(Self { url, store, server })
     }

@@ -147,7 +147,7 @@ impl WorkerConfig {
             } else {
                 None
             },
-            security: RpcSecurity::new(flint_conf::auth_secret(conf)?),
+            security: RpcSecurity::from_conf(conf)?,
         })
     }
 }
@@ -482,7 +482,11 @@ impl Worker {
             config.port_max_retries,
         )
         .await?;
-        let webui_address = format!("http://{}:{ui_port}", config.host);
+        let webui_address = format!(
+            "{}://{}:{ui_port}",
+            config.security.web_scheme(),
+            config.host
+        );
         tracing::info!(
             target: "flint_worker::ui",
             "Bound WorkerWebUI to {}, and started at {webui_address}",

@@ -158,8 +158,13 @@ impl SparkContext {
                     (*workers, *cores_per_worker, *memory_mib_per_worker);
                 let shuffle_service = conf.value(&keys::SHUFFLE_SERVICE_ENABLED)?;
                 let secret = flint_conf::auth_secret(&conf)?;
+                let ssl: Vec<(String, String)> = conf
+                    .iter()
+                    .filter(|(key, _)| key.starts_with("spark.ssl."))
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
+                    .collect();
                 let local = tokio::task::spawn_blocking(move || {
-                    LocalCluster::start(workers, cores, memory, shuffle_service, secret)
+                    LocalCluster::start(workers, cores, memory, shuffle_service, secret, ssl)
                 })
                 .await
                 .map_err(|e| FlintError::Unsupported(format!("local-cluster: {e}")))??;
@@ -452,7 +457,7 @@ async fn start_ui(conf: &SparkConf, bus: &ListenerBus) -> Result<Option<SparkUi>
         display_host,
         conf.value(&keys::UI_PORT)?,
         conf.value(&keys::PORT_MAX_RETRIES)?,
-        &flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?),
+        &flint_rpc::RpcSecurity::from_conf(conf)?,
     )
     .await;
     match started {
@@ -589,7 +594,7 @@ impl ClusterConnection {
         .await?;
         let max_cores = conf.optional(&keys::CORES_MAX)?;
         let allocation = AllocationConfig::from_conf(conf)?;
-        let security = flint_rpc::RpcSecurity::new(flint_conf::auth_secret(conf)?);
+        let security = flint_rpc::RpcSecurity::from_conf(conf)?;
         let backend = Arc::new(
             StandaloneSchedulerBackend::start(
                 listener,

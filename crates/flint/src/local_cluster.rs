@@ -59,13 +59,15 @@ impl LocalCluster {
     /// Starts a master and `workers` workers with `cores` cores and `memory_mib` MiB each (each
     /// running a shuffle service on a port of its own when `shuffle_service`), and waits until
     /// every worker is registered. With `secret` (`spark.authenticate`) the daemons require
-    /// it; they get it in their environment, not on their command lines.
+    /// it; they get it in their environment, not on their command lines. `ssl` are the
+    /// application's `spark.ssl.*` settings, which the daemons share.
     pub(crate) fn start(
         workers: usize,
         cores: usize,
         memory_mib: u64,
         shuffle_service: bool,
         secret: Option<String>,
+        ssl: Vec<(String, String)>,
     ) -> Result<Self, FlintError> {
         let binary = flint_binary()?;
         // Unique per process and per cluster: tests start several clusters at once.
@@ -100,9 +102,14 @@ impl LocalCluster {
         ]
         .map(String::from)
         .to_vec();
+        let mut security_args = vec![];
         if cluster.secret.is_some() {
-            master_args.extend(["--conf".into(), "spark.authenticate=true".into()]);
+            security_args.extend(["--conf".to_string(), "spark.authenticate=true".to_string()]);
         }
+        for (key, value) in &ssl {
+            security_args.extend(["--conf".to_string(), format!("{key}={value}")]);
+        }
+        master_args.extend(security_args.iter().cloned());
         let ports = cluster.spawn(
             &binary,
             "master",
@@ -134,9 +141,7 @@ impl LocalCluster {
                 format!("spark.local.dir={}", work_dir.display()),
                 "--watch-stdin".into(),
             ];
-            if cluster.secret.is_some() {
-                args.extend(["--conf".into(), "spark.authenticate=true".into()]);
-            }
+            args.extend(security_args.iter().cloned());
             if shuffle_service {
                 // Every worker here shares one host: each takes a free port.
                 for setting in [

@@ -427,3 +427,288 @@ fn pyspark_proves_the_secret_as_its_bearer_token() {
         assert!(!log.contains(SECRET), "the {role} logged the secret");
     }
 }
+
+/// A test CA and a certificate it signs for `localhost` and `127.0.0.1`, as PEM files in
+/// `dir`; returns the `--conf` arguments that turn TLS on with them.
+fn tls_args(dir: &Path) -> Vec<String> {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Flint test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let certificate =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("certificate")
+            .signed_by(&key, &ca)
+            .expect("signed certificate");
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).expect("PEM file");
+        path.display().to_string()
+    };
+    let ca_file = write("ca.pem", ca.pem());
+    let cert_file = write("cert.pem", certificate.pem());
+    let key_file = write("key.pem", key.serialize_pem());
+    [
+        "spark.ssl.enabled=true".to_string(),
+        format!("spark.ssl.certChain={cert_file}"),
+        format!("spark.ssl.privateKey={key_file}"),
+        format!("spark.ssl.trustStore={ca_file}"),
+    ]
+    .into_iter()
+    .flat_map(|setting| ["--conf".to_string(), setting])
+    .collect()
+}
+
+/// The HTTP status of an https GET of `path` on `127.0.0.1:port`, trusting `ca` (PEM),
+/// with basic credentials; `Err` when TLS fails.
+fn https_get(port: u16, path: &str, ca: &Path, user: &str, password: &str) -> Result<u16, String> {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+
+    runtime().block_on(async {
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        for certificate in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+            roots
+                .add(certificate.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        }
+        let config = tokio_rustls::rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+        let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, stream)
+            .await
+            .map_err(|e| e.to_string())?;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+        );
+        tls.write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut answer = Vec::new();
+        let _ = tls.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| format!("no HTTP status in {answer:?}"))
+    })
+}
+
+/// TLS with authentication on a whole cluster: the application runs with its shuffle over
+/// TLS, a plain-text client is refused on every RPC and web port (one logged line each),
+/// the UIs answer https, and PySpark reaches Connect over TLS with its token.
+#[test]
+fn tls_carries_a_whole_application_and_plain_text_is_refused() {
+    let python = pyspark_python();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, SECRET).expect("secret file");
+    let mut args = auth_args(&secret_file);
+    args.extend(tls_args(dir.path()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ca = dir.path().join("ca.pem");
+
+    let master = spawn_master(0, "2s", &args);
+    let master_port = master.service_port("sparkMaster");
+    let master_ui = master.service_port("MasterUI");
+    master.wait_for_line("I have been elected leader! New state: ALIVE");
+    assert!(
+        master
+            .log()
+            .contains(&format!("started at https://127.0.0.1:{master_ui}"))
+    );
+    let mut worker_args = args.clone();
+    worker_args.extend([
+        "--conf",
+        "spark.shuffle.service.enabled=true",
+        "--conf",
+        "spark.shuffle.service.port=0",
+    ]);
+    let worker = start_worker_with(master_port, "2", "2g", &worker_args);
+    worker.wait_for_line("Successfully registered with master");
+
+    // A driver with the same settings, read as `flint submit` reads them.
+    let mut builder = flint::SparkSession::builder()
+        .master(&format!("spark://127.0.0.1:{master_port}"))
+        .app_name("tls")
+        .config("spark.cores.max", "2")
+        .config("spark.executor.cores", "1")
+        .config("spark.executor.memory", "256m")
+        .config("spark.shuffle.service.enabled", "true")
+        .config("spark.shuffle.readHostLocalDisk", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.port", "0")
+        .config("spark.ui.showConsoleProgress", "false");
+    for pair in args.chunks(2) {
+        let (key, value) = pair[1].split_once('=').expect("KEY=VALUE");
+        builder = builder.config(key, value);
+    }
+    let rt = runtime();
+    let spark = rt
+        .block_on(builder.create())
+        .expect("a driver over TLS registers");
+    let rows = tab_lines(
+        rt.block_on(async {
+            spark
+                .range(1000)
+                .await?
+                .create_or_replace_temp_view("numbers")?;
+            spark
+                .sql("SELECT id % 3 AS k, count(*) AS n FROM numbers GROUP BY id % 3 ORDER BY k")
+                .await?
+                .collect()
+                .await
+        })
+        .expect("the query runs"),
+    );
+    assert_eq!(rows, ["0\t334", "1\t333", "2\t333"]);
+
+    let app_id = spark.app_id().to_string();
+    let executors = executor_pids(&app_id);
+    let driver_port: u16 = process_args(executors[0])
+        .expect("the executor runs")
+        .windows(2)
+        .find(|w| w[0] == "--driver-url")
+        .and_then(|w| w[1].rsplit(':').next().map(str::to_string))
+        .and_then(|port| port.parse().ok())
+        .expect("--driver-url");
+    let executor_log = std::fs::read_to_string(
+        worker
+            .dir()
+            .join("work")
+            .join(&app_id)
+            .join("0")
+            .join("stderr"),
+    )
+    .unwrap_or_default();
+    let executor_port = logged_port(&executor_log, "FlightBlockTransferService")
+        .expect("executor 0 logs its block transfer port");
+    let mut conf = flint_conf::SparkConf::new();
+    for pair in args.chunks(2) {
+        conf.set_pair(pair[1]).expect("KEY=VALUE");
+    }
+    let secured = RpcSecurity::from_conf(&conf).expect("the test's TLS settings");
+    let plain_text = RpcSecurity::new(Some(SECRET.into()));
+    for (role, port) in [
+        ("master", master_port),
+        ("worker", worker.service_port("sparkWorker")),
+        (
+            "shuffle service",
+            worker.service_port("ExternalShuffleService"),
+        ),
+        ("driver", driver_port),
+        ("executor", executor_port),
+    ] {
+        assert_eq!(probe(port, &secured), Ok(()), "the {role} port {port}");
+        assert!(
+            probe(port, &plain_text).is_err(),
+            "the {role} port {port} served plain text"
+        );
+    }
+    assert!(
+        master.log().contains("TLS handshake failed"),
+        "{}",
+        master.log()
+    );
+
+    // The web UIs speak https only.
+    let driver_ui: u16 = spark
+        .ui_web_url()
+        .expect("the driver UI runs")
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port");
+    for (port, path) in [
+        (master_ui, "/json/"),
+        (worker.service_port("WorkerUI"), "/json/"),
+        (driver_ui, "/api/v1/applications"),
+    ] {
+        assert_eq!(
+            https_get(port, path, &ca, "admin", SECRET),
+            Ok(200),
+            "{port}{path}"
+        );
+        assert_eq!(
+            https_get(port, path, &ca, "admin", "guess"),
+            Ok(401),
+            "{port}{path}"
+        );
+        let plain = get_as_plain(&format!("http://127.0.0.1:{port}{path}"));
+        assert!(
+            plain.is_none(),
+            "{port}{path} answered plain http: {plain:?}"
+        );
+    }
+    spark.stop();
+
+    // PySpark over TLS, trusting the test CA (gRPC reads it from this variable).
+    let mut server_args = vec![
+        "connect-server",
+        "--master",
+        "local[1]",
+        "--port",
+        "0",
+        "--conf",
+        "spark.ui.enabled=false",
+    ];
+    server_args.extend(&args);
+    let server = Daemon::start("connect-server", &server_args);
+    let port = server.service_port("SparkConnectService");
+    let client = |remote: String| {
+        std::process::Command::new(&python)
+            .arg("-c")
+            .arg(
+                "import faulthandler\nfaulthandler.dump_traceback_later(60, exit=True)\n\
+                 from pyspark.sql import SparkSession\n\
+                 spark = SparkSession.builder.getOrCreate()\n\
+                 print(spark.range(7).count())\nspark.stop()\n",
+            )
+            .env("SPARK_REMOTE", remote)
+            .env("SPARK_HOME", std::env::temp_dir())
+            .env("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", &ca)
+            .env_remove("SPARK_CONNECT_AUTHENTICATE_TOKEN")
+            .output()
+            .expect("run python")
+    };
+    let served = client(format!(
+        "sc://localhost:{port}/;use_ssl=true;token={SECRET}"
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&served.stdout).trim(),
+        "7",
+        "{}",
+        String::from_utf8_lossy(&served.stderr)
+    );
+    // A plain-text gRPC client (PySpark's would retry for minutes).
+    assert!(probe(port, &RpcSecurity::none()).is_err());
+    assert!(
+        server.log().contains("TLS handshake failed"),
+        "{}",
+        server.log()
+    );
+}
+
+/// The status of a plain-http GET of `url`, `None` when the server does not answer it.
+fn get_as_plain(url: &str) -> Option<u16> {
+    reqwest::blocking::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .ok()
+        .map(|response| response.status().as_u16())
+}
