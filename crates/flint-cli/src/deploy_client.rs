@@ -141,6 +141,7 @@ pub(crate) async fn kill(conf: &SparkConf, driver_id: &str) -> Result<ExitCode, 
     let answer = ask_masters(conf, async |mut master| {
         let request = KillDriverRequest {
             driver_id: driver_id.to_string(),
+            user: flint_conf::current_user(),
         };
         Ok(master.kill_driver(request).await?.into_inner())
     })

@@ -224,6 +224,8 @@ macro_rules! entries {
 }
 
 entries! {
+    ACLS_ENABLE: bool = "spark.acls.enable", default "false", "Web UIs and JSON APIs (master, worker, driver, history server) let only the users of spark.ui.view.acls see pages and only those of spark.modify.acls use kill links; the process's own user and spark.admin.acls may do both, and * means everyone. The user is the name given with the secret (basic authentication, with spark.authenticate) or the header spark.ui.proxyUserHeader; a request with neither is refused. flint submit --kill needs modify rights on the master too.";
+    ADMIN_ACLS: String = "spark.admin.acls", default "", "With spark.acls.enable: comma-separated users who may view and modify everything.";
     APP_NAME: String = "spark.app.name", computed, "The application's name, shown in logs and UIs (set by --name or the builder's app_name).";
     AUTHENTICATE: bool = "spark.authenticate", default "false", "Every RPC between master, workers, drivers and executors, every shuffle fetch, the Spark Connect endpoint and the web UIs require the shared secret (spark.authenticate.secret). Each RPC connection proves it knows the secret with an HMAC-SHA256 challenge and response, so the secret never crosses the network; Connect clients send it as their bearer token (sc://host:port/;token=...), browsers as the password of HTTP basic authentication. Workers hand it to their executors and drivers in the environment (_SPARK_AUTH_SECRET), never on a command line.";
     AUTHENTICATE_SECRET: String = "spark.authenticate.secret", computed, "The shared secret of spark.authenticate; set it (or spark.authenticate.secret.file) on every master, worker and application. Redacted wherever settings are shown.";
@@ -274,6 +276,7 @@ entries! {
     MASTER_UI_PORT: u16 = "spark.master.ui.port", default "8080", "Port of the master's web UI (flint master --webui-port); 0 picks a free one, a taken port moves to the next.";
     MEMORY_FRACTION: Fraction = "spark.memory.fraction", default "0.6", "Fraction of the executor memory given to its memory pool, shared by execution (sorts, joins, aggregations, which spill beyond it) and cached blocks.";
     MEMORY_STORAGE_FRACTION: Fraction = "spark.memory.storageFraction", default "0.5", "Share of the memory pool whose cached blocks execution cannot push out; beyond it, execution that needs memory moves cached blocks to disk (or drops MEMORY_ONLY ones).";
+    MODIFY_ACLS: String = "spark.modify.acls", default "", "With spark.acls.enable: comma-separated users who may kill applications, drivers (kill links, flint submit --kill) besides the owner and spark.admin.acls.";
     NETWORK_TIMEOUT: Duration = "spark.network.timeout", default "120s", "Silence after which a driver removes an executor that stopped heartbeating; also the timeout of shuffle block fetches.";
     PORT_MAX_RETRIES: u16 = "spark.port.maxRetries", default "16", "Further ports a service tries, one up each time, when its port is taken (not for port 0).";
     PYSPARK_PYTHON: String = "spark.pyspark.python", computed, "Python interpreter of PySpark scripts and of the executors' Python workers (Python UDFs); unset: PYSPARK_PYTHON, else python3.";
@@ -315,7 +318,9 @@ entries! {
     TASK_MAX_FAILURES: usize = "spark.task.maxFailures", default "4", "Attempts of one task before its job fails on a cluster (local mode tries once; local[N,F] sets F).";
     UI_ENABLED: bool = "spark.ui.enabled", default "true", "Serve the application's web UI and /api/v1 REST API from the driver.";
     UI_PORT: u16 = "spark.ui.port", default "4040", "Port of the application's web UI; a taken port moves to the next, up to spark.port.maxRetries times; 0 picks a free one.";
+    UI_PROXY_USER_HEADER: String = "spark.ui.proxyUserHeader", computed, "An HTTP header (e.g. X-Forwarded-User) in which a trusted proxy in front of the web UIs names the user it authenticated, for spark.acls.enable. With spark.authenticate it is believed only from a request that also proves the secret; without, from anyone, so the UIs must then be reachable only through that proxy.";
     SHOW_CONSOLE_PROGRESS: bool = "spark.ui.showConsoleProgress", default "true", "Show the stage progress bar on stderr when it is a terminal.";
+    UI_VIEW_ACLS: String = "spark.ui.view.acls", default "", "With spark.acls.enable: comma-separated users who may see the web UIs and JSON APIs besides the owner and spark.admin.acls.";
     WORKER_TIMEOUT: Duration = "spark.worker.timeout", default "10s", "Silence after which the master declares a worker dead (Spark: 60s); workers heartbeat every quarter of it. A driver whose master has been gone this long with no executor left gives up.";
     WORKER_UI_PORT: u16 = "spark.worker.ui.port", default "8081", "Port of the worker's web UI (flint worker --webui-port); 0 picks a free one, a taken port moves to the next.";
 }

@@ -15,6 +15,8 @@ mod spark_conf;
 pub use duration::parse_duration;
 pub use error::ConfError;
 pub use master::MasterUrl;
-pub use security::{AUTH_SECRET_ENV, SslFiles, auth_secret, is_secret_key, ssl_files};
+pub use security::{
+    AUTH_SECRET_ENV, Acls, SslFiles, auth_secret, current_user, is_secret_key, ssl_files,
+};
 pub use size::{format_size, parse_size};
 pub use spark_conf::{SUBMIT_CONF_ENV, SparkConf};

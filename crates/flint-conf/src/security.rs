@@ -64,6 +64,88 @@ pub fn auth_secret(conf: &SparkConf) -> Result<Option<String>, ConfError> {
     Ok(Some(secret))
 }
 
+/// Who runs this process (Spark's `Utils.getCurrentUserName`): `SPARK_USER`, else the login
+/// name in `USER`, else `flint`.
+pub fn current_user() -> String {
+    ["SPARK_USER", "USER"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "flint".into())
+}
+
+/// Who may see and change what a process serves (Spark's `SecurityManager` ACLs:
+/// `spark.acls.enable`, `spark.ui.view.acls`, `spark.modify.acls`, `spark.admin.acls`). The
+/// process's owner and the admins may do everything; `*` in a list means everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acls {
+    enabled: bool,
+    owner: String,
+    view: Vec<String>,
+    modify: Vec<String>,
+    admin: Vec<String>,
+    user_header: Option<String>,
+}
+
+impl Acls {
+    /// The ACLs of `conf`, for a process run by `owner`.
+    pub fn from_conf(conf: &SparkConf, owner: &str) -> Result<Self, ConfError> {
+        let list = |key: &keys::Key<String>| -> Result<Vec<String>, ConfError> {
+            Ok(conf
+                .value(key)?
+                .split(',')
+                .map(str::trim)
+                .filter(|user| !user.is_empty())
+                .map(str::to_string)
+                .collect())
+        };
+        Ok(Acls {
+            enabled: conf.value(&keys::ACLS_ENABLE)?,
+            owner: owner.to_string(),
+            view: list(&keys::UI_VIEW_ACLS)?,
+            modify: list(&keys::MODIFY_ACLS)?,
+            admin: list(&keys::ADMIN_ACLS)?,
+            user_header: conf
+                .optional(&keys::UI_PROXY_USER_HEADER)?
+                .filter(|header| !header.is_empty()),
+        })
+    }
+
+    /// True when `spark.acls.enable` is on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The header a trusted proxy names the user in (`spark.ui.proxyUserHeader`).
+    pub fn user_header(&self) -> Option<&str> {
+        self.user_header.as_deref()
+    }
+
+    /// May `user` see pages and state? Always with ACLs off; never for an unknown user.
+    pub fn can_view(&self, user: Option<&str>) -> bool {
+        self.allows(&self.view, user)
+    }
+
+    /// May `user` kill applications and drivers? Always with ACLs off; never for an unknown
+    /// user.
+    pub fn can_modify(&self, user: Option<&str>) -> bool {
+        self.allows(&self.modify, user)
+    }
+
+    fn allows(&self, list: &[String], user: Option<&str>) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let Some(user) = user else {
+            return false;
+        };
+        user == self.owner
+            || list
+                .iter()
+                .chain(&self.admin)
+                .any(|allowed| allowed == "*" || allowed == user)
+    }
+}
+
 /// The PEM files of `spark.ssl.*` when `spark.ssl.enabled` is true.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SslFiles {
@@ -146,6 +228,32 @@ mod tests {
             ssl_files(&conf).unwrap().map(|files| files.trust_store),
             Some("ca.pem".into())
         );
+    }
+
+    #[test]
+    fn acls_let_the_owner_admins_and_listed_users_in() {
+        let mut conf = SparkConf::new();
+        conf.set("spark.ui.view.acls", "bob, carol");
+        conf.set("spark.admin.acls", "alice");
+        let off = Acls::from_conf(&conf, "owner").unwrap();
+        assert!(off.can_modify(None), "ACLs off: everyone");
+        conf.set("spark.acls.enable", "true");
+        let acls = Acls::from_conf(&conf, "owner").unwrap();
+        for (user, view, modify) in [
+            (Some("owner"), true, true),
+            (Some("alice"), true, true),
+            (Some("bob"), true, false),
+            (Some("carol"), true, false),
+            (Some("eve"), false, false),
+            (None, false, false),
+        ] {
+            assert_eq!(acls.can_view(user), view, "{user:?} view");
+            assert_eq!(acls.can_modify(user), modify, "{user:?} modify");
+        }
+        conf.set("spark.modify.acls", "*");
+        let everyone = Acls::from_conf(&conf, "owner").unwrap();
+        assert!(everyone.can_modify(Some("eve")));
+        assert!(!everyone.can_view(Some("eve")));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub enum ApplicationState {
     Finished,
     /// Its executors kept failing (`spark.deploy.maxExecutorRetries`).
     Failed,
+    /// Killed from the master's UI.
+    Killed,
     /// Recovered from a master's persisted state; its driver has not registered again yet.
     Unknown,
 }
@@ -53,6 +55,7 @@ impl ApplicationState {
             ApplicationState::Running => "RUNNING",
             ApplicationState::Finished => "FINISHED",
             ApplicationState::Failed => "FAILED",
+            ApplicationState::Killed => "KILLED",
             ApplicationState::Unknown => "UNKNOWN",
         }
     }

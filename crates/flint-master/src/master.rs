@@ -341,6 +341,9 @@ pub(crate) enum MasterEvent {
     DriverStatus(String, oneshot::Sender<Option<DriverInfo>>),
     /// A client asks to kill a driver; answered with (found, message).
     KillDriver(String, oneshot::Sender<(bool, String)>),
+    /// A user kills an application from the UI (Spark's `MasterWebUI` kill link); answered
+    /// with whether it was running.
+    KillApplication(String, oneshot::Sender<bool>),
     /// A supervised driver's restart delay is over.
     RelaunchDriver(String),
     /// A worker reports a driver's new state (or the master could not reach the worker).
@@ -693,6 +696,15 @@ impl Master {
             MasterEvent::KillDriver(driver_id, reply) => {
                 let _ = reply.send(self.kill_driver(&driver_id));
                 self.schedule();
+            }
+            MasterEvent::KillApplication(app_id, reply) => {
+                let running = self.apps.contains_key(&app_id);
+                if running {
+                    tracing::info!("Asked to kill application {app_id}");
+                    self.finish_application(&app_id, ApplicationState::Killed);
+                    self.schedule();
+                }
+                let _ = reply.send(running);
             }
             MasterEvent::RelaunchDriver(driver_id) => {
                 if self.drivers.contains_key(&driver_id) {

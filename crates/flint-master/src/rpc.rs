@@ -34,6 +34,8 @@ use crate::master::{
 
 struct MasterService {
     master: MasterHandle,
+    /// `spark.acls.enable`: who may kill drivers.
+    security: RpcSecurity,
 }
 
 impl MasterService {
@@ -298,7 +300,16 @@ impl MasterRpc for MasterService {
         request: Request<KillDriverRequest>,
     ) -> Result<Response<KillDriverResponse>, Status> {
         self.leading()?;
-        let driver_id = request.into_inner().driver_id;
+        let request = request.into_inner();
+        let user = Some(request.user.as_str()).filter(|user| !user.is_empty());
+        let driver_id = request.driver_id;
+        if !self.security.acls().can_modify(user) {
+            let user = user.unwrap_or("(unknown)");
+            tracing::warn!("User {user} is not authorized to kill driver {driver_id}");
+            return Err(Status::permission_denied(format!(
+                "User {user} is not authorized to kill driver {driver_id} (spark.acls.enable: needs spark.modify.acls or spark.admin.acls)"
+            )));
+        }
         let (found, message) = self
             .master
             .ask(|reply| MasterEvent::KillDriver(driver_id, reply))
@@ -462,7 +473,10 @@ pub(crate) async fn serve(
     security: &RpcSecurity,
 ) -> Result<(), MasterError> {
     tonic::transport::Server::builder()
-        .add_service(MasterServer::new(MasterService { master }))
+        .add_service(MasterServer::new(MasterService {
+            master,
+            security: security.clone(),
+        }))
         .serve_with_incoming(flint_rpc::incoming(listener, security))
         .await?;
     Ok(())
@@ -674,7 +688,10 @@ fn run_command(
                 None
             }
             (Command::KillDriver { driver_id, .. }, Ok(mut client)) => {
-                let request = flint_rpc::deploy::KillDriverRequest { driver_id };
+                let request = flint_rpc::deploy::KillDriverRequest {
+                    driver_id,
+                    ..Default::default()
+                };
                 if let Err(status) = client.kill_driver(request).await {
                     tracing::debug!(
                         "Cannot kill a driver on {}: {}",

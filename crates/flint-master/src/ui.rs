@@ -1,10 +1,11 @@
 //! The master web UI (Spark's `MasterWebUI`): `/json/` in Spark's field names and an HTML page.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::Redirect;
 use axum::response::{Html, IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
@@ -202,6 +203,63 @@ fn format_duration(ms: u64) -> String {
     }
 }
 
+/// The `id` of a kill link's request.
+#[derive(serde::Deserialize)]
+struct KillRequest {
+    id: String,
+}
+
+/// `POST /app/kill/?id=...`: Spark's kill link of a running application; back to the page.
+async fn kill_application(
+    State(master): State<MasterHandle>,
+    Query(request): Query<KillRequest>,
+) -> Response {
+    let id = request.id;
+    match master
+        .ask(|reply| MasterEvent::KillApplication(id.clone(), reply))
+        .await
+    {
+        Some(true) => Redirect::to("/").into_response(),
+        Some(false) => (
+            StatusCode::NOT_FOUND,
+            format!("no running application {id}\n"),
+        )
+            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "master stopping").into_response(),
+    }
+}
+
+/// `POST /driver/kill/?id=...`: Spark's kill link of a submitted driver; back to the page.
+async fn kill_driver(
+    State(master): State<MasterHandle>,
+    Query(request): Query<KillRequest>,
+) -> Response {
+    let id = request.id;
+    match master
+        .ask(|reply| MasterEvent::KillDriver(id.clone(), reply))
+        .await
+    {
+        Some((true, _)) => Redirect::to("/").into_response(),
+        Some((false, message)) => (StatusCode::NOT_FOUND, format!("{message}\n")).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "master stopping").into_response(),
+    }
+}
+
+/// Spark's "(kill)" link: a POST form that asks first.
+fn kill_link(kind: &str, id: &str) -> String {
+    let id = escape(id);
+    let what = if kind == "app" {
+        "application"
+    } else {
+        "driver"
+    };
+    format!(
+        " <form action=\"{kind}/kill/?id={id}\" method=\"post\" style=\"display:inline\">\
+         <button class=\"kill-link\" onclick=\"return window.confirm('Are you sure you want to kill {what} {id} ?')\">\
+         (kill)</button></form>"
+    )
+}
+
 async fn page(State(master): State<MasterHandle>) -> Response {
     let snapshot = match snapshot(&master).await {
         Ok(snapshot) => snapshot,
@@ -230,9 +288,14 @@ async fn page(State(master): State<MasterHandle>) -> Response {
         .iter()
         .filter_map(|app| Some((app.id.as_str(), app.description.app_ui_url.as_deref()?)))
         .collect();
-    let app_rows = |apps: &[ApplicationJson]| {
+    let app_rows = |apps: &[ApplicationJson], killable: bool| {
         let mut rows = String::new();
         for app in apps {
+            let kill = if killable {
+                kill_link("app", &app.id)
+            } else {
+                String::new()
+            };
             let name = match ui_urls.get(app.id.as_str()) {
                 Some(url) => format!(
                     "<a class=\"app-ui\" href=\"{}\">{}</a>",
@@ -242,7 +305,7 @@ async fn page(State(master): State<MasterHandle>) -> Response {
                 None => escape(&app.name),
             };
             rows.push_str(&format!(
-                "<tr><td>{id}</td><td>{name}</td><td>{cores}</td><td>{memory}</td>\
+                "<tr><td>{id}{kill}</td><td>{name}</td><td>{cores}</td><td>{memory}</td>\
                  <td>{submitted}</td><td>{user}</td><td>{state}</td><td>{duration}</td></tr>\n",
                 id = escape(&app.id),
                 cores = app.cores,
@@ -255,20 +318,25 @@ async fn page(State(master): State<MasterHandle>) -> Response {
         }
         rows
     };
-    let app_table = |title: &str, apps: &[ApplicationJson]| {
+    let app_table = |title: &str, apps: &[ApplicationJson], killable: bool| {
         format!(
             "<h3>{title} ({count})</h3>\n<table><thead><tr><th>Application ID</th><th>Name</th>\
              <th>Cores</th><th>Memory per Executor</th><th>Submitted Time</th><th>User</th>\
              <th>State</th><th>Duration</th></tr></thead><tbody>\n{rows}</tbody></table>\n",
             count = apps.len(),
-            rows = app_rows(apps),
+            rows = app_rows(apps, killable),
         )
     };
-    let driver_table = |title: &str, drivers: &[DriverJson]| {
+    let driver_table = |title: &str, drivers: &[DriverJson], killable: bool| {
         let mut rows = String::new();
         for driver in drivers {
+            let kill = if killable {
+                kill_link("driver", &driver.id)
+            } else {
+                String::new()
+            };
             rows.push_str(&format!(
-                "<tr><td>{id}</td><td>{submitted}</td><td>{worker}</td><td>{state}</td>\
+                "<tr><td>{id}{kill}</td><td>{submitted}</td><td>{worker}</td><td>{state}</td>\
                  <td>{cores}</td><td>{memory}</td><td>{main}</td></tr>\n",
                 id = escape(&driver.id),
                 submitted = escape(&driver.submitdate),
@@ -288,10 +356,10 @@ async fn page(State(master): State<MasterHandle>) -> Response {
     };
     let applications = format!(
         "{}{}{}{}",
-        app_table("Running Applications", &state.activeapps),
-        driver_table("Running Drivers", &state.activedrivers),
-        app_table("Completed Applications", &state.completedapps),
-        driver_table("Completed Drivers", &state.completeddrivers),
+        app_table("Running Applications", &state.activeapps, true),
+        driver_table("Running Drivers", &state.activedrivers, true),
+        app_table("Completed Applications", &state.completedapps, false),
+        driver_table("Completed Drivers", &state.completeddrivers, false),
     );
     Html(format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Flint Master at {url}</title>\
@@ -408,6 +476,11 @@ pub(crate) async fn serve(
         .route("/json/", get(json))
         .route("/metrics", get(metrics))
         .route("/metrics/master/prometheus", get(metrics))
+        // Kills are POSTs: with spark.acls.enable they need modify rights.
+        .route("/app/kill/", post(kill_application))
+        .route("/app/kill", post(kill_application))
+        .route("/driver/kill/", post(kill_driver))
+        .route("/driver/kill", post(kill_driver))
         .with_state(master);
     flint_rpc::serve_web(listener, app, security).await
 }

@@ -40,6 +40,7 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RpcSecurity {
     secret: Option<Arc<str>>,
     tls: Option<TlsConfig>,
+    acls: Arc<flint_conf::Acls>,
 }
 
 impl std::fmt::Debug for RpcSecurity {
@@ -63,6 +64,7 @@ impl RpcSecurity {
         RpcSecurity {
             secret: secret.map(Arc::from),
             tls: None,
+            acls: Arc::default(),
         }
     }
 
@@ -79,6 +81,10 @@ impl RpcSecurity {
             .map_err(|e| flint_conf::ConfError::Inconsistent(e.to_string()))?;
             security.tls = Some(tls);
         }
+        security.acls = Arc::new(flint_conf::Acls::from_conf(
+            conf,
+            &flint_conf::current_user(),
+        )?);
         Ok(security)
     }
 
@@ -94,7 +100,13 @@ impl RpcSecurity {
         RpcSecurity {
             secret: None,
             tls: self.tls.clone(),
+            acls: Arc::clone(&self.acls),
         }
+    }
+
+    /// Who may see and change what this process serves (`spark.acls.enable`).
+    pub fn acls(&self) -> &flint_conf::Acls {
+        &self.acls
     }
 
     /// `https` with TLS on, else `http`: the scheme of this process's web UI.

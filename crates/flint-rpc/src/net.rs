@@ -1,13 +1,12 @@
-use std::time::Duration;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use thiserror::Error;
+use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;

@@ -490,13 +490,9 @@ fn start_event_log(
     Ok(Some(EventLoggingListener::start(app_id, &config)?))
 }
 
-/// Who runs the application (Spark's `Utils.getCurrentUserName`): `SPARK_USER`, else the
-/// login name in `USER`, else `flint`.
+/// Who runs the application (Spark's `Utils.getCurrentUserName`).
 pub(crate) fn spark_user() -> String {
-    ["SPARK_USER", "USER"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "flint".into())
+    flint_conf::current_user()
 }
 
 /// Facts about the driver's process for the Environment tab (Spark's system properties).

@@ -12,7 +12,9 @@ use flint_rpc::deploy::master_client::MasterClient;
 use flint_rpc::deploy::{DriverStatusRequest, RegisterWorkerRequest};
 
 use crate::cluster::{spawn_master, start_worker_with};
-use crate::harness::{Daemon, executor_pids, flint, process_args, runtime, tab_lines, wait_until};
+use crate::harness::{
+    Daemon, event_log, executor_pids, flint, process_args, runtime, tab_lines, wait_until,
+};
 use crate::pyspark::pyspark_python;
 
 const SECRET: &str = "flint-test-secret-7f3a9c";
@@ -42,7 +44,12 @@ fn get_as(url: &str, credentials: Option<(&str, &str)>) -> (u16, String) {
 
 /// The master's `/json/` as a user who knows the secret.
 fn master_json(ui: &str) -> serde_json::Value {
-    let (_, body) = get_as(&format!("{ui}/json/"), Some(("admin", SECRET)));
+    master_json_as(ui, "admin")
+}
+
+/// The master's `/json/` as `user`, who knows the secret.
+fn master_json_as(ui: &str, user: &str) -> serde_json::Value {
+    let (_, body) = get_as(&format!("{ui}/json/"), Some((user, SECRET)));
     serde_json::from_str(&body).unwrap_or_default()
 }
 
@@ -111,6 +118,7 @@ fn every_port_requires_the_secret_and_an_application_still_runs() {
         master_json(&ui)["aliveworkers"] == 1
     });
 
+    let events = tempfile::tempdir().expect("event log dir");
     let rt = runtime();
     let spark = rt
         .block_on(
@@ -127,6 +135,9 @@ fn every_port_requires_the_secret_and_an_application_still_runs() {
                 .config("spark.sql.shuffle.partitions", "4")
                 .config("spark.ui.port", "0")
                 .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.eventLog.enabled", "true")
+                .config("spark.eventLog.compress", "false")
+                .config("spark.eventLog.dir", &events.path().to_string_lossy())
                 .create(),
         )
         .expect("an authenticated driver registers");
@@ -290,6 +301,12 @@ fn every_port_requires_the_secret_and_an_application_still_runs() {
     ] {
         assert!(!log.contains(SECRET), "the {role} logged the secret");
     }
+    let logged: String = event_log(events.path(), "app-")
+        .iter()
+        .map(|event| event.to_string())
+        .collect();
+    assert!(!logged.contains(SECRET), "the event log holds the secret");
+    assert!(logged.contains("spark.authenticate.secret"));
 }
 
 /// PySpark on an authenticated cluster: a Connect client without the token is refused (one
@@ -711,4 +728,168 @@ fn get_as_plain(url: &str) -> Option<u16> {
         .send()
         .ok()
         .map(|response| response.status().as_u16())
+}
+
+/// A POST of `url` with basic credentials and optional extra header; the status, redirects
+/// not followed.
+fn post_as(url: &str, user: &str, password: &str, header: Option<(&str, &str)>) -> u16 {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("an HTTP client");
+    let mut request = client.post(url).basic_auth(user, Some(password));
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
+    request.send().expect("the UI answers").status().as_u16()
+}
+
+/// A GET of `url` with an `Authorization` value and optional extra header; the status.
+fn get_with(url: &str, authorization: &str, header: Option<(&str, &str)>) -> u16 {
+    let mut request = reqwest::blocking::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .header("Authorization", authorization);
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
+    request.send().expect("the UI answers").status().as_u16()
+}
+
+/// `spark.acls.enable` on a master: view rights for the UI and JSON, modify rights for the
+/// kill links and `flint submit --kill`; the user comes from basic authentication or a
+/// trusted proxy's header; a kill link kills a running application.
+#[test]
+fn acls_decide_who_sees_and_who_kills() {
+    use base64::Engine;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, SECRET).expect("secret file");
+    let auth = auth_args(&secret_file);
+    let mut args: Vec<&str> = auth.iter().map(String::as_str).collect();
+    let worker_args = args.clone();
+    args.extend([
+        "--conf",
+        "spark.acls.enable=true",
+        "--conf",
+        "spark.ui.view.acls=bob",
+        "--conf",
+        "spark.admin.acls=alice",
+        "--conf",
+        "spark.ui.proxyUserHeader=X-Forwarded-User",
+    ]);
+    let master = spawn_master(0, "2s", &args);
+    let master_port = master.service_port("sparkMaster");
+    let ui = format!("http://127.0.0.1:{}", master.service_port("MasterUI"));
+    master.wait_for_line("I have been elected leader! New state: ALIVE");
+    let _worker = start_worker_with(master_port, "1", "1g", &worker_args);
+    wait_until("the worker to register", || {
+        master_json_as(&ui, "alice")["aliveworkers"] == 1
+    });
+
+    let json = format!("{ui}/json/");
+    let basic = |user: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{SECRET}"))
+        )
+    };
+    assert_eq!(get_with(&json, &basic("bob"), None), 200);
+    assert_eq!(get_with(&json, &basic("alice"), None), 200);
+    assert_eq!(get_with(&json, &basic("eve"), None), 403);
+    assert!(master.log().contains("User eve from 127.0.0.1:"));
+    // A proxy proves the secret and names the user it authenticated.
+    let proxied = |user| Some(("X-Forwarded-User", user));
+    assert_eq!(get_with(&json, &basic("proxy"), proxied("bob")), 200);
+    assert_eq!(get_with(&json, &basic("proxy"), proxied("eve")), 403);
+    let bearer = format!("Bearer {SECRET}");
+    assert_eq!(get_with(&json, &bearer, proxied("eve")), 403);
+    assert_eq!(
+        get_with(&json, &bearer, None),
+        200,
+        "the cluster's own token"
+    );
+
+    // A running application: viewers see it, only modifiers kill it.
+    let rt = runtime();
+    let spark = rt
+        .block_on(
+            flint::SparkSession::builder()
+                .master(&format!("spark://127.0.0.1:{master_port}"))
+                .app_name("killable")
+                .config("spark.authenticate", "true")
+                .config("spark.authenticate.secret", SECRET)
+                .config("spark.cores.max", "1")
+                .config("spark.executor.memory", "256m")
+                .config("spark.ui.enabled", "false")
+                .create(),
+        )
+        .expect("the driver registers");
+    let app_id = spark.app_id().to_string();
+    let page = reqwest::blocking::Client::new()
+        .get(format!("{ui}/"))
+        .header("Authorization", basic("alice"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("the master page");
+    assert!(page.contains(&format!("app/kill/?id={app_id}")), "{page}");
+    let kill = format!("{ui}/app/kill/?id={app_id}&terminate=true");
+    assert_eq!(
+        post_as(&kill, "bob", SECRET, None),
+        403,
+        "bob may only view"
+    );
+    assert_eq!(
+        master_json_as(&ui, "alice")["activeapps"][0]["id"],
+        app_id.as_str()
+    );
+    assert_eq!(post_as(&kill, "alice", SECRET, None), 303);
+    wait_until("the application to be KILLED", || {
+        master_json_as(&ui, "alice")["completedapps"]
+            .as_array()
+            .is_some_and(|apps| {
+                apps.iter()
+                    .any(|a| a["id"] == app_id.as_str() && a["state"] == "KILLED")
+            })
+    });
+    assert!(
+        master
+            .log()
+            .contains(&format!("Asked to kill application {app_id}"))
+    );
+    // The driver hears it, as from Spark's master: its next job fails with the reason.
+    wait_until("the driver to hear of the kill", || {
+        rt.block_on(async { spark.sql("SELECT 1").await?.collect().await })
+            .is_err_and(|e| {
+                e.to_string()
+                    .contains("Master removed our application: KILLED")
+            })
+    });
+    drop(spark);
+
+    // `flint submit --kill` asks as SPARK_USER; the master checks its modify rights.
+    let url = format!("spark://127.0.0.1:{master_port}");
+    let kill_driver = |user: &str| {
+        let mut args = vec!["submit", "--master", url.as_str()];
+        args.extend(auth.iter().map(String::as_str));
+        args.extend(["--kill", "driver-20990101000000-0000"]);
+        flint(&args, &[("SPARK_USER", user)])
+    };
+    let refused = kill_driver("bob");
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        refused
+            .stderr
+            .contains("User bob is not authorized to kill driver"),
+        "{}",
+        refused.stderr
+    );
+    let allowed = kill_driver("alice");
+    assert!(
+        !allowed.stderr.contains("not authorized"),
+        "{}",
+        allowed.stderr
+    );
 }
