@@ -6,7 +6,7 @@ mod ids;
 mod logging;
 pub mod prometheus;
 
-pub use html::escape_html;
+pub use html::{escape_html, kill_form};
 pub use ids::{
     is_path_safe_id, java_date, local_app_id, now_millis, standalone_app_id, standalone_driver_id,
     worker_id,

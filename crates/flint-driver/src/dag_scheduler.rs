@@ -141,10 +141,12 @@ impl DagScheduler {
     }
 
     /// Cancels a running job (Spark's `cancelJob`): its running tasks are killed and it fails
-    /// with `SPARK_JOB_CANCELLED`. Returns whether it was running.
+    /// with `SPARK_JOB_CANCELLED` ("Job N cancelled " and `reason`, as Spark words it).
+    /// Returns whether it was running.
     pub fn cancel_job(&self, job_id: u32, reason: Option<&str>) -> bool {
-        let reason = reason.map_or_else(String::new, |r| format!("because {r}"));
-        !self.cancel_jobs(|id, _| id == job_id, &reason).is_empty()
+        !self
+            .cancel_jobs(|id, _| id == job_id, reason.unwrap_or_default())
+            .is_empty()
     }
 
     /// Cancels the running jobs that carry `tag` (Spark's `cancelJobsWithTag`, what Spark

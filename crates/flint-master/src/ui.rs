@@ -245,18 +245,16 @@ async fn kill_driver(
     }
 }
 
-/// Spark's "(kill)" link: a POST form that asks first.
+/// Spark's "(kill)" link of a running application or driver.
 fn kill_link(kind: &str, id: &str) -> String {
-    let id = escape(id);
     let what = if kind == "app" {
         "application"
     } else {
         "driver"
     };
-    format!(
-        " <form action=\"{kind}/kill/?id={id}\" method=\"post\" style=\"display:inline\">\
-         <button class=\"kill-link\" onclick=\"return window.confirm('Are you sure you want to kill {what} {id} ?')\">\
-         (kill)</button></form>"
+    flint_common::kill_form(
+        &format!("{kind}/kill/?id={id}"),
+        &format!("Are you sure you want to kill {what} {id} ?"),
     )
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use flint_common::escape_html;
+use flint_common::{escape_html, kill_form};
 
 use crate::api::{quantile, rest_date};
 use crate::format::{bytes_text, duration_text};
@@ -235,8 +235,16 @@ fn jobs(state: &AppState, base: &str) -> String {
             (status, _) => status.as_str().to_string(),
         };
         let end = job.completion_time.unwrap_or(now);
+        let kill = if state.kill_links && job.status == JobStatus::Running {
+            kill_form(
+                &format!("{base}/jobs/job/kill/?id={}", job.job_id),
+                &format!("Are you sure you want to kill job {} ?", job.job_id),
+            )
+        } else {
+            String::new()
+        };
         rows.push_str(&format!(
-            "<tr><td>{id}</td><td><a href=\"{base}/jobs/job/?id={id}\">{}</a></td><td>{}</td><td>{}</td>\
+            "<tr><td>{id}</td><td><a href=\"{base}/jobs/job/?id={id}\">{}</a>{kill}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}{}</td><td>{}</td></tr>",
             escape_html(&job.description),
             rest_date(job.submission_time),
@@ -301,7 +309,7 @@ fn job(state: &AppState, base: &str, params: &HashMap<String, String>) -> String
         job.status.as_str(),
         escape_html(&job.description),
         dag_svg(&stages),
-        stage_table(&stages, base, fair_pools(state).is_some())
+        stage_table(&stages, base, fair_pools(state).is_some(), state.kill_links)
     )
 }
 
@@ -736,7 +744,8 @@ fn pools_table(state: &AppState, pools: &flint_driver::pool::Pools) -> String {
     )
 }
 
-fn stage_table(stages: &[&StageData], base: &str, show_pool: bool) -> String {
+/// Stage attempts as Spark's stage table; with `kill_links`, active ones get a "(kill)" link.
+fn stage_table(stages: &[&StageData], base: &str, show_pool: bool, kill_links: bool) -> String {
     let mut rows = String::new();
     for stage in stages {
         let pool = if show_pool {
@@ -757,9 +766,20 @@ fn stage_table(stages: &[&StageData], base: &str, show_pool: bool) -> String {
             .as_ref()
             .map(|r| format!("<div class=\"error\">{}</div>", escape_html(r)))
             .unwrap_or_default();
+        let kill = if kill_links && stage.status == crate::StageStatus::Active {
+            kill_form(
+                &format!("{base}/stages/stage/kill/?id={}", stage.info.stage_id),
+                &format!(
+                    "Are you sure you want to kill stage {} ?",
+                    stage.info.stage_id
+                ),
+            )
+        } else {
+            String::new()
+        };
         rows.push_str(&format!(
             "<tr class=\"{status_class}\"><td>{id}</td><td>{attempt}</td>{pool}\
-             <td><a href=\"{base}/stages/stage/?id={id}&amp;attempt={attempt}\">{name}</a></td>\
+             <td><a href=\"{base}/stages/stage/?id={id}&amp;attempt={attempt}\">{name}</a>{kill}</td>\
              <td>{submitted}</td><td>{duration}</td><td>{status}{failure}</td><td>{tasks}</td>\
              <td>{input}</td><td>{read}</td><td>{write}</td></tr>",
             status_class = stage.status.as_str().to_lowercase(),
@@ -803,9 +823,9 @@ fn stages(state: &AppState, base: &str) -> String {
             "<h4>Fair Scheduler Pools ({})</h4>{}<h4>Stages</h4>{}",
             pools.declared.len(),
             pools_table(state, &pools),
-            stage_table(&all, base, true)
+            stage_table(&all, base, true, state.kill_links)
         ),
-        None => stage_table(&all, base, false),
+        None => stage_table(&all, base, false, state.kill_links),
     }
 }
 
@@ -1339,6 +1359,12 @@ mod tests {
         );
         let page = render(&state, "", "jobs/", &HashMap::new()).unwrap();
         assert!(page.contains("Event Timeline"));
+        assert!(!page.contains("/kill/"), "a history page has no kill links");
+        // A live UI with spark.ui.killEnabled: only the running job gets one.
+        store.show_kill_links();
+        let page = render(&store.snapshot(), "", "jobs/", &HashMap::new()).unwrap();
+        assert!(page.contains("action=\"/jobs/job/kill/?id=1\""), "{page}");
+        assert!(!page.contains("/jobs/job/kill/?id=0"), "{page}");
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! pages, on `spark.ui.port` (4040, moving up when taken), for as long as the driver runs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use flint_common::prometheus::PrometheusText;
+use flint_driver::DagScheduler;
 
 use crate::status_store::{AppState, AppStatusStore, JobStatus, StageStatus};
 use crate::{api, pages};
@@ -19,6 +20,8 @@ use crate::{api, pages};
 pub struct SparkUi {
     url: String,
     store: Arc<AppStatusStore>,
+    /// The scheduler the kill links cancel jobs with, once `enable_kill` gave it.
+    scheduler: Arc<OnceLock<Arc<DagScheduler>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -36,12 +39,21 @@ impl SparkUi {
     ) -> Result<Self, flint_rpc::RpcError> {
         let (listener, port) =
             flint_rpc::bind_service("SparkUI", bind_host, port, max_retries).await?;
+        let scheduler = Arc::new(OnceLock::new());
+        let kills = Router::new()
+            .route("/jobs/job/kill/", post(kill_job))
+            .route("/stages/stage/kill/", post(kill_stage))
+            .with_state(KillState {
+                store: Arc::clone(&store),
+                scheduler: Arc::clone(&scheduler),
+            });
         let app = Router::new()
             .route("/", get(|| async { Redirect::to("/jobs/") }))
             .route("/metrics", get(metrics))
             .route("/metrics/prometheus", get(metrics))
             .fallback(live_page)
             .with_state(Arc::clone(&store))
+            .merge(kills)
             .merge(api::routes(store.clone()));
         let scheme = security.web_scheme();
         let security = security.clone();
@@ -52,7 +64,20 @@ impl SparkUi {
         });
         let url = format!("{scheme}://{display_host}:{port}");
         tracing::info!("Flint web UI available at {url}");
-        Ok(Self { url, store, server })
+        Ok(Self {
+            url,
+            store,
+            scheduler,
+            server,
+        })
+    }
+
+    /// Turns on Spark's kill links (`spark.ui.killEnabled`): running jobs and stages get a
+    /// "(kill)" link that cancels through `scheduler`.
+    pub fn enable_kill(&self, scheduler: Arc<DagScheduler>) {
+        if self.scheduler.set(scheduler).is_ok() {
+            self.store.show_kill_links();
+        }
     }
 
     /// `http://HOST:PORT` (Spark's `uiWebUrl`).
@@ -70,6 +95,52 @@ impl Drop for SparkUi {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// What the kill links need: the jobs and stages running, and the scheduler to cancel with.
+#[derive(Clone)]
+struct KillState {
+    store: Arc<AppStatusStore>,
+    scheduler: Arc<OnceLock<Arc<DagScheduler>>>,
+}
+
+/// The `id` of a kill link's request.
+#[derive(serde::Deserialize)]
+struct KillRequest {
+    id: u32,
+}
+
+/// `POST /jobs/job/kill/?id=N`: Spark's kill link of a running job; back to the Jobs tab.
+async fn kill_job(State(kill): State<KillState>, Query(request): Query<KillRequest>) -> Response {
+    let Some(scheduler) = kill.scheduler.get() else {
+        return kill_links_off();
+    };
+    scheduler.cancel_job(request.id, Some("killed via the Web UI"));
+    Redirect::to("/jobs/").into_response()
+}
+
+/// `POST /stages/stage/kill/?id=N`: Spark's kill link of an active stage, which fails every
+/// running job that runs it (Spark's `cancelStage`); back to the Stages tab.
+async fn kill_stage(State(kill): State<KillState>, Query(request): Query<KillRequest>) -> Response {
+    let Some(scheduler) = kill.scheduler.get() else {
+        return kill_links_off();
+    };
+    let state = kill.store.snapshot();
+    for job in state.jobs.values() {
+        if job.status == JobStatus::Running && job.stage_ids.contains(&request.id) {
+            scheduler.cancel_job(job.job_id, Some("because killed via the Web UI"));
+        }
+    }
+    Redirect::to("/stages/").into_response()
+}
+
+/// The answer to a kill request when `spark.ui.killEnabled` is off.
+fn kill_links_off() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "Kill links are disabled (spark.ui.killEnabled=false)\n",
+    )
+        .into_response()
 }
 
 /// `/metrics`: the application's jobs, stages and tasks by status, task time, shuffle bytes

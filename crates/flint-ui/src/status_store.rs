@@ -516,6 +516,9 @@ pub struct AppState {
     pub connect_operations: Vec<ConnectOperationData>,
     /// Cached DataFrames by id (Spark's live RDDs of the Storage tab).
     pub rdds: BTreeMap<u32, RddData>,
+    /// Pages show Spark's "(kill)" links on running jobs and stages (a live UI with
+    /// `spark.ui.killEnabled`).
+    pub kill_links: bool,
 }
 
 /// A cached DataFrame and where its blocks are (Spark's `RDDStorageInfo`).
@@ -651,6 +654,11 @@ impl AppStatusStore {
     /// The current state, as of now.
     pub fn snapshot(&self) -> Arc<AppState> {
         Arc::clone(&self.lock())
+    }
+
+    /// Makes the pages show kill links from now on.
+    pub fn show_kill_links(&self) {
+        Arc::make_mut(&mut self.lock()).kill_links = true;
     }
 
     /// The final state, once no more events come (a replayed log's).

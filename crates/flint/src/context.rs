@@ -35,7 +35,7 @@ pub(crate) struct SparkContext {
     /// The DataFusion settings the executor runs with; the session's planner uses the same.
     pub(crate) session_config: SessionConfig,
     pub(crate) listener_bus: Arc<ListenerBus>,
-    dag_scheduler: DagScheduler,
+    dag_scheduler: Arc<DagScheduler>,
     /// The in-process executor of local mode.
     executor: Option<Arc<Executor>>,
     /// The standalone master's registration (and the local cluster, if this application
@@ -233,9 +233,15 @@ impl SparkContext {
                 "Dynamic allocation is ignored in local mode: the one executor runs in the driver"
             );
         }
-        let dag_scheduler =
+        let dag_scheduler = Arc::new(
             DagScheduler::new(task_scheduler, map_outputs, Arc::clone(&listener_bus))
-                .with_reduce_locality(conf.value(&keys::SHUFFLE_REDUCE_LOCALITY)?);
+                .with_reduce_locality(conf.value(&keys::SHUFFLE_REDUCE_LOCALITY)?),
+        );
+        if let Some(ui) = &ui
+            && conf.value(&keys::UI_KILL_ENABLED)?
+        {
+            ui.enable_kill(Arc::clone(&dag_scheduler));
+        }
         listener_bus.post(SparkListenerEvent::EnvironmentUpdate {
             spark_properties: conf.redacted(),
             system_properties: system_properties(),

@@ -309,6 +309,27 @@ fn every_port_requires_the_secret_and_an_application_still_runs() {
     assert!(logged.contains("spark.authenticate.secret"));
 }
 
+/// Runs a PySpark client against `remote` (`sc://...`) that prints `spark.range(n).count()`;
+/// with `ca`, gRPC trusts that PEM file for TLS.
+fn pyspark_count(python: &Path, remote: &str, n: u32, ca: Option<&Path>) -> std::process::Output {
+    let mut command = std::process::Command::new(python);
+    command
+        .arg("-c")
+        .arg(format!(
+            "import faulthandler\nfaulthandler.dump_traceback_later(60, exit=True)\n\
+             from pyspark.sql import SparkSession\n\
+             spark = SparkSession.builder.getOrCreate()\n\
+             print(spark.range({n}).count())\nspark.stop()\n"
+        ))
+        .env("SPARK_REMOTE", remote)
+        .env("SPARK_HOME", std::env::temp_dir())
+        .env_remove("SPARK_CONNECT_AUTHENTICATE_TOKEN");
+    if let Some(ca) = ca {
+        command.env("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", ca);
+    }
+    command.output().expect("run python")
+}
+
 /// PySpark on an authenticated cluster: a Connect client without the token is refused (one
 /// logged line) and one with it is served; `flint submit app.py` in client mode hands its
 /// script the token; a cluster-mode driver gets the secret from its worker.
@@ -333,22 +354,7 @@ fn pyspark_proves_the_secret_as_its_bearer_token() {
     server_args.extend(&auth);
     let server = Daemon::start("connect-server", &server_args);
     let port = server.service_port("SparkConnectService");
-    let client = |remote: String| {
-        std::process::Command::new(&python)
-            .arg("-c")
-            .arg(
-                "import faulthandler\nfaulthandler.dump_traceback_later(60, exit=True)\n\
-                 from pyspark.sql import SparkSession\n\
-                 spark = SparkSession.builder.getOrCreate()\n\
-                 print(spark.range(10).count())\nspark.stop()\n",
-            )
-            .env("SPARK_REMOTE", remote)
-            .env("SPARK_HOME", std::env::temp_dir())
-            .env_remove("SPARK_CONNECT_AUTHENTICATE_TOKEN")
-            .output()
-            .expect("run python")
-    };
-    let refused = client(format!("sc://localhost:{port}"));
+    let refused = pyspark_count(&python, &format!("sc://localhost:{port}"), 10, None);
     assert_ne!(refused.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -362,7 +368,12 @@ fn pyspark_proves_the_secret_as_its_bearer_token() {
         "{}",
         server.log()
     );
-    let served = client(format!("sc://localhost:{port}/;token={SECRET}"));
+    let served = pyspark_count(
+        &python,
+        &format!("sc://localhost:{port}/;token={SECRET}"),
+        10,
+        None,
+    );
     assert_eq!(
         String::from_utf8_lossy(&served.stdout).trim(),
         "10",
@@ -686,25 +697,12 @@ fn tls_carries_a_whole_application_and_plain_text_is_refused() {
     server_args.extend(&args);
     let server = Daemon::start("connect-server", &server_args);
     let port = server.service_port("SparkConnectService");
-    let client = |remote: String| {
-        std::process::Command::new(&python)
-            .arg("-c")
-            .arg(
-                "import faulthandler\nfaulthandler.dump_traceback_later(60, exit=True)\n\
-                 from pyspark.sql import SparkSession\n\
-                 spark = SparkSession.builder.getOrCreate()\n\
-                 print(spark.range(7).count())\nspark.stop()\n",
-            )
-            .env("SPARK_REMOTE", remote)
-            .env("SPARK_HOME", std::env::temp_dir())
-            .env("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", &ca)
-            .env_remove("SPARK_CONNECT_AUTHENTICATE_TOKEN")
-            .output()
-            .expect("run python")
-    };
-    let served = client(format!(
-        "sc://localhost:{port}/;use_ssl=true;token={SECRET}"
-    ));
+    let served = pyspark_count(
+        &python,
+        &format!("sc://localhost:{port}/;use_ssl=true;token={SECRET}"),
+        7,
+        Some(&ca),
+    );
     assert_eq!(
         String::from_utf8_lossy(&served.stdout).trim(),
         "7",
@@ -823,11 +821,68 @@ fn acls_decide_who_sees_and_who_kills() {
                 .config("spark.authenticate.secret", SECRET)
                 .config("spark.cores.max", "1")
                 .config("spark.executor.memory", "256m")
-                .config("spark.ui.enabled", "false")
+                .config("spark.ui.port", "0")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.acls.enable", "true")
+                .config("spark.ui.view.acls", "bob")
+                .config("spark.admin.acls", "alice")
                 .create(),
         )
         .expect("the driver registers");
     let app_id = spark.app_id().to_string();
+
+    // The driver's UI: a running job's kill link needs modify rights, and fails the job.
+    let driver_ui = spark.ui_web_url().expect("a driver UI").to_string();
+    let endless = {
+        let spark = spark.clone();
+        rt.spawn(async move {
+            spark
+                .range(1_000_000_000_000)
+                .await?
+                .create_or_replace_temp_view("a")?;
+            spark
+                .sql("SELECT sum(id % 7) FROM a")
+                .await?
+                .collect()
+                .await
+        })
+    };
+    let jobs_api = format!("{driver_ui}/api/v1/applications/{app_id}/jobs");
+    let mut running = None;
+    wait_until("the endless job to run", || {
+        let (_, body) = get_as(&jobs_api, Some(("bob", SECRET)));
+        running = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|jobs| {
+                jobs.as_array()?
+                    .iter()
+                    .find(|job| job["status"] == "RUNNING")?["jobId"]
+                    .as_u64()
+            });
+        running.is_some()
+    });
+    let job_id = running.unwrap_or_default();
+    let (status, jobs_page) = get_as(&format!("{driver_ui}/jobs/"), Some(("bob", SECRET)));
+    assert_eq!(status, 200);
+    assert!(
+        jobs_page.contains(&format!("/jobs/job/kill/?id={job_id}")),
+        "{jobs_page}"
+    );
+    let (status, _) = get_as(&format!("{driver_ui}/jobs/"), Some(("eve", SECRET)));
+    assert_eq!(status, 403, "eve may not even look");
+    let kill_job = format!("{driver_ui}/jobs/job/kill/?id={job_id}");
+    assert_eq!(post_as(&kill_job, "bob", SECRET, None), 403);
+    assert_eq!(post_as(&kill_job, "alice", SECRET, None), 303);
+    let failed = rt
+        .block_on(endless)
+        .expect("the job's task")
+        .expect_err("a killed job fails");
+    assert!(
+        failed
+            .to_string()
+            .contains(&format!("Job {job_id} cancelled killed via the Web UI")),
+        "{failed}"
+    );
     let page = reqwest::blocking::Client::new()
         .get(format!("{ui}/"))
         .header("Authorization", basic("alice"))
