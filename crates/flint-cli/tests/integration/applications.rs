@@ -3,7 +3,7 @@
 
 use crate::cluster::{master_state, start_master, start_worker_with};
 use crate::harness::{
-    Daemon, cluster_session, executor_pids, get_json, process_args, runtime, send_garbage,
+    Daemon, cluster_session, executor_pids_of, get_json, process_args, runtime, send_garbage,
     tab_lines, wait_until,
 };
 
@@ -76,7 +76,7 @@ fn application_waits_for_a_worker_then_runs_and_finishes() {
             && state["memoryused"] == 0
     });
     wait_until("the executor process to exit", || {
-        executor_pids(&app_id).is_empty()
+        executor_pids_of(&app_id, &[&worker]).is_empty()
     });
     let worker_ui = format!("http://127.0.0.1:{}", worker.service_port("WorkerUI"));
     // The worker records the executor as finished after its process is gone.
@@ -372,8 +372,9 @@ fn driver_and_executor_ports_survive_garbage() {
         )
         .unwrap();
     let app_id = spark.app_id().to_string();
-    wait_until("the executor process", || executor_pids(&app_id).len() == 1);
-    let pid = executor_pids(&app_id)[0];
+    let ours = || executor_pids_of(&app_id, &[&worker]);
+    wait_until("the executor process", || ours().len() == 1);
+    let pid = ours()[0];
     let args = process_args(pid).expect("the executor is running");
     let driver_url = args
         .windows(2)
@@ -412,18 +413,6 @@ fn driver_and_executor_ports_survive_garbage() {
         .flat_map(flint::format_row_values)
         .collect();
     assert_eq!(rows, [["7"]]);
-    // Application ids are only unique per master: keep the executors of this driver.
-    let ours = || -> Vec<u32> {
-        executor_pids(&app_id)
-            .into_iter()
-            .filter(|p| {
-                process_args(*p).is_some_and(|args| {
-                    args.windows(2)
-                        .any(|w| w[0] == "--driver-url" && w[1] == driver_url)
-                })
-            })
-            .collect()
-    };
     assert_eq!(ours(), [pid], "the executor survived");
     spark.stop();
     wait_until("the executor to exit", || ours().is_empty());

@@ -271,6 +271,28 @@ pub fn executor_pids(app_id: &str) -> Vec<u32> {
     pids
 }
 
+/// The executors of `app_id` that `workers` launched. Application ids repeat across the
+/// masters of tests running at once, so a test that owns its workers asks this way.
+pub fn executor_pids_of(app_id: &str, workers: &[&Daemon]) -> Vec<u32> {
+    let parents: Vec<u32> = workers.iter().map(|worker| worker.child.id()).collect();
+    executor_pids(app_id)
+        .into_iter()
+        .filter(|pid| parent_pid(*pid).is_some_and(|parent| parents.contains(&parent)))
+        .collect()
+}
+
+/// The parent of process `pid`, from `/proc` (`None` once it is gone).
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`; comm may hold spaces, so read after the last ')'.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// The command line of process `pid`, from `/proc` (`None` once it is gone).
 pub fn process_args(pid: u32) -> Option<Vec<String>> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;

@@ -714,14 +714,7 @@ fn python_children(parents: &[u32]) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`; comm may hold spaces, so read after the last ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
+        let ppid = crate::harness::parent_pid(pid);
         let is_python = crate::harness::process_args(pid)
             .and_then(|args| args.first().cloned())
             .is_some_and(|program| program.contains("python"));

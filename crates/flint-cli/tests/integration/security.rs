@@ -13,7 +13,7 @@ use flint_rpc::deploy::{DriverStatusRequest, RegisterWorkerRequest};
 
 use crate::cluster::{spawn_master, start_worker_with};
 use crate::harness::{
-    Daemon, event_log, executor_pids, flint, process_args, runtime, tab_lines, wait_until,
+    Daemon, event_log, executor_pids_of, flint, process_args, runtime, tab_lines, wait_until,
 };
 use crate::pyspark::pyspark_python;
 
@@ -90,6 +90,55 @@ fn logged_port(log: &str, service: &str) -> Option<u16> {
     line.trim_end_matches('.').rsplit(' ').next()?.parse().ok()
 }
 
+/// A driver on the master at `master_port` whose two one-core executors shuffle over the
+/// network (host-local reads off, the shuffle service on).
+fn network_shuffle_session(master_port: u16, name: &str) -> flint::Builder {
+    flint::SparkSession::builder()
+        .master(&format!("spark://127.0.0.1:{master_port}"))
+        .app_name(name)
+        .config("spark.cores.max", "2")
+        .config("spark.executor.cores", "1")
+        .config("spark.executor.memory", "256m")
+        .config("spark.shuffle.service.enabled", "true")
+        .config("spark.shuffle.readHostLocalDisk", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.port", "0")
+        .config("spark.ui.showConsoleProgress", "false")
+}
+
+/// Runs a query with a shuffle (`id % modulus` groups of `range(1000)`, counted and summed)
+/// and checks its rows against arithmetic.
+fn assert_grouped_sums_are_right(
+    rt: &tokio::runtime::Runtime,
+    spark: &flint::SparkSession,
+    modulus: i64,
+) {
+    let rows = tab_lines(
+        rt.block_on(async {
+            spark
+                .range(1000)
+                .await?
+                .create_or_replace_temp_view("numbers")?;
+            spark
+                .sql(&format!(
+                    "SELECT id % {modulus} AS k, count(*) AS n, sum(id) AS s \
+                     FROM numbers GROUP BY id % {modulus} ORDER BY k"
+                ))
+                .await?
+                .collect()
+                .await
+        })
+        .expect("the query runs"),
+    );
+    let expected: Vec<String> = (0..modulus)
+        .map(|k| {
+            let group = (0..1000).filter(|i| i % modulus == k);
+            format!("{k}\t{}\t{}", group.clone().count(), group.sum::<i64>())
+        })
+        .collect();
+    assert_eq!(rows, expected);
+}
+
 /// Authentication on a whole cluster: the application's shuffle crosses executors over the
 /// network (host-local reads off), each port refuses plain and wrong-secret peers with one
 /// logged line, a worker registration from a plain client is not acted on, and the secret
@@ -120,54 +169,20 @@ fn every_port_requires_the_secret_and_an_application_still_runs() {
 
     let events = tempfile::tempdir().expect("event log dir");
     let rt = runtime();
+    let builder = network_shuffle_session(master_port, "authenticated")
+        .config("spark.authenticate", "true")
+        .config("spark.authenticate.secret", SECRET)
+        .config("spark.eventLog.enabled", "true")
+        .config("spark.eventLog.compress", "false")
+        .config("spark.eventLog.dir", &events.path().to_string_lossy());
     let spark = rt
-        .block_on(
-            flint::SparkSession::builder()
-                .master(&format!("spark://127.0.0.1:{master_port}"))
-                .app_name("authenticated")
-                .config("spark.authenticate", "true")
-                .config("spark.authenticate.secret", SECRET)
-                .config("spark.cores.max", "2")
-                .config("spark.executor.cores", "1")
-                .config("spark.executor.memory", "256m")
-                .config("spark.shuffle.service.enabled", "true")
-                .config("spark.shuffle.readHostLocalDisk", "false")
-                .config("spark.sql.shuffle.partitions", "4")
-                .config("spark.ui.port", "0")
-                .config("spark.ui.showConsoleProgress", "false")
-                .config("spark.eventLog.enabled", "true")
-                .config("spark.eventLog.compress", "false")
-                .config("spark.eventLog.dir", &events.path().to_string_lossy())
-                .create(),
-        )
+        .block_on(builder.create())
         .expect("an authenticated driver registers");
-    let rows = tab_lines(
-        rt.block_on(async {
-            spark
-                .range(1000)
-                .await?
-                .create_or_replace_temp_view("numbers")?;
-            spark
-                .sql("SELECT id % 5 AS k, count(*) AS n, sum(id) AS s FROM numbers GROUP BY id % 5 ORDER BY k")
-                .await?
-                .collect()
-                .await
-        })
-        .expect("the query runs"),
-    );
-    assert_eq!(
-        rows,
-        (0..5)
-            .map(|k| format!(
-                "{k}\t200\t{}",
-                (0..1000).filter(|i| i % 5 == k).sum::<i64>()
-            ))
-            .collect::<Vec<_>>()
-    );
+    assert_grouped_sums_are_right(&rt, &spark, 5);
 
     // Every port of the running application and its cluster.
     let app_id = spark.app_id().to_string();
-    let executors = executor_pids(&app_id);
+    let executors = executor_pids_of(&app_id, &[&worker]);
     assert_eq!(executors.len(), 2, "executors of {app_id}");
     let args = process_args(executors[0]).expect("the executor runs");
     let driver_url = args
@@ -570,17 +585,7 @@ fn tls_carries_a_whole_application_and_plain_text_is_refused() {
     worker.wait_for_line("Successfully registered with master");
 
     // A driver with the same settings, read as `flint submit` reads them.
-    let mut builder = flint::SparkSession::builder()
-        .master(&format!("spark://127.0.0.1:{master_port}"))
-        .app_name("tls")
-        .config("spark.cores.max", "2")
-        .config("spark.executor.cores", "1")
-        .config("spark.executor.memory", "256m")
-        .config("spark.shuffle.service.enabled", "true")
-        .config("spark.shuffle.readHostLocalDisk", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.port", "0")
-        .config("spark.ui.showConsoleProgress", "false");
+    let mut builder = network_shuffle_session(master_port, "tls");
     for pair in args.chunks(2) {
         let (key, value) = pair[1].split_once('=').expect("KEY=VALUE");
         builder = builder.config(key, value);
@@ -589,24 +594,10 @@ fn tls_carries_a_whole_application_and_plain_text_is_refused() {
     let spark = rt
         .block_on(builder.create())
         .expect("a driver over TLS registers");
-    let rows = tab_lines(
-        rt.block_on(async {
-            spark
-                .range(1000)
-                .await?
-                .create_or_replace_temp_view("numbers")?;
-            spark
-                .sql("SELECT id % 3 AS k, count(*) AS n FROM numbers GROUP BY id % 3 ORDER BY k")
-                .await?
-                .collect()
-                .await
-        })
-        .expect("the query runs"),
-    );
-    assert_eq!(rows, ["0\t334", "1\t333", "2\t333"]);
+    assert_grouped_sums_are_right(&rt, &spark, 3);
 
     let app_id = spark.app_id().to_string();
-    let executors = executor_pids(&app_id);
+    let executors = executor_pids_of(&app_id, &[&worker]);
     let driver_port: u16 = process_args(executors[0])
         .expect("the executor runs")
         .windows(2)
@@ -755,9 +746,10 @@ fn get_with(url: &str, authorization: &str, header: Option<(&str, &str)>) -> u16
     request.send().expect("the UI answers").status().as_u16()
 }
 
-/// `spark.acls.enable` on a master: view rights for the UI and JSON, modify rights for the
-/// kill links and `flint submit --kill`; the user comes from basic authentication or a
-/// trusted proxy's header; a kill link kills a running application.
+/// `spark.acls.enable` on a master and a driver: view rights for the UIs and JSON, modify
+/// rights for the kill links and `flint submit --kill`; the user comes from basic
+/// authentication or a trusted proxy's header; the driver UI's kill link fails a running job
+/// and the master's kills a running application, whose driver hears of it.
 #[test]
 fn acls_decide_who_sees_and_who_kills() {
     use base64::Engine;
