@@ -73,7 +73,7 @@ async fn run_program(
         vec![(flint_conf::keys::SUBMIT_PY_FILES.key, py_files.join(","))]
     };
     let spark = start_session_with(app, name, &extra).await?;
-    let mut server = match ConnectServer::start(spark.clone(), "127.0.0.1", 0).await {
+    let mut server = match ConnectServer::start_loopback(spark.clone()).await {
         Ok(server) => server,
         Err(error) => {
             spark.stop();

@@ -79,6 +79,13 @@ pub(crate) async fn submit(
     let memory_mib = conf.value(&keys::DRIVER_MEMORY)?.0 >> 20;
     // Secrets stay here: the master persists the description, and the worker that runs the
     // driver hands it its own secret.
+    let withheld = flint_conf::withheld_secret_keys(conf);
+    if !withheld.is_empty() {
+        tracing::warn!(
+            "Not passing {} to the driver: settings whose names look secret never go on a command line",
+            withheld.join(", ")
+        );
+    }
     let mut settings: std::collections::HashMap<String, String> = conf
         .iter()
         .filter(|(key, _)| !flint_conf::is_secret_key(key))

@@ -17,6 +17,7 @@ pub use error::ConfError;
 pub use master::MasterUrl;
 pub use security::{
     AUTH_SECRET_ENV, Acls, SslFiles, auth_secret, current_user, is_secret_key, ssl_files,
+    withheld_secret_keys,
 };
 pub use size::{format_size, parse_size};
 pub use spark_conf::{SUBMIT_CONF_ENV, SparkConf};

@@ -17,6 +17,17 @@ pub fn is_secret_key(key: &str) -> bool {
         .any(|word| lower.contains(word))
 }
 
+/// The settings of `conf` that look secret ([`is_secret_key`]) other than the cluster's own
+/// `spark.authenticate.secret*`, which are not passed on to other processes: the caller warns
+/// about them.
+pub fn withheld_secret_keys(conf: &SparkConf) -> Vec<String> {
+    conf.iter()
+        .map(|(key, _)| key)
+        .filter(|key| is_secret_key(key) && !key.starts_with("spark.authenticate.secret"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The shared secret every RPC peer must prove it knows, or `None` when `spark.authenticate`
 /// is off. Looked for, as Spark does, in [`AUTH_SECRET_ENV`] (set by a worker for its
 /// executors and drivers), then `spark.authenticate.secret`, then the file named by
@@ -254,6 +265,18 @@ mod tests {
         let everyone = Acls::from_conf(&conf, "owner").unwrap();
         assert!(everyone.can_modify(Some("eve")));
         assert!(!everyone.can_view(Some("eve")));
+    }
+
+    #[test]
+    fn secret_looking_settings_are_withheld_but_not_the_cluster_secret() {
+        let mut conf = SparkConf::new();
+        conf.set("spark.authenticate.secret", "s");
+        conf.set("spark.hadoop.fs.s3a.access.key", "k");
+        conf.set("spark.app.name", "a");
+        assert_eq!(
+            withheld_secret_keys(&conf),
+            ["spark.hadoop.fs.s3a.access.key"]
+        );
     }
 
     #[test]

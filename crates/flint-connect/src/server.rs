@@ -72,11 +72,31 @@ pub struct ConnectServer {
 }
 
 impl ConnectServer {
-    /// Serves Spark Connect for `spark`'s application on `host:port` (0: any free port).
+    /// Serves Spark Connect for `spark`'s application on `host:port` (0: any free port),
+    /// over TLS with `spark.ssl.enabled`.
     pub async fn start(
         spark: flint::SparkSession,
         host: &str,
         port: u16,
+    ) -> Result<ConnectServer, ConnectServerError> {
+        Self::serve(spark, host, port, true).await
+    }
+
+    /// Serves Spark Connect on a free port of 127.0.0.1 for a PySpark program this process
+    /// starts (`flint submit app.py`, `flint pyspark`): never over TLS, since the traffic
+    /// stays on this host and the program is given a plain `sc://localhost` URL; the token
+    /// of `spark.authenticate` is still required.
+    pub async fn start_loopback(
+        spark: flint::SparkSession,
+    ) -> Result<ConnectServer, ConnectServerError> {
+        Self::serve(spark, "127.0.0.1", 0, false).await
+    }
+
+    async fn serve(
+        spark: flint::SparkSession,
+        host: &str,
+        port: u16,
+        tls: bool,
     ) -> Result<ConnectServer, ConnectServerError> {
         let conf = spark.conf();
         let max_retries = conf
@@ -108,7 +128,12 @@ impl ConnectServer {
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         // PySpark speaks standard gRPC (over TLS with spark.ssl.enabled): it proves the
         // secret as a bearer token on each request instead of Flint's connection handshake.
-        let incoming = flint_rpc::incoming(listener, &security.tls_only());
+        let transport = if tls {
+            security.tls_only()
+        } else {
+            flint_rpc::RpcSecurity::none()
+        };
+        let incoming = flint_rpc::incoming(listener, &transport);
         tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .add_service(service)

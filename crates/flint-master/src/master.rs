@@ -70,6 +70,8 @@ pub struct MasterConfig {
     pub recovery_mode: RecoveryMode,
     /// `spark.authenticate`: the secret every RPC peer must prove.
     pub security: flint_rpc::RpcSecurity,
+    /// `spark.ui.killEnabled`: the web UI's kill links for applications and drivers.
+    pub kill_enabled: bool,
 }
 
 impl MasterConfig {
@@ -95,6 +97,7 @@ impl MasterConfig {
             retained_applications: conf.value(&keys::DEPLOY_RETAINED_APPLICATIONS)?,
             recovery_mode: RecoveryMode::from_conf(conf)?,
             security: flint_rpc::RpcSecurity::from_conf(conf)?,
+            kill_enabled: conf.value(&keys::UI_KILL_ENABLED)?,
         })
     }
 }
@@ -497,6 +500,7 @@ impl Master {
             }
         });
         let security = config.security.clone();
+        let kill_enabled = config.kill_enabled;
         let outbound = crate::rpc::carry_out(url.clone(), handle.clone(), security.clone());
         let session_timeout = config.worker_timeout;
         let mode = config.recovery_mode.clone();
@@ -555,7 +559,7 @@ impl Master {
                 commands = master.handle(event, now_millis());
             }
         });
-        let ui = crate::ui::serve(ui_listener, handle.clone(), &security);
+        let ui = crate::ui::serve(ui_listener, handle.clone(), &security, kill_enabled);
         let rpc = crate::rpc::serve(rpc_listener, handle, &security);
         tokio::select! {
             result = rpc => result,
@@ -1764,6 +1768,7 @@ mod tests {
             retained_applications: 200,
             recovery_mode: RecoveryMode::None,
             security: flint_rpc::RpcSecurity::none(),
+            kill_enabled: true,
         }
     }
 

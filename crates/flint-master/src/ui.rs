@@ -1,7 +1,7 @@
 //! The master web UI (Spark's `MasterWebUI`): `/json/` in Spark's field names and an HTML page.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::Redirect;
 use axum::response::{Html, IntoResponse, Json, Response};
@@ -203,6 +203,19 @@ fn format_duration(ms: u64) -> String {
     }
 }
 
+/// `spark.ui.killEnabled`: whether the page shows kill links and the kill routes act.
+#[derive(Clone, Copy)]
+struct KillEnabled(bool);
+
+/// The answer to a kill request when `spark.ui.killEnabled` is off.
+fn kill_links_off() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "Kill links are disabled (spark.ui.killEnabled=false)\n",
+    )
+        .into_response()
+}
+
 /// The `id` of a kill link's request.
 #[derive(serde::Deserialize)]
 struct KillRequest {
@@ -212,8 +225,12 @@ struct KillRequest {
 /// `POST /app/kill/?id=...`: Spark's kill link of a running application; back to the page.
 async fn kill_application(
     State(master): State<MasterHandle>,
+    Extension(KillEnabled(kill_enabled)): Extension<KillEnabled>,
     Query(request): Query<KillRequest>,
 ) -> Response {
+    if !kill_enabled {
+        return kill_links_off();
+    }
     let id = request.id;
     match master
         .ask(|reply| MasterEvent::KillApplication(id.clone(), reply))
@@ -232,8 +249,12 @@ async fn kill_application(
 /// `POST /driver/kill/?id=...`: Spark's kill link of a submitted driver; back to the page.
 async fn kill_driver(
     State(master): State<MasterHandle>,
+    Extension(KillEnabled(kill_enabled)): Extension<KillEnabled>,
     Query(request): Query<KillRequest>,
 ) -> Response {
+    if !kill_enabled {
+        return kill_links_off();
+    }
     let id = request.id;
     match master
         .ask(|reply| MasterEvent::KillDriver(id.clone(), reply))
@@ -258,7 +279,10 @@ fn kill_link(kind: &str, id: &str) -> String {
     )
 }
 
-async fn page(State(master): State<MasterHandle>) -> Response {
+async fn page(
+    State(master): State<MasterHandle>,
+    Extension(KillEnabled(kill_enabled)): Extension<KillEnabled>,
+) -> Response {
     let snapshot = match snapshot(&master).await {
         Ok(snapshot) => snapshot,
         Err(response) => return response,
@@ -354,8 +378,8 @@ async fn page(State(master): State<MasterHandle>) -> Response {
     };
     let applications = format!(
         "{}{}{}{}",
-        app_table("Running Applications", &state.activeapps, true),
-        driver_table("Running Drivers", &state.activedrivers, true),
+        app_table("Running Applications", &state.activeapps, kill_enabled),
+        driver_table("Running Drivers", &state.activedrivers, kill_enabled),
         app_table("Completed Applications", &state.completedapps, false),
         driver_table("Completed Drivers", &state.completeddrivers, false),
     );
@@ -467,6 +491,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     master: MasterHandle,
     security: &flint_rpc::RpcSecurity,
+    kill_enabled: bool,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(page))
@@ -479,6 +504,7 @@ pub(crate) async fn serve(
         .route("/app/kill", post(kill_application))
         .route("/driver/kill/", post(kill_driver))
         .route("/driver/kill", post(kill_driver))
+        .layer(Extension(KillEnabled(kill_enabled)))
         .with_state(master);
     flint_rpc::serve_web(listener, app, security).await
 }

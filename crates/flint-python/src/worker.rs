@@ -238,7 +238,8 @@ impl PythonWorker {
         let mut child = command
             .args(["-u", "-c", BOOTSTRAP])
             .env("FLINT_PYTHON_WORKER", WORKER_SOURCE)
-            // User code runs here: it gets no copy of the cluster's secret.
+            // User code runs here: it inherits no copy of the cluster's secret (though, as the
+            // executor's own user, it could still read the executor's environment).
             .env_remove(flint_conf::AUTH_SECRET_ENV)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1,14 +1,16 @@
 //! Serving a web UI and its JSON API (master, worker, driver, history server) with the same
 //! protection as RPC: with `spark.authenticate` on, every request must carry the secret, as
 //! the password of HTTP basic authentication (what a browser prompts for; the user name is
-//! the requester's) or as a bearer token (for scripts).
+//! not checked) or as a bearer token (for scripts and proxies). With `spark.acls.enable`,
+//! users named by a trusted proxy's header get only the rights the ACLs give them; requests
+//! that change something (kill links) must come from the UI's own pages, not another site.
 
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, HOST, ORIGIN, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,9 +22,8 @@ use tokio::sync::mpsc;
 use crate::RpcSecurity;
 use crate::tls::ServerConnection;
 
-/// Who sent a web request, as far as this server knows: the user name of its basic
-/// authentication when the UI requires the secret. Handlers find it in the request's
-/// extensions.
+/// Who sent a web request, as far as this server knows: the user a trusted proxy named
+/// (`spark.ui.proxyUserHeader`). Handlers find it in the request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebUser(pub Option<String>);
 
@@ -106,10 +107,22 @@ async fn require_secret(
                 .into_response();
         }
     };
+    // Pages and state are read with GET; kills are POSTs.
+    let modify = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if modify && let Some(origin) = cross_site(request.headers()) {
+        tracing::warn!(
+            "Refused a cross-site {} of {} from {peer} ({origin})",
+            request.method(),
+            request.uri().path()
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "403 Forbidden: only this UI's own pages may change something\n",
+        )
+            .into_response();
+    }
     let acls = security.acls();
     if acls.enabled() && !identity.cluster {
-        // Pages and state are read with GET; kills are POSTs.
-        let modify = !matches!(*request.method(), Method::GET | Method::HEAD);
         let user = identity.user.as_deref();
         let allowed = if modify {
             acls.can_modify(user)
@@ -140,26 +153,24 @@ async fn require_secret(
 /// Who a web request comes from.
 #[derive(Debug, PartialEq, Eq)]
 struct Identity {
-    /// The user, when known.
+    /// The user a trusted proxy named, if any.
     user: Option<String>,
-    /// A bearer token proved the secret with no user named: the cluster itself, or a script
-    /// holding its secret, which ACLs do not limit.
+    /// The request proved the secret and named no user: the cluster itself, or someone
+    /// holding its secret, who can do anything over RPC anyway; ACLs do not limit it.
     cluster: bool,
 }
 
-/// Who sent a request, or why it is refused: with authentication on it must prove the
-/// secret; a trusted proxy's user header (`spark.ui.proxyUserHeader`) then names the user.
+/// Who sent a request, or why it is refused. With authentication on it must prove the
+/// secret. A trusted proxy's header (`spark.ui.proxyUserHeader`) then names the user the
+/// proxy authenticated, whose rights the ACLs decide. The user name of basic authentication
+/// is whatever the browser was given, so it names nobody.
 fn identify(security: &RpcSecurity, headers: &HeaderMap) -> Result<Identity, &'static str> {
-    let mut identity = Identity {
-        user: None,
-        cluster: false,
+    let proved = if security.authenticates() {
+        proves_secret(security, headers)?;
+        true
+    } else {
+        false
     };
-    if security.authenticates() {
-        match authenticated_user(security, headers)? {
-            Credential::Bearer => identity.cluster = true,
-            Credential::Basic(user) => identity.user = user,
-        }
-    }
     let proxied = security
         .acls()
         .user_header()
@@ -167,36 +178,28 @@ fn identify(security: &RpcSecurity, headers: &HeaderMap) -> Result<Identity, &'s
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .filter(|user| !user.is_empty());
-    if let Some(user) = proxied {
-        identity = Identity {
+    Ok(match proxied {
+        Some(user) => Identity {
             user: Some(user.to_string()),
             cluster: false,
-        };
-    }
-    Ok(identity)
+        },
+        None => Identity {
+            user: None,
+            cluster: proved,
+        },
+    })
 }
 
-/// How a request proved the secret.
-#[derive(Debug, PartialEq, Eq)]
-enum Credential {
-    /// `Authorization: Bearer SECRET`.
-    Bearer,
-    /// `Authorization: Basic` with the secret as password, and the user name if any.
-    Basic(Option<String>),
-}
-
-/// How the request proves the secret, or why it does not.
-fn authenticated_user(
-    security: &RpcSecurity,
-    headers: &HeaderMap,
-) -> Result<Credential, &'static str> {
+/// Whether the request proves the secret (bearer token, or the password of basic
+/// authentication), or why not.
+fn proves_secret(security: &RpcSecurity, headers: &HeaderMap) -> Result<(), &'static str> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Err("no credentials");
     };
     let value = value.to_str().map_err(|_| "unreadable credentials")?;
     if let Some(token) = value.strip_prefix("Bearer ") {
         return if security.accepts_token(token.trim()) {
-            Ok(Credential::Bearer)
+            Ok(())
         } else {
             Err("a wrong bearer token")
         };
@@ -208,16 +211,33 @@ fn authenticated_user(
         .decode(encoded.trim())
         .map_err(|_| "malformed basic credentials")?;
     let decoded = String::from_utf8(decoded).map_err(|_| "malformed basic credentials")?;
-    let (user, password) = decoded
+    let (_user, password) = decoded
         .split_once(':')
         .ok_or("malformed basic credentials")?;
     if security.accepts_token(password) {
-        Ok(Credential::Basic(
-            Some(user.to_string()).filter(|user| !user.is_empty()),
-        ))
+        Ok(())
     } else {
         Err("a wrong password")
     }
+}
+
+/// Where a browser sent this request from, when that is another site (a hostile page's form
+/// posting to a kill link with the user's cached credentials): its `Sec-Fetch-Site` says so,
+/// or its `Origin` is not the host it was sent to. Scripts send neither and pass.
+fn cross_site(headers: &HeaderMap) -> Option<String> {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or("unreadable");
+        return (!matches!(site, "same-origin" | "none"))
+            .then(|| format!("Sec-Fetch-Site: {site}"));
+    }
+    let origin = headers.get(ORIGIN)?.to_str().unwrap_or("unreadable");
+    let host = headers
+        .get(HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    (origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host))
+        .then(|| format!("Origin: {origin}"))
 }
 
 #[cfg(test)]
@@ -230,36 +250,28 @@ mod tests {
         headers
     }
 
-    #[test]
-    fn basic_and_bearer_credentials_prove_the_secret() {
-        let security = RpcSecurity::new(Some("s3cret".into()));
-        let basic = |text: &str| {
-            headers(&format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(text)
-            ))
-        };
-        assert_eq!(
-            authenticated_user(&security, &basic("alice:s3cret")),
-            Ok(Credential::Basic(Some("alice".into())))
-        );
-        assert_eq!(
-            authenticated_user(&security, &basic(":s3cret")),
-            Ok(Credential::Basic(None))
-        );
-        assert!(authenticated_user(&security, &basic("alice:wrong")).is_err());
-        assert!(authenticated_user(&security, &basic("alice")).is_err());
-        assert_eq!(
-            authenticated_user(&security, &headers("Bearer s3cret")),
-            Ok(Credential::Bearer)
-        );
-        assert!(authenticated_user(&security, &headers("Bearer nope")).is_err());
-        assert!(authenticated_user(&security, &headers("Basic !!!")).is_err());
-        assert!(authenticated_user(&security, &HeaderMap::new()).is_err());
+    fn basic(text: &str) -> HeaderMap {
+        headers(&format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(text)
+        ))
     }
 
     #[test]
-    fn a_proxy_names_the_user_only_with_the_secret() {
+    fn basic_and_bearer_credentials_prove_the_secret() {
+        let security = RpcSecurity::new(Some("s3cret".into()));
+        assert_eq!(proves_secret(&security, &basic("alice:s3cret")), Ok(()));
+        assert_eq!(proves_secret(&security, &basic(":s3cret")), Ok(()));
+        assert!(proves_secret(&security, &basic("alice:wrong")).is_err());
+        assert!(proves_secret(&security, &basic("alice")).is_err());
+        assert_eq!(proves_secret(&security, &headers("Bearer s3cret")), Ok(()));
+        assert!(proves_secret(&security, &headers("Bearer nope")).is_err());
+        assert!(proves_secret(&security, &headers("Basic !!!")).is_err());
+        assert!(proves_secret(&security, &HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn only_a_proxy_names_the_user_and_only_with_the_secret() {
         let mut conf = flint_conf::SparkConf::new();
         conf.set("spark.authenticate", "true");
         conf.set("spark.authenticate.secret", "s3cret");
@@ -267,22 +279,47 @@ mod tests {
         let security = RpcSecurity::from_conf(&conf).unwrap();
         let mut proxied = headers("Bearer s3cret");
         proxied.insert("x-forwarded-user", "bob".parse().unwrap());
-        assert_eq!(
-            identify(&security, &proxied),
-            Ok(Identity {
-                user: Some("bob".into()),
-                cluster: false
-            })
-        );
+        let bob = Identity {
+            user: Some("bob".into()),
+            cluster: false,
+        };
+        assert_eq!(identify(&security, &proxied), Ok(bob));
         let mut forged = HeaderMap::new();
         forged.insert("x-forwarded-user", "bob".parse().unwrap());
         assert!(identify(&security, &forged).is_err(), "no secret, no user");
+        let cluster = Identity {
+            user: None,
+            cluster: true,
+        };
+        assert_eq!(identify(&security, &headers("Bearer s3cret")), Ok(cluster));
+        // A basic user name is whatever the browser was given: it names nobody.
+        let cluster = Identity {
+            user: None,
+            cluster: true,
+        };
+        assert_eq!(identify(&security, &basic("alice:s3cret")), Ok(cluster));
+    }
+
+    #[test]
+    fn changes_from_another_site_are_refused() {
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, value.parse().unwrap());
+            }
+            headers
+        };
+        assert_eq!(cross_site(&HeaderMap::new()), None, "a script");
         assert_eq!(
-            identify(&security, &headers("Bearer s3cret")),
-            Ok(Identity {
-                user: None,
-                cluster: true
-            })
+            cross_site(&with(&[("sec-fetch-site", "same-origin")])),
+            None
         );
+        assert!(cross_site(&with(&[("sec-fetch-site", "cross-site")])).is_some());
+        assert!(cross_site(&with(&[("sec-fetch-site", "same-site")])).is_some());
+        let same = with(&[("origin", "http://m:8080"), ("host", "m:8080")]);
+        assert_eq!(cross_site(&same), None);
+        let other = with(&[("origin", "https://evil.example"), ("host", "m:8080")]);
+        assert!(cross_site(&other).is_some());
+        assert!(cross_site(&with(&[("origin", "null"), ("host", "m:8080")])).is_some());
     }
 }

@@ -85,9 +85,8 @@ pub(crate) fn launch_driver(
         // The driver exits when this worker goes away.
         "--watch-stdin".into(),
     ];
-    if shared.config.security.authenticates()
-        && request.conf.get(flint_conf::keys::AUTHENTICATE.key) != Some(&"true".to_string())
-    {
+    // The driver authenticates as its worker does, whatever the submitted settings say.
+    if shared.config.security.authenticates() {
         args.push("--conf".into());
         args.push(format!("{}=true", flint_conf::keys::AUTHENTICATE.key));
     }
@@ -96,6 +95,8 @@ pub(crate) fn launch_driver(
         // its environment.
         if key != "spark.master"
             && key != "spark.submit.deployMode"
+            && !(shared.config.security.authenticates()
+                && key == flint_conf::keys::AUTHENTICATE.key)
             && !flint_conf::is_secret_key(key)
         {
             args.push("--conf".into());

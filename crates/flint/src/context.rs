@@ -615,6 +615,13 @@ impl ClusterConnection {
             .with_services_removing_shuffles(conf.value(&keys::SHUFFLE_SERVICE_REMOVE_SHUFFLE)?),
         );
         let memory_mib = conf.value(&keys::EXECUTOR_MEMORY)?.0 >> 20;
+        let withheld = flint_conf::withheld_secret_keys(conf);
+        if !withheld.is_empty() {
+            tracing::warn!(
+                "Not passing {} to executors: settings whose names look secret never go on a command line",
+                withheld.join(", ")
+            );
+        }
         let description = AppDescription {
             name: app_name.to_string(),
             max_cores: max_cores.map(|n| n as u32),

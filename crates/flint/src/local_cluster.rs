@@ -15,7 +15,6 @@ use crate::FlintError;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running local cluster; dropping it stops the processes and removes their files.
-#[derive(Debug)]
 pub(crate) struct LocalCluster {
     /// The master's RPC port on 127.0.0.1.
     pub(crate) master_port: u16,
@@ -25,6 +24,19 @@ pub(crate) struct LocalCluster {
     daemons: Vec<(Child, Option<ChildStdin>)>,
     /// `spark.authenticate`'s secret, handed to the daemons in their environment.
     secret: Option<String>,
+}
+
+impl std::fmt::Debug for LocalCluster {
+    // Written out so the secret never reaches a `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCluster")
+            .field("master_port", &self.master_port)
+            .field("master_webui_port", &self.master_webui_port)
+            .field("dir", &self.dir)
+            .field("daemons", &self.daemons.len())
+            .field("authenticates", &self.secret.is_some())
+            .finish()
+    }
 }
 
 /// The `flint` binary: `$FLINT_BIN`, this process when it is `flint`, or `flint` beside this

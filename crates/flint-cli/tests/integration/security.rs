@@ -42,14 +42,9 @@ fn get_as(url: &str, credentials: Option<(&str, &str)>) -> (u16, String) {
     (status, response.text().unwrap_or_default())
 }
 
-/// The master's `/json/` as a user who knows the secret.
+/// The master's `/json/` as someone who knows the secret.
 fn master_json(ui: &str) -> serde_json::Value {
-    master_json_as(ui, "admin")
-}
-
-/// The master's `/json/` as `user`, who knows the secret.
-fn master_json_as(ui: &str, user: &str) -> serde_json::Value {
-    let (_, body) = get_as(&format!("{ui}/json/"), Some((user, SECRET)));
+    let (_, body) = get_as(&format!("{ui}/json/"), Some(("admin", SECRET)));
     serde_json::from_str(&body).unwrap_or_default()
 }
 
@@ -675,6 +670,29 @@ fn tls_carries_a_whole_application_and_plain_text_is_refused() {
     }
     spark.stop();
 
+    // `flint submit app.py` on the TLS cluster: its own Connect server talks to the script
+    // over loopback.
+    let url = format!("spark://127.0.0.1:{master_port}");
+    let python_conf = format!("spark.pyspark.python={}", python.display());
+    let hello = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/pyspark/hello-spark.py")
+        .display()
+        .to_string();
+    let mut submit = vec![
+        "submit",
+        "--master",
+        &url,
+        "--executor-memory",
+        "256m",
+        "--conf",
+        &python_conf,
+    ];
+    submit.extend(&args);
+    submit.push(&hello);
+    let submitted = flint(&submit, &[]);
+    assert_eq!(submitted.code, Some(0), "stderr: {}", submitted.stderr);
+    assert_eq!(submitted.stdout.trim(), "500");
+
     // PySpark over TLS, trusting the test CA (gRPC reads it from this variable).
     let mut server_args = vec![
         "connect-server",
@@ -719,41 +737,33 @@ fn get_as_plain(url: &str) -> Option<u16> {
         .map(|response| response.status().as_u16())
 }
 
-/// A POST of `url` with basic credentials and optional extra header; the status, redirects
-/// not followed.
-fn post_as(url: &str, user: &str, password: &str, header: Option<(&str, &str)>) -> u16 {
+/// The status of a `method` request of `url` as a proxy in front of the UIs sends it: proving
+/// the secret (bearer token) and naming `user` in `X-Forwarded-User`, with `extra` headers;
+/// redirects are not followed.
+fn via_proxy(method: &str, url: &str, user: Option<&str>, extra: &[(&str, &str)]) -> u16 {
     let client = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))
         .build()
         .expect("an HTTP client");
-    let mut request = client.post(url).basic_auth(user, Some(password));
-    if let Some((name, value)) = header {
-        request = request.header(name, value);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut request = client.request(method, url).bearer_auth(SECRET);
+    if let Some(user) = user {
+        request = request.header("X-Forwarded-User", user);
     }
-    request.send().expect("the UI answers").status().as_u16()
-}
-
-/// A GET of `url` with an `Authorization` value and optional extra header; the status.
-fn get_with(url: &str, authorization: &str, header: Option<(&str, &str)>) -> u16 {
-    let mut request = reqwest::blocking::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(5))
-        .header("Authorization", authorization);
-    if let Some((name, value)) = header {
-        request = request.header(name, value);
+    for (name, value) in extra {
+        request = request.header(*name, *value);
     }
     request.send().expect("the UI answers").status().as_u16()
 }
 
 /// `spark.acls.enable` on a master and a driver: view rights for the UIs and JSON, modify
-/// rights for the kill links and `flint submit --kill`; the user comes from basic
-/// authentication or a trusted proxy's header; the driver UI's kill link fails a running job
-/// and the master's kills a running application, whose driver hears of it.
+/// rights for the kill links and `flint submit --kill`, for the user a trusted proxy names
+/// (whoever holds the secret and names nobody is the cluster itself); kills from another
+/// site are refused; the driver UI's kill link fails a running job and the master's kills a
+/// running application, whose driver hears of it.
 #[test]
 fn acls_decide_who_sees_and_who_kills() {
-    use base64::Engine;
-
     let dir = tempfile::tempdir().expect("temp dir");
     let secret_file = dir.path().join("secret");
     std::fs::write(&secret_file, SECRET).expect("secret file");
@@ -776,31 +786,28 @@ fn acls_decide_who_sees_and_who_kills() {
     master.wait_for_line("I have been elected leader! New state: ALIVE");
     let _worker = start_worker_with(master_port, "1", "1g", &worker_args);
     wait_until("the worker to register", || {
-        master_json_as(&ui, "alice")["aliveworkers"] == 1
+        master_json(&ui)["aliveworkers"] == 1
     });
 
+    // A proxy proves the secret and names the user it authenticated; the ACLs decide.
     let json = format!("{ui}/json/");
-    let basic = |user: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{SECRET}"))
-        )
-    };
-    assert_eq!(get_with(&json, &basic("bob"), None), 200);
-    assert_eq!(get_with(&json, &basic("alice"), None), 200);
-    assert_eq!(get_with(&json, &basic("eve"), None), 403);
+    assert_eq!(via_proxy("GET", &json, Some("bob"), &[]), 200);
+    assert_eq!(via_proxy("GET", &json, Some("alice"), &[]), 200);
+    assert_eq!(via_proxy("GET", &json, Some("eve"), &[]), 403);
     assert!(master.log().contains("User eve from 127.0.0.1:"));
-    // A proxy proves the secret and names the user it authenticated.
-    let proxied = |user| Some(("X-Forwarded-User", user));
-    assert_eq!(get_with(&json, &basic("proxy"), proxied("bob")), 200);
-    assert_eq!(get_with(&json, &basic("proxy"), proxied("eve")), 403);
-    let bearer = format!("Bearer {SECRET}");
-    assert_eq!(get_with(&json, &bearer, proxied("eve")), 403);
+    // Naming a user without the secret gets nowhere; the secret naming nobody is the cluster.
+    let forged = reqwest::blocking::Client::new()
+        .get(&json)
+        .header("X-Forwarded-User", "alice")
+        .send()
+        .expect("the UI answers");
+    assert_eq!(forged.status().as_u16(), 401);
     assert_eq!(
-        get_with(&json, &bearer, None),
+        via_proxy("GET", &json, None, &[]),
         200,
-        "the cluster's own token"
+        "the cluster itself"
     );
+    assert_eq!(get_as(&json, Some(("anyone", SECRET))).0, 200);
 
     // A running application: viewers see it, only modifiers kill it.
     let rt = runtime();
@@ -818,6 +825,7 @@ fn acls_decide_who_sees_and_who_kills() {
                 .config("spark.acls.enable", "true")
                 .config("spark.ui.view.acls", "bob")
                 .config("spark.admin.acls", "alice")
+                .config("spark.ui.proxyUserHeader", "X-Forwarded-User")
                 .create(),
         )
         .expect("the driver registers");
@@ -842,7 +850,7 @@ fn acls_decide_who_sees_and_who_kills() {
     let jobs_api = format!("{driver_ui}/api/v1/applications/{app_id}/jobs");
     let mut running = None;
     wait_until("the endless job to run", || {
-        let (_, body) = get_as(&jobs_api, Some(("bob", SECRET)));
+        let (_, body) = get_as(&jobs_api, Some(("admin", SECRET)));
         running = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|jobs| {
@@ -854,17 +862,26 @@ fn acls_decide_who_sees_and_who_kills() {
         running.is_some()
     });
     let job_id = running.unwrap_or_default();
-    let (status, jobs_page) = get_as(&format!("{driver_ui}/jobs/"), Some(("bob", SECRET)));
+    let (status, jobs_page) = get_as(&format!("{driver_ui}/jobs/"), Some(("admin", SECRET)));
     assert_eq!(status, 200);
     assert!(
         jobs_page.contains(&format!("/jobs/job/kill/?id={job_id}")),
         "{jobs_page}"
     );
-    let (status, _) = get_as(&format!("{driver_ui}/jobs/"), Some(("eve", SECRET)));
-    assert_eq!(status, 403, "eve may not even look");
+    let jobs = format!("{driver_ui}/jobs/");
+    assert_eq!(via_proxy("GET", &jobs, Some("bob"), &[]), 200);
+    assert_eq!(
+        via_proxy("GET", &jobs, Some("eve"), &[]),
+        403,
+        "eve may not look"
+    );
     let kill_job = format!("{driver_ui}/jobs/job/kill/?id={job_id}");
-    assert_eq!(post_as(&kill_job, "bob", SECRET, None), 403);
-    assert_eq!(post_as(&kill_job, "alice", SECRET, None), 303);
+    assert_eq!(via_proxy("POST", &kill_job, Some("bob"), &[]), 403);
+    // A hostile page's form, posted with alice's credentials from another site.
+    let evil = [("Origin", "https://evil.example")];
+    assert_eq!(via_proxy("POST", &kill_job, Some("alice"), &evil), 403);
+    let own_page = [("Sec-Fetch-Site", "same-origin")];
+    assert_eq!(via_proxy("POST", &kill_job, Some("alice"), &own_page), 303);
     let failed = rt
         .block_on(endless)
         .expect("the job's task")
@@ -875,26 +892,18 @@ fn acls_decide_who_sees_and_who_kills() {
             .contains(&format!("Job {job_id} cancelled killed via the Web UI")),
         "{failed}"
     );
-    let page = reqwest::blocking::Client::new()
-        .get(format!("{ui}/"))
-        .header("Authorization", basic("alice"))
-        .send()
-        .and_then(|r| r.text())
-        .expect("the master page");
+    let (_, page) = get_as(&format!("{ui}/"), Some(("admin", SECRET)));
     assert!(page.contains(&format!("app/kill/?id={app_id}")), "{page}");
     let kill = format!("{ui}/app/kill/?id={app_id}&terminate=true");
     assert_eq!(
-        post_as(&kill, "bob", SECRET, None),
+        via_proxy("POST", &kill, Some("bob"), &[]),
         403,
         "bob may only view"
     );
-    assert_eq!(
-        master_json_as(&ui, "alice")["activeapps"][0]["id"],
-        app_id.as_str()
-    );
-    assert_eq!(post_as(&kill, "alice", SECRET, None), 303);
+    assert_eq!(master_json(&ui)["activeapps"][0]["id"], app_id.as_str());
+    assert_eq!(via_proxy("POST", &kill, Some("alice"), &[]), 303);
     wait_until("the application to be KILLED", || {
-        master_json_as(&ui, "alice")["completedapps"]
+        master_json(&ui)["completedapps"]
             .as_array()
             .is_some_and(|apps| {
                 apps.iter()
