@@ -232,18 +232,14 @@ async fn kill_application(
         return kill_links_off();
     }
     let id = request.id;
-    match master
+    let answer = master
         .ask(|reply| MasterEvent::KillApplication(id.clone(), reply))
-        .await
-    {
-        Some(true) => Redirect::to("/").into_response(),
-        Some(false) => (
-            StatusCode::NOT_FOUND,
-            format!("no running application {id}\n"),
-        )
-            .into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "master stopping").into_response(),
-    }
+        .await;
+    kill_answer(answer.map(|found| {
+        found
+            .then_some(())
+            .ok_or(format!("no running application {id}"))
+    }))
 }
 
 /// `POST /driver/kill/?id=...`: Spark's kill link of a submitted driver; back to the page.
@@ -255,13 +251,18 @@ async fn kill_driver(
     if !kill_enabled {
         return kill_links_off();
     }
-    let id = request.id;
-    match master
-        .ask(|reply| MasterEvent::KillDriver(id.clone(), reply))
-        .await
-    {
-        Some((true, _)) => Redirect::to("/").into_response(),
-        Some((false, message)) => (StatusCode::NOT_FOUND, format!("{message}\n")).into_response(),
+    let answer = master
+        .ask(|reply| MasterEvent::KillDriver(request.id, reply))
+        .await;
+    kill_answer(answer.map(|(found, message)| found.then_some(()).ok_or(message)))
+}
+
+/// The answer to a kill link: back to the page once killed, else why not (`None`: the
+/// master is stopping).
+fn kill_answer(killed: Option<Result<(), String>>) -> Response {
+    match killed {
+        Some(Ok(())) => Redirect::to("/").into_response(),
+        Some(Err(message)) => (StatusCode::NOT_FOUND, format!("{message}\n")).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "master stopping").into_response(),
     }
 }

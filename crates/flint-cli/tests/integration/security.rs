@@ -101,6 +101,29 @@ fn network_shuffle_session(master_port: u16, name: &str) -> flint::Builder {
         .config("spark.ui.showConsoleProgress", "false")
 }
 
+/// The driver's port, from the `--driver-url` of executor process `pid`.
+fn driver_port_of(pid: u32) -> u16 {
+    process_args(pid)
+        .expect("the executor runs")
+        .windows(2)
+        .find(|w| w[0] == "--driver-url")
+        .and_then(|w| w[1].rsplit(':').next()?.parse().ok())
+        .expect("--driver-url")
+}
+
+/// What executor `id` of `app_id` wrote on stderr, under `worker`'s work directory.
+fn executor_stderr(worker: &Daemon, app_id: &str, id: &str) -> String {
+    std::fs::read_to_string(
+        worker
+            .dir()
+            .join("work")
+            .join(app_id)
+            .join(id)
+            .join("stderr"),
+    )
+    .unwrap_or_default()
+}
+
 /// Runs a query with a shuffle (`id % modulus` groups of `range(1000)`, counted and summed)
 /// and checks its rows against arithmetic.
 fn assert_grouped_sums_are_right(
@@ -179,24 +202,8 @@ fn every_port_requires_the_secret_and_an_application_still_runs() {
     let app_id = spark.app_id().to_string();
     let executors = executor_pids_of(&app_id, &[&worker]);
     assert_eq!(executors.len(), 2, "executors of {app_id}");
-    let args = process_args(executors[0]).expect("the executor runs");
-    let driver_url = args
-        .windows(2)
-        .find(|w| w[0] == "--driver-url")
-        .map(|w| w[1].clone())
-        .expect("--driver-url");
-    let driver_port: u16 = driver_url.rsplit(':').next().unwrap().parse().unwrap();
-    let executor_log = |id: &str| {
-        std::fs::read_to_string(
-            worker
-                .dir()
-                .join("work")
-                .join(&app_id)
-                .join(id)
-                .join("stderr"),
-        )
-        .unwrap_or_default()
-    };
+    let driver_port = driver_port_of(executors[0]);
+    let executor_log = |id: &str| executor_stderr(&worker, &app_id, id);
     let executor_port = logged_port(&executor_log("0"), "FlightBlockTransferService")
         .expect("executor 0 logs its block transfer port");
     let ports = [
@@ -593,22 +600,8 @@ fn tls_carries_a_whole_application_and_plain_text_is_refused() {
 
     let app_id = spark.app_id().to_string();
     let executors = executor_pids_of(&app_id, &[&worker]);
-    let driver_port: u16 = process_args(executors[0])
-        .expect("the executor runs")
-        .windows(2)
-        .find(|w| w[0] == "--driver-url")
-        .and_then(|w| w[1].rsplit(':').next().map(str::to_string))
-        .and_then(|port| port.parse().ok())
-        .expect("--driver-url");
-    let executor_log = std::fs::read_to_string(
-        worker
-            .dir()
-            .join("work")
-            .join(&app_id)
-            .join("0")
-            .join("stderr"),
-    )
-    .unwrap_or_default();
+    let driver_port = driver_port_of(executors[0]);
+    let executor_log = executor_stderr(&worker, &app_id, "0");
     let executor_port = logged_port(&executor_log, "FlightBlockTransferService")
         .expect("executor 0 logs its block transfer port");
     let mut conf = flint_conf::SparkConf::new();
