@@ -30,7 +30,8 @@
 //! left nothing: no executor process, no listening port of the driver (this process), and
 //! no file of the application in any worker's local directory (shuffle and cache files).
 //! The worker's work directory keeps each executor's logs, as Spark's does, and is not
-//! counted. Prints one line per run and a table by fault kind; exits non-zero when any
+//! counted. With `--secret-file` the whole cluster runs with `spark.authenticate` on, so
+//! every reconnection after a fault goes through the secret's handshake. Prints one line per run and a table by fault kind; exits non-zero when any
 //! answer was wrong or missing, any run hung or left something behind.
 
 use std::collections::BTreeMap;
@@ -104,6 +105,24 @@ struct Args {
     /// Any other setting of the applications, KEY=VALUE; may repeat
     #[arg(long = "conf", value_name = "KEY=VALUE")]
     conf: Vec<String>,
+    /// Turn `spark.authenticate` on for the master, workers and applications, with the
+    /// secret in this file
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+}
+
+/// The secret the harness proves to the master's UI as a bearer token, with `--secret-file`.
+static UI_SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The settings `--secret-file` gives every process of the cluster (`KEY=VALUE`).
+fn security_conf(args: &Args) -> Vec<String> {
+    match &args.secret_file {
+        Some(file) => vec![
+            "spark.authenticate=true".into(),
+            format!("spark.authenticate.secret.file={}", file.display()),
+        ],
+        None => vec![],
+    }
 }
 
 /// A fault one run injects.
@@ -215,8 +234,10 @@ struct Cluster {
     started: usize,
     /// The workers' network namespaces, with `--netns`.
     network: Option<Network>,
-    /// The masters' recovery settings (`--conf` pairs).
+    /// The masters' settings (`--conf` pairs): recovery, and those of `security`.
     recovery: Vec<String>,
+    /// The settings of `--secret-file`, given to every master and worker.
+    security: Vec<String>,
     /// With `--standby`: the ZooKeeper server, kept running as long as the cluster.
     _zookeeper: Option<Daemon>,
     /// With `--standby`: the standby master, its port and UI.
@@ -325,6 +346,8 @@ impl Cluster {
             ];
             (None, recovery)
         };
+        let security = security_conf(args);
+        let recovery = [recovery, security.clone()].concat();
         let (master, master_port, master_ui) = start_master(
             &flint,
             root.path(),
@@ -360,6 +383,7 @@ impl Cluster {
             started: 1,
             network,
             recovery,
+            security,
             _zookeeper: zookeeper,
             standby,
         };
@@ -399,7 +423,7 @@ impl Cluster {
             .network
             .as_ref()
             .map_or("127.0.0.1".into(), |n| n.worker_host(slot));
-        let args = [
+        let mut args = vec![
             "worker".to_string(),
             self.url(),
             "-h".into(),
@@ -417,6 +441,9 @@ impl Cluster {
             "--conf".into(),
             format!("spark.worker.timeout={}", self.worker_timeout),
         ];
+        for pair in &self.security {
+            args.extend(["--conf".to_string(), pair.clone()]);
+        }
         let log = self
             .root
             .path()
@@ -615,7 +642,11 @@ fn flint_binary() -> Result<PathBuf, BoxError> {
 }
 
 async fn get_json(url: &str) -> Option<serde_json::Value> {
-    let response = reqwest::get(url).await.ok()?;
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(secret) = UI_SECRET.get() {
+        request = request.bearer_auth(secret);
+    }
+    let response = request.send().await.ok()?;
     serde_json::from_str(&response.text().await.ok()?).ok()
 }
 
@@ -809,7 +840,7 @@ async fn start_application(
         .config("spark.worker.timeout", &args.worker_timeout)
         .config("spark.driver.host", &cluster.host())
         .config("spark.ui.showConsoleProgress", "false");
-    for pair in &args.conf {
+    for pair in args.conf.iter().chain(&security_conf(args)) {
         let (key, value) = split_pair(pair)?;
         builder = builder.config(key, value);
     }
@@ -996,6 +1027,11 @@ async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     if args.partitions > 0 && !args.netns {
         return Err("--partitions needs --netns (workers in network namespaces)".into());
+    }
+    if let Some(file) = &args.secret_file {
+        let secret = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read --secret-file {}: {e}", file.display()))?;
+        let _ = UI_SECRET.set(secret.trim().to_string());
     }
     let data = tpch_data(args.scale_factor, args.data.clone())?;
     let text = query_text(args.query)?;

@@ -178,6 +178,11 @@ pub enum AuthError {
         "the server refused authentication (is spark.authenticate on there, with the same spark.authenticate.secret?)"
     )]
     Refused,
+    /// The TCP connection itself failed: nothing listens there, or the host is unreachable.
+    /// The `io::Error` is the source, so callers can tell a refused connection (a peer that
+    /// is gone) from one that failed later.
+    #[error("cannot connect")]
+    Connect(#[source] std::io::Error),
     /// The exchange did not finish in time.
     #[error("it did not authenticate within {}s", HANDSHAKE_TIMEOUT.as_secs())]
     Timeout,

@@ -238,7 +238,7 @@ impl tower_service::Service<Uri> for SecureConnector {
         Box::pin(async move {
             let stream = TcpStream::connect((&*host, port))
                 .await
-                .map_err(AuthError::Io)?;
+                .map_err(AuthError::Connect)?;
             let _ = stream.set_nodelay(true);
             let mut connection = match tls {
                 Some(tls) => MaybeTls::Tls(Box::new(

@@ -234,3 +234,32 @@ fn describe(error: &FlightError) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block server that is gone refuses the connection: no retry (and no 15 s wait),
+    /// whether or not connections prove the secret first.
+    #[tokio::test]
+    async fn a_refused_connection_is_not_retried_with_or_without_the_secret() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let ticket = arrow_flight::Ticket::new("block");
+        for security in [RpcSecurity::none(), RpcSecurity::new(Some("s3cret".into()))] {
+            let client =
+                ShuffleClient::new("app".into(), Duration::from_secs(5)).with_security(security);
+            let (sender, _receiver) = tokio::sync::mpsc::channel(1);
+            let status = client
+                .stream_block(("127.0.0.1", port), &ticket, &mut 0, &sender)
+                .await
+                .unwrap_err();
+            assert!(
+                is_connection_refused(&status),
+                "{}",
+                describe(&status.into())
+            );
+        }
+    }
+}
