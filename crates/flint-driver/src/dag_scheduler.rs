@@ -59,6 +59,8 @@ pub async fn with_job_tags<F: std::future::Future>(tags: Vec<String>, future: F)
 #[derive(Debug)]
 struct ActiveJob {
     tags: Vec<String>,
+    /// The stages it runs (Spark's `Stage.jobIds`, seen from the job).
+    stages: Vec<u32>,
     /// The scheduling pool its stages run in.
     pool: Arc<str>,
     cancel: tokio::sync::watch::Sender<Option<String>>,
@@ -147,6 +149,16 @@ impl DagScheduler {
         !self
             .cancel_jobs(|id, _| id == job_id, reason.unwrap_or_default())
             .is_empty()
+    }
+
+    /// Cancels a stage (Spark's `cancelStage`): every running job that runs it fails "because
+    /// `reason`", or "because Stage N was cancelled" without one. Returns those jobs.
+    pub fn cancel_stage(&self, stage_id: u32, reason: Option<&str>) -> Vec<u32> {
+        let reason = match reason {
+            Some(reason) => format!("because {reason}"),
+            None => format!("because Stage {stage_id} was cancelled"),
+        };
+        self.cancel_jobs(|_, job| job.stages.contains(&stage_id), &reason)
     }
 
     /// Cancels the running jobs that carry `tag` (Spark's `cancelJobsWithTag`, what Spark
@@ -301,6 +313,7 @@ impl DagScheduler {
                 job_id,
                 ActiveJob {
                     tags: tags.clone(),
+                    stages: stage_infos.iter().map(|stage| stage.stage_id).collect(),
                     pool: Arc::from(pool),
                     cancel: tokio::sync::watch::Sender::new(None),
                 },

@@ -43,10 +43,7 @@ impl SparkUi {
         let kills = Router::new()
             .route("/jobs/job/kill/", post(kill_job))
             .route("/stages/stage/kill/", post(kill_stage))
-            .with_state(KillState {
-                store: Arc::clone(&store),
-                scheduler: Arc::clone(&scheduler),
-            });
+            .with_state(Arc::clone(&scheduler));
         let app = Router::new()
             .route("/", get(|| async { Redirect::to("/jobs/") }))
             .route("/metrics", get(metrics))
@@ -97,12 +94,8 @@ impl Drop for SparkUi {
     }
 }
 
-/// What the kill links need: the jobs and stages running, and the scheduler to cancel with.
-#[derive(Clone)]
-struct KillState {
-    store: Arc<AppStatusStore>,
-    scheduler: Arc<OnceLock<Arc<DagScheduler>>>,
-}
+/// The scheduler the kill links cancel through, once `spark.ui.killEnabled` gave it.
+type KillState = Arc<OnceLock<Arc<DagScheduler>>>;
 
 /// The `id` of a kill link's request.
 #[derive(serde::Deserialize)]
@@ -112,7 +105,7 @@ struct KillRequest {
 
 /// `POST /jobs/job/kill/?id=N`: Spark's kill link of a running job; back to the Jobs tab.
 async fn kill_job(State(kill): State<KillState>, Query(request): Query<KillRequest>) -> Response {
-    let Some(scheduler) = kill.scheduler.get() else {
+    let Some(scheduler) = kill.get() else {
         return kill_links_off();
     };
     scheduler.cancel_job(request.id, Some("killed via the Web UI"));
@@ -122,15 +115,10 @@ async fn kill_job(State(kill): State<KillState>, Query(request): Query<KillReque
 /// `POST /stages/stage/kill/?id=N`: Spark's kill link of an active stage, which fails every
 /// running job that runs it (Spark's `cancelStage`); back to the Stages tab.
 async fn kill_stage(State(kill): State<KillState>, Query(request): Query<KillRequest>) -> Response {
-    let Some(scheduler) = kill.scheduler.get() else {
+    let Some(scheduler) = kill.get() else {
         return kill_links_off();
     };
-    let state = kill.store.snapshot();
-    for job in state.jobs.values() {
-        if job.status == JobStatus::Running && job.stage_ids.contains(&request.id) {
-            scheduler.cancel_job(job.job_id, Some("because killed via the Web UI"));
-        }
-    }
+    scheduler.cancel_stage(request.id, Some("killed via the Web UI"));
     Redirect::to("/stages/").into_response()
 }
 

@@ -250,7 +250,7 @@ impl SparkContext {
             app_id: app_id.clone(),
             app_name: app_name.clone(),
             time: now_millis(),
-            user: spark_user(),
+            user: flint_conf::current_user(),
         });
         // The driver's own entry in the executor list (Spark's driver block manager); in local
         // mode it runs the tasks.
@@ -496,11 +496,6 @@ fn start_event_log(
     Ok(Some(EventLoggingListener::start(app_id, &config)?))
 }
 
-/// Who runs the application (Spark's `Utils.getCurrentUserName`).
-pub(crate) fn spark_user() -> String {
-    flint_conf::current_user()
-}
-
 /// Facts about the driver's process for the Environment tab (Spark's system properties).
 fn system_properties() -> Vec<(String, String)> {
     let mut facts = vec![
@@ -510,7 +505,7 @@ fn system_properties() -> Vec<(String, String)> {
         ),
         ("os.name".to_string(), std::env::consts::OS.to_string()),
         ("os.arch".to_string(), std::env::consts::ARCH.to_string()),
-        ("user.name".to_string(), spark_user()),
+        ("user.name".to_string(), flint_conf::current_user()),
         ("process.id".to_string(), std::process::id().to_string()),
         (
             "available.processors".to_string(),
@@ -628,7 +623,7 @@ impl ClusterConnection {
             cores_per_executor: conf.optional(&keys::EXECUTOR_CORES)?.map(|n| n as u32),
             memory_per_executor_mib: memory_mib.max(1),
             driver_url: format!("{driver_host}:{port}"),
-            user: spark_user(),
+            user: flint_conf::current_user(),
             app_ui_url,
             // Dynamic allocation asks for its executors once it starts.
             initial_executor_limit: allocation.as_ref().map(|_| 0),

@@ -66,7 +66,8 @@ pub fn pyspark_python() -> PathBuf {
         .clone()
 }
 
-fn script(name: &str) -> String {
+/// The path of the PySpark test script `name` under `tests/pyspark`.
+pub fn script(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/pyspark")
         .join(name)

@@ -15,7 +15,7 @@ use crate::cluster::{spawn_master, start_worker_with};
 use crate::harness::{
     Daemon, event_log, executor_pids_of, flint, process_args, runtime, tab_lines, wait_until,
 };
-use crate::pyspark::pyspark_python;
+use crate::pyspark::{pyspark_python, script};
 
 const SECRET: &str = "flint-test-secret-7f3a9c";
 
@@ -408,10 +408,7 @@ fn pyspark_proves_the_secret_as_its_bearer_token() {
     });
     let url = format!("spark://127.0.0.1:{master_port}");
     let python_conf = format!("spark.pyspark.python={}", python.display());
-    let hello = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/pyspark/hello-spark.py")
-        .display()
-        .to_string();
+    let hello = script("hello-spark.py");
     let submit = |mode: &str| {
         let mut args = vec![
             "submit",
@@ -667,10 +664,7 @@ fn tls_carries_a_whole_application_and_plain_text_is_refused() {
     // over loopback.
     let url = format!("spark://127.0.0.1:{master_port}");
     let python_conf = format!("spark.pyspark.python={}", python.display());
-    let hello = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/pyspark/hello-spark.py")
-        .display()
-        .to_string();
+    let hello = script("hello-spark.py");
     let mut submit = vec![
         "submit",
         "--master",
@@ -826,7 +820,9 @@ fn acls_decide_who_sees_and_who_kills() {
 
     // The driver's UI: a running job's kill link needs modify rights, and fails the job.
     let driver_ui = spark.ui_web_url().expect("a driver UI").to_string();
-    let endless = {
+    // A job that runs until it is killed (an aggregation yields between batches, so its
+    // tasks see the kill).
+    let endless = || {
         let spark = spark.clone();
         rt.spawn(async move {
             spark
@@ -840,21 +836,27 @@ fn acls_decide_who_sees_and_who_kills() {
                 .await
         })
     };
-    let jobs_api = format!("{driver_ui}/api/v1/applications/{app_id}/jobs");
-    let mut running = None;
-    wait_until("the endless job to run", || {
-        let (_, body) = get_as(&jobs_api, Some(("admin", SECRET)));
-        running = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|jobs| {
-                jobs.as_array()?
-                    .iter()
-                    .find(|job| job["status"] == "RUNNING")?["jobId"]
-                    .as_u64()
-            });
-        running.is_some()
-    });
-    let job_id = running.unwrap_or_default();
+    // The newest RUNNING job or ACTIVE stage the driver's REST API lists.
+    let running = |what: &str, status: &str, id: &str| {
+        let api = format!("{driver_ui}/api/v1/applications/{app_id}/{what}");
+        let mut found = None;
+        wait_until(&format!("a running {what}"), || {
+            let (_, body) = get_as(&api, Some(("admin", SECRET)));
+            found = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|all| {
+                    all.as_array()?
+                        .iter()
+                        .filter(|one| one["status"] == status)
+                        .filter_map(|one| one[id].as_u64())
+                        .max()
+                });
+            found.is_some()
+        });
+        found.unwrap_or_default()
+    };
+    let first = endless();
+    let job_id = running("jobs", "RUNNING", "jobId");
     let (status, jobs_page) = get_as(&format!("{driver_ui}/jobs/"), Some(("admin", SECRET)));
     assert_eq!(status, 200);
     assert!(
@@ -876,13 +878,31 @@ fn acls_decide_who_sees_and_who_kills() {
     let own_page = [("Sec-Fetch-Site", "same-origin")];
     assert_eq!(via_proxy("POST", &kill_job, Some("alice"), &own_page), 303);
     let failed = rt
-        .block_on(endless)
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), first).await })
+        .expect("the killed job ends within 30 s")
         .expect("the job's task")
         .expect_err("a killed job fails");
     assert!(
         failed
             .to_string()
             .contains(&format!("Job {job_id} cancelled killed via the Web UI")),
+        "{failed}"
+    );
+    // A stage's kill link fails the jobs that run it, in Spark's words.
+    let second = endless();
+    let stage_id = running("stages", "ACTIVE", "stageId");
+    let kill_stage = format!("{driver_ui}/stages/stage/kill/?id={stage_id}");
+    assert_eq!(via_proxy("POST", &kill_stage, Some("bob"), &[]), 403);
+    assert_eq!(via_proxy("POST", &kill_stage, Some("alice"), &[]), 303);
+    let failed = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), second).await })
+        .expect("the killed job ends within 30 s")
+        .expect("the job's task")
+        .expect_err("a job whose stage was killed fails");
+    assert!(
+        failed
+            .to_string()
+            .contains("cancelled because killed via the Web UI"),
         "{failed}"
     );
     let (_, page) = get_as(&format!("{ui}/"), Some(("admin", SECRET)));
